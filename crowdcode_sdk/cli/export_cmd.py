@@ -1,0 +1,75 @@
+"""``crowdcode export``: a session's events in another format.
+
+Formats are pluggable: the ``crowdcode.exporters`` entry-point group maps a format name to an
+object with ``help``, ``add_arguments(parser)`` and ``export(store, info, args, out)`` (``out`` a
+binary stream). ``jsonl`` — the events exactly as journaled — is built in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from importlib.metadata import entry_points
+from typing import BinaryIO, Protocol
+
+from ..errors import CrowdcodeError
+from ..store import SessionInfo, Store
+
+
+class Exporter(Protocol):
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def export(self, store: Store, info: SessionInfo, args: argparse.Namespace, out: BinaryIO) -> None: ...
+
+
+class JsonLinesExporter:
+    help = "the events, one JSON object per line, in sequence order"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def export(self, store: Store, info: SessionInfo, args: argparse.Namespace, out: BinaryIO) -> None:
+        for line in store.lines(info):
+            out.write(line + b"\n")
+
+
+def exporters() -> dict[str, Exporter]:
+    found: dict[str, Exporter] = {"jsonl": JsonLinesExporter()}
+    for entry in entry_points(group="crowdcode.exporters"):
+        with contextlib.suppress(Exception):
+            found.setdefault(entry.name, entry.load()())
+    return found
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    available = exporters()
+    p = subparsers.add_parser(
+        "export",
+        help="write a session in another format",
+        description="Formats: " + "; ".join(f"{name}: {e.help}" for name, e in available.items()),
+    )
+    p.add_argument("session", help="session id, unique id prefix, or 'latest'")
+    p.add_argument("--format", default="jsonl", choices=sorted(available), help="output format (default: jsonl)")
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    for exporter in available.values():
+        exporter.add_arguments(p)
+    p.set_defaults(run=run, _exporters=available)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = Store()
+    info = store.find(args.session)
+    exporter = args._exporters[args.format]
+    if args.output in (None, "-"):
+        exporter.export(store, info, args, sys.stdout.buffer)
+        sys.stdout.flush()
+        return 0
+    try:
+        with open(args.output, "wb") as out:
+            exporter.export(store, info, args, out)
+    except OSError as exc:
+        raise CrowdcodeError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    return 0

@@ -1,0 +1,110 @@
+"""``crowdcode status``: is anything recording, what is waiting, what would leave and when."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+import orjson
+
+from .. import journal
+from ..config import Config
+from ..locations import Locations
+from ..registry import live_sessions, request
+from ..store import Store
+from ._format import duration, local_time, size
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("status", help="what is recording now, what is held back, consent")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+
+
+def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
+    config = Config.load(locations)
+    hold_back_ms = config["privacy.hold_back_s"] * 1000
+    live = []
+    for entry in live_sessions(locations):
+        try:
+            answer = request(entry, "status", timeout=2)
+        except (OSError, ValueError):
+            answer = {}
+        live.append({**entry, **{k: v for k, v in answer.items() if k != "ok"}})
+    stored = held_back = 0
+    used = 0
+    sessions = Store(locations).sessions()
+    for info in sessions:
+        stored += info.event_count or 0
+        used += _disk_usage(info.directory)
+        if info.live or (info.end is not None and info.end >= now_ms - hold_back_ms):
+            held_back += sum(1 for line in journal.read_lines(info.directory) if _ts(line) >= now_ms - hold_back_ms)
+    return {
+        "recordingEnabled": config["recording.enabled"],
+        "consent": config["consent.status"],
+        "live": live,
+        "sessions": len(sessions),
+        "eventsStored": stored,
+        "eventsHeldBack": held_back,
+        "holdBackSeconds": config["privacy.hold_back_s"],
+        "storageBytes": used,
+        "dataDir": str(locations.data_dir),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    now = time.time_ns() // 1_000_000
+    status = collect(Locations.default(), now)
+    if args.json:
+        print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    if not status["recordingEnabled"]:
+        print("Recording is OFF (crowdcode config set recording.enabled true).")
+    live = status["live"]
+    if live:
+        print(f"Recording: {len(live)} live session{'s' if len(live) != 1 else ''}")
+        for entry in live:
+            editor = entry.get("editor", {}).get("name", "?")
+            since = duration(now - entry.get("startTime", now))
+            problem = f"  !! {entry['problem']}" if entry.get("problem") else ""
+            print(
+                f"  {entry['sessionId'][:12]}  {entry.get('adapter', '?'):<6} {editor:<12} for {since:>7}  "
+                f"{entry.get('events', '?')} events  {entry.get('workspace') or ''}{problem}"
+            )
+    else:
+        print("Recording: nothing right now")
+    consent = status["consent"]
+    meaning = {"accepted": "uploads allowed", "declined": "data stays on this machine", "pending": "nothing is uploaded"}
+    print(f"Consent: {consent} ({meaning.get(consent, '')})")
+    print(
+        f"Stored: {status['eventsStored']} events in {status['sessions']} sessions, "
+        f"{size(status['storageBytes'])} in {status['dataDir']}"
+    )
+    print(
+        f"Held back: {status['eventsHeldBack']} events newer than {status['holdBackSeconds']} s "
+        f"(panic can still remove them; nothing that new ever leaves)"
+    )
+    return 0
+
+
+def _ts(line: bytes) -> int:
+    try:
+        return int(orjson.loads(line)["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def _disk_usage(directory: os.PathLike[str]) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+__all__ = ["collect", "local_time", "register", "run"]

@@ -1,0 +1,175 @@
+"""The configuration: one TOML file of dotted keys, each declared here with its type and default.
+
+Declaring every key in one table gives ``crowdcode config`` a complete listing, lets
+``crowdcode config set`` validate a value before writing it, and turns a typo in the file into a
+clear error instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import tomli_w
+
+from .errors import ConfigError
+from .locations import Locations, write_private_atomic
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+
+    def parse(self, text: str) -> Any:
+        """Turn a command-line string into this key's type."""
+        if self.type is bool:
+            lowered = text.strip().lower()
+            if lowered in ("true", "yes", "on", "1"):
+                return True
+            if lowered in ("false", "no", "off", "0"):
+                return False
+            raise ConfigError(f"{self.name}: expected true or false, got {text!r}")
+        if self.type is int:
+            try:
+                return self.check(int(text))
+            except ValueError:
+                raise ConfigError(f"{self.name}: expected an integer, got {text!r}") from None
+        return self.check(text)
+
+    def check(self, value: Any) -> Any:
+        if self.type is int and (type(value) is not int):
+            raise ConfigError(f"{self.name}: expected an integer, got {value!r}")
+        if not isinstance(value, self.type):
+            raise ConfigError(f"{self.name}: expected {self.type.__name__}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.name}: expected one of {', '.join(self.choices)}, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(f"{self.name}: must be >= {self.minimum}, got {value!r}")
+        return value
+
+
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in (
+        Key("recording.enabled", bool, True, "Record at all; `crowdcode off` sets it to false."),
+        Key(
+            "consent.status",
+            str,
+            "pending",
+            "Whether data may leave this machine. Only `accepted` allows uploads.",
+            choices=("pending", "accepted", "declined"),
+        ),
+        Key(
+            "journal.fsync",
+            str,
+            "interval",
+            "always: fsync each event before record() returns; interval: write and fsync every "
+            "flush interval; never: write every flush interval and let the OS decide.",
+            choices=("always", "interval", "never"),
+        ),
+        Key(
+            "journal.flush_interval_ms",
+            int,
+            500,
+            "How often buffered events reach the journal: the most a crash (kill -9) can lose.",
+            minimum=1,
+        ),
+        Key("journal.segment_max_bytes", int, 16 * 1024 * 1024, "Start a new segment past this size.", minimum=4096),
+        Key("journal.segment_max_age_s", int, 600, "Start a new segment after this many seconds.", minimum=1),
+        Key(
+            "journal.max_buffered_events",
+            int,
+            200_000,
+            "Events held in memory while the disk is slow or full; past it, events are counted as lost.",
+            minimum=1,
+        ),
+        Key(
+            "privacy.hold_back_s",
+            int,
+            900,
+            "Nothing leaves the machine before it is this old, so that panic can still remove it.",
+            minimum=0,
+        ),
+        Key("upload.url", str, "", "The ingest server's base URL; empty means never upload."),
+    )
+}
+
+
+class Config(Mapping[str, Any]):
+    """The effective configuration: defaults overlaid with the file's values."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None, path: Any = None) -> None:
+        self._values = {name: key.default for name, key in KEYS.items()}
+        self.path = path
+        for name, value in (values or {}).items():
+            self._values[name] = _key(name).check(value)
+
+    @classmethod
+    def load(cls, locations: Locations | None = None) -> Config:
+        locations = locations or Locations.default()
+        path = locations.config_file
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls(path=path)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from None
+        return cls(_flatten(data), path=path)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def explicit(self) -> dict[str, Any]:
+        """The values that differ from the defaults: what the file needs to hold."""
+        return {n: v for n, v in self._values.items() if v != KEYS[n].default}
+
+
+def set_value(locations: Locations, name: str, text: str) -> Any:
+    """Validate and write one key; returns the parsed value."""
+    value = _key(name).parse(text)
+    current = Config.load(locations)
+    values = {**current.explicit(), name: value}
+    write_private_atomic(locations.config_file, tomli_w.dumps(_nest(values)).encode())
+    return value
+
+
+def _key(name: str) -> Key:
+    try:
+        return KEYS[name]
+    except KeyError:
+        raise ConfigError(f"unknown configuration key {name!r}; known: {', '.join(KEYS)}") from None
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        *tables, leaf = name.split(".")
+        node = nested
+        for table in tables:
+            node = node.setdefault(table, {})
+        node[leaf] = value
+    return nested

@@ -1,0 +1,58 @@
+"""The panic button's escalation, shared by every adapter and the CLI.
+
+crowd-code's rule: a press removes the last 10 s; each further press within 3 s of the previous
+one reaches 10 s further back (20 s, 30 s, …). The press history lives in the runtime directory
+so that presses in different editors and ``crowdcode panic`` escalate together.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+
+import orjson
+
+from .locations import Locations, open_private, private_dir
+
+STEP_MS = 10_000
+ESCALATION_WINDOW_MS = 3_000
+
+
+def reach_ms(presses: int) -> int:
+    """How far back the ``presses``-th consecutive press reaches."""
+    return presses * STEP_MS
+
+
+@dataclass(frozen=True)
+class Press:
+    at: int
+    """When the press happened (epoch ms)."""
+    presses: int
+    """Consecutive presses so far, this one included."""
+
+    @property
+    def cutoff(self) -> int:
+        """Events at or after this epoch ms are removed."""
+        return self.at - reach_ms(self.presses)
+
+
+def press(locations: Locations, now_ms: int) -> Press:
+    """Register a press and return how far it reaches, escalating within the window."""
+    path = private_dir(locations.runtime_dir) / "panic.json"
+    fd = open_private(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.pread(fd, 4096, 0)
+        try:
+            state = orjson.loads(raw) if raw else {}
+            last, count = int(state["lastPress"]), int(state["presses"])
+        except (ValueError, KeyError, TypeError):
+            last, count = 0, 0
+        presses = count + 1 if 0 <= now_ms - last <= ESCALATION_WINDOW_MS else 1
+        data = orjson.dumps({"lastPress": now_ms, "presses": presses})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        return Press(now_ms, presses)
+    finally:
+        os.close(fd)

@@ -1,0 +1,243 @@
+"""Text positions and the conversions between their units.
+
+The schema counts in UTF-16 code units (as VS Code and LSP do); Python strings count code points;
+Neovim and LSP's utf-8 encoding count UTF-8 bytes. Adapters must convert through these helpers so
+that no unit is ever mixed silently. Lines end at ``\\r\\n``, ``\\n`` or ``\\r`` (LSP's rule).
+
+:class:`Document` keeps a document's text as lines so that an adapter can apply incremental
+changes and convert positions in time proportional to the edited line, not the document.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import itertools
+import re
+from collections.abc import Iterable
+
+from .errors import CrowdcodeError
+from .schema import Position, TextChange
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class Encoding(enum.StrEnum):
+    """Units of a character offset (LSP's ``PositionEncodingKind``)."""
+
+    UTF8 = "utf-8"
+    UTF16 = "utf-16"
+    UTF32 = "utf-32"
+
+
+class PositionError(CrowdcodeError, ValueError):
+    """A position or offset lies outside the document."""
+
+
+def utf16_len(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units: one per code point, two for non-BMP."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def unit_len(text: str, encoding: Encoding) -> int:
+    if encoding is Encoding.UTF32:
+        return len(text)
+    if encoding is Encoding.UTF16:
+        return utf16_len(text)
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def index_from_units(text: str, units: int, encoding: Encoding) -> int:
+    """Code point index of the position ``units`` code units into ``text``.
+
+    A position inside a character (half of a surrogate pair, the middle of a UTF-8 sequence) is
+    rounded down to the character's start, as LSP asks of servers. Past the end raises.
+    """
+    if units < 0:
+        raise PositionError(f"negative offset {units}")
+    if encoding is Encoding.UTF32 or text.isascii():
+        if units > len(text):
+            raise PositionError(f"offset {units} past the end ({len(text)})")
+        return units
+    if encoding is Encoding.UTF16:
+        encoded, width = text.encode("utf-16-le"), 2
+    else:
+        encoded, width = text.encode("utf-8"), 1
+    if units * width > len(encoded):
+        raise PositionError(f"offset {units} past the end ({len(encoded) // width})")
+    prefix = encoded[: units * width]
+    return len(prefix.decode("utf-16-le" if width == 2 else "utf-8", errors="ignore"))
+
+
+def units_from_index(text: str, index: int, encoding: Encoding) -> int:
+    """The length, in ``encoding`` units, of ``text[:index]``."""
+    if not 0 <= index <= len(text):
+        raise PositionError(f"index {index} outside 0..{len(text)}")
+    return unit_len(text[:index], encoding)
+
+
+def convert_offset(text: str, offset: int, source: Encoding, target: Encoding) -> int:
+    """Convert an offset into ``text`` between units (e.g. UTF-8 bytes to UTF-16 code units)."""
+    return units_from_index(text, index_from_units(text, offset, source), target)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their terminators; the last entry is the (possibly empty) unterminated tail."""
+    lines: list[str] = []
+    start = 0
+    for match in _LINE_BREAK.finditer(text):
+        lines.append(text[start : match.end()])
+        start = match.end()
+    lines.append(text[start:])
+    return lines
+
+
+def apply_change(text: str, change: TextChange) -> str:
+    """Apply one schema edit (UTF-16 units against ``text``) and return the new text."""
+    start = index_from_units(text, change.range_offset, Encoding.UTF16)
+    end = index_from_units(text, change.range_offset + change.range_length, Encoding.UTF16)
+    return text[:start] + change.text + text[end:]
+
+
+def apply_changes(text: str, changes: Iterable[TextChange]) -> str:
+    """Replay edits in recorded order: each is relative to the result of the previous one."""
+    for change in changes:
+        text = apply_change(text, change)
+    return text
+
+
+class Document:
+    """A text document that adapters edit incrementally and query in any unit.
+
+    Indices given to or returned by :meth:`replace` are code points; :meth:`offset_at` and
+    :meth:`position_at` translate LSP/Neovim-style positions. Every replacement returns the
+    schema's :class:`TextChange` (UTF-16, against the text before it).
+    """
+
+    def __init__(self, text: str = "") -> None:
+        self._lines = split_lines(text)
+        self._starts: list[int] | None = None  # code point index where each line starts
+        self._starts16: list[int] | None = None  # UTF-16 offset where each line starts
+
+    @property
+    def text(self) -> str:
+        return "".join(self._lines)
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
+
+    def line(self, number: int, *, keep_end: bool = False) -> str:
+        """Line ``number`` (0-based), without its terminator unless ``keep_end``."""
+        text = self._lines[number]
+        return text if keep_end else text.rstrip("\r\n")
+
+    def __len__(self) -> int:
+        return self._line_starts()[-1] + len(self._lines[-1])
+
+    def _line_starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [0, *itertools.accumulate(len(s) for s in self._lines[:-1])]
+        return self._starts
+
+    def _line_starts16(self) -> list[int]:
+        if self._starts16 is None:
+            self._starts16 = [0, *itertools.accumulate(utf16_len(s) for s in self._lines[:-1])]
+        return self._starts16
+
+    def offset_at(self, line: int, character: int, encoding: Encoding = Encoding.UTF16) -> int:
+        """Code point index of a 0-based line/character position.
+
+        A character past the end of its line means the line's end (LSP's rule); a line past the
+        end of the document raises.
+        """
+        if line < 0 or character < 0:
+            raise PositionError(f"negative position {line}:{character}")
+        if line >= len(self._lines):
+            if line == len(self._lines) and character == 0:
+                return len(self)
+            raise PositionError(f"line {line} past the end ({len(self._lines)} lines)")
+        content = self.line(line)
+        if character >= unit_len(content, encoding):
+            return self._line_starts()[line] + len(content)
+        return self._line_starts()[line] + index_from_units(content, character, encoding)
+
+    def position_at(self, index: int, encoding: Encoding = Encoding.UTF16) -> Position:
+        starts = self._line_starts()
+        if not 0 <= index <= len(self):
+            raise PositionError(f"index {index} outside 0..{len(self)}")
+        line = bisect.bisect_right(starts, index) - 1
+        column = index - starts[line]
+        return Position(line=line, character=unit_len(self._lines[line][:column], encoding))
+
+    def utf16_offset(self, index: int) -> int:
+        """UTF-16 offset of a code point index: the schema's ``rangeOffset`` unit."""
+        position = self.position_at(index, Encoding.UTF16)
+        return self._line_starts16()[position.line] + position.character
+
+    def index_of_utf16(self, offset: int) -> int:
+        starts16 = self._line_starts16()
+        line = max(bisect.bisect_right(starts16, offset) - 1, 0)
+        return self._line_starts()[line] + index_from_units(
+            self._lines[line], offset - starts16[line], Encoding.UTF16
+        )
+
+    def slice(self, start: int, end: int) -> str:
+        """Text between two code point indices, without joining the whole document."""
+        first = self.position_at(start, Encoding.UTF32)
+        last = self.position_at(end, Encoding.UTF32)
+        if first.line == last.line:
+            return self._lines[first.line][first.character : last.character]
+        parts = [self._lines[first.line][first.character :]]
+        parts.extend(self._lines[first.line + 1 : last.line])
+        parts.append(self._lines[last.line][: last.character])
+        return "".join(parts)
+
+    def replace(self, start: int, end: int, text: str) -> TextChange:
+        """Replace code points ``start:end`` with ``text``; return the schema change."""
+        if not 0 <= start <= end <= len(self):
+            raise PositionError(f"range {start}..{end} outside 0..{len(self)}")
+        change = TextChange(
+            range_offset=self.utf16_offset(start),
+            range_length=utf16_len(self.slice(start, end)),
+            text=text,
+        )
+        first = self.position_at(start, Encoding.UTF32)
+        last = self.position_at(end, Encoding.UTF32)
+        # Re-split from the line before the first touched one through the line after the last
+        # one, so that a "\r" and a "\n" that the edit brings together become one line break.
+        begin = max(first.line - 1, 0)
+        stop = min(last.line + 2, len(self._lines))
+        joined = "".join(self._lines[begin:stop])
+        base = self._line_starts()[begin]
+        cut_start = start - base
+        cut_end = end - base
+        new_lines = split_lines(joined[:cut_start] + text + joined[cut_end:])
+        if stop < len(self._lines):
+            # The block did not reach the document's end: its last entry is not the tail.
+            if new_lines[-1] == "":
+                new_lines.pop()
+        self._lines[begin:stop] = new_lines
+        if not self._lines:
+            self._lines = [""]
+        self._starts = self._starts16 = None
+        return change
+
+    def apply(self, change: TextChange) -> None:
+        """Apply a schema change (UTF-16 units)."""
+        start = self.index_of_utf16(change.range_offset)
+        end = self.index_of_utf16(change.range_offset + change.range_length)
+        self.replace(start, end, change.text)
+
+    def replace_range(
+        self, start: Position, end: Position, text: str, encoding: Encoding = Encoding.UTF16
+    ) -> TextChange:
+        """Apply an LSP-style range edit given in ``encoding`` units."""
+        return self.replace(
+            self.offset_at(start.line, start.character, encoding),
+            self.offset_at(end.line, end.character, encoding),
+            text,
+        )
+

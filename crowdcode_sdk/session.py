@@ -1,0 +1,384 @@
+"""The session recorder: what adapters call to record actions and observations.
+
+A :class:`Session` is one recording by one adapter instance. It owns ordering (a per-session
+sequence that is never reused, not even after a panic), timing (epoch ms from a monotonic clock),
+durable storage (the journal) and the session's live registration. It is thread-safe: several
+threads of an adapter may record at once, and every event is journaled in sequence order.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import platform
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from . import panic as panic_button
+from .clock import Clock
+from .config import Config
+from .errors import SessionClosed
+from .journal import JournalPolicy, JournalWriter, read_lines, segments, truncate_since
+from .locations import Locations, install_identity, write_private_atomic
+from .registry import LiveRegistration, live_sessions, request
+from .schema import (
+    SCHEMA_VERSION,
+    Action,
+    EditorInfo,
+    Event,
+    Observation,
+    Panic,
+    Payload,
+    RecordingGap,
+    SessionEnd,
+    SessionMetadata,
+    SessionStart,
+    TerminalViewport,
+    Viewport,
+    WorkspaceInfo,
+    WorkspaceSnapshot,
+    decode_action,
+    encode_event,
+)
+from .store import SESSION_FILE, Store
+
+Listener = Callable[[Event], None]
+PanicHook = Callable[[int], None]
+
+
+def sdk_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def new_session_id(now_ms: int) -> str:
+    """32 hex digits, time-ordered (like UUIDv7) so that directory listings sort by start."""
+    return f"{now_ms:012x}{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True)
+class PanicReport:
+    cutoff: int
+    presses: int
+    removed: int
+    sessions: int
+
+
+class Session:
+    """One recording. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        *,
+        adapter: str,
+        editor: EditorInfo | str,
+        workspace: str | os.PathLike[str] | None = None,
+        locations: Locations | None = None,
+        config: Config | None = None,
+        on_problem: Callable[[str], None] | None = None,
+    ) -> None:
+        self.locations = locations or Locations.default()
+        self.config = config or Config.load(self.locations)
+        self._clock = Clock()
+        start = self._clock.now_ms()
+        self.id = new_session_id(start)
+        self.workspace = Path(workspace).absolute() if workspace is not None else None
+        self._on_problem = on_problem or (lambda message: None)
+        if isinstance(editor, str):
+            editor = EditorInfo(name=editor)
+        self.metadata = SessionMetadata(
+            schema_version=SCHEMA_VERSION,
+            session_id=self.id,
+            start_time=start,
+            adapter=adapter,
+            editor=editor,
+            sdk_version=sdk_version(),
+            os=f"{platform.system().lower()}-{platform.machine()}",
+            workspace=self._workspace_info(),
+        )
+        self.directory = self.locations.sessions_dir / self.id
+        self._journal = JournalWriter(
+            self.directory,
+            JournalPolicy(
+                fsync=self.config["journal.fsync"],
+                flush_interval_ms=self.config["journal.flush_interval_ms"],
+                segment_max_bytes=self.config["journal.segment_max_bytes"],
+                segment_max_age_s=self.config["journal.segment_max_age_s"],
+                max_buffered_events=self.config["journal.max_buffered_events"],
+            ),
+            on_problem=self._on_problem,
+        )
+        self._write_session_file()
+        self._lock = threading.RLock()
+        self._sequence = 0
+        self._count = 0
+        self._last_observation: Observation | None = None
+        self._listeners: list[Listener] = []
+        self._panic_hooks: list[PanicHook] = []
+        self._closed = False
+        self._record_locked(SessionStart(metadata=self.metadata), start)
+        self._registration = LiveRegistration(
+            self.locations,
+            self.id,
+            {
+                "adapter": adapter,
+                "editor": editor.to_wire(),
+                "workspace": str(self.workspace) if self.workspace else None,
+                "startTime": start,
+                "directory": str(self.directory),
+            },
+            self._control,
+        )
+        atexit.register(self.close, "exit")
+
+    # --- recording -------------------------------------------------------------------------------
+
+    def record(self, action: Action) -> Event:
+        """Record an action now; returns the event with its sequence and timestamp."""
+        return self._record(action)
+
+    def record_wire(self, data: Any) -> Event:
+        """Validate an action sent by an adapter as a JSON object and record it.
+
+        Raises :class:`~crowdcode_sdk.errors.SchemaError` naming the bad field; the session is
+        unaffected, so an adapter logs the error and goes on.
+        """
+        return self._record(decode_action(data))
+
+    def observe(self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None) -> Event | None:
+        """Record what the user sees; returns ``None`` (records nothing) when unchanged."""
+        observation = Observation(viewport=viewport, active_terminal=active_terminal)
+        with self._lock:
+            if observation == self._last_observation:
+                return None
+            self._last_observation = observation
+            return self._record(observation)
+
+    def snapshot(self, snapshot_id: str) -> Event:
+        return self._record(WorkspaceSnapshot(snapshot_id=snapshot_id))
+
+    def now_ms(self) -> int:
+        """The session clock: epoch ms, never decreasing."""
+        return self._clock.now_ms()
+
+    def _record(self, payload: Payload) -> Event:
+        with self._lock:
+            if self._closed:
+                raise SessionClosed(f"session {self.id} is closed")
+            lost = self._journal.take_lost() if self._journal.lost else 0
+            now = self._clock.now_ms()
+            if lost:
+                self._record_locked(RecordingGap(lost_events=lost, reason="the journal could not keep up"), now)
+            return self._record_locked(payload, now)
+
+    def _record_locked(self, payload: Payload, now: int) -> Event:
+        self._sequence += 1
+        event = Event(self._sequence, now, payload)
+        self._journal.append(encode_event(event))
+        self._count += 1
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception as exc:  # a listener's bug must not stop recording
+                self._on_problem(f"listener failed: {exc!r}")
+        return event
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` with every event after it is recorded (on the recording thread)."""
+        self._listeners.append(listener)
+
+    # --- paths and identity ----------------------------------------------------------------------
+
+    def relpath(self, path: str | os.PathLike[str]) -> str:
+        """The form of a file path that goes into events: workspace-relative (POSIX) when inside
+        the workspace, ``~/…`` under the home directory, else absolute."""
+        p = Path(path)
+        if not p.is_absolute():
+            return PurePosixPath(*p.parts).as_posix()
+        if self.workspace is not None:
+            with contextlib.suppress(ValueError):
+                return p.relative_to(self.workspace).as_posix()
+        return anonymize_path(p)
+
+    def _workspace_info(self) -> WorkspaceInfo | None:
+        if self.workspace is None:
+            return None
+        salt = install_identity(self.locations).salt
+        digest = hashlib.sha256(f"{salt}:{self.workspace}".encode()).hexdigest()[:16]
+        return WorkspaceInfo(name=self.workspace.name, id=digest)
+
+    def publish(self, **info: Any) -> None:
+        """Add adapter facts (e.g. the foreground command) to this session's registry entry."""
+        self._registration.update(**info)
+
+    # --- panic -----------------------------------------------------------------------------------
+
+    def panic(self, *, everywhere: bool = True) -> PanicReport:
+        """The panic button: remove the recent past (escalating per crowd-code's rule).
+
+        With ``everywhere`` the press also reaches every other live session of this user, as the
+        person pressing it expects; their events are removed by their own processes.
+        """
+        pressed = panic_button.press(self.locations, self._clock.now_ms())
+        removed = self.remove_since(pressed.cutoff)
+        sessions = 1
+        if everywhere:
+            others, count = panic_others(self.locations, pressed.cutoff, exclude=self.id)
+            removed += others
+            sessions += count
+        return PanicReport(pressed.cutoff, pressed.presses, removed, sessions)
+
+    def remove_since(self, cutoff_ms: int) -> int:
+        """Remove this session's events at or after ``cutoff_ms`` from memory and disk.
+
+        The session start is never removed; a content-free ``panic`` marker records the gap and
+        sequence numbers continue after it.
+        """
+        with self._lock:
+            cutoff_ms = max(cutoff_ms, self.metadata.start_time + 1)
+            removed = self._journal.remove_since(cutoff_ms)
+            for hook in self._panic_hooks:
+                try:
+                    hook(cutoff_ms)
+                except Exception as exc:
+                    self._on_problem(f"panic hook failed: {exc!r}")
+            self._last_observation = None
+            now = self._clock.now_ms()
+            self._count -= removed
+            self._record_locked(Panic(gap_start=cutoff_ms, gap_end=now), now)
+            self._journal.flush()
+            return removed
+
+    def add_panic_hook(self, hook: PanicHook) -> None:
+        """Also remove an adapter's side data (raw streams, snapshots) on panic: ``hook(cutoff)``."""
+        self._panic_hooks.append(hook)
+
+    # --- control ---------------------------------------------------------------------------------
+
+    def _control(self, message: dict[str, Any]) -> dict[str, Any]:
+        op = message.get("op")
+        if op == "panic":
+            return {"ok": True, "removed": self.remove_since(int(message["cutoff"]))}
+        if op == "status":
+            return {"ok": True, **self.status()}
+        if op == "flush":
+            self.flush()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.id,
+            "events": self._count,
+            "lost": self._journal.lost,
+            "problem": self._journal.problem,
+        }
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write buffered events now (they are written every flush interval anyway)."""
+        self._journal.flush()
+
+    def close(self, reason: str = "closed") -> None:
+        with self._lock:
+            if self._closed:
+                return
+            end = self._record(SessionEnd(reason=reason))
+            self._closed = True
+        atexit.unregister(self.close)
+        self._registration.close()
+        self._journal.close()
+        self._write_session_file(end=end.timestamp, reason=reason)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write_session_file(self, end: int | None = None, reason: str | None = None) -> None:
+        data: dict[str, Any] = {"metadata": self.metadata.to_wire()}
+        if end is not None:
+            data.update(end=end, eventCount=self._count, endReason=reason)
+        try:
+            write_private_atomic(self.directory / SESSION_FILE, orjson.dumps(data))
+        except OSError as exc:
+            self._on_problem(f"cannot write {SESSION_FILE}: {exc}")
+
+
+def anonymize_path(path: Path) -> str:
+    """An absolute path as it may leave the machine: the home directory becomes ``~``."""
+    home = Path.home()
+    with contextlib.suppress(ValueError):
+        rel = path.relative_to(home)
+        return "~" if rel == Path(".") else f"~/{rel.as_posix()}"
+    return path.as_posix()
+
+
+def panic_others(locations: Locations, cutoff_ms: int, exclude: str | None = None) -> tuple[int, int]:
+    """Ask every live session (but ``exclude``) to remove events since ``cutoff_ms``.
+
+    Returns (events removed, sessions reached).
+    """
+    removed = reached = 0
+    for entry in live_sessions(locations):
+        if entry.get("sessionId") == exclude:
+            continue
+        try:
+            answer = request(entry, "panic", cutoff=cutoff_ms)
+        except (OSError, ValueError):
+            continue
+        if answer.get("ok"):
+            removed += int(answer.get("removed", 0))
+            reached += 1
+    return removed, reached
+
+
+def panic_everywhere(locations: Locations, now_ms: int) -> PanicReport:
+    """A press from outside any session (``crowdcode panic``): live sessions remove their own
+    events; sessions that ended inside the reach are cut here, with a panic marker appended."""
+    pressed = panic_button.press(locations, now_ms)
+    removed, reached = panic_others(locations, pressed.cutoff)
+    for info in Store(locations).sessions():
+        if info.live or info.end is None or info.end < pressed.cutoff:
+            continue
+        cut = _cut_closed_session(info.directory, max(pressed.cutoff, info.start + 1), now_ms)
+        if cut:
+            removed += cut
+            reached += 1
+    return PanicReport(pressed.cutoff, pressed.presses, removed, reached)
+
+
+def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:
+    last_sequence = 0
+    for line in read_lines(directory):
+        last_sequence = max(last_sequence, int(orjson.loads(line)["sequence"]))
+    removed = truncate_since(directory, cutoff_ms)
+    if not removed:
+        return 0
+    marker = Event(last_sequence + 1, max(now_ms, cutoff_ms), Panic(gap_start=cutoff_ms, gap_end=now_ms))
+    last = segments(directory)[-1]
+    with open(last, "ab") as f:
+        f.write(encode_event(marker) + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    session_file = directory / SESSION_FILE
+    data = orjson.loads(session_file.read_bytes())
+    data["eventCount"] = sum(1 for _ in read_lines(directory))
+    data["end"] = marker.timestamp
+    write_private_atomic(session_file, orjson.dumps(data))
+    return removed

@@ -1,0 +1,123 @@
+"""Reading what has been recorded: the sessions under the data directory and their events.
+
+Each session directory has a ``session.json`` (metadata, written at start; end time, event count
+and end reason added at close) beside its journal segments. A session whose process died has no
+end: its end is taken from its last event and its torn final line, if any, is repaired.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import journal
+from .errors import SessionNotFound
+from .locations import Locations
+from .schema import Event, decode_event
+
+SESSION_FILE = "session.json"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    directory: Path
+    metadata: dict[str, Any]
+    start: int
+    end: int | None
+    event_count: int | None
+    end_reason: str | None
+    live: bool
+
+    @property
+    def editor(self) -> str:
+        editor = self.metadata.get("editor", {})
+        return " ".join(str(p) for p in (editor.get("name"), editor.get("version")) if p)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "adapter": self.metadata.get("adapter"),
+            "editor": self.editor,
+            "start": self.start,
+            "end": self.end,
+            "events": self.event_count,
+            "endReason": self.end_reason,
+            "live": self.live,
+            "directory": str(self.directory),
+        }
+
+
+class Store:
+    def __init__(self, locations: Locations | None = None) -> None:
+        self.locations = locations or Locations.default()
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every recorded session, oldest first."""
+        root = self.locations.sessions_dir
+        try:
+            names = os.listdir(root)
+        except FileNotFoundError:
+            return []
+        infos = [info for name in names if (info := self._load(root / name)) is not None]
+        return sorted(infos, key=lambda i: (i.start, i.id))
+
+    def find(self, ref: str) -> SessionInfo:
+        """A session by id, unique id prefix, or ``latest``."""
+        sessions = self.sessions()
+        if not sessions:
+            raise SessionNotFound("no sessions recorded yet")
+        if ref == "latest":
+            return sessions[-1]
+        matches = [s for s in sessions if s.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise SessionNotFound(f"no session matches {ref!r} (see `crowdcode sessions`)")
+        raise SessionNotFound(f"{ref!r} matches {len(matches)} sessions; give more of the id")
+
+    def lines(self, info: SessionInfo) -> Iterator[bytes]:
+        return journal.read_lines(info.directory)
+
+    def events(self, info: SessionInfo) -> Iterator[Event]:
+        for line in self.lines(info):
+            yield decode_event(line)
+
+    def _load(self, directory: Path) -> SessionInfo | None:
+        try:
+            data = orjson.loads((directory / SESSION_FILE).read_bytes())
+            metadata = data["metadata"]
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            return None
+        live = journal.is_live(directory)
+        end, count = data.get("end"), data.get("eventCount")
+        reason = data.get("endReason")
+        if end is None and not live:
+            journal.repair(directory)
+            end, count = metadata["startTime"], 0
+            for line in journal.read_lines(directory):
+                count += 1
+                end = _timestamp(line, end)
+            reason = "crashed"
+        return SessionInfo(
+            id=metadata["sessionId"],
+            directory=directory,
+            metadata=metadata,
+            start=metadata["startTime"],
+            end=end,
+            event_count=count,
+            end_reason=reason,
+            live=live,
+        )
+
+
+def _timestamp(line: bytes, default: int) -> int:
+    try:
+        return int(orjson.loads(line)["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return default
