@@ -1,0 +1,34 @@
+"""``crowdcode lsp``: start the language-server shim (stdio by default, TCP for debugging)."""
+
+from __future__ import annotations
+
+import argparse
+
+from crowdcode_sdk.errors import CrowdcodeError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "lsp",
+        help="language server that records edits from any LSP client (VS Code, Neovim, Helix, Zed, ...)",
+        description="Speak LSP on stdin/stdout (or TCP) and record what the client does to its documents.",
+    )
+    p.add_argument("--stdio", action="store_true", help="use stdin/stdout (the default; language clients pass it)")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on HOST:PORT instead (for debugging)")
+    p.add_argument("--log-file", metavar="FILE", help="write the server's log here instead of stderr")
+    p.add_argument("--verbose", action="store_true", help="log every message")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .server import configure_logging, serve
+
+    tcp = None
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            raise CrowdcodeError(f"--tcp: expected HOST:PORT, got {args.tcp!r}")
+        tcp = (host, int(port))
+    configure_logging(args.log_file, args.verbose)
+    serve(tcp=tcp)
+    return 0

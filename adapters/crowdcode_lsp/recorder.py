@@ -1,0 +1,504 @@
+"""What the shim does with each message, independent of pygls: the session, the open documents,
+the tracker (attribution), terminals and the state that observations are made of.
+
+Every client position arrives in the negotiated position encoding and is converted here, through
+:class:`crowdcode_sdk.positions.Document`, to the schema's UTF-16 units. A message that cannot be
+understood raises :class:`BadParams`; the server logs it and goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crowdcode_sdk.config import KEYS, Config, set_value
+from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.positions import Encoding, PositionError
+from crowdcode_sdk.schema import (
+    ChangeType,
+    EditorInfo,
+    EditReason,
+    Event,
+    Evidence,
+    FocusChange,
+    Position,
+    Selection,
+    SelectionMode,
+    Source,
+    TabSwitch,
+    TerminalCommand,
+    TerminalCommandEnd,
+    TerminalFocus,
+    Viewport,
+)
+from crowdcode_sdk.session import Session, panic_everywhere
+
+from .documents import Documents, OpenDocument, file_path
+from .terminals import Terminals
+from .tracking import DirectTracker, Tracker, start_tracker, watches_disk
+
+MAX_PENDING_REASONS = 256
+
+
+class BadParams(CrowdcodeError):
+    """A message's parameters do not fit its method (or its positions lie outside the document)."""
+
+
+@dataclass(frozen=True)
+class ChangeNote:
+    """What the editor plugin said about the next change of a document (``crowdcode/editReason``)."""
+
+    reason: EditReason | None = None
+    source: Source = Source.USER
+    evidence: Evidence | None = None
+
+
+class HeldBack:
+    """Timestamps of this session's recent events, to count what is still held back (nothing
+    newer than ``privacy.hold_back_s`` may leave the machine)."""
+
+    def __init__(self) -> None:
+        self._times: deque[int] = deque()
+
+    def add(self, event: Event) -> None:
+        self._times.append(event.timestamp)
+
+    def remove_since(self, cutoff_ms: int) -> None:
+        while self._times and self._times[-1] >= cutoff_ms:
+            self._times.pop()
+
+    def count(self, now_ms: int, window_ms: int) -> int:
+        while self._times and self._times[0] < now_ms - window_ms:
+            self._times.popleft()
+        return len(self._times)
+
+
+class Recorder:
+    """One client connection's recording state."""
+
+    def __init__(
+        self,
+        *,
+        editor: EditorInfo,
+        roots: list[Path],
+        encoding: Encoding,
+        notify_status: Callable[[dict[str, Any]], None],
+        log: Callable[[str], None],
+        locations: Locations | None = None,
+    ) -> None:
+        self.editor = editor
+        self.roots = roots
+        self.encoding = encoding
+        self.locations = locations or Locations.default()
+        self.config = Config.load(self.locations)
+        self.documents = Documents()
+        self.session: Session | None = None
+        self.tracker: Tracker | None = None
+        self.terminals: Terminals | None = None
+        self._notify_status = notify_status
+        self._log = log
+        self._held = HeldBack()
+        self._notes: dict[tuple[str, int | None], ChangeNote] = {}
+        self._saved: dict[str, str] = {}
+        self._active_uri: str | None = None
+        self._last_edit_uri: str | None = None
+        self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
+        self._visible: dict[str, tuple[int, int]] = {}  # uri -> visible lines (0-based, inclusive)
+        self._active_terminal: str | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def recording(self) -> bool:
+        return self.session is not None
+
+    def start(self) -> None:
+        """Start a session (unless one runs); documents already open become its baseline."""
+        if self.session is not None:
+            return
+        session = Session(
+            adapter="lsp",
+            editor=self.editor,
+            workspace=self.roots[0] if self.roots else None,
+            locations=self.locations,
+            config=self.config,
+            on_problem=self._log,
+        )
+        self.session = session
+        self.tracker = start_tracker(session, self.roots)
+        self.terminals = Terminals(session.directory)
+        self._held = HeldBack()
+        session.add_listener(self._held.add)
+        session.add_panic_hook(self._held.remove_since)
+        session.add_panic_hook(self.terminals.remove_since)
+        for doc in self.documents:
+            if doc.path is not None:
+                self.tracker.open_document(doc.path, doc.document.text)
+        self.send_status()
+
+    def stop(self, reason: str = "stopped") -> None:
+        session, tracker = self.session, self.tracker
+        if session is None or tracker is None:
+            return
+        self.session = self.tracker = self.terminals = None
+        try:
+            tracker.close()
+        finally:
+            session.close(reason)
+        self.send_status()
+
+    def start_if_enabled(self) -> None:
+        if self.config["recording.enabled"]:
+            self.start()
+        else:
+            self._log("recording is off (crowdcode config set recording.enabled true)")
+            self.send_status()
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        hold_back_s = self.config["privacy.hold_back_s"]
+        status: dict[str, Any] = {
+            "recording": self.session is not None,
+            "consent": self.config["consent.status"],
+            "holdBackSeconds": hold_back_s,
+            "dataDir": str(self.locations.data_dir),
+            "positionEncoding": str(self.encoding),
+        }
+        if self.session is not None:
+            live = self.session.status()
+            status.update(
+                sessionId=self.session.id,
+                startTime=self.session.metadata.start_time,
+                events=live["events"],
+                heldBack=self._held.count(self.session.now_ms(), hold_back_s * 1000),
+                problem=live["problem"],
+            )
+        return status
+
+    def send_status(self) -> None:
+        self._notify_status(self.status())
+
+    # --- documents ------------------------------------------------------------------------------
+
+    def did_open(self, uri: str, text: str, version: int | None) -> None:
+        doc = self.documents.open(uri, text, version)
+        if doc.path is not None and self.tracker is not None:
+            self.tracker.open_document(doc.path, text)
+
+    def did_change(self, uri: str, version: int | None, changes: Iterable[tuple[Any, str]]) -> None:
+        """Apply content changes: ``(range, text)`` pairs with ``range`` as
+        ``((line, character), (line, character))`` in the negotiated encoding, or ``None`` for the
+        whole text."""
+        doc = self._document(uri)
+        note = self._notes.pop((uri, version), None) or self._notes.pop((uri, None), None) or ChangeNote()
+        reason = note.reason
+        if reason is None and doc.saving:
+            reason = EditReason.FORMAT  # between willSave and didSave: format-on-save
+        for change_range, text in changes:
+            if doc.out_of_sync:
+                break
+            try:
+                if change_range is None:
+                    change = doc.apply_full(text)
+                else:
+                    change = doc.apply_range(*change_range, text, self.encoding)
+            except PositionError as exc:
+                doc.out_of_sync = f"change {change_range} does not fit the document: {exc}"
+                raise BadParams(
+                    f"{uri}: {doc.out_of_sync}; its edits are not recorded until it is opened again"
+                ) from None
+            if change is None or doc.path is None or self.tracker is None or reason is EditReason.RELOAD:
+                continue
+            self.tracker.edit(doc.path, change, source=note.source, reason=reason, evidence=note.evidence)
+            self._last_edit_uri = uri
+        doc.version = version
+        if reason is EditReason.RELOAD and doc.path is not None and self.tracker is not None:
+            self.tracker.reload_document(doc.path, doc.document.text)
+
+    def will_save(self, uri: str) -> None:
+        self._document(uri).saving = True
+
+    def did_save(self, uri: str) -> None:
+        doc = self._document(uri)
+        doc.saving = False
+        if doc.path is None or self.tracker is None:
+            return
+        if isinstance(self.tracker, DirectTracker):
+            self._saved[uri] = doc.document.text  # to tell our own save from other disk changes
+        self.tracker.save_document(doc.path)
+
+    def did_close(self, uri: str) -> None:
+        doc = self.documents.close(uri)
+        self._saved.pop(uri, None)
+        self._cursor.pop(uri, None)
+        self._visible.pop(uri, None)
+        if doc is not None and doc.path is not None and self.tracker is not None:
+            self.tracker.close_document(doc.path)
+
+    def wants_disk_events(self) -> bool:
+        """Whether the client should report disk changes: only while the tracker cannot see them."""
+        return self.tracker is not None and not watches_disk(self.tracker)
+
+    def files_changed(self, changes: Iterable[tuple[str, ChangeType]]) -> None:
+        """Disk changes the client saw (``workspace/didChangeWatchedFiles``); used only when the
+        tracker does not watch the disk itself."""
+        if not isinstance(self.tracker, DirectTracker):
+            return
+        by_path = {doc.path: doc for doc in self.documents if doc.path is not None}
+        for uri, change_type in changes:
+            path = file_path(uri)
+            if path is None or ".git" in path.parts or path.is_dir():
+                continue
+            doc = by_path.get(path)
+            known = None if doc is None else self._saved.get(doc.uri, doc.document.text)
+            self.tracker.disk_changed(path, change_type, known)
+
+    def folders_changed(self, added: list[Path], removed: list[Path]) -> None:
+        """Workspace folders changed. The session keeps the workspace it started with (its
+        metadata is written at start); the folders count for the next session."""
+        self.roots = [root for root in self.roots if root not in removed] + [p for p in added if p not in self.roots]
+        self._log(f"workspace folders: {', '.join(map(str, self.roots)) or 'none'}")
+
+    def _document(self, uri: str) -> OpenDocument:
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise BadParams(f"{uri} is not open")
+        return doc
+
+    # --- what the editor plugin adds ------------------------------------------------------------
+
+    def edit_reason(self, params: Any) -> None:
+        """``crowdcode/editReason``: the next change of ``uri`` (of ``version``, when given) has this
+        reason and source."""
+        uri = _get(params, "uri", str)
+        version = _get(params, "version", int, optional=True)
+        reason = _enum(EditReason, _get(params, "reason", str, optional=True), "reason")
+        source = _enum(Source, _get(params, "source", str, optional=True), "source") or Source.USER
+        detail = _get(params, "detail", str, optional=True)
+        evidence = Evidence(detail=detail) if detail else None
+        if len(self._notes) >= MAX_PENDING_REASONS:
+            del self._notes[next(iter(self._notes))]
+        self._notes[(uri, version)] = ChangeNote(reason, source, evidence)
+
+    def selection(self, params: Any) -> None:
+        """``crowdcode/selection``: the primary selection (first of ``selections``)."""
+        doc = self._document(_get(params, "uri", str))
+        selections = _get(params, "selections", list)
+        if not selections:
+            raise BadParams("selections: expected at least one selection")
+        primary = selections[0]
+        anchor_at = self._index(doc, _get(primary, "anchor", dict))
+        active_at = self._index(doc, _get(primary, "active", dict))
+        mode = _enum(SelectionMode, _get(params, "mode", str, optional=True), "mode")
+        document = doc.document
+        active = document.position_at(active_at)
+        self._cursor[doc.uri] = (active.line, active.character)
+        if self.session is None or doc.path is None:
+            return
+        lo, hi = sorted((anchor_at, active_at))
+        if not (lo == hi and self._last_edit_uri == doc.uri):
+            # A bare cursor right after an edit in the same file is where typing put it: only the
+            # observation records it (crowd-code's rule).
+            self.session.record(
+                Selection(
+                    file=self.session.relpath(doc.path),
+                    selection_start=document.position_at(lo),
+                    selection_end=document.position_at(hi),
+                    selected_text=document.slice(lo, hi),
+                    cursor_position=active,
+                    mode=mode,
+                )
+            )
+            self._last_edit_uri = None
+        self._observe()
+
+    def visible_ranges(self, params: Any) -> None:
+        """``crowdcode/visibleRanges``: the lines an editor shows (first to last visible range)."""
+        doc = self._document(_get(params, "uri", str))
+        ranges = _get(params, "ranges", list)
+        if not ranges:
+            return
+        lines = [_line(_get(r, key, dict)) for r in ranges for key in ("start", "end")]
+        last = doc.document.line_count - 1
+        self._visible[doc.uri] = (min(min(lines), last), min(max(lines), last))
+        self._active_uri = self._active_uri or doc.uri
+        self._observe()
+
+    def active_editor(self, params: Any) -> None:
+        """``crowdcode/activeEditor``: ``uri`` is the focused editor's document, or null."""
+        uri = _get(params, "uri", str, optional=True)
+        previous, self._active_uri = self._active_uri, uri
+        if uri is None or uri == previous or self.session is None:
+            return
+        path = file_path(uri)
+        if path is None:
+            return
+        previous_path = file_path(previous) if previous else None
+        self.session.record(
+            TabSwitch(
+                file=self.session.relpath(path),
+                previous_file=self.session.relpath(previous_path) if previous_path else None,
+            )
+        )
+        self._observe()
+
+    def focus(self, params: Any) -> None:
+        """``crowdcode/focus``: the editor window gained or lost focus."""
+        focused = _get(params, "focused", bool)
+        if self.session is not None:
+            self.session.record(FocusChange(focused=focused))
+
+    def terminal_focus(self, params: Any) -> None:
+        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
+        self._active_terminal = terminal_id
+        if self.session is None or self.terminals is None:
+            return
+        state = self.terminals.get(terminal_id, name)
+        self.session.record(TerminalFocus(terminal_id=terminal_id, terminal_name=state.name))
+        self._observe()
+
+    def terminal_command(self, params: Any) -> None:
+        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
+        command = _get(params, "command", str)
+        cwd = _get(params, "cwd", str, optional=True)
+        if self.session is None or self.terminals is None:
+            return
+        state = self.terminals.get(terminal_id, name)
+        state.command, state.started = command, self.session.now_ms()
+        state.feed(f"$ {command}\n")
+        self.session.record(
+            TerminalCommand(
+                terminal_id=terminal_id, terminal_name=state.name, command=command, cwd=self._anonymous(cwd)
+            )
+        )
+
+    def terminal_command_end(self, params: Any) -> None:
+        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
+        exit_code = _get(params, "exitCode", int, optional=True)
+        command = _get(params, "command", str, optional=True)
+        cwd = _get(params, "cwd", str, optional=True)
+        if self.session is None or self.terminals is None:
+            return
+        state = self.terminals.get(terminal_id, name)
+        now = self.session.now_ms()
+        self.session.record(
+            TerminalCommandEnd(
+                terminal_id=terminal_id,
+                terminal_name=state.name,
+                command=command or state.command,
+                exit_code=exit_code,
+                cwd=self._anonymous(cwd),
+                duration_ms=now - state.started if state.started is not None else None,
+            )
+        )
+        state.command = state.started = None
+
+    def terminal_output(self, params: Any) -> None:
+        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
+        data = _get(params, "data", str)
+        if self.session is None or self.terminals is None:
+            return
+        self.terminals.output(terminal_id, name, data, self.session.now_ms())
+        if terminal_id == self._active_terminal:
+            self._observe()
+
+    def panic(self) -> dict[str, Any]:
+        """``crowdcode/panic``: crowd-code's escalating panic button, across all live sessions."""
+        if self.session is not None:
+            report = self.session.panic()
+        else:
+            report = panic_everywhere(self.locations, time.time_ns() // 1_000_000)
+        self.send_status()
+        return {
+            "removed": report.removed,
+            "presses": report.presses,
+            "reachSeconds": report.presses * 10,
+            "sessions": report.sessions,
+        }
+
+    def consent(self, params: Any) -> None:
+        """``crowdcode/consent``: the person's answer to the consent question."""
+        status = _get(params, "status", str)
+        if status not in KEYS["consent.status"].choices:
+            raise BadParams(f"status: expected one of {', '.join(KEYS['consent.status'].choices)}, got {status!r}")
+        set_value(self.locations, "consent.status", status)
+        self.config = Config.load(self.locations)
+        self.send_status()
+
+    def set_recording(self, params: Any) -> None:
+        """``crowdcode/setRecording``: start or stop recording (this connection only)."""
+        if _get(params, "recording", bool):
+            self.start()
+        else:
+            self.stop("stopped by the user")
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _index(self, doc: OpenDocument, position: dict[str, Any]) -> int:
+        try:
+            return doc.offset(_line(position), _get(position, "character", int), self.encoding)
+        except PositionError as exc:
+            raise BadParams(f"{doc.uri}: {exc}") from None
+
+    def _anonymous(self, path: str | None) -> str | None:
+        return self.session.relpath(Path(path)) if path and self.session is not None else path
+
+    def _observe(self) -> None:
+        """Record what the person sees now (the session drops it when unchanged)."""
+        if self.session is None:
+            return
+        terminal = None
+        if self._active_terminal is not None and self.terminals is not None:
+            terminal = self.terminals.get(self._active_terminal).viewport()
+        self.session.observe(viewport=self._viewport(), active_terminal=terminal)
+
+    def _viewport(self) -> Viewport | None:
+        uri = self._active_uri
+        doc = self.documents.get(uri) if uri else None
+        if doc is None or doc.path is None or self.session is None:
+            return None
+        document = doc.document
+        last = document.line_count - 1
+        line, character = self._cursor.get(doc.uri, (0, 0))
+        first_line, last_line = self._visible.get(doc.uri, (line, line))
+        first_line, last_line = min(first_line, last), min(last_line, last)
+        return Viewport(
+            file=self.session.relpath(doc.path),
+            start_line=first_line + 1,
+            end_line=last_line + 1,
+            content="\n".join(document.line(n) for n in range(first_line, last_line + 1)),
+            cursor_position=Position(line=min(line, last), character=character),
+        )
+
+
+def _get(params: Any, key: str, kind: type, *, optional: bool = False) -> Any:
+    if not isinstance(params, dict):
+        raise BadParams(f"expected an object with {key!r}, got {type(params).__name__}")
+    value = params.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadParams(f"{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _line(position: dict[str, Any]) -> int:
+    line = _get(position, "line", int)
+    if line < 0:
+        raise BadParams(f"line: must be >= 0, got {line}")
+    return line
+
+
+def _enum(kind: Any, value: str | None, key: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise BadParams(f"{key}: expected one of {', '.join(kind)}, got {value!r}") from None

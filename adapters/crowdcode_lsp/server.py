@@ -1,0 +1,272 @@
+"""The pygls 2.x server: LSP messages in, :class:`~crowdcode_lsp.recorder.Recorder` calls out.
+
+pygls keeps a copy of every open document in its workspace and re-joins the whole text on each
+change; :class:`ShimProtocol` turns that off because the recorder keeps its own documents (the
+per-keystroke cost must not grow with the document). Errors in a message never stop the server:
+bad parameters are logged to the client (``window/logMessage``), unknown requests get
+MethodNotFound, unknown notifications are ignored, unparsable input is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cattrs
+from lsprotocol import converters, types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage, LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from crowdcode_sdk import __version__
+from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk.positions import Encoding
+from crowdcode_sdk.schema import ChangeType, EditorInfo
+
+from .documents import file_path
+from .recorder import Recorder
+
+logger = logging.getLogger("crowdcode.lsp")
+
+STATUS = "crowdcode/status"
+"""Server to client: the recording state (see :meth:`Recorder.status`)."""
+
+CUSTOM_NOTIFICATIONS = {
+    "crowdcode/selection": "selection",
+    "crowdcode/visibleRanges": "visible_ranges",
+    "crowdcode/activeEditor": "active_editor",
+    "crowdcode/focus": "focus",
+    "crowdcode/terminalFocus": "terminal_focus",
+    "crowdcode/terminalCommand": "terminal_command",
+    "crowdcode/terminalCommandEnd": "terminal_command_end",
+    "crowdcode/terminalOutput": "terminal_output",
+    "crowdcode/editReason": "edit_reason",
+    "crowdcode/consent": "consent",
+    "crowdcode/setRecording": "set_recording",
+}
+"""Client to server: method name -> :class:`Recorder` method taking the params object."""
+
+_WATCHED_CHANGE = {
+    types.FileChangeType.Created: ChangeType.CREATE,
+    types.FileChangeType.Changed: ChangeType.CHANGE,
+    types.FileChangeType.Deleted: ChangeType.DELETE,
+}
+
+
+def dict_converter() -> cattrs.Converter:
+    """pygls's converter, but the params of non-LSP methods stay plain dicts: pygls turns them into
+    namedtuples built class by class, which costs time on every message and hides their keys."""
+    converter = converters.get_converter()
+
+    def keep(data: dict[str, Any], cls: type) -> Any:
+        return cls(**data)
+
+    for cls in (JsonRPCRequestMessage, JsonRPCResponseMessage, JsonRPCNotification):
+        converter.register_structure_hook(cls, keep)
+    return converter
+
+
+class ShimProtocol(LanguageServerProtocol):
+    """pygls's protocol, minus its copies of the documents."""
+
+    def _to_handler(self, method: str, params: Any):  # type: ignore[no-untyped-def]
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):  # type: ignore[no-untyped-def]
+        yield from self._to_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):  # type: ignore[no-untyped-def]
+        yield from self._to_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):  # type: ignore[no-untyped-def]
+        yield from self._to_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+
+class CrowdcodeServer(LanguageServer):
+    recorder: Recorder | None = None
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log to the client instead of pygls's pop-up: a recorder must never interrupt typing."""
+        logger.error("%s", error)
+        self.log(f"crowdcode: {error}", types.MessageType.Error)
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        logger.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, "%s", message)
+        try:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        except Exception:  # the client is gone: the local log has it
+            logger.debug("cannot send a log message", exc_info=True)
+
+    def send_status(self, status: dict[str, Any]) -> None:
+        self.protocol.notify(STATUS, status)
+
+    def close(self, reason: str) -> None:
+        if self.recorder is not None:
+            self.recorder.stop(reason)
+
+
+def build_server() -> CrowdcodeServer:
+    server = CrowdcodeServer("crowdcode", __version__, protocol_cls=ShimProtocol, converter_factory=dict_converter)
+
+    def handler(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a feature whose bad parameters are logged, not raised to the client."""
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def wrapper(params: Any) -> Any:
+                if server.recorder is None:
+                    server.log(f"{method} before initialize: ignored", types.MessageType.Warning)
+                    return None
+                try:
+                    return fn(server.recorder, params)
+                except CrowdcodeError as exc:
+                    server.log(f"{method}: {exc}", types.MessageType.Warning)
+                    return None
+
+            server.feature(method)(wrapper)
+            return fn
+
+        return decorator
+
+    @server.feature(types.INITIALIZE)
+    def initialize(params: types.InitializeParams) -> None:
+        options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
+        client = params.client_info
+        host = options.get("host")
+        editor = EditorInfo(
+            name=client.name if client else "unknown",
+            version=client.version if client else None,
+            host=host if isinstance(host, str) else None,
+        )
+        roots = [p for p in (file_path(f.uri) for f in params.workspace_folders or []) if p is not None]
+        if not roots and (root := params.root_uri and file_path(params.root_uri)):
+            roots = [root]
+        if not roots and params.root_path:
+            roots = [Path(params.root_path).absolute()]
+        encoding = server.workspace.position_encoding  # pygls picks the client's first preference
+        server.recorder = Recorder(
+            editor=editor,
+            roots=roots,
+            encoding=Encoding(getattr(encoding, "value", encoding) or Encoding.UTF16),
+            notify_status=server.send_status,
+            log=server.log,
+        )
+
+    @server.feature(types.INITIALIZED)
+    def initialized(params: types.InitializedParams) -> None:
+        recorder = server.recorder
+        if recorder is None:
+            return
+        recorder.start_if_enabled()
+        watched = server.client_capabilities.workspace and server.client_capabilities.workspace.did_change_watched_files
+        if recorder.wants_disk_events() and watched and watched.dynamic_registration:
+            server.client_register_capability(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="crowdcode-watched-files",
+                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                                watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
+                            ),
+                        )
+                    ]
+                )
+            )
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(params: Any) -> None:
+        server.close("shutdown")
+
+    @handler(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(recorder: Recorder, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        recorder.did_open(doc.uri, doc.text, doc.version)
+
+    @handler(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(recorder: Recorder, params: types.DidChangeTextDocumentParams) -> None:
+        recorder.did_change(
+            params.text_document.uri,
+            params.text_document.version,
+            (
+                (
+                    None
+                    if isinstance(change, types.TextDocumentContentChangeWholeDocument)
+                    else (
+                        (change.range.start.line, change.range.start.character),
+                        (change.range.end.line, change.range.end.character),
+                    ),
+                    change.text,
+                )
+                for change in params.content_changes
+            ),
+        )
+
+    @handler(types.TEXT_DOCUMENT_WILL_SAVE)
+    def will_save(recorder: Recorder, params: types.WillSaveTextDocumentParams) -> None:
+        recorder.will_save(params.text_document.uri)
+
+    @handler(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(recorder: Recorder, params: types.DidSaveTextDocumentParams) -> None:
+        recorder.did_save(params.text_document.uri)
+
+    @handler(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(recorder: Recorder, params: types.DidCloseTextDocumentParams) -> None:
+        recorder.did_close(params.text_document.uri)
+
+    @handler(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def folders(recorder: Recorder, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        recorder.folders_changed(
+            [p for p in (file_path(f.uri) for f in params.event.added) if p],
+            [p for p in (file_path(f.uri) for f in params.event.removed) if p],
+        )
+
+    @handler(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files(recorder: Recorder, params: types.DidChangeWatchedFilesParams) -> None:
+        recorder.files_changed((change.uri, _WATCHED_CHANGE[change.type]) for change in params.changes)
+
+    for method, name in CUSTOM_NOTIFICATIONS.items():
+        handler(method)(lambda recorder, params, name=name: getattr(recorder, name)(params))
+
+    @handler("crowdcode/panic")
+    def panic(recorder: Recorder, params: Any) -> dict[str, Any]:
+        return recorder.panic()
+
+    @handler("crowdcode/getStatus")
+    def get_status(recorder: Recorder, params: Any) -> dict[str, Any]:
+        return recorder.status()
+
+    return server
+
+
+def serve(*, tcp: tuple[str, int] | None = None) -> None:
+    """Run until the client exits (or the connection ends); the session is closed either way."""
+    server = build_server()
+    try:
+        if tcp is None:
+            server.start_io()
+        else:
+            server.start_tcp(*tcp)
+    finally:
+        server.close("client disconnected")
+
+
+def configure_logging(path: str | None, verbose: bool) -> None:
+    """Log to a file or stderr; never stdout, which carries the protocol in stdio mode."""
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("crowdcode").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+__all__ = ["CUSTOM_NOTIFICATIONS", "STATUS", "CrowdcodeServer", "build_server", "serve"]
