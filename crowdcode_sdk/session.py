@@ -293,6 +293,7 @@ class Session:
         with self._lock:
             if self._closed:
                 return
+            self._journal.flush()  # a disk that recovered lets the gap marker precede the end
             end = self._record(SessionEnd(reason=reason))
             self._closed = True
         atexit.unregister(self.close)
