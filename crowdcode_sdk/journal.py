@@ -153,7 +153,7 @@ class JournalWriter:
             if not batch:
                 return
             try:
-                written = self._write(batch)
+                self._write(batch)
             except _PartialWrite as exc:
                 self._suspend(batch[exc.written :], exc.cause)
                 return

@@ -154,7 +154,9 @@ class Session:
         """
         return self._record(decode_action(data))
 
-    def observe(self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None) -> Event | None:
+    def observe(
+        self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None
+    ) -> Event | None:
         """Record what the user sees; returns ``None`` (records nothing) when unchanged."""
         observation = Observation(viewport=viewport, active_terminal=active_terminal)
         with self._lock:

@@ -34,8 +34,9 @@ def crowdcode_executable() -> str:
     return str(candidate) if candidate.exists() else shutil.which("crowdcode") or "crowdcode"
 
 
-def run_cli(*args: str, check: bool = True, input: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, check: bool = True, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``crowdcode`` command (not an in-process call) and return its result."""
     result = subprocess.run(
         [crowdcode_executable(), *args],

@@ -19,8 +19,14 @@ from crowdcode_sdk.store import Store
 
 
 def _line(seq: int, ts: int | None = None) -> bytes:
-    return orjson.dumps({"sequence": seq, "timestamp": ts if ts is not None else 1000 + seq, "type": "action",
-                         "action": {"kind": "file_open", "source": "user", "file": f"f{seq}.py"}})
+    return orjson.dumps(
+        {
+            "sequence": seq,
+            "timestamp": ts if ts is not None else 1000 + seq,
+            "type": "action",
+            "action": {"kind": "file_open", "source": "user", "file": f"f{seq}.py"},
+        }
+    )
 
 
 def _write(directory: Path, lines: list[bytes], **policy) -> None:
@@ -143,7 +149,9 @@ def _recorder(mode: str, home: Path, config: str) -> subprocess.Popen[str]:
     (home / "config.toml").write_text(config)
     return subprocess.Popen(
         [sys.executable, "-c", RECORDER, mode],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "CROWDCODE_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CROWDCODE_HOME": str(home)},
     )
 
 

@@ -24,33 +24,67 @@ evidence = st.none() | st.builds(s.Evidence, agent=st.none() | text, command=st.
 def viewports(draw):
     start = draw(positive)
     return s.Viewport(
-        file=draw(text), start_line=start, end_line=start + draw(st.integers(0, 100)), content=draw(text),
+        file=draw(text),
+        start_line=start,
+        end_line=start + draw(st.integers(0, 100)),
+        content=draw(text),
         cursor_position=draw(position),
     )
 
 
 terminal = st.builds(
-    s.TerminalViewport, id=text, name=text, viewport=st.lists(text, max_size=5),
-    cursor=st.none() | position, cols=st.none() | positive, rows=st.none() | positive,
+    s.TerminalViewport,
+    id=text,
+    name=text,
+    viewport=st.lists(text, max_size=5),
+    cursor=st.none() | position,
+    cols=st.none() | positive,
+    rows=st.none() | positive,
     alternate_screen=st.none() | st.booleans(),
 )
 actions = st.one_of(
-    st.builds(s.Edit, file=text, diff=change, source=source, evidence=evidence,
-              reason=st.none() | st.sampled_from(list(s.EditReason))),
-    st.builds(s.Selection, file=text, selection_start=position, selection_end=position, selected_text=text,
-              cursor_position=st.none() | position, mode=st.none() | st.sampled_from(list(s.SelectionMode))),
+    st.builds(
+        s.Edit,
+        file=text,
+        diff=change,
+        source=source,
+        evidence=evidence,
+        reason=st.none() | st.sampled_from(list(s.EditReason)),
+    ),
+    st.builds(
+        s.Selection,
+        file=text,
+        selection_start=position,
+        selection_end=position,
+        selected_text=text,
+        cursor_position=st.none() | position,
+        mode=st.none() | st.sampled_from(list(s.SelectionMode)),
+    ),
     st.builds(s.TabSwitch, file=text, previous_file=st.none() | text),
     st.builds(s.TerminalFocus, terminal_id=text, terminal_name=text),
     st.builds(s.TerminalCommand, terminal_id=text, terminal_name=text, command=text, cwd=st.none() | text),
-    st.builds(s.TerminalCommandEnd, terminal_id=text, exit_code=st.none() | st.integers(-255, 255),
-              duration_ms=st.none() | nonneg),
+    st.builds(
+        s.TerminalCommandEnd,
+        terminal_id=text,
+        exit_code=st.none() | st.integers(-255, 255),
+        duration_ms=st.none() | nonneg,
+    ),
     st.builds(s.TerminalInput, terminal_id=text, data=text),
     st.builds(s.TerminalResize, terminal_id=text, cols=positive, rows=positive),
-    st.builds(s.FileChange, file=text, change_type=st.sampled_from(list(s.ChangeType)), diff=st.none() | text,
-              source=source, evidence=evidence),
-    st.builds(s.FileOpen, file=text), st.builds(s.FileSave, file=text), st.builds(s.FileClose, file=text),
+    st.builds(
+        s.FileChange,
+        file=text,
+        change_type=st.sampled_from(list(s.ChangeType)),
+        diff=st.none() | text,
+        source=source,
+        evidence=evidence,
+    ),
+    st.builds(s.FileOpen, file=text),
+    st.builds(s.FileSave, file=text),
+    st.builds(s.FileClose, file=text),
     st.builds(s.FocusChange, focused=st.booleans()),
-    st.builds(s.AgentPrompt, agent=text, text=text), st.builds(s.AgentResponse, agent=text, text=text),
+    st.builds(s.AgentPrompt, agent=text, text=text),
+    st.builds(s.AgentResponse, agent=text, text=text),
     st.builds(s.AgentSessionStart, agent=text, command=st.none() | text),
     st.builds(s.AgentSessionEnd, agent=text, exit_code=st.none() | st.integers()),
     st.builds(s.Panic, gap_start=nonneg, gap_end=nonneg),
@@ -76,21 +110,37 @@ def test_every_event_round_trips_through_json(sequence, timestamp, payload):
 
 
 def test_wire_format_matches_crowd_code_2():
-    event = s.Event(7, 1_700_000_000_000, s.Edit(file="src/a.ts", diff=s.TextChange(range_offset=3, range_length=1, text="x")))
+    event = s.Event(
+        7, 1_700_000_000_000, s.Edit(file="src/a.ts", diff=s.TextChange(range_offset=3, range_length=1, text="x"))
+    )
     assert orjson.loads(s.encode_event(event)) == {
         "sequence": 7,
         "timestamp": 1_700_000_000_000,
         "type": "action",
-        "action": {"kind": "edit", "source": "user", "file": "src/a.ts",
-                   "diff": {"rangeOffset": 3, "rangeLength": 1, "text": "x"}},
+        "action": {
+            "kind": "edit",
+            "source": "user",
+            "file": "src/a.ts",
+            "diff": {"rangeOffset": 3, "rangeLength": 1, "text": "x"},
+        },
     }
 
 
 def test_nulls_kept_where_crowd_code_keeps_them_and_optional_fields_omitted():
-    assert s.TabSwitch(file="a").to_wire() == {"kind": "tab_switch", "source": "user", "file": "a", "previousFile": None}
+    assert s.TabSwitch(file="a").to_wire() == {
+        "kind": "tab_switch",
+        "source": "user",
+        "file": "a",
+        "previousFile": None,
+    }
     assert s.Observation().to_wire() == {"viewport": None, "activeTerminal": None}
     assert s.FileChange(file="a", change_type="delete").to_wire() == {
-        "kind": "file_change", "source": "unknown", "file": "a", "changeType": "delete", "diff": None}
+        "kind": "file_change",
+        "source": "unknown",
+        "file": "a",
+        "changeType": "delete",
+        "diff": None,
+    }
     assert "reason" not in s.Edit(file="a", diff=s.TextChange(range_offset=0, range_length=0, text="")).to_wire()
 
 
@@ -109,25 +159,62 @@ def _event(action: dict) -> bytes:
 @pytest.mark.parametrize(
     ("wire", "path", "problem"),
     [
-        (_event({"kind": "edit", "file": "a", "diff": {"rangeOffset": "3", "rangeLength": 0, "text": ""}}),
-         "action.diff.rangeOffset", "expected an integer"),
-        (_event({"kind": "edit", "file": "a", "diff": {"rangeOffset": -1, "rangeLength": 0, "text": ""}}),
-         "action.diff.rangeOffset", "must be >= 0"),
+        (
+            _event({"kind": "edit", "file": "a", "diff": {"rangeOffset": "3", "rangeLength": 0, "text": ""}}),
+            "action.diff.rangeOffset",
+            "expected an integer",
+        ),
+        (
+            _event({"kind": "edit", "file": "a", "diff": {"rangeOffset": -1, "rangeLength": 0, "text": ""}}),
+            "action.diff.rangeOffset",
+            "must be >= 0",
+        ),
         (_event({"kind": "edit", "file": "a"}), "action.diff", "is required"),
-        (_event({"kind": "edit", "file": 3, "diff": {"rangeOffset": 0, "rangeLength": 0, "text": ""}}),
-         "action.file", "expected a string"),
-        (_event({"kind": "selection", "file": "a", "selectionStart": {"line": 0, "character": 0},
-                 "selectionEnd": {"line": 0}, "selectedText": ""}), "action.selectionEnd.character", "is required"),
-        (_event({"kind": "tab_switch", "file": "a", "previousFile": None, "colour": "red"}), "action.colour",
-         "unknown field"),
+        (
+            _event({"kind": "edit", "file": 3, "diff": {"rangeOffset": 0, "rangeLength": 0, "text": ""}}),
+            "action.file",
+            "expected a string",
+        ),
+        (
+            _event(
+                {
+                    "kind": "selection",
+                    "file": "a",
+                    "selectionStart": {"line": 0, "character": 0},
+                    "selectionEnd": {"line": 0},
+                    "selectedText": "",
+                }
+            ),
+            "action.selectionEnd.character",
+            "is required",
+        ),
+        (
+            _event({"kind": "tab_switch", "file": "a", "previousFile": None, "colour": "red"}),
+            "action.colour",
+            "unknown field",
+        ),
         (_event({"kind": "teleport"}), "action.kind", "unknown action kind"),
-        (_event({"kind": "edit", "source": "robot", "file": "a",
-                 "diff": {"rangeOffset": 0, "rangeLength": 0, "text": ""}}), "action.source", "expected one of"),
+        (
+            _event(
+                {
+                    "kind": "edit",
+                    "source": "robot",
+                    "file": "a",
+                    "diff": {"rangeOffset": 0, "rangeLength": 0, "text": ""},
+                }
+            ),
+            "action.source",
+            "expected one of",
+        ),
         (b'{"sequence": 0, "timestamp": 5, "type": "action", "action": {}}', "sequence", "expected an integer >= 1"),
         (b'{"sequence": 1, "timestamp": 5, "type": "thought"}', "type", "expected 'action'"),
-        (b'{"sequence": 1, "timestamp": 5, "type": "observation", "observation": {"viewport": '
-         b'{"file": "a", "startLine": 5, "endLine": 2, "content": "", "cursorPosition": {"line": 0, "character": 0}},'
-         b' "activeTerminal": null}}', "endLine", "must be >= startLine"),
+        (
+            b'{"sequence": 1, "timestamp": 5, "type": "observation", "observation": {"viewport": '
+            b'{"file": "a", "startLine": 5, "endLine": 2, "content": "", "cursorPosition": {"line": 0, "character": 0}},'
+            b' "activeTerminal": null}}',
+            "endLine",
+            "must be >= startLine",
+        ),
         (b'{"sequence": 1, "timestamp": true, "type": "action"}', "timestamp", "expected epoch milliseconds"),
         (b"{not json", "", "not valid JSON"),
         (b"[1, 2]", "", "must be a JSON object"),
@@ -143,7 +230,7 @@ def test_invalid_events_raise_errors_naming_the_field(wire, path, problem):
 def test_constructing_an_invalid_event_raises_naming_the_field():
     with pytest.raises(SchemaError, match="rangeLength: expected an integer"):
         s.TextChange(range_offset=0, range_length="1", text="")
-    with pytest.raises(SchemaError, match="^file: is required"):
+    with pytest.raises(SchemaError, match=r"^file: is required"):
         s.FileOpen(file=None)
     with pytest.raises(SchemaError, match="cols: must be >= 1"):
         s.TerminalResize(terminal_id="t", cols=0, rows=1)

@@ -51,7 +51,9 @@ class SteppedClock(Clock):
 def test_metadata_and_session_file(home, tmp_path):
     workspace = tmp_path / "project"
     workspace.mkdir()
-    with Session(adapter="test", editor=EditorInfo(name="demo", version="1.2", host="Cursor"), workspace=workspace) as s:
+    with Session(
+        adapter="test", editor=EditorInfo(name="demo", version="1.2", host="Cursor"), workspace=workspace
+    ) as s:
         meta = s.metadata
     assert meta.schema_version == "1.0" and meta.adapter == "test" and meta.editor.host == "Cursor"
     assert meta.workspace.name == "project" and len(meta.workspace.id) == 16
@@ -63,6 +65,7 @@ def test_metadata_and_session_file(home, tmp_path):
 
 def test_sequences_strictly_increase_across_threads(home):
     with Session(adapter="test", editor="threads") as session:
+
         def worker():
             for n in range(2000):
                 session.record(_edit(n))
@@ -88,7 +91,9 @@ def test_timestamps_follow_the_monotonic_clock_when_the_wall_clock_jumps(monkeyp
 
 
 def test_observations_are_recorded_only_when_changed(home):
-    view = Viewport(file="a.py", start_line=1, end_line=2, content="a\nb", cursor_position=Position(line=0, character=0))
+    view = Viewport(
+        file="a.py", start_line=1, end_line=2, content="a\nb", cursor_position=Position(line=0, character=0)
+    )
     with Session(adapter="test", editor="obs") as s:
         assert s.observe(viewport=view) is not None
         assert s.observe(viewport=view) is None
@@ -98,8 +103,14 @@ def test_observations_are_recorded_only_when_changed(home):
 
 def test_garbage_from_an_adapter_is_rejected_and_the_session_goes_on(home):
     with Session(adapter="test", editor="garbage") as s:
-        for bad in (None, [], {"kind": "edit"}, {"kind": "edit", "file": "a", "diff": {"rangeOffset": "x"}},
-                    {"kind": "nope"}, {"kind": "file_open", "file": "a", "extra": 1}):
+        for bad in (
+            None,
+            [],
+            {"kind": "edit"},
+            {"kind": "edit", "file": "a", "diff": {"rangeOffset": "x"}},
+            {"kind": "nope"},
+            {"kind": "file_open", "file": "a", "extra": 1},
+        ):
             with pytest.raises(SchemaError):
                 s.record_wire(bad)
         event = s.record_wire({"kind": "file_open", "file": "a.py"})
@@ -201,8 +212,13 @@ LIVE_RECORDER = textwrap.dedent(
 
 
 def test_a_live_session_in_another_process_is_listed_and_reached_by_crowdcode_panic(home):
-    proc = subprocess.Popen([sys.executable, "-c", LIVE_RECORDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "CROWDCODE_HOME": str(home)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LIVE_RECORDER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CROWDCODE_HOME": str(home)},
+    )
     assert proc.stdout is not None and proc.stdin is not None
     session_id = proc.stdout.readline().strip()
     try:
