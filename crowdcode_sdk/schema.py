@@ -399,7 +399,7 @@ class Event:
     """One journal line: ``sequence`` (per session, from 1, never reused), ``timestamp`` (epoch ms
     from a monotonic clock) and one payload."""
 
-    __slots__ = ("sequence", "timestamp", "payload")
+    __slots__ = ("payload", "sequence", "timestamp")
 
     def __init__(self, sequence: int, timestamp: int, payload: Payload) -> None:
         self.sequence = sequence

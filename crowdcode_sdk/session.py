@@ -154,7 +154,9 @@ class Session:
         """
         return self._record(decode_action(data))
 
-    def observe(self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None) -> Event | None:
+    def observe(
+        self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None
+    ) -> Event | None:
         """Record what the user sees; returns ``None`` (records nothing) when unchanged."""
         observation = Observation(viewport=viewport, active_terminal=active_terminal)
         with self._lock:
@@ -293,6 +295,7 @@ class Session:
         with self._lock:
             if self._closed:
                 return
+            self._journal.flush()  # a disk that recovered lets the gap marker precede the end
             end = self._record(SessionEnd(reason=reason))
             self._closed = True
         atexit.unregister(self.close)
