@@ -38,9 +38,7 @@ class OpenDocument:
         past the end raises, a character past the end of its line means the line's end."""
         return self.document.position_at(self.document.offset_at(line, character, encoding), Encoding.UTF16)
 
-    def apply_range(
-        self, start: tuple[int, int], end: tuple[int, int], text: str, encoding: Encoding
-    ) -> TextChange:
+    def apply_range(self, start: tuple[int, int], end: tuple[int, int], text: str, encoding: Encoding) -> TextChange:
         """Apply an incremental change; raise :class:`PositionError` when its range is outside."""
         first = self.document.offset_at(*start, encoding)
         last = self.document.offset_at(*end, encoding)

@@ -126,4 +126,3 @@ def change(start: tuple[int, int], end: tuple[int, int], text: str) -> types.Tex
 
 def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 60))
-

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lsp_harness import actions, change, events, replay, run, shim, uri
 from lsprotocol import types
 
 from crowdcode_sdk.schema import Source
+
+from .lsp_harness import actions, change, events, replay, run, shim, uri
 
 TEXT = "first line\nsécond 🎉 line\nthird\n"
 
