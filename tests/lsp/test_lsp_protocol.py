@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from crowdcode_sdk.schema import Source
+from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.schema import EditReason, Source
+from crowdcode_sdk.store import Store
 
-from .lsp_harness import actions, change, events, replay, run, shim, uri
+from .lsp_harness import actions, change, events, replay, run, sessions, shim, uri
 
 TEXT = "first line\nsécond 🎉 line\nthird\n"
 
@@ -68,3 +70,117 @@ def test_edits_in_each_encoding_replay_to_the_final_text(home, workspace, encodi
     metadata = evs[0].payload.metadata
     assert metadata.adapter == "lsp" and metadata.editor.name == "pytest"
     assert metadata.workspace.name == "project"
+
+
+def test_custom_notifications_record_what_lsp_lacks(home, workspace):
+    path = workspace / "app.py"
+    text = "def f():\n    return 'é🎉'\n"
+    other = workspace / "other.py"
+    file, other_uri = uri(path), uri(other)
+
+    async def scenario():
+        async with shim(home, workspace, options={"host": "cursor"}) as client:
+            _open(client, path, text)
+            _open(client, other, "x = 1\n")
+            client.notify("crowdcode/activeEditor", {"uri": file})
+            client.notify("crowdcode/visibleRanges", {"uri": file, "ranges": [{"start": _p(0, 0), "end": _p(1, 16)}]})
+            # Select "é🎉" backwards (anchor after it): UTF-16 12..15 on line 1.
+            client.notify(
+                "crowdcode/selection",
+                {"uri": file, "selections": [{"anchor": _p(1, 15), "active": _p(1, 12)}]},
+            )
+            client.notify("crowdcode/editReason", {"uri": file, "version": 2, "reason": "paste"})
+            _change(client, path, 2, change((0, 0), (0, 0), "# pasted\n"))
+            client.notify("crowdcode/editReason", {"uri": file, "version": 3, "reason": "undo"})
+            _change(client, path, 3, change((0, 0), (1, 0), ""))
+            client.notify(
+                "crowdcode/editReason",
+                {"uri": file, "version": 4, "source": "external", "detail": "not in a visible editor"},
+            )
+            _change(client, path, 4, change((2, 0), (2, 0), "# bot\n"))
+            client.notify("crowdcode/activeEditor", {"uri": other_uri})
+            client.notify("crowdcode/focus", {"focused": False})
+            client.notify("crowdcode/terminalFocus", {"terminalId": "terminal-1", "name": "bash"})
+            client.notify(
+                "crowdcode/terminalCommand",
+                {"terminalId": "terminal-1", "name": "bash", "command": "ls -la", "cwd": str(workspace)},
+            )
+            client.notify(
+                "crowdcode/terminalOutput", {"terminalId": "terminal-1", "data": "\x1b[1mtotal 8\x1b[0m\r\nfile\r\n"}
+            )
+            client.notify("crowdcode/terminalCommandEnd", {"terminalId": "terminal-1", "exitCode": 0})
+            await client.roundtrip()
+
+    run(scenario())
+    evs = events(home)
+    assert evs[0].payload.metadata.editor.host == "cursor"
+    (selection,) = actions(evs, "selection")
+    assert (selection.selection_start.line, selection.selection_start.character) == (1, 12)
+    assert (selection.selection_end.line, selection.selection_end.character) == (1, 15)
+    assert selection.selected_text == "é🎉"
+    assert selection.cursor_position.character == 12
+    edits = actions(evs, "edit")
+    assert [(e.reason, e.source) for e in edits] == [
+        (EditReason.PASTE, Source.USER),
+        (EditReason.UNDO, Source.USER),
+        (None, Source.EXTERNAL),
+    ]
+    assert edits[2].evidence.detail == "not in a visible editor"
+    assert replay(evs, "app.py", text) == text + "# bot\n"
+    switches = actions(evs, "tab_switch")
+    assert [(s.file, s.previous_file) for s in switches] == [("app.py", None), ("other.py", "app.py")]
+    assert actions(evs, "focus_change")[0].focused is False
+    (command,) = actions(evs, "terminal_command")
+    assert (command.terminal_id, command.command, command.cwd) == ("terminal-1", "ls -la", ".")
+    (end,) = actions(evs, "terminal_command_end")
+    assert end.exit_code == 0 and end.command == "ls -la" and end.duration_ms >= 0
+    observations = [e.payload for e in evs if e.type == "observation"]
+    assert observations[0].viewport.end_line == 1  # the tab switch, before any visible range was known
+    viewport = observations[1].viewport
+    assert (viewport.file, viewport.start_line, viewport.end_line) == ("app.py", 1, 2)
+    assert viewport.content == text.rstrip("\n")
+    terminal = observations[-1].active_terminal
+    assert terminal.viewport[-3:] == ["total 8", "file", ""]
+    (cast_file,) = list((home / "data").glob("sessions/*/terminals/terminal-1.cast"))
+    lines = cast_file.read_text().splitlines()
+    assert '"version":2' in lines[0] and "total 8" in lines[1]
+
+
+def test_status_panic_consent_and_recording_switch(home, workspace):
+    path = workspace / "a.txt"
+
+    async def scenario():
+        async with shim(home, workspace) as client:
+            _open(client, path, "abc\n")
+            _change(client, path, 2, change((0, 3), (0, 3), "d"))
+            answer = await client.request("crowdcode/panic", {})
+            assert answer["presses"] == 1 and answer["reachSeconds"] == 10 and answer["removed"] >= 1
+            client.notify("crowdcode/consent", {"status": "declined"})
+            client.notify("crowdcode/setRecording", {"recording": False})
+            _change(client, path, 3, change((0, 4), (0, 4), "e"))  # not recorded: stopped
+            status = await client.request("crowdcode/getStatus", {})
+            assert status["recording"] is False and status["consent"] == "declined"
+            client.notify("crowdcode/setRecording", {"recording": True})
+            _change(client, path, 4, change((0, 5), (0, 5), "f"))
+            await client.roundtrip()
+            return client.statuses
+
+    statuses = run(scenario())
+    assert [s["recording"] for s in statuses][:1] == [True]
+    assert any(s["consent"] == "declined" for s in statuses)
+    assert any(s["recording"] is False for s in statuses)
+    first, second = sessions(home)
+    assert first.end_reason == "stopped by the user"
+    store_events = Store(Locations.default())
+    first_events = list(store_events.events(first))
+    assert actions(first_events, "edit") == []  # the panic removed the edit
+    assert len(actions(first_events, "panic")) == 1
+    second_events = list(store_events.events(second))
+    # A new session starts from the editor's current text: the document is opened again.
+    assert [e.kind for e in second_events][1] == "file_open"
+    assert replay(second_events, "a.txt", "abcde\n") == "abcdef\n"
+    assert "declined" in (home / "config.toml").read_text()
+
+
+def _p(line: int, character: int) -> dict[str, int]:
+    return {"line": line, "character": character}
