@@ -1,0 +1,357 @@
+/**
+ * The crowdcode extension for VS Code and its forks (Cursor, Antigravity, VSCodium, code-server).
+ *
+ * It starts `crowdcode lsp` with vscode-languageclient: document sync (open, change, save, close)
+ * records edits and saves. It adds what LSP lacks through `crowdcode/*` notifications: selections
+ * and visible ranges (throttled), the active editor, window focus, terminals (shell integration),
+ * and edit reasons; and it shows the recording state, a timer and the panic button.
+ * The forwarding logic lives in ./logic (no `vscode` import) and is unit-tested with node --test.
+ */
+
+import * as fs from "fs";
+import * as os from "os";
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  CloseHandlerResult,
+  ErrorAction,
+  ErrorHandlerResult,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  TransportKind,
+} from "vscode-languageclient/node";
+
+import { Forwarder } from "./logic/forwarder";
+import { detectHost } from "./logic/host";
+import { findExecutable, missingMessage } from "./logic/executable";
+import { classifyChange, needsClipboard } from "./logic/reasons";
+import { ServerStatus, panicMessage, statusView } from "./logic/statusText";
+import { TerminalIds } from "./logic/terminalIds";
+
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 3 * 60 * 1000;
+const CONSENT_ASKED = "crowdcode.consentAsked";
+
+let client: LanguageClient | undefined;
+let forwarder: Forwarder | undefined;
+let status: ServerStatus | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const config = vscode.workspace.getConfiguration("crowdcode");
+  const places = {
+    setting: config.get<string>("path", ""),
+    workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+    pathVariable: process.env.PATH ?? "",
+    home: os.homedir(),
+    platform: process.platform,
+  };
+  const item = vscode.window.createStatusBarItem("crowdcode.recording", vscode.StatusBarAlignment.Left, 100);
+  item.name = "crowdcode recording";
+  item.command = "crowdcode.status";
+  const panicItem = vscode.window.createStatusBarItem("crowdcode.panic", vscode.StatusBarAlignment.Left, 99);
+  panicItem.name = "crowdcode panic";
+  panicItem.text = "$(trash) Panic";
+  panicItem.tooltip = "crowdcode: delete the last 10 s (press again within 3 s: 20 s, 30 s, …)";
+  panicItem.command = "crowdcode.panic";
+  context.subscriptions.push(item, panicItem);
+
+  const render = () => {
+    const view = statusView(status, Date.now(), vscode.workspace.getConfiguration("crowdcode").get("showTimer", true));
+    item.text = view.text;
+    item.tooltip = view.tooltip;
+    item.show();
+    if (view.panicVisible) {
+      panicItem.show();
+    } else {
+      panicItem.hide();
+    }
+  };
+  render();
+  const ticker = setInterval(render, 1000);
+  context.subscriptions.push({ dispose: () => clearInterval(ticker) });
+
+  const executable = findExecutable(places, (file) => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+  registerCommands(context, render);
+  if (executable === undefined) {
+    status = { recording: false, consent: "pending" };
+    render();
+    item.tooltip = missingMessage(places);
+    void vscode.window.showErrorMessage(missingMessage(places));
+    return;
+  }
+
+  const serverOptions: ServerOptions = {
+    command: executable,
+    args: ["lsp"],
+    transport: TransportKind.stdio,
+  };
+  const restarts: number[] = [];
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+    initializationOptions: {
+      host: detectHost({ appName: vscode.env.appName, uriScheme: vscode.env.uriScheme, appHost: vscode.env.appHost }),
+      appName: vscode.env.appName,
+      extensionVersion: context.extension.packageJSON.version,
+    },
+    outputChannelName: "crowdcode",
+    errorHandler: {
+      error: (): ErrorHandlerResult => ({ action: ErrorAction.Continue }),
+      closed: (): CloseHandlerResult => {
+        const now = Date.now();
+        restarts.push(now);
+        while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) {
+          restarts.shift();
+        }
+        if (restarts.length > MAX_RESTARTS) {
+          return { action: CloseAction.DoNotRestart, message: "crowdcode: the recorder crashed repeatedly and is stopped. Run 'crowdcode: Restart the Language Server' to try again." };
+        }
+        return { action: CloseAction.Restart, handled: true };
+      },
+    },
+    middleware: {
+      didChange: async (event, next) => {
+        await sendEditReason(event);
+        return next(event);
+      },
+    },
+  };
+  client = new LanguageClient("crowdcode", "crowdcode recorder", serverOptions, clientOptions);
+  const lsp = client;
+  forwarder = new Forwarder(
+    (method, params) => {
+      if (lsp.state === State.Running) {
+        void lsp.sendNotification(method, params);
+      }
+    },
+    { throttleMs: config.get<number>("throttleMs", 100), outputMs: 200 },
+  );
+  context.subscriptions.push({ dispose: () => forwarder?.dispose() });
+  context.subscriptions.push(
+    lsp.onNotification("crowdcode/status", (params: ServerStatus) => {
+      status = params;
+      render();
+      void askConsentOnce(context);
+    }),
+  );
+  context.subscriptions.push(
+    lsp.onDidChangeState((change) => {
+      if (change.newState === State.Running) {
+        sendEditorState();
+      } else if (change.newState === State.Stopped) {
+        status = undefined;
+        render();
+      }
+    }),
+  );
+  registerForwarding(context);
+  await lsp.start();
+}
+
+export async function deactivate(): Promise<void> {
+  forwarder?.flush();
+  if (client) {
+    await client.stop();
+  }
+}
+
+async function sendEditReason(event: vscode.TextDocumentChangeEvent): Promise<void> {
+  if (!client || event.contentChanges.length === 0) {
+    return;
+  }
+  const active = vscode.window.activeTextEditor;
+  const inActiveEditor = active?.document === event.document;
+  const changes = event.contentChanges.map((c) => ({ range: c.range, text: c.text }));
+  const note = classifyChange({
+    vscodeReason: event.reason,
+    isDirty: event.document.isDirty,
+    shownInVisibleEditor: vscode.window.visibleTextEditors.some((e) => e.document === event.document),
+    inActiveEditor,
+    visibleRanges: inActiveEditor && active ? [...active.visibleRanges] : [],
+    changes,
+    clipboard: needsClipboard(changes) ? await vscode.env.clipboard.readText() : undefined,
+  });
+  if (note) {
+    await client.sendNotification("crowdcode/editReason", {
+      uri: event.document.uri.toString(),
+      version: event.document.version,
+      ...note,
+    });
+  }
+}
+
+function sendEditorState(): void {
+  const editor = vscode.window.activeTextEditor;
+  forwarder?.activeEditor(editor ? editor.document.uri.toString() : null);
+  if (editor) {
+    forwardEditor(editor);
+  }
+  const terminal = vscode.window.activeTerminal;
+  if (terminal && forwardTerminals()) {
+    forwarder?.terminalFocus(terminalIds.id(terminal), terminal.name);
+  }
+}
+
+function forwardSelections(): boolean {
+  return vscode.workspace.getConfiguration("crowdcode").get("forwardSelections", true);
+}
+
+function forwardTerminals(): boolean {
+  return vscode.workspace.getConfiguration("crowdcode").get("forwardTerminals", true);
+}
+
+function forwardEditor(editor: vscode.TextEditor): void {
+  if (!forwardSelections()) {
+    return;
+  }
+  const uri = editor.document.uri.toString();
+  forwarder?.selection(uri, editor.selections.map((s) => ({ anchor: s.anchor, active: s.active })));
+  forwarder?.visibleRanges(uri, [...editor.visibleRanges]);
+}
+
+const terminalIds = new TerminalIds<vscode.Terminal>();
+
+function registerForwarding(context: vscode.ExtensionContext): void {
+  context.subscriptions.push(
+    vscode.window.onDidChangeActiveTextEditor((editor) => {
+      forwarder?.activeEditor(editor ? editor.document.uri.toString() : null);
+      if (editor) {
+        forwardEditor(editor);
+      }
+    }),
+    vscode.window.onDidChangeTextEditorSelection((event) => {
+      if (!forwardSelections()) {
+        return;
+      }
+      const mode = event.textEditor.selections.length > 1 ? "block" : undefined;
+      forwarder?.selection(
+        event.textEditor.document.uri.toString(),
+        event.selections.map((s) => ({ anchor: s.anchor, active: s.active })),
+        mode,
+      );
+    }),
+    vscode.window.onDidChangeTextEditorVisibleRanges((event) => {
+      if (forwardSelections() && event.textEditor === vscode.window.activeTextEditor) {
+        forwarder?.visibleRanges(event.textEditor.document.uri.toString(), [...event.visibleRanges]);
+      }
+    }),
+    vscode.window.onDidChangeWindowState((state) => forwarder?.focus(state.focused)),
+    vscode.window.onDidChangeActiveTerminal((terminal) => {
+      if (terminal && forwardTerminals()) {
+        forwarder?.terminalFocus(terminalIds.id(terminal), terminal.name);
+      }
+    }),
+    vscode.window.onDidStartTerminalShellExecution(async (event) => {
+      if (!forwardTerminals()) {
+        return;
+      }
+      const id = terminalIds.id(event.terminal);
+      forwarder?.terminalCommand(id, event.terminal.name, event.execution.commandLine.value, event.execution.cwd?.fsPath);
+      for await (const data of event.execution.read()) {
+        forwarder?.terminalOutput(id, data);
+      }
+    }),
+    vscode.window.onDidEndTerminalShellExecution((event) => {
+      if (forwardTerminals()) {
+        forwarder?.terminalCommandEnd(terminalIds.id(event.terminal), event.terminal.name, event.exitCode, event.execution.commandLine.value);
+      }
+    }),
+  );
+}
+
+async function askConsentOnce(context: vscode.ExtensionContext): Promise<void> {
+  if (!status || status.consent !== "pending" || context.globalState.get(CONSENT_ASKED)) {
+    return;
+  }
+  await context.globalState.update(CONSENT_ASKED, true);
+  await askConsent();
+}
+
+async function askConsent(): Promise<void> {
+  const accept = "Allow upload";
+  const decline = "Keep it on this machine";
+  const answer = await vscode.window.showInformationMessage(
+    "crowdcode records your edits, selections and terminal commands on this machine, to build training data for coding models. " +
+      "Nothing leaves your machine unless you allow it; the newest 15 minutes never do, and the panic button deletes the last seconds. " +
+      "May crowdcode upload your recordings?",
+    { modal: true },
+    accept,
+    decline,
+  );
+  if (answer && client) {
+    await client.sendNotification("crowdcode/consent", { status: answer === accept ? "accepted" : "declined" });
+  }
+}
+
+function registerCommands(context: vscode.ExtensionContext, render: () => void): void {
+  const running = (): LanguageClient | undefined => {
+    if (client?.state === State.Running) {
+      return client;
+    }
+    void vscode.window.showWarningMessage("crowdcode: the recorder is not running.");
+    return undefined;
+  };
+  context.subscriptions.push(
+    vscode.commands.registerCommand("crowdcode.start", async () => {
+      await running()?.sendNotification("crowdcode/setRecording", { recording: true });
+    }),
+    vscode.commands.registerCommand("crowdcode.stop", async () => {
+      forwarder?.flush();
+      await running()?.sendNotification("crowdcode/setRecording", { recording: false });
+    }),
+    vscode.commands.registerCommand("crowdcode.panic", async () => {
+      const lsp = running();
+      if (!lsp) {
+        return;
+      }
+      forwarder?.flush();
+      const answer = await lsp.sendRequest<{ removed: number; reachSeconds: number; sessions: number }>("crowdcode/panic", {});
+      void vscode.window.showInformationMessage(panicMessage(answer));
+    }),
+    vscode.commands.registerCommand("crowdcode.consent", askConsent),
+    vscode.commands.registerCommand("crowdcode.status", async () => {
+      const lsp = running();
+      if (!lsp) {
+        return;
+      }
+      status = await lsp.sendRequest<ServerStatus>("crowdcode/getStatus", {});
+      render();
+      const choices = [
+        status.recording ? "Stop recording" : "Start recording",
+        "Panic: delete the last 10 s",
+        "Consent to upload…",
+        "Open data folder",
+      ];
+      const picked = await vscode.window.showQuickPick(choices, {
+        title: `crowdcode: ${status.recording ? "recording" : "not recording"}, ${status.events ?? 0} events, consent ${status.consent}`,
+      });
+      const commands: Record<string, string> = {
+        [choices[0]]: status.recording ? "crowdcode.stop" : "crowdcode.start",
+        [choices[1]]: "crowdcode.panic",
+        [choices[2]]: "crowdcode.consent",
+        [choices[3]]: "crowdcode.openDataFolder",
+      };
+      if (picked) {
+        await vscode.commands.executeCommand(commands[picked]);
+      }
+    }),
+    vscode.commands.registerCommand("crowdcode.openDataFolder", async () => {
+      if (status?.dataDir) {
+        await vscode.env.openExternal(vscode.Uri.file(status.dataDir));
+      }
+    }),
+    vscode.commands.registerCommand("crowdcode.restart", async () => {
+      if (client) {
+        await client.restart();
+      }
+    }),
+  );
+}

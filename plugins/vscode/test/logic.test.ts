@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { INSTALL_COMMAND, candidates, findExecutable, missingMessage } from "../src/logic/executable";
+import { detectHost } from "../src/logic/host";
+import { ChangeFacts, REDO, UNDO, classifyChange, needsClipboard } from "../src/logic/reasons";
+import { elapsed, panicMessage, statusView } from "../src/logic/statusText";
+import { TerminalIds } from "../src/logic/terminalIds";
+
+const range = (l1: number, l2: number) => ({ start: { line: l1, character: 0 }, end: { line: l2, character: 0 } });
+
+function facts(overrides: Partial<ChangeFacts>): ChangeFacts {
+  return {
+    vscodeReason: undefined,
+    isDirty: true,
+    shownInVisibleEditor: true,
+    inActiveEditor: true,
+    visibleRanges: [range(0, 40)],
+    changes: [{ range: range(3, 3), text: "a" }],
+    ...overrides,
+  };
+}
+
+test("typing has no reason", () => {
+  assert.equal(classifyChange(facts({})), undefined);
+  assert.equal(classifyChange(facts({ changes: [{ range: range(3, 3), text: "()" }] })), undefined); // auto-closed pair
+  assert.equal(classifyChange(facts({ changes: [{ range: range(3, 3), text: "\n    " }] })), undefined); // Enter + indent
+});
+
+test("undo and redo come from VS Code itself", () => {
+  assert.deepEqual(classifyChange(facts({ vscodeReason: UNDO, isDirty: false })), { reason: "undo" });
+  assert.deepEqual(classifyChange(facts({ vscodeReason: REDO })), { reason: "redo" });
+});
+
+test("a change that leaves the document clean is a reload from disk", () => {
+  assert.equal(classifyChange(facts({ isDirty: false }))?.reason, "reload");
+});
+
+test("changes no visible editor shows are external; off-screen ones in the active editor unknown", () => {
+  assert.equal(classifyChange(facts({ shownInVisibleEditor: false, inActiveEditor: false }))?.source, "external");
+  const offscreen = classifyChange(facts({ changes: [{ range: range(100, 101), text: "x" }] }));
+  assert.equal(offscreen?.source, "unknown");
+  assert.equal(classifyChange(facts({ changes: [{ range: range(40, 41), text: "x" }] })), undefined);
+});
+
+test("pastes match the clipboard; longer insertions are completions", () => {
+  const pasted = [{ range: range(3, 3), text: "hello()" }];
+  assert.equal(needsClipboard(pasted), true);
+  assert.equal(needsClipboard([{ range: range(3, 3), text: "h" }]), false);
+  assert.deepEqual(classifyChange(facts({ changes: pasted, clipboard: "hello()" })), { reason: "paste" });
+  assert.deepEqual(classifyChange(facts({ changes: pasted, clipboard: "other" })), { reason: "completion" });
+  assert.equal(classifyChange(facts({ changes: [...pasted, ...pasted] })), undefined); // multi-cursor typing
+});
+
+test("hosts are told apart by name, scheme and app host", () => {
+  assert.equal(detectHost({ appName: "Visual Studio Code", uriScheme: "vscode", appHost: "desktop" }), "vscode");
+  assert.equal(detectHost({ appName: "Cursor", uriScheme: "cursor", appHost: "desktop" }), "cursor");
+  assert.equal(detectHost({ appName: "Antigravity", uriScheme: "antigravity", appHost: "desktop" }), "antigravity");
+  assert.equal(detectHost({ appName: "VSCodium", uriScheme: "vscodium", appHost: "desktop" }), "vscodium");
+  assert.equal(detectHost({ appName: "code-server", uriScheme: "code-oss", appHost: "web" }), "code-server");
+  assert.equal(detectHost({ appName: "Visual Studio Code", uriScheme: "vscode", appHost: "web" }), "vscode-web");
+  assert.equal(detectHost({ appName: "Some Fork", uriScheme: "somefork", appHost: "desktop" }), "some-fork");
+});
+
+test("the executable is searched in the setting alone, else venvs, PATH and ~/.local/bin", () => {
+  const places = { setting: "", workspaceFolders: ["/w"], pathVariable: "/usr/bin:/opt/bin", home: "/home/u", platform: "linux" };
+  assert.deepEqual(candidates(places), [
+    "/w/.venv/bin/crowdcode",
+    "/w/venv/bin/crowdcode",
+    "/usr/bin/crowdcode",
+    "/opt/bin/crowdcode",
+    "/home/u/.local/bin/crowdcode",
+  ]);
+  assert.equal(findExecutable(places, (f) => f.startsWith("/opt")), "/opt/bin/crowdcode");
+  assert.equal(findExecutable(places, () => false), undefined);
+  assert.match(missingMessage(places), new RegExp(INSTALL_COMMAND));
+  const set = { ...places, setting: "~/bin/crowdcode" };
+  assert.deepEqual(candidates(set), ["/home/u/bin/crowdcode"]);
+  assert.match(missingMessage(set), /crowdcode\.path/);
+});
+
+test("the status bar shows the state, a timer and the panic button while recording", () => {
+  assert.equal(elapsed(65_000), "01:05");
+  assert.equal(elapsed(3_725_000), "1:02:05");
+  assert.equal(statusView(undefined, 0, true).panicVisible, false);
+  assert.match(statusView({ recording: false, consent: "pending" }, 0, true).text, /circle-outline/);
+  const view = statusView({ recording: true, consent: "declined", startTime: 1_000, events: 7, heldBack: 3, holdBackSeconds: 900 }, 62_000, true);
+  assert.equal(view.text, "$(record) 01:01");
+  assert.equal(view.panicVisible, true);
+  assert.match(view.tooltip, /7 events.*declined/);
+  assert.match(view.tooltip, /3 events newer than 900 s/);
+  assert.equal(statusView({ recording: true, consent: "accepted", startTime: 1 }, 5000, false).text, "$(record)");
+  assert.match(panicMessage({ removed: 4, reachSeconds: 20, sessions: 2 }), /removed 4 events \(the last 20 s\) from 2 sessions/);
+});
+
+test("terminal ids are stable per terminal object", () => {
+  const ids = new TerminalIds<object>();
+  const a = {};
+  const b = {};
+  assert.equal(ids.id(a), "terminal-1");
+  assert.equal(ids.id(b), "terminal-2");
+  assert.equal(ids.id(a), "terminal-1");
+});
