@@ -83,7 +83,7 @@ class JournalWriter:
         self._lost_reported = 0
         self._failing: str | None = None
         self._closed = False
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._io = threading.Lock()  # serialises file operations between flusher and panic
         self._thread = threading.Thread(target=self._run, name=f"crowdcode-journal-{directory.name}", daemon=True)
         self._thread.start()
