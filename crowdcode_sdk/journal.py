@@ -373,14 +373,17 @@ def _complete_prefix(data: bytes) -> int:
 
 def read_lines(directory: Path) -> Iterator[bytes]:
     """Every complete line of the session's segments, in order; a torn final line is skipped."""
-    paths = segments(directory)
-    for i, path in enumerate(paths):
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:  # removed by a concurrent panic
-            continue
-        if i == len(paths) - 1:
-            data = data[: _complete_prefix(data)]
-        for line in data.splitlines():
-            if line:
-                yield line
+    for path in segments(directory):
+        yield from read_lines_of(path)
+
+
+def read_lines_of(path: Path) -> Iterator[bytes]:
+    """The complete lines of one segment (a torn final line, if any, is skipped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:  # removed by a concurrent panic
+        return
+    data = data[: _complete_prefix(data)]
+    for line in data.splitlines():
+        if line:
+            yield line
