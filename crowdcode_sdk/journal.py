@@ -83,7 +83,7 @@ class JournalWriter:
         self._lost_reported = 0
         self._failing: str | None = None
         self._closed = False
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._io = threading.Lock()  # serialises file operations between flusher and panic
         self._thread = threading.Thread(target=self._run, name=f"crowdcode-journal-{directory.name}", daemon=True)
         self._thread.start()
@@ -373,14 +373,17 @@ def _complete_prefix(data: bytes) -> int:
 
 def read_lines(directory: Path) -> Iterator[bytes]:
     """Every complete line of the session's segments, in order; a torn final line is skipped."""
-    paths = segments(directory)
-    for i, path in enumerate(paths):
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:  # removed by a concurrent panic
-            continue
-        if i == len(paths) - 1:
-            data = data[: _complete_prefix(data)]
-        for line in data.splitlines():
-            if line:
-                yield line
+    for path in segments(directory):
+        yield from read_lines_of(path)
+
+
+def read_lines_of(path: Path) -> Iterator[bytes]:
+    """The complete lines of one segment (a torn final line, if any, is skipped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:  # removed by a concurrent panic
+        return
+    data = data[: _complete_prefix(data)]
+    for line in data.splitlines():
+        if line:
+            yield line

@@ -190,9 +190,6 @@ class Action(Record):
         if self.source is None and self.default_source is not None:
             object.__setattr__(self, "source", self.default_source)
 
-    def to_wire(self) -> dict[str, Any]:
-        return {"kind": self.kind, **Record.to_wire(self)}
-
 
 # Actions crowd-code 2.0 records, with its field names.
 
