@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import bisect
 import enum
-import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .errors import CrowdcodeError
 from .schema import Position, TextChange
@@ -118,8 +117,13 @@ class Document:
 
     def __init__(self, text: str = "") -> None:
         self._lines = split_lines(text)
-        self._starts: list[int] | None = None  # code point index where each line starts
-        self._starts16: list[int] | None = None  # UTF-16 offset where each line starts
+        self._length = len(text)
+        # Where each line starts, in code points and in UTF-16 units. Only a prefix is kept valid:
+        # an edit drops the entries after the line it touched, and they are extended again only
+        # as far as a query needs, so that typing costs time proportional to the edited line, not
+        # to the document.
+        self._starts: list[int] = [0]
+        self._starts16: list[int] = [0]
 
     @property
     def text(self) -> str:
@@ -135,17 +139,34 @@ class Document:
         return text if keep_end else text.rstrip("\r\n")
 
     def __len__(self) -> int:
-        return self._line_starts()[-1] + len(self._lines[-1])
+        return self._length
 
-    def _line_starts(self) -> list[int]:
-        if self._starts is None:
-            self._starts = [0, *itertools.accumulate(len(s) for s in self._lines[:-1])]
-        return self._starts
+    @staticmethod
+    def _extend(starts: list[int], lines: list[str], line: int, measure: Callable[[str], int]) -> None:
+        """Make ``starts`` valid through ``line``."""
+        total = starts[-1]
+        for i in range(len(starts) - 1, line):
+            total += measure(lines[i])
+            starts.append(total)
 
-    def _line_starts16(self) -> list[int]:
-        if self._starts16 is None:
-            self._starts16 = [0, *itertools.accumulate(utf16_len(s) for s in self._lines[:-1])]
-        return self._starts16
+    def _start(self, line: int) -> int:
+        """Code point index where ``line`` starts."""
+        if line >= len(self._starts):
+            self._extend(self._starts, self._lines, line, len)
+        return self._starts[line]
+
+    def _start16(self, line: int) -> int:
+        if line >= len(self._starts16):
+            self._extend(self._starts16, self._lines, line, utf16_len)
+        return self._starts16[line]
+
+    def _line_of(self, value: int, starts: list[int], measure: Callable[[str], int]) -> int:
+        """The line holding offset ``value`` (units of ``starts``), extending ``starts`` in steps."""
+        last, step = len(self._lines) - 1, 16
+        while starts[-1] <= value and len(starts) <= last:
+            self._extend(starts, self._lines, min(last, len(starts) - 1 + step), measure)
+            step *= 2
+        return bisect.bisect_right(starts, value) - 1
 
     def offset_at(self, line: int, character: int, encoding: Encoding = Encoding.UTF16) -> int:
         """Code point index of a 0-based line/character position.
@@ -161,26 +182,24 @@ class Document:
             raise PositionError(f"line {line} past the end ({len(self._lines)} lines)")
         content = self.line(line)
         if character >= unit_len(content, encoding):
-            return self._line_starts()[line] + len(content)
-        return self._line_starts()[line] + index_from_units(content, character, encoding)
+            return self._start(line) + len(content)
+        return self._start(line) + index_from_units(content, character, encoding)
 
     def position_at(self, index: int, encoding: Encoding = Encoding.UTF16) -> Position:
-        starts = self._line_starts()
         if not 0 <= index <= len(self):
             raise PositionError(f"index {index} outside 0..{len(self)}")
-        line = bisect.bisect_right(starts, index) - 1
-        column = index - starts[line]
+        line = self._line_of(index, self._starts, len)
+        column = index - self._starts[line]
         return Position(line=line, character=unit_len(self._lines[line][:column], encoding))
 
     def utf16_offset(self, index: int) -> int:
         """UTF-16 offset of a code point index: the schema's ``rangeOffset`` unit."""
         position = self.position_at(index, Encoding.UTF16)
-        return self._line_starts16()[position.line] + position.character
+        return self._start16(position.line) + position.character
 
     def index_of_utf16(self, offset: int) -> int:
-        starts16 = self._line_starts16()
-        line = max(bisect.bisect_right(starts16, offset) - 1, 0)
-        return self._line_starts()[line] + index_from_units(self._lines[line], offset - starts16[line], Encoding.UTF16)
+        line = max(self._line_of(offset, self._starts16, utf16_len), 0)
+        return self._start(line) + index_from_units(self._lines[line], offset - self._starts16[line], Encoding.UTF16)
 
     def slice(self, start: int, end: int) -> str:
         """Text between two code point indices, without joining the whole document."""
@@ -209,7 +228,7 @@ class Document:
         begin = max(first.line - 1, 0)
         stop = min(last.line + 2, len(self._lines))
         joined = "".join(self._lines[begin:stop])
-        base = self._line_starts()[begin]
+        base = self._start(begin)
         cut_start = start - base
         cut_end = end - base
         new_lines = split_lines(joined[:cut_start] + text + joined[cut_end:])
@@ -218,7 +237,10 @@ class Document:
         self._lines[begin:stop] = new_lines
         if not self._lines:
             self._lines = [""]
-        self._starts = self._starts16 = None
+        self._length += len(text) - (end - start)
+        # Lines up to ``begin`` did not move; the starts of later ones are recomputed when needed.
+        del self._starts[begin + 1 :]
+        del self._starts16[begin + 1 :]
         return change
 
     def apply(self, change: TextChange) -> None:
