@@ -60,6 +60,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const render = () => {
     const view = statusView(status, Date.now(), vscode.workspace.getConfiguration("crowdcode").get("showTimer", true));
     item.text = view.text;
+    item.accessibilityInformation = { label: view.label };
     item.tooltip = view.tooltip;
     item.show();
     if (view.panicVisible) {

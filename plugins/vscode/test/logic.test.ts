@@ -86,6 +86,7 @@ test("the status bar shows the state, a timer and the panic button while recordi
   assert.match(statusView({ recording: false, consent: "pending" }, 0, true).text, /circle-outline/);
   const view = statusView({ recording: true, consent: "declined", startTime: 1_000, events: 7, heldBack: 3, holdBackSeconds: 900 }, 62_000, true);
   assert.equal(view.text, "$(record) 01:01");
+  assert.equal(view.label, "crowdcode: recording 01:01");
   assert.equal(view.panicVisible, true);
   assert.match(view.tooltip, /7 events.*declined/);
   assert.match(view.tooltip, /3 events newer than 900 s/);

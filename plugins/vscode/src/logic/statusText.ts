@@ -24,16 +24,23 @@ export function elapsed(ms: number): string {
 
 export interface StatusView {
   text: string;
+  /** For screen readers (and tests): the state in words. */
+  label: string;
   tooltip: string;
   panicVisible: boolean;
 }
 
 export function statusView(status: ServerStatus | undefined, now: number, showTimer: boolean): StatusView {
   if (status === undefined) {
-    return { text: "$(loading~spin) crowdcode", tooltip: "crowdcode: starting the recorder", panicVisible: false };
+    return { text: "$(loading~spin) crowdcode", label: "crowdcode: starting", tooltip: "crowdcode: starting the recorder", panicVisible: false };
   }
   if (!status.recording) {
-    return { text: "$(circle-outline) crowdcode", tooltip: "crowdcode: not recording (click for options)", panicVisible: false };
+    return {
+      text: "$(circle-outline) crowdcode",
+      label: "crowdcode: not recording",
+      tooltip: "crowdcode: not recording (click for options)",
+      panicVisible: false,
+    };
   }
   const timer = showTimer && status.startTime ? ` ${elapsed(now - status.startTime)}` : "";
   const problem = status.problem ? `\nProblem: ${status.problem}` : "";
@@ -43,6 +50,7 @@ export function statusView(status: ServerStatus | undefined, now: number, showTi
       : "";
   return {
     text: `$(record)${timer}`,
+    label: `crowdcode: recording${timer}`,
     tooltip: `crowdcode: recording, ${status.events ?? 0} events. Consent to upload: ${status.consent}.${held}${problem}`,
     panicVisible: true,
   };
