@@ -302,7 +302,9 @@ class Recorder:
         if self.session is None or doc.path is None:
             return
         lo, hi = sorted((anchor_at, active_at))
-        if not (lo == hi and self._last_edit_uri == doc.uri):
+        typed_here = lo == hi and self._last_edit_uri == doc.uri
+        self._last_edit_uri = None
+        if not typed_here:
             # A bare cursor right after an edit in the same file is where typing put it: only the
             # observation records it (crowd-code's rule).
             self.session.record(
@@ -315,7 +317,6 @@ class Recorder:
                     mode=mode,
                 )
             )
-            self._last_edit_uri = None
         self._observe()
 
     def visible_ranges(self, params: Any) -> None:

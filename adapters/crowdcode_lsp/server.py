@@ -9,9 +9,11 @@ MethodNotFound, unknown notifications are ignored, unparsable input is logged an
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,8 @@ class ShimProtocol(LanguageServerProtocol):
 
 class CrowdcodeServer(LanguageServer):
     recorder: Recorder | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    loop_thread: int | None = None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log to the client instead of pygls's pop-up: a recorder must never interrupt typing."""
@@ -99,7 +103,16 @@ class CrowdcodeServer(LanguageServer):
         self.log(f"crowdcode: {error}", types.MessageType.Error)
 
     def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """Log locally and to the client. Safe from any thread (the journal reports problems from
+        its own): messages to the client are written by the event loop's thread only."""
         logger.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, "%s", message)
+        loop = self.loop
+        if loop is not None and threading.get_ident() != self.loop_thread:
+            loop.call_soon_threadsafe(self._send_log, message, kind)
+        else:
+            self._send_log(message, kind)
+
+    def _send_log(self, message: str, kind: types.MessageType) -> None:
         try:
             self.window_log_message(types.LogMessageParams(type=kind, message=message))
         except Exception:  # the client is gone: the local log has it
@@ -138,6 +151,7 @@ def build_server() -> CrowdcodeServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(params: types.InitializeParams) -> None:
+        server.loop, server.loop_thread = asyncio.get_running_loop(), threading.get_ident()
         options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
         client = params.client_info
         host = options.get("host")
