@@ -30,6 +30,11 @@ class Client(LanguageClient):
         self.statuses: list[dict[str, Any]] = []
         self.logs: list[str] = []
         self.status_seen = asyncio.Event()
+        self.registrations: list[str] = []
+
+        @self.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def on_register(params: types.RegistrationParams) -> None:
+            self.registrations.extend(r.method for r in params.registrations)
 
         @self.feature("crowdcode/status")
         def on_status(params: Any) -> None:
@@ -63,6 +68,7 @@ async def shim(
     encodings: list[str] | None = None,
     options: dict[str, Any] | None = None,
     client_name: str = "pytest",
+    watch_files: bool = False,
 ):
     """A started and initialized shim; shut down (session closed) on exit."""
     client = Client()
@@ -70,6 +76,11 @@ async def shim(
     await client.start_io(*SERVER, "--log-file", str(home.parent / "lsp.log"), "--verbose", env=env)
     capabilities = types.ClientCapabilities(
         general=types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None,
+        workspace=types.WorkspaceClientCapabilities(
+            did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True)
+        )
+        if watch_files
+        else None,
         text_document=types.TextDocumentClientCapabilities(
             synchronization=types.TextDocumentSyncClientCapabilities(will_save=True, did_save=True)
         ),

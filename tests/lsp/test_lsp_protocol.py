@@ -184,3 +184,60 @@ def test_status_panic_consent_and_recording_switch(home, workspace):
 
 def _p(line: int, character: int) -> dict[str, int]:
     return {"line": line, "character": character}
+
+
+def test_format_on_save_whole_text_changes_disk_changes_and_untitled_documents(home, workspace):
+    path = workspace / "m.py"
+    other = workspace / "other.py"
+    path.write_text("x=1\n")
+    registrations = []
+
+    async def scenario():
+        async with shim(home, workspace, watch_files=True) as client:
+            _open(client, path, "x=1\n")
+            client.text_document_did_open(
+                types.DidOpenTextDocumentParams(types.TextDocumentItem("untitled:Untitled-1", "plaintext", 1, ""))
+            )
+            _change(client, path, 2, types.TextDocumentContentChangeWholeDocument(text="x=12\n"))
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    types.VersionedTextDocumentIdentifier(version=2, uri="untitled:Untitled-1"),
+                    [change((0, 0), (0, 0), "scratch")],
+                )
+            )
+            ident = types.TextDocumentIdentifier(uri(path))
+            client.text_document_will_save(types.WillSaveTextDocumentParams(ident, types.TextDocumentSaveReason.Manual))
+            _change(client, path, 3, change((0, 1), (0, 1), " "), change((0, 3), (0, 3), " "))  # the formatter
+            path.write_text("x = 12\n")
+            client.text_document_did_save(types.DidSaveTextDocumentParams(ident))
+            _change(client, path, 4, change((1, 0), (1, 0), "y = 2\n"))
+            await client.roundtrip()
+            registrations.extend(client.registrations)
+            changed = types.FileEvent(uri(path), types.FileChangeType.Changed)
+            client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams([changed]))  # our own save
+            await client.roundtrip()  # the server reads the disk when it handles the event
+            other.write_text("z = 3\n")
+            path.write_text("x = 12\n# agent\n")
+            client.workspace_did_change_watched_files(
+                types.DidChangeWatchedFilesParams([types.FileEvent(uri(other), types.FileChangeType.Created), changed])
+            )
+            client.workspace_did_change_workspace_folders(
+                types.DidChangeWorkspaceFoldersParams(
+                    types.WorkspaceFoldersChangeEvent(
+                        added=[types.WorkspaceFolder(uri(workspace.parent), "parent")], removed=[]
+                    )
+                )
+            )
+            await client.roundtrip()
+
+    run(scenario())
+    assert registrations == ["workspace/didChangeWatchedFiles"]
+    evs = events(home)
+    edits = actions(evs, "edit")
+    assert all(e.file == "m.py" for e in edits)  # the untitled document is not recorded
+    assert [e.reason for e in edits] == [None, EditReason.FORMAT, EditReason.FORMAT, None]
+    assert (edits[0].diff.range_offset, edits[0].diff.range_length, edits[0].diff.text) == (3, 0, "2")
+    assert replay(evs, "m.py", "x=1\n") == "x = 12\ny = 2\n"
+    file_changes = actions(evs, "file_change")
+    assert [(c.file, c.change_type.value) for c in file_changes] == [("other.py", "create"), ("m.py", "change")]
+    assert "+# agent" in file_changes[1].diff
