@@ -10,6 +10,7 @@ MethodNotFound, unknown notifications are ignored, unparsable input is logged an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sys
@@ -151,7 +152,9 @@ def build_server() -> CrowdcodeServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(params: types.InitializeParams) -> None:
-        server.loop, server.loop_thread = asyncio.get_running_loop(), threading.get_ident()
+        server.loop_thread = threading.get_ident()
+        with contextlib.suppress(RuntimeError):  # no loop when driven message by message (benchmarks)
+            server.loop = asyncio.get_running_loop()
         options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
         client = params.client_info
         host = options.get("host")
