@@ -66,7 +66,9 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     set_value(Locations.default(), "consent.status", "declined")  # no consent modal in the way
     user_data, extensions = tmp_path / "user-data", tmp_path / "extensions"
     (user_data / "User").mkdir(parents=True)
-    (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS))
+    # The extension host may take its PATH from a login shell: name the executable explicitly.
+    crowdcode = Path(sys.executable).with_name("crowdcode")
+    (user_data / "User" / "settings.json").write_text(json.dumps({**SETTINGS, "crowdcode.path": str(crowdcode)}))
     (tmp_path / "code-server.yaml").write_text("auth: none\n")
     env = {
         **os.environ,

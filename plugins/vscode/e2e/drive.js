@@ -81,6 +81,8 @@ async function runCommand(page, title) {
     await page.screenshot({ path: outPath.replace(/\.json$/, ".png") });
   } catch (error) {
     seen.error = String(error && error.stack ? error.stack : error);
+    seen.statusBar = await page.locator(".statusbar-item [aria-label]").evaluateAll((items) => items.map((i) => i.getAttribute("aria-label"))).catch(() => []);
+    seen.toasts = await page.locator(".notification-list-item-message").allInnerTexts().catch(() => []);
     await page.screenshot({ path: outPath.replace(/\.json$/, ".png") }).catch(() => {});
   } finally {
     fs.writeFileSync(outPath, JSON.stringify(seen, null, 2));

@@ -33,6 +33,7 @@ import { TerminalIds } from "./logic/terminalIds";
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 3 * 60 * 1000;
 const CONSENT_ASKED = "crowdcode.consentAsked";
+const CLIPBOARD_TIMEOUT_MS = 50;
 
 let client: LanguageClient | undefined;
 let forwarder: Forwarder | undefined;
@@ -120,8 +121,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
     middleware: {
       didChange: async (event, next) => {
-        await sendEditReason(event);
-        return next(event);
+        try {
+          await sendEditReason(event);
+        } finally {
+          await next(event);
+        }
       },
     },
   };
@@ -164,28 +168,44 @@ export async function deactivate(): Promise<void> {
   }
 }
 
+/** Tell the server why the coming change happened. Never throws and never waits long: the
+ * didChange that follows must always be sent. */
 async function sendEditReason(event: vscode.TextDocumentChangeEvent): Promise<void> {
   if (!client || event.contentChanges.length === 0) {
     return;
   }
-  const active = vscode.window.activeTextEditor;
-  const inActiveEditor = active?.document === event.document;
-  const changes = event.contentChanges.map((c) => ({ range: c.range, text: c.text }));
-  const note = classifyChange({
-    vscodeReason: event.reason,
-    isDirty: event.document.isDirty,
-    shownInVisibleEditor: vscode.window.visibleTextEditors.some((e) => e.document === event.document),
-    inActiveEditor,
-    visibleRanges: inActiveEditor && active ? [...active.visibleRanges] : [],
-    changes,
-    clipboard: needsClipboard(changes) ? await vscode.env.clipboard.readText() : undefined,
-  });
-  if (note) {
-    await client.sendNotification("crowdcode/editReason", {
-      uri: event.document.uri.toString(),
-      version: event.document.version,
-      ...note,
+  try {
+    const document = event.document;
+    const active = vscode.window.activeTextEditor;
+    const inActiveEditor = active?.document === document;
+    const changes = event.contentChanges.map((c) => ({ range: c.range, text: c.text }));
+    const only = event.contentChanges.length === 1 ? event.contentChanges[0] : undefined;
+    const end = document.lineAt(document.lineCount - 1).range.end;
+    const note = classifyChange({
+      vscodeReason: event.reason,
+      isDirty: document.isDirty,
+      replacesWholeDocument: only !== undefined && only.rangeOffset === 0 && only.text.length === document.offsetAt(end),
+      shownInVisibleEditor: vscode.window.visibleTextEditors.some((e) => e.document === document),
+      inActiveEditor,
+      visibleRanges: inActiveEditor && active ? [...active.visibleRanges] : [],
+      changes,
+      clipboard: needsClipboard(changes) ? await readClipboard() : undefined,
     });
+    if (note) {
+      await client.sendNotification("crowdcode/editReason", { uri: document.uri.toString(), version: document.version, ...note });
+    }
+  } catch (error) {
+    client.warn(`crowdcode: no edit reason: ${error}`);
+  }
+}
+
+/** The clipboard's text, or undefined when it cannot be read at once (a browser may ask the user). */
+async function readClipboard(): Promise<string | undefined> {
+  const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), CLIPBOARD_TIMEOUT_MS));
+  try {
+    return await Promise.race([Promise.resolve(vscode.env.clipboard.readText()), timeout]);
+  } catch {
+    return undefined;
   }
 }
 

@@ -13,6 +13,7 @@ function facts(overrides: Partial<ChangeFacts>): ChangeFacts {
   return {
     vscodeReason: undefined,
     isDirty: true,
+    replacesWholeDocument: false,
     shownInVisibleEditor: true,
     inActiveEditor: true,
     visibleRanges: [range(0, 40)],
@@ -32,8 +33,10 @@ test("undo and redo come from VS Code itself", () => {
   assert.deepEqual(classifyChange(facts({ vscodeReason: REDO })), { reason: "redo" });
 });
 
-test("a change that leaves the document clean is a reload from disk", () => {
-  assert.equal(classifyChange(facts({ isDirty: false }))?.reason, "reload");
+test("a whole-text change that leaves the document clean is a reload from disk", () => {
+  assert.equal(classifyChange(facts({ isDirty: false, replacesWholeDocument: true }))?.reason, "reload");
+  // The first keystroke's event still says "not dirty": it is typing, not a reload.
+  assert.equal(classifyChange(facts({ isDirty: false })), undefined);
 });
 
 test("changes no visible editor shows are external; off-screen ones in the active editor unknown", () => {

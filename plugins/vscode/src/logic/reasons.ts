@@ -3,8 +3,9 @@
  * no reason; the extension sends `crowdcode/editReason` just before each didChange that has one.
  *
  * VS Code says only "undo" or "redo". The rest is inferred, and documented as such (docs/vscode.md):
- * - a change that leaves the document clean, not by undo/redo, is a reload from disk (revert, or a
- *   file changed by another program while the editor had no unsaved changes);
+ * - a change that replaces the whole text and leaves the document clean, not by undo/redo, is a
+ *   reload from disk (revert, or a file changed by another program while the editor had no unsaved
+ *   changes). `isDirty` alone is not enough: it is still false during the first edit's event;
  * - a change to a document that no visible editor shows is made by something else (an extension, an
  *   agent, a workspace-wide refactoring): source "external";
  * - in the active editor, a change entirely outside the visible ranges has an unknown source;
@@ -22,6 +23,8 @@ export interface ChangeFacts {
   /** `TextDocumentChangeEvent.reason`: 1 undo, 2 redo, undefined otherwise. */
   vscodeReason: number | undefined;
   isDirty: boolean;
+  /** The only change replaced the whole text (its inserted text is the entire new document). */
+  replacesWholeDocument: boolean;
   shownInVisibleEditor: boolean;
   inActiveEditor: boolean;
   /** The ranges the active editor shows, when the change is in it. */
@@ -52,7 +55,7 @@ export function classifyChange(facts: ChangeFacts): ChangeNote | undefined {
   if (facts.changes.length === 0) {
     return undefined;
   }
-  if (!facts.isDirty) {
+  if (!facts.isDirty && facts.replacesWholeDocument) {
     return { reason: "reload", detail: "the document matches the file on disk after the change" };
   }
   if (!facts.shownInVisibleEditor) {
