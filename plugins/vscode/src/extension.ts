@@ -189,7 +189,7 @@ async function sendEditReason(event: vscode.TextDocumentChangeEvent): Promise<vo
       inActiveEditor,
       visibleRanges: inActiveEditor && active ? [...active.visibleRanges] : [],
       changes,
-      clipboard: needsClipboard(changes) ? await readClipboard() : undefined,
+      clipboard: vscode.env.uiKind === vscode.UIKind.Desktop && needsClipboard(changes) ? await readClipboard() : undefined,
     });
     if (note) {
       await client.sendNotification("crowdcode/editReason", { uri: document.uri.toString(), version: document.version, ...note });

@@ -50,6 +50,7 @@ test("pastes match the clipboard; longer insertions are completions", () => {
   const pasted = [{ range: range(3, 3), text: "hello()" }];
   assert.equal(needsClipboard(pasted), true);
   assert.equal(needsClipboard([{ range: range(3, 3), text: "h" }]), false);
+  assert.equal(needsClipboard([{ range: range(3, 3), text: "🎉" }]), false); // one code point, two UTF-16 units
   assert.deepEqual(classifyChange(facts({ changes: pasted, clipboard: "hello()" })), { reason: "paste" });
   assert.deepEqual(classifyChange(facts({ changes: pasted, clipboard: "other" })), { reason: "completion" });
   assert.equal(classifyChange(facts({ changes: [...pasted, ...pasted] })), undefined); // multi-cursor typing

@@ -9,7 +9,8 @@
  * - a change to a document that no visible editor shows is made by something else (an extension, an
  *   agent, a workspace-wide refactoring): source "external";
  * - in the active editor, a change entirely outside the visible ranges has an unknown source;
- * - one insertion equal to the clipboard (longer than one character) is a paste;
+ * - one insertion equal to the clipboard (longer than one character) is a paste (not in a browser,
+ *   where reading the clipboard asks the user);
  * - an insertion of three or more non-blank characters that is no paste comes from a completion
  *   (IntelliSense, inline suggestion, snippet), not from typing.
  */
@@ -42,7 +43,7 @@ export interface ChangeNote {
 
 /** Whether reading the clipboard could change the classification (it costs a round trip). */
 export function needsClipboard(changes: ChangeFacts["changes"]): boolean {
-  return changes.length === 1 && changes[0].text.length > 1;
+  return changes.length === 1 && [...changes[0].text].length > 1; // code points: one emoji is typing
 }
 
 export function classifyChange(facts: ChangeFacts): ChangeNote | undefined {
@@ -66,7 +67,7 @@ export function classifyChange(facts: ChangeFacts): ChangeNote | undefined {
   }
   if (facts.changes.length === 1) {
     const text = facts.changes[0].text;
-    if (text.length > 1 && facts.clipboard !== undefined && text === facts.clipboard) {
+    if (facts.clipboard !== undefined && needsClipboard(facts.changes) && text === facts.clipboard) {
       return { reason: "paste" };
     }
     if (text.trim().length >= 3) {
