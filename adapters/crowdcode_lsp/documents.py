@@ -7,6 +7,7 @@ client's positions to the schema's UTF-16 offsets needs the text before each cha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,8 @@ class Documents:
     def close(self, uri: str) -> OpenDocument | None:
         return self._open.pop(uri, None)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[OpenDocument]:
+        """A snapshot: callers may open or close documents while iterating."""
         return iter(list(self._open.values()))
 
     def __len__(self) -> int:

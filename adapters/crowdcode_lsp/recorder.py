@@ -113,10 +113,6 @@ class Recorder:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    @property
-    def recording(self) -> bool:
-        return self.session is not None
-
     def start(self) -> None:
         """Start a session (unless one runs); documents already open become its baseline."""
         if self.session is not None:
