@@ -116,14 +116,18 @@ def scattered_messages(uri: str, lines: int, count: int) -> list[bytes]:
     return out
 
 
-def timed(feed: Callable[[bytes], None], messages: list[bytes]) -> list[float]:
+def timed(feed: Callable[[bytes], None], messages: list[bytes], cpu: list[float] | None = None) -> list[float]:
+    """Wall time per message (ms); with ``cpu``, also this thread's CPU time per message, which
+    leaves out the time the scheduler gave to other processes (the machine is shared)."""
     times = []
-    clock = time.perf_counter_ns
+    wall, thread = time.perf_counter_ns, time.thread_time_ns
     gc.collect()
     for body in messages:
-        begin = clock()
+        begin, begin_cpu = wall(), thread()
         feed(body)
-        times.append((clock() - begin) / 1e6)
+        times.append((wall() - begin) / 1e6)
+        if cpu is not None:
+            cpu.append((thread() - begin_cpu) / 1e6)
     return times
 
 
@@ -140,7 +144,8 @@ def run_variant(name: str, make: Callable[[], LanguageServer], root: Path, args:
     feed = start(server, root)
     uri = (root / "main.py").as_uri()
     open_doc(feed, uri, source_text(1000))
-    typing = timed(feed, typing_messages(uri, 1000, args.chars))
+    typing_cpu: list[float] = []
+    typing = timed(feed, typing_messages(uri, 1000, args.chars), typing_cpu)
 
     big_text = source_text(args.big_mb * 2**20 // 40)
     big_lines = big_text.count("\n")
@@ -160,6 +165,8 @@ def run_variant(name: str, make: Callable[[], LanguageServer], root: Path, args:
         "p50": statistics.median(typing),
         "p99": percentile(typing, 99),
         "max": max(typing),
+        "cpu_p50": statistics.median(typing_cpu),
+        "cpu_p99": percentile(typing_cpu, 99),
         "big_typing_p50": statistics.median(big_typing),
         "big_typing_p99": percentile(big_typing, 99),
         "big_p50": statistics.median(big),
@@ -204,7 +211,12 @@ def main() -> None:
         f"typing in the big file p50 {shim['big_typing_p50'] / stock['big_typing_p50']:.3f}x, "
         f"scattered p50 {shim['big_p50'] / stock['big_p50']:.3f}x"
     )
-    print(f"goal p99 < 2 ms while typing: {'met' if shim['p99'] < 2 else 'NOT met'} ({shim['p99']:.3f} ms)")
+    for r in results:
+        print(
+            f"{r['name']:<14} CPU time per didChange while typing: p50 {r['cpu_p50']:.3f} ms, p99 {r['cpu_p99']:.3f} ms"
+        )
+    verdict = "met" if shim["p99"] < 2 else "NOT met in wall time"
+    print(f"goal p99 < 2 ms while typing: {verdict} (wall {shim['p99']:.3f} ms, CPU {shim['cpu_p99']:.3f} ms)")
 
 
 if __name__ == "__main__":
