@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
+from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.schema import EditReason, Source
 from crowdcode_sdk.store import Store
@@ -262,3 +263,21 @@ def test_format_on_save_whole_text_changes_disk_changes_and_untitled_documents(h
     assert {c.file for c in file_changes} == {"other.py", "m.py"}
     agent_change = next(c for c in file_changes if c.file == "m.py")
     assert agent_change.change_type.value == "change" and "+# agent" in agent_change.diff
+
+
+def test_recording_switched_off_in_the_configuration_records_nothing(home, workspace):
+    set_value(Locations.default(), "recording.enabled", "false")
+    path = workspace / "a.txt"
+
+    async def scenario():
+        async with shim(home, workspace) as client:
+            _open(client, path, "x\n")
+            _change(client, path, 2, change((0, 0), (0, 0), "y"))
+            status = await client.request("crowdcode/getStatus", {})
+            assert status["recording"] is False and "sessionId" not in status
+            assert any("recording is off" in line for line in client.logs)
+            return client.statuses
+
+    statuses = run(scenario())
+    assert statuses[0]["recording"] is False
+    assert sessions(home) == []
