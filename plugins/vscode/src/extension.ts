@@ -252,11 +252,9 @@ function registerForwarding(context: vscode.ExtensionContext): void {
       if (!forwardSelections()) {
         return;
       }
-      const mode = event.textEditor.selections.length > 1 ? "block" : undefined;
       forwarder?.selection(
         event.textEditor.document.uri.toString(),
         event.selections.map((s) => ({ anchor: s.anchor, active: s.active })),
-        mode,
       );
     }),
     vscode.window.onDidChangeTextEditorVisibleRanges((event) => {
