@@ -162,3 +162,9 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert actions(events, "panic")
     assert "file_save" in [e.kind for e in events]
     assert any(e.reason is not None and e.reason.value == "undo" for e in actions(events, "edit"))
+    (command,) = actions(events, "terminal_command")
+    assert command.command == "echo crowdcode-e2e; (exit 3)" and command.terminal_id == "terminal-1"
+    (end,) = actions(events, "terminal_command_end")
+    assert end.exit_code == 3 and end.terminal_id == "terminal-1"
+    cast = next((Locations.default().data_dir / "sessions").glob("*/terminals/terminal-1.cast"))
+    assert "crowdcode-e2e" in cast.read_text()

@@ -78,6 +78,15 @@ async function runCommand(page, title) {
     await page.waitForTimeout(2_000);
     await statusLabel(page);
     seen.steps.push("saved");
+
+    // A command in the integrated terminal (bash, with VS Code's shell integration).
+    await runCommand(page, "Terminal: Create New Terminal");
+    await page.waitForSelector(".terminal-wrapper .xterm", { timeout: 30_000 });
+    await page.waitForTimeout(4_000); // the shell starts and reports its integration
+    await page.keyboard.type("echo crowdcode-e2e; (exit 3)", { delay: 20 });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(3_000);
+    seen.steps.push("terminal");
     await page.screenshot({ path: outPath.replace(/\.json$/, ".png") });
   } catch (error) {
     seen.error = String(error && error.stack ? error.stack : error);
