@@ -100,7 +100,6 @@ class CrowdcodeServer(LanguageServer):
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log to the client instead of pygls's pop-up: a recorder must never interrupt typing."""
-        logger.error("%s", error)
         self.log(f"crowdcode: {error}", types.MessageType.Error)
 
     def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
