@@ -128,7 +128,10 @@ def edit_command(path: str, before: str, after: str) -> tuple[str, EditBlock] | 
         return None
     target = path_arg(path)
     if not before:
-        return f"printf '%s' {quote(after)} > {target}", block
+        command = f"printf '%s' {quote(after)} > {target}"
+        if "/" in path.strip("/"):
+            command = f"mkdir -p -- {path_arg(path.rsplit('/', 1)[0])} && {command}"
+        return command, block
     command = f"sed -i {quote(sed_script(block))} {target}"
     if block.strip_newline:
         command += f" && {STRIP_FINAL_NEWLINE} {target}"

@@ -1,0 +1,209 @@
+"""Serialized conversations replayed with real bash and GNU sed reproduce the recorded files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+from recordings import Recorder, read_workspace, run_bash, stdout_of, unfence, write_workspace
+
+from crowdcode_sdk import Session, Source, Store
+from crowdcode_sdk.serialize.conversation import FILE_KINDS, Options
+from crowdcode_sdk.serialize.dataset import Config, process
+from crowdcode_sdk.serialize.sources import resolve
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CROWDCODE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+EVERYTHING = Config(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
+
+
+def record_worked_example(workspace: Path) -> Recorder:
+    """crowd-pilot-serializer's worked example, recorded through a real Session."""
+    with Session(adapter="test", editor="test-editor", workspace=workspace) as session:
+        r = Recorder(session, workspace)
+        r.open("src/app.py", "def add(a, b):\n    return a + b\n")
+        r.select("src/app.py", 1)
+        r.type("src/app.py", len("def add(a, b):\n    return a + b"), "\n\ndef sub(a, b):\n    return a - b")
+        r.command("pytest -q", ["\x1b[32m2 passed\x1b[0m".replace("\x1b[32m", "").replace("\x1b[0m", "")])
+    return r
+
+
+def record_tricky(workspace: Path) -> Recorder:
+    """Edits that broke the reference: quotes, backslashes, CRLF, tabs, no final newline,
+    non-BMP text, appends at the end, paths with spaces, agent and git changes, snapshots."""
+    with Session(adapter="test", editor="test-editor", workspace=workspace) as session:
+        r = Recorder(session, workspace)
+        notes = "it's a \\path\\ with 'quotes'\r\nsecond\tline\r\nno eol"
+        r.open("my notes.txt", notes)
+        r.edit("my notes.txt", 0, 4, 'it"s')  # replace inside line 1
+        r.select("my notes.txt", 2)
+        r.edit("my notes.txt", len(notes), len(notes), "\r\nappended \\n not a newline 😀")  # append, keep no EOL
+        r.command("wc -l 'my notes.txt'", ["2 my notes.txt"])
+        r.open("src/app.py", "def add(a, b):\n    return a + b\n", with_text=False)  # content from the viewport
+        r.type("src/app.py", 0, "# \U0001d518\U0001d52b\U0001f600\n")  # non-BMP
+        r.edit("src/app.py", len(r.docs["src/app.py"].text) - 1, len(r.docs["src/app.py"].text), "")  # drop final \n
+        r.snapshot("snap-1", {"lib/util.sh": "echo $HOME\n", "src/app.py": "ignored: already known\n"})
+        r.agent("add a helper to lib/util.sh", "I added `helper` to lib/util.sh.")
+        r.disk_change("lib/util.sh", "echo $HOME\nhelper() { printf '%s\\n' \"$1\"; }\n")
+        r.switch("src/app.py", "lib/util.sh")
+        text = r.docs["src/app.py"].text
+        r.edit("src/app.py", len(text), len(text), "\n")  # the final newline comes back
+        r.disk_change("lib/util.sh", "", source=Source.GIT)  # emptied
+        r.disk_change("new dir/created.txt", "made by git\n", source=Source.GIT)
+        r.select("src/app.py", 0)
+        for i in range(40):  # a long file and a far jump: a viewport slice
+            r.type("src/app.py", len(r.docs["src/app.py"].text), f"x{i} = {i}\n")
+        r.command("true", [])
+        r.select("src/app.py", 1)
+        r.edit("src/app.py", 0, len(r.docs["src/app.py"].text), "")  # everything deleted
+        r.type("src/app.py", 0, "reborn\\\n")
+    return r
+
+
+def replay(home: Path, recorder: Recorder, tmp_path: Path, config: Config = EVERYTHING) -> list[dict]:
+    """Serialize the session, then run every file command of every conversation (from the
+    JSONL-ready messages) in a copy of the initial workspace; check outputs and final files."""
+    [source] = resolve(["latest"])
+    result = process(source, config, keep_steps=True)
+    assert result.stats["unknown"] == 0 and result.stats["patch_failures"] == 0
+    assert result.initial == {p: t for p, t in recorder.initial.items() if p in result.initial}
+    workspace = tmp_path / "replay"
+    shutil.rmtree(workspace, ignore_errors=True)
+    workspace.mkdir()
+    write_workspace(workspace, result.initial)
+    messages = [m for conversation in result.conversations for m in conversation]
+    assert len(messages) == 2 * len(result.steps)
+    for step, (assistant, user) in zip(result.steps, zip(messages[::2], messages[1::2], strict=True), strict=True):
+        assert assistant["from"] == "Assistant" and user["from"] == "User"
+        command = unfence(assistant["value"])
+        assert command == step.command
+        if step.kind in FILE_KINDS:
+            out = run_bash(command, workspace)
+            assert stdout_of(user["value"]) == out.removesuffix("\n"), command
+    assert read_workspace(workspace, recorder.final()) == recorder.final()
+    return messages
+
+
+def test_worked_example_golden(home, tmp_path):
+    recorder = record_worked_example(tmp_path / "ws")
+    messages = replay(home, recorder, tmp_path)
+    assert [m["value"] for m in messages] == [
+        "```bash\ncat -n src/app.py\n```",
+        "<stdout>\n     1\tdef add(a, b):\n     2\t    return a + b\n</stdout>",
+        "```bash\nsed -i '$a\\\n\\\ndef sub(a, b):\\\n    return a - b' src/app.py"
+        " && cat -n src/app.py | sed -n '1,5p'\n```",
+        "<stdout>\n     1\tdef add(a, b):\n     2\t    return a + b\n     3\t\n     4\tdef sub(a, b):\n"
+        "     5\t    return a - b\n</stdout>",
+        "```bash\npytest -q\n```",
+        "<stdout>\n2 passed\n</stdout>",
+    ]
+
+
+def test_tricky_session_replays_exactly(home, tmp_path):
+    recorder = record_tricky(tmp_path / "ws")
+    messages = replay(home, recorder, tmp_path)
+    commands = [unfence(m["value"]) for m in messages[::2]]
+    assert any(c.startswith("# agent: claude\nsed -i '$a\\\nhelper() {") for c in commands)
+    assert "add a helper to lib/util.sh" in commands  # the prompt typed into the agent
+    assert any(c.startswith("# git\n") for c in commands)
+    assert any("'my notes.txt'" in c for c in commands)
+    assert "cat -n src/app.py | sed -n '1,12p'" in commands  # recentred after a far jump
+    assert commands.index("wc -l 'my notes.txt'") < commands.index("cat -n src/app.py")
+
+
+def test_chunked_conversations_replay_in_order(home, tmp_path):
+    recorder = record_tricky(tmp_path / "ws")
+    config = Config(max_tokens_per_conversation=300, max_tokens_per_message=10**9, min_messages=1)
+    [source] = resolve(["latest"])
+    result = process(source, config, keep_steps=True)
+    assert len(result.conversations) > 3
+    workspace = tmp_path / "chunked"
+    workspace.mkdir()
+    write_workspace(workspace, result.initial)
+    steps = iter(result.steps)
+    for conversation in result.conversations:
+        assert conversation[0]["from"] == "Assistant"
+        for message in conversation[::2]:
+            step = next(steps)
+            if step.kind in FILE_KINDS:
+                run_bash(unfence(message["value"]), workspace)
+    assert read_workspace(workspace, recorder.final()) == recorder.final()
+
+
+def test_cli_writes_nemo_and_chat(home, tmp_path):
+    from crowdcode_sdk.cli.main import main
+
+    record_worked_example(tmp_path / "ws")
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "serialize",
+                "latest",
+                "--out",
+                str(out),
+                "--min-conversation-messages",
+                "2",
+                "--val-ratio",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    [line] = (out / "training.jsonl").read_bytes().splitlines()
+    record = orjson.loads(line)
+    assert record["mask"] == "User" and record["system"].startswith("You are a software engineer")
+    assert [m["from"] for m in record["conversations"]] == ["Assistant", "User"] * 3
+    assert (out / "validation.jsonl").read_bytes() == b""
+    metadata = orjson.loads((out / "metadata.json").read_bytes())
+    assert metadata["totals"]["train_conversations"] == 1 and metadata["totals"]["sessions"] == 1
+    assert metadata["config"]["tokenizer"] == "bytes/4"
+
+    chat = tmp_path / "chat"
+    assert (
+        main(
+            [
+                "serialize",
+                str(Store().find("latest").directory),
+                "--out",
+                str(chat),
+                "--format",
+                "chat",
+                "--val-ratio",
+                "1",
+                "--min-conversation-messages",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    [line] = (chat / "validation.jsonl").read_bytes().splitlines()
+    roles = [m["role"] for m in orjson.loads(line)["messages"]]
+    assert roles == ["system", "assistant", "user", "assistant", "user", "assistant", "user"]
+
+
+def test_min_messages_and_message_truncation(home, tmp_path):
+    record_worked_example(tmp_path / "ws")
+    [source] = resolve(["latest"])
+    assert process(source, Config(min_messages=7)).conversations == []
+    small = process(source, Config(max_tokens_per_message=12, min_messages=1, options=Options(viewport_radius=1)))
+    users = [m["value"] for c in small.conversations for m in c if m["from"] == "User"]
+    assert any(u.endswith("\n... [truncated]") for u in users)
+
+
+def test_split_is_deterministic_per_session():
+    from crowdcode_sdk.serialize.dataset import split_of
+
+    ids = [f"{i:032x}" for i in range(400)]
+    splits = [split_of(i, 0.25) for i in ids]
+    assert splits == [split_of(i, 0.25) for i in ids]
+    assert 60 < splits.count("validation") < 140
