@@ -40,8 +40,9 @@ def quote(text: str) -> str:
 
 
 def path_arg(path: str) -> str:
-    """A file path as a shell word (quoted only when needed, like ``shlex.quote``)."""
-    return shlex.quote(path)
+    """A file path as a shell word (quoted only when needed, like ``shlex.quote``); ``./`` before
+    a leading dash so that no command takes it for an option."""
+    return shlex.quote(f"./{path}" if path.startswith("-") else path)
 
 
 def cat_n(text: str, start: int = 1, end: int | None = None) -> str:
