@@ -6,8 +6,6 @@ import tarfile
 
 import orjson
 import pytest
-from recordings import read_workspace, run_bash, write_workspace
-from test_serialize_replay import record_tricky
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.cli.main import main
@@ -15,12 +13,8 @@ from crowdcode_sdk.export.crowd_code import ACTION_FIELDS
 from crowdcode_sdk.serialize.conversation import FILE_KINDS
 from crowdcode_sdk.serialize.dataset import Config, process
 from crowdcode_sdk.serialize.sources import resolve
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CROWDCODE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from tests.recordings import read_workspace, run_bash, write_workspace
+from tests.test_serialize_replay import record_tricky
 
 
 def chunks(directory):

@@ -10,16 +10,8 @@ import termios
 import time
 from pathlib import Path
 
-import pytest
-from test_serialize_replay import record_tricky
-
 from crowdcode_sdk.cli.main import main
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CROWDCODE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from tests.test_serialize_replay import record_tricky
 
 
 def test_frames_without_waiting(home, tmp_path, capsys):

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from test_serialize_replay import record_tricky, record_worked_example
-
 from crowdcode_sdk.serialize.cli import write_dataset
 from crowdcode_sdk.serialize.dataset import Config
 from crowdcode_sdk.serialize.sources import resolve
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CROWDCODE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from tests.test_serialize_replay import record_tricky, record_worked_example
 
 
 def outputs(directory):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recordings import read_workspace, run_bash, write_workspace
 
 from crowdcode_sdk import Document
 from crowdcode_sdk.serialize.conversation import FILE_KINDS, Options, build_steps
 from crowdcode_sdk.serialize.sed import cat_n, edit_command
 from crowdcode_sdk.serialize.tokens import ByteEstimate
+from tests.recordings import read_workspace, run_bash, write_workspace
 
 PIECES = ["a", "b", " ", "\n", "\r\n", "\r", "\t", "\\", "\\n", "'", '"', "$", "&", "/", "😀", "é", "\x0b"]
 texts = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)

@@ -6,20 +6,12 @@ import shutil
 from pathlib import Path
 
 import orjson
-import pytest
-from recordings import Recorder, read_workspace, run_bash, stdout_of, unfence, write_workspace
 
 from crowdcode_sdk import Session, Source, Store
 from crowdcode_sdk.serialize.conversation import FILE_KINDS, Options
 from crowdcode_sdk.serialize.dataset import Config, process
 from crowdcode_sdk.serialize.sources import resolve
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CROWDCODE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
+from tests.recordings import Recorder, read_workspace, run_bash, stdout_of, unfence, write_workspace
 
 EVERYTHING = Config(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
 
