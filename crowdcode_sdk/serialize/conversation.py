@@ -25,13 +25,14 @@ counted in ``stats.unknown``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..positions import Document, PositionError
-from ..schema import TextChange
+from ..positions import PositionError
 from . import sed
+from .buffer import TextBuffer
 from .patch import PatchError, apply_unified_diff
 from .snapshots import SnapshotLoader
 from .terminal import command_output
@@ -82,7 +83,7 @@ class Stats:
 
 @dataclass
 class _File:
-    doc: Document | None  # None: the text is unknown
+    doc: TextBuffer | None  # None: the text is unknown
     exists: bool = True
     shown: bool = False
     window: tuple[int, int] | None = None
@@ -164,7 +165,7 @@ class Builder:
         """Take ``text`` as the file's content if nothing better is known yet."""
         state = self.files.get(relpath)
         if state is None or state.doc is None:
-            self.files[relpath] = _File(Document(text), approximate=approximate)
+            self.files[relpath] = _File(TextBuffer(text), approximate=approximate)
             if state is None:
                 self.initial[relpath] = text
             if approximate:
@@ -253,12 +254,9 @@ class Builder:
             self.stats.unknown += 1
             return
         doc = state.doc
-        change = TextChange(range_offset=diff["rangeOffset"], range_length=diff["rangeLength"], text=diff["text"])
+        previous = doc.text  # str is immutable: keeping the old text costs nothing
         try:
-            start = doc.index_of_utf16(change.range_offset)
-            end = doc.index_of_utf16(change.range_offset + change.range_length)
-            first = doc.position_at(start).line
-            last = doc.position_at(end).line
+            first, last = doc.replace(diff["rangeOffset"], diff["rangeLength"], diff["text"])
         except PositionError:
             self._forget(relpath)
             return
@@ -270,21 +268,18 @@ class Builder:
             and first <= pending.hi + radius
             and last >= pending.lo - radius
         ):
-            self._flush()
+            with _showing(doc, previous):  # the pending group ends before this edit
+                self._flush()
             pending = None
         if pending is None:
             self._close_command()
             self._close_prompt()
             if not state.shown and state.exists and source == "user":
-                self._show(relpath, state, first + 1)
-            pending = self._pending = _Pending(relpath, source, doc.text, first, last)
-        try:
-            doc.replace(start, end, change.text)
-        except PositionError:
-            self._forget(relpath)
-            return
+                with _showing(doc, previous):
+                    self._show(relpath, state, first + 1)
+            pending = self._pending = _Pending(relpath, source, previous, first, last)
         state.exists = True
-        added = change.text.count("\n")
+        added = diff["text"].count("\n")
         delta = added - (last - first)
         pending.lo = min(pending.lo, first)
         pending.hi = max(pending.hi + delta if pending.hi >= last else pending.hi, first + added)
@@ -332,11 +327,11 @@ class Builder:
         if change_type == "delete":
             if state is not None and state.exists and state.doc is not None:
                 self._emit_marked("edit", f"rm -f -- {sed.path_arg(self._path(relpath))}", source)
-            self.files[relpath] = _File(Document(""), exists=False)
+            self.files[relpath] = _File(TextBuffer(""), exists=False)
             return
         diff = action.get("diff")
         if change_type == "create" and (state is None or state.doc is None or not state.exists):
-            state = self.files[relpath] = _File(Document(""))
+            state = self.files[relpath] = _File(TextBuffer(""))
         if state is None or state.doc is None or diff is None:
             self._forget(relpath)  # unknown before, or unreadable after: stop trusting it
             return
@@ -347,7 +342,7 @@ class Builder:
             self.stats.patch_failures += 1
             self._forget(relpath)
             return
-        state.doc = Document(after)
+        state.doc = TextBuffer(after)
         state.exists = True
         if before == "" and after == "" and change_type == "create":
             self._emit_marked("edit", f": > {sed.path_arg(self._path(relpath))}", source)
@@ -417,6 +412,17 @@ class Builder:
             self._close_prompt()
         self.steps.append(Step(kind, command, output, self._now if timestamp is None else timestamp))
         self.stats.steps += 1
+
+
+@contextlib.contextmanager
+def _showing(doc: TextBuffer, text: str) -> Iterator[None]:
+    """Let ``doc`` read as ``text`` (its state before the current edit) for a moment."""
+    current = doc.text
+    doc.text = text
+    try:
+        yield
+    finally:
+        doc.text = current
 
 
 def _source_label(action: dict[str, Any]) -> str:

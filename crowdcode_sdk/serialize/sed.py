@@ -21,7 +21,6 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-_NO_EOL = "\x00no-eol"  # marks a final line without "\n" so that gaining one counts as a change
 STRIP_FINAL_NEWLINE = "sed -z -i '$s/\\n$//'"
 
 
@@ -79,28 +78,58 @@ class EditBlock:
 
 
 def diff_block(before: str, after: str) -> EditBlock | None:
-    """The block from the first to the last differing line; ``None`` when the texts are equal."""
+    """The block from the first to the last differing line; ``None`` when the texts are equal.
+
+    Found on the strings (C-speed slice compares) and split into lines only inside the block, so
+    a small edit to a big file costs little. A final line that gains or loses its newline counts
+    as changed.
+    """
     if before == after:
         return None
-    old, old_eol = sed_lines(before)
-    new, new_eol = sed_lines(after)
-    old_keys = old if old_eol or not old else [*old[:-1], old[-1] + _NO_EOL]
-    new_keys = new if new_eol or not new else [*new[:-1], new[-1] + _NO_EOL]
-    limit = min(len(old_keys), len(new_keys))
-    first = 0
-    while first < limit and old_keys[first] == new_keys[first]:
-        first += 1
-    tail = 0
-    while tail < limit - first and old_keys[-1 - tail] == new_keys[-1 - tail]:
-        tail += 1
+    start = _common_prefix(before, after)
+    start = before.rfind("\n", 0, start) + 1  # back to the start of the first differing line
+    tail = _common_suffix(before, after, min(len(before), len(after)) - start)
+    if tail:
+        # The common tail must be whole lines: begin it after a newline inside it.
+        newline = before.find("\n", len(before) - tail)
+        tail = 0 if newline < 0 else len(before) - newline - 1
+    old, _ = sed_lines(before[start : len(before) - tail])
+    new, new_eol = sed_lines(after[start : len(after) - tail])
+    first = before.count("\n", 0, start)
+    total = before.count("\n") + (0 if before.endswith("\n") or not before else 1)
     return EditBlock(
         first=first,
-        before_end=len(old) - tail,
-        after_end=len(new) - tail,
-        before_lines=len(old),
-        after_lines=new[first : len(new) - tail],
+        before_end=first + len(old),
+        after_end=first + len(new),
+        before_lines=total,
+        after_lines=new,
         strip_newline=tail == 0 and not new_eol and bool(new),
     )
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix, by binary search over C-level slice compares."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Length (at most ``limit``) of the longest common suffix."""
+    low, high = 0, max(limit, 0)
+    la, lb = len(a), len(b)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[la - middle : la - low] == b[lb - middle : lb - low]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _text_arg(lines: list[str]) -> str:
