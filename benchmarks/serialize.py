@@ -58,7 +58,10 @@ def record_corpus(sessions: int, events: int, seed: int = 7) -> None:
                     content = "".join(doc.line(i, keep_end=True) for i in range(first, last))
                     session.observe(
                         viewport=Viewport(
-                            file=path, start_line=first + 1, end_line=max(last, first + 1), content=content,
+                            file=path,
+                            start_line=first + 1,
+                            end_line=max(last, first + 1),
+                            content=content,
                             cursor_position=Position(line=cursor.line, character=cursor.character),
                         )
                     )
