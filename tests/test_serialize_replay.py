@@ -199,3 +199,32 @@ def test_split_is_deterministic_per_session():
     splits = [split_of(i, 0.25) for i in ids]
     assert splits == [split_of(i, 0.25) for i in ids]
     assert 60 < splits.count("validation") < 140
+
+
+def test_a_file_whose_text_was_lost_is_resynced(tmp_path):
+    """A diff that does not apply makes the text unknown; the next snapshot brings it back with
+    a command from what the replayed file holds, so replay stays exact."""
+    from crowdcode_sdk.serialize.conversation import build_steps
+    from crowdcode_sdk.serialize.tokens import ByteEstimate
+
+    def action(**fields):
+        return {"type": "action", "timestamp": 1, "action": {"source": "user", **fields}}
+
+    bad = "--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-not there\n+x\n"
+    events = [
+        action(kind="file_open", file="a.txt", text="one\ntwo\n"),
+        action(kind="edit", file="a.txt", diff={"rangeOffset": 0, "rangeLength": 0, "text": "zero\n"}),
+        action(kind="file_change", source="agent", file="a.txt", changeType="change", diff=bad),
+        action(kind="edit", file="a.txt", diff={"rangeOffset": 0, "rangeLength": 0, "text": "dropped\n"}),
+        {"type": "workspace_snapshot", "timestamp": 2, "snapshotId": "s1"},
+        action(kind="edit", file="a.txt", diff={"rangeOffset": 6, "rangeLength": 0, "text": "more\n"}),
+        action(kind="file_change", source="agent", file="gone.txt", changeType="delete", diff=None),
+    ]
+    builder = build_steps(events, Options(), ByteEstimate(), {"s1": {"a.txt": "fresh\n"}}.get)
+    assert builder.stats.patch_failures == 1 and builder.stats.unknown == 2
+    assert builder.initial == {"a.txt": "one\ntwo\n"}
+    assert any(s.command.startswith("# unknown\nsed -i '1,3c\\\nfresh' a.txt") for s in builder.steps)
+    write_workspace(tmp_path, builder.initial)
+    for step in builder.steps:
+        assert run_bash(step.command, tmp_path) == step.output
+    assert (tmp_path / "a.txt").read_text() == "fresh\nmore\n"

@@ -125,6 +125,8 @@ class Builder:
     _response: str | None = None
     _active: str | None = None
     _now: int = 0
+    _stale: dict[str, str] = field(default_factory=dict)
+    """Texts that commands left in files whose text then became unknown."""
 
     # --- input -----------------------------------------------------------------------------------
 
@@ -164,12 +166,17 @@ class Builder:
     def _learn(self, relpath: str, text: str, *, approximate: bool = False) -> None:
         """Take ``text`` as the file's content if nothing better is known yet."""
         state = self.files.get(relpath)
-        if state is None or state.doc is None:
-            self.files[relpath] = _File(TextBuffer(text), approximate=approximate)
-            if state is None:
-                self.initial[relpath] = text
-            if approximate:
-                self.stats.approximate += 1
+        if state is not None and state.doc is not None:
+            return
+        state = self.files[relpath] = _File(TextBuffer(text), approximate=approximate)
+        if approximate:
+            self.stats.approximate += 1
+        stale = self._stale.pop(relpath, None)
+        if stale is not None:  # commands wrote this file before it became unknown: resync it
+            self._flush()
+            self._write(relpath, state, stale, text, "unknown")
+        elif relpath not in self.initial:
+            self.initial[relpath] = text
 
     def _snapshot(self, snapshot_id: str) -> None:
         if self.load_snapshot is None:
@@ -286,8 +293,13 @@ class Builder:
         self.stats.edits += 1
 
     def _forget(self, relpath: str) -> None:
+        """Stop trusting a file's text. What the commands so far made of it is remembered, so
+        that when its text is known again a command brings the replayed file there."""
         if self._pending is not None and self._pending.path == relpath:
-            self._pending = None
+            self._flush()
+        state = self.files.get(relpath)
+        if state is not None and state.doc is not None and state.exists:
+            self._stale[relpath] = state.doc.text
         self.files[relpath] = _File(None)
         self.stats.unknown += 1
 
@@ -324,8 +336,9 @@ class Builder:
         source = _source_label(action)
         state = self.files.get(relpath)
         change_type = action.get("changeType")
+        replayed = self._stale.pop(relpath, None) if state is None or state.doc is None else None
         if change_type == "delete":
-            if state is not None and state.exists and state.doc is not None:
+            if replayed is not None or (state is not None and state.exists and state.doc is not None):
                 self._emit_marked("edit", f"rm -f -- {sed.path_arg(self._path(relpath))}", source)
             self.files[relpath] = _File(TextBuffer(""), exists=False)
             return
@@ -333,6 +346,8 @@ class Builder:
         if change_type == "create" and (state is None or state.doc is None or not state.exists):
             state = self.files[relpath] = _File(TextBuffer(""))
         if state is None or state.doc is None or diff is None:
+            if replayed is not None:
+                self._stale[relpath] = replayed
             self._forget(relpath)  # unknown before, or unreadable after: stop trusting it
             return
         before = state.doc.text
@@ -344,6 +359,8 @@ class Builder:
             return
         state.doc = TextBuffer(after)
         state.exists = True
+        if replayed is not None:  # the replayed file still holds what commands last wrote
+            before = replayed
         if before == "" and after == "" and change_type == "create":
             self._emit_marked("edit", f": > {sed.path_arg(self._path(relpath))}", source)
             return
