@@ -104,23 +104,30 @@ def main() -> int:
     variants = [("local", w) for w in range(1, cores + 1)] + ([("ray", cores)] if args.ray else [])
     config = Config()
     medians = {}
+    cpu = {}
+    load = os.getloadavg()[0]
     for engine, workers in variants:
-        times = []
+        times, cpus = [], []
         for run in range(args.runs):
             out = Path(home) / f"out-{engine}-{workers}-{run}"
             out.mkdir()
             start = time.perf_counter()
-            write_dataset(sources, config, out, engine=engine, workers=workers)
+            metadata = write_dataset(sources, config, out, engine=engine, workers=workers)
             times.append(time.perf_counter() - start)
+            cpus.append(metadata["totals"]["worker_cpu_seconds"])
         medians[(engine, workers)] = statistics.median(times)
+        cpu[(engine, workers)] = statistics.median(cpus)
     base = medians[("local", 1)]
-    print(f"\n{'engine':<8}{'cores':>6}{'median s':>10}{'MB/s':>8}{'MB/s/core':>11}{'speedup':>9}{'efficiency':>12}")
+    print(f"\nload average (1 min) before / after: {load:.1f} / {os.getloadavg()[0]:.1f} on {cores} cores")
+    print("MB/cpu-s: MB per CPU-second spent in the workers (per-core speed, unaffected by other load)")
+    header = f"{'engine':<8}{'cores':>6}{'median s':>10}{'MB/s':>8}{'MB/s/core':>11}{'MB/cpu-s':>10}{'speedup':>9}"
+    print(f"{header}{'efficiency':>12}")
     for (engine, workers), seconds in medians.items():
         rate = total / seconds
         speedup = base / seconds
         print(
             f"{engine:<8}{workers:>6}{seconds:>10.2f}{rate:>8.1f}{rate / workers:>11.1f}"
-            f"{speedup:>8.2f}x{speedup / workers:>11.0%}"
+            f"{total / cpu[(engine, workers)]:>10.1f}{speedup:>8.2f}x{speedup / workers:>11.0%}"
         )
     return 0
 

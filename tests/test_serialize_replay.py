@@ -70,7 +70,8 @@ def replay(home: Path, recorder: Recorder, tmp_path: Path, config: Config = EVER
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir()
     write_workspace(workspace, result.initial)
-    messages = [m for conversation in result.conversations for m in conversation]
+    # The JSONL lines exactly as written to training/validation.jsonl.
+    messages = [m for line in result.lines for m in orjson.loads(line)["conversations"]]
     assert len(messages) == 2 * len(result.steps)
     for step, (assistant, user) in zip(result.steps, zip(messages[::2], messages[1::2], strict=True), strict=True):
         assert assistant["from"] == "Assistant" and user["from"] == "User"
@@ -186,9 +187,9 @@ def test_cli_writes_nemo_and_chat(home, tmp_path):
 def test_min_messages_and_message_truncation(home, tmp_path):
     record_worked_example(tmp_path / "ws")
     [source] = resolve(["latest"])
-    assert process(source, Config(min_messages=7)).conversations == []
+    assert process(source, Config(min_messages=7)).lines == []
     small = process(source, Config(max_tokens_per_message=12, min_messages=1, options=Options(viewport_radius=1)))
-    users = [m["value"] for c in small.conversations for m in c if m["from"] == "User"]
+    users = [m["value"] for line in small.lines for m in orjson.loads(line)["conversations"] if m["from"] == "User"]
     assert any(u.endswith("\n... [truncated]") for u in users)
 
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..errors import CrowdcodeError
 from . import engine as engines
 from .conversation import Options
-from .dataset import DEFAULT_SYSTEM_PROMPT, Config, record
+from .dataset import DEFAULT_SYSTEM_PROMPT, Config
 from .sources import resolve
 from .tokens import load_tokenizer
 
@@ -112,6 +112,7 @@ def write_dataset(
     tokens = {"train": 0, "validation": 0}
     sessions = []
     total_bytes = 0
+    cpu_seconds = 0.0
     with contextlib.ExitStack() as stack:
         files = {
             split: stack.enter_context(open(out / f"{'training' if split == 'train' else 'validation'}.jsonl", "wb"))
@@ -120,17 +121,17 @@ def write_dataset(
         results = engines.run(sources, config, engine=engine, workers=workers, ray_address=ray_address)
         bar = tqdm(results, total=len(sources), unit="session", disable=not progress, file=sys.stderr)
         for result in bar:
-            for conversation in result.conversations:
-                files[result.split].write(orjson.dumps(record(conversation, config)) + b"\n")
-            counts[result.split] += len(result.conversations)
+            files[result.split].writelines(result.lines)
+            counts[result.split] += len(result.lines)
             tokens[result.split] += result.tokens
             total_bytes += result.bytes
+            cpu_seconds += result.cpu_seconds
             bar.set_postfix(MB=f"{total_bytes / 1e6:.1f}")
             sessions.append(
                 {
                     "session": result.session_id,
                     "split": result.split,
-                    "conversations": len(result.conversations),
+                    "conversations": len(result.lines),
                     "tokens": result.tokens,
                     "bytes": result.bytes,
                     **result.stats,
@@ -157,6 +158,7 @@ def write_dataset(
             "bytes": total_bytes,
             "seconds": round(seconds, 3),
             "megabytes_per_second": total_bytes / 1e6 / seconds if seconds else 0.0,
+            "worker_cpu_seconds": round(cpu_seconds, 3),
             "engine": engine,
         },
         "sessions": sessions,

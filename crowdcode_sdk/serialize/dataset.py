@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
+
 from .conversation import Options, Step, build_steps
 from .sources import SessionSource
 from .tokens import load_tokenizer, truncate
@@ -46,11 +48,15 @@ class Config:
 class SessionResult:
     session_id: str
     split: str
-    conversations: list[list[dict[str, str]]]
+    lines: list[bytes]
+    """The session's conversations, encoded as JSONL lines (in the worker, so that only bytes
+    travel back to the writer)."""
     tokens: int
     bytes: int
     seconds: float
+    cpu_seconds: float
     stats: dict[str, int]
+    conversations: list[list[dict[str, str]]] | None = None
     initial: dict[str, str] | None = None
     steps: list[Step] | None = None
 
@@ -62,8 +68,10 @@ def split_of(session_id: str, val_ratio: float) -> str:
 
 
 def process(source: SessionSource, config: Config, *, keep_steps: bool = False) -> SessionResult:
-    """Serialize one session: the unit of work for every engine."""
+    """Serialize one session: the unit of work for every engine. ``keep_steps`` also returns the
+    steps, messages and initial workspace (for tests and debugging)."""
     began = time.perf_counter()
+    cpu = time.process_time()
     tokenizer = load_tokenizer(config.tokenizer)
     events, loader = source.open()
     builder = build_steps(events, config.options, tokenizer, loader)
@@ -71,11 +79,13 @@ def process(source: SessionSource, config: Config, *, keep_steps: bool = False) 
     return SessionResult(
         session_id=source.session_id,
         split=split_of(source.session_id, config.val_ratio),
-        conversations=conversations,
+        lines=[orjson.dumps(record(c, config)) + b"\n" for c in conversations],
         tokens=tokens,
         bytes=source.size(),
         seconds=time.perf_counter() - began,
+        cpu_seconds=time.process_time() - cpu,
         stats=asdict(builder.stats),
+        conversations=conversations if keep_steps else None,
         initial=builder.initial if keep_steps else None,
         steps=builder.steps if keep_steps else None,
     )
