@@ -229,3 +229,33 @@ def test_a_file_whose_text_was_lost_is_resynced(tmp_path):
     for step in builder.steps:
         assert run_bash(step.command, tmp_path) == step.output
     assert (tmp_path / "a.txt").read_text() == "fresh\nmore\n"
+
+
+def test_command_output_from_the_raw_stream_without_screens(home, tmp_path):
+    """No rendered screen of the command: its output is the .cast stream between start and end."""
+    import time as _time
+
+    from crowdcode_sdk import TerminalCommand
+    from crowdcode_sdk.schema import TerminalCommandEnd
+
+    with Session(adapter="test", editor="test-editor", workspace=tmp_path / "ws") as session:
+        start = session.record(TerminalCommand(terminal_id="t2", terminal_name="bash", command="make")).timestamp
+        _time.sleep(0.03)
+        end = session.record(TerminalCommandEnd(terminal_id="t2", exit_code=2)).timestamp
+        origin = start // 1000 - 1
+        events = [
+            (start - 5, "$ make\r\n"),  # the echo, before the command started
+            (start + 1, "\x1b[1mcc -c main.c\x1b[0m\r\n"),
+            (start + 2, "main.c:1: error\r\nmake: *** [all] Error 1\r\n"),
+            (end + 5, "\x1b]133;A\x07$ "),  # the next prompt
+        ]
+        cast = session.directory / "terminals" / "t2.cast"
+        cast.parent.mkdir()
+        lines = [orjson.dumps({"version": 2, "width": 80, "height": 24, "timestamp": origin})]
+        lines += [orjson.dumps([(at - origin * 1000) / 1000, "o", data]) for at, data in events]
+        cast.write_bytes(b"\n".join(lines) + b"\n")
+    [source] = resolve(["latest"])
+    result = process(source, EVERYTHING, keep_steps=True)
+    assert [(s.command, s.output) for s in result.steps] == [
+        ("make", "cc -c main.c\nmain.c:1: error\nmake: *** [all] Error 1")
+    ]

@@ -13,7 +13,8 @@ serializer (see docs/serialization.md) with these differences:
   (``# agent: claude``) unless ``mark_sources`` is off;
 * a prompt typed into a CLI agent is an assistant turn holding the prompt text (what was typed
   into the terminal) and the agent's response screen is the ``<stdout>``;
-* terminal output comes from rendered screens (see :mod:`.terminal`).
+* terminal output comes from rendered screens (see :mod:`.terminal`), else from the raw
+  ``.cast`` stream between the command's start and end (see :mod:`.casts`).
 
 Initial file contents, in order of preference: the file's text in a ``workspace_snapshot`` taken
 before its first edit, the ``text`` of its first ``file_open``, the content of its first
@@ -33,6 +34,7 @@ from typing import Any
 from ..positions import PositionError
 from . import sed
 from .buffer import TextBuffer
+from .casts import CastReader
 from .patch import PatchError, apply_unified_diff
 from .snapshots import SnapshotLoader
 from .terminal import command_output
@@ -105,6 +107,7 @@ class _Command:
     command: str
     timestamp: int
     screen: dict[str, Any] | None = None
+    end: int | None = None
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Builder:
     options: Options
     tokenizer: Tokenizer
     load_snapshot: SnapshotLoader | None = None
+    casts: CastReader | None = None
     steps: list[Step] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     files: dict[str, _File] = field(default_factory=dict)
@@ -390,6 +394,10 @@ class Builder:
         self._close_prompt()
         self._command = _Command(action["terminalId"], action["command"], self._now)
 
+    def _terminal_command_end(self, action: dict[str, Any]) -> None:
+        if self._command is not None and self._command.terminal_id == action["terminalId"]:
+            self._command.end = self._now
+
     def _terminal_focus(self, action: dict[str, Any]) -> None:
         self._flush()
 
@@ -398,7 +406,11 @@ class Builder:
         if command is None:
             return
         text = command.command.replace("\r\n", "\n").strip()
-        output = truncate(self.tokenizer, command_output(command.screen, text), self.options.max_output_tokens)
+        output = command_output(command.screen, text)
+        if command.screen is None and self.casts is not None:
+            end = command.end if command.end is not None else self._now
+            output = self.casts.output(command.terminal_id, command.timestamp, end) or ""
+        output = truncate(self.tokenizer, output, self.options.max_output_tokens)
         self._emit("terminal", text, output, command.timestamp)
 
     def _agent_prompt(self, action: dict[str, Any]) -> None:
@@ -455,6 +467,7 @@ _HANDLERS = {
     "edit": Builder._edit,
     "file_change": Builder._file_change,
     "terminal_command": Builder._terminal_command,
+    "terminal_command_end": Builder._terminal_command_end,
     "terminal_focus": Builder._terminal_focus,
     "agent_prompt": Builder._agent_prompt,
     "agent_response": Builder._agent_response,
@@ -466,10 +479,11 @@ def build_steps(
     options: Options,
     tokenizer: Tokenizer,
     load_snapshot: SnapshotLoader | None = None,
+    casts: CastReader | None = None,
 ) -> Builder:
     """Run the state machine over a session; the builder holds ``steps``, ``stats`` and
     ``initial`` (the workspace the steps start from)."""
-    builder = Builder(options, tokenizer, load_snapshot)
+    builder = Builder(options, tokenizer, load_snapshot, casts)
     builder.feed(events)
     return builder
 

@@ -74,7 +74,7 @@ def process(source: SessionSource, config: Config, *, keep_steps: bool = False) 
     cpu = time.process_time()
     tokenizer = load_tokenizer(config.tokenizer)
     events, loader = source.open()
-    builder = build_steps(events, config.options, tokenizer, loader)
+    builder = build_steps(events, config.options, tokenizer, loader, source.casts())
     conversations, tokens = chunk(builder.steps, config)
     return SessionResult(
         session_id=source.session_id,

@@ -18,6 +18,7 @@ from .. import journal
 from ..errors import CrowdcodeError
 from ..export.crowd_code import events_up, is_bundle, read_bundles
 from ..store import SESSION_FILE, Store
+from .casts import CastReader
 from .snapshots import SnapshotLoader, store_loader
 
 
@@ -47,6 +48,10 @@ class SessionSource:
             if bundle.session_id == self.session_id:
                 return events_up(bundle), bundle.snapshots.get
         raise CrowdcodeError(f"{self.path}: session {self.session_id} not found")
+
+    def casts(self) -> CastReader | None:
+        """The session's raw terminal streams (journals only)."""
+        return CastReader(Path(self.path)) if self.kind == "journal" else None
 
 
 def resolve(refs: list[str], store: Store | None = None) -> list[SessionSource]:
