@@ -31,6 +31,7 @@ from crowdcode_sdk import (
     Viewport,
 )
 from crowdcode_sdk.schema import ChangeType, TerminalCommandEnd
+from crowdcode_sdk.serialize.patch import split_keepends
 
 FENCE = re.compile(r"\A```bash\n(.*)\n```\Z", re.S)
 STDOUT = re.compile(r"\A<stdout>\n(.*)\n</stdout>\Z", re.S)
@@ -105,8 +106,8 @@ class Recorder:
         """A change on disk (an agent, git): a ``file_change`` with a unified diff."""
         old = self.docs[path].text if path in self.docs else ""
         change_type = ChangeType.CHANGE if path in self.docs else ChangeType.CREATE
-        diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}", n=3))
-        diff = _mark_missing_newlines(diff)
+        lines = difflib.unified_diff(split_keepends(old), split_keepends(new), f"a/{path}", f"b/{path}", n=3)
+        diff = "".join(_mark_missing_newlines(lines))
         self.docs[path] = Document(new)
         evidence = Evidence(agent="claude") if source is Source.AGENT else None
         self.session.record(FileChange(file=path, change_type=change_type, diff=diff, source=source, evidence=evidence))
@@ -135,14 +136,10 @@ class Recorder:
         return {path: doc.text for path, doc in self.docs.items()}
 
 
-def _mark_missing_newlines(diff: str) -> str:
+def _mark_missing_newlines(lines):
     """difflib leaves a line without "\\n" unmarked; add the marker patch(1) writes."""
-    out = []
-    for line in diff.splitlines(True):
-        if not line.endswith("\n"):
-            line += "\n\\ No newline at end of file\n"
-        out.append(line)
-    return "".join(out)
+    for line in lines:
+        yield line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
 
 
 def write_workspace(root: Path, files: dict[str, str]) -> None:

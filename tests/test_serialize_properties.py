@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from crowdcode_sdk import Document
 from crowdcode_sdk.serialize.conversation import FILE_KINDS, Options, build_steps
+from crowdcode_sdk.serialize.patch import split_keepends
 from crowdcode_sdk.serialize.sed import cat_n, edit_command
 from crowdcode_sdk.serialize.tokens import ByteEstimate
 from tests.recordings import read_workspace, run_bash, write_workspace
@@ -53,11 +55,32 @@ def sessions(draw):
     doc = Document(draw(texts))
     events = [{"type": "action", "action": {"kind": "file_open", "file": path, "text": doc.text}}]
     for _ in range(draw(st.integers(1, 12))):
-        choice = draw(st.sampled_from(["edit", "edit", "edit", "type", "select", "command"]))
+        choice = draw(st.sampled_from(["edit", "edit", "edit", "type", "agent", "disk", "select", "command"]))
         size = len(doc)
-        if choice in ("edit", "type"):
+        if choice == "disk":  # an agent rewrites the file on disk: a file_change with a unified diff
+            new = draw(texts)
+            diff = "".join(  # difflib leaves a last line without "\n" unmarked: add patch(1)'s marker
+                line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                for line in difflib.unified_diff(split_keepends(doc.text), split_keepends(new), "a", "b")
+            )
+            doc = Document(new)
+            events.append(
+                {
+                    "type": "action",
+                    "action": {
+                        "kind": "file_change",
+                        "file": path,
+                        "source": "agent",
+                        "changeType": "change",
+                        "diff": diff,
+                    },
+                }
+            )
+        elif choice in ("edit", "type", "agent"):
             start = draw(st.integers(0, size))
             end = start if choice == "type" else draw(st.integers(start, size))
+            if choice == "agent":
+                end = start
             text = draw(st.sampled_from(PIECES)) if choice == "type" else draw(texts)
             change = doc.replace(start, end, text)
             events.append(
@@ -98,6 +121,7 @@ def sessions(draw):
 def test_random_edit_sequences_replay_exactly(session, radius, viewport):
     path, events, final = session
     builder = build_steps(events, Options(coalesce_radius=radius, viewport_radius=viewport), ByteEstimate())
+    assert builder.stats.patch_failures == 0 and builder.stats.unknown == 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_workspace(root, builder.initial)

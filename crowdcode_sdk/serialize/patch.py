@@ -18,10 +18,10 @@ class PatchError(ValueError):
 
 def apply_unified_diff(text: str, diff: str) -> str:
     """Apply ``diff`` (one file, any header) to ``text``; raise :class:`PatchError` on mismatch."""
-    old = text.splitlines(keepends=True)
+    old = split_keepends(text)
     out: list[str] = []
     position = 0  # next old line to copy
-    lines = diff.splitlines(keepends=True)
+    lines = split_keepends(diff)
     i = 0
     while i < len(lines):
         match = _HUNK.match(lines[i])
@@ -58,6 +58,16 @@ def apply_unified_diff(text: str, diff: str) -> str:
             i += 1
     out.extend(old[position:])
     return "".join(out)
+
+
+def split_keepends(text: str) -> list[str]:
+    """Lines ending at ``\n`` only (``str.splitlines`` also splits at ``\r``, ``\v``, ``\f``,
+    U+2028 … which are ordinary characters inside a diff's lines)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def _strip_newline(line: str) -> str:
