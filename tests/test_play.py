@@ -10,6 +10,8 @@ import termios
 import time
 from pathlib import Path
 
+import orjson
+
 from crowdcode_sdk.cli.main import main
 from tests.test_serialize_replay import record_tricky
 
@@ -90,3 +92,18 @@ def test_interactive_play_on_a_pty(home, tmp_path):
             child.kill()
         os.close(master)
         os.close(slave)
+
+
+def test_plays_a_crowd_code_bundle(home, tmp_path, capsys):
+    from tests.test_crowd_code_bundles import crowd_code_chunk
+
+    chunk, _ = crowd_code_chunk()
+    (tmp_path / "cc").mkdir()
+    (tmp_path / "cc" / "chunk_000.json").write_bytes(orjson.dumps(chunk))
+    assert main(["play", str(tmp_path / "cc"), "--no-wait", "--size", "80x24"]) == 0
+    frames = capsys.readouterr().out.split("--- frame ")[1:]
+    assert len(frames) == len(chunk["events"])
+    last = frames[-1]
+    assert " crowdcode play  00:00" in last
+    assert "42" in last and "progress 100%" in last  # the raw tail, cleaned for display
+    assert "[agent] change src/a.py (on disk)" in last

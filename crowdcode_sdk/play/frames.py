@@ -34,6 +34,8 @@ class State:
 
     def apply(self, event: dict[str, Any]) -> None:
         self.now = event.get("timestamp", self.now)
+        if not self.start:  # crowd-code bundles have no session_start: time runs from the first event
+            self.start = self.now
         kind = event.get("type")
         if kind == "observation":
             observation = event["observation"]
