@@ -7,7 +7,7 @@ serializer (see docs/serialization.md) with these differences:
 * edits are replayed onto tracked file texts and coalesced per file and source; a flushed group
   becomes one exact command from :mod:`.sed`, chained with the viewport slice around the change;
 * navigation uses selections and, since our adapters record them, the cursor of viewport
-  observations; a file shown for the first time in a conversation is shown whole;
+  observations; a file shown for the first time in the session is shown whole;
 * changes not made by the user (agents, git, other programs) are also commands, so the
   conversation stays executable, with a first comment line naming their source
   (``# agent: claude``) unless ``mark_sources`` is off;
@@ -89,7 +89,6 @@ class _File:
     exists: bool = True
     shown: bool = False
     window: tuple[int, int] | None = None
-    approximate: bool = False
 
 
 @dataclass
@@ -172,7 +171,7 @@ class Builder:
         state = self.files.get(relpath)
         if state is not None and state.doc is not None:
             return
-        state = self.files[relpath] = _File(TextBuffer(text), approximate=approximate)
+        state = self.files[relpath] = _File(TextBuffer(text))
         if approximate:
             self.stats.approximate += 1
         stale = self._stale.pop(relpath, None)
