@@ -259,3 +259,20 @@ def test_command_output_from_the_raw_stream_without_screens(home, tmp_path):
     assert [(s.command, s.output) for s in result.steps] == [
         ("make", "cc -c main.c\nmain.c:1: error\nmake: *** [all] Error 1")
     ]
+
+
+GOLDEN = Path(__file__).parent / "golden" / "tricky_session.json"
+
+
+def test_tricky_session_golden(home, tmp_path):
+    """The whole conversation of the tricky session, checked in. After an intended change,
+    regenerate with ``CROWDCODE_UPDATE_GOLDEN=1 pytest tests/test_serialize_replay.py``."""
+    import os
+
+    record_tricky(tmp_path / "ws")
+    [source] = resolve(["latest"])
+    [line] = process(source, Config(min_messages=1, max_tokens_per_conversation=10**9)).lines
+    messages = [[m["from"], m["value"]] for m in orjson.loads(line)["conversations"]]
+    if os.environ.get("CROWDCODE_UPDATE_GOLDEN"):
+        GOLDEN.write_bytes(orjson.dumps(messages, option=orjson.OPT_INDENT_2) + b"\n")
+    assert messages == orjson.loads(GOLDEN.read_bytes())

@@ -119,7 +119,8 @@ def write_dataset(
             for split in counts
         }
         results = engines.run(sources, config, engine=engine, workers=workers, ray_address=ray_address)
-        bar = tqdm(results, total=len(sources), unit="session", disable=not progress, file=sys.stderr)
+        # disable=None: a bar on a terminal only, not in CI logs or pipes.
+        bar = tqdm(results, total=len(sources), unit="session", disable=None if progress else True, file=sys.stderr)
         for result in bar:
             files[result.split].writelines(result.lines)
             counts[result.split] += len(result.lines)
