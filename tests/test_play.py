@@ -23,6 +23,9 @@ def test_frames_without_waiting(home, tmp_path, capsys):
     assert len(frames) > 300  # one per event that changes the picture
     first_editor = next(f for f in frames if "─ my notes.txt:1:1" in f)
     assert "    1 it's a \\path\\ with 'quotes'" in first_editor
+    # Edits show in the editor pane as they happen, even without an observation after each.
+    edited = next(f for f in frames if "edit my notes.txt @0 -4 +'it\"s'" in f)
+    assert "    1 it\"s a \\path\\ with 'quotes'" in edited
     with_output = next(f for f in frames if "$ wc -l 'my notes.txt'" in f and "2 my notes.txt" in f)
     assert "─ terminal bash (t1)" in with_output
     assert any("[agent] change lib/util.sh (on disk)" in f for f in frames)

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..positions import PositionError
+from ..serialize.buffer import TextBuffer
 from ..serialize.terminal import clean_line, is_rendered
 
 REVERSE = "\x1b[7m"
@@ -31,6 +33,9 @@ class State:
     viewport: dict[str, Any] | None = None
     terminal: dict[str, Any] | None = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=8))
+    texts: dict[str, TextBuffer] = field(default_factory=dict)
+    """Files' texts as far as the recording tells (``file_open`` text, edits), so that typing
+    shows in the editor pane even when no observation follows each keystroke."""
 
     def apply(self, event: dict[str, Any]) -> None:
         self.now = event.get("timestamp", self.now)
@@ -40,16 +45,51 @@ class State:
         if kind == "observation":
             observation = event["observation"]
             self.viewport = observation.get("viewport")
+            if self.viewport and self.viewport["startLine"] == 1 and self.viewport["file"] not in self.texts:
+                self.texts[self.viewport["file"]] = TextBuffer(self.viewport["content"])  # the best we know
             self.terminal = observation.get("activeTerminal") or self.terminal
         elif kind == "action":
             action = event["action"]
             if action["kind"] == "session_start":
                 self.start = action["metadata"]["startTime"]
+            self._track(action)
             line = describe(action)
             if line:
                 self.recent.append(f"{format_offset(self.now - self.start)} {line}")
         elif kind == "workspace_snapshot":
             self.recent.append(f"{format_offset(self.now - self.start)} snapshot {event['snapshotId']}")
+
+    def _track(self, action: dict[str, Any]) -> None:
+        kind = action["kind"]
+        if kind == "file_open" and action.get("text") is not None:
+            self.texts[action["file"]] = TextBuffer(action["text"])
+        elif kind == "edit" and action["file"] in self.texts:
+            buffer = self.texts[action["file"]]
+            diff = action["diff"]
+            try:
+                first, _ = buffer.replace(diff["rangeOffset"], diff["rangeLength"], diff["text"])
+            except PositionError:
+                del self.texts[action["file"]]
+                return
+            viewport = self.viewport
+            if viewport is not None and viewport["file"] == action["file"]:
+                # Redraw the pane from the tracked text; the cursor goes to the edit's end.
+                lines = buffer.text.split("\n")
+                start, height = viewport["startLine"], viewport["endLine"] - viewport["startLine"] + 1
+                end_line = first + diff["text"].count("\n")
+                column = len(diff["text"].rsplit("\n", 1)[-1]) if "\n" in diff["text"] else None
+                if column is None:
+                    line_start = buffer.text.rfind("\n", 0, buffer.index(diff["rangeOffset"])) + 1
+                    column = buffer.index(diff["rangeOffset"]) - line_start + len(diff["text"])
+                if not start <= end_line + 1 < start + height:
+                    start = max(end_line + 1 - height // 2, 1)
+                self.viewport = {
+                    **viewport,
+                    "startLine": start,
+                    "endLine": start + height - 1,
+                    "content": "\n".join(lines[start - 1 : start - 1 + height]),
+                    "cursorPosition": {"line": end_line, "character": column},
+                }
 
 
 def describe(action: dict[str, Any]) -> str | None:
