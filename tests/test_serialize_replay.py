@@ -276,3 +276,20 @@ def test_tricky_session_golden(home, tmp_path):
     if os.environ.get("CROWDCODE_UPDATE_GOLDEN"):
         GOLDEN.write_bytes(orjson.dumps(messages, option=orjson.OPT_INDENT_2) + b"\n")
     assert messages == orjson.loads(GOLDEN.read_bytes())
+
+
+def test_path_prefix_makes_paths_absolute(home, tmp_path):
+    recorder = record_tricky(tmp_path / "ws")
+    root = tmp_path / "abs root"  # a space, so the prefix needs quoting too
+    config = Config(min_messages=1, options=Options(path_prefix=str(root)))
+    [source] = resolve(["latest"])
+    result = process(source, config, keep_steps=True)
+    write_workspace(root, result.initial)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for step in result.steps:
+        if step.kind in FILE_KINDS:
+            assert str(root) in step.command
+            assert run_bash(step.command, elsewhere) == step.output
+    assert read_workspace(root, recorder.final()) == recorder.final()
+    assert not any(elsewhere.iterdir())
