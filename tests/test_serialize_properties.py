@@ -129,3 +129,14 @@ def test_random_edit_sequences_replay_exactly(session, radius, viewport):
             if step.kind in FILE_KINDS:
                 assert run_bash(step.command, root) == step.output, step.command
         assert read_workspace(root, [path]) == {path: final}
+
+
+def test_home_relative_paths_expand(tmp_path):
+    import subprocess
+
+    made = edit_command("~/notes dir/it's.txt", "a\n", "b\n")
+    assert made is not None
+    (tmp_path / "notes dir").mkdir()
+    (tmp_path / "notes dir" / "it's.txt").write_text("a\n")
+    subprocess.run(["bash", "-c", made[0]], cwd="/", env={"HOME": str(tmp_path)}, check=True)
+    assert (tmp_path / "notes dir" / "it's.txt").read_text() == "b\n"

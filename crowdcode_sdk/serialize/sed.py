@@ -40,7 +40,10 @@ def quote(text: str) -> str:
 
 def path_arg(path: str) -> str:
     """A file path as a shell word (quoted only when needed, like ``shlex.quote``); ``./`` before
-    a leading dash so that no command takes it for an option."""
+    a leading dash so that no command takes it for an option; a leading ``~/`` (files outside the
+    workspace are recorded home-relative) stays unquoted so that bash expands it."""
+    if path.startswith("~/"):
+        return "~/" + shlex.quote(path[2:])
     return shlex.quote(f"./{path}" if path.startswith("-") else path)
 
 
