@@ -123,10 +123,17 @@ def test_chunked_conversations_replay_in_order(home, tmp_path):
     steps = iter(result.steps)
     for conversation in result.conversations:
         assert conversation[0]["from"] == "Assistant"
+        shown = set()
         for message in conversation[::2]:
             step = next(steps)
+            command = unfence(message["value"])
+            if command.startswith("cat -n ") and " | " not in command:
+                shown.add(command.removeprefix("cat -n "))
+            elif step.kind in FILE_KINDS and "printf" not in command:
+                # Every conversation shows a file whole before it shows a slice of it or edits it.
+                assert any(f" {path}" in command for path in shown), (command, shown)
             if step.kind in FILE_KINDS:
-                run_bash(unfence(message["value"]), workspace)
+                run_bash(command, workspace)
     assert read_workspace(workspace, recorder.final()) == recorder.final()
 
 

@@ -58,19 +58,18 @@ class Options:
 
 @dataclass
 class Step:
-    """One assistant command and the environment's answer."""
+    """One assistant command and the environment's answer, and the conversation it is in."""
 
     kind: str  # "view" | "edit" | "terminal" | "agent"
     command: str
     output: str
     timestamp: int
-
-    def user_message(self) -> str:
-        body = self.output[:-1] if self.output.endswith("\n") else self.output
-        return f"<stdout>\n{body}\n</stdout>"
-
-    def assistant_message(self) -> str:
-        return f"```bash\n{self.command}\n```"
+    conversation: int = 0
+    assistant: str = ""
+    """The assistant message: the command in a fenced bash block."""
+    user: str = ""
+    """The user message: the output in ``<stdout>``, cut to the message token limit."""
+    tokens: int = 0
 
 
 @dataclass
@@ -117,6 +116,10 @@ class Builder:
     tokenizer: Tokenizer
     load_snapshot: SnapshotLoader | None = None
     casts: CastReader | None = None
+    budget: int | None = None
+    """Tokens per conversation (``None``: one conversation)."""
+    message_limit: int | None = None
+    """Tokens per user message (``None``: no cut)."""
     steps: list[Step] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     files: dict[str, _File] = field(default_factory=dict)
@@ -130,6 +133,10 @@ class Builder:
     _now: int = 0
     _stale: dict[str, str] = field(default_factory=dict)
     """Texts that commands left in files whose text then became unknown."""
+    _conversation: int = 0
+    _used: int = 0
+    _seen: set[str] = field(default_factory=set)
+    """Files shown in the current conversation."""
 
     # --- input -----------------------------------------------------------------------------------
 
@@ -209,7 +216,7 @@ class Builder:
 
     def _show(self, relpath: str, state: _File, center: int | None = None) -> None:
         text = state.doc.text
-        self._emit("view", sed.view_command(self._path(relpath)), sed.cat_n(text))
+        self._emit("view", sed.view_command(self._path(relpath)), sed.cat_n(text), path=relpath, whole=True)
         state.shown = True
         state.window = self._window(text, center or 1)
 
@@ -223,7 +230,8 @@ class Builder:
 
     def _view_slice(self, relpath: str, state: _File, start: int, end: int) -> None:
         command = sed.view_command(self._path(relpath), start, end)
-        self._emit("view", command, sed.cat_n(state.doc.text, start, end))
+        text = state.doc.text
+        self._emit("view", command, sed.cat_n(text, start, end), path=relpath, before=text)
 
     def _cursor(self, relpath: str, line: int) -> None:
         """The cursor is on 0-based ``line``: recentre the viewport if it left it."""
@@ -329,7 +337,7 @@ class Builder:
         state.shown = True
         if source != "user" and self.options.mark_sources:
             command = f"# {source}\n{command}"
-        self._emit("edit", command, output)
+        self._emit("edit", command, output, path=relpath, before=before)
 
     def _file_change(self, action: dict[str, Any]) -> None:
         relpath = action["file"]
@@ -434,11 +442,48 @@ class Builder:
 
     # --- output ----------------------------------------------------------------------------------
 
-    def _emit(self, kind: str, command: str, output: str, timestamp: int | None = None) -> None:
+    def _emit(
+        self,
+        kind: str,
+        command: str,
+        output: str,
+        timestamp: int | None = None,
+        *,
+        path: str | None = None,
+        before: str | None = None,
+        whole: bool = False,
+    ) -> None:
+        """Add a step. ``path``: the file it shows or edits, ``before`` its text before the step,
+        ``whole`` whether the step shows all of it. A conversation that reaches the token budget
+        is closed first; in a new one, a file is shown whole before a step touches it, as the
+        reference does (nothing to show of a file that was empty before)."""
         if kind in FILE_KINDS:  # a command or prompt still open happened before this step
             self._close_command()
             self._close_prompt()
-        self.steps.append(Step(kind, command, output, self._now if timestamp is None else timestamp))
+        step = self._step(kind, command, output, self._now if timestamp is None else timestamp)
+        if self.budget is not None and self._used and self._used + step.tokens > self.budget:
+            self._conversation += 1
+            self._used = 0
+            self._seen = set()
+        if path is not None and not whole and path not in self._seen and before:
+            self._append(self._step("view", sed.view_command(self._path(path)), sed.cat_n(before), step.timestamp))
+        if path is not None:
+            self._seen.add(path)
+        self._append(step)
+
+    def _step(self, kind: str, command: str, output: str, timestamp: int) -> Step:
+        body = output[:-1] if output.endswith("\n") else output
+        user = f"<stdout>\n{body}\n</stdout>"
+        if self.message_limit is not None:
+            user = truncate(self.tokenizer, user, self.message_limit)
+        assistant = f"```bash\n{command}\n```"
+        tokens = self.tokenizer.count(assistant) + self.tokenizer.count(user)
+        return Step(kind, command, output, timestamp, assistant=assistant, user=user, tokens=tokens)
+
+    def _append(self, step: Step) -> None:
+        step.conversation = self._conversation
+        self._used += step.tokens
+        self.steps.append(step)
         self.stats.steps += 1
 
 
@@ -479,10 +524,13 @@ def build_steps(
     tokenizer: Tokenizer,
     load_snapshot: SnapshotLoader | None = None,
     casts: CastReader | None = None,
+    *,
+    budget: int | None = None,
+    message_limit: int | None = None,
 ) -> Builder:
-    """Run the state machine over a session; the builder holds ``steps``, ``stats`` and
-    ``initial`` (the workspace the steps start from)."""
-    builder = Builder(options, tokenizer, load_snapshot, casts)
+    """Run the state machine over a session; the builder holds ``steps`` (numbered by
+    conversation), ``stats`` and ``initial`` (the workspace the steps start from)."""
+    builder = Builder(options, tokenizer, load_snapshot, casts, budget, message_limit)
     builder.feed(events)
     return builder
 

@@ -1,8 +1,9 @@
 """Conversations and the files trainers read: NeMo SFT JSONL (or chat JSONL) and metadata.
 
-Steps become conversations under token limits, as the reference does: a conversation is closed
-when the next step would pass ``max_tokens_per_conversation``, and kept only with at least
-``min_messages`` messages. User messages (observations) longer than ``max_tokens_per_message``
+Steps become conversations under token limits, as the reference does: the builder closes a
+conversation when the next step would pass ``max_tokens_per_conversation`` (and shows files again
+at the start of the next), and a conversation is kept only with at least ``min_messages``
+messages. User messages (observations) longer than ``max_tokens_per_message``
 are cut with a ``[truncated]`` marker; assistant messages (commands) never are, since a cut
 command would not run. Whole sessions go to training or validation by a hash of their id, so the
 split is deterministic and never leaks a session across sets.
@@ -11,6 +12,7 @@ split is deterministic and never leaks a session across sets.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,7 +21,7 @@ import orjson
 
 from .conversation import Options, Step, build_steps
 from .sources import SessionSource
-from .tokens import load_tokenizer, truncate
+from .tokens import load_tokenizer
 
 DEFAULT_SYSTEM_PROMPT = """\
 You are a software engineer working in a shell. Each of your turns is one bash command in a \
@@ -74,7 +76,16 @@ def process(source: SessionSource, config: Config, *, keep_steps: bool = False) 
     cpu = time.process_time()
     tokenizer = load_tokenizer(config.tokenizer)
     events, loader = source.open()
-    builder = build_steps(events, config.options, tokenizer, loader, source.casts())
+    budget = config.max_tokens_per_conversation - tokenizer.count(config.system_prompt)
+    builder = build_steps(
+        events,
+        config.options,
+        tokenizer,
+        loader,
+        source.casts(),
+        budget=budget,
+        message_limit=config.max_tokens_per_message,
+    )
     conversations, tokens = chunk(builder.steps, config)
     return SessionResult(
         session_id=source.session_id,
@@ -92,33 +103,19 @@ def process(source: SessionSource, config: Config, *, keep_steps: bool = False) 
 
 
 def chunk(steps: list[Step], config: Config) -> tuple[list[list[dict[str, str]]], int]:
-    """Messages (``{"from": "Assistant"|"User", "value": …}``) grouped into conversations."""
-    tokenizer = load_tokenizer(config.tokenizer)
-    budget = config.max_tokens_per_conversation - tokenizer.count(config.system_prompt)
+    """The builder's conversations as messages (``{"from": "Assistant"|"User", "value": …}``),
+    those with too few messages or one role only left out; and their token total."""
     kept: list[list[dict[str, str]]] = []
     total = 0
-    current: list[dict[str, str]] = []
-    used = 0
-
-    def close() -> None:
-        nonlocal total
-        roles = {m["from"] for m in current}
-        if len(current) >= config.min_messages and roles == {"Assistant", "User"}:
-            kept.append(list(current))
-            total += used
-
-    for step in steps:
-        assistant = step.assistant_message()
-        user = truncate(tokenizer, step.user_message(), config.max_tokens_per_message)
-        cost = tokenizer.count(assistant) + tokenizer.count(user)
-        if current and used + cost > budget:
-            close()
-            current, used = [], 0
-        current.append({"from": "Assistant", "value": assistant})
-        current.append({"from": "User", "value": user})
-        used += cost
-    if current:
-        close()
+    for _, group in itertools.groupby(steps, key=lambda step: step.conversation):
+        group = list(group)
+        messages = []
+        for step in group:
+            messages.append({"from": "Assistant", "value": step.assistant})
+            messages.append({"from": "User", "value": step.user})
+        if len(messages) >= config.min_messages:  # every step has both roles
+            kept.append(messages)
+            total += sum(step.tokens for step in group)
     return kept, total
 
 
