@@ -92,7 +92,7 @@ def main() -> int:
     os.environ["CROWDCODE_HOME"] = home
 
     from crowdcode_sdk.serialize.cli import write_dataset
-    from crowdcode_sdk.serialize.dataset import Config
+    from crowdcode_sdk.serialize.dataset import DatasetConfig
     from crowdcode_sdk.serialize.sources import resolve
 
     began = time.perf_counter()
@@ -102,7 +102,7 @@ def main() -> int:
     print(f"corpus: {len(sources)} sessions, {total:.1f} MB of journal, recorded in {time.perf_counter() - began:.1f}s")
     cores = os.cpu_count() or 1
     variants = [("local", w) for w in range(1, cores + 1)] + ([("ray", cores)] if args.ray else [])
-    config = Config()
+    config = DatasetConfig()
     medians = {}
     cpu = {}
     if args.ray:  # a running cluster, as --ray-address would find: its start-up is not timed

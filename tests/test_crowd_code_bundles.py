@@ -11,7 +11,7 @@ from crowdcode_sdk import Store
 from crowdcode_sdk.cli.main import main
 from crowdcode_sdk.export.crowd_code import ACTION_FIELDS
 from crowdcode_sdk.serialize.conversation import FILE_KINDS
-from crowdcode_sdk.serialize.dataset import Config, process
+from crowdcode_sdk.serialize.dataset import DatasetConfig, process
 from crowdcode_sdk.serialize.sources import resolve
 from tests.recordings import read_workspace, run_bash, write_workspace
 from tests.test_serialize_replay import record_tricky
@@ -89,7 +89,7 @@ def test_export_import_round_trip(home, tmp_path, packed, capsys):
         ).read_bytes()
         # The imported session serializes to the same file commands, which still replay exactly.
         [source] = resolve([imported.id])
-        result = process(source, Config(min_messages=1), keep_steps=True)
+        result = process(source, DatasetConfig(min_messages=1), keep_steps=True)
         root = tmp_path / "replay"
         root.mkdir()
         write_workspace(root, result.initial)
@@ -183,7 +183,7 @@ def test_reads_bundles_crowd_code_wrote(home, tmp_path, capsys):
     (bundle / "snapshots" / "snapshot_001.json").write_bytes(orjson.dumps(snapshot))
     # Serialized straight from the bundle: terminal tail cleaned, agent change marked, all exact.
     [source] = resolve([str(bundle)])
-    result = process(source, Config(min_messages=1), keep_steps=True)
+    result = process(source, DatasetConfig(min_messages=1), keep_steps=True)
     assert result.initial == {"src/a.py": "x = 1\n", "README.md": "# proj\n"}
     terminal = [s for s in result.steps if s.kind == "terminal"]
     assert [(s.command, s.output) for s in terminal] == [("python -c 'print(42)'", "42\nprogress 100%")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crowdcode_sdk.serialize.cli import write_dataset
-from crowdcode_sdk.serialize.dataset import Config
+from crowdcode_sdk.serialize.dataset import DatasetConfig
 from crowdcode_sdk.serialize.sources import resolve
 from tests.test_serialize_replay import record_tricky, record_worked_example
 
@@ -18,7 +18,7 @@ def test_local_and_ray_engines_agree(home, tmp_path):
         record_tricky(tmp_path / f"tricky{n}")
     sources = resolve([str(home / "data")])
     assert len(sources) == 4
-    config = Config(min_messages=2, val_ratio=0.5)
+    config = DatasetConfig(min_messages=2, val_ratio=0.5)
     runs = {}
     for name, engine, workers in [("serial", "local", 1), ("pool", "local", 2), ("ray", "ray", 2)]:
         out = tmp_path / name

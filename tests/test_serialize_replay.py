@@ -9,11 +9,11 @@ import orjson
 
 from crowdcode_sdk import Session, Source, Store
 from crowdcode_sdk.serialize.conversation import FILE_KINDS, Options
-from crowdcode_sdk.serialize.dataset import Config, process
+from crowdcode_sdk.serialize.dataset import DatasetConfig, process
 from crowdcode_sdk.serialize.sources import resolve
 from tests.recordings import Recorder, read_workspace, run_bash, stdout_of, unfence, write_workspace
 
-EVERYTHING = Config(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
+EVERYTHING = DatasetConfig(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
 
 
 def record_worked_example(workspace: Path) -> Recorder:
@@ -59,7 +59,7 @@ def record_tricky(workspace: Path) -> Recorder:
     return r
 
 
-def replay(home: Path, recorder: Recorder, tmp_path: Path, config: Config = EVERYTHING) -> list[dict]:
+def replay(home: Path, recorder: Recorder, tmp_path: Path, config: DatasetConfig = EVERYTHING) -> list[dict]:
     """Serialize the session, then run every file command of every conversation (from the
     JSONL-ready messages) in a copy of the initial workspace; check outputs and final files."""
     [source] = resolve(["latest"])
@@ -113,7 +113,7 @@ def test_tricky_session_replays_exactly(home, tmp_path):
 
 def test_chunked_conversations_replay_in_order(home, tmp_path):
     recorder = record_tricky(tmp_path / "ws")
-    config = Config(max_tokens_per_conversation=300, max_tokens_per_message=10**9, min_messages=1)
+    config = DatasetConfig(max_tokens_per_conversation=300, max_tokens_per_message=10**9, min_messages=1)
     [source] = resolve(["latest"])
     result = process(source, config, keep_steps=True)
     assert len(result.conversations) > 3
@@ -194,8 +194,10 @@ def test_cli_writes_nemo_and_chat(home, tmp_path):
 def test_min_messages_and_message_truncation(home, tmp_path):
     record_worked_example(tmp_path / "ws")
     [source] = resolve(["latest"])
-    assert process(source, Config(min_messages=7)).lines == []
-    small = process(source, Config(max_tokens_per_message=12, min_messages=1, options=Options(viewport_radius=1)))
+    assert process(source, DatasetConfig(min_messages=7)).lines == []
+    small = process(
+        source, DatasetConfig(max_tokens_per_message=12, min_messages=1, options=Options(viewport_radius=1))
+    )
     users = [m["value"] for line in small.lines for m in orjson.loads(line)["conversations"] if m["from"] == "User"]
     assert any(u.endswith("\n... [truncated]") for u in users)
 
@@ -278,7 +280,7 @@ def test_tricky_session_golden(home, tmp_path):
 
     record_tricky(tmp_path / "ws")
     [source] = resolve(["latest"])
-    [line] = process(source, Config(min_messages=1, max_tokens_per_conversation=10**9)).lines
+    [line] = process(source, DatasetConfig(min_messages=1, max_tokens_per_conversation=10**9)).lines
     messages = [[m["from"], m["value"]] for m in orjson.loads(line)["conversations"]]
     if os.environ.get("CROWDCODE_UPDATE_GOLDEN"):
         GOLDEN.write_bytes(orjson.dumps(messages, option=orjson.OPT_INDENT_2) + b"\n")
@@ -288,7 +290,7 @@ def test_tricky_session_golden(home, tmp_path):
 def test_path_prefix_makes_paths_absolute(home, tmp_path):
     recorder = record_tricky(tmp_path / "ws")
     root = tmp_path / "abs root"  # a space, so the prefix needs quoting too
-    config = Config(min_messages=1, options=Options(path_prefix=str(root)))
+    config = DatasetConfig(min_messages=1, options=Options(path_prefix=str(root)))
     [source] = resolve(["latest"])
     result = process(source, config, keep_steps=True)
     write_workspace(root, result.initial)

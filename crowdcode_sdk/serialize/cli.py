@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..errors import CrowdcodeError
 from . import engine as engines
 from .conversation import Options
-from .dataset import DEFAULT_SYSTEM_PROMPT, Config
+from .dataset import DEFAULT_SYSTEM_PROMPT, DatasetConfig
 from .sources import resolve
 from .tokens import load_tokenizer
 
@@ -51,14 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def config_from(args: argparse.Namespace) -> Config:
+def config_from(args: argparse.Namespace) -> DatasetConfig:
     for name in ("max_tokens_per_conversation", "max_tokens_per_message", "max_output_tokens", "viewport_radius"):
         if getattr(args, name) < 1:
             raise CrowdcodeError(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 <= args.val_ratio <= 1:
         raise CrowdcodeError("--val-ratio must be between 0 and 1")
     load_tokenizer(args.tokenizer)  # fail early and clearly on a bad tokenizer path
-    return Config(
+    return DatasetConfig(
         options=Options(
             viewport_radius=args.viewport_radius,
             coalesce_radius=args.coalesce_radius,
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_dataset(
-    sources, config: Config, out: Path, *, engine="local", workers=None, ray_address=None, progress=False
+    sources, config: DatasetConfig, out: Path, *, engine="local", workers=None, ray_address=None, progress=False
 ) -> dict:
     """Serialize ``sources`` into ``out``; return what ``metadata.json`` holds."""
     began = time.perf_counter()

@@ -35,7 +35,7 @@ line `# agent: NAME` or `# git` marks a change that a coding agent or another pr
 
 
 @dataclass(frozen=True)
-class Config:
+class DatasetConfig:
     options: Options = field(default_factory=Options)
     tokenizer: str | None = None
     max_tokens_per_conversation: int = 8192
@@ -69,7 +69,7 @@ def split_of(session_id: str, val_ratio: float) -> str:
     return "validation" if fraction < val_ratio else "train"
 
 
-def process(source: SessionSource, config: Config, *, keep_steps: bool = False) -> SessionResult:
+def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = False) -> SessionResult:
     """Serialize one session: the unit of work for every engine. ``keep_steps`` also returns the
     steps, messages and initial workspace (for tests and debugging)."""
     began = time.perf_counter()
@@ -102,7 +102,7 @@ def process(source: SessionSource, config: Config, *, keep_steps: bool = False) 
     )
 
 
-def chunk(steps: list[Step], config: Config) -> tuple[list[list[dict[str, str]]], int]:
+def chunk(steps: list[Step], config: DatasetConfig) -> tuple[list[list[dict[str, str]]], int]:
     """The builder's conversations as messages (``{"from": "Assistant"|"User", "value": …}``),
     those with too few messages or one role only left out; and their token total."""
     kept: list[list[dict[str, str]]] = []
@@ -119,7 +119,7 @@ def chunk(steps: list[Step], config: Config) -> tuple[list[list[dict[str, str]]]
     return kept, total
 
 
-def record(conversation: list[dict[str, str]], config: Config) -> dict[str, Any]:
+def record(conversation: list[dict[str, str]], config: DatasetConfig) -> dict[str, Any]:
     """One JSONL line in the chosen format."""
     if config.format == "chat":
         role = {"Assistant": "assistant", "User": "user"}

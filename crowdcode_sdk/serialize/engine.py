@@ -21,7 +21,7 @@ from itertools import repeat
 from typing import Any
 
 from ..errors import CrowdcodeError
-from .dataset import Config, SessionResult, process
+from .dataset import DatasetConfig, SessionResult, process
 from .sources import SessionSource
 
 ENGINES = ("local", "ray")
@@ -29,7 +29,7 @@ ENGINES = ("local", "ray")
 
 def run(
     sources: list[SessionSource],
-    config: Config,
+    config: DatasetConfig,
     *,
     engine: str = "local",
     workers: int | None = None,
@@ -43,7 +43,7 @@ def run(
         raise CrowdcodeError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
 
 
-def _local(sources: list[SessionSource], config: Config, workers: int) -> Iterator[SessionResult]:
+def _local(sources: list[SessionSource], config: DatasetConfig, workers: int) -> Iterator[SessionResult]:
     if workers <= 1 or len(sources) <= 1:
         for source in sources:
             yield process(source, config)
@@ -52,13 +52,13 @@ def _local(sources: list[SessionSource], config: Config, workers: int) -> Iterat
         yield from pool.map(process, sources, repeat(config), chunksize=1)
 
 
-def _ray_process(row: dict[str, Any], config: Config) -> dict[str, Any]:
+def _ray_process(row: dict[str, Any], config: DatasetConfig) -> dict[str, Any]:
     result = process(SessionSource(**row["source"]), config)
     return {"result": pickle.dumps(result)}
 
 
 def _ray(
-    sources: list[SessionSource], config: Config, workers: int | None, address: str | None
+    sources: list[SessionSource], config: DatasetConfig, workers: int | None, address: str | None
 ) -> Iterator[SessionResult]:
     try:
         import ray
