@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -90,6 +91,13 @@ def main() -> int:
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="crowdcode-bench-")
     os.environ["CROWDCODE_HOME"] = home
+    try:
+        return run(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, home: str) -> int:
 
     from crowdcode_sdk.serialize.cli import write_dataset
     from crowdcode_sdk.serialize.dataset import DatasetConfig
