@@ -140,7 +140,7 @@ def test_chunked_conversations_replay_in_order(home, tmp_path):
 def test_cli_writes_nemo_and_chat(home, tmp_path):
     from crowdcode_sdk.cli.main import main
 
-    record_worked_example(tmp_path / "ws")
+    recorder = record_worked_example(tmp_path / "ws")
     out = tmp_path / "out"
     assert (
         main(
@@ -154,11 +154,15 @@ def test_cli_writes_nemo_and_chat(home, tmp_path):
                 "--val-ratio",
                 "0",
                 "--no-progress",
+                "--workspaces",
             ]
         )
         == 0
     )
     [line] = (out / "training.jsonl").read_bytes().splitlines()
+    [workspace] = (out / "workspaces").iterdir()
+    assert workspace.name == f"{Store().find('latest').id}.json"
+    assert orjson.loads(workspace.read_bytes()) == recorder.initial
     record = orjson.loads(line)
     assert record["mask"] == "User" and record["system"].startswith("You are a software engineer")
     assert [m["from"] for m in record["conversations"]] == ["Assistant", "User"] * 3

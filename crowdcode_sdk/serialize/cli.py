@@ -47,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--path-prefix", help="write paths as PREFIX/relative/path (e.g. /workspace)")
     p.add_argument("--no-source-marks", action="store_true", help="no '# agent: NAME' line on non-user changes")
     p.add_argument("--no-agent-prompts", action="store_true", help="leave out prompts typed into CLI agents")
+    p.add_argument(
+        "--workspaces",
+        action="store_true",
+        help="also write each session's initial workspace to workspaces/SESSION.json ({path: text}), "
+        "where its file commands replay from",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -74,6 +80,7 @@ def config_from(args: argparse.Namespace) -> DatasetConfig:
         val_ratio=args.val_ratio,
         system_prompt=args.system_prompt,
         format=args.format,
+        workspaces=args.workspaces,
     )
 
 
@@ -123,6 +130,9 @@ def write_dataset(
         bar = tqdm(results, total=len(sources), unit="session", disable=None if progress else True, file=sys.stderr)
         for result in bar:
             files[result.split].writelines(result.lines)
+            if result.initial is not None:
+                (out / "workspaces").mkdir(exist_ok=True)
+                (out / "workspaces" / f"{result.session_id}.json").write_bytes(orjson.dumps(result.initial))
             counts[result.split] += len(result.lines)
             tokens[result.split] += result.tokens
             total_bytes += result.bytes

@@ -44,6 +44,8 @@ class DatasetConfig:
     val_ratio: float = 0.1
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     format: str = "nemo"  # "nemo" | "chat"
+    workspaces: bool = False
+    """Also return each session's initial workspace (written to ``workspaces/<session>.json``)."""
 
 
 @dataclass
@@ -97,7 +99,7 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
         cpu_seconds=time.process_time() - cpu,
         stats=asdict(builder.stats),
         conversations=conversations if keep_steps else None,
-        initial=builder.initial if keep_steps else None,
+        initial=builder.initial if keep_steps or config.workspaces else None,
         steps=builder.steps if keep_steps else None,
     )
 
