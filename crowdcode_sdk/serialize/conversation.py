@@ -533,18 +533,3 @@ def build_steps(
     builder = Builder(options, tokenizer, load_snapshot, casts, budget, message_limit)
     builder.feed(events)
     return builder
-
-
-def initial_files(events: Iterable[dict[str, Any]], load_snapshot: SnapshotLoader | None = None) -> dict[str, str]:
-    """The workspace a session's conversation starts from: each file's first known text."""
-    return build_steps(events, Options(), _NullTokenizer(), load_snapshot).initial
-
-
-class _NullTokenizer:
-    name = "none"
-
-    def count(self, text: str) -> int:
-        return 0
-
-    def truncate(self, text: str, limit: int) -> str:
-        return text
