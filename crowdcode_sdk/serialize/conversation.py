@@ -292,7 +292,7 @@ class Builder:
         if pending is None:
             self._close_command()
             self._close_prompt()
-            if not state.shown and state.exists and source == "user":
+            if not state.shown and state.exists and previous and source == "user":
                 with _showing(doc, previous):
                     self._show(relpath, state, first + 1)
             pending = self._pending = _Pending(relpath, source, previous, first, last)
