@@ -83,6 +83,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
   });
   registerCommands(context, render);
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration(async (event) => {
+      if (event.affectsConfiguration("crowdcode.path")) {
+        const reload = "Reload Window";
+        const answer = await vscode.window.showInformationMessage("crowdcode: reload the window to use the new crowdcode.path.", reload);
+        if (answer === reload) {
+          await vscode.commands.executeCommand("workbench.action.reloadWindow");
+        }
+      }
+    }),
+  );
   if (executable === undefined) {
     status = { recording: false, consent: "pending" };
     render();
