@@ -58,11 +58,11 @@ IGNORE_FILE = ".crowdcodeignore"
 
 
 @lru_cache(maxsize=64)
-def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
-def secret_file_spec(extra: Iterable[str] = ()) -> pathspec.PathSpec:
+def secret_file_spec(extra: Iterable[str] = ()) -> pathspec.GitIgnoreSpec:
     """The matcher for the built-in patterns plus ``extra`` (e.g. a ``.crowdcodeignore``)."""
     return _spec(SECRET_FILE_GLOBS + tuple(p for p in extra if p.strip() and not p.lstrip().startswith("#")))
 

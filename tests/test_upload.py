@@ -1,0 +1,347 @@
+"""The uploader against the real ingest server on 127.0.0.1: the happy path and every failure."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import zstandard
+from privacy_support import *  # noqa: F403
+from privacy_support import FaultyProxy, bundles_in, configure, make_ingest, write_snapshot
+
+from crowdcode_sdk import Edit, Session, TerminalCommand, TextChange
+from crowdcode_sdk.cli.main import main
+from crowdcode_sdk.journal import segments
+from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.upload import Uploader, UploadQueue, read_bundle
+from crowdcode_sdk.upload.bundle import BundleError, BundleWriter, Limits
+from crowdcode_sdk.upload.queue import backoff_ms
+
+
+def record(locations: Locations, n: int = 20, snapshot: str | None = None, text: str = "x") -> Session:
+    session = Session(adapter="test", editor="pytest", workspace="/tmp/ws", locations=locations)
+    for i in range(n):
+        session.record(Edit(file="/tmp/ws/a.py", diff=TextChange(range_offset=i, range_length=0, text=text)))
+    if snapshot:
+        session.snapshot(snapshot)
+    session.record(TerminalCommand(terminal_id="t1", terminal_name="bash", command="ls"))
+    return session
+
+
+def stored_events(server) -> list[dict]:  # type: ignore[no-untyped-def]
+    events = []
+    for members in bundles_in(server):
+        for name, data in sorted(members.items()):
+            if name.endswith(".jsonl"):
+                events.extend(orjson.loads(line) for line in data.splitlines())
+    return sorted(events, key=lambda e: e["sequence"])
+
+
+def accept(locations: Locations, url: str) -> None:
+    configure(locations, **{"consent.status": "accepted", "upload.url": url})
+
+
+def test_record_upload_store_delete(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(home, ingest.url)
+    write_snapshot(home, "snap-1", {"a.py": "print('hello')\n", "src/b.py": "x = 1\n"})
+    session = record(home, snapshot="snap-1")
+    terminals = session.directory / "terminals"
+    terminals.mkdir()
+    (terminals / "t1.cast").write_text('{"version": 2, "width": 80, "height": 24}\n[0.1, "o", "$ ls\\r\\n"]\n')
+    session.close()
+    directory = session.directory
+
+    report = Uploader(home).run_once()
+
+    assert (report.built, report.sent, report.failed) == (1, 1, [])
+    members = bundles_in(ingest)[0]
+    events = stored_events(ingest)
+    assert [e["sequence"] for e in events] == list(range(1, 25))
+    assert events[-1]["action"]["kind"] == "session_end"
+    assert f"sessions/{session.id}/terminals/t1.cast" in members
+    manifest = orjson.loads(members["snapshots/manifests/snap-1.json"])
+    assert sorted(manifest["files"]) == ["a.py", "src/b.py"]
+    assert members[f"snapshots/blobs/{manifest['files']['a.py']}"] == b"print('hello')\n"
+    # Local data went only after the acknowledgement: session, snapshot manifest, blobs, queue.
+    assert not directory.exists()
+    assert not (home.data_dir / "snapshots" / "manifests" / "snap-1.json").exists()
+    assert not any((home.data_dir / "snapshots" / "blobs").rglob("*")) or all(
+        p.is_dir() for p in (home.data_dir / "snapshots" / "blobs").rglob("*")
+    )
+    assert UploadQueue(home).entries() == []
+    assert Uploader(home).run_once().built == 0  # nothing left, nothing sent twice
+    assert len(ingest.store.bundles()) == 1
+
+
+def test_hold_back_and_sealed_segments(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(home, ingest.url)
+    configure(home, **{"privacy.hold_back_s": 1, "journal.segment_max_age_s": 1})
+    session = record(home, n=5)
+    session.flush()
+    assert Uploader(home).run_once().built == 0  # the only segment is still being written
+    time.sleep(1.1)
+    session.record(TerminalCommand(terminal_id="t1", terminal_name="bash", command="pwd"))
+    session.flush()  # a new segment: the first one is sealed now
+    assert len(segments(session.directory)) == 2
+    report = Uploader(home).run_once()
+    assert report.sent == 1
+    assert [e["sequence"] for e in stored_events(ingest)] == list(range(1, 8))
+    assert len(segments(session.directory)) == 1  # the sealed segment was deleted after the ack
+    session.close()
+    assert Uploader(home).run_once().built == 0  # the last events are younger than the hold-back
+    time.sleep(1.1)
+    assert Uploader(home).run_once().sent == 1
+    assert [e["sequence"] for e in stored_events(ingest)] == list(range(1, 10))
+    assert not session.directory.exists()
+
+
+def test_panic_before_hold_back_is_never_uploaded(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(home, ingest.url)
+    configure(home, **{"privacy.hold_back_s": 2})
+    session = record(home, n=3, text="SECRET-PANIC-TEXT")
+    session.panic()
+    session.close()
+    assert Uploader(home).run_once().built == 0
+    time.sleep(2.1)
+    assert Uploader(home).run_once().sent == 1
+    stored = b"".join(b"".join(m.values()) for m in bundles_in(ingest))
+    assert b"SECRET-PANIC-TEXT" not in stored
+    assert any(e["action"]["kind"] == "panic" for e in stored_events(ingest) if e["type"] == "action")
+
+
+@pytest.mark.parametrize("consent", ["pending", "declined"])
+def test_without_consent_nothing_is_sent(home: Locations, ingest, consent: str) -> None:  # type: ignore[no-untyped-def]
+    configure(home, **{"consent.status": consent, "upload.url": ingest.url})
+    record(home).close()
+    report = Uploader(home).run_once(force=True)
+    assert report.skipped and consent in report.skipped
+    assert ingest.store.bundles() == []
+    assert UploadQueue(home).entries() == []  # not even built: redaction never ran for nothing
+    assert main(["upload", "--now"]) == 2
+
+
+def test_declining_drops_prepared_bundles(home: Locations, tmp_path: Path) -> None:
+    accept(home, "http://127.0.0.1:9")  # nobody listens: the bundle stays queued
+    record(home).close()
+    assert Uploader(home).run_once().built == 1
+    assert len(UploadQueue(home).entries()) == 1
+    assert main(["consent", "decline"]) == 0
+    assert UploadQueue(home).entries() == []
+    assert len(list(home.sessions_dir.iterdir())) == 1  # the recording itself stays local
+
+
+def test_server_down_queued_retried_nothing_lost(home: Locations, tmp_path: Path) -> None:
+    probe = make_ingest(tmp_path)
+    url = probe.url
+    probe.shutdown()
+    probe.server_close()  # the server is down
+    accept(home, url)
+    configure(home, **{"upload.retry_base_s": 60})
+    record(home, n=50).close()
+    report = Uploader(home).run_once()
+    assert report.built == 1 and report.sent == 0 and "cannot connect" in report.failed[0]
+    (entry,) = UploadQueue(home).entries()
+    assert entry.attempts == 1 and entry.next_attempt > time.time() * 1000 + 25_000  # backoff with jitter
+    assert Uploader(home).run_once().sent == 0  # not due yet: no hammering
+    # The queue survives a restart: a new uploader (new process) picks it up once the server is back.
+    host, port = url.removeprefix("http://").split(":")
+    from crowdcode_sdk.server import BundleStore, IngestServer
+
+    server = IngestServer((host, int(port)), BundleStore(str(tmp_path / "store")))
+    import threading
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report = Uploader(home).run_once(force=True)
+        assert report.sent == 1
+        assert len(stored_events(server)) == 53
+        assert UploadQueue(home).entries() == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("fault", ["500", "drop", "drop_response", "stall"])
+def test_faults_mid_upload_are_retried_without_duplicates(home: Locations, ingest, fault: str) -> None:  # type: ignore[no-untyped-def]
+    host, port = ingest.server_address[:2]
+    proxy = FaultyProxy((host, port), lambda method, path, n: fault if method == "PUT" and n == 1 else "pass")
+    accept(home, proxy.url)
+    configure(home, **{"upload.timeout_s": 1})
+    session = record(home, n=200)
+    session.close()
+    try:
+        first = Uploader(home).run_once()
+        if fault == "drop_response":
+            # The server stored the bytes; the client never heard so, asked, and was told.
+            assert first.sent == 1, first
+        else:
+            assert first.sent == 0 and first.failed, first
+            assert session.directory.exists()  # nothing deleted without an acknowledgement
+            second = Uploader(home).run_once(force=True)
+            assert second.sent == 1, second
+        assert len(ingest.store.bundles()) == 1
+        assert len(stored_events(ingest)) == 203
+        assert not session.directory.exists()
+        assert ("PUT" in {m for m, _, _ in proxy.log})
+    finally:
+        proxy.close()
+
+
+def test_retry_after_stored_but_unacknowledged_is_idempotent(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    host, port = ingest.server_address[:2]
+    # Every acknowledgement fails once: the bundle is stored but the client cannot confirm it.
+    proxy = FaultyProxy((host, port), lambda method, path, n: "500" if path.startswith("/v1/bundles") and n == 1 else "pass")
+    accept(home, proxy.url)
+    session = record(home)
+    session.close()
+    try:
+        assert Uploader(home).run_once().sent == 0
+        assert session.directory.exists()
+        report = Uploader(home).run_once(force=True)  # asks again: {"stored": true}, no second PUT
+        assert report.sent == 1
+        assert [a for m, p, a in proxy.log if m == "PUT"] == ["pass"]
+        assert len(ingest.store.bundles()) == 1
+    finally:
+        proxy.close()
+
+
+def _token(server) -> str:  # type: ignore[no-untyped-def]
+    answer = httpx.post(f"{server.url}/v1/installs", json={"installId": "0" * 32}).json()
+    return answer["token"]
+
+
+def _put(server, data: bytes, sha: str | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    sha = sha or hashlib.sha256(data).hexdigest()
+    headers = {"Authorization": f"Bearer {_token(server)}"}
+    answer = httpx.post(f"{server.url}/v1/uploads", json={"sha256": sha, "size": len(data)}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return httpx.put(server.url + answer.json()["uploadUrl"], content=data)
+
+
+def _bundle(members: dict[str, bytes], install_id: str = "0" * 32) -> bytes:
+    writer = BundleWriter(install_id=install_id, sdk_version="test")
+    for name, data in members.items():
+        writer.add(name, data)
+    return writer.build()
+
+
+SESSION = "1" * 32
+GOOD_EVENT = b'{"sequence":1,"timestamp":5,"type":"action","action":{"kind":"focus_change","focused":true}}\n'
+
+
+def test_server_rejects_bad_bundles_with_clear_errors(ingest) -> None:  # type: ignore[no-untyped-def]
+    ok = _put(ingest, _bundle({f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT}))
+    assert ok.status_code == 201, ok.text
+    bad_schema = _put(ingest, _bundle({f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT.replace(b"true", b"1")}))
+    assert bad_schema.status_code == 422 and "action.focused" in bad_schema.json()["error"]
+    corrupted = _bundle({f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT + b"x" * 100})
+    flipped = corrupted[:40] + bytes([corrupted[40] ^ 0xFF]) + corrupted[41:]
+    response = _put(ingest, flipped)
+    assert response.status_code == 422 and "bundle rejected" in response.json()["error"]
+    import hashlib
+
+    mismatch = _put(ingest, b"not the announced bytes!", sha=hashlib.sha256(b"something else").hexdigest())
+    assert mismatch.status_code == 422 and "hash mismatch" in mismatch.json()["error"]
+    stranger = _put(ingest, _bundle({f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT}, install_id="f" * 32))
+    assert stranger.status_code == 422 and "installId" in stranger.json()["error"]
+    assert len(ingest.store.bundles()) == 1
+
+
+def test_server_rejects_oversized_and_traversal(tmp_path: Path) -> None:
+    server = make_ingest(tmp_path, max_bytes=2048, max_uncompressed_bytes=64 * 1024)
+    try:
+        headers = {"Authorization": f"Bearer {_token(server)}"}
+        too_big = httpx.post(f"{server.url}/v1/uploads", json={"sha256": "a" * 64, "size": 4096}, headers=headers)
+        assert too_big.status_code == 413 and "exceeds the limit" in too_big.json()["error"]
+        bomb = _bundle({f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT * 2000})  # compresses well
+        assert len(bomb) < 2048
+        response = _put(server, bomb)
+        assert response.status_code == 422 and "expands beyond" in response.json()["error"]
+        # Paths: neither URLs nor archive members can leave the store.
+        assert httpx.put(f"{server.url}/v1/blobs/../../etc/{'a' * 64}", content=b"x").status_code == 404
+        assert httpx.get(f"{server.url}/v1/bundles/..%2F..%2Fsecret", headers=headers).status_code == 400
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            info = tarfile.TarInfo("../../escape.jsonl")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+        evil = zstandard.ZstdCompressor().compress(raw.getvalue())
+        response = _put(server, evil)
+        assert response.status_code == 422 and "unexpected path" in response.json()["error"]
+        forged = httpx.put(f"{server.url}/v1/blobs/{'0' * 32}/{'a' * 64}?size=1&expires=9999999999&sig=00", content=b"x")
+        assert forged.status_code == 403
+        assert httpx.post(f"{server.url}/v1/uploads", json={"sha256": "a" * 64, "size": 1}).status_code == 401
+        assert not list((tmp_path / "store").rglob("escape*"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_uploader_marks_rejected_bundles_and_keeps_data(home: Locations, tmp_path: Path) -> None:
+    server = make_ingest(tmp_path, max_bytes=300)
+    try:
+        accept(home, server.url)
+        session = record(home, n=100)
+        session.close()
+        report = Uploader(home).run_once()
+        assert report.rejected and "exceeds the limit" in report.rejected[0]
+        (entry,) = UploadQueue(home).entries()
+        assert entry.rejected
+        assert session.directory.exists()
+        assert Uploader(home).run_once(force=True).sent == 0  # not retried forever, not rebuilt
+        assert len(UploadQueue(home).entries()) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_read_bundle_checks_manifest_hashes() -> None:
+    data = _bundle({f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT})
+    raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for info in src:
+            content = src.extractfile(info).read()
+            if info.name.endswith(".jsonl"):
+                content = content.replace(b"true", b"fals")
+            dst.addfile(info, io.BytesIO(content))
+    with pytest.raises(BundleError, match="does not match its hash"):
+        read_bundle(zstandard.ZstdCompressor().compress(out.getvalue()))
+    with pytest.raises(BundleError, match="limit"):
+        read_bundle(data, Limits(max_bytes=10))
+
+
+def test_fsspec_store(tmp_path: Path) -> None:
+    from crowdcode_sdk.server import BundleStore
+
+    store = BundleStore("memory://crowdcode-test")
+    receipt = store.put("0" * 32, "a" * 64, b"bytes", {"sessions": {}}, 0)
+    assert store.receipt("0" * 32, "a" * 64) == receipt
+    assert store.bundles() == [f"/crowdcode-test/bundles/{'0' * 32}/{'a' * 64}.tar.zst"]
+    assert store.secret() == store.secret()
+
+
+def test_backoff_grows_with_jitter() -> None:
+    import random
+
+    rng = random.Random(1)
+    delays = [backoff_ms(n, 5, 3600, rng) for n in range(1, 12)]
+    assert 2500 <= delays[0] <= 5000
+    assert 1_800_000 <= delays[-1] <= 3_600_000  # capped at retry_max_s
+    assert len(set(delays)) == len(delays)
+
+
+def test_upload_now_cli_progress(home: Locations, ingest, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    accept(home, ingest.url)
+    record(home).close()
+    assert main(["upload", "--now"]) == 0
+    assert "sent 1" in capsys.readouterr().out
+    assert main(["upload"]) == 0
+    assert "Uploaded so far: 1 bundles" in capsys.readouterr().out
