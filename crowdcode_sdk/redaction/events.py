@@ -79,6 +79,8 @@ class Redactor:
         """Redact a batch of decoded events (in sequence order); returns new dicts."""
         marks = Marks()
         out = [self._event(e, marks) for e in events]
+        for stream in (*self._documents.values(), *self._keystrokes.values()):
+            stream.flush(self.scan, marks)
         for event in out:
             units = marks.units.get(event["sequence"])
             if not units or event.get("type") != "action":
@@ -207,6 +209,7 @@ class Redactor:
             elif event[1] == "i":
                 keystrokes.feed(index, event[2], self.scan, marks)
         output.flush()
+        keystrokes.flush(self.scan, marks)
         self.counts.update(marks.counts)
         out = [orjson.dumps(header)]
         for index, event in enumerate(events):

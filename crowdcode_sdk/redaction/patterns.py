@@ -106,6 +106,8 @@ def assignment_value_is_secret(value: str, quoted: bool) -> bool:
     ``password = user_password`` and ``password: ${DB_PASSWORD}`` are not.
     """
     stripped = value.strip()
+    if not quoted:
+        stripped = stripped.rstrip(",;)}]")
     if len(stripped) < 4 or _TEMPLATE.search(stripped) or (not quoted and _CODE_LIKE.search(stripped)):
         return False
     lowered = stripped.lower()

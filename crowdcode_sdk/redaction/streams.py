@@ -99,14 +99,32 @@ def origin(sequence: int, unit: int) -> int:
     return (sequence << _ORIGIN_SHIFT) | unit
 
 
+_TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-+/=.~]")
+
+
+def continues_token(text: str) -> bool:
+    """Typing ``text`` only extends the current token: no scan needed until the token ends."""
+    return len(text) == 1 and _TOKEN_CHAR.match(text) is not None
+
+
 class ShadowDocument:
-    """One file's text as far as its edits reveal it; see the module docstring."""
+    """One file's text as far as its edits reveal it; see the module docstring.
+
+    Scanning after every keystroke would scan every prefix of every token; instead a keystroke
+    that only extends a token marks the line *pending*, and the line is scanned when the token
+    ends (a separator is typed), before anything else changes it (a deletion, a jump elsewhere,
+    so that a secret typed and deleted again is still seen whole), and at :meth:`flush`.
+    """
 
     def __init__(self) -> None:
         self.units: list[str] = []
         self.origins: list[int] = []
+        self._pending: int | None = None
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
+        typing_on = length == 0 and continues_token(text) and self._pending is not None and offset == self._pending + 1
+        if not typing_on:
+            self.flush(scan, marks)
         end = offset + length
         if end > len(self.units):
             missing = end - len(self.units)
@@ -119,7 +137,16 @@ class ShadowDocument:
             for f in scan(text):
                 start, stop = _unit_span(text, f.start, f.end)
                 marks.add(self.origins[offset + start : offset + stop], f.category)
-        self._scan_around(offset, offset + len(new), scan, marks)
+        if length == 0 and continues_token(text):
+            self._pending = offset
+        else:
+            self._scan_around(offset, offset + len(new), scan, marks)
+
+    def flush(self, scan: Scanner, marks: Marks) -> None:
+        """Scan the line of a token still being typed."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._scan_around(pending, pending + 1, scan, marks)
 
     def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
         lo = max(0, start - _WINDOW)
@@ -157,6 +184,7 @@ class KeystrokeLine:
         self.chars: list[str] = []
         self.origins: list[int] = []
         self.secret_prompt = False
+        self._dirty = False
 
     def feed(self, sequence: int, data: str, scan: Scanner, marks: Marks) -> None:
         position = 0
@@ -164,34 +192,40 @@ class KeystrokeLine:
             self._feed_plain(sequence, data, position, match.start(), scan, marks)
             position = match.end()
         self._feed_plain(sequence, data, position, len(data), scan, marks)
-        self._scan(scan, marks)
 
     def _feed_plain(self, sequence: int, data: str, start: int, end: int, scan: Scanner, marks: Marks) -> None:
         for i in range(start, end):
             c = data[i]
             if c in "\r\n":
-                self._scan(scan, marks)
+                self.flush(scan, marks)
                 self.chars.clear()
                 self.origins.clear()
                 self.secret_prompt = False
             elif c in "\x7f\b":
                 if self.chars:
+                    self.flush(scan, marks)  # a secret typed and rubbed out was still typed
                     self.chars.pop()
                     self.origins.pop()
             elif c == "\x15":  # Ctrl-U kills the line
+                self.flush(scan, marks)
                 self.chars.clear()
                 self.origins.clear()
             elif c >= " ":
                 self.chars.append(c)
                 self.origins.append(origin(sequence, i))
+                self._dirty = True
                 if self.secret_prompt:
                     marks.add([origin(sequence, i)], "password_prompt")
+                elif not _TOKEN_CHAR.match(c):
+                    self.flush(scan, marks)
 
-    def _scan(self, scan: Scanner, marks: Marks) -> None:
-        if len(self.chars) >= 8:
+    def flush(self, scan: Scanner, marks: Marks) -> None:
+        """Scan the line if anything was typed since the last scan."""
+        if self._dirty and len(self.chars) >= 8:
             line = "".join(self.chars)
             for f in scan(line):
                 marks.add(self.origins[f.start : f.end], f.category)
+        self._dirty = False
 
 
 class OutputLines:
