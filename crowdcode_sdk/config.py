@@ -98,6 +98,12 @@ KEYS: dict[str, Key] = {
             minimum=0,
         ),
         Key("upload.url", str, "", "The ingest server's base URL; empty means never upload."),
+        Key(
+            "upload.background",
+            bool,
+            True,
+            "Upload from a background thread of every recording process; false: only `crowdcode upload --now`.",
+        ),
         Key("upload.interval_s", int, 300, "How often the background uploader looks for eligible data.", minimum=1),
         Key(
             "upload.bundle_max_bytes",

@@ -139,6 +139,10 @@ class Session:
             self._control,
         )
         atexit.register(self.close, "exit")
+        if self.config["upload.url"]:  # import the uploader (httpx, detect-secrets) only when used
+            from .upload.worker import ensure_background
+
+            ensure_background(self.locations, self.config, self._on_problem)
 
     # --- recording -------------------------------------------------------------------------------
 

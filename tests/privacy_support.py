@@ -38,7 +38,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Locations:
     """An isolated CROWDCODE_HOME; uploads allowed after 0 s unless a test says otherwise."""
     monkeypatch.setenv("CROWDCODE_HOME", str(tmp_path / "cc"))
     locations = Locations.default()
-    configure(locations, **{"privacy.hold_back_s": 0, "upload.retry_base_s": 0, "journal.flush_interval_ms": 20})
+    configure(
+        locations,
+        **{"privacy.hold_back_s": 0, "upload.retry_base_s": 0, "journal.flush_interval_ms": 20, "upload.background": False},
+    )
     return locations
 
 

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         bars.append(bar)
         return bar.update
 
-    report = Uploader(locations, log=lambda m: None).run_once(force=True, progress=progress)
+    report = Uploader(locations, log=lambda m: None).run_once(force=True, wait=True, progress=progress)
     for bar in bars:
         bar.close()
     if report.skipped:

@@ -55,14 +55,24 @@ class Uploader:
 
     # --- one run ----------------------------------------------------------------------------------
 
-    def run_once(self, *, force: bool = False, progress: Callable[[list[Entry]], Callable[[int], None]] | None = None) -> Report:
-        """Build what is eligible and send what is due (everything with ``force``)."""
+    def run_once(
+        self,
+        *,
+        force: bool = False,
+        wait: bool = False,
+        progress: Callable[[list[Entry]], Callable[[int], None]] | None = None,
+    ) -> Report:
+        """Build what is eligible and send what is due (everything with ``force``).
+
+        With ``wait`` a run waits for another uploader (a background thread) to finish instead of
+        skipping.
+        """
         config = Config.load(self.locations)
         if config["consent.status"] != Consent.ACCEPTED:
             return Report(skipped=f"consent is {config['consent.status']}: nothing leaves this machine")
         if not config["upload.url"]:
             return Report(skipped="upload.url is not set")
-        with self._exclusive() as locked:
+        with self._exclusive(wait) as locked:
             if not locked:
                 return Report(skipped="another uploader is running")
             report = Report()
@@ -146,12 +156,12 @@ class Uploader:
         write_private_atomic(self.upload_dir / "stats.json", orjson.dumps(stats))
 
     @contextlib.contextmanager
-    def _exclusive(self):  # type: ignore[no-untyped-def]
+    def _exclusive(self, wait: bool):  # type: ignore[no-untyped-def]
         private_dir(self.upload_dir)
         fd = open_private(self.upload_dir / "lock", os.O_RDWR | os.O_CREAT)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
@@ -179,7 +189,7 @@ def ensure_background(locations: Locations, config: Config, log: Log | None = No
     The thread sleeps ``upload.interval_s`` between runs and never raises: a dead server or a full
     disk only delays uploads (the error is logged and shown by ``crowdcode status``).
     """
-    if not config["upload.url"]:
+    if not config["upload.url"] or not config["upload.background"]:
         return None
     with _background_lock:
         thread = _background.get(locations.data_dir)
