@@ -1,6 +1,6 @@
 """Fixtures and helpers shared by the consent, redaction and upload tests.
 
-Import with ``from privacy_support import *`` (pytest puts tests/ on sys.path); kept out of
+Import with ``from tests.privacy_support import *`` (pytest puts tests/ on sys.path); kept out of
 conftest.py so that it cannot collide with the core's fixtures.
 """
 
@@ -22,25 +22,19 @@ from crowdcode_sdk.server import BundleStore, ServerConfig, serve_in_thread
 from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import Limits
 
-__all__ = [
-    "FaultyProxy",
-    "bundles_in",
-    "configure",
-    "home",
-    "ingest",
-    "make_ingest",
-    "write_snapshot",
-]
-
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Locations:
-    """An isolated CROWDCODE_HOME; uploads allowed after 0 s unless a test says otherwise."""
-    monkeypatch.setenv("CROWDCODE_HOME", str(tmp_path / "cc"))
-    locations = Locations.default()
+def privacy_home(locations: Locations) -> Locations:
+    """The core's isolated home, set for upload tests: no hold-back, fast retries, no background
+    uploader (tests drive it), consent and URL left to each test."""
     configure(
         locations,
-        **{"privacy.hold_back_s": 0, "upload.retry_base_s": 0, "journal.flush_interval_ms": 20, "upload.background": False},
+        **{
+            "privacy.hold_back_s": 0,
+            "upload.retry_base_s": 0,
+            "journal.flush_interval_ms": 20,
+            "upload.background": False,
+        },
     )
     return locations
 
@@ -137,7 +131,9 @@ class FaultyProxy:
             action = self.plan(method.decode(), path, count)
             self.log.append((method.decode(), path, action))
             if action == "500":
-                client.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                client.sendall(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                )
                 return
             if action == "stall":
                 time.sleep(3)

@@ -55,13 +55,20 @@ GENERATORS: dict[str, list[Generator]] = {
     ],
     "gitlab": [
         lambda r: (s := "glpat-" + _r(r, ALNUM + "_-", 20), f"export GITLAB_TOKEN={s}"),
-        lambda r: (s := "glpat-" + _r(r, ALNUM, 20), f'curl --header "PRIVATE-TOKEN: {s}" https://gitlab.com/api/v4/projects'),
+        lambda r: (
+            s := "glpat-" + _r(r, ALNUM, 20),
+            f'curl --header "PRIVATE-TOKEN: {s}" https://gitlab.com/api/v4/projects',
+        ),
     ],
     "slack": [
-        lambda r: (s := f"xoxb-{r.randrange(10**11, 10**12)}-{r.randrange(10**12, 10**13)}-{_r(r, ALNUM, 24)}",
-                   f'SLACK_BOT_TOKEN="{s}"'),
-        lambda r: (s := f"https://hooks.slack.com/services/T{_r(r, UPPER, 8)}/B{_r(r, UPPER, 8)}/{_r(r, ALNUM, 24)}",
-                   f"webhook_url: {s}"),
+        lambda r: (
+            s := f"xoxb-{r.randrange(10**11, 10**12)}-{r.randrange(10**12, 10**13)}-{_r(r, ALNUM, 24)}",
+            f'SLACK_BOT_TOKEN="{s}"',
+        ),
+        lambda r: (
+            s := f"https://hooks.slack.com/services/T{_r(r, UPPER, 8)}/B{_r(r, UPPER, 8)}/{_r(r, ALNUM, 24)}",
+            f"webhook_url: {s}",
+        ),
     ],
     "stripe": [
         lambda r: (s := "sk_live_" + _r(r, ALNUM, 24), f'stripe.api_key = "{s}"'),

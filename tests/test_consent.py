@@ -7,8 +7,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from privacy_support import *  # noqa: F403
-from privacy_support import bundles_in, configure
 
 from crowdcode_sdk import Session
 from crowdcode_sdk.cli.main import main
@@ -20,81 +18,92 @@ from crowdcode_sdk.consent import (
     recording_allowed,
 )
 from crowdcode_sdk.locations import Locations
+from tests.privacy_support import bundles_in, configure
 
 
-def test_consent_starts_pending_and_changes_any_time(home: Locations, capsys: pytest.CaptureFixture[str]) -> None:
-    assert consent_status(home) is Consent.PENDING
+def test_consent_starts_pending_and_changes_any_time(
+    privacy_home: Locations, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert consent_status(privacy_home) is Consent.PENDING
     assert main(["consent"]) == 0
     assert "pending" in capsys.readouterr().out
     assert main(["consent", "accept"]) == 0
-    assert consent_status(home) is Consent.ACCEPTED
+    assert consent_status(privacy_home) is Consent.ACCEPTED
     assert main(["consent", "decline"]) == 0
-    assert consent_status(home) is Consent.DECLINED
+    assert consent_status(privacy_home) is Consent.DECLINED
     assert "everything stays on this machine" in capsys.readouterr().out
 
 
-def test_ask_consent_never_blocks_a_non_interactive_run(home: Locations) -> None:
+def test_ask_consent_never_blocks_a_non_interactive_run(privacy_home: Locations) -> None:
     def prompt(text: str) -> bool:
         raise AssertionError("must not be asked")
 
-    assert ask_consent(prompt, home, interactive=False) is Consent.PENDING
-    assert ask_consent(prompt, home) is Consent.PENDING  # pytest's stdin is not a terminal
+    assert ask_consent(prompt, privacy_home, interactive=False) is Consent.PENDING
+    assert ask_consent(prompt, privacy_home) is Consent.PENDING  # pytest's stdin is not a terminal
 
 
-@pytest.mark.parametrize(("answer", "expected"), [(True, Consent.ACCEPTED), (False, Consent.DECLINED), (None, Consent.PENDING)])
-def test_ask_consent_stores_the_answer(home: Locations, answer: bool | None, expected: Consent) -> None:
+@pytest.mark.parametrize(
+    ("answer", "expected"), [(True, Consent.ACCEPTED), (False, Consent.DECLINED), (None, Consent.PENDING)]
+)
+def test_ask_consent_stores_the_answer(privacy_home: Locations, answer: bool | None, expected: Consent) -> None:
     shown = []
-    assert ask_consent(lambda text: shown.append(text) or answer, home, interactive=True) is expected
-    assert "panic" in shown[0] and consent_status(home) is expected
+    assert ask_consent(lambda text: shown.append(text) or answer, privacy_home, interactive=True) is expected
+    assert "panic" in shown[0] and consent_status(privacy_home) is expected
     # Once answered, the user is not asked again.
     if expected is not Consent.PENDING:
-        assert ask_consent(lambda text: pytest.fail("asked twice"), home, interactive=True) is expected
+        assert ask_consent(lambda text: pytest.fail("asked twice"), privacy_home, interactive=True) is expected
 
 
-def test_a_failing_prompt_leaves_consent_pending(home: Locations) -> None:
+def test_a_failing_prompt_leaves_consent_pending(privacy_home: Locations) -> None:
     def closed(text: str) -> bool:
         raise EOFError
 
-    assert ask_consent(closed, home, interactive=True) is Consent.PENDING
+    assert ask_consent(closed, privacy_home, interactive=True) is Consent.PENDING
 
 
-def test_off_on_and_workspace_opt_out(home: Locations, tmp_path: Path) -> None:
+def test_off_on_and_workspace_opt_out(privacy_home: Locations, tmp_path: Path) -> None:
     workspace = tmp_path / "work" / "project"
     workspace.mkdir(parents=True)
-    assert recording_allowed(workspace, home)
+    assert recording_allowed(workspace, privacy_home)
     assert main(["off"]) == 0
-    denied = recording_allowed(workspace, home)
+    denied = recording_allowed(workspace, privacy_home)
     assert not denied and "crowdcode on" in denied.reason
     assert main(["on"]) == 0
-    assert recording_allowed(workspace, home)
+    assert recording_allowed(workspace, privacy_home)
     assert main(["off", "--workspace", str(tmp_path / "work")]) == 0  # a parent folder covers it
-    denied = recording_allowed(workspace, home)
+    denied = recording_allowed(workspace, privacy_home)
     assert not denied and OPT_OUT_FILE in denied.reason
-    assert recording_allowed(tmp_path, home)
+    assert recording_allowed(tmp_path, privacy_home)
     assert main(["on", "--workspace", str(tmp_path / "work")]) == 0
-    assert recording_allowed(workspace, home)
+    assert recording_allowed(workspace, privacy_home)
 
 
-def test_storage_bound_warns_then_stops_new_recordings(home: Locations, capsys: pytest.CaptureFixture[str]) -> None:
-    configure(home, **{"storage.max_bytes": 1024 * 1024})
-    home.data_dir.mkdir(parents=True, exist_ok=True)
-    (home.data_dir / "filler").write_bytes(b"x" * (950 * 1024))
-    assert recording_allowed(None, home)
+def test_storage_bound_warns_then_stops_new_recordings(
+    privacy_home: Locations, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(privacy_home, **{"storage.max_bytes": 1024 * 1024})
+    privacy_home.data_dir.mkdir(parents=True, exist_ok=True)
+    (privacy_home.data_dir / "filler").write_bytes(b"x" * (950 * 1024))
+    assert recording_allowed(None, privacy_home)
     assert main(["status"]) == 0
     assert "storage is at 9" in capsys.readouterr().out
-    (home.data_dir / "filler").write_bytes(b"x" * (1100 * 1024))
-    denied = recording_allowed(None, home)
+    (privacy_home.data_dir / "filler").write_bytes(b"x" * (1100 * 1024))
+    denied = recording_allowed(None, privacy_home)
     assert not denied and "full" in denied.reason
 
 
-def test_status_shows_uploads_and_redaction_counts(home: Locations, ingest, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_status_shows_uploads_and_redaction_counts(
+    privacy_home: Locations, ingest, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     from crowdcode_sdk import TerminalCommand
     from crowdcode_sdk.upload import Uploader
 
-    configure(home, **{"consent.status": "accepted", "upload.url": ingest.url})
-    with Session(adapter="test", editor="pytest", locations=home) as session:
-        session.record(TerminalCommand(terminal_id="t", terminal_name="bash", command="export KEY=AKIAQYLPMN5HFIQR7XYZ"))
-    assert Uploader(home).run_once().sent == 1
+    configure(privacy_home, **{"consent.status": "accepted", "upload.url": ingest.url})
+    with Session(adapter="test", editor="pytest", locations=privacy_home) as session:
+        session.record(
+            TerminalCommand(terminal_id="t", terminal_name="bash", command="export KEY=AKIAQYLPMN5HFIQR7XYZ")
+        )
+    assert Uploader(privacy_home).run_once().sent == 1
     assert main(["status", "--json"]) == 0
     status = orjson.loads(capsys.readouterr().out)
     assert status["redactions"]["aws"] == 1
@@ -103,10 +112,12 @@ def test_status_shows_uploads_and_redaction_counts(home: Locations, ingest, caps
     assert "aws 1" in capsys.readouterr().out
 
 
-def test_sessions_upload_in_the_background(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
-    configure(home, **{"consent.status": "accepted", "upload.url": ingest.url, "upload.interval_s": 1,
-                       "upload.background": True})
-    with Session(adapter="test", editor="pytest", locations=home) as session:
+def test_sessions_upload_in_the_background(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    configure(
+        privacy_home,
+        **{"consent.status": "accepted", "upload.url": ingest.url, "upload.interval_s": 1, "upload.background": True},
+    )
+    with Session(adapter="test", editor="pytest", locations=privacy_home) as session:
         session.record_wire({"kind": "focus_change", "focused": True})
     deadline = time.monotonic() + 10
     while not ingest.store.bundles() and time.monotonic() < deadline:

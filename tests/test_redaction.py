@@ -19,9 +19,17 @@ GH = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hI6"
 
 
 def edit(seq: int, offset: int, length: int, text: str, file: str = "/home/alice/proj/app.py") -> dict:
-    return {"sequence": seq, "timestamp": seq, "type": "action",
-            "action": {"kind": "edit", "source": "user", "file": file,
-                       "diff": {"rangeOffset": offset, "rangeLength": length, "text": text}}}
+    return {
+        "sequence": seq,
+        "timestamp": seq,
+        "type": "action",
+        "action": {
+            "kind": "edit",
+            "source": "user",
+            "file": file,
+            "diff": {"rangeOffset": offset, "rangeLength": length, "text": text},
+        },
+    }
 
 
 def typing(text: str, start_seq: int = 1, at: int = 0, file: str = "/home/alice/proj/app.py") -> list[dict]:
@@ -36,7 +44,9 @@ def replay(events: list[dict], base: str = "") -> str:
     text = base
     for e in events:
         d = e["action"]["diff"]
-        text = apply_change(text, TextChange(range_offset=d["rangeOffset"], range_length=d["rangeLength"], text=d["text"]))
+        text = apply_change(
+            text, TextChange(range_offset=d["rangeOffset"], range_length=d["rangeLength"], text=d["text"])
+        )
     return text
 
 
@@ -78,8 +88,13 @@ def test_secret_pasted_in_the_middle_of_unknown_text() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 5), st.sampled_from(["a", "😀", "\n", " ", "é", "xyz"])),
-                max_size=30), st.integers(0, 30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 200), st.integers(0, 5), st.sampled_from(["a", "😀", "\n", " ", "é", "xyz"])),
+        max_size=30,
+    ),
+    st.integers(0, 30),
+)
 def test_random_edits_around_a_secret_keep_every_offset_valid(edits, where) -> None:  # type: ignore[no-untyped-def]
     text = "start\n"
     events = typing(text)
@@ -104,9 +119,23 @@ def test_random_edits_around_a_secret_keep_every_offset_valid(edits, where) -> N
 def test_secret_files_are_masked_whole() -> None:
     redactor = Redactor(ALICE)
     events = typing("DEBUG=1\nNAME=demo\n", file="/home/alice/proj/.env")
-    events.append({"sequence": 100, "timestamp": 100, "type": "observation", "observation": {
-        "viewport": {"file": ".env", "startLine": 1, "endLine": 2, "content": "DEBUG=1\nNAME=demo",
-                     "cursorPosition": {"line": 0, "character": 0}}, "activeTerminal": None}})
+    events.append(
+        {
+            "sequence": 100,
+            "timestamp": 100,
+            "type": "observation",
+            "observation": {
+                "viewport": {
+                    "file": ".env",
+                    "startLine": 1,
+                    "endLine": 2,
+                    "content": "DEBUG=1\nNAME=demo",
+                    "cursorPosition": {"line": 0, "character": 0},
+                },
+                "activeTerminal": None,
+            },
+        }
+    )
     out = redactor.events(events)
     assert replay(out[:-1]) == "*******\n*********\n"
     assert out[-1]["observation"]["viewport"]["content"] == "*******\n*********"
@@ -115,9 +144,18 @@ def test_secret_files_are_masked_whole() -> None:
 
 def test_identity_in_paths_and_content() -> None:
     redactor = Redactor(ALICE)
-    event = {"sequence": 1, "timestamp": 1, "type": "action", "action": {
-        "kind": "terminal_command", "terminalId": "t1", "terminalName": "bash",
-        "command": "cat /home/alice/notes.txt && ssh alice@alice-laptop", "cwd": "/home/alice/proj"}}
+    event = {
+        "sequence": 1,
+        "timestamp": 1,
+        "type": "action",
+        "action": {
+            "kind": "terminal_command",
+            "terminalId": "t1",
+            "terminalName": "bash",
+            "command": "cat /home/alice/notes.txt && ssh alice@alice-laptop",
+            "cwd": "/home/alice/proj",
+        },
+    }
     (out,) = redactor.events([event])
     assert out["action"]["cwd"] == "~/proj"
     assert out["action"]["command"] == "cat /home/*****/notes.txt && ssh *****@************"
@@ -135,13 +173,21 @@ def screen_event(seq: int, rows: list[str], cursor: tuple[int, int] | None = Non
     terminal = {"id": "t1", "name": "bash", "viewport": rows, "cols": cols, "rows": len(rows)}
     if cursor:
         terminal["cursor"] = {"line": cursor[0], "character": cursor[1]}
-    return {"sequence": seq, "timestamp": seq, "type": "observation",
-            "observation": {"viewport": None, "activeTerminal": terminal}}
+    return {
+        "sequence": seq,
+        "timestamp": seq,
+        "type": "observation",
+        "observation": {"viewport": None, "activeTerminal": terminal},
+    }
 
 
 def keys(seq: int, data: str) -> dict:
-    return {"sequence": seq, "timestamp": seq, "type": "action",
-            "action": {"kind": "terminal_input", "source": "user", "terminalId": "t1", "data": data}}
+    return {
+        "sequence": seq,
+        "timestamp": seq,
+        "type": "action",
+        "action": {"kind": "terminal_input", "source": "user", "terminalId": "t1", "data": data},
+    }
 
 
 def test_wrapped_secret_on_a_terminal_screen() -> None:
@@ -188,7 +234,11 @@ def test_cast_stream_redaction() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["postgres://app:Xy9k2LmQ7pRz@db:5432/app", 'password = "correct-horse-9"', "Authorization: Bearer abcDEF123ghiJKL456mnoPQR789"],
+    [
+        "postgres://app:Xy9k2LmQ7pRz@db:5432/app",
+        'password = "correct-horse-9"',
+        "Authorization: Bearer abcDEF123ghiJKL456mnoPQR789",
+    ],
 )
 def test_other_categories(line: str) -> None:
     assert find_secrets(line)

@@ -11,8 +11,6 @@ import httpx
 import orjson
 import pytest
 import zstandard
-from privacy_support import *  # noqa: F403
-from privacy_support import FaultyProxy, bundles_in, configure, make_ingest, write_snapshot
 
 from crowdcode_sdk import Edit, Session, TerminalCommand, TextChange
 from crowdcode_sdk.cli.main import main
@@ -21,6 +19,7 @@ from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.upload import Uploader, UploadQueue, read_bundle
 from crowdcode_sdk.upload.bundle import BundleError, BundleWriter, Limits
 from crowdcode_sdk.upload.queue import backoff_ms
+from tests.privacy_support import FaultyProxy, bundles_in, configure, make_ingest, write_snapshot
 
 
 def record(locations: Locations, n: int = 20, snapshot: str | None = None, text: str = "x") -> Session:
@@ -46,17 +45,17 @@ def accept(locations: Locations, url: str) -> None:
     configure(locations, **{"consent.status": "accepted", "upload.url": url})
 
 
-def test_record_upload_store_delete(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
-    accept(home, ingest.url)
-    write_snapshot(home, "snap-1", {"a.py": "print('hello')\n", "src/b.py": "x = 1\n"})
-    session = record(home, snapshot="snap-1")
+def test_record_upload_store_delete(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    write_snapshot(privacy_home, "snap-1", {"a.py": "print('hello')\n", "src/b.py": "x = 1\n"})
+    session = record(privacy_home, snapshot="snap-1")
     terminals = session.directory / "terminals"
     terminals.mkdir()
     (terminals / "t1.cast").write_text('{"version": 2, "width": 80, "height": 24}\n[0.1, "o", "$ ls\\r\\n"]\n')
     session.close()
     directory = session.directory
 
-    report = Uploader(home).run_once()
+    report = Uploader(privacy_home).run_once()
 
     assert (report.built, report.sent, report.failed) == (1, 1, [])
     members = bundles_in(ingest)[0]
@@ -69,85 +68,85 @@ def test_record_upload_store_delete(home: Locations, ingest) -> None:  # type: i
     assert members[f"snapshots/blobs/{manifest['files']['a.py']}"] == b"print('hello')\n"
     # Local data went only after the acknowledgement: session, snapshot manifest, blobs, queue.
     assert not directory.exists()
-    assert not (home.data_dir / "snapshots" / "manifests" / "snap-1.json").exists()
-    assert not any((home.data_dir / "snapshots" / "blobs").rglob("*")) or all(
-        p.is_dir() for p in (home.data_dir / "snapshots" / "blobs").rglob("*")
+    assert not (privacy_home.data_dir / "snapshots" / "manifests" / "snap-1.json").exists()
+    assert not any((privacy_home.data_dir / "snapshots" / "blobs").rglob("*")) or all(
+        p.is_dir() for p in (privacy_home.data_dir / "snapshots" / "blobs").rglob("*")
     )
-    assert UploadQueue(home).entries() == []
-    assert Uploader(home).run_once().built == 0  # nothing left, nothing sent twice
+    assert UploadQueue(privacy_home).entries() == []
+    assert Uploader(privacy_home).run_once().built == 0  # nothing left, nothing sent twice
     assert len(ingest.store.bundles()) == 1
 
 
-def test_hold_back_and_sealed_segments(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
-    accept(home, ingest.url)
-    configure(home, **{"privacy.hold_back_s": 1, "journal.segment_max_age_s": 1})
-    session = record(home, n=5)
+def test_hold_back_and_sealed_segments(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    configure(privacy_home, **{"privacy.hold_back_s": 1, "journal.segment_max_age_s": 1})
+    session = record(privacy_home, n=5)
     session.flush()
-    assert Uploader(home).run_once().built == 0  # the only segment is still being written
+    assert Uploader(privacy_home).run_once().built == 0  # the only segment is still being written
     time.sleep(1.1)
     session.record(TerminalCommand(terminal_id="t1", terminal_name="bash", command="pwd"))
     session.flush()  # a new segment: the first one is sealed now
     assert len(segments(session.directory)) == 2
-    report = Uploader(home).run_once()
+    report = Uploader(privacy_home).run_once()
     assert report.sent == 1
     assert [e["sequence"] for e in stored_events(ingest)] == list(range(1, 8))
     assert len(segments(session.directory)) == 1  # the sealed segment was deleted after the ack
     session.close()
-    assert Uploader(home).run_once().built == 0  # the last events are younger than the hold-back
+    assert Uploader(privacy_home).run_once().built == 0  # the last events are younger than the hold-back
     time.sleep(1.1)
-    assert Uploader(home).run_once().sent == 1
+    assert Uploader(privacy_home).run_once().sent == 1
     assert [e["sequence"] for e in stored_events(ingest)] == list(range(1, 10))
     assert not session.directory.exists()
 
 
-def test_panic_before_hold_back_is_never_uploaded(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
-    accept(home, ingest.url)
-    configure(home, **{"privacy.hold_back_s": 2})
-    session = record(home, n=3, text="SECRET-PANIC-TEXT")
+def test_panic_before_hold_back_is_never_uploaded(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    configure(privacy_home, **{"privacy.hold_back_s": 2})
+    session = record(privacy_home, n=3, text="SECRET-PANIC-TEXT")
     session.panic()
     session.close()
-    assert Uploader(home).run_once().built == 0
+    assert Uploader(privacy_home).run_once().built == 0
     time.sleep(2.1)
-    assert Uploader(home).run_once().sent == 1
+    assert Uploader(privacy_home).run_once().sent == 1
     stored = b"".join(b"".join(m.values()) for m in bundles_in(ingest))
     assert b"SECRET-PANIC-TEXT" not in stored
     assert any(e["action"]["kind"] == "panic" for e in stored_events(ingest) if e["type"] == "action")
 
 
 @pytest.mark.parametrize("consent", ["pending", "declined"])
-def test_without_consent_nothing_is_sent(home: Locations, ingest, consent: str) -> None:  # type: ignore[no-untyped-def]
-    configure(home, **{"consent.status": consent, "upload.url": ingest.url})
-    record(home).close()
-    report = Uploader(home).run_once(force=True)
+def test_without_consent_nothing_is_sent(privacy_home: Locations, ingest, consent: str) -> None:  # type: ignore[no-untyped-def]
+    configure(privacy_home, **{"consent.status": consent, "upload.url": ingest.url})
+    record(privacy_home).close()
+    report = Uploader(privacy_home).run_once(force=True)
     assert report.skipped and consent in report.skipped
     assert ingest.store.bundles() == []
-    assert UploadQueue(home).entries() == []  # not even built: redaction never ran for nothing
+    assert UploadQueue(privacy_home).entries() == []  # not even built: redaction never ran for nothing
     assert main(["upload", "--now"]) == 2
 
 
-def test_declining_drops_prepared_bundles(home: Locations, tmp_path: Path) -> None:
-    accept(home, "http://127.0.0.1:9")  # nobody listens: the bundle stays queued
-    record(home).close()
-    assert Uploader(home).run_once().built == 1
-    assert len(UploadQueue(home).entries()) == 1
+def test_declining_drops_prepared_bundles(privacy_home: Locations, tmp_path: Path) -> None:
+    accept(privacy_home, "http://127.0.0.1:9")  # nobody listens: the bundle stays queued
+    record(privacy_home).close()
+    assert Uploader(privacy_home).run_once().built == 1
+    assert len(UploadQueue(privacy_home).entries()) == 1
     assert main(["consent", "decline"]) == 0
-    assert UploadQueue(home).entries() == []
-    assert len(list(home.sessions_dir.iterdir())) == 1  # the recording itself stays local
+    assert UploadQueue(privacy_home).entries() == []
+    assert len(list(privacy_home.sessions_dir.iterdir())) == 1  # the recording itself stays local
 
 
-def test_server_down_queued_retried_nothing_lost(home: Locations, tmp_path: Path) -> None:
+def test_server_down_queued_retried_nothing_lost(privacy_home: Locations, tmp_path: Path) -> None:
     probe = make_ingest(tmp_path)
     url = probe.url
     probe.shutdown()
     probe.server_close()  # the server is down
-    accept(home, url)
-    configure(home, **{"upload.retry_base_s": 60})
-    record(home, n=50).close()
-    report = Uploader(home).run_once()
+    accept(privacy_home, url)
+    configure(privacy_home, **{"upload.retry_base_s": 60})
+    record(privacy_home, n=50).close()
+    report = Uploader(privacy_home).run_once()
     assert report.built == 1 and report.sent == 0 and "cannot connect" in report.failed[0]
-    (entry,) = UploadQueue(home).entries()
+    (entry,) = UploadQueue(privacy_home).entries()
     assert entry.attempts == 1 and entry.next_attempt > time.time() * 1000 + 25_000  # backoff with jitter
-    assert Uploader(home).run_once().sent == 0  # not due yet: no hammering
+    assert Uploader(privacy_home).run_once().sent == 0  # not due yet: no hammering
     # The queue survives a restart: a new uploader (new process) picks it up once the server is back.
     host, port = url.removeprefix("http://").split(":")
     from crowdcode_sdk.server import BundleStore, IngestServer
@@ -157,52 +156,54 @@ def test_server_down_queued_retried_nothing_lost(home: Locations, tmp_path: Path
 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        report = Uploader(home).run_once(force=True)
+        report = Uploader(privacy_home).run_once(force=True)
         assert report.sent == 1
         assert len(stored_events(server)) == 53
-        assert UploadQueue(home).entries() == []
+        assert UploadQueue(privacy_home).entries() == []
     finally:
         server.shutdown()
         server.server_close()
 
 
 @pytest.mark.parametrize("fault", ["500", "drop", "drop_response", "stall"])
-def test_faults_mid_upload_are_retried_without_duplicates(home: Locations, ingest, fault: str) -> None:  # type: ignore[no-untyped-def]
+def test_faults_mid_upload_are_retried_without_duplicates(privacy_home: Locations, ingest, fault: str) -> None:  # type: ignore[no-untyped-def]
     host, port = ingest.server_address[:2]
     proxy = FaultyProxy((host, port), lambda method, path, n: fault if method == "PUT" and n == 1 else "pass")
-    accept(home, proxy.url)
-    configure(home, **{"upload.timeout_s": 1})
-    session = record(home, n=200)
+    accept(privacy_home, proxy.url)
+    configure(privacy_home, **{"upload.timeout_s": 1})
+    session = record(privacy_home, n=200)
     session.close()
     try:
-        first = Uploader(home).run_once()
+        first = Uploader(privacy_home).run_once()
         if fault == "drop_response":
             # The server stored the bytes; the client never heard so, asked, and was told.
             assert first.sent == 1, first
         else:
             assert first.sent == 0 and first.failed, first
             assert session.directory.exists()  # nothing deleted without an acknowledgement
-            second = Uploader(home).run_once(force=True)
+            second = Uploader(privacy_home).run_once(force=True)
             assert second.sent == 1, second
         assert len(ingest.store.bundles()) == 1
         assert len(stored_events(ingest)) == 203
         assert not session.directory.exists()
-        assert ("PUT" in {m for m, _, _ in proxy.log})
+        assert "PUT" in {m for m, _, _ in proxy.log}
     finally:
         proxy.close()
 
 
-def test_retry_after_stored_but_unacknowledged_is_idempotent(home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+def test_retry_after_stored_but_unacknowledged_is_idempotent(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
     host, port = ingest.server_address[:2]
     # Every acknowledgement fails once: the bundle is stored but the client cannot confirm it.
-    proxy = FaultyProxy((host, port), lambda method, path, n: "500" if path.startswith("/v1/bundles") and n == 1 else "pass")
-    accept(home, proxy.url)
-    session = record(home)
+    proxy = FaultyProxy(
+        (host, port), lambda method, path, n: "500" if path.startswith("/v1/bundles") and n == 1 else "pass"
+    )
+    accept(privacy_home, proxy.url)
+    session = record(privacy_home)
     session.close()
     try:
-        assert Uploader(home).run_once().sent == 0
+        assert Uploader(privacy_home).run_once().sent == 0
         assert session.directory.exists()
-        report = Uploader(home).run_once(force=True)  # asks again: {"stored": true}, no second PUT
+        report = Uploader(privacy_home).run_once(force=True)  # asks again: {"stored": true}, no second PUT
         assert report.sent == 1
         assert [a for m, p, a in proxy.log if m == "PUT"] == ["pass"]
         assert len(ingest.store.bundles()) == 1
@@ -275,7 +276,9 @@ def test_server_rejects_oversized_and_traversal(tmp_path: Path) -> None:
         evil = zstandard.ZstdCompressor().compress(raw.getvalue())
         response = _put(server, evil)
         assert response.status_code == 422 and "unexpected path" in response.json()["error"]
-        forged = httpx.put(f"{server.url}/v1/blobs/{'0' * 32}/{'a' * 64}?size=1&expires=9999999999&sig=00", content=b"x")
+        forged = httpx.put(
+            f"{server.url}/v1/blobs/{'0' * 32}/{'a' * 64}?size=1&expires=9999999999&sig=00", content=b"x"
+        )
         assert forged.status_code == 403
         assert httpx.post(f"{server.url}/v1/uploads", json={"sha256": "a" * 64, "size": 1}).status_code == 401
         assert not list((tmp_path / "store").rglob("escape*"))
@@ -284,19 +287,19 @@ def test_server_rejects_oversized_and_traversal(tmp_path: Path) -> None:
         server.server_close()
 
 
-def test_uploader_marks_rejected_bundles_and_keeps_data(home: Locations, tmp_path: Path) -> None:
+def test_uploader_marks_rejected_bundles_and_keeps_data(privacy_home: Locations, tmp_path: Path) -> None:
     server = make_ingest(tmp_path, max_bytes=300)
     try:
-        accept(home, server.url)
-        session = record(home, n=100)
+        accept(privacy_home, server.url)
+        session = record(privacy_home, n=100)
         session.close()
-        report = Uploader(home).run_once()
+        report = Uploader(privacy_home).run_once()
         assert report.rejected and "exceeds the limit" in report.rejected[0]
-        (entry,) = UploadQueue(home).entries()
+        (entry,) = UploadQueue(privacy_home).entries()
         assert entry.rejected
         assert session.directory.exists()
-        assert Uploader(home).run_once(force=True).sent == 0  # not retried forever, not rebuilt
-        assert len(UploadQueue(home).entries()) == 1
+        assert Uploader(privacy_home).run_once(force=True).sent == 0  # not retried forever, not rebuilt
+        assert len(UploadQueue(privacy_home).entries()) == 1
     finally:
         server.shutdown()
         server.server_close()
@@ -338,9 +341,9 @@ def test_backoff_grows_with_jitter() -> None:
     assert len(set(delays)) == len(delays)
 
 
-def test_upload_now_cli_progress(home: Locations, ingest, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    accept(home, ingest.url)
-    record(home).close()
+def test_upload_now_cli_progress(privacy_home: Locations, ingest, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    record(privacy_home).close()
     assert main(["upload", "--now"]) == 0
     assert "sent 1" in capsys.readouterr().out
     assert main(["upload"]) == 0

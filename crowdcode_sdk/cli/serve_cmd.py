@@ -13,8 +13,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="run the ingest server that receives uploads (dataset maintainers)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
-    p.add_argument("--store", required=True,
-                   help="a directory, or an fsspec URL such as s3://bucket/prefix (needs s3fs: pip install crowdcode[s3])")
+    p.add_argument(
+        "--store",
+        required=True,
+        help="a directory, or an fsspec URL such as s3://bucket/prefix (needs s3fs: pip install crowdcode[s3])",
+    )
     p.add_argument("--max-bundle-mb", type=int, default=64, help="largest compressed bundle accepted")
     p.add_argument("--max-uncompressed-mb", type=int, default=512, help="largest uncompressed bundle accepted")
     p.set_defaults(run=run)

@@ -27,8 +27,13 @@ def run(args: argparse.Namespace) -> int:
     bars: list[tqdm] = []
 
     def progress(entries: list[Entry]) -> Callable[[int], None]:
-        bar = tqdm(total=sum(e.size for e in entries), unit="B", unit_scale=True, desc="uploading",
-                   disable=not sys.stderr.isatty())
+        bar = tqdm(
+            total=sum(e.size for e in entries),
+            unit="B",
+            unit_scale=True,
+            desc="uploading",
+            disable=not sys.stderr.isatty(),
+        )
         bars.append(bar)
         return bar.update
 
@@ -37,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     if report.skipped:
         raise CrowdcodeError(f"nothing uploaded: {report.skipped}")
-    print(f"Built {report.built} bundle{'s' if report.built != 1 else ''}; "
-          f"sent {report.sent} ({size(report.sent_bytes)}).")
+    print(
+        f"Built {report.built} bundle{'s' if report.built != 1 else ''}; "
+        f"sent {report.sent} ({size(report.sent_bytes)})."
+    )
     for line in report.failed:
         print(f"  failed, will retry: {line}")
     for line in report.rejected:
@@ -49,14 +56,19 @@ def run(args: argparse.Namespace) -> int:
 def show(locations: Locations) -> int:
     entries = UploadQueue(locations).entries()
     stats = read_stats(locations)
-    print(f"Uploaded so far: {stats.get('uploadedBundles', 0)} bundles, {size(stats.get('uploadedBytes', 0))}, "
-          f"last {local_time(stats.get('lastUpload'))}")
+    print(
+        f"Uploaded so far: {stats.get('uploadedBundles', 0)} bundles, {size(stats.get('uploadedBytes', 0))}, "
+        f"last {local_time(stats.get('lastUpload'))}"
+    )
     if stats.get("lastError"):
         print(f"Last error: {stats['lastError']}")
     if not entries:
         print("Queue: empty")
     for e in entries:
-        state = f"rejected: {e.rejected}" if e.rejected else (
-            f"attempts {e.attempts}, next {local_time(e.next_attempt)}" if e.attempts else "ready")
+        state = (
+            f"rejected: {e.rejected}"
+            if e.rejected
+            else (f"attempts {e.attempts}, next {local_time(e.next_attempt)}" if e.attempts else "ready")
+        )
         print(f"  {e.sha256[:12]}  {size(e.size):>9}  {e.events} events  {state}")
     return 0

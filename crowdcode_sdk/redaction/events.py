@@ -25,8 +25,24 @@ from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowD
 
 PATH_KEYS = frozenset({"file", "previousFile", "cwd"})
 PLAIN_KEYS = frozenset(
-    {"type", "kind", "source", "reason", "changeType", "mode", "snapshotId", "sessionId", "schemaVersion",
-     "sdkVersion", "os", "adapter", "id", "terminalId", "agent", "version"}
+    {
+        "type",
+        "kind",
+        "source",
+        "reason",
+        "changeType",
+        "mode",
+        "snapshotId",
+        "sessionId",
+        "schemaVersion",
+        "sdkVersion",
+        "os",
+        "adapter",
+        "id",
+        "terminalId",
+        "agent",
+        "version",
+    }
 )
 
 

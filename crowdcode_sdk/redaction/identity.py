@@ -23,9 +23,36 @@ from pathlib import Path
 from .detector import Finding
 
 GENERIC_NAMES = frozenset(
-    ("root", "user", "users", "admin", "administrator", "test", "tests", "dev", "developer", "ubuntu", "debian",
-     "runner", "node", "app", "build", "ci", "vagrant", "docker", "git", "www", "guest", "pi", "home", "local",
-     "localhost", "server", "default", "nobody")
+    (
+        "root",
+        "user",
+        "users",
+        "admin",
+        "administrator",
+        "test",
+        "tests",
+        "dev",
+        "developer",
+        "ubuntu",
+        "debian",
+        "runner",
+        "node",
+        "app",
+        "build",
+        "ci",
+        "vagrant",
+        "docker",
+        "git",
+        "www",
+        "guest",
+        "pi",
+        "home",
+        "local",
+        "localhost",
+        "server",
+        "default",
+        "nobody",
+    )
 )
 
 

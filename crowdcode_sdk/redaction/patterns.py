@@ -31,7 +31,10 @@ PROVIDER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         ("github", _START + r"((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})" + _END),
         ("github", _START + r"(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})" + _END),
-        ("gitlab", _START + r"((?:glpat|gldt|glrt|glsoat|glffct|glcbt|glimt|glptt|glft|gloas)-[A-Za-z0-9_\-]{20,})" + _END),
+        (
+            "gitlab",
+            _START + r"((?:glpat|gldt|glrt|glsoat|glffct|glcbt|glimt|glptt|glft|gloas)-[A-Za-z0-9_\-]{20,})" + _END,
+        ),
         ("slack", _START + r"(xox[abposre]-[A-Za-z0-9\-]{10,})" + _END),
         ("slack", r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+)"),
         ("stripe", _START + r"((?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{16,})" + _END),

@@ -174,7 +174,9 @@ PASSWORD_PROMPT = re.compile(
     r"(?i)(?:password|passphrase|passcode|pin|token|secret|verification code|otp)[^:\n]{0,60}:\s*$|"
     r"\[sudo\][^:\n]*:\s*$|enter pass[^:\n]*:\s*$"
 )
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL)
+_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
+)
 
 
 class KeystrokeLine:

@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,7 +38,7 @@ MAX_JSON_BODY = 64 * 1024
 
 @dataclass(frozen=True)
 class ServerConfig:
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     request_timeout_s: float = 120
 
 
@@ -104,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
         self.timeout = self.server.config.request_timeout_s
         super().setup()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         # Never log query strings: they hold upload signatures.
         log.info("%s %s", self.address_string(), format % args if "?" not in format % args else "request")
 
@@ -224,7 +224,9 @@ class Handler(BaseHTTPRequestHandler):
         if length < 0:
             raise ApiError(HTTPStatus.BAD_REQUEST, "negative Content-Length")
         if length > self.server.config.limits.max_bytes:
-            raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {self.server.config.limits.max_bytes} bytes")
+            raise ApiError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {self.server.config.limits.max_bytes} bytes"
+            )
         return length
 
     def _read_exactly(self, length: int) -> bytes:

@@ -180,7 +180,7 @@ def _check_member(name: str, data: bytes, members: dict[str, bytes]) -> int:
         if name.startswith("snapshots/manifests/"):
             snapshot_files = value.get("files") if isinstance(value, dict) else None
             if not isinstance(snapshot_files, dict):
-                raise BundleError(f"{name}: expected {{\"files\": {{path: sha256}}}}")
+                raise BundleError(f'{name}: expected {{"files": {{path: sha256}}}}')
             for path, sha in snapshot_files.items():
                 if not (isinstance(sha, str) and SHA256.match(sha)) or f"snapshots/blobs/{sha}" not in members:
                     raise BundleError(f"{name}: {path!r} refers to a blob the bundle does not hold")

@@ -56,35 +56,20 @@ class SessionWork:
     final: bool = False
 
 
-def last_timestamp(path: Path) -> int | None:
-    """The timestamp of a segment's last complete event."""
-    data = path.read_bytes()
-    for line in reversed(data.splitlines()):
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            return int(orjson.loads(line)["timestamp"])
-    return None
-
-
 def eligible(locations: Locations, now_ms: int, hold_back_ms: int, covered: set[str]) -> Iterator[SessionWork]:
-    """The data that may leave now; see the module docstring."""
+    """The data that may leave now; see the module docstring. ``covered``: local paths that a
+    queued bundle already carries."""
     cutoff = now_ms - hold_back_ms
-    for info in Store(locations).sessions():
+    store = Store(locations)
+    for info in store.sessions():
         if str(info.directory) in covered:
             continue
-        segments = journal.segments(info.directory)
-        sealed = segments[:-1] if info.live else segments
-        work = SessionWork(info)
-        blocked = len(sealed) < len(segments)
-        for segment in sealed:
-            if str(segment) in covered:
-                blocked = True  # its bundle is not acknowledged yet: the session cannot be removed
-                continue
-            last = last_timestamp(segment)
-            if last is not None and last >= cutoff:
-                blocked = True
-                break
-            work.segments.append(segment)
-        work.final = not info.live and not blocked and info.end is not None and info.end < cutoff
+        ready = store.eligible_segments(info, cutoff)
+        work = SessionWork(info, [s for s in ready if str(s) not in covered])
+        # The session leaves whole (and its directory goes after the ack) only when every segment
+        # goes in this bundle: none still held back, none in an unacknowledged earlier bundle.
+        everything = len(ready) == len(journal.segments(info.directory)) == len(work.segments)
+        work.final = not info.live and everything and info.end is not None and info.end < cutoff
         if work.segments or work.final:
             yield work
 
@@ -142,9 +127,10 @@ class BundleBuilder:
         writer = BundleWriter(install_id=self._install_id, sdk_version=self._sdk_version)
         return writer, Entry(sha256="", size=0, created_at=time.time_ns() // 1_000_000, events=0)
 
-    def _add_segment(self, writer: BundleWriter, entry: Entry, info: SessionInfo, segment: Path, redactor: Redactor) -> None:
-        data = segment.read_bytes()
-        lines = [line for line in data[: data.rfind(b"\n") + 1].splitlines() if line]  # no torn last line
+    def _add_segment(
+        self, writer: BundleWriter, entry: Entry, info: SessionInfo, segment: Path, redactor: Redactor
+    ) -> None:
+        lines = list(journal.read_lines_of(segment))
         redacted = redactor.lines(lines)
         writer.add(f"sessions/{info.id}/{segment.name}", b"\n".join(redacted) + b"\n" if redacted else b"")
         entry.segments.append(str(segment))
@@ -222,7 +208,7 @@ class BundleBuilder:
     def _load_state(self, session_id: str) -> Redactor:
         # The file is written by this program, 0600 in the user's private data directory.
         with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
-            state = pickle.loads(self._state_path(session_id).read_bytes())  # noqa: S301
+            state = pickle.loads(self._state_path(session_id).read_bytes())
             if isinstance(state, Redactor):
                 return state
         return Redactor()

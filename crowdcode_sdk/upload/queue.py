@@ -127,5 +127,11 @@ class UploadQueue:
 
     @staticmethod
     def describe(entry: Entry) -> dict[str, Any]:
-        return {"sha256": entry.sha256, "size": entry.size, "events": entry.events, "attempts": entry.attempts,
-                "lastError": entry.last_error, "rejected": entry.rejected}
+        return {
+            "sha256": entry.sha256,
+            "size": entry.size,
+            "events": entry.events,
+            "attempts": entry.attempts,
+            "lastError": entry.last_error,
+            "rejected": entry.rejected,
+        }
