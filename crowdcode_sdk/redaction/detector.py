@@ -42,6 +42,7 @@ from .patterns import (
     TOKEN,
     assignment_value_is_secret,
     looks_random,
+    maybe_secret,
 )
 
 
@@ -99,7 +100,7 @@ def _plausible(value: str) -> bool:
 @lru_cache(maxsize=1 << 16)
 def _scan_line(line: str) -> tuple[Finding, ...]:
     """Findings in one line, in priority order (provider formats first, entropy last)."""
-    if len(line) < 8:
+    if len(line) < 8 or not maybe_secret(line):
         return ()
     found: list[Finding] = []
     for category, pattern in PROVIDER_PATTERNS:

@@ -61,7 +61,9 @@ class Redactor:
         self.counts: Counter[str] = Counter()
         self._documents: dict[str, ShadowDocument] = {}
         self._keystrokes: dict[str, KeystrokeLine] = {}
-        self._paths: set[str] = set()
+        self._paths: dict[str, str] = {}
+        self._secret_file_cache: dict[str, bool] = {}
+        self._secret_files: set[str] = set()
 
     # --- text -------------------------------------------------------------------------------------
 
@@ -78,11 +80,18 @@ class Redactor:
         return mask_spans(text, ((f.start, f.end) for f in findings))
 
     def path(self, path: str) -> str:
-        anonymised = self.identity.path(path)
-        if anonymised != path and path not in self._paths:
-            self._paths.add(path)
-            self.counts["path"] += 1
+        anonymised = self._paths.get(path)
+        if anonymised is None:
+            anonymised = self._paths[path] = self.identity.path(path)
+            if anonymised != path:
+                self.counts["path"] += 1
         return anonymised
+
+    def _is_secret_file(self, path: str) -> bool:
+        known = self._secret_file_cache.get(path)
+        if known is None:
+            known = self._secret_file_cache[path] = self.is_secret_file(path)
+        return known
 
     def secret_content(self, text: str) -> str:
         if text:
@@ -124,12 +133,15 @@ class Redactor:
     def _action(self, sequence: int, action: dict[str, Any], marks: Marks) -> dict[str, Any]:
         kind = action.get("kind")
         file = action.get("file")
-        secret = isinstance(file, str) and self.is_secret_file(file)
+        secret = isinstance(file, str) and self._is_secret_file(file)
         if kind == "edit":
             out = self.value({k: v for k, v in action.items() if k != "diff"})
             diff = dict(action["diff"])
             if secret:
-                marks.add([(sequence << 32) | i for i in range(len(diff["text"]) * 2)], "secret_file")
+                marks.mask(sequence, range(len(diff["text"]) * 2))
+                if file not in self._secret_files:
+                    self._secret_files.add(file)
+                    self.counts["secret_file"] += 1
             else:
                 document = self._documents.setdefault(file, ShadowDocument())
                 document.apply(sequence, diff["rangeOffset"], diff["rangeLength"], diff["text"], self.scan, marks)
@@ -154,7 +166,7 @@ class Redactor:
         viewport = observation.get("viewport")
         if viewport is not None:
             viewport = dict(viewport)
-            secret = self.is_secret_file(viewport.get("file", ""))
+            secret = self._is_secret_file(viewport.get("file", ""))
             viewport["content"] = self.secret_content(viewport["content"]) if secret else self.text(viewport["content"])
             viewport["file"] = self.path(viewport["file"])
         out["viewport"] = viewport

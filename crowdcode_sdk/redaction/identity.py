@@ -89,7 +89,7 @@ class IdentityMasker:
             if leaf:
                 folder = re.compile(re.escape(head + "/") + "(" + re.escape(leaf) + r")(?![A-Za-z0-9_.\-])")
                 patterns.append((folder, 1, "home"))
-        for prefix in ("/home/", "/Users/", "C:\\\\Users\\\\", "C:/Users/"):
+        for prefix in ("/home/", "/Users/", "C:\\Users\\", "C:/Users/"):
             if user:
                 patterns.append((re.compile(re.escape(prefix) + "(" + re.escape(user) + ")", re.IGNORECASE), 1, "home"))
         names = {(user, "user"), (self.identity.host, "host"), (self.identity.host.split(".")[0], "host")}
@@ -98,9 +98,15 @@ class IdentityMasker:
                 patterns.append((_word(name), 0, category))
         self._patterns = patterns
         self._home = home
+        # Every pattern contains one of these: a text without any of them needs no regex at all.
+        leaf = home.rpartition("/")[2]
+        self._needles = tuple({n.lower() for n, _ in names if len(n) >= 3} | {n.lower() for n in (user, leaf) if n})
 
     def find(self, text: str) -> list[Finding]:
         """Spans of the user's identity in ``text`` (for same-length masking)."""
+        lowered = text.lower()
+        if not any(needle in lowered for needle in self._needles):
+            return []
         found = []
         for pattern, group, category in self._patterns:
             for match in pattern.finditer(text):

@@ -74,6 +74,17 @@ ASSIGNMENT = re.compile(
 TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za-z0-9+/_\-=])")
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
 
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
+_SECRET_WORDS = ("key", "pass", "pwd", "secret", "token", "auth", "credential", "bearer", "contrase", "dsn", "://")
+
+
+def maybe_secret(line: str) -> bool:
+    """A cheap test that a line may hold a secret at all: every detector needs a long token, a
+    URL with credentials or a secret-sounding name, and most lines of code and output have none."""
+    lowered = line.lower()
+    return any(word in lowered for word in _SECRET_WORDS) or _LONG_TOKEN.search(line) is not None
+
+
 _TEMPLATE = re.compile(r"^\$\{?[A-Za-z_]|^%\(|^\{\{|^<[^>]*>$|^\*+$|^\.\.\.$")
 _CODE_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*[.\[(]|^[A-Za-z_]+$")
 

@@ -80,6 +80,10 @@ class Marks:
         self.units: dict[int, set[int]] = defaultdict(set)
         self._found: dict[int, str] = {}
 
+    def mask(self, sequence: int, units: range) -> None:
+        """Mask units of one event without counting a finding (a secret file's whole edit)."""
+        self.units[sequence].update(units)
+
     def add(self, origins: list[int], category: str) -> None:
         hit = [o for o in origins if o >= 0]
         if not hit:
