@@ -348,3 +348,31 @@ def test_upload_now_cli_progress(privacy_home: Locations, ingest, capsys: pytest
     assert "sent 1" in capsys.readouterr().out
     assert main(["upload"]) == 0
     assert "Uploaded so far: 1 bundles" in capsys.readouterr().out
+
+
+def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -> None:
+    """`crowdcode serve` and `crowdcode upload --now` as the processes users run."""
+    import subprocess
+
+    from tests.conftest import crowdcode_executable, run_cli
+
+    store = tmp_path / "served"
+    server = subprocess.Popen(
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().split(" on ")[1].split(",")[0]
+        record(privacy_home).close()
+        assert "nothing uploaded: consent is pending" in run_cli("upload", "--now", check=False).stderr
+        run_cli("consent", "accept")
+        run_cli("config", "set", "upload.url", url)
+        assert "sent 1" in run_cli("upload", "--now").stdout
+        assert "Uploaded so far: 1 bundles" in run_cli("status").stdout + run_cli("upload").stdout
+        assert len(list(store.glob("bundles/*/*.tar.zst"))) == 1
+        assert list(privacy_home.sessions_dir.iterdir()) == []
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -94,7 +94,16 @@ class BundleBuilder:
         built = []
         for work in eligible(self.locations, now_ms, hold_back_ms, covered):
             built.extend(self._session(work))
+        self._forget_gone_sessions()
         return built
+
+    def _forget_gone_sessions(self) -> None:
+        """Drop the redaction state of sessions that no longer exist (deleted by hand)."""
+        if self.states.is_dir():
+            for path in self.states.glob("*.pickle"):
+                if not (self.locations.sessions_dir / path.stem).exists():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
 
     def _session(self, work: SessionWork) -> list[Entry]:
         redactor = self._load_state(work.info.id)
