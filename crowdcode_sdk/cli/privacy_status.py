@@ -7,13 +7,12 @@ from typing import Any
 from ..config import Config
 from ..locations import Locations
 from ..quota import storage_usage
+from ..upload.queue import UploadQueue
+from ..upload.stats import read_stats
 from ._format import local_time, size
 
 
 def privacy_status(locations: Locations, config: Config) -> dict[str, Any]:
-    from ..upload.queue import UploadQueue
-    from ..upload.worker import read_stats
-
     stats = read_stats(locations)
     entries = UploadQueue(locations).entries()
     usage = storage_usage(locations, config)

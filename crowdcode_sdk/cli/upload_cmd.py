@@ -6,11 +6,10 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from tqdm import tqdm
-
 from ..errors import CrowdcodeError
 from ..locations import Locations
-from ..upload import Entry, Uploader, UploadQueue, read_stats
+from ..upload.queue import Entry, UploadQueue
+from ..upload.stats import read_stats
 from ._format import local_time, size
 
 
@@ -24,6 +23,10 @@ def run(args: argparse.Namespace) -> int:
     locations = Locations.default()
     if not args.now:
         return show(locations)
+    from tqdm import tqdm
+
+    from ..upload.worker import Uploader
+
     bars: list[tqdm] = []
 
     def progress(entries: list[Entry]) -> Callable[[int], None]:

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from .. import journal
 from ..config import Config
 from ..consent import Consent
-from ..locations import Locations, install_identity, open_private, private_dir, write_private_atomic
+from ..locations import Locations, install_identity, open_private, private_dir
+from . import stats
 from .client import IngestClient, UploadError
 from .prepare import BundleBuilder, unreferenced_blobs
 from .queue import Entry, UploadQueue, backoff_ms
@@ -119,7 +118,7 @@ class Uploader:
             report.rejected.append(f"{entry.sha256[:12]}: {exc}")
         self.log(f"upload of {entry.sha256[:12]} failed: {exc}")
         self.queue.save(entry)
-        self._update_stats(last_error=str(exc))
+        stats.record_failure(self.locations, str(exc))
 
     def _acknowledged(self, entry: Entry, config: Config) -> None:
         """The server confirmed the exact hash: now, and only now, local data goes."""
@@ -136,24 +135,7 @@ class Uploader:
             with contextlib.suppress(FileNotFoundError):
                 blob.unlink()
         self.queue.remove(entry)
-        self._update_stats(uploaded=entry)
-
-    # --- statistics for `crowdcode status` --------------------------------------------------------
-
-    def _update_stats(self, uploaded: Entry | None = None, last_error: str | None = None) -> None:
-        stats = read_stats(self.locations)
-        if uploaded is not None:
-            stats["uploadedBundles"] = stats.get("uploadedBundles", 0) + 1
-            stats["uploadedBytes"] = stats.get("uploadedBytes", 0) + uploaded.size
-            stats["uploadedEvents"] = stats.get("uploadedEvents", 0) + uploaded.events
-            stats["lastUpload"] = time.time_ns() // 1_000_000
-            stats["lastError"] = None
-            redactions = stats.setdefault("redactions", {})
-            for category, count in uploaded.redactions.items():
-                redactions[category] = redactions.get(category, 0) + count
-        if last_error is not None:
-            stats["lastError"] = last_error
-        write_private_atomic(self.upload_dir / "stats.json", orjson.dumps(stats))
+        stats.record_upload(self.locations, entry)
 
     @contextlib.contextmanager
     def _exclusive(self, wait: bool):  # type: ignore[no-untyped-def]
@@ -168,13 +150,6 @@ class Uploader:
             yield True
         finally:
             os.close(fd)
-
-
-def read_stats(locations: Locations) -> dict[str, Any]:
-    try:
-        return orjson.loads((locations.data_dir / "upload" / "stats.json").read_bytes())
-    except (OSError, ValueError):
-        return {}
 
 
 # --- the background thread --------------------------------------------------------------------------
