@@ -127,8 +127,8 @@ class Session:
         except OSError as exc:  # recording still works; only `crowdcode panic/status` cannot reach it
             self._on_problem(f"live registration failed: {exc}")
         atexit.register(self.close, "exit")
-        if self.config["upload.url"]:  # import the uploader (httpx, detect-secrets) only when used
-            from .upload.worker import ensure_background
+        if self.config["upload.url"]:  # the uploader thread of this process (docs/privacy.md)
+            from .upload.background import ensure_background
 
             ensure_background(self.locations, self.config, self._on_problem)
 

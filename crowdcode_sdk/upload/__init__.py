@@ -25,7 +25,7 @@ _WHERE = {
     "read_stats": "stats",
     "Report": "worker",
     "Uploader": "worker",
-    "ensure_background": "worker",
+    "ensure_background": "background",
 }
 
 __all__ = sorted(_WHERE)

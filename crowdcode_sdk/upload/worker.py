@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,41 +149,3 @@ class Uploader:
             yield True
         finally:
             os.close(fd)
-
-
-# --- the background thread --------------------------------------------------------------------------
-
-_background: dict[Path, threading.Thread] = {}
-_background_lock = threading.Lock()
-
-
-def ensure_background(locations: Locations, config: Config, log: Log | None = None) -> threading.Thread | None:
-    """Start this process's background uploader for ``locations`` unless one runs or upload is off.
-
-    The thread sleeps ``upload.interval_s`` between runs and never raises: a dead server or a full
-    disk only delays uploads (the error is logged and shown by ``crowdcode status``).
-    """
-    if not config["upload.url"] or not config["upload.background"]:
-        return None
-    with _background_lock:
-        thread = _background.get(locations.data_dir)
-        if thread is not None and thread.is_alive():
-            return thread
-        uploader = Uploader(locations, log)
-
-        def loop() -> None:
-            while True:
-                try:
-                    uploader.run_once()
-                except Exception as exc:  # never let the uploader take the recorder down
-                    uploader.log(f"uploader: {exc!r}")
-                try:
-                    interval = Config.load(locations)["upload.interval_s"]
-                except Exception:
-                    interval = config["upload.interval_s"]
-                time.sleep(interval)
-
-        thread = threading.Thread(target=loop, name="crowdcode-uploader", daemon=True)
-        thread.start()
-        _background[locations.data_dir] = thread
-        return thread
