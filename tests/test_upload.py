@@ -376,3 +376,41 @@ def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_s3_compatible_store(privacy_home: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server stores into S3 through fsspec/s3fs; moto's S3 server stands in for the service."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from crowdcode_sdk.server import BundleStore, IngestServer
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    try:
+        endpoint = "http://{}:{}".format(*s3.get_host_and_port())
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
+        store = BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": endpoint}})
+        server = IngestServer(("127.0.0.1", 0), store)
+        import threading
+
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            accept(privacy_home, server.url)
+            session = record(privacy_home)
+            session.close()
+            assert Uploader(privacy_home).run_once().sent == 1
+            keys = [
+                o["Key"] for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="crowd")["Contents"]
+            ]
+            assert sum(k.endswith(".tar.zst") for k in keys) == 1 and sum(k.endswith(".json") for k in keys) == 1
+            assert len(stored_events(server)) == 23
+            assert not session.directory.exists()
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        s3.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 
 from ..errors import CrowdcodeError
@@ -18,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="a directory, or an fsspec URL such as s3://bucket/prefix (needs s3fs: pip install crowdcode[s3])",
     )
+    p.add_argument(
+        "--storage-options",
+        default="{}",
+        help='fsspec options as JSON, e.g. \'{"client_kwargs": {"endpoint_url": "http://minio:9000"}}\'',
+    )
     p.add_argument("--max-bundle-mb", type=int, default=64, help="largest compressed bundle accepted")
     p.add_argument("--max-uncompressed-mb", type=int, default=512, help="largest uncompressed bundle accepted")
     p.set_defaults(run=run)
@@ -29,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     limits = Limits(args.max_bundle_mb * 1024 * 1024, args.max_uncompressed_mb * 1024 * 1024)
     try:
-        store = BundleStore(args.store)
+        options = json.loads(args.storage_options)
+        store = BundleStore(args.store, options)
         server = IngestServer((args.host, args.port), store, ServerConfig(limits=limits))
-    except (OSError, ImportError, ValueError) as exc:
+    except (OSError, ImportError, ValueError, TypeError) as exc:
         raise CrowdcodeError(f"cannot serve: {exc}") from None
     print(f"crowdcode ingest server on {server.url}, storing in {args.store}", flush=True)
     try:
