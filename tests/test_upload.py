@@ -414,3 +414,29 @@ def test_s3_compatible_store(privacy_home: Locations, monkeypatch: pytest.Monkey
             server.server_close()
     finally:
         s3.stop()
+
+
+def test_password_at_a_prompt_reaches_no_bundle(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    """Second line of defence behind the shell adapter's echo-off rule: keystrokes after a
+    password prompt, in events and in the raw stream, are masked before anything leaves."""
+    from crowdcode_sdk import Position, TerminalInput, TerminalViewport
+
+    accept(privacy_home, ingest.url)
+    session = Session(adapter="test", editor="pytest", locations=privacy_home)
+    prompt = "[sudo] password for dev: "
+    session.observe(
+        active_terminal=TerminalViewport(
+            id="t1", name="bash", viewport=["$ sudo ls", prompt], cursor=Position(line=1, character=len(prompt))
+        )
+    )
+    for char in "Tr0ub4dor&3\r":
+        session.record(TerminalInput(terminal_id="t1", data=char))
+    terminals = session.directory / "terminals"
+    terminals.mkdir()
+    cast = [{"version": 2, "width": 80, "height": 24}, [0.1, "o", "$ sudo ls\r\n"], [0.2, "o", prompt]]
+    cast += [[0.3, "i", c] for c in "Tr0ub4dor&3\r"] + [[0.4, "o", "\r\nREADME.md\r\n"]]
+    (terminals / "t1.cast").write_bytes(b"\n".join(orjson.dumps(x) for x in cast) + b"\n")
+    session.close()
+    assert Uploader(privacy_home).run_once().sent == 1
+    stored = b"".join(b"".join(m.values()) for m in bundles_in(ingest))
+    assert b"Tr0ub4dor" not in stored and b"README.md" in stored

@@ -106,7 +106,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # Never log query strings: they hold upload signatures.
-        log.info("%s %s", self.address_string(), format % args if "?" not in format % args else "request")
+        log.info("%s %s", self.address_string(), (format % args).split("?")[0])
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.info("%s %s %s %s", self.address_string(), self.command, urlsplit(self.path).path, code)
