@@ -1,21 +1,22 @@
 """Secret files: the one list of files crowdcode never reads, and the matcher for it.
 
-Snapshots (issue 4) skip these files when they read the workspace; the redactor (issue 7) masks
-whatever an editor still shows of them (an open ``.env`` buffer) before anything leaves. Patterns
-are gitignore-style (pathspec), matched against workspace-relative POSIX paths, so ``*.pem``
-matches at any depth and a pattern with a slash is anchored as in ``.gitignore``.
+Contract between issue 4 (snapshots and attribution, which never read these files and own the
+full version of this module: gitignore, ``.crowdcodeignore``, size and binary rules) and issue 7
+(redaction, which masks whatever an editor still shows of them, e.g. an open ``.env`` buffer,
+before anything leaves). Issue 4's module exports the same two names, :data:`SECRET_GLOBS` and
+:func:`is_secret`; this minimal version exists so that issue 7 works before that one is merged.
+
+Patterns are gitignore-style (pathspec's ``GitIgnoreSpec``): ``*.pem`` matches at any depth.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import PurePath
 
 import pathspec
 
-SECRET_FILE_GLOBS: tuple[str, ...] = (
+SECRET_GLOBS: tuple[str, ...] = (
     ".env",
     ".env.*",
     "*.env",
@@ -29,6 +30,9 @@ SECRET_FILE_GLOBS: tuple[str, ...] = (
     "*.kdbx",
     "*.gpg",
     "*.asc",
+    "*.ovpn",
+    "*.tfstate",
+    "*.tfstate.*",
     "id_rsa*",
     "id_dsa*",
     "id_ecdsa*",
@@ -42,7 +46,8 @@ SECRET_FILE_GLOBS: tuple[str, ...] = (
     ".htpasswd",
     "credentials",
     "credentials.json",
-    "secrets.*",
+    "secrets.yaml",
+    "secrets.yml",
     "*.secret",
     "*.secrets",
     "**/.aws/credentials",
@@ -53,32 +58,16 @@ SECRET_FILE_GLOBS: tuple[str, ...] = (
 )
 """Built-in secret-file patterns (gitignore syntax)."""
 
-IGNORE_FILE = ".crowdcodeignore"
-"""A workspace file whose gitignore-style entries are treated as secret files too."""
+_SECRET_SPEC = pathspec.GitIgnoreSpec.from_lines(SECRET_GLOBS)
 
 
-@lru_cache(maxsize=64)
-def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
-    return pathspec.GitIgnoreSpec.from_lines(patterns)
-
-
-def secret_file_spec(extra: Iterable[str] = ()) -> pathspec.GitIgnoreSpec:
-    """The matcher for the built-in patterns plus ``extra`` (e.g. a ``.crowdcodeignore``)."""
-    return _spec(SECRET_FILE_GLOBS + tuple(p for p in extra if p.strip() and not p.lstrip().startswith("#")))
-
-
-def is_secret_file(path: str | os.PathLike[str], extra: Iterable[str] = ()) -> bool:
-    """Whether ``path`` (workspace-relative or absolute, any separator) is a secret file."""
+def is_secret(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (workspace-relative, ``~/…`` or absolute) names a secret file."""
     text = PurePath(path).as_posix().lstrip("/")
     if text.startswith("~/"):
         text = text[2:]
-    return bool(text) and secret_file_spec(tuple(extra)).match_file(text)
+    return bool(text) and _SECRET_SPEC.match_file(text)
 
 
-def read_ignore_file(workspace: str | os.PathLike[str]) -> list[str]:
-    """The entries of the workspace's ``.crowdcodeignore`` (empty when there is none)."""
-    try:
-        with open(os.path.join(workspace, IGNORE_FILE), encoding="utf-8") as f:
-            return f.read().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
+is_secret_file = is_secret
+"""The name the cross-issue contract gives the matcher."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..ignore import is_secret_file
+from ..ignore import is_secret
 from .detector import Finding, find_secrets, merge
 from .identity import IdentityMasker
 from .masking import mask_all, mask_spans
@@ -55,7 +55,7 @@ class Redactor:
     docs/privacy.md).
     """
 
-    def __init__(self, identity: IdentityMasker | None = None, secret_file: Callable[[str], bool] = is_secret_file):
+    def __init__(self, identity: IdentityMasker | None = None, secret_file: Callable[[str], bool] = is_secret):
         self.identity = identity or IdentityMasker()
         self.is_secret_file = secret_file
         self.counts: Counter[str] = Counter()

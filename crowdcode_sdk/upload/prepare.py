@@ -31,7 +31,7 @@ import zstandard
 
 from .. import journal
 from ..config import Config
-from ..ignore import is_secret_file
+from ..ignore import is_secret
 from ..locations import Locations, install_identity, private_dir, write_private_atomic
 from ..redaction import Redactor
 from ..store import SESSION_FILE, SessionInfo, Store
@@ -161,7 +161,7 @@ class BundleBuilder:
             return  # removed by a panic, or never written: the event stays as a marker
         files: dict[str, str] = {}
         for relpath, sha in (manifest.get("files") or {}).items():
-            if is_secret_file(relpath):
+            if is_secret(relpath):
                 redactor.counts["secret_file"] += 1
                 continue
             content = _read_blob(blob_path(blobs, str(sha)))
