@@ -64,8 +64,9 @@ def bundles_in(server) -> list[dict[str, bytes]]:  # type: ignore[no-untyped-def
     return [read_bundle(store.read(key)).members for key in store.bundles()]
 
 
-def write_snapshot(locations: Locations, snapshot_id: str, files: dict[str, str]) -> None:
-    """Write a workspace snapshot the way issue 4 does (contract 3): zstd blobs + a manifest."""
+def write_snapshot(locations: Locations, snapshot_id: str, files: dict[str, str], **fields: object) -> None:
+    """Write a workspace snapshot the way issue 4 does (contract 3): zstd blobs + a manifest;
+    ``fields`` adds manifest keys (``sessionId``, and ``parent``/``removed`` for a delta)."""
     import hashlib
 
     import orjson
@@ -80,7 +81,8 @@ def write_snapshot(locations: Locations, snapshot_id: str, files: dict[str, str]
         path.write_bytes(zstandard.ZstdCompressor().compress(data))
         manifest[relpath] = sha
     (root / "manifests").mkdir(parents=True, exist_ok=True)
-    (root / "manifests" / f"{snapshot_id}.json").write_bytes(orjson.dumps({"files": manifest, "createdAt": 1}))
+    data = {"files": manifest, "skipped": {".env": "secret"}, "timestamp": 1, **fields}
+    (root / "manifests" / f"{snapshot_id}.json").write_bytes(orjson.dumps(data))
 
 
 Plan = Callable[[str, str, int], str]

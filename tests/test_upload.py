@@ -440,3 +440,22 @@ def test_password_at_a_prompt_reaches_no_bundle(privacy_home: Locations, ingest)
     assert Uploader(privacy_home).run_once().sent == 1
     stored = b"".join(b"".join(m.values()) for m in bundles_in(ingest))
     assert b"Tr0ub4dor" not in stored and b"README.md" in stored
+
+
+def test_delta_snapshots_are_bundled_whole(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    session = Session(adapter="test", editor="pytest", locations=privacy_home)
+    write_snapshot(privacy_home, "s1", {"a.py": "a = 1\n", "b.py": "b = 2\n", "c.py": "c\n"}, sessionId=session.id)
+    session.snapshot("s1")
+    # Issue 4 stores a later snapshot as a delta from its parent.
+    write_snapshot(privacy_home, "s2", {"b.py": "b = 3\n"}, sessionId=session.id, parent="s1", removed=["c.py"])
+    session.snapshot("s2")
+    write_snapshot(privacy_home, "unrelated", {"x.py": "x\n"}, sessionId="someone-else")
+    session.close()
+    assert Uploader(privacy_home).run_once().sent == 1
+    (members,) = bundles_in(ingest)
+    s2 = orjson.loads(members["snapshots/manifests/s2.json"])
+    assert sorted(s2["files"]) == ["a.py", "b.py"] and "parent" not in s2
+    assert members[f"snapshots/blobs/{s2['files']['b.py']}"] == b"b = 3\n"
+    manifests = privacy_home.data_dir / "snapshots" / "manifests"
+    assert sorted(p.stem for p in manifests.iterdir()) == ["unrelated"]

@@ -86,6 +86,8 @@ class BundleBuilder:
 
         self._sdk_version = __version__
         self._install_id = install_identity(locations).install_id
+        self._blob_digests: dict[str, str] = {}
+        """Local blob id -> id of its redacted content, for blobs already in the current bundle."""
 
     def build(self, now_ms: int | None = None) -> list[Entry]:
         now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
@@ -150,36 +152,43 @@ class BundleBuilder:
             if b'"workspace_snapshot"' in line:
                 event = orjson.loads(line)
                 if event.get("type") == "workspace_snapshot":
-                    self._add_snapshot(writer, entry, str(event["snapshotId"]), redactor)
+                    self._add_snapshot(writer, str(event["snapshotId"]), redactor)
 
-    def _add_snapshot(self, writer: BundleWriter, entry: Entry, snapshot_id: str, redactor: Redactor) -> None:
-        manifests, blobs = snapshot_dirs(self.locations)
-        path = manifests / f"{snapshot_id}.json"
-        try:
-            manifest = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
+    def _add_snapshot(self, writer: BundleWriter, snapshot_id: str, redactor: Redactor) -> None:
+        manifest = resolve_manifest(self.locations, snapshot_id)
+        if manifest is None:
             return  # removed by a panic, or never written: the event stays as a marker
+        _, blobs = snapshot_dirs(self.locations)
         files: dict[str, str] = {}
         for relpath, sha in (manifest.get("files") or {}).items():
             if is_secret(relpath):
                 redactor.counts["secret_file"] += 1
                 continue
-            content = _read_blob(blob_path(blobs, str(sha)))
-            if content is None:
-                continue
-            try:
-                text = content.decode("utf-8")
-            except UnicodeDecodeError:
-                redactor.counts["binary_file_dropped"] += 1
-                continue
-            redacted = redactor.text(text).encode("utf-8")
-            digest = sha256_hex(redacted)
-            writer.add(f"snapshots/blobs/{digest}", redacted)
+            digest = self._blob_digests.get(sha)
+            if digest is None or f"snapshots/blobs/{digest}" not in writer.members:
+                digest = self._add_blob(writer, blob_path(blobs, str(sha)), redactor)
+                if digest is None:
+                    continue
+                self._blob_digests[sha] = digest
             files[redactor.path(relpath)] = digest
-        rest = redactor.value({k: v for k, v in manifest.items() if k != "files"})
+        skipped = {redactor.path(p): reason for p, reason in (manifest.get("skipped") or {}).items()}
+        rest = redactor.value({k: v for k, v in manifest.items() if k not in ("files", "skipped")})
         name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in snapshot_id)[:100]
-        writer.add(f"snapshots/manifests/{name}.json", orjson.dumps({**rest, "files": files}))
-        entry.snapshots.append(str(path))
+        writer.add(f"snapshots/manifests/{name}.json", orjson.dumps({**rest, "skipped": skipped, "files": files}))
+
+    def _add_blob(self, writer: BundleWriter, path: Path, redactor: Redactor) -> str | None:
+        content = _read_blob(path)
+        if content is None:
+            return None
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            redactor.counts["binary_file_dropped"] += 1
+            return None
+        redacted = redactor.text(text).encode("utf-8")
+        digest = sha256_hex(redacted)
+        writer.add(f"snapshots/blobs/{digest}", redacted)
+        return digest
 
     def _add_final(self, writer: BundleWriter, entry: Entry, info: SessionInfo, redactor: Redactor) -> None:
         terminals = info.directory / "terminals"
@@ -188,6 +197,7 @@ class BundleBuilder:
                 name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in path.stem)[:100]
                 writer.add(f"sessions/{info.id}/terminals/{name}.cast", redactor.cast(path.read_bytes()))
         entry.final_sessions.append(str(info.directory))
+        entry.snapshots.extend(str(p) for p in session_manifests(self.locations, info.id, writer))
         writer.sessions.setdefault(info.id, {"segments": [], "final": False})["final"] = True
 
     def _add_session_file(self, writer: BundleWriter, info: SessionInfo, redactor: Redactor, final: bool) -> None:
@@ -225,6 +235,49 @@ class BundleBuilder:
     def _save_state(self, session_id: str, redactor: Redactor) -> None:
         private_dir(self.states)
         write_private_atomic(self._state_path(session_id), pickle.dumps(redactor))
+
+
+def resolve_manifest(locations: Locations, snapshot_id: str) -> dict[str, Any] | None:
+    """A snapshot manifest with every file listed: issue 4 stores later snapshots of a session as
+    deltas (``parent``, ``removed``); the bundle gets the whole snapshot so that it stands alone.
+    A chain with a missing ancestor is bundled as the delta it is."""
+    manifests, _ = snapshot_dirs(locations)
+    chain: list[dict[str, Any]] = []
+    current: str | None = snapshot_id
+    while current is not None and len(chain) < 10_000:
+        try:
+            manifest = orjson.loads((manifests / f"{current}.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            if not chain:
+                return None
+            return chain[0]
+        chain.append(manifest)
+        current = manifest.get("parent")
+    files: dict[str, str] = {}
+    for manifest in reversed(chain):
+        for relpath in manifest.get("removed") or ():
+            files.pop(relpath, None)
+        files.update(manifest.get("files") or {})
+    top = {k: v for k, v in chain[0].items() if k not in ("parent", "removed")}
+    return {**top, "files": files}
+
+
+def session_manifests(locations: Locations, session_id: str, writer: BundleWriter) -> list[Path]:
+    """The manifests to delete once a session's last bundle is acknowledged: those of the session
+    (a later delta may name any of them as its parent, so none goes earlier) and those this
+    bundle carries."""
+    manifests, _ = snapshot_dirs(locations)
+    carried = {Path(name).stem for name in writer.members if name.startswith("snapshots/manifests/")}
+    found = []
+    if manifests.is_dir():
+        for path in manifests.glob("*.json"):
+            if path.stem in carried:
+                found.append(path)
+                continue
+            with contextlib.suppress(OSError, orjson.JSONDecodeError, AttributeError):
+                if orjson.loads(path.read_bytes()).get("sessionId") == session_id:
+                    found.append(path)
+    return found
 
 
 def _read_blob(path: Path) -> bytes | None:
