@@ -300,6 +300,9 @@ def test_uploader_marks_rejected_bundles_and_keeps_data(privacy_home: Locations,
         assert session.directory.exists()
         assert Uploader(privacy_home).run_once(force=True).sent == 0  # not retried forever, not rebuilt
         assert len(UploadQueue(privacy_home).entries()) == 1
+        assert main(["upload", "--retry-rejected", "--now"]) == 1  # tried again, refused again
+        (entry,) = UploadQueue(privacy_home).entries()
+        assert entry.rejected and entry.attempts == 2
     finally:
         server.shutdown()
         server.server_close()

@@ -16,11 +16,21 @@ from ._format import local_time, size
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("upload", help="upload eligible recordings now, or show the upload queue")
     p.add_argument("--now", action="store_true", help="build and send everything eligible, ignoring retry delays")
+    p.add_argument(
+        "--retry-rejected", action="store_true", help="send bundles the server refused once more (after a server fix)"
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     locations = Locations.default()
+    if args.retry_rejected:
+        queue = UploadQueue(locations)
+        for entry in queue.entries():
+            if entry.rejected:
+                entry.rejected = None
+                entry.next_attempt = 0
+                queue.save(entry)
     if not args.now:
         return show(locations)
     from tqdm import tqdm
