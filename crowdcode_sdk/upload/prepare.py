@@ -92,7 +92,7 @@ class BundleBuilder:
     def build(self, now_ms: int | None = None) -> list[Entry]:
         now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         hold_back_ms = self.config["privacy.hold_back_s"] * 1000
-        covered = self.queue.covered() | {s for e in self.queue.entries() for s in e.final_sessions}
+        covered = self.queue.covered()
         built = []
         for work in eligible(self.locations, now_ms, hold_back_ms, covered):
             built.extend(self._session(work))

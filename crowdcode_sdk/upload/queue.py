@@ -34,7 +34,7 @@ class Entry:
     final_sessions: list[str] = field(default_factory=list)
     """Session directories whose last data the bundle carries: removed whole after the ack."""
     snapshots: list[str] = field(default_factory=list)
-    """Snapshot manifests (absolute local paths) the bundle carries."""
+    """Snapshot manifests (absolute local paths) to delete after the ack: a finished session's."""
     redactions: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
     next_attempt: int = 0
@@ -99,10 +99,10 @@ class UploadQueue:
         return sorted(entries, key=lambda e: (e.created_at, e.sha256))
 
     def covered(self) -> set[str]:
-        """Local paths some queued bundle already carries (not to be bundled again)."""
+        """Segments and finished sessions some queued bundle already carries (not to bundle again)."""
         paths: set[str] = set()
         for entry in self.entries():
-            paths.update(entry.segments, entry.snapshots)
+            paths.update(entry.segments, entry.final_sessions)
         return paths
 
     def remove(self, entry: Entry) -> None:
