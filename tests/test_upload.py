@@ -462,3 +462,24 @@ def test_delta_snapshots_are_bundled_whole(privacy_home: Locations, ingest) -> N
     assert members[f"snapshots/blobs/{s2['files']['b.py']}"] == b"b = 3\n"
     manifests = privacy_home.data_dir / "snapshots" / "manifests"
     assert sorted(p.stem for p in manifests.iterdir()) == ["unrelated"]
+
+
+def test_a_session_leaves_in_order_across_several_bundles(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    host, port = ingest.server_address[:2]
+    # The first bundle's upload fails once; the session's last bundle must wait for it.
+    proxy = FaultyProxy((host, port), lambda method, path, n: "500" if method == "PUT" and n == 1 else "pass")
+    accept(privacy_home, proxy.url)
+    configure(privacy_home, **{"upload.bundle_max_bytes": 1024, "journal.segment_max_bytes": 4096})
+    session = record(privacy_home, n=300)
+    session.close()
+    try:
+        first = Uploader(privacy_home).run_once()
+        # One failed, the last waits for it; the others went (and their segments with them).
+        assert first.built >= 3 and first.sent == first.built - 2 and first.waiting == 1, first
+        assert session.directory.exists() and len(segments(session.directory)) == 2
+        second = Uploader(privacy_home).run_once(force=True)
+        assert second.sent == 2
+        assert [e["sequence"] for e in stored_events(ingest)] == list(range(1, 304))
+        assert not session.directory.exists()
+    finally:
+        proxy.close()

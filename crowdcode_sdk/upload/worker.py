@@ -94,6 +94,9 @@ class Uploader:
         advance = progress(due) if progress else None
         try:
             for entry in due:
+                if self._waits_for_earlier(entry):
+                    report.waiting += 1
+                    continue
                 try:
                     client.upload(self.queue.bundle_path(entry), entry.sha256, entry.size, advance)
                 except UploadError as exc:
@@ -104,6 +107,19 @@ class Uploader:
                 report.sent_bytes += entry.size
         finally:
             client.close()
+
+    def _waits_for_earlier(self, entry: Entry) -> bool:
+        """A session's last bundle removes its directory on acknowledgement: it waits until every
+        earlier bundle of the session was acknowledged, so no segment goes before its own ack."""
+        if not entry.final_sessions:
+            return False
+        directories = tuple(d.rstrip("/") + "/" for d in entry.final_sessions)
+        return any(
+            segment.startswith(directories)
+            for other in self.queue.entries()
+            if other.sha256 != entry.sha256
+            for segment in other.segments
+        )
 
     def _failed(self, config: Config, entry: Entry, exc: UploadError, report: Report) -> None:
         entry.attempts += 1
