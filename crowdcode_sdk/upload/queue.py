@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,10 @@ class UploadQueue:
             elif name.endswith(BUNDLE_SUFFIX) and not (self.directory / name.replace(BUNDLE_SUFFIX, ".json")).exists():
                 with contextlib.suppress(OSError):
                     path.unlink()  # a build interrupted before its entry was written
+            elif name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < time.time() - 3600:
+                        path.unlink()  # an atomic write cut short by the process exiting
         return sorted(entries, key=lambda e: (e.created_at, e.sha256))
 
     def covered(self) -> set[str]:
