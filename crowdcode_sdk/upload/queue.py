@@ -22,6 +22,7 @@ import orjson
 from ..locations import Locations, private_dir, write_private_atomic
 
 BUNDLE_SUFFIX = ".tar.zst"
+ORPHAN_GRACE_S = 3600
 
 
 @dataclass
@@ -94,13 +95,14 @@ class UploadQueue:
                     continue
                 if self.bundle_path(entry).exists():
                     entries.append(entry)
-            elif name.endswith(BUNDLE_SUFFIX) and not (self.directory / name.replace(BUNDLE_SUFFIX, ".json")).exists():
+            elif name.endswith(".tmp") or (
+                name.endswith(BUNDLE_SUFFIX) and not (self.directory / name.replace(BUNDLE_SUFFIX, ".json")).exists()
+            ):
+                # A write cut short (the entry is written after its bundle); an hour of grace so
+                # that a build in progress in another process is left alone.
                 with contextlib.suppress(OSError):
-                    path.unlink()  # a build interrupted before its entry was written
-            elif name.endswith(".tmp"):
-                with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < time.time() - 3600:
-                        path.unlink()  # an atomic write cut short by the process exiting
+                    if path.stat().st_mtime < time.time() - ORPHAN_GRACE_S:
+                        path.unlink()
         return sorted(entries, key=lambda e: (e.created_at, e.sha256))
 
     def covered(self) -> set[str]:
