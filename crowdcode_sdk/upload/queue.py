@@ -3,7 +3,7 @@
 ``<data>/upload/queue/<sha256>.tar.zst`` holds a bundle's bytes and ``<sha256>.json`` its entry:
 the local files it covers (deleted once the server acknowledges the hash), its retry state and,
 for a bundle the server refused for good, the reason. The entry is written after the bytes and
-atomically, so a crash mid-build leaves an orphan bundle (removed at the next start), never an
+atomically, so a crash mid-build leaves an orphan bundle (removed an hour later), never an
 entry without its bytes.
 """
 
