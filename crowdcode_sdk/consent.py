@@ -89,10 +89,12 @@ def terminal_prompt(text: str) -> bool | None:
 
 @dataclass(frozen=True)
 class Permission:
-    """Whether recording may start, and if not, why (one line for the user)."""
+    """Whether recording may start, and if not, why (one line for the user); ``warning`` is a line
+    to show even when it may (local storage nearly full)."""
 
     allowed: bool
     reason: str | None = None
+    warning: str | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -123,4 +125,4 @@ def recording_allowed(
     usage = storage_usage(locations, config)
     if usage.level is Level.FULL:
         return Permission(False, usage.warning())
-    return Permission(True)
+    return Permission(True, warning=usage.warning())

@@ -84,7 +84,8 @@ def test_storage_bound_warns_then_stops_new_recordings(
     configure(privacy_home, **{"storage.max_bytes": 1024 * 1024})
     privacy_home.data_dir.mkdir(parents=True, exist_ok=True)
     (privacy_home.data_dir / "filler").write_bytes(b"x" * (950 * 1024))
-    assert recording_allowed(None, privacy_home)
+    allowed = recording_allowed(None, privacy_home)
+    assert allowed and "storage.max_bytes" in allowed.warning
     assert main(["status"]) == 0
     assert "storage is at 9" in capsys.readouterr().out
     (privacy_home.data_dir / "filler").write_bytes(b"x" * (1100 * 1024))
