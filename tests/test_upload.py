@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import tarfile
 import time
@@ -11,6 +12,8 @@ import httpx
 import orjson
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crowdcode_sdk import Edit, Session, TerminalCommand, TextChange
 from crowdcode_sdk.cli.main import main
@@ -483,3 +486,34 @@ def test_a_session_leaves_in_order_across_several_bundles(privacy_home: Location
         assert not session.directory.exists()
     finally:
         proxy.close()
+
+
+@functools.cache
+def _sample_bundle() -> bytes:
+    """One valid bundle of every member kind, built once (its manifest carries a timestamp)."""
+    members = {
+        f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT,
+        f"sessions/{SESSION}/session.json": b'{"metadata": {}}',
+        f"sessions/{SESSION}/terminals/t1.cast": b'{"version": 2}\n[0.1, "o", "x"]\n',
+        "snapshots/manifests/s.json": orjson.dumps({"files": {"a": "b" * 64}}),
+        f"snapshots/blobs/{'b' * 64}": b"text",
+    }
+    return _bundle(members, install_id="0" * 32)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_damage_to_a_bundle_is_a_clear_rejection(data) -> None:  # type: ignore[no-untyped-def]
+    """The server's validation never fails with anything but BundleError, whatever the bytes."""
+    good = _sample_bundle()
+    read_bundle(good)
+    raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(good)).read()
+    target = data.draw(st.sampled_from(["compressed", "tar"]))
+    blob = bytearray(good if target == "compressed" else raw)
+    for _ in range(data.draw(st.integers(1, 8))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    damaged = bytes(blob) if target == "compressed" else zstandard.ZstdCompressor().compress(bytes(blob))
+    try:
+        read_bundle(damaged, Limits(max_bytes=1 << 20, max_uncompressed_bytes=1 << 20))
+    except BundleError as exc:
+        assert str(exc)
