@@ -242,3 +242,17 @@ def test_cast_stream_redaction() -> None:
 )
 def test_other_categories(line: str) -> None:
     assert find_secrets(line)
+
+
+def test_a_secret_cut_by_a_batch_boundary_is_masked_on_both_sides() -> None:
+    events = typing(f"key = {GH}\n")
+    cut = 6 + 10  # the batch ends ten characters into the token
+    redactor = Redactor(ALICE)
+    first = redactor.events(events[:cut], lookahead=events[cut:])
+    second = redactor.events(events[cut:])
+    typed = "".join(e["action"]["diff"]["text"] for e in first + second)
+    assert typed == "key = " + "*" * len(GH) + "\n"
+    assert redactor.counts["github"] == 1
+    # Without the lookahead the first ten characters would have left unmasked.
+    alone = Redactor(ALICE).events(events[:cut])
+    assert "".join(e["action"]["diff"]["text"] for e in alone).endswith(GH[:10])

@@ -517,3 +517,25 @@ def test_any_damage_to_a_bundle_is_a_clear_rejection(data) -> None:  # type: ign
         read_bundle(damaged, Limits(max_bytes=1 << 20, max_uncompressed_bytes=1 << 20))
     except BundleError as exc:
         assert str(exc)
+
+
+def test_a_secret_typed_across_a_segment_rotation(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    secret = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hI6"
+    accept(privacy_home, ingest.url)
+    configure(privacy_home, **{"journal.segment_max_age_s": 1})
+    session = Session(adapter="test", editor="pytest", workspace="/tmp/ws", locations=privacy_home)
+    text = f"token = {secret}\n"
+    for i, char in enumerate(text):
+        if i == 20:
+            session.flush()
+            time.sleep(1.1)  # the journal rotates: the secret's start and end land in two segments
+        session.record(Edit(file="/tmp/ws/a.py", diff=TextChange(range_offset=i, range_length=0, text=char)))
+    session.flush()
+    assert len(segments(session.directory)) == 2
+    assert Uploader(privacy_home).run_once().sent == 1  # the first segment only: the session is live
+    stored = b"".join(b"".join(m.values()) for m in bundles_in(ingest))
+    typed = "".join(
+        orjson.loads(line)["action"]["diff"]["text"] for line in stored.splitlines() if b'"kind":"edit"' in line
+    )
+    assert typed == "token = " + "*" * 12  # the part typed before the rotation, masked
+    session.close()

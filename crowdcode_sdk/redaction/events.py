@@ -11,6 +11,7 @@ for ``crowdcode status``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -51,9 +52,8 @@ class Redactor:
     """Redacts one session's events in order; see the module docstring.
 
     Stream state (each file's shadow document, each terminal's line) lives as long as the
-    redactor, so a secret typed across two batches of the same session is still found; its
-    characters in the earlier, already redacted batch cannot be masked any more (see
-    docs/privacy.md).
+    redactor, so a secret typed across two batches of the same session is still found; the
+    ``lookahead`` of :meth:`events` masks its characters in the earlier batch too.
     """
 
     def __init__(self, identity: IdentityMasker | None = None, secret_file: Callable[[str], bool] = is_secret):
@@ -106,12 +106,28 @@ class Redactor:
 
     # --- events -----------------------------------------------------------------------------------
 
-    def events(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Redact a batch of decoded events (in sequence order); returns new dicts."""
+    def events(
+        self, events: Iterable[dict[str, Any]], lookahead: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """Redact a batch of decoded events (in sequence order); returns new dicts.
+
+        ``lookahead``: the events that follow the batch (the next segment, not leaving yet). A
+        secret still being typed when the batch ends is completed there; a throw-away copy of the
+        stream state reads them, so that the characters typed inside the batch are masked too.
+        """
         marks = Marks()
         out = [self._event(e, marks) for e in events]
-        for stream in (*self._documents.values(), *self._keystrokes.values()):
-            stream.flush(self.scan, marks)
+        ahead = list(lookahead)
+        if ahead:
+            probe = copy.deepcopy(self)
+            probe_marks = Marks()
+            for event in ahead:
+                probe._event(event, probe_marks)
+            probe._flush(probe_marks)
+            for event in out:
+                if extra := probe_marks.units.get(event["sequence"]):
+                    marks.units[event["sequence"]].update(extra)
+        self._flush(marks)
         for event in out:
             units = marks.units.get(event["sequence"])
             if not units or event.get("type") != "action":
@@ -124,9 +140,14 @@ class Redactor:
         self.counts.update(marks.counts)
         return out
 
-    def lines(self, lines: Iterable[bytes]) -> list[bytes]:
+    def _flush(self, marks: Marks) -> None:
+        for stream in (*self._documents.values(), *self._keystrokes.values()):
+            stream.flush(self.scan, marks)
+
+    def lines(self, lines: Iterable[bytes], lookahead: Iterable[bytes] = ()) -> list[bytes]:
         """Redact journal lines; returns the redacted lines (compact JSON)."""
-        return [orjson.dumps(e) for e in self.events(orjson.loads(line) for line in lines)]
+        ahead = (orjson.loads(line) for line in lookahead)
+        return [orjson.dumps(e) for e in self.events((orjson.loads(line) for line in lines), ahead)]
 
     def _event(self, event: dict[str, Any], marks: Marks) -> dict[str, Any]:
         kind = event.get("type")

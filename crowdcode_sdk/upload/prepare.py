@@ -142,7 +142,7 @@ class BundleBuilder:
         self, writer: BundleWriter, entry: Entry, info: SessionInfo, segment: Path, redactor: Redactor
     ) -> None:
         lines = list(journal.read_lines_of(segment))
-        redacted = redactor.lines(lines)
+        redacted = redactor.lines(lines, lookahead=_following_lines(info, segment))
         writer.add(f"sessions/{info.id}/{segment.name}", b"\n".join(redacted) + b"\n" if redacted else b"")
         entry.segments.append(str(segment))
         entry.events += len(redacted)
@@ -235,6 +235,20 @@ class BundleBuilder:
     def _save_state(self, session_id: str, redactor: Redactor) -> None:
         private_dir(self.states)
         write_private_atomic(self._state_path(session_id), pickle.dumps(redactor))
+
+
+LOOKAHEAD_EVENTS = 5000
+
+
+def _following_lines(info: SessionInfo, segment: Path) -> Iterator[bytes]:
+    """The first events after ``segment`` (in the next segment, maybe still being written): where
+    a secret whose typing the segment cut off is completed."""
+    later = [p for p in journal.segments(info.directory) if p.name > segment.name]
+    if later:
+        for count, line in enumerate(journal.read_lines_of(later[0])):
+            if count >= LOOKAHEAD_EVENTS:
+                return
+            yield line
 
 
 def resolve_manifest(locations: Locations, snapshot_id: str) -> dict[str, Any] | None:
