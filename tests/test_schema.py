@@ -86,7 +86,7 @@ actions = st.one_of(
     st.builds(s.AgentPrompt, agent=text, text=text),
     st.builds(s.AgentResponse, agent=text, text=text),
     st.builds(s.AgentSessionStart, agent=text, command=st.none() | text),
-    st.builds(s.AgentSessionEnd, agent=text, exit_code=st.none() | st.integers()),
+    st.builds(s.AgentSessionEnd, agent=text, exit_code=st.none() | st.integers(-(2**63), 2**63 - 1)),
     st.builds(s.Panic, gap_start=nonneg, gap_end=nonneg),
     st.builds(s.RecordingGap, lost_events=nonneg, reason=text),
     st.builds(s.SessionEnd, reason=st.none() | text),
