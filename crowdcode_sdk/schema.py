@@ -270,8 +270,12 @@ class SessionEnd(Action):
 
 @record
 class FileOpen(Action):
+    """The editor opened a file. ``text``, when given, is the full text it opened: consumers
+    (the serializer, replay) then know the file's content without a workspace snapshot."""
+
     kind = "file_open"
     file: str
+    text: str | None = None
 
 
 @record
