@@ -124,3 +124,37 @@ def test_sessions_upload_in_the_background(privacy_home: Locations, ingest) -> N
     while not ingest.store.bundles() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(bundles_in(ingest)) == 1
+
+
+def test_consent_prompt_in_a_real_terminal(privacy_home: Locations) -> None:
+    """`crowdcode consent ask` in a pseudo-terminal shows the prompt and stores the answer;
+    without a terminal it never waits."""
+    import os
+    import pty
+    import select
+
+    from tests.conftest import crowdcode_executable, run_cli
+
+    assert "pending" in run_cli("consent", "ask").stdout  # stdin is not a terminal: no prompt
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the real command on the terminal
+        os.execv(crowdcode_executable(), [crowdcode_executable(), "consent", "ask"])
+    output = b""
+    deadline = time.monotonic() + 30
+    while b"[y/n" not in output and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            output += os.read(fd, 4096)
+    assert b"Upload your recordings?" in output
+    os.write(fd, b"y\r")
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert consent_status(privacy_home) is Consent.ACCEPTED

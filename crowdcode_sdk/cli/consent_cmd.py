@@ -7,7 +7,16 @@ import contextlib
 from pathlib import Path
 
 from ..config import set_value
-from ..consent import CONSENT_TEXT, OPT_OUT_FILE, Consent, consent_status, opt_out_file, set_consent
+from ..consent import (
+    CONSENT_TEXT,
+    OPT_OUT_FILE,
+    Consent,
+    ask_consent,
+    consent_status,
+    opt_out_file,
+    set_consent,
+    terminal_prompt,
+)
 from ..locations import Locations
 from ..upload.queue import UploadQueue
 
@@ -20,7 +29,13 @@ MEANING = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("consent", help="allow or refuse uploading your recordings")
-    p.add_argument("answer", nargs="?", choices=("accept", "decline", "status"), default="status")
+    p.add_argument(
+        "answer",
+        nargs="?",
+        choices=("accept", "decline", "status", "ask"),
+        default="status",
+        help="ask: the prompt adapters show on first use (only in a terminal)",
+    )
     p.set_defaults(run=consent)
     off = subparsers.add_parser("off", help="stop recording (everywhere, or in one workspace)")
     off.add_argument("--workspace", type=Path, help=f"only this workspace: creates {OPT_OUT_FILE} in it")
@@ -32,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def consent(args: argparse.Namespace) -> int:
     locations = Locations.default()
+    if args.answer == "ask":
+        status = ask_consent(terminal_prompt, locations)
+        print(f"Consent: {status} ({MEANING[status]})")
+        return 0
     if args.answer == "status":
         status = consent_status(locations)
         print(f"Consent: {status} ({MEANING[status]})")
