@@ -119,6 +119,14 @@ def main() -> None:
     raw_snap = timed(lambda: BundleWriter("0" * 32, "b", {f"snapshots/blobs/{'a' * 64}": snapshot}).build(), args.runs)
     red_snap = timed(lambda: Redactor(IDENTITY).text(text), args.runs)
 
+    output = "".join(
+        f"\x1b[32m{i:>6}\x1b[0m src/app/module_{i % 97}.py: 3 passed in 0.{i % 10}s\r\n" for i in range(40_000)
+    )
+    cast_lines = [orjson.dumps({"version": 2, "width": 80, "height": 24})]
+    cast_lines += [orjson.dumps([i / 1000, "o", output[i : i + 4096]]) for i in range(0, len(output), 4096)]
+    cast = b"\n".join(cast_lines) + b"\n"
+    red_cast = timed(lambda: Redactor(IDENTITY).cast(cast), args.runs)
+
     frames = screens(args.screens)
     red_screens = timed(lambda: Redactor(IDENTITY).lines(frames), args.runs)
 
@@ -158,6 +166,9 @@ def main() -> None:
     print(
         f"  redact           {red_snap * 1000:8.1f} ms  {mb / red_snap:10.1f} MB/s       ratio {red_snap / raw_snap:5.1f}x"
     )
+    cast_mb = len(cast) / 2**20
+    print(f"raw terminal stream (.cast, {cast_mb:.1f} MB, 40k lines of coloured output):")
+    print(f"  redact           {red_cast * 1000:8.1f} ms  {cast_mb / red_cast:10.1f} MB/s")
     print(f"terminal screens ({len(frames)} frames 80x24):")
     print(f"  redact           {red_screens * 1000:8.1f} ms  {len(frames) / red_screens:10.0f} frames/s")
     print(f"upload to 127.0.0.1 ({len(big) / 2**20:.1f} MB of events, {sizes[0] / 2**10:.0f} KB compressed):")

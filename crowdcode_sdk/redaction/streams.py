@@ -19,6 +19,7 @@ sequences into lines.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -235,13 +236,20 @@ class KeystrokeLine:
 
 
 class OutputLines:
-    """Terminal output as lines of visible text, each character traced to (event, index)."""
+    """Terminal output as lines of visible text, each character traced to (event, index).
+
+    A line is kept as pieces (the runs of text between escape sequences and chunk borders) with
+    where each came from; origins are computed only for the rare spans a scan finds, so output
+    costs a few operations per piece, not per character.
+    """
 
     def __init__(self, scan: Scanner, marks: Marks) -> None:
         self._scan = scan
         self._marks = marks
         self._text: list[str] = []
-        self._origins: list[int] = []
+        self._starts: list[int] = []  # offset of each piece in the line
+        self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
+        self._length = 0
 
     @property
     def current_line(self) -> str:
@@ -259,19 +267,34 @@ class OutputLines:
             breaks = (data.find("\n", start, end), data.find("\r", start, end))
             newline = min((i for i in breaks if i >= 0), default=-1)
             stop = end if newline < 0 else newline
-            self._text.extend(data[start:stop])
-            self._origins.extend(origin(sequence, i) for i in range(start, stop))
+            if stop > start:
+                self._text.append(data[start:stop])
+                self._starts.append(self._length)
+                self._sources.append((sequence, start))
+                self._length += stop - start
             if newline < 0:
-                if len(self._text) > 4 * _WINDOW:
+                if self._length > 4 * _WINDOW:
                     self.flush()
                 return
             self.flush()
             start = newline + 1
 
+    def _origins(self, start: int, end: int) -> list[int]:
+        out = []
+        piece = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        for position in range(start, end):
+            while piece + 1 < len(self._starts) and self._starts[piece + 1] <= position:
+                piece += 1
+            sequence, index = self._sources[piece]
+            out.append(origin(sequence, index + position - self._starts[piece]))
+        return out
+
     def flush(self) -> None:
-        if len(self._text) >= 8:
+        if self._length >= 8:
             line = "".join(self._text)
             for f in self._scan(line):
-                self._marks.add(self._origins[f.start : f.end], f.category)
+                self._marks.add(self._origins(f.start, f.end), f.category)
         self._text.clear()
-        self._origins.clear()
+        self._starts.clear()
+        self._sources.clear()
+        self._length = 0
