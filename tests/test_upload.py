@@ -184,7 +184,7 @@ def test_faults_mid_upload_are_retried_without_duplicates(privacy_home: Location
         else:
             assert first.sent == 0 and first.failed, first
             assert session.directory.exists()  # nothing deleted without an acknowledgement
-            second = Uploader(privacy_home).run_once(force=True)
+            second = Uploader(privacy_home).run_once()  # due again: retry_base_s is 0 here
             assert second.sent == 1, second
         assert len(ingest.store.bundles()) == 1
         assert len(stored_events(ingest)) == 203
