@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crowdcode_sdk.config import KEYS, Config, set_value
+from crowdcode_sdk.config import KEYS, Config
+from crowdcode_sdk.consent import CONSENT_TEXT, Consent, recording_allowed, set_consent
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.positions import Encoding, PositionError
@@ -110,6 +111,8 @@ class Recorder:
         self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
         self._visible: dict[str, tuple[int, int]] = {}  # uri -> visible lines (0-based, inclusive)
         self._active_terminal: str | None = None
+        self._not_recording_reason: str | None = None
+        self._warning: str | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -148,11 +151,19 @@ class Recorder:
             session.close(reason)
         self.send_status()
 
-    def start_if_enabled(self) -> None:
-        if self.config["recording.enabled"]:
+    def start_if_allowed(self) -> None:
+        """Start unless recording is off, the workspace opted out or local storage is full (the
+        reason goes into the status and the client's log)."""
+        self.config = Config.load(self.locations)
+        permission = recording_allowed(self.roots[0] if self.roots else None, self.locations, self.config)
+        self._not_recording_reason = permission.reason
+        self._warning = permission.warning
+        for line in (permission.reason, permission.warning):
+            if line:
+                self._log(f"crowdcode: {line}")
+        if permission:
             self.start()
         else:
-            self._log("recording is off (crowdcode config set recording.enabled true)")
             self.send_status()
 
     # --- status ---------------------------------------------------------------------------------
@@ -166,6 +177,12 @@ class Recorder:
             "dataDir": str(self.locations.data_dir),
             "positionEncoding": str(self.encoding),
         }
+        if self.session is None and self._not_recording_reason:
+            status["reason"] = self._not_recording_reason
+        if self._warning:
+            status["warning"] = self._warning
+        if status["consent"] == Consent.PENDING:
+            status["consentText"] = CONSENT_TEXT
         if self.session is not None:
             live = self.session.status()
             status.update(
@@ -424,14 +441,14 @@ class Recorder:
         status = _get(params, "status", str)
         if status not in KEYS["consent.status"].choices:
             raise BadParams(f"status: expected one of {', '.join(KEYS['consent.status'].choices)}, got {status!r}")
-        set_value(self.locations, "consent.status", status)
+        set_consent(status, self.locations)
         self.config = Config.load(self.locations)
         self.send_status()
 
     def set_recording(self, params: Any) -> None:
         """``crowdcode/setRecording``: start or stop recording (this connection only)."""
         if _get(params, "recording", bool):
-            self.start()
+            self.start_if_allowed()
         else:
             self.stop("stopped by the user")
 

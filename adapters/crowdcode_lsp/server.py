@@ -181,7 +181,7 @@ def build_server() -> CrowdcodeServer:
         recorder = server.recorder
         if recorder is None:
             return
-        recorder.start_if_enabled()
+        recorder.start_if_allowed()
         watched = server.client_capabilities.workspace and server.client_capabilities.workspace.did_change_watched_files
         if recorder.wants_disk_events() and watched and watched.dynamic_registration:
             server.client_register_capability(

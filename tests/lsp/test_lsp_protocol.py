@@ -281,3 +281,18 @@ def test_recording_switched_off_in_the_configuration_records_nothing(home, works
     statuses = run(scenario())
     assert statuses[0]["recording"] is False
     assert sessions(home) == []
+
+
+def test_an_opted_out_workspace_is_not_recorded_and_the_status_says_why(home, workspace):
+    (workspace / ".crowdcode-off").touch()
+
+    async def scenario():
+        async with shim(home, workspace) as client:
+            _open(client, workspace / "a.txt", "x\n")
+            client.notify("crowdcode/setRecording", {"recording": True})  # still refused
+            return await client.request("crowdcode/getStatus", {})
+
+    status = run(scenario())
+    assert status["recording"] is False and "opted out" in status["reason"]
+    assert status["consent"] == "pending" and "Upload your recordings?" in status["consentText"]
+    assert sessions(home) == []

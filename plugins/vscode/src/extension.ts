@@ -308,10 +308,12 @@ async function askConsentOnce(context: vscode.ExtensionContext): Promise<void> {
 async function askConsent(): Promise<void> {
   const accept = "Allow upload";
   const decline = "Keep it on this machine";
-  const answer = await vscode.window.showInformationMessage(
+  const text =
+    status?.consentText ??
     "crowdcode records your edits, selections and terminal commands on this machine, to build training data for coding models. " +
-      "Nothing leaves your machine unless you allow it; the newest 15 minutes never do, and the panic button deletes the last seconds. " +
-      "May crowdcode upload your recordings?",
+      "Nothing leaves your machine unless you allow it. Upload your recordings?";
+  const answer = await vscode.window.showInformationMessage(
+    text,
     { modal: true },
     accept,
     decline,

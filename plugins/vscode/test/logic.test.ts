@@ -88,6 +88,8 @@ test("the status bar shows the state, a timer and the panic button while recordi
   assert.equal(elapsed(3_725_000), "1:02:05");
   assert.equal(statusView(undefined, 0, true).panicVisible, false);
   assert.match(statusView({ recording: false, consent: "pending" }, 0, true).text, /circle-outline/);
+  assert.match(statusView({ recording: false, consent: "pending", reason: "this workspace opted out" }, 0, true).tooltip, /opted out/);
+  assert.match(statusView({ recording: true, consent: "pending", startTime: 1, warning: "storage 95% full" }, 5, true).tooltip, /storage 95% full/);
   const view = statusView({ recording: true, consent: "declined", startTime: 1_000, events: 7, heldBack: 3, holdBackSeconds: 900 }, 62_000, true);
   assert.equal(view.text, "$(record) 01:01");
   assert.equal(view.label, "crowdcode: recording 01:01");

@@ -10,6 +10,12 @@ export interface ServerStatus {
   holdBackSeconds?: number;
   dataDir?: string;
   problem?: string | null;
+  /** Why recording did not start (off, workspace opted out, storage full). */
+  reason?: string;
+  /** Shown even while recording (local storage nearly full). */
+  warning?: string;
+  /** The core's consent question, while consent is pending. */
+  consentText?: string;
 }
 
 export function elapsed(ms: number): string {
@@ -38,12 +44,12 @@ export function statusView(status: ServerStatus | undefined, now: number, showTi
     return {
       text: "$(circle-outline) crowdcode",
       label: "crowdcode: not recording",
-      tooltip: "crowdcode: not recording (click for options)",
+      tooltip: `crowdcode: not recording${status.reason ? `: ${status.reason}` : ""} (click for options)`,
       panicVisible: false,
     };
   }
   const timer = showTimer && status.startTime ? ` ${elapsed(now - status.startTime)}` : "";
-  const problem = status.problem ? `\nProblem: ${status.problem}` : "";
+  const problem = [status.problem, status.warning].filter(Boolean).map((line) => `\n${line}`).join("");
   const held =
     status.heldBack !== undefined && status.holdBackSeconds !== undefined
       ? `\n${status.heldBack} events newer than ${status.holdBackSeconds} s are held back (panic can still remove them)`
