@@ -1,0 +1,504 @@
+"""The attribution engine: editor edits + filesystem events → who changed what.
+
+See docs/attribution.md for the algorithm. In short: an editor adapter reports what the person
+does to open documents (:meth:`Attribution.edit` records the ``edit`` and buffers it); the watcher
+reports what reaches the disk. When a file changes on disk, the buffered edits are replayed on
+the buffer's base: if some prefix of them gives the new content, the editor saved it (a
+``file_save``); what is left is someone else's change, a ``file_change`` with the diff from the
+user-explained content and the source the evidence gives (git activity, a command in a recorded
+terminal), else ``agent`` for a change and ``unknown`` for a create or delete.
+
+Threads: adapters call the public methods from any thread; the watchdog thread only stamps
+events; one worker thread decides them. The engine lock is always taken *before* the session's
+own lock, so that a ``file_change`` can never be journaled ahead of the edits it follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..ignore import IgnoreRules, Skip, is_secret
+from ..schema import (
+    Action,
+    ChangeType,
+    Edit,
+    EditReason,
+    Event,
+    Evidence,
+    FileChange,
+    FileClose,
+    FileOpen,
+    FileSave,
+    Source,
+    TextChange,
+)
+from ..session import Session
+from .baselines import ABSENT, Baseline, Baselines
+from .diffs import minimal_change, unified_diff
+from .evidence import TerminalEvidence, Verdict
+from .git import FORWARD_MS, GitActivity, find_repo
+from .pending import EditChain
+from .snapshots import Manifest, SnapshotStore
+from .watcher import Inbox, Pending, Watcher
+
+SAVE_HINT_TTL_MS = 5000
+"""A save hint no disk event confirmed within this long is dropped (the write failed)."""
+HINT_WAIT_MS = 600
+"""How long an unexplained change to an open document waits for the editor's late edits or save
+hint (they travel through the adapter's event stream, the write through inotify)."""
+
+_log = logging.getLogger(__name__)
+
+_BATCH_ENDERS = frozenset({"edit", "selection", "tab_switch", "terminal_focus", "terminal_command", "file_save"})
+
+
+@dataclass
+class _Document:
+    chain: EditChain
+    hints: list[tuple[int, int]] = field(default_factory=list)
+    """(time, number of chain edits) of each unconfirmed save hint."""
+
+
+@dataclass(frozen=True)
+class _Root:
+    path: Path
+    rules: IgnoreRules
+    git: GitActivity | None
+
+
+class Attribution:
+    """Watches ``roots`` for ``session`` and attributes every change. See the module docstring.
+
+    ``wait`` (default) returns only after the initial scan has read every file's baseline; with
+    ``wait=False`` the scan runs in the background and a file changed before the scan reached it
+    gets a ``file_change`` without a diff (its old content is not known), never a wrong one.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        roots: Iterable[Path],
+        *,
+        wait: bool = True,
+        max_file_bytes: int | None = None,
+        snapshots: bool | None = None,
+    ) -> None:
+        self.session = session
+        config = session.config
+        self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
+        self._snapshots_enabled = config["snapshots.enabled"] if snapshots is None else snapshots
+        self._snapshot_max_bytes = config["snapshots.max_total_bytes"]
+        self._lock = threading.RLock()
+        self._store = SnapshotStore(session.locations)
+        self._baselines = Baselines(self._store.blobs)
+        self._documents: dict[Path, _Document] = {}
+        self._evidence = TerminalEvidence(session.locations)
+        self._inbox = Inbox()
+        self._roots: list[_Root] = []
+        gits: dict[Path, GitActivity] = {}
+        for root in sorted({Path(r).absolute() for r in roots}, key=lambda p: len(p.parts), reverse=True):
+            repo = find_repo(root)
+            git = None
+            if repo is not None:
+                git = gits.setdefault(repo.git_dir, GitActivity(repo))
+            self._roots.append(_Root(root, IgnoreRules(root, max_bytes=self._max_bytes,
+                                                       git_dir=repo.git_dir if repo else None), git))
+        self._gits = list(gits.values())
+        self._snapshot_count = 0
+        self._snapshots_taken: list[tuple[str, int]] = []
+        self._batch_active = False
+        self._scanned = threading.Event()
+        self._scan_end: int | None = None
+        self._stopping = False
+        watch = [r.path for r in self._roots]
+        for git in self._gits:
+            watch.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch))
+        self._watcher = Watcher(watch, self._on_path)
+        session.add_listener(self._on_event)
+        session.add_panic_hook(self._on_panic)
+        self._watcher.start()  # before the scan: a change during the scan is queued, not lost
+        self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
+        self._worker.start()
+        if wait:
+            self._scanned.wait()
+
+    # --- the adapter API (contract 1) -------------------------------------------------------------
+
+    def open_document(self, path: Path, text: str) -> None:
+        """The editor opened ``path`` with ``text``; its edits are buffered from here on."""
+        path = Path(path)
+        if self._private(path):
+            return
+        with self._lock:
+            self.session.record(FileOpen(file=self.session.relpath(path)))
+            disk = self._baselines.get(path)
+            disk_text = self._baselines.text(disk) if disk is not None and disk.exists else None
+            sequence = None
+            if disk is None and self._root_of(path) is not None:
+                self._baselines.set(path, self._baselines.of_text(text))
+            elif disk_text is not None and disk_text != text:
+                # The buffer is not what is on disk (unsaved buffer restored, encoding …): say how
+                # it differs so that a replay of the journal rebuilds the buffer exactly.
+                sequence = self._record_reload(path, disk_text, text).sequence
+            self._documents[path] = _Document(EditChain(text, sequence))
+
+    def edit(
+        self,
+        path: Path,
+        change: TextChange,
+        *,
+        source: Source = Source.USER,
+        reason: EditReason | None = None,
+        evidence: Evidence | None = None,
+    ) -> Event | None:
+        """Record an edit of an open document and buffer it for save-time correlation.
+
+        Returns ``None`` (records nothing) for a secret or ignored file: their contents never
+        enter a recording, not even as keystrokes.
+        """
+        path = Path(path)
+        if self._private(path):
+            return None
+        with self._lock:
+            event = self.session.record(
+                Edit(file=self.session.relpath(path), diff=change, reason=reason, source=source, evidence=evidence)
+            )
+            document = self._documents.get(path)
+            if document is None:
+                document = self._implicit_open(path)
+            if document is not None:
+                document.chain.add(change, event.sequence)
+            return event
+
+    def reload_document(self, path: Path, text: str) -> None:
+        """The editor replaced its buffer with the disk's ``text`` (``:e!``, autoread, revert).
+
+        Recorded as an ``edit`` with reason ``reload`` (so a replay rebuilds the buffer) and source
+        ``unknown``: the disk change itself is the watcher's to attribute.
+        """
+        path = Path(path)
+        if self._private(path):
+            return
+        with self._lock:
+            document = self._documents.get(path)
+            if document is None:
+                self.open_document(path, text)
+                return
+            current = document.chain.text_at(len(document.chain.edits))
+            sequence = document.chain.sequence_at(len(document.chain.edits))
+            if current is not None and current != text:
+                sequence = self._record_reload(path, current, text).sequence
+            document.chain.reset(text, sequence)
+            document.hints.clear()
+
+    def save_document(self, path: Path) -> None:
+        """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
+        when the watcher sees the write and the buffered edits explain it."""
+        path = Path(path)
+        with self._lock:
+            document = self._documents.get(path)
+            if document is not None:
+                document.hints.append((self.session.now_ms(), len(document.chain.edits)))
+
+    def close_document(self, path: Path) -> None:
+        path = Path(path)
+        if self._private(path):
+            return
+        self.drain(timeout=2.0)  # let a save right before closing be decided against the buffer
+        with self._lock:
+            self._documents.pop(path, None)
+            self.session.record(FileClose(file=self.session.relpath(path)))
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every file event seen so far has been decided (tests, shutdown)."""
+        return self._scanned.wait(timeout) and self._inbox.idle(timeout)
+
+    def close(self) -> None:
+        """Stop watching; decide what is pending (without waiting out the windows)."""
+        if self._stopping:
+            return
+        self._watcher.stop()
+        self._stopping = True
+        self._inbox.wake()
+        self._worker.join(timeout=30)
+
+    def __enter__(self) -> Attribution:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- snapshots --------------------------------------------------------------------------------
+
+    def snapshot(self) -> str | None:
+        """Snapshot the workspace as last seen on disk; returns the snapshot id (``None`` when
+        snapshots are disabled). Records a ``workspace_snapshot`` event."""
+        if not self._snapshots_enabled:
+            return None
+        with self._lock:
+            files: dict[str, str] = {}
+            skipped: dict[str, str] = {}
+            total = 0
+            for path, baseline in sorted(self._baselines.items(), key=lambda item: str(item[0])):
+                rel = self.session.relpath(path)
+                if baseline.sha is None:
+                    skipped[rel] = str(baseline.skip or Skip.UNREADABLE)
+                elif total + baseline.size > self._snapshot_max_bytes:
+                    skipped[rel] = "total_cap"
+                else:
+                    files[rel] = baseline.sha
+                    total += baseline.size
+            self._snapshot_count += 1
+            snapshot_id = f"{self.session.id}-{self._snapshot_count:04d}"
+            self._store.write(snapshot_id, Manifest(files, skipped, self.session.id, self.session.now_ms()))
+            event = self.session.snapshot(snapshot_id)
+            self._snapshots_taken.append((snapshot_id, event.timestamp))
+            return snapshot_id
+
+    def _on_panic(self, cutoff: int) -> None:
+        with self._lock:
+            removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
+            self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
+            self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
+
+    def _on_event(self, event: Event) -> None:
+        # Called inside the session's lock: only flip a flag (taking the engine lock could deadlock).
+        payload = event.payload
+        if isinstance(payload, Action) and payload.kind in _BATCH_ENDERS and payload.source is Source.USER:
+            self._batch_active = False
+
+    # --- the watcher side -------------------------------------------------------------------------
+
+    def _on_path(self, path: Path, is_dir: bool) -> None:
+        """Watchdog thread: filter, stamp and queue one event."""
+        now = self.session.now_ms()
+        for git in self._gits:
+            if git.owns(path):
+                git.on_git_event(path, now)
+                self._inbox.wake()
+                return
+        root = self._root_of(path)
+        if root is None:
+            return
+        if path.name in (".gitignore", ".crowdcodeignore"):
+            root.rules.invalidate(path.parent)
+        if root.rules.ignored(path, is_dir=is_dir) is not None:
+            return
+        operation = root.git.sample(now) if root.git is not None else None
+        if is_dir:
+            self._queue_directory(root, path, now, operation)
+        else:
+            self._inbox.add(path, now, operation)
+
+    def _queue_directory(self, root: _Root, directory: Path, now: int, operation: object) -> None:
+        """A directory appeared, vanished or moved: queue its files as known and as found now."""
+        with self._lock:
+            known = self._baselines.under(directory)
+        found = list(root.rules.walk(directory)) if directory.is_dir() else []
+        for path in {*known, *found}:
+            self._inbox.add(path, now, operation)  # type: ignore[arg-type]
+
+    def _root_of(self, path: Path) -> _Root | None:
+        for root in self._roots:  # deepest first
+            if path.is_relative_to(root.path):
+                return root
+        return None
+
+    def _private(self, path: Path) -> bool:
+        root = self._root_of(path)
+        if root is None:
+            return is_secret(path.name)
+        return root.rules.ignored(path) is not None
+
+    # --- the worker -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._scan()
+        finally:
+            self._scanned.set()
+        while True:
+            stopping = self._stopping
+            ready = self._inbox.take(self._ready_or_stopping)
+            if ready:
+                try:
+                    self._decide(ready, final=stopping)
+                except Exception:  # one bad file must not stop attribution
+                    _log.exception("attribution failed")
+                finally:
+                    self._inbox.done()
+                continue
+            if stopping:
+                return
+            self._inbox.wait(None)
+
+    def _scan(self) -> None:
+        for root in self._roots:
+            for path in root.rules.walk():
+                if self._stopping:
+                    return
+                baseline = self._baselines.of(root.rules.read(path))
+                with self._lock:
+                    if self._baselines.get(path) is None:
+                        self._baselines.set(path, baseline)
+        self._scan_end = self.session.now_ms()
+        if self._baselines and not self._stopping:
+            with contextlib.suppress(Exception):
+                self.snapshot()  # the start state, so that a replay can begin anywhere
+
+    def _ready_or_stopping(self, entry: Pending) -> bool:
+        return self._stopping or self._ready(entry)
+
+    def _ready(self, entry: Pending) -> bool:
+        now = self.session.now_ms()
+        if now < entry.not_before:
+            return False
+        root = self._root_of(entry.path)
+        git = root.git if root is not None else None
+        if git is None:
+            return now >= entry.last + FORWARD_MS
+        return git.settled(entry.operation, entry.last, now)
+
+    def _decide(self, entries: list[Pending], *, final: bool) -> None:
+        terminals = self._evidence.entries()
+        with self._lock:
+            for entry in entries:
+                root = self._root_of(entry.path)
+                if root is None:
+                    continue
+                content = root.rules.read(entry.path)
+                new = self._baselines.of(content)
+                old = self._baselines.get(entry.path)
+                if old is None and not new.exists:
+                    continue  # created and removed unseen (atomic-write temp files, vim's 4913)
+                if old is not None and old.same_as(new):
+                    if content.text is not None:
+                        self._confirm_unchanged_save(entry.path, content.text)
+                    continue
+                if not final and self._wait_for_editor(entry, root, content.text):
+                    continue
+                self._attribute(entry, root, old, new, content.text, terminals)
+
+    def _wait_for_editor(self, entry: Pending, root: _Root, text: str | None) -> bool:
+        """Give an unexplained change to an open document one more moment: the adapter's edits
+        or save hint may still be on their way."""
+        document = self._documents.get(entry.path)
+        if document is None or entry.deferred or text is None or document.hints:
+            return False
+        if document.chain.find(text, include_base=False) is not None:
+            return False
+        if root.git is not None and root.git.verdict(entry.operation, entry.first, entry.last) is not None:
+            return False
+        entry.deferred = True
+        entry.not_before = self.session.now_ms() + HINT_WAIT_MS
+        self._inbox.put_back(entry)
+        return True
+
+    def _attribute(
+        self,
+        entry: Pending,
+        root: _Root,
+        old: Baseline | None,
+        new: Baseline,
+        new_text: str | None,
+        terminals: list,
+    ) -> None:
+        path = entry.path
+        rel = self.session.relpath(path)
+        now = self.session.now_ms()
+        old_exists = old is not None and old.exists
+        before = self._baselines.text(old) if old is not None else None
+        document = self._documents.get(path)
+        if document is not None:
+            document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
+        if document is not None and new_text is not None:
+            hinted = bool(document.hints)
+            count = document.chain.find(new_text, include_base=hinted)
+            if count is not None:  # the editor wrote its buffer: the user's save, fully explained
+                self._record_save(path, document, count, new_text)
+                self._baselines.set(path, new)
+                return
+            if hinted:  # saved, then changed by someone else before we looked (format on save …)
+                count = document.hints[-1][1]
+                saved = document.chain.text_at(count)
+                if saved is not None:
+                    self._record_save(path, document, count, saved)
+                    before = saved
+        if not new.exists:
+            change_type = ChangeType.DELETE
+        elif old_exists or self._scan_end is None or self._scan_end > entry.first:
+            # (a file first seen while the initial scan ran may have existed: its old text is unknown)
+            change_type = ChangeType.CHANGE
+        else:
+            change_type = ChangeType.CREATE
+            before = ""
+        verdict = self._verdict(entry, root, change_type, terminals)
+        if verdict.source is Source.AGENT and not self._batch_active:
+            self.snapshot()
+            self._batch_active = True
+        diff = None
+        after = "" if not new.exists else new_text
+        if before is not None and after is not None:
+            diff = unified_diff(
+                before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
+            )
+        self.session.record(
+            FileChange(file=rel, change_type=change_type, diff=diff, source=verdict.source, evidence=verdict.evidence)
+        )
+        self._baselines.set(path, new)
+
+    def _verdict(self, entry: Pending, root: _Root, change_type: ChangeType, terminals: list) -> Verdict:
+        git_source = root.git.verdict(entry.operation, entry.first, entry.last) if root.git is not None else None
+        if git_source is not None:
+            return Verdict(git_source, Evidence(detail="git operation in progress"))
+        found = self._evidence.verdict(terminals, entry.path, root.path, entry.first, entry.last)
+        if found is not None:
+            return found
+        if change_type is ChangeType.CHANGE:
+            return Verdict(Source.AGENT, None)
+        return Verdict(Source.UNKNOWN, None)
+
+    def _confirm_unchanged_save(self, path: Path, text: str) -> None:
+        """The disk content did not change; with a save hint that is a save of an unmodified (or
+        back-to-unmodified) buffer."""
+        document = self._documents.get(path)
+        if document is None or not document.hints:
+            return
+        count = document.chain.find(text, include_base=True)
+        if count is not None:
+            self._record_save(path, document, count, text)
+
+    def _record_save(self, path: Path, document: _Document, count: int, text: str) -> None:
+        self.session.record(
+            FileSave(file=self.session.relpath(path), last_edit_sequence=document.chain.sequence_at(count))
+        )
+        document.chain.advance(count, text)
+        document.hints = [(t, n - count) for t, n in document.hints if n > count]
+
+    def _record_reload(self, path: Path, before: str, after: str) -> Event:
+        return self.session.record(
+            Edit(
+                file=self.session.relpath(path),
+                diff=minimal_change(before, after),
+                reason=EditReason.RELOAD,
+                source=Source.UNKNOWN,
+                evidence=Evidence(detail="the editor loaded the file's text; the disk change is a file_change"),
+            )
+        )
+
+    def _implicit_open(self, path: Path) -> _Document | None:
+        """An edit of a document the adapter never opened: its buffer started as the disk text."""
+        text = self._baselines.text(self._baselines.get(path))
+        if text is None:
+            return None
+        document = _Document(EditChain(text))
+        self._documents[path] = document
+        return document
+
+
+__all__ = ["ABSENT", "Attribution"]

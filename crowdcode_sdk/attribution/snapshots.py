@@ -1,0 +1,95 @@
+"""Workspace snapshots: manifests of workspace-relative paths → content ids in a shared blob store.
+
+``<data_dir>/snapshots/blobs/<sha[:2]>/<sha>`` holds zstd-compressed contents (shared by all
+snapshots and sessions), ``<data_dir>/snapshots/manifests/<snapshot_id>.json`` one snapshot:
+``{"files": {relpath: sha}, "skipped": {relpath: reason}, "sessionId", "timestamp"}``. A
+``workspace_snapshot`` event names the manifest. Because the watcher's baselines live in the same
+blob store, a snapshot writes only its manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..locations import Locations, write_private_atomic
+from .blobs import BlobStore
+
+
+@dataclass
+class Manifest:
+    files: dict[str, str]
+    skipped: dict[str, str] = field(default_factory=dict)
+    session_id: str | None = None
+    timestamp: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": self.files, "skipped": self.skipped, "sessionId": self.session_id, "timestamp": self.timestamp}
+
+
+class SnapshotStore:
+    def __init__(self, locations: Locations) -> None:
+        self.root = locations.data_dir / "snapshots"
+        self.blobs = BlobStore(self.root / "blobs")
+        self.manifests = self.root / "manifests"
+        self._lock = threading.Lock()
+
+    def manifest_path(self, snapshot_id: str) -> Path:
+        return self.manifests / f"{snapshot_id}.json"
+
+    def write(self, snapshot_id: str, manifest: Manifest) -> None:
+        write_private_atomic(self.manifest_path(snapshot_id), orjson.dumps(manifest.to_json()))
+
+    def load(self, snapshot_id: str) -> Manifest | None:
+        try:
+            data = orjson.loads(self.manifest_path(snapshot_id).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return Manifest(data.get("files", {}), data.get("skipped", {}), data.get("sessionId"), data.get("timestamp"))
+
+    def delete(self, snapshot_ids: Iterable[str], *, since_ms: int, keep: Iterable[str] = ()) -> None:
+        """Delete these manifests, then every blob written since ``since_ms`` that no remaining
+        manifest references and ``keep`` does not hold (the content of a panic's window)."""
+        with self._lock:
+            for snapshot_id in snapshot_ids:
+                with contextlib.suppress(FileNotFoundError):
+                    self.manifest_path(snapshot_id).unlink()
+            recent = self._blobs_since(since_ms)
+            if not recent:
+                return
+            referenced = set(keep)
+            for path in self._manifest_files():
+                with contextlib.suppress(OSError, orjson.JSONDecodeError):
+                    referenced.update(orjson.loads(path.read_bytes()).get("files", {}).values())
+            for sha in recent - referenced:
+                self.blobs.remove(sha)
+
+    def _manifest_files(self) -> list[Path]:
+        try:
+            return [self.manifests / name for name in os.listdir(self.manifests) if name.endswith(".json")]
+        except FileNotFoundError:
+            return []
+
+    def _blobs_since(self, since_ms: int) -> set[str]:
+        found: set[str] = set()
+        try:
+            prefixes = os.listdir(self.blobs.root)
+        except FileNotFoundError:
+            return found
+        for prefix in prefixes:
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(self.blobs.root / prefix):
+                    if not entry.name.startswith(".") and entry.stat().st_mtime * 1000 >= since_ms:
+                        found.add(entry.name)
+        return found
+
+    def size(self, manifest: Mapping[str, str]) -> int:
+        """Compressed bytes of the blobs a manifest references."""
+        return sum(self.blobs.size(sha) for sha in set(manifest.values()))

@@ -1,0 +1,139 @@
+"""The filesystem side: a watchdog observer over the workspace roots and their git directories,
+and the inbox that coalesces its events per file until they can be decided.
+
+The watchdog handler runs on the observer's thread and does only cheap work: drop ignored paths
+(their contents are never read), route git-directory events to git activity, stamp each file
+event with its arrival time and the git operation in progress, and wake the engine's worker.
+Several events for one file coalesce into one entry; the worker reads the file's *final* state
+when it decides, so nothing is lost however many writes happened.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import (
+    DirMovedEvent,
+    FileClosedNoWriteEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+    FileSystemMovedEvent,
+)
+from watchdog.observers import Observer
+
+from .git import Operation
+
+
+@dataclass
+class Pending:
+    """A file with unprocessed events: seen from ``first`` to ``last`` (epoch ms)."""
+
+    path: Path
+    first: int
+    last: int
+    operation: Operation | None = None
+    not_before: int = 0
+    deferred: bool = False
+
+
+class Inbox:
+    """File events waiting to be decided, one entry per path, in order of first arrival."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, Pending] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+
+    def add(self, path: Path, now: int, operation: Operation | None) -> None:
+        with self._cond:
+            entry = self._pending.get(path)
+            if entry is None:
+                self._pending[path] = Pending(path, now, now, operation)
+            else:
+                entry.last = now
+                entry.operation = entry.operation or operation
+            self._cond.notify_all()
+
+    def put_back(self, entry: Pending) -> None:
+        with self._cond:
+            current = self._pending.get(entry.path)
+            if current is None:
+                self._pending[entry.path] = entry
+            else:
+                current.first = min(current.first, entry.first)
+                current.deferred = current.deferred or entry.deferred
+                current.not_before = max(current.not_before, entry.not_before)
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None) -> None:
+        with self._cond:
+            if not self._pending:
+                self._cond.wait(timeout)
+            else:
+                self._cond.wait(min(timeout or 0.05, 0.05))
+
+    def take(self, ready: Callable[[Pending], bool]) -> list[Pending]:
+        """Remove and return the entries ``ready`` accepts, oldest first; marks the inbox busy
+        until :meth:`done`."""
+        with self._cond:
+            taken = [e for e in self._pending.values() if ready(e)]
+            for entry in taken:
+                del self._pending[entry.path]
+            if taken:
+                self._busy = True
+            return sorted(taken, key=lambda e: e.first)
+
+    def done(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until nothing is pending or being processed."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, on_path: Callable[[Path, bool], None]) -> None:
+        self._on_path = on_path
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent):
+            return  # reads (ours included) change nothing
+        paths = [event.src_path]
+        if isinstance(event, FileSystemMovedEvent) and event.dest_path:
+            paths.append(event.dest_path)
+        for raw in paths:
+            path = Path(raw.decode() if isinstance(raw, bytes) else raw)
+            self._on_path(path, event.is_directory or isinstance(event, DirMovedEvent))
+
+
+class Watcher:
+    """A watchdog observer over ``directories`` calling ``on_path(path, is_dir)`` per event."""
+
+    def __init__(self, directories: list[Path], on_path: Callable[[Path, bool], None]) -> None:
+        self._observer = Observer()
+        handler = _Handler(on_path)
+        for directory in directories:
+            self._observer.schedule(handler, str(directory), recursive=True)
+        self._observer.daemon = True
+
+    def start(self) -> None:
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)
