@@ -18,11 +18,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..ignore import IgnoreRules, Skip, is_secret
+from ..ignore import FileContent, IgnoreRules, Skip, is_secret
 from ..schema import (
     Action,
     ChangeType,
@@ -41,7 +42,7 @@ from ..session import Session
 from .baselines import ABSENT, Baseline, Baselines
 from .diffs import minimal_change, unified_diff
 from .evidence import TerminalEvidence, Verdict
-from .git import FORWARD_MS, GitActivity, find_repo
+from .git import FORWARD_MS, GitActivity, blob_id, find_repo
 from .pending import EditChain
 from .snapshots import Manifest, SnapshotStore
 from .watcher import Inbox, Pending, Watcher
@@ -114,6 +115,7 @@ class Attribution:
         self._batch_active = False
         self._scanned = threading.Event()
         self._scan_end: int | None = None
+        self._last_event = 0.0
         self._stopping = False
         watch = [r.path for r in self._roots]
         for git in self._gits:
@@ -214,9 +216,22 @@ class Attribution:
             self._documents.pop(path, None)
             self.session.record(FileClose(file=self.session.relpath(path)))
 
-    def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every file event seen so far has been decided (tests, shutdown)."""
-        return self._scanned.wait(timeout) and self._inbox.idle(timeout)
+    def drain(self, timeout: float = 10.0, grace: float = 0.1) -> bool:
+        """Wait until every file change made before the call has been decided (tests, shutdown).
+
+        ``grace`` lets the kernel's notifications of the latest writes reach the watcher first.
+        """
+        if not self._scanned.wait(timeout):
+            return False
+        deadline = time.monotonic() + timeout
+        time.sleep(grace)
+        while True:
+            if not self._inbox.idle(max(deadline - time.monotonic(), 0)):
+                return False
+            quiet = time.monotonic() - self._last_event
+            if quiet >= grace:
+                return True
+            time.sleep(grace - quiet)
 
     def close(self) -> None:
         """Stop watching; decide what is pending (without waiting out the windows)."""
@@ -274,12 +289,13 @@ class Attribution:
 
     # --- the watcher side -------------------------------------------------------------------------
 
-    def _on_path(self, path: Path, is_dir: bool) -> None:
+    def _on_path(self, path: Path, is_dir: bool, gone: bool) -> None:
         """Watchdog thread: filter, stamp and queue one event."""
+        self._last_event = time.monotonic()
         now = self.session.now_ms()
         for git in self._gits:
             if git.owns(path):
-                git.on_git_event(path, now)
+                git.on_git_event(path, now, gone)
                 self._inbox.wake()
                 return
         root = self._root_of(path)
@@ -366,12 +382,17 @@ class Attribution:
 
     def _decide(self, entries: list[Pending], *, final: bool) -> None:
         terminals = self._evidence.entries()
+        reads = {}
+        for entry in entries:
+            root = self._root_of(entry.path)
+            if root is not None:
+                reads[entry.path] = (root, root.rules.read(entry.path))
+        gits = self._git_verdicts(entries, reads)
         with self._lock:
             for entry in entries:
-                root = self._root_of(entry.path)
-                if root is None:
+                if entry.path not in reads:
                     continue
-                content = root.rules.read(entry.path)
+                root, content = reads[entry.path]
                 new = self._baselines.of(content)
                 old = self._baselines.get(entry.path)
                 if old is None and not new.exists:
@@ -380,19 +401,48 @@ class Attribution:
                     if content.text is not None:
                         self._confirm_unchanged_save(entry.path, content.text)
                     continue
-                if not final and self._wait_for_editor(entry, root, content.text):
+                git_source = gits.get(entry.path)
+                if not final and git_source is None and self._wait_for_editor(entry, content.text):
                     continue
-                self._attribute(entry, root, old, new, content.text, terminals)
+                self._attribute(entry, root, old, new, content.text, terminals, git_source)
 
-    def _wait_for_editor(self, entry: Pending, root: _Root, text: str | None) -> bool:
+    def _git_verdicts(self, entries: list[Pending], reads: dict[Path, tuple[_Root, FileContent]]) -> dict[Path, Source]:
+        """git's verdict per file; where only weak signals speak for git (an index refresh, a
+        commit), the file must hold exactly what the index holds (one ``git ls-files`` per batch)."""
+        found: dict[Path, Source] = {}
+        check: dict[GitActivity, list[tuple[Path, Source]]] = {}
+        for entry in entries:
+            root, _ = reads.get(entry.path, (None, None))
+            if root is None or root.git is None:
+                continue
+            verdict = root.git.verdict(entry.operation, entry.first, entry.last)
+            if verdict is None:
+                continue
+            if verdict.needs_index_match:
+                check.setdefault(root.git, []).append((entry.path, verdict.source))
+            else:
+                found[entry.path] = verdict.source
+        for git, candidates in check.items():
+            blobs = git.index_blobs([path for path, _ in candidates])
+            for path, source in candidates:
+                content = reads[path][1]
+                if not content.exists:
+                    matches = path not in blobs
+                elif content.data is None:
+                    matches = True  # too large to hash here: the signals alone decide
+                else:
+                    matches = blobs.get(path) == blob_id(content.data)
+                if matches:
+                    found[path] = source
+        return found
+
+    def _wait_for_editor(self, entry: Pending, text: str | None) -> bool:
         """Give an unexplained change to an open document one more moment: the adapter's edits
         or save hint may still be on their way."""
         document = self._documents.get(entry.path)
         if document is None or entry.deferred or text is None or document.hints:
             return False
         if document.chain.find(text, include_base=False) is not None:
-            return False
-        if root.git is not None and root.git.verdict(entry.operation, entry.first, entry.last) is not None:
             return False
         entry.deferred = True
         entry.not_before = self.session.now_ms() + HINT_WAIT_MS
@@ -407,6 +457,7 @@ class Attribution:
         new: Baseline,
         new_text: str | None,
         terminals: list,
+        git_source: Source | None,
     ) -> None:
         path = entry.path
         rel = self.session.relpath(path)
@@ -437,7 +488,7 @@ class Attribution:
         else:
             change_type = ChangeType.CREATE
             before = ""
-        verdict = self._verdict(entry, root, change_type, terminals)
+        verdict = self._verdict(entry, root, change_type, terminals, git_source)
         if verdict.source is Source.AGENT and not self._batch_active:
             self.snapshot()
             self._batch_active = True
@@ -452,8 +503,9 @@ class Attribution:
         )
         self._baselines.set(path, new)
 
-    def _verdict(self, entry: Pending, root: _Root, change_type: ChangeType, terminals: list) -> Verdict:
-        git_source = root.git.verdict(entry.operation, entry.first, entry.last) if root.git is not None else None
+    def _verdict(
+        self, entry: Pending, root: _Root, change_type: ChangeType, terminals: list, git_source: Source | None
+    ) -> Verdict:
         if git_source is not None:
             return Verdict(git_source, Evidence(detail="git operation in progress"))
         found = self._evidence.verdict(terminals, entry.path, root.path, entry.first, entry.last)

@@ -20,6 +20,9 @@ changes no working-tree file and must not turn a save into git's change.
 from __future__ import annotations
 
 import contextlib
+import enum
+import hashlib
+import subprocess
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -30,19 +33,36 @@ from ..schema import Source
 
 BACKWARD_MS = 1000
 """How far before a file event a git signal still explains it."""
-HEAD_BACKWARD_MS = 200
+HEAD_BACKWARD_MS = 50
 """A HEAD move makes it a checkout only if it is this close before the files (git moves HEAD after
 writing them; an earlier move belongs to an earlier command)."""
 FORWARD_MS = 300
 """How long after a file event (or the end of an operation) to wait for git signals."""
+RELEASE_WAIT_MS = 500
+"""How long the watcher must have been idle, with the lock gone, before a release that was never
+reported is assumed."""
 STALE_LOCK_MS = 30_000
 """An index.lock older than this is a crashed git's leftover, not an operation."""
 
-_SIGNAL_NAMES = frozenset(
-    {"HEAD", "ORIG_HEAD", "index", "index.lock", "HEAD.lock", "packed-refs", "packed-refs.lock", "MERGE_HEAD",
-     "CHERRY_PICK_HEAD", "REVERT_HEAD", "AUTO_MERGE"}
-)
-_SIGNAL_DIRS = frozenset({"rebase-merge", "rebase-apply", "sequencer"})
+_WEAK_NAMES = frozenset({"index", "index.lock", "packed-refs", "packed-refs.lock", "HEAD.lock"})
+"""Also written by commands that leave the working tree alone (status refreshing the index, add,
+commit): such a signal explains a file only if the file now holds what the index says."""
+_STRONG_NAMES = frozenset({"ORIG_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "AUTO_MERGE"})
+_STRONG_DIRS = frozenset({"rebase-merge", "rebase-apply", "sequencer"})
+"""Written only by commands that rewrite the working tree (reset, merge, rebase, cherry-pick …)."""
+
+
+class Signal(enum.IntEnum):
+    NONE = 0
+    WEAK = 1
+    STRONG = 2
+
+
+@dataclass(frozen=True)
+class GitVerdict:
+    source: Source
+    needs_index_match: bool
+    """Only weak signals: git's only if the file's content is the index's (see :meth:`GitActivity.index_blobs`)."""
 
 
 @dataclass(frozen=True)
@@ -89,13 +109,14 @@ class Operation:
     start: int
     end: int | None = None
     head_moved: bool = False
+    strong: bool = False
 
 
 @dataclass
 class _State:
     head: tuple[str, str | None] | None = None
-    signals: deque[tuple[int, bool]] = field(default_factory=lambda: deque(maxlen=4096))
-    """(time, head moved) of each git-directory event."""
+    signals: deque[tuple[int, Signal, bool]] = field(default_factory=lambda: deque(maxlen=4096))
+    """(time, strength, HEAD moved) of each git-directory event."""
 
 
 class GitActivity:
@@ -107,83 +128,142 @@ class GitActivity:
         self._lock = threading.Lock()
         self._state = _State(head=self._read_head())
         self._operation: Operation | None = None
+        self.last_seen = 0
 
     def owns(self, path: Path) -> bool:
         return any(path.is_relative_to(d) for d in self.repo.watch_dirs())
 
-    def on_git_event(self, path: Path, now: int) -> None:
-        """An event inside a git directory: note it if it is a signal of a working-tree change."""
-        if not self._is_signal(path):
+    def on_git_event(self, path: Path, now: int, gone: bool) -> None:
+        """An event inside a git directory, in the order the kernel reported it: the index lock
+        appearing opens an operation, its removal (the rename to ``index``) closes it."""
+        self.last_seen = now
+        strength = self._signal(path)
+        if strength is Signal.NONE:
             return
         head = self._read_head()
         with self._lock:
-            moved = head != self._state.head
+            previous = self._state.head
+            moved = head != previous
+            if moved and previous is not None and head is not None and previous[0] != head[0]:
+                strength = Signal.STRONG  # HEAD now names another branch or commit: a switch
             self._state.head = head
-            self._state.signals.append((now, moved))
-            if path.name == "index.lock" and not (self.repo.git_dir / "index.lock").exists():
-                self._close_operation(now)
-            if moved and self._operation is not None and (
-                self._operation.end is None or now <= self._operation.end + FORWARD_MS
-            ):
-                self._operation.head_moved = True
+            self._state.signals.append((now, strength, moved))
+            if path.name == "index.lock" and path.parent == self.repo.git_dir:
+                if gone:
+                    self._close_operation(now)
+                else:
+                    self._open_operation(now)
+            operation = self._operation
+            if operation is not None and (operation.end is None or now <= operation.end + FORWARD_MS):
+                operation.head_moved |= moved
+                operation.strong |= strength is Signal.STRONG
 
     def sample(self, now: int) -> Operation | None:
-        """Called for each working-tree file event as it arrives: the git operation in progress,
-        if any (``index.lock`` exists)."""
-        lock = self.repo.git_dir / "index.lock"
+        """Called for each working-tree file event as it arrives: the git operation it belongs to.
+
+        Events arrive in the kernel's order, so a file event reported between the lock's
+        appearance and its release belongs to that operation even when the watcher lags behind
+        git. (A lock seen on disk also counts: a worktree's git directory is reported by another
+        watch, whose events may come late.)
+        """
+        self.last_seen = now
+        with self._lock:
+            if self._operation is not None and self._operation.end is None:
+                return self._operation
         try:
-            age = now - int(lock.stat().st_mtime * 1000)
+            held = now - int((self.repo.git_dir / "index.lock").stat().st_mtime * 1000) <= STALE_LOCK_MS
         except OSError:
-            with self._lock:
-                self._close_operation(now)
-            return None
-        if age > STALE_LOCK_MS:
+            held = False
+        if not held:
             return None
         with self._lock:
-            if self._operation is None or self._operation.end is not None:
-                self._operation = Operation(start=now)
-            return self._operation
+            return self._open_operation(now)
 
     def settled(self, operation: Operation | None, last: int, now: int) -> bool:
-        """Whether a file event last seen at ``last`` can be decided at ``now``."""
-        if operation is not None:
+        """Whether a file event last seen at ``last`` can be decided at ``now``: an operation's
+        files wait for its release to be reported (or, if that report never comes, for the lock
+        to be gone while the watcher is idle), plus the forward window."""
+        if operation is None:
+            return now >= last + FORWARD_MS
+        with self._lock:
             if operation.end is None:
                 if (self.repo.git_dir / "index.lock").exists() and now - operation.start < STALE_LOCK_MS:
                     return False
-                with self._lock:
-                    self._close_operation(now)
+                if now - self.last_seen < RELEASE_WAIT_MS:
+                    return False
+                self._close_operation(now)
             return now >= (operation.end or now) + FORWARD_MS
-        return now >= last + FORWARD_MS
 
-    def verdict(self, operation: Operation | None, first: int, last: int) -> Source | None:
-        """``git_checkout``/``git`` if git explains a file event seen from ``first`` to ``last``."""
+    def _open_operation(self, now: int) -> Operation:
+        operation = self._operation
+        if operation is not None and operation.end is None:
+            return operation
+        if operation is not None and operation.end is not None and now - operation.end <= FORWARD_MS:
+            operation.end = None  # the next step of one command (rebase, stash): one operation
+            return operation
+        self._operation = Operation(start=now)
+        return self._operation
+
+    def verdict(self, operation: Operation | None, first: int, last: int) -> GitVerdict | None:
+        """Whether git explains a file event seen from ``first`` to ``last``: ``git_checkout`` when
+        HEAD moved, else ``git``."""
         with self._lock:
             if operation is not None:
                 start, end = operation.start - HEAD_BACKWARD_MS, (operation.end or last) + FORWARD_MS
-                moved = operation.head_moved or any(m for t, m in self._state.signals if start <= t <= end)
-                return Source.GIT_CHECKOUT if moved else Source.GIT
-            window = [(t, m) for t, m in self._state.signals if first - BACKWARD_MS <= t <= last + FORWARD_MS]
+                window = [(Signal.WEAK, False)]
+                window += [(k, m) for t, k, m in self._state.signals if start <= t <= end]
+                window.append((Signal.STRONG if operation.strong else Signal.WEAK, operation.head_moved))
+            else:
+                window = [
+                    (k, m) for t, k, m in self._state.signals
+                    if first - BACKWARD_MS <= t <= last + FORWARD_MS and (not m or t >= first - HEAD_BACKWARD_MS)
+                ]
         if not window:
             return None
-        moved = any(m for t, m in window if t >= first - HEAD_BACKWARD_MS)
-        return Source.GIT_CHECKOUT if moved else Source.GIT
+        moved = any(m for _, m in window)
+        strong = any(k is Signal.STRONG for k, _ in window)
+        return GitVerdict(Source.GIT_CHECKOUT if moved else Source.GIT, needs_index_match=not strong)
+
+    def index_blobs(self, paths: list[Path]) -> dict[Path, str]:
+        """The blob id the index holds for each of ``paths`` (absent when not in the index)."""
+        rels = [str(p.relative_to(self.repo.worktree)) for p in paths if p.is_relative_to(self.repo.worktree)]
+        if not rels:
+            return {}
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(self.repo.worktree), "ls-files", "--stage", "-z", "--", *rels],
+                capture_output=True, check=True, timeout=30,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        blobs: dict[Path, str] = {}
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition(b"\t")
+            blobs[self.repo.worktree / name.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
+        return blobs
 
     def _close_operation(self, now: int) -> None:
         if self._operation is not None and self._operation.end is None:
             self._operation.end = now
 
-    def _is_signal(self, path: Path) -> bool:
+    def _signal(self, path: Path) -> Signal:
         for base in self.repo.watch_dirs():
             if path.is_relative_to(base):
                 parts = path.relative_to(base).parts
                 if not parts:
-                    return False
+                    return Signal.NONE
                 if parts[0] == "refs":
-                    return len(parts) > 1 and parts[1] != "remotes"
-                if parts[0] in _SIGNAL_DIRS:
-                    return True
-                return len(parts) == 1 and parts[0] in _SIGNAL_NAMES
-        return False
+                    if len(parts) < 2 or parts[1] == "remotes":
+                        return Signal.NONE  # a fetch changes no working-tree file
+                    return Signal.STRONG if parts[1] == "stash" else Signal.WEAK
+                if parts[0] in _STRONG_DIRS or (len(parts) == 1 and parts[0] in _STRONG_NAMES):
+                    return Signal.STRONG
+                if len(parts) == 1 and (parts[0] in _WEAK_NAMES or parts[0] == "HEAD"):
+                    return Signal.WEAK
+                return Signal.NONE
+        return Signal.NONE
 
     def _read_head(self) -> tuple[str, str | None] | None:
         """HEAD as (its text, the commit it resolves to through loose or packed refs)."""
@@ -203,3 +283,8 @@ class GitActivity:
                 if name == ref:
                     return head, sha
         return head, None
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file's content (``git hash-object``, no filters)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
+    DirModifiedEvent,
     DirMovedEvent,
     FileClosedNoWriteEvent,
     FileOpenedEvent,
@@ -106,25 +107,33 @@ class Inbox:
             return len(self._pending)
 
 
+OnPath = Callable[[Path, bool, bool], None]
+"""``on_path(path, is_dir, gone)``: ``gone`` when the event removed the path (delete, move away)."""
+
+
 class _Handler(FileSystemEventHandler):
-    def __init__(self, on_path: Callable[[Path, bool], None]) -> None:
+    def __init__(self, on_path: OnPath) -> None:
         self._on_path = on_path
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent):
-            return  # reads (ours included) change nothing
-        paths = [event.src_path]
-        if isinstance(event, FileSystemMovedEvent) and event.dest_path:
-            paths.append(event.dest_path)
-        for raw in paths:
-            path = Path(raw.decode() if isinstance(raw, bytes) else raw)
-            self._on_path(path, event.is_directory or isinstance(event, DirMovedEvent))
+        if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent | DirModifiedEvent):
+            return  # reads (ours included) change nothing; a directory's entries report themselves
+        is_dir = event.is_directory or isinstance(event, DirMovedEvent)
+        moved = isinstance(event, FileSystemMovedEvent)
+        self._on_path(_path(event.src_path), is_dir, moved or event.event_type == "deleted")
+        if moved and event.dest_path:
+            self._on_path(_path(event.dest_path), is_dir, False)
+
+
+def _path(raw: str | bytes) -> Path:
+    return Path(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 class Watcher:
-    """A watchdog observer over ``directories`` calling ``on_path(path, is_dir)`` per event."""
+    """A watchdog observer over ``directories`` calling ``on_path`` per event, in the kernel's
+    order for each directory tree."""
 
-    def __init__(self, directories: list[Path], on_path: Callable[[Path, bool], None]) -> None:
+    def __init__(self, directories: list[Path], on_path: OnPath) -> None:
         self._observer = Observer()
         handler = _Handler(on_path)
         for directory in directories:
