@@ -64,7 +64,15 @@ SECRET_GLOBS: tuple[str, ...] = (
 """Files that hold credentials. Matched anywhere in the tree, by file name, like a gitignore."""
 
 EDITOR_TEMP_GLOBS: tuple[str, ...] = (
-    "*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#", "4913", ".DS_Store", "__pycache__/",
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+    "4913",
+    ".DS_Store",
+    "__pycache__/",
 )
 """Editors' swap, backup and probe files and caches: churn, never anyone's work."""
 

@@ -200,8 +200,14 @@ class ShellFacts:
         assert process.wait(timeout=30) == 0
         self.recent = [
             *self.recent,
-            {"command": command, "process": Path(argv[0]).name, "cwd": str(self.cwd), "agent": agent,
-             "start": start, "end": self.session.now_ms()},
+            {
+                "command": command,
+                "process": Path(argv[0]).name,
+                "cwd": str(self.cwd),
+                "agent": agent,
+                "start": start,
+                "end": self.session.now_ms(),
+            },
         ][-20:]
         self.session.publish(foreground=None, recent=self.recent)
 

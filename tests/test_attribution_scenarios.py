@@ -60,7 +60,9 @@ def check(bench: Bench, expected: list[tuple[str, str]], *, distinct: bool = Fal
         expected, actual = sorted(set(expected)), sorted(set(actual))
     TALLY.add(expected, actual)
     missing, extra = Counter(expected) - Counter(actual), Counter(actual) - Counter(expected)
-    assert not missing and not extra, f"missing {sorted(missing.elements())[:20]}, unexpected {sorted(extra.elements())[:20]}"
+    assert not missing and not extra, (
+        f"missing {sorted(missing.elements())[:20]}, unexpected {sorted(extra.elements())[:20]}"
+    )
     return bench.actions("file_save", "file_change")
 
 
@@ -123,8 +125,7 @@ def test_format_on_save_edits_from_the_adapter(ws: Path, bench_factory) -> None:
 
     doc = bench.editor.docs[path]
     text = doc.text
-    bench.editor.replace(path, 0, len(text), text.replace("=", " = "), source=Source.EXTERNAL,
-                         reason=EditReason.FORMAT)
+    bench.editor.replace(path, 0, len(text), text.replace("=", " = "), source=Source.EXTERNAL, reason=EditReason.FORMAT)
     bench.editor.save(path)
     check(bench, [("fmt.py", "user")])
     formatted = [e for e in bench.actions("edit") if e.get("reason") == "format"]
@@ -182,10 +183,29 @@ def test_unexplained_change_without_evidence_is_agent_and_create_delete_unknown(
     (ws / "gone.txt").write_text("bye\n")
     (ws / "mv.txt").write_text("moving\n")
     bench = bench_factory()
-    run_writer("write", str(ws / "old.txt"), "new\n", "write", str(ws / "fresh.txt"), "fresh\n",
-               "delete", str(ws / "gone.txt"), "rename", str(ws / "mv.txt"), str(ws / "moved.txt"))
-    check(bench, [("old.txt", "agent"), ("fresh.txt", "unknown"), ("gone.txt", "unknown"),
-                  ("mv.txt", "unknown"), ("moved.txt", "unknown")])
+    run_writer(
+        "write",
+        str(ws / "old.txt"),
+        "new\n",
+        "write",
+        str(ws / "fresh.txt"),
+        "fresh\n",
+        "delete",
+        str(ws / "gone.txt"),
+        "rename",
+        str(ws / "mv.txt"),
+        str(ws / "moved.txt"),
+    )
+    check(
+        bench,
+        [
+            ("old.txt", "agent"),
+            ("fresh.txt", "unknown"),
+            ("gone.txt", "unknown"),
+            ("mv.txt", "unknown"),
+            ("moved.txt", "unknown"),
+        ],
+    )
     changes = {a["file"]: a for a in bench.actions("file_change")}
     assert changes["fresh.txt"]["changeType"] == "create"
     assert changes["gone.txt"]["changeType"] == "delete"
@@ -327,7 +347,7 @@ def test_git_restore_stash_and_rebase(ws: Path, bench_factory) -> None:
     expected += [("README.md", "git"), ("README.md", "git")]
     git(ws, "commit", "-qam", "readme")
     git(ws, "checkout", "-q", "feature")
-    expected += _files_changed_by_feature("git_checkout") + [("README.md", "git_checkout")]
+    expected += [*_files_changed_by_feature("git_checkout"), ("README.md", "git_checkout")]
     check(bench, expected)
 
 
@@ -419,9 +439,23 @@ def test_ignored_and_secret_files_are_never_read(ws: Path, bench_factory, monkey
     monkeypatch.setattr(IgnoreRules, "read", spy)
     secret.chmod(0)
     bench = bench_factory()
-    run_writer("write", str(secret), "changed\n", "write", str(ws / ".env"), "TOKEN=xyz\n",
-               "write", str(ws / "x.log"), "log\n", "write", str(ws / "drafts/d.txt"), "draft 2\n",
-               "write", str(ws / "keep.txt"), "kept\n")
+    run_writer(
+        "write",
+        str(secret),
+        "changed\n",
+        "write",
+        str(ws / ".env"),
+        "TOKEN=xyz\n",
+        "write",
+        str(ws / "x.log"),
+        "log\n",
+        "write",
+        str(ws / "drafts/d.txt"),
+        "draft 2\n",
+        "write",
+        str(ws / "keep.txt"),
+        "kept\n",
+    )
     env_doc = bench.editor.open(ws / ".env")  # the editor reads it; crowdcode must not record it
     assert bench.att.edit(ws / ".env", env_doc.replace(0, 0, "#")) is None
     check(bench, [("keep.txt", "agent")])

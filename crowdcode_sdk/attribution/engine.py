@@ -107,8 +107,9 @@ class Attribution:
             git = None
             if repo is not None:
                 git = gits.setdefault(repo.git_dir, GitActivity(repo))
-            self._roots.append(_Root(root, IgnoreRules(root, max_bytes=self._max_bytes,
-                                                       git_dir=repo.git_dir if repo else None), git))
+            self._roots.append(
+                _Root(root, IgnoreRules(root, max_bytes=self._max_bytes, git_dir=repo.git_dir if repo else None), git)
+            )
         self._gits = list(gits.values())
         self._snapshot_count = 0
         self._snapshots_taken: list[tuple[str, int]] = []

@@ -23,23 +23,119 @@ RECENT_SLACK_MS = 2000
 """A finished command still explains changes seen up to this long after it ended (the shell
 reports the end a little late, and the watcher waits its forward window)."""
 
-TERMINAL_EDITORS = frozenset({"vi", "vim", "nvim", "view", "nano", "pico", "emacs", "micro", "hx", "helix", "kak",
-                              "joe", "mg", "ne", "ed", "jed", "mcedit"})
+TERMINAL_EDITORS = frozenset(
+    {
+        "vi",
+        "vim",
+        "nvim",
+        "view",
+        "nano",
+        "pico",
+        "emacs",
+        "micro",
+        "hx",
+        "helix",
+        "kak",
+        "joe",
+        "mg",
+        "ne",
+        "ed",
+        "jed",
+        "mcedit",
+    }
+)
 
-KNOWN_TOOLS = frozenset({
-    # stream editors and file utilities
-    "sed", "perl", "awk", "gawk", "ruby", "tee", "cp", "mv", "rm", "touch", "truncate", "dd", "install", "ln",
-    "mkdir", "rsync", "tar", "unzip", "gunzip", "curl", "wget", "patch", "find", "xargs", "sort", "cat", "echo",
-    "printf", "jq", "yq",
-    # formatters and linters that fix
-    "black", "ruff", "isort", "autopep8", "yapf", "prettier", "eslint", "biome", "dprint", "gofmt", "goimports",
-    "rustfmt", "clang-format", "shfmt", "stylua", "terraform", "mix", "dotnet",
-    # package managers and build tools
-    "npm", "pnpm", "yarn", "bun", "deno", "pip", "pip3", "uv", "poetry", "pdm", "conda", "cargo", "go", "make",
-    "cmake", "ninja", "gradle", "mvn", "bundle", "gem", "composer", "swift", "protoc", "buf", "cookiecutter",
-    # interpreters running scripts (code generators)
-    "python", "python3", "node", "bash", "sh", "zsh", "fish", "pytest", "tox", "nox",
-})
+KNOWN_TOOLS = frozenset(
+    {
+        # stream editors and file utilities
+        "sed",
+        "perl",
+        "awk",
+        "gawk",
+        "ruby",
+        "tee",
+        "cp",
+        "mv",
+        "rm",
+        "touch",
+        "truncate",
+        "dd",
+        "install",
+        "ln",
+        "mkdir",
+        "rsync",
+        "tar",
+        "unzip",
+        "gunzip",
+        "curl",
+        "wget",
+        "patch",
+        "find",
+        "xargs",
+        "sort",
+        "cat",
+        "echo",
+        "printf",
+        "jq",
+        "yq",
+        # formatters and linters that fix
+        "black",
+        "ruff",
+        "isort",
+        "autopep8",
+        "yapf",
+        "prettier",
+        "eslint",
+        "biome",
+        "dprint",
+        "gofmt",
+        "goimports",
+        "rustfmt",
+        "clang-format",
+        "shfmt",
+        "stylua",
+        "terraform",
+        "mix",
+        "dotnet",
+        # package managers and build tools
+        "npm",
+        "pnpm",
+        "yarn",
+        "bun",
+        "deno",
+        "pip",
+        "pip3",
+        "uv",
+        "poetry",
+        "pdm",
+        "conda",
+        "cargo",
+        "go",
+        "make",
+        "cmake",
+        "ninja",
+        "gradle",
+        "mvn",
+        "bundle",
+        "gem",
+        "composer",
+        "swift",
+        "protoc",
+        "buf",
+        "cookiecutter",
+        # interpreters running scripts (code generators)
+        "python",
+        "python3",
+        "node",
+        "bash",
+        "sh",
+        "zsh",
+        "fish",
+        "pytest",
+        "tox",
+        "nox",
+    }
+)
 
 
 def classify_command(command: str) -> tuple[Source, str | None] | None:
@@ -90,8 +186,10 @@ class TerminalEvidence:
                 if not isinstance(command, dict) or not _near(command.get("cwd"), path, root):
                     continue
                 start, end = _int(command.get("start")), _int(command.get("end"))
-                if end >= first - RECENT_SLACK_MS and start <= last + RECENT_SLACK_MS and (
-                    v := _verdict(command, entry)
+                if (
+                    end >= first - RECENT_SLACK_MS
+                    and start <= last + RECENT_SLACK_MS
+                    and (v := _verdict(command, entry))
                 ):
                     finished.append((end, v))
         for candidates in (running, finished):

@@ -215,7 +215,8 @@ class GitActivity:
                 window.append((Signal.STRONG if operation.strong else Signal.WEAK, operation.head_moved))
             else:
                 window = [
-                    (k, m) for t, k, m in self._state.signals
+                    (k, m)
+                    for t, k, m in self._state.signals
                     if first - BACKWARD_MS <= t <= last + FORWARD_MS and (not m or t >= first - HEAD_BACKWARD_MS)
                 ]
         if not window:
@@ -232,7 +233,9 @@ class GitActivity:
         try:
             out = subprocess.run(
                 ["git", "-C", str(self.repo.worktree), "ls-files", "--stage", "-z", "--", *rels],
-                capture_output=True, check=True, timeout=30,
+                capture_output=True,
+                check=True,
+                timeout=30,
             ).stdout
         except (OSError, subprocess.SubprocessError):
             return {}
