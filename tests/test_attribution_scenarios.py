@@ -8,6 +8,7 @@ per source (docs/attribution.md quotes it).
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,6 +278,24 @@ def test_sed_in_a_recorded_terminal_is_external(ws: Path, bench_factory) -> None
     shell.run(["sed", "-i", "s/false/true/", "conf.ini"], "sed -i s/false/true/ conf.ini")
     actions = check(bench, [("conf.ini", "external")])
     assert actions[0]["evidence"]["command"] == "sed -i s/false/true/ conf.ini"
+    shell.close()
+
+
+def test_code_generator_and_agent_creating_files_in_recorded_terminals(ws: Path, tmp_path: Path, bench_factory) -> None:
+    """A create is ``unknown`` only without evidence: a generator run in a recorded terminal is
+    external, an agent CLI's new files are the agent's."""
+    (ws / "gen.py").write_text(
+        "from pathlib import Path\nfor i in range(3):\n    Path(f'gen_{i}.py').write_text(f'# generated {i}\\n')\n"
+    )
+    bench = bench_factory()
+    shell = ShellFacts(ws)
+    shell.run([sys.executable, "gen.py"], "python3 gen.py")
+    bench.settle()
+    gemini = make_program(tmp_path / "bin", "gemini")
+    shell.run([str(gemini), "write", str(ws / "feature.py"), "def feature():\n    ...\n"], "gemini", agent="gemini")
+    check(
+        bench, [("gen_0.py", "external"), ("gen_1.py", "external"), ("gen_2.py", "external"), ("feature.py", "agent")]
+    )
     shell.close()
 
 
