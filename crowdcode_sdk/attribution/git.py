@@ -36,7 +36,7 @@ BACKWARD_MS = 1000
 HEAD_BACKWARD_MS = 50
 """A HEAD move makes it a checkout only if it is this close before the files (git moves HEAD after
 writing them; an earlier move belongs to an earlier command)."""
-FORWARD_MS = 300
+FORWARD_MS = 150
 """How long after a file event (or the end of an operation) to wait for git signals."""
 RELEASE_WAIT_MS = 500
 """How long the watcher must have been idle, with the lock gone, before a release that was never
