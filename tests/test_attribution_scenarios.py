@@ -162,6 +162,21 @@ def test_non_bmp_text(ws: Path, bench_factory) -> None:
     assert path.read_text(encoding="utf-8") == doc.text == "😀 grin 𝄞\n🎉"
 
 
+def test_workspace_through_a_symbolic_link(tmp_path: Path, home: Path, bench_factory) -> None:
+    """The workspace is given through a symlink and the editor reports resolved paths."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    (real / "a.txt").write_text("a\n")
+    bench = bench_factory(tmp_path / "link")
+    bench.editor.open(real / "a.txt")
+    bench.editor.type(real / "a.txt", "b\n")
+    bench.editor.save(real / "a.txt")
+    bench.settle()
+    run_writer("write", str(real / "a.txt"), "agent\n")
+    check(bench, [("a.txt", "user"), ("a.txt", "agent")])
+
+
 # --- agents ----------------------------------------------------------------------------------------
 
 

@@ -118,7 +118,10 @@ class Attribution:
         self._scan_end: int | None = None
         self._last_event = 0.0
         self._stopping = False
-        watch = [r.path for r in self._roots]
+        # The kernel watches real directories: a root given through a symbolic link is watched
+        # at its target, and reported paths are mapped back to the root as given.
+        self._aliases = [(r.path.resolve(), r.path) for r in self._roots if r.path.resolve() != r.path]
+        watch = [r.path.resolve() for r in self._roots]
         for git in self._gits:
             watch.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch))
         self._watcher = Watcher(watch, self._on_path)
@@ -134,7 +137,7 @@ class Attribution:
 
     def open_document(self, path: Path, text: str) -> None:
         """The editor opened ``path`` with ``text``; its edits are buffered from here on."""
-        path = Path(path)
+        path = self._normalise(path)
         if self._private(path):
             return
         with self._lock:
@@ -164,7 +167,7 @@ class Attribution:
         Returns ``None`` (records nothing) for a secret or ignored file: their contents never
         enter a recording, not even as keystrokes.
         """
-        path = Path(path)
+        path = self._normalise(path)
         if self._private(path):
             return None
         with self._lock:
@@ -184,7 +187,7 @@ class Attribution:
         Recorded as an ``edit`` with reason ``reload`` (so a replay rebuilds the buffer) and source
         ``unknown``: the disk change itself is the watcher's to attribute.
         """
-        path = Path(path)
+        path = self._normalise(path)
         if self._private(path):
             return
         with self._lock:
@@ -202,14 +205,14 @@ class Attribution:
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
         when the watcher sees the write and the buffered edits explain it."""
-        path = Path(path)
+        path = self._normalise(path)
         with self._lock:
             document = self._documents.get(path)
             if document is not None:
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
     def close_document(self, path: Path) -> None:
-        path = Path(path)
+        path = self._normalise(path)
         if self._private(path):
             return
         self.drain(timeout=2.0)  # let a save right before closing be decided against the buffer
@@ -299,6 +302,10 @@ class Attribution:
                 git.on_git_event(path, now, gone)
                 self._inbox.wake()
                 return
+        for real, given in self._aliases:
+            if path.is_relative_to(real):
+                path = given / path.relative_to(real)
+                break
         root = self._root_of(path)
         if root is None:
             return
@@ -319,6 +326,19 @@ class Attribution:
         found = list(root.rules.walk(directory)) if directory.is_dir() else []
         for path in {*known, *found}:
             self._inbox.add(path, now, operation)  # type: ignore[arg-type]
+
+    def _normalise(self, path: Path | str) -> Path:
+        """An adapter's path as the watcher reports it: under the root as given, even when the
+        adapter resolved symbolic links the root was given with (or the other way round)."""
+        path = Path(path)
+        if self._root_of(path) is not None:
+            return path
+        resolved = path.resolve()
+        for root in self._roots:
+            real = root.path.resolve()
+            if resolved.is_relative_to(real):
+                return root.path / resolved.relative_to(real)
+        return path
 
     def _root_of(self, path: Path) -> _Root | None:
         for root in self._roots:  # deepest first
