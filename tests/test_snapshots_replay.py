@@ -46,6 +46,8 @@ def test_snapshots_share_blobs_and_take_one_per_agent_batch(home: Path, tmp_path
     assert second_id is not None
     assert _blob_files(locations) == blobs_before  # an unchanged workspace: only a manifest
     assert store.load(second_id).files == first.files  # type: ignore[union-attr]
+    raw = store.load_raw(second_id)
+    assert raw is not None and raw.files == {} and raw.parent == snapshot_ids[0]  # a delta: nothing changed
     # Two agent changes in one batch: one snapshot before the first; a user action ends the batch.
     run_writer("write", str(ws / "f1.txt"), "agent 1\n")
     bench.settle()

@@ -45,13 +45,17 @@ from .evidence import TerminalEvidence, Verdict
 from .git import FORWARD_MS, GitActivity, blob_id, find_repo
 from .pending import EditChain
 from .snapshots import Manifest, SnapshotStore
-from .watcher import Inbox, Pending, Watcher
+from .watcher import Inbox, Pending, Prepared, Watcher
 
 SAVE_HINT_TTL_MS = 5000
 """A save hint no disk event confirmed within this long is dropped (the write failed)."""
 HINT_WAIT_MS = 600
 """How long an unexplained change to an open document waits for the editor's late edits or save
 hint (they travel through the adapter's event stream, the write through inotify)."""
+
+PREPARE_QUIET_MS = 30
+"""A file quiet this long while its verdict waits is read and diffed ahead (see ``_prepare``)."""
+PREPARE_BATCH = 64
 
 _log = logging.getLogger(__name__)
 
@@ -113,6 +117,7 @@ class Attribution:
         self._gits = list(gits.values())
         self._snapshot_count = 0
         self._snapshots_taken: list[tuple[str, int]] = []
+        self._last_snapshot: tuple[str, dict[str, str]] | None = None
         self._batch_active = False
         self._scanned = threading.Event()
         self._scan_end: int | None = None
@@ -274,7 +279,13 @@ class Attribution:
                     total += baseline.size
             self._snapshot_count += 1
             snapshot_id = f"{self.session.id}-{self._snapshot_count:04d}"
-            self._store.write(snapshot_id, Manifest(files, skipped, self.session.id, self.session.now_ms()))
+            manifest = Manifest(files, skipped, self.session.id, self.session.now_ms())
+            if self._last_snapshot is not None:
+                parent, previous = self._last_snapshot
+                self._store.write(snapshot_id, manifest.delta(previous, parent))
+            else:
+                self._store.write(snapshot_id, manifest)
+            self._last_snapshot = (snapshot_id, files)
             event = self.session.snapshot(snapshot_id)
             self._snapshots_taken.append((snapshot_id, event.timestamp))
             return snapshot_id
@@ -283,6 +294,8 @@ class Attribution:
         with self._lock:
             removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
             self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
+            if removed:
+                self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
             self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
 
     def _on_event(self, event: Event) -> None:
@@ -372,7 +385,33 @@ class Attribution:
                 continue
             if stopping:
                 return
+            waiting = self._inbox.preparable(self.session.now_ms(), PREPARE_QUIET_MS, PREPARE_BATCH)
+            if waiting:
+                for entry in waiting:
+                    try:
+                        self._prepare(entry)
+                    except Exception:
+                        _log.exception("attribution could not prepare %s", entry.path)
+                        entry.prepared = None
+                continue
             self._inbox.wait(None)
+
+    def _prepare(self, entry: Pending) -> None:
+        """Read a waiting file and diff it against its baseline ahead of the verdict, so that the
+        files of a long git operation are recorded right after it ends."""
+        last = entry.last
+        root = self._root_of(entry.path)
+        if root is None:
+            return
+        content = root.rules.read(entry.path)
+        new = self._baselines.of(content)
+        with self._lock:
+            old = self._baselines.get(entry.path)
+        old_text = self._baselines.text(old) if old is not None and old.exists else None
+        diff = None
+        if old_text is not None and content.text is not None:
+            diff = unified_diff(old_text, content.text, self.session.relpath(entry.path))
+        entry.prepared = Prepared(last, content, new, old.sha if old is not None else None, old_text, diff)
 
     def _scan(self) -> None:
         for root in self._roots:
@@ -407,14 +446,16 @@ class Attribution:
         for entry in entries:
             root = self._root_of(entry.path)
             if root is not None:
-                reads[entry.path] = (root, root.rules.read(entry.path))
+                prepared = entry.fresh()
+                reads[entry.path] = (root, prepared.content if prepared else root.rules.read(entry.path))
         gits = self._git_verdicts(entries, reads)
         with self._lock:
             for entry in entries:
                 if entry.path not in reads:
                     continue
                 root, content = reads[entry.path]
-                new = self._baselines.of(content)
+                prepared = entry.fresh()
+                new = prepared.new if prepared else self._baselines.of(content)
                 old = self._baselines.get(entry.path)
                 if old is None and not new.exists:
                     continue  # created and removed unseen (atomic-write temp files, vim's 4913)
@@ -484,7 +525,13 @@ class Attribution:
         rel = self.session.relpath(path)
         now = self.session.now_ms()
         old_exists = old is not None and old.exists
-        before = self._baselines.text(old) if old is not None else None
+        prepared = entry.fresh()
+        if prepared is not None and old_exists and prepared.old_sha == old.sha:  # type: ignore[union-attr]
+            before = prepared.old_text
+        else:
+            prepared = None
+            before = self._baselines.text(old) if old is not None else None
+        old_text = before
         document = self._documents.get(path)
         if document is not None:
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
@@ -515,7 +562,9 @@ class Attribution:
             self._batch_active = True
         diff = None
         after = "" if not new.exists else new_text
-        if before is not None and after is not None:
+        if prepared is not None and change_type is ChangeType.CHANGE and before is old_text:
+            diff = prepared.diff
+        elif before is not None and after is not None:
             diff = unified_diff(
                 before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
             )

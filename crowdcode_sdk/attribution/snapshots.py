@@ -2,8 +2,9 @@
 
 ``<data_dir>/snapshots/blobs/<sha[:2]>/<sha>`` holds zstd-compressed contents (shared by all
 snapshots and sessions), ``<data_dir>/snapshots/manifests/<snapshot_id>.json`` one snapshot:
-``{"files": {relpath: sha}, "skipped": {relpath: reason}, "sessionId", "timestamp"}``. A
-``workspace_snapshot`` event names the manifest. Because the watcher's baselines live in the same
+``{"files": {relpath: sha}, "skipped": {relpath: reason}, "sessionId", "timestamp"}`` — after the
+first snapshot of a session, with ``"parent"`` and ``"removed"``, only what changed (see
+:class:`Manifest`). A ``workspace_snapshot`` event names the manifest. Because the watcher's baselines live in the same
 blob store, a snapshot writes only its manifest.
 """
 
@@ -25,13 +26,39 @@ from .blobs import BlobStore
 
 @dataclass
 class Manifest:
+    """``files`` maps every path to its content id — or, with ``parent``, only the paths that
+    differ from that earlier snapshot of the same session (``removed``: paths gone since), so that
+    a snapshot of an unchanged workspace costs a few bytes. :meth:`SnapshotStore.load` resolves
+    the chain."""
+
     files: dict[str, str]
     skipped: dict[str, str] = field(default_factory=dict)
     session_id: str | None = None
     timestamp: int | None = None
+    parent: str | None = None
+    removed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"files": self.files, "skipped": self.skipped, "sessionId": self.session_id, "timestamp": self.timestamp}
+        data: dict[str, Any] = {
+            "files": self.files,
+            "skipped": self.skipped,
+            "sessionId": self.session_id,
+            "timestamp": self.timestamp,
+        }
+        if self.parent is not None:
+            data.update(parent=self.parent, removed=self.removed)
+        return data
+
+    def delta(self, previous: dict[str, str], parent: str) -> Manifest:
+        """This (complete) manifest as a change from ``previous``, the files of ``parent``."""
+        return Manifest(
+            files={rel: sha for rel, sha in self.files.items() if previous.get(rel) != sha},
+            skipped=self.skipped,
+            session_id=self.session_id,
+            timestamp=self.timestamp,
+            parent=parent,
+            removed=sorted(rel for rel in previous if rel not in self.files),
+        )
 
 
 class SnapshotStore:
@@ -48,11 +75,38 @@ class SnapshotStore:
         write_private_atomic(self.manifest_path(snapshot_id), orjson.dumps(manifest.to_json()))
 
     def load(self, snapshot_id: str) -> Manifest | None:
+        """The snapshot with every file listed (its parent chain resolved); ``None`` if it or an
+        ancestor is missing."""
+        chain: list[Manifest] = []
+        current: str | None = snapshot_id
+        while current is not None:
+            raw = self.load_raw(current)
+            if raw is None:
+                return None
+            chain.append(raw)
+            current = raw.parent
+        files: dict[str, str] = {}
+        for manifest in reversed(chain):
+            for rel in manifest.removed:
+                files.pop(rel, None)
+            files.update(manifest.files)
+        top = chain[0]
+        return Manifest(files, top.skipped, top.session_id, top.timestamp)
+
+    def load_raw(self, snapshot_id: str) -> Manifest | None:
+        """The manifest as stored (a delta if it has a parent)."""
         try:
             data = orjson.loads(self.manifest_path(snapshot_id).read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return None
-        return Manifest(data.get("files", {}), data.get("skipped", {}), data.get("sessionId"), data.get("timestamp"))
+        return Manifest(
+            data.get("files", {}),
+            data.get("skipped", {}),
+            data.get("sessionId"),
+            data.get("timestamp"),
+            data.get("parent"),
+            data.get("removed", []),
+        )
 
     def delete(self, snapshot_ids: Iterable[str], *, since_ms: int, keep: Iterable[str] = ()) -> None:
         """Delete these manifests, then every blob written since ``since_ms`` that no remaining

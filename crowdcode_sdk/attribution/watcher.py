@@ -26,7 +26,22 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from ..ignore import FileContent
+from .baselines import Baseline
 from .git import Operation
+
+
+@dataclass
+class Prepared:
+    """Work done on a file while its verdict waits (a long git operation): its content as read
+    after the event at ``last``, and the diff from its old baseline."""
+
+    last: int
+    content: FileContent
+    new: Baseline
+    old_sha: str | None
+    old_text: str | None
+    diff: str | None
 
 
 @dataclass
@@ -39,6 +54,11 @@ class Pending:
     operation: Operation | None = None
     not_before: int = 0
     deferred: bool = False
+    prepared: Prepared | None = None
+
+    def fresh(self) -> Prepared | None:
+        """The prepared work if no event came after it."""
+        return self.prepared if self.prepared is not None and self.prepared.last == self.last else None
 
 
 class Inbox:
@@ -87,6 +107,17 @@ class Inbox:
             if taken:
                 self._busy = True
             return sorted(taken, key=lambda e: e.first)
+
+    def preparable(self, now: int, quiet_ms: int, limit: int) -> list[Pending]:
+        """Entries still waiting, quiet for ``quiet_ms``, whose preparation is missing or stale."""
+        with self._cond:
+            found = []
+            for entry in self._pending.values():
+                if entry.fresh() is None and now - entry.last >= quiet_ms:
+                    found.append(entry)
+                    if len(found) >= limit:
+                        break
+            return found
 
     def done(self) -> None:
         with self._cond:
