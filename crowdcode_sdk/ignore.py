@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pathspec
 
@@ -84,13 +85,22 @@ ALWAYS_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
 DEFAULT_MAX_BYTES = 1024 * 1024
 BINARY_PROBE_BYTES = 8192
 
-_SECRET_SPEC = pathspec.GitIgnoreSpec.from_lines(SECRET_GLOBS)
-_TEMP_SPEC = pathspec.GitIgnoreSpec.from_lines(EDITOR_TEMP_GLOBS)
+
+def _one_regex(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """pathspec's translation of gitignore globs, joined into one expression: the watcher checks
+    every event's path, and one search is much cheaper than one per glob."""
+    spec = pathspec.GitIgnoreSpec.from_lines(globs)
+    parts = [re.sub(r"\(\?P<\w+>", "(?:", p.regex.pattern) for p in spec.patterns if p.include and p.regex]
+    return re.compile("|".join(f"(?:{part})" for part in parts))
+
+
+_SECRET_RE = _one_regex(SECRET_GLOBS)
+_TEMP_RE = _one_regex(EDITOR_TEMP_GLOBS)
 
 
 def is_secret(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` (any form; only its name and parents count) names a secret file."""
-    return _SECRET_SPEC.match_file(PurePosixPath(Path(path).as_posix()).as_posix())
+    return _SECRET_RE.match(Path(path).as_posix()) is not None
 
 
 class Skip(enum.StrEnum):
@@ -140,6 +150,9 @@ class IgnoreRules:
         self.max_bytes = max_bytes
         self._git_dir = git_dir if git_dir is not None else _find_git_dir(root)
         self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
+        self._dirs: dict[Path, bool] = {}
+        self._chains: dict[Path, list[tuple[int, pathspec.GitIgnoreSpec]]] = {}
+        """Directory → whether it or an ancestor is ignored (the watcher asks for every event)."""
         self._lock = threading.Lock()
 
     def invalidate(self, directory: Path | None = None) -> None:
@@ -149,6 +162,8 @@ class IgnoreRules:
                 self._specs.clear()
             else:
                 self._specs.pop(directory, None)
+            self._dirs.clear()
+            self._chains.clear()
 
     def _spec(self, directory: Path) -> pathspec.GitIgnoreSpec | None:
         with self._lock:
@@ -169,42 +184,64 @@ class IgnoreRules:
 
     def _matches(self, path: Path, is_dir: bool) -> bool:
         """Whether the rules of ``path``'s ancestors (root down to its parent) exclude it."""
-        if _TEMP_SPEC.match_file(path.name + ("/" if is_dir else "")):
+        suffix = "/" if is_dir else ""
+        if _TEMP_RE.match(path.name + suffix):
             return True
-        parent = path.parent
-        chain = [parent, *[p for p in parent.parents if p.is_relative_to(self.root)]]
+        text = path.as_posix()
         ignored = False
-        for directory in reversed(chain):  # deeper files override shallower ones, as in git
-            spec = self._spec(directory)
-            if spec is None:
-                continue
-            rel = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
-            result = spec.check_file(rel)
+        for prefix, spec in self._chain(path.parent):  # shallow to deep: deeper rules win, as in git
+            result = spec.check_file(text[prefix:] + suffix)
             if result.include is not None:
                 ignored = bool(result.include)
         return ignored
+
+    def _chain(self, directory: Path) -> list[tuple[int, pathspec.GitIgnoreSpec]]:
+        """The rule sets that apply in ``directory``, root first, each with the length of its
+        directory's path prefix (to make paths relative by slicing)."""
+        with self._lock:
+            known = self._chains.get(directory)
+        if known is not None:
+            return known
+        chain = [] if directory == self.root else list(self._chain(directory.parent))
+        spec = self._spec(directory)
+        if spec is not None:
+            chain.append((len(directory.as_posix()) + 1, spec))
+        with self._lock:
+            if len(self._chains) > 100_000:
+                self._chains.clear()
+            self._chains[directory] = chain
+        return chain
 
     def ignored(self, path: Path, *, is_dir: bool = False) -> Skip | None:
         """Why ``path`` (absolute, under the root) must not be read, or ``None`` if it may be.
 
         Checks every ancestor directory too: nothing below an ignored directory is read.
         """
-        try:
-            rel = path.relative_to(self.root)
-        except ValueError:
+        if not path.is_relative_to(self.root) or path == self.root:
+            return Skip.IGNORED if path != self.root else None
+        if self._directory_ignored(path.parent) or self._matches(path, is_dir=is_dir):
             return Skip.IGNORED
-        parts = rel.parts
-        if any(part in ALWAYS_SKIPPED_DIRS for part in parts):
-            return Skip.IGNORED
-        current = self.root
-        for index, part in enumerate(parts):
-            current = current / part
-            last = index == len(parts) - 1
-            if self._matches(current, is_dir=is_dir or not last):
-                return Skip.IGNORED
-        if not is_dir and is_secret(rel):
+        if not is_dir and is_secret(path.name):
             return Skip.SECRET
         return None
+
+    def _directory_ignored(self, directory: Path) -> bool:
+        if directory == self.root:
+            return False
+        with self._lock:
+            known = self._dirs.get(directory)
+        if known is not None:
+            return known
+        ignored = (
+            directory.name in ALWAYS_SKIPPED_DIRS
+            or self._directory_ignored(directory.parent)
+            or self._matches(directory, is_dir=True)
+        )
+        with self._lock:
+            if len(self._dirs) > 100_000:
+                self._dirs.clear()
+            self._dirs[directory] = ignored
+        return ignored
 
     def walk(self, start: Path | None = None) -> Iterator[Path]:
         """Every file under ``start`` (default: the root) that the rules allow, never entering an

@@ -177,6 +177,17 @@ def test_workspace_through_a_symbolic_link(tmp_path: Path, home: Path, bench_fac
     check(bench, [("a.txt", "user"), ("a.txt", "agent")])
 
 
+def test_change_during_the_initial_scan_is_not_lost(ws: Path, bench_factory) -> None:
+    """With ``wait=False`` the scan runs in the background; a file changed before the scan read
+    it still gets its ``file_change`` (without a diff if its old text was never seen)."""
+    for i in range(1500):
+        (ws / f"z{i:04d}.txt").write_text(f"{i}\n")
+    bench = bench_factory(wait=False)
+    run_writer("write", str(ws / "z1499.txt"), "changed\n")
+    changes = check(bench, [("z1499.txt", "agent")])
+    assert changes[0]["changeType"] == "change"
+
+
 # --- agents ----------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ignore import FileContent, Skip
-from .blobs import BlobStore
+from .blobs import BlobStore, content_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class Baselines:
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
         self._files: dict[Path, Baseline] = {}
+        self._unstored: dict[str, bytes] = {}
+        """Contents taken with ``defer``: written by :meth:`flush`, after the events are recorded."""
 
     def __len__(self) -> int:
         return len(self._files)
@@ -47,13 +49,25 @@ class Baselines:
         """``None`` when the file was never seen (not in the initial scan, never opened)."""
         return self._files.get(path)
 
-    def of(self, content: FileContent) -> Baseline:
-        """The baseline for freshly read content (its text stored in the blob store)."""
+    def of(self, content: FileContent, *, defer: bool = False) -> Baseline:
+        """The baseline for freshly read content; its text is stored in the blob store now, or
+        with ``defer`` at the next :meth:`flush` (off the path from disk write to event)."""
         if not content.exists:
             return ABSENT
         if content.text is None or content.data is None:
             return Baseline(exists=True, skip=content.skip, size=content.size)
-        return Baseline(exists=True, sha=self.blobs.put(content.data), size=content.size)
+        if defer:
+            sha = content_id(content.data)
+            self._unstored[sha] = content.data
+        else:
+            sha = self.blobs.put(content.data)
+        return Baseline(exists=True, sha=sha, size=content.size)
+
+    def flush(self) -> None:
+        """Store the deferred contents."""
+        while self._unstored:
+            sha, data = self._unstored.popitem()
+            self.blobs.put(data, sha)
 
     def of_text(self, text: str) -> Baseline:
         data = text.encode("utf-8")
@@ -73,7 +87,7 @@ class Baselines:
             return ""
         if baseline.sha is None:
             return None
-        data = self.blobs.get(baseline.sha)
+        data = self._unstored.get(baseline.sha) or self.blobs.get(baseline.sha)
         return data.decode("utf-8") if data is not None else None
 
     def under(self, directory: Path) -> list[Path]:

@@ -121,6 +121,7 @@ class Attribution:
         self._batch_active = False
         self._scanned = threading.Event()
         self._scan_end: int | None = None
+        self._scan_reads: dict[Path, int] = {}
         self._last_event = 0.0
         self._stopping = False
         # The kernel watches real directories: a root given through a symbolic link is watched
@@ -265,6 +266,7 @@ class Attribution:
         if not self._snapshots_enabled:
             return None
         with self._lock:
+            self._baselines.flush()
             files: dict[str, str] = {}
             skipped: dict[str, str] = {}
             total = 0
@@ -322,6 +324,8 @@ class Attribution:
         root = self._root_of(path)
         if root is None:
             return
+        if not is_dir and self._inbox.touch(path, now):
+            return  # already waiting (and so already checked against the rules): coalesced
         if path.name in (".gitignore", ".crowdcodeignore"):
             root.rules.invalidate(path.parent)
         if root.rules.ignored(path, is_dir=is_dir) is not None:
@@ -354,8 +358,10 @@ class Attribution:
         return path
 
     def _root_of(self, path: Path) -> _Root | None:
+        text = str(path)
         for root in self._roots:  # deepest first
-            if path.is_relative_to(root.path):
+            prefix = str(root.path)
+            if text.startswith(prefix) and (len(text) == len(prefix) or text[len(prefix)] == "/"):
                 return root
         return None
 
@@ -418,10 +424,12 @@ class Attribution:
             for path in root.rules.walk():
                 if self._stopping:
                     return
+                read_at = self.session.now_ms()
                 baseline = self._baselines.of(root.rules.read(path))
                 with self._lock:
                     if self._baselines.get(path) is None:
                         self._baselines.set(path, baseline)
+                        self._scan_reads[path] = read_at
         self._scan_end = self.session.now_ms()
         if self._baselines and not self._stopping:
             with contextlib.suppress(Exception):
@@ -455,18 +463,24 @@ class Attribution:
                     continue
                 root, content = reads[entry.path]
                 prepared = entry.fresh()
-                new = prepared.new if prepared else self._baselines.of(content)
+                new = prepared.new if prepared else self._baselines.of(content, defer=True)
                 old = self._baselines.get(entry.path)
                 if old is None and not new.exists:
                     continue  # created and removed unseen (atomic-write temp files, vim's 4913)
                 if old is not None and old.same_as(new):
-                    if content.text is not None:
+                    if self._scan_reads.get(entry.path, -1) >= entry.first:
+                        # Changed while the initial scan ran, before the scan read it: the change
+                        # happened, but what it changed is unknown.
+                        self._scan_reads.pop(entry.path)
+                        self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
+                    elif content.text is not None:
                         self._confirm_unchanged_save(entry.path, content.text)
                     continue
                 git_source = gits.get(entry.path)
                 if not final and git_source is None and self._wait_for_editor(entry, content.text):
                     continue
                 self._attribute(entry, root, old, new, content.text, terminals, git_source)
+            self._baselines.flush()
 
     def _git_verdicts(self, entries: list[Pending], reads: dict[Path, tuple[_Root, FileContent]]) -> dict[Path, Source]:
         """git's verdict per file; where only weak signals speak for git (an index refresh, a

@@ -42,6 +42,8 @@ RELEASE_WAIT_MS = 500
 """How long the watcher must have been idle, with the lock gone, before a release that was never
 reported is assumed."""
 STALE_LOCK_MS = 30_000
+PROBE_INTERVAL_MS = 20
+"""How often file events look for the index lock on disk (its own events usually tell first)."""
 """An index.lock older than this is a crashed git's leftover, not an operation."""
 
 _WEAK_NAMES = frozenset({"index", "index.lock", "packed-refs", "packed-refs.lock", "HEAD.lock"})
@@ -128,10 +130,14 @@ class GitActivity:
         self._lock = threading.Lock()
         self._state = _State(head=self._read_head())
         self._operation: Operation | None = None
+        self._dir_strings = [str(d) for d in repo.watch_dirs()]
         self.last_seen = 0
+        self._probed_at = 0
+        self._held = False
 
     def owns(self, path: Path) -> bool:
-        return any(path.is_relative_to(d) for d in self.repo.watch_dirs())
+        text = str(path)
+        return any(text == d or text.startswith(d + "/") for d in self._dir_strings)
 
     def on_git_event(self, path: Path, now: int, gone: bool) -> None:
         """An event inside a git directory, in the order the kernel reported it: the index lock
@@ -170,11 +176,13 @@ class GitActivity:
         with self._lock:
             if self._operation is not None and self._operation.end is None:
                 return self._operation
-        try:
-            held = now - int((self.repo.git_dir / "index.lock").stat().st_mtime * 1000) <= STALE_LOCK_MS
-        except OSError:
-            held = False
-        if not held:
+        if now - self._probed_at >= PROBE_INTERVAL_MS:  # a burst of events costs one stat
+            self._probed_at = now
+            try:
+                self._held = now - int((self.repo.git_dir / "index.lock").stat().st_mtime * 1000) <= STALE_LOCK_MS
+            except OSError:
+                self._held = False
+        if not self._held:
             return None
         with self._lock:
             return self._open_operation(now)

@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
     DirModifiedEvent,
     DirMovedEvent,
+    FileClosedEvent,
     FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
     FileOpenedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -29,6 +36,19 @@ from watchdog.observers import Observer
 from ..ignore import FileContent
 from .baselines import Baseline
 from .git import Operation
+
+WATCHED_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
+"""Only writes: the kernel then does not report opens and reads (our own reads of every changed
+file would double the events of a long checkout)."""
 
 
 @dataclass
@@ -78,6 +98,15 @@ class Inbox:
                 entry.last = now
                 entry.operation = entry.operation or operation
             self._cond.notify_all()
+
+    def touch(self, path: Path, now: int) -> bool:
+        """Another event for a waiting file: move its last-seen time; ``False`` if not waiting."""
+        with self._cond:
+            entry = self._pending.get(path)
+            if entry is None:
+                return False
+            entry.last = now
+            return True
 
     def put_back(self, entry: Pending) -> None:
         with self._cond:
@@ -168,7 +197,7 @@ class Watcher:
         self._observer = Observer()
         handler = _Handler(on_path)
         for directory in directories:
-            self._observer.schedule(handler, str(directory), recursive=True)
+            self._observer.schedule(handler, str(directory), recursive=True, event_filter=WATCHED_EVENTS)
         self._observer.daemon = True
 
     def start(self) -> None:
