@@ -151,13 +151,15 @@ class Attribution:
             disk = self._baselines.get(path)
             disk_text = self._baselines.text(disk) if disk is not None and disk.exists else None
             sequence = None
-            if disk is None and self._root_of(path) is not None:
+            root = self._root_of(path)
+            if disk is None and root is not None and path.is_file():
                 self._baselines.set(path, self._baselines.of_text(text))
             elif disk_text is not None and disk_text != text:
                 # The buffer is not what is on disk (unsaved buffer restored, encoding …): say how
                 # it differs so that a replay of the journal rebuilds the buffer exactly.
                 sequence = self._record_reload(path, disk_text, text).sequence
-            self._documents[path] = _Document(EditChain(text, sequence))
+            if root is not None:  # outside the workspace no watcher confirms saves: nothing to buffer
+                self._documents[path] = _Document(EditChain(text, sequence))
 
     def edit(
         self,
@@ -629,6 +631,8 @@ class Attribution:
 
     def _implicit_open(self, path: Path) -> _Document | None:
         """An edit of a document the adapter never opened: its buffer started as the disk text."""
+        if self._root_of(path) is None:
+            return None
         text = self._baselines.text(self._baselines.get(path))
         if text is None:
             return None
