@@ -178,9 +178,9 @@ class ShellFacts:
     """A real shell session publishing registry facts exactly as ``crowdcode shell`` does
     (contract 2): the foreground command while it runs, then the recent list."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, workspace: Path | None = None) -> None:
         self.cwd = cwd
-        self.session = Session(adapter="shell", editor="bash", workspace=cwd)
+        self.session = Session(adapter="shell", editor="bash", workspace=workspace or cwd)
         self.session.publish(cwd=str(cwd))
         self.recent: list[dict[str, Any]] = []
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from crowdcode_sdk.attribution import Attribution, workspace_root
 from crowdcode_sdk.attribution.diffs import apply_diff
 from crowdcode_sdk.ignore import IgnoreRules
 
@@ -281,6 +282,36 @@ def test_save_of_a_buffer_an_agent_also_changed(ws: Path, tmp_path: Path, bench_
     assert path.read_text() == "value = 1\nw = 2\nu = 3\n"
 
 
+def test_editor_reloads_before_the_watcher_decides(ws: Path, bench_factory) -> None:
+    """autoread: the editor reloads the agent's text at once; the buffer then equals the disk,
+    which must not pass for a save."""
+    path = ws / "auto.py"
+    path.write_text("x = 1\n")
+    bench = bench_factory()
+    bench.editor.open(path)
+    run_writer("write", str(path), "x = 2\n")
+    bench.editor.reload(path)
+    check(bench, [("auto.py", "agent")])
+
+
+def test_late_edits_and_hint_after_the_write(ws: Path, bench_factory) -> None:
+    """The adapter's last keystroke and its save hint reach the engine after the watcher saw the
+    write (an RPC queue behind the disk): the change waits for them and is the user's save."""
+    import time
+
+    path = ws / "late.py"
+    path.write_text("a\n")
+    bench = bench_factory()
+    doc = bench.editor.open(path)
+    bench.editor.type(path, "b")
+    final = doc.text + "c"
+    path.write_text(final)  # the editor wrote "…bc" but told us only about "b" so far
+    time.sleep(0.25)
+    bench.editor.type(path, "c")
+    bench.att.save_document(path)
+    check(bench, [("late.py", "user")])
+
+
 def test_journal_order_change_after_the_edits_it_follows(ws: Path, bench_factory) -> None:
     path = ws / "order.txt"
     path.write_text("base\n")
@@ -327,13 +358,18 @@ def test_code_generator_and_agent_creating_files_in_recorded_terminals(ws: Path,
 
 def test_vim_in_a_recorded_terminal_is_the_user(ws: Path, bench_factory) -> None:
     """Terminal-only work: the person edits with a terminal editor (here its write is a process
-    run as `vim`) in a recorded shell, with no editor adapter."""
-    (ws / "notes.md").write_text("# notes\n")
-    bench = bench_factory()
-    shell = ShellFacts(ws)
+    run as `vim`) in a recorded shell with no editor adapter; the shell session's own engine
+    watches the git root of its start directory."""
+    init_repo(ws, {"notes.md": "# notes\n", "sub/x.txt": "x\n"})
+    shell = ShellFacts(ws / "sub", workspace=workspace_root(ws / "sub"))
+    events: list = []
+    shell.session.add_listener(events.append)
+    att = Attribution.for_terminal(shell.session, ws / "sub")
+    bench = Bench(ws, shell.session, att, events)
     vim = make_program(ws.parent / "bin", "vim")
-    shell.run([str(vim), "write", str(ws / "notes.md"), "# notes\n- one\n"], "vim notes.md")
+    shell.run([str(vim), "write", str(ws / "notes.md"), "# notes\n- one\n"], "vim ../notes.md")
     check(bench, [("notes.md", "user")])
+    att.close()
     shell.close()
 
 

@@ -42,7 +42,7 @@ from ..session import Session
 from .baselines import ABSENT, Baseline, Baselines
 from .diffs import minimal_change, unified_diff
 from .evidence import TerminalEvidence, Verdict
-from .git import FORWARD_MS, GitActivity, blob_id, find_repo
+from .git import FORWARD_MS, GitActivity, blob_id, find_repo, workspace_root
 from .pending import EditChain
 from .snapshots import Manifest, SnapshotStore
 from .watcher import Inbox, Pending, Prepared, Watcher
@@ -138,6 +138,13 @@ class Attribution:
         self._worker.start()
         if wait:
             self._scanned.wait()
+
+    @classmethod
+    def for_terminal(cls, session: Session, start: Path, **options: object) -> Attribution:
+        """The engine for a terminal session started in ``start``: it watches the git working
+        tree containing ``start`` (else ``start`` itself) and has no documents; the shell's
+        registry facts (contract 2) are its evidence."""
+        return cls(session, roots=[workspace_root(Path(start))], **options)  # type: ignore[arg-type]
 
     # --- the adapter API (contract 1) -------------------------------------------------------------
 
