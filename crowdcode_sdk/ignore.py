@@ -19,7 +19,7 @@ import enum
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,9 +243,11 @@ class IgnoreRules:
             self._dirs[directory] = ignored
         return ignored
 
-    def walk(self, start: Path | None = None) -> Iterator[Path]:
+    def walk(self, start: Path | None = None, on_repository: Callable[[Path], None] | None = None) -> Iterator[Path]:
         """Every file under ``start`` (default: the root) that the rules allow, never entering an
-        ignored directory. ``start`` itself must not be ignored."""
+        ignored directory. ``start`` itself must not be ignored. ``on_repository`` is called with
+        every directory below ``start`` that is a git working tree of its own (a nested
+        repository or a submodule)."""
         stack = [start or self.root]
         while stack:
             directory = stack.pop()
@@ -262,6 +264,8 @@ class IgnoreRules:
                         continue
                 except OSError:
                     continue
+                if entry.name == ".git" and on_repository is not None and directory != (start or self.root):
+                    on_repository(Path(directory))
                 if is_dir:
                     if entry.name in ALWAYS_SKIPPED_DIRS or self._matches(path, is_dir=True):
                         continue

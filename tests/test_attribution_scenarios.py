@@ -487,6 +487,32 @@ def test_a_worktree_with_a_dot_git_file(ws: Path, tmp_path: Path, bench_factory)
     check(bench, [("w.txt", "git_checkout"), ("w.txt", "agent"), ("w.txt", "git"), ("w.txt", "agent")])
 
 
+def test_submodule_and_nested_repository(ws: Path, tmp_path: Path, bench_factory) -> None:
+    """A checkout inside a submodule (git dir in the superproject's .git/modules) or a nested
+    clone is git's, though the enclosing repository's index and HEAD never move."""
+    origin = tmp_path / "lib-origin"
+    init_repo(origin, {f"l{i}.py": f"lib {i}\n" for i in range(20)})
+    git(origin, "checkout", "-q", "-b", "v2")
+    for i in range(20):
+        (origin / f"l{i}.py").write_text(f"lib v2 {i}\n")
+    git(origin, "commit", "-qam", "v2")
+    git(origin, "checkout", "-q", "main")
+    init_repo(ws, {"app.py": "import lib\n"})
+    git(ws, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(origin), "lib")
+    git(ws, "commit", "-qm", "lib")
+    git(ws, "clone", "-q", str(origin), "vendor/lib2")
+    assert (ws / "lib/.git").is_file() and (ws / "vendor/lib2/.git").is_dir()
+    bench = bench_factory()
+    git(ws / "lib", "checkout", "-q", "v2")
+    bench.settle()
+    git(ws / "vendor/lib2", "checkout", "-q", "v2")
+    check(
+        bench,
+        [(f"lib/l{i}.py", "git_checkout") for i in range(20)]
+        + [(f"vendor/lib2/l{i}.py", "git_checkout") for i in range(20)],
+    )
+
+
 def test_background_fetch_does_not_turn_a_save_into_git(ws: Path, bench_factory) -> None:
     init_repo(ws, {"s.txt": "s\n"})
     bench = bench_factory()

@@ -114,7 +114,9 @@ class Attribution:
             self._roots.append(
                 _Root(root, IgnoreRules(root, max_bytes=self._max_bytes, git_dir=repo.git_dir if repo else None), git)
             )
-        self._gits = list(gits.values())
+        self._gits = _by_depth(gits.values())
+        self._nested: list[tuple[str, GitActivity]] = []
+        """Repositories inside a root (submodules, nested clones), deepest first, by worktree."""
         self._snapshot_count = 0
         self._snapshots_taken: list[tuple[str, int]] = []
         self._last_snapshot: tuple[str, dict[str, str]] | None = None
@@ -339,7 +341,8 @@ class Attribution:
             root.rules.invalidate(path.parent)
         if root.rules.ignored(path, is_dir=is_dir) is not None:
             return
-        operation = root.git.sample(now) if root.git is not None else None
+        git = self._git_of(path, root)
+        operation = git.sample(now) if git is not None else None
         if is_dir:
             self._queue_directory(root, path, now, operation)
         else:
@@ -428,9 +431,29 @@ class Attribution:
             diff = unified_diff(old_text, content.text, self.session.relpath(entry.path))
         entry.prepared = Prepared(last, content, new, old.sha if old is not None else None, old_text, diff)
 
+    def _add_repository(self, worktree: Path) -> None:
+        """A nested repository or submodule found by the scan: its git operations explain the
+        files below it (the enclosing repository's do not)."""
+        repo = find_repo(worktree)
+        if repo is None or repo.worktree != worktree or any(g.repo.git_dir == repo.git_dir for g in self._gits):
+            return
+        git = GitActivity(repo)
+        for directory in repo.watch_dirs():
+            if not any(directory.is_relative_to(r.path.resolve()) for r in self._roots):
+                self._watcher.add(directory)
+        self._gits = _by_depth([*self._gits, git])
+        self._nested = sorted([*self._nested, (str(worktree), git)], key=lambda item: len(item[0]), reverse=True)
+
+    def _git_of(self, path: Path, root: _Root | None) -> GitActivity | None:
+        text = str(path)
+        for prefix, git in self._nested:
+            if text.startswith(prefix + "/"):
+                return git
+        return root.git if root is not None else None
+
     def _scan(self) -> None:
         for root in self._roots:
-            for path in root.rules.walk():
+            for path in root.rules.walk(on_repository=self._add_repository):
                 if self._stopping:
                     return
                 read_at = self.session.now_ms()
@@ -452,7 +475,7 @@ class Attribution:
         if now < entry.not_before:
             return False
         root = self._root_of(entry.path)
-        git = root.git if root is not None else None
+        git = self._git_of(entry.path, root)
         if git is None:
             return now >= entry.last + FORWARD_MS
         return git.settled(entry.operation, entry.last, now)
@@ -498,13 +521,14 @@ class Attribution:
         check: dict[GitActivity, list[tuple[Path, Source]]] = {}
         for entry in entries:
             root, _ = reads.get(entry.path, (None, None))
-            if root is None or root.git is None:
+            git = self._git_of(entry.path, root)
+            if git is None:
                 continue
-            verdict = root.git.verdict(entry.operation, entry.first, entry.last)
+            verdict = git.verdict(entry.operation, entry.first, entry.last)
             if verdict is None:
                 continue
             if verdict.needs_index_match:
-                check.setdefault(root.git, []).append((entry.path, verdict.source))
+                check.setdefault(git, []).append((entry.path, verdict.source))
             else:
                 found[entry.path] = verdict.source
         for git, candidates in check.items():
@@ -646,6 +670,11 @@ class Attribution:
         document = _Document(EditChain(text))
         self._documents[path] = document
         return document
+
+
+def _by_depth(gits: Iterable[GitActivity]) -> list[GitActivity]:
+    """Deepest git directories first: a submodule's git dir lies inside its superproject's."""
+    return sorted(gits, key=lambda g: max(len(str(d)) for d in g.repo.watch_dirs()), reverse=True)
 
 
 __all__ = ["ABSENT", "Attribution"]

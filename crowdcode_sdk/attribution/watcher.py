@@ -195,10 +195,14 @@ class Watcher:
 
     def __init__(self, directories: list[Path], on_path: OnPath) -> None:
         self._observer = Observer()
-        handler = _Handler(on_path)
+        self._handler = _Handler(on_path)
         for directory in directories:
-            self._observer.schedule(handler, str(directory), recursive=True, event_filter=WATCHED_EVENTS)
+            self.add(directory)
         self._observer.daemon = True
+
+    def add(self, directory: Path) -> None:
+        """Watch another directory tree (before or after :meth:`start`)."""
+        self._observer.schedule(self._handler, str(directory), recursive=True, event_filter=WATCHED_EVENTS)
 
     def start(self) -> None:
         self._observer.start()
