@@ -77,20 +77,10 @@ class SnapshotStore:
     def load(self, snapshot_id: str) -> Manifest | None:
         """The snapshot with every file listed (its parent chain resolved); ``None`` if it or an
         ancestor is missing."""
-        chain: list[Manifest] = []
-        current: str | None = snapshot_id
-        while current is not None:
-            raw = self.load_raw(current)
-            if raw is None:
-                return None
-            chain.append(raw)
-            current = raw.parent
-        files: dict[str, str] = {}
-        for manifest in reversed(chain):
-            for rel in manifest.removed:
-                files.pop(rel, None)
-            files.update(manifest.files)
-        top = chain[0]
+        top = self.load_raw(snapshot_id)
+        files = manifest_files(self.manifests, snapshot_id)
+        if top is None or files is None:
+            return None
         return Manifest(files, top.skipped, top.session_id, top.timestamp)
 
     def load_raw(self, snapshot_id: str) -> Manifest | None:
@@ -147,3 +137,23 @@ class SnapshotStore:
     def size(self, manifest: Mapping[str, str]) -> int:
         """Compressed bytes of the blobs a manifest references."""
         return sum(self.blobs.size(sha) for sha in set(manifest.values()))
+
+
+def manifest_files(manifests: Path, snapshot_id: str) -> dict[str, str] | None:
+    """Every ``relpath → sha`` of a snapshot, following delta manifests' ``parent`` chain; the one
+    function every reader of snapshots uses. ``None`` if the manifest or an ancestor is missing."""
+    chain: list[dict[str, Any]] = []
+    current: str | None = snapshot_id
+    while current is not None:
+        try:
+            data = orjson.loads((manifests / f"{current}.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        chain.append(data)
+        current = data.get("parent")
+    files: dict[str, str] = {}
+    for data in reversed(chain):
+        for rel in data.get("removed") or ():
+            files.pop(rel, None)
+        files.update(data.get("files") or {})
+    return files
