@@ -171,3 +171,22 @@ def test_snapshots_can_be_disabled(home: Path, tmp_path: Path) -> None:
     bench.close()
     manifests = Locations.default().data_dir / "snapshots" / "manifests"
     assert not manifests.exists() or not os.listdir(manifests)
+
+
+def test_snapshot_readers_of_other_modules_resolve_delta_manifests(home: Path, tmp_path: Path) -> None:
+    from crowdcode_sdk.serialize.snapshots import store_loader
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "keep.txt").write_text("keep\n")
+    (ws / "gone.txt").write_text("gone\n")
+    bench = start_bench(ws)
+    run_writer("write", str(ws / "keep.txt"), "changed\n", "delete", str(ws / "gone.txt"))
+    bench.settle()
+    second = bench.att.snapshot()
+    bench.close()
+    assert second is not None
+    store = SnapshotStore(Locations.default())
+    raw = store.load_raw(second)
+    assert raw is not None and raw.parent is not None and raw.removed == ["gone.txt"]
+    assert store_loader(Locations.default().data_dir)(second) == {"keep.txt": "changed\n"}
