@@ -39,10 +39,10 @@ from ..schema import (
     TextChange,
 )
 from ..session import Session
-from .baselines import ABSENT, Baseline, Baselines
+from .baselines import Baseline, Baselines
 from .diffs import minimal_change, unified_diff
 from .evidence import TerminalEvidence, Verdict
-from .git import FORWARD_MS, GitActivity, blob_id, find_repo, workspace_root
+from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
 from .pending import EditChain
 from .snapshots import Manifest, SnapshotStore
 from .watcher import Inbox, Pending, Prepared, Watcher
@@ -142,11 +142,11 @@ class Attribution:
             self._scanned.wait()
 
     @classmethod
-    def for_terminal(cls, session: Session, start: Path, **options: object) -> Attribution:
+    def for_terminal(cls, session: Session, start: Path, *, wait: bool = True) -> Attribution:
         """The engine for a terminal session started in ``start``: it watches the git working
         tree containing ``start`` (else ``start`` itself) and has no documents; the shell's
         registry facts (contract 2) are its evidence."""
-        return cls(session, roots=[workspace_root(Path(start))], **options)  # type: ignore[arg-type]
+        return cls(session, roots=[workspace_root(Path(start))], wait=wait)
 
     # --- the adapter API (contract 1) -------------------------------------------------------------
 
@@ -348,13 +348,13 @@ class Attribution:
         else:
             self._inbox.add(path, now, operation)
 
-    def _queue_directory(self, root: _Root, directory: Path, now: int, operation: object) -> None:
+    def _queue_directory(self, root: _Root, directory: Path, now: int, operation: Operation | None) -> None:
         """A directory appeared, vanished or moved: queue its files as known and as found now."""
         with self._lock:
             known = self._baselines.under(directory)
         found = list(root.rules.walk(directory)) if directory.is_dir() else []
         for path in {*known, *found}:
-            self._inbox.add(path, now, operation)  # type: ignore[arg-type]
+            self._inbox.add(path, now, operation)
 
     def _normalise(self, path: Path | str) -> Path:
         """An adapter's path as the watcher reports it: under the root as given, even when the
@@ -573,7 +573,7 @@ class Attribution:
         now = self.session.now_ms()
         old_exists = old is not None and old.exists
         prepared = entry.fresh()
-        if prepared is not None and old_exists and prepared.old_sha == old.sha:  # type: ignore[union-attr]
+        if prepared is not None and old is not None and old.exists and prepared.old_sha == old.sha:
             before = prepared.old_text
         else:
             prepared = None
@@ -677,4 +677,4 @@ def _by_depth(gits: Iterable[GitActivity]) -> list[GitActivity]:
     return sorted(gits, key=lambda g: max(len(str(d)) for d in g.repo.watch_dirs()), reverse=True)
 
 
-__all__ = ["ABSENT", "Attribution"]
+__all__ = ["Attribution"]
