@@ -87,6 +87,20 @@ def test_user_types_and_saves(ws: Path, bench_factory) -> None:
     assert actions[0]["lastEditSequence"] == edits[-1]["sequence"]
 
 
+def test_save_then_close_at_once(ws: Path, bench_factory) -> None:
+    """`:wq`: the close comes right after the save; the journal has the save first."""
+    path = ws / "wq.txt"
+    path.write_text("x\n")
+    bench = bench_factory()
+    bench.editor.open(path)
+    bench.editor.type(path, "y\n")
+    bench.editor.save(path)
+    bench.att.close_document(path)
+    check(bench, [("wq.txt", "user")])
+    kinds = [a["kind"] for a in bench.actions("file_save", "file_close")]
+    assert kinds == ["file_save", "file_close"]
+
+
 def test_save_without_hint_and_typing_after_the_save(ws: Path, bench_factory) -> None:
     """The editor's hint never comes, and the user types on before the watcher looks: the prefix
     of the edits that reached the disk still explains the save."""

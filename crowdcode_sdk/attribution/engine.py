@@ -53,6 +53,7 @@ HINT_WAIT_MS = 600
 """How long an unexplained change to an open document waits for the editor's late edits or save
 hint (they travel through the adapter's event stream, the write through inotify)."""
 
+CLOSE_WAIT_S = 2.0
 PREPARE_QUIET_MS = 30
 """A file quiet this long while its verdict waits is read and diffed ahead (see ``_prepare``)."""
 PREPARE_BATCH = 64
@@ -229,10 +230,20 @@ class Attribution:
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
     def close_document(self, path: Path) -> None:
+        """The editor closed ``path``. A save made just before (a hint not yet confirmed, or the
+        file's events still waiting) is decided against the buffer first — for at most
+        ``CLOSE_WAIT_S`` — so that the journal has the save before the close."""
         path = self._normalise(path)
         if self._private(path):
             return
-        self.drain(timeout=2.0)  # let a save right before closing be decided against the buffer
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                document = self._documents.get(path)
+                busy = document is not None and bool(document.hints)
+            if not busy and not self._inbox.waiting(path):
+                break
+            time.sleep(0.02)
         with self._lock:
             self._documents.pop(path, None)
             self.session.record(FileClose(file=self.session.relpath(path)))

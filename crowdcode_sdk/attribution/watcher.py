@@ -99,6 +99,10 @@ class Inbox:
                 entry.operation = entry.operation or operation
             self._cond.notify_all()
 
+    def waiting(self, path: Path) -> bool:
+        with self._cond:
+            return path in self._pending
+
     def touch(self, path: Path, now: int) -> bool:
         """Another event for a waiting file: move its last-seen time; ``False`` if not waiting."""
         with self._cond:
