@@ -9,7 +9,8 @@ pathspec's ``GitIgnoreSpec`` so that negations, anchoring and ``**`` behave exac
 A directory that is ignored is never descended into (git cannot re-include files below an
 excluded directory either), so files in it are neither listed nor read.
 
-Issue 7 (redaction) imports :data:`SECRET_GLOBS` and :func:`is_secret` from here: one list.
+Issue 7 (redaction) imports :data:`SECRET_GLOBS` and :func:`is_secret` (alias
+``is_secret_file``) from here: one list, one matcher.
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ SECRET_GLOBS: tuple[str, ...] = (
     "secrets.yml",
     "*.secret",
     "*.secrets",
+    "*.env",
+    "credentials",
+    "**/.aws/credentials",
+    "**/.docker/config.json",
+    "**/.kube/config",
+    "**/.ssh/*",
+    ".gnupg/",
 )
-"""Files that hold credentials. Matched anywhere in the tree, by file name, like a gitignore."""
+"""Files that hold credentials (gitignore syntax: a name pattern matches at any depth)."""
 
 EDITOR_TEMP_GLOBS: tuple[str, ...] = (
     "*.swp",
@@ -99,8 +107,15 @@ _TEMP_RE = _one_regex(EDITOR_TEMP_GLOBS)
 
 
 def is_secret(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` (any form; only its name and parents count) names a secret file."""
-    return _SECRET_RE.match(Path(path).as_posix()) is not None
+    """Whether ``path`` (workspace-relative, ``~/…`` or absolute) names a secret file."""
+    text = Path(path).as_posix().lstrip("/")
+    if text.startswith("~/"):
+        text = text[2:]
+    return bool(text) and _SECRET_RE.match(text) is not None
+
+
+is_secret_file = is_secret
+"""The name the cross-issue contract gives the matcher."""
 
 
 class Skip(enum.StrEnum):
@@ -150,6 +165,7 @@ class IgnoreRules:
         self.max_bytes = max_bytes
         self._git_dir = git_dir if git_dir is not None else _find_git_dir(root)
         self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
+        self._root_text = root.as_posix().rstrip("/") + "/"
         self._dirs: dict[Path, bool] = {}
         self._chains: dict[Path, list[tuple[int, pathspec.GitIgnoreSpec]]] = {}
         """Directory → whether it or an ancestor is ignored (the watcher asks for every event)."""
@@ -221,7 +237,7 @@ class IgnoreRules:
             return Skip.IGNORED if path != self.root else None
         if self._directory_ignored(path.parent) or self._matches(path, is_dir=is_dir):
             return Skip.IGNORED
-        if not is_dir and is_secret(path.name):
+        if not is_dir and is_secret(path.as_posix()[len(self._root_text) :]):
             return Skip.SECRET
         return None
 
@@ -270,7 +286,7 @@ class IgnoreRules:
                     if entry.name in ALWAYS_SKIPPED_DIRS or self._matches(path, is_dir=True):
                         continue
                     subdirs.append(path)
-                elif not self._matches(path, is_dir=False) and not is_secret(path.relative_to(self.root)):
+                elif not self._matches(path, is_dir=False) and not is_secret(path.as_posix()[len(self._root_text) :]):
                     yield path
             stack.extend(reversed(subdirs))
 
