@@ -157,11 +157,13 @@ class Attribution:
         if self._private(path):
             return
         with self._lock:
-            self.session.record(FileOpen(file=self.session.relpath(path)))
+            root = self._root_of(path)
+            # Workspace files' content is in the session's snapshots; a file outside every root
+            # has none, so its opening text travels with the event (the serializer needs it).
+            self.session.record(FileOpen(file=self.session.relpath(path), text=text if root is None else None))
             disk = self._baselines.get(path)
             disk_text = self._baselines.text(disk) if disk is not None and disk.exists else None
             sequence = None
-            root = self._root_of(path)
             if disk is None and root is not None and path.is_file():
                 self._baselines.set(path, self._baselines.of_text(text))
             elif disk_text is not None and disk_text != text:
