@@ -1,5 +1,5 @@
 """What the shim does with each message, independent of pygls: the session, the open documents,
-the tracker (attribution), terminals and the state that observations are made of.
+attribution, terminals and the state that observations are made of.
 
 Every client position arrives in the negotiated position encoding and is converted here, through
 :class:`crowdcode_sdk.positions.Document`, to the schema's UTF-16 units. A message that cannot be
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crowdcode_sdk.attribution import Attribution
+
 from crowdcode_sdk.config import KEYS, Config
 from crowdcode_sdk.consent import CONSENT_TEXT, Consent, recording_allowed, set_consent
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.positions import Encoding, PositionError
 from crowdcode_sdk.schema import (
-    ChangeType,
     EditorInfo,
     EditReason,
     Event,
@@ -41,7 +42,6 @@ from crowdcode_sdk.session import Session, panic_everywhere
 
 from .documents import Documents, OpenDocument, file_path
 from .terminals import Terminals
-from .tracking import DirectTracker, Tracker, start_tracker, watches_disk
 
 MAX_PENDING_REASONS = 256
 
@@ -99,13 +99,12 @@ class Recorder:
         self.config = Config.load(self.locations)
         self.documents = Documents()
         self.session: Session | None = None
-        self.tracker: Tracker | None = None
+        self.tracker: Attribution | None = None
         self.terminals: Terminals | None = None
         self._notify_status = notify_status
         self._log = log
         self._held = HeldBack()
         self._notes: dict[tuple[str, int | None], ChangeNote] = {}
-        self._saved: dict[str, str] = {}
         self._active_uri: str | None = None
         self._last_edit_uri: str | None = None
         self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
@@ -129,7 +128,7 @@ class Recorder:
             on_problem=self._log,
         )
         self.session = session
-        self.tracker = start_tracker(session, self.roots)
+        self.tracker = Attribution(session, roots=self.roots)
         self.terminals = Terminals(session.directory)
         self._held = HeldBack()
         session.add_listener(self._held.add)
@@ -242,35 +241,14 @@ class Recorder:
         doc.saving = False
         if doc.path is None or self.tracker is None:
             return
-        if isinstance(self.tracker, DirectTracker):
-            self._saved[uri] = doc.document.text  # to tell our own save from other disk changes
         self.tracker.save_document(doc.path)
 
     def did_close(self, uri: str) -> None:
         doc = self.documents.close(uri)
-        self._saved.pop(uri, None)
         self._cursor.pop(uri, None)
         self._visible.pop(uri, None)
         if doc is not None and doc.path is not None and self.tracker is not None:
             self.tracker.close_document(doc.path)
-
-    def wants_disk_events(self) -> bool:
-        """Whether the client should report disk changes: only while the tracker cannot see them."""
-        return self.tracker is not None and not watches_disk(self.tracker)
-
-    def files_changed(self, changes: Iterable[tuple[str, ChangeType]]) -> None:
-        """Disk changes the client saw (``workspace/didChangeWatchedFiles``); used only when the
-        tracker does not watch the disk itself."""
-        if not isinstance(self.tracker, DirectTracker):
-            return
-        by_path = {doc.path: doc for doc in self.documents if doc.path is not None}
-        for uri, change_type in changes:
-            path = file_path(uri)
-            if path is None or ".git" in path.parts or path.is_dir():
-                continue
-            doc = by_path.get(path)
-            known = None if doc is None else self._saved.get(doc.uri, doc.document.text)
-            self.tracker.disk_changed(path, change_type, known)
 
     def folders_changed(self, added: list[Path], removed: list[Path]) -> None:
         """Workspace folders changed. The session keeps the workspace it started with (its

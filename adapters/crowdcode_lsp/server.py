@@ -28,7 +28,7 @@ from pygls.protocol.language_server import lsp_method
 from crowdcode_sdk import __version__
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.positions import Encoding
-from crowdcode_sdk.schema import ChangeType, EditorInfo
+from crowdcode_sdk.schema import EditorInfo
 
 from .documents import file_path
 from .recorder import Recorder
@@ -52,12 +52,6 @@ CUSTOM_NOTIFICATIONS = {
     "crowdcode/setRecording": "set_recording",
 }
 """Client to server: method name -> :class:`Recorder` method taking the params object."""
-
-_WATCHED_CHANGE = {
-    types.FileChangeType.Created: ChangeType.CREATE,
-    types.FileChangeType.Changed: ChangeType.CHANGE,
-    types.FileChangeType.Deleted: ChangeType.DELETE,
-}
 
 
 def dict_converter() -> cattrs.Converter:
@@ -178,25 +172,8 @@ def build_server() -> CrowdcodeServer:
 
     @server.feature(types.INITIALIZED)
     def initialized(params: types.InitializedParams) -> None:
-        recorder = server.recorder
-        if recorder is None:
-            return
-        recorder.start_if_allowed()
-        watched = server.client_capabilities.workspace and server.client_capabilities.workspace.did_change_watched_files
-        if recorder.wants_disk_events() and watched and watched.dynamic_registration:
-            server.client_register_capability(
-                types.RegistrationParams(
-                    registrations=[
-                        types.Registration(
-                            id="crowdcode-watched-files",
-                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-                            register_options=types.DidChangeWatchedFilesRegistrationOptions(
-                                watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
-                            ),
-                        )
-                    ]
-                )
-            )
+        if server.recorder is not None:
+            server.recorder.start_if_allowed()
 
     @server.feature(types.SHUTDOWN)
     def shutdown(params: Any) -> None:
@@ -244,10 +221,6 @@ def build_server() -> CrowdcodeServer:
             [p for p in (file_path(f.uri) for f in params.event.added) if p],
             [p for p in (file_path(f.uri) for f in params.event.removed) if p],
         )
-
-    @handler(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
-    def watched_files(recorder: Recorder, params: types.DidChangeWatchedFilesParams) -> None:
-        recorder.files_changed((change.uri, _WATCHED_CHANGE[change.type]) for change in params.changes)
 
     for method, name in CUSTOM_NOTIFICATIONS.items():
         handler(method)(lambda recorder, params, name=name: getattr(recorder, name)(params))

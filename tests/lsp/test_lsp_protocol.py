@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,6 @@ from crowdcode_sdk.schema import EditReason, Source
 from crowdcode_sdk.store import Store
 
 from .lsp_harness import actions, change, events, replay, run, sessions, shim, uri
-
-ATTRIBUTION = importlib.util.find_spec("crowdcode_sdk.attribution") is not None
-"""Whether the core's attribution engine is there (else the shim records through its seam)."""
 
 TEXT = "first line\nsécond 🎉 line\nthird\n"
 
@@ -230,16 +226,9 @@ def test_format_on_save_whole_text_changes_disk_changes_and_untitled_documents(h
             _change(client, path, 4, change((1, 0), (1, 0), "y = 2\n"))
             await client.roundtrip()
             registrations.extend(client.registrations)
-            changed = types.FileEvent(uri(path), types.FileChangeType.Changed)
-            client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams([changed]))  # our own save
-            await client.roundtrip()  # the server reads the disk when it handles the event
             other.write_text("z = 3\n")
             path.write_text("x = 12\n# agent\n")
-            client.workspace_did_change_watched_files(
-                types.DidChangeWatchedFilesParams([types.FileEvent(uri(other), types.FileChangeType.Created), changed])
-            )
-            if ATTRIBUTION:  # its watcher sees the disk on its own time
-                await wait_for(lambda: len(actions(events(home), "file_change")) >= 2)
+            await wait_for(lambda: len(actions(events(home), "file_change")) >= 2)  # the engine's watcher
             client.workspace_did_change_workspace_folders(
                 types.DidChangeWorkspaceFoldersParams(
                     types.WorkspaceFoldersChangeEvent(
@@ -250,8 +239,7 @@ def test_format_on_save_whole_text_changes_disk_changes_and_untitled_documents(h
             await client.roundtrip()
 
     run(scenario())
-    # The attribution engine watches the disk itself; without it the client is asked to.
-    assert registrations == ([] if ATTRIBUTION else ["workspace/didChangeWatchedFiles"])
+    assert registrations == []  # the attribution engine watches the disk itself
     evs = events(home)
     edits = actions(evs, "edit")
     assert all(e.file == "m.py" for e in edits)  # the untitled document is not recorded
