@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from crowdcode_sdk.attribution import Attribution
-
 from crowdcode_sdk.config import KEYS, Config
 from crowdcode_sdk.consent import CONSENT_TEXT, Consent, recording_allowed, set_consent
 from crowdcode_sdk.errors import CrowdcodeError
