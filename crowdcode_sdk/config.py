@@ -98,6 +98,13 @@ KEYS: dict[str, Key] = {
             minimum=0,
         ),
         Key("upload.url", str, "", "The ingest server's base URL; empty means never upload."),
+        Key("shell.screen", bool, True, "`crowdcode shell` records the rendered screen (10 Hz, when it changed)."),
+        Key(
+            "shell.record_input",
+            bool,
+            True,
+            "`crowdcode shell` records typed input (never while the terminal hides it, as at password prompts).",
+        ),
     )
 }
 

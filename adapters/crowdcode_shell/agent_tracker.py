@@ -1,0 +1,112 @@
+"""CLI agents in a terminal: their sessions, the prompts the user submits, the screens they answer
+with.
+
+An agent session lasts while a known agent (see :mod:`crowdcode_sdk.agents`) has the terminal.
+A prompt is the line the user typed and submitted with Enter while it did — rebuilt from the
+keystrokes with the usual line-editing keys, since agent TUIs draw their own input box. The
+response is the agent's screen once it has settled after a prompt (no change for
+``settle_s``), or as it stands when the user submits the next prompt or leaves the agent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from crowdcode_sdk import AgentPrompt, AgentResponse, AgentSessionEnd, AgentSessionStart, Session
+
+from .foreground import Foreground
+from .screen import ScreenState
+
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|O.|\][^\x07\x1b]*(?:\x07|\x1b\\)|.)", re.S)
+_PASTE = re.compile(r"\x1b\[20[01]~")
+
+
+class LineEditor:
+    """What a line holds after the keystrokes typed into it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def feed(self, keys: str) -> list[str]:
+        """Apply ``keys``; returns the lines submitted with Enter."""
+        submitted = []
+        keys = _ESCAPE.sub("", _PASTE.sub("", keys))
+        for ch in keys:
+            if ch == "\r":
+                submitted.append(self.text)
+                self.text = ""
+            elif ch in ("\x7f", "\x08"):
+                self.text = self.text[:-1]
+            elif ch == "\x15":  # Ctrl-U
+                self.text = ""
+            elif ch == "\x17":  # Ctrl-W
+                self.text = self.text.rstrip().rpartition(" ")[0] + (" " if " " in self.text.rstrip() else "")
+            elif ch == "\x03":  # Ctrl-C abandons the line
+                self.text = ""
+            elif ch == "\n" or ch >= " ":
+                self.text += ch
+        return submitted
+
+
+class AgentTracker:
+    def __init__(self, session: Session, terminal_id: str, settle_s: float = 1.5) -> None:
+        self._session = session
+        self._terminal_id = terminal_id
+        self._settle_s = settle_s
+        self._lock = threading.Lock()
+        self._agent: str | None = None
+        self._editor = LineEditor()
+        self._awaiting = False  # a prompt was submitted, its response not yet recorded
+        self._screen: ScreenState | None = None
+        self._changed_at = 0.0
+        self._prompt_screen: ScreenState | None = None
+
+    def foreground(self, current: Foreground | None) -> None:
+        agent = current.agent if current else None
+        with self._lock:
+            if agent == self._agent:
+                return
+            if self._agent is not None:
+                self._respond()
+                self._session.record(AgentSessionEnd(agent=self._agent, terminal_id=self._terminal_id))
+            self._agent = agent
+            self._editor = LineEditor()
+            if agent is not None and current is not None:
+                self._session.record(
+                    AgentSessionStart(
+                        agent=agent, command=current.command, cwd=current.cwd, terminal_id=self._terminal_id
+                    )
+                )
+
+    def typed(self, text: str) -> None:
+        with self._lock:
+            if self._agent is None:
+                return
+            for line in self._editor.feed(text):
+                if not line.strip():
+                    continue
+                self._respond()
+                self._session.record(AgentPrompt(agent=self._agent, text=line, terminal_id=self._terminal_id))
+                self._awaiting = True
+                self._prompt_screen = self._screen
+
+    def screen(self, state: ScreenState, now: float) -> None:
+        """A new sample of the screen (only called when it changed), or ``None``-free ticks via
+        :meth:`tick`."""
+        with self._lock:
+            self._screen = state
+            self._changed_at = now
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            if self._awaiting and now - self._changed_at >= self._settle_s:
+                self._respond()
+
+    def _respond(self) -> None:
+        if not self._awaiting or self._agent is None or self._screen is None:
+            return
+        if self._screen == self._prompt_screen:
+            return  # nothing shown yet
+        self._awaiting = False
+        self._session.record(AgentResponse(agent=self._agent, text=self._screen.text, terminal_id=self._terminal_id))

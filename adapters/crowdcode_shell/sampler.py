@@ -1,0 +1,153 @@
+"""The screen thread: feeds the emulator, samples it at 10 Hz, watches the foreground program.
+
+Output reaches it through a bounded backlog. The emulator is slower than a flood (``cat`` of a
+large file), so when the backlog exceeds its bound the oldest output is skipped: the screen is
+then rebuilt from what follows, which for a flood of text is right again after one screenful.
+Samples are taken on a clock, not per chunk — under a flood frames are skipped, never queued —
+and only when output arrived since the last one, so an idle full-screen program costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from crowdcode_sdk import Position, Session, TerminalViewport
+
+from .agent_tracker import AgentTracker
+from .commands import CommandTracker
+from .foreground import ForegroundWatcher
+from .screen import Screen, ScreenState
+
+FEED_PIECE = 64 * 1024  # feed in pieces so a big backlog never delays a due sample much
+
+
+class ScreenSampler(threading.Thread):
+    def __init__(
+        self,
+        session: Session,
+        screen: Screen,
+        terminal_id: str,
+        terminal_name: str,
+        *,
+        watcher: ForegroundWatcher | None,
+        commands: CommandTracker,
+        agents: AgentTracker,
+        interval: float = 0.1,
+        max_backlog: int = 4 << 20,
+        observe: bool = True,
+        on_problem: Callable[[str], None] = lambda message: None,
+        on_tick: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name="crowdcode-screen", daemon=True)
+        self._session = session
+        self._screen = screen
+        self._terminal_id = terminal_id
+        self._terminal_name = terminal_name
+        self._watcher = watcher
+        self._commands = commands
+        self._agents = agents
+        self._interval = interval
+        self._max_backlog = max_backlog
+        self._observe = observe
+        self._on_problem = on_problem
+        self._on_tick = on_tick
+        self._clock = clock
+        self._items: deque[bytes | tuple[int, int]] = deque()
+        self._backlog = 0
+        self._wake = threading.Condition()
+        self._stopping = False
+        self.skipped_bytes = 0
+        self.last_state: ScreenState | None = None
+
+    # called from the reader thread -------------------------------------------------------------
+
+    def output(self, data: bytes) -> None:
+        with self._wake:
+            self._items.append(data)
+            self._backlog += len(data)
+            while self._backlog > self._max_backlog:
+                old = self._items.popleft()
+                if isinstance(old, tuple):  # keep resizes
+                    self._items.appendleft(old)
+                    break
+                self._backlog -= len(old)
+                self.skipped_bytes += len(old)
+
+    def resize(self, cols: int, rows: int) -> None:
+        with self._wake:
+            self._items.append((cols, rows))
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self.join(timeout=5)
+
+    # the thread --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        next_tick = self._clock()
+        dirty = False
+        while True:
+            with self._wake:
+                if not self._items and not self._stopping:
+                    self._wake.wait(timeout=max(0.0, next_tick - self._clock()))
+                items = list(self._items)
+                self._items.clear()
+                self._backlog = 0
+                stopping = self._stopping
+            for item in items:
+                if isinstance(item, tuple):
+                    self._screen.resize(*item)
+                    dirty = True
+                    continue
+                for start in range(0, len(item), FEED_PIECE):
+                    self._screen.feed(item[start : start + FEED_PIECE])
+                    dirty = True
+                    if self._clock() >= next_tick:
+                        next_tick = self._tick(dirty)
+                        dirty = False
+            if stopping:
+                self._tick(dirty)
+                return
+            if self._clock() >= next_tick:
+                next_tick = self._tick(dirty)
+                dirty = False
+
+    def _tick(self, dirty: bool) -> float:
+        now = self._clock()
+        try:
+            if self._watcher is not None:
+                now_ms = self._session.now_ms()
+                current = self._watcher.poll(now_ms)
+                self._commands.foreground(current, now_ms)
+                self._agents.foreground(current)
+            if dirty:
+                state = self._screen.state()
+                if state != self.last_state:
+                    self.last_state = state
+                    self._agents.screen(state, now)
+                    if self._observe:
+                        self._session.observe(active_terminal=self.viewport(state))
+            self._agents.tick(now)
+            self._on_tick()
+        except Exception as exc:  # a bug here must not stop the recording of everything else
+            self._on_problem(f"screen sampling failed: {exc!r}")
+        return now + self._interval
+
+    def viewport(self, state: ScreenState) -> TerminalViewport:
+        row, col = state.cursor
+        return TerminalViewport(
+            id=self._terminal_id,
+            name=self._terminal_name,
+            viewport=state.lines,
+            cursor=Position(line=row, character=col),
+            cols=state.cols,
+            rows=state.rows,
+            alternate_screen=state.alternate,
+        )
