@@ -161,8 +161,11 @@ def _loop(
                     size = get_size(stdin, stdout)
                     set_size(master, *size)
                     recorder.send(channel.RESIZE, b"%dx%d" % size)
-                elif signum == signal.SIGCHLD:
-                    pid, wait_status = os.waitpid(child.pid, os.WNOHANG)
+                elif signum == signal.SIGCHLD and status is None:
+                    try:
+                        pid, wait_status = os.waitpid(child.pid, os.WNOHANG)
+                    except ChildProcessError:  # reaped already
+                        continue
                     if pid:
                         _drain(master, stdout, recorder)
                         status = exit_status(wait_status)

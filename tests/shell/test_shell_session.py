@@ -1,0 +1,177 @@
+"""`crowdcode shell` around real bash: commands, cwd, exit codes, passwords, signals, the terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, only_session
+
+from crowdcode_sdk import Locations
+from crowdcode_sdk.registry import live_sessions
+
+
+def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    s = shell(cwd=work)
+    s.prompt()
+    s.run("echo hello")
+    s.run("cd sub")
+    s.run("ls /nonexistent-dir")
+    s.run("sh -c 'exit 7'")
+    s.run("echo again")
+    s.run("echo again")  # a repeat: HISTCONTROL=ignoredups keeps it out of history
+    s.run(" echo private")  # HISTCONTROL=ignorespace: the user keeps it out of history
+    (entry,) = live_sessions(Locations.default())
+    assert entry["cwd"] == str(work / "sub")
+    assert "foreground" not in entry  # the shell itself has the terminal
+    assert [r["command"] for r in entry["recent"]][:2] == ["echo hello", "cd sub"]
+    s.child.sendline("exit 4")
+    assert s.finish() == 4
+
+    info = only_session()
+    starts = actions(info, "terminal_command")
+    ends = actions(info, "terminal_command_end")
+    commands = ["echo hello", "cd sub", "ls /nonexistent-dir", "sh -c 'exit 7'", "echo again", "echo again", "exit 4"]
+    assert [c["command"] for c in starts] == commands
+    assert [c["cwd"] for c in starts][:3] == [str(work), str(work), str(work / "sub")]
+    assert [e["exitCode"] for e in ends] == [0, 0, 2, 7, 0, 0, None]
+    assert ends[1]["cwd"] == str(work / "sub")  # where `cd` left the shell
+    assert all(e["durationMs"] >= 0 for e in ends)
+    typed = "".join(a["data"] for a in actions(info, "terminal_input"))
+    assert "echo hello" in typed
+
+
+def test_passwords_are_never_recorded(shell, home: Path, tmp_path: Path) -> None:
+    s = shell()
+    s.prompt()
+    s.child.sendline('read -s -p "bash password: " secret; echo "len=${#secret}"')
+    s.child.expect_exact("bash password: ")
+    s.child.sendline("hunter2-bash")
+    s.child.expect_exact("len=12")
+    s.prompt()
+    s.child.sendline(f"{sys.executable} -c 'import getpass; print(len(getpass.getpass(\"py password: \")))'")
+    s.child.expect_exact("py password: ")
+    s.child.sendline("correct-horse-py")
+    s.child.expect_exact("16")
+    s.prompt()
+    s.run("echo visible-input")
+    s.child.sendline("exit")
+    assert s.finish() == 0
+
+    info = only_session()
+    typed = "".join(a["data"] for a in actions(info, "terminal_input"))
+    assert "visible-input" in typed  # input is recorded …
+    for path in home.rglob("*"):  # … but the passwords appear nowhere
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"hunter2" not in data, path
+            assert b"correct-horse" not in data, path
+
+
+def test_exit_status_of_a_killed_child(shell) -> None:
+    s = shell("--", "sh", "-c", "kill -TERM $$")
+    assert s.finish() == 128 + 15
+    s = shell("--", "sh", "-c", "exit 5")
+    assert s.finish() == 5
+
+
+def test_ctrl_c_ctrl_z_fg_and_ctrl_d_pass_through(shell) -> None:
+    s = shell()
+    s.prompt()
+    s.child.sendline("sleep 30")
+    time.sleep(0.3)
+    s.child.sendcontrol("c")
+    s.prompt()
+    s.child.sendline("sleep 31")
+    time.sleep(0.3)
+    s.child.sendcontrol("z")
+    s.child.expect("Stopped")
+    s.prompt()
+    s.child.sendline("fg")
+    s.child.expect_exact("sleep 31")
+    time.sleep(0.3)
+    s.child.sendcontrol("c")
+    s.prompt()
+    s.child.sendcontrol("d")
+    assert s.finish() == 130  # bash exits on Ctrl-D with the last command's status
+    ends = actions(only_session(), "terminal_command_end")
+    assert [(e["command"], e["exitCode"]) for e in ends] == [("sleep 30", 130), ("sleep 31", 148), ("fg", 130)]
+
+
+def test_resize_is_forwarded_and_recorded(shell) -> None:
+    s = shell()
+    s.prompt()
+    s.run("stty size")
+    s.child.setwinsize(30, 100)
+    time.sleep(0.3)
+    s.child.sendline("stty size")
+    s.child.expect_exact("30 100")
+    s.prompt()
+    s.child.sendline("exit")
+    s.finish()
+    resizes = actions(only_session(), "terminal_resize")
+    assert [(r["cols"], r["rows"]) for r in resizes] == [(80, 24), (100, 30)]
+    events = [line for line in cast_file(only_session()).read_text().splitlines() if '"r"' in line]
+    assert events and events[-1].endswith('"r","100x30"]')
+
+
+def test_terminal_settings_restored(shell, tmp_path: Path) -> None:
+    """`stty -g` in the user's terminal is the same before and after, also after a kill."""
+    outer = pexpect.spawn("/bin/sh", env={**os.environ, "PS1": "$ "}, timeout=15, cwd=str(tmp_path))
+    outer.expect_exact("$ ")
+    outer.sendline("stty -g > before; " + CROWDCODE + " shell -- sh -c 'stty raw -echo; exit 0'; stty -g > after")
+    outer.expect_exact("$ ")
+    outer.sendline(CROWDCODE + " shell -- sh -c 'kill -KILL $$'; stty -g > after-kill")
+    outer.expect_exact("$ ")
+    outer.sendline("exit")
+    outer.expect(pexpect.EOF)
+    before = (tmp_path / "before").read_text()
+    assert before == (tmp_path / "after").read_text()
+    assert before == (tmp_path / "after-kill").read_text()
+
+
+def test_binary_output_is_stored_losslessly(shell) -> None:
+    from crowdcode_shell.asciicast import read_output
+
+    payload = bytes(range(256)) * 4 + "héllo wörld ✓ 😀".encode() + b"\xff\xfe\xc3"
+    script = f"import sys; sys.stdout.buffer.write({payload!r}); sys.stdout.flush()"
+    s = shell("--", sys.executable, "-c", script)
+    assert s.finish() == 0
+    raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+    # the PTY turns \n into \r\n (onlcr): that is what the terminal received
+    assert raw == payload.replace(b"\n", b"\r\n")
+
+
+def test_stdin_not_a_terminal(home: Path, user_home: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CROWDCODE, "shell", "--", "sh"],
+        input=b"echo piped-$((6*7))\nexit 3\n",
+        capture_output=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3
+    assert b"piped-42" in result.stdout
+    assert b"piped-42" in cast_file(only_session()).read_bytes()
+
+
+def test_nested_shell_records_once(shell) -> None:
+    s = shell()
+    s.prompt()
+    s.child.sendline(f"{CROWDCODE} shell")
+    s.prompt()
+    s.run("echo inner-$((40+2))")
+    s.child.sendline("exit")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    info = only_session()  # one session, not two
+    commands = [c["command"] for c in actions(info, "terminal_command")]
+    assert "echo inner-$((40+2))" in commands  # the inner shell's commands reach the outer recorder
+    assert PROMPT in cast_file(info).read_text()
