@@ -98,6 +98,13 @@ class AgentTracker:
             self._screen = state
             self._changed_at = now
 
+    def forget(self) -> None:
+        """Panic: what was typed and shown is no longer ours to record."""
+        with self._lock:
+            self._editor = LineEditor()
+            self._awaiting = False
+            self._screen = self._prompt_screen = None
+
     def tick(self, now: float) -> None:
         with self._lock:
             if self._awaiting and now - self._changed_at >= self._settle_s:

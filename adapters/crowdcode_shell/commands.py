@@ -130,6 +130,14 @@ class CommandTracker:
                 self._running.process = self._running.process or current.process
                 self._running.agent = self._running.agent or current.agent
 
+    def forget_since(self, cutoff_ms: int) -> None:
+        """Panic: commands that ran in the removed time leave the registry too."""
+        with self._lock:
+            kept = [r for r in self._recent if r["end"] < cutoff_ms and r["start"] < cutoff_ms]
+            if len(kept) != len(self._recent):
+                self._recent = deque(kept, maxlen=RECENT)
+                self._session.publish(recent=kept)
+
     def close(self, exit_status: int | None, now_ms: int) -> None:
         """The terminal's program exited: a command still running ended with it."""
         with self._lock:

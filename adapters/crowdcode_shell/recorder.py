@@ -104,6 +104,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         on_problem=on_problem,
         on_tick=cast.flush,
     )
+    session.add_panic_hook(sampler.forget)
     sampler.start()
     marks = MarkScanner(spec.nonce)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -56,11 +56,12 @@ class ScreenSampler(threading.Thread):
         self._on_problem = on_problem
         self._on_tick = on_tick
         self._clock = clock
-        self._items: deque[bytes | tuple[int, int]] = deque()
+        self._items: deque[bytes | tuple[int, int] | None] = deque()  # None: forget the screen
         self._backlog = 0
         self._wake = threading.Condition()
         self._stopping = False
         self.skipped_bytes = 0
+        self._forget_cutoff = 0
         self.last_state: ScreenState | None = None
 
     # called from the reader thread -------------------------------------------------------------
@@ -71,7 +72,7 @@ class ScreenSampler(threading.Thread):
             self._backlog += len(data)
             while self._backlog > self._max_backlog:
                 old = self._items.popleft()
-                if isinstance(old, tuple):  # keep resizes
+                if not isinstance(old, bytes):  # keep resizes and resets
                     self._items.appendleft(old)
                     break
                 self._backlog -= len(old)
@@ -80,6 +81,18 @@ class ScreenSampler(threading.Thread):
     def resize(self, cols: int, rows: int) -> None:
         with self._wake:
             self._items.append((cols, rows))
+            self._wake.notify()
+
+    def forget(self, cutoff_ms: int) -> None:
+        """Panic: drop pending output and blank the screen, so no later frame shows the past.
+
+        Called by the session's panic hook with the session locked: the work is done on this
+        thread, which takes the locks in the usual order."""
+        with self._wake:
+            self._items.clear()
+            self._backlog = 0
+            self._items.append(None)
+            self._forget_cutoff = cutoff_ms
             self._wake.notify()
 
     def stop(self) -> None:
@@ -102,6 +115,13 @@ class ScreenSampler(threading.Thread):
                 self._backlog = 0
                 stopping = self._stopping
             for item in items:
+                if item is None:
+                    self._screen.reset()
+                    self.last_state = None
+                    self._agents.forget()
+                    self._commands.forget_since(self._forget_cutoff)
+                    dirty = True
+                    continue
                 if isinstance(item, tuple):
                     self._screen.resize(*item)
                     dirty = True

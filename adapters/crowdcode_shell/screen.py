@@ -35,6 +35,8 @@ class Screen(Protocol):
 
     def state(self) -> ScreenState: ...
 
+    def reset(self) -> None: ...
+
 
 class AvtScreen:
     """A :class:`Screen` on pyavt. Bytes are decoded incrementally (invalid UTF-8 shows as U+FFFD,
@@ -51,6 +53,10 @@ class AvtScreen:
 
     def resize(self, cols: int, rows: int) -> None:
         self._vt.resize(cols, rows)
+
+    def reset(self) -> None:
+        """A blank screen of the same size (after a panic: what was shown is forgotten)."""
+        self._vt = avt.Vt(*self._vt.size, scrollback_limit=0)
 
     def state(self) -> ScreenState:
         cols, rows = self._vt.size

@@ -9,10 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from shell_helpers import cast_file, only_session, screens
-
 from crowdcode_shell.asciicast import read_output
 from crowdcode_shell.screen import render
+from shell_helpers import cast_file, only_session, screens
 
 
 def _vim_session(shell, tmp_path: Path):
