@@ -13,7 +13,7 @@ import fcntl
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 OUTPUT = b"o"
@@ -120,11 +120,12 @@ class ChannelWriter:
 
 def read_frames(fd: int) -> Iterator[Frame]:
     """The recorder side: frames until the writer closes the pipe."""
+    return parse_frames(iter(lambda: os.read(fd, 1 << 20), b""))
+
+
+def parse_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
     buffer = bytearray()
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return
+    for chunk in chunks:
         buffer += chunk
         start = 0
         while len(buffer) - start >= _HEADER.size:

@@ -30,7 +30,7 @@ class MarkScanner:
         if self._tail:
             data = self._tail + data
             self._tail = b""
-        elif PREFIX[:2] not in data:
+        elif b"\x1b" not in data:
             return []
         marks = []
         pos = 0
