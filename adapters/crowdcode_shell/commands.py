@@ -85,6 +85,9 @@ class CommandTracker:
 
     def _start(self, command: str, cwd: str | None, now_ms: int) -> None:
         self._running = _Running(command, cwd, now_ms)
+        if self._foreground is not None:  # the sampler may see the program before its mark arrives
+            self._running.process = self._foreground.process
+            self._running.agent = self._foreground.agent
         self._session.record(
             TerminalCommand(terminal_id=self._terminal_id, terminal_name=self._terminal_name, command=command, cwd=cwd)
         )

@@ -129,12 +129,7 @@ def _loop(
         except InterruptedError:
             continue
         if master in readable:
-            try:
-                data = os.read(master, READ_SIZE)
-            except BlockingIOError:
-                data = None
-            except OSError:  # EIO: every process on the PTY closed it
-                data = b""
+            data = _read_output(master)
             if data:
                 _write_all(stdout, data)
                 recorder.send(channel.OUTPUT, data)
@@ -176,6 +171,35 @@ def _loop(
     with contextlib.suppress(OSError):
         os.close(master)
     return status
+
+
+def _read_output(master: int) -> bytes | None:
+    """What the child wrote, ``b""`` once it is gone, ``None`` if nothing after all.
+
+    A PTY hands out about 4 KiB per read; taking everything already there before writing it on
+    (without waiting for more) makes a flood cost one write to the terminal and one frame to the
+    recorder per batch instead of per 4 KiB — and adds no latency.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size < READ_SIZE:
+        try:
+            chunk = os.read(master, READ_SIZE)
+        except BlockingIOError:
+            break
+        except OSError:  # EIO: every process on the PTY closed it
+            if chunks:
+                break  # report the end on the next read
+            return b""
+        if not chunk:
+            if chunks:
+                break
+            return b""
+        chunks.append(chunk)
+        size += len(chunk)
+    if not chunks:
+        return None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _read_input(fd: int) -> bytes | None:

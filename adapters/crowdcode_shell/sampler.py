@@ -1,8 +1,9 @@
 """The screen thread: feeds the emulator, samples it at 10 Hz, watches the foreground program.
 
-Output reaches it through a bounded backlog. The emulator is slower than a flood (``cat`` of a
-large file), so when the backlog exceeds its bound the oldest output is skipped: the screen is
-then rebuilt from what follows, which for a flood of text is right again after one screenful.
+Output reaches it through a bounded backlog (256 KiB, many screenfuls). The emulator is slower
+than a flood (``cat`` of a large file), so when the backlog exceeds its bound the oldest output is
+skipped: the screen is then rebuilt from what follows, which for a flood of text is right again
+after one screenful, and the emulator spends a fraction of the flood's CPU time.
 Samples are taken on a clock, not per chunk — under a flood frames are skipped, never queued —
 and only when output arrived since the last one, so an idle full-screen program costs nothing.
 """
@@ -36,7 +37,7 @@ class ScreenSampler(threading.Thread):
         commands: CommandTracker,
         agents: AgentTracker,
         interval: float = 0.1,
-        max_backlog: int = 4 << 20,
+        max_backlog: int = 256 << 10,
         observe: bool = True,
         on_problem: Callable[[str], None] = lambda message: None,
         on_tick: Callable[[], None] = lambda: None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pexpect
@@ -58,3 +59,23 @@ def screens(info: SessionInfo) -> list[dict]:
 def cast_file(info: SessionInfo) -> Path:
     (path,) = (info.directory / "terminals").glob("*.cast")
     return path
+
+
+def live_entry(condition, timeout: float = 10.0) -> dict:
+    """The single live session's registry entry once ``condition(entry)`` holds: the recorder runs
+    in its own process and may be a moment behind the terminal."""
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions
+
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = live_sessions(Locations.default())
+        if len(entries) == 1:
+            try:
+                if condition(entries[0]):
+                    return entries[0]
+            except (KeyError, IndexError, TypeError):
+                pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"registry never satisfied the condition: {entries}")
+        time.sleep(0.05)

@@ -8,10 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from shell_helpers import actions, only_session
-
-from crowdcode_sdk import Locations
-from crowdcode_sdk.registry import live_sessions
+from shell_helpers import actions, live_entry, only_session
 
 FAKE_AGENT = """\
 import sys
@@ -45,9 +42,7 @@ def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_pa
     s.prompt()
     s.child.sendline("claude --model test")
     s.child.expect_exact("agent> ")
-    time.sleep(0.4)  # the sampler sees the agent in the foreground
-    (entry,) = live_sessions(Locations.default())
-    assert entry["foreground"]["agent"] == "claude"
+    entry = live_entry(lambda e: e["foreground"]["agent"] == "claude")
     assert entry["foreground"]["process"] == "claude"
     assert entry["foreground"]["cwd"] == str(tmp_path)
     s.child.send("write a haiku\r")  # Enter, as a terminal sends it
@@ -62,9 +57,7 @@ def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_pa
     time.sleep(0.3)
     s.child.send("/exit\r")
     s.prompt()
-    time.sleep(0.3)
-    (entry,) = live_sessions(Locations.default())
-    assert "foreground" not in entry
+    entry = live_entry(lambda e: "foreground" not in e and e["recent"])
     assert entry["recent"][-1]["agent"] == "claude"
     assert entry["recent"][-1]["command"] == "claude --model test"
     s.child.sendline("exit")

@@ -9,10 +9,7 @@ import time
 from pathlib import Path
 
 import pexpect
-from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, only_session
-
-from crowdcode_sdk import Locations
-from crowdcode_sdk.registry import live_sessions
+from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session
 
 
 def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
@@ -27,7 +24,7 @@ def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
     s.run("echo again")
     s.run("echo again")  # a repeat: HISTCONTROL=ignoredups keeps it out of history
     s.run(" echo private")  # HISTCONTROL=ignorespace: the user keeps it out of history
-    (entry,) = live_sessions(Locations.default())
+    entry = live_entry(lambda e: len(e["recent"]) >= 6)
     assert entry["cwd"] == str(work / "sub")
     assert "foreground" not in entry  # the shell itself has the terminal
     assert [r["command"] for r in entry["recent"]][:2] == ["echo hello", "cd sub"]
@@ -50,12 +47,13 @@ def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
 def test_passwords_are_never_recorded(shell, home: Path, tmp_path: Path) -> None:
     s = shell()
     s.prompt()
-    s.child.sendline('read -s -p "bash password: " secret; echo "len=${#secret}"')
+    # (the prompts are split in the command lines so that their echo does not look like them)
+    s.child.sendline('read -s -p "bash pass""word: " secret; echo "len=${#secret}"')
     s.child.expect_exact("bash password: ")
     s.child.sendline("hunter2-bash")
     s.child.expect_exact("len=12")
     s.prompt()
-    s.child.sendline(f"{sys.executable} -c 'import getpass; print(len(getpass.getpass(\"py password: \")))'")
+    s.child.sendline(f"{sys.executable} -c 'import getpass; print(len(getpass.getpass(\"py pass\" + \"word: \")))'")
     s.child.expect_exact("py password: ")
     s.child.sendline("correct-horse-py")
     s.child.expect_exact("16")

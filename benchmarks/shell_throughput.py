@@ -1,0 +1,199 @@
+"""`crowdcode shell` against the alternatives, side by side in one run (docs/benchmarks.md).
+
+    .venv/bin/python benchmarks/shell_throughput.py [--mb 100] [--runs 3] [--keys 500]
+
+Every program runs in a fresh pseudo-terminal that this script reads as fast as it can — the
+user's terminal. Measured:
+
+* throughput of ``cat`` of a large file: directly in the PTY, through ``crowdcode shell``,
+  ``script(1)`` and ``asciinema rec`` (time until the last byte reached the terminal, and until
+  the wrapper exited);
+* keystroke echo latency: one byte typed, time until its echo arrives (``cat`` echoing through the
+  line discipline), p50 and p99, and what each wrapper adds to the direct PTY;
+* the child's own throughput during a flood with screen observations on vs off (``shell.screen``);
+* CPU used by the recorder while an idle full-screen program (vim) is open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pty
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+VENV_BIN = Path(sys.executable).parent
+CROWDCODE = str(VENV_BIN / "crowdcode")
+ASCIINEMA = str(VENV_BIN / "asciinema")
+
+
+def spawn(argv: list[str], env: dict[str, str]) -> tuple[int, int]:
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    return pid, master
+
+
+def run_flood(argv: list[str], env: dict[str, str], expect_bytes: int) -> tuple[float, float, int]:
+    """(seconds until ``expect_bytes`` arrived, seconds until exit, bytes read)."""
+    start = time.perf_counter()
+    pid, master = spawn(argv, env)
+    got = 0
+    output_done = None
+    while True:
+        try:
+            data = os.read(master, 1 << 20)
+        except OSError:
+            break
+        if not data:
+            break
+        got += len(data)
+        if output_done is None and got >= expect_bytes:
+            output_done = time.perf_counter()
+    os.waitpid(pid, 0)
+    end = time.perf_counter()
+    os.close(master)
+    return (output_done or end) - start, end - start, got
+
+
+def echo_latencies(argv: list[str], env: dict[str, str], keys: int) -> list[float]:
+    """Latency (s) of each typed key's echo."""
+    pid, master = spawn(argv, env)
+    time.sleep(1.5)  # let the wrapper and its recorder start
+    _drain(master, 0.2)
+    latencies = []
+    for i in range(keys):
+        key = b"abcdefghij"[i % 10 : i % 10 + 1]
+        t0 = time.perf_counter()
+        os.write(master, key)
+        buf = b""
+        while key not in buf:
+            select.select([master], [], [], 2)
+            buf += os.read(master, 4096)
+        latencies.append(time.perf_counter() - t0)
+        if i % 50 == 49:
+            os.write(master, b"\r")
+            _drain(master, 0.02)
+    os.write(master, b"\x04")
+    _drain(master, 0.5)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    os.close(master)
+    return latencies
+
+
+def _drain(fd: int, wait: float) -> None:
+    while select.select([fd], [], [], wait)[0]:
+        try:
+            if not os.read(fd, 1 << 16):
+                return
+        except OSError:
+            return
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def recorder_cpu_idle_vim(env: dict[str, str], home: Path, seconds: float) -> float:
+    """CPU seconds per second used by the recorder with vim open and idle."""
+    pid, master = spawn([CROWDCODE, "shell", "--", "vim", "-u", "NONE", "-N"], env)
+    time.sleep(2.0)
+    _drain(master, 0.3)
+    live = list((home / "run" / "live").glob("*.json"))
+    recorder = orjson.loads(live[0].read_bytes())["pid"]
+    before = _cpu(recorder)
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    while time.perf_counter() < end:
+        _drain(master, 0.1)
+    used = (_cpu(recorder) - before) / (time.perf_counter() - t0)
+    os.write(master, b"\x1b:qa!\r")
+    _drain(master, 1.0)
+    os.waitpid(pid, 0)
+    os.close(master)
+    return used
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, default=100, help="size of the file to cat (MB)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keys", type=int, default=500)
+    parser.add_argument("--idle-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="cc-bench-"))
+    big = work / "big.txt"
+    line = b"".join(b"%05d the quick brown fox jumps over the lazy dog 0123456789\n" % i for i in range(1000))
+    with open(big, "wb") as f:
+        for _ in range(args.mb * 1024 * 1024 // len(line)):
+            f.write(line)
+    size = big.stat().st_size
+    expected = size + size // 61  # the PTY turns each \n into \r\n
+    home = work / "home"
+    env = {**os.environ, "CROWDCODE_HOME": str(home), "TERM": "xterm-256color"}
+    env.pop("CROWDCODE_SHELL", None)
+    no_screen_home = work / "home-noscreen"
+    no_screen_home.mkdir()
+    (no_screen_home / "config.toml").write_text("[shell]\nscreen = false\n")
+    env_no_screen = {**env, "CROWDCODE_HOME": str(no_screen_home)}
+
+    cat = ["cat", str(big)]
+    contenders = {
+        "direct PTY": cat,
+        "crowdcode shell": [CROWDCODE, "shell", "--", *cat],
+        "script(1)": ["script", "-q", "-c", f"cat {big}", str(work / "typescript")],
+    }
+    if Path(ASCIINEMA).exists():
+        contenders["asciinema rec"] = [ASCIINEMA, "rec", "-q", "--overwrite", "-c", f"cat {big}", str(work / "a.cast")]
+    print(f"cat of {size / 1e6:.0f} MB, median of {args.runs} runs; {os.cpu_count()} cores")
+    results: dict[str, tuple[float, float]] = {}
+    for name, argv in contenders.items():
+        outs, exits = [], []
+        for _ in range(args.runs):
+            out_s, exit_s, got = run_flood(argv, env, expected)
+            outs.append(out_s)
+            exits.append(exit_s)
+        results[name] = (statistics.median(outs), statistics.median(exits))
+    base_script = results["script(1)"][0]
+    print(f"{'':18}{'output s':>10}{'MB/s':>9}{'exit s':>9}{'vs script(1)':>14}")
+    for name, (out_s, exit_s) in results.items():
+        print(f"{name:18}{out_s:10.2f}{size / 1e6 / out_s:9.0f}{exit_s:9.2f}{base_script / out_s:13.2f}x")
+
+    out_s, exit_s, _ = run_flood([CROWDCODE, "shell", "--", *cat], env_no_screen, expected)
+    on = results["crowdcode shell"][0]
+    print(f"\nflood, screen observations off: {out_s:.2f} s; on: {on:.2f} s; on/off throughput {out_s / on:.2f}x")
+
+    print(f"\nkeystroke echo latency, {args.keys} keys (ms)")
+    direct = echo_latencies(["cat"], env, args.keys)
+    rows = {"direct PTY": direct, "crowdcode shell": echo_latencies([CROWDCODE, "shell", "--", "cat"], env, args.keys)}
+    rows["script(1)"] = echo_latencies(["script", "-q", "-c", "cat", str(work / "typescript2")], env, args.keys)
+    print(f"{'':18}{'p50':>8}{'p99':>8}{'added p50':>11}{'added p99':>11}")
+    for name, values in rows.items():
+        p50, p99 = pct(values, 50) * 1e3, pct(values, 99) * 1e3
+        a50, a99 = p50 - pct(direct, 50) * 1e3, p99 - pct(direct, 99) * 1e3
+        print(f"{name:18}{p50:8.3f}{p99:8.3f}{a50:11.3f}{a99:11.3f}")
+
+    if shutil.which("vim"):
+        cpu = recorder_cpu_idle_vim(env, home, args.idle_seconds)
+        print(f"\nrecorder CPU with vim open and idle: {cpu * 100:.2f}% of one core")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
