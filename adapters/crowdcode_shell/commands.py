@@ -85,9 +85,11 @@ class CommandTracker:
 
     def _start(self, command: str, cwd: str | None, now_ms: int) -> None:
         self._running = _Running(command, cwd, now_ms)
-        if self._foreground is not None:  # the sampler may see the program before its mark arrives
-            self._running.process = self._foreground.process
-            self._running.agent = self._foreground.agent
+        fg = self._foreground
+        # the sampler may see the program a moment before its mark arrives (not a stale one)
+        if fg is not None and now_ms - fg.since < 1000:
+            self._running.process = fg.process
+            self._running.agent = fg.agent
         self._session.record(
             TerminalCommand(terminal_id=self._terminal_id, terminal_name=self._terminal_name, command=command, cwd=cwd)
         )
