@@ -190,9 +190,6 @@ class Action(Record):
         if self.source is None and self.default_source is not None:
             object.__setattr__(self, "source", self.default_source)
 
-    def to_wire(self) -> dict[str, Any]:
-        return {"kind": self.kind, **Record.to_wire(self)}
-
 
 # Actions crowd-code 2.0 records, with its field names.
 
@@ -399,7 +396,7 @@ class Event:
     """One journal line: ``sequence`` (per session, from 1, never reused), ``timestamp`` (epoch ms
     from a monotonic clock) and one payload."""
 
-    __slots__ = ("sequence", "timestamp", "payload")
+    __slots__ = ("payload", "sequence", "timestamp")
 
     def __init__(self, sequence: int, timestamp: int, payload: Payload) -> None:
         self.sequence = sequence
@@ -419,13 +416,27 @@ class Event:
         return self.payload.kind if isinstance(self.payload, Action) else None
 
     def to_wire(self) -> dict[str, Any]:
-        head = {"sequence": self.sequence, "timestamp": self.timestamp}
         payload = self.payload
         if isinstance(payload, Action):
-            return {**head, "type": "action", "action": payload.to_wire()}
+            return {
+                "sequence": self.sequence,
+                "timestamp": self.timestamp,
+                "type": "action",
+                "action": payload.to_wire(),
+            }
         if isinstance(payload, Observation):
-            return {**head, "type": "observation", "observation": payload.to_wire()}
-        return {**head, "type": "workspace_snapshot", "snapshotId": payload.snapshot_id}
+            return {
+                "sequence": self.sequence,
+                "timestamp": self.timestamp,
+                "type": "observation",
+                "observation": payload.to_wire(),
+            }
+        return {
+            "sequence": self.sequence,
+            "timestamp": self.timestamp,
+            "type": "workspace_snapshot",
+            "snapshotId": payload.snapshot_id,
+        }
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and self.to_wire() == other.to_wire()

@@ -25,7 +25,7 @@ import orjson
 from . import panic as panic_button
 from .clock import Clock
 from .config import Config
-from .errors import SessionClosed
+from .errors import CrowdcodeError, SessionClosed
 from .journal import JournalPolicy, JournalWriter, read_lines, segments, truncate_since
 from .locations import Locations, install_identity, write_private_atomic
 from .registry import LiveRegistration, live_sessions, request
@@ -95,7 +95,41 @@ class Session:
         self._on_problem = on_problem or (lambda message: None)
         if isinstance(editor, str):
             editor = EditorInfo(name=editor)
-        self.metadata = SessionMetadata(
+        self.directory = self.locations.sessions_dir / self.id
+        try:
+            self.metadata = self._metadata(adapter, editor, start)
+            self._journal = self._open_journal()
+        except OSError as exc:
+            raise CrowdcodeError(f"cannot record into {self.directory}: {exc.strerror or exc}") from None
+        self._write_session_file()
+        self._lock = threading.RLock()  # re-entrant: a listener may record a follow-up event
+        self._sequence = 0
+        self._count = 0
+        self._last_observation: Observation | None = None
+        self._listeners: list[Listener] = []
+        self._panic_hooks: list[PanicHook] = []
+        self._closed = False
+        self._record_locked(SessionStart(metadata=self.metadata), start)
+        self._registration: LiveRegistration | None = None
+        try:
+            self._registration = LiveRegistration(
+                self.locations,
+                self.id,
+                {
+                    "adapter": adapter,
+                    "editor": editor.to_wire(),
+                    "workspace": str(self.workspace) if self.workspace else None,
+                    "startTime": start,
+                    "directory": str(self.directory),
+                },
+                self._control,
+            )
+        except OSError as exc:  # recording still works; only `crowdcode panic/status` cannot reach it
+            self._on_problem(f"live registration failed: {exc}")
+        atexit.register(self.close, "exit")
+
+    def _metadata(self, adapter: str, editor: EditorInfo, start: int) -> SessionMetadata:
+        return SessionMetadata(
             schema_version=SCHEMA_VERSION,
             session_id=self.id,
             start_time=start,
@@ -105,8 +139,9 @@ class Session:
             os=f"{platform.system().lower()}-{platform.machine()}",
             workspace=self._workspace_info(),
         )
-        self.directory = self.locations.sessions_dir / self.id
-        self._journal = JournalWriter(
+
+    def _open_journal(self) -> JournalWriter:
+        return JournalWriter(
             self.directory,
             JournalPolicy(
                 fsync=self.config["journal.fsync"],
@@ -117,28 +152,6 @@ class Session:
             ),
             on_problem=self._on_problem,
         )
-        self._write_session_file()
-        self._lock = threading.RLock()
-        self._sequence = 0
-        self._count = 0
-        self._last_observation: Observation | None = None
-        self._listeners: list[Listener] = []
-        self._panic_hooks: list[PanicHook] = []
-        self._closed = False
-        self._record_locked(SessionStart(metadata=self.metadata), start)
-        self._registration = LiveRegistration(
-            self.locations,
-            self.id,
-            {
-                "adapter": adapter,
-                "editor": editor.to_wire(),
-                "workspace": str(self.workspace) if self.workspace else None,
-                "startTime": start,
-                "directory": str(self.directory),
-            },
-            self._control,
-        )
-        atexit.register(self.close, "exit")
 
     # --- recording -------------------------------------------------------------------------------
 
@@ -154,14 +167,16 @@ class Session:
         """
         return self._record(decode_action(data))
 
-    def observe(self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None) -> Event | None:
+    def observe(
+        self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None
+    ) -> Event | None:
         """Record what the user sees; returns ``None`` (records nothing) when unchanged."""
         observation = Observation(viewport=viewport, active_terminal=active_terminal)
         with self._lock:
             if observation == self._last_observation:
                 return None
             self._last_observation = observation
-            return self._record(observation)
+            return self._emit(observation)
 
     def snapshot(self, snapshot_id: str) -> Event:
         return self._record(WorkspaceSnapshot(snapshot_id=snapshot_id))
@@ -172,13 +187,18 @@ class Session:
 
     def _record(self, payload: Payload) -> Event:
         with self._lock:
-            if self._closed:
-                raise SessionClosed(f"session {self.id} is closed")
-            lost = self._journal.take_lost() if self._journal.lost else 0
-            now = self._clock.now_ms()
+            return self._emit(payload)
+
+    def _emit(self, payload: Payload) -> Event:
+        """Record under the lock, first noting events the journal had to drop, if any."""
+        if self._closed:
+            raise SessionClosed(f"session {self.id} is closed")
+        now = self._clock.now_ms()
+        if self._journal.lost:
+            lost = self._journal.take_lost()
             if lost:
                 self._record_locked(RecordingGap(lost_events=lost, reason="the journal could not keep up"), now)
-            return self._record_locked(payload, now)
+        return self._record_locked(payload, now)
 
     def _record_locked(self, payload: Payload, now: int) -> Event:
         self._sequence += 1
@@ -218,7 +238,8 @@ class Session:
 
     def publish(self, **info: Any) -> None:
         """Add adapter facts (e.g. the foreground command) to this session's registry entry."""
-        self._registration.update(**info)
+        if self._registration is not None:
+            self._registration.update(**info)
 
     # --- panic -----------------------------------------------------------------------------------
 
@@ -293,10 +314,12 @@ class Session:
         with self._lock:
             if self._closed:
                 return
-            end = self._record(SessionEnd(reason=reason))
+            self._journal.flush()  # a disk that recovered lets the gap marker precede the end
+            end = self._emit(SessionEnd(reason=reason))
             self._closed = True
         atexit.unregister(self.close)
-        self._registration.close()
+        if self._registration is not None:
+            self._registration.close()
         self._journal.close()
         self._write_session_file(end=end.timestamp, reason=reason)
 
