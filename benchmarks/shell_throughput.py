@@ -22,7 +22,6 @@ import pty
 import select
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -101,7 +100,7 @@ def _drain(fd: int, wait: float) -> None:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def recorder_cpu_idle_vim(env: dict[str, str], home: Path, seconds: float) -> float:
@@ -166,7 +165,7 @@ def main() -> None:
     for name, argv in contenders.items():
         outs, exits = [], []
         for _ in range(args.runs):
-            out_s, exit_s, got = run_flood(argv, env, expected)
+            out_s, exit_s, _ = run_flood(argv, env, expected)
             outs.append(out_s)
             exits.append(exit_s)
         results[name] = (statistics.median(outs), statistics.median(exits))
@@ -175,7 +174,7 @@ def main() -> None:
     for name, (out_s, exit_s) in results.items():
         print(f"{name:18}{out_s:10.2f}{size / 1e6 / out_s:9.0f}{exit_s:9.2f}{base_script / out_s:13.2f}x")
 
-    out_s, exit_s, _ = run_flood([CROWDCODE, "shell", "--", *cat], env_no_screen, expected)
+    out_s, _, _ = run_flood([CROWDCODE, "shell", "--", *cat], env_no_screen, expected)
     on = results["crowdcode shell"][0]
     print(f"\nflood, screen observations off: {out_s:.2f} s; on: {on:.2f} s; on/off throughput {out_s / on:.2f}x")
 

@@ -61,12 +61,15 @@ class AgentTracker:
         self._screen: ScreenState | None = None
         self._changed_at = 0.0
         self._prompt_screen: ScreenState | None = None
+        self._since = 0.0  # when the current agent was first seen
 
-    def foreground(self, current: Foreground | None) -> None:
+    def foreground(self, current: Foreground | None, now: float = 0.0) -> None:
+        """The foreground program as sampled at ``now`` (monotonic seconds)."""
         agent = current.agent if current else None
         with self._lock:
             if agent == self._agent:
                 return
+            self._since = now
             if self._agent is not None:
                 self._respond()
                 self._session.record(AgentSessionEnd(agent=self._agent, terminal_id=self._terminal_id))
@@ -79,9 +82,10 @@ class AgentTracker:
                     )
                 )
 
-    def typed(self, text: str) -> None:
+    def typed(self, text: str, at: float) -> None:
+        """Keys typed at ``at`` (monotonic seconds; the recorder may process them later)."""
         with self._lock:
-            if self._agent is None:
+            if self._agent is None or at < self._since:  # typed to the shell that started the agent
                 return
             for line in self._editor.feed(text):
                 if not line.strip():

@@ -19,6 +19,7 @@ import codecs
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
                 if text:
                     session.record(TerminalInput(terminal_id=spec.terminal_id, data=text))
                     commands.typed(text)
-                    agents.typed(text)
+                    agents.typed(text, at)
         elif kind == channel.RESIZE:
             cols, rows = (int(n) for n in data.split(b"x"))
             cast.resize(at, cols, rows)
@@ -142,7 +143,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
     sampler.stop()
     now = session.now_ms()
     commands.close(status, now)
-    agents.foreground(None)
+    agents.foreground(None, time.monotonic())
     cast.close()
     session.close("exit" if status is not None else "wrapper ended")
     return {

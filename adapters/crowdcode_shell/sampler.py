@@ -147,7 +147,7 @@ class ScreenSampler(threading.Thread):
                 now_ms = self._session.now_ms()
                 current = self._watcher.poll(now_ms)
                 self._commands.foreground(current, now_ms)
-                self._agents.foreground(current)
+                self._agents.foreground(current, now)
             if dirty:
                 state = self._screen.state()
                 if state != self.last_state:

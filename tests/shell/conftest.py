@@ -1,4 +1,4 @@
-"""Fixtures for `crowdcode shell` tests: a private CROWDCODE_HOME and HOME, and a driver that runs
+"""Fixtures for `crowdcode shell` tests: a private HOME (CROWDCODE_HOME: tests/conftest.py), and a driver that runs
 the real wrapper in a real PTY (pexpect) around real programs."""
 
 from __future__ import annotations
@@ -8,13 +8,6 @@ from pathlib import Path
 
 import pytest
 from shell_helpers import PROMPT, Shell
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "crowdcode"
-    monkeypatch.setenv("CROWDCODE_HOME", str(root))
-    return root
 
 
 @pytest.fixture
