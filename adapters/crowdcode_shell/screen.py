@@ -1,7 +1,7 @@
 """The rendered screen, behind one small interface so that the emulator can be swapped.
 
 The emulator is pyavt (Python bindings to asciinema's Rust ``avt``), chosen by measurement
-(benchmarks/terminal_emulators.py, docs/benchmarks.md): about 40 times pyte's feed rate, and it keeps
+(benchmarks/terminal_emulators.py, docs/benchmarks.md): about 100 times pyte's feed rate, and it keeps
 the alternate screen, so vim, less and agent TUIs render as the user sees them and the shell's
 screen returns when they exit. pyte has no alternate screen buffer.
 """
