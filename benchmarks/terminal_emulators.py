@@ -15,7 +15,6 @@ import statistics
 import time
 
 import pyte
-
 from crowdcode_shell.screen import AvtScreen
 
 

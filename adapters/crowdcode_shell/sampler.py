@@ -22,8 +22,6 @@ from .commands import CommandTracker
 from .foreground import ForegroundWatcher
 from .screen import Screen, ScreenState
 
-FEED_PIECE = 64 * 1024  # feed in pieces so a big backlog never delays a due sample much
-
 
 class ScreenSampler(threading.Thread):
     def __init__(
@@ -82,7 +80,6 @@ class ScreenSampler(threading.Thread):
     def resize(self, cols: int, rows: int) -> None:
         with self._wake:
             self._items.append((cols, rows))
-            self._wake.notify()
 
     def forget(self, cutoff_ms: int) -> None:
         """Panic: drop pending output and blank the screen, so no later frame shows the past.
@@ -94,7 +91,6 @@ class ScreenSampler(threading.Thread):
             self._backlog = 0
             self._items.append(None)
             self._forget_cutoff = cutoff_ms
-            self._wake.notify()
 
     def stop(self) -> None:
         with self._wake:
@@ -105,40 +101,33 @@ class ScreenSampler(threading.Thread):
     # the thread --------------------------------------------------------------------------------
 
     def run(self) -> None:
+        """Once per tick: feed what arrived (at most the backlog bound), then sample. Feeding on
+        the tick rather than per chunk caps the emulator's work under a flood to one backlog per
+        tick; what the user sees is sampled at 10 Hz either way."""
         next_tick = self._clock()
-        dirty = False
         while True:
             with self._wake:
-                if not self._items and not self._stopping:
-                    self._wake.wait(timeout=max(0.0, next_tick - self._clock()))
+                while not self._stopping and (wait := next_tick - self._clock()) > 0:
+                    self._wake.wait(timeout=wait)
                 items = list(self._items)
                 self._items.clear()
                 self._backlog = 0
                 stopping = self._stopping
+            dirty = False
             for item in items:
+                dirty = True
                 if item is None:
                     self._screen.reset()
                     self.last_state = None
                     self._agents.forget()
                     self._commands.forget_since(self._forget_cutoff)
-                    dirty = True
-                    continue
-                if isinstance(item, tuple):
+                elif isinstance(item, tuple):
                     self._screen.resize(*item)
-                    dirty = True
-                    continue
-                for start in range(0, len(item), FEED_PIECE):
-                    self._screen.feed(item[start : start + FEED_PIECE])
-                    dirty = True
-                    if self._clock() >= next_tick:
-                        next_tick = self._tick(dirty)
-                        dirty = False
+                else:
+                    self._screen.feed(item)
+            next_tick = max(self._tick(dirty), self._clock())
             if stopping:
-                self._tick(dirty)
                 return
-            if self._clock() >= next_tick:
-                next_tick = self._tick(dirty)
-                dirty = False
 
     def _tick(self, dirty: bool) -> float:
         now = self._clock()
