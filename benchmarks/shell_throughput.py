@@ -175,7 +175,9 @@ def main() -> None:
     for name, (start_s, flood_s, exit_s) in results.items():
         print(f"{name:18}{start_s:9.2f}{flood_s:9.2f}{size / 1e6 / flood_s:7.0f}{exit_s:9.2f}{base / flood_s:24.2f}x")
 
-    off = statistics.median(run_flood([CROWDCODE, "shell", "--", *cat], env_no_screen, expected)[1] for _ in range(args.runs))
+    off = statistics.median(
+        run_flood([CROWDCODE, "shell", "--", *cat], env_no_screen, expected)[1] for _ in range(args.runs)
+    )
     on = results["crowdcode shell"][1]
     print(f"\nflood through crowdcode shell, screen observations off: {off:.2f} s; on: {on:.2f} s;")
     print(f"throughput with observations on / off: {off / on:.2f}x")

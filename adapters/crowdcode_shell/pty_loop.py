@@ -23,8 +23,9 @@ from .channel import ChannelWriter
 from .terminal_mode import get_size, raw_mode, set_size
 
 READ_SIZE = 256 * 1024
-FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT)
-"""Signals for the wrapper that are meant for the session: passed on to the child."""
+FORWARDED_SIGNALS = {signal.SIGHUP: signal.SIGHUP, signal.SIGTERM: signal.SIGHUP, signal.SIGQUIT: signal.SIGQUIT}
+"""Signals for the wrapper that end the session, and what the child gets: SIGTERM becomes SIGHUP,
+what a closing terminal window sends, because interactive shells ignore SIGTERM."""
 
 
 @dataclass
@@ -145,7 +146,7 @@ def _loop(
                 stdin_open = False
                 if not stdin_is_tty:  # piped input ended: tell the child with end-of-file
                     to_child += _eof_char(master)
-        if to_child and master in writable:
+        if to_child and (master in writable or stdin in readable):  # typed keys go on at once
             with contextlib.suppress(BlockingIOError):
                 del to_child[: os.write(master, to_child)]
         if recorder.fd in writable:
@@ -166,7 +167,7 @@ def _loop(
                         status = exit_status(wait_status)
                 elif signum in FORWARDED_SIGNALS:
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(child.pid, signum)
+                        os.kill(child.pid, FORWARDED_SIGNALS[signum])
     recorder.send(channel.EXIT, str(status).encode())
     with contextlib.suppress(OSError):
         os.close(master)

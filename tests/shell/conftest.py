@@ -42,5 +42,3 @@ def shell(home: Path, user_home: Path, tmp_path: Path) -> Iterator[type[Shell]]:
     for s in started:
         if s.child.isalive():
             s.child.terminate(force=True)
-
-

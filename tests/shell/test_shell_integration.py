@@ -56,4 +56,3 @@ def test_fallback_without_integration_records_foreground_programs(shell) -> None
     assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.6"]
     (end,) = actions(info, "terminal_command_end")
     assert end["exitCode"] is None and end["durationMs"] >= 400
-

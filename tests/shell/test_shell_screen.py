@@ -88,7 +88,9 @@ def test_frames_match_tmux(shell, tmp_path: Path) -> None:
         + b"".join(b"scroll %d\r\n" % i for i in range(40))  # scrolling
         + b"\x1b[5;10Hcursor-moved\x1b[2K\x1b[7;1Htab\there\x1b[10;5H\x1b[1Pdel"  # cursor moves, erase, delete
         + b"\x1b[?1049h\x1b[Hin alternate\x1b[?1049l"  # and back
-        + b"\x1b[3;20r\x1b[20;1H" + b"".join(b"region %d\n" % i for i in range(5)) + b"\x1b[r"  # scroll region
+        + b"\x1b[3;20r\x1b[20;1H"
+        + b"".join(b"region %d\n" % i for i in range(5))
+        + b"\x1b[r"  # scroll region
     )
     for stream, expected in ((raw[: marker + 400], "line 1 of the file"), (raw, "before-vim"), (stress, "region 4")):
         tmux = _tmux_render(stream, tmp_path)
@@ -118,5 +120,3 @@ def _tmux_render(stream: bytes, tmp_path: Path) -> list[str]:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
     lines = [line.rstrip() for line in out.stdout.split("\n")][:24]
     return lines + [""] * (24 - len(lines))
-
-

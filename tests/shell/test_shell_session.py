@@ -53,7 +53,7 @@ def test_passwords_are_never_recorded(shell, home: Path, tmp_path: Path) -> None
     s.child.sendline("hunter2-bash")
     s.child.expect_exact("len=12")
     s.prompt()
-    s.child.sendline(f"{sys.executable} -c 'import getpass; print(len(getpass.getpass(\"py pass\" + \"word: \")))'")
+    s.child.sendline(f'{sys.executable} -c \'import getpass; print(len(getpass.getpass("py pass" + "word: ")))\'')
     s.child.expect_exact("py password: ")
     s.child.sendline("correct-horse-py")
     s.child.expect_exact("16")
@@ -127,11 +127,18 @@ def test_terminal_settings_restored(shell, tmp_path: Path) -> None:
     outer.expect_exact("$ ")
     outer.sendline(CROWDCODE + " shell -- sh -c 'kill -KILL $$'; stty -g > after-kill")
     outer.expect_exact("$ ")
+    # the wrapper itself terminated (its child's parent is the wrapper): the interactive shell
+    # inside gets SIGHUP, as from a closing window, and the terminal is restored
+    outer.sendline(
+        CROWDCODE + " shell -- bash -i -c 'stty raw -echo; kill -TERM $PPID; sleep 10'; stty -g > after-term"
+    )
+    outer.expect_exact("$ ")
     outer.sendline("exit")
     outer.expect(pexpect.EOF)
     before = (tmp_path / "before").read_text()
     assert before == (tmp_path / "after").read_text()
     assert before == (tmp_path / "after-kill").read_text()
+    assert before == (tmp_path / "after-term").read_text()
 
 
 def test_binary_output_is_stored_losslessly(shell) -> None:
