@@ -66,6 +66,8 @@ class ScreenSampler(threading.Thread):
     # called from the reader thread -------------------------------------------------------------
 
     def output(self, data: bytes) -> None:
+        if not self._observe:  # screen observations off: no emulator work at all
+            return
         with self._wake:
             self._items.append(data)
             self._backlog += len(data)
