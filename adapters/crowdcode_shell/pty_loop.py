@@ -22,7 +22,7 @@ from . import channel
 from .channel import ChannelWriter
 from .terminal_mode import get_size, raw_mode, set_size
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 64 * 1024
 FORWARDED_SIGNALS = {signal.SIGHUP: signal.SIGHUP, signal.SIGTERM: signal.SIGHUP, signal.SIGQUIT: signal.SIGQUIT}
 """Signals for the wrapper that end the session, and what the child gets: SIGTERM becomes SIGHUP,
 what a closing terminal window sends, because interactive shells ignore SIGTERM."""
