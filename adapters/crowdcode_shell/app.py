@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from crowdcode_sdk import Config
+from crowdcode_sdk import Config, CrowdcodeError
 
 from . import channel, integration, pty_loop, recorder
 from .terminal_mode import get_size
@@ -38,11 +38,18 @@ def run(command: Sequence[str]) -> int:
     env = dict(os.environ)
     argv = list(command) or [default_shell(env)]
     outer_nonce = env.get(integration.NONCE_VARIABLE)
-    if env.get(NESTED_VARIABLE) or not Config.load()["recording.enabled"]:
-        if env.get(NESTED_VARIABLE) and outer_nonce:
+    if env.get(NESTED_VARIABLE):
+        if outer_nonce:
             argv, env, _ = integration.prepare(argv, env, outer_nonce)
         return _exec(argv, env)
-    return record(argv, env)
+    try:
+        config = Config.load()
+    except CrowdcodeError as exc:  # a broken config must not cost the user their shell
+        print(f"crowdcode shell: not recording: {exc}", file=sys.stderr)
+        return _exec(argv, env)
+    if not config["recording.enabled"]:
+        return _exec(argv, env)
+    return record(argv, env, config)
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> int:
@@ -53,8 +60,7 @@ def _exec(argv: list[str], env: dict[str, str]) -> int:
         return 127
 
 
-def record(argv: list[str], env: dict[str, str], *, stdin: int = 0, stdout: int = 1) -> int:
-    config = Config.load()
+def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int = 0, stdout: int = 1) -> int:
     nonce = secrets.token_hex(8)
     terminal_id = f"term-{secrets.token_hex(4)}"
     child_argv, child_env, integrated = integration.prepare(argv, env, nonce)

@@ -180,3 +180,33 @@ def test_nested_shell_records_once(shell) -> None:
     commands = [c["command"] for c in actions(info, "terminal_command")]
     assert "echo inner-$((40+2))" in commands  # the inner shell's commands reach the outer recorder
     assert PROMPT in cast_file(info).read_text()
+
+
+def test_a_failing_recorder_never_costs_the_session(user_home: Path, tmp_path: Path, monkeypatch) -> None:
+    """The data directory cannot be created: the shell works as usual, and one line after it says
+    that the recording is incomplete."""
+    root = tmp_path / "broken-home"
+    root.mkdir()
+    (root / "data").write_text("not a directory")
+    monkeypatch.setenv("CROWDCODE_HOME", str(root))
+    child = pexpect.spawn(CROWDCODE, ["shell"], env=dict(os.environ), cwd=str(tmp_path), timeout=15)
+    child.expect_exact(PROMPT)
+    child.sendline("echo still-$((20+1))")
+    child.expect_exact("still-21")
+    child.sendline("exit 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6
+    tail = child.before.decode().splitlines()[-1]
+    assert tail.startswith("crowdcode shell: recording incomplete: recorder failed")
+
+
+def test_a_broken_config_still_gives_a_shell(user_home: Path, tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "home-with-bad-config"
+    root.mkdir()
+    (root / "config.toml").write_text("this is not toml = = =")
+    monkeypatch.setenv("CROWDCODE_HOME", str(root))
+    child = pexpect.spawn(CROWDCODE, ["shell", "--", "sh", "-c", "echo ran-$((1+2))"], env=dict(os.environ))
+    child.expect_exact("not recording")
+    child.expect_exact("ran-3")
+    child.expect(pexpect.EOF)
