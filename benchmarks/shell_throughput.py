@@ -166,26 +166,32 @@ def main() -> None:
     if Path(ASCIINEMA).exists():
         contenders["asciinema rec"] = [ASCIINEMA, "rec", "-q", "--overwrite", "-c", f"cat {big}", str(work / "a.cast")]
     print(f"cat of {size / 1e6:.0f} MB, median of {args.runs} runs; {os.cpu_count()} cores")
-    results: dict[str, tuple[float, float, float]] = {}
-    for name, argv in contenders.items():
-        runs = [run_flood(argv, env, expected) for _ in range(args.runs)]
-        results[name] = tuple(statistics.median(r[i] for r in runs) for i in range(3))  # type: ignore[assignment]
+    # Round-robin, so that the load of a shared machine falls on every contender alike.
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in contenders}
+    samples["crowdcode shell, screen off"] = []
+    for _ in range(args.runs):
+        for name, argv in contenders.items():
+            samples[name].append(run_flood(argv, env, expected))
+        samples["crowdcode shell, screen off"].append(run_flood(contenders["crowdcode shell"], env_no_screen, expected))
+    results = {name: tuple(statistics.median(r[i] for r in runs) for i in range(3)) for name, runs in samples.items()}
     base = results["script(1)"][1]
-    print(f"{'':18}{'start s':>9}{'flood s':>9}{'MB/s':>7}{'exit s':>9}{'throughput vs script(1)':>25}")
+    print(f"{'':28}{'start s':>9}{'flood s':>9}{'MB/s':>7}{'exit s':>9}{'throughput vs script(1)':>25}")
     for name, (start_s, flood_s, exit_s) in results.items():
-        print(f"{name:18}{start_s:9.2f}{flood_s:9.2f}{size / 1e6 / flood_s:7.0f}{exit_s:9.2f}{base / flood_s:24.2f}x")
+        print(f"{name:28}{start_s:9.2f}{flood_s:9.2f}{size / 1e6 / flood_s:7.0f}{exit_s:9.2f}{base / flood_s:24.2f}x")
+    off, on = results["crowdcode shell, screen off"][1], results["crowdcode shell"][1]
+    print(f"\nthroughput with screen observations on / off: {off / on:.2f}x")
 
-    off = statistics.median(
-        run_flood([CROWDCODE, "shell", "--", *cat], env_no_screen, expected)[1] for _ in range(args.runs)
-    )
-    on = results["crowdcode shell"][1]
-    print(f"\nflood through crowdcode shell, screen observations off: {off:.2f} s; on: {on:.2f} s;")
-    print(f"throughput with observations on / off: {off / on:.2f}x")
-
-    print(f"\nkeystroke echo latency, {args.keys} keys (ms)")
-    direct = echo_latencies(["cat"], env, args.keys)
-    rows = {"direct PTY": direct, "crowdcode shell": echo_latencies([CROWDCODE, "shell", "--", "cat"], env, args.keys)}
-    rows["script(1)"] = echo_latencies(["script", "-q", "-c", "cat", str(work / "typescript2")], env, args.keys)
+    print(f"\nkeystroke echo latency, {args.keys} keys per contender, interleaved in rounds of 100 (ms)")
+    typists = {
+        "direct PTY": ["cat"],
+        "crowdcode shell": [CROWDCODE, "shell", "--", "cat"],
+        "script(1)": ["script", "-q", "-c", "cat", str(work / "typescript2")],
+    }
+    rows: dict[str, list[float]] = {name: [] for name in typists}
+    for _ in range(max(1, args.keys // 100)):
+        for name, argv in typists.items():
+            rows[name] += echo_latencies(argv, env, min(100, args.keys))
+    direct = rows["direct PTY"]
     print(f"{'':18}{'p50':>8}{'p99':>8}{'added p50':>11}{'added p99':>11}")
     for name, values in rows.items():
         p50, p99 = pct(values, 50) * 1e3, pct(values, 99) * 1e3

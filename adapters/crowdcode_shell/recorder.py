@@ -107,52 +107,89 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
     )
     session.add_panic_hook(sampler.forget)
     sampler.start()
-    marks = MarkScanner(spec.nonce)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    status: int | None = None
-    lost = 0
-    for frame in channel.read_frames(frames_fd):
-        kind, at, data = frame.kind, frame.time, frame.data
-        if kind == channel.OUTPUT:
-            cast.output(at, data)
-            for mark in marks.feed(data, at):
-                commands.mark(mark, session.now_ms())
-            sampler.output(data)
-        elif kind == channel.INPUT:
-            keys = typed(data)
-            if keys:
-                cast.input(at, keys)
-                text = decoder.decode(keys)
-                if text:
-                    session.record(TerminalInput(terminal_id=spec.terminal_id, data=text))
-                    commands.typed(text)
-                    agents.typed(text, at)
-        elif kind == channel.RESIZE:
-            cols, rows = (int(n) for n in data.split(b"x"))
-            cast.resize(at, cols, rows)
-            session.record(TerminalResize(terminal_id=spec.terminal_id, cols=cols, rows=rows))
-            sampler.resize(cols, rows)
-        elif kind == channel.GAP:
-            missing = int.from_bytes(data, "little")
-            lost += missing
-            cast.marker(at, f"crowdcode: {missing} bytes not recorded")
-            session.record(RecordingGap(lost_events=0, reason=f"{missing} bytes of terminal I/O not recorded"))
-        elif kind == channel.EXIT:
-            status = int(data)
-            cast.exit(at, status)
-    sampler.stop()
-    now = session.now_ms()
-    commands.close(status, now)
-    agents.foreground(None, time.monotonic())
-    cast.close()
-    session.close("exit" if status is not None else "wrapper ended")
+    frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
+    failure: str | None = None
+    try:
+        for frame in channel.read_frames(frames_fd):
+            try:
+                frames.handle(frame)
+            except Exception as exc:  # one bad frame must not end the recording
+                failure = failure or f"some terminal I/O could not be recorded: {exc!r}"
+    finally:
+        sampler.stop()
+        now = session.now_ms()
+        commands.close(frames.status, now)
+        agents.foreground(None, time.monotonic())
+        cast.close()
+        session.close("exit" if frames.status is not None else "wrapper ended")
+    if failure:
+        on_problem(failure)
     return {
         "sessionId": session.id,
         "directory": str(session.directory),
-        "lostBytes": lost + cast.lost_bytes,
+        "lostBytes": frames.lost + cast.lost_bytes,
         "castError": str(cast.error) if cast.error else None,
         "screenSkippedBytes": sampler.skipped_bytes,
     }
+
+
+class _FrameHandler:
+    """What each kind of frame becomes."""
+
+    def __init__(
+        self,
+        spec: RecorderSpec,
+        session: Session,
+        cast: CastWriter,
+        commands: CommandTracker,
+        agents: AgentTracker,
+        sampler: ScreenSampler,
+    ) -> None:
+        self._terminal_id = spec.terminal_id
+        self._session = session
+        self._cast = cast
+        self._commands = commands
+        self._agents = agents
+        self._sampler = sampler
+        self._marks = MarkScanner(spec.nonce)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # Frames carry the pass-through loop's monotonic time (one clock for both processes):
+        # command times come from it, not from when this process got round to the frame.
+        self._epoch_offset_ms = session.now_ms() - time.monotonic() * 1000
+        self.status: int | None = None
+        self.lost = 0
+
+    def handle(self, frame: channel.Frame) -> None:
+        kind, at, data = frame.kind, frame.time, frame.data
+        if kind == channel.OUTPUT:
+            self._cast.output(at, data)
+            for mark in self._marks.feed(data, at):
+                self._commands.mark(mark, int(mark.at * 1000 + self._epoch_offset_ms))
+            self._sampler.output(data)
+        elif kind == channel.INPUT:
+            keys = typed(data)
+            if not keys:
+                return
+            self._cast.input(at, keys)
+            text = self._decoder.decode(keys)
+            if text:
+                self._session.record(TerminalInput(terminal_id=self._terminal_id, data=text))
+                self._commands.typed(text)
+                self._agents.typed(text, at)
+        elif kind == channel.RESIZE:
+            cols, rows = (int(n) for n in data.split(b"x"))
+            self._cast.resize(at, cols, rows)
+            self._session.record(TerminalResize(terminal_id=self._terminal_id, cols=cols, rows=rows))
+            self._sampler.resize(cols, rows)
+        elif kind == channel.GAP:
+            missing = int.from_bytes(data, "little")
+            self.lost += missing
+            self._cast.marker(at, f"crowdcode: {missing} bytes not recorded")
+            reason = f"{missing} bytes of terminal I/O not recorded"
+            self._session.record(RecordingGap(lost_events=0, reason=reason))
+        elif kind == channel.EXIT:
+            self.status = int(data)
+            self._cast.exit(at, self.status)
 
 
 def cast_path(directory: Path, terminal_id: str) -> Path:
