@@ -210,3 +210,28 @@ def test_a_broken_config_still_gives_a_shell(user_home: Path, tmp_path: Path, mo
     child.expect_exact("not recording")
     child.expect_exact("ran-3")
     child.expect(pexpect.EOF)
+
+
+def test_terminal_answerbacks_are_not_recorded_as_input(shell) -> None:
+    """A program asks the terminal for the cursor position; the terminal's reply reaches the
+    program but is not recorded as typing."""
+    script = (
+        "import sys, tty, termios\n"
+        "fd = sys.stdin.fileno(); saved = termios.tcgetattr(fd); tty.setraw(fd)\n"
+        "sys.stdout.write('\\x1b[6n'); sys.stdout.flush()\n"
+        "reply = b''\n"
+        "while not reply.endswith(b'R'): reply += sys.stdin.buffer.read(1)\n"
+        "typed = b''\n"
+        "while not typed.endswith(b'\\r'): typed += sys.stdin.buffer.read(1)\n"
+        "termios.tcsetattr(fd, termios.TCSADRAIN, saved)\n"
+        "print('reply', reply[1:].decode(), 'typed', typed.decode().strip())\n"
+    )
+    s = shell("--", sys.executable, "-c", script)
+    s.child.expect_exact("\x1b[6n")
+    s.child.send("\x1b[5;10R")  # what the terminal answers
+    time.sleep(0.2)
+    s.child.send("typed-text\r")
+    s.child.expect_exact("reply [5;10R typed typed-text")
+    assert s.finish() == 0
+    typed = "".join(a["data"] for a in actions(only_session(), "terminal_input"))
+    assert typed == "typed-text\r"
