@@ -93,12 +93,15 @@ def test_frames_match_tmux(shell, tmp_path: Path) -> None:
         + b"\x1b[r"  # scroll region
     )
     for stream, expected in ((raw[: marker + 400], "line 1 of the file"), (raw, "before-vim"), (stress, "region 4")):
-        tmux = _tmux_render(stream, tmp_path)
-        assert expected in "\n".join(tmux)
-        assert tmux == render(stream, 80, 24).lines
+        tmux_lines, tmux_cursor = _tmux_render(stream, tmp_path)
+        ours = render(stream, 80, 24)
+        assert expected in "\n".join(tmux_lines)
+        assert tmux_lines == ours.lines
+        assert tmux_cursor == ours.cursor
 
 
-def _tmux_render(stream: bytes, tmp_path: Path) -> list[str]:
+def _tmux_render(stream: bytes, tmp_path: Path) -> tuple[list[str], tuple[int, int]]:
+    """tmux's screen (rows as text) and cursor (row, col) after ``stream``."""
     data = tmp_path / f"stream-{uuid.uuid4().hex}"
     data.write_bytes(stream)
     socket = f"cc-test-{uuid.uuid4().hex[:8]}"
@@ -116,7 +119,11 @@ def _tmux_render(stream: bytes, tmp_path: Path) -> list[str]:
             time.sleep(0.05)
         time.sleep(0.2)
         out = subprocess.run([*tmux, "capture-pane", "-p", "-t", "0"], check=True, capture_output=True, text=True)
+        where = subprocess.run(
+            [*tmux, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"], check=True, capture_output=True, text=True
+        )
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
     lines = [line.rstrip() for line in out.stdout.split("\n")][:24]
-    return lines + [""] * (24 - len(lines))
+    row, col = (int(n) for n in where.stdout.split())
+    return lines + [""] * (24 - len(lines)), (row, col)
