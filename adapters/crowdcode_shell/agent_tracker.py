@@ -78,7 +78,10 @@ class AgentTracker:
             if agent is not None and current is not None:
                 self._session.record(
                     AgentSessionStart(
-                        agent=agent, command=current.command, cwd=current.cwd, terminal_id=self._terminal_id
+                        agent=agent,
+                        command=current.command,
+                        cwd=self._session.relpath(current.cwd) if current.cwd else None,
+                        terminal_id=self._terminal_id,
                     )
                 )
 

@@ -91,7 +91,12 @@ class CommandTracker:
             self._running.process = fg.process
             self._running.agent = fg.agent
         self._session.record(
-            TerminalCommand(terminal_id=self._terminal_id, terminal_name=self._terminal_name, command=command, cwd=cwd)
+            TerminalCommand(
+                terminal_id=self._terminal_id,
+                terminal_name=self._terminal_name,
+                command=command,
+                cwd=self._event_path(cwd),
+            )
         )
 
     def _finish(self, exit_code: int | None, now_ms: int) -> None:
@@ -103,7 +108,7 @@ class CommandTracker:
                 terminal_name=self._terminal_name,
                 command=running.command,
                 exit_code=exit_code,
-                cwd=self._cwd or running.cwd,
+                cwd=self._event_path(self._cwd or running.cwd),
                 duration_ms=max(0, now_ms - running.start),
             )
         )
@@ -118,6 +123,11 @@ class CommandTracker:
             }
         )
         self._session.publish(recent=list(self._recent))
+
+    def _event_path(self, cwd: str | None) -> str | None:
+        """Directories in events are workspace-relative or ``~/…`` (the registry keeps them
+        absolute: it never leaves the machine)."""
+        return self._session.relpath(cwd) if cwd else None
 
     def foreground(self, current: Foreground | None, now_ms: int) -> None:
         with self._lock:

@@ -65,7 +65,7 @@ def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_pa
 
     info = only_session()
     (start,) = actions(info, "agent_session_start")
-    assert start["agent"] == "claude" and start["cwd"] == str(tmp_path)
+    assert start["agent"] == "claude" and start["cwd"] == "."  # the workspace
     assert "claude" in start["command"]
     prompts = [p["text"] for p in actions(info, "agent_prompt")]
     assert prompts == ["write a haiku", "fix the bug", "/exit"]
