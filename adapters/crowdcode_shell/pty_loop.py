@@ -139,16 +139,17 @@ def _loop(
         if stdin_open and stdin in readable:
             data = _read_input(stdin)
             if data:
+                record = not hidden(master)  # the terminal's state when the keys were typed
                 to_child += data
-                if not hidden(master):
+                _write_some(master, to_child)  # the keys go on first, recording after
+                if record:
                     recorder.send(channel.INPUT, data)
             elif data == b"":
                 stdin_open = False
                 if not stdin_is_tty:  # piped input ended: tell the child with end-of-file
                     to_child += _eof_char(master)
-        if to_child and (master in writable or stdin in readable):  # typed keys go on at once
-            with contextlib.suppress(BlockingIOError):
-                del to_child[: os.write(master, to_child)]
+        if to_child and master in writable:
+            _write_some(master, to_child)
         if recorder.fd in writable:
             recorder.flush()
         if signals.read_fd in readable:
@@ -172,6 +173,12 @@ def _loop(
     with contextlib.suppress(OSError):
         os.close(master)
     return status
+
+
+def _write_some(fd: int, pending: bytearray) -> None:
+    """Write what ``fd`` takes now; the rest stays in ``pending`` for when it is writable."""
+    with contextlib.suppress(BlockingIOError):
+        del pending[: os.write(fd, pending)]
 
 
 def _read_output(master: int) -> bytes | None:
