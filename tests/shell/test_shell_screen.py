@@ -64,6 +64,13 @@ def test_less(shell, tmp_path: Path) -> None:
     pages = [f["viewport"][0] for f in frames if f["alternateScreen"]]
     assert "row 0" in pages and any(p.startswith("row 2") for p in pages)
     assert not frames[-1]["alternateScreen"]
+    if shutil.which("tmux"):  # and tmux renders the same bytes the same way, in less and after it
+        raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+        cut = raw.find(b"row 44")
+        assert cut > 0
+        for stream in (raw[: cut + 10], raw):  # less showing its second page; the shell after it
+            ours = render(stream, 80, 24)
+            assert _tmux_render(stream, tmp_path) == (ours.lines, ours.cursor)
 
 
 def test_replaying_the_raw_stream_gives_the_last_frame(shell, tmp_path: Path) -> None:

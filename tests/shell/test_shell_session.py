@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pexpect
-from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session
+from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens
 
 
 def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
@@ -117,6 +117,9 @@ def test_resize_is_forwarded_and_recorded(shell) -> None:
     assert [(r["cols"], r["rows"]) for r in resizes] == [(80, 24), (100, 30)]
     events = [line for line in cast_file(only_session()).read_text().splitlines() if '"r"' in line]
     assert events and events[-1].endswith('"r","100x30"]')
+    last = screens(only_session())[-1]  # the emulator was resized too
+    assert (last["cols"], last["rows"], len(last["viewport"])) == (100, 30, 30)
+    assert "30 100" in last["viewport"]
 
 
 def test_terminal_settings_restored(shell, tmp_path: Path) -> None:
