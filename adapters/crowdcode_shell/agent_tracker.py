@@ -50,8 +50,9 @@ class LineEditor:
 
 
 class AgentTracker:
-    def __init__(self, session: Session, terminal_id: str, settle_s: float = 1.5) -> None:
+    def __init__(self, session: Session, terminal_id: str, child_pid: int, settle_s: float = 1.5) -> None:
         self._session = session
+        self._child_pid = child_pid
         self._terminal_id = terminal_id
         self._settle_s = settle_s
         self._lock = threading.Lock()
@@ -62,6 +63,7 @@ class AgentTracker:
         self._changed_at = 0.0
         self._prompt_screen: ScreenState | None = None
         self._since = 0.0  # when the current agent was first seen
+        self._pid: int | None = None  # the foreground process (group leader) it runs in
 
     def foreground(self, current: Foreground | None, now: float = 0.0) -> None:
         """The foreground program as sampled at ``now`` (monotonic seconds)."""
@@ -69,11 +71,12 @@ class AgentTracker:
         with self._lock:
             if agent == self._agent:
                 return
+            if current is None and self._pid == self._child_pid:
+                return  # the agent is the terminal's program and is exiting: close() ends it
             self._since = now
-            if self._agent is not None:
-                self._respond()
-                self._session.record(AgentSessionEnd(agent=self._agent, terminal_id=self._terminal_id))
+            self._end(None)
             self._agent = agent
+            self._pid = current.pid if current else None
             self._editor = LineEditor()
             if agent is not None and current is not None:
                 self._session.record(
@@ -84,6 +87,17 @@ class AgentTracker:
                         terminal_id=self._terminal_id,
                     )
                 )
+
+    def close(self, exit_status: int | None) -> None:
+        """The terminal's program exited; if it was the agent itself, its status is the agent's."""
+        with self._lock:
+            self._end(exit_status if self._pid == self._child_pid else None)
+            self._agent = None
+
+    def _end(self, exit_code: int | None) -> None:
+        if self._agent is not None:
+            self._respond()
+            self._session.record(AgentSessionEnd(agent=self._agent, exit_code=exit_code, terminal_id=self._terminal_id))
 
     def typed(self, text: str, at: float) -> None:
         """Keys typed at ``at`` (monotonic seconds; the recorder may process them later)."""

@@ -92,7 +92,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
     if spec.workspace:
         session.publish(cwd=spec.workspace)
     commands = CommandTracker(session, spec.terminal_id, spec.terminal_name, spec.shell)
-    agents = AgentTracker(session, spec.terminal_id)
+    agents = AgentTracker(session, spec.terminal_id, spec.child_pid)
     sampler = ScreenSampler(
         session,
         AvtScreen(spec.cols, spec.rows),
@@ -119,7 +119,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         sampler.stop()
         now = session.now_ms()
         commands.close(frames.status, now)
-        agents.foreground(None, time.monotonic())
+        agents.close(frames.status)
         cast.close()
         session.close("exit" if frames.status is not None else "wrapper ended")
     if failure:

@@ -75,3 +75,21 @@ def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_pa
     assert all(r["source"] == "agent" for r in actions(info, "agent_response"))
     (end,) = actions(info, "agent_session_end")
     assert end["agent"] == "claude"
+
+
+def test_agent_as_the_terminal_command(shell, claude_on_path: Path) -> None:
+    """`crowdcode shell -- claude`: the agent is the terminal's program; its exit status ends it."""
+    s = shell("--", "claude")
+    s.child.expect_exact("agent> ")
+    time.sleep(0.3)
+    s.child.send("hello\r")
+    s.child.expect_exact("Answer: olleh")
+    s.child.expect_exact("agent> ")
+    s.child.sendeof()
+    assert s.finish() == 0
+    info = only_session()
+    assert [p["text"] for p in actions(info, "agent_prompt")] == ["hello"]
+    (end,) = actions(info, "agent_session_end")
+    assert end["agent"] == "claude" and end["exitCode"] == 0
+    (command,) = actions(info, "terminal_command")  # the fallback: the program (as /proc has it)
+    assert command["command"].endswith("/bin/claude")
