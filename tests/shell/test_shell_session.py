@@ -238,3 +238,38 @@ def test_terminal_answerbacks_are_not_recorded_as_input(shell) -> None:
     assert s.finish() == 0
     typed = "".join(a["data"] for a in actions(only_session(), "terminal_input"))
     assert typed == "typed-text\r"
+
+
+def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
+    """The recorder stops (SIGSTOP) while 70 MB are printed: the output still reaches the terminal
+    in full, and after the session one line says how much was not recorded."""
+    import select
+    import signal
+
+    flood = "sleep 1; head -c 70000000 /dev/zero | tr '\\0' x; echo; echo flood-done; sleep 0.3"
+    s = shell("--", "sh", "-c", flood)
+    recorder_pid = live_entry(lambda e: e["pid"])["pid"]
+    os.kill(recorder_pid, signal.SIGSTOP)
+    fd, seen, tail = s.child.child_fd, 0, b""
+    try:
+        while b"flood-done" not in tail:
+            assert select.select([fd], [], [], 10)[0], "the terminal got no output for 10 s"
+            data = os.read(fd, 1 << 20)
+            seen += data.count(b"x")
+            tail = (tail + data)[-200:]
+    finally:
+        os.kill(recorder_pid, signal.SIGCONT)
+    assert seen == 70_000_000
+    rest = b""
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:
+            break
+        if not data:
+            break
+        rest += data
+    last = rest.decode(errors="replace").strip().splitlines()[-1]
+    assert last.startswith("crowdcode shell: recording incomplete:") and "not recorded" in last, last
+    gaps = actions(only_session(), "recording_gap")
+    assert gaps and "not recorded" in gaps[0]["reason"]
