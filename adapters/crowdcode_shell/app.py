@@ -1,0 +1,150 @@
+"""``crowdcode shell``: start the recorder process and the pass-through loop, report at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import select
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from crowdcode_sdk import Config, CrowdcodeError
+
+from . import channel, integration, pty_loop, recorder
+from .terminal_mode import get_size
+
+NESTED_VARIABLE = "CROWDCODE_SHELL"
+"""Set in the recorded terminal to its terminal id: a ``crowdcode shell`` inside does not record
+again (the outer one already sees everything), it only runs the shell with the outer marks."""
+
+REPORT_TIMEOUT_S = 3.0
+
+
+def default_shell(env: dict[str, str]) -> str:
+    shell = env.get("SHELL")
+    if not shell:
+        with contextlib.suppress(KeyError):
+            shell = pwd.getpwuid(os.getuid()).pw_shell
+    return shell or "/bin/sh"
+
+
+def run(command: Sequence[str]) -> int:
+    env = dict(os.environ)
+    argv = list(command) or [default_shell(env)]
+    outer_nonce = env.get(integration.NONCE_VARIABLE)
+    if env.get(NESTED_VARIABLE):
+        if outer_nonce:
+            argv, env, _ = integration.prepare(argv, env, outer_nonce)
+        return _exec(argv, env)
+    try:
+        config = Config.load()
+    except CrowdcodeError as exc:  # a broken config must not cost the user their shell
+        print(f"crowdcode shell: not recording: {exc}", file=sys.stderr)
+        return _exec(argv, env)
+    if not config["recording.enabled"]:
+        return _exec(argv, env)
+    return record(argv, env, config)
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> int:
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        print(f"crowdcode shell: cannot run {argv[0]}: {exc.strerror}", file=sys.stderr)
+        return 127
+
+
+def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int = 0, stdout: int = 1) -> int:
+    nonce = secrets.token_hex(8)
+    terminal_id = f"term-{secrets.token_hex(4)}"
+    child_argv, child_env, integrated = integration.prepare(argv, env, nonce)
+    child_env[NESTED_VARIABLE] = terminal_id
+    cols, rows = get_size(stdin, stdout)
+    start = time.monotonic()
+    child = pty_loop.spawn(child_argv, child_env, (cols, rows))
+    spec = recorder.RecorderSpec(
+        terminal_id=terminal_id,
+        terminal_name=os.path.basename(argv[0]),
+        argv=argv,
+        shell=integration.shell_kind(argv) if integrated else None,
+        nonce=nonce,
+        cols=cols,
+        rows=rows,
+        master=child.master,
+        child_pid=child.pid,
+        workspace=os.getcwd(),
+        start_monotonic=start,
+        env={k: env[k] for k in ("SHELL", "TERM", "TERM_PROGRAM") if k in env},
+        observe_screen=config["shell.screen"],
+    )
+    frames_r, frames_w = channel.pipe()
+    report_r, report_w = os.pipe()
+    recorder_pid = os.fork()
+    if recorder_pid == 0:  # the recorder: no terminal, no signals from it
+        try:
+            os.setsid()
+            os.close(frames_w)
+            os.close(report_r)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            recorder.run(spec, frames_r, report_w)
+        finally:
+            os._exit(0)
+    os.close(frames_r)
+    os.close(report_w)
+    writer = channel.ChannelWriter(frames_w)
+    hidden = pty_loop.input_hidden if config["shell.record_input"] else _hidden_always
+    status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden)
+    writer.close()
+    report = _read_report(report_r, recorder_pid)
+    message = problem_line(report, writer.dropped_total)
+    if message:
+        print(message, file=sys.stderr)
+    return status
+
+
+def _hidden_always(master: int) -> bool:
+    return True
+
+
+def _read_report(fd: int, pid: int) -> dict[str, Any]:
+    """The recorder's closing report; it finishes on its own if it takes longer."""
+    data = b""
+    deadline = time.monotonic() + REPORT_TIMEOUT_S
+    while not data.endswith(b"\n") and (left := deadline - time.monotonic()) > 0:
+        if not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    if data.endswith(b"\n"):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return orjson.loads(data)
+    return {"problems": ["the recorder is still saving the session in the background"]}
+
+
+def problem_line(report: dict[str, Any], dropped: int) -> str | None:
+    """One line for the user when the recording is incomplete, else ``None``."""
+    parts = []
+    lost = dropped + int(report.get("lostBytes") or 0)
+    if lost:
+        reason = report.get("castError") or "the recorder fell behind"
+        parts.append(f"{_size(lost)} of terminal I/O not recorded ({reason})")
+    parts.extend(report.get("problems") or [])
+    if not parts:
+        return None
+    return "crowdcode shell: recording incomplete: " + "; ".join(parts)
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"

@@ -1,0 +1,266 @@
+"""The pass-through loop: the child in a pseudo-terminal, the user's bytes in and out unchanged.
+
+asciinema 2.x's design: one ``select()`` over the PTY master, standard input and a signal
+wake-up pipe (``signal.set_wakeup_fd``), so that signals are handled in the loop and never
+interrupt a write halfway. Input is written to the PTY only while the child can take it; output is
+written to standard output as it comes. Everything recording needs goes into a
+:class:`~.channel.ChannelWriter`, which never blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import signal
+import termios
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from . import channel
+from .channel import ChannelWriter
+from .terminal_mode import get_size, raw_mode, set_size
+
+READ_SIZE = 64 * 1024
+FORWARDED_SIGNALS = {signal.SIGHUP: signal.SIGHUP, signal.SIGTERM: signal.SIGHUP, signal.SIGQUIT: signal.SIGQUIT}
+"""Signals for the wrapper that end the session, and what the child gets: SIGTERM becomes SIGHUP,
+what a closing terminal window sends, because interactive shells ignore SIGTERM."""
+
+
+@dataclass
+class Child:
+    pid: int
+    master: int
+
+
+def spawn(argv: Sequence[str], env: dict[str, str], size: tuple[int, int]) -> Child:
+    """Start ``argv`` on a new PTY of ``size`` (cols, rows), as session leader with it as its
+    controlling terminal. The size is set before ``exec`` so the child never sees 0x0."""
+    pid, master = os.forkpty()
+    if pid == 0:
+        try:
+            set_size(0, *size)
+            os.execvpe(argv[0], list(argv), env)
+        except Exception as exc:
+            os.write(2, f"crowdcode shell: cannot run {argv[0]}: {exc}\r\n".encode())
+        os._exit(127)
+    return Child(pid, master)
+
+
+def input_hidden(master: int) -> bool:
+    """True while the child reads a password: echo off in canonical (line) mode, as ``read -s``,
+    getpass, sudo and ssh set it. Full-screen programs and readline turn off both echo and
+    canonical mode and echo themselves, so their input is visible and recorded."""
+    try:
+        lflag = termios.tcgetattr(master)[3]
+    except termios.error:
+        return True  # cannot tell: do not record
+    return not (lflag & termios.ECHO) and bool(lflag & termios.ICANON)
+
+
+def exit_status(wait_status: int) -> int:
+    """A shell's convention: the exit code, or 128+N when killed by signal N."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    return 128 - code if code < 0 else code
+
+
+class _Signals:
+    """Signals turned into bytes on a pipe that ``select`` watches."""
+
+    HANDLED = (signal.SIGCHLD, signal.SIGWINCH, *FORWARDED_SIGNALS)
+
+    def __init__(self) -> None:
+        self.read_fd, self._write_fd = os.pipe()
+        for fd in (self.read_fd, self._write_fd):
+            os.set_blocking(fd, False)
+        self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        self._previous = {sig: signal.signal(sig, _ignore_in_python) for sig in self.HANDLED}
+
+    def pending(self) -> list[int]:
+        try:
+            return list(os.read(self.read_fd, 256))
+        except BlockingIOError:
+            return []
+
+    def close(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        os.close(self.read_fd)
+        os.close(self._write_fd)
+
+
+def _ignore_in_python(signum: int, frame: object) -> None:
+    """The wake-up pipe carries the signal; the loop acts on it."""
+
+
+def run(
+    child: Child,
+    recorder: ChannelWriter,
+    *,
+    stdin: int = 0,
+    stdout: int = 1,
+    hidden: Callable[[int], bool] = input_hidden,
+) -> int:
+    """Pump bytes until the child exits; returns its exit status (128+N for signal N)."""
+    signals = _Signals()
+    try:
+        with raw_mode(stdin):
+            status = _loop(child, recorder, stdin, stdout, signals, hidden)
+    finally:
+        signals.close()
+    return status
+
+
+def _loop(
+    child: Child, recorder: ChannelWriter, stdin: int, stdout: int, signals: _Signals, hidden: Callable[[int], bool]
+) -> int:
+    master = child.master
+    os.set_blocking(master, False)
+    stdin_is_tty = os.isatty(stdin)
+    stdin_open = True
+    to_child = bytearray()
+    status: int | None = None
+    while status is None:
+        readers = [master, signals.read_fd] + ([stdin] if stdin_open else [])
+        writers = ([master] if to_child else []) + ([recorder.fd] if recorder.pending else [])
+        try:
+            readable, writable, _ = select.select(readers, writers, [])
+        except InterruptedError:
+            continue
+        if master in readable:
+            data = _read_output(master)
+            if data:
+                _write_all(stdout, data)
+                recorder.send(channel.OUTPUT, data)
+            elif data == b"":
+                status = _wait(child.pid)
+        if stdin_open and stdin in readable:
+            data = _read_input(stdin)
+            if data:
+                record = not hidden(master)  # the terminal's state when the keys were typed
+                to_child += data
+                _write_some(master, to_child)  # the keys go on first, recording after
+                if record:
+                    recorder.send(channel.INPUT, data)
+            elif data == b"":
+                stdin_open = False
+                if not stdin_is_tty:  # piped input ended: tell the child with end-of-file
+                    to_child += _eof_char(master)
+        if to_child and master in writable:
+            _write_some(master, to_child)
+        if recorder.fd in writable:
+            recorder.flush()
+        if signals.read_fd in readable:
+            for signum in signals.pending():
+                if signum == signal.SIGWINCH:
+                    size = get_size(stdin, stdout)
+                    set_size(master, *size)
+                    recorder.send(channel.RESIZE, b"%dx%d" % size)
+                elif signum == signal.SIGCHLD and status is None:
+                    try:
+                        pid, wait_status = os.waitpid(child.pid, os.WNOHANG)
+                    except ChildProcessError:  # reaped already
+                        continue
+                    if pid:
+                        _drain(master, stdout, recorder)
+                        status = exit_status(wait_status)
+                elif signum in FORWARDED_SIGNALS:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child.pid, FORWARDED_SIGNALS[signum])
+    recorder.send(channel.EXIT, str(status).encode())
+    with contextlib.suppress(OSError):
+        os.close(master)
+    return status
+
+
+def _write_some(fd: int, pending: bytearray) -> None:
+    """Write what ``fd`` takes now; the rest stays in ``pending`` for when it is writable."""
+    with contextlib.suppress(BlockingIOError):
+        del pending[: os.write(fd, pending)]
+
+
+def _read_output(master: int) -> bytes | None:
+    """What the child wrote, ``b""`` once it is gone, ``None`` if nothing after all.
+
+    A PTY hands out about 4 KiB per read; taking everything already there before writing it on
+    (without waiting for more) makes a flood cost one write to the terminal and one frame to the
+    recorder per batch instead of per 4 KiB — and adds no latency.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size < READ_SIZE:
+        try:
+            chunk = os.read(master, READ_SIZE)
+        except BlockingIOError:
+            break
+        except OSError:  # EIO: every process on the PTY closed it
+            if chunks:
+                break  # report the end on the next read
+            return b""
+        if not chunk:
+            if chunks:
+                break
+            return b""
+        chunks.append(chunk)
+        size += len(chunk)
+    if not chunks:
+        return None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_input(fd: int) -> bytes | None:
+    """Bytes typed, ``b""`` at end of input, ``None`` when nothing was there after all."""
+    try:
+        return os.read(fd, READ_SIZE)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def _eof_char(master: int) -> bytes:
+    try:
+        return termios.tcgetattr(master)[6][termios.VEOF]
+    except termios.error:
+        return b"\x04"
+
+
+def _drain(master: int, stdout: int, recorder: ChannelWriter) -> None:
+    """Output the child wrote before it exited, still in the PTY buffer."""
+    while True:
+        try:
+            data = os.read(master, READ_SIZE)
+        except OSError:
+            return
+        if not data:
+            return
+        _write_all(stdout, data)
+        recorder.send(channel.OUTPUT, data)
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            _, wait_status = os.waitpid(pid, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 0
+        return exit_status(wait_status)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            if exc.errno in (errno.EPIPE, errno.EIO):  # the user's terminal is gone
+                return
+            raise

@@ -1,0 +1,196 @@
+"""The recorder process: everything that is not pass-through.
+
+It runs in its own process (asciinema 2.x does the same with its writer), so that neither the
+emulator nor the journal ever competes with the pass-through loop for Python's GIL. It reads
+frames from the channel and
+
+* writes the lossless raw stream (:class:`~.asciicast.CastWriter`) and finds shell-integration
+  marks on its reader thread — cheap work that keeps up with a flood;
+* records typed input (answerbacks removed; hidden input never reaches this process) and resizes;
+* hands output to the screen thread (:class:`~.sampler.ScreenSampler`), which may skip.
+
+When the pipe closes it finishes the session and writes one status line (JSON) on ``report_fd``
+for the wrapper to turn into a message after the user's session.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from crowdcode_sdk import EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
+from crowdcode_sdk.schema import RecordingGap
+
+from . import channel
+from .agent_tracker import AgentTracker
+from .asciicast import CastHeader, CastWriter
+from .commands import CommandTracker
+from .foreground import ForegroundWatcher
+from .input_filter import typed
+from .marks import MarkScanner
+from .sampler import ScreenSampler
+from .screen import AvtScreen
+
+
+@dataclass
+class RecorderSpec:
+    """What the wrapper tells the recorder about the terminal it records."""
+
+    terminal_id: str
+    terminal_name: str
+    argv: list[str]
+    shell: str | None  # integrated shell kind
+    nonce: str
+    cols: int
+    rows: int
+    master: int
+    child_pid: int
+    workspace: str
+    start_monotonic: float
+    env: dict[str, str] = field(default_factory=dict)
+    observe_screen: bool = True
+
+
+def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
+    """The recorder process's main; returns when the channel closes."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_IGN)  # the session ends when the wrapper closes the channel
+    problems: list[str] = []
+    report: dict[str, Any] = {}
+    try:
+        report = _record(spec, frames_fd, problems.append)
+    except Exception as exc:
+        problems.append(f"recorder failed: {exc!r}")
+        with contextlib.suppress(OSError):  # drain so the wrapper never blocks on a dead recorder
+            while os.read(frames_fd, 1 << 20):
+                pass
+    report["problems"] = problems
+    with contextlib.suppress(OSError):
+        os.write(report_fd, orjson.dumps(report) + b"\n")
+
+
+def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, Any]:
+    editor = EditorInfo(name=spec.terminal_name, host=spec.env.get("TERM_PROGRAM") or spec.env.get("TERM"))
+    session = Session(adapter="shell", editor=editor, workspace=spec.workspace, on_problem=on_problem)
+    cast = CastWriter(
+        cast_path(session.directory, spec.terminal_id),
+        CastHeader(spec.cols, spec.rows, session.metadata.start_time, " ".join(spec.argv), spec.env),
+        spec.start_monotonic,
+    )
+    session.add_panic_hook(cast.truncate_since)
+    session.publish(terminal={"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid})
+    session.record(TerminalFocus(terminal_id=spec.terminal_id, terminal_name=spec.terminal_name))
+    session.record(TerminalResize(terminal_id=spec.terminal_id, cols=spec.cols, rows=spec.rows))
+    if spec.workspace:
+        session.publish(cwd=spec.workspace)
+    commands = CommandTracker(session, spec.terminal_id, spec.terminal_name, spec.shell)
+    agents = AgentTracker(session, spec.terminal_id, spec.child_pid)
+    sampler = ScreenSampler(
+        session,
+        AvtScreen(spec.cols, spec.rows),
+        spec.terminal_id,
+        spec.terminal_name,
+        watcher=ForegroundWatcher(spec.master, spec.child_pid, tuple(spec.argv)),
+        commands=commands,
+        agents=agents,
+        observe=spec.observe_screen,
+        on_problem=on_problem,
+        on_tick=cast.flush,
+    )
+    session.add_panic_hook(sampler.forget)
+    sampler.start()
+    frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
+    failure: str | None = None
+    try:
+        for frame in channel.read_frames(frames_fd):
+            try:
+                frames.handle(frame)
+            except Exception as exc:  # one bad frame must not end the recording
+                failure = failure or f"some terminal I/O could not be recorded: {exc!r}"
+    finally:
+        sampler.stop()
+        now = session.now_ms()
+        commands.close(frames.status, now)
+        agents.close(frames.status)
+        cast.close()
+        session.close("exit" if frames.status is not None else "wrapper ended")
+    if failure:
+        on_problem(failure)
+    return {
+        "sessionId": session.id,
+        "directory": str(session.directory),
+        "lostBytes": frames.lost + cast.lost_bytes,
+        "castError": str(cast.error) if cast.error else None,
+        "screenSkippedBytes": sampler.skipped_bytes,
+    }
+
+
+class _FrameHandler:
+    """What each kind of frame becomes."""
+
+    def __init__(
+        self,
+        spec: RecorderSpec,
+        session: Session,
+        cast: CastWriter,
+        commands: CommandTracker,
+        agents: AgentTracker,
+        sampler: ScreenSampler,
+    ) -> None:
+        self._terminal_id = spec.terminal_id
+        self._session = session
+        self._cast = cast
+        self._commands = commands
+        self._agents = agents
+        self._sampler = sampler
+        self._marks = MarkScanner(spec.nonce)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # Frames carry the pass-through loop's monotonic time (one clock for both processes):
+        # command times come from it, not from when this process got round to the frame.
+        self._epoch_offset_ms = session.now_ms() - time.monotonic() * 1000
+        self.status: int | None = None
+        self.lost = 0
+
+    def handle(self, frame: channel.Frame) -> None:
+        kind, at, data = frame.kind, frame.time, frame.data
+        if kind == channel.OUTPUT:
+            self._cast.output(at, data)
+            for mark in self._marks.feed(data, at):
+                self._commands.mark(mark, int(mark.at * 1000 + self._epoch_offset_ms))
+            self._sampler.output(data)
+        elif kind == channel.INPUT:
+            keys = typed(data)
+            if not keys:
+                return
+            self._cast.input(at, keys)
+            text = self._decoder.decode(keys)
+            if text:
+                self._session.record(TerminalInput(terminal_id=self._terminal_id, data=text))
+                self._commands.typed(text)
+                self._agents.typed(text, at)
+        elif kind == channel.RESIZE:
+            cols, rows = (int(n) for n in data.split(b"x"))
+            self._cast.resize(at, cols, rows)
+            self._session.record(TerminalResize(terminal_id=self._terminal_id, cols=cols, rows=rows))
+            self._sampler.resize(cols, rows)
+        elif kind == channel.GAP:
+            missing = int.from_bytes(data, "little")
+            self.lost += missing
+            self._cast.marker(at, f"crowdcode: {missing} bytes not recorded")
+            reason = f"{missing} bytes of terminal I/O not recorded"
+            self._session.record(RecordingGap(lost_events=0, reason=reason))
+        elif kind == channel.EXIT:
+            self.status = int(data)
+            self._cast.exit(at, self.status)
+
+
+def cast_path(directory: Path, terminal_id: str) -> Path:
+    return directory / "terminals" / f"{terminal_id}.cast"

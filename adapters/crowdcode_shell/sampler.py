@@ -1,0 +1,165 @@
+"""The screen thread: feeds the emulator, samples it at 10 Hz, watches the foreground program.
+
+Output reaches it through a bounded backlog (256 KiB, many screenfuls). The emulator is slower
+than a flood (``cat`` of a large file), so when the backlog exceeds its bound the oldest output is
+skipped: the screen is then rebuilt from what follows, which for a flood of text is right again
+after one screenful, and the emulator spends a fraction of the flood's CPU time.
+Samples are taken on a clock, not per chunk — under a flood frames are skipped, never queued —
+and only when output arrived since the last one, so an idle full-screen program costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from crowdcode_sdk import Position, Session, TerminalViewport
+
+from .agent_tracker import AgentTracker
+from .commands import CommandTracker
+from .foreground import ForegroundWatcher
+from .screen import Screen, ScreenState
+
+
+class ScreenSampler(threading.Thread):
+    def __init__(
+        self,
+        session: Session,
+        screen: Screen,
+        terminal_id: str,
+        terminal_name: str,
+        *,
+        watcher: ForegroundWatcher | None,
+        commands: CommandTracker,
+        agents: AgentTracker,
+        interval: float = 0.1,
+        max_backlog: int = 256 << 10,
+        observe: bool = True,
+        on_problem: Callable[[str], None] = lambda message: None,
+        on_tick: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name="crowdcode-screen", daemon=True)
+        self._session = session
+        self._screen = screen
+        self._terminal_id = terminal_id
+        self._terminal_name = terminal_name
+        self._watcher = watcher
+        self._commands = commands
+        self._agents = agents
+        self._interval = interval
+        self._max_backlog = max_backlog
+        self._observe = observe
+        self._on_problem = on_problem
+        self._on_tick = on_tick
+        self._clock = clock
+        self._items: deque[bytes | tuple[int, int] | None] = deque()  # None: forget the screen
+        self._backlog = 0
+        self._wake = threading.Condition()
+        self._stopping = False
+        self.skipped_bytes = 0
+        self._forget_cutoff = 0
+        self.last_state: ScreenState | None = None
+
+    # called from the reader thread -------------------------------------------------------------
+
+    def output(self, data: bytes) -> None:
+        if not self._observe:  # screen observations off: no emulator work at all
+            return
+        with self._wake:
+            self._items.append(data)
+            self._backlog += len(data)
+            while self._backlog > self._max_backlog:
+                old = self._items.popleft()
+                if not isinstance(old, bytes):  # keep resizes and resets
+                    self._items.appendleft(old)
+                    break
+                self._backlog -= len(old)
+                self.skipped_bytes += len(old)
+
+    def resize(self, cols: int, rows: int) -> None:
+        with self._wake:
+            self._items.append((cols, rows))
+
+    def forget(self, cutoff_ms: int) -> None:
+        """Panic: drop pending output and blank the screen, so no later frame shows the past.
+
+        Called by the session's panic hook with the session locked: the work is done on this
+        thread, which takes the locks in the usual order."""
+        with self._wake:
+            self._items.clear()
+            self._backlog = 0
+            self._items.append(None)
+            self._forget_cutoff = cutoff_ms
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self.join(timeout=5)
+
+    # the thread --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Once per tick: feed what arrived (at most the backlog bound), then sample. Feeding on
+        the tick rather than per chunk caps the emulator's work under a flood to one backlog per
+        tick; what the user sees is sampled at 10 Hz either way."""
+        next_tick = self._clock()
+        while True:
+            with self._wake:
+                while not self._stopping and (wait := next_tick - self._clock()) > 0:
+                    self._wake.wait(timeout=wait)
+                items = list(self._items)
+                self._items.clear()
+                self._backlog = 0
+                stopping = self._stopping
+            dirty = False
+            for item in items:
+                dirty = True
+                if item is None:
+                    self._screen.reset()
+                    self.last_state = None
+                    self._agents.forget()
+                    self._commands.forget_since(self._forget_cutoff)
+                elif isinstance(item, tuple):
+                    self._screen.resize(*item)
+                else:
+                    self._screen.feed(item)
+            next_tick = max(self._tick(dirty), self._clock())
+            if stopping:
+                return
+
+    def _tick(self, dirty: bool) -> float:
+        now = self._clock()
+        try:
+            if self._watcher is not None:
+                now_ms = self._session.now_ms()
+                current = self._watcher.poll(now_ms)
+                self._commands.foreground(current, now_ms)
+                self._agents.foreground(current, now)
+            if dirty:
+                state = self._screen.state()
+                if state != self.last_state:
+                    self.last_state = state
+                    self._agents.screen(state, now)
+                    if self._observe:
+                        self._session.observe(active_terminal=self.viewport(state))
+            self._agents.tick(now)
+            self._on_tick()
+        except Exception as exc:  # a bug here must not stop the recording of everything else
+            self._on_problem(f"screen sampling failed: {exc!r}")
+        return now + self._interval
+
+    def viewport(self, state: ScreenState) -> TerminalViewport:
+        row, col = state.cursor
+        return TerminalViewport(
+            id=self._terminal_id,
+            name=self._terminal_name,
+            viewport=state.lines,
+            cursor=Position(line=row, character=col),
+            cols=state.cols,
+            rows=state.rows,
+            alternate_screen=state.alternate,
+        )

@@ -1,0 +1,81 @@
+"""Helpers for `crowdcode shell` tests: the wrapper in a real PTY, and reading what it recorded."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+
+from crowdcode_sdk import Store
+from crowdcode_sdk.store import SessionInfo
+
+CROWDCODE = str(Path(sys.executable).with_name("crowdcode"))
+PROMPT = "READY$ "
+
+
+class Shell:
+    """`crowdcode shell` in a pexpect PTY."""
+
+    def __init__(self, args: list[str], cwd: Path, size: tuple[int, int] = (24, 80)) -> None:
+        self.child = pexpect.spawn(
+            CROWDCODE, ["shell", *args], cwd=str(cwd), env=dict(os.environ), dimensions=size, timeout=15
+        )
+
+    def prompt(self) -> None:
+        self.child.expect_exact(PROMPT)
+
+    def run(self, line: str) -> None:
+        self.child.sendline(line)
+        self.prompt()
+
+    def finish(self) -> int:
+        self.child.expect(pexpect.EOF)
+        self.child.close()
+        return self.child.exitstatus if self.child.exitstatus is not None else 128 + self.child.signalstatus
+
+
+def only_session() -> SessionInfo:
+    sessions = Store().sessions()
+    assert len(sessions) == 1, sessions
+    return sessions[0]
+
+
+def actions(info: SessionInfo, kind: str | None = None) -> list[dict]:
+    found = []
+    for event in Store().events(info):
+        wire = event.to_wire()
+        if wire["type"] == "action" and (kind is None or wire["action"]["kind"] == kind):
+            found.append(wire["action"])
+    return found
+
+
+def screens(info: SessionInfo) -> list[dict]:
+    return [e.to_wire()["observation"]["activeTerminal"] for e in Store().events(info) if e.type == "observation"]
+
+
+def cast_file(info: SessionInfo) -> Path:
+    (path,) = (info.directory / "terminals").glob("*.cast")
+    return path
+
+
+def live_entry(condition, timeout: float = 10.0) -> dict:
+    """The single live session's registry entry once ``condition(entry)`` holds: the recorder runs
+    in its own process and may be a moment behind the terminal."""
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions
+
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = live_sessions(Locations.default())
+        if len(entries) == 1:
+            try:
+                if condition(entries[0]):
+                    return entries[0]
+            except (KeyError, IndexError, TypeError):
+                pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"registry never satisfied the condition: {entries}")
+        time.sleep(0.05)

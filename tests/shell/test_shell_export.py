@@ -1,0 +1,73 @@
+"""`crowdcode export --format asciicast` plays in the real asciinema; panic reaches the raw stream."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+from crowdcode_shell.asciicast import read_output
+from shell_helpers import CROWDCODE, cast_file, only_session
+
+ASCIINEMA = str(Path(sys.executable).with_name("asciinema"))
+
+
+def _session_with_output(shell) -> None:
+    s = shell()
+    s.prompt()
+    s.run("printf 'h\\xc3\\xa9llo \\xe2\\x9c\\x93 done\\n'")
+    s.run("printf '\\033[1;32mgreen\\033[0m\\n'")
+    s.child.sendline("exit 2")
+    assert s.finish() == 2
+
+
+def test_asciicast_v2_plays_in_asciinema(shell, tmp_path: Path) -> None:
+    _session_with_output(shell)
+    out = tmp_path / "export.cast"
+    subprocess.run([CROWDCODE, "export", "latest", "--format", "asciicast", "-o", str(out)], check=True)
+    header, *events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert header["version"] == 2 and (header["width"], header["height"]) == (80, 24)
+    assert {e[1] for e in events} <= {"o", "i", "r", "m"}
+    played = subprocess.run([ASCIINEMA, "cat", str(out)], check=True, capture_output=True).stdout
+    raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+    assert played == raw
+    assert "héllo ✓ done".encode() in played
+
+
+def test_asciicast_v3(shell, tmp_path: Path) -> None:
+    _session_with_output(shell)
+    out = subprocess.run(
+        [CROWDCODE, "export", "latest", "--format", "asciicast", "--asciicast-version", "3"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    header, *events = [orjson.loads(line) for line in out.splitlines()]
+    assert header["version"] == 3 and header["term"]["cols"] == 80 and header["term"]["type"] == "xterm-256color"
+    assert events[-1][1:] == ["x", "2"]
+    _, original = _read(cast_file(only_session()))
+    # intervals add up to the original times (rounding carried forward), to the millisecond
+    total = sum(e[0] for e in events)
+    assert abs(total - original[-1][0]) < 0.002
+    assert all(round(e[0], 3) == e[0] and e[0] >= 0 for e in events)
+    played = b"".join(e[2].encode() for e in events if e[1] == "o")
+    assert "héllo ✓ done".encode() in played
+
+
+def _read(path: Path):
+    from crowdcode_shell.asciicast import read_cast
+
+    return read_cast(path)
+
+
+def test_panic_truncates_the_raw_stream(shell, home: Path) -> None:
+    s = shell()
+    s.prompt()
+    s.run("echo before-the-panic-$((1+1))")
+    subprocess.run([CROWDCODE, "panic"], check=True, capture_output=True)
+    s.run("echo after-the-panic-$((2+2))")
+    s.child.sendline("exit")
+    s.finish()
+    data = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    assert b"before-the-panic" not in data
+    assert b"after-the-panic-4" in cast_file(only_session()).read_bytes()

@@ -1,0 +1,58 @@
+"""Shell integration for zsh and fish (bash is covered in test_shell_session), and the fallback
+where no integration runs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from shell_helpers import actions, only_session
+
+
+@pytest.mark.parametrize("shell_name", ["zsh", "fish"])
+def test_commands_from_zsh_and_fish(shell, shell_name: str, tmp_path: Path, user_home: Path) -> None:
+    path = shutil.which(shell_name)
+    if path is None:
+        pytest.skip(f"{shell_name} is installed by scripts/install")
+    (tmp_path / "sub").mkdir()
+    s = shell("--", path)
+    s.prompt()
+    s.run("echo hello")
+    s.run("cd sub")
+    s.run("false")
+    s.child.sendline("exit")
+    assert s.finish() == 1  # `exit` keeps the last command's status
+    info = only_session()
+    starts = actions(info, "terminal_command")
+    ends = actions(info, "terminal_command_end")
+    assert [c["command"] for c in starts] == ["echo hello", "cd sub", "false", "exit"]
+    assert [c["cwd"] for c in starts] == [".", ".", "sub", "sub"]
+    assert [e["exitCode"] for e in ends][:3] == [0, 0, 1]
+
+
+def test_user_rc_files_are_untouched_and_still_run(shell, user_home: Path) -> None:
+    (user_home / ".bashrc").write_text((user_home / ".bashrc").read_text() + "export FROM_RC=yes\n")
+    before = {p: p.read_bytes() for p in user_home.rglob("*") if p.is_file()}
+    s = shell()
+    s.prompt()
+    s.child.sendline("echo rc-$FROM_RC")
+    s.child.expect_exact("rc-yes")
+    s.prompt()
+    s.child.sendline("exit")
+    s.finish()
+    assert {p: p.read_bytes() for p in user_home.rglob("*") if p.is_file() and p in before} == before
+
+
+def test_fallback_without_integration_records_foreground_programs(shell) -> None:
+    """`bash --norc` (integration declined): commands come from the foreground process group."""
+    s = shell("--", "bash", "--norc", "--noprofile")
+    s.child.expect(r"[$#] ")
+    s.child.sendline("sleep 0.6")
+    s.child.expect(r"[$#] ")
+    s.child.sendline("exit")
+    s.finish()
+    info = only_session()
+    assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.6"]
+    (end,) = actions(info, "terminal_command_end")
+    assert end["exitCode"] is None and end["durationMs"] >= 400

@@ -1,0 +1,136 @@
+"""The rendered screen: full-screen programs, the alternate screen, tmux as the reference."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from crowdcode_shell.asciicast import read_output
+from crowdcode_shell.screen import render
+from shell_helpers import cast_file, only_session, screens
+
+
+def _vim_session(shell, tmp_path: Path):
+    target = tmp_path / "notes.txt"
+    target.write_text("".join(f"line {i} of the file\n" for i in range(1, 60)))
+    s = shell()
+    s.prompt()
+    s.run("echo before-vim")
+    s.child.sendline(f"vim -u NONE -N {target.name}")
+    s.child.expect_exact("line 1 of the file")
+    time.sleep(0.5)  # at least one sample of vim's screen
+    s.child.send(":q\r")
+    s.prompt()
+    time.sleep(0.3)
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    return only_session()
+
+
+def test_vim_frames_then_the_shell_screen(shell, tmp_path: Path) -> None:
+    info = _vim_session(shell, tmp_path)
+    frames = screens(info)
+    vim = [f for f in frames if f["alternateScreen"] and f["viewport"][0] == "line 1 of the file"]
+    assert vim, "no frame showed vim"
+    assert vim[-1]["viewport"][22] == "line 23 of the file"
+    assert vim[-1]["rows"] == 24 and vim[-1]["cols"] == 80
+    after = frames[frames.index(vim[-1]) + 1 :]
+    assert after, "no frame after vim"
+    last = after[-1]
+    assert not last["alternateScreen"]
+    assert "before-vim" in last["viewport"]  # the shell's screen is back
+    assert "line 1 of the file" not in last["viewport"]
+
+
+def test_less(shell, tmp_path: Path) -> None:
+    (tmp_path / "long.txt").write_text("".join(f"row {i}\n" for i in range(200)))
+    s = shell()
+    s.prompt()
+    s.child.sendline("less long.txt")
+    s.child.expect_exact("row 5")
+    time.sleep(0.4)
+    s.child.send(" ")  # next page
+    s.child.expect_exact("row 30")
+    time.sleep(0.4)
+    s.child.send("q")
+    s.prompt()
+    s.child.sendline("exit")
+    s.finish()
+    frames = screens(only_session())
+    pages = [f["viewport"][0] for f in frames if f["alternateScreen"]]
+    assert "row 0" in pages and any(p.startswith("row 2") for p in pages)
+    assert not frames[-1]["alternateScreen"]
+    if shutil.which("tmux"):  # and tmux renders the same bytes the same way, in less and after it
+        raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+        cut = raw.find(b"row 44")
+        assert cut > 0
+        for stream in (raw[: cut + 10], raw):  # less showing its second page; the shell after it
+            ours = render(stream, 80, 24)
+            assert _tmux_render(stream, tmp_path) == (ours.lines, ours.cursor)
+
+
+def test_replaying_the_raw_stream_gives_the_last_frame(shell, tmp_path: Path) -> None:
+    info = _vim_session(shell, tmp_path)
+    raw = b"".join(data for _, data in read_output(cast_file(info)))
+    replayed = render(raw, 80, 24)
+    last = screens(info)[-1]
+    assert replayed.lines == last["viewport"]
+    assert list(replayed.cursor) == [last["cursor"]["line"], last["cursor"]["character"]]
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/install")
+def test_frames_match_tmux(shell, tmp_path: Path) -> None:
+    """Feed the same bytes to tmux and to our emulator; compare capture-pane with our screen at
+    several points of a vim session (inside vim, after it) and for a synthetic stress stream."""
+    info = _vim_session(shell, tmp_path)
+    chunks = [data for _, data in read_output(cast_file(info))]
+    raw = b"".join(chunks)
+    marker = raw.find(b"line 1 of the file")
+    stress = (
+        b"plain\r\n\x1b[1;31mred\x1b[0m \xe4\xb8\xad\xe6\x96\x87 wide\r\n"  # colour, wide characters
+        + b"".join(b"scroll %d\r\n" % i for i in range(40))  # scrolling
+        + b"\x1b[5;10Hcursor-moved\x1b[2K\x1b[7;1Htab\there\x1b[10;5H\x1b[1Pdel"  # cursor moves, erase, delete
+        + b"\x1b[?1049h\x1b[Hin alternate\x1b[?1049l"  # and back
+        + b"\x1b[3;20r\x1b[20;1H"
+        + b"".join(b"region %d\n" % i for i in range(5))
+        + b"\x1b[r"  # scroll region
+    )
+    for stream, expected in ((raw[: marker + 400], "line 1 of the file"), (raw, "before-vim"), (stress, "region 4")):
+        tmux_lines, tmux_cursor = _tmux_render(stream, tmp_path)
+        ours = render(stream, 80, 24)
+        assert expected in "\n".join(tmux_lines)
+        assert tmux_lines == ours.lines
+        assert tmux_cursor == ours.cursor
+
+
+def _tmux_render(stream: bytes, tmp_path: Path) -> tuple[list[str], tuple[int, int]]:
+    """tmux's screen (rows as text) and cursor (row, col) after ``stream``."""
+    data = tmp_path / f"stream-{uuid.uuid4().hex}"
+    data.write_bytes(stream)
+    socket = f"cc-test-{uuid.uuid4().hex[:8]}"
+    tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
+    done = tmp_path / f"done-{uuid.uuid4().hex}"
+    try:
+        subprocess.run(
+            [*tmux, "new-session", "-d", "-x", "80", "-y", "24", f"stty raw -echo; cat {data}; touch {done}; sleep 60"],
+            check=True,
+            env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        subprocess.run([*tmux, "set", "-g", "status", "off"], check=True)
+        deadline = time.monotonic() + 10
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        out = subprocess.run([*tmux, "capture-pane", "-p", "-t", "0"], check=True, capture_output=True, text=True)
+        where = subprocess.run(
+            [*tmux, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"], check=True, capture_output=True, text=True
+        )
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    lines = [line.rstrip() for line in out.stdout.split("\n")][:24]
+    row, col = (int(n) for n in where.stdout.split())
+    return lines + [""] * (24 - len(lines)), (row, col)

@@ -1,0 +1,275 @@
+"""`crowdcode shell` around real bash: commands, cwd, exit codes, passwords, signals, the terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens
+
+
+def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    s = shell(cwd=work)
+    s.prompt()
+    s.run("echo hello")
+    s.run("cd sub")
+    s.run("ls /nonexistent-dir")
+    s.run("sh -c 'exit 7'")
+    s.run("echo again")
+    s.run("echo again")  # a repeat: HISTCONTROL=ignoredups keeps it out of history
+    s.run(" echo private")  # HISTCONTROL=ignorespace: the user keeps it out of history
+    entry = live_entry(lambda e: len(e["recent"]) >= 6)
+    assert entry["cwd"] == str(work / "sub")
+    assert "foreground" not in entry  # the shell itself has the terminal
+    assert [r["command"] for r in entry["recent"]][:2] == ["echo hello", "cd sub"]
+    s.child.sendline("exit 4")
+    assert s.finish() == 4
+
+    info = only_session()
+    starts = actions(info, "terminal_command")
+    ends = actions(info, "terminal_command_end")
+    commands = ["echo hello", "cd sub", "ls /nonexistent-dir", "sh -c 'exit 7'", "echo again", "echo again", "exit 4"]
+    assert [c["command"] for c in starts] == commands
+    assert [c["cwd"] for c in starts][:3] == [".", ".", "sub"]  # relative to the workspace
+    assert [e["exitCode"] for e in ends] == [0, 0, 2, 7, 0, 0, None]
+    assert ends[1]["cwd"] == "sub"  # where `cd` left the shell
+    assert all(e["durationMs"] >= 0 for e in ends)
+    typed = "".join(a["data"] for a in actions(info, "terminal_input"))
+    assert "echo hello" in typed
+
+
+def test_passwords_are_never_recorded(shell, home: Path, tmp_path: Path) -> None:
+    s = shell()
+    s.prompt()
+    # (the prompts are split in the command lines so that their echo does not look like them)
+    s.child.sendline('read -s -p "bash pass""word: " secret; echo "len=${#secret}"')
+    s.child.expect_exact("bash password: ")
+    s.child.sendline("hunter2-bash")
+    s.child.expect_exact("len=12")
+    s.prompt()
+    s.child.sendline(f'{sys.executable} -c \'import getpass; print(len(getpass.getpass("py pass" + "word: ")))\'')
+    s.child.expect_exact("py password: ")
+    s.child.sendline("correct-horse-py")
+    s.child.expect_exact("16")
+    s.prompt()
+    s.run("echo visible-input")
+    s.child.sendline("exit")
+    assert s.finish() == 0
+
+    info = only_session()
+    typed = "".join(a["data"] for a in actions(info, "terminal_input"))
+    assert "visible-input" in typed  # input is recorded …
+    for path in home.rglob("*"):  # … but the passwords appear nowhere
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"hunter2" not in data, path
+            assert b"correct-horse" not in data, path
+
+
+def test_exit_status_of_a_killed_child(shell) -> None:
+    s = shell("--", "sh", "-c", "kill -TERM $$")
+    assert s.finish() == 128 + 15
+    s = shell("--", "sh", "-c", "exit 5")
+    assert s.finish() == 5
+
+
+def test_ctrl_c_ctrl_z_fg_and_ctrl_d_pass_through(shell) -> None:
+    s = shell()
+    s.prompt()
+    s.child.sendline("sleep 30")
+    time.sleep(0.3)
+    s.child.sendcontrol("c")
+    s.prompt()
+    s.child.sendline("sleep 31")
+    time.sleep(0.3)
+    s.child.sendcontrol("z")
+    s.child.expect("Stopped")
+    s.prompt()
+    s.child.sendline("fg")
+    s.child.expect_exact("sleep 31")
+    time.sleep(0.3)
+    s.child.sendcontrol("c")
+    s.prompt()
+    s.child.sendcontrol("d")
+    assert s.finish() == 130  # bash exits on Ctrl-D with the last command's status
+    ends = actions(only_session(), "terminal_command_end")
+    assert [(e["command"], e["exitCode"]) for e in ends] == [("sleep 30", 130), ("sleep 31", 148), ("fg", 130)]
+
+
+def test_resize_is_forwarded_and_recorded(shell) -> None:
+    s = shell()
+    s.prompt()
+    s.run("stty size")
+    s.child.setwinsize(30, 100)
+    time.sleep(0.3)
+    s.child.sendline("stty size")
+    s.child.expect_exact("30 100")
+    s.prompt()
+    s.child.sendline("exit")
+    s.finish()
+    resizes = actions(only_session(), "terminal_resize")
+    assert [(r["cols"], r["rows"]) for r in resizes] == [(80, 24), (100, 30)]
+    events = [line for line in cast_file(only_session()).read_text().splitlines() if '"r"' in line]
+    assert events and events[-1].endswith('"r","100x30"]')
+    last = screens(only_session())[-1]  # the emulator was resized too
+    assert (last["cols"], last["rows"], len(last["viewport"])) == (100, 30, 30)
+    assert "30 100" in last["viewport"]
+
+
+def test_terminal_settings_restored(shell, tmp_path: Path) -> None:
+    """`stty -g` in the user's terminal is the same before and after, also after a kill."""
+    outer = pexpect.spawn("/bin/sh", env={**os.environ, "PS1": "$ "}, timeout=15, cwd=str(tmp_path))
+    outer.expect_exact("$ ")
+    outer.sendline("stty -g > before; " + CROWDCODE + " shell -- sh -c 'stty raw -echo; exit 0'; stty -g > after")
+    outer.expect_exact("$ ")
+    outer.sendline(CROWDCODE + " shell -- sh -c 'kill -KILL $$'; stty -g > after-kill")
+    outer.expect_exact("$ ")
+    # the wrapper itself terminated (its child's parent is the wrapper): the interactive shell
+    # inside gets SIGHUP, as from a closing window, and the terminal is restored
+    outer.sendline(
+        CROWDCODE + " shell -- bash -i -c 'stty raw -echo; kill -TERM $PPID; sleep 10'; stty -g > after-term"
+    )
+    outer.expect_exact("$ ")
+    outer.sendline("exit")
+    outer.expect(pexpect.EOF)
+    before = (tmp_path / "before").read_text()
+    assert before == (tmp_path / "after").read_text()
+    assert before == (tmp_path / "after-kill").read_text()
+    assert before == (tmp_path / "after-term").read_text()
+
+
+def test_binary_output_is_stored_losslessly(shell) -> None:
+    from crowdcode_shell.asciicast import read_output
+
+    payload = bytes(range(256)) * 4 + "héllo wörld ✓ 😀".encode() + b"\xff\xfe\xc3"
+    script = f"import sys; sys.stdout.buffer.write({payload!r}); sys.stdout.flush()"
+    s = shell("--", sys.executable, "-c", script)
+    assert s.finish() == 0
+    raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+    # the PTY turns \n into \r\n (onlcr): that is what the terminal received
+    assert raw == payload.replace(b"\n", b"\r\n")
+
+
+def test_stdin_not_a_terminal(home: Path, user_home: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CROWDCODE, "shell", "--", "sh"],
+        input=b"echo piped-$((6*7))\nexit 3\n",
+        capture_output=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3
+    assert b"piped-42" in result.stdout
+    assert b"piped-42" in cast_file(only_session()).read_bytes()
+
+
+def test_nested_shell_records_once(shell) -> None:
+    s = shell()
+    s.prompt()
+    s.child.sendline(f"{CROWDCODE} shell")
+    s.prompt()
+    s.run("echo inner-$((40+2))")
+    s.child.sendline("exit")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    info = only_session()  # one session, not two
+    commands = [c["command"] for c in actions(info, "terminal_command")]
+    assert "echo inner-$((40+2))" in commands  # the inner shell's commands reach the outer recorder
+    assert PROMPT in cast_file(info).read_text()
+
+
+def test_a_failing_recorder_never_costs_the_session(user_home: Path, tmp_path: Path, monkeypatch) -> None:
+    """The data directory cannot be created: the shell works as usual, and one line after it says
+    that the recording is incomplete."""
+    root = tmp_path / "broken-home"
+    root.mkdir()
+    (root / "data").write_text("not a directory")
+    monkeypatch.setenv("CROWDCODE_HOME", str(root))
+    child = pexpect.spawn(CROWDCODE, ["shell"], env=dict(os.environ), cwd=str(tmp_path), timeout=15)
+    child.expect_exact(PROMPT)
+    child.sendline("echo still-$((20+1))")
+    child.expect_exact("still-21")
+    child.sendline("exit 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6
+    tail = child.before.decode().splitlines()[-1]
+    assert tail.startswith("crowdcode shell: recording incomplete: recorder failed")
+
+
+def test_a_broken_config_still_gives_a_shell(user_home: Path, tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "home-with-bad-config"
+    root.mkdir()
+    (root / "config.toml").write_text("this is not toml = = =")
+    monkeypatch.setenv("CROWDCODE_HOME", str(root))
+    child = pexpect.spawn(CROWDCODE, ["shell", "--", "sh", "-c", "echo ran-$((1+2))"], env=dict(os.environ))
+    child.expect_exact("not recording")
+    child.expect_exact("ran-3")
+    child.expect(pexpect.EOF)
+
+
+def test_terminal_answerbacks_are_not_recorded_as_input(shell) -> None:
+    """A program asks the terminal for the cursor position; the terminal's reply reaches the
+    program but is not recorded as typing."""
+    script = (
+        "import sys, tty, termios\n"
+        "fd = sys.stdin.fileno(); saved = termios.tcgetattr(fd); tty.setraw(fd)\n"
+        "sys.stdout.write('\\x1b[6n'); sys.stdout.flush()\n"
+        "reply = b''\n"
+        "while not reply.endswith(b'R'): reply += sys.stdin.buffer.read(1)\n"
+        "typed = b''\n"
+        "while not typed.endswith(b'\\r'): typed += sys.stdin.buffer.read(1)\n"
+        "termios.tcsetattr(fd, termios.TCSADRAIN, saved)\n"
+        "print('reply', reply[1:].decode(), 'typed', typed.decode().strip())\n"
+    )
+    s = shell("--", sys.executable, "-c", script)
+    s.child.expect_exact("\x1b[6n")
+    s.child.send("\x1b[5;10R")  # what the terminal answers
+    time.sleep(0.2)
+    s.child.send("typed-text\r")
+    s.child.expect_exact("reply [5;10R typed typed-text")
+    assert s.finish() == 0
+    typed = "".join(a["data"] for a in actions(only_session(), "terminal_input"))
+    assert typed == "typed-text\r"
+
+
+def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
+    """The recorder stops (SIGSTOP) while 70 MB are printed: the output still reaches the terminal
+    in full, and after the session one line says how much was not recorded."""
+    import select
+    import signal
+
+    flood = "sleep 1; head -c 70000000 /dev/zero | tr '\\0' x; echo; echo flood-done; sleep 0.3"
+    s = shell("--", "sh", "-c", flood)
+    recorder_pid = live_entry(lambda e: e["pid"])["pid"]
+    os.kill(recorder_pid, signal.SIGSTOP)
+    fd, seen, tail = s.child.child_fd, 0, b""
+    try:
+        while b"flood-done" not in tail:
+            assert select.select([fd], [], [], 10)[0], "the terminal got no output for 10 s"
+            data = os.read(fd, 1 << 20)
+            seen += data.count(b"x")
+            tail = (tail + data)[-200:]
+    finally:
+        os.kill(recorder_pid, signal.SIGCONT)
+    assert seen == 70_000_000
+    rest = b""
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:
+            break
+        if not data:
+            break
+        rest += data
+    last = rest.decode(errors="replace").strip().splitlines()[-1]
+    assert last.startswith("crowdcode shell: recording incomplete:") and "not recorded" in last, last
+    gaps = actions(only_session(), "recording_gap")
+    assert gaps and "not recorded" in gaps[0]["reason"]

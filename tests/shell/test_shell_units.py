@@ -1,0 +1,122 @@
+"""Unit tests of the shell adapter's pure parts (the end-to-end tests cover the whole)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+from crowdcode_shell import channel
+from crowdcode_shell.agent_tracker import LineEditor
+from crowdcode_shell.app import problem_line
+from crowdcode_shell.asciicast import CastHeader, CastWriter, read_output, to_v3
+from crowdcode_shell.input_filter import typed
+from crowdcode_shell.marks import MarkScanner, history_entry
+
+from crowdcode_sdk.agents import match_agent
+
+
+def test_marks_split_across_reads_and_foreign_nonces() -> None:
+    scanner = MarkScanner("abc")
+    stream = b"out\x1b]6973;abc;P;/tmp/x\x07more\x1b]6973;zzz;C;fake\x07\x1b]6973;abc;C;ls -l\x1b\\tail"
+    for cut in range(len(stream) + 1):
+        marks = scanner.feed(stream[:cut], 1.0) + scanner.feed(stream[cut:], 2.0)
+        assert [(m.kind, m.payload) for m in marks] == [("P", "/tmp/x"), ("C", "ls -l")], cut
+
+
+def test_history_entry() -> None:
+    assert history_entry("   12  git commit -m 'x'\r\n") == (12, "git commit -m 'x'")
+    assert history_entry("    3* for i in 1 2; do\r\n  echo $i\r\ndone\r\n") == (3, "for i in 1 2; do\n  echo $i\ndone")
+
+
+def test_answerbacks_are_not_typing() -> None:
+    assert typed(b"ls\x1b[12;40R -l\r") == b"ls -l\r"
+    assert typed(b"\x1b[?1;2c\x1b[>0;276;0c\x1b]11;rgb:0000/0000/0000\x07\x1bP1+r544e\x1b\\x") == b"x"
+    assert typed(b"\x1b[A\x1b[D\x7f") == b"\x1b[A\x1b[D\x7f"  # arrow keys are typing
+
+
+def test_line_editor() -> None:
+    editor = LineEditor()
+    assert editor.feed("fix teh\x7f\x7fhe bug\r") == ["fix the bug"]
+    assert editor.feed("\x1b[200~pasted\nlines\x1b[201~\r") == ["pasted\nlines"]
+    assert editor.feed("drop\x15keep\x1b[D\r") == ["keep"]
+    assert editor.feed("one two\x17three\r") == ["one three"]
+
+
+def test_agent_matcher() -> None:
+    assert match_agent(["node", "/usr/lib/node_modules/@openai/codex/bin/codex.js"]) == "codex"
+    assert match_agent(["npx", "-y", "@google/gemini-cli"]) == "gemini"
+    assert match_agent(["/home/u/.local/bin/claude", "--resume"]) == "claude"
+    assert match_agent(["python3", "-m", "aider"]) == "aider"
+    assert match_agent(["env", "A=1", "cursor-agent"]) == "cursor-agent"
+    assert match_agent(["vim", "claude.md"]) is None
+    assert match_agent(["node", "server.js"]) is None
+    assert match_agent(["python3", "-c", "import claude"]) is None
+
+
+def test_cast_is_lossless_for_split_and_invalid_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "t.cast"
+    writer = CastWriter(path, CastHeader(80, 24, 1_000_000), 10.0)
+    data = "a✓b😀c".encode() + b"\xff\xfe" + "é".encode()
+    pieces = [data[i : i + 1] for i in range(len(data))]  # every multi-byte character split
+    for i, piece in enumerate(pieces):
+        writer.output(10.0 + i / 100, piece)
+    writer.exit(11.0, 0)
+    writer.close()
+    assert b"".join(d for _, d in read_output(path)) == data
+    events = [orjson.loads(line) for line in path.read_bytes().splitlines()[1:]]
+    assert "".join(e[2] for e in events if e[1] == "o") == "a✓b😀c\ufffd\ufffdé"
+
+
+def test_v3_intervals_carry_rounding() -> None:
+    header = CastHeader(80, 24, 0)
+    events = [[0.0004, "o", "a"], [0.0008, "o", "b"], [0.0012, "o", "c"], [1.0, "x", "0"]]
+    lines = [orjson.loads(line) for line in to_v3(header, events)]
+    intervals = [e[0] for e in lines[1:]]
+    assert intervals == [0.0, 0.001, 0.0, 0.999]
+    assert abs(sum(intervals) - 1.0) < 1e-9
+
+
+def test_full_disk_stops_the_cast_and_is_reported(tmp_path: Path) -> None:
+    writer = CastWriter(tmp_path / "ok.cast", CastHeader(80, 24, 0), 0.0)
+    writer._file = open("/dev/full", "wb", buffering=0)  # noqa: SIM115 - every write fails with ENOSPC
+    writer.output(0.1, b"x" * 1000)
+    assert writer.error is not None and writer.lost_bytes > 0
+    writer.output(0.2, b"more")  # keeps going quietly
+    writer.close()
+    line = problem_line({"lostBytes": writer.lost_bytes, "castError": str(writer.error)}, 0)
+    assert line and line.startswith("crowdcode shell: recording incomplete:") and "No space left" in line
+    assert "\n" not in line
+
+
+def test_channel_never_blocks_and_reports_a_gap() -> None:
+    r, w = channel.pipe()
+    os.set_blocking(r, False)
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024)
+    chunk = b"z" * 65536
+    for _ in range(200):  # ~13 MB into a pipe nobody reads: returns at once, drops the excess
+        writer.send(channel.OUTPUT, chunk)
+    assert writer.dropped_total > 0
+    received = bytearray()
+
+    def drain() -> None:
+        try:
+            while True:
+                received.extend(os.read(r, 1 << 20))
+        except BlockingIOError:
+            pass
+
+    while writer.pending:  # the recorder catches up
+        drain()
+        writer.flush()
+    writer.send(channel.OUTPUT, b"after")
+    drain()
+    writer.close(timeout=0)
+    os.close(r)
+    frames = list(channel.parse_frames([bytes(received)]))
+    kinds = [f.kind for f in frames]
+    assert kinds.count(channel.GAP) == 1
+    gap = frames[kinds.index(channel.GAP)]
+    assert int.from_bytes(gap.data, "little") == writer.dropped_total
+    assert frames[-1].data == b"after"
+    assert all(f.data == chunk for f in frames[: kinds.index(channel.GAP)])
