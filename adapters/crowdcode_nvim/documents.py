@@ -1,0 +1,120 @@
+"""The one seam between the Neovim host and file attribution.
+
+Saves and reloads must go through the core's attribution engine (``crowdcode_sdk.attribution``,
+built in parallel), which correlates the editor's edits with what reaches the disk. Until it is
+in the core, :class:`DirectFileEvents` records the same calls straight into the session with the
+same signatures, so that switching is a change to :func:`file_events` alone.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from crowdcode_sdk.schema import (
+    ChangeType,
+    Edit,
+    EditReason,
+    Event,
+    Evidence,
+    FileChange,
+    FileClose,
+    FileOpen,
+    FileSave,
+    Source,
+    TextChange,
+)
+from crowdcode_sdk.session import Session
+
+Name = Path | str
+"""An absolute file path, or the label of a buffer that has no file (``untitled:3``)."""
+
+
+class FileEvents(Protocol):
+    """The attribution engine's editor-facing calls (cross-issue contract 1)."""
+
+    def open_document(self, path: Path, text: str) -> None: ...
+
+    def edit(
+        self,
+        path: Path,
+        change: TextChange,
+        *,
+        source: Source = Source.USER,
+        reason: EditReason | None = None,
+        evidence: Evidence | None = None,
+    ) -> Event: ...
+
+    def reload_document(self, path: Path, text: str) -> None: ...
+
+    def save_document(self, path: Path) -> None: ...
+
+    def close_document(self, path: Path) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DirectFileEvents:
+    """Records file events as they happen, without looking at the disk.
+
+    A reload from disk is recorded as the ``file_change`` the disk saw (source ``unknown``, a
+    unified diff from the editor's text before the reload), never as a user edit.
+    ``text_before`` gives the editor's text of a file as it was before a reload.
+    """
+
+    def __init__(self, session: Session, text_before: Callable[[Name], str]) -> None:
+        self.session = session
+        self._text_before = text_before
+
+    def open_document(self, path: Name, text: str) -> None:
+        self.session.record(FileOpen(file=self.session.relpath(path)))
+
+    def edit(
+        self,
+        path: Name,
+        change: TextChange,
+        *,
+        source: Source = Source.USER,
+        reason: EditReason | None = None,
+        evidence: Evidence | None = None,
+    ) -> Event:
+        return self.session.record(
+            Edit(file=self.session.relpath(path), diff=change, reason=reason, source=source, evidence=evidence)
+        )
+
+    def reload_document(self, path: Name, text: str) -> None:
+        before = self._text_before(path)
+        if before == text:
+            return
+        name = self.session.relpath(path)
+        diff = "".join(
+            difflib.unified_diff(
+                before.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{name}", f"b/{name}", n=3
+            )
+        )
+        self.session.record(FileChange(file=name, change_type=ChangeType.CHANGE, diff=diff, source=Source.UNKNOWN))
+
+    def save_document(self, path: Name) -> None:
+        self.session.record(FileSave(file=self.session.relpath(path)))
+
+    def close_document(self, path: Name) -> None:
+        self.session.record(FileClose(file=self.session.relpath(path)))
+
+    def close(self) -> None:
+        pass
+
+
+def file_events(session: Session, roots: list[Path], text_before: Callable[[Name], str]) -> FileEvents:
+    """The recorder of files on disk: the attribution engine once the core has it."""
+    del roots  # for Attribution(session, roots=roots)
+    return DirectFileEvents(session, text_before)
+
+
+def scratch_events(session: Session, text_before: Callable[[Name], str]) -> DirectFileEvents:
+    """Buffers without a file have nothing on disk to correlate: recorded directly."""
+    return DirectFileEvents(session, text_before)
+
+
+__all__ = ["DirectFileEvents", "FileEvents", "Name", "file_events", "scratch_events"]

@@ -1,0 +1,290 @@
+-- Buffer tracking: the full text when a buffer is opened, then every change as byte positions
+-- from nvim_buf_attach's on_bytes. The host keeps each buffer's text and converts positions to
+-- the schema's UTF-16 units; this side only reads the inserted text, which costs as much as the
+-- text typed.
+--
+-- Undo and redo: on_bytes does not say why text changed. A new change opens a new undo step before
+-- it touches the text, so changenr() has moved when its on_bytes runs; during an undo or redo it
+-- has not moved yet. Such changes (outside Insert mode) are marked pending and classified once the
+-- command finished (TextChanged, or the next flush): changenr() went down for an undo, up for a
+-- redo, stayed for a change joined to the last step.
+local queue = require('crowdcode.queue')
+
+local api, fn = vim.api, vim.fn
+local M = {}
+
+---@class crowdcode.BufState
+---@field name string
+---@field attached boolean
+---@field nr integer changenr() as last seen
+---@field reading boolean a :edit / :checktime read is in progress
+
+---@type table<integer, crowdcode.BufState>
+local states = {}
+---@type {[1]: table, [2]: integer, [3]: integer}[] events waiting for undo/redo classification
+local pending = {}
+local enabled = false
+local pasting = false
+
+M.max_bytes = 16 * 1024 * 1024
+
+local function whole_text(buf)
+  local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
+  return table.concat(lines, '\n') .. '\n'
+end
+
+-- Text between two positions of the buffer as it is now, in on_bytes' model where every line
+-- ends in a newline (so the end may lie just after the last line's newline).
+local function text_between(buf, sr, sc, er, ec)
+  local n = api.nvim_buf_line_count(buf)
+  if sr >= n then
+    return ''
+  end
+  local tail = false
+  if er >= n then
+    er = n - 1
+    ec = #api.nvim_buf_get_lines(buf, er, er + 1, true)[1]
+    tail = true
+  end
+  local text = table.concat(api.nvim_buf_get_text(buf, sr, sc, er, ec, {}), '\n')
+  return tail and text .. '\n' or text
+end
+
+local function in_insert_mode()
+  local m = api.nvim_get_mode().mode:byte(1)
+  return m == 105 or m == 82 -- 'i' or 'R'
+end
+
+-- Sets event[slot] to the reason of a change to `buf` (see the header comment).
+local function classify(st, buf, event, slot)
+  if pasting then
+    event[slot] = 'paste'
+    return
+  end
+  if buf ~= api.nvim_get_current_buf() then
+    return
+  end
+  local nr = fn.changenr()
+  if nr ~= st.nr then
+    st.nr = nr
+    return
+  end
+  if in_insert_mode() then
+    return
+  end
+  event[slot] = '?'
+  pending[#pending + 1] = { event, slot, buf, nr }
+end
+
+--- Classify pending changes; called when a command finished and before each flush.
+function M.resolve()
+  if #pending == 0 then
+    return
+  end
+  local now = {}
+  for _, p in ipairs(pending) do
+    local event, slot, buf, nr = p[1], p[2], p[3], p[4]
+    local cur = now[buf]
+    if cur == nil and api.nvim_buf_is_loaded(buf) then
+      cur = buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
+      now[buf] = cur
+    end
+    if cur == nil or cur == nr then
+      event[slot] = false
+    else
+      event[slot] = cur < nr and 'undo' or 'redo'
+    end
+    if states[buf] and cur then
+      states[buf].nr = cur
+    end
+  end
+  pending = {}
+end
+
+local function on_bytes(st, buf, sr, sc, oer, oec, ner, nec)
+  local text = ''
+  if ner > 0 or nec > 0 then
+    text = text_between(buf, sr, sc, sr + ner, ner == 0 and sc + nec or nec)
+  end
+  local event = { 'bytes', buf, sr, sc, oer, oec, text, false }
+  classify(st, buf, event, 8)
+  queue.push(event)
+end
+
+local function on_reload(st, buf)
+  local event = { 'reload', buf, whole_text(buf), false }
+  if st.reading then
+    event[4] = 'disk'
+  else
+    classify(st, buf, event, 4)
+  end
+  queue.push(event)
+end
+
+-- The callbacks are bound to one tracking state: after :CrowdcodeStop or a close, the old
+-- attachment detaches on its next call instead of reporting twice.
+local function attach(buf, st)
+  st.attached = api.nvim_buf_attach(buf, false, {
+    on_bytes = function(_, _, _, sr, sc, _, oer, oec, _, ner, nec)
+      if states[buf] ~= st then
+        return true
+      end
+      on_bytes(st, buf, sr, sc, oer, oec, ner, nec)
+    end,
+    on_reload = function()
+      if states[buf] ~= st then
+        return true
+      end
+      on_reload(st, buf)
+    end,
+    on_detach = function()
+      st.attached = false
+    end,
+  })
+end
+
+local function trackable(buf)
+  if not api.nvim_buf_is_loaded(buf) or vim.bo[buf].buftype ~= '' then
+    return false
+  end
+  local size = api.nvim_buf_get_offset(buf, api.nvim_buf_line_count(buf))
+  return size <= M.max_bytes
+end
+
+local function changenr_of(buf)
+  return buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
+end
+
+--- Start tracking `buf` (a loaded file or scratch buffer): send its text, attach.
+function M.open(buf)
+  if not enabled or states[buf] or not trackable(buf) then
+    return
+  end
+  local st = { name = api.nvim_buf_get_name(buf), attached = false, nr = changenr_of(buf), reading = false }
+  states[buf] = st
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf) })
+  attach(buf, st)
+end
+
+function M.tracked(buf)
+  return states[buf] ~= nil
+end
+
+function M.on_read_pre(buf)
+  local st = states[buf]
+  if st then
+    st.reading = true
+  end
+end
+
+-- After a read into a buffer: the first read opens it; a read into a tracked buffer with the same
+-- name is a reload from disk (:edit!, or :checktime with 'autoread', whose on_reload comes later);
+-- a tracked buffer that now holds another file (Neovim reuses an empty scratch buffer) is a close
+-- and an open.
+function M.on_read_post(buf)
+  local st = states[buf]
+  if not st then
+    return M.open(buf)
+  end
+  local name = api.nvim_buf_get_name(buf)
+  if name ~= st.name then
+    M.close(buf)
+    return M.open(buf)
+  end
+  st.nr = changenr_of(buf)
+  if not st.attached then -- :edit! unloaded the buffer, which detached us
+    queue.push({ 'reload', buf, whole_text(buf), 'disk' })
+    attach(buf, st)
+  end
+  vim.schedule(function()
+    st.reading = false
+  end)
+end
+
+function M.on_rename(buf)
+  local st = states[buf]
+  if not st then
+    return M.open(buf)
+  end
+  local name = api.nvim_buf_get_name(buf)
+  if name ~= st.name then
+    st.name = name
+    queue.push({ 'rename', buf, name })
+  end
+end
+
+function M.on_write(buf)
+  local st = states[buf]
+  if st then
+    M.on_rename(buf)
+    queue.push({ 'save', buf })
+  end
+end
+
+function M.on_enter(buf)
+  local st = states[buf]
+  if st then
+    st.nr = fn.changenr()
+  end
+end
+
+-- BufUnload also runs for :edit!, which reloads the buffer right after; the close is decided once
+-- the command finished.
+function M.on_unload(buf)
+  if not states[buf] then
+    return
+  end
+  vim.schedule(function()
+    if states[buf] and not api.nvim_buf_is_loaded(buf) then
+      M.close(buf)
+    end
+  end)
+end
+
+--- The recorder lost track of `buf` (its text no longer fits a change): send it again.
+function M.resync(buf)
+  states[buf] = nil
+  M.open(buf)
+end
+
+function M.close(buf)
+  if states[buf] then
+    states[buf] = nil
+    queue.push({ 'close', buf })
+  end
+end
+
+--- Wrap vim.paste so that pasted text is marked as a paste.
+local function wrap_paste()
+  local original = vim.paste
+  vim.paste = function(lines, phase)
+    pasting = true
+    local ok, result = pcall(original, lines, phase)
+    pasting = false
+    if not ok then
+      error(result, 0)
+    end
+    return result
+  end
+end
+
+function M.enable()
+  if enabled then
+    return
+  end
+  enabled = true
+  for _, buf in ipairs(api.nvim_list_bufs()) do
+    M.open(buf)
+  end
+end
+
+--- Stop tracking every buffer (the on_bytes callbacks detach on their next call).
+function M.disable()
+  enabled = false
+  states = {}
+  pending = {}
+end
+
+wrap_paste()
+
+return M
