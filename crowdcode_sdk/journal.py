@@ -83,7 +83,7 @@ class JournalWriter:
         self._lost_reported = 0
         self._failing: str | None = None
         self._closed = False
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._io = threading.Lock()  # serialises file operations between flusher and panic
         self._thread = threading.Thread(target=self._run, name=f"crowdcode-journal-{directory.name}", daemon=True)
         self._thread.start()
@@ -153,20 +153,9 @@ class JournalWriter:
             if not batch:
                 return
             try:
-                self._write(b"\n".join(batch) + b"\n")
-            except OSError as exc:
-                with self._cond:
-                    # Keep what fits; the rest is lost and counted.
-                    room = self.policy.max_buffered_events - len(self._buffer)
-                    kept = batch[: max(room, 0)]
-                    self._lost += len(batch) - len(kept)
-                    self._buffer[:0] = kept
-                    self._buffer_bytes += sum(len(b) + 1 for b in kept)
-                    first = self._failing is None
-                    self._failing = _describe_os_error(exc)
-                    self._cond.notify_all()
-                if first:
-                    self._on_problem(f"recording suspended: {self._failing}")
+                self._write(batch)
+            except _PartialWrite as exc:
+                self._suspend(batch[exc.written :], exc.cause)
                 return
             with self._cond:
                 recovered = self._failing is not None
@@ -175,19 +164,65 @@ class JournalWriter:
             if recovered:
                 self._on_problem("recording resumed")
 
-    def _write(self, data: bytes) -> None:
-        self._ensure_segment(len(data))
+    def _suspend(self, unwritten: list[bytes], exc: OSError) -> None:
+        with self._cond:
+            # Keep what fits; the rest is lost and counted.
+            room = self.policy.max_buffered_events - len(self._buffer)
+            kept = unwritten[: max(room, 0)]
+            self._lost += len(unwritten) - len(kept)
+            self._buffer[:0] = kept
+            self._buffer_bytes += sum(len(b) + 1 for b in kept)
+            first = self._failing is None
+            self._failing = _describe_os_error(exc)
+            self._cond.notify_all()
+        if first:
+            self._on_problem(f"recording suspended: {self._failing}")
+
+    def _write(self, lines: list[bytes]) -> int:
+        """Write whole lines, rotating segments between them; returns how many were written.
+
+        On failure, :class:`_PartialWrite` tells how many lines did reach the disk; a partly
+        written line is cut off again so that no torn line is left mid-file.
+        """
+        done = 0
+        while done < len(lines):
+            self._ensure_segment(len(lines[done]) + 1)
+            room = self.policy.segment_max_bytes - self._size
+            chunk_end = done + 1
+            size = len(lines[done]) + 1
+            while chunk_end < len(lines) and size + len(lines[chunk_end]) + 1 <= room:
+                size += len(lines[chunk_end]) + 1
+                chunk_end += 1
+            data = b"\n".join(lines[done:chunk_end]) + b"\n"
+            try:
+                self._write_all(data)
+            except OSError as exc:
+                raise _PartialWrite(done, exc) from exc
+            done = chunk_end
+        return done
+
+    def _write_all(self, data: bytes) -> None:
+        start = self._size
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-            self._size += written
-        if self.policy.fsync != "never":
-            os.fsync(self._fd)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+                self._size += written
+            if self.policy.fsync != "never":
+                os.fsync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, start)
+                self._size = start
+            except OSError:  # cannot cut the torn line: leave it as this segment's last line
+                os.close(self._fd)
+                self._fd = -1
+            raise
 
     def _ensure_segment(self, incoming: int) -> None:
         if self._fd >= 0:
-            too_big = self._size and self._size + incoming > self.policy.segment_max_bytes
+            too_big = self._size > 0 and self._size + incoming > self.policy.segment_max_bytes
             too_old = time.monotonic() - self._opened_at > self.policy.segment_max_age_s
             if not (too_big or too_old):
                 return
@@ -211,10 +246,9 @@ class JournalWriter:
             removed = len(batch) - len(kept)
             if kept:
                 try:
-                    self._write(b"\n".join(kept) + b"\n")
-                except OSError:
-                    with self._cond:
-                        self._buffer[:0] = kept
+                    self._write(kept)
+                except _PartialWrite as exc:
+                    self._suspend(kept[exc.written :], exc.cause)
             removed += truncate_since(self.directory, cutoff_ms, keep=self.directory / segment_name(self._index))
             if self._fd >= 0:
                 self._size = os.fstat(self._fd).st_size
@@ -232,6 +266,13 @@ class JournalWriter:
                 os.close(self._fd)
                 self._fd = -1
         os.close(self._lock_fd)
+
+
+class _PartialWrite(Exception):
+    def __init__(self, written: int, cause: OSError) -> None:
+        super().__init__(written, cause)
+        self.written = written
+        self.cause = cause
 
 
 def _timestamp(line: bytes) -> int:

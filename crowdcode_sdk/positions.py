@@ -180,9 +180,7 @@ class Document:
     def index_of_utf16(self, offset: int) -> int:
         starts16 = self._line_starts16()
         line = max(bisect.bisect_right(starts16, offset) - 1, 0)
-        return self._line_starts()[line] + index_from_units(
-            self._lines[line], offset - starts16[line], Encoding.UTF16
-        )
+        return self._line_starts()[line] + index_from_units(self._lines[line], offset - starts16[line], Encoding.UTF16)
 
     def slice(self, start: int, end: int) -> str:
         """Text between two code point indices, without joining the whole document."""
@@ -215,10 +213,8 @@ class Document:
         cut_start = start - base
         cut_end = end - base
         new_lines = split_lines(joined[:cut_start] + text + joined[cut_end:])
-        if stop < len(self._lines):
-            # The block did not reach the document's end: its last entry is not the tail.
-            if new_lines[-1] == "":
-                new_lines.pop()
+        if stop < len(self._lines) and new_lines[-1] == "":
+            new_lines.pop()  # the block ended with a line break, not at the document's tail
         self._lines[begin:stop] = new_lines
         if not self._lines:
             self._lines = [""]
@@ -240,4 +236,3 @@ class Document:
             self.offset_at(end.line, end.character, encoding),
             text,
         )
-

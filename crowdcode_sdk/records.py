@@ -69,7 +69,11 @@ class _Field:
     required: bool
     keep_null: bool
     convert: Convert
-    encode: Encode
+    encode: Encode | None
+    """``None`` when the value is written as it is (scalars, enums: orjson writes both)."""
+    exact: type | None
+    """A value of exactly this type (and >= ``minimum``) needs no conversion: the hot path."""
+    minimum: int | None
 
 
 class Record:
@@ -79,30 +83,24 @@ class Record:
     _fields: ClassVar[tuple[_Field, ...]]
 
     def __post_init__(self) -> None:
-        for spec in fields_of(type(self)):
-            value = getattr(self, spec.name)
-            if value is None:
-                if spec.required:
-                    raise SchemaError(spec.wire, "is required")
-                continue
-            converted = spec.convert(value, spec.wire)
-            if converted is not value:
-                object.__setattr__(self, spec.name, converted)
-        self._finish()
+        _methods(type(self)).validate(self)  # replaced per class by @record with generated code
 
     def _finish(self) -> None:
         """Cross-field checks and defaults, run after construction and after decoding."""
 
     def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for spec in fields_of(type(self)):
-            value = getattr(self, spec.name)
-            if value is None:
-                if spec.keep_null:
-                    out[spec.wire] = None
-            else:
-                out[spec.wire] = spec.encode(value)
-        return out
+        return _methods(type(self)).to_wire(self)
+
+    def _convert_field(self, spec: _Field) -> None:
+        """The slow path of validation: convert (e.g. a str to its enum) or raise SchemaError."""
+        value = getattr(self, spec.name)
+        if value is None:
+            if spec.required:
+                raise SchemaError(spec.wire, "is required")
+            return
+        converted = spec.convert(value, spec.wire)
+        if converted is not value:
+            object.__setattr__(self, spec.name, converted)
 
     @classmethod
     def from_wire(cls, data: Any, path: str = "") -> typing.Self:
@@ -112,27 +110,101 @@ class Record:
 @dataclass_transform(frozen_default=True, kw_only_default=True)
 def record(cls: type[R]) -> type[R]:
     """Declare a schema record: a frozen, slotted, keyword-only, validated dataclass."""
-    return dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[return-value]
+    cls = dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)
+    methods = _methods(cls)
+    cls.__post_init__ = methods.validate  # type: ignore[method-assign]
+    cls.to_wire = methods.to_wire  # type: ignore[method-assign]
+    return cls
 
 
 def fields_of(cls: type[Record]) -> tuple[_Field, ...]:
-    specs = cls.__dict__.get("_fields_cache")
-    if specs is None:
-        specs = _compile_fields(cls)
-        type.__setattr__(cls, "_fields_cache", specs)
-    return specs
+    return _methods(cls).fields
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Methods:
+    fields: tuple[_Field, ...]
+    validate: Callable[[Any], None]
+    to_wire: Callable[[Any], dict[str, Any]]
+
+
+_METHODS: dict[type, _Methods] = {}
+
+
+def _methods(cls: type[Record]) -> _Methods:
+    try:
+        return _METHODS[cls]
+    except KeyError:
+        methods = _METHODS[cls] = _compile_methods(cls)
+        return methods
+
+
+def _compile_methods(cls: type[Record]) -> _Methods:
+    """Generate straight-line validate and to_wire functions for ``cls``, as dataclasses and attrs
+    generate ``__init__``: a loop over field specs costs several times more per event, and the
+    recorder must sustain 100k events/s. The generated code only tests exact types inline and
+    defers everything else (conversion, errors) to the generic :meth:`Record._convert_field`."""
+    specs = _compile_fields(cls)
+    check = ["def validate(self):"]
+    wire = [
+        "def to_wire(self):",
+        f"    out = {{'kind': {cls.kind!r}}}" if isinstance(getattr(cls, "kind", None), str) else "    out = {}",
+    ]
+    namespace: dict[str, Any] = {"specs": specs}
+    for i, spec in enumerate(specs):
+        check.append(f"    v = self.{spec.name}")
+        if spec.exact is None:
+            check.append(f"    self._convert_field(specs[{i}])")
+        else:
+            namespace[f"t{i}"] = spec.exact
+            bad = f"type(v) is not t{i}" + (f" or v < {spec.minimum}" if spec.minimum is not None else "")
+            if not spec.required:
+                bad = f"v is not None and ({bad})"
+            check.append(f"    if {bad}: self._convert_field(specs[{i}])")
+        if spec.encode is None:
+            value = "v"
+        elif spec.exact is not None:  # a nested record
+            value = "v.to_wire()"
+        else:
+            value = f"e{i}(v)"
+            namespace[f"e{i}"] = spec.encode
+        wire.append(f"    v = self.{spec.name}")
+        if spec.keep_null:
+            wire.append(f"    out[{spec.wire!r}] = None if v is None else {value}")
+        else:
+            wire.append(f"    if v is not None: out[{spec.wire!r}] = {value}")
+    check.append("    self._finish()")
+    wire.append("    return out")
+    exec("\n".join(check) + "\n\n" + "\n".join(wire), namespace)
+    return _Methods(specs, namespace["validate"], namespace["to_wire"])
 
 
 def _compile_fields(cls: type[Record]) -> tuple[_Field, ...]:
     hints = typing.get_type_hints(cls, include_extras=True)
     specs = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        convert, encode = _codec(hints[f.name])
+        tp = hints[f.name]
+        convert, encode = _codec(tp)
+        exact, minimum = _exact_type(tp)
+        if exact is not None and not issubclass(exact, Record):
+            encode = None
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        specs.append(_Field(f.name, camel(f.name), required, bool(f.metadata.get(_KEEP_NULL)), convert, encode))
+        keep_null = bool(f.metadata.get(_KEEP_NULL))
+        specs.append(_Field(f.name, camel(f.name), required, keep_null, convert, encode, exact, minimum))
     # Evidence explains the rest of the action, so it reads best last.
     specs.sort(key=lambda s: s.name == "evidence")
     return tuple(specs)
+
+
+def _exact_type(tp: Any) -> tuple[type | None, int | None]:
+    """The plain type behind ``X | None`` and ``Annotated[X, Min(n)]``, if it is not generic."""
+    minimum = None
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) is typing.Annotated:
+        tp, *marks = typing.get_args(tp)
+        minimum = next((m.value for m in marks if isinstance(m, Min)), None)
+    return (tp, minimum) if isinstance(tp, type) and typing.get_origin(tp) is None else (None, None)
 
 
 def _identity(value: Any) -> Any:

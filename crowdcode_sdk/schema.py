@@ -190,9 +190,6 @@ class Action(Record):
         if self.source is None and self.default_source is not None:
             object.__setattr__(self, "source", self.default_source)
 
-    def to_wire(self) -> dict[str, Any]:
-        return {"kind": self.kind, **Record.to_wire(self)}
-
 
 # Actions crowd-code 2.0 records, with its field names.
 
@@ -399,7 +396,7 @@ class Event:
     """One journal line: ``sequence`` (per session, from 1, never reused), ``timestamp`` (epoch ms
     from a monotonic clock) and one payload."""
 
-    __slots__ = ("sequence", "timestamp", "payload")
+    __slots__ = ("payload", "sequence", "timestamp")
 
     def __init__(self, sequence: int, timestamp: int, payload: Payload) -> None:
         self.sequence = sequence

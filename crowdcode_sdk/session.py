@@ -118,7 +118,7 @@ class Session:
             on_problem=self._on_problem,
         )
         self._write_session_file()
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._sequence = 0
         self._count = 0
         self._last_observation: Observation | None = None
@@ -154,14 +154,16 @@ class Session:
         """
         return self._record(decode_action(data))
 
-    def observe(self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None) -> Event | None:
+    def observe(
+        self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None
+    ) -> Event | None:
         """Record what the user sees; returns ``None`` (records nothing) when unchanged."""
         observation = Observation(viewport=viewport, active_terminal=active_terminal)
         with self._lock:
             if observation == self._last_observation:
                 return None
             self._last_observation = observation
-            return self._record(observation)
+            return self._emit(observation)
 
     def snapshot(self, snapshot_id: str) -> Event:
         return self._record(WorkspaceSnapshot(snapshot_id=snapshot_id))
@@ -172,13 +174,18 @@ class Session:
 
     def _record(self, payload: Payload) -> Event:
         with self._lock:
-            if self._closed:
-                raise SessionClosed(f"session {self.id} is closed")
-            lost = self._journal.take_lost() if self._journal.lost else 0
-            now = self._clock.now_ms()
+            return self._emit(payload)
+
+    def _emit(self, payload: Payload) -> Event:
+        """Record under the lock, first noting events the journal had to drop, if any."""
+        if self._closed:
+            raise SessionClosed(f"session {self.id} is closed")
+        now = self._clock.now_ms()
+        if self._journal.lost:
+            lost = self._journal.take_lost()
             if lost:
                 self._record_locked(RecordingGap(lost_events=lost, reason="the journal could not keep up"), now)
-            return self._record_locked(payload, now)
+        return self._record_locked(payload, now)
 
     def _record_locked(self, payload: Payload, now: int) -> Event:
         self._sequence += 1
@@ -293,7 +300,8 @@ class Session:
         with self._lock:
             if self._closed:
                 return
-            end = self._record(SessionEnd(reason=reason))
+            self._journal.flush()  # a disk that recovered lets the gap marker precede the end
+            end = self._emit(SessionEnd(reason=reason))
             self._closed = True
         atexit.unregister(self.close)
         self._registration.close()

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = panic_everywhere(Locations.default(), time.time_ns() // 1_000_000)
-    reach = (report.presses * 10)
+    reach = report.presses * 10
     print(
         f"Removed {report.removed} events (the last {reach} s) from {report.sessions} "
         f"session{'s' if report.sessions != 1 else ''}. Press again within 3 s to reach 10 s further back."

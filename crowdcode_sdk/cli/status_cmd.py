@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from typing import Any
@@ -76,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("Recording: nothing right now")
     consent = status["consent"]
-    meaning = {"accepted": "uploads allowed", "declined": "data stays on this machine", "pending": "nothing is uploaded"}
+    meaning = {
+        "accepted": "uploads allowed",
+        "declined": "data stays on this machine",
+        "pending": "nothing is uploaded",
+    }
     print(f"Consent: {consent} ({meaning.get(consent, '')})")
     print(
         f"Stored: {status['eventsStored']} events in {status['sessions']} sessions, "
@@ -100,10 +105,8 @@ def _disk_usage(directory: os.PathLike[str]) -> int:
     total = 0
     for root, _dirs, files in os.walk(directory):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):  # removed meanwhile
                 total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
     return total
 
 

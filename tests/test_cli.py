@@ -1,0 +1,118 @@
+"""Every core CLI command, run as the real `crowdcode` executable, on an empty and a populated home."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from crowdcode_sdk import Edit, Session, TabSwitch, TextChange
+
+from .conftest import run_cli
+
+CORE_COMMANDS = ["status", "sessions", "show", "export", "panic", "config"]
+
+
+@pytest.fixture
+def populated(home):
+    ids = []
+    for name in ("first", "second"):
+        with Session(adapter="test", editor=name) as s:
+            s.record(Edit(file="a.py", diff=TextChange(range_offset=0, range_length=0, text="héllo 😀")))
+            s.record(TabSwitch(file="b.py", previous_file="a.py"))
+        ids.append(s.id)
+    return ids
+
+
+def test_help_everywhere():
+    assert "COMMAND" in run_cli("--help").stdout
+    for command in CORE_COMMANDS:
+        assert "usage: crowdcode " + command in run_cli(command, "--help").stdout
+    assert "usage: crowdcode config set" in run_cli("config", "set", "--help").stdout
+
+
+def test_commands_on_an_empty_home(home):
+    assert "nothing right now" in run_cli("status").stdout
+    assert orjson.loads(run_cli("status", "--json").stdout)["sessions"] == 0
+    assert "No sessions recorded yet" in run_cli("sessions").stdout
+    assert orjson.loads(run_cli("sessions", "--json").stdout) == []
+    assert "Removed 0 events" in run_cli("panic").stdout
+    assert "config file" in run_cli("config").stdout
+    for args in (["show", "latest"], ["export", "latest"]):
+        result = run_cli(*args, check=False)
+        assert result.returncode == 2
+        assert result.stderr == "crowdcode: error: no sessions recorded yet\n"
+
+
+def test_sessions_lists_oldest_first(populated):
+    listed = orjson.loads(run_cli("sessions", "--json").stdout)
+    assert [s["id"] for s in listed] == populated
+    assert [s["editor"] for s in listed] == ["first", "second"]
+    assert all(s["events"] == 4 and s["endReason"] == "closed" and s["end"] >= s["start"] for s in listed)
+    table = run_cli("sessions").stdout
+    assert table.index(populated[0]) < table.index(populated[1])
+
+
+def test_show_prints_a_readable_timeline(populated):
+    out = run_cli("show", populated[0][:20]).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith(f"session {populated[0]}  first")
+    assert "edit" in lines[2] and "user" in lines[2] and "héllo 😀" in lines[2]
+    assert "tab_switch" in lines[3]
+
+
+def test_export_jsonl_in_sequence_order(populated, tmp_path):
+    out = run_cli("export", "latest", "--format", "jsonl").stdout
+    events = [orjson.loads(line) for line in out.splitlines()]
+    assert [e["sequence"] for e in events] == [1, 2, 3, 4]
+    assert events[1]["action"]["diff"]["text"] == "héllo 😀"
+    target = tmp_path / "out.jsonl"
+    run_cli("export", populated[0], "-o", str(target))
+    assert target.read_text().splitlines()[0].startswith('{"sequence":1,')
+
+
+def test_status_counts_and_consent(populated):
+    status = orjson.loads(run_cli("status", "--json").stdout)
+    assert status["sessions"] == 2 and status["eventsStored"] == 8
+    assert status["eventsHeldBack"] == 8  # all younger than the hold-back window
+    assert status["consent"] == "pending" and status["storageBytes"] > 0
+    text = run_cli("status").stdout
+    assert "Consent: pending" in text and "Held back: 8 events" in text
+
+
+def test_panic_cuts_recently_closed_sessions(populated):
+    assert "Removed 6 events" in run_cli("panic").stdout  # two edits and tab switches and ends
+    listed = orjson.loads(run_cli("sessions", "--json").stdout)
+    assert [s["events"] for s in listed] == [2, 2]  # session_start + panic marker
+    last = [orjson.loads(line) for line in run_cli("export", populated[1]).stdout.splitlines()]
+    assert last[-1]["action"]["kind"] == "panic" and last[-1]["sequence"] == 5  # not reused
+
+
+def test_config_set_validates_and_persists(home):
+    assert run_cli("config", "set", "privacy.hold_back_s", "1200").stdout == "privacy.hold_back_s = 1200\n"
+    assert "1200" in run_cli("config").stdout and "(set)" in run_cli("config").stdout
+    assert (home / "config.toml").stat().st_mode & 0o777 == 0o600
+    for key, value, message in [
+        ("privacy.hold_back_s", "soon", "privacy.hold_back_s: expected an integer, got 'soon'"),
+        ("journal.fsync", "sometimes", "journal.fsync: expected one of always, interval, never"),
+        ("no.such.key", "1", "unknown configuration key 'no.such.key'"),
+    ]:
+        result = run_cli("config", "set", key, value, check=False)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_broken_config_file_is_one_clear_error(home):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("[journal\n")
+    result = run_cli("status", check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("crowdcode: error: cannot read ") and "Traceback" not in result.stderr
+    (home / "config.toml").write_text("[journal]\nfsync = 3\n")
+    result = run_cli("config", check=False)
+    assert "journal.fsync: expected str, got 3" in result.stderr
+
+
+def test_ambiguous_and_unknown_session_references(populated):
+    result = run_cli("show", "0", check=False)
+    assert result.returncode == 2 and "matches 2 sessions" in result.stderr
+    result = run_cli("export", "zzz", check=False)
+    assert result.returncode == 2 and "no session matches 'zzz'" in result.stderr
