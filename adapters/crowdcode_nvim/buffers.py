@@ -1,16 +1,18 @@
 """Each Neovim buffer's text, kept in step with on_bytes, and its positions in schema units.
 
-Neovim reports changes as (row, byte column) positions in a model where every line ends in a line
-break, the last one included; a buffer with one empty line is ``"\\n"``. The text kept here follows
+Neovim reports changes in a model where every line ends in a line break, the last one included; a
+new or emptied buffer (one empty line) is ``"\\n"``. The text kept here follows
 that model with the buffer's own line break (``'fileformat'``), so that offsets match the file as
 Neovim writes it (a file without a final line break differs only in that last break).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.positions import Document, Encoding, utf16_len
 from crowdcode_sdk.schema import Position, SelectionMode, TextChange
 
@@ -58,20 +60,46 @@ class Buffer:
         """Code point index of a (row, byte column) position; past a line's end means its end."""
         return self.document.offset_at(row, col, Encoding.UTF8)
 
-    def splice(self, row: int, col: int, old_rows: int, old_end_col: int, text: str) -> TextChange:
-        """Apply one on_bytes change; ``text`` is the new text with ``\\n`` between lines."""
-        end_col = col + old_end_col if old_rows == 0 else old_end_col
-        return self.document.replace(self.index(row, col), self.index(row + old_rows, end_col), self.from_nvim(text))
+    def replace_lines(self, first: int, last: int, text: str, hint: tuple[int, int] | None = None) -> TextChange | None:
+        """Apply one on_lines change: lines ``first``..``last`` (0-based, end exclusive) now read
+        ``text`` (each line ending in ``\n``). Returns the smallest edit, or None if nothing changed.
+
+        ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
+        characters, typing or deleting one is placed there rather than at the run's end.
+        """
+        start = self.document.offset_at(first, 0, Encoding.UTF8)
+        end = self.document.offset_at(last, 0, Encoding.UTF8)
+        if not text and start == 0 and end == len(self.document):
+            text = "\n"  # deleting every line leaves one empty line (on_lines reports none)
+        at = None
+        if hint is not None:
+            with contextlib.suppress(CrowdcodeError):
+                at = self.index(*hint) - start
+        return self._replace_minimal(start, end, self.from_nvim(text), at)
 
     def replace_all(self, text: str) -> TextChange | None:
         """Make the text ``text`` (Neovim's model) with the smallest single replacement, or None."""
-        new = self.from_nvim(text)
-        old = self.document.text
-        if new == old:
+        return self._replace_minimal(0, len(self.document), self.from_nvim(text), None)
+
+    def _replace_minimal(self, start: int, end: int, new: str, hint: int | None) -> TextChange | None:
+        old = self.document.slice(start, end)
+        if old == new:
             return None
         prefix = _common_prefix(old, new)
-        suffix = _common_prefix(old[prefix:][::-1], new[prefix:][::-1])
-        return self.document.replace(prefix, len(old) - suffix, new[prefix : len(new) - suffix])
+        limit = min(len(old), len(new)) - prefix
+        suffix = min(_common_prefix(old[::-1], new[::-1]), limit)
+        cut_start, cut_end, text = prefix, len(old) - suffix, new[prefix : len(new) - suffix]
+        if hint is not None:  # slide a pure insertion or deletion left, towards where it was made
+            if cut_start == cut_end:
+                while cut_start > hint and old[cut_start - 1] == text[-1]:
+                    text = old[cut_start - 1] + text[:-1]
+                    cut_start -= 1
+                    cut_end -= 1
+            elif not text:
+                while cut_start > hint and old[cut_start - 1] == old[cut_end - 1]:
+                    cut_start -= 1
+                    cut_end -= 1
+        return self.document.replace(start + cut_start, start + cut_end, text)
 
     def position(self, row: int, col: int) -> Position:
         """The schema position (UTF-16 character) of a (row, byte column) position."""

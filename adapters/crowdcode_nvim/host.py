@@ -54,7 +54,7 @@ class Host:
         self.finished = False
         self._handlers: dict[str, Callable[..., None]] = {
             "open": self._open,
-            "bytes": self._bytes,
+            "lines": self._lines,
             "reload": self._reload,
             "save": self._save,
             "rename": self._rename,
@@ -117,7 +117,7 @@ class Host:
     def _lost_track(self, event: list[Any], exc: Exception) -> None:
         """A change that does not fit the text we hold: forget the buffer and ask for it again."""
         print(f"crowdcode: cannot apply {event[0]} event ({exc}); resynchronising", file=sys.stderr, flush=True)
-        if event[0] in ("bytes", "reload") and isinstance(event[1], int):
+        if event[0] in ("lines", "reload") and isinstance(event[1], int):
             self.buffers.pop(event[1], None)
             self.reply({"type": "resync", "buf": event[1]})
 
@@ -141,10 +141,11 @@ class Host:
         self.buffers[buf] = buffer
         self._recorder(buffer).open_document(self._name(buffer), buffer.text)
 
-    def _bytes(self, buf: int, row: int, col: int, old_rows: int, old_end_col: int, text: str, reason: Any) -> None:
+    def _lines(self, buf: int, first: int, last: int, text: str, reason: Any, hint: Any) -> None:
         buffer = self.buffers[buf]
-        change = buffer.splice(row, col, old_rows, old_end_col, text)
-        self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
+        change = buffer.replace_lines(first, last, text, tuple(hint) if hint else None)
+        if change is not None:
+            self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
 
     def _reload(self, buf: int, text: str, reason: Any) -> None:
         buffer = self.buffers[buf]
@@ -216,11 +217,10 @@ class Host:
         if kind == "terminal":
             self.session.record(TerminalFocus(terminal_id=_terminal_id(buf), terminal_name=_terminal_name(name)))
             return
-        buffer = self.buffers.get(buf)
-        if buffer is not None:
-            file = self._file(buffer)
-        elif name:
+        if name:
             file = self.session.relpath(name)
+        elif buf in self.buffers:
+            file = f"untitled:{buf}"
         else:
             return
         if file != self.current_file or window != self.current_window:

@@ -1,10 +1,13 @@
--- Buffer tracking: the full text when a buffer is opened, then every change as byte positions
--- from nvim_buf_attach's on_bytes. The host keeps each buffer's text and converts positions to
--- the schema's UTF-16 units; this side only reads the inserted text, which costs as much as the
--- text typed.
+-- Buffer tracking: the full text when a buffer is opened, then every change. The text of a
+-- change comes from on_lines, read when the callback runs: on_bytes reports :substitute before the
+-- new line is written and undo only after every line was restored, so text read there is stale
+-- (on_lines' text is what Neovim's own LSP client relies on). on_bytes still tells exactly where a
+-- change starts: that position goes along as a hint, so that the host can place an edit inside a
+-- run of equal characters where the user made it. The host keeps each buffer's text and converts
+-- positions to the schema's UTF-16 units; this side only reads the changed lines.
 --
--- Undo and redo: on_bytes does not say why text changed. A new change opens a new undo step before
--- it touches the text, so changenr() has moved when its on_bytes runs; during an undo or redo it
+-- Undo and redo: Neovim does not say why text changed. A new change opens a new undo step before
+-- it touches the text, so changenr() has moved when its callbacks run; during an undo or redo it
 -- has not moved yet. Such changes (outside Insert mode) are marked pending and classified once the
 -- command finished (TextChanged, or the next flush): changenr() went down for an undo, up for a
 -- redo, stayed for a change joined to the last step.
@@ -28,26 +31,9 @@ local pasting = false
 
 M.max_bytes = 16 * 1024 * 1024
 
+-- The buffer's text with every line ending in a newline (the model of on_lines and on_bytes).
 local function whole_text(buf)
-  local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
-  return table.concat(lines, '\n') .. '\n'
-end
-
--- Text between two positions of the buffer as it is now, in on_bytes' model where every line
--- ends in a newline (so the end may lie just after the last line's newline).
-local function text_between(buf, sr, sc, er, ec)
-  local n = api.nvim_buf_line_count(buf)
-  if sr >= n then
-    return ''
-  end
-  local tail = false
-  if er >= n then
-    er = n - 1
-    ec = #api.nvim_buf_get_lines(buf, er, er + 1, true)[1]
-    tail = true
-  end
-  local text = table.concat(api.nvim_buf_get_text(buf, sr, sc, er, ec, {}), '\n')
-  return tail and text .. '\n' or text
+  return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), '\n') .. '\n'
 end
 
 local function in_insert_mode()
@@ -101,13 +87,17 @@ function M.resolve()
   pending = {}
 end
 
-local function on_bytes(st, buf, sr, sc, oer, oec, ner, nec)
+-- The hint is the first on_bytes position of the change that just happened (its changedtick is
+-- one less than on_lines'); undo reports on_bytes after on_lines, so older hints are dropped.
+local function on_lines(st, buf, tick, first, last, new_last)
   local text = ''
-  if ner > 0 or nec > 0 then
-    text = text_between(buf, sr, sc, sr + ner, ner == 0 and sc + nec or nec)
+  if new_last > first then
+    text = table.concat(api.nvim_buf_get_lines(buf, first, new_last, false), '\n') .. '\n'
   end
-  local event = { 'bytes', buf, sr, sc, oer, oec, text, false }
-  classify(st, buf, event, 8)
+  local hint = st.hint and st.hint[3] == tick - 1 and { st.hint[1], st.hint[2] } or false
+  st.hint = nil
+  local event = { 'lines', buf, first, last, text, false, hint }
+  classify(st, buf, event, 6)
   queue.push(event)
 end
 
@@ -125,11 +115,19 @@ end
 -- attachment detaches on its next call instead of reporting twice.
 local function attach(buf, st)
   st.attached = api.nvim_buf_attach(buf, false, {
-    on_bytes = function(_, _, _, sr, sc, _, oer, oec, _, ner, nec)
+    on_lines = function(_, _, tick, first, last, new_last)
       if states[buf] ~= st then
         return true
       end
-      on_bytes(st, buf, sr, sc, oer, oec, ner, nec)
+      on_lines(st, buf, tick, first, last, new_last)
+    end,
+    on_bytes = function(_, _, tick, row, col)
+      if states[buf] ~= st then
+        return true
+      end
+      if not st.hint or st.hint[3] ~= tick then
+        st.hint = { row, col, tick }
+      end
     end,
     on_reload = function()
       if states[buf] ~= st then
@@ -157,6 +155,10 @@ end
 
 --- Start tracking `buf` (a loaded file or scratch buffer): send its text, attach.
 function M.open(buf)
+  local old = states[buf]
+  if old and not old.attached and api.nvim_buf_is_loaded(buf) then
+    M.close(buf) -- unloaded and loaded again without a read (:enew reusing an empty buffer)
+  end
   if not enabled or states[buf] or not trackable(buf) then
     return
   end

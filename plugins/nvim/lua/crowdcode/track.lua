@@ -93,14 +93,16 @@ end
 
 local function on_enter()
   local buf, win = api.nvim_get_current_buf(), api.nvim_get_current_win()
-  local place = win .. ':' .. buf
+  local name = api.nvim_buf_get_name(buf)
+  local place = win .. ':' .. buf .. ':' .. name
+  buffers.open(buf) -- buffers that were never read (:enew, :new) start tracking when entered
   if place == last_place then
     return
   end
   last_place = place
   buffers.on_enter(buf)
   local kind = vim.bo[buf].buftype == 'terminal' and 'terminal' or (buffers.tracked(buf) and 'file' or 'other')
-  queue.push({ 'enter', buf, api.nvim_buf_get_name(buf), kind, win })
+  queue.push({ 'enter', buf, name, kind, win })
 end
 
 local function terminal_opened(buf)
@@ -116,6 +118,9 @@ function M.start()
   end
   au({ 'BufReadPost', 'BufNewFile' }, function(a)
     buffers.on_read_post(a.buf)
+    if a.buf == api.nvim_get_current_buf() then
+      on_enter() -- a scratch buffer reused for the file: the same buffer and window, another file
+    end
   end)
   au('BufReadPre', function(a)
     buffers.on_read_pre(a.buf)

@@ -1,0 +1,287 @@
+"""End to end: a real headless Neovim with plugins/nvim, driven by real keystrokes, recorded by a
+real ``crowdcode nvim``. Every buffer's recorded edits must replay to its exact final text."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from crowdcode_sdk.positions import apply_change
+from crowdcode_sdk.schema import (
+    Edit,
+    EditReason,
+    FileChange,
+    FileOpen,
+    FileSave,
+    Observation,
+    Selection,
+    SelectionMode,
+    Source,
+    TabSwitch,
+    TerminalCommand,
+)
+
+from .nvim_driver import editor, events, finished_session, settle, state, wait_for, wait_recording
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def buffer_texts(nvim) -> dict[str, str]:
+    """Every loaded normal buffer's text in the recorder's model, by the name events use."""
+    return nvim.exec_lua(
+        """
+        local out = {}
+        for _, b in ipairs(vim.api.nvim_list_bufs()) do
+          if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == '' then
+            local name = vim.api.nvim_buf_get_name(b)
+            name = name == '' and ('untitled:' .. b) or vim.fn.fnamemodify(name, ':.')
+            out[name] = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n') .. '\\n'
+          end
+        end
+        return out
+        """
+    )
+
+
+def replay(recorded, initial: dict[str, str]) -> dict[str, str]:
+    texts = dict(initial)
+    for event in recorded:
+        if isinstance(event.payload, Edit):
+            texts[event.payload.file] = apply_change(texts.get(event.payload.file, ""), event.payload.diff)
+    return texts
+
+
+def edits(recorded, file: str | None = None) -> list[Edit]:
+    return [e.payload for e in recorded if isinstance(e.payload, Edit) and (file is None or e.payload.file == file)]
+
+
+def test_every_way_of_editing_replays_exactly(home: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    initial = {
+        "plain.txt": "alpha beta\ngamma\ndelta\nepsilon\n",
+        "uni.txt": "héllo wörld\n日本語のテキスト\n😀 emoji 😀 line\nend\n",
+        "other.txt": "first line\nsecond line\n",
+    }
+    for name, text in initial.items():
+        (ws / name).write_text(text, encoding="utf-8")
+    paste = "".join(f"pasted line {i} with ümlauts and 🎉\n" for i in range(25_000))  # ~1 MB
+    assert len(paste.encode()) > 1_000_000
+    with editor(ws) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit plain.txt")
+        nvim.input("ggiTyped at start <Esc>")  # insert mode
+        nvim.input("jdwx")  # operators
+        nvim.input("j.")  # dot repeat
+        nvim.input("uu<C-r>")  # undo, undo, redo
+        nvim.input("Goappended line<Esc>")
+        nvim.input("ggVjd")  # linewise visual delete
+        nvim.input("qaA;<Esc>jq2@a")  # macro recorded and replayed
+        nvim.input(":%s/a/AA/g<CR>")  # substitution, several matches per line
+        nvim.input("ggJ")  # join
+        nvim.input(">>")
+        settle(nvim)
+        nvim.command("edit uni.txt")
+        nvim.input("gg0lvlld")  # charwise visual delete inside multibyte text
+        nvim.input("j0l<C-v>jlld")  # blockwise visual delete across CJK and emoji lines
+        nvim.input("A 🚀 done<Esc>")
+        nvim.input(":%s/ö/oe/g<CR>")
+        nvim.input("3Gx")  # delete a character after an emoji
+        nvim.input("uu")
+        settle(nvim)
+        nvim.command("split other.txt")  # window switch
+        nvim.input("Oinserted above<Esc>")
+        nvim.input("<C-w>w")
+        nvim.input("Gonew last line in uni<Esc>")
+        nvim.command("r other.txt")  # :r
+        nvim.input("<C-w>w")
+        nvim.command("enew")  # scratch buffer
+        nvim.input("iscratch text<Esc>")
+        nvim.api.paste(paste, True, -1)  # a 1 MB paste, as a terminal's bracketed paste delivers it
+        nvim.input("<Esc>yyP")
+        nvim.command("bprevious")
+        nvim.input("ggdd")
+        settle(nvim)
+        time.sleep(0.3)
+        final = buffer_texts(nvim)
+        assert nvim.eval("v:errmsg") == ""
+    recorded = events(finished_session())
+
+    scratch = next(name for name in final if name.startswith("untitled:"))
+    replayed = replay(recorded, {**initial, scratch: "\n"})
+    for name, text in final.items():
+        assert replayed[name] == text, name
+    assert set(final) == {"plain.txt", "uni.txt", "other.txt", scratch}
+
+    reasons = [e.reason for e in edits(recorded)]
+    assert reasons.count(EditReason.UNDO) >= 4 and reasons.count(EditReason.REDO) >= 1
+    assert EditReason.PASTE in reasons
+    assert all(e.source is Source.USER for e in edits(recorded))
+    opened = [e.payload.file for e in recorded if isinstance(e.payload, FileOpen)]
+    assert {"plain.txt", "uni.txt", "other.txt"} <= set(opened)
+    switches = [(e.payload.previous_file, e.payload.file) for e in recorded if isinstance(e.payload, TabSwitch)]
+    assert ("uni.txt", "other.txt") in switches and ("other.txt", "uni.txt") in switches
+
+
+def test_undo_and_redo_are_marked_and_typing_is_not(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("one\n")
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit f.txt")
+        nvim.input("Atwo<Esc>")
+        settle(nvim)
+        nvim.input("ddu")
+        settle(nvim)
+        nvim.input("u<C-r>x")
+        settle(nvim)
+        final = buffer_texts(nvim)["f.txt"]
+    recorded = edits(events(finished_session()), "f.txt")
+    assert [e.reason for e in recorded] == [None, None, EditReason.UNDO, EditReason.UNDO, EditReason.REDO, None]
+    assert replay([], {})  == {} and final == "onetw\n"
+
+
+def test_viewport_observations_match_w0_and_wlast(home: Path, tmp_path: Path) -> None:
+    lines = [f"line {i} {'ü' * (i % 5)}" for i in range(1, 301)]
+    (tmp_path / "long.txt").write_text("\n".join(lines) + "\n")
+    seen = []
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit long.txt")
+        for keys in ["<C-f>", "<C-f>", "150Gzt", "G", "gg"]:
+            nvim.input(keys)
+            settle(nvim)
+            seen.append((nvim.eval("line('w0')"), nvim.eval("line('w$')"), nvim.eval("line('.')")))
+            time.sleep(0.25)  # longer than the 10 Hz sampling period
+    observations = [e.payload.viewport for e in events(finished_session()) if isinstance(e.payload, Observation)]
+    viewports = [(v.start_line, v.end_line, v.cursor_position.line + 1) for v in observations if v]
+    for w0, wlast, cursor in seen:
+        assert (w0, wlast, cursor) in viewports
+    for v in observations:
+        if v and v.file == "long.txt":
+            assert v.content == "\n".join(lines[v.start_line - 1 : v.end_line])
+
+
+def test_visual_selections_charwise_linewise_blockwise(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "s.txt").write_text("abc déf\nghi 😀kl\nmno pqr\n")
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit s.txt")
+        for keys in ["0lvlll", "<Esc>ggVj", "<Esc>gg0l<C-v>jll", "<Esc>"]:
+            nvim.input(keys)
+            settle(nvim)
+            time.sleep(0.05)
+    selections = [e.payload for e in events(finished_session()) if isinstance(e.payload, Selection)]
+    by_mode = {s.mode: s for s in selections if s.mode}  # the last of each kind: the widest
+    char, line, block = by_mode[SelectionMode.CHAR], by_mode[SelectionMode.LINE], by_mode[SelectionMode.BLOCK]
+    assert char.selected_text == "bc d"
+    assert (char.selection_start.character, char.selection_end.character) == (1, 5)
+    assert line.selected_text == "abc déf\nghi 😀kl\n"
+    assert block.selected_text == "bc \nhi "
+    assert (block.selection_start.line, block.selection_end.line) == (0, 1)
+
+
+def test_external_change_then_edit_bang_is_not_a_user_edit(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "r.txt"
+    path.write_text("original\n")
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit r.txt")
+        nvim.input("Amine<Esc>")
+        nvim.command("write")
+        path.write_text("rewritten by a tool\nsecond\n")
+        nvim.command("edit!")
+        nvim.input("Gx")
+        settle(nvim)
+        path.write_text("again from outside\n")
+        time.sleep(0.05)
+        nvim.command("set autoread")
+        nvim.command("checktime")
+        nvim.input("x")
+        settle(nvim)
+        final = buffer_texts(nvim)["r.txt"]
+    recorded = events(finished_session())
+    user = edits(recorded, "r.txt")
+    assert all("rewritten" not in e.diff.text and "again" not in e.diff.text for e in user)
+    changes = [e.payload for e in recorded if isinstance(e.payload, FileChange)]
+    assert [c.source for c in changes] == [Source.UNKNOWN, Source.UNKNOWN]
+    assert "+rewritten by a tool" in changes[0].diff and "+again from outside" in changes[1].diff
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)] == ["r.txt"]
+    # replay: the user's edits, and after each external change the file as it was on disk
+    text = "original\n"
+    disk = iter(["rewritten by a tool\nsecond\n", "again from outside\n"])
+    for event in recorded:
+        if isinstance(event.payload, FileChange):
+            text = next(disk)
+        elif isinstance(event.payload, Edit):
+            text = apply_change(text, event.payload.diff)
+    assert text == final == "gain from outside\n"
+
+
+def test_missing_executable_is_one_clear_message(home: Path, tmp_path: Path) -> None:
+    with editor(tmp_path, cmd=[str(tmp_path / "no-such-crowdcode"), "nvim"]) as nvim:
+        assert state(nvim) == "failed"
+        nvim.input("ihello<Esc>")
+        settle(nvim)
+        messages = nvim.exec_lua("return vim.fn.execute('messages')")
+        assert messages.count("crowdcode:") == 1 and "not an executable" in messages
+        assert nvim.eval("v:errmsg") == ""
+        assert nvim.current.buffer[:] == ["hello"]
+        assert nvim.exec_lua("return require('crowdcode').statusline()") == "○ crowdcode"
+
+
+def test_a_crashing_recorder_is_restarted_once_then_quiet(home: Path, tmp_path: Path) -> None:
+    with editor(tmp_path, cmd=["sh", "-c", "exit 3"]) as nvim:
+        wait_for(lambda: state(nvim) == "failed", what="the restart to fail too")
+        nvim.input("ihello<Esc>")
+        settle(nvim)
+        time.sleep(0.2)
+        messages = nvim.exec_lua("return vim.fn.execute('messages')")
+        assert messages.count("crowdcode:") == 1 and "restarting" in messages
+        assert nvim.exec_lua("return require('crowdcode.host').restarts") == 1
+        assert nvim.eval("v:errmsg") == ""
+
+
+def test_commands_statusline_consent_panic_stop_start(home: Path, tmp_path: Path) -> None:
+    from crowdcode_sdk.config import Config
+    from crowdcode_sdk.store import Store
+
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        assert nvim.exec_lua("return require('crowdcode').statusline()") == "● REC"
+        nvim.command("CrowdcodeConsent accept")
+        wait_for(lambda: Config.load()["consent.status"] == "accepted", what="consent to be stored")
+        nvim.command("CrowdcodeStatus")
+        wait_for(
+            lambda: "recording session" in nvim.exec_lua("return vim.fn.execute('messages')"), what="status message"
+        )
+        nvim.input("ihello<Esc>")
+        settle(nvim)
+        nvim.command("CrowdcodePanic")
+        wait_for(lambda: "removed" in nvim.exec_lua("return vim.fn.execute('messages')"), what="panic answer")
+        nvim.command("CrowdcodeStop")
+        wait_for(lambda: Store().sessions() and Store().sessions()[0].end is not None, what="the session to end")
+        assert nvim.exec_lua("return require('crowdcode').statusline()") == ""
+        nvim.command("CrowdcodeStart")
+        wait_recording(nvim)
+        assert len(Store().sessions()) == 2
+    first = min(Store().sessions(), key=lambda s: s.start)
+    kinds = [e.kind for e in Store().events(first)]
+    assert "panic" in kinds and "edit" not in kinds  # the typing was within panic's reach
+
+
+def test_terminal_buffer_command_and_screen(home: Path, tmp_path: Path) -> None:
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("terminal echo crowdcode-terminal-test; sleep 1")
+        wait_for(lambda: "crowdcode-terminal-test" in "\n".join(nvim.current.buffer[:]), what="terminal output")
+        time.sleep(0.3)
+        nvim.command("doautocmd FocusLost")
+        settle(nvim)
+    recorded = events(finished_session())
+    commands = [e.payload for e in recorded if isinstance(e.payload, TerminalCommand)]
+    assert commands and commands[0].command == "echo crowdcode-terminal-test; sleep 1"
+    screens = [e.payload.active_terminal for e in recorded if isinstance(e.payload, Observation)]
+    assert any(s and any("crowdcode-terminal-test" in row for row in s.viewport) for s in screens)
+    assert "focus_change" in [e.kind for e in recorded]
