@@ -141,9 +141,9 @@ class Host:
         self.buffers[buf] = buffer
         self._recorder(buffer).open_document(self._name(buffer), buffer.text)
 
-    def _lines(self, buf: int, first: int, last: int, text: str, reason: Any, hint: Any) -> None:
+    def _lines(self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any) -> None:
         buffer = self.buffers[buf]
-        change = buffer.replace_lines(first, last, text, tuple(hint) if hint else None)
+        change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None)
         if change is not None:
             self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
 

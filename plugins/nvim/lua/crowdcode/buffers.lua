@@ -28,6 +28,7 @@ local states = {}
 local pending = {}
 local enabled = false
 local pasting = false
+local inserting = false -- in Insert or Replace mode (InsertEnter/InsertLeave)
 
 M.max_bytes = 16 * 1024 * 1024
 
@@ -36,26 +37,19 @@ local function whole_text(buf)
   return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), '\n') .. '\n'
 end
 
-local function in_insert_mode()
-  local m = api.nvim_get_mode().mode:byte(1)
-  return m == 105 or m == 82 -- 'i' or 'R'
-end
-
--- Sets event[slot] to the reason of a change to `buf` (see the header comment).
+-- Sets event[slot] to the reason of a change to `buf` (see the header comment). Typing in Insert
+-- mode is never an undo: it costs nothing here, and InsertLeave catches up with changenr().
 local function classify(st, buf, event, slot)
   if pasting then
     event[slot] = 'paste'
     return
   end
-  if buf ~= api.nvim_get_current_buf() then
+  if inserting or buf ~= api.nvim_get_current_buf() then
     return
   end
   local nr = fn.changenr()
   if nr ~= st.nr then
     st.nr = nr
-    return
-  end
-  if in_insert_mode() then
     return
   end
   event[slot] = '?'
@@ -94,9 +88,11 @@ local function on_lines(st, buf, tick, first, last, new_last)
   if new_last > first then
     text = table.concat(api.nvim_buf_get_lines(buf, first, new_last, false), '\n') .. '\n'
   end
-  local hint = st.hint and st.hint[3] == tick - 1 and { st.hint[1], st.hint[2] } or false
-  st.hint = nil
-  local event = { 'lines', buf, first, last, text, false, hint }
+  local event = { 'lines', buf, first, last, text, false, false, false }
+  if st.hint_tick == tick - 1 then
+    event[7], event[8] = st.hint_row, st.hint_col
+  end
+  st.hint_tick = nil
   classify(st, buf, event, 6)
   queue.push(event)
 end
@@ -125,8 +121,8 @@ local function attach(buf, st)
       if states[buf] ~= st then
         return true
       end
-      if not st.hint or st.hint[3] ~= tick then
-        st.hint = { row, col, tick }
+      if st.hint_tick ~= tick then
+        st.hint_row, st.hint_col, st.hint_tick = row, col, tick
       end
     end,
     on_reload = function()
@@ -223,10 +219,18 @@ function M.on_write(buf)
   end
 end
 
+--- Entering a buffer or leaving Insert mode: catch up with the buffer's undo state.
 function M.on_enter(buf)
   local st = states[buf]
   if st then
     st.nr = fn.changenr()
+  end
+end
+
+function M.on_insert(entering)
+  inserting = entering
+  if not entering then
+    M.on_enter(api.nvim_get_current_buf())
   end
 end
 

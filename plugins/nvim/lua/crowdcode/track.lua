@@ -12,7 +12,6 @@ local timer = nil
 local last_cursor = nil ---@type string? the last cursor/selection sent, as a key
 local last_view = nil ---@type string?
 local last_place = nil ---@type string? window and buffer last entered
-local insert_dirty = false
 
 M.sample_ms = 100
 
@@ -78,10 +77,7 @@ function M.sample()
   if not buffers.tracked(buf) then
     return
   end
-  if insert_dirty then
-    insert_dirty = false
-    send_cursor()
-  end
+  send_cursor() -- the cursor moved by typing is sampled here, not on every key
   local w0, wl = fn.line('w0'), fn.line('w$')
   local cur = api.nvim_win_get_cursor(0)
   local key = table.concat({ buf, w0, wl, cur[1], cur[2], api.nvim_buf_get_changedtick(buf) }, ':')
@@ -137,8 +133,11 @@ function M.start()
   au('TextChanged', buffers.resolve)
   au({ 'BufEnter', 'WinEnter' }, on_enter)
   au('CursorMoved', send_cursor)
-  au('CursorMovedI', function()
-    insert_dirty = true
+  au('InsertEnter', function()
+    buffers.on_insert(true)
+  end)
+  au('InsertLeave', function()
+    buffers.on_insert(false)
   end)
   au('ModeChanged', send_cursor, '*:[vV\22]*')
   au('ModeChanged', send_cursor, '[vV\22]*:*')
