@@ -30,6 +30,7 @@ from .locations import open_private, private_dir
 
 SEGMENT_PATTERN = re.compile(r"^events-(\d{6})\.jsonl$")
 LOCK_NAME = "lock"
+_EAGER_WRITE_BYTES = 1 << 20  # write before the interval ends once this much is buffered
 
 
 def segment_name(index: int) -> str:
@@ -65,6 +66,8 @@ class JournalWriter:
     ) -> None:
         self.directory = private_dir(directory)
         self.policy = policy
+        self._limit = policy.max_buffered_events
+        self._always = policy.fsync == "always"
         self._on_problem = on_problem or (lambda message: None)
         self._lock_fd = open_private(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT)
         try:
@@ -92,23 +95,24 @@ class JournalWriter:
 
     def append(self, line: bytes) -> None:
         """Queue one encoded event (no newline). Never raises for I/O problems."""
+        limit = self._limit
         with self._cond:
             if self._closed:
                 raise RuntimeError("journal is closed")
-            if len(self._buffer) >= self.policy.max_buffered_events:
+            if len(self._buffer) >= limit:
                 if self._failing is None:
                     # Healthy but slow: wait for the writer rather than lose data.
-                    while len(self._buffer) >= self.policy.max_buffered_events and self._failing is None:
+                    while len(self._buffer) >= limit and self._failing is None:
                         self._cond.notify_all()
                         self._cond.wait(0.05)
-                if len(self._buffer) >= self.policy.max_buffered_events:
+                if len(self._buffer) >= limit:
                     self._lost += 1
                     return
             self._buffer.append(line)
             self._buffer_bytes += len(line) + 1
-            if self.policy.fsync == "always" or self._buffer_bytes >= 1 << 20:
+            if self._buffer_bytes >= _EAGER_WRITE_BYTES:
                 self._cond.notify_all()
-        if self.policy.fsync == "always":
+        if self._always:
             self.flush()
 
     def take_lost(self) -> int:
@@ -134,7 +138,7 @@ class JournalWriter:
         interval = self.policy.flush_interval_ms / 1000
         while True:
             with self._cond:
-                if not self._closed and self._buffer_bytes < 1 << 20:
+                if not self._closed and self._buffer_bytes < _EAGER_WRITE_BYTES:
                     self._cond.wait(interval if self._failing is None else max(interval, 1.0))
                 closing = self._closed
             self._write_pending()
@@ -373,14 +377,17 @@ def _complete_prefix(data: bytes) -> int:
 
 def read_lines(directory: Path) -> Iterator[bytes]:
     """Every complete line of the session's segments, in order; a torn final line is skipped."""
-    paths = segments(directory)
-    for i, path in enumerate(paths):
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:  # removed by a concurrent panic
-            continue
-        if i == len(paths) - 1:
-            data = data[: _complete_prefix(data)]
-        for line in data.splitlines():
-            if line:
-                yield line
+    for path in segments(directory):
+        yield from read_lines_of(path)
+
+
+def read_lines_of(path: Path) -> Iterator[bytes]:
+    """The complete lines of one segment (a torn final line, if any, is skipped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:  # removed by a concurrent panic
+        return
+    data = data[: _complete_prefix(data)]
+    for line in data.splitlines():
+        if line:
+            yield line

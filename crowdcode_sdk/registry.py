@@ -67,13 +67,18 @@ def request(entry: dict[str, Any], op: str, timeout: float = 5.0, **args: Any) -
         sock.settimeout(timeout)
         sock.connect(entry["control"])
         sock.sendall(orjson.dumps({"op": op, **args}) + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return orjson.loads(data)
+        return orjson.loads(_read_line(sock))
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    """One newline-terminated message (the control protocol is one JSON line each way)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 class LiveRegistration:
@@ -121,13 +126,7 @@ class LiveRegistration:
             with conn:
                 try:
                     conn.settimeout(5)
-                    data = b""
-                    while not data.endswith(b"\n"):
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    answer = self._handler(orjson.loads(data))
+                    answer = self._handler(orjson.loads(_read_line(conn)))
                 except Exception as exc:  # a bad request must not stop the server
                     answer = {"ok": False, "error": str(exc)}
                 with contextlib.suppress(OSError):

@@ -416,13 +416,27 @@ class Event:
         return self.payload.kind if isinstance(self.payload, Action) else None
 
     def to_wire(self) -> dict[str, Any]:
-        head = {"sequence": self.sequence, "timestamp": self.timestamp}
         payload = self.payload
         if isinstance(payload, Action):
-            return {**head, "type": "action", "action": payload.to_wire()}
+            return {
+                "sequence": self.sequence,
+                "timestamp": self.timestamp,
+                "type": "action",
+                "action": payload.to_wire(),
+            }
         if isinstance(payload, Observation):
-            return {**head, "type": "observation", "observation": payload.to_wire()}
-        return {**head, "type": "workspace_snapshot", "snapshotId": payload.snapshot_id}
+            return {
+                "sequence": self.sequence,
+                "timestamp": self.timestamp,
+                "type": "observation",
+                "observation": payload.to_wire(),
+            }
+        return {
+            "sequence": self.sequence,
+            "timestamp": self.timestamp,
+            "type": "workspace_snapshot",
+            "snapshotId": payload.snapshot_id,
+        }
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and self.to_wire() == other.to_wire()

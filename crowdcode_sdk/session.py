@@ -25,7 +25,7 @@ import orjson
 from . import panic as panic_button
 from .clock import Clock
 from .config import Config
-from .errors import SessionClosed
+from .errors import CrowdcodeError, SessionClosed
 from .journal import JournalPolicy, JournalWriter, read_lines, segments, truncate_since
 from .locations import Locations, install_identity, write_private_atomic
 from .registry import LiveRegistration, live_sessions, request
@@ -95,7 +95,41 @@ class Session:
         self._on_problem = on_problem or (lambda message: None)
         if isinstance(editor, str):
             editor = EditorInfo(name=editor)
-        self.metadata = SessionMetadata(
+        self.directory = self.locations.sessions_dir / self.id
+        try:
+            self.metadata = self._metadata(adapter, editor, start)
+            self._journal = self._open_journal()
+        except OSError as exc:
+            raise CrowdcodeError(f"cannot record into {self.directory}: {exc.strerror or exc}") from None
+        self._write_session_file()
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self._count = 0
+        self._last_observation: Observation | None = None
+        self._listeners: list[Listener] = []
+        self._panic_hooks: list[PanicHook] = []
+        self._closed = False
+        self._record_locked(SessionStart(metadata=self.metadata), start)
+        self._registration: LiveRegistration | None = None
+        try:
+            self._registration = LiveRegistration(
+                self.locations,
+                self.id,
+                {
+                    "adapter": adapter,
+                    "editor": editor.to_wire(),
+                    "workspace": str(self.workspace) if self.workspace else None,
+                    "startTime": start,
+                    "directory": str(self.directory),
+                },
+                self._control,
+            )
+        except OSError as exc:  # recording still works; only `crowdcode panic/status` cannot reach it
+            self._on_problem(f"live registration failed: {exc}")
+        atexit.register(self.close, "exit")
+
+    def _metadata(self, adapter: str, editor: EditorInfo, start: int) -> SessionMetadata:
+        return SessionMetadata(
             schema_version=SCHEMA_VERSION,
             session_id=self.id,
             start_time=start,
@@ -105,8 +139,9 @@ class Session:
             os=f"{platform.system().lower()}-{platform.machine()}",
             workspace=self._workspace_info(),
         )
-        self.directory = self.locations.sessions_dir / self.id
-        self._journal = JournalWriter(
+
+    def _open_journal(self) -> JournalWriter:
+        return JournalWriter(
             self.directory,
             JournalPolicy(
                 fsync=self.config["journal.fsync"],
@@ -117,28 +152,6 @@ class Session:
             ),
             on_problem=self._on_problem,
         )
-        self._write_session_file()
-        self._lock = threading.Lock()
-        self._sequence = 0
-        self._count = 0
-        self._last_observation: Observation | None = None
-        self._listeners: list[Listener] = []
-        self._panic_hooks: list[PanicHook] = []
-        self._closed = False
-        self._record_locked(SessionStart(metadata=self.metadata), start)
-        self._registration = LiveRegistration(
-            self.locations,
-            self.id,
-            {
-                "adapter": adapter,
-                "editor": editor.to_wire(),
-                "workspace": str(self.workspace) if self.workspace else None,
-                "startTime": start,
-                "directory": str(self.directory),
-            },
-            self._control,
-        )
-        atexit.register(self.close, "exit")
 
     # --- recording -------------------------------------------------------------------------------
 
@@ -225,7 +238,8 @@ class Session:
 
     def publish(self, **info: Any) -> None:
         """Add adapter facts (e.g. the foreground command) to this session's registry entry."""
-        self._registration.update(**info)
+        if self._registration is not None:
+            self._registration.update(**info)
 
     # --- panic -----------------------------------------------------------------------------------
 
@@ -304,7 +318,8 @@ class Session:
             end = self._emit(SessionEnd(reason=reason))
             self._closed = True
         atexit.unregister(self.close)
-        self._registration.close()
+        if self._registration is not None:
+            self._registration.close()
         self._journal.close()
         self._write_session_file(end=end.timestamp, reason=reason)
 

@@ -88,6 +88,22 @@ class Store:
         for line in self.lines(info):
             yield decode_event(line)
 
+    def eligible_segments(self, info: SessionInfo, not_after_ms: int) -> list[Path]:
+        """Segments that may leave the machine: sealed (no writer appends to them any more) and
+        holding only events older than ``not_after_ms`` (now minus the hold-back window), so that
+        a panic can still reach everything newer."""
+        paths = journal.segments(info.directory)
+        sealed = paths if not info.live else paths[:-1]
+        eligible = []
+        for path in sealed:
+            last = b""
+            for last in journal.read_lines_of(path):  # noqa: B007 - only the last line matters
+                pass
+            if last and _timestamp(last, not_after_ms) >= not_after_ms:
+                break  # later segments are newer still
+            eligible.append(path)
+        return eligible
+
     def _load(self, directory: Path) -> SessionInfo | None:
         try:
             data = orjson.loads((directory / SESSION_FILE).read_bytes())

@@ -27,7 +27,7 @@ from crowdcode_sdk import (
 )
 from crowdcode_sdk import panic as panic_button
 from crowdcode_sdk.clock import Clock
-from crowdcode_sdk.errors import SessionClosed
+from crowdcode_sdk.errors import CrowdcodeError, SessionClosed
 from crowdcode_sdk.registry import live_sessions
 from crowdcode_sdk.session import anonymize_path
 
@@ -234,3 +234,38 @@ def test_a_live_session_in_another_process_is_listed_and_reached_by_crowdcode_pa
     kinds = [e.kind for e in Store().events(Store().find(session_id))]
     assert kinds == ["session_start", "panic", "session_end"]
     assert live_sessions(__import__("crowdcode_sdk").Locations.default()) == []
+
+
+def test_only_sealed_segments_older_than_the_hold_back_window_are_eligible(home):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("[journal]\nsegment_max_bytes = 4096\nflush_interval_ms = 5\n")
+    s = Session(adapter="test", editor="holdback")
+    clock = SteppedClock(s.metadata.start_time)
+    s._clock = clock
+    for n in range(200):
+        clock.now += 1000
+        s.record(_edit(n))
+    s.flush()
+    store = Store()
+    info = store.find(s.id)
+    segments = sorted(s.directory.glob("events-*.jsonl"))
+    assert len(segments) > 3
+    everything = store.eligible_segments(info, clock.now + 1)
+    assert everything == segments[:-1]  # the writer's open segment never leaves while live
+    half = store.eligible_segments(info, s.metadata.start_time + 100_000)
+    assert 0 < len(half) < len(everything)
+    for path in half:  # every event in an eligible segment is older than the cutoff
+        assert all(
+            orjson.loads(line)["timestamp"] < s.metadata.start_time + 100_000 for line in path.read_bytes().splitlines()
+        )
+    s.close()
+    assert store.eligible_segments(store.find(s.id), clock.now + 10_000) == sorted(s.directory.glob("events-*.jsonl"))
+
+
+def test_an_unusable_data_directory_is_one_clear_error(home):
+    home.mkdir(parents=True)
+    (home / "data").write_text("not a directory")
+    with pytest.raises(CrowdcodeError, match=r"cannot record into .*: Not a directory"):
+        Session(adapter="test", editor="broken")
+    result = run_cli("sessions", check=False)  # reading commands say so too, without a traceback
+    assert "Traceback" not in result.stderr

@@ -55,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `crowdcode export … | head`
         return 0
+    except OSError as exc:  # the environment, not a bug: a full disk, a file where a dir should be
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"crowdcode: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
