@@ -294,3 +294,17 @@ def test_terminal_buffer_command_and_screen(home: Path, tmp_path: Path) -> None:
     screens = [e.payload.active_terminal for e in recorded if isinstance(e.payload, Observation)]
     assert any(s and any("crowdcode-terminal-test" in row for row in s.viewport) for s in screens)
     assert "focus_change" in [e.kind for e in recorded]
+
+
+def test_recording_disabled_in_config_records_nothing(home: Path, tmp_path: Path) -> None:
+    from crowdcode_sdk.config import set_value
+    from crowdcode_sdk.locations import Locations
+    from crowdcode_sdk.store import Store
+
+    set_value(Locations.default(), "recording.enabled", "false")
+    with editor(tmp_path) as nvim:
+        wait_for(lambda: state(nvim) == "disabled", what="the plugin to learn recording is off")
+        nvim.input("ihello<Esc>")
+        settle(nvim)
+        assert nvim.eval("v:errmsg") == ""
+    assert Store().sessions() == []

@@ -162,10 +162,23 @@ function M.start()
   on_enter()
   timer = vim.uv.new_timer()
   timer:start(M.sample_ms, M.sample_ms, vim.schedule_wrap(function()
-    if timer then
-      M.sample()
+    if not timer then
+      return
+    end
+    local ok, err = pcall(M.sample)
+    if not ok then -- never an error every 100 ms: report once and stop sampling
+      M.stop_sampling()
+      vim.notify('crowdcode: viewport sampling stopped: ' .. tostring(err), vim.log.levels.WARN)
     end
   end))
+end
+
+function M.stop_sampling()
+  if timer then
+    timer:stop()
+    timer:close()
+    timer = nil
+  end
 end
 
 function M.stop()
@@ -173,11 +186,7 @@ function M.stop()
     api.nvim_del_augroup_by_id(group)
     group = nil
   end
-  if timer then
-    timer:stop()
-    timer:close()
-    timer = nil
-  end
+  M.stop_sampling()
 end
 
 return M
