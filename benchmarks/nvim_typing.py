@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import random
 import statistics
@@ -89,6 +90,7 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    logging.getLogger("asyncio").setLevel(logging.ERROR)  # pynvim's child-watcher chatter on exit
     typed = keys(args.keys)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["CROWDCODE_HOME"] = str(Path(tmp) / "home")
