@@ -102,7 +102,7 @@ class Session:
         except OSError as exc:
             raise CrowdcodeError(f"cannot record into {self.directory}: {exc.strerror or exc}") from None
         self._write_session_file()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a listener may record a follow-up event
         self._sequence = 0
         self._count = 0
         self._last_observation: Observation | None = None

@@ -22,6 +22,7 @@ from crowdcode_sdk import (
     SchemaError,
     Session,
     Store,
+    TabSwitch,
     TextChange,
     Viewport,
 )
@@ -269,3 +270,19 @@ def test_an_unusable_data_directory_is_one_clear_error(home):
         Session(adapter="test", editor="broken")
     result = run_cli("sessions", check=False)  # reading commands say so too, without a traceback
     assert "Traceback" not in result.stderr
+
+
+def test_a_listener_sees_every_event_and_may_record_a_follow_up(home):
+    seen = []
+    with Session(adapter="test", editor="listen") as s:
+
+        def listener(event):
+            seen.append(event.sequence)
+            if event.kind == "file_open":
+                s.record(TabSwitch(file=event.payload.file))
+
+        s.add_listener(listener)
+        s.record(FileOpen(file="a.py"))
+    assert seen == [2, 3, 4]  # file_open, the follow-up tab_switch, session_end
+    kinds = [e.kind for e in Store().events(Store().find(s.id))]
+    assert kinds == ["session_start", "file_open", "tab_switch", "session_end"]
