@@ -13,7 +13,6 @@ from crowdcode_sdk.positions import apply_change
 from crowdcode_sdk.schema import (
     Edit,
     EditReason,
-    FileChange,
     FileOpen,
     FileSave,
     Observation,
@@ -211,21 +210,16 @@ def test_external_change_then_edit_bang_is_not_a_user_edit(home: Path, tmp_path:
         settle(nvim)
         final = buffer_texts(nvim)["r.txt"]
     recorded = events(finished_session())
-    user = edits(recorded, "r.txt")
+    changes = edits(recorded, "r.txt")
+    user = [e for e in changes if e.source is Source.USER]
     assert all("rewritten" not in e.diff.text and "again" not in e.diff.text for e in user)
-    changes = [e.payload for e in recorded if isinstance(e.payload, FileChange)]
-    assert [c.source for c in changes] == [Source.UNKNOWN, Source.UNKNOWN]
-    assert "+rewritten by a tool" in changes[0].diff and "+again from outside" in changes[1].diff
+    reloads = [e for e in changes if e.reason is EditReason.RELOAD]
+    assert [e.source for e in reloads] == [Source.UNKNOWN, Source.UNKNOWN]
+    assert "rewritten by a tool" in reloads[0].diff.text and "again from outside" in reloads[1].diff.text
     assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)] == ["r.txt", "r.txt"]
-    # replay: the user's edits, and after each external change the file as it was on disk
-    text = "original\n"
-    disk = iter(["rewritten by a tool\nsecond\n", "again from outside\n"])
-    for event in recorded:
-        if isinstance(event.payload, FileChange):
-            text = next(disk)
-        elif isinstance(event.payload, Edit):
-            text = apply_change(text, event.payload.diff)
-    assert text == final and "from outside" in final
+    # the user's edits and the reloads replay to the buffer's final text
+    assert apply_all("original\n", changes) == final
+    assert "from outside" in final
 
 
 def test_missing_executable_is_one_clear_message(home: Path, tmp_path: Path) -> None:

@@ -85,20 +85,7 @@ class Buffer:
         old = self.document.slice(start, end)
         if old == new:
             return None
-        prefix = _common_prefix(old, new)
-        limit = min(len(old), len(new)) - prefix
-        suffix = min(_common_prefix(old[::-1], new[::-1]), limit)
-        cut_start, cut_end, text = prefix, len(old) - suffix, new[prefix : len(new) - suffix]
-        if hint is not None:  # slide a pure insertion or deletion left, towards where it was made
-            if cut_start == cut_end:
-                while cut_start > hint and old[cut_start - 1] == text[-1]:
-                    text = old[cut_start - 1] + text[:-1]
-                    cut_start -= 1
-                    cut_end -= 1
-            elif not text:
-                while cut_start > hint and old[cut_start - 1] == old[cut_end - 1]:
-                    cut_start -= 1
-                    cut_end -= 1
+        cut_start, cut_end, text = _difference(old, new, hint)
         return self.document.replace(start + cut_start, start + cut_end, text)
 
     def position(self, row: int, col: int) -> Position:
@@ -150,6 +137,37 @@ def screen_position(line: str, row: int, col: int) -> Position:
     encoded = line.encode("utf-8", "surrogateescape")
     index = len(encoded[:col].decode("utf-8", "ignore"))
     return Position(line=row, character=utf16_len(line[:index]))
+
+
+def minimal_change(before: str, after: str) -> TextChange | None:
+    """The single smallest edit (schema units) turning ``before`` into ``after``; None if equal."""
+    if before == after:
+        return None
+    start, end, text = _difference(before, after, None)
+    return Document(before).replace(start, end, text)
+
+
+def _difference(old: str, new: str, hint: int | None) -> tuple[int, int, str]:
+    """(start, end, text): replacing ``old[start:end]`` by ``text`` gives ``new``, smallest such.
+
+    ``hint`` (an index into ``old``) is where the change was made: a pure insertion or deletion
+    inside a run of equal characters slides left towards it.
+    """
+    prefix = _common_prefix(old, new)
+    limit = min(len(old), len(new)) - prefix
+    suffix = min(_common_prefix(old[::-1], new[::-1]), limit)
+    start, end, text = prefix, len(old) - suffix, new[prefix : len(new) - suffix]
+    if hint is not None:
+        if start == end:
+            while start > hint and old[start - 1] == text[-1]:
+                text = old[start - 1] + text[:-1]
+                start -= 1
+                end -= 1
+        elif not text:
+            while start > hint and old[start - 1] == old[end - 1]:
+                start -= 1
+                end -= 1
+    return start, end, text
 
 
 def _common_prefix(a: str, b: str) -> int:

@@ -8,18 +8,15 @@ same signatures, so that switching is a change to :func:`file_events` alone.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from crowdcode_sdk.schema import (
-    ChangeType,
     Edit,
     EditReason,
     Event,
     Evidence,
-    FileChange,
     FileClose,
     FileOpen,
     FileSave,
@@ -27,6 +24,8 @@ from crowdcode_sdk.schema import (
     TextChange,
 )
 from crowdcode_sdk.session import Session
+
+from .buffers import minimal_change
 
 Name = Path | str
 """An absolute file path, or the label of a buffer that has no file (``untitled:3``)."""
@@ -59,8 +58,8 @@ class FileEvents(Protocol):
 class DirectFileEvents:
     """Records file events as they happen, without looking at the disk.
 
-    A reload from disk is recorded as the ``file_change`` the disk saw (source ``unknown``, a
-    unified diff from the editor's text before the reload), never as a user edit.
+    A reload from disk is recorded as the engine records it: an ``edit`` with reason ``reload``
+    and source ``unknown`` (so that a replay rebuilds the buffer), never as a user edit.
     ``text_before`` gives the editor's text of a file as it was before a reload.
     """
 
@@ -85,16 +84,17 @@ class DirectFileEvents:
         )
 
     def reload_document(self, path: Name, text: str) -> None:
-        before = self._text_before(path)
-        if before == text:
-            return
-        name = self.session.relpath(path)
-        diff = "".join(
-            difflib.unified_diff(
-                before.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{name}", f"b/{name}", n=3
+        change = minimal_change(self._text_before(path), text)
+        if change is not None:
+            self.session.record(
+                Edit(
+                    file=self.session.relpath(path),
+                    diff=change,
+                    reason=EditReason.RELOAD,
+                    source=Source.UNKNOWN,
+                    evidence=Evidence(detail="the editor read the file again from disk"),
+                )
             )
-        )
-        self.session.record(FileChange(file=name, change_type=ChangeType.CHANGE, diff=diff, source=Source.UNKNOWN))
 
     def save_document(self, path: Name) -> None:
         self.session.record(FileSave(file=self.session.relpath(path)))
