@@ -302,3 +302,63 @@ def test_recording_disabled_in_config_records_nothing(home: Path, tmp_path: Path
         settle(nvim)
         assert nvim.eval("v:errmsg") == ""
     assert Store().sessions() == []
+
+
+def test_crlf_file_edits_replay_to_the_saved_bytes(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "dos.txt"
+    original = "first\r\nsécond 😀\r\nthird\r\n"
+    path.write_bytes(original.encode())
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit dos.txt")
+        assert nvim.eval("&fileformat") == "dos"
+        nvim.input("jA more<Esc>Onew line<Esc>Gddggx")
+        nvim.command("write")
+        settle(nvim)
+    saved = path.read_bytes().decode()
+    assert apply_all(original, edits(events(finished_session()), "dos.txt")) == saved
+    assert saved == "firs\r\nnew line\r\nsécond 😀 more\r\n"
+
+
+def test_rename_close_and_a_killed_recorder(home: Path, tmp_path: Path) -> None:
+    import signal
+
+    from crowdcode_sdk.schema import FileClose
+    from crowdcode_sdk.store import Store
+
+    (tmp_path / "a.txt").write_text("alpha\n")
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit a.txt")
+        nvim.input("Abc<Esc>")
+        nvim.command("saveas b.txt")
+        nvim.input("Ade<Esc>")
+        settle(nvim)
+        first = nvim.exec_lua("return require('crowdcode').session")
+        pid = nvim.exec_lua("return vim.fn.jobpid(require('crowdcode.host').channel)")
+        time.sleep(0.7)  # past the journal's flush interval: kill -9 loses at most that
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: nvim.exec_lua("return require('crowdcode').session") not in (None, first), what="restart")
+        wait_recording(nvim)
+        nvim.input("Afg<Esc>")
+        nvim.command("bdelete!")
+        settle(nvim)
+        messages = nvim.exec_lua("return vim.fn.execute('messages')")
+        assert messages.count("crowdcode:") == 1 and "restarting" in messages
+    sessions = {s.id: s for s in Store().sessions()}
+    before = events(sessions[first])
+    assert [e.payload.file for e in before if isinstance(e.payload, FileOpen)] == ["untitled:1", "a.txt", "b.txt"]
+    assert [e.payload.file for e in before if isinstance(e.payload, FileClose)] == ["untitled:1", "a.txt"]
+    assert apply_all("alpha\n", edits(before)) == "alphabcde\n"
+    after = events(finished_session_other_than(first))
+    assert apply_all("alphabcde\n", edits(after, "b.txt")) == "alphabcdefg\n"
+    assert "b.txt" in [e.payload.file for e in after if isinstance(e.payload, FileClose)]
+
+
+def finished_session_other_than(session_id: str):
+    from crowdcode_sdk.store import Store
+
+    return wait_for(
+        lambda: next((s for s in Store().sessions() if s.id != session_id and s.end is not None), None),
+        what="the second session to end",
+    )
