@@ -52,6 +52,7 @@ class Host:
         self.current_file: str | None = None
         self.current_window: int | None = None
         self.finished = False
+        self._resyncing: set[int] = set()
         self._handlers: dict[str, Callable[..., None]] = {
             "open": self._open,
             "lines": self._lines,
@@ -85,21 +86,29 @@ class Host:
     def hello(self, info: dict[str, Any]) -> None:
         if self.session is not None:
             return
-        if not Config.load(self.locations)["recording.enabled"]:
-            self.reply({"type": "disabled", "text": "recording is off (crowdcode config set recording.enabled true)"})
-            self.finished = True
-            return
         workspace = Path(info.get("cwd") or ".")
-        self.session = Session(
-            adapter="nvim",
-            editor=EditorInfo(name="neovim", version=info.get("version")),
-            workspace=workspace,
-            locations=self.locations,
-            on_problem=lambda message: print(f"crowdcode: {message}", file=sys.stderr, flush=True),
-        )
+        try:
+            if not Config.load(self.locations)["recording.enabled"]:
+                self._decline("recording is off (crowdcode config set recording.enabled true)")
+                return
+            self.session = Session(
+                adapter="nvim",
+                editor=EditorInfo(name="neovim", version=info.get("version")),
+                workspace=workspace,
+                locations=self.locations,
+                on_problem=lambda message: print(f"crowdcode: {message}", file=sys.stderr, flush=True),
+            )
+        except CrowdcodeError as exc:  # a broken config or unusable data directory: say so once
+            self._decline(f"cannot record: {exc}")
+            return
         self.files = file_events(self.session, [workspace], self._text_before)
         self.scratch = scratch_events(self.session, self._text_before)
         self.reply({"type": "ready", "session": self.session.id})
+
+    def _decline(self, why: str) -> None:
+        """Tell the plugin to stay inert (it shows ``why`` once) and end this process."""
+        self.reply({"type": "disabled", "text": why})
+        self.finished = True
 
     def events(self, batch: list[list[Any]]) -> None:
         if self.session is None or self.session.closed:
@@ -111,15 +120,21 @@ class Host:
                 continue
             try:
                 handler(*event[1:])
-            except (CrowdcodeError, IndexError, ValueError, TypeError) as exc:
+            except (CrowdcodeError, LookupError, ValueError, TypeError) as exc:
                 self._lost_track(event, exc)
+            except Exception as exc:  # one bad event must not end the recording
+                print(f"crowdcode: {event[0]} event failed: {exc!r}", file=sys.stderr, flush=True)
 
     def _lost_track(self, event: list[Any], exc: Exception) -> None:
         """A change that does not fit the text we hold: forget the buffer and ask for it again."""
+        if len(event) > 1 and event[1] in self._resyncing:
+            return
         print(f"crowdcode: cannot apply {event[0]} event ({exc}); resynchronising", file=sys.stderr, flush=True)
-        if event[0] in ("lines", "reload") and isinstance(event[1], int):
-            self.buffers.pop(event[1], None)
-            self.reply({"type": "resync", "buf": event[1]})
+        buf = event[1] if len(event) > 1 and isinstance(event[1], int) else None
+        if event[0] in ("lines", "reload") and buf is not None and buf not in self._resyncing:
+            self.buffers.pop(buf, None)
+            self._resyncing.add(buf)  # until the plugin sends the buffer again
+            self.reply({"type": "resync", "buf": buf})
 
     # --- buffers ---------------------------------------------------------------------------------
 
@@ -139,6 +154,7 @@ class Host:
     def _open(self, buf: int, name: str, fileformat: str, text: str) -> None:
         buffer = Buffer(buf, name, fileformat, text)
         self.buffers[buf] = buffer
+        self._resyncing.discard(buf)
         self._recorder(buffer).open_document(self._name(buffer), buffer.text)
 
     def _lines(self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any) -> None:
