@@ -120,7 +120,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # pynvim's child-watcher chatter on exit
     typed = keys(args.keys)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         os.environ["CROWDCODE_HOME"] = str(Path(tmp) / "home")
         print(f"{args.keys} keys, {args.runs} runs per case, nvim {nvim_binary()}")
         for mode in ("keystroke", "burst"):

@@ -12,6 +12,7 @@ M.defaults = {
   cmd = { 'crowdcode', 'nvim' }, -- the recorder; a list, as for jobstart()
   enabled = true, -- start recording at setup (else wait for :CrowdcodeStart)
   sample_ms = 100, -- viewport sampling period (10 Hz)
+  flush_ms = 20, -- events are sent at most this long after they happened, in one message
   max_file_bytes = 16 * 1024 * 1024, -- larger buffers are not tracked
   statusline = { recording = '● REC', stopped = '', failed = '○ crowdcode', disabled = '' },
 }
@@ -70,6 +71,7 @@ function M.start()
   set_state('starting')
   buffers.max_bytes = M.options.max_file_bytes
   track.sample_ms = M.options.sample_ms
+  queue.delay_ms = M.options.flush_ms
   buffers.enable()
   track.start()
 end
