@@ -24,7 +24,7 @@ local M = {}
 
 ---@type table<integer, crowdcode.BufState>
 local states = {}
----@type {[1]: table, [2]: integer, [3]: integer}[] events waiting for undo/redo classification
+---@type {[1]: table, [2]: integer, [3]: integer, [4]: integer}[] event, reason slot, buffer, changenr()
 local pending = {}
 local enabled = false
 local pasting = false
