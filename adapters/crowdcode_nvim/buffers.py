@@ -22,7 +22,7 @@ VISUAL_MODES = {"v": SelectionMode.CHAR, "V": SelectionMode.LINE, "\x16": Select
 
 
 @dataclass
-class Selection:
+class SelectionRange:
     start: Position
     end: Position
     cursor: Position
@@ -94,7 +94,7 @@ class Buffer:
 
     def selection(
         self, mode: str, row: int, col: int, other_row: int | None, other_col: int | None, block_text: str | None
-    ) -> Selection:
+    ) -> SelectionRange:
         """The cursor, or Visual mode's selection between the cursor and its other end.
 
         Charwise and blockwise selections include the character under their last position
@@ -103,7 +103,7 @@ class Buffer:
         cursor = self.position(row, col)
         visual = VISUAL_MODES.get(mode)
         if visual is None or other_row is None or other_col is None:
-            return Selection(cursor, cursor, cursor, "", None)
+            return SelectionRange(cursor, cursor, cursor, "", None)
         (r1, c1), (r2, c2) = sorted([(row, col), (other_row, other_col)])
         doc = self.document
         if visual is SelectionMode.LINE:
@@ -115,7 +115,7 @@ class Buffer:
             start = self.index(r1, c1)
             end = self._after_character(r2, c2)
         text = block_text if visual is SelectionMode.BLOCK and block_text is not None else doc.slice(start, end)
-        return Selection(
+        return SelectionRange(
             doc.position_at(start, Encoding.UTF16), doc.position_at(end, Encoding.UTF16), cursor, text, visual
         )
 

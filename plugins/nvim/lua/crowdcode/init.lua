@@ -50,7 +50,13 @@ local function on_crash(code)
   pause_capture()
   if host.restarts < host.max_restarts then
     host.restarts = host.restarts + 1
-    host.notify(('the recorder stopped (exit %d); restarting it. Neovim is not affected.'):format(code))
+    local said = host.stderr[#host.stderr]
+    host.notify(
+      ('the recorder stopped (exit %d%s); restarting it. Neovim is not affected.'):format(
+        code,
+        said and (': ' .. said) or ''
+      )
+    )
     M.start()
   else
     set_state('failed', ('the recorder stopped again (exit %d); recording is off'):format(code))
