@@ -21,6 +21,13 @@ def test_typing_inside_a_run_of_equal_characters_is_placed_at_the_hint() -> None
     assert buffer.text == "aaa\nb\n"
 
 
+def test_a_hint_before_the_changed_lines_keeps_the_edit_inside_them() -> None:
+    buffer = Buffer(1, "", "unix", "x\ny\nx\n")  # :move reports its deletion from the line before
+    change = buffer.replace_lines(2, 3, "", hint=(1, 1))
+    assert (change.range_offset, change.range_length) == (4, 2)
+    assert buffer.text == "x\ny\n"
+
+
 def test_without_a_hint_the_smallest_change_is_recorded() -> None:
     before = "héllo 😀 wörld\nnext\n"
     buffer = Buffer(1, "", "unix", before)

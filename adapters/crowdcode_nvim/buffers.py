@@ -158,6 +158,7 @@ def _difference(old: str, new: str, hint: int | None) -> tuple[int, int, str]:
     suffix = min(_common_prefix(old[::-1], new[::-1]), limit)
     start, end, text = prefix, len(old) - suffix, new[prefix : len(new) - suffix]
     if hint is not None:
+        hint = max(hint, 0)  # the change may start before the changed lines (:move deletes "\nline")
         if start == end:
             while start > hint and old[start - 1] == text[-1]:
                 text = old[start - 1] + text[:-1]
