@@ -126,15 +126,18 @@ class Host:
                 print(f"crowdcode: {event[0]} event failed: {exc!r}", file=sys.stderr, flush=True)
 
     def _lost_track(self, event: list[Any], exc: Exception) -> None:
-        """A change that does not fit the text we hold: forget the buffer and ask for it again."""
-        if len(event) > 1 and event[1] in self._resyncing:
-            return
-        print(f"crowdcode: cannot apply {event[0]} event ({exc}); resynchronising", file=sys.stderr, flush=True)
+        """An event that does not fit the text we hold. A text change means we are out of step:
+        forget the buffer and ask the plugin for it again (once)."""
         buf = event[1] if len(event) > 1 and isinstance(event[1], int) else None
-        if event[0] in ("lines", "reload") and buf is not None and buf not in self._resyncing:
-            self.buffers.pop(buf, None)
-            self._resyncing.add(buf)  # until the plugin sends the buffer again
-            self.reply({"type": "resync", "buf": buf})
+        if buf in self._resyncing:
+            return
+        if event[0] not in ("lines", "reload") or buf is None:
+            print(f"crowdcode: ignored a {event[0]} event ({exc})", file=sys.stderr, flush=True)
+            return
+        print(f"crowdcode: cannot apply a {event[0]} event ({exc}); resynchronising", file=sys.stderr, flush=True)
+        self.buffers.pop(buf, None)
+        self._resyncing.add(buf)  # until the plugin sends the buffer again
+        self.reply({"type": "resync", "buf": buf})
 
     # --- buffers ---------------------------------------------------------------------------------
 

@@ -141,6 +141,9 @@ local function trackable(buf)
   if not api.nvim_buf_is_loaded(buf) or vim.bo[buf].buftype ~= '' then
     return false
   end
+  if fn.getcmdwintype() ~= '' then -- the command-line window (q:), before it sets 'buftype'
+    return false
+  end
   local size = api.nvim_buf_get_offset(buf, api.nvim_buf_line_count(buf))
   return size <= M.max_bytes
 end
