@@ -394,3 +394,17 @@ def test_random_commands_replay_exactly(home: Path, tmp_path: Path, seed: int, l
             settle(nvim)
         final = buffer_texts(nvim)["fuzz.txt"].replace("\n", line_break)
     assert apply_all(initial, edits(events(finished_session()), "fuzz.txt")) == final, script
+
+
+def test_viewport_of_a_help_window_carries_its_text(home: Path, tmp_path: Path) -> None:
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("help")
+        settle(nvim)
+        time.sleep(0.25)
+        w0, wlast = nvim.eval("line('w0')"), nvim.eval("line('w$')")
+        visible = "\n".join(nvim.current.buffer[w0 - 1 : wlast])
+    observations = [e.payload.viewport for e in events(finished_session()) if isinstance(e.payload, Observation)]
+    help_views = [v for v in observations if v and v.file.endswith("help.txt")]
+    assert help_views and help_views[-1].content == visible
+    assert (help_views[-1].start_line, help_views[-1].end_line) == (w0, wlast)

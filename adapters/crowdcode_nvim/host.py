@@ -21,6 +21,7 @@ from crowdcode_sdk.schema import (
     EditorInfo,
     EditReason,
     FocusChange,
+    Position,
     Selection,
     TabSwitch,
     TerminalCommand,
@@ -62,6 +63,7 @@ class Host:
             "close": self._close,
             "cursor": self._cursor,
             "view": self._view,
+            "view_text": self._view_text,
             "enter": self._enter,
             "term_open": self._term_open,
             "term_close": self._term_close,
@@ -228,6 +230,21 @@ class Host:
             end_line=max(last, first),
             content=buffer.lines(first, last),
             cursor_position=buffer.position(row, col),
+        )
+        self.session.observe(viewport=viewport)
+
+    def _view_text(
+        self, buf: int, name: str, first: int, last: int, lines: list[str], row: int, col: int
+    ) -> None:
+        """The viewport of a buffer whose text is not kept (help, a plugin's window): sent along."""
+        assert self.session is not None
+        cursor = screen_position(lines[row], first - 1 + row, col) if 0 <= row < len(lines) else None
+        viewport = Viewport(
+            file=self.session.relpath(name) if name.startswith("/") else name,
+            start_line=first,
+            end_line=max(last, first),
+            content="\n".join(lines),
+            cursor_position=cursor or Position(line=first - 1, character=0),
         )
         self.session.observe(viewport=viewport)
 

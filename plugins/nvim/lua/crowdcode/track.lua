@@ -68,6 +68,23 @@ local function terminal_view(buf)
   })
 end
 
+-- A window on a buffer whose text the recorder does not keep (help, a plugin's list, the
+-- command-line window): its visible lines go along.
+local function other_view(buf)
+  local w0, wl = fn.line('w0'), fn.line('w$')
+  local cur = api.nvim_win_get_cursor(0)
+  local key = table.concat({ buf, w0, wl, cur[1], cur[2], api.nvim_buf_get_changedtick(buf) }, ':')
+  if key == last_view then
+    return
+  end
+  last_view = key
+  local name = api.nvim_buf_get_name(buf)
+  if name == '' then
+    name = '[' .. (vim.bo[buf].buftype ~= '' and vim.bo[buf].buftype or 'scratch') .. ']'
+  end
+  queue.push({ 'view_text', buf, name, w0, wl, api.nvim_buf_get_lines(buf, w0 - 1, wl, false), cur[1] - w0, cur[2] })
+end
+
 --- One 10 Hz sample: the current window's viewport (and the cursor after typing in Insert mode).
 function M.sample()
   local buf = api.nvim_get_current_buf()
@@ -75,7 +92,7 @@ function M.sample()
     return terminal_view(buf)
   end
   if not buffers.tracked(buf) then
-    return
+    return other_view(buf)
   end
   send_cursor() -- the cursor moved by typing is sampled here, not on every key
   local w0, wl = fn.line('w0'), fn.line('w$')
