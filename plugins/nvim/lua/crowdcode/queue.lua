@@ -1,12 +1,13 @@
--- Batches events for the recorder: nothing is sent on the typing path itself. The first event
--- after a flush arms a one-shot timer (`delay_ms`, 20 ms by default); when it fires, everything
--- queued since leaves as one vim.rpcnotify. A person's keys (tens of ms apart) still arrive within
--- milliseconds; a burst (a macro, a paste, very fast typing) leaves as one message.
+-- Batches events for the recorder: nothing is sent on the typing path itself. Events leave as one
+-- vim.rpcnotify when Neovim is next idle, but at most once per `delay_ms` (20 ms by default): a
+-- person's keys (tens of ms apart) each leave at once, so the recorder's timestamps are within a
+-- millisecond or two of the key; a burst (a macro, a paste, very fast typing) leaves in batches.
 local M = {}
 
 local items, count = {}, 0
 local armed = false
 local timer = nil
+local last_flush = 0 -- vim.uv.now() of the last flush
 
 --- Called with each batch; set by the host module.
 M.sink = nil
@@ -18,6 +19,7 @@ M.delay_ms = 20
 
 function M.flush()
   armed = false
+  last_flush = vim.uv.now()
   if M.before_flush then
     M.before_flush()
   end
@@ -40,8 +42,13 @@ function M.push(event)
     M.flush()
   elseif not armed then
     armed = true
-    timer = timer or vim.uv.new_timer()
-    timer:start(M.delay_ms, 0, flush_soon)
+    local wait = M.delay_ms - (vim.uv.now() - last_flush)
+    if wait <= 0 then
+      vim.schedule(M.flush)
+    else
+      timer = timer or vim.uv.new_timer()
+      timer:start(wait, 0, flush_soon)
+    end
   end
 end
 
