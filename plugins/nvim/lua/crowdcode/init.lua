@@ -12,7 +12,7 @@ M.defaults = {
   cmd = { 'crowdcode', 'nvim' }, -- the recorder; a list, as for jobstart()
   enabled = true, -- start recording at setup (else wait for :CrowdcodeStart)
   sample_ms = 100, -- viewport sampling period (10 Hz)
-  flush_ms = 20, -- events are sent at most this long after they happened, in one message
+  flush_ms = 20, -- at most one message to the recorder per this many ms (bursts are batched)
   max_file_bytes = 16 * 1024 * 1024, -- larger buffers are not tracked
   statusline = { recording = '● REC', stopped = '', failed = '○ crowdcode', disabled = '' },
 }
