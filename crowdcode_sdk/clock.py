@@ -16,3 +16,21 @@ class Clock:
 
     def now_ms(self) -> int:
         return (self._wall_ns + time.monotonic_ns() - self._mono_ns) // 1_000_000
+
+
+class SetClock(Clock):
+    """A clock that reads whatever time it was last set to, never going backwards.
+
+    For importers (``crowdcode import``) that rebuild a session through :class:`Session` with the
+    original timestamps.
+    """
+
+    def __init__(self, start_ms: int) -> None:
+        self._ms = start_ms
+
+    def set(self, ms: int) -> int:
+        self._ms = max(self._ms, ms)
+        return self._ms
+
+    def now_ms(self) -> int:
+        return self._ms

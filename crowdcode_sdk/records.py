@@ -157,7 +157,9 @@ def _compile_methods(cls: type[Record]) -> _Methods:
             check.append(f"    self._convert_field(specs[{i}])")
         else:
             namespace[f"t{i}"] = spec.exact
-            bad = f"type(v) is not t{i}" + (f" or v < {spec.minimum}" if spec.minimum is not None else "")
+            bad = f"type(v) is not t{i}"
+            if spec.exact is int:  # JSON consumers need 64-bit integers
+                bad += f" or not {INT_MIN if spec.minimum is None else spec.minimum} <= v <= {INT_MAX}"
             if not spec.required:
                 bad = f"v is not None and ({bad})"
             check.append(f"    if {bad}: self._convert_field(specs[{i}])")
@@ -245,7 +247,7 @@ def _codec(tp: Any) -> tuple[Convert, Encode]:
     if tp is bool:
         return _scalar(lambda v: type(v) is bool, "a boolean"), _identity
     if tp is int:
-        return _scalar(lambda v: type(v) is int, "an integer"), _identity
+        return _integer, _identity
     if tp is float:
         return _scalar(lambda v: type(v) in (int, float), "a number"), _identity
     if tp is str:
@@ -255,6 +257,17 @@ def _codec(tp: Any) -> tuple[Convert, Encode]:
     if isinstance(tp, type) and issubclass(tp, Record):
         return _record_converter(tp), lambda value: value.to_wire()
     raise TypeError(f"unsupported schema type {tp!r}")
+
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _integer(value: Any, path: str) -> Any:
+    if type(value) is not int:
+        raise SchemaError(path, f"expected an integer, got {_describe(value)}")
+    if not INT_MIN <= value <= INT_MAX:
+        raise SchemaError(path, f"does not fit in 64 bits: {_describe(value)}")
+    return value
 
 
 def _scalar(accepts: Callable[[Any], bool], what: str) -> Convert:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import orjson
 
 from .errors import SchemaError
-from .records import NonNegative, Positive, Record, fields_of, nullable, record
+from .records import INT_MAX, NonNegative, Positive, Record, fields_of, nullable, record
 
 SCHEMA_VERSION = "1.0"
 """Version of the schema described here; written into every session's metadata."""
@@ -270,8 +270,12 @@ class SessionEnd(Action):
 
 @record
 class FileOpen(Action):
+    """The editor opened a file. ``text``, when given, is the full text it opened: consumers
+    (the serializer, replay) then know the file's content without a workspace snapshot."""
+
     kind = "file_open"
     file: str
+    text: str | None = None
 
 
 @record
@@ -461,9 +465,9 @@ def decode_event(data: bytes | str | dict[str, Any]) -> Event:
             raise SchemaError("", f"an event must be a JSON object, got {type(data).__name__}")
     sequence = data.get("sequence")
     timestamp = data.get("timestamp")
-    if type(sequence) is not int or sequence < 1:
+    if type(sequence) is not int or not 1 <= sequence <= INT_MAX:
         raise SchemaError("sequence", f"expected an integer >= 1, got {sequence!r}")
-    if type(timestamp) is not int or timestamp < 0:
+    if type(timestamp) is not int or not 0 <= timestamp <= INT_MAX:
         raise SchemaError("timestamp", f"expected epoch milliseconds, got {timestamp!r}")
     kind = data.get("type")
     if kind == "action":

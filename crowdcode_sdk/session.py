@@ -85,10 +85,12 @@ class Session:
         locations: Locations | None = None,
         config: Config | None = None,
         on_problem: Callable[[str], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.locations = locations or Locations.default()
         self.config = config or Config.load(self.locations)
-        self._clock = Clock()
+        # An importer passes a clock it sets to each original timestamp (see clock.SetClock).
+        self._clock = clock or Clock()
         start = self._clock.now_ms()
         self.id = new_session_id(start)
         self.workspace = Path(workspace).absolute() if workspace is not None else None

@@ -86,7 +86,7 @@ actions = st.one_of(
     st.builds(s.AgentPrompt, agent=text, text=text),
     st.builds(s.AgentResponse, agent=text, text=text),
     st.builds(s.AgentSessionStart, agent=text, command=st.none() | text),
-    st.builds(s.AgentSessionEnd, agent=text, exit_code=st.none() | st.integers()),
+    st.builds(s.AgentSessionEnd, agent=text, exit_code=st.none() | st.integers(-(2**63), 2**63 - 1)),
     st.builds(s.Panic, gap_start=nonneg, gap_end=nonneg),
     st.builds(s.RecordingGap, lost_events=nonneg, reason=text),
     st.builds(s.SessionEnd, reason=st.none() | text),
@@ -217,6 +217,11 @@ def _event(action: dict) -> bytes:
         ),
         (b'{"sequence": 1, "timestamp": true, "type": "action"}', "timestamp", "expected epoch milliseconds"),
         (b"{not json", "", "not valid JSON"),
+        (
+            _event({"kind": "agent_session_end", "agent": "a", "exitCode": 2**63}),
+            "action.exitCode",
+            "does not fit in 64 bits",
+        ),
         (b"[1, 2]", "", "must be a JSON object"),
     ],
 )
@@ -234,6 +239,8 @@ def test_constructing_an_invalid_event_raises_naming_the_field():
         s.FileOpen(file=None)
     with pytest.raises(SchemaError, match="cols: must be >= 1"):
         s.TerminalResize(terminal_id="t", cols=0, rows=1)
+    with pytest.raises(SchemaError, match="exitCode: does not fit in 64 bits"):
+        s.TerminalCommandEnd(terminal_id="t", exit_code=-(2**63) - 1)
     with pytest.raises(SchemaError, match="focused: expected a boolean"):
         s.FocusChange(focused=1)
 

@@ -2,7 +2,8 @@
 
 Formats are pluggable: the ``crowdcode.exporters`` entry-point group maps a format name to an
 object with ``help``, ``add_arguments(parser)`` and ``export(store, info, args, out)`` (``out`` a
-binary stream). ``jsonl`` — the events exactly as journaled — is built in.
+binary stream; an exporter with ``writes_directory = True`` gets ``None`` and writes into the
+directory given with ``-o``). ``jsonl`` — the events exactly as journaled — is built in.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("session", help="session id, unique id prefix, or 'latest'")
     p.add_argument("--format", default="jsonl", choices=sorted(available), help="output format (default: jsonl)")
-    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.add_argument("-o", "--output", help="output file (default: standard output); a directory for crowd-code-2.0")
     for exporter in available.values():
         exporter.add_arguments(p)
     p.set_defaults(run=run, _exporters=available)
@@ -63,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
     store = Store()
     info = store.find(args.session)
     exporter = args._exporters[args.format]
+    if getattr(exporter, "writes_directory", False):
+        if args.output in (None, "-"):
+            raise CrowdcodeError(f"--format {args.format} writes a directory: give it with -o DIR")
+        exporter.export(store, info, args, None)
+        return 0
     if args.output in (None, "-"):
         exporter.export(store, info, args, sys.stdout.buffer)
         sys.stdout.flush()

@@ -1,0 +1,535 @@
+"""From a session's events to action-observation steps (crowd-pilot's format, made exact).
+
+The developer is the assistant: each of their actions becomes one shell command, and the
+environment answers as the user with ``<stdout>``. The state machine follows the reference
+serializer (see docs/serialization.md) with these differences:
+
+* edits are replayed onto tracked file texts and coalesced per file and source; a flushed group
+  becomes one exact command from :mod:`.sed`, chained with the viewport slice around the change;
+* navigation uses selections and, since our adapters record them, the cursor of viewport
+  observations; a file shown for the first time in the session is shown whole;
+* changes not made by the user (agents, git, other programs) are also commands, so the
+  conversation stays executable, with a first comment line naming their source
+  (``# agent: claude``) unless ``mark_sources`` is off;
+* a prompt typed into a CLI agent is an assistant turn holding the prompt text (what was typed
+  into the terminal) and the agent's response screen is the ``<stdout>``;
+* terminal output comes from rendered screens (see :mod:`.terminal`), else from the raw
+  ``.cast`` stream between the command's start and end (see :mod:`.casts`).
+
+Initial file contents, in order of preference: the file's text in a ``workspace_snapshot`` taken
+before its first edit, the ``text`` of its first ``file_open``, the content of its first
+viewport observation if that starts at line 1 (exact for files that fit on screen, else an
+approximation, counted in ``stats.approximate``), else empty when its first edit inserts at
+offset 0 of an unseen file (a new file). Edits to a file whose text is unknown are dropped and
+counted in ``stats.unknown``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..positions import PositionError
+from . import sed
+from .buffer import TextBuffer
+from .casts import CastReader
+from .patch import PatchError, apply_unified_diff
+from .snapshots import SnapshotLoader
+from .terminal import command_output
+from .tokens import Tokenizer, truncate
+
+FILE_KINDS = ("view", "edit")
+"""Step kinds whose commands only read or write workspace files (and so can be replayed)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    viewport_radius: int = 10
+    coalesce_radius: int = 5
+    max_output_tokens: int = 256
+    """Terminal and agent output is cut to this many tokens (file views never are here)."""
+    mark_sources: bool = True
+    path_prefix: str | None = None
+    """Written before workspace-relative paths (e.g. ``/workspace``) so that paths are absolute."""
+    include_agent_prompts: bool = True
+
+
+@dataclass
+class Step:
+    """One assistant command and the environment's answer, and the conversation it is in."""
+
+    kind: str  # "view" | "edit" | "terminal" | "agent"
+    command: str
+    output: str
+    timestamp: int
+    conversation: int = 0
+    assistant: str = ""
+    """The assistant message: the command in a fenced bash block."""
+    user: str = ""
+    """The user message: the output in ``<stdout>``, cut to the message token limit."""
+    tokens: int = 0
+
+
+@dataclass
+class Stats:
+    events: int = 0
+    steps: int = 0
+    edits: int = 0
+    unknown: int = 0
+    approximate: int = 0
+    patch_failures: int = 0
+
+
+@dataclass
+class _File:
+    doc: TextBuffer | None  # None: the text is unknown
+    exists: bool = True
+    shown: bool = False
+    window: tuple[int, int] | None = None
+
+
+@dataclass
+class _Pending:
+    path: str
+    source: str
+    before: str
+    lo: int
+    hi: int
+
+
+@dataclass
+class _Command:
+    terminal_id: str
+    command: str
+    timestamp: int
+    screen: dict[str, Any] | None = None
+    end: int | None = None
+
+
+@dataclass
+class Builder:
+    """Feed wire events (dicts as journaled) in order; collect :class:`Step` s."""
+
+    options: Options
+    tokenizer: Tokenizer
+    load_snapshot: SnapshotLoader | None = None
+    casts: CastReader | None = None
+    budget: int | None = None
+    """Tokens per conversation (``None``: one conversation)."""
+    message_limit: int | None = None
+    """Tokens per user message (``None``: no cut)."""
+    steps: list[Step] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    files: dict[str, _File] = field(default_factory=dict)
+    initial: dict[str, str] = field(default_factory=dict)
+    """Each file's first known text: the workspace the steps apply to."""
+    _pending: _Pending | None = None
+    _command: _Command | None = None
+    _prompt: tuple[str, str, int] | None = None  # agent, text, timestamp
+    _response: str | None = None
+    _active: str | None = None
+    _now: int = 0
+    _stale: dict[str, str] = field(default_factory=dict)
+    """Texts that commands left in files whose text then became unknown."""
+    _conversation: int = 0
+    _used: int = 0
+    _seen: set[str] = field(default_factory=set)
+    """Files shown in the current conversation."""
+
+    # --- input -----------------------------------------------------------------------------------
+
+    def feed(self, events: Iterable[dict[str, Any]]) -> list[Step]:
+        for event in events:
+            self.stats.events += 1
+            self._now = event.get("timestamp", self._now)
+            kind = event.get("type")
+            if kind == "action":
+                self._action(event["action"])
+            elif kind == "observation":
+                self._observation(event["observation"])
+            elif kind == "workspace_snapshot":
+                self._snapshot(event["snapshotId"])
+        self.finish()
+        return self.steps
+
+    def finish(self) -> None:
+        self._flush()
+        self._close_command()
+        self._close_prompt()
+
+    def _action(self, action: dict[str, Any]) -> None:
+        kind = action.get("kind")
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, action)
+
+    # --- files -----------------------------------------------------------------------------------
+
+    def _path(self, relpath: str) -> str:
+        prefix = self.options.path_prefix
+        if prefix and not relpath.startswith(("/", "~")):
+            return f"{prefix.rstrip('/')}/{relpath}"
+        return relpath
+
+    def _learn(self, relpath: str, text: str, *, approximate: bool = False) -> None:
+        """Take ``text`` as the file's content if nothing better is known yet."""
+        state = self.files.get(relpath)
+        if state is not None and state.doc is not None:
+            return
+        state = self.files[relpath] = _File(TextBuffer(text))
+        if approximate:
+            self.stats.approximate += 1
+        stale = self._stale.pop(relpath, None)
+        if stale is not None:  # commands wrote this file before it became unknown: resync it
+            self._flush()
+            self._write(relpath, state, stale, text, "unknown")
+        elif relpath not in self.initial:
+            self.initial[relpath] = text
+
+    def _snapshot(self, snapshot_id: str) -> None:
+        if self.load_snapshot is None:
+            return
+        for relpath, text in (self.load_snapshot(snapshot_id) or {}).items():
+            self._learn(relpath, text)
+
+    def _file_open(self, action: dict[str, Any]) -> None:
+        relpath = action["file"]
+        if action.get("text") is not None:
+            self._learn(relpath, action["text"])
+        self._switch(relpath)
+
+    def _tab_switch(self, action: dict[str, Any]) -> None:
+        self._switch(action["file"])
+
+    def _switch(self, relpath: str) -> None:
+        self._flush()
+        self._active = relpath
+        state = self.files.get(relpath)
+        if state is None or state.doc is None or not state.exists:
+            return
+        if not state.shown:
+            self._show(relpath, state)
+        elif state.window:
+            self._view_slice(relpath, state, *state.window)
+
+    def _show(self, relpath: str, state: _File, center: int | None = None) -> None:
+        text = state.doc.text
+        self._emit("view", sed.view_command(self._path(relpath)), sed.cat_n(text), path=relpath, whole=True)
+        state.shown = True
+        state.window = self._window(text, center or 1)
+
+    def _window(self, text: str, center: int) -> tuple[int, int] | None:
+        total = sed.line_count(text)
+        if not total:
+            return None
+        radius = self.options.viewport_radius
+        center = min(max(center, 1), total)
+        return max(center - radius, 1), min(center + radius, total)
+
+    def _view_slice(self, relpath: str, state: _File, start: int, end: int) -> None:
+        command = sed.view_command(self._path(relpath), start, end)
+        text = state.doc.text
+        self._emit("view", command, sed.cat_n(text, start, end), path=relpath, before=text)
+
+    def _cursor(self, relpath: str, line: int) -> None:
+        """The cursor is on 0-based ``line``: recentre the viewport if it left it."""
+        if self._pending is not None and self._pending.path == relpath:
+            return  # the cursor follows the edit being typed
+        state = self.files.get(relpath)
+        if state is None or state.doc is None or not state.exists:
+            return
+        if relpath != self._active:
+            self._flush()
+            self._active = relpath
+        if not state.shown:
+            self._flush()
+            self._show(relpath, state, line + 1)
+            return
+        if state.window and state.window[0] <= line + 1 <= state.window[1]:
+            return
+        window = self._window(state.doc.text, line + 1)
+        if window is None or window == state.window:
+            return
+        self._flush()
+        state.window = window
+        self._view_slice(relpath, state, *window)
+
+    def _selection(self, action: dict[str, Any]) -> None:
+        position = action.get("cursorPosition") or action["selectionStart"]
+        self._cursor(action["file"], position["line"])
+
+    def _edit(self, action: dict[str, Any]) -> None:
+        relpath = action["file"]
+        diff = action["diff"]
+        source = _source_label(action)
+        state = self.files.get(relpath)
+        if state is None and diff["rangeOffset"] == 0 and diff["rangeLength"] == 0:  # never seen: a new file
+            self._learn(relpath, "")
+            state = self.files[relpath]
+        if state is None or state.doc is None:
+            self.stats.unknown += 1
+            return
+        doc = state.doc
+        previous = doc.text  # str is immutable: keeping the old text costs nothing
+        try:
+            first, last = doc.replace(diff["rangeOffset"], diff["rangeLength"], diff["text"])
+        except PositionError:
+            self._forget(relpath)
+            return
+        pending = self._pending
+        radius = self.options.coalesce_radius
+        if pending is not None and not (
+            pending.path == relpath
+            and pending.source == source
+            and first <= pending.hi + radius
+            and last >= pending.lo - radius
+        ):
+            with _showing(doc, previous):  # the pending group ends before this edit
+                self._flush()
+            pending = None
+        if pending is None:
+            self._close_command()
+            self._close_prompt()
+            if not state.shown and state.exists and previous and source == "user":
+                with _showing(doc, previous):
+                    self._show(relpath, state, first + 1)
+            pending = self._pending = _Pending(relpath, source, previous, first, last)
+        state.exists = True
+        added = diff["text"].count("\n")
+        delta = added - (last - first)
+        pending.lo = min(pending.lo, first)
+        pending.hi = max(pending.hi + delta if pending.hi >= last else pending.hi, first + added)
+        self.stats.edits += 1
+
+    def _forget(self, relpath: str) -> None:
+        """Stop trusting a file's text. What the commands so far made of it is remembered, so
+        that when its text is known again a command brings the replayed file there."""
+        if self._pending is not None and self._pending.path == relpath:
+            self._flush()
+        state = self.files.get(relpath)
+        if state is not None and state.doc is not None and state.exists:
+            self._stale[relpath] = state.doc.text
+        self.files[relpath] = _File(None)
+        self.stats.unknown += 1
+
+    def _flush(self) -> None:
+        """Turn the pending edit group into one command (nothing if it changed nothing)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        state = self.files[pending.path]
+        self._write(pending.path, state, pending.before, state.doc.text, pending.source)
+
+    def _write(self, relpath: str, state: _File, before: str, after: str, source: str) -> None:
+        made = sed.edit_command(self._path(relpath), before, after)
+        if made is None:
+            return
+        command, block = made
+        center = block.first + 1 + len(block.after_lines) // 2
+        window = self._window(after, center)
+        output = ""
+        if window is not None:
+            command += " && " + sed.view_command(self._path(relpath), *window)
+            output = sed.cat_n(after, *window)
+        state.window = window
+        state.shown = True
+        if source != "user" and self.options.mark_sources:
+            command = f"# {source}\n{command}"
+        self._emit("edit", command, output, path=relpath, before=before)
+
+    def _file_change(self, action: dict[str, Any]) -> None:
+        relpath = action["file"]
+        self._flush()
+        self._close_command()
+        self._close_prompt()
+        source = _source_label(action)
+        state = self.files.get(relpath)
+        change_type = action.get("changeType")
+        replayed = self._stale.pop(relpath, None) if state is None or state.doc is None else None
+        if change_type == "delete":
+            if replayed is not None or (state is not None and state.exists and state.doc is not None):
+                self._emit_marked("edit", f"rm -f -- {sed.path_arg(self._path(relpath))}", source)
+            self.files[relpath] = _File(TextBuffer(""), exists=False)
+            return
+        diff = action.get("diff")
+        if change_type == "create" and (state is None or state.doc is None or not state.exists):
+            state = self.files[relpath] = _File(TextBuffer(""))
+        if state is None or state.doc is None or diff is None:
+            if replayed is not None:
+                self._stale[relpath] = replayed
+            self._forget(relpath)  # unknown before, or unreadable after: stop trusting it
+            return
+        before = state.doc.text
+        try:
+            after = apply_unified_diff(before, diff)
+        except PatchError:
+            self.stats.patch_failures += 1
+            self._forget(relpath)
+            return
+        state.doc = TextBuffer(after)
+        state.exists = True
+        if replayed is not None:  # the replayed file still holds what commands last wrote
+            before = replayed
+        if before == "" and after == "" and change_type == "create":
+            self._emit_marked("edit", f": > {sed.path_arg(self._path(relpath))}", source)
+            return
+        self._write(relpath, state, before, after, source)
+
+    def _emit_marked(self, kind: str, command: str, source: str) -> None:
+        if source != "user" and self.options.mark_sources:
+            command = f"# {source}\n{command}"
+        self._emit(kind, command, "")
+
+    def _observation(self, observation: dict[str, Any]) -> None:
+        terminal = observation.get("activeTerminal")
+        if terminal and self._command is not None and terminal.get("id") == self._command.terminal_id:
+            self._command.screen = terminal
+        viewport = observation.get("viewport")
+        if viewport:
+            relpath = viewport["file"]
+            if viewport.get("startLine") == 1 and relpath not in self.files:
+                self._learn(relpath, viewport.get("content", ""), approximate=True)
+            self._cursor(relpath, viewport["cursorPosition"]["line"])
+
+    # --- terminals and agents --------------------------------------------------------------------
+
+    def _terminal_command(self, action: dict[str, Any]) -> None:
+        self._flush()
+        self._close_command()
+        self._close_prompt()
+        self._command = _Command(action["terminalId"], action["command"], self._now)
+
+    def _terminal_command_end(self, action: dict[str, Any]) -> None:
+        if self._command is not None and self._command.terminal_id == action["terminalId"]:
+            self._command.end = self._now
+
+    def _terminal_focus(self, action: dict[str, Any]) -> None:
+        self._flush()
+
+    def _close_command(self) -> None:
+        command, self._command = self._command, None
+        if command is None:
+            return
+        text = command.command.replace("\r\n", "\n").strip()
+        output = command_output(command.screen, text)
+        if command.screen is None and self.casts is not None:
+            end = command.end if command.end is not None else self._now
+            output = self.casts.output(command.terminal_id, command.timestamp, end) or ""
+        output = truncate(self.tokenizer, output, self.options.max_output_tokens)
+        self._emit("terminal", text, output, command.timestamp)
+
+    def _agent_prompt(self, action: dict[str, Any]) -> None:
+        if not self.options.include_agent_prompts:
+            return
+        self._flush()
+        self._close_prompt()
+        self._close_command()  # the agent's own command line (``claude``) is a step before it
+        self._prompt = (action.get("agent", ""), action["text"], self._now)
+
+    def _agent_response(self, action: dict[str, Any]) -> None:
+        if self._prompt is not None:
+            self._response = action["text"]
+
+    def _close_prompt(self) -> None:
+        prompt, self._prompt = self._prompt, None
+        response, self._response = self._response, None
+        if prompt is None:
+            return
+        output = truncate(self.tokenizer, response or "", self.options.max_output_tokens)
+        self._emit("agent", prompt[1].replace("\r\n", "\n").strip(), output, prompt[2])
+
+    # --- output ----------------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        kind: str,
+        command: str,
+        output: str,
+        timestamp: int | None = None,
+        *,
+        path: str | None = None,
+        before: str | None = None,
+        whole: bool = False,
+    ) -> None:
+        """Add a step. ``path``: the file it shows or edits, ``before`` its text before the step,
+        ``whole`` whether the step shows all of it. A conversation that reaches the token budget
+        is closed first; in a new one, a file is shown whole before a step touches it, as the
+        reference does (nothing to show of a file that was empty before)."""
+        if kind in FILE_KINDS:  # a command or prompt still open happened before this step
+            self._close_command()
+            self._close_prompt()
+        step = self._step(kind, command, output, self._now if timestamp is None else timestamp)
+        if self.budget is not None and self._used and self._used + step.tokens > self.budget:
+            self._conversation += 1
+            self._used = 0
+            self._seen = set()
+        if path is not None and not whole and path not in self._seen and before:
+            self._append(self._step("view", sed.view_command(self._path(path)), sed.cat_n(before), step.timestamp))
+        if path is not None:
+            self._seen.add(path)
+        self._append(step)
+
+    def _step(self, kind: str, command: str, output: str, timestamp: int) -> Step:
+        body = output[:-1] if output.endswith("\n") else output
+        user = f"<stdout>\n{body}\n</stdout>"
+        if self.message_limit is not None:
+            user = truncate(self.tokenizer, user, self.message_limit)
+        assistant = f"```bash\n{command}\n```"
+        tokens = self.tokenizer.count(assistant) + self.tokenizer.count(user)
+        return Step(kind, command, output, timestamp, assistant=assistant, user=user, tokens=tokens)
+
+    def _append(self, step: Step) -> None:
+        step.conversation = self._conversation
+        self._used += step.tokens
+        self.steps.append(step)
+        self.stats.steps += 1
+
+
+@contextlib.contextmanager
+def _showing(doc: TextBuffer, text: str) -> Iterator[None]:
+    """Let ``doc`` read as ``text`` (its state before the current edit) for a moment."""
+    current = doc.text
+    doc.text = text
+    try:
+        yield
+    finally:
+        doc.text = current
+
+
+def _source_label(action: dict[str, Any]) -> str:
+    source = action.get("source") or "user"
+    agent = (action.get("evidence") or {}).get("agent")
+    return f"{source}: {agent}" if agent and source != "user" else source
+
+
+_HANDLERS = {
+    "file_open": Builder._file_open,
+    "tab_switch": Builder._tab_switch,
+    "selection": Builder._selection,
+    "edit": Builder._edit,
+    "file_change": Builder._file_change,
+    "terminal_command": Builder._terminal_command,
+    "terminal_command_end": Builder._terminal_command_end,
+    "terminal_focus": Builder._terminal_focus,
+    "agent_prompt": Builder._agent_prompt,
+    "agent_response": Builder._agent_response,
+}
+
+
+def build_steps(
+    events: Iterable[dict[str, Any]],
+    options: Options,
+    tokenizer: Tokenizer,
+    load_snapshot: SnapshotLoader | None = None,
+    casts: CastReader | None = None,
+    *,
+    budget: int | None = None,
+    message_limit: int | None = None,
+) -> Builder:
+    """Run the state machine over a session; the builder holds ``steps`` (numbered by
+    conversation), ``stats`` and ``initial`` (the workspace the steps start from)."""
+    builder = Builder(options, tokenizer, load_snapshot, casts, budget, message_limit)
+    builder.feed(events)
+    return builder

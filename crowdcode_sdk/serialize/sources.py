@@ -1,0 +1,90 @@
+"""Where the serializer reads sessions from: our session directories or crowd-code 2.0 bundles.
+
+A :class:`SessionSource` is a small picklable reference, so that workers (processes, Ray tasks)
+open and read the session themselves and only results travel back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .. import journal
+from ..errors import CrowdcodeError
+from ..export.crowd_code import events_up, is_bundle, read_bundles
+from ..store import SESSION_FILE, Store
+from .casts import CastReader
+from .snapshots import SnapshotLoader, store_loader
+
+
+@dataclass(frozen=True)
+class SessionSource:
+    kind: str  # "journal" | "crowd-code"
+    path: str
+    session_id: str
+    data_dir: str | None = None
+    """For journals: the data directory whose ``snapshots/`` the session's snapshots are in."""
+
+    def size(self) -> int:
+        """Bytes of recording (journal segments or bundle files): the throughput unit."""
+        path = Path(self.path)
+        if self.kind == "journal":
+            return sum(p.stat().st_size for p in journal.segments(path))
+        if path.is_file():
+            return path.stat().st_size
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+    def open(self) -> tuple[Iterator[dict[str, Any]], SnapshotLoader | None]:
+        """The session's wire events in order and a loader for its snapshots."""
+        if self.kind == "journal":
+            loader = store_loader(Path(self.data_dir)) if self.data_dir else None
+            return (orjson.loads(line) for line in journal.read_lines(Path(self.path))), loader
+        for bundle in read_bundles(Path(self.path)):
+            if bundle.session_id == self.session_id:
+                return events_up(bundle), bundle.snapshots.get
+        raise CrowdcodeError(f"{self.path}: session {self.session_id} not found")
+
+    def casts(self) -> CastReader | None:
+        """The session's raw terminal streams (journals only)."""
+        return CastReader(Path(self.path)) if self.kind == "journal" else None
+
+
+def resolve(refs: list[str], store: Store | None = None) -> list[SessionSource]:
+    """Sessions named by id/prefix/``latest``, session directories, directories holding session
+    directories (a data dir, its ``sessions/``, a corpus), and crowd-code 2.0 bundles."""
+    found: dict[str, SessionSource] = {}
+    for ref in refs:
+        path = Path(ref)
+        if path.exists():
+            for source in _from_path(path):
+                found.setdefault(source.session_id, source)
+            continue
+        store = store or Store()
+        info = store.find(ref)
+        found.setdefault(info.id, _journal(info.directory))
+    return sorted(found.values(), key=lambda s: s.session_id)
+
+
+def _journal(directory: Path) -> SessionSource:
+    data_dir = directory.parent.parent
+    return SessionSource("journal", str(directory), directory.name, str(data_dir))
+
+
+def _from_path(path: Path) -> list[SessionSource]:
+    if (path / SESSION_FILE).is_file():
+        return [_journal(path)]
+    if is_bundle(path):
+        return [SessionSource("crowd-code", str(path), b.session_id) for b in read_bundles(path)]
+    if not path.is_dir():
+        raise CrowdcodeError(f"{path}: not a session directory or crowd-code 2.0 bundle")
+    sources: list[SessionSource] = []
+    root = path / "sessions" if (path / "sessions").is_dir() else path
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir() or (entry.name.endswith(".tar.gz") and is_bundle(Path(entry.path))):
+            sources.extend(_from_path(Path(entry.path)))
+    return sources

@@ -1,0 +1,31 @@
+"""Every engine runs the same per-session code and writes identical files; Ray on a local Ray."""
+
+from __future__ import annotations
+
+from crowdcode_sdk.serialize.cli import write_dataset
+from crowdcode_sdk.serialize.dataset import DatasetConfig
+from crowdcode_sdk.serialize.sources import resolve
+from tests.test_serialize_replay import record_tricky, record_worked_example
+
+
+def outputs(directory):
+    return {name: (directory / name).read_bytes() for name in ("training.jsonl", "validation.jsonl")}
+
+
+def test_local_and_ray_engines_agree(home, tmp_path):
+    for n in range(2):
+        record_worked_example(tmp_path / f"ws{n}")
+        record_tricky(tmp_path / f"tricky{n}")
+    sources = resolve([str(home / "data")])
+    assert len(sources) == 4
+    config = DatasetConfig(min_messages=2, val_ratio=0.5)
+    runs = {}
+    for name, engine, workers in [("serial", "local", 1), ("pool", "local", 2), ("ray", "ray", 2)]:
+        out = tmp_path / name
+        out.mkdir()
+        metadata = write_dataset(sources, config, out, engine=engine, workers=workers)
+        assert metadata["totals"]["sessions"] == 4 and metadata["totals"]["engine"] == engine
+        runs[name] = outputs(out)
+    assert runs["serial"]["training.jsonl"] and runs["serial"]["training.jsonl"].count(b"\n") >= 1
+    assert runs["pool"] == runs["serial"]
+    assert runs["ray"] == runs["serial"]
