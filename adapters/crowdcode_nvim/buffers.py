@@ -89,8 +89,19 @@ class Buffer:
         return self.document.replace(start + cut_start, start + cut_end, text)
 
     def position(self, row: int, col: int) -> Position:
-        """The schema position (UTF-16 character) of a (row, byte column) position."""
-        return self.document.position_at(self.index(row, col), Encoding.UTF16)
+        """The schema position (UTF-16 character) of a (row, byte column) position.
+
+        Computed from the line alone: the cursor and viewport are sampled after every change, and
+        the document's line offsets would otherwise be recomputed for each sample.
+        """
+        if row >= self.document.line_count:
+            return self.document.position_at(len(self.document), Encoding.UTF16)
+        line = self.document.line(row)
+        if line.isascii():
+            return Position(line=row, character=min(col, len(line)))
+        encoded = line.encode("utf-8")
+        index = len(encoded[: min(col, len(encoded))].decode("utf-8", "ignore"))
+        return Position(line=row, character=utf16_len(line[:index]))
 
     def selection(
         self, mode: str, row: int, col: int, other_row: int | None, other_col: int | None, block_text: str | None
