@@ -415,3 +415,18 @@ def test_viewport_of_a_help_window_carries_its_text(home: Path, tmp_path: Path) 
     help_views = [v for v in observations if v and v.file.endswith("help.txt")]
     assert help_views and help_views[-1].content == visible
     assert (help_views[-1].start_line, help_views[-1].end_line) == (w0, wlast)
+
+
+def test_an_internal_error_stops_recording_with_one_message(home: Path, tmp_path: Path) -> None:
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.exec_lua("require('crowdcode.queue').push = function() error('boom') end")
+        for _ in range(3):
+            nvim.input("ihello<Esc>j")
+            settle(nvim)
+        wait_for(lambda: state(nvim) == "failed", what="the plugin to stop")
+        nvim.input("ibye<Esc>")
+        settle(nvim)
+        messages = nvim.exec_lua("return vim.fn.execute('messages')")
+        assert messages.count("crowdcode:") == 1 and "internal error" in messages and "boom" in messages
+        assert "bye" in nvim.current.buffer[0] and nvim.current.buffer[0].count("hell") == 3

@@ -11,6 +11,7 @@
 -- has not moved yet. Such changes (outside Insert mode) are marked pending and classified once the
 -- command finished (TextChanged, or the next flush): changenr() went down for an undo, up for a
 -- redo, stayed for a change joined to the last step.
+local guard = require('crowdcode.guard')
 local queue = require('crowdcode.queue')
 
 local api, fn = vim.api, vim.fn
@@ -111,26 +112,26 @@ end
 -- attachment detaches on its next call instead of reporting twice.
 local function attach(buf, st)
   st.attached = api.nvim_buf_attach(buf, false, {
-    on_lines = function(_, _, tick, first, last, new_last)
+    on_lines = guard.wrap(function(_, _, tick, first, last, new_last)
       if states[buf] ~= st then
         return true
       end
       on_lines(st, buf, tick, first, last, new_last)
-    end,
-    on_bytes = function(_, _, tick, row, col)
+    end),
+    on_bytes = guard.wrap(function(_, _, tick, row, col)
       if states[buf] ~= st then
         return true
       end
       if st.hint_tick ~= tick then
         st.hint_row, st.hint_col, st.hint_tick = row, col, tick
       end
-    end,
-    on_reload = function()
+    end),
+    on_reload = guard.wrap(function()
       if states[buf] ~= st then
         return true
       end
       on_reload(st, buf)
-    end,
+    end),
     on_detach = function()
       st.attached = false
     end,

@@ -1,6 +1,7 @@
 -- crowdcode for Neovim: records edits, cursor, selections, viewport, buffers, terminals and focus
 -- through the `crowdcode nvim` recorder. See docs/nvim.md.
 local buffers = require('crowdcode.buffers')
+local guard = require('crowdcode.guard')
 local host = require('crowdcode.host')
 local queue = require('crowdcode.queue')
 local track = require('crowdcode.track')
@@ -63,11 +64,20 @@ local function on_crash(code)
   end
 end
 
+-- A bug in the plugin's callbacks: stop recording, say so once, leave Neovim alone.
+function guard.on_error(err)
+  pause_capture()
+  host.stop()
+  set_state('failed', 'internal error: ' .. err)
+  host.notify('recording stopped after an internal error (please report it): ' .. err, vim.log.levels.ERROR)
+end
+
 --- Start recording (:CrowdcodeStart).
 function M.start()
   if host.channel then
     return
   end
+  guard.reset()
   local ok, why = host.start(M.options.cmd, hello(), on_crash)
   if not ok then
     set_state('failed', why)

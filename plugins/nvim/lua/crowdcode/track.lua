@@ -2,6 +2,7 @@
 -- window switches, the current window's viewport (sampled at 10 Hz, sent only when changed),
 -- :terminal buffers, focus, and the file lifecycle autocommands that drive buffers.lua.
 local buffers = require('crowdcode.buffers')
+local guard = require('crowdcode.guard')
 local queue = require('crowdcode.queue')
 
 local api, fn = vim.api, vim.fn
@@ -127,7 +128,7 @@ end
 function M.start()
   group = api.nvim_create_augroup('crowdcode', { clear = true })
   local function au(events, callback, pattern)
-    api.nvim_create_autocmd(events, { group = group, pattern = pattern, callback = callback })
+    api.nvim_create_autocmd(events, { group = group, pattern = pattern, callback = guard.wrap(callback) })
   end
   au({ 'BufReadPost', 'BufNewFile' }, function(a)
     buffers.on_read_post(a.buf)
