@@ -430,3 +430,17 @@ def test_an_internal_error_stops_recording_with_one_message(home: Path, tmp_path
         messages = nvim.exec_lua("return vim.fn.execute('messages')")
         assert messages.count("crowdcode:") == 1 and "internal error" in messages and "boom" in messages
         assert "bye" in nvim.current.buffer[0] and nvim.current.buffer[0].count("hell") == 3
+
+
+def test_a_recorder_that_never_answers_never_blocks_neovim(home: Path, tmp_path: Path) -> None:
+    with editor(tmp_path, cmd=["sleep", "60"], setup="{start_timeout_ms = 1500}") as nvim:
+        nvim.input("ihello<Esc>")
+        nvim.api.paste("x" * 200_000, True, -1)
+        settle(nvim)
+        assert state(nvim) == "starting"
+        wait_for(lambda: state(nvim) == "failed", what="the start timeout")
+        messages = nvim.exec_lua("return vim.fn.execute('messages')")
+        assert messages.count("crowdcode:") == 1 and "did not answer" in messages
+        nvim.input("ibye<Esc>")
+        settle(nvim)  # answered: Neovim never waits for the recorder
+        assert nvim.eval("v:errmsg") == "" and "bye" in nvim.current.buffer[0]

@@ -15,6 +15,7 @@ M.defaults = {
   sample_ms = 100, -- viewport sampling period (10 Hz)
   flush_ms = 20, -- at most one message to the recorder per this many ms (bursts are batched)
   max_file_bytes = 16 * 1024 * 1024, -- larger buffers are not tracked
+  start_timeout_ms = 10000, -- a recorder that has not answered by then is stopped (one message)
   statusline = { recording = '● REC', stopped = '', failed = '○ crowdcode', disabled = '' },
 }
 
@@ -85,6 +86,15 @@ function M.start()
     return
   end
   set_state('starting')
+  local channel = host.channel
+  vim.defer_fn(function() -- a recorder that never answers must not collect events forever
+    if M.state == 'starting' and host.channel == channel then
+      pause_capture()
+      host.stop()
+      set_state('failed', 'the recorder did not answer')
+      host.notify('the recorder did not answer; recording is off. Neovim is not affected.')
+    end
+  end, M.options.start_timeout_ms)
   buffers.max_bytes = M.options.max_file_bytes
   track.sample_ms = M.options.sample_ms
   queue.delay_ms = M.options.flush_ms
