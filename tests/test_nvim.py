@@ -269,12 +269,21 @@ def test_commands_statusline_consent_panic_stop_start(home: Path, tmp_path: Path
         nvim.command("CrowdcodeStop")
         wait_for(lambda: Store().sessions() and Store().sessions()[0].end is not None, what="the session to end")
         assert nvim.exec_lua("return require('crowdcode').statusline()") == ""
+        nvim.input("o typed while stopped<Esc>")
+        settle(nvim)
         nvim.command("CrowdcodeStart")
         wait_recording(nvim)
         assert len(Store().sessions()) == 2
-    first = min(Store().sessions(), key=lambda s: s.start)
+        nvim.input("A, after the restart<Esc>")
+        settle(nvim)
+        final = buffer_texts(nvim)
+    first, second = sorted(Store().sessions(), key=lambda s: s.start)
     kinds = [e.kind for e in Store().events(first)]
     assert "panic" in kinds and "edit" not in kinds  # the typing was within panic's reach
+    (scratch,) = final
+    # the new session starts from the buffer as it was at :CrowdcodeStart
+    resumed = replay(events(second), {scratch: "hello\n typed while stopped\n"})
+    assert resumed[scratch] == final[scratch] == "hello\n typed while stopped, after the restart\n"
 
 
 def test_terminal_buffer_command_and_screen(home: Path, tmp_path: Path) -> None:
