@@ -37,6 +37,9 @@ from .documents import FileEvents, Name, file_events, scratch_events
 
 REASONS = {"undo": EditReason.UNDO, "redo": EditReason.REDO, "paste": EditReason.PASTE}
 
+BUFFER_EVENTS = frozenset({"lines", "reload", "save", "rename", "close", "cursor", "view", "open"})
+"""Events about one buffer's text (the second field is the buffer)."""
+
 Reply = Callable[[dict[str, Any]], None]
 
 
@@ -54,6 +57,7 @@ class Host:
         self.current_window: int | None = None
         self.finished = False
         self._resyncing: set[int] = set()
+        self._binary: set[int] = set()  # buffers that are not valid UTF-8 text: not recorded
         self._handlers: dict[str, Callable[..., None]] = {
             "open": self._open,
             "lines": self._lines,
@@ -116,6 +120,10 @@ class Host:
         if self.session is None or self.session.closed:
             return
         for event in batch:
+            if len(event) > 1 and event[1] in self._binary and event[0] in BUFFER_EVENTS:
+                if event[0] == "close":
+                    self._binary.discard(event[1])
+                continue
             handler = self._handlers.get(event[0])
             if handler is None:
                 print(f"crowdcode: unknown editor event {event[0]!r}", file=sys.stderr, flush=True)
@@ -156,7 +164,23 @@ class Host:
                 return buffer.text
         return ""
 
+    def _binary_text(self, buf: int, text: str) -> bool:
+        """Text that is not valid UTF-8 (pynvim hands it over with lone surrogates) cannot be
+        recorded: such a buffer is left out until it is closed."""
+        if text.isascii():
+            return False
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            print(f"crowdcode: buffer {buf} is not UTF-8 text; not recorded", file=sys.stderr, flush=True)
+            self.buffers.pop(buf, None)
+            self._binary.add(buf)
+            return True
+        return False
+
     def _open(self, buf: int, name: str, fileformat: str, text: str) -> None:
+        if self._binary_text(buf, text):
+            return
         buffer = Buffer(buf, name, fileformat, text)
         self.buffers[buf] = buffer
         self._resyncing.discard(buf)
@@ -164,12 +188,18 @@ class Host:
 
     def _lines(self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any) -> None:
         buffer = self.buffers[buf]
+        if self._binary_text(buf, text):
+            self._recorder(buffer).close_document(self._name(buffer))
+            return
         change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None)
         if change is not None:
             self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
 
     def _reload(self, buf: int, text: str, reason: Any) -> None:
         buffer = self.buffers[buf]
+        if self._binary_text(buf, text):
+            self._recorder(buffer).close_document(self._name(buffer))
+            return
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
             self._recorder(buffer).reload_document(self._name(buffer), buffer.from_nvim(text))
             buffer.reset(text)
