@@ -453,3 +453,16 @@ def test_a_recorder_that_never_answers_never_blocks_neovim(home: Path, tmp_path:
         nvim.input("ibye<Esc>")
         settle(nvim)  # answered: Neovim never waits for the recorder
         assert nvim.eval("v:errmsg") == "" and "bye" in nvim.current.buffer[0]
+
+
+def test_nul_bytes_are_text_like_any_other(home: Path, tmp_path: Path) -> None:
+    initial = "abc\x00def\nline\n"
+    (tmp_path / "nul.bin").write_bytes(initial.encode())
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit nul.bin")
+        nvim.input("Gxggia<C-v>x00b<Esc>")  # type a NUL too
+        settle(nvim)
+        final = buffer_texts(nvim)["nul.bin"]
+    assert final.count("\x00") == 2
+    assert apply_all(initial, edits(events(finished_session()), "nul.bin")) == final
