@@ -1,9 +1,9 @@
-"""Each Neovim buffer's text, kept in step with on_bytes, and its positions in schema units.
+"""Each Neovim buffer's text, kept in step with on_lines, and its positions in schema units.
 
 Neovim reports changes in a model where every line ends in a line break, the last one included; a
-new or emptied buffer (one empty line) is ``"\\n"``. The text kept here follows
-that model with the buffer's own line break (``'fileformat'``), so that offsets match the file as
-Neovim writes it (a file without a final line break differs only in that last break).
+new or emptied buffer (one empty line) is ``"\\n"``. The text kept here follows that model with the
+buffer's own line break (``'fileformat'``), so that offsets match the file as Neovim writes it (a
+file without a final line break differs only in that last break).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Buffer:
         return self.document.text
 
     def from_nvim(self, text: str) -> str:
-        """Text as Neovim sends it (``\n`` between lines) with this buffer's line breaks."""
+        """Text as Neovim sends it (``\\n`` between lines) with this buffer's line breaks."""
         return text if self.line_break == "\n" else text.replace("\n", self.line_break)
 
     def reset(self, text: str) -> None:
@@ -62,7 +62,7 @@ class Buffer:
 
     def replace_lines(self, first: int, last: int, text: str, hint: tuple[int, int] | None = None) -> TextChange | None:
         """Apply one on_lines change: lines ``first``..``last`` (0-based, end exclusive) now read
-        ``text`` (each line ending in ``\n``). Returns the smallest edit, or None if nothing changed.
+        ``text`` (each line ending in ``\\n``). Returns the smallest edit, or None if nothing changed.
 
         ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
         characters, typing or deleting one is placed there rather than at the run's end.
