@@ -292,14 +292,17 @@ def test_terminal_buffer_command_and_screen(home: Path, tmp_path: Path) -> None:
         nvim.command("terminal echo crowdcode-terminal-test; sleep 1")
         wait_for(lambda: "crowdcode-terminal-test" in "\n".join(nvim.current.buffer[:]), what="terminal output")
         time.sleep(0.3)
-        nvim.command("doautocmd FocusLost")
+        nvim.ui_attach(80, 24, rgb=True)  # a UI, so that focus can change as in a terminal
+        nvim.api.ui_set_focus(False)
+        nvim.api.ui_set_focus(True)
         settle(nvim)
     recorded = events(finished_session())
     commands = [e.payload for e in recorded if isinstance(e.payload, TerminalCommand)]
     assert commands and commands[0].command == "echo crowdcode-terminal-test; sleep 1"
     screens = [e.payload.active_terminal for e in recorded if isinstance(e.payload, Observation)]
     assert any(s and any("crowdcode-terminal-test" in row for row in s.viewport) for s in screens)
-    assert "focus_change" in [e.kind for e in recorded]
+    focus = [e.payload.focused for e in recorded if e.kind == "focus_change"]
+    assert focus == [False, True]
 
 
 def test_recording_disabled_in_config_records_nothing(home: Path, tmp_path: Path) -> None:
