@@ -6,6 +6,7 @@ The public API that adapters and embedders use is re-exported here; see docs/emb
 from __future__ import annotations
 
 from .config import Config
+from .consent import Consent, Permission, ask_consent, recording_allowed
 from .errors import CrowdcodeError, SchemaError, SessionNotFound
 from .locations import Locations
 from .positions import Document, Encoding, apply_change, apply_changes, convert_offset, utf16_len
@@ -56,6 +57,7 @@ __all__ = [
     "AgentSessionStart",
     "ChangeType",
     "Config",
+    "Consent",
     "CrowdcodeError",
     "Document",
     "Edit",
@@ -72,6 +74,7 @@ __all__ = [
     "Locations",
     "Observation",
     "PanicReport",
+    "Permission",
     "Position",
     "SchemaError",
     "Selection",
@@ -92,8 +95,10 @@ __all__ = [
     "Viewport",
     "apply_change",
     "apply_changes",
+    "ask_consent",
     "convert_offset",
     "decode_event",
     "encode_event",
+    "recording_allowed",
     "utf16_len",
 ]

@@ -98,6 +98,30 @@ KEYS: dict[str, Key] = {
             minimum=0,
         ),
         Key("upload.url", str, "", "The ingest server's base URL; empty means never upload."),
+        Key(
+            "upload.background",
+            bool,
+            True,
+            "Upload from a background thread of every recording process; false: only `crowdcode upload --now`.",
+        ),
+        Key("upload.interval_s", int, 300, "How often the background uploader looks for eligible data.", minimum=1),
+        Key(
+            "upload.bundle_max_bytes",
+            int,
+            32 * 1024 * 1024,
+            "Target size of one bundle before compression (a single larger file still goes alone).",
+            minimum=1024,
+        ),
+        Key("upload.timeout_s", int, 60, "Network timeout of one upload request.", minimum=1),
+        Key("upload.retry_base_s", int, 5, "First retry delay after a failed upload; doubles per failure.", minimum=0),
+        Key("upload.retry_max_s", int, 3600, "Longest delay between retries of one bundle.", minimum=1),
+        Key(
+            "storage.max_bytes",
+            int,
+            4 * 1024 * 1024 * 1024,
+            "Bound on local data; `crowdcode status` warns at 90% and new recordings do not start past it.",
+            minimum=1024 * 1024,
+        ),
     )
 }
 

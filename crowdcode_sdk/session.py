@@ -129,6 +129,10 @@ class Session:
         except OSError as exc:  # recording still works; only `crowdcode panic/status` cannot reach it
             self._on_problem(f"live registration failed: {exc}")
         atexit.register(self.close, "exit")
+        if self.config["upload.url"]:  # the uploader thread of this process (docs/privacy.md)
+            from .upload.background import ensure_background
+
+            ensure_background(self.locations, self.config, self._on_problem)
 
     def _metadata(self, adapter: str, editor: EditorInfo, start: int) -> SessionMetadata:
         return SessionMetadata(

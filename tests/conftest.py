@@ -14,6 +14,8 @@ from crowdcode_sdk.locations import Locations
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.privacy_support"]  # fixtures of the consent/redaction/upload tests
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

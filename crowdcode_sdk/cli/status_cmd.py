@@ -16,6 +16,7 @@ from ..locations import Locations
 from ..registry import live_sessions, request
 from ..store import Store
 from ._format import duration, local_time, size
+from .privacy_status import print_privacy, privacy_status
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +43,9 @@ def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
         used += _disk_usage(info.directory)
         if info.live or (info.end is not None and info.end >= now_ms - hold_back_ms):
             held_back += sum(1 for line in journal.read_lines(info.directory) if _ts(line) >= now_ms - hold_back_ms)
+    privacy = privacy_status(locations, config)
     return {
+        **privacy,
         "recordingEnabled": config["recording.enabled"],
         "consent": config["consent.status"],
         "live": live,
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         f"Held back: {status['eventsHeldBack']} events newer than {status['holdBackSeconds']} s "
         f"(panic can still remove them; nothing that new ever leaves)"
     )
+    print_privacy(status)
     return 0
 
 

@@ -1,0 +1,167 @@
+"""Finding secrets in text: detect-secrets' plugins plus :mod:`.patterns` where they fall short.
+
+The detector returns spans (start, end, category) rather than rewritten text, because callers
+mask differently: edit streams need the same length in UTF-16 units (so that later offsets stay
+valid), screens need the same width. detect-secrets plugins yield secret *values*; their spans are
+found again in the line. No plugin's ``verify`` is ever called: nothing goes to the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string, is_templated_secret
+from detect_secrets.plugins import keyword as ds_keyword
+from detect_secrets.plugins.artifactory import ArtifactoryDetector
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.plugins.basic_auth import BasicAuthDetector
+from detect_secrets.plugins.discord import DiscordBotTokenDetector
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+from detect_secrets.plugins.jwt import JwtTokenDetector
+from detect_secrets.plugins.mailchimp import MailchimpDetector
+from detect_secrets.plugins.npm import NpmDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.pypi_token import PypiTokenDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+from detect_secrets.plugins.stripe import StripeDetector
+from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+from .patterns import (
+    ASSIGNMENT,
+    PRIVATE_KEY_BLOCK,
+    PROVIDER_PATTERNS,
+    TOKEN,
+    assignment_value_is_secret,
+    looks_random,
+    maybe_secret,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """``text[start:end]`` (Python indices) is a secret of ``category``."""
+
+    start: int
+    end: int
+    category: str
+
+    def shifted(self, by: int) -> Finding:
+        return Finding(self.start + by, self.end + by, self.category)
+
+
+_PLUGINS: tuple[tuple[str, BasePlugin], ...] = (
+    ("aws", AWSKeyDetector()),
+    ("github", GitHubTokenDetector()),
+    ("gitlab", GitLabTokenDetector()),
+    ("slack", SlackDetector()),
+    ("stripe", StripeDetector()),
+    ("openai", OpenAIDetector()),
+    ("jwt", JwtTokenDetector()),
+    ("url_password", BasicAuthDetector()),
+    ("npm", NpmDetector()),
+    ("pypi", PypiTokenDetector()),
+    ("other_provider", ArtifactoryDetector()),
+    ("other_provider", AzureStorageKeyDetector()),
+    ("other_provider", DiscordBotTokenDetector()),
+    ("other_provider", MailchimpDetector()),
+    ("other_provider", SendGridDetector()),
+    ("other_provider", SquareOAuthDetector()),
+    ("other_provider", TelegramBotTokenDetector()),
+    ("other_provider", TwilioKeyDetector()),
+)
+_ENTROPY_PLUGINS = (Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0))
+_KEYWORD = ds_keyword.KeywordDetector()
+_KEYWORD_MAPS = (ds_keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP, ds_keyword.CONFIG_DENYLIST_REGEX_TO_GROUP)
+
+MAX_LINE = 8192
+"""Longer lines (minified code, base64 blobs) are scanned in overlapping windows of this size."""
+
+
+def _occurrences(line: str, value: str) -> Iterator[tuple[int, int]]:
+    start = line.find(value)
+    while start >= 0 and value:
+        yield start, start + len(value)
+        start = line.find(value, start + 1)
+
+
+def _plausible(value: str) -> bool:
+    return not (is_sequential_string(value) or is_potential_uuid(value) or is_templated_secret(value))
+
+
+@lru_cache(maxsize=1 << 16)
+def _scan_line(line: str) -> tuple[Finding, ...]:
+    """Findings in one line, in priority order (provider formats first, entropy last)."""
+    if len(line) < 8 or not maybe_secret(line):
+        return ()
+    found: list[Finding] = []
+    for category, pattern in PROVIDER_PATTERNS:
+        for match in pattern.finditer(line):
+            found.append(Finding(match.start(1), match.end(1), category))
+    for category, plugin in _PLUGINS:
+        for value in set(plugin.analyze_string(line)):
+            found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
+    for match in ASSIGNMENT.finditer(line):
+        group = next(g for g in (1, 2, 3) if match.group(g) is not None)
+        if assignment_value_is_secret(match.group(group), quoted=group != 3):
+            found.append(Finding(match.start(group), match.end(group), "password_assignment"))
+    for denylist in _KEYWORD_MAPS:
+        for value in set(_KEYWORD.analyze_string(line, denylist)):
+            value = value.strip("'\"")
+            quoted = f'"{value}"' in line or f"'{value}'" in line
+            if len(value) >= 4 and _plausible(value) and assignment_value_is_secret(value, quoted=quoted):
+                found.extend(Finding(s, e, "password_assignment") for s, e in _occurrences(line, value))
+    for plugin in _ENTROPY_PLUGINS:
+        for value in set(plugin.analyze_string(line)):
+            if len(value) >= 16 and _plausible(value) and looks_random(value):
+                found.extend(Finding(s, e, "high_entropy") for s, e in _occurrences(line, value))
+    for match in TOKEN.finditer(line):
+        if looks_random(match.group(1)) and _plausible(match.group(1)):
+            found.append(Finding(match.start(1), match.end(1), "high_entropy"))
+    return tuple(found)
+
+
+def merge(findings: list[Finding]) -> list[Finding]:
+    """Overlapping findings become one, named by the category listed first (the most specific)."""
+    if not findings:
+        return []
+    rank = {id(f): i for i, f in enumerate(findings)}
+    ordered = sorted(findings, key=lambda f: (f.start, -f.end))
+    merged: list[Finding] = []
+    best: list[int] = []
+    for f in ordered:
+        if merged and f.start < merged[-1].end:
+            last = merged[-1]
+            category = last.category if best[-1] <= rank[id(f)] else f.category
+            best[-1] = min(best[-1], rank[id(f)])
+            merged[-1] = Finding(last.start, max(last.end, f.end), category)
+        else:
+            merged.append(f)
+            best.append(rank[id(f)])
+    return merged
+
+
+def find_secrets(text: str) -> list[Finding]:
+    """Every secret in ``text`` (any number of lines), merged, in text order."""
+    found: list[Finding] = []
+    if "PRIVATE KEY" in text:
+        for match in PRIVATE_KEY_BLOCK.finditer(text):
+            found.append(Finding(match.start(2), match.end(2), "private_key"))
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if len(line) <= MAX_LINE:
+            found.extend(f.shifted(offset) for f in _scan_line(line))
+        else:
+            step = MAX_LINE // 2
+            for start in range(0, len(line), step):
+                found.extend(f.shifted(offset + start) for f in _scan_line(line[start : start + MAX_LINE]))
+        offset += len(line)
+    return merge(found)

@@ -1,0 +1,275 @@
+"""Redacting recorded events (their wire form) before they leave the machine.
+
+:class:`Redactor` is the one entry point: ``events()`` for a session's journal lines, ``text()``
+for a whole text (snapshot files, diffs), ``path()`` for path fields, ``cast()`` for a terminal's
+raw stream. Every string of an event is covered: path fields (``file``, ``previousFile``, ``cwd``)
+are anonymised, edit texts and terminal keystrokes go through the stream trackers of
+:mod:`.streams`, terminal screens are scanned with wrapped rows joined, an open secret file's
+content is masked whole, and every other string is scanned as text. Counts per category are kept
+for ``crowdcode status``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from ..ignore import is_secret
+from .detector import Finding, find_secrets, merge
+from .identity import IdentityMasker
+from .masking import mask_all, mask_spans
+from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
+
+PATH_KEYS = frozenset({"file", "previousFile", "cwd"})
+PLAIN_KEYS = frozenset(
+    {
+        "type",
+        "kind",
+        "source",
+        "reason",
+        "changeType",
+        "mode",
+        "snapshotId",
+        "sessionId",
+        "schemaVersion",
+        "sdkVersion",
+        "os",
+        "adapter",
+        "id",
+        "terminalId",
+        "agent",
+        "version",
+    }
+)
+
+
+class Redactor:
+    """Redacts one session's events in order; see the module docstring.
+
+    Stream state (each file's shadow document, each terminal's line) lives as long as the
+    redactor, so a secret typed across two batches of the same session is still found; the
+    ``lookahead`` of :meth:`events` masks its characters in the earlier batch too.
+    """
+
+    def __init__(self, identity: IdentityMasker | None = None, secret_file: Callable[[str], bool] = is_secret):
+        self.identity = identity or IdentityMasker()
+        self.is_secret_file = secret_file
+        self.counts: Counter[str] = Counter()
+        self._documents: dict[str, ShadowDocument] = {}
+        self._keystrokes: dict[str, KeystrokeLine] = {}
+        self._paths: dict[str, str] = {}
+        self._secret_file_cache: dict[str, bool] = {}
+        self._secret_files: set[str] = set()
+        self._counted: set[bytes] = set()
+
+    # --- text -------------------------------------------------------------------------------------
+
+    def scan(self, text: str) -> list[Finding]:
+        """Secrets and identity in ``text``, merged (secrets win where both overlap)."""
+        return merge(find_secrets(text) + self.identity.find(text))
+
+    def text(self, text: str) -> str:
+        if not text:
+            return text
+        findings = self.scan(text)
+        for f in findings:
+            # A secret on a screen sampled 10 times a second is one secret, not hundreds.
+            key = hashlib.blake2b(f"{f.category}\0{text[f.start : f.end]}".encode(), digest_size=8).digest()
+            if key not in self._counted:
+                self._counted.add(key)
+                self.counts[f.category] += 1
+        return mask_spans(text, ((f.start, f.end) for f in findings))
+
+    def path(self, path: str) -> str:
+        anonymised = self._paths.get(path)
+        if anonymised is None:
+            anonymised = self._paths[path] = self.identity.path(path)
+            if anonymised != path:
+                self.counts["path"] += 1
+        return anonymised
+
+    def _is_secret_file(self, path: str) -> bool:
+        known = self._secret_file_cache.get(path)
+        if known is None:
+            known = self._secret_file_cache[path] = self.is_secret_file(path)
+        return known
+
+    def secret_content(self, text: str) -> str:
+        if text:
+            self.counts["secret_file"] += 1
+        return mask_all(text)
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def events(
+        self, events: Iterable[dict[str, Any]], lookahead: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """Redact a batch of decoded events (in sequence order); returns new dicts.
+
+        ``lookahead``: the events that follow the batch (the next segment, not leaving yet). A
+        secret still being typed when the batch ends is completed there; a throw-away copy of the
+        stream state reads them, so that the characters typed inside the batch are masked too.
+        """
+        marks = Marks()
+        out = [self._event(e, marks) for e in events]
+        ahead = list(lookahead)
+        if ahead:
+            probe = copy.deepcopy(self)
+            probe_marks = Marks()
+            for event in ahead:
+                probe._event(event, probe_marks)
+            probe._flush(probe_marks)
+            for event in out:
+                if extra := probe_marks.units.get(event["sequence"]):
+                    marks.units[event["sequence"]].update(extra)
+        self._flush(marks)
+        for event in out:
+            units = marks.units.get(event["sequence"])
+            if not units or event.get("type") != "action":
+                continue
+            action = event["action"]
+            if action.get("kind") == "edit":
+                action["diff"]["text"] = mask_units(action["diff"]["text"], units)
+            elif action.get("kind") == "terminal_input":
+                action["data"] = "".join("*" if i in units else c for i, c in enumerate(action["data"]))
+        self.counts.update(marks.counts)
+        return out
+
+    def _flush(self, marks: Marks) -> None:
+        for stream in (*self._documents.values(), *self._keystrokes.values()):
+            stream.flush(self.scan, marks)
+
+    def lines(self, lines: Iterable[bytes], lookahead: Iterable[bytes] = ()) -> list[bytes]:
+        """Redact journal lines; returns the redacted lines (compact JSON)."""
+        ahead = (orjson.loads(line) for line in lookahead)
+        return [orjson.dumps(e) for e in self.events((orjson.loads(line) for line in lines), ahead)]
+
+    def _event(self, event: dict[str, Any], marks: Marks) -> dict[str, Any]:
+        kind = event.get("type")
+        if kind == "action":
+            return {**event, "action": self._action(event["sequence"], event["action"], marks)}
+        if kind == "observation":
+            return {**event, "observation": self._observation(event["observation"])}
+        return self.value(event)
+
+    def _action(self, sequence: int, action: dict[str, Any], marks: Marks) -> dict[str, Any]:
+        kind = action.get("kind")
+        file = action.get("file")
+        secret = isinstance(file, str) and self._is_secret_file(file)
+        if kind == "edit":
+            out = self.value({k: v for k, v in action.items() if k != "diff"})
+            diff = dict(action["diff"])
+            if secret:
+                marks.mask(sequence, range(len(diff["text"]) * 2))
+                if file not in self._secret_files:
+                    self._secret_files.add(file)
+                    self.counts["secret_file"] += 1
+            else:
+                document = self._documents.setdefault(file, ShadowDocument())
+                document.apply(sequence, diff["rangeOffset"], diff["rangeLength"], diff["text"], self.scan, marks)
+            out["diff"] = diff
+            return out
+        if kind == "terminal_input":
+            out = self.value({k: v for k, v in action.items() if k != "data"})
+            line = self._keystrokes.setdefault(action.get("terminalId", ""), KeystrokeLine())
+            line.feed(sequence, action["data"], self.scan, marks)
+            out["data"] = action["data"]
+            return out
+        if secret and kind in ("selection", "file_change"):
+            out = self.value({k: v for k, v in action.items() if k not in ("selectedText", "diff")})
+            for key in ("selectedText", "diff"):
+                if key in action:
+                    out[key] = self.secret_content(action[key]) if isinstance(action[key], str) else action[key]
+            return out
+        return self.value(action)
+
+    def _observation(self, observation: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        viewport = observation.get("viewport")
+        if viewport is not None:
+            viewport = dict(viewport)
+            secret = self._is_secret_file(viewport.get("file", ""))
+            viewport["content"] = self.secret_content(viewport["content"]) if secret else self.text(viewport["content"])
+            viewport["file"] = self.path(viewport["file"])
+        out["viewport"] = viewport
+        terminal = observation.get("activeTerminal")
+        if terminal is not None:
+            terminal = dict(terminal)
+            terminal["viewport"] = self._screen(terminal["viewport"], terminal.get("cols"))
+            terminal["name"] = self.text(terminal.get("name", ""))
+            self._note_prompt(terminal, observation["activeTerminal"]["viewport"])
+        out["activeTerminal"] = terminal
+        return {**observation, **out}
+
+    def _screen(self, rows: list[str], cols: int | None) -> list[str]:
+        """Scan a screen as text, a full-width row continuing on the next (wrapped secrets)."""
+        joined = "".join(row + ("" if cols and len(row) == cols else "\n") for row in rows)
+        masked = self.text(joined)
+        out, position = [], 0
+        for row in rows:
+            out.append(masked[position : position + len(row)])
+            position += len(row) + (0 if cols and len(row) == cols else 1)
+        return out
+
+    def _note_prompt(self, terminal: dict[str, Any], rows: list[str]) -> None:
+        """A password prompt on screen: what is typed next in this terminal is masked."""
+        cursor = terminal.get("cursor")
+        if cursor is not None and 0 <= cursor["line"] < len(rows):
+            before_cursor = rows[cursor["line"]][: cursor["character"]]
+        else:
+            before_cursor = next((r for r in reversed(rows) if r.strip()), "")
+        line = self._keystrokes.setdefault(terminal.get("id", ""), KeystrokeLine())
+        line.secret_prompt = bool(PASSWORD_PROMPT.search(before_cursor))
+
+    def value(self, value: Any, key: str | None = None) -> Any:
+        """Redact any JSON value: path keys anonymised, other strings scanned, structure kept."""
+        if isinstance(value, str):
+            if key in PLAIN_KEYS:
+                return value
+            return self.path(value) if key in PATH_KEYS else self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v, key) for v in value]
+        return value
+
+    # --- terminal streams -------------------------------------------------------------------------
+
+    def cast(self, data: bytes) -> bytes:
+        """Redact an asciicast v2 file (header, output and input events)."""
+        lines = data.splitlines()
+        if not lines:
+            return data
+        header = self.value(orjson.loads(lines[0]))
+        events = []
+        for raw in lines[1:]:
+            try:
+                events.append(orjson.loads(raw))
+            except orjson.JSONDecodeError:  # a torn final line of a crashed recording
+                continue
+        marks = Marks()
+        output = OutputLines(self.scan, marks)
+        keystrokes = KeystrokeLine()
+        for index, event in enumerate(events):
+            if not (isinstance(event, list) and len(event) == 3 and isinstance(event[2], str)):
+                continue
+            if event[1] == "o":
+                output.feed(index, event[2])
+                keystrokes.secret_prompt = bool(PASSWORD_PROMPT.search(output.current_line))
+            elif event[1] == "i":
+                keystrokes.feed(index, event[2], self.scan, marks)
+        output.flush()
+        keystrokes.flush(self.scan, marks)
+        self.counts.update(marks.counts)
+        out = [orjson.dumps(header)]
+        for index, event in enumerate(events):
+            units = marks.units.get(index)
+            if units and isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
+                event = [event[0], event[1], "".join("*" if i in units else c for i, c in enumerate(event[2]))]
+            out.append(orjson.dumps(event))
+        return b"\n".join(out) + b"\n"

@@ -1,0 +1,300 @@
+"""Secrets that arrive a few characters at a time: edit streams and terminal keystrokes.
+
+A secret typed in an editor is spread over dozens of ``edit`` events of one character each, so no
+single event shows it. :class:`ShadowDocument` replays the edits of one file, remembering for every
+UTF-16 code unit which event (``sequence``) and which position of that event's text inserted it;
+after each edit the line around it is scanned, and every unit of a secret found there is marked
+in the events that typed it. Masking those units with same-length masks keeps every later offset
+valid, so the redacted stream still replays (to the redacted text).
+
+The shadow document knows only what the edits revealed: text that was in the file before the
+first recorded edit is unknown and held as placeholder units. Offsets stay exact anyway, because
+they are absolute and the placeholders keep the positions.
+
+:class:`KeystrokeLine` does the same for terminal input (append, backspace, Enter), and masks
+everything typed after a password prompt as a second line of defence behind the shell adapter's
+echo-off rule. :class:`OutputLines` assembles terminal output split across chunks and escape
+sequences into lines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+from .detector import Finding
+
+UNKNOWN = "\x00"
+"""Placeholder for text the edits did not reveal."""
+
+_ORIGIN_SHIFT = 32
+_WINDOW = 2048
+
+
+def utf16_units(text: str) -> list[str]:
+    """``text`` as a list of UTF-16 code units (astral characters become surrogate halves)."""
+    if text.isascii() or not any(ord(c) > 0xFFFF for c in text):
+        return list(text)
+    units: list[str] = []
+    for c in text:
+        code = ord(c)
+        if code > 0xFFFF:
+            code -= 0x10000
+            units.append(chr(0xD800 + (code >> 10)))
+            units.append(chr(0xDC00 + (code & 0x3FF)))
+        else:
+            units.append(c)
+    return units
+
+
+def mask_units(text: str, positions: set[int], mask: str = "*") -> str:
+    """Mask the given UTF-16 unit positions of ``text``; an astral character partly covered is
+    masked whole (two mask characters), so the UTF-16 length is unchanged."""
+    out = []
+    unit = 0
+    for c in text:
+        width = 2 if ord(c) > 0xFFFF else 1
+        if c not in "\r\n" and any(u in positions for u in range(unit, unit + width)):
+            out.append(mask * width)
+        else:
+            out.append(c)
+        unit += width
+    return "".join(out)
+
+
+Scanner = Callable[[str], list[Finding]]
+
+
+class Marks:
+    """Which units of which event's text must be masked, and what was found (for the counts).
+
+    A secret typed key by key is found again on every later keystroke, first perhaps as a generic
+    high-entropy token and then, once complete, as its provider's format; it is counted once, by
+    its first character, under its most specific category.
+    """
+
+    GENERIC = frozenset({"high_entropy", "password_assignment"})
+
+    def __init__(self) -> None:
+        self.units: dict[int, set[int]] = defaultdict(set)
+        self._found: dict[int, str] = {}
+
+    def mask(self, sequence: int, units: range) -> None:
+        """Mask units of one event without counting a finding (a secret file's whole edit)."""
+        self.units[sequence].update(units)
+
+    def add(self, origins: list[int], category: str) -> None:
+        hit = [o for o in origins if o >= 0]
+        if not hit:
+            return
+        for o in hit:
+            self.units[o >> _ORIGIN_SHIFT].add(o & ((1 << _ORIGIN_SHIFT) - 1))
+        known = self._found.get(hit[0])
+        if known is None or (known in self.GENERIC and category not in self.GENERIC):
+            self._found[hit[0]] = category
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(self._found.values())
+
+
+def origin(sequence: int, unit: int) -> int:
+    return (sequence << _ORIGIN_SHIFT) | unit
+
+
+_TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-+/=.~]")
+
+
+def continues_token(text: str) -> bool:
+    """Typing ``text`` only extends the current token: no scan needed until the token ends."""
+    return len(text) == 1 and _TOKEN_CHAR.match(text) is not None
+
+
+class ShadowDocument:
+    """One file's text as far as its edits reveal it; see the module docstring.
+
+    Scanning after every keystroke would scan every prefix of every token; instead a keystroke
+    that only extends a token marks the line *pending*, and the line is scanned when the token
+    ends (a separator is typed), before anything else changes it (a deletion, a jump elsewhere,
+    so that a secret typed and deleted again is still seen whole), and at :meth:`flush`.
+    """
+
+    def __init__(self) -> None:
+        self.units: list[str] = []
+        self.origins: list[int] = []
+        self._pending: int | None = None
+
+    def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
+        typing_on = length == 0 and continues_token(text) and self._pending is not None and offset == self._pending + 1
+        if not typing_on:
+            self.flush(scan, marks)
+        end = offset + length
+        if end > len(self.units):
+            missing = end - len(self.units)
+            self.units.extend(UNKNOWN * missing)
+            self.origins.extend([-1] * missing)
+        new = utf16_units(text)
+        self.units[offset:end] = new
+        self.origins[offset:end] = [origin(sequence, i) for i in range(len(new))]
+        if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)
+            for f in scan(text):
+                start, stop = _unit_span(text, f.start, f.end)
+                marks.add(self.origins[offset + start : offset + stop], f.category)
+        if length == 0 and continues_token(text):
+            self._pending = offset
+        else:
+            self._scan_around(offset, offset + len(new), scan, marks)
+
+    def flush(self, scan: Scanner, marks: Marks) -> None:
+        """Scan the line of a token still being typed."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._scan_around(pending, pending + 1, scan, marks)
+
+    def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
+        lo = max(0, start - _WINDOW)
+        head = "".join(self.units[lo:start])
+        cut = max(head.rfind("\n"), head.rfind(UNKNOWN * 8))
+        line_start = lo + cut + 1 if cut >= 0 else lo
+        hi = min(len(self.units), end + _WINDOW)
+        tail = "".join(self.units[end:hi])
+        cut = tail.find("\n")
+        line_end = end + cut if cut >= 0 else hi
+        line = "".join(self.units[line_start:line_end])
+        if not any(o >= 0 for o in self.origins[line_start:line_end]):
+            return
+        for f in scan(line):
+            marks.add(self.origins[line_start + f.start : line_start + f.end], f.category)
+
+
+def _unit_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Python indices → UTF-16 unit indices in ``text``."""
+    before = len(utf16_units(text[:start]))
+    return before, before + len(utf16_units(text[start:end]))
+
+
+PASSWORD_PROMPT = re.compile(
+    r"(?i)(?:password|passphrase|passcode|pin|token|secret|verification code|otp)[^:\n]{0,60}:\s*$|"
+    r"\[sudo\][^:\n]*:\s*$|enter pass[^:\n]*:\s*$"
+)
+_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
+)
+
+
+class KeystrokeLine:
+    """The line being typed into one terminal, with each character's origin (event, index)."""
+
+    def __init__(self) -> None:
+        self.chars: list[str] = []
+        self.origins: list[int] = []
+        self.secret_prompt = False
+        self._dirty = False
+
+    def feed(self, sequence: int, data: str, scan: Scanner, marks: Marks) -> None:
+        position = 0
+        for match in _ESCAPE.finditer(data):  # arrow keys etc. are not part of the text
+            self._feed_plain(sequence, data, position, match.start(), scan, marks)
+            position = match.end()
+        self._feed_plain(sequence, data, position, len(data), scan, marks)
+
+    def _feed_plain(self, sequence: int, data: str, start: int, end: int, scan: Scanner, marks: Marks) -> None:
+        for i in range(start, end):
+            c = data[i]
+            if c in "\r\n":
+                self.flush(scan, marks)
+                self.chars.clear()
+                self.origins.clear()
+                self.secret_prompt = False
+            elif c in "\x7f\b":
+                if self.chars:
+                    self.flush(scan, marks)  # a secret typed and rubbed out was still typed
+                    self.chars.pop()
+                    self.origins.pop()
+            elif c == "\x15":  # Ctrl-U kills the line
+                self.flush(scan, marks)
+                self.chars.clear()
+                self.origins.clear()
+            elif c >= " ":
+                self.chars.append(c)
+                self.origins.append(origin(sequence, i))
+                self._dirty = True
+                if self.secret_prompt:
+                    marks.add([origin(sequence, i)], "password_prompt")
+                elif not _TOKEN_CHAR.match(c):
+                    self.flush(scan, marks)
+
+    def flush(self, scan: Scanner, marks: Marks) -> None:
+        """Scan the line if anything was typed since the last scan."""
+        if self._dirty and len(self.chars) >= 8:
+            line = "".join(self.chars)
+            for f in scan(line):
+                marks.add(self.origins[f.start : f.end], f.category)
+        self._dirty = False
+
+
+class OutputLines:
+    """Terminal output as lines of visible text, each character traced to (event, index).
+
+    A line is kept as pieces (the runs of text between escape sequences and chunk borders) with
+    where each came from; origins are computed only for the rare spans a scan finds, so output
+    costs a few operations per piece, not per character.
+    """
+
+    def __init__(self, scan: Scanner, marks: Marks) -> None:
+        self._scan = scan
+        self._marks = marks
+        self._text: list[str] = []
+        self._starts: list[int] = []  # offset of each piece in the line
+        self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
+        self._length = 0
+
+    @property
+    def current_line(self) -> str:
+        return "".join(self._text)
+
+    def feed(self, sequence: int, data: str) -> None:
+        position = 0
+        for match in _ESCAPE.finditer(data):
+            self._plain(sequence, data, position, match.start())
+            position = match.end()
+        self._plain(sequence, data, position, len(data))
+
+    def _plain(self, sequence: int, data: str, start: int, end: int) -> None:
+        while start < end:
+            breaks = (data.find("\n", start, end), data.find("\r", start, end))
+            newline = min((i for i in breaks if i >= 0), default=-1)
+            stop = end if newline < 0 else newline
+            if stop > start:
+                self._text.append(data[start:stop])
+                self._starts.append(self._length)
+                self._sources.append((sequence, start))
+                self._length += stop - start
+            if newline < 0:
+                if self._length > 4 * _WINDOW:
+                    self.flush()
+                return
+            self.flush()
+            start = newline + 1
+
+    def _origins(self, start: int, end: int) -> list[int]:
+        out = []
+        piece = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        for position in range(start, end):
+            while piece + 1 < len(self._starts) and self._starts[piece + 1] <= position:
+                piece += 1
+            sequence, index = self._sources[piece]
+            out.append(origin(sequence, index + position - self._starts[piece]))
+        return out
+
+    def flush(self) -> None:
+        if self._length >= 8:
+            line = "".join(self._text)
+            for f in self._scan(line):
+                self._marks.add(self._origins(f.start, f.end), f.category)
+        self._text.clear()
+        self._starts.clear()
+        self._sources.clear()
+        self._length = 0

@@ -1,0 +1,172 @@
+"""Fixtures and helpers shared by the consent, redaction and upload tests.
+
+Import with ``from tests.privacy_support import *`` (pytest puts tests/ on sys.path); kept out of
+conftest.py so that it cannot collide with the core's fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from crowdcode_sdk.config import set_value
+from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.server import BundleStore, ServerConfig, serve_in_thread
+from crowdcode_sdk.upload import read_bundle
+from crowdcode_sdk.upload.bundle import Limits
+
+
+@pytest.fixture
+def privacy_home(locations: Locations) -> Locations:
+    """The core's isolated home, set for upload tests: no hold-back, fast retries, no background
+    uploader (tests drive it), consent and URL left to each test."""
+    configure(
+        locations,
+        **{
+            "privacy.hold_back_s": 0,
+            "upload.retry_base_s": 0,
+            "journal.flush_interval_ms": 20,
+            "upload.background": False,
+        },
+    )
+    return locations
+
+
+def configure(locations: Locations, **values: object) -> None:
+    for name, value in values.items():
+        set_value(locations, name, str(value).lower() if isinstance(value, bool) else str(value))
+
+
+def make_ingest(tmp_path: Path, **limits: int):  # type: ignore[no-untyped-def]
+    """A real ingest server on 127.0.0.1 with a local directory store."""
+    config = ServerConfig(limits=Limits(**limits)) if limits else ServerConfig()
+    return serve_in_thread(str(tmp_path / "store"), config=config)
+
+
+@pytest.fixture
+def ingest(tmp_path: Path) -> Iterator:
+    server = make_ingest(tmp_path)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def bundles_in(server) -> list[dict[str, bytes]]:  # type: ignore[no-untyped-def]
+    """Every stored bundle, validated again, as {member: bytes}."""
+    store: BundleStore = server.store
+    return [read_bundle(store.read(key)).members for key in store.bundles()]
+
+
+def write_snapshot(locations: Locations, snapshot_id: str, files: dict[str, str], **fields: object) -> None:
+    """Write a workspace snapshot the way issue 4 does (contract 3): zstd blobs + a manifest;
+    ``fields`` adds manifest keys (``sessionId``, and ``parent``/``removed`` for a delta)."""
+    import hashlib
+
+    import orjson
+
+    root = locations.data_dir / "snapshots"
+    manifest: dict[str, str] = {}
+    for relpath, text in files.items():
+        data = text.encode()
+        sha = hashlib.sha256(data).hexdigest()
+        path = root / "blobs" / sha[:2] / sha
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(zstandard.ZstdCompressor().compress(data))
+        manifest[relpath] = sha
+    (root / "manifests").mkdir(parents=True, exist_ok=True)
+    data = {"files": manifest, "skipped": {".env": "secret"}, "timestamp": 1, **fields}
+    (root / "manifests" / f"{snapshot_id}.json").write_bytes(orjson.dumps(data))
+
+
+Plan = Callable[[str, str, int], str]
+"""(method, path, how many requests with this method and path so far) -> action:
+``pass``, ``500``, ``drop`` (cut the connection mid-body), ``drop_response`` (let the server
+finish, then cut before the client hears the answer) or ``stall`` (never answer)."""
+
+
+class FaultyProxy:
+    """A TCP proxy in front of the real server that injects network faults, per request."""
+
+    def __init__(self, upstream: tuple[str, int], plan: Plan) -> None:
+        self.upstream = upstream
+        self.plan = plan
+        self.seen: dict[tuple[str, str], int] = {}
+        self.log: list[tuple[str, str, str]] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client: socket.socket) -> None:
+        with contextlib.closing(client):
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+            header, _, body = head.partition(b"\r\n\r\n")
+            lines = header.split(b"\r\n")
+            method, target = lines[0].split(b" ")[:2]
+            path = target.decode().split("?")[0]
+            key = (method.decode(), path.rsplit("/", 1)[0] if method == b"PUT" else path)
+            self.seen[key] = count = self.seen.get(key, 0) + 1
+            action = self.plan(method.decode(), path, count)
+            self.log.append((method.decode(), path, action))
+            if action == "500":
+                client.sendall(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                )
+                return
+            if action == "stall":
+                time.sleep(3)
+                return
+            kept = [line for line in lines if not line.lower().startswith(b"connection:")]
+            request = b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n" + body
+            with contextlib.closing(socket.create_connection(self.upstream)) as server:
+                if action == "drop":
+                    server.sendall(request[: len(request) - len(body) + len(body) // 2 + 1])
+                    client.recv(1024)  # take a little more of the body, then cut both ends
+                    return
+                server.sendall(request)
+                length = _content_length(lines)
+                sent = len(body)
+                while sent < length:
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        return
+                    server.sendall(chunk)
+                    sent += len(chunk)
+                response = b""
+                while chunk := server.recv(65536):
+                    response += chunk
+                if action == "drop_response":
+                    return
+                client.sendall(response)
+
+
+def _content_length(lines: list[bytes]) -> int:
+    for line in lines:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0

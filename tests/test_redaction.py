@@ -1,0 +1,258 @@
+"""Redaction of every kind of event: detector, identity, same-length masks, streams, casts."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crowdcode_sdk.positions import apply_change, utf16_len
+from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, find_secrets
+from crowdcode_sdk.schema import TextChange, decode_event
+
+ALICE = IdentityMasker(Identity(home="/home/alice", user="alice", host="alice-laptop"))
+AWS = "AKIAQYLPMN5HFIQR7XYZ"
+GH = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hI6"
+
+
+def edit(seq: int, offset: int, length: int, text: str, file: str = "/home/alice/proj/app.py") -> dict:
+    return {
+        "sequence": seq,
+        "timestamp": seq,
+        "type": "action",
+        "action": {
+            "kind": "edit",
+            "source": "user",
+            "file": file,
+            "diff": {"rangeOffset": offset, "rangeLength": length, "text": text},
+        },
+    }
+
+
+def typing(text: str, start_seq: int = 1, at: int = 0, file: str = "/home/alice/proj/app.py") -> list[dict]:
+    events, offset = [], at
+    for i, char in enumerate(text):
+        events.append(edit(start_seq + i, offset, 0, char, file))
+        offset += utf16_len(char)
+    return events
+
+
+def replay(events: list[dict], base: str = "") -> str:
+    text = base
+    for e in events:
+        d = e["action"]["diff"]
+        text = apply_change(
+            text, TextChange(range_offset=d["rangeOffset"], range_length=d["rangeLength"], text=d["text"])
+        )
+    return text
+
+
+def test_benign_code_is_left_alone() -> None:
+    code = (
+        "def login(user, password):\n    token = make_token(user.id)\n    return check(password, user.hash)\n"
+        "x = compute_value(a, b)  # TODO: refactor the authentication flow\n"
+    )
+    assert find_secrets(code) == []
+
+
+def test_typed_secret_is_masked_and_the_stream_still_replays() -> None:
+    redactor = Redactor(ALICE)
+    source = f'# 😀 café\nkey = "{AWS}"\nok = 1\n'
+    events = typing(source)
+    out = redactor.events(events)
+    result = replay(out)
+    assert AWS not in orjson.dumps(out).decode()
+    assert utf16_len(result) == utf16_len(source)
+    assert result == source.replace(AWS, "*" * len(AWS))
+    assert redactor.counts["aws"] == 1
+    assert all(decode_event(e) for e in out)  # still valid events
+
+
+def test_secret_typed_then_deleted_is_masked() -> None:
+    events = typing(f"t={GH}")
+    n = len(events)
+    events += [edit(n + 1 + i, len(events) - 1 - i, 1, "") for i in range(len(GH))]
+    out = Redactor(ALICE).events(events)
+    assert GH not in "".join(e["action"]["diff"]["text"] for e in out)
+    assert replay(out) == "t="
+
+
+def test_secret_pasted_in_the_middle_of_unknown_text() -> None:
+    # The file had 100 units before recording started; the edits only reveal what they insert.
+    events = [edit(1, 40, 5, f"'{GH}'")]
+    out = Redactor(ALICE).events(events)
+    assert out[0]["action"]["diff"]["text"] == "'" + "*" * len(GH) + "'"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 200), st.integers(0, 5), st.sampled_from(["a", "😀", "\n", " ", "é", "xyz"])),
+        max_size=30,
+    ),
+    st.integers(0, 30),
+)
+def test_random_edits_around_a_secret_keep_every_offset_valid(edits, where) -> None:  # type: ignore[no-untyped-def]
+    text = "start\n"
+    events = typing(text)
+    seq = len(events)
+    secret_at = min(where, utf16_len(text))
+    seq += 1
+    events.append(edit(seq, secret_at, 0, f" {AWS} "))
+    text = apply_change(text, TextChange(range_offset=secret_at, range_length=0, text=f" {AWS} "))
+    for offset, length, insert in edits:
+        offset = min(offset, utf16_len(text))
+        length = min(length, utf16_len(text) - offset)
+        seq += 1
+        events.append(edit(seq, offset, length, insert))
+        text = apply_change(text, TextChange(range_offset=offset, range_length=length, text=insert))
+    out = Redactor(ALICE).events(events)
+    result = replay(out)  # would raise on an offset past the end
+    assert utf16_len(result) == utf16_len(text)
+    assert all(a == b or b == "*" for a, b in zip(text, result, strict=False))
+    assert AWS not in "".join(e["action"]["diff"]["text"] for e in out)
+
+
+def test_secret_files_are_masked_whole() -> None:
+    redactor = Redactor(ALICE)
+    events = typing("DEBUG=1\nNAME=demo\n", file="/home/alice/proj/.env")
+    events.append(
+        {
+            "sequence": 100,
+            "timestamp": 100,
+            "type": "observation",
+            "observation": {
+                "viewport": {
+                    "file": ".env",
+                    "startLine": 1,
+                    "endLine": 2,
+                    "content": "DEBUG=1\nNAME=demo",
+                    "cursorPosition": {"line": 0, "character": 0},
+                },
+                "activeTerminal": None,
+            },
+        }
+    )
+    out = redactor.events(events)
+    assert replay(out[:-1]) == "*******\n*********\n"
+    assert out[-1]["observation"]["viewport"]["content"] == "*******\n*********"
+    assert redactor.counts["secret_file"] >= 2
+
+
+def test_identity_in_paths_and_content() -> None:
+    redactor = Redactor(ALICE)
+    event = {
+        "sequence": 1,
+        "timestamp": 1,
+        "type": "action",
+        "action": {
+            "kind": "terminal_command",
+            "terminalId": "t1",
+            "terminalName": "bash",
+            "command": "cat /home/alice/notes.txt && ssh alice@alice-laptop",
+            "cwd": "/home/alice/proj",
+        },
+    }
+    (out,) = redactor.events([event])
+    assert out["action"]["cwd"] == "~/proj"
+    assert out["action"]["command"] == "cat /home/*****/notes.txt && ssh *****@************"
+    assert "alice" not in orjson.dumps(redactor.events(typing("by alice\n", file="/srv/alice/x.py"))).decode()
+    assert ALICE.path("/srv/alice/x.py") == "/srv/user/x.py"
+
+
+def test_generic_user_names_are_not_masked_as_words() -> None:
+    root = IdentityMasker(Identity(home="/root", user="root", host="localhost"))
+    assert root.find("chown root:root file") == []
+    assert [m.category for m in root.find("ls /root/x")] == ["home"]
+
+
+def screen_event(seq: int, rows: list[str], cursor: tuple[int, int] | None = None, cols: int = 20) -> dict:
+    terminal = {"id": "t1", "name": "bash", "viewport": rows, "cols": cols, "rows": len(rows)}
+    if cursor:
+        terminal["cursor"] = {"line": cursor[0], "character": cursor[1]}
+    return {
+        "sequence": seq,
+        "timestamp": seq,
+        "type": "observation",
+        "observation": {"viewport": None, "activeTerminal": terminal},
+    }
+
+
+def keys(seq: int, data: str) -> dict:
+    return {
+        "sequence": seq,
+        "timestamp": seq,
+        "type": "action",
+        "action": {"kind": "terminal_input", "source": "user", "terminalId": "t1", "data": data},
+    }
+
+
+def test_wrapped_secret_on_a_terminal_screen() -> None:
+    rows = ["$ echo " + GH[:13], GH[13:33], GH[33:] + " done", "$"]
+    assert len(rows[0]) == 20 and len(rows[1]) == 20
+    (out,) = Redactor(ALICE).events([screen_event(1, rows)])
+    masked = out["observation"]["activeTerminal"]["viewport"]
+    assert [len(r) for r in masked] == [len(r) for r in rows]
+    assert not any(GH[i : i + 8] in "".join(masked) for i in range(len(GH) - 8))
+
+
+def test_keystrokes_secret_and_password_prompt() -> None:
+    events = [keys(i + 1, c) for i, c in enumerate(f"export T={GH}x\x7f\r")]
+    events.append(screen_event(100, ["[sudo] password for alice: "], cursor=(0, 28), cols=40))
+    events += [keys(101 + i, c) for i, c in enumerate("hunter2\r")]
+    events.append(screen_event(200, ["$ "], cursor=(0, 2)))
+    events += [keys(201 + i, c) for i, c in enumerate("ls\r")]
+    redactor = Redactor(ALICE)
+    out = redactor.events(events)
+    typed = "".join(e["action"]["data"] for e in out if e["type"] == "action")
+    assert GH not in typed and "hunter2" not in typed
+    assert typed.endswith("*******\rls\r")
+    assert redactor.counts["password_prompt"] >= 1
+
+
+def test_cast_stream_redaction() -> None:
+    rng = random.Random(1)
+    output = f"\x1b[1mtoken:\x1b[0m {GH}\r\nPassword: "
+    cast = [orjson.dumps({"version": 2, "width": 80, "height": 24, "env": {"HOME": "/home/alice"}})]
+    position = 0
+    while position < len(output):
+        step = rng.randint(1, 5)
+        cast.append(orjson.dumps([0.1, "o", output[position : position + step]]))
+        position += step
+    cast += [orjson.dumps([0.2, "i", c]) for c in "s3cr3t-pw\r"]
+    cast.append(orjson.dumps([0.3, "o", "\r\nwelcome alice\r\n"]))
+    redacted = Redactor(ALICE).cast(b"\n".join(cast) + b"\n")
+    lines = [orjson.loads(line) for line in redacted.splitlines()]
+    text = "".join(e[2] for e in lines[1:])
+    assert GH not in text and "s3cr3t" not in text and "alice" not in redacted.decode()
+    assert lines[0]["env"]["HOME"] == "/home/*****"
+    assert len(text) == len(output) + len("s3cr3t-pw\r") + len("\r\nwelcome alice\r\n")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "postgres://app:Xy9k2LmQ7pRz@db:5432/app",
+        'password = "correct-horse-9"',
+        "Authorization: Bearer abcDEF123ghiJKL456mnoPQR789",
+    ],
+)
+def test_other_categories(line: str) -> None:
+    assert find_secrets(line)
+
+
+def test_a_secret_cut_by_a_batch_boundary_is_masked_on_both_sides() -> None:
+    events = typing(f"key = {GH}\n")
+    cut = 6 + 10  # the batch ends ten characters into the token
+    redactor = Redactor(ALICE)
+    first = redactor.events(events[:cut], lookahead=events[cut:])
+    second = redactor.events(events[cut:])
+    typed = "".join(e["action"]["diff"]["text"] for e in first + second)
+    assert typed == "key = " + "*" * len(GH) + "\n"
+    assert redactor.counts["github"] == 1
+    # Without the lookahead the first ten characters would have left unmasked.
+    alone = Redactor(ALICE).events(events[:cut])
+    assert "".join(e["action"]["diff"]["text"] for e in alone).endswith(GH[:10])
