@@ -28,6 +28,13 @@ from .nvim_driver import editor, events, finished_session, settle, state, wait_f
 pytestmark = pytest.mark.timeout(120)
 
 
+def answer_consent() -> None:
+    """Consent answered, so that the once-per-Neovim note about pending consent is not shown."""
+    from crowdcode_sdk.consent import set_consent
+
+    set_consent("declined")
+
+
 def buffer_texts(nvim) -> dict[str, str]:
     """Every loaded normal buffer's text in the recorder's model, by the name events use."""
     return nvim.exec_lua(
@@ -336,6 +343,7 @@ def test_crlf_file_edits_replay_to_the_saved_bytes(home: Path, tmp_path: Path) -
 
 
 def test_rename_close_and_a_killed_recorder(home: Path, tmp_path: Path) -> None:
+    answer_consent()
     import signal
 
     from crowdcode_sdk.schema import FileClose
@@ -430,6 +438,7 @@ def test_viewport_of_a_help_window_carries_its_text(home: Path, tmp_path: Path) 
 
 
 def test_an_internal_error_stops_recording_with_one_message(home: Path, tmp_path: Path) -> None:
+    answer_consent()
     with editor(tmp_path) as nvim:
         wait_recording(nvim)
         nvim.exec_lua("require('crowdcode.queue').push = function() error('boom') end")
@@ -469,3 +478,38 @@ def test_nul_bytes_are_text_like_any_other(home: Path, tmp_path: Path) -> None:
         final = buffer_texts(nvim)["nul.bin"]
     assert final.count("\x00") == 2
     assert apply_all(initial, edits(events(finished_session()), "nul.bin")) == final
+
+
+def test_secret_files_are_never_recorded(home: Path, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("API_KEY=hunter2\n")
+    (tmp_path / "ok.txt").write_text("fine\n")
+    with editor(tmp_path) as nvim:
+        wait_recording(nvim)
+        nvim.command("edit .env")
+        nvim.input("ASECRET=more<Esc>vb")
+        settle(nvim)
+        time.sleep(0.25)  # a viewport sample of the .env window would happen now
+        nvim.input("<Esc>")
+        nvim.command("write")
+        nvim.command("edit ok.txt")
+        nvim.input("Ax<Esc>")
+        settle(nvim)
+    recorded = events(finished_session())
+    journal = "\n".join(str(e.to_wire()) for e in recorded)
+    assert "hunter2" not in journal and "SECRET" not in journal
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileOpen)] == ["untitled:1", "ok.txt"]
+    assert apply_all("fine\n", edits(recorded, "ok.txt")) == "finex\n"
+
+
+def test_an_opted_out_workspace_is_not_recorded(home: Path, tmp_path: Path) -> None:
+    from crowdcode_sdk.consent import OPT_OUT_FILE
+    from crowdcode_sdk.store import Store
+
+    (tmp_path / OPT_OUT_FILE).write_text("")
+    with editor(tmp_path) as nvim:
+        wait_for(lambda: state(nvim) == "disabled", what="the plugin to learn the workspace opted out")
+        nvim.input("ihello<Esc>")
+        settle(nvim)
+        messages = nvim.exec_lua("return vim.fn.execute('messages')")
+        assert messages.count("crowdcode:") == 1 and "opted out" in messages
+    assert Store().sessions() == []

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crowdcode_sdk.config import Config, set_value
+from crowdcode_sdk.consent import CONSENT_TEXT, consent_status, recording_allowed, set_consent
 from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk.ignore import is_secret
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.schema import (
     EditorInfo,
@@ -57,7 +58,7 @@ class Host:
         self.current_window: int | None = None
         self.finished = False
         self._resyncing: set[int] = set()
-        self._binary: set[int] = set()  # buffers that are not valid UTF-8 text: not recorded
+        self._excluded: set[int] = set()  # secret files and buffers that are not UTF-8 text
         self._handlers: dict[str, Callable[..., None]] = {
             "open": self._open,
             "lines": self._lines,
@@ -94,8 +95,9 @@ class Host:
             return
         workspace = Path(info.get("cwd") or ".")
         try:
-            if not Config.load(self.locations)["recording.enabled"]:
-                self._decline("recording is off (crowdcode config set recording.enabled true)")
+            allowed = recording_allowed(workspace, self.locations)
+            if not allowed:
+                self._decline(allowed.reason or "recording is off")
                 return
             self.session = Session(
                 adapter="nvim",
@@ -109,7 +111,10 @@ class Host:
             return
         self.files = file_events(self.session, [workspace], self._text_before)
         self.scratch = scratch_events(self.session, self._text_before)
-        self.reply({"type": "ready", "session": self.session.id})
+        consent = consent_status(self.locations).value
+        self.reply({"type": "ready", "session": self.session.id, "consent": consent, "consent_text": CONSENT_TEXT})
+        if allowed.warning:  # local storage nearly full
+            self.reply({"type": "message", "text": allowed.warning})
 
     def _decline(self, why: str) -> None:
         """Tell the plugin to stay inert (it shows ``why`` once) and end this process."""
@@ -120,9 +125,9 @@ class Host:
         if self.session is None or self.session.closed:
             return
         for event in batch:
-            if len(event) > 1 and event[1] in self._binary and event[0] in BUFFER_EVENTS:
+            if len(event) > 1 and event[1] in self._excluded and event[0] in BUFFER_EVENTS:
                 if event[0] == "close":
-                    self._binary.discard(event[1])
+                    self._excluded.discard(event[1])
                 continue
             handler = self._handlers.get(event[0])
             if handler is None:
@@ -164,7 +169,16 @@ class Host:
                 return buffer.text
         return ""
 
-    def _binary_text(self, buf: int, text: str) -> bool:
+    def _secret(self, buf: int, name: str) -> bool:
+        """Secret files (.env, keys, credentials: the core's list) are never recorded, not even
+        their selections or what the window shows of them."""
+        if not name or not is_secret(self.session.relpath(name) if self.session else name):
+            return False
+        self.buffers.pop(buf, None)
+        self._excluded.add(buf)
+        return True
+
+    def _not_text(self, buf: int, text: str) -> bool:
         """Text that is not valid UTF-8 (pynvim hands it over with lone surrogates) cannot be
         recorded: such a buffer is left out until it is closed."""
         if text.isascii():
@@ -174,12 +188,12 @@ class Host:
         except UnicodeEncodeError:
             print(f"crowdcode: buffer {buf} is not UTF-8 text; not recorded", file=sys.stderr, flush=True)
             self.buffers.pop(buf, None)
-            self._binary.add(buf)
+            self._excluded.add(buf)
             return True
         return False
 
     def _open(self, buf: int, name: str, fileformat: str, text: str) -> None:
-        if self._binary_text(buf, text):
+        if self._secret(buf, name) or self._not_text(buf, text):
             return
         buffer = Buffer(buf, name, fileformat, text)
         self.buffers[buf] = buffer
@@ -188,7 +202,7 @@ class Host:
 
     def _lines(self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any) -> None:
         buffer = self.buffers[buf]
-        if self._binary_text(buf, text):
+        if self._not_text(buf, text):
             self._recorder(buffer).close_document(self._name(buffer))
             return
         change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None)
@@ -197,7 +211,7 @@ class Host:
 
     def _reload(self, buf: int, text: str, reason: Any) -> None:
         buffer = self.buffers[buf]
-        if self._binary_text(buf, text):
+        if self._not_text(buf, text):
             self._recorder(buffer).close_document(self._name(buffer))
             return
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
@@ -218,6 +232,8 @@ class Host:
         if buffer is None:
             return
         self._recorder(buffer).close_document(self._name(buffer))
+        if self._secret(buf, name):
+            return
         buffer.name = name
         self._recorder(buffer).open_document(self._name(buffer), buffer.text)
 
@@ -336,15 +352,15 @@ class Host:
             elif name == "panic":
                 self._panic()
             elif name == "consent":
-                value = set_value(self.locations, "consent.status", str(args[0]))
-                self.reply({"type": "message", "text": f"consent is now {value}"})
+                value = set_consent(str(args[0]), self.locations)
+                self.reply({"type": "message", "text": f"consent is now {value.value}"})
             else:
                 self.reply({"type": "message", "text": f"unknown command {name!r}", "error": True})
-        except CrowdcodeError as exc:
+        except (CrowdcodeError, ValueError) as exc:
             self.reply({"type": "message", "text": str(exc), "error": True})
 
     def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = {"consent": Config.load(self.locations)["consent.status"]}
+        status: dict[str, Any] = {"consent": consent_status(self.locations).value}
         if self.session is not None and not self.session.closed:
             status.update(self.session.status(), directory=str(self.session.directory))
         return status

@@ -26,6 +26,7 @@ M.state = 'off'
 M.session = nil ---@type string?
 M.problem = nil ---@type string?
 M.last_status = nil ---@type table? the recorder's last status answer
+M.consent_text = nil ---@type string? what consent means, from the recorder
 
 local function set_state(state, problem)
   M.state = state
@@ -118,7 +119,12 @@ function M._from_host(message)
   local kind = message.type
   if kind == 'ready' then
     M.session = message.session
+    M.consent_text = message.consent_text
     set_state('recording')
+    if message.consent == 'pending' and not M.consent_noted then -- once per Neovim
+      M.consent_noted = true
+      host.notify('recording locally; nothing leaves this machine until you answer :CrowdcodeConsent', vim.log.levels.INFO)
+    end
   elseif kind == 'disabled' then
     pause_capture()
     set_state('disabled', message.text)
@@ -178,7 +184,7 @@ function M.consent(answer)
     return send(answer)
   end
   vim.ui.select({ 'accept', 'decline', 'pending' }, {
-    prompt = 'crowdcode records your editing locally. May it upload the data (after the hold-back window)?',
+    prompt = M.consent_text or 'crowdcode records your editing locally. May it upload the data?',
   }, send)
 end
 
