@@ -284,6 +284,7 @@ def test_commands_statusline_consent_panic_stop_start(home: Path, tmp_path: Path
         nvim.input("A, after the restart<Esc>")
         settle(nvim)
         final = buffer_texts(nvim)
+    wait_for(lambda: all(s.end is not None for s in Store().sessions()), what="both sessions to end")
     first, second = sorted(Store().sessions(), key=lambda s: s.start)
     kinds = [e.kind for e in Store().events(first)]
     assert "panic" in kinds and "edit" not in kinds  # the typing was within panic's reach

@@ -220,8 +220,9 @@ local function on_leave()
   end
   queue.flush()
   host.send('crowdcode_bye')
-  -- The recorder answers once it has written everything; Neovim waits at most half a second.
-  vim.wait(500, function()
+  -- The recorder answers once it has written everything; Neovim waits at most a second (a loaded
+  -- machine), normally a few milliseconds.
+  vim.wait(1000, function()
     return M.bye == true
   end, 5)
 end
