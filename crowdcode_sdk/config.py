@@ -99,6 +99,21 @@ KEYS: dict[str, Key] = {
         ),
         Key("upload.url", str, "", "The ingest server's base URL; empty means never upload."),
         Key(
+            "attribution.max_file_bytes",
+            int,
+            1024 * 1024,
+            "Workspace files larger than this are noted (size only), never read, diffed or snapshotted.",
+            minimum=1,
+        ),
+        Key("snapshots.enabled", bool, True, "Snapshot the workspace at start and before each agent edit batch."),
+        Key(
+            "snapshots.max_total_bytes",
+            int,
+            256 * 1024 * 1024,
+            "At most this many bytes of file content per snapshot; files past it are listed as skipped.",
+            minimum=0,
+        ),
+        Key(
             "upload.background",
             bool,
             True,

@@ -280,8 +280,13 @@ class FileOpen(Action):
 
 @record
 class FileSave(Action):
+    """The editor wrote its buffer to disk. ``lastEditSequence`` is the sequence of the last
+    ``edit`` of this file that the saved content contains (edits recorded after it were typed
+    after the save); ``null``-omitted when the file had no edits."""
+
     kind = "file_save"
     file: str
+    last_edit_sequence: NonNegative | None = None
 
 
 @record

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
 import zstandard
+
+from ..attribution.snapshots import manifest_files
 
 SnapshotLoader = Callable[[str], "dict[str, str] | None"]
 """``snapshot_id`` → ``{relpath: text}`` (files that are not UTF-8 text left out), or ``None``."""
@@ -47,12 +48,11 @@ def store_loader(data_dir: Path) -> SnapshotLoader:
     """A loader for the snapshots of one data directory."""
 
     def load(snapshot_id: str) -> dict[str, str] | None:
-        try:
-            manifest = orjson.loads(manifest_path(data_dir, snapshot_id).read_bytes())
-        except (OSError, orjson.JSONDecodeError):
+        manifest = manifest_files(manifest_path(data_dir, snapshot_id).parent, snapshot_id)
+        if manifest is None:
             return None
         files: dict[str, str] = {}
-        for relpath, sha in (manifest.get("files") or {}).items():
+        for relpath, sha in manifest.items():
             try:
                 files[relpath] = read_blob(data_dir, sha).decode("utf-8")
             except (OSError, UnicodeDecodeError, zstandard.ZstdError):

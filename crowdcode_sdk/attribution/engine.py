@@ -1,0 +1,693 @@
+"""The attribution engine: editor edits + filesystem events → who changed what.
+
+See docs/attribution.md for the algorithm. In short: an editor adapter reports what the person
+does to open documents (:meth:`Attribution.edit` records the ``edit`` and buffers it); the watcher
+reports what reaches the disk. When a file changes on disk, the buffered edits are replayed on
+the buffer's base: if some prefix of them gives the new content, the editor saved it (a
+``file_save``); what is left is someone else's change, a ``file_change`` with the diff from the
+user-explained content and the source the evidence gives (git activity, a command in a recorded
+terminal), else ``agent`` for a change and ``unknown`` for a create or delete.
+
+Threads: adapters call the public methods from any thread; the watchdog thread only stamps
+events; one worker thread decides them. The engine lock is always taken *before* the session's
+own lock, so that a ``file_change`` can never be journaled ahead of the edits it follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..ignore import FileContent, IgnoreRules, Skip, is_secret
+from ..schema import (
+    Action,
+    ChangeType,
+    Edit,
+    EditReason,
+    Event,
+    Evidence,
+    FileChange,
+    FileClose,
+    FileOpen,
+    FileSave,
+    Source,
+    TextChange,
+)
+from ..session import Session
+from .baselines import Baseline, Baselines
+from .diffs import minimal_change, unified_diff
+from .evidence import TerminalEvidence, Verdict
+from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
+from .pending import EditChain
+from .snapshots import Manifest, SnapshotStore
+from .watcher import Inbox, Pending, Prepared, Watcher
+
+SAVE_HINT_TTL_MS = 5000
+"""A save hint no disk event confirmed within this long is dropped (the write failed)."""
+HINT_WAIT_MS = 600
+"""How long an unexplained change to an open document waits for the editor's late edits or save
+hint (they travel through the adapter's event stream, the write through inotify)."""
+
+CLOSE_WAIT_S = 2.0
+PREPARE_QUIET_MS = 30
+"""A file quiet this long while its verdict waits is read and diffed ahead (see ``_prepare``)."""
+PREPARE_BATCH = 64
+
+_log = logging.getLogger(__name__)
+
+_BATCH_ENDERS = frozenset({"edit", "selection", "tab_switch", "terminal_focus", "terminal_command", "file_save"})
+
+
+@dataclass
+class _Document:
+    chain: EditChain
+    hints: list[tuple[int, int]] = field(default_factory=list)
+    """(time, number of chain edits) of each unconfirmed save hint."""
+
+
+@dataclass(frozen=True)
+class _Root:
+    path: Path
+    rules: IgnoreRules
+    git: GitActivity | None
+
+
+class Attribution:
+    """Watches ``roots`` for ``session`` and attributes every change. See the module docstring.
+
+    ``wait`` (default) returns only after the initial scan has read every file's baseline; with
+    ``wait=False`` the scan runs in the background and a file changed before the scan reached it
+    gets a ``file_change`` without a diff (its old content is not known), never a wrong one.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        roots: Iterable[Path],
+        *,
+        wait: bool = True,
+        max_file_bytes: int | None = None,
+        snapshots: bool | None = None,
+    ) -> None:
+        self.session = session
+        config = session.config
+        self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
+        self._snapshots_enabled = config["snapshots.enabled"] if snapshots is None else snapshots
+        self._snapshot_max_bytes = config["snapshots.max_total_bytes"]
+        self._lock = threading.RLock()
+        self._store = SnapshotStore(session.locations)
+        self._baselines = Baselines(self._store.blobs)
+        self._documents: dict[Path, _Document] = {}
+        self._evidence = TerminalEvidence(session.locations)
+        self._inbox = Inbox()
+        self._roots: list[_Root] = []
+        gits: dict[Path, GitActivity] = {}
+        for root in sorted({Path(r).absolute() for r in roots}, key=lambda p: len(p.parts), reverse=True):
+            repo = find_repo(root)
+            git = None
+            if repo is not None:
+                git = gits.setdefault(repo.git_dir, GitActivity(repo))
+            self._roots.append(
+                _Root(root, IgnoreRules(root, max_bytes=self._max_bytes, git_dir=repo.git_dir if repo else None), git)
+            )
+        self._gits = _by_depth(gits.values())
+        self._nested: list[tuple[str, GitActivity]] = []
+        """Repositories inside a root (submodules, nested clones), deepest first, by worktree."""
+        self._snapshot_count = 0
+        self._snapshots_taken: list[tuple[str, int]] = []
+        self._last_snapshot: tuple[str, dict[str, str]] | None = None
+        self._batch_active = False
+        self._scanned = threading.Event()
+        self._scan_end: int | None = None
+        self._scan_reads: dict[Path, int] = {}
+        self._last_event = 0.0
+        self._stopping = False
+        # The kernel watches real directories: a root given through a symbolic link is watched
+        # at its target, and reported paths are mapped back to the root as given.
+        self._aliases = [(r.path.resolve(), r.path) for r in self._roots if r.path.resolve() != r.path]
+        watch = [r.path.resolve() for r in self._roots]
+        for git in self._gits:
+            watch.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch))
+        self._watcher = Watcher(watch, self._on_path)
+        session.add_listener(self._on_event)
+        session.add_panic_hook(self._on_panic)
+        self._watcher.start()  # before the scan: a change during the scan is queued, not lost
+        self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
+        self._worker.start()
+        if wait:
+            self._scanned.wait()
+
+    @classmethod
+    def for_terminal(cls, session: Session, start: Path, *, wait: bool = True) -> Attribution:
+        """The engine for a terminal session started in ``start``: it watches the git working
+        tree containing ``start`` (else ``start`` itself) and has no documents; the shell's
+        registry facts (contract 2) are its evidence."""
+        return cls(session, roots=[workspace_root(Path(start))], wait=wait)
+
+    # --- the adapter API (contract 1) -------------------------------------------------------------
+
+    def open_document(self, path: Path, text: str) -> None:
+        """The editor opened ``path`` with ``text``; its edits are buffered from here on."""
+        path = self._normalise(path)
+        if self._private(path):
+            return
+        with self._lock:
+            root = self._root_of(path)
+            # Workspace files' content is in the session's snapshots; a file outside every root
+            # has none, so its opening text travels with the event (the serializer needs it).
+            self.session.record(FileOpen(file=self.session.relpath(path), text=text if root is None else None))
+            disk = self._baselines.get(path)
+            disk_text = self._baselines.text(disk) if disk is not None and disk.exists else None
+            sequence = None
+            if disk is None and root is not None and path.is_file():
+                self._baselines.set(path, self._baselines.of_text(text))
+            elif disk_text is not None and disk_text != text:
+                # The buffer is not what is on disk (unsaved buffer restored, encoding …): say how
+                # it differs so that a replay of the journal rebuilds the buffer exactly.
+                sequence = self._record_reload(path, disk_text, text).sequence
+            if root is not None:  # outside the workspace no watcher confirms saves: nothing to buffer
+                self._documents[path] = _Document(EditChain(text, sequence))
+
+    def edit(
+        self,
+        path: Path,
+        change: TextChange,
+        *,
+        source: Source = Source.USER,
+        reason: EditReason | None = None,
+        evidence: Evidence | None = None,
+    ) -> Event | None:
+        """Record an edit of an open document and buffer it for save-time correlation.
+
+        Returns ``None`` (records nothing) for a secret or ignored file: their contents never
+        enter a recording, not even as keystrokes.
+        """
+        path = self._normalise(path)
+        if self._private(path):
+            return None
+        with self._lock:
+            event = self.session.record(
+                Edit(file=self.session.relpath(path), diff=change, reason=reason, source=source, evidence=evidence)
+            )
+            document = self._documents.get(path)
+            if document is None:
+                document = self._implicit_open(path)
+            if document is not None:
+                document.chain.add(change, event.sequence)
+            return event
+
+    def reload_document(self, path: Path, text: str) -> None:
+        """The editor replaced its buffer with the disk's ``text`` (``:e!``, autoread, revert).
+
+        Recorded as an ``edit`` with reason ``reload`` (so a replay rebuilds the buffer) and source
+        ``unknown``: the disk change itself is the watcher's to attribute.
+        """
+        path = self._normalise(path)
+        if self._private(path):
+            return
+        with self._lock:
+            document = self._documents.get(path)
+            if document is None:
+                self.open_document(path, text)
+                return
+            current = document.chain.text_at(len(document.chain.edits))
+            sequence = document.chain.sequence_at(len(document.chain.edits))
+            if current is not None and current != text:
+                sequence = self._record_reload(path, current, text).sequence
+            document.chain.reset(text, sequence)
+            document.hints.clear()
+
+    def save_document(self, path: Path) -> None:
+        """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
+        when the watcher sees the write and the buffered edits explain it."""
+        path = self._normalise(path)
+        with self._lock:
+            document = self._documents.get(path)
+            if document is not None:
+                document.hints.append((self.session.now_ms(), len(document.chain.edits)))
+
+    def close_document(self, path: Path) -> None:
+        """The editor closed ``path``. A save made just before (a hint not yet confirmed, or the
+        file's events still waiting) is decided against the buffer first — for at most
+        ``CLOSE_WAIT_S`` — so that the journal has the save before the close."""
+        path = self._normalise(path)
+        if self._private(path):
+            return
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                document = self._documents.get(path)
+                busy = document is not None and bool(document.hints)
+            if not busy and not self._inbox.waiting(path):
+                break
+            time.sleep(0.02)
+        with self._lock:
+            self._documents.pop(path, None)
+            self.session.record(FileClose(file=self.session.relpath(path)))
+
+    def drain(self, timeout: float = 10.0, grace: float = 0.1) -> bool:
+        """Wait until every file change made before the call has been decided (tests, shutdown).
+
+        ``grace`` lets the kernel's notifications of the latest writes reach the watcher first.
+        """
+        if not self._scanned.wait(timeout):
+            return False
+        deadline = time.monotonic() + timeout
+        time.sleep(grace)
+        while True:
+            if not self._inbox.idle(max(deadline - time.monotonic(), 0)):
+                return False
+            quiet = time.monotonic() - self._last_event
+            if quiet >= grace:
+                return True
+            time.sleep(grace - quiet)
+
+    def close(self) -> None:
+        """Stop watching; decide what is pending (without waiting out the windows)."""
+        if self._stopping:
+            return
+        self._watcher.stop()
+        self._stopping = True
+        self._inbox.wake()
+        self._worker.join(timeout=30)
+
+    def __enter__(self) -> Attribution:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- snapshots --------------------------------------------------------------------------------
+
+    def snapshot(self) -> str | None:
+        """Snapshot the workspace as last seen on disk; returns the snapshot id (``None`` when
+        snapshots are disabled). Records a ``workspace_snapshot`` event."""
+        if not self._snapshots_enabled:
+            return None
+        with self._lock:
+            self._baselines.flush()
+            files: dict[str, str] = {}
+            skipped: dict[str, str] = {}
+            total = 0
+            for path, baseline in sorted(self._baselines.items(), key=lambda item: str(item[0])):
+                rel = self.session.relpath(path)
+                if baseline.sha is None:
+                    skipped[rel] = str(baseline.skip or Skip.UNREADABLE)
+                elif total + baseline.size > self._snapshot_max_bytes:
+                    skipped[rel] = "total_cap"
+                else:
+                    files[rel] = baseline.sha
+                    total += baseline.size
+            self._snapshot_count += 1
+            snapshot_id = f"{self.session.id}-{self._snapshot_count:04d}"
+            manifest = Manifest(files, skipped, self.session.id, self.session.now_ms())
+            if self._last_snapshot is not None:
+                parent, previous = self._last_snapshot
+                self._store.write(snapshot_id, manifest.delta(previous, parent))
+            else:
+                self._store.write(snapshot_id, manifest)
+            self._last_snapshot = (snapshot_id, files)
+            event = self.session.snapshot(snapshot_id)
+            self._snapshots_taken.append((snapshot_id, event.timestamp))
+            return snapshot_id
+
+    def _on_panic(self, cutoff: int) -> None:
+        with self._lock:
+            removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
+            self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
+            if removed:
+                self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
+            self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
+
+    def _on_event(self, event: Event) -> None:
+        # Called inside the session's lock: only flip a flag (taking the engine lock could deadlock).
+        payload = event.payload
+        if isinstance(payload, Action) and payload.kind in _BATCH_ENDERS and payload.source is Source.USER:
+            self._batch_active = False
+
+    # --- the watcher side -------------------------------------------------------------------------
+
+    def _on_path(self, path: Path, is_dir: bool, gone: bool) -> None:
+        """Watchdog thread: filter, stamp and queue one event."""
+        self._last_event = time.monotonic()
+        now = self.session.now_ms()
+        for git in self._gits:
+            if git.owns(path):
+                git.on_git_event(path, now, gone)
+                self._inbox.wake()
+                return
+        for real, given in self._aliases:
+            if path.is_relative_to(real):
+                path = given / path.relative_to(real)
+                break
+        root = self._root_of(path)
+        if root is None:
+            return
+        if not is_dir and self._inbox.touch(path, now):
+            return  # already waiting (and so already checked against the rules): coalesced
+        if path.name in (".gitignore", ".crowdcodeignore"):
+            root.rules.invalidate(path.parent)
+        if root.rules.ignored(path, is_dir=is_dir) is not None:
+            return
+        git = self._git_of(path, root)
+        operation = git.sample(now) if git is not None else None
+        if is_dir:
+            self._queue_directory(root, path, now, operation)
+        else:
+            self._inbox.add(path, now, operation)
+
+    def _queue_directory(self, root: _Root, directory: Path, now: int, operation: Operation | None) -> None:
+        """A directory appeared, vanished or moved: queue its files as known and as found now."""
+        with self._lock:
+            known = self._baselines.under(directory)
+        found = list(root.rules.walk(directory)) if directory.is_dir() else []
+        for path in {*known, *found}:
+            self._inbox.add(path, now, operation)
+
+    def _normalise(self, path: Path | str) -> Path:
+        """An adapter's path as the watcher reports it: under the root as given, even when the
+        adapter resolved symbolic links the root was given with (or the other way round)."""
+        path = Path(path)
+        if self._root_of(path) is not None:
+            return path
+        resolved = path.resolve()
+        for root in self._roots:
+            real = root.path.resolve()
+            if resolved.is_relative_to(real):
+                return root.path / resolved.relative_to(real)
+        return path
+
+    def _root_of(self, path: Path) -> _Root | None:
+        text = str(path)
+        for root in self._roots:  # deepest first
+            prefix = str(root.path)
+            if text.startswith(prefix) and (len(text) == len(prefix) or text[len(prefix)] == "/"):
+                return root
+        return None
+
+    def _private(self, path: Path) -> bool:
+        root = self._root_of(path)
+        if root is None:
+            return is_secret(path.name)
+        return root.rules.ignored(path) is not None
+
+    # --- the worker -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._scan()
+        finally:
+            self._scanned.set()
+        while True:
+            stopping = self._stopping
+            ready = self._inbox.take(self._ready_or_stopping)
+            if ready:
+                try:
+                    self._decide(ready, final=stopping)
+                except Exception:  # one bad file must not stop attribution
+                    _log.exception("attribution failed")
+                finally:
+                    self._inbox.done()
+                continue
+            if stopping:
+                return
+            waiting = self._inbox.preparable(self.session.now_ms(), PREPARE_QUIET_MS, PREPARE_BATCH)
+            if waiting:
+                for entry in waiting:
+                    try:
+                        self._prepare(entry)
+                    except Exception:
+                        _log.exception("attribution could not prepare %s", entry.path)
+                        entry.prepared = None
+                continue
+            self._inbox.wait(None)
+
+    def _prepare(self, entry: Pending) -> None:
+        """Read a waiting file and diff it against its baseline ahead of the verdict, so that the
+        files of a long git operation are recorded right after it ends."""
+        last = entry.last
+        root = self._root_of(entry.path)
+        if root is None:
+            return
+        content = root.rules.read(entry.path)
+        new = self._baselines.of(content)
+        with self._lock:
+            old = self._baselines.get(entry.path)
+        old_text = self._baselines.text(old) if old is not None and old.exists else None
+        diff = None
+        if old_text is not None and content.text is not None:
+            diff = unified_diff(old_text, content.text, self.session.relpath(entry.path))
+        entry.prepared = Prepared(last, content, new, old.sha if old is not None else None, old_text, diff)
+
+    def _add_repository(self, worktree: Path) -> None:
+        """A nested repository or submodule found by the scan: its git operations explain the
+        files below it (the enclosing repository's do not)."""
+        repo = find_repo(worktree)
+        if repo is None or repo.worktree != worktree or any(g.repo.git_dir == repo.git_dir for g in self._gits):
+            return
+        git = GitActivity(repo)
+        for directory in repo.watch_dirs():
+            if not any(directory.is_relative_to(r.path.resolve()) for r in self._roots):
+                self._watcher.add(directory)
+        self._gits = _by_depth([*self._gits, git])
+        self._nested = sorted([*self._nested, (str(worktree), git)], key=lambda item: len(item[0]), reverse=True)
+
+    def _git_of(self, path: Path, root: _Root | None) -> GitActivity | None:
+        text = str(path)
+        for prefix, git in self._nested:
+            if text.startswith(prefix + "/"):
+                return git
+        return root.git if root is not None else None
+
+    def _scan(self) -> None:
+        for root in self._roots:
+            for path in root.rules.walk(on_repository=self._add_repository):
+                if self._stopping:
+                    return
+                read_at = self.session.now_ms()
+                baseline = self._baselines.of(root.rules.read(path))
+                with self._lock:
+                    if self._baselines.get(path) is None:
+                        self._baselines.set(path, baseline)
+                        self._scan_reads[path] = read_at
+        self._scan_end = self.session.now_ms()
+        if self._baselines and not self._stopping:
+            with contextlib.suppress(Exception):
+                self.snapshot()  # the start state, so that a replay can begin anywhere
+
+    def _ready_or_stopping(self, entry: Pending) -> bool:
+        return self._stopping or self._ready(entry)
+
+    def _ready(self, entry: Pending) -> bool:
+        now = self.session.now_ms()
+        if now < entry.not_before:
+            return False
+        root = self._root_of(entry.path)
+        git = self._git_of(entry.path, root)
+        if git is None:
+            return now >= entry.last + FORWARD_MS
+        return git.settled(entry.operation, entry.last, now)
+
+    def _decide(self, entries: list[Pending], *, final: bool) -> None:
+        terminals = self._evidence.entries()
+        reads = {}
+        for entry in entries:
+            root = self._root_of(entry.path)
+            if root is not None:
+                prepared = entry.fresh()
+                reads[entry.path] = (root, prepared.content if prepared else root.rules.read(entry.path))
+        gits = self._git_verdicts(entries, reads)
+        with self._lock:
+            for entry in entries:
+                if entry.path not in reads:
+                    continue
+                root, content = reads[entry.path]
+                prepared = entry.fresh()
+                new = prepared.new if prepared else self._baselines.of(content, defer=True)
+                old = self._baselines.get(entry.path)
+                if old is None and not new.exists:
+                    continue  # created and removed unseen (atomic-write temp files, vim's 4913)
+                if old is not None and old.same_as(new):
+                    if self._scan_reads.get(entry.path, -1) >= entry.first:
+                        # Changed while the initial scan ran, before the scan read it: the change
+                        # happened, but what it changed is unknown.
+                        self._scan_reads.pop(entry.path)
+                        self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
+                    elif content.text is not None:
+                        self._confirm_unchanged_save(entry.path, content.text)
+                    continue
+                git_source = gits.get(entry.path)
+                if not final and git_source is None and self._wait_for_editor(entry, content.text):
+                    continue
+                self._attribute(entry, root, old, new, content.text, terminals, git_source)
+            self._baselines.flush()
+
+    def _git_verdicts(self, entries: list[Pending], reads: dict[Path, tuple[_Root, FileContent]]) -> dict[Path, Source]:
+        """git's verdict per file; where only weak signals speak for git (an index refresh, a
+        commit), the file must hold exactly what the index holds (one ``git ls-files`` per batch)."""
+        found: dict[Path, Source] = {}
+        check: dict[GitActivity, list[tuple[Path, Source]]] = {}
+        for entry in entries:
+            root, _ = reads.get(entry.path, (None, None))
+            git = self._git_of(entry.path, root)
+            if git is None:
+                continue
+            verdict = git.verdict(entry.operation, entry.first, entry.last)
+            if verdict is None:
+                continue
+            if verdict.needs_index_match:
+                check.setdefault(git, []).append((entry.path, verdict.source))
+            else:
+                found[entry.path] = verdict.source
+        for git, candidates in check.items():
+            blobs = git.index_blobs([path for path, _ in candidates])
+            for path, source in candidates:
+                content = reads[path][1]
+                if not content.exists:
+                    matches = path not in blobs
+                elif content.data is None:
+                    matches = True  # too large to hash here: the signals alone decide
+                else:
+                    matches = blobs.get(path) == blob_id(content.data)
+                if matches:
+                    found[path] = source
+        return found
+
+    def _wait_for_editor(self, entry: Pending, text: str | None) -> bool:
+        """Give an unexplained change to an open document one more moment: the adapter's edits
+        or save hint may still be on their way."""
+        document = self._documents.get(entry.path)
+        if document is None or entry.deferred or text is None or document.hints:
+            return False
+        if document.chain.find(text, include_base=False) is not None:
+            return False
+        entry.deferred = True
+        entry.not_before = self.session.now_ms() + HINT_WAIT_MS
+        self._inbox.put_back(entry)
+        return True
+
+    def _attribute(
+        self,
+        entry: Pending,
+        root: _Root,
+        old: Baseline | None,
+        new: Baseline,
+        new_text: str | None,
+        terminals: list,
+        git_source: Source | None,
+    ) -> None:
+        path = entry.path
+        rel = self.session.relpath(path)
+        now = self.session.now_ms()
+        old_exists = old is not None and old.exists
+        prepared = entry.fresh()
+        if prepared is not None and old is not None and old.exists and prepared.old_sha == old.sha:
+            before = prepared.old_text
+        else:
+            prepared = None
+            before = self._baselines.text(old) if old is not None else None
+        old_text = before
+        document = self._documents.get(path)
+        if document is not None:
+            document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
+        if document is not None and new_text is not None:
+            hinted = bool(document.hints)
+            count = document.chain.find(new_text, include_base=hinted)
+            if count is not None:  # the editor wrote its buffer: the user's save, fully explained
+                self._record_save(path, document, count, new_text)
+                self._baselines.set(path, new)
+                return
+            if hinted:  # saved, then changed by someone else before we looked (format on save …)
+                count = document.hints[-1][1]
+                saved = document.chain.text_at(count)
+                if saved is not None:
+                    self._record_save(path, document, count, saved)
+                    before = saved
+        if not new.exists:
+            change_type = ChangeType.DELETE
+        elif old_exists or self._scan_end is None or self._scan_end > entry.first:
+            # (a file first seen while the initial scan ran may have existed: its old text is unknown)
+            change_type = ChangeType.CHANGE
+        else:
+            change_type = ChangeType.CREATE
+            before = ""
+        verdict = self._verdict(entry, root, change_type, terminals, git_source)
+        if verdict.source is Source.AGENT and not self._batch_active:
+            self.snapshot()
+            self._batch_active = True
+        diff = None
+        after = "" if not new.exists else new_text
+        if prepared is not None and change_type is ChangeType.CHANGE and before is old_text:
+            diff = prepared.diff
+        elif before is not None and after is not None:
+            diff = unified_diff(
+                before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
+            )
+        self.session.record(
+            FileChange(file=rel, change_type=change_type, diff=diff, source=verdict.source, evidence=verdict.evidence)
+        )
+        self._baselines.set(path, new)
+
+    def _verdict(
+        self, entry: Pending, root: _Root, change_type: ChangeType, terminals: list, git_source: Source | None
+    ) -> Verdict:
+        if git_source is not None:
+            return Verdict(git_source, Evidence(detail="git operation in progress"))
+        found = self._evidence.verdict(terminals, entry.path, root.path, entry.first, entry.last)
+        if found is not None:
+            return found
+        if change_type is ChangeType.CHANGE:
+            return Verdict(Source.AGENT, None)
+        return Verdict(Source.UNKNOWN, None)
+
+    def _confirm_unchanged_save(self, path: Path, text: str) -> None:
+        """The disk content did not change; with a save hint that is a save of an unmodified (or
+        back-to-unmodified) buffer."""
+        document = self._documents.get(path)
+        if document is None or not document.hints:
+            return
+        count = document.chain.find(text, include_base=True)
+        if count is not None:
+            self._record_save(path, document, count, text)
+
+    def _record_save(self, path: Path, document: _Document, count: int, text: str) -> None:
+        self.session.record(
+            FileSave(file=self.session.relpath(path), last_edit_sequence=document.chain.sequence_at(count))
+        )
+        document.chain.advance(count, text)
+        document.hints = [(t, n - count) for t, n in document.hints if n > count]
+
+    def _record_reload(self, path: Path, before: str, after: str) -> Event:
+        return self.session.record(
+            Edit(
+                file=self.session.relpath(path),
+                diff=minimal_change(before, after),
+                reason=EditReason.RELOAD,
+                source=Source.UNKNOWN,
+                evidence=Evidence(detail="the editor loaded the file's text; the disk change is a file_change"),
+            )
+        )
+
+    def _implicit_open(self, path: Path) -> _Document | None:
+        """An edit of a document the adapter never opened: its buffer started as the disk text."""
+        if self._root_of(path) is None:
+            return None
+        text = self._baselines.text(self._baselines.get(path))
+        if text is None:
+            return None
+        document = _Document(EditChain(text))
+        self._documents[path] = document
+        return document
+
+
+def _by_depth(gits: Iterable[GitActivity]) -> list[GitActivity]:
+    """Deepest git directories first: a submodule's git dir lies inside its superproject's."""
+    return sorted(gits, key=lambda g: max(len(str(d)) for d in g.repo.watch_dirs()), reverse=True)
+
+
+__all__ = ["Attribution"]

@@ -1,0 +1,216 @@
+"""The filesystem side: a watchdog observer over the workspace roots and their git directories,
+and the inbox that coalesces its events per file until they can be decided.
+
+The watchdog handler runs on the observer's thread and does only cheap work: drop ignored paths
+(their contents are never read), route git-directory events to git activity, stamp each file
+event with its arrival time and the git operation in progress, and wake the engine's worker.
+Several events for one file coalesce into one entry; the worker reads the file's *final* state
+when it decides, so nothing is lost however many writes happened.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+    FileSystemMovedEvent,
+)
+from watchdog.observers import Observer
+
+from ..ignore import FileContent
+from .baselines import Baseline
+from .git import Operation
+
+WATCHED_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
+"""Only writes: the kernel then does not report opens and reads (our own reads of every changed
+file would double the events of a long checkout)."""
+
+
+@dataclass
+class Prepared:
+    """Work done on a file while its verdict waits (a long git operation): its content as read
+    after the event at ``last``, and the diff from its old baseline."""
+
+    last: int
+    content: FileContent
+    new: Baseline
+    old_sha: str | None
+    old_text: str | None
+    diff: str | None
+
+
+@dataclass
+class Pending:
+    """A file with unprocessed events: seen from ``first`` to ``last`` (epoch ms)."""
+
+    path: Path
+    first: int
+    last: int
+    operation: Operation | None = None
+    not_before: int = 0
+    deferred: bool = False
+    prepared: Prepared | None = None
+
+    def fresh(self) -> Prepared | None:
+        """The prepared work if no event came after it."""
+        return self.prepared if self.prepared is not None and self.prepared.last == self.last else None
+
+
+class Inbox:
+    """File events waiting to be decided, one entry per path, in order of first arrival."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, Pending] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+
+    def add(self, path: Path, now: int, operation: Operation | None) -> None:
+        with self._cond:
+            entry = self._pending.get(path)
+            if entry is None:
+                self._pending[path] = Pending(path, now, now, operation)
+            else:
+                entry.last = now
+                entry.operation = entry.operation or operation
+            self._cond.notify_all()
+
+    def waiting(self, path: Path) -> bool:
+        with self._cond:
+            return path in self._pending
+
+    def touch(self, path: Path, now: int) -> bool:
+        """Another event for a waiting file: move its last-seen time; ``False`` if not waiting."""
+        with self._cond:
+            entry = self._pending.get(path)
+            if entry is None:
+                return False
+            entry.last = now
+            return True
+
+    def put_back(self, entry: Pending) -> None:
+        with self._cond:
+            current = self._pending.get(entry.path)
+            if current is None:
+                self._pending[entry.path] = entry
+            else:
+                current.first = min(current.first, entry.first)
+                current.deferred = current.deferred or entry.deferred
+                current.not_before = max(current.not_before, entry.not_before)
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None) -> None:
+        with self._cond:
+            if not self._pending:
+                self._cond.wait(timeout)
+            else:
+                self._cond.wait(min(timeout or 0.05, 0.05))
+
+    def take(self, ready: Callable[[Pending], bool]) -> list[Pending]:
+        """Remove and return the entries ``ready`` accepts, oldest first; marks the inbox busy
+        until :meth:`done`."""
+        with self._cond:
+            taken = [e for e in self._pending.values() if ready(e)]
+            for entry in taken:
+                del self._pending[entry.path]
+            if taken:
+                self._busy = True
+            return sorted(taken, key=lambda e: e.first)
+
+    def preparable(self, now: int, quiet_ms: int, limit: int) -> list[Pending]:
+        """Entries still waiting, quiet for ``quiet_ms``, whose preparation is missing or stale."""
+        with self._cond:
+            found = []
+            for entry in self._pending.values():
+                if entry.fresh() is None and now - entry.last >= quiet_ms:
+                    found.append(entry)
+                    if len(found) >= limit:
+                        break
+            return found
+
+    def done(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until nothing is pending or being processed."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+
+OnPath = Callable[[Path, bool, bool], None]
+"""``on_path(path, is_dir, gone)``: ``gone`` when the event removed the path (delete, move away)."""
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, on_path: OnPath) -> None:
+        self._on_path = on_path
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent | DirModifiedEvent):
+            return  # reads (ours included) change nothing; a directory's entries report themselves
+        is_dir = event.is_directory or isinstance(event, DirMovedEvent)
+        moved = isinstance(event, FileSystemMovedEvent)
+        self._on_path(_path(event.src_path), is_dir, moved or event.event_type == "deleted")
+        if moved and event.dest_path:
+            self._on_path(_path(event.dest_path), is_dir, False)
+
+
+def _path(raw: str | bytes) -> Path:
+    return Path(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+class Watcher:
+    """A watchdog observer over ``directories`` calling ``on_path`` per event, in the kernel's
+    order for each directory tree."""
+
+    def __init__(self, directories: list[Path], on_path: OnPath) -> None:
+        self._observer = Observer()
+        self._handler = _Handler(on_path)
+        for directory in directories:
+            self.add(directory)
+        self._observer.daemon = True
+
+    def add(self, directory: Path) -> None:
+        """Watch another directory tree (before or after :meth:`start`)."""
+        self._observer.schedule(self._handler, str(directory), recursive=True, event_filter=WATCHED_EVENTS)
+
+    def start(self) -> None:
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)

@@ -1,0 +1,100 @@
+"""Unit tests of attribution's parts: diffs and patching, the edit chain, agents and commands."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crowdcode_sdk.agents import match_agent
+from crowdcode_sdk.attribution.diffs import apply_diff, minimal_change, unified_diff
+from crowdcode_sdk.attribution.evidence import classify_command
+from crowdcode_sdk.attribution.pending import EditChain
+from crowdcode_sdk.positions import Document, apply_change
+from crowdcode_sdk.schema import Source
+
+LINES = st.lists(st.sampled_from(["a", "b", "c\r", "", "😀", "x y", "\t"]), max_size=12)
+
+
+@given(LINES, LINES, st.booleans(), st.booleans())
+def test_diff_then_patch_round_trips(before: list[str], after: list[str], end1: bool, end2: bool) -> None:
+    old = "\n".join(before) + ("\n" if end1 and before else "")
+    new = "\n".join(after) + ("\n" if end2 and after else "")
+    diff = unified_diff(old, new, "f.txt")
+    assert (diff is None) == (old == new)
+    if diff is not None:
+        assert apply_diff(old, diff) == new
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_minimal_change_turns_before_into_after(before: str, after: str) -> None:
+    assert apply_change(before, minimal_change(before, after)) == after
+
+
+def test_diff_headers_and_missing_newline() -> None:
+    diff = unified_diff("", "x", "n.txt", created=True)
+    assert diff == "--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1 @@\n+x\n\\ No newline at end of file\n"
+
+
+def test_chain_finds_the_longest_saved_prefix_without_a_cap() -> None:
+    doc = Document("base\n")
+    chain = EditChain(doc.text)
+    for i in range(3000):
+        chain.add(doc.replace(len(doc), len(doc), "ab"[i % 2]), i + 1)
+    saved_at_2000 = EditChain("base\n")
+    saved_at_2000.edits = chain.edits[:2000]
+    text_2000 = saved_at_2000.text_at(2000)
+    assert text_2000 is not None
+    assert chain.find(text_2000, include_base=False) == 2000
+    assert chain.find(doc.text, include_base=False) == 3000
+    assert chain.find("base\n", include_base=False) is None
+    assert chain.find("base\n", include_base=True) == 0
+    chain.advance(2000, text_2000)
+    assert chain.base_sequence == 2000 and len(chain.edits) == 1000
+    assert chain.find(doc.text, include_base=False) == 1000
+
+
+def test_chain_with_edits_that_do_not_apply_explains_nothing() -> None:
+    from crowdcode_sdk.schema import TextChange
+
+    chain = EditChain("ab")
+    chain.add(TextChange(range_offset=10, range_length=0, text="x"), 1)
+    assert chain.find("abx", include_base=False) is None
+    assert chain.text_at(1) is None
+
+
+@pytest.mark.parametrize(
+    ("command", "agent"),
+    [
+        ("claude", "claude"),
+        ("claude -p 'fix it'", "claude"),
+        ("/usr/local/bin/codex exec hi", "codex"),
+        ("npx @openai/codex", "codex"),
+        ("FOO=1 gemini", "gemini"),
+        ("aider --model x", "aider"),
+        ("cursor-agent", "cursor-agent"),
+        ("opencode run", "opencode"),
+        ("sed -i s/a/b/ f", None),
+        ("vim claude.md", None),
+    ],
+)
+def test_match_agent(command: str, agent: str | None) -> None:
+    assert match_agent(command) == agent
+
+
+@pytest.mark.parametrize(
+    ("command", "source"),
+    [
+        ("sed -i s/a/b/ x", Source.EXTERNAL),
+        ("black .", Source.EXTERNAL),
+        ("npm install", Source.EXTERNAL),
+        ("python gen.py", Source.EXTERNAL),
+        ("nvim x.py", Source.USER),
+        ("git checkout main", Source.GIT),
+        ("claude", Source.AGENT),
+        ("htop", None),
+    ],
+)
+def test_classify_command(command: str, source: Source | None) -> None:
+    found = classify_command(command)
+    assert (found[0] if found else None) == source
