@@ -28,6 +28,15 @@ from .nvim_driver import editor, events, finished_session, settle, state, wait_f
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """The workspace Neovim starts in: beside the crowdcode home, not around it (the attribution
+    engine watches the workspace)."""
+    path = tmp_path / "ws"
+    path.mkdir()
+    return path
+
+
 def answer_consent() -> None:
     """Consent answered, so that the once-per-Neovim note about pending consent is not shown."""
     from crowdcode_sdk.consent import set_consent
@@ -70,9 +79,7 @@ def edits(recorded, file: str | None = None) -> list[Edit]:
     return [e.payload for e in recorded if isinstance(e.payload, Edit) and (file is None or e.payload.file == file)]
 
 
-def test_every_way_of_editing_replays_exactly(home: Path, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    ws.mkdir()
+def test_every_way_of_editing_replays_exactly(home: Path, ws: Path) -> None:
     initial = {
         "plain.txt": "alpha beta\ngamma\ndelta\nepsilon\n",
         "uni.txt": "héllo wörld\n日本語のテキスト\n😀 emoji 😀 line\nend\n",
@@ -134,13 +141,14 @@ def test_every_way_of_editing_replays_exactly(home: Path, tmp_path: Path) -> Non
     assert all(e.source is Source.USER for e in edits(recorded))
     opened = [e.payload.file for e in recorded if isinstance(e.payload, FileOpen)]
     assert {"plain.txt", "uni.txt", "other.txt"} <= set(opened)
+    assert [e for e in recorded if e.kind == "file_change"] == []  # nothing but the editor changed files
     switches = [(e.payload.previous_file, e.payload.file) for e in recorded if isinstance(e.payload, TabSwitch)]
     assert ("uni.txt", "other.txt") in switches and ("other.txt", "uni.txt") in switches
 
 
-def test_undo_and_redo_are_marked_and_typing_is_not(home: Path, tmp_path: Path) -> None:
-    (tmp_path / "f.txt").write_text("one\n")
-    with editor(tmp_path) as nvim:
+def test_undo_and_redo_are_marked_and_typing_is_not(home: Path, ws: Path) -> None:
+    (ws / "f.txt").write_text("one\n")
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit f.txt")
         nvim.input("Atwo<Esc>")
@@ -155,11 +163,11 @@ def test_undo_and_redo_are_marked_and_typing_is_not(home: Path, tmp_path: Path) 
     assert apply_all("one\n", recorded) == final == "onewo\n"
 
 
-def test_viewport_observations_match_w0_and_wlast(home: Path, tmp_path: Path) -> None:
+def test_viewport_observations_match_w0_and_wlast(home: Path, ws: Path) -> None:
     lines = [f"line {i} {'ü' * (i % 5)}" for i in range(1, 301)]
-    (tmp_path / "long.txt").write_text("\n".join(lines) + "\n")
+    (ws / "long.txt").write_text("\n".join(lines) + "\n")
     seen = []
-    with editor(tmp_path) as nvim:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit long.txt")
         for keys in ["<C-f>", "<C-f>", "150Gzt", "G", "gg"]:
@@ -176,9 +184,9 @@ def test_viewport_observations_match_w0_and_wlast(home: Path, tmp_path: Path) ->
             assert v.content == "\n".join(lines[v.start_line - 1 : v.end_line])
 
 
-def test_visual_selections_charwise_linewise_blockwise(home: Path, tmp_path: Path) -> None:
-    (tmp_path / "s.txt").write_text("abc déf\nghi 😀kl\nmno pqr\n")
-    with editor(tmp_path) as nvim:
+def test_visual_selections_charwise_linewise_blockwise(home: Path, ws: Path) -> None:
+    (ws / "s.txt").write_text("abc déf\nghi 😀kl\nmno pqr\n")
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit s.txt")
         for keys in ["0lvlll", "<Esc>ggVj", "<Esc>gg0l<C-v>jll", "<Esc>"]:
@@ -195,10 +203,10 @@ def test_visual_selections_charwise_linewise_blockwise(home: Path, tmp_path: Pat
     assert (block.selection_start.line, block.selection_end.line) == (0, 1)
 
 
-def test_external_change_then_edit_bang_is_not_a_user_edit(home: Path, tmp_path: Path) -> None:
-    path = tmp_path / "r.txt"
+def test_external_change_then_edit_bang_is_not_a_user_edit(home: Path, ws: Path) -> None:
+    path = ws / "r.txt"
     path.write_text("original\n")
-    with editor(tmp_path) as nvim:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit r.txt")
         nvim.input("Amine<Esc>")
@@ -227,13 +235,16 @@ def test_external_change_then_edit_bang_is_not_a_user_edit(home: Path, tmp_path:
     assert [e.source for e in reloads] == [Source.UNKNOWN, Source.UNKNOWN]
     assert "rewritten by a tool" in reloads[0].diff.text and "again from outside" in reloads[1].diff.text
     assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)] == ["r.txt", "r.txt"]
+    # the attribution engine saw the tool's writes on disk: never the user's
+    disk = [e.payload for e in recorded if e.kind == "file_change"]
+    assert disk and {c.file for c in disk} == {"r.txt"} and all(c.source is not Source.USER for c in disk)
     # the user's edits and the reloads replay to the buffer's final text
     assert apply_all("original\n", changes) == final
     assert "from outside" in final
 
 
-def test_missing_executable_is_one_clear_message(home: Path, tmp_path: Path) -> None:
-    with editor(tmp_path, cmd=[str(tmp_path / "no-such-crowdcode"), "nvim"]) as nvim:
+def test_missing_executable_is_one_clear_message(home: Path, ws: Path) -> None:
+    with editor(ws, cmd=[str(ws / "no-such-crowdcode"), "nvim"]) as nvim:
         assert state(nvim) == "failed"
         nvim.input("ihello<Esc>")
         settle(nvim)
@@ -244,8 +255,8 @@ def test_missing_executable_is_one_clear_message(home: Path, tmp_path: Path) -> 
         assert nvim.exec_lua("return require('crowdcode').statusline()") == "○ crowdcode"
 
 
-def test_a_crashing_recorder_is_restarted_once_then_quiet(home: Path, tmp_path: Path) -> None:
-    with editor(tmp_path, cmd=["sh", "-c", "exit 3"]) as nvim:
+def test_a_crashing_recorder_is_restarted_once_then_quiet(home: Path, ws: Path) -> None:
+    with editor(ws, cmd=["sh", "-c", "exit 3"]) as nvim:
         wait_for(lambda: state(nvim) == "failed", what="the restart to fail too")
         nvim.input("ihello<Esc>")
         settle(nvim)
@@ -256,11 +267,11 @@ def test_a_crashing_recorder_is_restarted_once_then_quiet(home: Path, tmp_path: 
         assert nvim.eval("v:errmsg") == ""
 
 
-def test_commands_statusline_consent_panic_stop_start(home: Path, tmp_path: Path) -> None:
+def test_commands_statusline_consent_panic_stop_start(home: Path, ws: Path) -> None:
     from crowdcode_sdk.config import Config
     from crowdcode_sdk.store import Store
 
-    with editor(tmp_path) as nvim:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         assert nvim.exec_lua("return require('crowdcode').statusline()") == "● REC"
         nvim.command("CrowdcodeConsent accept")
@@ -294,8 +305,8 @@ def test_commands_statusline_consent_panic_stop_start(home: Path, tmp_path: Path
     assert resumed[scratch] == final[scratch] == "hello\n typed while stopped, after the restart\n"
 
 
-def test_terminal_buffer_command_and_screen(home: Path, tmp_path: Path) -> None:
-    with editor(tmp_path) as nvim:
+def test_terminal_buffer_command_and_screen(home: Path, ws: Path) -> None:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("terminal echo crowdcode-terminal-test; sleep 1")
         wait_for(lambda: "crowdcode-terminal-test" in "\n".join(nvim.current.buffer[:]), what="terminal output")
@@ -313,13 +324,13 @@ def test_terminal_buffer_command_and_screen(home: Path, tmp_path: Path) -> None:
     assert focus == [False, True]
 
 
-def test_recording_disabled_in_config_records_nothing(home: Path, tmp_path: Path) -> None:
+def test_recording_disabled_in_config_records_nothing(home: Path, ws: Path) -> None:
     from crowdcode_sdk.config import set_value
     from crowdcode_sdk.locations import Locations
     from crowdcode_sdk.store import Store
 
     set_value(Locations.default(), "recording.enabled", "false")
-    with editor(tmp_path) as nvim:
+    with editor(ws) as nvim:
         wait_for(lambda: state(nvim) == "disabled", what="the plugin to learn recording is off")
         nvim.input("ihello<Esc>")
         settle(nvim)
@@ -327,11 +338,11 @@ def test_recording_disabled_in_config_records_nothing(home: Path, tmp_path: Path
     assert Store().sessions() == []
 
 
-def test_crlf_file_edits_replay_to_the_saved_bytes(home: Path, tmp_path: Path) -> None:
-    path = tmp_path / "dos.txt"
+def test_crlf_file_edits_replay_to_the_saved_bytes(home: Path, ws: Path) -> None:
+    path = ws / "dos.txt"
     original = "first\r\nsécond 😀\r\nthird\r\n"
     path.write_bytes(original.encode())
-    with editor(tmp_path) as nvim:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit dos.txt")
         assert nvim.eval("&fileformat") == "dos"
@@ -343,15 +354,15 @@ def test_crlf_file_edits_replay_to_the_saved_bytes(home: Path, tmp_path: Path) -
     assert saved == "firs\r\nnew line\r\nsécond 😀 more\r\n"
 
 
-def test_rename_close_and_a_killed_recorder(home: Path, tmp_path: Path) -> None:
+def test_rename_close_and_a_killed_recorder(home: Path, ws: Path) -> None:
     answer_consent()
     import signal
 
     from crowdcode_sdk.schema import FileClose
     from crowdcode_sdk.store import Store
 
-    (tmp_path / "a.txt").write_text("alpha\n")
-    with editor(tmp_path) as nvim:
+    (ws / "a.txt").write_text("alpha\n")
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit a.txt")
         nvim.input("Abc<Esc>")
@@ -402,7 +413,7 @@ COMMANDS = [
 
 
 @pytest.mark.parametrize(("seed", "line_break"), [(1, "\n"), (2, "\n"), (3, "\n"), (4, "\r\n"), (5, "\r\n")])
-def test_random_commands_replay_exactly(home: Path, tmp_path: Path, seed: int, line_break: str) -> None:
+def test_random_commands_replay_exactly(home: Path, ws: Path, seed: int, line_break: str) -> None:
     """150 random commands from a vocabulary of operators, visual modes, Ex commands, macros and
     undo; 24 seeds passed when this was written (a :move bug was found this way)."""
     import random
@@ -411,9 +422,9 @@ def test_random_commands_replay_exactly(home: Path, tmp_path: Path, seed: int, l
     initial = "".join(
         f"{rng.choice(['alpha', 'héllo', '日本', '😀 x', 'foo(bar)', ''])} line {i}{line_break}" for i in range(30)
     )
-    (tmp_path / "fuzz.txt").write_bytes(initial.encode())
+    (ws / "fuzz.txt").write_bytes(initial.encode())
     script = [rng.choice(COMMANDS) for _ in range(150)]
-    with editor(tmp_path) as nvim:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit fuzz.txt")
         for i in range(0, len(script), 10):
@@ -424,8 +435,8 @@ def test_random_commands_replay_exactly(home: Path, tmp_path: Path, seed: int, l
     assert apply_all(initial, edits(events(finished_session()), "fuzz.txt")) == final, script
 
 
-def test_viewport_of_a_help_window_carries_its_text(home: Path, tmp_path: Path) -> None:
-    with editor(tmp_path) as nvim:
+def test_viewport_of_a_help_window_carries_its_text(home: Path, ws: Path) -> None:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("help")
         settle(nvim)
@@ -438,9 +449,9 @@ def test_viewport_of_a_help_window_carries_its_text(home: Path, tmp_path: Path) 
     assert (help_views[-1].start_line, help_views[-1].end_line) == (w0, wlast)
 
 
-def test_an_internal_error_stops_recording_with_one_message(home: Path, tmp_path: Path) -> None:
+def test_an_internal_error_stops_recording_with_one_message(home: Path, ws: Path) -> None:
     answer_consent()
-    with editor(tmp_path) as nvim:
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.exec_lua("require('crowdcode.queue').push = function() error('boom') end")
         for _ in range(3):
@@ -454,8 +465,8 @@ def test_an_internal_error_stops_recording_with_one_message(home: Path, tmp_path
         assert "bye" in nvim.current.buffer[0] and nvim.current.buffer[0].count("hell") == 3
 
 
-def test_a_recorder_that_never_answers_never_blocks_neovim(home: Path, tmp_path: Path) -> None:
-    with editor(tmp_path, cmd=["sleep", "60"], setup="{start_timeout_ms = 1500}") as nvim:
+def test_a_recorder_that_never_answers_never_blocks_neovim(home: Path, ws: Path) -> None:
+    with editor(ws, cmd=["sleep", "60"], setup="{start_timeout_ms = 1500}") as nvim:
         nvim.input("ihello<Esc>")
         nvim.api.paste("x" * 200_000, True, -1)
         settle(nvim)
@@ -468,10 +479,10 @@ def test_a_recorder_that_never_answers_never_blocks_neovim(home: Path, tmp_path:
         assert nvim.eval("v:errmsg") == "" and "bye" in nvim.current.buffer[0]
 
 
-def test_nul_bytes_are_text_like_any_other(home: Path, tmp_path: Path) -> None:
+def test_nul_bytes_are_text_like_any_other(home: Path, ws: Path) -> None:
     initial = "abc\x00def\nline\n"
-    (tmp_path / "nul.bin").write_bytes(initial.encode())
-    with editor(tmp_path) as nvim:
+    (ws / "nul.bin").write_bytes(initial.encode())
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit nul.bin")
         nvim.input("Gxggia<C-v>x00b<Esc>")  # type a NUL too
@@ -481,10 +492,10 @@ def test_nul_bytes_are_text_like_any_other(home: Path, tmp_path: Path) -> None:
     assert apply_all(initial, edits(events(finished_session()), "nul.bin")) == final
 
 
-def test_secret_files_are_never_recorded(home: Path, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("API_KEY=hunter2\n")
-    (tmp_path / "ok.txt").write_text("fine\n")
-    with editor(tmp_path) as nvim:
+def test_secret_files_are_never_recorded(home: Path, ws: Path) -> None:
+    (ws / ".env").write_text("API_KEY=hunter2\n")
+    (ws / "ok.txt").write_text("fine\n")
+    with editor(ws) as nvim:
         wait_recording(nvim)
         nvim.command("edit .env")
         nvim.input("ASECRET=more<Esc>vb")
@@ -502,12 +513,12 @@ def test_secret_files_are_never_recorded(home: Path, tmp_path: Path) -> None:
     assert apply_all("fine\n", edits(recorded, "ok.txt")) == "finex\n"
 
 
-def test_an_opted_out_workspace_is_not_recorded(home: Path, tmp_path: Path) -> None:
+def test_an_opted_out_workspace_is_not_recorded(home: Path, ws: Path) -> None:
     from crowdcode_sdk.consent import OPT_OUT_FILE
     from crowdcode_sdk.store import Store
 
-    (tmp_path / OPT_OUT_FILE).write_text("")
-    with editor(tmp_path) as nvim:
+    (ws / OPT_OUT_FILE).write_text("")
+    with editor(ws) as nvim:
         wait_for(lambda: state(nvim) == "disabled", what="the plugin to learn the workspace opted out")
         nvim.input("ihello<Esc>")
         settle(nvim)

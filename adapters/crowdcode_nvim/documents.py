@@ -1,9 +1,9 @@
-"""The one seam between the Neovim host and file attribution.
+"""Where the Neovim host's file events go.
 
-Saves and reloads must go through the core's attribution engine (``crowdcode_sdk.attribution``,
-built in parallel), which correlates the editor's edits with what reaches the disk. Until it is
-in the core, :class:`DirectFileEvents` records the same calls straight into the session with the
-same signatures, so that switching is a change to :func:`file_events` alone.
+Files on disk go through the core's attribution engine (``crowdcode_sdk.attribution``), which
+correlates the editor's edits with what reaches the disk. Buffers without a file have nothing on
+disk to correlate: :class:`DirectFileEvents` records their events straight into the session, with
+the engine's signatures and conventions.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from crowdcode_sdk.attribution import Attribution
 from crowdcode_sdk.schema import (
     Edit,
     EditReason,
@@ -44,7 +45,7 @@ class FileEvents(Protocol):
         source: Source = Source.USER,
         reason: EditReason | None = None,
         evidence: Evidence | None = None,
-    ) -> Event: ...
+    ) -> Event | None: ...
 
     def reload_document(self, path: Path, text: str) -> None: ...
 
@@ -56,7 +57,7 @@ class FileEvents(Protocol):
 
 
 class DirectFileEvents:
-    """Records file events as they happen, without looking at the disk.
+    """Records a scratch buffer's events as they happen (there is no disk to look at).
 
     A reload from disk is recorded as the engine records it: an ``edit`` with reason ``reload``
     and source ``unknown`` (so that a replay rebuilds the buffer), never as a user edit.
@@ -106,10 +107,10 @@ class DirectFileEvents:
         pass
 
 
-def file_events(session: Session, roots: list[Path], text_before: Callable[[Name], str]) -> FileEvents:
-    """The recorder of files on disk: the attribution engine once the core has it."""
-    del roots  # for Attribution(session, roots=roots)
-    return DirectFileEvents(session, text_before)
+def file_events(session: Session, roots: list[Path]) -> FileEvents:
+    """The attribution engine, watching ``roots`` (its initial scan runs in the background: the
+    editor's first events never wait for it)."""
+    return Attribution(session, roots=roots, wait=False)
 
 
 def scratch_events(session: Session, text_before: Callable[[Name], str]) -> DirectFileEvents:

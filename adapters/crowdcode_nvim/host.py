@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from crowdcode_sdk.attribution import workspace_root
 from crowdcode_sdk.consent import CONSENT_TEXT, consent_status, recording_allowed, set_consent
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.ignore import is_secret
@@ -93,7 +94,7 @@ class Host:
     def hello(self, info: dict[str, Any]) -> None:
         if self.session is not None:
             return
-        workspace = Path(info.get("cwd") or ".")
+        workspace = workspace_root(Path(info.get("cwd") or "."))
         try:
             allowed = recording_allowed(workspace, self.locations)
             if not allowed:
@@ -109,7 +110,7 @@ class Host:
         except CrowdcodeError as exc:  # a broken config or unusable data directory: say so once
             self._decline(f"cannot record: {exc}")
             return
-        self.files = file_events(self.session, [workspace], self._text_before)
+        self.files = file_events(self.session, watched_roots(workspace))
         self.scratch = scratch_events(self.session, self._text_before)
         consent = consent_status(self.locations).value
         self.reply({"type": "ready", "session": self.session.id, "consent": consent, "consent_text": CONSENT_TEXT})
@@ -402,6 +403,15 @@ class Host:
         if self.files is not None:
             self.files.close()
         self.session.close(reason)
+
+
+def watched_roots(workspace: Path) -> list[Path]:
+    """The folders whose files the attribution engine watches: the workspace, unless Neovim was
+    started in the home directory or the filesystem root (watching all of it would cost more
+    than it tells); then files are still recorded, without disk correlation."""
+    if workspace in (Path.home(), Path(workspace.anchor)):
+        return []
+    return [workspace]
 
 
 def _terminal_id(buf: int) -> str:
