@@ -1,0 +1,194 @@
+"""Each Neovim buffer's text, kept in step with on_lines, and its positions in schema units.
+
+Neovim reports changes in a model where every line ends in a line break, the last one included; a
+new or emptied buffer (one empty line) is ``"\\n"``. The text kept here follows that model with the
+buffer's own line break (``'fileformat'``), so that offsets match the file as Neovim writes it (a
+file without a final line break differs only in that last break).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk.positions import Document, Encoding, utf16_len
+from crowdcode_sdk.schema import Position, SelectionMode, TextChange
+
+LINE_BREAKS = {"unix": "\n", "dos": "\r\n", "mac": "\r"}
+
+VISUAL_MODES = {"v": SelectionMode.CHAR, "V": SelectionMode.LINE, "\x16": SelectionMode.BLOCK}
+
+
+@dataclass
+class SelectionRange:
+    start: Position
+    end: Position
+    cursor: Position
+    text: str
+    mode: SelectionMode | None
+
+
+class Buffer:
+    """One tracked buffer: its number, file (``name``, empty for a scratch buffer) and text."""
+
+    def __init__(self, number: int, name: str, fileformat: str, text: str) -> None:
+        self.number = number
+        self.name = name
+        self.line_break = LINE_BREAKS.get(fileformat, "\n")
+        self.document = Document(self.from_nvim(text))
+
+    @property
+    def path(self) -> Path | None:
+        """The file, when the buffer has one (Neovim gives absolute names)."""
+        return Path(self.name) if self.name and Path(self.name).is_absolute() else None
+
+    @property
+    def text(self) -> str:
+        return self.document.text
+
+    def from_nvim(self, text: str) -> str:
+        """Text as Neovim sends it (``\\n`` between lines) with this buffer's line breaks."""
+        return text if self.line_break == "\n" else text.replace("\n", self.line_break)
+
+    def reset(self, text: str) -> None:
+        """The buffer was read again: ``text`` (Neovim's model) replaces everything."""
+        self.document = Document(self.from_nvim(text))
+
+    def index(self, row: int, col: int) -> int:
+        """Code point index of a (row, byte column) position; past a line's end means its end."""
+        return self.document.offset_at(row, col, Encoding.UTF8)
+
+    def replace_lines(self, first: int, last: int, text: str, hint: tuple[int, int] | None = None) -> TextChange | None:
+        """Apply one on_lines change: lines ``first``..``last`` (0-based, end exclusive) now read
+        ``text`` (each line ending in ``\\n``). Returns the smallest edit, or None if nothing changed.
+
+        ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
+        characters, typing or deleting one is placed there rather than at the run's end.
+        """
+        start = self.document.offset_at(first, 0, Encoding.UTF8)
+        end = self.document.offset_at(last, 0, Encoding.UTF8)
+        if not text and start == 0 and end == len(self.document):
+            text = "\n"  # deleting every line leaves one empty line (on_lines reports none)
+        at = None
+        if hint is not None:
+            with contextlib.suppress(CrowdcodeError):
+                at = self.index(*hint) - start
+        return self._replace_minimal(start, end, self.from_nvim(text), at)
+
+    def replace_all(self, text: str) -> TextChange | None:
+        """Make the text ``text`` (Neovim's model) with the smallest single replacement, or None."""
+        return self._replace_minimal(0, len(self.document), self.from_nvim(text), None)
+
+    def _replace_minimal(self, start: int, end: int, new: str, hint: int | None) -> TextChange | None:
+        old = self.document.slice(start, end)
+        if old == new:
+            return None
+        cut_start, cut_end, text = _difference(old, new, hint)
+        return self.document.replace(start + cut_start, start + cut_end, text)
+
+    def position(self, row: int, col: int) -> Position:
+        """The schema position (UTF-16 character) of a (row, byte column) position.
+
+        Computed from the line alone: the cursor and viewport are sampled after every change, and
+        the document's line offsets would otherwise be recomputed for each sample.
+        """
+        if row >= self.document.line_count:
+            return self.document.position_at(len(self.document), Encoding.UTF16)
+        line = self.document.line(row)
+        if line.isascii():
+            return Position(line=row, character=min(col, len(line)))
+        encoded = line.encode("utf-8")
+        index = len(encoded[: min(col, len(encoded))].decode("utf-8", "ignore"))
+        return Position(line=row, character=utf16_len(line[:index]))
+
+    def selection(
+        self, mode: str, row: int, col: int, other_row: int | None, other_col: int | None, block_text: str | None
+    ) -> SelectionRange:
+        """The cursor, or Visual mode's selection between the cursor and its other end.
+
+        Charwise and blockwise selections include the character under their last position
+        (Vim's default 'selection'); linewise ones whole lines with their line breaks.
+        """
+        cursor = self.position(row, col)
+        visual = VISUAL_MODES.get(mode)
+        if visual is None or other_row is None or other_col is None:
+            return SelectionRange(cursor, cursor, cursor, "", None)
+        (r1, c1), (r2, c2) = sorted([(row, col), (other_row, other_col)])
+        doc = self.document
+        if visual is SelectionMode.LINE:
+            start = doc.offset_at(r1, 0, Encoding.UTF8)
+            end = doc.offset_at(r2 + 1, 0, Encoding.UTF8) if r2 + 1 < doc.line_count else len(doc)
+        else:
+            if visual is SelectionMode.BLOCK:
+                c1, c2 = min(c1, c2), max(c1, c2)
+            start = self.index(r1, c1)
+            end = self._after_character(r2, c2)
+        text = block_text if visual is SelectionMode.BLOCK and block_text is not None else doc.slice(start, end)
+        return SelectionRange(
+            doc.position_at(start, Encoding.UTF16), doc.position_at(end, Encoding.UTF16), cursor, text, visual
+        )
+
+    def _after_character(self, row: int, col: int) -> int:
+        """Index just after the character at (row, col); at or past the line's end, after its break."""
+        line = self.document.line(row)
+        if col < (len(line) if line.isascii() else len(line.encode("utf-8"))):
+            return self.index(row, col) + 1
+        return self.document.offset_at(row, 0, Encoding.UTF8) + len(self.document.line(row, keep_end=True))
+
+    def lines(self, first: int, last: int) -> str:
+        """Lines ``first``..``last`` (1-based, inclusive) without line breaks, joined by ``\\n``."""
+        last = min(last, self.document.line_count)
+        return "\n".join(self.document.line(i) for i in range(first - 1, last))
+
+
+def screen_position(line: str, row: int, col: int) -> Position:
+    """A terminal cursor (row on screen, byte column in ``line``) in schema units."""
+    encoded = line.encode("utf-8", "surrogateescape")
+    index = len(encoded[:col].decode("utf-8", "ignore"))
+    return Position(line=row, character=utf16_len(line[:index]))
+
+
+def minimal_change(before: str, after: str) -> TextChange | None:
+    """The single smallest edit (schema units) turning ``before`` into ``after``; None if equal."""
+    if before == after:
+        return None
+    start, end, text = _difference(before, after, None)
+    return Document(before).replace(start, end, text)
+
+
+def _difference(old: str, new: str, hint: int | None) -> tuple[int, int, str]:
+    """(start, end, text): replacing ``old[start:end]`` by ``text`` gives ``new``, smallest such.
+
+    ``hint`` (an index into ``old``) is where the change was made: a pure insertion or deletion
+    inside a run of equal characters slides left towards it.
+    """
+    prefix = _common_prefix(old, new)
+    limit = min(len(old), len(new)) - prefix
+    suffix = min(_common_prefix(old[::-1], new[::-1]), limit)
+    start, end, text = prefix, len(old) - suffix, new[prefix : len(new) - suffix]
+    if hint is not None:
+        hint = max(hint, 0)  # the change may start before the changed lines (:move deletes "\nline")
+        if start == end:
+            while start > hint and old[start - 1] == text[-1]:
+                text = old[start - 1] + text[:-1]
+                start -= 1
+                end -= 1
+        elif not text:
+            while start > hint and old[start - 1] == old[end - 1]:
+                start -= 1
+                end -= 1
+    return start, end, text
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    lo, hi = 0, n
+    while lo < hi:  # binary search on slices: C-speed comparisons, O(n log n) at worst
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

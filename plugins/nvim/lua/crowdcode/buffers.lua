@@ -1,0 +1,300 @@
+-- Buffer tracking: the full text when a buffer is opened, then every change. The text of a
+-- change comes from on_lines, read when the callback runs: on_bytes reports :substitute before the
+-- new line is written and undo only after every line was restored, so text read there is stale
+-- (on_lines' text is what Neovim's own LSP client relies on). on_bytes still tells exactly where a
+-- change starts: that position goes along as a hint, so that the host can place an edit inside a
+-- run of equal characters where the user made it. The host keeps each buffer's text and converts
+-- positions to the schema's UTF-16 units; this side only reads the changed lines.
+--
+-- Undo and redo: Neovim does not say why text changed. A new change opens a new undo step before
+-- it touches the text, so changenr() has moved when its callbacks run; during an undo or redo it
+-- has not moved yet. Such changes (outside Insert mode) are marked pending and classified once the
+-- command finished (TextChanged, or the next flush): changenr() went down for an undo, up for a
+-- redo, stayed for a change joined to the last step.
+local guard = require('crowdcode.guard')
+local queue = require('crowdcode.queue')
+
+local api, fn = vim.api, vim.fn
+local M = {}
+
+---@class crowdcode.BufState
+---@field name string
+---@field attached boolean
+---@field nr integer changenr() as last seen
+---@field reading boolean a :edit / :checktime read is in progress
+
+---@type table<integer, crowdcode.BufState>
+local states = {}
+---@type {[1]: table, [2]: integer, [3]: integer, [4]: integer}[] event, reason slot, buffer, changenr()
+local pending = {}
+local enabled = false
+local pasting = false
+local inserting = false -- in Insert or Replace mode (InsertEnter/InsertLeave)
+
+M.max_bytes = 16 * 1024 * 1024
+
+-- The buffer's text with every line ending in a newline (the model of on_lines and on_bytes).
+local function whole_text(buf)
+  return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), '\n') .. '\n'
+end
+
+-- Sets event[slot] to the reason of a change to `buf` (see the header comment). Typing in Insert
+-- mode is never an undo: it costs nothing here, and InsertLeave catches up with changenr().
+local function classify(st, buf, event, slot)
+  if pasting then
+    event[slot] = 'paste'
+    return
+  end
+  if inserting or buf ~= api.nvim_get_current_buf() then
+    return
+  end
+  local nr = fn.changenr()
+  if nr ~= st.nr then
+    st.nr = nr
+    return
+  end
+  event[slot] = '?'
+  pending[#pending + 1] = { event, slot, buf, nr }
+end
+
+--- Classify pending changes; called when a command finished and before each flush.
+function M.resolve()
+  if #pending == 0 then
+    return
+  end
+  local now = {}
+  for _, p in ipairs(pending) do
+    local event, slot, buf, nr = p[1], p[2], p[3], p[4]
+    local cur = now[buf]
+    if cur == nil and api.nvim_buf_is_loaded(buf) then
+      cur = buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
+      now[buf] = cur
+    end
+    if cur == nil or cur == nr then
+      event[slot] = false
+    else
+      event[slot] = cur < nr and 'undo' or 'redo'
+    end
+    if states[buf] and cur then
+      states[buf].nr = cur
+    end
+  end
+  pending = {}
+end
+
+-- The hint is the first on_bytes position of the change that just happened (its changedtick is
+-- one less than on_lines'); undo reports on_bytes after on_lines, so older hints are dropped.
+local function on_lines(st, buf, tick, first, last, new_last)
+  local text = ''
+  if new_last > first then
+    text = table.concat(api.nvim_buf_get_lines(buf, first, new_last, false), '\n') .. '\n'
+  end
+  local event = { 'lines', buf, first, last, text, false, false, false }
+  if st.hint_tick == tick - 1 then
+    event[7], event[8] = st.hint_row, st.hint_col
+  end
+  st.hint_tick = nil
+  classify(st, buf, event, 6)
+  queue.push(event)
+end
+
+local function on_reload(st, buf)
+  local event = { 'reload', buf, whole_text(buf), false }
+  if st.reading then
+    event[4] = 'disk'
+  else
+    classify(st, buf, event, 4)
+  end
+  queue.push(event)
+end
+
+-- The callbacks are bound to one tracking state: after :CrowdcodeStop or a close, the old
+-- attachment detaches on its next call instead of reporting twice.
+local function attach(buf, st)
+  st.attached = api.nvim_buf_attach(buf, false, {
+    on_lines = guard.wrap(function(_, _, tick, first, last, new_last)
+      if states[buf] ~= st then
+        return true
+      end
+      on_lines(st, buf, tick, first, last, new_last)
+    end),
+    on_bytes = guard.wrap(function(_, _, tick, row, col)
+      if states[buf] ~= st then
+        return true
+      end
+      if st.hint_tick ~= tick then
+        st.hint_row, st.hint_col, st.hint_tick = row, col, tick
+      end
+    end),
+    on_reload = guard.wrap(function()
+      if states[buf] ~= st then
+        return true
+      end
+      on_reload(st, buf)
+    end),
+    on_detach = function()
+      st.attached = false
+    end,
+  })
+end
+
+local function trackable(buf)
+  if not api.nvim_buf_is_loaded(buf) or vim.bo[buf].buftype ~= '' then
+    return false
+  end
+  if fn.getcmdwintype() ~= '' then -- the command-line window (q:), before it sets 'buftype'
+    return false
+  end
+  local size = api.nvim_buf_get_offset(buf, api.nvim_buf_line_count(buf))
+  return size <= M.max_bytes
+end
+
+local function changenr_of(buf)
+  return buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
+end
+
+--- Start tracking `buf` (a loaded file or scratch buffer): send its text, attach.
+function M.open(buf)
+  local old = states[buf]
+  if old and not old.attached and api.nvim_buf_is_loaded(buf) then
+    M.close(buf) -- unloaded and loaded again without a read (:enew reusing an empty buffer)
+  end
+  if not enabled or states[buf] or not trackable(buf) then
+    return
+  end
+  local st = { name = api.nvim_buf_get_name(buf), attached = false, nr = changenr_of(buf), reading = false }
+  states[buf] = st
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf) })
+  attach(buf, st)
+end
+
+function M.tracked(buf)
+  return states[buf] ~= nil
+end
+
+function M.on_read_pre(buf)
+  local st = states[buf]
+  if st then
+    st.reading = true
+  end
+end
+
+-- After a read into a buffer: the first read opens it; a read into a tracked buffer with the same
+-- name is a reload from disk (:edit!, or :checktime with 'autoread', whose on_reload comes later);
+-- a tracked buffer that now holds another file (Neovim reuses an empty scratch buffer) is a close
+-- and an open.
+function M.on_read_post(buf)
+  local st = states[buf]
+  if not st then
+    return M.open(buf)
+  end
+  local name = api.nvim_buf_get_name(buf)
+  if name ~= st.name then
+    M.close(buf)
+    return M.open(buf)
+  end
+  st.nr = changenr_of(buf)
+  if not st.attached then -- :edit! unloaded the buffer, which detached us
+    queue.push({ 'reload', buf, whole_text(buf), 'disk' })
+    attach(buf, st)
+  end
+  vim.schedule(function()
+    st.reading = false
+  end)
+end
+
+function M.on_rename(buf)
+  local st = states[buf]
+  if not st then
+    return M.open(buf)
+  end
+  local name = api.nvim_buf_get_name(buf)
+  if name ~= st.name then
+    st.name = name
+    queue.push({ 'rename', buf, name })
+  end
+end
+
+function M.on_write(buf)
+  local st = states[buf]
+  if st then
+    M.on_rename(buf)
+    queue.push({ 'save', buf })
+  end
+end
+
+--- Entering a buffer or leaving Insert mode: catch up with the buffer's undo state.
+function M.on_enter(buf)
+  local st = states[buf]
+  if st then
+    st.nr = fn.changenr()
+  end
+end
+
+function M.on_insert(entering)
+  inserting = entering
+  if not entering then
+    M.on_enter(api.nvim_get_current_buf())
+  end
+end
+
+-- BufUnload also runs for :edit!, which reloads the buffer right after; the close is decided once
+-- the command finished.
+function M.on_unload(buf)
+  if not states[buf] then
+    return
+  end
+  vim.schedule(function()
+    if states[buf] and not api.nvim_buf_is_loaded(buf) then
+      M.close(buf)
+    end
+  end)
+end
+
+--- The recorder lost track of `buf` (its text no longer fits a change): send it again.
+function M.resync(buf)
+  states[buf] = nil
+  M.open(buf)
+end
+
+function M.close(buf)
+  if states[buf] then
+    states[buf] = nil
+    queue.push({ 'close', buf })
+  end
+end
+
+--- Wrap vim.paste so that pasted text is marked as a paste.
+local function wrap_paste()
+  local original = vim.paste
+  vim.paste = function(lines, phase)
+    pasting = true
+    local ok, result = pcall(original, lines, phase)
+    pasting = false
+    if not ok then
+      error(result, 0)
+    end
+    return result
+  end
+end
+
+function M.enable()
+  if enabled then
+    return
+  end
+  enabled = true
+  for _, buf in ipairs(api.nvim_list_bufs()) do
+    M.open(buf)
+  end
+end
+
+--- Stop tracking every buffer (the on_bytes callbacks detach on their next call).
+function M.disable()
+  enabled = false
+  states = {}
+  pending = {}
+end
+
+wrap_paste()
+
+return M

@@ -1,0 +1,64 @@
+"""Unit tests of the Neovim host's buffer model: Neovim's line changes to schema edits."""
+
+from __future__ import annotations
+
+from crowdcode_nvim.buffers import Buffer
+
+from crowdcode_sdk.positions import apply_change
+from crowdcode_sdk.schema import Position, SelectionMode
+
+
+def P(line: int, character: int) -> Position:
+    return Position(line=line, character=character)
+
+
+def test_typing_inside_a_run_of_equal_characters_is_placed_at_the_hint() -> None:
+    buffer = Buffer(1, "/w/f.txt", "unix", "aaa\nb\n")
+    change = buffer.replace_lines(0, 1, "aaaa\n", hint=(0, 1))
+    assert (change.range_offset, change.range_length, change.text) == (1, 0, "a")
+    change = buffer.replace_lines(0, 1, "aaa\n", hint=(0, 0))
+    assert (change.range_offset, change.range_length, change.text) == (0, 1, "")
+    assert buffer.text == "aaa\nb\n"
+
+
+def test_a_hint_before_the_changed_lines_keeps_the_edit_inside_them() -> None:
+    buffer = Buffer(1, "", "unix", "x\ny\nx\n")  # :move reports its deletion from the line before
+    change = buffer.replace_lines(2, 3, "", hint=(1, 1))
+    assert (change.range_offset, change.range_length) == (4, 2)
+    assert buffer.text == "x\ny\n"
+
+
+def test_without_a_hint_the_smallest_change_is_recorded() -> None:
+    before = "héllo 😀 wörld\nnext\n"
+    buffer = Buffer(1, "", "unix", before)
+    change = buffer.replace_lines(0, 1, "héllo 😀😀 wörld\n")
+    assert (change.range_offset, change.range_length, change.text) == (8, 0, "😀")  # UTF-16 units
+    assert apply_change(before, change) == buffer.text
+    assert buffer.replace_lines(1, 2, "next\n") is None
+
+
+def test_crlf_buffers_keep_their_line_breaks() -> None:
+    buffer = Buffer(1, "/w/dos.txt", "dos", "one\ntwo\n")
+    assert buffer.text == "one\r\ntwo\r\n"
+    change = buffer.replace_lines(1, 1, "inserted\n")
+    assert (change.range_offset, change.text) == (5, "inserted\r\n")
+    assert buffer.text == "one\r\ninserted\r\ntwo\r\n"
+
+
+def test_deleting_every_line_leaves_one_empty_line() -> None:
+    buffer = Buffer(1, "", "unix", "a\nb\n")
+    buffer.replace_lines(0, 2, "")
+    assert buffer.text == "\n"
+    buffer.replace_lines(0, 1, "x\n")
+    assert buffer.text == "x\n"
+
+
+def test_selections_in_schema_units() -> None:
+    buffer = Buffer(1, "", "unix", "ab😀cd\nline two\n")
+    # charwise from byte 2 (the emoji) to byte 6 ('c'), inclusive
+    s = buffer.selection("v", 0, 6, 0, 2, None)
+    assert (s.start, s.end, s.text, s.mode) == (P(0, 2), P(0, 5), "😀c", SelectionMode.CHAR)
+    s = buffer.selection("V", 1, 3, 0, 0, None)
+    assert (s.start, s.end, s.text) == (P(0, 0), P(2, 0), "ab😀cd\nline two\n")
+    s = buffer.selection("n", 1, 3, None, None, None)
+    assert (s.start, s.end, s.text, s.mode, s.cursor) == (P(1, 3), P(1, 3), "", None, P(1, 3))
