@@ -20,7 +20,7 @@ import enum
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,10 +160,20 @@ class IgnoreRules:
     """The ignore rules of one workspace root; ``.gitignore`` files are cached per directory and
     re-read after :meth:`invalidate` (the watcher calls it when one changes)."""
 
-    def __init__(self, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, git_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        git_dir: Path | None = None,
+        exclude: Iterable[Path] = (),
+    ) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self._git_dir = git_dir if git_dir is not None else _find_git_dir(root)
+        # Directories never read whatever the rules say: crowdcode's own data, whose every write
+        # would otherwise be recorded as a change, which writes again.
+        self._excluded = tuple({p for e in exclude for p in (Path(e).absolute(), Path(e).resolve())})
         self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
         self._root_text = root.as_posix().rstrip("/") + "/"
         self._dirs: dict[Path, bool] = {}
@@ -235,11 +245,16 @@ class IgnoreRules:
         """
         if not path.is_relative_to(self.root) or path == self.root:
             return Skip.IGNORED if path != self.root else None
+        if self._is_excluded(path):
+            return Skip.IGNORED
         if self._directory_ignored(path.parent) or self._matches(path, is_dir=is_dir):
             return Skip.IGNORED
         if not is_dir and is_secret(path.as_posix()[len(self._root_text) :]):
             return Skip.SECRET
         return None
+
+    def _is_excluded(self, path: Path) -> bool:
+        return any(path.is_relative_to(excluded) for excluded in self._excluded)
 
     def _directory_ignored(self, directory: Path) -> bool:
         if directory == self.root:
@@ -283,7 +298,7 @@ class IgnoreRules:
                 if entry.name == ".git" and on_repository is not None and directory != (start or self.root):
                     on_repository(Path(directory))
                 if is_dir:
-                    if entry.name in ALWAYS_SKIPPED_DIRS or self._matches(path, is_dir=True):
+                    if entry.name in ALWAYS_SKIPPED_DIRS or self._matches(path, is_dir=True) or self._is_excluded(path):
                         continue
                     subdirs.append(path)
                 elif not self._matches(path, is_dir=False) and not is_secret(path.as_posix()[len(self._root_text) :]):

@@ -11,7 +11,7 @@ from crowdcode_sdk.attribution.diffs import apply_diff, minimal_change, unified_
 from crowdcode_sdk.attribution.evidence import classify_command
 from crowdcode_sdk.attribution.pending import EditChain
 from crowdcode_sdk.positions import Document, apply_change
-from crowdcode_sdk.schema import Source
+from crowdcode_sdk.schema import FileOpen, Source
 
 LINES = st.lists(st.sampled_from(["a", "b", "c\r", "", "😀", "x y", "\t"]), max_size=12)
 
@@ -98,3 +98,27 @@ def test_match_agent(command: str, agent: str | None) -> None:
 def test_classify_command(command: str, source: Source | None) -> None:
     found = classify_command(command)
     assert (found[0] if found else None) == source
+
+
+def test_crowdcode_s_own_files_inside_the_workspace_are_never_recorded(tmp_path, monkeypatch):
+    """Neovim started in the home directory watches crowdcode's data dir too: its journal writes
+    must not become file changes (each of which would be journaled, and so on)."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    monkeypatch.setenv("CROWDCODE_HOME", str(workspace / ".crowdcode-home"))
+    from crowdcode_sdk import Session, Store
+    from crowdcode_sdk.attribution import Attribution
+
+    session = Session(adapter="test", editor="self", workspace=workspace)
+    attribution = Attribution(session, roots=[workspace])
+    try:
+        (workspace / "note.txt").write_text("written by a tool\n")
+        for n in range(50):  # plenty of journal and registry writes inside the workspace
+            session.record(FileOpen(file=f"f{n}"))
+        session.flush()
+        assert attribution.drain()
+    finally:
+        attribution.close()
+        session.close()
+    changes = [e.payload.file for e in Store().events(Store().find(session.id)) if e.kind == "file_change"]
+    assert changes == ["note.txt"]

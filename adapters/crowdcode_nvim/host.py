@@ -280,9 +280,7 @@ class Host:
         )
         self.session.observe(viewport=viewport)
 
-    def _view_text(
-        self, buf: int, name: str, first: int, last: int, lines: list[str], row: int, col: int
-    ) -> None:
+    def _view_text(self, buf: int, name: str, first: int, last: int, lines: list[str], row: int, col: int) -> None:
         """The viewport of a buffer whose text is not kept (help, a plugin's window): sent along."""
         assert self.session is not None
         cursor = screen_position(lines[row], first - 1 + row, col) if 0 <= row < len(lines) else None

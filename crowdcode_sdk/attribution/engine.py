@@ -107,13 +107,19 @@ class Attribution:
         self._inbox = Inbox()
         self._roots: list[_Root] = []
         gits: dict[Path, GitActivity] = {}
+        places = session.locations
+        own = (places.data_dir, places.runtime_dir, places.config_file.parent)
         for root in sorted({Path(r).absolute() for r in roots}, key=lambda p: len(p.parts), reverse=True):
             repo = find_repo(root)
             git = None
             if repo is not None:
                 git = gits.setdefault(repo.git_dir, GitActivity(repo))
             self._roots.append(
-                _Root(root, IgnoreRules(root, max_bytes=self._max_bytes, git_dir=repo.git_dir if repo else None), git)
+                _Root(
+                    root,
+                    IgnoreRules(root, max_bytes=self._max_bytes, git_dir=repo.git_dir if repo else None, exclude=own),
+                    git,
+                )
             )
         self._gits = _by_depth(gits.values())
         self._nested: list[tuple[str, GitActivity]] = []
