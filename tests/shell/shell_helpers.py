@@ -79,3 +79,21 @@ def live_entry(condition, timeout: float = 10.0) -> dict:
         if time.monotonic() > deadline:
             raise AssertionError(f"registry never satisfied the condition: {entries}")
         time.sleep(0.05)
+
+
+def wait_for_process(*argv: str, timeout: float = 15.0) -> int:
+    """The pid of a running process with exactly this command line: a signal typed before the
+    shell has started the command would reach the shell instead (on a loaded machine, 0.3 s is
+    not always enough)."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if (entry / "cmdline").read_bytes() == wanted:
+                        return int(entry.name)
+                except OSError:
+                    continue
+        time.sleep(0.05)
+    raise AssertionError(f"{' '.join(argv)} did not start within {timeout} s")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pexpect
-from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens
+from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens, wait_for_process
 
 
 def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
@@ -83,11 +83,11 @@ def test_ctrl_c_ctrl_z_fg_and_ctrl_d_pass_through(shell) -> None:
     s = shell()
     s.prompt()
     s.child.sendline("sleep 30")
-    time.sleep(0.3)
+    wait_for_process("sleep", "30")
     s.child.sendcontrol("c")
     s.prompt()
     s.child.sendline("sleep 31")
-    time.sleep(0.3)
+    wait_for_process("sleep", "31")
     s.child.sendcontrol("z")
     s.child.expect("Stopped")
     s.prompt()
