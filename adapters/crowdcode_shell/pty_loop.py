@@ -41,11 +41,34 @@ def spawn(argv: Sequence[str], env: dict[str, str], size: tuple[int, int]) -> Ch
     if pid == 0:
         try:
             set_size(0, *size)
+            _default_signals()
             os.execvpe(argv[0], list(argv), env)
         except Exception as exc:
             os.write(2, f"crowdcode shell: cannot run {argv[0]}: {exc}\r\n".encode())
         os._exit(127)
     return Child(pid, master)
+
+
+def _default_signals() -> None:
+    """Give the child the signal state a terminal gives a shell. Python ignores SIGPIPE and
+    SIGXFSZ, and a wrapper started in the background inherits an ignored SIGINT and SIGQUIT;
+    ignored signals survive ``exec`` and a shell cannot undo them, so without this ``yes | head``
+    would complain of a broken pipe and Ctrl-C would not stop ``sleep``."""
+    for sig in (*_RESET_SIGNALS, *FORWARDED_SIGNALS):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+_RESET_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGCHLD,
+    signal.SIGWINCH,
+)
 
 
 def input_hidden(master: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -167,6 +168,22 @@ def test_stdin_not_a_terminal(home: Path, user_home: Path, tmp_path: Path) -> No
     assert result.returncode == 3
     assert b"piped-42" in result.stdout
     assert b"piped-42" in cast_file(only_session()).read_bytes()
+
+
+def test_the_child_gets_default_signal_dispositions(home: Path, user_home: Path, tmp_path: Path) -> None:
+    """Started from a parent that ignores SIGINT (a background job) and from Python (which
+    ignores SIGPIPE), the user's programs must still see every signal at its default."""
+    result = subprocess.run(
+        [CROWDCODE, "shell", "--", "sh", "-c", "grep SigIgn /proc/self/status; yes | head -n 1"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert result.returncode == 0
+    assert b"SigIgn:\t0000000000000000" in result.stdout
+    assert b"Broken pipe" not in result.stdout + result.stderr
 
 
 def test_nested_shell_records_once(shell) -> None:
