@@ -4,18 +4,15 @@ the login shell's profile."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pexpect
-import pytest
 from shell_helpers import CROWDCODE, PROMPT, actions, only_session
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/install")
 def test_tmux_default_command(user_home: Path, home: Path, tmp_path: Path) -> None:
     conf = tmp_path / "tmux.conf"
     conf.write_text(f'set -g default-command "{CROWDCODE} shell"\n')

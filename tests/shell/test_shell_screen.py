@@ -8,7 +8,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from crowdcode_shell.asciicast import read_output
 from crowdcode_shell.screen import render
 from shell_helpers import cast_file, only_session, screens
@@ -82,7 +81,6 @@ def test_replaying_the_raw_stream_gives_the_last_frame(shell, tmp_path: Path) ->
     assert list(replayed.cursor) == [last["cursor"]["line"], last["cursor"]["character"]]
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/install")
 def test_frames_match_tmux(shell, tmp_path: Path) -> None:
     """Feed the same bytes to tmux and to our emulator; compare capture-pane with our screen at
     several points of a vim session (inside vim, after it) and for a synthetic stress stream."""
