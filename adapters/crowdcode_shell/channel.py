@@ -62,7 +62,7 @@ class ChannelWriter:
     def pending(self) -> bool:
         return bool(self._buffer) and not self.broken
 
-    def send(self, kind: bytes, data: bytes = b"") -> None:
+    def send(self, kind: bytes, data: bytes | memoryview = b"") -> None:
         if self.broken:
             self.dropped_total += len(data)
             return
@@ -141,16 +141,44 @@ def read_frames(fd: int) -> Iterator[Frame]:
     return parse_frames(chunks())
 
 
+MERGE_S = 0.005
+"""Output frames closer together than this become one frame: a flood arrives as thousands of
+4 KiB reads a second, and the recorder's cost is per frame, not per byte."""
+
+
 def parse_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
     buffer = bytearray()
     for chunk in chunks:
         buffer += chunk
-        start = 0
-        while len(buffer) - start >= _HEADER.size:
-            kind, length, stamp = _HEADER.unpack_from(buffer, start)
-            end = start + _HEADER.size + length
-            if end > len(buffer):
-                break
-            yield Frame(kind, stamp, bytes(buffer[start + _HEADER.size : end]))
-            start = end
-        del buffer[:start]
+        frames, used = _complete_frames(buffer)
+        del buffer[:used]
+        yield from frames
+
+
+def _complete_frames(buffer: bytearray) -> tuple[list[Frame], int]:
+    """The whole frames at the start of ``buffer``, consecutive output merged, and their length."""
+    frames: list[Frame] = []
+    output: list[memoryview] = []
+    output_time = 0.0
+    start = 0
+    view = memoryview(buffer)
+    while len(buffer) - start >= _HEADER.size:
+        kind, length, stamp = _HEADER.unpack_from(buffer, start)
+        end = start + _HEADER.size + length
+        if end > len(buffer):
+            break
+        data = view[start + _HEADER.size : end]
+        start = end
+        if kind == OUTPUT and output and stamp - output_time < MERGE_S:
+            output.append(data)
+            continue
+        if output:
+            frames.append(Frame(OUTPUT, output_time, b"".join(output)))
+            output = []
+        if kind == OUTPUT:
+            output, output_time = [data], stamp
+        else:
+            frames.append(Frame(kind, stamp, data.tobytes()))
+    if output:
+        frames.append(Frame(OUTPUT, output_time, b"".join(output)))
+    return frames, start

@@ -141,6 +141,7 @@ def _loop(
 ) -> int:
     master = child.master
     os.set_blocking(master, False)
+    output = _OutputReader(master)
     stdin_is_tty = os.isatty(stdin)
     stdin_open = True
     to_child = bytearray()
@@ -153,11 +154,11 @@ def _loop(
         except InterruptedError:
             continue
         if master in readable:
-            data = _read_output(master)
+            data = output.read()
             if data:
                 _write_all(stdout, data)
                 recorder.send(channel.OUTPUT, data)
-            elif data == b"":
+            elif data is not None:
                 status = _wait(child.pid)
         if stdin_open and stdin in readable:
             data = _read_input(stdin)
@@ -187,7 +188,7 @@ def _loop(
                     except ChildProcessError:  # reaped already
                         continue
                     if pid:
-                        _drain(master, stdout, recorder)
+                        _drain(output, stdout, recorder)
                         status = exit_status(wait_status)
                 elif signum in FORWARDED_SIGNALS:
                     with contextlib.suppress(ProcessLookupError):
@@ -204,33 +205,30 @@ def _write_some(fd: int, pending: bytearray) -> None:
         del pending[: os.write(fd, pending)]
 
 
-def _read_output(master: int) -> bytes | None:
-    """What the child wrote, ``b""`` once it is gone, ``None`` if nothing after all.
+class _OutputReader:
+    """Reads the child's output into one reused buffer.
 
-    A PTY hands out about 4 KiB per read; taking everything already there before writing it on
-    (without waiting for more) makes a flood cost one write to the terminal and one frame to the
-    recorder per batch instead of per 4 KiB — and adds no latency.
+    A PTY hands out at most about 4 KiB per read, so a flood is tens of thousands of reads a
+    second. Measured on a 2-core machine (docs/benchmarks.md), the loop keeps pace with
+    ``script(1)`` only when each wake-up costs one read and no allocation: the bytes are passed on
+    as a view of this buffer, valid until the next read. Gathering several reads into one write
+    was slower — the terminal and the child then wait for each other instead of overlapping.
     """
-    chunks: list[bytes] = []
-    size = 0
-    while size < READ_SIZE:
+
+    def __init__(self, master: int) -> None:
+        self._master = master
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
+
+    def read(self) -> memoryview | None:
+        """What the child wrote, empty once it is gone, ``None`` if nothing after all."""
         try:
-            chunk = os.read(master, READ_SIZE)
+            n = os.readv(self._master, (self._buffer,))
         except BlockingIOError:
-            break
+            return None
         except OSError:  # EIO: every process on the PTY closed it
-            if chunks:
-                break  # report the end on the next read
-            return b""
-        if not chunk:
-            if chunks:
-                break
-            return b""
-        chunks.append(chunk)
-        size += len(chunk)
-    if not chunks:
-        return None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            n = 0
+        return self._view[:n]
 
 
 def _read_input(fd: int) -> bytes | None:
@@ -250,15 +248,9 @@ def _eof_char(master: int) -> bytes:
         return b"\x04"
 
 
-def _drain(master: int, stdout: int, recorder: ChannelWriter) -> None:
+def _drain(output: _OutputReader, stdout: int, recorder: ChannelWriter) -> None:
     """Output the child wrote before it exited, still in the PTY buffer."""
-    while True:
-        try:
-            data = os.read(master, READ_SIZE)
-        except OSError:
-            return
-        if not data:
-            return
+    while data := output.read():
         _write_all(stdout, data)
         recorder.send(channel.OUTPUT, data)
 
@@ -274,7 +266,7 @@ def _wait(pid: int) -> int:
         return exit_status(wait_status)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         try:

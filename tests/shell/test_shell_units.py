@@ -119,4 +119,39 @@ def test_channel_never_blocks_and_reports_a_gap() -> None:
     gap = frames[kinds.index(channel.GAP)]
     assert int.from_bytes(gap.data, "little") == writer.dropped_total
     assert frames[-1].data == b"after"
-    assert all(f.data == chunk for f in frames[: kinds.index(channel.GAP)])
+    before_gap = b"".join(f.data for f in frames[: kinds.index(channel.GAP)])
+    assert before_gap and before_gap == chunk * (len(before_gap) // len(chunk))
+
+
+def test_output_frames_close_in_time_are_merged() -> None:
+    """A flood's thousands of reads reach the recorder as a few frames; anything else between
+    output, and output far apart in time, keeps its own frame."""
+    header = channel._HEADER
+
+    def frame(kind: bytes, at: float, data: bytes) -> bytes:
+        return header.pack(kind, len(data), at) + data
+
+    stream = b"".join(
+        [
+            frame(channel.OUTPUT, 1.000, b"a"),
+            frame(channel.OUTPUT, 1.001, b"b"),
+            frame(channel.OUTPUT, 1.002, b"c"),
+            frame(channel.INPUT, 1.003, b"k"),
+            frame(channel.OUTPUT, 1.004, b"d"),
+            frame(channel.OUTPUT, 2.000, b"e"),
+        ]
+    )
+    cut = len(stream) - 3  # a frame split between two reads
+    frames = list(channel.parse_frames([stream[:cut], stream[cut:]]))
+    assert [(f.kind, f.time, f.data) for f in frames] == [
+        (channel.OUTPUT, 1.000, b"abc"),
+        (channel.INPUT, 1.003, b"k"),
+        (channel.OUTPUT, 1.004, b"d"),
+        (channel.OUTPUT, 2.000, b"e"),
+    ]
+
+
+def test_frames_arriving_a_byte_at_a_time() -> None:
+    stream = channel._HEADER.pack(channel.INPUT, 2, 1.0) + b"hi" + channel._HEADER.pack(channel.OUTPUT, 1, 1.1) + b"!"
+    frames = list(channel.parse_frames(stream[i : i + 1] for i in range(len(stream))))
+    assert [(f.kind, f.data) for f in frames] == [(channel.INPUT, b"hi"), (channel.OUTPUT, b"!")]
