@@ -127,9 +127,9 @@ class CastWriter:
 
     def _event(self, at: float, code: str, text: str, exact: bytes | None = None) -> None:
         t = round(at - self._start, 6)
-        line = orjson.dumps([t, code, text]) + b"\n"
+        line = orjson.dumps([t, code, text], option=orjson.OPT_APPEND_NEWLINE)
         if exact is not None:
-            line += orjson.dumps([t, "b", base64.b64encode(exact).decode()]) + b"\n"
+            line += orjson.dumps([t, "b", base64.b64encode(exact).decode()], option=orjson.OPT_APPEND_NEWLINE)
         self._write(line)
 
     def _write(self, line: bytes) -> None:

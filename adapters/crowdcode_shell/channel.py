@@ -119,6 +119,7 @@ class ChannelWriter:
 
 
 TRICKLE = 64 * 1024
+READ_CHUNK = 1 << 20
 TRICKLE_PAUSE_S = 0.01
 
 
@@ -129,16 +130,24 @@ def read_frames(fd: int) -> Iterator[Frame]:
     wakes the recorder at most 100 times a second instead of twice per key: on a busy machine,
     every wake-up of the recorder is a chance to delay the pass-through loop (measured: echo
     latency p99 3.4-4.5 ms without the pause, 1.4-2.3 ms with it, on a loaded 2-core machine). A
-    flood is read without pause.
+    flood is read without pause, into one reused buffer: allocating a fresh megabyte per read
+    cost the recorder more than parsing it.
     """
-
-    def chunks() -> Iterator[bytes]:
-        while chunk := os.read(fd, 1 << 20):
-            yield chunk
-            if len(chunk) < TRICKLE:
-                time.sleep(TRICKLE_PAUSE_S)
-
-    return parse_frames(chunks())
+    buffer = bytearray(READ_CHUNK)
+    filled = 0
+    while True:
+        if filled == len(buffer):  # one frame larger than the buffer
+            buffer.extend(bytes(len(buffer)))
+        n = os.readv(fd, (memoryview(buffer)[filled:],))
+        if not n:
+            return
+        filled += n
+        frames, used = _complete_frames(buffer, filled)
+        buffer[: filled - used] = buffer[used:filled]
+        filled -= used
+        yield from frames
+        if n < TRICKLE:
+            time.sleep(TRICKLE_PAUSE_S)
 
 
 MERGE_S = 0.005
@@ -147,25 +156,27 @@ MERGE_S = 0.005
 
 
 def parse_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
+    """Frames from a stream cut anywhere."""
     buffer = bytearray()
     for chunk in chunks:
         buffer += chunk
-        frames, used = _complete_frames(buffer)
+        frames, used = _complete_frames(buffer, len(buffer))
         del buffer[:used]
         yield from frames
 
 
-def _complete_frames(buffer: bytearray) -> tuple[list[Frame], int]:
-    """The whole frames at the start of ``buffer``, consecutive output merged, and their length."""
+def _complete_frames(buffer: bytearray, end_of_data: int) -> tuple[list[Frame], int]:
+    """The whole frames at the start of ``buffer[:end_of_data]``, consecutive output merged, and
+    their length."""
     frames: list[Frame] = []
     output: list[memoryview] = []
     output_time = 0.0
     start = 0
     view = memoryview(buffer)
-    while len(buffer) - start >= _HEADER.size:
+    while end_of_data - start >= _HEADER.size:
         kind, length, stamp = _HEADER.unpack_from(buffer, start)
         end = start + _HEADER.size + length
-        if end > len(buffer):
+        if end > end_of_data:
             break
         data = view[start + _HEADER.size : end]
         start = end

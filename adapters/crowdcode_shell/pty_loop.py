@@ -23,6 +23,10 @@ from .channel import ChannelWriter
 from .terminal_mode import get_size, raw_mode, set_size
 
 READ_SIZE = 64 * 1024
+FULL_READ = 1024
+"""A read at least this long suggests a flood: read again at once."""
+MIN_ROOM = 8 * 1024
+"""Less room than this left in the output buffer: hand the batch to the recorder first."""
 FORWARDED_SIGNALS = {signal.SIGHUP: signal.SIGHUP, signal.SIGTERM: signal.SIGHUP, signal.SIGQUIT: signal.SIGQUIT}
 """Signals for the wrapper that end the session, and what the child gets: SIGTERM becomes SIGHUP,
 what a closing terminal window sends, because interactive shells ignore SIGTERM."""
@@ -153,13 +157,8 @@ def _loop(
             readable, writable, _ = select.select(readers, writers, [])
         except InterruptedError:
             continue
-        if master in readable:
-            data = output.read()
-            if data:
-                _write_all(stdout, data)
-                recorder.send(channel.OUTPUT, data)
-            elif data is not None:
-                status = _wait(child.pid)
+        if master in readable and not _pass_output(output, stdout, recorder):
+            status = _wait(child.pid)
         if stdin_open and stdin in readable:
             data = _read_input(stdin)
             if data:
@@ -188,7 +187,7 @@ def _loop(
                     except ChildProcessError:  # reaped already
                         continue
                     if pid:
-                        _drain(output, stdout, recorder)
+                        _pass_output(output, stdout, recorder, drain=True)
                         status = exit_status(wait_status)
                 elif signum in FORWARDED_SIGNALS:
                     with contextlib.suppress(ProcessLookupError):
@@ -206,29 +205,35 @@ def _write_some(fd: int, pending: bytearray) -> None:
 
 
 class _OutputReader:
-    """Reads the child's output into one reused buffer.
+    """Reads the child's output into one reused buffer, read after read, until the recorder
+    takes the batch: no allocation and no copy on the way to the terminal and the recorder."""
 
-    A PTY hands out at most about 4 KiB per read, so a flood is tens of thousands of reads a
-    second. Measured on a 2-core machine (docs/benchmarks.md), the loop keeps pace with
-    ``script(1)`` only when each wake-up costs one read and no allocation: the bytes are passed on
-    as a view of this buffer, valid until the next read. Gathering several reads into one write
-    was slower — the terminal and the child then wait for each other instead of overlapping.
-    """
-
-    def __init__(self, master: int) -> None:
+    def __init__(self, master: int, size: int = READ_SIZE) -> None:
         self._master = master
-        self._buffer = bytearray(READ_SIZE)
-        self._view = memoryview(self._buffer)
+        self._view = memoryview(bytearray(size))
+        self._filled = 0
+
+    @property
+    def room(self) -> int:
+        return len(self._view) - self._filled
 
     def read(self) -> memoryview | None:
-        """What the child wrote, empty once it is gone, ``None`` if nothing after all."""
+        """What the child wrote, empty once it is gone, ``None`` if nothing after all; valid until
+        the next :meth:`take`."""
+        start = self._filled
         try:
-            n = os.readv(self._master, (self._buffer,))
+            n = os.readv(self._master, (self._view[start:],))
         except BlockingIOError:
             return None
         except OSError:  # EIO: every process on the PTY closed it
             n = 0
-        return self._view[:n]
+        self._filled += n
+        return self._view[start : self._filled]
+
+    def take(self) -> memoryview:
+        """Everything read since the last call."""
+        batch, self._filled = self._view[: self._filled], 0
+        return batch
 
 
 def _read_input(fd: int) -> bytes | None:
@@ -248,11 +253,37 @@ def _eof_char(master: int) -> bytes:
         return b"\x04"
 
 
-def _drain(output: _OutputReader, stdout: int, recorder: ChannelWriter) -> None:
-    """Output the child wrote before it exited, still in the PTY buffer."""
-    while data := output.read():
+def _pass_output(output: _OutputReader, stdout: int, recorder: ChannelWriter, *, drain: bool = False) -> bool:
+    """Pass on what the child wrote: to the terminal read by read, to the recorder as one frame
+    per burst. False once the child's side is closed.
+
+    A PTY hands out at most about 4 KiB per read, so a flood is tens of thousands of reads a
+    second. After a full read more is almost certainly waiting, so the next read is made straight
+    away rather than after another ``select``; after a short one the child has paused. Measured on
+    a 2-core machine (docs/benchmarks.md), this and one recorder frame per burst instead of per
+    read are what bring a flood through ``crowdcode shell`` level with ``script(1)``. Writing to
+    the terminal per read, not per burst, keeps the terminal and the child working at the same
+    time. With ``drain``, reads go on until nothing is left (the child has exited).
+    """
+    alive = True
+    while True:
+        data = output.read()
+        if data is None:
+            break
+        if not data:
+            alive = False
+            break
         _write_all(stdout, data)
-        recorder.send(channel.OUTPUT, data)
+        if output.room < MIN_ROOM:
+            if not drain:
+                break  # back to select: typed keys and signals wait no longer than one burst
+            recorder.send(channel.OUTPUT, output.take())
+        elif not drain and len(data) < FULL_READ:
+            break
+    batch = output.take()
+    if batch:
+        recorder.send(channel.OUTPUT, batch)
+    return alive
 
 
 def _wait(pid: int) -> int:
