@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import pty
+import random
 import select
 import shutil
 import statistics
@@ -49,16 +50,17 @@ def run_flood(argv: list[str], env: dict[str, str], expect_bytes: int) -> tuple[
     pid, master = spawn(argv, env)
     got = 0
     first = output_done = None
+    buffer = bytearray(1 << 16)  # a terminal reads into one buffer; a fresh one per read costs page faults
     while True:
         try:
-            data = os.read(master, 1 << 20)
+            n = os.readv(master, (buffer,))
         except OSError:
             break
-        if not data:
+        if not n:
             break
         if first is None:
             first = time.perf_counter()
-        got += len(data)
+        got += n
         if output_done is None and got >= expect_bytes:
             output_done = time.perf_counter()
     os.waitpid(pid, 0)
@@ -158,21 +160,29 @@ def main() -> None:
     env_no_screen = {**env, "CROWDCODE_HOME": str(no_screen_home)}
 
     cat = ["cat", str(big)]
-    contenders = {
-        "direct PTY": cat,
-        "crowdcode shell": [CROWDCODE, "shell", "--", *cat],
-        "script(1)": ["script", "-q", "-c", f"cat {big}", str(work / "typescript")],
+    out = work / "out"  # what script(1) and asciinema write: a fresh file per run, as for crowdcode
+    contenders: dict[str, tuple[list[str], dict[str, str]]] = {
+        "direct PTY": (cat, env),
+        "crowdcode shell": ([CROWDCODE, "shell", "--", *cat], env),
+        "crowdcode shell, screen off": ([CROWDCODE, "shell", "--", *cat], env_no_screen),
+        "script(1)": (["script", "-q", "-c", f"cat {big}", str(out)], env),
     }
     if Path(ASCIINEMA).exists():
-        contenders["asciinema rec"] = [ASCIINEMA, "rec", "-q", "--overwrite", "-c", f"cat {big}", str(work / "a.cast")]
+        contenders["asciinema rec"] = ([ASCIINEMA, "rec", "-q", "-c", f"cat {big}", str(out)], env)
     print(f"cat of {size / 1e6:.0f} MB, median of {args.runs} runs; {os.cpu_count()} cores")
-    # Round-robin, so that the load of a shared machine falls on every contender alike.
+    # Rounds in a shuffled order, so that the load of a shared machine falls on every contender
+    # alike. Between runs, what the last one wrote is synced and deleted outside the timing: each
+    # run pays for writing its own recording, none for another's write-back.
     samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in contenders}
-    samples["crowdcode shell, screen off"] = []
+    order = random.Random(0)
     for _ in range(args.runs):
-        for name, argv in contenders.items():
-            samples[name].append(run_flood(argv, env, expected))
-        samples["crowdcode shell, screen off"].append(run_flood(contenders["crowdcode shell"], env_no_screen, expected))
+        for name in order.sample(list(contenders), len(contenders)):
+            argv, run_env = contenders[name]
+            samples[name].append(run_flood(argv, run_env, expected))
+            os.sync()
+            out.unlink(missing_ok=True)
+            for data in (home / "data", no_screen_home / "data"):
+                shutil.rmtree(data, ignore_errors=True)
     results = {name: tuple(statistics.median(r[i] for r in runs) for i in range(3)) for name, runs in samples.items()}
     base = results["script(1)"][1]
     print(f"{'':28}{'start s':>9}{'flood s':>9}{'MB/s':>7}{'exit s':>9}{'throughput vs script(1)':>25}")

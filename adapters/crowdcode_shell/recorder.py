@@ -102,6 +102,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         commands=commands,
         agents=agents,
         observe=spec.observe_screen,
+        size=(spec.cols, spec.rows),
         on_problem=on_problem,
         on_tick=cast.flush,
     )

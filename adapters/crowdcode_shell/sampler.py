@@ -1,9 +1,11 @@
 """The screen thread: feeds the emulator, samples it at 10 Hz, watches the foreground program.
 
-Output reaches it through a bounded backlog (256 KiB, many screenfuls). The emulator is slower
-than a flood (``cat`` of a large file), so when the backlog exceeds its bound the oldest output is
-skipped: the screen is then rebuilt from what follows, which for a flood of text is right again
-after one screenful, and the emulator spends a fraction of the flood's CPU time.
+Output reaches it through a bounded backlog: several screenfuls of heavily styled text (32 bytes
+a cell), at least 64 KiB. The emulator is slower than a flood (``cat`` of a large file), so when
+the backlog exceeds its bound the oldest output is skipped: the screen is then rebuilt from what
+follows, which for a flood of text is right again after one screenful, and the emulator spends a
+fraction of the flood's CPU time. (A fixed 256 KiB cost a flood through ``crowdcode shell`` 8% of
+its throughput on a 2-core machine; docs/benchmarks.md.)
 Samples are taken on a clock, not per chunk — under a flood frames are skipped, never queued —
 and only when output arrived since the last one, so an idle full-screen program costs nothing.
 """
@@ -35,7 +37,7 @@ class ScreenSampler(threading.Thread):
         commands: CommandTracker,
         agents: AgentTracker,
         interval: float = 0.1,
-        max_backlog: int = 256 << 10,
+        size: tuple[int, int] = (80, 24),
         observe: bool = True,
         on_problem: Callable[[str], None] = lambda message: None,
         on_tick: Callable[[], None] = lambda: None,
@@ -50,7 +52,7 @@ class ScreenSampler(threading.Thread):
         self._commands = commands
         self._agents = agents
         self._interval = interval
-        self._max_backlog = max_backlog
+        self._max_backlog = backlog_bound(*size)
         self._observe = observe
         self._on_problem = on_problem
         self._on_tick = on_tick
@@ -82,6 +84,7 @@ class ScreenSampler(threading.Thread):
     def resize(self, cols: int, rows: int) -> None:
         with self._wake:
             self._items.append((cols, rows))
+            self._max_backlog = backlog_bound(cols, rows)
 
     def forget(self, cutoff_ms: int) -> None:
         """Panic: drop pending output and blank the screen, so no later frame shows the past.
@@ -163,3 +166,8 @@ class ScreenSampler(threading.Thread):
             rows=state.rows,
             alternate_screen=state.alternate,
         )
+
+
+def backlog_bound(cols: int, rows: int) -> int:
+    """How much unfed output the screen thread keeps for a screen of this size."""
+    return max(64 << 10, 32 * cols * rows)
