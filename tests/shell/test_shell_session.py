@@ -103,6 +103,20 @@ def test_ctrl_c_ctrl_z_fg_and_ctrl_d_pass_through(shell) -> None:
     assert [(e["command"], e["exitCode"]) for e in ends] == [("sleep 30", 130), ("sleep 31", 148), ("fg", 130)]
 
 
+def test_ctrl_c_stops_a_flood(shell) -> None:
+    """While the wrapper passes a flood on burst by burst, typed keys still get through at once."""
+    s = shell()
+    s.prompt()
+    s.child.sendline("yes flooding")
+    s.child.expect_exact("flooding\r\nflooding\r\nflooding")
+    s.child.sendcontrol("c")
+    s.prompt()
+    s.child.sendline("exit 0")
+    assert s.finish() == 0
+    ends = actions(only_session(), "terminal_command_end")
+    assert (ends[0]["command"], ends[0]["exitCode"]) == ("yes flooding", 130)
+
+
 def test_resize_is_forwarded_and_recorded(shell) -> None:
     s = shell()
     s.prompt()

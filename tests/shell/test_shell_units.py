@@ -155,3 +155,54 @@ def test_frames_arriving_a_byte_at_a_time() -> None:
     stream = channel._HEADER.pack(channel.INPUT, 2, 1.0) + b"hi" + channel._HEADER.pack(channel.OUTPUT, 1, 1.1) + b"!"
     frames = list(channel.parse_frames(stream[i : i + 1] for i in range(len(stream))))
     assert [(f.kind, f.data) for f in frames] == [(channel.INPUT, b"hi"), (channel.OUTPUT, b"!")]
+
+
+def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> None:
+    """A real child flooding its PTY: each call passes at most one buffer on (so typed keys and
+    signals are seen between bursts), the terminal gets every byte in order, and the recorder gets
+    the same bytes as one frame per burst."""
+    import contextlib
+    import pty
+    import select
+    import signal
+
+    from crowdcode_shell import pty_loop
+
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvp("sh", ["sh", "-c", "stty raw -echo; seq 1 200000"])
+    os.set_blocking(master, False)
+    terminal_r, terminal_w = channel.pipe()  # 1 MiB: more than a burst, drained after each
+    os.set_blocking(terminal_r, False)
+    frames_r, frames_w = channel.pipe()
+    os.set_blocking(frames_r, False)
+    writer = channel.ChannelWriter(frames_w)
+    output = pty_loop._OutputReader(master)
+    shown, recorded, bursts = bytearray(), bytearray(), 0
+
+    def drain(fd: int, into: bytearray) -> None:
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                into += chunk
+        except BlockingIOError:
+            pass
+
+    try:
+        alive = True
+        while alive:
+            select.select([master], [], [], 5)
+            before = len(shown)
+            alive = pty_loop._pass_output(output, terminal_w, writer)
+            drain(terminal_r, shown)
+            assert len(shown) - before <= pty_loop.READ_SIZE
+            bursts += 1
+            drain(frames_r, recorded)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # a no-op once it has exited, on a failure it would block
+        os.waitpid(pid, 0)
+    expected = "".join(f"{n}\n" for n in range(1, 200001)).encode()
+    assert bytes(shown).replace(b"\r\n", b"\n") == expected
+    frames = list(channel.parse_frames([bytes(recorded)]))
+    assert b"".join(f.data for f in frames if f.kind == channel.OUTPUT) == bytes(shown)
+    assert bursts > len(shown) // pty_loop.READ_SIZE  # bounded: many calls, never one long one
