@@ -4,8 +4,8 @@ Output reaches it through a bounded backlog: several screenfuls of heavily style
 a cell), at least 64 KiB. The emulator is slower than a flood (``cat`` of a large file), so when
 the backlog exceeds its bound the oldest output is skipped: the screen is then rebuilt from what
 follows, which for a flood of text is right again after one screenful, and the emulator spends a
-fraction of the flood's CPU time (with a fixed 256 KiB bound, 0.115 s of CPU for a 105 MB flood;
-about a quarter of that now at 80x24: docs/benchmarks.md).
+fraction of the flood's CPU time (for a 105 MB flood at 80x24 this thread takes 0.05 s of CPU;
+with a fixed 256 KiB bound it took 0.16 s: docs/benchmarks.md).
 Samples are taken on a clock, not per chunk — under a flood frames are skipped, never queued —
 and only when output arrived since the last one, so an idle full-screen program costs nothing.
 """
