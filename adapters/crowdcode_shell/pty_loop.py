@@ -26,7 +26,8 @@ READ_SIZE = 64 * 1024
 FULL_READ = 1024
 """A read at least this long suggests a flood: read again at once."""
 MIN_ROOM = 8 * 1024
-"""Less room than this left in the output buffer: hand the batch to the recorder first."""
+"""Less room than this left in the output buffer ends a burst (when draining, the batch goes to
+the recorder and reading goes on)."""
 FORWARDED_SIGNALS = {signal.SIGHUP: signal.SIGHUP, signal.SIGTERM: signal.SIGHUP, signal.SIGQUIT: signal.SIGQUIT}
 """Signals for the wrapper that end the session, and what the child gets: SIGTERM becomes SIGHUP,
 what a closing terminal window sends, because interactive shells ignore SIGTERM."""
@@ -261,9 +262,10 @@ def _pass_output(output: _OutputReader, stdout: int, recorder: ChannelWriter, *,
     second. After a full read more is almost certainly waiting, so the next read is made straight
     away rather than after another ``select``; after a short one the child has paused. Measured on
     a 2-core machine (docs/benchmarks.md), this and one recorder frame per burst instead of per
-    read are what bring a flood through ``crowdcode shell`` level with ``script(1)``. Writing to
-    the terminal per read, not per burst, keeps the terminal and the child working at the same
-    time. With ``drain``, reads go on until nothing is left (the child has exited).
+    read bring the loop itself level with ``script(1)`` (what is left of the gap is the
+    recorder's work). Writing to the terminal per read, not per burst, keeps the terminal and the
+    child working at the same time. With ``drain``, reads go on until nothing is left (the child
+    has exited).
     """
     alive = True
     while True:
