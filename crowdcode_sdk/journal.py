@@ -82,6 +82,9 @@ class JournalWriter:
         self._opened_at = 0.0
         self._buffer: list[bytes] = []
         self._buffer_bytes = 0
+        self._pending_since = 0.0
+        self._overdue_s = 2 * policy.flush_interval_ms / 1000
+        self._writer_stuck = False
         self._lost = 0
         self._lost_reported = 0
         self._failing: str | None = None
@@ -108,12 +111,29 @@ class JournalWriter:
                 if len(self._buffer) >= limit:
                     self._lost += 1
                     return
+            if not self._buffer:
+                self._pending_since = time.monotonic()
             self._buffer.append(line)
             self._buffer_bytes += len(line) + 1
             if self._buffer_bytes >= _EAGER_WRITE_BYTES:
                 self._cond.notify_all()
+            overdue = time.monotonic() - self._pending_since > self._overdue_s and self._failing is None
         if self._always:
             self.flush()
+        elif overdue and not self._writer_stuck:
+            # The flush thread is starved: a producer that holds the GIL and does short I/O (a
+            # print, a socket write) resets CPython's switch timer each time, so the flusher may
+            # not run for seconds, even halfway through a write. Waiting for it here hands it the
+            # GIL, and writing here keeps the promise that a kill -9 loses at most about one
+            # flush interval. A flusher that does not finish in time is stuck on the disk, not
+            # starved: the producer then never waits again until a write succeeds.
+            if self._io.acquire(timeout=self._overdue_s):
+                try:
+                    self._write_pending_locked()
+                finally:
+                    self._io.release()
+            else:
+                self._writer_stuck = True
 
     def take_lost(self) -> int:
         """Events lost since the last call, once the journal is writable again (else 0)."""
@@ -151,22 +171,27 @@ class JournalWriter:
 
     def _write_pending(self) -> None:
         with self._io:
-            with self._cond:
-                batch, self._buffer = self._buffer, []
-                self._buffer_bytes = 0
-            if not batch:
-                return
-            try:
-                self._write(batch)
-            except _PartialWrite as exc:
-                self._suspend(batch[exc.written :], exc.cause)
-                return
-            with self._cond:
-                recovered = self._failing is not None
-                self._failing = None
-                self._cond.notify_all()
-            if recovered:
-                self._on_problem("recording resumed")
+            self._write_pending_locked()
+
+    def _write_pending_locked(self) -> None:
+        """Write what is buffered; the caller holds ``_io``."""
+        with self._cond:
+            batch, self._buffer = self._buffer, []
+            self._buffer_bytes = 0
+        if not batch:
+            return
+        try:
+            self._write(batch)
+        except _PartialWrite as exc:
+            self._suspend(batch[exc.written :], exc.cause)
+            return
+        with self._cond:
+            recovered = self._failing is not None
+            self._failing = None
+            self._writer_stuck = False
+            self._cond.notify_all()
+        if recovered:
+            self._on_problem("recording resumed")
 
     def _suspend(self, unwritten: list[bytes], exc: OSError) -> None:
         with self._cond:
