@@ -123,8 +123,9 @@ READ_CHUNK = 1 << 20
 TRICKLE_PAUSE_S = 0.01
 
 
-def read_frames(fd: int) -> Iterator[Frame]:
-    """The recorder side: frames until the writer closes the pipe.
+def read_frames(fd: int, prefix: bytes = b"") -> Iterator[Frame]:
+    """The recorder side: frames until the writer closes the pipe (``prefix``: the start of the
+    stream, read from it already).
 
     After a small read (typing, a prompt) the reader waits 10 ms before the next, so that typing
     wakes the recorder at most 100 times a second instead of twice per key: on a busy machine,
@@ -133,8 +134,9 @@ def read_frames(fd: int) -> Iterator[Frame]:
     flood is read without pause, into one reused buffer: allocating a fresh megabyte per read
     cost the recorder more than parsing it.
     """
-    buffer = bytearray(READ_CHUNK)
-    filled = 0
+    buffer = bytearray(max(READ_CHUNK, 2 * len(prefix)))
+    buffer[: len(prefix)] = prefix
+    filled = len(prefix)
     while True:
         if filled == len(buffer):  # one frame larger than the buffer
             buffer.extend(bytes(len(buffer)))
@@ -142,7 +144,7 @@ def read_frames(fd: int) -> Iterator[Frame]:
         if not n:
             return
         filled += n
-        frames, used = _complete_frames(buffer, filled)
+        frames, used = complete_frames(buffer, filled)
         buffer[: filled - used] = buffer[used:filled]
         filled -= used
         yield from frames
@@ -160,12 +162,12 @@ def parse_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
     buffer = bytearray()
     for chunk in chunks:
         buffer += chunk
-        frames, used = _complete_frames(buffer, len(buffer))
+        frames, used = complete_frames(buffer, len(buffer))
         del buffer[:used]
         yield from frames
 
 
-def _complete_frames(buffer: bytearray, end_of_data: int) -> tuple[list[Frame], int]:
+def complete_frames(buffer: bytearray, end_of_data: int) -> tuple[list[Frame], int]:
     """The whole frames at the start of ``buffer[:end_of_data]``, consecutive output merged, and
     their length."""
     frames: list[Frame] = []

@@ -1,8 +1,9 @@
 """The recorder process: everything that is not pass-through.
 
 It runs in its own process (asciinema 2.x does the same with its writer), so that neither the
-emulator nor the journal ever competes with the pass-through loop for Python's GIL. It reads
-frames from the channel and
+emulator nor the journal ever competes with the pass-through loop for Python's GIL. It takes
+frames from the channel — through a spool file, so that a flood is handled after it ends
+(:mod:`.spool`) — and
 
 * writes the lossless raw stream (:class:`~.asciicast.CastWriter`) and finds shell-integration
   marks on its reader thread — cheap work that keeps up with a flood;
@@ -29,7 +30,7 @@ import orjson
 from crowdcode_sdk import EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
 from crowdcode_sdk.schema import RecordingGap
 
-from . import channel
+from . import channel, spool
 from .agent_tracker import AgentTracker
 from .asciicast import CastHeader, CastWriter
 from .commands import CommandTracker
@@ -107,15 +108,20 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         on_tick=cast.flush,
     )
     session.add_panic_hook(sampler.forget)
-    sampler.start()
     frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
+    session.add_panic_hook(frames.forget_since)
+    sampler.start()
     failure: str | None = None
+
+    def handle(frame: channel.Frame) -> None:
+        nonlocal failure
+        try:
+            frames.handle(frame)
+        except Exception as exc:  # one bad frame must not end the recording
+            failure = failure or f"some terminal I/O could not be recorded: {exc!r}"
+
     try:
-        for frame in channel.read_frames(frames_fd):
-            try:
-                frames.handle(frame)
-            except Exception as exc:  # one bad frame must not end the recording
-                failure = failure or f"some terminal I/O could not be recorded: {exc!r}"
+        spool.pump(frames_fd, _open_spool(session.directory, spec.terminal_id), handle, on_problem)
     finally:
         sampler.stop()
         now = session.now_ms()
@@ -132,6 +138,14 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         "castError": str(cast.error) if cast.error else None,
         "screenSkippedBytes": sampler.skipped_bytes,
     }
+
+
+def _open_spool(directory: Path, terminal_id: str) -> spool.Spool | None:
+    """The spool, or ``None`` (frames are then handled as they come) if it cannot be made."""
+    try:
+        return spool.Spool(directory / "terminals" / f"{terminal_id}.spool")
+    except OSError:
+        return None
 
 
 class _FrameHandler:
@@ -157,11 +171,19 @@ class _FrameHandler:
         # Frames carry the pass-through loop's monotonic time (one clock for both processes):
         # command times come from it, not from when this process got round to the frame.
         self._epoch_offset_ms = session.now_ms() - time.monotonic() * 1000
+        self._forgotten: list[tuple[float, float]] = []  # panics: (cutoff, press), monotonic
         self.status: int | None = None
         self.lost = 0
 
+    def forget_since(self, cutoff_ms: int) -> None:
+        """Panic: frames from the cutoff until now may still be in the spool; drop them when
+        they come. (Called on the session's control thread: a list append is atomic.)"""
+        self._forgotten.append(((cutoff_ms - self._epoch_offset_ms) / 1000, time.monotonic()))
+
     def handle(self, frame: channel.Frame) -> None:
         kind, at, data = frame.kind, frame.time, frame.data
+        if kind in (channel.OUTPUT, channel.INPUT) and any(start <= at <= end for start, end in self._forgotten):
+            return
         if kind == channel.OUTPUT:
             self._cast.output(at, data)
             for mark in self._marks.feed(data, at):

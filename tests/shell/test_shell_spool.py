@@ -1,0 +1,139 @@
+"""The recorder's spool (:mod:`crowdcode_shell.spool`) with a real pipe and real files: every
+frame arrives once and in order, a flood is deferred until it calms down (at most
+``MAX_DEFER_S``), and a spool that stops being writable loses nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import threading
+from pathlib import Path
+
+import orjson
+from crowdcode_shell import channel, spool
+
+
+def _frames(count: int, size: int) -> list[tuple[bytes, bytes]]:
+    """Output of distinct bytes with an input frame now and then."""
+    frames = []
+    for i in range(count):
+        frames.append((channel.OUTPUT, hashlib.sha256(b"%d" % i).digest() * (size // 32)))
+        if i % 50 == 0:
+            frames.append((channel.INPUT, b"key %d" % i))
+    return frames
+
+
+def _send(w: int, frames: list[tuple[bytes, bytes]]) -> None:
+    writer = channel.ChannelWriter(w)
+    for kind, data in frames:
+        writer.send(kind, data)
+        writer.flush()
+    writer.close(timeout=30)
+
+
+def _by_kind(frames: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Consecutive output joined (the recorder merges output frames close in time)."""
+    joined: list[tuple[bytes, bytes]] = []
+    for kind, data in frames:
+        if joined and kind == channel.OUTPUT == joined[-1][0]:
+            joined[-1] = (kind, joined[-1][1] + data)
+        else:
+            joined.append((kind, data))
+    return joined
+
+
+def test_every_frame_is_handled_once_in_order_and_the_spool_is_removed(tmp_path: Path) -> None:
+    sent = _frames(3000, 4096)  # 12 MB: floods and calm alike
+    r, w = channel.pipe()
+    writer = threading.Thread(target=_send, args=(w, sent))
+    writer.start()
+    handled: list[tuple[bytes, bytes]] = []
+    problems: list[str] = []
+    path = tmp_path / "t.spool"
+    spool.pump(r, spool.Spool(path), lambda f: handled.append((f.kind, bytes(f.data))), problems.append)
+    writer.join()
+    os.close(r)
+    assert _by_kind(handled) == _by_kind(sent)
+    assert not problems
+    assert not path.exists()
+
+
+def test_a_flood_is_deferred_until_it_calms_and_then_handled() -> None:
+    t = 100.0
+    flood = spool._Flood(t)
+    assert not flood.defers(t)
+    for _ in range(40):  # 40 windows of 1 MiB each: a flood, deferred
+        t += spool.WINDOW_S
+        flood.arrived(1 << 20, t)
+        assert flood.defers(t)
+    flood.calm(t + spool.WINDOW_S)  # a whole window without output
+    assert not flood.defers(t + spool.WINDOW_S)
+
+    typing = spool._Flood(t)
+    for _ in range(100):  # a key every window: far below a flood's rate
+        t += spool.WINDOW_S
+        typing.arrived(1, t)
+        assert not typing.defers(t)
+
+
+def test_a_long_flood_is_deferred_at_most_max_defer() -> None:
+    t = 0.0
+    flood = spool._Flood(t)
+    deferred = []
+    while t < 2 * spool.MAX_DEFER_S:
+        t += spool.WINDOW_S
+        flood.arrived(1 << 20, t)
+        deferred.append(flood.defers(t))
+    windows = round(spool.MAX_DEFER_S / spool.WINDOW_S)
+    assert all(deferred[: windows - 1]) and not any(deferred[windows + 1 :])
+
+
+def test_calm_output_is_handled_at_once(tmp_path: Path) -> None:
+    """A key's echo is handled while the pipe stays open: nothing waits for a flood to end."""
+    r, w = channel.pipe()
+    writer = channel.ChannelWriter(w)
+    handled = threading.Event()
+
+    def handle(frame: channel.Frame) -> None:
+        if frame.data == b"x":
+            handled.set()
+
+    pump = threading.Thread(target=spool.pump, args=(r, spool.Spool(tmp_path / "s"), handle, print))
+    pump.start()
+    writer.send(channel.OUTPUT, b"x")
+    assert handled.wait(timeout=10)
+    writer.close()
+    pump.join()
+    os.close(r)
+
+
+def test_a_spool_that_cannot_be_written_loses_nothing(tmp_path: Path) -> None:
+    """A real write failure: the recorder's file size limit (``RLIMIT_FSIZE``) stops the spool
+    after 1 MiB, mid-frame; the rest of the session is read from the pipe directly."""
+    sent = _frames(1500, 4096)
+    r, w = channel.pipe()
+    result_r, result_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the recorder
+        try:
+            os.close(w)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+            handled: list[tuple[bytes, bytes]] = []
+            problems: list[str] = []
+            spool.pump(
+                r, spool.Spool(tmp_path / "s"), lambda f: handled.append((f.kind, bytes(f.data))), problems.append
+            )
+            digest = hashlib.sha256(orjson.dumps([[k.decode(), d.hex()] for k, d in _by_kind(handled)])).hexdigest()
+            os.write(result_w, orjson.dumps({"digest": digest, "problems": problems}))
+        finally:
+            os._exit(0)
+    os.close(r)
+    os.close(result_w)
+    _send(w, sent)
+    os.waitpid(pid, 0)
+    result = orjson.loads(os.read(result_r, 1 << 20))
+    os.close(result_r)
+    expected = hashlib.sha256(orjson.dumps([[k.decode(), d.hex()] for k, d in _by_kind(sent)])).hexdigest()
+    assert result["digest"] == expected
+    assert len(result["problems"]) == 1 and "spool failed" in result["problems"][0]
