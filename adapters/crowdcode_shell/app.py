@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pwd
 import secrets
@@ -85,6 +86,10 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     )
     frames_r, frames_w = channel.pipe()
     report_r, report_w = os.pipe()
+    # Everything made so far lives as long as the session: out of the collector's sight, a
+    # full collection during a flood does not walk every imported module (and the recorder's
+    # collections do not copy the pages it shares with this process).
+    gc.freeze()
     recorder_pid = os.fork()
     if recorder_pid == 0:  # the recorder: no terminal, no signals from it
         try:

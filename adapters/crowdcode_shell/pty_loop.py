@@ -300,15 +300,18 @@ def _wait(pid: int) -> int:
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
+    while data:
         try:
-            view = view[os.write(fd, view) :]
+            n = os.write(fd, data)
         except BlockingIOError:
             select.select([], [fd], [])
+            continue
         except OSError as exc:
             if exc.errno == errno.EINTR:
                 continue
             if exc.errno in (errno.EPIPE, errno.EIO):  # the user's terminal is gone
                 return
             raise
+        if n == len(data):  # the common case: no slicing, once per read during a flood
+            return
+        data = memoryview(data)[n:]
