@@ -135,10 +135,34 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def flood_rounds(
+    contenders: dict[str, tuple[list[str], dict[str, str]]], expected: int, runs: int, out: Path, homes: list[Path]
+) -> dict[str, list[tuple[float, float, float]]]:
+    """``run_flood`` of every contender, ``runs`` times.
+
+    Rounds in a shuffled order, so that the load of a shared machine falls on every contender
+    alike. Between runs, what the last one wrote is synced and deleted outside the timing: each
+    run pays for writing its own recording, none for another's write-back."""
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in contenders}
+    order = random.Random(0)
+    for _ in range(runs):
+        for name in order.sample(list(contenders), len(contenders)):
+            argv, run_env = contenders[name]
+            samples[name].append(run_flood(argv, run_env, expected))
+            os.sync()
+            out.unlink(missing_ok=True)
+            for home in homes:
+                shutil.rmtree(home / "data", ignore_errors=True)
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=100, help="size of the file to cat (MB)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--long-mb", type=int, default=500, help="a flood longer than the recorder defers (MB; 0: skip)"
+    )
     parser.add_argument("--keys", type=int, default=500)
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     args = parser.parse_args()
@@ -170,19 +194,7 @@ def main() -> None:
     if Path(ASCIINEMA).exists():
         contenders["asciinema rec"] = ([ASCIINEMA, "rec", "-q", "-c", f"cat {big}", str(out)], env)
     print(f"cat of {size / 1e6:.0f} MB, median of {args.runs} runs; {os.cpu_count()} cores")
-    # Rounds in a shuffled order, so that the load of a shared machine falls on every contender
-    # alike. Between runs, what the last one wrote is synced and deleted outside the timing: each
-    # run pays for writing its own recording, none for another's write-back.
-    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in contenders}
-    order = random.Random(0)
-    for _ in range(args.runs):
-        for name in order.sample(list(contenders), len(contenders)):
-            argv, run_env = contenders[name]
-            samples[name].append(run_flood(argv, run_env, expected))
-            os.sync()
-            out.unlink(missing_ok=True)
-            for data in (home / "data", no_screen_home / "data"):
-                shutil.rmtree(data, ignore_errors=True)
+    samples = flood_rounds(contenders, expected, args.runs, out, [home, no_screen_home])
     results = {name: tuple(statistics.median(r[i] for r in runs) for i in range(3)) for name, runs in samples.items()}
     base = results["script(1)"][1]
     print(f"{'':28}{'start s':>9}{'flood s':>9}{'MB/s':>7}{'exit s':>9}{'throughput vs script(1)':>25}")
@@ -190,6 +202,24 @@ def main() -> None:
         print(f"{name:28}{start_s:9.2f}{flood_s:9.2f}{size / 1e6 / flood_s:7.0f}{exit_s:9.2f}{base / flood_s:24.2f}x")
     off, on = results["crowdcode shell, screen off"][1], results["crowdcode shell"][1]
     print(f"\nthroughput with screen observations on / off: {off / on:.2f}x")
+
+    if args.long_mb:  # longer than the recorder defers a flood's handling (spool.MAX_DEFER_S)
+        long = work / "long.txt"
+        with open(long, "wb") as f:
+            for _ in range(max(1, args.long_mb // args.mb)):
+                f.write(big.read_bytes())
+        long_size = long.stat().st_size
+        long_contenders = {
+            "crowdcode shell": ([CROWDCODE, "shell", "--", "cat", str(long)], env),
+            "script(1)": (["script", "-q", "-c", f"cat {long}", str(out)], env),
+        }
+        long_samples = flood_rounds(long_contenders, long_size + long_size // 61, args.runs, out, [home])
+        flood = {name: statistics.median(r[1] for r in runs) for name, runs in long_samples.items()}
+        print(
+            f"\nsustained flood, cat of {long_size / 1e6:.0f} MB ({flood['script(1)']:.0f} s through script(1)):"
+            f" crowdcode shell {flood['script(1)'] / flood['crowdcode shell']:.2f}x script(1)"
+        )
+        long.unlink()
 
     print(f"\nkeystroke echo latency, {args.keys} keys per contender, interleaved in rounds of 100 (ms)")
     typists = {
