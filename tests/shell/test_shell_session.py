@@ -304,3 +304,29 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     assert last.startswith("crowdcode shell: recording incomplete:") and "not recorded" in last, last
     gaps = actions(only_session(), "recording_gap")
     assert gaps and "not recorded" in gaps[0]["reason"]
+
+
+def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> None:
+    """15 MB of ``seq``: handled by the recorder after the flood (spool.py), losslessly, with the
+    command's end and the screen after it; the spool file is gone at the end."""
+    from crowdcode_shell.asciicast import read_output
+
+    s = shell()
+    s.child.maxread = 1 << 20  # read as a terminal does, or the flood is no flood
+    s.prompt()
+    s.child.sendline("seq 1 2000000; echo flood-$((6*7))")
+    s.child.expect_exact("flood-42", timeout=60, searchwindowsize=8192)
+    s.prompt()
+    s.run("echo after-$((1+1))")
+    s.child.sendline("exit 0")
+    assert s.finish() == 0
+    info = only_session()
+    raw = b"".join(data for _, data in read_output(cast_file(info)))
+    assert b"".join(b"%d\r\n" % i for i in range(1, 2_000_001)) + b"flood-42\r\n" in raw
+    ends = actions(info, "terminal_command_end")
+    assert [(e["command"], e["exitCode"]) for e in ends][:2] == [
+        ("seq 1 2000000; echo flood-$((6*7))", 0),
+        ("echo after-$((1+1))", 0),
+    ]
+    assert any("after-2" in line for frame in screens(info) for line in frame["viewport"])
+    assert not list((info.directory / "terminals").glob("*.spool"))
