@@ -156,6 +156,12 @@ def flood_rounds(
     return samples
 
 
+def paired_ratio(runs: list[tuple[float, float, float]], base: list[tuple[float, float, float]]) -> float:
+    """Median over rounds of the base's flood time over this contender's: throughput relative to
+    the base in the same round."""
+    return statistics.median(b[1] / r[1] for r, b in zip(runs, base, strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=100, help="size of the file to cat (MB)")
@@ -197,9 +203,14 @@ def main() -> None:
     samples = flood_rounds(contenders, expected, args.runs, out, [home, no_screen_home])
     results = {name: tuple(statistics.median(r[i] for r in runs) for i in range(3)) for name, runs in samples.items()}
     base = results["script(1)"][1]
-    print(f"{'':28}{'start s':>9}{'flood s':>9}{'MB/s':>7}{'exit s':>9}{'throughput vs script(1)':>25}")
+    print(f"{'':28}{'start s':>9}{'flood s':>9}{'MB/s':>7}{'exit s':>9}{'vs script(1)':>14}{'per round':>11}")
     for name, (start_s, flood_s, exit_s) in results.items():
-        print(f"{name:28}{start_s:9.2f}{flood_s:9.2f}{size / 1e6 / flood_s:7.0f}{exit_s:9.2f}{base / flood_s:24.2f}x")
+        print(
+            f"{name:28}{start_s:9.2f}{flood_s:9.2f}{size / 1e6 / flood_s:7.0f}{exit_s:9.2f}{base / flood_s:13.2f}x"
+            f"{paired_ratio(samples[name], samples['script(1)']):10.2f}x"
+        )
+    print("(vs script(1): ratio of the medians; per round: median of each round's ratio, which cancels the")
+    print(" machine's slower and faster spells, since a round runs every contender back to back)")
     off, on = results["crowdcode shell, screen off"][1], results["crowdcode shell"][1]
     print(f"\nthroughput with screen observations on / off: {off / on:.2f}x")
 
@@ -215,9 +226,10 @@ def main() -> None:
         }
         long_samples = flood_rounds(long_contenders, long_size + long_size // 61, args.runs, out, [home])
         flood = {name: statistics.median(r[1] for r in runs) for name, runs in long_samples.items()}
+        paired = paired_ratio(long_samples["crowdcode shell"], long_samples["script(1)"])
         print(
             f"\nsustained flood, cat of {long_size / 1e6:.0f} MB ({flood['script(1)']:.0f} s through script(1)):"
-            f" crowdcode shell {flood['script(1)'] / flood['crowdcode shell']:.2f}x script(1)"
+            f" crowdcode shell {flood['script(1)'] / flood['crowdcode shell']:.2f}x script(1), per round {paired:.2f}x"
         )
         long.unlink()
 

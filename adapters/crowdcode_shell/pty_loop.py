@@ -206,35 +206,12 @@ def _write_some(fd: int, pending: bytearray) -> None:
 
 
 class _OutputReader:
-    """Reads the child's output into one reused buffer, read after read, until the recorder
-    takes the batch: no allocation and no copy on the way to the terminal and the recorder."""
+    """One reused buffer for the child's output: no allocation and no copy on the way to the
+    terminal and the recorder."""
 
     def __init__(self, master: int, size: int = READ_SIZE) -> None:
-        self._master = master
-        self._view = memoryview(bytearray(size))
-        self._filled = 0
-
-    @property
-    def room(self) -> int:
-        return len(self._view) - self._filled
-
-    def read(self) -> memoryview | None:
-        """What the child wrote, empty once it is gone, ``None`` if nothing after all; valid until
-        the next :meth:`take`."""
-        start = self._filled
-        try:
-            n = os.readv(self._master, (self._view[start:],))
-        except BlockingIOError:
-            return None
-        except OSError:  # EIO: every process on the PTY closed it
-            n = 0
-        self._filled += n
-        return self._view[start : self._filled]
-
-    def take(self) -> memoryview:
-        """Everything read since the last call."""
-        batch, self._filled = self._view[: self._filled], 0
-        return batch
+        self.master = master
+        self.buffer = memoryview(bytearray(size))
 
 
 def _read_input(fd: int) -> bytes | None:
@@ -262,29 +239,36 @@ def _pass_output(output: _OutputReader, stdout: int, recorder: ChannelWriter, *,
     second. After a full read more is almost certainly waiting, so the next read is made straight
     away rather than after another ``select``; after a short one the child has paused. Measured on
     a 2-core machine (docs/benchmarks.md), this and one recorder frame per burst instead of per
-    read bring the loop itself level with ``script(1)`` (what is left of the gap is the
-    recorder's work). Writing to the terminal per read, not per burst, keeps the terminal and the
+    read bring the loop itself level with ``script(1)``; the recorder's work on a flood waits until
+    it ends (:mod:`.spool`). Writing to the terminal per read, not per burst, keeps the terminal and the
     child working at the same time. With ``drain``, reads go on until nothing is left (the child
     has exited).
     """
+    master, buffer = output.master, output.buffer
+    last_start = len(buffer) - MIN_ROOM  # a read that would start later ends the burst
+    filled = 0
     alive = True
     while True:
-        data = output.read()
-        if data is None:
+        try:
+            n = os.readv(master, (buffer[filled:],))
+        except BlockingIOError:
             break
-        if not data:
+        except OSError:  # EIO: every process on the PTY closed it
+            n = 0
+        if not n:
             alive = False
             break
-        _write_all(stdout, data)
-        if output.room < MIN_ROOM:
+        _write_all(stdout, buffer[filled : filled + n])
+        filled += n
+        if filled > last_start:
             if not drain:
                 break  # back to select: typed keys and signals wait no longer than one burst
-            recorder.send(channel.OUTPUT, output.take())
-        elif not drain and len(data) < FULL_READ:
+            recorder.send(channel.OUTPUT, buffer[:filled])
+            filled = 0
+        elif n < FULL_READ and not drain:
             break
-    batch = output.take()
-    if batch:
-        recorder.send(channel.OUTPUT, batch)
+    if filled:
+        recorder.send(channel.OUTPUT, buffer[:filled])
     return alive
 
 
