@@ -9,8 +9,9 @@ copy through Python, no parsing — and handles them later:
 
 * at once while the output is calm (less than :data:`FLOOD_BYTES` in :data:`WINDOW_S`: typing, a
   prompt, a command's output), so nothing is held back;
-* during a flood, once it has calmed down, or after :data:`MAX_DEFER_S` at the latest — a longer
-  flood is then handled as it comes, a slice at a time between reads of the pipe.
+* during a flood, once it has calmed down, or after :data:`MAX_DEFER_S` (or
+  :data:`MAX_DEFER_BYTES`) at the latest — a longer flood is then handled as it comes, a slice at
+  a time between reads of the pipe.
 
 Frames carry the loop's clock, so handling them late changes no recorded time. What a flood defers
 is the screen observations during it (the emulator is fed the end of the flood, as it would skip
@@ -39,7 +40,10 @@ WINDOW_S = channel.TRICKLE_PAUSE_S
 FLOOD_BYTES = channel.TRICKLE
 """More than this in :data:`WINDOW_S` (6.5 MB/s) is a flood."""
 MAX_DEFER_S = 5.0
-"""A flood is handled after it ends, or after this long at the latest."""
+MAX_DEFER_BYTES = 256 << 20
+"""A flood is handled after it ends, or once it has lasted :data:`MAX_DEFER_S` or this much of it
+waits in the spool: the lag, the spool's size on disk and the wait for the recorder at the end
+of the session stay bounded (handling 256 MiB takes about a second)."""
 SLICE = channel.READ_CHUNK
 """How much of the spool is handled between two looks at the pipe."""
 
@@ -55,6 +59,11 @@ class Spool:
         self._stuck_at = -1  # the end when only part of a frame was left to handle
         self._buffer = bytearray(SLICE)
         self._splice = hasattr(os, "splice")
+
+    @property
+    def backlog(self) -> int:
+        """Bytes written and not yet handled."""
+        return self._end - self._done
 
     @property
     def pending(self) -> bool:
@@ -157,7 +166,7 @@ def _through(fd: int, spool: Spool, handle: Callable[[Frame], None]) -> None:
     while True:
         timeout: float | None = None
         if spool.pending:
-            if flood.defers(time.monotonic()):
+            if flood.defers(time.monotonic()) and spool.backlog < MAX_DEFER_BYTES:
                 timeout = WINDOW_S
             else:
                 for frame in spool.frames():

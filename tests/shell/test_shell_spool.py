@@ -137,3 +137,25 @@ def test_a_spool_that_cannot_be_written_loses_nothing(tmp_path: Path) -> None:
     expected = hashlib.sha256(orjson.dumps([[k.decode(), d.hex()] for k, d in _by_kind(sent)])).hexdigest()
     assert result["digest"] == expected
     assert len(result["problems"]) == 1 and "spool failed" in result["problems"][0]
+
+
+def test_a_flood_waits_in_the_spool_at_most_max_defer_bytes(tmp_path: Path, monkeypatch) -> None:
+    """However fast the flood, what waits in the spool stays near the bound (here 2 MiB)."""
+    monkeypatch.setattr(spool, "MAX_DEFER_BYTES", 2 << 20)
+    sent = [(channel.OUTPUT, bytes([65 + i % 26]) * 65536) for i in range(640)]  # 40 MiB
+    r, w = channel.pipe()
+    writer = threading.Thread(target=_send, args=(w, sent))
+    the_spool = spool.Spool(tmp_path / "s")
+    waiting: list[int] = []
+    handled: list[bytes] = []
+
+    def handle(frame: channel.Frame) -> None:
+        waiting.append(the_spool.backlog)
+        handled.append(bytes(frame.data))
+
+    writer.start()
+    spool.pump(r, the_spool, handle, print)
+    writer.join()
+    os.close(r)
+    assert b"".join(handled) == b"".join(data for _, data in sent)
+    assert max(waiting) <= (2 << 20) + 2 * spool.SLICE
