@@ -6,7 +6,7 @@ frames from the channel — through a spool file, so that a flood is handled aft
 (:mod:`.spool`) — and
 
 * writes the lossless raw stream (:class:`~.asciicast.CastWriter`) and finds shell-integration
-  marks on its reader thread — cheap work that keeps up with a flood;
+  marks on its reader thread;
 * records typed input (answerbacks removed; hidden input never reaches this process) and resizes;
 * hands output to the screen thread (:class:`~.sampler.ScreenSampler`), which may skip.
 
