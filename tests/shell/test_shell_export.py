@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 from crowdcode_shell.asciicast import read_output
-from shell_helpers import CROWDCODE, cast_file, only_session
+from shell_helpers import CROWDCODE, actions, cast_file, only_session
 
 ASCIINEMA = str(Path(sys.executable).with_name("asciinema"))
 
@@ -71,3 +71,38 @@ def test_panic_truncates_the_raw_stream(shell, home: Path) -> None:
     data = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
     assert b"before-the-panic" not in data
     assert b"after-the-panic-4" in cast_file(only_session()).read_bytes()
+
+
+def test_panic_during_a_flood_drops_what_waits_in_the_spool(shell) -> None:
+    """A panic pressed while a flood waits in the recorder's spool (spool.py): none of the output
+    from before the press reaches the raw stream when the flood is handled later; what follows the
+    press does."""
+    import os
+    import select
+    import threading
+
+    flood = "sleep 1; yes AAAA | head -c 150000000; echo; echo AFTER-$((1+1)); sleep 0.5"
+    s = shell("--", "sh", "-c", flood)
+    fd, tail, seen = s.child.child_fd, b"", 0
+    pressed = threading.Event()
+
+    def press() -> None:
+        subprocess.run([CROWDCODE, "panic"], check=True, capture_output=True)
+        pressed.set()
+
+    while b"AFTER-2" not in tail:
+        assert select.select([fd], [], [], 30)[0], "no output for 30 s"
+        data = os.read(fd, 1 << 20)
+        seen += len(data)
+        tail = (tail + data)[-100:]
+        if seen > 5_000_000 and not pressed.is_set() and threading.active_count() == 1:
+            threading.Thread(target=press).start()  # mid-flood, while it is deferred
+    assert pressed.wait(30)
+    s.finish()
+    info = only_session()
+    (panic,) = actions(info, "panic")
+    header, events = _read(cast_file(info))
+    output = [e for e in events if e[1] == "o"]
+    assert output and "AFTER-2" in "".join(e[2] for e in output)
+    first_kept_ms = header.timestamp_ms + output[0][0] * 1000  # at or after the press (clock anchors differ by ms)
+    assert first_kept_ms >= panic["gapEnd"] - 50, (first_kept_ms, panic)
