@@ -13,7 +13,7 @@ import fcntl
 import os
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 OUTPUT = b"o"
@@ -137,34 +137,26 @@ def read_frames(fd: int, prefix: bytes = b"") -> Iterator[Frame]:
     buffer = bytearray(max(READ_CHUNK, 2 * len(prefix)))
     buffer[: len(prefix)] = prefix
     filled = len(prefix)
+    small_read = False
     while True:
+        frames, used = complete_frames(buffer, filled)
+        buffer[: filled - used] = buffer[used:filled]
+        filled -= used
+        yield from frames
+        if small_read:
+            time.sleep(TRICKLE_PAUSE_S)
         if filled == len(buffer):  # one frame larger than the buffer
             buffer.extend(bytes(len(buffer)))
         n = os.readv(fd, (memoryview(buffer)[filled:],))
         if not n:
             return
         filled += n
-        frames, used = complete_frames(buffer, filled)
-        buffer[: filled - used] = buffer[used:filled]
-        filled -= used
-        yield from frames
-        if n < TRICKLE:
-            time.sleep(TRICKLE_PAUSE_S)
+        small_read = n < TRICKLE
 
 
 MERGE_S = 0.005
 """Output frames closer together than this become one frame: a flood arrives as thousands of
 4 KiB reads a second, and the recorder's cost is per frame, not per byte."""
-
-
-def parse_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
-    """Frames from a stream cut anywhere."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        frames, used = complete_frames(buffer, len(buffer))
-        del buffer[:used]
-        yield from frames
 
 
 def complete_frames(buffer: bytearray, end_of_data: int) -> tuple[list[Frame], int]:

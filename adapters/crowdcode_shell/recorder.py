@@ -180,9 +180,12 @@ class _FrameHandler:
         they come. (Called on the session's control thread: a list append is atomic.)"""
         self._forgotten.append(((cutoff_ms - self._epoch_offset_ms) / 1000, time.monotonic()))
 
+    def _forgotten_at(self, at: float) -> bool:
+        return any(start <= at <= end for start, end in self._forgotten)
+
     def handle(self, frame: channel.Frame) -> None:
         kind, at, data = frame.kind, frame.time, frame.data
-        if kind in (channel.OUTPUT, channel.INPUT) and any(start <= at <= end for start, end in self._forgotten):
+        if self._forgotten and kind in (channel.OUTPUT, channel.INPUT) and self._forgotten_at(at):
             return
         if kind == channel.OUTPUT:
             self._cast.output(at, data)

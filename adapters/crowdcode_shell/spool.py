@@ -106,6 +106,12 @@ class Spool:
                 self._stuck_at = self._end
         return frames
 
+    def drain(self, handle: Callable[[Frame], None]) -> None:
+        """Handle every whole frame left."""
+        while self.pending:
+            for frame in self.frames():
+                handle(frame)
+
     def tail(self) -> bytes:
         """The bytes after the last whole frame (a frame the pipe has the rest of)."""
         return os.pread(self._fd, self._end - self._done, self._done)
@@ -151,9 +157,7 @@ def pump(fd: int, spool: Spool | None, handle: Callable[[Frame], None], on_probl
             return
         except OSError as exc:  # if the spool cannot even be read, the recorder fails as a whole
             on_problem(f"the terminal's spool failed ({exc}); recording goes on without it")
-            while spool.pending:
-                for frame in spool.frames():
-                    handle(frame)
+            spool.drain(handle)
             prefix = spool.tail()
         finally:
             spool.close()
@@ -182,6 +186,4 @@ def _through(fd: int, spool: Spool, handle: Callable[[Frame], None]) -> None:
         flood.arrived(n, time.monotonic())
         if n < FLOOD_BYTES:  # let more gather: typing wakes the recorder at most 100 times a second
             time.sleep(WINDOW_S)
-    while spool.pending:
-        for frame in spool.frames():
-            handle(frame)
+    spool.drain(handle)

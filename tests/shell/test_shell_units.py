@@ -113,7 +113,7 @@ def test_channel_never_blocks_and_reports_a_gap() -> None:
     drain()
     writer.close(timeout=0)
     os.close(r)
-    frames = list(channel.parse_frames([bytes(received)]))
+    frames = _frames_in(bytes(received))
     kinds = [f.kind for f in frames]
     assert kinds.count(channel.GAP) == 1
     gap = frames[kinds.index(channel.GAP)]
@@ -121,6 +121,24 @@ def test_channel_never_blocks_and_reports_a_gap() -> None:
     assert frames[-1].data == b"after"
     before_gap = b"".join(f.data for f in frames[: kinds.index(channel.GAP)])
     assert before_gap and before_gap == chunk * (len(before_gap) // len(chunk))
+
+
+def _frames_in(stream: bytes) -> list[channel.Frame]:
+    frames, used = channel.complete_frames(bytearray(stream), len(stream))
+    assert used == len(stream)
+    return frames
+
+
+def _read_frames_cut_at(stream: bytes, cut: int) -> list[channel.Frame]:
+    """The recorder's reader, with ``stream[:cut]`` read already and the rest still in the pipe
+    (how the spool hands over when it fails mid-frame, and how any read ends)."""
+    r, w = os.pipe()
+    os.write(w, stream[cut:])
+    os.close(w)
+    try:
+        return list(channel.read_frames(r, stream[:cut]))
+    finally:
+        os.close(r)
 
 
 def test_output_frames_close_in_time_are_merged() -> None:
@@ -141,8 +159,7 @@ def test_output_frames_close_in_time_are_merged() -> None:
             frame(channel.OUTPUT, 2.000, b"e"),
         ]
     )
-    cut = len(stream) - 3  # a frame split between two reads
-    frames = list(channel.parse_frames([stream[:cut], stream[cut:]]))
+    frames = _read_frames_cut_at(stream, len(stream) - 3)  # a frame split between two reads
     assert [(f.kind, f.time, f.data) for f in frames] == [
         (channel.OUTPUT, 1.000, b"abc"),
         (channel.INPUT, 1.003, b"k"),
@@ -151,10 +168,11 @@ def test_output_frames_close_in_time_are_merged() -> None:
     ]
 
 
-def test_frames_arriving_a_byte_at_a_time() -> None:
+def test_frames_cut_anywhere() -> None:
     stream = channel._HEADER.pack(channel.INPUT, 2, 1.0) + b"hi" + channel._HEADER.pack(channel.OUTPUT, 1, 1.1) + b"!"
-    frames = list(channel.parse_frames(stream[i : i + 1] for i in range(len(stream))))
-    assert [(f.kind, f.data) for f in frames] == [(channel.INPUT, b"hi"), (channel.OUTPUT, b"!")]
+    for cut in range(len(stream) + 1):
+        frames = _read_frames_cut_at(stream, cut)
+        assert [(f.kind, f.data) for f in frames] == [(channel.INPUT, b"hi"), (channel.OUTPUT, b"!")], cut
 
 
 def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> None:
@@ -203,6 +221,6 @@ def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> Non
         os.waitpid(pid, 0)
     expected = "".join(f"{n}\n" for n in range(1, 200001)).encode()
     assert bytes(shown).replace(b"\r\n", b"\n") == expected
-    frames = list(channel.parse_frames([bytes(recorded)]))
+    frames = _frames_in(bytes(recorded))
     assert b"".join(f.data for f in frames if f.kind == channel.OUTPUT) == bytes(shown)
     assert bursts > len(shown) // pty_loop.READ_SIZE  # bounded: many calls, never one long one
