@@ -46,10 +46,13 @@ from .schema import (
 )
 from .session import PanicReport, Session
 from .store import SessionInfo, Store
+from .verification import Verdict, verify
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Verdict",
+    "verify",
     "Action",
     "AgentPrompt",
     "AgentResponse",

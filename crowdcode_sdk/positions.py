@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import bisect
 import enum
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 
 from .errors import CrowdcodeError
-from .schema import Position, TextChange
+from .schema import ContentFacts, LineEnding, Position, TextChange
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -91,6 +92,32 @@ def split_lines(text: str) -> list[str]:
         start = match.end()
     lines.append(text[start:])
     return lines
+
+
+def line_ending(text: str) -> LineEnding | None:
+    """The line break ``text`` uses: ``"lf"``, ``"crlf"``, ``"cr"``, ``"mixed"``, or ``None``
+    when it has none. Counting in C keeps this cheap enough for every save of a large file."""
+    crlf = text.count("\r\n")
+    lf = text.count("\n") - crlf
+    cr = text.count("\r") - crlf
+    kinds = [kind for kind, count in ((LineEnding.LF, lf), (LineEnding.CRLF, crlf), (LineEnding.CR, cr)) if count]
+    if not kinds:
+        return None
+    return kinds[0] if len(kinds) == 1 else LineEnding.MIXED
+
+
+def text_sha256(text: str) -> str:
+    """SHA-256 of ``text`` as the UTF-8 bytes a file holds."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def content_facts(text: str, sha256: str | None = None) -> ContentFacts:
+    """The evidence recorded of a file's content (``sha256`` when the caller hashed the bytes)."""
+    return ContentFacts(
+        sha256=sha256 or text_sha256(text),
+        eol=line_ending(text),
+        final_newline=text.endswith(("\n", "\r")),
+    )
 
 
 def apply_change(text: str, change: TextChange) -> str:

@@ -51,6 +51,13 @@ class ChangeType(enum.StrEnum):
     DELETE = "delete"
 
 
+class LineEnding(enum.StrEnum):
+    LF = "lf"
+    CRLF = "crlf"
+    CR = "cr"
+    MIXED = "mixed"
+
+
 class SelectionMode(enum.StrEnum):
     CHAR = "char"
     LINE = "line"
@@ -76,6 +83,22 @@ class TextChange(Record):
     range_offset: NonNegative
     range_length: NonNegative
     text: str
+
+
+@record
+class ContentFacts(Record):
+    """Evidence of a file's exact content at an event, so that a replay can prove itself:
+    ``sha256`` of its bytes (UTF-8 text as written: BOM, line breaks and all), the line break it
+    uses (omitted when it has none) and whether it ends in one. Built by
+    :func:`crowdcode_sdk.positions.content_facts`."""
+
+    sha256: str
+    eol: LineEnding | None = None
+    final_newline: bool | None = None
+
+    def _finish(self) -> None:
+        if len(self.sha256) != 64 or not all(c in "0123456789abcdef" for c in self.sha256):
+            raise SchemaError("sha256", f"expected 64 lowercase hex digits, got {self.sha256!r}")
 
 
 @record
@@ -249,6 +272,8 @@ class FileChange(Action):
     file: str
     change_type: ChangeType
     diff: str | None = nullable()
+    content: ContentFacts | None = None
+    """The file's content after the change (absent for a delete or an unreadable file)."""
 
 
 # Extensions.
@@ -276,6 +301,9 @@ class FileOpen(Action):
     kind = "file_open"
     file: str
     text: str | None = None
+    content: ContentFacts | None = None
+    """The buffer as opened: the disk's bytes, or the buffer's when it differs (a restored
+    unsaved buffer)."""
 
 
 @record
@@ -287,6 +315,8 @@ class FileSave(Action):
     kind = "file_save"
     file: str
     last_edit_sequence: NonNegative | None = None
+    content: ContentFacts | None = None
+    """What the editor wrote."""
 
 
 @record

@@ -6,15 +6,59 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.verification import verify
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["tests.privacy_support"]  # fixtures of the consent/redaction/upload tests
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "unverified(reason): the test records a broken session on purpose; its sessions skip `crowdcode verify`",
+    )
+
+
+@pytest.fixture(autouse=True)
+def recordings_verify(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every session a test records must pass ``crowdcode verify``: after the test (and after its
+    other fixtures ended their editors and shells), each session under its temporary directory is
+    verified, and a mismatch fails the test."""
+    yield
+    if request.node.get_closest_marker("unverified") is not None:
+        return
+    tmp = request.node.funcargs.get("tmp_path")
+    if not isinstance(tmp, Path):
+        return
+    failures = []
+    for directory in session_directories(tmp):
+        try:
+            verdict = verify(directory)
+        except CrowdcodeError as exc:
+            failures.append(f"{directory.name}: {exc}")
+            continue
+        if not verdict.ok:
+            failures.append(verdict.summary() + "".join(f"\n    {m.to_json()}" for m in verdict.mismatches[:5]))
+    if failures:
+        pytest.fail("recorded sessions do not verify:\n" + "\n".join(failures), pytrace=False)
+
+
+def session_directories(root: Path) -> list[Path]:
+    """Session directories (``…/sessions/<id>/session.json``) anywhere under ``root``."""
+    found = []
+    for directory, subdirs, files in os.walk(root):
+        if "session.json" in files and Path(directory).parent.name == "sessions":
+            found.append(Path(directory))
+            subdirs.clear()
+    return sorted(found)
 
 
 @pytest.fixture

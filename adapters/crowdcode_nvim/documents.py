@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from crowdcode_sdk.attribution import Attribution
+from crowdcode_sdk.positions import content_facts
 from crowdcode_sdk.schema import (
     Edit,
     EditReason,
@@ -69,7 +70,7 @@ class DirectFileEvents:
         self._text_before = text_before
 
     def open_document(self, path: Name, text: str) -> None:
-        self.session.record(FileOpen(file=self.session.relpath(path)))
+        self.session.record(FileOpen(file=self.session.relpath(path), text=text, content=content_facts(text)))
 
     def edit(
         self,

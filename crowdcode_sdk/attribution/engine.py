@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
+from ..positions import content_facts
 from ..schema import (
     Action,
     ChangeType,
@@ -125,6 +126,8 @@ class Attribution:
         self._nested: list[tuple[str, GitActivity]] = []
         """Repositories inside a root (submodules, nested clones), deepest first, by worktree."""
         self._snapshot_count = 0
+        self._unpublished: set[Path] = set()
+        """Files whose current disk text no snapshot, diff or ``file_open`` has recorded."""
         self._snapshots_taken: list[tuple[str, int]] = []
         self._last_snapshot: tuple[str, dict[str, str]] | None = None
         self._batch_active = False
@@ -158,24 +161,41 @@ class Attribution:
     # --- the adapter API (contract 1) -------------------------------------------------------------
 
     def open_document(self, path: Path, text: str) -> None:
-        """The editor opened ``path`` with ``text``; its edits are buffered from here on."""
+        """The editor opened ``path`` with ``text``; its edits are buffered from here on.
+
+        The ``file_open`` starts the replay of the buffer: it holds the disk's text (a buffer that
+        differs from it follows as a ``reload`` edit) or, for a file not on disk or outside the
+        workspace, the buffer's. The text itself travels with the event unless a snapshot or a
+        recorded diff already holds it; its ``content`` facts always do.
+        """
         path = self._normalise(path)
         if self._private(path):
             return
         with self._lock:
             root = self._root_of(path)
-            # Workspace files' content is in the session's snapshots; a file outside every root
-            # has none, so its opening text travels with the event (the serializer needs it).
-            self.session.record(FileOpen(file=self.session.relpath(path), text=text if root is None else None))
             disk = self._baselines.get(path)
+            if disk is None and root is not None:
+                # Not scanned yet (the scan may run in the background) or new: the baseline is
+                # what the disk holds, never the buffer's text taken on trust.
+                disk = self._baselines.of(root.rules.read(path))
+                self._baselines.set(path, disk)
+                self._unpublished.add(path)
             disk_text = self._baselines.text(disk) if disk is not None and disk.exists else None
+            start = text if disk_text is None else disk_text
+            publish = (
+                root is None or disk_text is None or self._last_snapshot is None or path in self._unpublished
+            ) and len(start) <= self._max_bytes
+            facts = content_facts(start, disk.sha if disk is not None and start is disk_text else None)
+            self.session.record(
+                FileOpen(file=self.session.relpath(path), text=start if publish else None, content=facts)
+            )
+            if publish:
+                self._unpublished.discard(path)
             sequence = None
-            if disk is None and root is not None and path.is_file():
-                self._baselines.set(path, self._baselines.of_text(text))
-            elif disk_text is not None and disk_text != text:
+            if start != text:
                 # The buffer is not what is on disk (unsaved buffer restored, encoding …): say how
                 # it differs so that a replay of the journal rebuilds the buffer exactly.
-                sequence = self._record_reload(path, disk_text, text).sequence
+                sequence = self._record_reload(path, start, text).sequence
             if root is not None:  # outside the workspace no watcher confirms saves: nothing to buffer
                 self._documents[path] = _Document(EditChain(text, sequence))
 
@@ -318,6 +338,7 @@ class Attribution:
             else:
                 self._store.write(snapshot_id, manifest)
             self._last_snapshot = (snapshot_id, files)
+            self._unpublished = {p for p in self._unpublished if self.session.relpath(p) not in files}
             event = self.session.snapshot(snapshot_id)
             self._snapshots_taken.append((snapshot_id, event.timestamp))
             return snapshot_id
@@ -605,7 +626,7 @@ class Attribution:
             hinted = bool(document.hints)
             count = document.chain.find(new_text, include_base=hinted)
             if count is not None:  # the editor wrote its buffer: the user's save, fully explained
-                self._record_save(path, document, count, new_text)
+                self._record_save(path, document, count, new_text, new.sha)
                 self._baselines.set(path, new)
                 return
             if hinted:  # saved, then changed by someone else before we looked (format on save …)
@@ -614,6 +635,8 @@ class Attribution:
                 if saved is not None:
                     self._record_save(path, document, count, saved)
                     before = saved
+                    # The disk held the saved text first: a snapshot before this change shows it.
+                    self._baselines.set(path, self._baselines.of_text(saved))
         if not new.exists:
             change_type = ChangeType.DELETE
         elif old_exists or self._scan_end is None or self._scan_end > entry.first:
@@ -634,9 +657,21 @@ class Attribution:
             diff = unified_diff(
                 before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
             )
+        readable = new.exists and new_text is not None
         self.session.record(
-            FileChange(file=rel, change_type=change_type, diff=diff, source=verdict.source, evidence=verdict.evidence)
+            FileChange(
+                file=rel,
+                change_type=change_type,
+                diff=diff,
+                content=content_facts(new_text, new.sha) if readable else None,
+                source=verdict.source,
+                evidence=verdict.evidence,
+            )
         )
+        if diff is None and readable:
+            self._unpublished.add(path)
+        else:
+            self._unpublished.discard(path)
         self._baselines.set(path, new)
 
     def _verdict(
@@ -661,9 +696,14 @@ class Attribution:
         if count is not None:
             self._record_save(path, document, count, text)
 
-    def _record_save(self, path: Path, document: _Document, count: int, text: str) -> None:
+    def _record_save(self, path: Path, document: _Document, count: int, text: str, sha: str | None = None) -> None:
+        """``text`` is what the editor wrote (``sha``: its hash, when the disk's bytes were hashed)."""
         self.session.record(
-            FileSave(file=self.session.relpath(path), last_edit_sequence=document.chain.sequence_at(count))
+            FileSave(
+                file=self.session.relpath(path),
+                last_edit_sequence=document.chain.sequence_at(count),
+                content=content_facts(text, sha),
+            )
         )
         document.chain.advance(count, text)
         document.hints = [(t, n - count) for t, n in document.hints if n > count]

@@ -1,0 +1,413 @@
+"""Does a recording prove itself? Replay every file through a session and check its evidence.
+
+Each file has two texts, as in the editor: the **disk** (from workspace snapshots, then saves and
+``file_change`` diffs) and the **buffer** (from its ``file_open``, then ``edit`` events). A save
+writes the buffer as it was after its ``lastEditSequence``. Every ``content.sha256`` recorded at a
+``file_open``, ``file_save`` or ``file_change``, and every file of a later snapshot, must match the
+replayed text, and every edit must lie inside its buffer. What the recorder deliberately did not
+read (a file too large or binary) is reported as unchecked, never as a mismatch.
+
+This is the acceptance check of every adapter: a recording that verifies rebuilds the exact bytes
+that were on disk, which is what a serializer or a replay needs. It reads wire dicts, as the
+serializer does, to run at tens of MB/s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zstandard
+
+from . import journal
+from .attribution.diffs import PatchError, apply_diff
+from .attribution.snapshots import manifest_files
+from .errors import CrowdcodeError
+from .positions import Encoding, PositionError, index_from_units, text_sha256
+from .store import SessionInfo, Store
+
+EDIT_OUT_OF_BOUNDS = "edit out of bounds"
+OPEN_HASH = "open hash"
+SAVE_HASH = "save hash"
+CHANGE_HASH = "change hash"
+CHANGE_DIFF = "change diff"
+SNAPSHOT_HASH = "snapshot hash"
+MISSING_INITIAL = "missing initial content"
+MISSING_SNAPSHOT = "missing snapshot"
+
+MAX_LISTED = 100
+"""Mismatches listed per session (all are counted)."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    sequence: int
+    file: str | None
+    kind: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sequence": self.sequence, "file": self.file, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass
+class Verdict:
+    """What :func:`verify` found: ``ok`` when nothing mismatched."""
+
+    session_id: str
+    events: int = 0
+    checks: int = 0
+    """Hashes compared and edits bounds-checked."""
+    mismatch_count: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    unchecked: dict[str, str] = field(default_factory=dict)
+    """Files whose content the recording deliberately lacks (file → why)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatch_count == 0
+
+    @property
+    def first(self) -> Mismatch | None:
+        return self.mismatches[0] if self.mismatches else None
+
+    def add(self, sequence: int, file: str | None, kind: str, detail: str = "") -> None:
+        self.mismatch_count += 1
+        if len(self.mismatches) < MAX_LISTED:
+            self.mismatches.append(Mismatch(sequence, file, kind, detail))
+
+    def summary(self) -> str:
+        """One line: ``verified`` or ``N mismatches``, with the first one."""
+        if self.ok:
+            return f"{self.session_id}  verified ({self.checks} checks, {self.events} events)"
+        first = self.mismatches[0]
+        noun = "mismatch" if self.mismatch_count == 1 else "mismatches"
+        return (
+            f"{self.session_id}  {self.mismatch_count} {noun}: first at #{first.sequence} "
+            f"{first.file or '-'}: {first.kind}" + (f" ({first.detail})" if first.detail else "")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session": self.session_id,
+            "verified": self.ok,
+            "events": self.events,
+            "checks": self.checks,
+            "mismatchCount": self.mismatch_count,
+            "mismatches": [m.to_json() for m in self.mismatches],
+            "unchecked": self.unchecked,
+        }
+
+
+class Snapshots:
+    """A session's workspace snapshots: ``files(id)`` → ``{relpath: sha256}``, ``skipped(id)``
+    and ``text(sha)``. Journals keep them in the data directory's blob store."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self._root = data_dir / "snapshots" if data_dir is not None else None
+        self._decompress = zstandard.ZstdDecompressor()
+
+    def files(self, snapshot_id: str) -> dict[str, str] | None:
+        return manifest_files(self._root / "manifests", snapshot_id) if self._root is not None else None
+
+    def skipped(self, snapshot_id: str) -> dict[str, str]:
+        if self._root is None:
+            return {}
+        try:
+            data = orjson.loads((self._root / "manifests" / f"{snapshot_id}.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {}
+        skipped = data.get("skipped") if isinstance(data, dict) else None
+        return skipped if isinstance(skipped, dict) else {}
+
+    def text(self, sha: str) -> str | None:
+        if self._root is None:
+            return None
+        try:
+            data = self._decompress.decompress((self._root / "blobs" / sha[:2] / sha).read_bytes())
+            return data.decode("utf-8")
+        except (OSError, UnicodeDecodeError, zstandard.ZstdError):
+            return None
+
+
+class TextSnapshots(Snapshots):
+    """Snapshots whose files come as text (crowd-code 2.0 bundles)."""
+
+    def __init__(self, load: Callable[[str], dict[str, str] | None]) -> None:
+        super().__init__(None)
+        self._load = load
+        self._texts: dict[str, str] = {}
+
+    def files(self, snapshot_id: str) -> dict[str, str] | None:
+        files = self._load(snapshot_id)
+        if files is None:
+            return None
+        shas = {}
+        for rel, text in files.items():
+            sha = text_sha256(text)
+            self._texts[sha] = text
+            shas[rel] = sha
+        return shas
+
+    def text(self, sha: str) -> str | None:
+        return self._texts.get(sha)
+
+
+_UNREADABLE = "unreadable"
+
+
+@dataclass
+class _Disk:
+    """One file on disk as replayed: ``text`` and/or ``sha``; ``exists``; ``unreadable`` when the
+    recording deliberately holds no content for it."""
+
+    text: str | None = None
+    sha: str | None = None
+    exists: bool = True
+    unreadable: str | None = None
+
+    def digest(self) -> str:
+        if self.sha is None:
+            self.sha = text_sha256(self.text or "")
+        return self.sha
+
+
+@dataclass
+class _Buffer:
+    text: str | None
+    base: str | None
+    pending: list[tuple[int, int, int, str]] = field(default_factory=list)
+    """Edits since ``base`` (the text at the last save or the open): (sequence, offset, length, text)."""
+    open_sha: str | None = None
+    untracked: bool = False
+
+
+class _Replay:
+    def __init__(self, verdict: Verdict, snapshots: Snapshots) -> None:
+        self.verdict = verdict
+        self.snapshots = snapshots
+        self.disk: dict[str, _Disk] = {}
+        self.buffers: dict[str, _Buffer] = {}
+        self.reported: set[str] = set()
+        """Files with a reported mismatch whose later events would only repeat it."""
+
+    # --- the disk ----------------------------------------------------------------------------
+
+    def disk_text(self, rel: str) -> str | None:
+        disk = self.disk.get(rel)
+        if disk is None or disk.unreadable:
+            return None
+        if not disk.exists:
+            return ""
+        if disk.text is None and disk.sha is not None:
+            disk.text = self.snapshots.text(disk.sha)
+        return disk.text
+
+    def snapshot(self, sequence: int, snapshot_id: str) -> None:
+        files = self.snapshots.files(snapshot_id)
+        if files is None:
+            self.verdict.add(sequence, None, MISSING_SNAPSHOT, snapshot_id)
+            return
+        for rel, reason in self.snapshots.skipped(snapshot_id).items():
+            self.disk[rel] = _Disk(unreadable=str(reason))
+        for rel, sha in files.items():
+            known = self.disk.get(rel)
+            if known is not None and known.exists and not known.unreadable and (known.text is not None or known.sha):
+                self.verdict.checks += 1
+                if known.digest() != sha and rel not in self.reported:
+                    self.verdict.add(sequence, rel, SNAPSHOT_HASH, "the replayed disk text differs from the snapshot's")
+                    self.reported.add(rel)
+            self.disk[rel] = _Disk(sha=sha)
+            buffer = self.buffers.get(rel)
+            if buffer is not None and buffer.text is None and not buffer.pending and buffer.open_sha == sha:
+                buffer.text = buffer.base = self.disk_text(rel)  # opened just before the snapshot
+
+    # --- events ------------------------------------------------------------------------------
+
+    def file_open(self, sequence: int, action: dict[str, Any]) -> None:
+        rel = action["file"]
+        content = action.get("content") or {}
+        text = action.get("text")
+        if text is None:
+            text = self.disk_text(rel)
+            if text is None and rel in self.disk and self.disk[rel].unreadable:
+                self.buffers[rel] = _Buffer(None, None, untracked=True)
+                self.verdict.unchecked[rel] = self.disk[rel].unreadable or _UNREADABLE
+                return
+        buffer = _Buffer(text, text, open_sha=content.get("sha256"))
+        self.buffers[rel] = buffer
+        if text is not None and buffer.open_sha is not None:
+            self._check(sequence, rel, text_sha256(text), buffer.open_sha, OPEN_HASH)
+        if action.get("text") is not None and rel not in self.disk:
+            # A file outside the snapshots (new, outside the workspace): the open tells its disk text.
+            self.disk[rel] = _Disk(text=text, sha=buffer.open_sha)
+
+    def edit(self, sequence: int, action: dict[str, Any]) -> None:
+        rel = action["file"]
+        buffer = self._buffer(sequence, rel)
+        if buffer is None or buffer.text is None:
+            return
+        diff = action["diff"]
+        offset, length, new = diff["rangeOffset"], diff["rangeLength"], diff["text"]
+        self.verdict.checks += 1
+        try:
+            buffer.text = _replace(buffer.text, offset, length, new)
+        except PositionError:
+            self._fail(sequence, rel, EDIT_OUT_OF_BOUNDS, f"offset {offset} + length {length} in a shorter buffer")
+            return
+        buffer.pending.append((sequence, offset, length, new))
+
+    def file_save(self, sequence: int, action: dict[str, Any]) -> None:
+        rel = action["file"]
+        buffer = self._buffer(sequence, rel)
+        if buffer is None or buffer.text is None or buffer.base is None:
+            return
+        through = action.get("lastEditSequence")
+        if not buffer.pending or (through is not None and through >= buffer.pending[-1][0]):
+            saved = buffer.text
+            buffer.pending = []
+        else:
+            saved = buffer.base
+            rest = []
+            for edit in buffer.pending:
+                if through is not None and edit[0] <= through:
+                    saved = _replace(saved, *edit[1:])
+                else:
+                    rest.append(edit)
+            buffer.pending = rest
+        buffer.base = saved
+        digest = None
+        expected = (action.get("content") or {}).get("sha256")
+        if expected is not None:
+            digest = text_sha256(saved)
+            self._check(sequence, rel, digest, expected, SAVE_HASH)
+        self.disk[rel] = _Disk(text=saved, sha=digest)
+
+    def file_change(self, sequence: int, action: dict[str, Any]) -> None:
+        rel = action["file"]
+        kind = action.get("changeType")
+        self.reported.discard(rel)
+        if kind == "delete":
+            self.disk[rel] = _Disk(exists=False)
+            return
+        expected = (action.get("content") or {}).get("sha256")
+        diff = action.get("diff")
+        before = "" if kind == "create" else self.disk_text(rel)
+        if diff is None or before is None:
+            if expected is None:
+                self.disk[rel] = _Disk(unreadable=_UNREADABLE)
+            else:
+                self.disk[rel] = _Disk(sha=expected)  # known by hash only: a later snapshot has the text
+            return
+        try:
+            after = apply_diff(before, diff)
+        except PatchError as exc:
+            self._fail(sequence, rel, CHANGE_DIFF, str(exc))
+            self.disk[rel] = _Disk(sha=expected) if expected else _Disk(unreadable=_UNREADABLE)
+            return
+        digest = None
+        if expected is not None:
+            digest = text_sha256(after)
+            self._check(sequence, rel, digest, expected, CHANGE_HASH)
+        self.disk[rel] = _Disk(text=after, sha=digest)
+
+    def file_close(self, sequence: int, action: dict[str, Any]) -> None:
+        self.buffers.pop(action["file"], None)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _buffer(self, sequence: int, rel: str) -> _Buffer | None:
+        """The file's buffer; an edit or save without an open starts from the disk text (the
+        editor opened it before the recording began)."""
+        buffer = self.buffers.get(rel)
+        if buffer is None:
+            text = self.disk_text(rel)
+            disk = self.disk.get(rel)
+            if text is None and disk is not None and disk.unreadable:
+                self.verdict.unchecked[rel] = disk.unreadable
+                buffer = self.buffers[rel] = _Buffer(None, None, untracked=True)
+            else:
+                buffer = self.buffers[rel] = _Buffer(text, text)
+        if buffer.untracked:
+            return None
+        if buffer.text is None:
+            if rel not in self.reported:
+                self._fail(sequence, rel, MISSING_INITIAL)
+            return None
+        return buffer
+
+    def _check(self, sequence: int, rel: str, actual: str, expected: str, kind: str) -> None:
+        self.verdict.checks += 1
+        if actual != expected and rel not in self.reported:
+            self._fail(sequence, rel, kind, f"replayed {actual[:12]}, recorded {expected[:12]}")
+
+    def _fail(self, sequence: int, rel: str, kind: str, detail: str = "") -> None:
+        """Report, and stop trusting the buffer: its later events would only repeat the error."""
+        self.verdict.add(sequence, rel, kind, detail)
+        self.reported.add(rel)
+        buffer = self.buffers.get(rel)
+        if buffer is not None:
+            buffer.text = buffer.base = None
+            buffer.pending = []
+
+
+def _replace(text: str, offset: int, length: int, new: str) -> str:
+    """Apply one schema edit (UTF-16 units); :class:`PositionError` when it is out of bounds."""
+    if text.isascii():
+        if offset < 0 or length < 0 or offset + length > len(text):
+            raise PositionError(f"{offset}+{length} outside 0..{len(text)}")
+        return text[:offset] + new + text[offset + length :]
+    start = index_from_units(text, offset, Encoding.UTF16)
+    end = index_from_units(text, offset + length, Encoding.UTF16)
+    return text[:start] + new + text[end:]
+
+
+_HANDLERS: dict[str, Callable[[_Replay, int, dict[str, Any]], None]] = {
+    "file_open": _Replay.file_open,
+    "edit": _Replay.edit,
+    "file_save": _Replay.file_save,
+    "file_change": _Replay.file_change,
+    "file_close": _Replay.file_close,
+}
+
+
+def verify_events(session_id: str, events: Iterable[dict[str, Any]], snapshots: Snapshots) -> Verdict:
+    """Verify wire events in order (the core of :func:`verify`, for any source of events)."""
+    verdict = Verdict(session_id)
+    replay = _Replay(verdict, snapshots)
+    for event in events:
+        verdict.events += 1
+        kind = event.get("type")
+        if kind == "action":
+            action = event["action"]
+            handler = _HANDLERS.get(action.get("kind"))
+            if handler is not None:
+                handler(replay, event["sequence"], action)
+        elif kind == "workspace_snapshot":
+            replay.snapshot(event["sequence"], event["snapshotId"])
+    return verdict
+
+
+def verify(session: SessionInfo | Path | str, store: Store | None = None) -> Verdict:
+    """Verify one recorded session: a :class:`SessionInfo`, its directory, or an id / prefix /
+    ``latest``. Raises :class:`CrowdcodeError` when the session cannot be read at all."""
+    if isinstance(session, SessionInfo):
+        directory = session.directory
+    elif isinstance(session, Path) or Path(session).is_dir():
+        directory = Path(session)
+    else:
+        directory = (store or Store()).find(session).directory
+    if not directory.is_dir():
+        raise CrowdcodeError(f"{directory}: not a session directory")
+    data_dir = directory.parent.parent
+    try:
+        events = (orjson.loads(line) for line in journal.read_lines(directory))
+        return verify_events(directory.name, events, Snapshots(data_dir))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise CrowdcodeError(f"session {directory.name}: malformed event ({exc})") from None
+
+
+__all__ = ["Mismatch", "Snapshots", "TextSnapshots", "Verdict", "verify", "verify_events"]
