@@ -111,6 +111,10 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+"""The hash of an empty file: a ``file_change`` with this content and no diff created an empty file."""
+
+
 def content_facts(text: str, sha256: str | None = None) -> ContentFacts:
     """The evidence recorded of a file's content (``sha256`` when the caller hashed the bytes)."""
     return ContentFacts(

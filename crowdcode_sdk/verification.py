@@ -26,7 +26,7 @@ from . import journal
 from .attribution.diffs import PatchError, apply_diff
 from .attribution.snapshots import manifest_files
 from .errors import CrowdcodeError
-from .positions import Encoding, PositionError, index_from_units, text_sha256
+from .positions import EMPTY_SHA256, Encoding, PositionError, index_from_units, text_sha256
 from .store import SessionInfo, Store
 
 EDIT_OUT_OF_BOUNDS = "edit out of bounds"
@@ -296,6 +296,9 @@ class _Replay:
         expected = (action.get("content") or {}).get("sha256")
         diff = action.get("diff")
         before = "" if kind == "create" else self.disk_text(rel)
+        if diff is None and expected == EMPTY_SHA256:
+            self.disk[rel] = _Disk(text="", sha=expected)  # emptied or created empty: no diff to give
+            return
         if diff is None or before is None:
             if expected is None:
                 self.disk[rel] = _Disk(unreadable=_UNREADABLE)

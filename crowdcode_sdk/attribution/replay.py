@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import CrowdcodeError
-from ..positions import apply_change
+from ..positions import EMPTY_SHA256, apply_change
 from ..schema import Edit, Event, FileChange, FileClose, FileOpen, FileSave, TextChange, WorkspaceSnapshot
 from ..store import SessionInfo, Store
 from .diffs import PatchError, apply_diff
@@ -128,6 +128,9 @@ def _apply_change(action: FileChange, files: dict[str, str], skipped: list[str])
         return
     if action.change_type == "delete":
         files.pop(action.file, None)
+        return
+    if action.diff is None and action.content is not None and action.content.sha256 == EMPTY_SHA256:
+        files[action.file] = ""  # an empty file: there is no diff to give
         return
     if action.diff is None:
         skipped.append(action.file)
