@@ -14,6 +14,7 @@ serializer does, to run at tens of MB/s.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from . import journal
 from .attribution.diffs import PatchError, apply_diff
 from .attribution.snapshots import manifest_files
 from .errors import CrowdcodeError
-from .positions import EMPTY_SHA256, Encoding, PositionError, index_from_units, text_sha256
+from .locations import write_private_atomic
+from .positions import EMPTY_SHA256, PositionError, text_sha256
 from .store import SessionInfo, Store
 
 EDIT_OUT_OF_BOUNDS = "edit out of bounds"
@@ -37,6 +39,7 @@ CHANGE_DIFF = "change diff"
 SNAPSHOT_HASH = "snapshot hash"
 MISSING_INITIAL = "missing initial content"
 MISSING_SNAPSHOT = "missing snapshot"
+MALFORMED = "malformed event"
 
 MAX_LISTED = 100
 """Mismatches listed per session (all are counted)."""
@@ -88,6 +91,17 @@ class Verdict:
         return (
             f"{self.session_id}  {self.mismatch_count} {noun}: first at #{first.sequence} "
             f"{first.file or '-'}: {first.kind}" + (f" ({first.detail})" if first.detail else "")
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        return cls(
+            session_id=data["session"],
+            events=data["events"],
+            checks=data["checks"],
+            mismatch_count=data["mismatchCount"],
+            mismatches=[Mismatch(**m) for m in data["mismatches"]],
+            unchecked=data["unchecked"],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -175,14 +189,67 @@ class _Disk:
         return self.sha
 
 
-@dataclass
 class _Buffer:
-    text: str | None
-    base: str | None
-    pending: list[tuple[int, int, int, str]] = field(default_factory=list)
-    """Edits since ``base`` (the text at the last save or the open): (sequence, offset, length, text)."""
-    open_sha: str | None = None
-    untracked: bool = False
+    """An editor buffer as UTF-16-LE bytes: a schema edit is then one slice assignment at twice its
+    offsets (a memmove in C), never a walk over the text to count code units.
+
+    ``base`` is the text at the last save (or the open) and ``pending`` the edits since, so that a
+    save whose ``lastEditSequence`` is older than the latest edit writes the right text.
+    """
+
+    __slots__ = ("base", "data", "open_sha", "pending", "untracked")
+
+    def __init__(self, text: str | None, open_sha: str | None = None, *, untracked: bool = False) -> None:
+        self.data: bytearray | None = None
+        self.base: bytes | None = None
+        self.pending: list[tuple[int, int, int, bytes]] = []
+        self.open_sha = open_sha
+        self.untracked = untracked
+        if text is not None:
+            self.reset(text)
+
+    @property
+    def known(self) -> bool:
+        return self.data is not None
+
+    def reset(self, text: str) -> None:
+        self.base = text.encode(_UTF16, "surrogatepass")
+        self.data = bytearray(self.base)
+        self.pending = []
+
+    def forget(self) -> None:
+        self.data = self.base = None
+        self.pending = []
+
+    def edit(self, sequence: int, offset: int, length: int, new: str) -> None:
+        assert self.data is not None
+        if offset < 0 or length < 0 or 2 * (offset + length) > len(self.data):
+            raise PositionError(f"{offset}+{length} outside 0..{len(self.data) // 2}")
+        encoded = new.encode(_UTF16, "surrogatepass")
+        self.data[2 * offset : 2 * (offset + length)] = encoded
+        self.pending.append((sequence, offset, length, encoded))
+
+    def save(self, through: int | None) -> str:
+        """The text a save wrote: the buffer after edit ``through`` (``None``: before any)."""
+        assert self.data is not None and self.base is not None
+        if not self.pending or (through is not None and through >= self.pending[-1][0]):
+            self.base = bytes(self.data)
+            self.pending = []
+        else:
+            saved = bytearray(self.base)
+            rest = []
+            for edit in self.pending:
+                sequence, offset, length, encoded = edit
+                if through is not None and sequence <= through:
+                    saved[2 * offset : 2 * (offset + length)] = encoded
+                else:
+                    rest.append(edit)
+            self.base = bytes(saved)
+            self.pending = rest
+        return self.base.decode(_UTF16, "surrogatepass")
+
+
+_UTF16 = "utf-16-le"
 
 
 class _Replay:
@@ -222,8 +289,10 @@ class _Replay:
                     self.reported.add(rel)
             self.disk[rel] = _Disk(sha=sha)
             buffer = self.buffers.get(rel)
-            if buffer is not None and buffer.text is None and not buffer.pending and buffer.open_sha == sha:
-                buffer.text = buffer.base = self.disk_text(rel)  # opened just before the snapshot
+            if buffer is not None and not buffer.known and not buffer.untracked and buffer.open_sha == sha:
+                text = self.disk_text(rel)
+                if text is not None:
+                    buffer.reset(text)  # opened just before the snapshot, unedited since
 
     # --- events ------------------------------------------------------------------------------
 
@@ -234,10 +303,10 @@ class _Replay:
         if text is None:
             text = self.disk_text(rel)
             if text is None and rel in self.disk and self.disk[rel].unreadable:
-                self.buffers[rel] = _Buffer(None, None, untracked=True)
+                self.buffers[rel] = _Buffer(None, untracked=True)
                 self.verdict.unchecked[rel] = self.disk[rel].unreadable or _UNREADABLE
                 return
-        buffer = _Buffer(text, text, open_sha=content.get("sha256"))
+        buffer = _Buffer(text, content.get("sha256"))
         self.buffers[rel] = buffer
         if text is not None and buffer.open_sha is not None:
             self._check(sequence, rel, text_sha256(text), buffer.open_sha, OPEN_HASH)
@@ -248,37 +317,22 @@ class _Replay:
     def edit(self, sequence: int, action: dict[str, Any]) -> None:
         rel = action["file"]
         buffer = self._buffer(sequence, rel)
-        if buffer is None or buffer.text is None:
+        if buffer is None:
             return
         diff = action["diff"]
-        offset, length, new = diff["rangeOffset"], diff["rangeLength"], diff["text"]
+        offset, length = diff["rangeOffset"], diff["rangeLength"]
         self.verdict.checks += 1
         try:
-            buffer.text = _replace(buffer.text, offset, length, new)
+            buffer.edit(sequence, offset, length, diff["text"])
         except PositionError:
             self._fail(sequence, rel, EDIT_OUT_OF_BOUNDS, f"offset {offset} + length {length} in a shorter buffer")
-            return
-        buffer.pending.append((sequence, offset, length, new))
 
     def file_save(self, sequence: int, action: dict[str, Any]) -> None:
         rel = action["file"]
         buffer = self._buffer(sequence, rel)
-        if buffer is None or buffer.text is None or buffer.base is None:
+        if buffer is None:
             return
-        through = action.get("lastEditSequence")
-        if not buffer.pending or (through is not None and through >= buffer.pending[-1][0]):
-            saved = buffer.text
-            buffer.pending = []
-        else:
-            saved = buffer.base
-            rest = []
-            for edit in buffer.pending:
-                if through is not None and edit[0] <= through:
-                    saved = _replace(saved, *edit[1:])
-                else:
-                    rest.append(edit)
-            buffer.pending = rest
-        buffer.base = saved
+        saved = buffer.save(action.get("lastEditSequence"))
         digest = None
         expected = (action.get("content") or {}).get("sha256")
         if expected is not None:
@@ -331,12 +385,12 @@ class _Replay:
             disk = self.disk.get(rel)
             if text is None and disk is not None and disk.unreadable:
                 self.verdict.unchecked[rel] = disk.unreadable
-                buffer = self.buffers[rel] = _Buffer(None, None, untracked=True)
+                buffer = self.buffers[rel] = _Buffer(None, untracked=True)
             else:
-                buffer = self.buffers[rel] = _Buffer(text, text)
+                buffer = self.buffers[rel] = _Buffer(text)
         if buffer.untracked:
             return None
-        if buffer.text is None:
+        if not buffer.known:
             if rel not in self.reported:
                 self._fail(sequence, rel, MISSING_INITIAL)
             return None
@@ -353,19 +407,7 @@ class _Replay:
         self.reported.add(rel)
         buffer = self.buffers.get(rel)
         if buffer is not None:
-            buffer.text = buffer.base = None
-            buffer.pending = []
-
-
-def _replace(text: str, offset: int, length: int, new: str) -> str:
-    """Apply one schema edit (UTF-16 units); :class:`PositionError` when it is out of bounds."""
-    if text.isascii():
-        if offset < 0 or length < 0 or offset + length > len(text):
-            raise PositionError(f"{offset}+{length} outside 0..{len(text)}")
-        return text[:offset] + new + text[offset + length :]
-    start = index_from_units(text, offset, Encoding.UTF16)
-    end = index_from_units(text, offset + length, Encoding.UTF16)
-    return text[:start] + new + text[end:]
+            buffer.forget()
 
 
 _HANDLERS: dict[str, Callable[[_Replay, int, dict[str, Any]], None]] = {
@@ -413,4 +455,27 @@ def verify(session: SessionInfo | Path | str, store: Store | None = None) -> Ver
         raise CrowdcodeError(f"session {directory.name}: malformed event ({exc})") from None
 
 
-__all__ = ["Mismatch", "Snapshots", "TextSnapshots", "Verdict", "verify", "verify_events"]
+VERDICT_FILE = "verdict.json"
+
+
+def cached_verify(info: SessionInfo) -> Verdict:
+    """:func:`verify` for a session that has ended, kept in its directory beside the journal
+    until the journal changes (a panic cuts it): ``crowdcode status`` reports on every session."""
+    if info.live:
+        return verify(info)
+    segments = journal.segments(info.directory)
+    key = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in segments]
+    path = info.directory / VERDICT_FILE
+    try:
+        data = orjson.loads(path.read_bytes())
+        if data.get("key") == key:
+            return Verdict.from_json(data["verdict"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        pass
+    verdict = verify(info)
+    with contextlib.suppress(OSError):  # a read-only data directory still gets its answer
+        write_private_atomic(path, orjson.dumps({"key": key, "verdict": verdict.to_json()}))
+    return verdict
+
+
+__all__ = ["Mismatch", "Snapshots", "TextSnapshots", "Verdict", "cached_verify", "verify", "verify_events"]

@@ -43,6 +43,9 @@ def test_commands_on_an_empty_home(home):
         assert result.stderr == "crowdcode: error: no sessions recorded yet\n"
 
 
+@pytest.mark.unverified(
+    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
+)
 def test_sessions_lists_oldest_first(populated):
     listed = orjson.loads(run_cli("sessions", "--json").stdout)
     assert [s["id"] for s in listed] == populated
@@ -52,6 +55,9 @@ def test_sessions_lists_oldest_first(populated):
     assert table.index(populated[0]) < table.index(populated[1])
 
 
+@pytest.mark.unverified(
+    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
+)
 def test_show_prints_a_readable_timeline(populated):
     out = run_cli("show", populated[0][:20]).stdout
     lines = out.splitlines()
@@ -60,6 +66,9 @@ def test_show_prints_a_readable_timeline(populated):
     assert "tab_switch" in lines[3]
 
 
+@pytest.mark.unverified(
+    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
+)
 def test_export_jsonl_in_sequence_order(populated, tmp_path):
     out = run_cli("export", "latest", "--format", "jsonl").stdout
     events = [orjson.loads(line) for line in out.splitlines()]
@@ -70,6 +79,9 @@ def test_export_jsonl_in_sequence_order(populated, tmp_path):
     assert target.read_text().splitlines()[0].startswith('{"sequence":1,')
 
 
+@pytest.mark.unverified(
+    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
+)
 def test_status_counts_and_consent(populated):
     status = orjson.loads(run_cli("status", "--json").stdout)
     assert status["sessions"] == 2 and status["eventsStored"] == 8
@@ -111,6 +123,9 @@ def test_a_broken_config_file_is_one_clear_error(home):
     assert "journal.fsync: expected str, got 3" in result.stderr
 
 
+@pytest.mark.unverified(
+    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
+)
 def test_ambiguous_and_unknown_session_references(populated):
     result = run_cli("show", "0", check=False)
     assert result.returncode == 2 and "matches 2 sessions" in result.stderr

@@ -21,6 +21,9 @@ def chunks(directory):
     return [orjson.loads(p.read_bytes()) for p in sorted(directory.glob("chunk_*.json"))]
 
 
+@pytest.mark.unverified(
+    reason="crowd-code 2.0 bundles carry no opening texts, so a session imported from one cannot be verified"
+)
 def test_export_writes_the_2_0_schema(home, tmp_path):
     record_tricky(tmp_path / "ws")
     out = tmp_path / "bundle"
@@ -63,6 +66,9 @@ def test_export_writes_the_2_0_schema(home, tmp_path):
 
 
 @pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.unverified(
+    reason="crowd-code 2.0 bundles carry no opening texts, so a session imported from one cannot be verified"
+)
 def test_export_import_round_trip(home, tmp_path, packed, capsys):
     recorder = record_tricky(tmp_path / "ws")
     original = Store().find("latest")

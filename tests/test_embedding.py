@@ -30,8 +30,8 @@ def test_the_example_records_a_replayable_session(home, tmp_path: Path):
     session_id = namespace["record_demo"](workspace)
 
     events = list(Store().events(Store().find(session_id)))
-    assert [e.kind for e in events] == ["session_start", "edit", "selection", None, "session_end"]
-    edit, selection, observation = (e.payload for e in events[1:4])
+    assert [e.kind for e in events] == ["session_start", "file_open", "edit", "selection", None, "session_end"]
+    edit, selection, observation = (e.payload for e in events[2:5])
     assert apply_changes(original, [edit.diff]) == "# 😀 hi\n" + original
     assert (edit.diff.range_offset, edit.diff.range_length) == (0, 0)
     assert selection.selected_text == "# 😀 hi" and selection.selection_end.character == 7  # 😀 counts 2 UTF-16 units

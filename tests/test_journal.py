@@ -155,6 +155,9 @@ def _recorder(mode: str, home: Path, config: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the journal is under test, not a replay"
+)
 def test_kill_9_loses_at_most_the_last_flush_interval(home):
     interval_ms = 100
     proc = _recorder("kill", home, f"[journal]\nflush_interval_ms = {interval_ms}\n")
@@ -180,6 +183,9 @@ def test_kill_9_loses_at_most_the_last_flush_interval(home):
     assert info.event_count == len(sequences)
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the journal is under test, not a replay"
+)
 def test_a_full_disk_suspends_recording_and_it_resumes_with_a_gap_marker(home):
     proc = _recorder("full", home, "[journal]\nflush_interval_ms = 20\nmax_buffered_events = 100\n")
     out, _ = proc.communicate(timeout=120)

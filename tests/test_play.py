@@ -11,11 +11,15 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from crowdcode_sdk.cli.main import main
 from tests.test_serialize_replay import record_tricky
 
 
+@pytest.mark.unverified(
+    reason="the tricky recording opens src/app.py without its text on purpose (the viewport fallback)"
+)
 def test_frames_without_waiting(home, tmp_path, capsys):
     record_tricky(tmp_path / "ws")
     assert main(["play", "latest", "--no-wait", "--size", "100x30"]) == 0
@@ -57,6 +61,9 @@ def drain(fd: int) -> bytes:
     return data
 
 
+@pytest.mark.unverified(
+    reason="the tricky recording opens src/app.py without its text on purpose (the viewport fallback)"
+)
 def test_interactive_play_on_a_pty(home, tmp_path):
     record_tricky(tmp_path / "ws")
     master, slave = os.openpty()

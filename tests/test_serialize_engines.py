@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crowdcode_sdk.serialize.cli import write_dataset
 from crowdcode_sdk.serialize.dataset import DatasetConfig
 from crowdcode_sdk.serialize.sources import resolve
@@ -12,6 +14,9 @@ def outputs(directory):
     return {name: (directory / name).read_bytes() for name in ("training.jsonl", "validation.jsonl")}
 
 
+@pytest.mark.unverified(
+    reason="the tricky recording opens src/app.py without its text on purpose (the viewport fallback)"
+)
 def test_local_and_ray_engines_agree(home, tmp_path):
     for n in range(2):
         record_worked_example(tmp_path / f"ws{n}")

@@ -64,6 +64,9 @@ def test_metadata_and_session_file(home, tmp_path):
     assert stored["eventCount"] == 2 and stored["endReason"] == "closed"
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the journal is under test, not a replay"
+)
 def test_sequences_strictly_increase_across_threads(home):
     with Session(adapter="test", editor="threads") as session:
 
@@ -146,6 +149,9 @@ def test_panic_escalates_within_three_seconds(locations):
     assert (later.presses, later.cutoff) == (1, 98_001)
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the journal is under test, not a replay"
+)
 def test_panic_removes_from_memory_and_disk_and_sequences_continue(home):
     config_path = home / "config.toml"
     home.mkdir(parents=True, exist_ok=True)
@@ -185,6 +191,9 @@ def test_panic_keeps_the_session_start(home):
     assert kinds == ["session_start", "panic", "session_end"]
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the journal is under test, not a replay"
+)
 def test_sessions_are_private(home):
     with Session(adapter="test", editor="perm") as s:
         s.record(_edit(1))
@@ -237,6 +246,9 @@ def test_a_live_session_in_another_process_is_listed_and_reached_by_crowdcode_pa
     assert live_sessions(__import__("crowdcode_sdk").Locations.default()) == []
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the journal is under test, not a replay"
+)
 def test_only_sealed_segments_older_than_the_hold_back_window_are_eligible(home):
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text("[journal]\nsegment_max_bytes = 4096\nflush_interval_ms = 5\n")

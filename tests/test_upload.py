@@ -117,6 +117,9 @@ def test_panic_before_hold_back_is_never_uploaded(privacy_home: Locations, inges
 
 
 @pytest.mark.parametrize("consent", ["pending", "declined"])
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the upload path is under test, not a replay"
+)
 def test_without_consent_nothing_is_sent(privacy_home: Locations, ingest, consent: str) -> None:  # type: ignore[no-untyped-def]
     configure(privacy_home, **{"consent.status": consent, "upload.url": ingest.url})
     record(privacy_home).close()
@@ -127,6 +130,9 @@ def test_without_consent_nothing_is_sent(privacy_home: Locations, ingest, consen
     assert main(["upload", "--now"]) == 2
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the upload path is under test, not a replay"
+)
 def test_declining_drops_prepared_bundles(privacy_home: Locations, tmp_path: Path) -> None:
     accept(privacy_home, "http://127.0.0.1:9")  # nobody listens: the bundle stays queued
     record(privacy_home).close()
@@ -290,6 +296,9 @@ def test_server_rejects_oversized_and_traversal(tmp_path: Path) -> None:
         server.server_close()
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the upload path is under test, not a replay"
+)
 def test_uploader_marks_rejected_bundles_and_keeps_data(privacy_home: Locations, tmp_path: Path) -> None:
     server = make_ingest(tmp_path, max_bytes=300)
     try:
@@ -519,6 +528,9 @@ def test_any_damage_to_a_bundle_is_a_clear_rejection(data) -> None:  # type: ign
         assert str(exc)
 
 
+@pytest.mark.unverified(
+    reason="synthetic keystrokes into a file the session never opened: the upload path is under test, not a replay"
+)
 def test_a_secret_typed_across_a_segment_rotation(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
     secret = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hI6"
     accept(privacy_home, ingest.url)

@@ -12,9 +12,11 @@ import orjson
 
 from .. import journal
 from ..config import Config
+from ..errors import CrowdcodeError
 from ..locations import Locations
 from ..registry import live_sessions, request
-from ..store import Store
+from ..store import SessionInfo, Store
+from ..verification import cached_verify
 from ._format import duration, local_time, size
 from .privacy_status import print_privacy, privacy_status
 
@@ -37,9 +39,12 @@ def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
         live.append({**entry, **{k: v for k, v in answer.items() if k != "ok"}})
     stored = held_back = 0
     used = 0
+    unverified: list[str] = []
     sessions = Store(locations).sessions()
     for info in sessions:
         stored += info.event_count or 0
+        if not info.live and not _verified(info):
+            unverified.append(info.id)
         used += _disk_usage(info.directory)
         if info.live or (info.end is not None and info.end >= now_ms - hold_back_ms):
             held_back += sum(1 for line in journal.read_lines(info.directory) if _ts(line) >= now_ms - hold_back_ms)
@@ -51,6 +56,7 @@ def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
         "live": live,
         "sessions": len(sessions),
         "eventsStored": stored,
+        "unverifiedSessions": unverified,
         "eventsHeldBack": held_back,
         "holdBackSeconds": config["privacy.hold_back_s"],
         "storageBytes": used,
@@ -90,12 +96,28 @@ def run(args: argparse.Namespace) -> int:
         f"Stored: {status['eventsStored']} events in {status['sessions']} sessions, "
         f"{size(status['storageBytes'])} in {status['dataDir']}"
     )
+    unverified = status["unverifiedSessions"]
+    ended = status["sessions"] - len(live)
+    if unverified:
+        print(
+            f"Verified: {ended - len(unverified)} of {ended} ended sessions; "
+            f"{len(unverified)} do not replay to what they recorded (crowdcode verify --all)"
+        )
+    else:
+        print(f"Verified: all {ended} ended sessions replay to what they recorded")
     print(
         f"Held back: {status['eventsHeldBack']} events newer than {status['holdBackSeconds']} s "
         f"(panic can still remove them; nothing that new ever leaves)"
     )
     print_privacy(status)
     return 0
+
+
+def _verified(info: SessionInfo) -> bool:
+    try:
+        return cached_verify(info).ok
+    except CrowdcodeError:
+        return False
 
 
 def _ts(line: bytes) -> int:

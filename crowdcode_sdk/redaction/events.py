@@ -44,6 +44,8 @@ PLAIN_KEYS = frozenset(
         "terminalId",
         "agent",
         "version",
+        "sha256",
+        "eol",
     }
 )
 

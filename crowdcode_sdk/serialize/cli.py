@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write each session's initial workspace to workspaces/SESSION.json ({path: text}), "
         "where its file commands replay from",
     )
+    p.add_argument(
+        "--verified-only",
+        action="store_true",
+        help="leave out sessions that `crowdcode verify` rejects (they stay listed in metadata.json)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -81,6 +86,7 @@ def config_from(args: argparse.Namespace) -> DatasetConfig:
         system_prompt=args.system_prompt,
         format=args.format,
         workspaces=args.workspaces,
+        verified_only=args.verified_only,
     )
 
 
@@ -104,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{totals['sessions']} sessions -> {totals['train_conversations']} training + "
         f"{totals['validation_conversations']} validation conversations in {out} "
-        f"({totals['megabytes_per_second']:.1f} MB/s)",
+        f"({totals['megabytes_per_second']:.1f} MB/s); {totals['unverified_sessions']} do not verify"
+        + (" (left out)" if args.verified_only else ""),
         file=sys.stderr,
     )
     return 0
@@ -145,6 +152,8 @@ def write_dataset(
                     "conversations": len(result.lines),
                     "tokens": result.tokens,
                     "bytes": result.bytes,
+                    "verified": result.verified,
+                    "mismatches": result.mismatches,
                     **result.stats,
                 }
             )
@@ -162,6 +171,7 @@ def write_dataset(
         },
         "totals": {
             "sessions": len(sessions),
+            "unverified_sessions": sum(not s["verified"] for s in sessions),
             "train_conversations": counts["train"],
             "validation_conversations": counts["validation"],
             "train_tokens": tokens["train"],

@@ -46,6 +46,9 @@ class DatasetConfig:
     format: str = "nemo"  # "nemo" | "chat"
     workspaces: bool = False
     """Also return each session's initial workspace (written to ``workspaces/<session>.json``)."""
+    verified_only: bool = False
+    """Leave out sessions that ``crowdcode verify`` rejects (their file commands may not rebuild
+    the files); they are still listed in ``metadata.json``."""
 
 
 @dataclass
@@ -60,6 +63,8 @@ class SessionResult:
     seconds: float
     cpu_seconds: float
     stats: dict[str, int]
+    verified: bool = False
+    mismatches: int = 0
     conversations: list[list[dict[str, str]]] | None = None
     initial: dict[str, str] | None = None
     steps: list[Step] | None = None
@@ -77,6 +82,7 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
     began = time.perf_counter()
     cpu = time.process_time()
     tokenizer = load_tokenizer(config.tokenizer)
+    verdict = source.verify()
     events, loader = source.open()
     budget = config.max_tokens_per_conversation - tokenizer.count(config.system_prompt)
     builder = build_steps(
@@ -89,6 +95,8 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
         message_limit=config.max_tokens_per_message,
     )
     conversations, tokens = chunk(builder.steps, config)
+    if config.verified_only and not verdict.ok:
+        conversations, tokens = [], 0
     return SessionResult(
         session_id=source.session_id,
         split=split_of(source.session_id, config.val_ratio),
@@ -98,6 +106,8 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
         seconds=time.perf_counter() - began,
         cpu_seconds=time.process_time() - cpu,
         stats=asdict(builder.stats),
+        verified=verdict.ok,
+        mismatches=verdict.mismatch_count,
         conversations=conversations if keep_steps else None,
         initial=builder.initial if keep_steps or config.workspaces else None,
         steps=builder.steps if keep_steps else None,

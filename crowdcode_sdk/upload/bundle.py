@@ -77,6 +77,7 @@ class BundleWriter:
             "sdkVersion": self.sdk_version,
             "createdAt": time.time_ns() // 1_000_000,
             "sessions": self.sessions,
+            "verified": all(s.get("verified", False) for s in self.sessions.values()),
             "redactions": dict(sorted(self.redactions.items())),
             "files": {n: {"sha256": sha256_hex(d), "size": len(d)} for n, d in sorted(self.members.items())},
         }

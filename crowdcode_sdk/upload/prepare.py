@@ -31,10 +31,12 @@ import zstandard
 
 from .. import journal
 from ..config import Config
+from ..errors import CrowdcodeError
 from ..ignore import is_secret
 from ..locations import Locations, install_identity, private_dir, write_private_atomic
 from ..redaction import Redactor
 from ..store import SESSION_FILE, SessionInfo, Store
+from ..verification import verify
 from .bundle import BundleWriter, sha256_hex
 from .queue import Entry, UploadQueue
 
@@ -112,8 +114,10 @@ class BundleBuilder:
         limit = self.config["upload.bundle_max_bytes"]
         entries = []
         segments = list(work.segments)
+        verified = _verified(work.info)
         while True:
             writer, entry = self._new_bundle()
+            writer.sessions.setdefault(work.info.id, {"segments": [], "final": False})["verified"] = verified
             before = Counter(redactor.counts)
             while segments and (not entry.segments or writer.raw_size < limit):
                 segment = segments.pop(0)
@@ -238,6 +242,15 @@ class BundleBuilder:
 
 
 LOOKAHEAD_EVENTS = 5000
+
+
+def _verified(info: SessionInfo) -> bool:
+    """Whether the session, as recorded here (before redaction), replays to the content it
+    recorded; a session that cannot be read is not."""
+    try:
+        return verify(info).ok
+    except CrowdcodeError:
+        return False
 
 
 def _following_lines(info: SessionInfo, segment: Path) -> Iterator[bytes]:
