@@ -176,3 +176,13 @@ def test_a_stopped_recorder_does_not_hold_the_quit(tui: Tui) -> None:
     took = tui.gone_within(QUIT_SECONDS, started)
     print(f":qa! with a stopped recorder: Neovim and the recorder gone in {took:.3f} s")
     assert len(Store().sessions()) == 1
+
+
+def test_a_killed_neovim_leaves_no_recorder(tui: Tui) -> None:
+    insert(tui, "typed before the kill")
+    (server,) = [pid for pid, cmd in tui.processes().items() if " --embed " in cmd]
+    started = time.monotonic()
+    os.kill(server, signal.SIGKILL)  # no VimLeavePre: the recorder learns it from its closed channel
+    took = tui.gone_within(5, started)
+    print(f"SIGKILL: Neovim and the recorder gone in {took:.3f} s")
+    assert only_session(ended=True).end_reason == "editor closed"
