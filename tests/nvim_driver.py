@@ -80,13 +80,16 @@ QUIT_SECONDS = 2.0
 
 
 def exited(pid: int) -> bool:
-    """Whether process ``pid`` has exited: reaped (pynvim's asyncio child watcher waits for its
-    child in a thread), or a zombie about to be."""
+    """Whether process ``pid`` has exited: reaped, or a zombie about to be."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return True
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def reaped(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists()
 
 
 def children(pid: int) -> list[int]:
@@ -116,6 +119,9 @@ def quit_editor(nvim: pynvim.Nvim, pid: int, command: str = "qa!") -> float:
             raise AssertionError(f"Neovim did not exit within {QUIT_SECONDS} s of :{command} (killed {left})")
         time.sleep(0.01)
     took = time.monotonic() - started
+    # pynvim's asyncio child watcher reaps Neovim in a thread; closing the session before that
+    # would reap it here and leave the watcher an unknown child.
+    wait_for(lambda: reaped(pid), what="pynvim's child watcher to reap Neovim")
     nvim.close()
     return took
 
