@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.store import SessionInfo, Store
 from crowdcode_sdk.verification import verify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +97,19 @@ def run_cli(
     if check and result.returncode != 0:
         raise AssertionError(f"crowdcode {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def only_session(ended: bool = False, timeout: float = 15) -> SessionInfo:
+    """The one session this test recorded; a second one (a restarted recorder) fails the test.
+    With ``ended``, waits at most ``timeout`` s for its end: the recorder is its own process and
+    may write the end a moment after the editor or shell has gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sessions = Store().sessions()
+        assert len(sessions) <= 1, f"expected one session, found {len(sessions)}: {sessions}"
+        if not ended or (sessions and sessions[0].end is not None):
+            assert len(sessions) == 1, "no session was recorded"
+            return sessions[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the session did not end within {timeout} s: {sessions}")
+        time.sleep(0.02)

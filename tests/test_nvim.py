@@ -23,6 +23,7 @@ from crowdcode_sdk.schema import (
     TerminalCommand,
 )
 
+from .conftest import only_session
 from .nvim_driver import editor, events, finished_session, settle, state, wait_for, wait_recording
 
 pytestmark = pytest.mark.timeout(120)
@@ -285,7 +286,7 @@ def test_commands_statusline_consent_panic_stop_start(home: Path, ws: Path) -> N
         nvim.command("CrowdcodePanic")
         wait_for(lambda: "removed" in nvim.exec_lua("return vim.fn.execute('messages')"), what="panic answer")
         nvim.command("CrowdcodeStop")
-        wait_for(lambda: Store().sessions() and Store().sessions()[0].end is not None, what="the session to end")
+        only_session(ended=True)
         assert nvim.exec_lua("return require('crowdcode').statusline()") == ""
         nvim.input("o typed while stopped<Esc>")
         settle(nvim)

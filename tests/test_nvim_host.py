@@ -10,6 +10,8 @@ from crowdcode_nvim.host import Host
 from crowdcode_sdk.schema import Edit, EditReason, FileOpen, Observation, Source
 from crowdcode_sdk.store import Store
 
+from .conftest import only_session
+
 
 def test_messages_become_events_and_a_change_that_does_not_fit_asks_for_the_buffer_again(
     home: Path, tmp_path: Path
@@ -37,7 +39,7 @@ def test_messages_become_events_and_a_change_that_does_not_fit_asks_for_the_buff
     assert [r for r in replies if r["type"] == "resync"] == [{"type": "resync", "buf": 9}, {"type": "resync", "buf": 3}]
     host.notification("crowdcode_bye", [])
     assert replies[-1] == {"type": "bye"}
-    recorded = list(Store().events(Store().sessions()[0]))
+    recorded = list(Store().events(only_session()))
     edits = [e.payload for e in recorded if isinstance(e.payload, Edit)]
     assert [(e.diff.range_offset, e.diff.text, e.reason) for e in edits] == [
         (5, " 😀", None),
@@ -68,6 +70,6 @@ def test_a_buffer_that_is_not_utf8_is_left_out_without_asking_again(home: Path, 
     )
     host.notification("crowdcode_bye", [])
     assert not [r for r in replies if r["type"] == "resync"]
-    kinds = [(e.kind, getattr(e.payload, "file", None)) for e in Store().events(Store().sessions()[0])]
+    kinds = [(e.kind, getattr(e.payload, "file", None)) for e in Store().events(only_session())]
     assert ("file_open", "blob.bin") not in kinds
     assert [k for k in kinds if k[1] == "t.txt"] == [("file_open", "t.txt"), ("file_close", "t.txt")]

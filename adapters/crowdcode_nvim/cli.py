@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         nvim.run_loop(on_request, on_notification)
+    except EOFError:  # the editor closed the channel: it quit or died without saying bye
+        pass
     finally:
         host.finish("editor closed")
     return 0

@@ -19,6 +19,8 @@ from crowdcode_sdk.positions import apply_change
 from crowdcode_sdk.schema import Event
 from crowdcode_sdk.store import Store
 
+from ..conftest import only_session
+
 SERVER = [sys.executable, "-m", "crowdcode_sdk.cli.main", "lsp", "--stdio"]
 
 
@@ -112,9 +114,7 @@ def sessions(home: Path) -> list[Any]:
 
 
 def events(home: Path) -> list[Event]:
-    store = Store(Locations.default())
-    (info,) = store.sessions()
-    return list(store.events(info))
+    return list(Store(Locations.default()).events(only_session()))
 
 
 def actions(evs: list[Event], kind: str) -> list[Any]:

@@ -11,6 +11,7 @@ import pexpect
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.store import SessionInfo
+from tests.conftest import only_session as only_session  # the shell tests import it from here
 
 CROWDCODE = str(Path(sys.executable).with_name("crowdcode"))
 PROMPT = "READY$ "
@@ -35,12 +36,6 @@ class Shell:
         self.child.expect(pexpect.EOF)
         self.child.close()
         return self.child.exitstatus if self.child.exitstatus is not None else 128 + self.child.signalstatus
-
-
-def only_session() -> SessionInfo:
-    sessions = Store().sessions()
-    assert len(sessions) == 1, sessions
-    return sessions[0]
 
 
 def actions(info: SessionInfo, kind: str | None = None) -> list[dict]:

@@ -26,7 +26,7 @@ def test_tmux_default_command(user_home: Path, home: Path, tmp_path: Path) -> No
         _wait(lambda: subprocess.run([*tmux, "has-session"], capture_output=True).returncode != 0)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
-    _wait(lambda: only_session().end is not None)
+    only_session(ended=True)
     assert "echo from-tmux-$((6*7))" in [c["command"] for c in actions(only_session(), "terminal_command")]
 
 

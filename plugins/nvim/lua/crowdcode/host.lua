@@ -12,6 +12,7 @@ M.stderr = {} ---@type string[] the recorder's last stderr lines, for :Crowdcode
 M.restarts = 0
 M.max_restarts = 1
 local on_crash = nil ---@type fun(code: integer)?
+local stopping = {} ---@type integer[] recorders asked to stop (they exit on their own)
 
 local function notify(message, level)
   vim.schedule(function()
@@ -83,9 +84,58 @@ function M.stop()
   M.send('crowdcode_stop')
   M.channel = nil
   queue.sink = nil
+  stopping[#stopping + 1] = channel
   vim.defer_fn(function()
     pcall(fn.jobstop, channel)
   end, 3000)
+end
+
+--- The recorder has ended by design (recording is off): its exit is not a crash.
+function M.release()
+  M.channel = nil
+  queue.sink = nil
+end
+
+-- Whether a job still runs (jobwait with no wait: -1 while it runs, -3 once it is gone).
+local function running(id)
+  return fn.jobwait({ id }, 0)[1] == -1
+end
+
+--- At exit: the recorder closes its session and exits, Neovim waits for that at most `wait_ms`,
+--- then stops whatever still runs. Neovim's own exit waits for every job it started, so a
+--- recorder that is restarted now, hangs, or is stopped (SIGSTOP) would hold the quit: nothing is
+--- restarted, and a recorder that does not exit in time gets SIGTERM (with SIGCONT, so that a
+--- stopped one receives it) and, a moment later, SIGKILL.
+function M.leave(wait_ms)
+  on_crash = nil
+  local channel = M.channel
+  if channel then
+    queue.flush()
+    M.send('crowdcode_bye')
+    M.release()
+    stopping[#stopping + 1] = channel
+  end
+  local jobs = vim.tbl_filter(running, stopping)
+  stopping = {}
+  if #jobs == 0 then
+    return
+  end
+  fn.jobwait(jobs, wait_ms)
+  jobs = vim.tbl_filter(running, jobs)
+  local pids = {}
+  for i, id in ipairs(jobs) do
+    pids[i] = fn.jobpid(id)
+    pcall(fn.jobstop, id)
+    vim.uv.kill(pids[i], 'sigcont')
+  end
+  if #jobs > 0 then
+    fn.jobwait(jobs, 200)
+  end
+  for i, id in ipairs(jobs) do
+    if running(id) then
+      vim.uv.kill(pids[i], 'sigkill')
+    end
+  end
 end
 
 return M

@@ -76,7 +76,7 @@ end
 
 --- Start recording (:CrowdcodeStart).
 function M.start()
-  if host.channel then
+  if host.channel or vim.v.exiting ~= vim.NIL then -- a recorder started while quitting holds the quit
     return
   end
   guard.reset()
@@ -127,6 +127,7 @@ function M._from_host(message)
     end
   elseif kind == 'disabled' then
     pause_capture()
+    host.release() -- the recorder now exits: not a crash
     set_state('disabled', message.text)
     host.notify(message.text, vim.log.levels.INFO)
   elseif kind == 'status' then
@@ -215,16 +216,9 @@ local function commands()
 end
 
 local function on_leave()
-  if not host.channel then
-    return
-  end
-  queue.flush()
-  host.send('crowdcode_bye')
-  -- The recorder answers once it has written everything; Neovim waits at most a second (a loaded
-  -- machine), normally a few milliseconds.
-  vim.wait(1000, function()
-    return M.bye == true
-  end, 5)
+  -- The recorder exits once it has written everything: normally within a few hundred
+  -- milliseconds; a loaded machine gets most of a second before it is stopped.
+  host.leave(800)
 end
 
 --- Configure and (unless enabled = false) start recording.

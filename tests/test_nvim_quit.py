@@ -1,0 +1,188 @@
+"""End to end: the real Neovim TUI in tmux, with the plugin and the real recorder, quit the ways
+people quit. Each quit ends Neovim within two seconds, leaves no recorder behind and exactly one
+session that has ended; closing the terminal (SIGHUP), ``:cq`` and a stopped recorder leave no
+processes either."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crowdcode_sdk.store import Store
+
+from .conftest import crowdcode_executable, only_session
+from .nvim_driver import PLUGIN, QUIT_SECONDS, nvim_binary, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Tui:
+    """Neovim's TUI in a private tmux server; its processes are found by the test's CROWDCODE_HOME
+    in their environment, so that orphans (whose parent is gone) are found too."""
+
+    def __init__(self, home: Path, ws: Path, tmp_path: Path) -> None:
+        self.home, self.ws = home, ws
+        self.tmux = ["tmux", "-L", f"cc-nvim-{uuid.uuid4().hex[:12]}", "-f", "/dev/null"]
+        setup = f"lua require('crowdcode').setup({{cmd = {{{json.dumps(crowdcode_executable())}, 'nvim'}}}})"
+        argv = [str(nvim_binary()), "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set rtp^={PLUGIN}", "-c", setup]
+        env = {
+            "CROWDCODE_HOME": str(home),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            "XDG_STATE_HOME": str(tmp_path / "state"),  # Neovim's log
+        }
+        flags = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
+        subprocess.run(
+            [*self.tmux, "new-session", "-d", "-x", "120", "-y", "30", "-c", str(ws), *flags, *argv, "f.txt"],
+            check=True,
+            env={**os.environ, **env},
+        )
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        subprocess.run([*self.tmux, "send-keys", *(["-l"] if literal else []), *keys], check=True)
+
+    def type(self, text: str) -> None:
+        self.keys(text, literal=True)
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+
+    def wait_screen(self, text: str, present: bool = True) -> None:
+        wait_for(lambda: (text in self.screen()) == present, what=f"{text!r} {'on' if present else 'off'} the screen")
+
+    def processes(self) -> dict[int, str]:
+        """Neovim (TUI and server) and recorder processes of this test that are alive (not zombies)."""
+        found = {}
+        marker = f"CROWDCODE_HOME={self.home}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
+            except OSError:
+                continue
+            command = " ".join(a.decode(errors="replace") for a in argv if a)
+            if argv[0].endswith(b"/nvim") or (argv[-2:] == [b"nvim", b""] and b"crowdcode" in b" ".join(argv)):
+                found[int(entry.name)] = command
+        return found
+
+    def recorder(self) -> int:
+        return wait_for(
+            lambda: next((pid for pid, cmd in self.processes().items() if cmd.endswith("crowdcode nvim")), None),
+            what="the recorder",
+        )
+
+    def gone_within(self, seconds: float, started: float) -> float:
+        """Seconds from ``started`` until every process is gone; fails after ``seconds``."""
+        while left := self.processes():
+            if time.monotonic() - started > seconds:
+                raise AssertionError(f"still running {seconds} s later: {left}")
+            time.sleep(0.01)
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        for pid in self.processes():  # cleanup only: the assertions have been made
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def tui(home: Path, tmp_path: Path) -> Iterator[Tui]:
+    from crowdcode_sdk.consent import set_consent
+
+    set_consent("declined")  # no consent note on the screen
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    tui = Tui(home, ws, tmp_path)
+    try:
+        wait_for(lambda: Store().sessions(), what="the recorder's session")
+        tui.wait_screen("f.txt")
+        yield tui
+    finally:
+        tui.close()
+
+
+def insert(tui: Tui, text: str) -> None:
+    tui.keys("i")
+    tui.wait_screen("-- INSERT --")
+    tui.type(text)
+    tui.keys("Escape")
+    tui.wait_screen("-- INSERT --", present=False)
+
+
+def write(tui: Tui) -> None:
+    tui.type(":w")
+    tui.keys("Enter")
+    tui.wait_screen("written")
+
+
+@pytest.mark.parametrize("how", [":wq", "ZZ", ":q after :w", ":qa after :w", ":q!"])
+def test_quitting_ends_neovim_the_recorder_and_the_session(tui: Tui, how: str) -> None:
+    insert(tui, "typed in the TUI")
+    started = time.monotonic()
+    if how == ":wq":
+        tui.type(":wq")
+        tui.keys("Enter")
+    elif how == "ZZ":
+        tui.type("ZZ")
+    else:
+        write(tui)
+        if how == ":q!":
+            insert(tui, " and discarded")
+        started = time.monotonic()
+        tui.type(how.split()[0])
+        tui.keys("Enter")
+    took = tui.gone_within(QUIT_SECONDS, started)
+    print(f"{how}: Neovim and the recorder gone in {took:.3f} s")
+    assert only_session(ended=True).end_reason == "editor closed"
+    assert (tui.ws / "f.txt").read_bytes() == b"typed in the TUI\n"
+
+
+def test_cq_leaves_no_processes(tui: Tui) -> None:
+    insert(tui, "never saved")
+    started = time.monotonic()
+    tui.type(":cq")
+    tui.keys("Enter")
+    took = tui.gone_within(QUIT_SECONDS, started)
+    print(f":cq: Neovim and the recorder gone in {took:.3f} s")
+    assert only_session(ended=True).end_reason == "editor closed"
+    assert not (tui.ws / "f.txt").exists()
+
+
+def test_closing_the_terminal_leaves_no_processes(tui: Tui) -> None:
+    insert(tui, "never saved")
+    started = time.monotonic()
+    subprocess.run([*tui.tmux, "kill-server"], check=True)  # SIGHUP to Neovim, as a closed terminal
+    took = tui.gone_within(5, started)
+    print(f"SIGHUP: Neovim and the recorder gone in {took:.3f} s")
+    only_session(ended=True)
+
+
+def test_a_stopped_recorder_does_not_hold_the_quit(tui: Tui) -> None:
+    os.kill(tui.recorder(), signal.SIGSTOP)
+    insert(tui, "typed while the recorder is stopped")
+    started = time.monotonic()
+    tui.type(":qa!")
+    tui.keys("Enter")
+    took = tui.gone_within(QUIT_SECONDS, started)
+    print(f":qa! with a stopped recorder: Neovim and the recorder gone in {took:.3f} s")
+    only_session()  # not restarted; its end depends on the 0.2 s it gets after SIGTERM
+
+
+def test_a_killed_neovim_leaves_no_recorder(tui: Tui) -> None:
+    insert(tui, "typed before the kill")
+    (server,) = [pid for pid, cmd in tui.processes().items() if " --embed " in cmd]
+    started = time.monotonic()
+    os.kill(server, signal.SIGKILL)  # no VimLeavePre: the recorder learns it from its closed channel
+    took = tui.gone_within(5, started)
+    print(f"SIGKILL: Neovim and the recorder gone in {took:.3f} s")
+    assert only_session(ended=True).end_reason == "editor closed"
