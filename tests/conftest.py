@@ -7,9 +7,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from crowdcode_sdk.errors import CrowdcodeError
@@ -42,15 +44,36 @@ def recordings_verify(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     failures = []
     for directory in session_directories(tmp):
+        adapter = _adapter_of(directory)
+        VERIFIED[adapter] += 1
         try:
             verdict = verify(directory)
         except CrowdcodeError as exc:
             failures.append(f"{directory.name}: {exc}")
             continue
+        CHECKS[adapter] += verdict.checks
         if not verdict.ok:
             failures.append(verdict.summary() + "".join(f"\n    {m.to_json()}" for m in verdict.mismatches[:5]))
     if failures:
         pytest.fail("recorded sessions do not verify:\n" + "\n".join(failures), pytrace=False)
+
+
+VERIFIED: Counter[str] = Counter()
+"""Sessions the fixture verified in this run, per adapter (printed at the end of the run)."""
+CHECKS: Counter[str] = Counter()
+
+
+def _adapter_of(directory: Path) -> str:
+    try:
+        return str(orjson.loads((directory / "session.json").read_bytes())["metadata"]["adapter"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if VERIFIED:
+        counts = ", ".join(f"{adapter} {n} ({CHECKS[adapter]} checks)" for adapter, n in sorted(VERIFIED.items()))
+        terminalreporter.write_line(f"crowdcode verify checked {sum(VERIFIED.values())} recorded sessions: {counts}")
 
 
 def session_directories(root: Path) -> list[Path]:
