@@ -16,6 +16,7 @@ from typing import BinaryIO, Protocol
 
 from ..errors import CrowdcodeError
 from ..store import SessionInfo, Store
+from ..verification import verify
 
 
 class Exporter(Protocol):
@@ -35,6 +36,17 @@ class JsonLinesExporter:
     def export(self, store: Store, info: SessionInfo, args: argparse.Namespace, out: BinaryIO) -> None:
         for line in store.lines(info):
             out.write(line + b"\n")
+
+
+def warn_unverified(info: SessionInfo, store: Store) -> None:
+    """An export is still written, but whoever trains on it is told that it does not replay."""
+    try:
+        verdict = verify(info, store)
+    except CrowdcodeError as exc:
+        print(f"crowdcode: warning: session {info.id} cannot be verified: {exc}", file=sys.stderr)
+        return
+    if not verdict.ok:
+        print(f"crowdcode: warning: session does not verify: {verdict.summary()}", file=sys.stderr)
 
 
 def exporters() -> dict[str, Exporter]:
@@ -64,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     store = Store()
     info = store.find(args.session)
     exporter = args._exporters[args.format]
+    warn_unverified(info, store)
     if getattr(exporter, "writes_directory", False):
         if args.output in (None, "-"):
             raise CrowdcodeError(f"--format {args.format} writes a directory: give it with -o DIR")
