@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 import orjson
 
 from ..errors import CrowdcodeError
 from ..store import SessionInfo, Store
-from ..verification import Verdict, verify
+from ..verification import verify
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,27 +31,28 @@ def run(args: argparse.Namespace) -> int:
     store = Store()
     if args.all == bool(args.sessions):
         raise CrowdcodeError("give session ids or --all (not both)")
-    infos: list[SessionInfo | str] = list(store.sessions()) if args.all else list(args.sessions)
-    results: list[dict] = []
+    refs: list[SessionInfo | str] = list(store.sessions()) if args.all else list(args.sessions)
+    results = []
     status = 0
-    for ref in infos:
-        try:
-            info = ref if isinstance(ref, SessionInfo) else store.find(ref)
-            verdict: Verdict | None = verify(info, store)
-        except CrowdcodeError as exc:  # one unreadable session never stops the others
-            results.append({"session": getattr(ref, "id", ref), "verified": False, "error": str(exc)})
-            if not args.json:
-                print(f"{getattr(ref, 'id', ref)}  error: {exc}")
-            status = 2
-            continue
-        assert verdict is not None
-        results.append(verdict.to_json())
+    for ref in refs:
+        result, line, code = _check(ref, store)
+        results.append(result)
+        status = max(status, code)
         if not args.json:
-            print(verdict.summary())
-        if not verdict.ok and status == 0:
-            status = 1
+            print(line)
     if args.json:
         sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
-    elif args.all and not infos:
+    elif not refs:
         print("No sessions recorded yet.")
     return status
+
+
+def _check(ref: SessionInfo | str, store: Store) -> tuple[dict[str, Any], str, int]:
+    """(JSON verdict, its line, exit status) of one session; one unreadable session never stops
+    the others."""
+    name = ref.id if isinstance(ref, SessionInfo) else ref
+    try:
+        verdict = verify(ref if isinstance(ref, SessionInfo) else store.find(ref), store)
+    except CrowdcodeError as exc:
+        return {"session": name, "verified": False, "error": str(exc)}, f"{name}  error: {exc}", 2
+    return verdict.to_json(), verdict.summary(), 0 if verdict.ok else 1
