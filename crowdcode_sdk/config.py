@@ -8,7 +8,7 @@ clear error instead of a silently ignored setting.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from .locations import Locations, write_private_atomic
 @dataclass(frozen=True)
 class Key:
     name: str
-    type: type
+    type: type[Any]
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -172,7 +172,7 @@ class Config(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
     def __len__(self) -> int:

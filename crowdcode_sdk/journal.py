@@ -76,7 +76,8 @@ class JournalWriter:
             os.close(self._lock_fd)
             raise RuntimeError(f"{directory} already has a writer") from None
         existing = segments(directory)
-        self._index = int(SEGMENT_PATTERN.match(existing[-1].name)[1]) if existing else 0
+        last = SEGMENT_PATTERN.match(existing[-1].name) if existing else None
+        self._index = int(last[1]) if last else 0
         self._fd = -1
         self._size = 0
         self._opened_at = 0.0

@@ -42,6 +42,9 @@ from crowdcode_sdk.session import Session, panic_everywhere
 from .documents import Documents, OpenDocument, file_path
 from .terminals import Terminals
 
+Range = tuple[tuple[int, int], tuple[int, int]]
+"""``((line, character), (line, character))``: an LSP range, start and end."""
+
 MAX_PENDING_REASONS = 256
 
 
@@ -202,7 +205,7 @@ class Recorder:
         if doc.path is not None and self.tracker is not None:
             self.tracker.open_document(doc.path, text)
 
-    def did_change(self, uri: str, version: int | None, changes: Iterable[tuple[Any, str]]) -> None:
+    def did_change(self, uri: str, version: int | None, changes: Iterable[tuple[Range | None, str]]) -> None:
         """Apply content changes: ``(range, text)`` pairs with ``range`` as
         ``((line, character), (line, character))`` in the negotiated encoding, or ``None`` for the
         whole text."""

@@ -15,7 +15,7 @@ import functools
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -67,23 +67,27 @@ def dict_converter() -> cattrs.Converter:
     return converter
 
 
+_HandlerSteps = Generator[tuple[Callable[..., Any], tuple[Any, ...], None], Any, None]
+"""What pygls runs for a generator handler: each yielded (handler, args, kwargs) in turn."""
+
+
 class ShimProtocol(LanguageServerProtocol):
     """pygls's protocol, minus its copies of the documents."""
 
-    def _to_handler(self, method: str, params: Any):  # type: ignore[no-untyped-def]
+    def _to_handler(self, method: str, params: Any) -> _HandlerSteps:
         if (handler := self.fm.features.get(method)) is not None:
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):  # type: ignore[no-untyped-def]
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> _HandlerSteps:
         yield from self._to_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):  # type: ignore[no-untyped-def]
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> _HandlerSteps:
         yield from self._to_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):  # type: ignore[no-untyped-def]
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> _HandlerSteps:
         yield from self._to_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 

@@ -157,8 +157,10 @@ class Host:
 
     # --- buffers ---------------------------------------------------------------------------------
 
-    def _name(self, buffer: Buffer) -> Name:
-        return buffer.path or f"untitled:{buffer.number}"
+    def _name(self, buffer: Buffer) -> Path:
+        """The buffer's file, else its label (``untitled:3``) as a relative path: both recorders
+        take paths, and a relative one goes into events as it is."""
+        return buffer.path or Path(f"untitled:{buffer.number}")
 
     def _recorder(self, buffer: Buffer) -> FileEvents:
         assert self.files is not None and self.scratch is not None

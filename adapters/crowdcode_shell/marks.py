@@ -32,7 +32,7 @@ class MarkScanner:
             self._tail = b""
         elif b"\x1b" not in data:
             return []
-        marks = []
+        marks: list[Mark] = []
         pos = 0
         while True:
             start = data.find(PREFIX, pos)

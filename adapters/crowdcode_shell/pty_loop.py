@@ -192,7 +192,7 @@ def _loop(
                         status = exit_status(wait_status)
                 elif signum in FORWARDED_SIGNALS:
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(child.pid, FORWARDED_SIGNALS[signum])
+                        os.kill(child.pid, FORWARDED_SIGNALS[signal.Signals(signum)])
     recorder.send(channel.EXIT, str(status).encode())
     with contextlib.suppress(OSError):
         os.close(master)

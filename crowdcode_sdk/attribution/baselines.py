@@ -7,6 +7,7 @@ a cache filled or rotated (crowd-code's LRU of 5,000 files turned user saves int
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,5 +97,5 @@ class Baselines:
     def items(self) -> list[tuple[Path, Baseline]]:
         return list(self._files.items())
 
-    def shas(self) -> set[str]:
+    def shas(self) -> builtins.set[str]:  # plain set: the method set() shadows it here
         return {b.sha for b in self._files.values() if b.sha is not None}

@@ -381,8 +381,8 @@ class Attribution:
             root.rules.invalidate(path.parent)
         if root.rules.ignored(path, is_dir=is_dir) is not None:
             return
-        git = self._git_of(path, root)
-        operation = git.sample(now) if git is not None else None
+        activity = self._git_of(path, root)
+        operation = activity.sample(now) if activity is not None else None
         if is_dir:
             self._queue_directory(root, path, now, operation)
         else:

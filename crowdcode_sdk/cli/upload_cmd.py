@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     bars: list[tqdm] = []
 
-    def progress(entries: list[Entry]) -> Callable[[int], None]:
+    def progress(entries: list[Entry]) -> Callable[[int], object]:
         bar = tqdm(
             total=sum(e.size for e in entries),
             unit="B",

@@ -116,7 +116,7 @@ class Player:
         finally:
             out.write(LEAVE_SCREEN)
             out.flush()
-            if saved is not None:
+            if keys is not None and saved is not None:
                 termios.tcsetattr(keys, termios.TCSADRAIN, saved)
             signal.signal(signal.SIGTERM, previous)
         return 0
@@ -142,7 +142,7 @@ class Player:
             if self.step:
                 self.step = False
                 return
-            timeout = None if (self.paused or until_key) else remaining / self.speed
+            timeout = None if (self.paused or until_key or remaining is None) else remaining / self.speed
             began = time.monotonic()
             key = self._key(keys, timeout)
             if not self.paused and remaining is not None:

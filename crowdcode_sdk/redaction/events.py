@@ -143,8 +143,10 @@ class Redactor:
         return out
 
     def _flush(self, marks: Marks) -> None:
-        for stream in (*self._documents.values(), *self._keystrokes.values()):
-            stream.flush(self.scan, marks)
+        for document in self._documents.values():
+            document.flush(self.scan, marks)
+        for line in self._keystrokes.values():
+            line.flush(self.scan, marks)
 
     def lines(self, lines: Iterable[bytes], lookahead: Iterable[bytes] = ()) -> list[bytes]:
         """Redact journal lines; returns the redacted lines (compact JSON)."""
@@ -161,7 +163,7 @@ class Redactor:
 
     def _action(self, sequence: int, action: dict[str, Any], marks: Marks) -> dict[str, Any]:
         kind = action.get("kind")
-        file = action.get("file")
+        file = action.get("file", "")
         secret = isinstance(file, str) and self._is_secret_file(file)
         if kind == "edit":
             out = self.value({k: v for k, v in action.items() if k != "diff"})

@@ -120,7 +120,11 @@ class IdentityMasker:
         for pattern, group, category in self._patterns:
             replacement = "user" if category in ("home", "user") else "host"
             if group:
-                path = pattern.sub(lambda m, r=replacement: m.group(0)[: m.start(1) - m.start(0)] + r, path)
+
+                def keep_prefix(m: re.Match[str], r: str = replacement) -> str:
+                    return m.group(0)[: m.start(1) - m.start(0)] + r
+
+                path = pattern.sub(keep_prefix, path)
             else:
                 path = pattern.sub(replacement, path)
         return path

@@ -160,8 +160,7 @@ class Builder:
         self._close_prompt()
 
     def _action(self, action: dict[str, Any]) -> None:
-        kind = action.get("kind")
-        handler = _HANDLERS.get(kind)
+        handler = _HANDLERS.get(action.get("kind", ""))
         if handler is not None:
             handler(self, action)
 
@@ -215,6 +214,7 @@ class Builder:
             self._view_slice(relpath, state, *state.window)
 
     def _show(self, relpath: str, state: _File, center: int | None = None) -> None:
+        assert state.doc is not None  # only files with known text are shown
         text = state.doc.text
         self._emit("view", sed.view_command(self._path(relpath)), sed.cat_n(text), path=relpath, whole=True)
         state.shown = True
@@ -230,6 +230,7 @@ class Builder:
 
     def _view_slice(self, relpath: str, state: _File, start: int, end: int) -> None:
         command = sed.view_command(self._path(relpath), start, end)
+        assert state.doc is not None  # only files with known text are shown
         text = state.doc.text
         self._emit("view", command, sed.cat_n(text, start, end), path=relpath, before=text)
 
@@ -320,6 +321,7 @@ class Builder:
         if pending is None:
             return
         state = self.files[pending.path]
+        assert state.doc is not None  # forgetting a file's text flushes its pending edits first
         self._write(pending.path, state, pending.before, state.doc.text, pending.source)
 
     def _write(self, relpath: str, state: _File, before: str, after: str, source: str) -> None:

@@ -119,8 +119,8 @@ def chunk(steps: list[Step], config: DatasetConfig) -> tuple[list[list[dict[str,
     those with too few messages or one role only left out; and their token total."""
     kept: list[list[dict[str, str]]] = []
     total = 0
-    for _, group in itertools.groupby(steps, key=lambda step: step.conversation):
-        group = list(group)
+    for _, run in itertools.groupby(steps, key=lambda step: step.conversation):
+        group = list(run)
         messages = []
         for step in group:
             messages.append({"from": "Assistant", "value": step.assistant})

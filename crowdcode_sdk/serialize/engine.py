@@ -77,10 +77,9 @@ def _ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        dataset = ray.data.from_items(
-            [{"source": asdict(s)} for s in sources], override_num_blocks=max(len(sources), 1)
-        )
-        dataset = dataset.map(_ray_process, fn_kwargs={"config": config})
+        items = ray.data.from_items([{"source": asdict(s)} for s in sources], override_num_blocks=max(len(sources), 1))
+        # Ray types fn as taking the row alone, though it passes fn_kwargs too.
+        dataset = items.map(_ray_process, fn_kwargs={"config": config})  # type: ignore[arg-type]
         for row in dataset.iter_rows():
             yield pickle.loads(row["result"])
     finally:

@@ -51,6 +51,7 @@ class ApiError(Exception):
 class IngestServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    server_address: tuple[str, int]  # an AF_INET socket's name: the host is always a str
 
     def __init__(self, address: tuple[str, int], store: BundleStore, config: ServerConfig = ServerConfig()) -> None:
         self.store = store
@@ -101,7 +102,8 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "crowdcode-ingest"
 
     def setup(self) -> None:
-        self.timeout = self.server.config.request_timeout_s
+        # typeshed calls timeout a ClassVar, but StreamRequestHandler.setup reads it per instance
+        self.timeout = self.server.config.request_timeout_s  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:

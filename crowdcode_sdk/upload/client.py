@@ -42,7 +42,8 @@ class Receipt:
     stored_at: int | None
 
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], object]
+"""Called with each count of bytes sent; what it returns is ignored (tqdm's ``update`` fits)."""
 
 
 class IngestClient:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ from ..locations import Locations, write_private_atomic
 from .queue import Entry
 
 
-def _path(locations: Locations):  # type: ignore[no-untyped-def]
+def _path(locations: Locations) -> Path:
     return locations.data_dir / "upload" / "stats.json"
 
 

@@ -14,7 +14,7 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from ..config import Config
 from ..consent import Consent
 from ..locations import Locations, install_identity, open_private, private_dir
 from . import stats
-from .client import IngestClient, UploadError
+from .client import IngestClient, Progress, UploadError
 from .prepare import BundleBuilder, unreferenced_blobs
 from .queue import Entry, UploadQueue, backoff_ms
 
@@ -58,7 +58,7 @@ class Uploader:
         *,
         force: bool = False,
         wait: bool = False,
-        progress: Callable[[list[Entry]], Callable[[int], None]] | None = None,
+        progress: Callable[[list[Entry]], Progress] | None = None,
     ) -> Report:
         """Build what is eligible and send what is due (everything with ``force``).
 
@@ -153,7 +153,7 @@ class Uploader:
         stats.record_upload(self.locations, entry)
 
     @contextlib.contextmanager
-    def _exclusive(self, wait: bool):  # type: ignore[no-untyped-def]
+    def _exclusive(self, wait: bool) -> Iterator[bool]:
         private_dir(self.upload_dir)
         fd = open_private(self.upload_dir / "lock", os.O_RDWR | os.O_CREAT)
         try:
