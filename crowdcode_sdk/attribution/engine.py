@@ -657,18 +657,18 @@ class Attribution:
             diff = unified_diff(
                 before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
             )
-        readable = new.exists and new_text is not None
+        facts = content_facts(new_text, new.sha) if new.exists and new_text is not None else None
         self.session.record(
             FileChange(
                 file=rel,
                 change_type=change_type,
                 diff=diff,
-                content=content_facts(new_text, new.sha) if readable else None,
+                content=facts,
                 source=verdict.source,
                 evidence=verdict.evidence,
             )
         )
-        if diff is None and readable:
+        if diff is None and facts is not None:
             self._unpublished.add(path)
         else:
             self._unpublished.discard(path)
