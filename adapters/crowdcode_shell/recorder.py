@@ -124,6 +124,8 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         spool.pump(frames_fd, _open_spool(session.directory, spec.terminal_id), handle, on_problem)
     finally:
         sampler.stop()
+        if frames.status is None:
+            frames.end_lost(time.monotonic())
         now = session.now_ms()
         commands.close(frames.status, now)
         agents.close(frames.status)
@@ -228,6 +230,14 @@ class _FrameHandler:
         elif kind == channel.EXIT:
             self.status = int(data)
             self._cast.exit(at, self.status)
+
+    def end_lost(self, at: float) -> None:
+        """The channel closed without the exit status, its last frame: the wrapper stopped
+        waiting for this process (or died), and the end of the session's I/O never arrived. How
+        much is not known here; the wrapper's closing line says it."""
+        self._cast.marker(at, "crowdcode: the end of the terminal's I/O was not recorded")
+        reason = "the end of the terminal's I/O did not reach the recorder"
+        self._session.record(RecordingGap(lost_events=0, reason=reason))
 
 
 def cast_path(directory: Path, terminal_id: str) -> Path:
