@@ -105,6 +105,7 @@ class Session:
             raise CrowdcodeError(f"cannot record into {self.directory}: {exc.strerror or exc}") from None
         self._write_session_file()
         self._lock = threading.RLock()  # re-entrant: a listener may record a follow-up event
+        self._panic_lock = threading.RLock()  # see panic_lock
         self._sequence = 0
         self._count = 0
         self._last_observation: Observation | None = None
@@ -270,8 +271,11 @@ class Session:
         The session start is never removed; a content-free ``panic`` marker records the gap and
         sequence numbers continue after it.
         """
-        with self._lock:
+        with self._panic_lock, self._lock:
             cutoff_ms = max(cutoff_ms, self.metadata.start_time + 1)
+            # The gap ends at the cut, not after the hooks: they may take a while (rewriting a raw
+            # stream), and what happens meanwhile is not removed.
+            cut = self._clock.now_ms()
             removed = self._journal.remove_since(cutoff_ms)
             for hook in self._panic_hooks:
                 try:
@@ -281,13 +285,22 @@ class Session:
             self._last_observation = None
             now = self._clock.now_ms()
             self._count -= removed
-            self._record_locked(Panic(gap_start=cutoff_ms, gap_end=now), now)
+            self._record_locked(Panic(gap_start=cutoff_ms, gap_end=cut), now)
             self._journal.flush()
             return removed
 
     def add_panic_hook(self, hook: PanicHook) -> None:
         """Also remove an adapter's side data (raw streams, snapshots) on panic: ``hook(cutoff)``."""
         self._panic_hooks.append(hook)
+
+    @property
+    def panic_lock(self) -> threading.RLock:
+        """Held by a panic from its cut to its marker, hooks included. An adapter that turns one
+        input into several records (a raw stream, events, the screen) holds it around them, so
+        that a panic comes before or after all of them, never between. It is taken before the
+        session's own lock: take it before any lock of the adapter's that is held while recording.
+        """
+        return self._panic_lock
 
     # --- control ---------------------------------------------------------------------------------
 

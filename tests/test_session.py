@@ -182,6 +182,23 @@ def test_panic_removes_from_memory_and_disk_and_sequences_continue(home):
     assert b'"rangeOffset":250' not in raw  # gone from disk, not only from the reader's view
 
 
+def test_the_panic_gap_ends_at_the_cut_not_after_slow_hooks(home):
+    s = Session(adapter="test", editor="panic")
+    cut = s.metadata.start_time + 60_000
+    clock = SteppedClock(cut)
+    s._clock = clock
+
+    def slow_hook(cutoff: int) -> None:  # rewriting a large raw stream takes a while
+        clock.now += 300
+
+    s.add_panic_hook(slow_hook)
+    s.remove_since(cut - 10_000)
+    s.close()
+    panic = next(e for e in Store().events(Store().find(s.id)) if e.kind == "panic")
+    assert (panic.payload.gap_start, panic.payload.gap_end) == (cut - 10_000, cut)
+    assert panic.timestamp == cut + 300  # the marker itself comes after the hooks: times never decrease
+
+
 def test_panic_keeps_the_session_start(home):
     with Session(adapter="test", editor="panic") as s:
         s.record(_edit(1))

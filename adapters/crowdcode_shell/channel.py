@@ -2,8 +2,10 @@
 
 Frames are ``kind (1 byte) | length (4) | monotonic time (8) | payload``. The writer never
 blocks: it writes what the pipe takes and keeps the rest in a bounded buffer that the loop drains
-when the pipe is writable. When the recorder falls so far behind that the buffer is full, frames
-are dropped and counted, and a ``GAP`` frame tells the recorder how much is missing.
+when the pipe is writable. When the recorder falls so far behind that the buffer is full, output
+and input frames are dropped and counted, and a ``GAP`` frame tells the recorder how much is
+missing: once there is room again, before the next resize or exit (those few bytes are never
+dropped: the recorder needs the size and the status), and at the latest when the channel closes.
 """
 
 from __future__ import annotations
@@ -66,10 +68,10 @@ class ChannelWriter:
         if self.broken:
             self.dropped_total += len(data)
             return
-        if self._dropped_bytes and len(self._buffer) < self._max_buffer // 2:
-            lost, self._dropped_bytes = self._dropped_bytes, 0
-            self._buffer += _HEADER.pack(GAP, 8, time.monotonic()) + lost.to_bytes(8, "little")
-        if len(self._buffer) + len(data) > self._max_buffer or self._dropped_bytes:
+        bulk = kind in (OUTPUT, INPUT)
+        if self._dropped_bytes and (len(self._buffer) < self._max_buffer // 2 or not bulk):
+            self._note_gap()
+        if bulk and (len(self._buffer) + len(data) > self._max_buffer or self._dropped_bytes):
             self._dropped_bytes += len(data)
             self.dropped_total += len(data)
             return
@@ -91,6 +93,10 @@ class ChannelWriter:
         if written < len(header) + len(data):
             self._buffer += (header + data)[written:]
 
+    def _note_gap(self) -> None:
+        lost, self._dropped_bytes = self._dropped_bytes, 0
+        self._buffer += _HEADER.pack(GAP, 8, time.monotonic()) + lost.to_bytes(8, "little")
+
     def flush(self) -> None:
         """Write as much of the buffer as the pipe takes now."""
         while self._buffer and not self.broken:
@@ -109,6 +115,8 @@ class ChannelWriter:
     def close(self, timeout: float = 2.0) -> None:
         """Hand the rest to the recorder (waiting at most ``timeout``), then close the pipe."""
         deadline = time.monotonic() + timeout
+        if self._dropped_bytes and not self.broken:
+            self._note_gap()
         while self.pending and time.monotonic() < deadline:
             self.flush()
             if self.pending:

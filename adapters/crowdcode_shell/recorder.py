@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from crowdcode_sdk import EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
-from crowdcode_sdk.schema import RecordingGap
+from crowdcode_sdk.schema import Event, Panic, RecordingGap
 
 from . import channel, spool
 from .agent_tracker import AgentTracker
@@ -109,7 +109,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
     )
     session.add_panic_hook(sampler.forget)
     frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
-    session.add_panic_hook(frames.forget_since)
+    session.add_listener(frames.on_event)
     sampler.start()
     failure: str | None = None
 
@@ -124,6 +124,8 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         spool.pump(frames_fd, _open_spool(session.directory, spec.terminal_id), handle, on_problem)
     finally:
         sampler.stop()
+        if frames.status is None:
+            frames.end_lost(time.monotonic())
         now = session.now_ms()
         commands.close(frames.status, now)
         agents.close(frames.status)
@@ -175,15 +177,27 @@ class _FrameHandler:
         self.status: int | None = None
         self.lost = 0
 
-    def forget_since(self, cutoff_ms: int) -> None:
-        """Panic: frames from the cutoff until now may still be in the spool; drop them when
-        they come. (Called on the session's control thread: a list append is atomic.)"""
-        self._forgotten.append(((cutoff_ms - self._epoch_offset_ms) / 1000, time.monotonic()))
+    def on_event(self, event: Event) -> None:
+        """Panic: frames from the marker's gap may still wait in the spool; drop them when they
+        come. The gap ends at the cut, so what the loop sent while the panic's hooks ran is kept.
+        Its times are whole milliseconds: widened by one on either side, rounding never keeps a
+        frame of the gap. (Called on the panicking thread: a list append is atomic.)"""
+        if isinstance(event.payload, Panic):
+            start = (event.payload.gap_start - 1 - self._epoch_offset_ms) / 1000
+            end = (event.payload.gap_end + 1 - self._epoch_offset_ms) / 1000
+            self._forgotten.append((start, end))
 
     def _forgotten_at(self, at: float) -> bool:
         return any(start <= at <= end for start, end in self._forgotten)
 
     def handle(self, frame: channel.Frame) -> None:
+        """Under the session's panic lock, so that a panic falls between two frames, never into
+        one: a frame handled before the cut is removed by it (from the cast, the journal, the
+        screen), one handled after it is checked against the gap."""
+        with self._session.panic_lock:
+            self._handle(frame)
+
+    def _handle(self, frame: channel.Frame) -> None:
         kind, at, data = frame.kind, frame.time, frame.data
         if self._forgotten and kind in (channel.OUTPUT, channel.INPUT) and self._forgotten_at(at):
             return
@@ -216,6 +230,14 @@ class _FrameHandler:
         elif kind == channel.EXIT:
             self.status = int(data)
             self._cast.exit(at, self.status)
+
+    def end_lost(self, at: float) -> None:
+        """The channel closed without the exit status, its last frame: the wrapper stopped
+        waiting for this process (or died), and the end of the session's I/O never arrived. How
+        much is not known here; the wrapper's closing line says it."""
+        self._cast.marker(at, "crowdcode: the end of the terminal's I/O was not recorded")
+        reason = "the end of the terminal's I/O did not reach the recorder"
+        self._session.record(RecordingGap(lost_events=0, reason=reason))
 
 
 def cast_path(directory: Path, terminal_id: str) -> Path:

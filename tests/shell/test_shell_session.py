@@ -273,25 +273,29 @@ def test_terminal_answerbacks_are_not_recorded_as_input(shell) -> None:
 
 def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     """The recorder stops (SIGSTOP) while 70 MB are printed: the output still reaches the terminal
-    in full, and after the session one line says how much was not recorded."""
+    in full, after the session one line says how much was not recorded, and the recording has a
+    gap for every byte it does not have — the flood's end included, dropped after the last
+    frame that got through."""
+    import re
     import select
     import signal
+
+    from crowdcode_shell.asciicast import read_output
 
     flood = "sleep 1; head -c 70000000 /dev/zero | tr '\\0' x; echo; echo flood-done; sleep 0.3"
     s = shell("--", "sh", "-c", flood)
     recorder_pid = live_entry(lambda e: e["pid"])["pid"]
     os.kill(recorder_pid, signal.SIGSTOP)
-    fd, seen, tail = s.child.child_fd, 0, b""
+    fd, seen, shown = s.child.child_fd, 0, bytearray()
     try:
-        while b"flood-done" not in tail:
+        while b"flood-done" not in shown[-200:]:
             assert select.select([fd], [], [], 10)[0], "the terminal got no output for 10 s"
             data = os.read(fd, 1 << 20)
             seen += data.count(b"x")
-            tail = (tail + data)[-200:]
+            shown += data
     finally:
         os.kill(recorder_pid, signal.SIGCONT)
     assert seen == 70_000_000
-    rest = b""
     while select.select([fd], [], [], 30)[0]:
         try:
             data = os.read(fd, 1 << 20)
@@ -299,11 +303,20 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
             break
         if not data:
             break
-        rest += data
-    last = rest.decode(errors="replace").strip().splitlines()[-1]
-    assert last.startswith("crowdcode shell: recording incomplete:") and "not recorded" in last, last
-    gaps = actions(only_session(), "recording_gap")
-    assert gaps and "not recorded" in gaps[0]["reason"]
+        shown += data
+    message = shown.rindex(b"crowdcode shell: recording incomplete:")
+    last = shown[message:].decode().strip()
+    assert "not recorded" in last and "\n" not in last, last
+    deadline = time.monotonic() + 30  # the recorder may still be saving after the wrapper left
+    while only_session().end is None:
+        assert time.monotonic() < deadline, "the recorder never finished the session"
+        time.sleep(0.1)
+    info = only_session()
+    recorded = sum(len(data) for _, data in read_output(cast_file(info)))
+    reasons = [gap["reason"] for gap in actions(info, "recording_gap")]
+    lost = [re.fullmatch(r"(\d+) bytes of terminal I/O not recorded", reason) for reason in reasons]
+    assert reasons and all(lost), reasons
+    assert recorded + sum(int(m[1]) for m in lost) == message  # everything the terminal showed
 
 
 def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> None:

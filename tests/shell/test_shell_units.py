@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import orjson
+import pytest
 from crowdcode_shell import channel
 from crowdcode_shell.agent_tracker import LineEditor
 from crowdcode_shell.app import problem_line
@@ -121,6 +123,31 @@ def test_channel_never_blocks_and_reports_a_gap() -> None:
     assert frames[-1].data == b"after"
     before_gap = b"".join(f.data for f in frames[: kinds.index(channel.GAP)])
     assert before_gap and before_gap == chunk * (len(before_gap) // len(chunk))
+
+
+@pytest.mark.parametrize("last", [channel.EXIT, None])
+def test_what_is_dropped_until_the_end_is_still_announced(last: bytes | None) -> None:
+    """The recorder does not catch up before the session ends: a gap frame still counts every
+    byte dropped since the last one that got through, and the exit status is not dropped."""
+    r, w = channel.pipe()
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024)
+    chunk = b"z" * 65536
+    for _ in range(200):  # ~13 MB into a pipe nobody reads yet
+        writer.send(channel.OUTPUT, chunk)
+    if last is not None:
+        writer.send(last, b"0")
+    received = bytearray()
+    reader = threading.Thread(target=lambda: received.extend(b"".join(iter(lambda: os.read(r, 1 << 20), b""))))
+    reader.start()
+    writer.close(timeout=30)
+    reader.join()
+    os.close(r)
+    frames = _frames_in(bytes(received))
+    gaps = [int.from_bytes(f.data, "little") for f in frames if f.kind == channel.GAP]
+    assert gaps and sum(gaps) == writer.dropped_total
+    assert sum(len(f.data) for f in frames if f.kind == channel.OUTPUT) + sum(gaps) == 200 * len(chunk)
+    ending = [channel.GAP, last] if last else [channel.GAP]
+    assert [f.kind for f in frames[-len(ending) :]] == ending
 
 
 def _frames_in(stream: bytes) -> list[channel.Frame]:
