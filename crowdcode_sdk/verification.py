@@ -171,6 +171,7 @@ class TextSnapshots(Snapshots):
 
 
 _UNREADABLE = "unreadable"
+_REMOVED = "edited in time a panic removed"
 
 
 @dataclass
@@ -374,6 +375,18 @@ class _Replay:
     def file_close(self, sequence: int, action: dict[str, Any]) -> None:
         self.buffers.pop(action["file"], None)
 
+    def panic(self, sequence: int, action: dict[str, Any]) -> None:
+        """The person removed the recent past: whatever it changed is unknown. Every file is
+        unchecked until a snapshot or an open with its text tells it again."""
+        for rel, buffer in self.buffers.items():
+            if buffer.known:
+                buffer.forget()
+                buffer.untracked = True
+                self.verdict.unchecked[rel] = _REMOVED
+        for rel, disk in self.disk.items():
+            if disk.exists and not disk.unreadable:
+                self.disk[rel] = _Disk(unreadable=_REMOVED)
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _buffer(self, sequence: int, rel: str) -> _Buffer | None:
@@ -416,6 +429,7 @@ _HANDLERS: dict[str, Callable[[_Replay, int, dict[str, Any]], None]] = {
     "file_save": _Replay.file_save,
     "file_change": _Replay.file_change,
     "file_close": _Replay.file_close,
+    "panic": _Replay.panic,
 }
 
 

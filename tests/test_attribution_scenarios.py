@@ -9,6 +9,7 @@ per source (docs/attribution.md quotes it).
 from __future__ import annotations
 
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -594,3 +595,28 @@ def test_precision_and_recall_per_source() -> None:
     for source, labels, precision, recall in rows:
         print(f"{source:<15} {labels:>6}  {precision:>9.1%}  {recall:>6.1%}")
     assert all(p == 1.0 and r == 1.0 for _, _, p, r in rows)
+
+
+def test_a_panic_while_the_editor_types_never_deadlocks(ws: Path, bench_factory) -> None:
+    """The engine records while holding its lock; a panic runs the engine's hook inside the
+    session's lock. Typing and panics at the same time must both finish."""
+    path = ws / "a.txt"
+    path.write_text("start\n")
+    bench = bench_factory()
+    bench.editor.open(path)
+    done = threading.Event()
+
+    def type_on() -> None:
+        while not done.is_set():
+            bench.editor.type(path, "x")
+
+    typist = threading.Thread(target=type_on, daemon=True)
+    typist.start()
+    panics = threading.Thread(
+        target=lambda: [bench.session.remove_since(bench.session.now_ms()) for _ in range(200)], daemon=True
+    )
+    panics.start()
+    panics.join(60)
+    done.set()
+    typist.join(60)
+    assert not panics.is_alive() and not typist.is_alive(), "typing and panic deadlocked"

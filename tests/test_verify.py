@@ -336,3 +336,23 @@ def test_status_counts_sessions_that_do_not_verify_and_notices_a_changed_journal
     status = run_cli("status").stdout
     assert "Verified: 0 of 1 ended sessions; 1 do not replay to what they recorded" in status
     assert orjson.loads(run_cli("status", "--json").stdout)["unverifiedSessions"] == [recorded.parent.name]
+
+
+def test_a_panic_leaves_the_files_it_touched_unchecked_not_wrong(home: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "a.txt"
+    path.write_text("start\n")
+    bench = start_bench(ws)
+    bench.editor.open(path)
+    bench.editor.type(path, "kept ")
+    bench.settle()
+    bench.session.remove_since(bench.session.now_ms() - 1)
+    bench.editor.type(path, "after the panic")
+    bench.editor.save(path)
+    bench.settle()
+    bench.close()
+    (info,) = Store().sessions()
+    verdict = verify(info)
+    assert verdict.ok, verdict.to_json()
+    assert verdict.unchecked == {"a.txt": "edited in time a panic removed"}

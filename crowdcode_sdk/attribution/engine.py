@@ -10,7 +10,9 @@ terminal), else ``agent`` for a change and ``unknown`` for a create or delete.
 
 Threads: adapters call the public methods from any thread; the watchdog thread only stamps
 events; one worker thread decides them. The engine lock is always taken *before* the session's
-own lock, so that a ``file_change`` can never be journaled ahead of the edits it follows.
+own lock, so that a ``file_change`` can never be journaled ahead of the edits it follows, and
+*after* the session's panic lock, so that a panic (which runs the engine's hook inside the
+session's lock) can never deadlock with a recording.
 """
 
 from __future__ import annotations
@@ -64,6 +66,30 @@ _log = logging.getLogger(__name__)
 _BATCH_ENDERS = frozenset({"edit", "selection", "tab_switch", "terminal_focus", "terminal_command", "file_save"})
 
 
+class _AfterPanicLock:
+    """The engine's lock, always taken after the session's panic lock.
+
+    The engine records while holding its lock (so a ``file_change`` never overtakes the edits it
+    follows), which takes the session's lock; a panic runs the engine's hook inside the session's
+    lock, which takes the engine's. Both orders are safe only because each side holds the panic
+    lock first.
+    """
+
+    __slots__ = ("_first", "_own")
+
+    def __init__(self, first: threading.RLock) -> None:
+        self._first = first
+        self._own = threading.RLock()
+
+    def __enter__(self) -> None:
+        self._first.acquire()
+        self._own.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._own.release()
+        self._first.release()
+
+
 @dataclass
 class _Document:
     chain: EditChain
@@ -100,7 +126,7 @@ class Attribution:
         self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
         self._snapshots_enabled = config["snapshots.enabled"] if snapshots is None else snapshots
         self._snapshot_max_bytes = config["snapshots.max_total_bytes"]
-        self._lock = threading.RLock()
+        self._lock = _AfterPanicLock(session.panic_lock)
         self._store = SnapshotStore(session.locations)
         self._baselines = Baselines(self._store.blobs)
         self._documents: dict[Path, _Document] = {}
