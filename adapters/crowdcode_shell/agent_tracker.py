@@ -64,6 +64,10 @@ class AgentTracker:
         self._prompt_screen: ScreenState | None = None
         self._since = 0.0  # when the current agent was first seen
         self._pid: int | None = None  # the foreground process (group leader) it runs in
+        self._left: tuple[str, LineEditor, float, float] | None = None
+        """The agent that last left the terminal: its line, and when it had the terminal. Keys
+        reach the tracker later than the foreground sample does: the ``/exit`` that ended it
+        arrives after it has gone."""
 
     def foreground(self, current: Foreground | None, now: float = 0.0) -> None:
         """The foreground program as sampled at ``now`` (monotonic seconds)."""
@@ -73,6 +77,8 @@ class AgentTracker:
                 return
             if current is None and self._pid == self._child_pid:
                 return  # the agent is the terminal's program and is exiting: close() ends it
+            if self._agent is not None:
+                self._left = (self._agent, self._editor, self._since, now)
             self._since = now
             self._end(None)
             self._agent = agent
@@ -102,15 +108,20 @@ class AgentTracker:
     def typed(self, text: str, at: float) -> None:
         """Keys typed at ``at`` (monotonic seconds; the recorder may process them later)."""
         with self._lock:
-            if self._agent is None or at < self._since:  # typed to the shell that started the agent
-                return
-            for line in self._editor.feed(text):
-                if not line.strip():
-                    continue
-                self._respond()
-                self._session.record(AgentPrompt(agent=self._agent, text=line, terminal_id=self._terminal_id))
-                self._awaiting = True
-                self._prompt_screen = self._screen
+            if self._agent is not None and at >= self._since:
+                for line in self._submitted(self._editor, text):
+                    self._respond()
+                    self._session.record(AgentPrompt(agent=self._agent, text=line, terminal_id=self._terminal_id))
+                    self._awaiting = True
+                    self._prompt_screen = self._screen
+            elif self._left is not None and self._left[2] <= at < self._left[3]:  # typed to an agent now gone
+                agent, editor, _, _ = self._left
+                for line in self._submitted(editor, text):
+                    self._session.record(AgentPrompt(agent=agent, text=line, terminal_id=self._terminal_id))
+
+    @staticmethod
+    def _submitted(editor: LineEditor, text: str) -> list[str]:
+        return [line for line in editor.feed(text) if line.strip()]
 
     def screen(self, state: ScreenState, now: float) -> None:
         """A new sample of the screen (only called when it changed), or ``None``-free ticks via

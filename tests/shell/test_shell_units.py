@@ -9,13 +9,17 @@ from pathlib import Path
 import orjson
 import pytest
 from crowdcode_shell import channel
-from crowdcode_shell.agent_tracker import LineEditor
+from crowdcode_shell.agent_tracker import AgentTracker, LineEditor
 from crowdcode_shell.app import problem_line
 from crowdcode_shell.asciicast import CastHeader, CastWriter, read_output, to_v3
+from crowdcode_shell.foreground import Foreground
 from crowdcode_shell.input_filter import typed
 from crowdcode_shell.marks import MarkScanner, history_entry
 
+from crowdcode_sdk import Session
 from crowdcode_sdk.agents import match_agent
+from crowdcode_sdk.store import Store
+from tests.conftest import only_session
 
 
 def test_marks_split_across_reads_and_foreign_nonces() -> None:
@@ -43,6 +47,21 @@ def test_line_editor() -> None:
     assert editor.feed("\x1b[200~pasted\nlines\x1b[201~\r") == ["pasted\nlines"]
     assert editor.feed("drop\x15keep\x1b[D\r") == ["keep"]
     assert editor.feed("one two\x17three\r") == ["one three"]
+
+
+def test_a_prompt_that_ends_the_agent_still_counts(home: Path) -> None:
+    """The foreground sampler sees the agent gone before the recorder handles the ``/exit`` typed
+    into it: keys typed while the agent had the terminal are its prompts, however late."""
+    with Session(adapter="shell", editor="test") as session:
+        tracker = AgentTracker(session, "t1", child_pid=1)
+        tracker.foreground(Foreground(pid=50, argv=("claude",), cwd=None, agent="claude", since=0), now=1.0)
+        tracker.typed("write a haiku\r", at=1.5)
+        tracker.foreground(None, now=3.0)
+        tracker.typed("/exit\r", at=2.5)
+        tracker.typed("ls\r", at=3.5)  # typed to the shell again
+    info = only_session()
+    prompts = [e.payload.text for e in Store().events(info) if e.kind == "agent_prompt"]
+    assert prompts == ["write a haiku", "/exit"]
 
 
 def test_agent_matcher() -> None:
