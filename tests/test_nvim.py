@@ -531,6 +531,15 @@ def test_a_recorder_that_never_answers_never_blocks_neovim(home: Path, ws: Path)
         assert nvim.eval("v:errmsg") == "" and "bye" in nvim.current.buffer[0]
 
 
+def test_a_recorder_that_ignores_sigterm_does_not_hold_the_quit(home: Path, ws: Path) -> None:
+    """A recorder still busy at exit is stopped within about a second: SIGTERM, then SIGKILL (the
+    quit itself must end within QUIT_SECONDS, which the driver checks)."""
+    with editor(ws, cmd=["sh", "-c", "trap '' TERM; sleep 30"], setup="{start_timeout_ms = 30000}") as nvim:
+        nvim.input("ihello<Esc>")
+        settle(nvim)
+        assert state(nvim) == "starting"
+
+
 def test_nul_bytes_are_text_like_any_other(home: Path, ws: Path) -> None:
     initial = "abc\x00def\nline\n"
     (ws / "nul.bin").write_bytes(initial.encode())
