@@ -131,7 +131,7 @@ def test_every_way_of_editing_replays_exactly(home: Path, ws: Path) -> None:
     recorded = events(finished_session())
 
     scratch = next(name for name in final if name.startswith("untitled:"))
-    replayed = replay(recorded, {**initial, scratch: "\n"})
+    replayed = replay(recorded, {**initial, scratch: ""})  # a new buffer has no lines: an empty file
     for name, text in final.items():
         assert replayed[name] == text, name
     assert set(final) == {"plain.txt", "uni.txt", "other.txt", scratch}
@@ -393,6 +393,53 @@ def test_rename_close_and_a_killed_recorder(home: Path, ws: Path) -> None:
     after = events(finished_session_other_than(first))
     assert apply_all("alphabcde\n", edits(after, "b.txt")) == "alphabcdefg\n"
     assert "b.txt" in [e.payload.file for e in after if isinstance(e.payload, FileClose)]
+
+
+def test_a_buffer_emptied_or_read_from_an_empty_file_is_saved_as_zero_bytes(home: Path, ws: Path) -> None:
+    """Neovim writes nothing for a buffer without lines, though it shows one empty line: the
+    recording must say so, or each such save looks like another program's change."""
+    (ws / "full.txt").write_text("one\ntwo\n")
+    (ws / "empty.txt").write_bytes(b"")
+
+    def saved(count: int) -> None:  # each write decided before the next (writes close together are one)
+        wait_for(
+            lambda: (
+                [e.payload.file for e in events(only_session()) if isinstance(e.payload, FileSave)].count("full.txt")
+                == count
+            ),
+            what=f"save {count} of full.txt",
+        )
+
+    with editor(ws, files=[str(ws / "full.txt")]) as nvim:
+        wait_recording(nvim)
+        nvim.input("ggdG:w<CR>")
+        saved(1)
+        nvim.input(":e empty.txt<CR>:w<CR>")
+        nvim.input(":e full.txt<CR>ix<Esc>:w<CR>")
+        saved(2)
+        nvim.input("ddu<C-r>:w<CR>")  # redo marks the buffer empty only after its on_lines
+        saved(3)
+    assert (ws / "full.txt").read_bytes() == b"" and (ws / "empty.txt").read_bytes() == b""
+    info = finished_session()
+    recorded = events(info)
+    assert [e for e in recorded if e.kind == "file_change"] == []
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)].count("full.txt") == 3
+    assert edits(recorded, "empty.txt") == []  # opened as it is on disk: nothing to reconcile
+    assert replayed_disk(info) == disk(ws)
+
+
+def replayed_disk(info) -> dict[str, bytes]:
+    """The workspace's files as the recording rebuilds them, as bytes."""
+    from crowdcode_sdk.attribution.replay import workspace_at
+    from crowdcode_sdk.store import Store
+
+    files, result = workspace_at(Store(), info)
+    assert result.skipped == []
+    return {rel: text.encode() for rel, text in files.items()}
+
+
+def disk(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def finished_session_other_than(session_id: str):

@@ -1,9 +1,11 @@
 """Each Neovim buffer's text, kept in step with on_lines, and its positions in schema units.
 
 Neovim reports changes in a model where every line ends in a line break, the last one included; a
-new or emptied buffer (one empty line) is ``"\\n"``. The text kept here follows that model with the
-buffer's own line break (``'fileformat'``), so that offsets match the file as Neovim writes it (a
-file without a final line break differs only in that last break).
+new or emptied buffer (one empty line) is ``"\\n"``. The document kept here follows that model with
+the buffer's own line break (``'fileformat'``); what is recorded is the file as Neovim writes it:
+that document, and nothing at all for a buffer without lines (an empty file, or every line
+deleted), which Neovim shows as one empty line but writes as zero bytes. A file without a final
+line break differs only in that last break.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ class SelectionRange:
 class Buffer:
     """One tracked buffer: its number, file (``name``, empty for a scratch buffer) and text."""
 
-    def __init__(self, number: int, name: str, fileformat: str, text: str) -> None:
+    def __init__(self, number: int, name: str, fileformat: str, text: str, *, empty: bool = False) -> None:
         self.number = number
         self.name = name
         self.line_break = LINE_BREAKS.get(fileformat, "\n")
         self.document = Document(self.from_nvim(text))
+        self.empty = empty
+        """The buffer has no lines: Neovim writes nothing (its document is still one empty line)."""
 
     @property
     def path(self) -> Path | None:
@@ -46,27 +50,37 @@ class Buffer:
 
     @property
     def text(self) -> str:
-        return self.document.text
+        """The file as Neovim writes this buffer (see the module docstring)."""
+        return self.file_text(self.document.text, self.empty)
+
+    @staticmethod
+    def file_text(document: str, empty: bool) -> str:
+        return "" if empty else document
 
     def from_nvim(self, text: str) -> str:
         """Text as Neovim sends it (``\\n`` between lines) with this buffer's line breaks."""
         return text if self.line_break == "\n" else text.replace("\n", self.line_break)
 
-    def reset(self, text: str) -> None:
+    def reset(self, text: str, *, empty: bool = False) -> None:
         """The buffer was read again: ``text`` (Neovim's model) replaces everything."""
         self.document = Document(self.from_nvim(text))
+        self.empty = empty
 
     def index(self, row: int, col: int) -> int:
         """Code point index of a (row, byte column) position; past a line's end means its end."""
         return self.document.offset_at(row, col, Encoding.UTF8)
 
-    def replace_lines(self, first: int, last: int, text: str, hint: tuple[int, int] | None = None) -> TextChange | None:
+    def replace_lines(
+        self, first: int, last: int, text: str, hint: tuple[int, int] | None = None, empty: bool = False
+    ) -> TextChange | None:
         """Apply one on_lines change: lines ``first``..``last`` (0-based, end exclusive) now read
-        ``text`` (each line ending in ``\\n``). Returns the smallest edit, or None if nothing changed.
+        ``text`` (each line ending in ``\\n``); ``empty``: the buffer now has no lines. Returns the
+        smallest edit of the file text, or None if nothing changed.
 
         ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
         characters, typing or deleting one is placed there rather than at the run's end.
         """
+        before = self.text if empty or self.empty else None
         start = self.document.offset_at(first, 0, Encoding.UTF8)
         end = self.document.offset_at(last, 0, Encoding.UTF8)
         if not text and start == 0 and end == len(self.document):
@@ -75,11 +89,20 @@ class Buffer:
         if hint is not None:
             with contextlib.suppress(CrowdcodeError):
                 at = self.index(*hint) - start
-        return self._replace_minimal(start, end, self.from_nvim(text), at)
+        return self._in_file(self._replace_minimal(start, end, self.from_nvim(text), at), before, empty)
 
-    def replace_all(self, text: str) -> TextChange | None:
+    def replace_all(self, text: str, empty: bool = False) -> TextChange | None:
         """Make the text ``text`` (Neovim's model) with the smallest single replacement, or None."""
-        return self._replace_minimal(0, len(self.document), self.from_nvim(text), None)
+        before = self.text if empty or self.empty else None
+        return self._in_file(self._replace_minimal(0, len(self.document), self.from_nvim(text), None), before, empty)
+
+    def _in_file(self, change: TextChange | None, before: str | None, empty: bool) -> TextChange | None:
+        """A change of the document as a change of the file text: the whole difference when the
+        buffer lost or gained its lines (``before``: the file text then)."""
+        self.empty = empty
+        if before is not None:
+            return minimal_change(before, self.text)
+        return change
 
     def _replace_minimal(self, start: int, end: int, new: str, hint: int | None) -> TextChange | None:
         old = self.document.slice(start, end)
