@@ -428,6 +428,23 @@ def test_a_buffer_emptied_or_read_from_an_empty_file_is_saved_as_zero_bytes(home
     assert replayed_disk(info) == disk(ws)
 
 
+def test_a_byte_order_mark_is_kept_and_saves_are_the_users(home: Path, ws: Path) -> None:
+    """Neovim keeps a BOM in 'bomb', not in the text, and writes it back on every save."""
+    (ws / "bom.txt").write_bytes("\ufeffheader\nbody\n".encode())
+    with editor(ws, files=[str(ws / "bom.txt")]) as nvim:
+        wait_recording(nvim)
+        assert nvim.eval("&bomb") == 1
+        nvim.input("ggiX<Esc>:w<CR>")
+        settle(nvim)
+    assert (ws / "bom.txt").read_bytes() == "\ufeffXheader\nbody\n".encode()
+    info = finished_session()
+    recorded = events(info)
+    assert [e for e in recorded if e.kind == "file_change"] == []
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)] == ["bom.txt"]
+    assert [e.diff.range_offset for e in edits(recorded, "bom.txt")] == [1]  # after the mark, no reload edit
+    assert replayed_disk(info) == disk(ws)
+
+
 def replayed_disk(info) -> dict[str, bytes]:
     """The workspace's files as the recording rebuilds them, as bytes."""
     from crowdcode_sdk.attribution.replay import workspace_at

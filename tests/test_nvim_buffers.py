@@ -68,6 +68,18 @@ def test_a_buffer_without_lines_is_an_empty_file() -> None:
     assert opened.text == "" and opened.replace_lines(0, 1, "\n", empty=True) is None
 
 
+def test_a_byte_order_mark_is_the_files_first_character() -> None:
+    """Neovim reads a BOM into 'bomb' and writes it back: the recorded text has it, edits and
+    positions count it."""
+    buffer = Buffer(1, "/w/bom.txt", "unix", "ab\ncd\n", bom=True)
+    assert buffer.text == "\ufeffab\ncd\n"
+    change = buffer.replace_lines(0, 1, "aXb\n", hint=(0, 1))
+    assert apply_change("\ufeffab\ncd\n", change) == buffer.text == "\ufeffaXb\ncd\n"
+    assert buffer.position(0, 1) == P(0, 2) and buffer.position(1, 1) == P(1, 1)
+    emptied = buffer.replace_lines(0, 2, "", empty=True)
+    assert buffer.text == "\ufeff" and apply_change("\ufeffaXb\ncd\n", emptied) == "\ufeff"
+
+
 def test_selections_in_schema_units() -> None:
     buffer = Buffer(1, "", "unix", "ab😀cd\nline two\n")
     # charwise from byte 2 (the emoji) to byte 6 ('c'), inclusive

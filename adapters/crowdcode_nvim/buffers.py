@@ -3,7 +3,8 @@
 Neovim reports changes in a model where every line ends in a line break, the last one included; a
 new or emptied buffer (one empty line) is ``"\\n"``. The document kept here follows that model with
 the buffer's own line break (``'fileformat'``); what is recorded is the file as Neovim writes it:
-that document, and nothing at all for a buffer without lines (an empty file, or every line
+that document, after a byte order mark when ``'bomb'`` is set (Neovim reads it into that option,
+not into the text), and nothing at all for a buffer without lines (an empty file, or every line
 deleted), which Neovim shows as one empty line but writes as zero bytes. A file without a final
 line break differs only in that last break.
 """
@@ -19,6 +20,7 @@ from crowdcode_sdk.positions import Document, Encoding, utf16_len
 from crowdcode_sdk.schema import Position, SelectionMode, TextChange
 
 LINE_BREAKS = {"unix": "\n", "dos": "\r\n", "mac": "\r"}
+BOM = "\ufeff"
 
 VISUAL_MODES = {"v": SelectionMode.CHAR, "V": SelectionMode.LINE, "\x16": SelectionMode.BLOCK}
 
@@ -35,13 +37,16 @@ class SelectionRange:
 class Buffer:
     """One tracked buffer: its number, file (``name``, empty for a scratch buffer) and text."""
 
-    def __init__(self, number: int, name: str, fileformat: str, text: str, *, empty: bool = False) -> None:
+    def __init__(
+        self, number: int, name: str, fileformat: str, text: str, *, empty: bool = False, bom: bool = False
+    ) -> None:
         self.number = number
         self.name = name
         self.line_break = LINE_BREAKS.get(fileformat, "\n")
         self.document = Document(self.from_nvim(text))
         self.empty = empty
         """The buffer has no lines: Neovim writes nothing (its document is still one empty line)."""
+        self.bom = bom
 
     @property
     def path(self) -> Path | None:
@@ -51,20 +56,20 @@ class Buffer:
     @property
     def text(self) -> str:
         """The file as Neovim writes this buffer (see the module docstring)."""
-        return self.file_text(self.document.text, self.empty)
+        return self.file_text(self.document.text, self.empty, self.bom)
 
     @staticmethod
-    def file_text(document: str, empty: bool) -> str:
-        return "" if empty else document
+    def file_text(document: str, empty: bool, bom: bool) -> str:
+        return (BOM if bom else "") + ("" if empty else document)
 
     def from_nvim(self, text: str) -> str:
         """Text as Neovim sends it (``\\n`` between lines) with this buffer's line breaks."""
         return text if self.line_break == "\n" else text.replace("\n", self.line_break)
 
-    def reset(self, text: str, *, empty: bool = False) -> None:
+    def reset(self, text: str, *, empty: bool = False, bom: bool = False) -> None:
         """The buffer was read again: ``text`` (Neovim's model) replaces everything."""
         self.document = Document(self.from_nvim(text))
-        self.empty = empty
+        self.empty, self.bom = empty, bom
 
     def index(self, row: int, col: int) -> int:
         """Code point index of a (row, byte column) position; past a line's end means its end."""
@@ -97,11 +102,14 @@ class Buffer:
         return self._in_file(self._replace_minimal(0, len(self.document), self.from_nvim(text), None), before, empty)
 
     def _in_file(self, change: TextChange | None, before: str | None, empty: bool) -> TextChange | None:
-        """A change of the document as a change of the file text: the whole difference when the
-        buffer lost or gained its lines (``before``: the file text then)."""
+        """A change of the document as a change of the file text: after the byte order mark, and
+        the whole difference when the buffer lost or gained its lines (``before``: the file text
+        then)."""
         self.empty = empty
         if before is not None:
             return minimal_change(before, self.text)
+        if change is not None and self.bom:
+            return TextChange(range_offset=change.range_offset + 1, range_length=change.range_length, text=change.text)
         return change
 
     def _replace_minimal(self, start: int, end: int, new: str, hint: int | None) -> TextChange | None:
@@ -118,13 +126,19 @@ class Buffer:
         the document's line offsets would otherwise be recomputed for each sample.
         """
         if row >= self.document.line_count:
-            return self.document.position_at(len(self.document), Encoding.UTF16)
+            return self._in_file_position(self.document.position_at(len(self.document), Encoding.UTF16))
         line = self.document.line(row)
         if line.isascii():
-            return Position(line=row, character=min(col, len(line)))
+            return self._in_file_position(Position(line=row, character=min(col, len(line))))
         encoded = line.encode("utf-8")
         index = len(encoded[: min(col, len(encoded))].decode("utf-8", "ignore"))
-        return Position(line=row, character=utf16_len(line[:index]))
+        return self._in_file_position(Position(line=row, character=utf16_len(line[:index])))
+
+    def _in_file_position(self, position: Position) -> Position:
+        """Positions count the byte order mark, as edits do: it is the file's first character."""
+        if self.bom and position.line == 0:
+            return Position(line=0, character=position.character + 1)
+        return position
 
     def selection(
         self, mode: str, row: int, col: int, other_row: int | None, other_col: int | None, block_text: str | None
@@ -150,7 +164,11 @@ class Buffer:
             end = self._after_character(r2, c2)
         text = block_text if visual is SelectionMode.BLOCK and block_text is not None else doc.slice(start, end)
         return SelectionRange(
-            doc.position_at(start, Encoding.UTF16), doc.position_at(end, Encoding.UTF16), cursor, text, visual
+            self._in_file_position(doc.position_at(start, Encoding.UTF16)),
+            self._in_file_position(doc.position_at(end, Encoding.UTF16)),
+            cursor,
+            text,
+            visual,
         )
 
     def _after_character(self, row: int, col: int) -> int:

@@ -193,10 +193,10 @@ class Host:
             return True
         return False
 
-    def _open(self, buf: int, name: str, fileformat: str, text: str, empty: bool = False) -> None:
+    def _open(self, buf: int, name: str, fileformat: str, text: str, empty: bool = False, bom: bool = False) -> None:
         if self._secret(buf, name) or self._not_text(buf, text):
             return
-        buffer = Buffer(buf, name, fileformat, text, empty=empty is True)
+        buffer = Buffer(buf, name, fileformat, text, empty=empty is True, bom=bom is True)
         self.buffers[buf] = buffer
         self._resyncing.discard(buf)
         self._recorder(buffer).open_document(self._name(buffer), buffer.text)
@@ -212,16 +212,16 @@ class Host:
         if change is not None:
             self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
 
-    def _reload(self, buf: int, text: str, reason: Any, empty: bool = False) -> None:
+    def _reload(self, buf: int, text: str, reason: Any, empty: bool = False, bom: bool = False) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
             self._recorder(buffer).close_document(self._name(buffer))
             return
-        empty = empty is True
+        empty, bom = empty is True, bom is True
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
-            disk = buffer.file_text(buffer.from_nvim(text), empty)
+            disk = buffer.file_text(buffer.from_nvim(text), empty, bom)
             self._recorder(buffer).reload_document(self._name(buffer), disk)
-            buffer.reset(text, empty=empty)
+            buffer.reset(text, empty=empty, bom=bom)
             return
         change = buffer.replace_all(text, empty)  # undoing or redoing a reload: an editor change
         if change is not None:

@@ -51,6 +51,12 @@ local function is_empty(buf)
   return counts.bytes == 0
 end
 
+-- Whether Neovim writes a byte order mark before the text (it reads one into 'bomb', not the text).
+local function has_bom(buf)
+  local fenc = vim.bo[buf].fileencoding
+  return vim.bo[buf].bomb and (fenc == '' or fenc == 'utf-8')
+end
+
 -- Sends a change of the buffer's emptiness that its on_lines could not see: undo and redo mark a
 -- buffer as having no lines only after their on_lines callbacks ran. The event changes no line.
 local function sync_empty(st, buf, reason)
@@ -130,7 +136,7 @@ end
 
 local function on_reload(st, buf)
   st.empty = is_empty(buf)
-  local event = { 'reload', buf, whole_text(buf), false, st.empty }
+  local event = { 'reload', buf, whole_text(buf), false, st.empty, has_bom(buf) }
   if st.reading then
     event[4] = 'disk'
   else
@@ -196,7 +202,7 @@ function M.open(buf)
   local st = { name = api.nvim_buf_get_name(buf), attached = false, nr = changenr_of(buf), reading = false }
   st.empty = is_empty(buf)
   states[buf] = st
-  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf), st.empty })
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf), st.empty, has_bom(buf) })
   attach(buf, st)
 end
 
@@ -228,7 +234,7 @@ function M.on_read_post(buf)
   st.nr = changenr_of(buf)
   if not st.attached then -- :edit! unloaded the buffer, which detached us
     st.empty = is_empty(buf)
-    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty })
+    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty, has_bom(buf) })
     attach(buf, st)
   end
   vim.schedule(function()
