@@ -326,6 +326,19 @@ def test_late_edits_and_hint_after_the_write(ws: Path, bench_factory) -> None:
     check(bench, [("late.py", "user")])
 
 
+def test_save_then_reload_before_the_watcher_decides(ws: Path, bench_factory) -> None:
+    """`:w` then `:e!` at once: the editor reads back what it wrote before the watcher looked; the
+    write is still the user's save."""
+    path = ws / "back.txt"
+    path.write_text("one\n")
+    bench = bench_factory()
+    bench.editor.open(path)
+    bench.editor.type(path, "two\n")
+    bench.editor.save(path)
+    bench.editor.reload(path)
+    check(bench, [("back.txt", "user")])
+
+
 def test_journal_order_change_after_the_edits_it_follows(ws: Path, bench_factory) -> None:
     path = ws / "order.txt"
     path.write_text("base\n")

@@ -245,8 +245,11 @@ class Attribution:
             sequence = document.chain.sequence_at(len(document.chain.edits))
             if current is not None and current != text:
                 sequence = self._record_reload(path, current, text).sequence
+            # A save not yet seen on disk whose text the reload brings back (``:w`` then ``:e!``)
+            # is still the editor's save: its hint now points at the new base.
+            saved = [(at, 0) for at, count in document.hints if document.chain.text_at(count) == text]
             document.chain.reset(text, sequence)
-            document.hints.clear()
+            document.hints = saved[-1:]
 
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
