@@ -18,6 +18,7 @@ import pytest
 from crowdcode_sdk.attribution import Attribution, workspace_root
 from crowdcode_sdk.attribution.diffs import apply_diff
 from crowdcode_sdk.ignore import IgnoreRules
+from crowdcode_sdk.positions import Document
 
 from .attribution_support import (
     Bench,
@@ -337,6 +338,22 @@ def test_save_then_reload_before_the_watcher_decides(ws: Path, bench_factory) ->
     bench.editor.save(path)
     bench.editor.reload(path)
     check(bench, [("back.txt", "user")])
+
+
+def test_open_reported_after_the_editor_wrote_the_new_file(ws: Path, bench_factory) -> None:
+    """`:e new.txt`, typing, `:w` faster than the adapter's events reach the engine (a busy RPC
+    queue): the file is on disk before its open. The editor is still the one that wrote it."""
+    import time
+
+    path = ws / "new.txt"
+    bench = bench_factory()
+    path.write_text("typed\n")  # the editor's write
+    time.sleep(0.25)  # past the watcher's window: the adapter's events are late
+    doc = Document("")
+    bench.att.open_document(path, doc.text)
+    bench.att.edit(path, doc.replace(0, 0, "typed\n"))
+    bench.att.save_document(path)
+    check(bench, [("new.txt", "user")])
 
 
 def test_journal_order_change_after_the_edits_it_follows(ws: Path, bench_factory) -> None:
