@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from crowdcode_sdk.attribution.replay import workspace_at
+from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.schema import ChangeType, FileChange
 from crowdcode_sdk.store import Store
 from crowdcode_sdk.verification import verify
 
-from .nvim_driver import editor, events, finished_session, settle, wait_recording
+from .conftest import only_session
+from .nvim_driver import editor, events, finished_session, settle, wait_for, wait_recording
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -71,12 +73,39 @@ def _op(rng: random.Random, names: list[str], created: list[str]) -> str:
         "$",
         "3j",
         ":w<CR>",
+        ":e!<CR>",
         f":e {rng.choice(names + created)}<CR>",
         f":e {rng.choice(names + created)}<CR>",
     ]
     if rng.random() < 0.05:
         return "ggdG"
     return rng.choice(choices)
+
+
+def _touch(nvim, ws: Path, rng: random.Random, names: list[str]) -> str:
+    """Another process appends a line to a file Neovim has not modified (so that reading it again
+    asks nothing); in a CRLF file the line ends in LF alone."""
+    unmodified = [
+        name for name in names if (ws / name).exists() and not nvim.eval(f"getbufvar(bufnr('^{name}$'), '&modified')")
+    ]
+    if not unmodified:
+        return "nothing"
+    name = rng.choice(unmodified)
+    path = ws / name
+    # A program of its own, not one with the editor's write: it acts once the recording has taken
+    # Neovim's last write of the file (two writes within the watcher's window are one change).
+    wait_for(lambda: _recorded_disk(name) == path.read_bytes(), what=f"the recording to take {name} as on disk")
+    path.write_bytes(path.read_bytes() + "added by a tool 😀\n".encode())
+    return name
+
+
+def _recorded_disk(name: str) -> bytes | None:
+    """The file as the live session's journal (written out every fraction of a second) has it."""
+    try:
+        files, _ = workspace_at(Store(), only_session())
+    except CrowdcodeError:  # nothing written out yet
+        return None
+    return files[name].encode() if name in files else None
 
 
 def _disk(root: Path) -> dict[str, bytes]:
@@ -93,7 +122,7 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
     names = sorted(FILES)
     start = rng.choice(names)
     count = rng.randint(40, 80)
-    delete_at, create_at = rng.randrange(count), rng.randrange(count)
+    delete_at, create_at, touch_at = rng.randrange(count), rng.randrange(count), rng.randrange(count)
     created: list[str] = []
     ops: list[str] = [f"nvim {start}"]
     with editor(ws, files=[str(ws / start)]) as nvim:
@@ -103,7 +132,12 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
                 settle(nvim)
                 (ws / "doomed.txt").unlink(missing_ok=True)
                 ops.append("<another process deletes doomed.txt>")
-            if step == create_at:
+            if step == touch_at:
+                settle(nvim)
+                name = _touch(nvim, ws, rng, names + created)
+                ops.append(f"<another process appends to {name}>")
+                keys = ":checktime<CR>"  # 'autoread' reloads it if unmodified
+            elif step == create_at:
                 name = f"new{step}.txt"
                 keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
                 created.append(name)
@@ -133,4 +167,7 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
 
     # Only the other process's deletion is someone else's change: every write was Neovim's save.
     changes = [(c.file, c.change_type) for c in (e.payload for e in events(info)) if isinstance(c, FileChange)]
-    assert set(changes) <= {("doomed.txt", ChangeType.DELETE)}, f"{changes}\n{trace}"
+    touched = {("doomed.txt", ChangeType.DELETE)} | {
+        (op.split()[-1][:-1], ChangeType.CHANGE) for op in ops if "appends" in op
+    }
+    assert set(changes) <= touched, f"{changes}\n{trace}"
