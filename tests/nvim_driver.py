@@ -9,7 +9,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15, what: str = "con
 
 
 @contextmanager
-def editor(cwd: Path, *, cmd: list[str] | None = None, setup: str = "") -> Iterator[pynvim.Nvim]:
+def editor(
+    cwd: Path, *, cmd: list[str] | None = None, setup: str = "", files: Sequence[str] = ()
+) -> Iterator[pynvim.Nvim]:
     """A headless Neovim in ``cwd`` with the plugin set up; quits (and so ends the session) after,
-    as a user does: a quit that does not end Neovim fails the test."""
-    nvim = pynvim.attach("child", argv=nvim_argv("--cmd", f"cd {cwd}", "--cmd", f"set rtp^={PLUGIN}"))
+    as a user does: a quit that does not end Neovim fails the test. ``files`` are Neovim's
+    arguments (``nvim a.txt``): loaded before the plugin starts, as with a plugin manager's lazy load."""
+    nvim = pynvim.attach("child", argv=nvim_argv("--cmd", f"cd {cwd}", "--cmd", f"set rtp^={PLUGIN}", *files))
     pid = nvim.call("getpid")
     try:
         nvim.exec_lua(

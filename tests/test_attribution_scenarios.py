@@ -19,6 +19,7 @@ import pytest
 from crowdcode_sdk.attribution import Attribution, workspace_root
 from crowdcode_sdk.attribution.diffs import apply_diff
 from crowdcode_sdk.ignore import IgnoreRules
+from crowdcode_sdk.positions import Document
 
 from .attribution_support import (
     Bench,
@@ -325,6 +326,35 @@ def test_late_edits_and_hint_after_the_write(ws: Path, bench_factory) -> None:
     bench.editor.type(path, "c")
     bench.att.save_document(path)
     check(bench, [("late.py", "user")])
+
+
+def test_save_then_reload_before_the_watcher_decides(ws: Path, bench_factory) -> None:
+    """`:w` then `:e!` at once: the editor reads back what it wrote before the watcher looked; the
+    write is still the user's save."""
+    path = ws / "back.txt"
+    path.write_text("one\n")
+    bench = bench_factory()
+    bench.editor.open(path)
+    bench.editor.type(path, "two\n")
+    bench.editor.save(path)
+    bench.editor.reload(path)
+    check(bench, [("back.txt", "user")])
+
+
+def test_open_reported_after_the_editor_wrote_the_new_file(ws: Path, bench_factory) -> None:
+    """`:e new.txt`, typing, `:w` faster than the adapter's events reach the engine (a busy RPC
+    queue): the file is on disk before its open. The editor is still the one that wrote it."""
+    import time
+
+    path = ws / "new.txt"
+    bench = bench_factory()
+    path.write_text("typed\n")  # the editor's write
+    time.sleep(0.25)  # past the watcher's window: the adapter's events are late
+    doc = Document("")
+    bench.att.open_document(path, doc.text)
+    bench.att.edit(path, doc.replace(0, 0, "typed\n"))
+    bench.att.save_document(path)
+    check(bench, [("new.txt", "user")])
 
 
 def test_journal_order_change_after_the_edits_it_follows(ws: Path, bench_factory) -> None:

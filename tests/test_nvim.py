@@ -1,5 +1,5 @@
 """End to end: a real headless Neovim with plugins/nvim, driven by real keystrokes, recorded by a
-real ``crowdcode nvim``. Every buffer's recorded edits must replay to its exact final text."""
+real ``crowdcode nvim``. Every buffer's recorded edits must replay to the exact bytes Neovim wrote."""
 
 from __future__ import annotations
 
@@ -128,12 +128,17 @@ def test_every_way_of_editing_replays_exactly(home: Path, ws: Path) -> None:
         time.sleep(0.3)
         final = buffer_texts(nvim)
         assert nvim.eval("v:errmsg") == ""
-    recorded = events(finished_session())
+        for name in initial:
+            nvim.command(f"buffer {name} | write")
+    info = finished_session()
+    recorded = events(info)
 
+    # the files as written, and the scratch buffer (which has no file) as Neovim holds it
+    assert replayed_disk(info) == disk(ws)
+    assert set(disk(ws)) == set(initial)
     scratch = next(name for name in final if name.startswith("untitled:"))
-    replayed = replay(recorded, {**initial, scratch: "\n"})
-    for name, text in final.items():
-        assert replayed[name] == text, name
+    replayed = replay(recorded, {**initial, scratch: ""})  # a new buffer has no lines: an empty file
+    assert replayed[scratch] == final[scratch]
     assert set(final) == {"plain.txt", "uni.txt", "other.txt", scratch}
 
     reasons = [e.reason for e in edits(recorded)]
@@ -157,11 +162,13 @@ def test_undo_and_redo_are_marked_and_typing_is_not(home: Path, ws: Path) -> Non
         nvim.input("ddu")
         settle(nvim)
         nvim.input("u<C-r>x")
+        nvim.command("write")
         settle(nvim)
-        final = buffer_texts(nvim)["f.txt"]
-    recorded = edits(events(finished_session()), "f.txt")
+    info = finished_session()
+    recorded = edits(events(info), "f.txt")
     assert [e.reason for e in recorded] == [None, None, EditReason.UNDO, EditReason.UNDO, EditReason.REDO, None]
-    assert apply_all("one\n", recorded) == final == "onewo\n"
+    assert apply_all("one\n", recorded) == (ws / "f.txt").read_text() == "onewo\n"
+    assert replayed_disk(info) == disk(ws)
 
 
 def test_viewport_observations_match_w0_and_wlast(home: Path, ws: Path) -> None:
@@ -223,25 +230,31 @@ def test_external_change_then_edit_bang_is_not_a_user_edit(home: Path, ws: Path)
         path.write_text("again from outside\n")
         later = time.time() + 5
         os.utime(path, (later, later))
+        # noticed a moment later, as a person would (a save within the engine's window would be
+        # taken together with the tool's write)
+        wait_for(lambda: any(e.kind == "file_change" for e in events(only_session())), what="the tool's change")
         nvim.command("set autoread")
         nvim.command("checktime")
         nvim.input("x")
+        nvim.command("write")
         settle(nvim)
-        final = buffer_texts(nvim)["r.txt"]
-    recorded = events(finished_session())
+    info = finished_session()
+    recorded = events(info)
+    final = path.read_text()
     changes = edits(recorded, "r.txt")
     user = [e for e in changes if e.source is Source.USER]
     assert all("rewritten" not in e.diff.text and "again" not in e.diff.text for e in user)
     reloads = [e for e in changes if e.reason is EditReason.RELOAD]
     assert [e.source for e in reloads] == [Source.UNKNOWN, Source.UNKNOWN]
     assert "rewritten by a tool" in reloads[0].diff.text and "again from outside" in reloads[1].diff.text
-    assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)] == ["r.txt", "r.txt"]
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)] == ["r.txt", "r.txt", "r.txt"]
     # the attribution engine saw the tool's writes on disk: never the user's
-    disk = [e.payload for e in recorded if e.kind == "file_change"]
-    assert disk and {c.file for c in disk} == {"r.txt"} and all(c.source is not Source.USER for c in disk)
-    # the user's edits and the reloads replay to the buffer's final text
+    tool = [e.payload for e in recorded if e.kind == "file_change"]
+    assert tool and {c.file for c in tool} == {"r.txt"} and all(c.source is not Source.USER for c in tool)
+    # the user's edits and the reloads replay to the file's final bytes
     assert apply_all("original\n", changes) == final
     assert "from outside" in final
+    assert replayed_disk(info) == disk(ws)
 
 
 def test_missing_executable_is_one_clear_message(home: Path, ws: Path) -> None:
@@ -395,6 +408,70 @@ def test_rename_close_and_a_killed_recorder(home: Path, ws: Path) -> None:
     assert "b.txt" in [e.payload.file for e in after if isinstance(e.payload, FileClose)]
 
 
+def test_a_buffer_emptied_or_read_from_an_empty_file_is_saved_as_zero_bytes(home: Path, ws: Path) -> None:
+    """Neovim writes nothing for a buffer without lines, though it shows one empty line: the
+    recording must say so, or each such save looks like another program's change."""
+    (ws / "full.txt").write_text("one\ntwo\n")
+    (ws / "empty.txt").write_bytes(b"")
+
+    def saved(count: int) -> None:  # each write decided before the next (writes close together are one)
+        wait_for(
+            lambda: (
+                [e.payload.file for e in events(only_session()) if isinstance(e.payload, FileSave)].count("full.txt")
+                == count
+            ),
+            what=f"save {count} of full.txt",
+        )
+
+    with editor(ws, files=[str(ws / "full.txt")]) as nvim:
+        wait_recording(nvim)
+        nvim.input("ggdG:w<CR>")
+        saved(1)
+        nvim.input(":e empty.txt<CR>:w<CR>")
+        nvim.input(":e full.txt<CR>ix<Esc>:w<CR>")
+        saved(2)
+        nvim.input("ddu<C-r>:w<CR>")  # redo marks the buffer empty only after its on_lines
+        saved(3)
+    assert (ws / "full.txt").read_bytes() == b"" and (ws / "empty.txt").read_bytes() == b""
+    info = finished_session()
+    recorded = events(info)
+    assert [e for e in recorded if e.kind == "file_change"] == []
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)].count("full.txt") == 3
+    assert edits(recorded, "empty.txt") == []  # opened as it is on disk: nothing to reconcile
+    assert replayed_disk(info) == disk(ws)
+
+
+def test_a_byte_order_mark_is_kept_and_saves_are_the_users(home: Path, ws: Path) -> None:
+    """Neovim keeps a BOM in 'bomb', not in the text, and writes it back on every save."""
+    (ws / "bom.txt").write_bytes("\ufeffheader\nbody\n".encode())
+    with editor(ws, files=[str(ws / "bom.txt")]) as nvim:
+        wait_recording(nvim)
+        assert nvim.eval("&bomb") == 1
+        nvim.input("ggiX<Esc>:w<CR>")
+        settle(nvim)
+    assert (ws / "bom.txt").read_bytes() == "\ufeffXheader\nbody\n".encode()
+    info = finished_session()
+    recorded = events(info)
+    assert [e for e in recorded if e.kind == "file_change"] == []
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileSave)] == ["bom.txt"]
+    assert [e.diff.range_offset for e in edits(recorded, "bom.txt")] == [1]  # after the mark, no reload edit
+    assert replayed_disk(info) == disk(ws)
+
+
+def replayed_disk(info) -> dict[str, bytes]:
+    """The workspace's files as the recording rebuilds them, as bytes."""
+    from crowdcode_sdk.attribution.replay import workspace_at
+    from crowdcode_sdk.store import Store
+
+    files, result = workspace_at(Store(), info)
+    assert result.skipped == []
+    return {rel: text.encode() for rel, text in files.items()}
+
+
+def disk(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def finished_session_other_than(session_id: str):
     from crowdcode_sdk.store import Store
 
@@ -483,8 +560,12 @@ def test_random_commands_replay_exactly(home: Path, ws: Path, seed: int, line_br
             nvim.input("".join(script[i : i + 10]))
             nvim.input("<Esc>")
             settle(nvim)
-        final = buffer_texts(nvim)["fuzz.txt"].replace("\n", line_break)
-    assert apply_all(initial, edits(events(finished_session()), "fuzz.txt")) == final, script
+        nvim.command("write")
+        settle(nvim)
+    info = finished_session()
+    final = (ws / "fuzz.txt").read_bytes()
+    assert apply_all(initial, edits(events(info), "fuzz.txt")).encode() == final, script
+    assert replayed_disk(info) == disk(ws), script
 
 
 def test_viewport_of_a_help_window_carries_its_text(home: Path, ws: Path) -> None:
@@ -531,6 +612,15 @@ def test_a_recorder_that_never_answers_never_blocks_neovim(home: Path, ws: Path)
         assert nvim.eval("v:errmsg") == "" and "bye" in nvim.current.buffer[0]
 
 
+def test_a_recorder_that_ignores_sigterm_does_not_hold_the_quit(home: Path, ws: Path) -> None:
+    """A recorder still busy at exit is stopped within about a second: SIGTERM, then SIGKILL (the
+    quit itself must end within QUIT_SECONDS, which the driver checks)."""
+    with editor(ws, cmd=["sh", "-c", "trap '' TERM; sleep 30"], setup="{start_timeout_ms = 30000}") as nvim:
+        nvim.input("ihello<Esc>")
+        settle(nvim)
+        assert state(nvim) == "starting"
+
+
 def test_nul_bytes_are_text_like_any_other(home: Path, ws: Path) -> None:
     initial = "abc\x00def\nline\n"
     (ws / "nul.bin").write_bytes(initial.encode())
@@ -538,10 +628,12 @@ def test_nul_bytes_are_text_like_any_other(home: Path, ws: Path) -> None:
         wait_recording(nvim)
         nvim.command("edit nul.bin")
         nvim.input("Gxggia<C-v>x00b<Esc>")  # type a NUL too
+        nvim.command("write")
         settle(nvim)
-        final = buffer_texts(nvim)["nul.bin"]
-    assert final.count("\x00") == 2
-    assert apply_all(initial, edits(events(finished_session()), "nul.bin")) == final
+    info = finished_session()
+    final = (ws / "nul.bin").read_bytes()
+    assert final.count(b"\x00") == 2
+    assert apply_all(initial, edits(events(info), "nul.bin")).encode() == final  # (a binary file: not in snapshots)
 
 
 def test_secret_files_are_never_recorded(home: Path, ws: Path) -> None:

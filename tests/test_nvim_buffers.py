@@ -53,6 +53,33 @@ def test_deleting_every_line_leaves_one_empty_line() -> None:
     assert buffer.text == "x\n"
 
 
+def test_a_buffer_without_lines_is_an_empty_file() -> None:
+    """Neovim writes nothing for a buffer whose every line was deleted (or read from an empty
+    file), though it shows one empty line: the recorded text is then empty, and the edits say so."""
+    buffer = Buffer(1, "/w/f.txt", "dos", "a\nb\n")
+    emptied = buffer.replace_lines(0, 2, "", empty=True)
+    assert buffer.text == "" and apply_change("a\r\nb\r\n", emptied) == ""
+    typed = buffer.replace_lines(0, 1, "x\n")
+    assert buffer.text == "x\r\n" and apply_change("", typed) == "x\r\n"
+    buffer.replace_lines(0, 1, "\n")  # one empty line typed (`o`, then `dd` of the other): a line break
+    assert buffer.text == "\r\n"
+    assert buffer.replace_lines(0, 1, "\n", empty=True) is not None and buffer.text == ""
+    opened = Buffer(2, "/w/empty.txt", "unix", "\n", empty=True)
+    assert opened.text == "" and opened.replace_lines(0, 1, "\n", empty=True) is None
+
+
+def test_a_byte_order_mark_is_the_files_first_character() -> None:
+    """Neovim reads a BOM into 'bomb' and writes it back: the recorded text has it, edits and
+    positions count it."""
+    buffer = Buffer(1, "/w/bom.txt", "unix", "ab\ncd\n", bom=True)
+    assert buffer.text == "\ufeffab\ncd\n"
+    change = buffer.replace_lines(0, 1, "aXb\n", hint=(0, 1))
+    assert apply_change("\ufeffab\ncd\n", change) == buffer.text == "\ufeffaXb\ncd\n"
+    assert buffer.position(0, 1) == P(0, 2) and buffer.position(1, 1) == P(1, 1)
+    emptied = buffer.replace_lines(0, 2, "", empty=True)
+    assert buffer.text == "\ufeff" and apply_change("\ufeffaXb\ncd\n", emptied) == "\ufeff"
+
+
 def test_selections_in_schema_units() -> None:
     buffer = Buffer(1, "", "unix", "ab😀cd\nline two\n")
     # charwise from byte 2 (the emoji) to byte 6 ('c'), inclusive

@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
+import pytest
+
+from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.attribution.snapshots import SnapshotStore
+from crowdcode_sdk.ignore import IgnoreRules
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.schema import Source
+from crowdcode_sdk.store import Store
 
 from .attribution_support import git, init_repo, run_writer, start_bench
 from .conftest import run_cli
@@ -190,3 +196,38 @@ def test_snapshot_readers_of_other_modules_resolve_delta_manifests(home: Path, t
     raw = store.load_raw(second)
     assert raw is not None and raw.parent is not None and raw.removed == ["gone.txt"]
     assert store_loader(Locations.default().data_dir)(second) == {"keep.txt": "changed\n"}
+
+
+def test_replay_keeps_what_an_editor_did_before_the_first_snapshot(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor's first file is opened and edited while the initial scan runs (adapters start the
+    engine with ``wait=False``), so its ``file_open`` and edits come before the snapshot that lists
+    the workspace: the replay must still start the buffer from them."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "first.txt"
+    path.write_text("as on disk\n")
+    (ws / "other.txt").write_text("untouched\n")
+    scanning = threading.Event()
+    walk = IgnoreRules.walk
+
+    def held_walk(self, *args, **kwargs):
+        scanning.wait(10)  # the editor acts before the scan reads anything
+        yield from walk(self, *args, **kwargs)
+
+    monkeypatch.setattr(IgnoreRules, "walk", held_walk)
+    bench = start_bench(ws, wait=False)
+    bench.editor.open(path)
+    bench.editor.type(path, "typed before the scan\n", at=0)
+    scanning.set()
+    bench.settle()
+    bench.editor.type(path, "and after it\n", at=0)
+    bench.editor.save(path)
+    bench.settle()
+    bench.close()
+    kinds = [e.to_wire().get("action", {}).get("kind") or e.to_wire()["type"] for e in bench.events]
+    assert kinds.index("edit") < kinds.index("workspace_snapshot")  # the situation under test
+    files, result = workspace_at(Store(), Store().sessions()[0])
+    assert files == _disk(ws) and not result.skipped
+    assert files["first.txt"] == "and after it\ntyped before the scan\nas on disk\n"

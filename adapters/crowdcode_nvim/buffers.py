@@ -1,9 +1,12 @@
 """Each Neovim buffer's text, kept in step with on_lines, and its positions in schema units.
 
 Neovim reports changes in a model where every line ends in a line break, the last one included; a
-new or emptied buffer (one empty line) is ``"\\n"``. The text kept here follows that model with the
-buffer's own line break (``'fileformat'``), so that offsets match the file as Neovim writes it (a
-file without a final line break differs only in that last break).
+new or emptied buffer (one empty line) is ``"\\n"``. The document kept here follows that model with
+the buffer's own line break (``'fileformat'``); what is recorded is the file as Neovim writes it:
+that document, after a byte order mark when ``'bomb'`` is set (Neovim reads it into that option,
+not into the text), and nothing at all for a buffer without lines (an empty file, or every line
+deleted), which Neovim shows as one empty line but writes as zero bytes. A file without a final
+line break differs only in that last break.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from crowdcode_sdk.positions import Document, Encoding, utf16_len
 from crowdcode_sdk.schema import Position, SelectionMode, TextChange
 
 LINE_BREAKS = {"unix": "\n", "dos": "\r\n", "mac": "\r"}
+BOM = "\ufeff"
 
 VISUAL_MODES = {"v": SelectionMode.CHAR, "V": SelectionMode.LINE, "\x16": SelectionMode.BLOCK}
 
@@ -33,11 +37,16 @@ class SelectionRange:
 class Buffer:
     """One tracked buffer: its number, file (``name``, empty for a scratch buffer) and text."""
 
-    def __init__(self, number: int, name: str, fileformat: str, text: str) -> None:
+    def __init__(
+        self, number: int, name: str, fileformat: str, text: str, *, empty: bool = False, bom: bool = False
+    ) -> None:
         self.number = number
         self.name = name
         self.line_break = LINE_BREAKS.get(fileformat, "\n")
         self.document = Document(self.from_nvim(text))
+        self.empty = empty
+        """The buffer has no lines: Neovim writes nothing (its document is still one empty line)."""
+        self.bom = bom
 
     @property
     def path(self) -> Path | None:
@@ -46,27 +55,37 @@ class Buffer:
 
     @property
     def text(self) -> str:
-        return self.document.text
+        """The file as Neovim writes this buffer (see the module docstring)."""
+        return self.file_text(self.document.text, self.empty, self.bom)
+
+    @staticmethod
+    def file_text(document: str, empty: bool, bom: bool) -> str:
+        return (BOM if bom else "") + ("" if empty else document)
 
     def from_nvim(self, text: str) -> str:
         """Text as Neovim sends it (``\\n`` between lines) with this buffer's line breaks."""
         return text if self.line_break == "\n" else text.replace("\n", self.line_break)
 
-    def reset(self, text: str) -> None:
+    def reset(self, text: str, *, empty: bool = False, bom: bool = False) -> None:
         """The buffer was read again: ``text`` (Neovim's model) replaces everything."""
         self.document = Document(self.from_nvim(text))
+        self.empty, self.bom = empty, bom
 
     def index(self, row: int, col: int) -> int:
         """Code point index of a (row, byte column) position; past a line's end means its end."""
         return self.document.offset_at(row, col, Encoding.UTF8)
 
-    def replace_lines(self, first: int, last: int, text: str, hint: tuple[int, int] | None = None) -> TextChange | None:
+    def replace_lines(
+        self, first: int, last: int, text: str, hint: tuple[int, int] | None = None, empty: bool = False
+    ) -> TextChange | None:
         """Apply one on_lines change: lines ``first``..``last`` (0-based, end exclusive) now read
-        ``text`` (each line ending in ``\\n``). Returns the smallest edit, or None if nothing changed.
+        ``text`` (each line ending in ``\\n``); ``empty``: the buffer now has no lines. Returns the
+        smallest edit of the file text, or None if nothing changed.
 
         ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
         characters, typing or deleting one is placed there rather than at the run's end.
         """
+        before = self.text if empty or self.empty else None
         start = self.document.offset_at(first, 0, Encoding.UTF8)
         end = self.document.offset_at(last, 0, Encoding.UTF8)
         if not text and start == 0 and end == len(self.document):
@@ -75,11 +94,23 @@ class Buffer:
         if hint is not None:
             with contextlib.suppress(CrowdcodeError):
                 at = self.index(*hint) - start
-        return self._replace_minimal(start, end, self.from_nvim(text), at)
+        return self._in_file(self._replace_minimal(start, end, self.from_nvim(text), at), before, empty)
 
-    def replace_all(self, text: str) -> TextChange | None:
+    def replace_all(self, text: str, empty: bool = False) -> TextChange | None:
         """Make the text ``text`` (Neovim's model) with the smallest single replacement, or None."""
-        return self._replace_minimal(0, len(self.document), self.from_nvim(text), None)
+        before = self.text if empty or self.empty else None
+        return self._in_file(self._replace_minimal(0, len(self.document), self.from_nvim(text), None), before, empty)
+
+    def _in_file(self, change: TextChange | None, before: str | None, empty: bool) -> TextChange | None:
+        """A change of the document as a change of the file text: after the byte order mark, and
+        the whole difference when the buffer lost or gained its lines (``before``: the file text
+        then)."""
+        self.empty = empty
+        if before is not None:
+            return minimal_change(before, self.text)
+        if change is not None and self.bom:
+            return TextChange(range_offset=change.range_offset + 1, range_length=change.range_length, text=change.text)
+        return change
 
     def _replace_minimal(self, start: int, end: int, new: str, hint: int | None) -> TextChange | None:
         old = self.document.slice(start, end)
@@ -95,13 +126,19 @@ class Buffer:
         the document's line offsets would otherwise be recomputed for each sample.
         """
         if row >= self.document.line_count:
-            return self.document.position_at(len(self.document), Encoding.UTF16)
+            return self._in_file_position(self.document.position_at(len(self.document), Encoding.UTF16))
         line = self.document.line(row)
         if line.isascii():
-            return Position(line=row, character=min(col, len(line)))
+            return self._in_file_position(Position(line=row, character=min(col, len(line))))
         encoded = line.encode("utf-8")
         index = len(encoded[: min(col, len(encoded))].decode("utf-8", "ignore"))
-        return Position(line=row, character=utf16_len(line[:index]))
+        return self._in_file_position(Position(line=row, character=utf16_len(line[:index])))
+
+    def _in_file_position(self, position: Position) -> Position:
+        """Positions count the byte order mark, as edits do: it is the file's first character."""
+        if self.bom and position.line == 0:
+            return Position(line=0, character=position.character + 1)
+        return position
 
     def selection(
         self, mode: str, row: int, col: int, other_row: int | None, other_col: int | None, block_text: str | None
@@ -127,7 +164,11 @@ class Buffer:
             end = self._after_character(r2, c2)
         text = block_text if visual is SelectionMode.BLOCK and block_text is not None else doc.slice(start, end)
         return SelectionRange(
-            doc.position_at(start, Encoding.UTF16), doc.position_at(end, Encoding.UTF16), cursor, text, visual
+            self._in_file_position(doc.position_at(start, Encoding.UTF16)),
+            self._in_file_position(doc.position_at(end, Encoding.UTF16)),
+            cursor,
+            text,
+            visual,
         )
 
     def _after_character(self, row: int, col: int) -> int:

@@ -195,33 +195,37 @@ class Host:
             return True
         return False
 
-    def _open(self, buf: int, name: str, fileformat: str, text: str) -> None:
+    def _open(self, buf: int, name: str, fileformat: str, text: str, empty: bool = False, bom: bool = False) -> None:
         if self._secret(buf, name) or self._not_text(buf, text):
             return
-        buffer = Buffer(buf, name, fileformat, text)
+        buffer = Buffer(buf, name, fileformat, text, empty=empty is True, bom=bom is True)
         self.buffers[buf] = buffer
         self._resyncing.discard(buf)
         self._recorder(buffer).open_document(self._name(buffer), buffer.text)
 
-    def _lines(self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any) -> None:
+    def _lines(
+        self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any, empty: bool = False
+    ) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
             self._recorder(buffer).close_document(self._name(buffer))
             return
-        change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None)
+        change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None, empty is True)
         if change is not None:
             self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
 
-    def _reload(self, buf: int, text: str, reason: Any) -> None:
+    def _reload(self, buf: int, text: str, reason: Any, empty: bool = False, bom: bool = False) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
             self._recorder(buffer).close_document(self._name(buffer))
             return
+        empty, bom = empty is True, bom is True
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
-            self._recorder(buffer).reload_document(self._name(buffer), buffer.from_nvim(text))
-            buffer.reset(text)
+            disk = buffer.file_text(buffer.from_nvim(text), empty, bom)
+            self._recorder(buffer).reload_document(self._name(buffer), disk)
+            buffer.reset(text, empty=empty, bom=bom)
             return
-        change = buffer.replace_all(text)  # undoing or redoing a reload: an editor change
+        change = buffer.replace_all(text, empty)  # undoing or redoing a reload: an editor change
         if change is not None:
             self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
 

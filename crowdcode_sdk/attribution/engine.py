@@ -110,6 +110,7 @@ class Attribution:
     ``wait`` (default) returns only after the initial scan has read every file's baseline; with
     ``wait=False`` the scan runs in the background and a file changed before the scan reached it
     gets a ``file_change`` without a diff (its old content is not known), never a wrong one.
+    ``editor=False`` (a terminal session): no editor reports documents, so no change waits for one.
     """
 
     def __init__(
@@ -120,8 +121,10 @@ class Attribution:
         wait: bool = True,
         max_file_bytes: int | None = None,
         snapshots: bool | None = None,
+        editor: bool = True,
     ) -> None:
         self.session = session
+        self._editor = editor
         config = session.config
         self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
         self._snapshots_enabled = config["snapshots.enabled"] if snapshots is None else snapshots
@@ -182,7 +185,7 @@ class Attribution:
         """The engine for a terminal session started in ``start``: it watches the git working
         tree containing ``start`` (else ``start`` itself) and has no documents; the shell's
         registry facts (contract 2) are its evidence."""
-        return cls(session, roots=[workspace_root(Path(start))], wait=wait)
+        return cls(session, roots=[workspace_root(Path(start))], wait=wait, editor=False)
 
     # --- the adapter API (contract 1) -------------------------------------------------------------
 
@@ -202,9 +205,12 @@ class Attribution:
             disk = self._baselines.get(path)
             if disk is None and root is not None:
                 # Not scanned yet (the scan may run in the background) or new: the baseline is
-                # what the disk holds, never the buffer's text taken on trust.
+                # what the disk holds, never the buffer's text taken on trust. A file the watcher
+                # is still deciding keeps no baseline until then: the editor may have written it
+                # before its open reached us, and that write is to be explained, not absorbed.
                 disk = self._baselines.of(root.rules.read(path))
-                self._baselines.set(path, disk)
+                if not self._inbox.waiting(path):
+                    self._baselines.set(path, disk)
                 self._unpublished.add(path)
             disk_text = self._baselines.text(disk) if disk is not None and disk.exists else None
             start = text if disk_text is None else disk_text
@@ -271,8 +277,11 @@ class Attribution:
             sequence = document.chain.sequence_at(len(document.chain.edits))
             if current is not None and current != text:
                 sequence = self._record_reload(path, current, text).sequence
+            # A save not yet seen on disk whose text the reload brings back (``:w`` then ``:e!``)
+            # is still the editor's save: its hint now points at the new base.
+            saved = [(at, 0) for at, count in document.hints if document.chain.text_at(count) == text]
             document.chain.reset(text, sequence)
-            document.hints.clear()
+            document.hints = saved[-1:]
 
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
@@ -575,7 +584,8 @@ class Attribution:
                         self._confirm_unchanged_save(entry.path, content.text)
                     continue
                 git_source = gits.get(entry.path)
-                if not final and git_source is None and self._wait_for_editor(entry, content.text):
+                created = old is None or not old.exists
+                if not final and git_source is None and self._wait_for_editor(entry, content.text, created):
                     continue
                 self._attribute(entry, root, old, new, content.text, terminals, git_source)
             self._baselines.flush()
@@ -611,13 +621,16 @@ class Attribution:
                     found[path] = source
         return found
 
-    def _wait_for_editor(self, entry: Pending, text: str | None) -> bool:
-        """Give an unexplained change to an open document one more moment: the adapter's edits
-        or save hint may still be on their way."""
+    def _wait_for_editor(self, entry: Pending, text: str | None, created: bool) -> bool:
+        """Give an unexplained change one more moment: the adapter's edits or save hint may still
+        be on their way, or, for a new file, the open of the buffer the editor just wrote."""
         document = self._documents.get(entry.path)
-        if document is None or entry.deferred or text is None or document.hints:
+        if entry.deferred or text is None:
             return False
-        if document.chain.find(text, include_base=False) is not None:
+        if document is None:
+            if not (created and self._editor):  # nothing is about to open it
+                return False
+        elif document.hints or document.chain.find(text, include_base=False) is not None:
             return False
         entry.deferred = True
         entry.not_before = self.session.now_ms() + HINT_WAIT_MS

@@ -59,13 +59,20 @@ def workspace_at(store: Store, info: SessionInfo, at: int | None = None) -> tupl
     if not starts:
         raise CrowdcodeError(f"session {info.id} has no workspace snapshot at or before event {at}")
     snapshots = SnapshotStore(store.locations)
-    # From the first snapshot on: buffers opened before a later snapshot still hold edits that a
-    # later save writes. A later snapshot fills in what the replay could not know.
+    # Every event counts, those before the first snapshot too: the engine scans the workspace in
+    # the background, so an editor's first file is often opened (with its text) and edited before
+    # the snapshot that lists the workspace exists. That snapshot then gives the disk; a later one
+    # fills in what the replay could not know.
     start = starts[0]
-    files, skipped = _load(snapshots, start)
+    files: dict[str, str] = {}
+    skipped: list[str] = []
     buffers: dict[str, _Buffer] = {}
     for event in events:
-        if event.sequence <= start.sequence or event.sequence > at:
+        if event.sequence > at:
+            break
+        if event is start:
+            loaded, skipped = _load(snapshots, start)
+            files.update(loaded)
             continue
         if isinstance(event.payload, WorkspaceSnapshot) and skipped:
             later, _ = _load(snapshots, event)
@@ -110,7 +117,9 @@ def _load(snapshots: SnapshotStore, event: Event) -> tuple[dict[str, str], list[
 def _apply(event: Event, files: dict[str, str], buffers: dict[str, _Buffer], skipped: list[str]) -> None:
     action = event.payload
     if isinstance(action, FileOpen):
-        buffers[action.file] = _Buffer(files.get(action.file, ""))
+        # The open's text, when it has one, is the buffer's start (a file opened before the first
+        # snapshot, or not on disk); it says nothing about the disk of a file never saved.
+        buffers[action.file] = _Buffer(files.get(action.file, "") if action.text is None else action.text)
     elif isinstance(action, Edit):
         buffers.setdefault(action.file, _Buffer(files.get(action.file, ""))).edits.append((event.sequence, action.diff))
     elif isinstance(action, FileSave):

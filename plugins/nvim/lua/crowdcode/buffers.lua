@@ -22,6 +22,7 @@ local M = {}
 ---@field attached boolean
 ---@field nr integer changenr() as last seen
 ---@field reading boolean a :edit / :checktime read is in progress
+---@field empty boolean the buffer had no lines when last reported
 
 ---@type table<integer, crowdcode.BufState>
 local states = {}
@@ -36,6 +37,34 @@ M.max_bytes = 16 * 1024 * 1024
 -- The buffer's text with every line ending in a newline (the model of on_lines and on_bytes).
 local function whole_text(buf)
   return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), '\n') .. '\n'
+end
+
+-- Whether the buffer has no lines at all: read from an empty file, or emptied by deleting every
+-- line. Neovim shows it as one empty line but writes nothing, where one empty line that was typed
+-- (`o`, then `dd` of the other line) is written as a line break; only the byte count tells them
+-- apart. Cheap: counted only for a buffer holding one empty line.
+local function is_empty(buf)
+  if api.nvim_buf_line_count(buf) ~= 1 or api.nvim_buf_get_lines(buf, 0, 1, false)[1] ~= '' then
+    return false
+  end
+  local counts = buf == api.nvim_get_current_buf() and fn.wordcount() or api.nvim_buf_call(buf, fn.wordcount)
+  return counts.bytes == 0
+end
+
+-- Whether Neovim writes a byte order mark before the text (it reads one into 'bomb', not the text).
+local function has_bom(buf)
+  local fenc = vim.bo[buf].fileencoding
+  return vim.bo[buf].bomb and (fenc == '' or fenc == 'utf-8')
+end
+
+-- Sends a change of the buffer's emptiness that its on_lines could not see: undo and redo mark a
+-- buffer as having no lines only after their on_lines callbacks ran. The event changes no line.
+local function sync_empty(st, buf, reason)
+  local empty = is_empty(buf)
+  if empty ~= st.empty then
+    st.empty = empty
+    queue.push({ 'lines', buf, 0, 0, '', reason, false, false, empty })
+  end
 end
 
 -- Sets event[slot] to the reason of a change to `buf` (see the header comment). Typing in Insert
@@ -62,7 +91,7 @@ function M.resolve()
   if #pending == 0 then
     return
   end
-  local now = {}
+  local now, reasons = {}, {}
   for _, p in ipairs(pending) do
     local event, slot, buf, nr = p[1], p[2], p[3], p[4]
     local cur = now[buf]
@@ -78,8 +107,14 @@ function M.resolve()
     if states[buf] and cur then
       states[buf].nr = cur
     end
+    reasons[buf] = event[slot]
   end
   pending = {}
+  for buf, reason in pairs(reasons) do
+    if states[buf] and api.nvim_buf_is_loaded(buf) then
+      sync_empty(states[buf], buf, reason)
+    end
+  end
 end
 
 -- The hint is the first on_bytes position of the change that just happened (its changedtick is
@@ -89,7 +124,8 @@ local function on_lines(st, buf, tick, first, last, new_last)
   if new_last > first then
     text = table.concat(api.nvim_buf_get_lines(buf, first, new_last, false), '\n') .. '\n'
   end
-  local event = { 'lines', buf, first, last, text, false, false, false }
+  st.empty = new_last <= 1 and is_empty(buf)
+  local event = { 'lines', buf, first, last, text, false, false, false, st.empty }
   if st.hint_tick == tick - 1 then
     event[7], event[8] = st.hint_row, st.hint_col
   end
@@ -99,7 +135,8 @@ local function on_lines(st, buf, tick, first, last, new_last)
 end
 
 local function on_reload(st, buf)
-  local event = { 'reload', buf, whole_text(buf), false }
+  st.empty = is_empty(buf)
+  local event = { 'reload', buf, whole_text(buf), false, st.empty, has_bom(buf) }
   if st.reading then
     event[4] = 'disk'
   else
@@ -163,8 +200,9 @@ function M.open(buf)
     return
   end
   local st = { name = api.nvim_buf_get_name(buf), attached = false, nr = changenr_of(buf), reading = false }
+  st.empty = is_empty(buf)
   states[buf] = st
-  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf) })
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf), st.empty, has_bom(buf) })
   attach(buf, st)
 end
 
@@ -195,7 +233,8 @@ function M.on_read_post(buf)
   end
   st.nr = changenr_of(buf)
   if not st.attached then -- :edit! unloaded the buffer, which detached us
-    queue.push({ 'reload', buf, whole_text(buf), 'disk' })
+    st.empty = is_empty(buf)
+    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty, has_bom(buf) })
     attach(buf, st)
   end
   vim.schedule(function()
@@ -219,6 +258,7 @@ function M.on_write(buf)
   local st = states[buf]
   if st then
     M.on_rename(buf)
+    sync_empty(st, buf, false)
     queue.push({ 'save', buf })
   end
 end

@@ -13,6 +13,7 @@ M.restarts = 0
 M.max_restarts = 1
 local on_crash = nil ---@type fun(code: integer)?
 local stopping = {} ---@type integer[] recorders asked to stop (they exit on their own)
+local exited = {} ---@type table<integer, true> jobs whose exit was seen
 
 local function notify(message, level)
   vim.schedule(function()
@@ -33,6 +34,7 @@ local function on_stderr(_, data)
 end
 
 local function on_exit(id, code)
+  exited[id] = true
   if id ~= M.channel then -- a recorder we stopped
     return
   end
@@ -125,14 +127,21 @@ function M.leave(wait_ms)
   local pids = {}
   for i, id in ipairs(jobs) do
     pids[i] = fn.jobpid(id)
-    pcall(fn.jobstop, id)
+    vim.uv.kill(pids[i], 'sigterm')
     vim.uv.kill(pids[i], 'sigcont')
   end
-  if #jobs > 0 then
-    fn.jobwait(jobs, 200)
-  end
+  -- Not jobstop() and jobwait(): once jobstop() stopped a job, jobwait() blocks until the job has
+  -- exited, whatever its timeout (seen on Neovim 0.11), which let a busy recorder hold the quit.
+  vim.wait(200, function()
+    for _, id in ipairs(jobs) do
+      if not exited[id] then
+        return false
+      end
+    end
+    return true
+  end, 10)
   for i, id in ipairs(jobs) do
-    if running(id) then
+    if not exited[id] then
       vim.uv.kill(pids[i], 'sigkill')
     end
   end

@@ -1,0 +1,182 @@
+"""Random real Neovim sessions must record the truth: a headless Neovim with the plugin, driven by
+random keystrokes over a workspace of awkward files (CRLF, no final newline, empty, non-BMP text, a
+byte order mark, 5,000 lines), files switched, saved, created mid-session and deleted by another
+process, then saved and quit as a person does. The recording must verify, and replaying it must give
+every file's exact bytes on disk: not the buffer's text, the bytes Neovim wrote."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from crowdcode_sdk.attribution.replay import workspace_at
+from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk.schema import ChangeType, FileChange
+from crowdcode_sdk.store import Store
+from crowdcode_sdk.verification import verify
+
+from .conftest import only_session
+from .nvim_driver import editor, events, finished_session, settle, wait_for, wait_recording
+
+pytestmark = pytest.mark.timeout(120)
+
+SEEDS = range(1, 31)
+
+FILES: dict[str, bytes] = {
+    "dos.txt": b"alpha one\r\nbeta two\r\ngamma a\r\n",
+    "noeol.txt": b"first line\nsecond line without a break",
+    "empty.txt": b"",
+    "astral.txt": "😀𝄞 emoji and clef\nbanana 😀 after\n𝄞\n".encode(),
+    "bom.txt": "\ufeffbom first\nanother a line\n".encode(),
+    "big.txt": "".join(f"line {i} of a big file, a b c\n" for i in range(5000)).encode(),
+    "plain.txt": b"plain text\nwith a few\nlines\n",
+    "doomed.txt": b"deleted by another process\nmidway\n",
+}
+
+TEXTS = ["hello", "é", "😀", "𝄞x", "a b", "tab\there", "two<CR>lines", "", "日本"]
+
+
+def _op(rng: random.Random, names: list[str], created: list[str]) -> str:
+    """One random command, as the keys a person types."""
+    text = rng.choice(TEXTS)
+    choices = [
+        f"i{text}<Esc>",
+        f"o{text}<Esc>",
+        f"O{text}<Esc>",
+        f"A{text}<Esc>",
+        f"I{text}<Esc>",
+        "dd",
+        "x",
+        "J",
+        "p",
+        "P",
+        "yyp",
+        "u",
+        "u",
+        "<C-r>",
+        "Gdd",
+        ":s/a/b/g<CR>",
+        ":%s/e/E/g<CR>",
+        ">>",
+        "<<",
+        ".",
+        "vjd",
+        "Vjd",
+        "<C-v>jld",
+        "j",
+        "k",
+        "gg",
+        "G",
+        "w",
+        "$",
+        "3j",
+        ":w<CR>",
+        ":e!<CR>",
+        f":e {rng.choice(names + created)}<CR>",
+        f":e {rng.choice(names + created)}<CR>",
+    ]
+    if rng.random() < 0.05:
+        return "ggdG"
+    return rng.choice(choices)
+
+
+def _touch(nvim, ws: Path, rng: random.Random, names: list[str]) -> str:
+    """Another process appends a line to a file Neovim has not modified (so that reading it again
+    asks nothing); in a CRLF file the line ends in LF alone."""
+    unmodified = [
+        name for name in names if (ws / name).exists() and not nvim.eval(f"getbufvar(bufnr('^{name}$'), '&modified')")
+    ]
+    if not unmodified:
+        return "nothing"
+    name = rng.choice(unmodified)
+    path = ws / name
+    # A program of its own, not one with the editor's write: it acts once the recording has taken
+    # Neovim's last write of the file (two writes within the watcher's window are one change).
+    wait_for(lambda: _recorded_disk(name) == path.read_bytes(), what=f"the recording to take {name} as on disk")
+    path.write_bytes(path.read_bytes() + "added by a tool 😀\n".encode())
+    return name
+
+
+def _recorded_disk(name: str) -> bytes | None:
+    """The file as the live session's journal (written out every fraction of a second) has it."""
+    try:
+        files, _ = workspace_at(Store(), only_session())
+    except CrowdcodeError:  # nothing written out yet
+        return None
+    return files[name].encode() if name in files else None
+
+
+def caught_up(nvim) -> None:
+    """Wait until the recorder has taken everything Neovim did so far, as it has by the time a
+    person types the next command: its answer to a status request comes after the events before
+    it. (Keys sent at machine speed would put the recorder seconds behind the disk on a loaded
+    machine, beyond the attribution engine's windows for late editor events.)"""
+    settle(nvim)
+    nvim.exec_lua("require('crowdcode').last_status = nil; require('crowdcode').status()")
+    wait_for(lambda: nvim.exec_lua("return require('crowdcode').last_status ~= nil"), what="the recorder to catch up")
+
+
+def _disk(root: Path) -> dict[str, bytes]:
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name, data in FILES.items():
+        (ws / name).write_bytes(data)
+    names = sorted(FILES)
+    start = rng.choice(names)
+    count = rng.randint(40, 80)
+    delete_at, create_at, touch_at = rng.randrange(count), rng.randrange(count), rng.randrange(count)
+    created: list[str] = []
+    ops: list[str] = [f"nvim {start}"]
+    with editor(ws, files=[str(ws / start)]) as nvim:
+        wait_recording(nvim)
+        for step in range(count):
+            if step == delete_at:
+                settle(nvim)
+                (ws / "doomed.txt").unlink(missing_ok=True)
+                ops.append("<another process deletes doomed.txt>")
+            if step == touch_at:
+                settle(nvim)
+                name = _touch(nvim, ws, rng, names + created)
+                ops.append(f"<another process appends to {name}>")
+                keys = ":checktime<CR>"  # 'autoread' reloads it if unmodified
+            elif step == create_at:
+                name = f"new{step}.txt"
+                keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
+                created.append(name)
+            else:
+                keys = _op(rng, names, created)
+            ops.append(keys)
+            nvim.input(keys)
+            caught_up(nvim)
+        nvim.input("<Esc>:wa<CR>")
+        ops.append(":wa<CR>")
+        settle(nvim)
+    info = finished_session()
+    trace = f"seed {seed}: {ops}"
+
+    verdict = verify(info)
+    assert verdict.ok, f"{verdict.summary()}\n{[m.to_json() for m in verdict.mismatches[:5]]}\n{trace}"
+    assert verdict.checks >= count // 2, trace
+
+    files, result = workspace_at(Store(), info)
+    assert result.skipped == [], trace
+    replayed = {rel: text.encode("utf-8") for rel, text in files.items()}
+    on_disk = _disk(ws)
+    assert sorted(replayed) == sorted(on_disk), trace
+    for rel, data in on_disk.items():
+        assert replayed[rel] == data, f"{rel}: replayed {replayed[rel][-60:]!r}, on disk {data[-60:]!r}\n{trace}"
+
+    # Only the other process's deletion is someone else's change: every write was Neovim's save.
+    changes = [(c.file, c.change_type) for c in (e.payload for e in events(info)) if isinstance(c, FileChange)]
+    touched = {("doomed.txt", ChangeType.DELETE)} | {
+        (op.split()[-1][:-1], ChangeType.CHANGE) for op in ops if "appends" in op
+    }
+    assert set(changes) <= touched, f"{changes}\n{trace}"
