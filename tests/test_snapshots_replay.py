@@ -17,7 +17,7 @@ from crowdcode_sdk.schema import Source
 from crowdcode_sdk.store import Store
 
 from .attribution_support import git, init_repo, run_writer, start_bench
-from .conftest import run_cli
+from .conftest import only_session, run_cli
 
 
 def _blob_files(locations: Locations) -> set[Path]:
@@ -228,6 +228,6 @@ def test_replay_keeps_what_an_editor_did_before_the_first_snapshot(
     bench.close()
     kinds = [e.to_wire().get("action", {}).get("kind") or e.to_wire()["type"] for e in bench.events]
     assert kinds.index("edit") < kinds.index("workspace_snapshot")  # the situation under test
-    files, result = workspace_at(Store(), Store().sessions()[0])
+    files, result = workspace_at(Store(), only_session())
     assert files == _disk(ws) and not result.skipped
     assert files["first.txt"] == "and after it\ntyped before the scan\nas on disk\n"
