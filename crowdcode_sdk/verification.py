@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import zstandard
 
 from . import journal
 from .attribution.diffs import PatchError, apply_diff
-from .attribution.snapshots import manifest_files
+from .attribution.snapshots import SnapshotStore
 from .errors import CrowdcodeError
 from .locations import write_private_atomic
 from .positions import EMPTY_SHA256, PositionError, text_sha256
@@ -117,33 +116,21 @@ class Verdict:
 
 
 class Snapshots:
-    """A session's workspace snapshots: ``files(id)`` → ``{relpath: sha256}``, ``skipped(id)``
-    and ``text(sha)``. Journals keep them in the data directory's blob store."""
+    """A session's workspace snapshots: ``manifest(id)`` → (``{relpath: sha256}``, skipped files
+    with why) and ``text(sha)``. Journals keep them in their data directory's snapshot store."""
 
     def __init__(self, data_dir: Path | None) -> None:
-        self._root = data_dir / "snapshots" if data_dir is not None else None
-        self._decompress = zstandard.ZstdDecompressor()
+        self._store = SnapshotStore(data_dir) if data_dir is not None else None
 
-    def files(self, snapshot_id: str) -> dict[str, str] | None:
-        return manifest_files(self._root / "manifests", snapshot_id) if self._root is not None else None
-
-    def skipped(self, snapshot_id: str) -> dict[str, str]:
-        if self._root is None:
-            return {}
-        try:
-            data = orjson.loads((self._root / "manifests" / f"{snapshot_id}.json").read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            return {}
-        skipped = data.get("skipped") if isinstance(data, dict) else None
-        return skipped if isinstance(skipped, dict) else {}
+    def manifest(self, snapshot_id: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        found = self._store.load(snapshot_id) if self._store is not None else None
+        return (found.files, found.skipped) if found is not None else None
 
     def text(self, sha: str) -> str | None:
-        if self._root is None:
-            return None
+        data = self._store.blobs.get(sha) if self._store is not None else None
         try:
-            data = self._decompress.decompress((self._root / "blobs" / sha[:2] / sha).read_bytes())
-            return data.decode("utf-8")
-        except (OSError, UnicodeDecodeError, zstandard.ZstdError):
+            return data.decode("utf-8") if data is not None else None
+        except UnicodeDecodeError:
             return None
 
 
@@ -155,7 +142,7 @@ class TextSnapshots(Snapshots):
         self._load = load
         self._texts: dict[str, str] = {}
 
-    def files(self, snapshot_id: str) -> dict[str, str] | None:
+    def manifest(self, snapshot_id: str) -> tuple[dict[str, str], dict[str, str]] | None:
         files = self._load(snapshot_id)
         if files is None:
             return None
@@ -164,7 +151,7 @@ class TextSnapshots(Snapshots):
             sha = text_sha256(text)
             self._texts[sha] = text
             shas[rel] = sha
-        return shas
+        return shas, {}
 
     def text(self, sha: str) -> str | None:
         return self._texts.get(sha)
@@ -275,11 +262,12 @@ class _Replay:
         return disk.text
 
     def snapshot(self, sequence: int, snapshot_id: str) -> None:
-        files = self.snapshots.files(snapshot_id)
-        if files is None:
+        manifest = self.snapshots.manifest(snapshot_id)
+        if manifest is None:
             self.verdict.add(sequence, None, MISSING_SNAPSHOT, snapshot_id)
             return
-        for rel, reason in self.snapshots.skipped(snapshot_id).items():
+        files, skipped = manifest
+        for rel, reason in skipped.items():
             self.disk[rel] = _Disk(unreadable=str(reason))
         for rel, sha in files.items():
             known = self.disk.get(rel)

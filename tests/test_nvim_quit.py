@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -81,13 +81,21 @@ class Tui:
             what="the recorder",
         )
 
-    def gone_within(self, seconds: float, started: float) -> float:
-        """Seconds from ``started`` until every process is gone; fails after ``seconds``."""
+    def gone_after(self, how: str, action: Callable[[], object], seconds: float = QUIT_SECONDS) -> float:
+        """Seconds from ``action`` until every process is gone; fails after ``seconds``."""
+        started = time.monotonic()
+        action()
         while left := self.processes():
             if time.monotonic() - started > seconds:
-                raise AssertionError(f"still running {seconds} s later: {left}")
+                raise AssertionError(f"{how}: still running {seconds} s later: {left}")
             time.sleep(0.01)
-        return time.monotonic() - started
+        took = time.monotonic() - started
+        print(f"{how}: Neovim and the recorder gone in {took:.3f} s")
+        return took
+
+    def command(self, text: str) -> None:
+        self.type(text)
+        self.keys("Enter")
 
     def close(self) -> None:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True)
@@ -128,61 +136,43 @@ def write(tui: Tui) -> None:
 @pytest.mark.parametrize("how", [":wq", "ZZ", ":q after :w", ":qa after :w", ":q!"])
 def test_quitting_ends_neovim_the_recorder_and_the_session(tui: Tui, how: str) -> None:
     insert(tui, "typed in the TUI")
-    started = time.monotonic()
     if how == ":wq":
-        tui.type(":wq")
-        tui.keys("Enter")
+        tui.gone_after(how, lambda: tui.command(":wq"))
     elif how == "ZZ":
-        tui.type("ZZ")
+        tui.gone_after(how, lambda: tui.type("ZZ"))
     else:
         write(tui)
         if how == ":q!":
             insert(tui, " and discarded")
-        started = time.monotonic()
-        tui.type(how.split()[0])
-        tui.keys("Enter")
-    took = tui.gone_within(QUIT_SECONDS, started)
-    print(f"{how}: Neovim and the recorder gone in {took:.3f} s")
+        tui.gone_after(how, lambda: tui.command(how.split()[0]))
     assert only_session(ended=True).end_reason == "editor closed"
     assert (tui.ws / "f.txt").read_bytes() == b"typed in the TUI\n"
 
 
 def test_cq_leaves_no_processes(tui: Tui) -> None:
     insert(tui, "never saved")
-    started = time.monotonic()
-    tui.type(":cq")
-    tui.keys("Enter")
-    took = tui.gone_within(QUIT_SECONDS, started)
-    print(f":cq: Neovim and the recorder gone in {took:.3f} s")
+    tui.gone_after(":cq", lambda: tui.command(":cq"))
     assert only_session(ended=True).end_reason == "editor closed"
     assert not (tui.ws / "f.txt").exists()
 
 
 def test_closing_the_terminal_leaves_no_processes(tui: Tui) -> None:
     insert(tui, "never saved")
-    started = time.monotonic()
-    subprocess.run([*tui.tmux, "kill-server"], check=True)  # SIGHUP to Neovim, as a closed terminal
-    took = tui.gone_within(5, started)
-    print(f"SIGHUP: Neovim and the recorder gone in {took:.3f} s")
+    # SIGHUP to Neovim, as a closed terminal
+    tui.gone_after("SIGHUP", lambda: subprocess.run([*tui.tmux, "kill-server"], check=True), seconds=5)
     only_session(ended=True)
 
 
 def test_a_stopped_recorder_does_not_hold_the_quit(tui: Tui) -> None:
     os.kill(tui.recorder(), signal.SIGSTOP)
     insert(tui, "typed while the recorder is stopped")
-    started = time.monotonic()
-    tui.type(":qa!")
-    tui.keys("Enter")
-    took = tui.gone_within(QUIT_SECONDS, started)
-    print(f":qa! with a stopped recorder: Neovim and the recorder gone in {took:.3f} s")
+    tui.gone_after(":qa! with a stopped recorder", lambda: tui.command(":qa!"))
     only_session()  # not restarted; its end depends on the 0.2 s it gets after SIGTERM
 
 
 def test_a_killed_neovim_leaves_no_recorder(tui: Tui) -> None:
     insert(tui, "typed before the kill")
     (server,) = [pid for pid, cmd in tui.processes().items() if " --embed " in cmd]
-    started = time.monotonic()
-    os.kill(server, signal.SIGKILL)  # no VimLeavePre: the recorder learns it from its closed channel
-    took = tui.gone_within(5, started)
-    print(f"SIGKILL: Neovim and the recorder gone in {took:.3f} s")
+    # No VimLeavePre: the recorder learns it from its closed channel.
+    tui.gone_after("SIGKILL", lambda: os.kill(server, signal.SIGKILL), seconds=5)
     assert only_session(ended=True).end_reason == "editor closed"

@@ -21,7 +21,7 @@ from .conftest import only_session, run_cli
 
 
 def _blob_files(locations: Locations) -> set[Path]:
-    root = SnapshotStore(locations).blobs.root
+    root = SnapshotStore(locations.data_dir).blobs.root
     return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
 
@@ -42,7 +42,7 @@ def test_snapshots_share_blobs_and_take_one_per_agent_batch(home: Path, tmp_path
     (ws / "image.bin").write_bytes(b"\x89PNG\0\0binary")
     bench = start_bench(ws, max_file_bytes=4096)
     locations = Locations.default()
-    store = SnapshotStore(locations)
+    store = SnapshotStore(locations.data_dir)
     snapshot_ids = [e.payload.snapshot_id for e in bench.events if e.to_wire()["type"] == "workspace_snapshot"]
     first = store.load(snapshot_ids[0])
     assert first is not None and len(first.files) == 50
@@ -90,7 +90,7 @@ def test_panic_deletes_removed_snapshots_and_their_new_blobs(home: Path, tmp_pat
     (ws / "a.txt").write_text("a\n")
     bench = start_bench(ws)
     locations = Locations.default()
-    store = SnapshotStore(locations)
+    store = SnapshotStore(locations.data_dir)
     start_manifests = set(os.listdir(store.manifests))
     cutoff = bench.session.now_ms() + 1
     while bench.session.now_ms() < cutoff:
@@ -192,7 +192,7 @@ def test_snapshot_readers_of_other_modules_resolve_delta_manifests(home: Path, t
     second = bench.att.snapshot()
     bench.close()
     assert second is not None
-    store = SnapshotStore(Locations.default())
+    store = SnapshotStore(Locations.default().data_dir)
     raw = store.load_raw(second)
     assert raw is not None and raw.parent is not None and raw.removed == ["gone.txt"]
     assert store_loader(Locations.default().data_dir)(second) == {"keep.txt": "changed\n"}

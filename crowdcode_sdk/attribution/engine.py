@@ -130,7 +130,7 @@ class Attribution:
         self._snapshots_enabled = config["snapshots.enabled"] if snapshots is None else snapshots
         self._snapshot_max_bytes = config["snapshots.max_total_bytes"]
         self._lock = _AfterPanicLock(session.panic_lock)
-        self._store = SnapshotStore(session.locations)
+        self._store = SnapshotStore(session.locations.data_dir)
         self._baselines = Baselines(self._store.blobs)
         self._documents: dict[Path, _Document] = {}
         self._evidence = TerminalEvidence(session.locations)

@@ -58,7 +58,7 @@ def workspace_at(store: Store, info: SessionInfo, at: int | None = None) -> tupl
     starts = [e for e in events if isinstance(e.payload, WorkspaceSnapshot) and e.sequence <= at]
     if not starts:
         raise CrowdcodeError(f"session {info.id} has no workspace snapshot at or before event {at}")
-    snapshots = SnapshotStore(store.locations)
+    snapshots = SnapshotStore(store.locations.data_dir)
     # Every event counts, those before the first snapshot too: the engine scans the workspace in
     # the background, so an editor's first file is often opened (with its text) and edited before
     # the snapshot that lists the workspace exists. That snapshot then gives the disk; a later one

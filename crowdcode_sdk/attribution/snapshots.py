@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from ..locations import Locations, write_private_atomic
+from ..locations import write_private_atomic
 from .blobs import BlobStore
 
 
@@ -62,8 +62,10 @@ class Manifest:
 
 
 class SnapshotStore:
-    def __init__(self, locations: Locations) -> None:
-        self.root = locations.data_dir / "snapshots"
+    """The snapshots of one data directory (``Locations.data_dir``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "snapshots"
         self.blobs = BlobStore(self.root / "blobs")
         self.manifests = self.root / "manifests"
         self._lock = threading.Lock()
