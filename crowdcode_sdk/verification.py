@@ -15,7 +15,7 @@ serializer does, to run at tens of MB/s.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -421,21 +421,46 @@ _HANDLERS: dict[str, Callable[[_Replay, int, dict[str, Any]], None]] = {
 }
 
 
-def verify_events(session_id: str, events: Iterable[dict[str, Any]], snapshots: Snapshots) -> Verdict:
-    """Verify wire events in order (the core of :func:`verify`, for any source of events)."""
-    verdict = Verdict(session_id)
-    replay = _Replay(verdict, snapshots)
-    for event in events:
-        verdict.events += 1
+class Verifier:
+    """Verifies wire events fed one at a time (the core of :func:`verify`), so that a reader that
+    goes through a session anyway — the serializer — checks it in the same pass."""
+
+    def __init__(self, session_id: str, snapshots: Snapshots) -> None:
+        self.verdict = Verdict(session_id)
+        self._replay = _Replay(self.verdict, snapshots)
+
+    def feed(self, event: dict[str, Any]) -> None:
+        """Check one event; a malformed one raises ``KeyError``, ``TypeError`` or ``AttributeError``."""
+        self.verdict.events += 1
         kind = event.get("type")
         if kind == "action":
             action = event["action"]
             handler = _HANDLERS.get(action.get("kind"))
             if handler is not None:
-                handler(replay, event["sequence"], action)
+                handler(self._replay, event["sequence"], action)
         elif kind == "workspace_snapshot":
-            replay.snapshot(event["sequence"], event["snapshotId"])
-    return verdict
+            self._replay.snapshot(event["sequence"], event["snapshotId"])
+
+    def passing(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``events`` unchanged, each checked as it goes by. A malformed event is a mismatch and
+        ends the checking, never the reading: one bad session never stops a dataset."""
+        checking = True
+        for event in events:
+            if checking:
+                try:
+                    self.feed(event)
+                except (KeyError, TypeError, AttributeError) as exc:
+                    self.verdict.add(self.verdict.events, None, MALFORMED, repr(exc))
+                    checking = False
+            yield event
+
+
+def verify_events(session_id: str, events: Iterable[dict[str, Any]], snapshots: Snapshots) -> Verdict:
+    """Verify wire events in order, for any source of events."""
+    verifier = Verifier(session_id, snapshots)
+    for event in events:
+        verifier.feed(event)
+    return verifier.verdict
 
 
 def verify(session: SessionInfo | Path | str, store: Store | None = None) -> Verdict:
@@ -480,4 +505,4 @@ def cached_verify(info: SessionInfo) -> Verdict:
     return verdict
 
 
-__all__ = ["Mismatch", "Snapshots", "TextSnapshots", "Verdict", "cached_verify", "verify", "verify_events"]
+__all__ = ["Mismatch", "Snapshots", "TextSnapshots", "Verdict", "Verifier", "cached_verify", "verify", "verify_events"]

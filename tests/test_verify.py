@@ -356,3 +356,16 @@ def test_a_panic_leaves_the_files_it_touched_unchecked_not_wrong(home: Path, tmp
     verdict = verify(info)
     assert verdict.ok, verdict.to_json()
     assert verdict.unchecked == {"a.txt": "edited in time a panic removed"}
+
+
+def test_a_reader_checks_in_its_own_pass_and_a_malformed_event_never_stops_it() -> None:
+    from crowdcode_sdk.verification import MALFORMED, Snapshots, Verifier
+
+    events = [
+        {"sequence": 1, "timestamp": 1, "type": "action", "action": {"kind": "file_open", "file": "a", "text": "x"}},
+        {"sequence": 2, "timestamp": 2, "type": "action", "action": {"kind": "edit", "file": "a"}},  # no diff
+        {"sequence": 3, "timestamp": 3, "type": "action", "action": {"kind": "file_close", "file": "a"}},
+    ]
+    checker = Verifier("s", Snapshots(None))
+    assert list(checker.passing(events)) == events  # the reader sees every event
+    assert [(m.sequence, m.kind) for m in checker.verdict.mismatches] == [(2, MALFORMED)]

@@ -82,11 +82,11 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
     began = time.perf_counter()
     cpu = time.process_time()
     tokenizer = load_tokenizer(config.tokenizer)
-    verdict = source.verify()
     events, loader = source.open()
+    checker = source.verifier(loader)
     budget = config.max_tokens_per_conversation - tokenizer.count(config.system_prompt)
     builder = build_steps(
-        events,
+        checker.passing(events),
         config.options,
         tokenizer,
         loader,
@@ -94,6 +94,7 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
         budget=budget,
         message_limit=config.max_tokens_per_message,
     )
+    verdict = checker.verdict
     conversations, tokens = chunk(builder.steps, config)
     if config.verified_only and not verdict.ok:
         conversations, tokens = [], 0

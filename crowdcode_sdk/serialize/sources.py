@@ -18,7 +18,7 @@ from .. import journal
 from ..errors import CrowdcodeError
 from ..export.crowd_code import events_up, is_bundle, read_bundles
 from ..store import SESSION_FILE, Store
-from ..verification import MALFORMED, Snapshots, TextSnapshots, Verdict, verify_events
+from ..verification import Snapshots, TextSnapshots, Verifier
 from .casts import CastReader
 from .snapshots import SnapshotLoader, store_loader
 
@@ -50,19 +50,12 @@ class SessionSource:
                 return events_up(bundle), bundle.snapshots.get
         raise CrowdcodeError(f"{self.path}: session {self.session_id} not found")
 
-    def verify(self) -> Verdict:
-        """``crowdcode verify`` over this source (bundles: against their own snapshots)."""
-        events, loader = self.open()
+    def verifier(self, loader: SnapshotLoader | None) -> Verifier:
+        """``crowdcode verify`` for this source, to be fed its events (bundles: against their own
+        snapshots, ``loader``)."""
         if self.kind == "journal":
-            snapshots = Snapshots(Path(self.data_dir) if self.data_dir else None)
-        else:
-            snapshots = TextSnapshots(loader or (lambda _: None))
-        try:
-            return verify_events(self.session_id, events, snapshots)
-        except (KeyError, TypeError, AttributeError) as exc:  # one bad session never stops a dataset
-            verdict = Verdict(self.session_id)
-            verdict.add(0, None, MALFORMED, str(exc))
-            return verdict
+            return Verifier(self.session_id, Snapshots(Path(self.data_dir) if self.data_dir else None))
+        return Verifier(self.session_id, TextSnapshots(loader or (lambda _: None)))
 
     def casts(self) -> CastReader | None:
         """The session's raw terminal streams (journals only)."""
