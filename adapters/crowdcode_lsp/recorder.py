@@ -147,6 +147,11 @@ class Recorder:
             return
         self.session = self.tracker = self.terminals = None
         try:
+            # Closing each document first lets a save the watcher has not confirmed yet (``:wqa``)
+            # be decided against the buffer, so that its file_save is in the journal.
+            for doc in self.documents:
+                if doc.path is not None:
+                    tracker.close_document(doc.path)
             tracker.close()
         finally:
             session.close(reason)

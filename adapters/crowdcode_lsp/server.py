@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Generator
@@ -30,13 +32,18 @@ from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.positions import Encoding
 from crowdcode_sdk.schema import EditorInfo
 
+from .clients import position_encoding, wants_status
 from .documents import file_path
 from .recorder import Recorder
 
 logger = logging.getLogger("crowdcode.lsp")
 
 STATUS = "crowdcode/status"
-"""Server to client: the recording state (see :meth:`Recorder.status`)."""
+"""Server to client: the recording state (see :meth:`Recorder.status`), for clients that ask."""
+
+HANGUP_GRACE_S = 1.0
+"""After SIGHUP or SIGTERM, how long the messages the client wrote before it went may still
+arrive (Emacs sends SIGHUP as it exits, right after writing its last changes and save)."""
 
 CUSTOM_NOTIFICATIONS = {
     "crowdcode/selection": "selection",
@@ -95,6 +102,8 @@ class CrowdcodeServer(LanguageServer):
     recorder: Recorder | None = None
     loop: asyncio.AbstractEventLoop | None = None
     loop_thread: int | None = None
+    status_wanted = False
+    end_reason = "client disconnected"
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log to the client instead of pygls's pop-up: a recorder must never interrupt typing."""
@@ -117,11 +126,39 @@ class CrowdcodeServer(LanguageServer):
             logger.debug("cannot send a log message", exc_info=True)
 
     def send_status(self, status: dict[str, Any]) -> None:
-        self.protocol.notify(STATUS, status)
+        if self.status_wanted:
+            self.protocol.notify(STATUS, status)
 
     def close(self, reason: str) -> None:
         if self.recorder is not None:
             self.recorder.stop(reason)
+
+    def catch_hangup(self) -> None:
+        """SIGHUP (a closed terminal; Emacs on exit, to the server's process group) and SIGTERM
+        end the session cleanly instead of killing the process with it unclosed."""
+        if self.loop is None:
+            return
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self.loop.add_signal_handler(signum, self._hang_up, signum)
+
+    def _hang_up(self, signum: int) -> None:
+        """Read on until the client's end of the pipe closes (the normal end, in ``serve``) or
+        HANGUP_GRACE_S have passed; then close the session and exit."""
+        if self.end_reason == "editor closed":
+            return
+        self.end_reason = "editor closed"
+        logger.info("%s: closing the session", signal.Signals(signum).name)
+        assert self.loop is not None
+        self.loop.call_later(HANGUP_GRACE_S, self._exit_now)
+
+    def _exit_now(self) -> None:
+        """The client has gone without closing the pipe: its reader thread would block the exit."""
+        try:
+            self.close(self.end_reason)
+        finally:
+            logging.shutdown()
+            os._exit(0)
 
 
 def build_server() -> CrowdcodeServer:
@@ -165,11 +202,19 @@ def build_server() -> CrowdcodeServer:
             roots = [root]
         if not roots and params.root_path:
             roots = [Path(params.root_path).absolute()]
-        encoding = server.workspace.position_encoding  # pygls picks the client's first preference
+        negotiated = server.workspace.position_encoding  # pygls picks the client's first preference
+        general = params.capabilities.general
+        encoding = position_encoding(
+            Encoding(getattr(negotiated, "value", negotiated) or Encoding.UTF16),
+            general.position_encodings if general else None,
+            client.name if client else None,
+        )
+        server.status_wanted = wants_status(options)
+        server.catch_hangup()
         server.recorder = Recorder(
             editor=editor,
             roots=roots,
-            encoding=Encoding(getattr(encoding, "value", encoding) or Encoding.UTF16),
+            encoding=encoding,
             notify_status=server.send_status,
             log=server.log,
         )
@@ -249,7 +294,7 @@ def serve(*, tcp: tuple[str, int] | None = None) -> None:
         else:
             server.start_tcp(*tcp)
     finally:
-        server.close("client disconnected")
+        server.close(server.end_reason)
 
 
 def configure_logging(path: str | None, verbose: bool) -> None:

@@ -93,7 +93,7 @@ async def shim(
                 capabilities=capabilities,
                 client_info=types.ClientInfo(name=client_name, version="1.0"),
                 workspace_folders=[types.WorkspaceFolder(uri=uri(workspace), name=workspace.name)],
-                initialization_options=options,
+                initialization_options={"status": True, **(options or {})},
             )
         ),
         10,

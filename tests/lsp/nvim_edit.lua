@@ -29,6 +29,7 @@ local client_id = vim.lsp.start({
   cmd = vim.json.decode(os.getenv("TEST_CMD")),
   root_dir = vim.fs.dirname(file),
   capabilities = capabilities,
+  init_options = { status = true },
   flags = { debounce_text_changes = 0 },
   handlers = {
     ["crowdcode/status"] = function(_, params) table.insert(statuses, params) end,

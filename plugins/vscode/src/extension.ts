@@ -114,6 +114,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       host: detectHost({ appName: vscode.env.appName, uriScheme: vscode.env.uriScheme, appHost: vscode.env.appHost }),
       appName: vscode.env.appName,
       extensionVersion: context.extension.packageJSON.version,
+      status: true, // the server's crowdcode/status notifications drive the status bar
     },
     outputChannelName: "crowdcode",
     errorHandler: {
