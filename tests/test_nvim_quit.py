@@ -176,3 +176,18 @@ def test_a_killed_neovim_leaves_no_recorder(tui: Tui) -> None:
     # No VimLeavePre: the recorder learns it from its closed channel.
     tui.gone_after("SIGKILL", lambda: os.kill(server, signal.SIGKILL), seconds=5)
     assert only_session(ended=True).end_reason == "editor closed"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signalled_recorder_ends_its_session_with_what_was_typed(tui: Tui, signum: signal.Signals) -> None:
+    insert(tui, "typed before the signal")
+    first = only_session()
+    wait_for(lambda: any(e.kind == "edit" for e in Store().events(first)), what="the edit in the journal")
+    recorder = tui.recorder()
+    os.kill(recorder, signum)
+    wait_for(lambda: Store().find(first.id).end is not None, what=f"the session to end after {signum.name}")
+    assert Store().find(first.id).end_reason == "editor closed"
+    # Neovim starts a new recorder (the old one stopped without being asked): it records on.
+    wait_for(lambda: len(Store().sessions()) == 2, what="the restarted recorder's session")
+    tui.gone_after(":qa!", lambda: tui.command(":qa!"))
+    assert all(info.end_reason == "editor closed" for info in Store().sessions())

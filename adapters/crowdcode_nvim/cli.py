@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
+
+SIGTERM_ERROR = "Received signal SIGTERM"
+"""How pynvim's loop ends on SIGTERM (Neovim stopping a recorder that did not exit in time)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,19 +35,39 @@ def run(args: argparse.Namespace) -> int:
         nvim.exec_lua("require('crowdcode')._from_host(...)", message, async_=True)
 
     host = Host(reply)
+    busy = False
+    hung_up = False
+
+    def on_hangup(signum: int, frame: object) -> None:
+        """SIGHUP (the terminal closed): leave the loop once the batch being handled (if any) is
+        done, and ``finally`` closes the session with everything received so far. pynvim handles
+        SIGTERM the same way, but ends its loop with a plain Exception."""
+        nonlocal hung_up
+        hung_up = True
+        if not busy:
+            nvim.stop_loop()
 
     def on_notification(method: str, params: list[Any]) -> None:
-        host.notification(method, params)
-        if host.finished:
+        nonlocal busy
+        busy = True
+        try:
+            host.notification(method, params)
+        finally:
+            busy = False
+        if host.finished or hung_up:
             nvim.stop_loop()
 
     def on_request(method: str, params: list[Any]) -> Any:
         raise pynvim.NvimError(f"crowdcode nvim answers no requests (got {method!r})")
 
+    signal.signal(signal.SIGHUP, on_hangup)
     try:
         nvim.run_loop(on_request, on_notification)
     except EOFError:  # the editor closed the channel: it quit or died without saying bye
         pass
+    except Exception as exc:
+        if str(exc) != SIGTERM_ERROR:
+            raise
     finally:
         host.finish("editor closed")
     return 0
