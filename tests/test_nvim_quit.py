@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,17 +19,17 @@ from crowdcode_sdk.store import Store
 
 from .conftest import crowdcode_executable, only_session
 from .nvim_driver import PLUGIN, QUIT_SECONDS, nvim_binary, wait_for
+from .tmux_pane import Pane
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class Tui:
+class Tui(Pane):
     """Neovim's TUI in a private tmux server; its processes are found by the test's CROWDCODE_HOME
     in their environment, so that orphans (whose parent is gone) are found too."""
 
     def __init__(self, home: Path, ws: Path, tmp_path: Path) -> None:
         self.home, self.ws = home, ws
-        self.tmux = ["tmux", "-L", f"cc-nvim-{uuid.uuid4().hex[:12]}", "-f", "/dev/null"]
         setup = f"lua require('crowdcode').setup({{cmd = {{{json.dumps(crowdcode_executable())}, 'nvim'}}}})"
         argv = [str(nvim_binary()), "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set rtp^={PLUGIN}", "-c", setup]
         env = {
@@ -38,24 +37,7 @@ class Tui:
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             "XDG_STATE_HOME": str(tmp_path / "state"),  # Neovim's log
         }
-        flags = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
-        subprocess.run(
-            [*self.tmux, "new-session", "-d", "-x", "120", "-y", "30", "-c", str(ws), *flags, *argv, "f.txt"],
-            check=True,
-            env={**os.environ, **env},
-        )
-
-    def keys(self, *keys: str, literal: bool = False) -> None:
-        subprocess.run([*self.tmux, "send-keys", *(["-l"] if literal else []), *keys], check=True)
-
-    def type(self, text: str) -> None:
-        self.keys(text, literal=True)
-
-    def screen(self) -> str:
-        return subprocess.run([*self.tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
-
-    def wait_screen(self, text: str, present: bool = True) -> None:
-        wait_for(lambda: (text in self.screen()) == present, what=f"{text!r} {'on' if present else 'off'} the screen")
+        super().__init__([*argv, "f.txt"], ws, env, "nvim")
 
     def processes(self) -> dict[int, str]:
         """Neovim (TUI and server) and recorder processes of this test that are alive (not zombies)."""
@@ -98,7 +80,7 @@ class Tui:
         self.keys("Enter")
 
     def close(self) -> None:
-        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        self.kill()
         for pid in self.processes():  # cleanup only: the assertions have been made
             os.kill(pid, signal.SIGKILL)
 
