@@ -46,15 +46,15 @@ def answer_consent() -> None:
 
 
 def buffer_texts(nvim) -> dict[str, str]:
-    """Every loaded normal buffer's text in the recorder's model, by the name events use."""
+    """Every loaded file buffer's text in the recorder's model, by the name events use (scratch
+    buffers, which have no file, are not recorded)."""
     return nvim.exec_lua(
         """
         local out = {}
         for _, b in ipairs(vim.api.nvim_list_bufs()) do
-          if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == '' then
-            local name = vim.api.nvim_buf_get_name(b)
-            name = name == '' and ('untitled:' .. b) or vim.fn.fnamemodify(name, ':.')
-            out[name] = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n') .. '\\n'
+          local name = vim.api.nvim_buf_get_name(b)
+          if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == '' and name ~= '' then
+            out[vim.fn.fnamemodify(name, ':.')] = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n') .. '\\n'
           end
         end
         return out
@@ -120,9 +120,9 @@ def test_every_way_of_editing_replays_exactly(home: Path, ws: Path) -> None:
         nvim.input("<C-w>w")
         nvim.command("enew")  # scratch buffer
         nvim.input("iscratch text<Esc>")
+        nvim.command("bprevious")
         nvim.api.paste(paste, True, -1)  # a 1 MB paste, as a terminal's bracketed paste delivers it
         nvim.input("<Esc>yyP")
-        nvim.command("bprevious")
         nvim.input("ggdd")
         settle(nvim)
         time.sleep(0.3)
@@ -133,13 +133,11 @@ def test_every_way_of_editing_replays_exactly(home: Path, ws: Path) -> None:
     info = finished_session()
     recorded = events(info)
 
-    # the files as written, and the scratch buffer (which has no file) as Neovim holds it
+    # the files as written; the scratch buffer (which has no file) is not recorded at all
     assert replayed_disk(info) == disk(ws)
-    assert set(disk(ws)) == set(initial)
-    scratch = next(name for name in final if name.startswith("untitled:"))
-    replayed = replay(recorded, {**initial, scratch: ""})  # a new buffer has no lines: an empty file
-    assert replayed[scratch] == final[scratch]
-    assert set(final) == {"plain.txt", "uni.txt", "other.txt", scratch}
+    assert set(disk(ws)) == set(initial) == set(final)
+    journal = "\n".join(str(e.to_wire()) for e in recorded)
+    assert "scratch text" not in journal and "untitled" not in journal
 
     reasons = [e.reason for e in edits(recorded)]
     assert reasons.count(EditReason.UNDO) >= 4 and reasons.count(EditReason.REDO) >= 1
@@ -285,7 +283,7 @@ def test_commands_statusline_consent_panic_stop_start(home: Path, ws: Path) -> N
     from crowdcode_sdk.config import Config
     from crowdcode_sdk.store import Store
 
-    with editor(ws) as nvim:
+    with editor(ws, files=[str(ws / "notes.txt")]) as nvim:
         wait_recording(nvim)
         assert nvim.exec_lua("return require('crowdcode').statusline()") == "● REC"
         nvim.command("CrowdcodeConsent accept")
@@ -313,10 +311,10 @@ def test_commands_statusline_consent_panic_stop_start(home: Path, ws: Path) -> N
     first, second = sorted(Store().sessions(), key=lambda s: s.start)
     kinds = [e.kind for e in Store().events(first)]
     assert "panic" in kinds and "edit" not in kinds  # the typing was within panic's reach
-    (scratch,) = final
+    assert list(final) == ["notes.txt"]
     # the new session starts from the buffer as it was at :CrowdcodeStart
-    resumed = replay(events(second), {scratch: "hello\n typed while stopped\n"})
-    assert resumed[scratch] == final[scratch] == "hello\n typed while stopped, after the restart\n"
+    resumed = replay(events(second), {"notes.txt": "hello\n typed while stopped\n"})
+    assert resumed["notes.txt"] == final["notes.txt"] == "hello\n typed while stopped, after the restart\n"
 
 
 def test_terminal_buffer_command_and_screen(home: Path, ws: Path) -> None:
@@ -334,6 +332,9 @@ def test_terminal_buffer_command_and_screen(home: Path, ws: Path) -> None:
     assert commands and commands[0].command == "echo crowdcode-terminal-test; sleep 1"
     screens = [e.payload.active_terminal for e in recorded if isinstance(e.payload, Observation)]
     assert any(s and any("crowdcode-terminal-test" in row for row in s.viewport) for s in screens)
+    assert [e.payload.terminal_id for e in recorded if e.kind == "terminal_focus"] == [commands[0].terminal_id]
+    # a terminal is observed as a terminal: its text is never a file's
+    assert [e.kind for e in recorded if e.kind in ("file_open", "edit", "file_close")] == []
     focus = [e.payload.focused for e in recorded if e.kind == "focus_change"]
     assert focus == [False, True]
 
@@ -399,8 +400,8 @@ def test_rename_close_and_a_killed_recorder(home: Path, ws: Path) -> None:
         assert messages.count("crowdcode:") == 1 and "restarting" in messages
     sessions = {s.id: s for s in Store().sessions()}
     before = events(sessions[first])
-    assert [e.payload.file for e in before if isinstance(e.payload, FileOpen)] == ["untitled:1", "a.txt", "b.txt"]
-    assert [e.payload.file for e in before if isinstance(e.payload, FileClose)] == ["untitled:1", "a.txt"]
+    assert [e.payload.file for e in before if isinstance(e.payload, FileOpen)] == ["a.txt", "b.txt"]
+    assert [e.payload.file for e in before if isinstance(e.payload, FileClose)] == ["a.txt"]
     assert apply_all("alpha\n", edits(before, "a.txt")) == "alphabc\n"
     assert apply_all("alphabc\n", edits(before, "b.txt")) == "alphabcde\n"
     after = events(finished_session_other_than(first))
@@ -584,7 +585,7 @@ def test_viewport_of_a_help_window_carries_its_text(home: Path, ws: Path) -> Non
 
 def test_an_internal_error_stops_recording_with_one_message(home: Path, ws: Path) -> None:
     answer_consent()
-    with editor(ws) as nvim:
+    with editor(ws, files=[str(ws / "f.txt")]) as nvim:
         wait_recording(nvim)
         nvim.exec_lua("require('crowdcode.queue').push = function() error('boom') end")
         for _ in range(3):
@@ -653,7 +654,7 @@ def test_secret_files_are_never_recorded(home: Path, ws: Path) -> None:
     recorded = events(finished_session())
     journal = "\n".join(str(e.to_wire()) for e in recorded)
     assert "hunter2" not in journal and "SECRET" not in journal
-    assert [e.payload.file for e in recorded if isinstance(e.payload, FileOpen)] == ["untitled:1", "ok.txt"]
+    assert [e.payload.file for e in recorded if isinstance(e.payload, FileOpen)] == ["ok.txt"]
     assert apply_all("fine\n", edits(recorded, "ok.txt")) == "finex\n"
 
 

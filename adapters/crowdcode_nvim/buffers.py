@@ -35,7 +35,7 @@ class SelectionRange:
 
 
 class Buffer:
-    """One tracked buffer: its number, file (``name``, empty for a scratch buffer) and text."""
+    """One tracked buffer: its number, file (``name``, an absolute path) and text."""
 
     def __init__(
         self, number: int, name: str, fileformat: str, text: str, *, empty: bool = False, bom: bool = False

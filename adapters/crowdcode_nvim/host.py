@@ -35,7 +35,7 @@ from crowdcode_sdk.schema import (
 from crowdcode_sdk.session import Session
 
 from .buffers import Buffer, screen_position
-from .documents import FileEvents, Name, file_events, scratch_events
+from .documents import FileEvents, file_events
 
 REASONS = {"undo": EditReason.UNDO, "redo": EditReason.REDO, "paste": EditReason.PASTE}
 
@@ -53,13 +53,12 @@ class Host:
         self.locations = locations or Locations.default()
         self.session: Session | None = None
         self.files: FileEvents | None = None
-        self.scratch: FileEvents | None = None
         self.buffers: dict[int, Buffer] = {}
         self.current_file: str | None = None
         self.current_window: int | None = None
         self.finished = False
         self._resyncing: set[int] = set()
-        self._excluded: set[int] = set()  # secret files and buffers that are not UTF-8 text
+        self._excluded: set[int] = set()  # secret files, buffers that are not UTF-8 text or not files
         self._handlers: dict[str, Callable[..., None]] = {
             "open": self._open,
             "lines": self._lines,
@@ -111,7 +110,6 @@ class Host:
             self._decline(f"cannot record: {exc}")
             return
         self.files = file_events(self.session, watched_roots(workspace))
-        self.scratch = scratch_events(self.session, self._text_before)
         consent = consent_status(self.locations).value
         self.reply({"type": "ready", "session": self.session.id, "consent": consent, "consent_text": CONSENT_TEXT})
         if allowed.warning:  # local storage nearly full
@@ -157,20 +155,13 @@ class Host:
 
     # --- buffers ---------------------------------------------------------------------------------
 
-    def _name(self, buffer: Buffer) -> Path:
-        """The buffer's file, else its label (``untitled:3``) as a relative path: both recorders
-        take paths, and a relative one goes into events as it is."""
-        return buffer.path or Path(f"untitled:{buffer.number}")
+    def _path(self, buffer: Buffer) -> Path:
+        assert buffer.path is not None  # only files are kept (see _open)
+        return buffer.path
 
-    def _recorder(self, buffer: Buffer) -> FileEvents:
-        assert self.files is not None and self.scratch is not None
-        return self.files if buffer.path else self.scratch
-
-    def _text_before(self, name: Name) -> str:
-        for buffer in self.buffers.values():
-            if self._name(buffer) == name:
-                return buffer.text
-        return ""
+    def _events(self) -> FileEvents:
+        assert self.files is not None
+        return self.files
 
     def _secret(self, buf: int, name: str) -> bool:
         """Secret files (.env, keys, credentials: the core's list) are never recorded, not even
@@ -199,61 +190,68 @@ class Host:
         if self._secret(buf, name) or self._not_text(buf, text):
             return
         buffer = Buffer(buf, name, fileformat, text, empty=empty is True, bom=bom is True)
+        if buffer.path is None:  # the plugin sends files only; a scratch buffer has nothing to rebuild
+            self._excluded.add(buf)
+            return
         self.buffers[buf] = buffer
         self._resyncing.discard(buf)
-        self._recorder(buffer).open_document(self._name(buffer), buffer.text)
+        self._events().open_document(self._path(buffer), buffer.text)
 
     def _lines(
         self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any, empty: bool = False
     ) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
-            self._recorder(buffer).close_document(self._name(buffer))
+            self._events().close_document(self._path(buffer))
             return
         change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None, empty is True)
         if change is not None:
-            self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
+            self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 
     def _reload(self, buf: int, text: str, reason: Any, empty: bool = False, bom: bool = False) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
-            self._recorder(buffer).close_document(self._name(buffer))
+            self._events().close_document(self._path(buffer))
             return
         empty, bom = empty is True, bom is True
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
             disk = buffer.file_text(buffer.from_nvim(text), empty, bom)
-            self._recorder(buffer).reload_document(self._name(buffer), disk)
+            self._events().reload_document(self._path(buffer), disk)
             buffer.reset(text, empty=empty, bom=bom)
             return
         change = buffer.replace_all(text, empty)  # undoing or redoing a reload: an editor change
         if change is not None:
-            self._recorder(buffer).edit(self._name(buffer), change, reason=REASONS.get(reason))
+            self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 
     def _save(self, buf: int) -> None:
         buffer = self.buffers.get(buf)
         if buffer is not None:
-            self._recorder(buffer).save_document(self._name(buffer))
+            self._events().save_document(self._path(buffer))
 
     def _rename(self, buf: int, name: str) -> None:
         buffer = self.buffers.get(buf)
         if buffer is None:
             return
-        self._recorder(buffer).close_document(self._name(buffer))
+        self._events().close_document(self._path(buffer))
         if self._secret(buf, name):
             return
         buffer.name = name
-        self._recorder(buffer).open_document(self._name(buffer), buffer.text)
+        if buffer.path is None:
+            self.buffers.pop(buf)
+            self._excluded.add(buf)
+            return
+        self._events().open_document(self._path(buffer), buffer.text)
 
     def _close(self, buf: int) -> None:
         buffer = self.buffers.pop(buf, None)
         if buffer is not None:
-            self._recorder(buffer).close_document(self._name(buffer))
+            self._events().close_document(self._path(buffer))
 
     # --- what the user does and sees -------------------------------------------------------------
 
     def _file(self, buffer: Buffer) -> str:
         assert self.session is not None
-        return self.session.relpath(self._name(buffer))
+        return self.session.relpath(self._path(buffer))
 
     def _cursor(self, buf: int, mode: str, row: int, col: int, vrow: Any, vcol: Any, block: Any) -> None:
         buffer = self.buffers.get(buf)
@@ -304,12 +302,10 @@ class Host:
         if kind == "terminal":
             self.session.record(TerminalFocus(terminal_id=_terminal_id(buf), terminal_name=_terminal_name(name)))
             return
-        if name:
-            file = self.session.relpath(name)
-        elif buf in self.buffers:
-            file = f"untitled:{buf}"
-        else:
+        buffer = self.buffers.get(buf)
+        if buffer is None:  # a scratch, help or plugin buffer: not a file
             return
+        file = self._file(buffer)
         if file != self.current_file or window != self.current_window:
             self.session.record(TabSwitch(file=file, previous_file=self.current_file))
             self.current_file, self.current_window = file, window

@@ -175,8 +175,21 @@ local function attach(buf, st)
   })
 end
 
+-- Whether a buffer name is a file: not empty (a scratch buffer: `nvim` without a file, :enew) and
+-- not a URL-like name (term://, fugitive://, oil://).
+function M.is_file_name(name)
+  return name ~= '' and not name:find('^%a[%w+.-]*://')
+end
+
+-- Only files are tracked. Scratch buffers have no file to show or rebuild (recording them put an
+-- `untitled:N` path in every session started without a file); one that is written (:w name) gets
+-- a name and is tracked from then on, with its text at that moment. A :terminal buffer is entered
+-- before its 'buftype' is set, but never has a file name.
 local function trackable(buf)
   if not api.nvim_buf_is_loaded(buf) or vim.bo[buf].buftype ~= '' then
+    return false
+  end
+  if not M.is_file_name(api.nvim_buf_get_name(buf)) then
     return false
   end
   if fn.getcmdwintype() ~= '' then -- the command-line window (q:), before it sets 'buftype'
@@ -190,7 +203,7 @@ local function changenr_of(buf)
   return buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
 end
 
---- Start tracking `buf` (a loaded file or scratch buffer): send its text, attach.
+--- Start tracking `buf` (a loaded file): send its text, attach.
 function M.open(buf)
   local old = states[buf]
   if old and not old.attached and api.nvim_buf_is_loaded(buf) then
@@ -248,6 +261,9 @@ function M.on_rename(buf)
     return M.open(buf)
   end
   local name = api.nvim_buf_get_name(buf)
+  if not M.is_file_name(name) then
+    return M.close(buf)
+  end
   if name ~= st.name then
     st.name = name
     queue.push({ 'rename', buf, name })

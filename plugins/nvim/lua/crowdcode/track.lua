@@ -70,7 +70,7 @@ local function terminal_view(buf)
 end
 
 -- A window on a buffer whose text the recorder does not keep (help, a plugin's list, the
--- command-line window): its visible lines go along.
+-- command-line window): its visible lines go along. Scratch buffers send nothing.
 local function other_view(buf)
   local w0, wl = fn.line('w0'), fn.line('w$')
   local cur = api.nvim_win_get_cursor(0)
@@ -81,7 +81,10 @@ local function other_view(buf)
   last_view = key
   local name = api.nvim_buf_get_name(buf)
   if name == '' then
-    name = '[' .. (vim.bo[buf].buftype ~= '' and vim.bo[buf].buftype or 'scratch') .. ']'
+    if vim.bo[buf].buftype == '' then -- a scratch buffer: no file, nothing to show (see buffers.lua)
+      return
+    end
+    name = '[' .. vim.bo[buf].buftype .. ']'
   end
   queue.push({ 'view_text', buf, name, w0, wl, api.nvim_buf_get_lines(buf, w0 - 1, wl, false), cur[1] - w0, cur[2] })
 end
@@ -161,6 +164,10 @@ function M.start()
   au('ModeChanged', send_cursor, '[vV\22]*:*')
   au('TermOpen', function(a)
     terminal_opened(a.buf)
+    if a.buf == api.nvim_get_current_buf() then -- entered before it became a terminal
+      last_place = nil
+      on_enter()
+    end
   end)
   au('TermClose', function(a)
     queue.push({ 'term_close', a.buf, vim.v.event.status or false })
