@@ -169,6 +169,28 @@ def test_undo_and_redo_are_marked_and_typing_is_not(home: Path, ws: Path) -> Non
     assert replayed_disk(info) == disk(ws)
 
 
+def test_a_completion_is_one_edit_with_its_reason(home: Path, ws: Path) -> None:
+    """<C-n> replaces the typed prefix once per candidate shown; accepted, it is one edit with
+    reason completion, and a cancelled one (<C-e>) records nothing but the typing."""
+    (ws / "f.txt").write_text("completion_alpha completion_beta 😀\n")
+    with editor(ws, files=[str(ws / "f.txt")]) as nvim:
+        wait_recording(nvim)
+        nvim.input("ocomp<C-n><C-n> done<Esc>")  # the second candidate, accepted by typing on
+        settle(nvim)
+        nvim.input("ocomp<C-n><C-e><Esc>")  # cancelled: back to the prefix
+        nvim.command("write")
+        settle(nvim)
+        line = nvim.current.buffer[1]
+    info = finished_session()
+    recorded = edits(events(info), "f.txt")
+    completions = [e for e in recorded if e.reason is EditReason.COMPLETION]
+    assert len(completions) == 1 and completions[0].diff.text == line.split()[0].removeprefix("comp")
+    assert len(recorded) < 20  # no edit per candidate shown
+    assert apply_all("completion_alpha completion_beta 😀\n", recorded) == (ws / "f.txt").read_text()
+    assert (ws / "f.txt").read_text().endswith(" done\ncomp\n")
+    assert replayed_disk(info) == disk(ws)
+
+
 def test_viewport_observations_match_w0_and_wlast(home: Path, ws: Path) -> None:
     lines = [f"line {i} {'ü' * (i % 5)}" for i in range(1, 301)]
     (ws / "long.txt").write_text("\n".join(lines) + "\n")

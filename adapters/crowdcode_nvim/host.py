@@ -34,13 +34,17 @@ from crowdcode_sdk.schema import (
 )
 from crowdcode_sdk.session import Session
 
-from .buffers import Buffer, screen_position
+from .buffers import Buffer, minimal_change, screen_position
 from .documents import FileEvents, file_events
 
 REASONS = {"undo": EditReason.UNDO, "redo": EditReason.REDO, "paste": EditReason.PASTE}
 
-BUFFER_EVENTS = frozenset({"lines", "reload", "save", "rename", "close", "cursor", "view", "open"})
+BUFFER_EVENTS = frozenset({"lines", "reload", "save", "rename", "close", "cursor", "view", "open", "complete"})
 """Events about one buffer's text (the second field is the buffer)."""
+
+ENDS_COMPLETION = frozenset({"lines", "reload", "save", "rename", "close", "complete"})
+"""Events after which a completion in progress in their buffer is recorded (a ``lines`` event
+only when it is not itself part of the completion)."""
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -59,6 +63,7 @@ class Host:
         self.finished = False
         self._resyncing: set[int] = set()
         self._excluded: set[int] = set()  # secret files, buffers that are not UTF-8 text or not files
+        self._completing: dict[int, str] = {}  # buffer -> its text before the completion in progress
         self._handlers: dict[str, Callable[..., None]] = {
             "open": self._open,
             "lines": self._lines,
@@ -74,6 +79,7 @@ class Host:
             "term_close": self._term_close,
             "term_view": self._term_view,
             "focus": self._focus,
+            "complete": self._complete,
         }
 
     # --- notifications ---------------------------------------------------------------------------
@@ -128,6 +134,8 @@ class Host:
                 if event[0] == "close":
                     self._excluded.discard(event[1])
                 continue
+            if event[0] in ENDS_COMPLETION and event[1] in self._completing and event[5:6] != ["completion"]:
+                self._complete(event[1])
             handler = self._handlers.get(event[0])
             if handler is None:
                 print(f"crowdcode: unknown editor event {event[0]!r}", file=sys.stderr, flush=True)
@@ -195,6 +203,7 @@ class Host:
             return
         self.buffers[buf] = buffer
         self._resyncing.discard(buf)
+        self._completing.pop(buf, None)
         self._events().open_document(self._path(buffer), buffer.text)
 
     def _lines(
@@ -204,8 +213,10 @@ class Host:
         if self._not_text(buf, text):
             self._events().close_document(self._path(buffer))
             return
+        if reason == "completion":  # one edit when the completion is done: see _complete
+            self._completing.setdefault(buf, buffer.text)
         change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None, empty is True)
-        if change is not None:
+        if change is not None and reason != "completion":
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 
     def _reload(self, buf: int, text: str, reason: Any, empty: bool = False, bom: bool = False) -> None:
@@ -241,6 +252,18 @@ class Host:
             self._excluded.add(buf)
             return
         self._events().open_document(self._path(buffer), buffer.text)
+
+    def _complete(self, buf: int) -> None:
+        """An Insert-mode completion ended (or the buffer changed otherwise): the text it replaced
+        candidate by candidate becomes one edit with reason ``completion``; nothing if it was
+        cancelled back to the text before it."""
+        before = self._completing.pop(buf, None)
+        buffer = self.buffers.get(buf)
+        if before is None or buffer is None:
+            return
+        change = minimal_change(before, buffer.text)
+        if change is not None:
+            self._events().edit(self._path(buffer), change, reason=EditReason.COMPLETION)
 
     def _close(self, buf: int) -> None:
         buffer = self.buffers.pop(buf, None)
@@ -399,6 +422,7 @@ class Host:
         if self.session is None:
             return
         for buf in list(self.buffers):
+            self._complete(buf)
             self._close(buf)
         if self.files is not None:
             self.files.close()

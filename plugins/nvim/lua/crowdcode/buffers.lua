@@ -31,6 +31,10 @@ local pending = {}
 local enabled = false
 local pasting = false
 local inserting = false -- in Insert or Replace mode (InsertEnter/InsertLeave)
+local completion_key = false -- the key being handled is <C-n>, <C-p> or a <C-x> completion
+local after_ctrl_x = false
+local key_ns = api.nvim_create_namespace('crowdcode_keys')
+local CTRL_N, CTRL_P, CTRL_X = '\14', '\16', '\24'
 
 M.max_bytes = 16 * 1024 * 1024
 
@@ -68,13 +72,23 @@ local function sync_empty(st, buf, reason)
 end
 
 -- Sets event[slot] to the reason of a change to `buf` (see the header comment). Typing in Insert
--- mode is never an undo: it costs nothing here, and InsertLeave catches up with changenr().
+-- mode is never an undo: it costs one complete_info() here, and InsertLeave catches up with
+-- changenr().
 local function classify(st, buf, event, slot)
   if pasting then
     event[slot] = 'paste'
     return
   end
-  if inserting or buf ~= api.nvim_get_current_buf() then
+  if inserting then
+    -- Insert-mode completion replaces the text once per candidate shown: the recorder joins these
+    -- changes into one `completion` edit when the completion is done (CompleteDone). <C-n> deletes
+    -- the typed prefix before complete_info() says it completes: the key says so then.
+    if completion_key or fn.complete_info({ 'mode' }).mode ~= '' then
+      event[slot] = 'completion'
+    end
+    return
+  end
+  if buf ~= api.nvim_get_current_buf() then
     return
   end
   local nr = fn.changenr()
@@ -289,6 +303,7 @@ end
 
 function M.on_insert(entering)
   inserting = entering
+  completion_key, after_ctrl_x = false, false
   if not entering then
     M.on_enter(api.nvim_get_current_buf())
   end
@@ -334,11 +349,21 @@ local function wrap_paste()
   end
 end
 
+-- Called for every key before Neovim handles it (after mappings: a <Tab> mapped to <C-n> counts).
+local function on_key(key)
+  if not inserting then
+    return
+  end
+  completion_key = key == CTRL_N or key == CTRL_P or after_ctrl_x
+  after_ctrl_x = key == CTRL_X
+end
+
 function M.enable()
   if enabled then
     return
   end
   enabled = true
+  vim.on_key(on_key, key_ns)
   for _, buf in ipairs(api.nvim_list_bufs()) do
     M.open(buf)
   end
@@ -347,6 +372,7 @@ end
 --- Stop tracking every buffer (the on_bytes callbacks detach on their next call).
 function M.disable()
   enabled = false
+  vim.on_key(nil, key_ns)
   states = {}
   pending = {}
 end

@@ -162,6 +162,11 @@ function M.start()
   end)
   au('ModeChanged', send_cursor, '*:[vV\22]*')
   au('ModeChanged', send_cursor, '[vV\22]*:*')
+  au('CompleteDone', function(a)
+    if buffers.tracked(a.buf) then
+      queue.push({ 'complete', a.buf })
+    end
+  end)
   au('TermOpen', function(a)
     terminal_opened(a.buf)
     if a.buf == api.nvim_get_current_buf() then -- entered before it became a terminal
