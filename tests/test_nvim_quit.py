@@ -28,7 +28,7 @@ class Tui(Pane):
     """Neovim's TUI in a private tmux server; its processes are found by the test's CROWDCODE_HOME
     in their environment, so that orphans (whose parent is gone) are found too."""
 
-    def __init__(self, home: Path, ws: Path, tmp_path: Path) -> None:
+    def __init__(self, home: Path, ws: Path, tmp_path: Path, columns: int = 120) -> None:
         self.home, self.ws = home, ws
         setup = f"lua require('crowdcode').setup({{cmd = {{{json.dumps(crowdcode_executable())}, 'nvim'}}}})"
         argv = [str(nvim_binary()), "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set rtp^={PLUGIN}", "-c", setup]
@@ -37,7 +37,7 @@ class Tui(Pane):
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             "XDG_STATE_HOME": str(tmp_path / "state"),  # Neovim's log
         }
-        super().__init__([*argv, "f.txt"], ws, env, "nvim")
+        super().__init__([*argv, "f.txt"], ws, env, "nvim", columns)
 
     def processes(self) -> dict[int, str]:
         """Neovim (TUI and server) and recorder processes of this test that are alive (not zombies)."""
@@ -173,3 +173,20 @@ def test_a_signalled_recorder_ends_its_session_with_what_was_typed(tui: Tui, sig
     wait_for(lambda: len(Store().sessions()) == 2, what="the restarted recorder's session")
     tui.gone_after(":qa!", lambda: tui.command(":qa!"))
     assert all(info.end_reason == "editor closed" for info in Store().sessions())
+
+
+def test_the_consent_note_needs_no_enter_on_an_80_column_screen(home: Path, tmp_path: Path) -> None:
+    """Consent pending (a new user): one short note at start, and typing works at once."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    tui = Tui(home, ws, tmp_path, columns=80)
+    try:
+        tui.wait_screen("see :CrowdcodeConsent")
+        assert "Press ENTER" not in tui.screen()
+        insert(tui, "typed at once")
+        write(tui)
+        tui.gone_after(":q", lambda: tui.command(":q"))
+    finally:
+        tui.close()
+    assert (ws / "f.txt").read_bytes() == b"typed at once\n"
+    assert only_session(ended=True).end_reason == "editor closed"

@@ -13,11 +13,11 @@ from .nvim_driver import wait_for
 class Pane:
     """``argv`` running in a new tmux server's only pane, in ``cwd``, with ``env`` added."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], name: str) -> None:
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], name: str, columns: int = 120) -> None:
         self.tmux = ["tmux", "-L", f"cc-{name}-{uuid.uuid4().hex[:12]}", "-f", "/dev/null"]
         flags = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
         subprocess.run(
-            [*self.tmux, "new-session", "-d", "-x", "120", "-y", "30", "-c", str(cwd), *flags, *argv],
+            [*self.tmux, "new-session", "-d", "-x", str(columns), "-y", "30", "-c", str(cwd), *flags, *argv],
             check=True,
         )
 

@@ -123,7 +123,9 @@ function M._from_host(message)
     set_state('recording')
     if message.consent == 'pending' and not M.consent_noted then -- once per Neovim
       M.consent_noted = true
-      host.notify('recording locally; nothing leaves this machine until you answer :CrowdcodeConsent', vim.log.levels.INFO)
+      -- Short enough for one line of an 80-column screen: a longer message at start-up makes
+      -- Neovim ask the person to press Enter before they can type.
+      host.notify('recording locally; see :CrowdcodeConsent', vim.log.levels.INFO)
     end
   elseif kind == 'disabled' then
     pause_capture()
