@@ -155,7 +155,7 @@ def read_workspace(root: Path, paths) -> dict[str, str | None]:
 
 def run_bash(command: str, cwd: Path) -> str:
     """Run one assistant command with real bash (and so real GNU sed); return its stdout."""
-    done = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, check=False)
+    done = subprocess.run(["bash"], input=command.encode(), cwd=cwd, capture_output=True, check=False)
     assert done.returncode == 0, f"{command!r} failed: {done.stderr.decode()}"
     return done.stdout.decode()
 

@@ -391,6 +391,24 @@ def test_crlf_file_edits_replay_to_the_saved_bytes(home: Path, ws: Path) -> None
     assert saved == "firs\r\nnew line\r\nsécond 😀 more\r\n"
 
 
+def test_a_crlf_file_emptied_and_read_back_is_written_with_lf(home: Path, ws: Path) -> None:
+    """Neovim decides 'fileformat' at every read: emptied, saved and read back, a CRLF file is unix."""
+    (ws / "dos.txt").write_bytes(b"one\r\ntwo\r\n")
+    with editor(ws, files=[str(ws / "dos.txt")]) as nvim:
+        wait_recording(nvim)
+        nvim.input("ggdG:w<CR>")
+        settle(nvim)
+        nvim.input(":e!<CR>")
+        settle(nvim)
+        assert nvim.eval("&fileformat") == "unix"
+        nvim.input("ithree<CR>four<Esc>:w<CR>")
+        settle(nvim)
+    assert (ws / "dos.txt").read_bytes() == b"three\nfour\n"
+    info = finished_session()
+    assert [e for e in events(info) if e.kind == "file_change"] == []
+    assert replayed_disk(info) == disk(ws)
+
+
 def test_rename_close_and_a_killed_recorder(home: Path, ws: Path) -> None:
     answer_consent()
     import signal

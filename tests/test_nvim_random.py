@@ -1,31 +1,41 @@
 """Random real Neovim sessions must record the truth: a headless Neovim with the plugin, driven by
-random keystrokes over a workspace of awkward files (CRLF, no final newline, empty, non-BMP text, a
-byte order mark, 5,000 lines), files switched, saved, created mid-session and deleted by another
-process, then saved and quit as a person does. The recording must verify, and replaying it must give
-every file's exact bytes on disk: not the buffer's text, the bytes Neovim wrote."""
+random keystrokes over a workspace of awkward files (tabs, CRLF, no final newline, empty, non-BMP
+text, a byte order mark, 5,000 lines), files switched, saved, created mid-session and deleted by
+another process, then saved and quit as a person does. The recording must verify, and replaying it
+must give every file's exact bytes on disk: not the buffer's text, the bytes Neovim wrote. So must
+the training text: its serialized `cat -n` and `sed` commands, run with bash and GNU sed from the
+session's initial workspace, print what the conversation says and leave the files Neovim saved."""
 
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 
 from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.schema import ChangeType, FileChange
+from crowdcode_sdk.serialize.conversation import FILE_KINDS
+from crowdcode_sdk.serialize.dataset import DatasetConfig, process
+from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import Store
 from crowdcode_sdk.verification import verify
 
 from .conftest import only_session
 from .nvim_driver import editor, events, finished_session, settle, wait_for, wait_recording
+from .recordings import run_bash, stdout_of, unfence, write_workspace
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
-SEEDS = range(1, 31)
+SEEDS = range(1, 11)
+COMMANDS = 150
 
 FILES: dict[str, bytes] = {
     "dos.txt": b"alpha one\r\nbeta two\r\ngamma a\r\n",
+    "tabs.txt": b"\tindented a\n\t\tdeeper\tmid a\nno tab\n",
     "noeol.txt": b"first line\nsecond line without a break",
     "empty.txt": b"",
     "astral.txt": "😀𝄞 emoji and clef\nbanana 😀 after\n𝄞\n".encode(),
@@ -131,7 +141,7 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
         (ws / name).write_bytes(data)
     names = sorted(FILES)
     start = rng.choice(names)
-    count = rng.randint(40, 80)
+    count = COMMANDS
     delete_at, create_at, touch_at = rng.randrange(count), rng.randrange(count), rng.randrange(count)
     created: list[str] = []
     ops: list[str] = [f"nvim {start}"]
@@ -180,3 +190,28 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
         (op.split()[-1][:-1], ChangeType.CHANGE) for op in ops if "appends" in op
     }
     assert set(changes) <= touched, f"{changes}\n{trace}"
+
+    rebuilt = _sed_rebuild(info, tmp_path / "sed")
+    for rel, data in on_disk.items():
+        assert rebuilt.get(rel) == data, (
+            f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
+        )
+
+
+def _sed_rebuild(info, root: Path) -> dict[str, bytes]:
+    """Serialize the session, run each file command of the conversation (from the JSONL lines as
+    written) with bash and GNU sed in a copy of its initial workspace, checking each output
+    against the conversation; return the files it leaves."""
+    everything = DatasetConfig(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
+    [source] = resolve([info.id])
+    result = process(source, everything, keep_steps=True)
+    assert result.stats["unknown"] == 0 and result.stats["patch_failures"] == 0, result.stats
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    write_workspace(root, result.initial or {})
+    messages = [m for line in result.lines for m in orjson.loads(line)["conversations"]]
+    for step, assistant, user in zip(result.steps, messages[::2], messages[1::2], strict=True):
+        if step.kind in FILE_KINDS:
+            out = run_bash(unfence(assistant["value"]), root)
+            assert stdout_of(user["value"]) == out.removesuffix("\n"), step.command
+    return _disk(root)

@@ -66,6 +66,11 @@ class Buffer:
         """Text as Neovim sends it (``\\n`` between lines) with this buffer's line breaks."""
         return text if self.line_break == "\n" else text.replace("\n", self.line_break)
 
+    def read_as(self, fileformat: str) -> None:
+        """Neovim decides ``'fileformat'`` again at every read: a CRLF file emptied and read back
+        (``ggdG``, ``:w``, ``:e!``) is then ``unix``, and written with ``\n``."""
+        self.line_break = LINE_BREAKS.get(fileformat, self.line_break)
+
     def reset(self, text: str, *, empty: bool = False, bom: bool = False) -> None:
         """The buffer was read again: ``text`` (Neovim's model) replaces everything."""
         self.document = Document(self.from_nvim(text))

@@ -219,13 +219,17 @@ class Host:
         if change is not None and reason != "completion":
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 
-    def _reload(self, buf: int, text: str, reason: Any, empty: bool = False, bom: bool = False) -> None:
+    def _reload(
+        self, buf: int, text: str, reason: Any, empty: bool = False, bom: bool = False, fileformat: Any = None
+    ) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
             self._events().close_document(self._path(buffer))
             return
         empty, bom = empty is True, bom is True
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
+            if isinstance(fileformat, str):
+                buffer.read_as(fileformat)
             disk = buffer.file_text(buffer.from_nvim(text), empty, bom)
             self._events().reload_document(self._path(buffer), disk)
             buffer.reset(text, empty=empty, bom=bom)

@@ -150,7 +150,7 @@ end
 
 local function on_reload(st, buf)
   st.empty = is_empty(buf)
-  local event = { 'reload', buf, whole_text(buf), false, st.empty, has_bom(buf) }
+  local event = { 'reload', buf, whole_text(buf), false, st.empty, has_bom(buf), vim.bo[buf].fileformat }
   if st.reading then
     event[4] = 'disk'
   else
@@ -261,7 +261,7 @@ function M.on_read_post(buf)
   st.nr = changenr_of(buf)
   if not st.attached then -- :edit! unloaded the buffer, which detached us
     st.empty = is_empty(buf)
-    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty, has_bom(buf) })
+    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty, has_bom(buf), vim.bo[buf].fileformat })
     attach(buf, st)
   end
   vim.schedule(function()
