@@ -284,7 +284,10 @@ class JournalWriter:
                 self._size = os.fstat(self._fd).st_size
             return removed
 
-    def close(self) -> None:
+    def close(self, before_unlock: Callable[[], None] | None = None) -> None:
+        """Write what is buffered and release the session's lock; ``before_unlock`` runs just
+        before that, so that a reader never sees a session neither live nor ended (which it would
+        take for a crash, and repair)."""
         with self._cond:
             if self._closed:
                 return
@@ -295,7 +298,11 @@ class JournalWriter:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-        os.close(self._lock_fd)
+        try:
+            if before_unlock is not None:
+                before_unlock()
+        finally:
+            os.close(self._lock_fd)
 
 
 class _PartialWrite(Exception):

@@ -339,8 +339,7 @@ class Session:
         atexit.unregister(self.close)
         if self._registration is not None:
             self._registration.close()
-        self._journal.close()
-        self._write_session_file(end=end.timestamp, reason=reason)
+        self._journal.close(before_unlock=lambda: self._write_session_file(end=end.timestamp, reason=reason))
 
     @property
     def closed(self) -> bool:

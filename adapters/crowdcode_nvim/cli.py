@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
 from typing import Any
+
+FINISH_BOUND_S = 10.0
+"""How long closing the session may take once Neovim said bye or went; then the process ends."""
 
 SIGTERM_ERROR = "Received signal SIGTERM"
 """How pynvim's loop ends on SIGTERM (Neovim stopping a recorder that did not exit in time)."""
@@ -69,5 +74,10 @@ def run(args: argparse.Namespace) -> int:
         if str(exc) != SIGTERM_ERROR:
             raise
     finally:
+        # Neovim does not wait for this detached process: a finish that hangs must not leave it
+        # behind for good.
+        bound = threading.Timer(FINISH_BOUND_S, os._exit, (1,))
+        bound.daemon = True
+        bound.start()
         host.finish("editor closed")
     return 0

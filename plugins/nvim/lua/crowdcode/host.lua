@@ -57,7 +57,9 @@ function M.start(cmd, hello, crash)
     return false, ('`%s` is not an executable program'):format(cmd[1])
   end
   on_crash = crash
-  local ok, id = pcall(fn.jobstart, cmd, { rpc = true, on_stderr = on_stderr, on_exit = on_exit })
+  -- Detached: Neovim neither waits for it nor kills it when it exits, so that quitting costs no
+  -- more than without the plugin while the recorder writes the end of the session on its own.
+  local ok, id = pcall(fn.jobstart, cmd, { rpc = true, detach = true, on_stderr = on_stderr, on_exit = on_exit })
   if not ok or id <= 0 then
     return false, ('cannot start `%s`: %s'):format(table.concat(cmd, ' '), ok and id or tostring(id))
   end
@@ -98,17 +100,11 @@ function M.release()
   queue.sink = nil
 end
 
--- Whether a job still runs (jobwait with no wait: -1 while it runs, -3 once it is gone).
-local function running(id)
-  return fn.jobwait({ id }, 0)[1] == -1
-end
-
---- At exit: the recorder closes its session and exits, Neovim waits for that at most `wait_ms`,
---- then stops whatever still runs. Neovim's own exit waits for every job it started, so a
---- recorder that is restarted now, hangs, or is stopped (SIGSTOP) would hold the quit: nothing is
---- restarted, and a recorder that does not exit in time gets SIGTERM (with SIGCONT, so that a
---- stopped one receives it) and, a moment later, SIGKILL.
-function M.leave(wait_ms)
+--- At exit: the recorder is told (bye) and left to close its session and exit on its own: it is
+--- detached, so Neovim's exit waits for nothing. A stopped recorder (SIGSTOP) gets SIGCONT, so
+--- that it does not stay behind; one that hangs ends itself (see adapters/crowdcode_nvim/cli.py).
+--- Nothing is restarted from now on.
+function M.leave()
   on_crash = nil
   local channel = M.channel
   if channel then
@@ -117,34 +113,15 @@ function M.leave(wait_ms)
     M.release()
     stopping[#stopping + 1] = channel
   end
-  local jobs = vim.tbl_filter(running, stopping)
-  stopping = {}
-  if #jobs == 0 then
-    return
-  end
-  fn.jobwait(jobs, wait_ms)
-  jobs = vim.tbl_filter(running, jobs)
-  local pids = {}
-  for i, id in ipairs(jobs) do
-    pids[i] = fn.jobpid(id)
-    vim.uv.kill(pids[i], 'sigterm')
-    vim.uv.kill(pids[i], 'sigcont')
-  end
-  -- Not jobstop() and jobwait(): once jobstop() stopped a job, jobwait() blocks until the job has
-  -- exited, whatever its timeout (seen on Neovim 0.11), which let a busy recorder hold the quit.
-  vim.wait(200, function()
-    for _, id in ipairs(jobs) do
-      if not exited[id] then
-        return false
+  for _, id in ipairs(stopping) do
+    if not exited[id] then
+      local ok, pid = pcall(fn.jobpid, id)
+      if ok and pid > 0 then
+        vim.uv.kill(pid, 'sigcont')
       end
     end
-    return true
-  end, 10)
-  for i, id in ipairs(jobs) do
-    if not exited[id] then
-      vim.uv.kill(pids[i], 'sigkill')
-    end
   end
+  stopping = {}
 end
 
 return M

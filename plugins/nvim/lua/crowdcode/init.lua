@@ -218,9 +218,7 @@ local function commands()
 end
 
 local function on_leave()
-  -- The recorder exits once it has written everything: normally within a few hundred
-  -- milliseconds; a loaded machine gets most of a second before it is stopped.
-  host.leave(800)
+  host.leave() -- the recorder finishes the session after Neovim has gone
 end
 
 --- Configure and (unless enabled = false) start recording.
