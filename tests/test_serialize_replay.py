@@ -96,7 +96,7 @@ def test_worked_example_golden(home, tmp_path):
         "<stdout>\n     1\tdef add(a, b):\n     2\t    return a + b\n     3\t\n     4\tdef sub(a, b):\n"
         "     5\t    return a - b\n</stdout>",
         "```bash\npytest -q\n```",
-        "<stdout>\n2 passed\n</stdout>",
+        "<stdout>\n2 passed\n[exit code 0]\n</stdout>",  # the exit status reaches the output
     ]
 
 
@@ -277,7 +277,7 @@ def test_command_output_from_the_raw_stream_without_screens(home, tmp_path):
     [source] = resolve(["latest"])
     result = process(source, EVERYTHING, keep_steps=True)
     assert [(s.command, s.output) for s in result.steps] == [
-        ("make", "cc -c main.c\nmain.c:1: error\nmake: *** [all] Error 1")
+        ("make", "cc -c main.c\nmain.c:1: error\nmake: *** [all] Error 1\n[exit code 2]")
     ]
 
 

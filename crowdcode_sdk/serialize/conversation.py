@@ -70,6 +70,12 @@ class Step:
     user: str = ""
     """The user message: the output in ``<stdout>``, cut to the message token limit."""
     tokens: int = 0
+    source: str = "user"
+    """Who made the step: ``user``, or the label of an agent, git or another program
+    (``agent: claude``, ``git``, ``external``, ``unknown``); datasets mark the latter per turn so
+    that trainers can mask them from the loss."""
+    sequence: int = 0
+    """The sequence number of the last event read when the step was made."""
 
 
 @dataclass
@@ -106,6 +112,7 @@ class _Command:
     timestamp: int
     screen: dict[str, Any] | None = None
     end: int | None = None
+    exit_code: int | None = None
 
 
 @dataclass
@@ -131,6 +138,7 @@ class Builder:
     _response: str | None = None
     _active: str | None = None
     _now: int = 0
+    _sequence: int = 0
     _stale: dict[str, str] = field(default_factory=dict)
     """Texts that commands left in files whose text then became unknown."""
     _conversation: int = 0
@@ -144,6 +152,7 @@ class Builder:
         for event in events:
             self.stats.events += 1
             self._now = event.get("timestamp", self._now)
+            self._sequence = event.get("sequence", self._sequence)
             kind = event.get("type")
             if kind == "action":
                 self._action(event["action"])
@@ -339,7 +348,7 @@ class Builder:
         state.shown = True
         if source != "user" and self.options.mark_sources:
             command = f"# {source}\n{command}"
-        self._emit("edit", command, output, path=relpath, before=before)
+        self._emit("edit", command, output, path=relpath, before=before, source=source)
 
     def _file_change(self, action: dict[str, Any]) -> None:
         relpath = action["file"]
@@ -382,7 +391,7 @@ class Builder:
     def _emit_marked(self, kind: str, command: str, source: str) -> None:
         if source != "user" and self.options.mark_sources:
             command = f"# {source}\n{command}"
-        self._emit(kind, command, "")
+        self._emit(kind, command, "", source=source)
 
     def _observation(self, observation: dict[str, Any]) -> None:
         terminal = observation.get("activeTerminal")
@@ -406,6 +415,7 @@ class Builder:
     def _terminal_command_end(self, action: dict[str, Any]) -> None:
         if self._command is not None and self._command.terminal_id == action["terminalId"]:
             self._command.end = self._now
+            self._command.exit_code = action.get("exitCode")
 
     def _terminal_focus(self, action: dict[str, Any]) -> None:
         self._flush()
@@ -420,6 +430,8 @@ class Builder:
             end = command.end if command.end is not None else self._now
             output = self.casts.output(command.terminal_id, command.timestamp, end) or ""
         output = truncate(self.tokenizer, output, self.options.max_output_tokens)
+        if command.exit_code is not None:
+            output = with_exit_code(output, command.exit_code)
         self._emit("terminal", text, output, command.timestamp)
 
     def _agent_prompt(self, action: dict[str, Any]) -> None:
@@ -440,7 +452,8 @@ class Builder:
         if prompt is None:
             return
         output = truncate(self.tokenizer, response or "", self.options.max_output_tokens)
-        self._emit("agent", prompt[1].replace("\r\n", "\n").strip(), output, prompt[2])
+        text = prompt[1].replace("\r\n", "\n").strip()
+        self._emit("agent", text, output, prompt[2], source=f"prompt: {prompt[0]}")
 
     # --- output ----------------------------------------------------------------------------------
 
@@ -454,6 +467,7 @@ class Builder:
         path: str | None = None,
         before: str | None = None,
         whole: bool = False,
+        source: str = "user",
     ) -> None:
         """Add a step. ``path``: the file it shows or edits, ``before`` its text before the step,
         ``whole`` whether the step shows all of it. A conversation that reaches the token budget
@@ -463,6 +477,7 @@ class Builder:
             self._close_command()
             self._close_prompt()
         step = self._step(kind, command, output, self._now if timestamp is None else timestamp)
+        step.source = source
         if self.budget is not None and self._used and self._used + step.tokens > self.budget:
             self._conversation += 1
             self._used = 0
@@ -484,9 +499,17 @@ class Builder:
 
     def _append(self, step: Step) -> None:
         step.conversation = self._conversation
+        step.sequence = self._sequence
         self._used += step.tokens
         self.steps.append(step)
         self.stats.steps += 1
+
+
+def with_exit_code(output: str, code: int) -> str:
+    """The command's output with its exit status as a last line, as a shell user sees it from
+    ``echo $?``: whether a command failed is part of what the model should learn."""
+    body = output.rstrip("\n")
+    return f"{body}\n[exit code {code}]" if body else f"[exit code {code}]"
 
 
 @contextlib.contextmanager
