@@ -154,6 +154,7 @@ def write_dataset(
                     "bytes": result.bytes,
                     "verified": result.verified,
                     "mismatches": result.mismatches,
+                    **({"reason": result.reason} if result.reason else {}),
                     **result.stats,
                 }
             )

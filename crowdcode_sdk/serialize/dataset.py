@@ -5,8 +5,9 @@ conversation when the next step would pass ``max_tokens_per_conversation`` (and 
 at the start of the next), and a conversation is kept only with at least ``min_messages``
 messages. User messages (observations) longer than ``max_tokens_per_message``
 are cut with a ``[truncated]`` marker; assistant messages (commands) never are, since a cut
-command would not run. Whole sessions go to training or validation by a hash of their id, so the
-split is deterministic and never leaks a session across sets.
+command would not run. Whole sessions go to training or validation by a hash of their contributor
+(or, without one, of their id), so the split is deterministic and never leaks a person's work
+across sets.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ class SessionResult:
     stats: dict[str, int]
     verified: bool = False
     mismatches: int = 0
-    conversations: list[list[dict[str, str]]] | None = None
+    reason: str = ""
+    """Why the session does not verify or could not be read (empty when it verifies)."""
+    error: bool = False
+    """The session could not be read at all (``reason`` says why)."""
+    conversations: list[list[dict[str, Any]]] | None = None
     initial: dict[str, str] | None = None
     steps: list[Step] | None = None
 
@@ -78,9 +83,41 @@ def split_of(session_id: str, val_ratio: float) -> str:
 
 def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = False) -> SessionResult:
     """Serialize one session: the unit of work for every engine. ``keep_steps`` also returns the
-    steps, messages and initial workspace (for tests and debugging)."""
+    steps, messages and initial workspace (for tests and debugging).
+
+    Never raises for what is in the recording: a session that cannot be read (a garbage line,
+    invalid UTF-8, a field of the wrong type) comes back empty with ``error`` saying why, so one
+    bad session never stops a dataset, on any engine."""
     began = time.perf_counter()
     cpu = time.process_time()
+    split = split_of(source.contributor or source.session_id, config.val_ratio)
+    try:
+        return _process(source, config, split, began, cpu, keep_steps=keep_steps)
+    except Exception as exc:  # any failure is this session's, reported, never the run's
+        return SessionResult(
+            session_id=source.session_id,
+            split=split,
+            lines=[],
+            tokens=0,
+            bytes=_size(source),
+            seconds=time.perf_counter() - began,
+            cpu_seconds=time.process_time() - cpu,
+            stats={},
+            reason=f"unreadable: {type(exc).__name__}: {str(exc)[:200]}",
+            error=True,
+        )
+
+
+def _size(source: SessionSource) -> int:
+    try:
+        return source.size()
+    except OSError:
+        return 0
+
+
+def _process(
+    source: SessionSource, config: DatasetConfig, split: str, began: float, cpu: float, *, keep_steps: bool
+) -> SessionResult:
     tokenizer = load_tokenizer(config.tokenizer)
     events, loader = source.open()
     checker = source.verifier(loader)
@@ -95,48 +132,72 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
         message_limit=config.max_tokens_per_message,
     )
     verdict = checker.verdict
-    conversations, tokens = chunk(builder.steps, config)
+    groups = chunk(builder.steps, config)
     if config.verified_only and not verdict.ok:
-        conversations, tokens = [], 0
+        groups = []
+    conversations = [messages(group) for group in groups]
     return SessionResult(
         session_id=source.session_id,
-        split=split_of(source.session_id, config.val_ratio),
-        lines=[orjson.dumps(record(c, config)) + b"\n" for c in conversations],
-        tokens=tokens,
+        split=split,
+        lines=[
+            orjson.dumps(record(c, config, provenance(source, group, verdict.ok))) + b"\n"
+            for c, group in zip(conversations, groups, strict=True)
+        ],
+        tokens=sum(step.tokens for group in groups for step in group),
         bytes=source.size(),
         seconds=time.perf_counter() - began,
         cpu_seconds=time.process_time() - cpu,
         stats=asdict(builder.stats),
         verified=verdict.ok,
         mismatches=verdict.mismatch_count,
+        reason="" if verdict.ok else verdict.summary(),
         conversations=conversations if keep_steps else None,
         initial=builder.initial if keep_steps or config.workspaces else None,
         steps=builder.steps if keep_steps else None,
     )
 
 
-def chunk(steps: list[Step], config: DatasetConfig) -> tuple[list[list[dict[str, str]]], int]:
-    """The builder's conversations as messages (``{"from": "Assistant"|"User", "value": …}``),
-    those with too few messages or one role only left out; and their token total."""
-    kept: list[list[dict[str, str]]] = []
-    total = 0
+def chunk(steps: list[Step], config: DatasetConfig) -> list[list[Step]]:
+    """The builder's conversations as groups of steps, those with too few messages left out."""
+    kept: list[list[Step]] = []
     for _, run in itertools.groupby(steps, key=lambda step: step.conversation):
         group = list(run)
-        messages = []
-        for step in group:
-            messages.append({"from": "Assistant", "value": step.assistant})
-            messages.append({"from": "User", "value": step.user})
-        if len(messages) >= config.min_messages:  # every step has both roles
-            kept.append(messages)
-            total += sum(step.tokens for step in group)
-    return kept, total
+        if 2 * len(group) >= config.min_messages:  # every step has both roles
+            kept.append(group)
+    return kept
 
 
-def record(conversation: list[dict[str, str]], config: DatasetConfig) -> dict[str, Any]:
-    """One JSONL line in the chosen format."""
+def messages(group: list[Step]) -> list[dict[str, Any]]:
+    """A conversation's messages (``{"from": "Assistant"|"User", "value": …}``). Assistant turns
+    also say who made them (``source``) and whether to learn from them (``train``: only the
+    user's own actions; an agent's, git's or another program's changes are context)."""
+    out: list[dict[str, Any]] = []
+    for step in group:
+        out.append({"from": "Assistant", "value": step.assistant, "source": step.source, "train": step.source == "user"})
+        out.append({"from": "User", "value": step.user})
+    return out
+
+
+def provenance(source: SessionSource, group: list[Step], verified: bool) -> dict[str, Any]:
+    """Where an example comes from, so that it can be traced, filtered or deleted."""
+    return {
+        "contributor": source.contributor,
+        "session": source.session_id,
+        "first_sequence": min(step.sequence for step in group),
+        "last_sequence": max(step.sequence for step in group),
+        "verified": verified,
+    }
+
+
+def record(conversation: list[dict[str, Any]], config: DatasetConfig, origin: dict[str, Any]) -> dict[str, Any]:
+    """One JSONL line in the chosen format, with its provenance."""
     if config.format == "chat":
         role = {"Assistant": "assistant", "User": "user"}
-        messages = [{"role": "system", "content": config.system_prompt}]
-        messages += [{"role": role[m["from"]], "content": m["value"]} for m in conversation]
-        return {"messages": messages}
-    return {"mask": "User", "system": config.system_prompt, "conversations": conversation}
+        chat: list[dict[str, Any]] = [{"role": "system", "content": config.system_prompt}]
+        for m in conversation:
+            turn = {"role": role[m["from"]], "content": m["value"]}
+            if "source" in m:
+                turn |= {"source": m["source"], "train": m["train"]}
+            chat.append(turn)
+        return {"messages": chat, "provenance": origin}
+    return {"mask": "User", "system": config.system_prompt, "conversations": conversation, "provenance": origin}

@@ -30,6 +30,9 @@ class SessionSource:
     session_id: str
     data_dir: str | None = None
     """For journals: the data directory whose ``snapshots/`` the session's snapshots are in."""
+    contributor: str = ""
+    """A pseudonym of who recorded it (datasets split by it, so no one is in two splits);
+    empty: split by session."""
 
     def size(self) -> int:
         """Bytes of recording (journal segments or bundle files): the throughput unit."""
