@@ -22,6 +22,7 @@ import orjson
 
 from .conversation import Options, Step, build_steps
 from .sources import SessionSource
+from .tally import Tally
 from .tokens import load_tokenizer
 
 DEFAULT_SYSTEM_PROMPT = """\
@@ -70,6 +71,8 @@ class SessionResult:
     """Why the session does not verify or could not be read (empty when it verifies)."""
     error: bool = False
     """The session could not be read at all (``reason`` says why)."""
+    tally: dict[str, Any] = field(default_factory=dict)
+    """What the session holds (:class:`.tally.Tally`): events per kind, edit sources, activity."""
     conversations: list[list[dict[str, Any]]] | None = None
     initial: dict[str, str] | None = None
     steps: list[Step] | None = None
@@ -121,9 +124,10 @@ def _process(
     tokenizer = load_tokenizer(config.tokenizer)
     events, loader = source.open()
     checker = source.verifier(loader)
+    tally = Tally()
     budget = config.max_tokens_per_conversation - tokenizer.count(config.system_prompt)
     builder = build_steps(
-        checker.passing(events),
+        checker.passing(tally.counting(events)),
         config.options,
         tokenizer,
         loader,
@@ -151,6 +155,7 @@ def _process(
         verified=verdict.ok,
         mismatches=verdict.mismatch_count,
         reason="" if verdict.ok else verdict.summary(),
+        tally=tally.to_json(),
         conversations=conversations if keep_steps else None,
         initial=builder.initial if keep_steps or config.workspaces else None,
         steps=builder.steps if keep_steps else None,
