@@ -209,7 +209,7 @@ typed into agents) have `train: false`: mask them from the loss.
 
 ## Files
 
-- `training.jsonl`, `validation.jsonl`: {data['serializer']['format']} JSONL, one conversation a line,
+- `training.jsonl`, `validation.jsonl`: {data["serializer"]["format"]} JSONL, one conversation a line,
   with `provenance` (contributor pseudonym, session, first/last sequence, verified).
 - `data/*.parquet`: the same examples (columns id, contributor, session, first_sequence,
   last_sequence, verified, system, messages[role, content, source, train]).

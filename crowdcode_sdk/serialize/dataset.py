@@ -178,7 +178,9 @@ def messages(group: list[Step]) -> list[dict[str, Any]]:
     user's own actions; an agent's, git's or another program's changes are context)."""
     out: list[dict[str, Any]] = []
     for step in group:
-        out.append({"from": "Assistant", "value": step.assistant, "source": step.source, "train": step.source == "user"})
+        out.append(
+            {"from": "Assistant", "value": step.assistant, "source": step.source, "train": step.source == "user"}
+        )
         out.append({"from": "User", "value": step.user})
     return out
 
