@@ -9,28 +9,42 @@ from pathlib import Path
 import orjson
 import pytest
 
-from crowdcode_sdk import Session
+from crowdcode_sdk import Edit, FileSave, Session
 from crowdcode_sdk.dataset.ingest import pseudonym
 from crowdcode_sdk.journal import segments
 from crowdcode_sdk.locations import Locations, install_identity
+from crowdcode_sdk.positions import content_facts
 from crowdcode_sdk.serialize.dataset import split_of
 from crowdcode_sdk.upload import Uploader
 from tests.conftest import crowdcode_executable, run_cli
 from tests.privacy_support import configure
 from tests.recordings import Recorder
 
+FINAL: dict[str, str] = {}
+"""Each recorded session's file as the user left it, by session id."""
+
 
 def record_work(locations: Locations, workspace: Path, n: int) -> str:
-    """A small real session: open a file, type, run a command; ``n`` makes each one different."""
+    """A small real session: open a file, type, save, run a command, type, save; ``n`` makes each
+    one different."""
     with Session(adapter="test", editor="test-editor", workspace=workspace, locations=locations) as session:
         r = Recorder(session, workspace)
-        text = "".join(f"line {i}\n" for i in range(n + 3))
-        r.open(f"src/mod{n}.py", text)
-        r.select(f"src/mod{n}.py", 1)
-        r.type(f"src/mod{n}.py", len("line 0\n"), f"value = {n}\n")
+        path = f"src/mod{n}.py"
+        r.open(path, "".join(f"line {i}\n" for i in range(n % 7 + 3)))
+        r.select(path, 1)
+        type_and_save(r, path, len("line 0\n"), f"value = {n}\n")
         r.command(f"python -c 'print({n})'", [str(n)], exit_code=n % 2)
-        r.type(f"src/mod{n}.py", 0, "# header\n")
+        type_and_save(r, path, 0, "# header\n")
+    FINAL[session.id] = r.final()[path]
     return session.id
+
+
+def type_and_save(r: Recorder, path: str, at: int, text: str) -> None:
+    """Type ``text`` a key at a time and save, as an editor records it."""
+    r.type(path, at, text[:-1])
+    end = at + len(text) - 1
+    last = r.session.record(Edit(file=path, diff=r.docs[path].replace(end, end, text[-1])))
+    r.session.record(FileSave(file=path, last_edit_sequence=last.sequence, content=content_facts(r.final()[path])))
 
 
 def new_contributor(locations: Locations) -> str:
@@ -115,6 +129,21 @@ def test_build_from_a_served_store(privacy_home: Locations, served: Path, tmp_pa
         assert {split_of(p, 0.5) for p in people} <= {split}
     assert {r["provenance"]["session"] for rs in lines.values() for r in rs} == set(installs)
     assert any("[exit code 1]" in m["value"] for rs in lines.values() for r in rs for m in r["conversations"])
+
+    # Next-edit examples: one a session (its second burst, with the first as history); the
+    # rewrite, put in the file as it was, gives the file as the user saved it.
+    edits = [
+        orjson.loads(line)
+        for name in ("training", "validation")
+        for line in (out / "next_edit" / f"{name}.jsonl").read_bytes().splitlines()
+    ]
+    assert sorted(e["provenance"]["session"] for e in edits) == sorted(installs)
+    for example in edits:
+        assert example["events"].startswith('User edited "src/mod') and "+value = " in example["events"]
+        assert "<|user_cursor_is_here|>" in example["input"] and "<|editable_region_start|>" in example["input"]
+        body = example["output"].split("\n", 1)[1].removesuffix("```")
+        rebuilt = body.replace("<|editable_region_start|>\n", "").replace("<|editable_region_end|>\n", "")
+        assert rebuilt == FINAL[example["provenance"]["session"]]
 
     loaded = load_dataset("parquet", data_dir=str(out / "data"), cache_dir=str(tmp_path / "hf"))
     assert loaded["train"].num_rows == len(lines["train"])

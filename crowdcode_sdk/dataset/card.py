@@ -60,6 +60,8 @@ def report(
             "sessions_reused": reused,
             "examples": dict(written.examples),
             "parquet_shards": dict(written.shards),
+            "next_edit_examples": dict(written.next_edits),
+            "next_edit_unconfirmed": sum(r.next_edits_unconfirmed for r in results),
             "tokens": dict(tokens),
             "contributors": {split: len(names) for split, names in people.items()},
             "contributors_in_both_splits": len(people["train"] & people["validation"]),
@@ -213,6 +215,8 @@ typed into agents) have `train: false`: mask them from the loss.
   with `provenance` (contributor pseudonym, session, first/last sequence, verified).
 - `data/*.parquet`: the same examples (columns id, contributor, session, first_sequence,
   last_sequence, verified, system, messages[role, content, source, train]).
+- `next_edit/*.jsonl`: next-edit prediction examples (Zeta's shape: `events`, `input`,
+  `output`), each checked by applying its rewrite and comparing with a recorded save.
 - `quarantine.jsonl`: what was left out and why.
 - `report.json`: these numbers and one entry per session.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -48,7 +49,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     if args.shard_rows < 1:
         raise CrowdcodeError("--shard-rows must be at least 1")
-    config = config_from(args)
+    config = replace(config_from(args), next_edits=True)
     storage = {"client_kwargs": {"endpoint_url": args.endpoint_url}} if args.endpoint_url else {}
     options = BuildOptions(
         engine=args.engine,

@@ -4,6 +4,8 @@
   ``provenance``; assistant turns carry ``source`` and ``train``.
 * ``data/<split>-NNNNN-of-NNNNN.parquet``: the same examples in one schema whatever the JSONL
   format (:data:`SCHEMA`), for ``datasets.load_dataset("parquet", data_dir=DIR + "/data")``.
+* ``next_edit/training.jsonl`` / ``next_edit/validation.jsonl``: next-edit prediction examples
+  (:mod:`crowdcode_sdk.serialize.next_edit`), each confirmed against a recorded save.
 * ``revocations.json``: contributors and sessions whose examples were deleted; builds leave
   them out from then on.
 
@@ -57,14 +59,18 @@ def _schema() -> Any:
 class Written:
     examples: dict[str, int]
     shards: dict[str, int]
+    next_edits: dict[str, int]
 
 
 def write(out: Path, results: list[SessionResult], config: DatasetConfig, *, shard_rows: int) -> Written:
     """Write the JSONL files and Parquet shards of ``results`` (in their order)."""
     out.mkdir(parents=True, exist_ok=True)
     lines: dict[str, list[bytes]] = {split: [] for split in SPLITS}
+    edits: dict[str, list[bytes]] = {split: [] for split in SPLITS}
     for result in results:
         lines[result.split] += result.lines
+        edits[result.split] += result.next_edits
+    (out / "next_edit").mkdir(exist_ok=True)
     shards: dict[str, int] = {}
     data = out / "data"
     data.mkdir(exist_ok=True)
@@ -72,8 +78,11 @@ def write(out: Path, results: list[SessionResult], config: DatasetConfig, *, sha
         old.unlink()
     for split, name in SPLITS.items():
         _replace(out / f"{name}.jsonl", b"".join(lines[split]))
+        _replace(out / "next_edit" / f"{name}.jsonl", b"".join(edits[split]))
         shards[split] = _parquet(data, split, [row(orjson.loads(line)) for line in lines[split]], shard_rows)
-    return Written({split: len(lines[split]) for split in SPLITS}, shards)
+    return Written(
+        {split: len(lines[split]) for split in SPLITS}, shards, {split: len(edits[split]) for split in SPLITS}
+    )
 
 
 def _replace(path: Path, data: bytes) -> None:
@@ -130,6 +139,16 @@ def _parquet(directory: Path, split: str, rows: list[dict[str, Any]], shard_rows
 # --- consent revocations -------------------------------------------------------------------------
 
 
+def _without(data: bytes, wanted: set[str]) -> list[bytes]:
+    """The JSONL lines of ``data`` whose provenance names none of ``wanted``."""
+    kept = []
+    for line in data.splitlines(keepends=True):
+        origin = orjson.loads(line)["provenance"]
+        if not {origin["contributor"], origin["session"]} & wanted:
+            kept.append(line)
+    return kept
+
+
 def revoked(out: Path) -> set[str]:
     """Contributor pseudonyms and session ids whose examples must never be in ``out`` again."""
     try:
@@ -154,15 +173,13 @@ def delete(out: Path, names: Iterable[str]) -> dict[str, int]:
     removed: dict[str, int] = {}
     data = out / "data"
     for split, name in SPLITS.items():
-        path = out / f"{name}.jsonl"
-        kept: list[bytes] = []
         removed[split] = 0
-        for line in path.read_bytes().splitlines(keepends=True):
-            origin = orjson.loads(line)["provenance"]
-            if {origin["contributor"], origin["session"]} & wanted:
-                removed[split] += 1
-            else:
-                kept.append(line)
+        edits = out / "next_edit" / f"{name}.jsonl"
+        if edits.is_file():
+            _replace(edits, b"".join(_without(edits.read_bytes(), wanted)))
+        path = out / f"{name}.jsonl"
+        kept = _without(path.read_bytes(), wanted)
+        removed[split] = len(path.read_bytes().splitlines()) - len(kept)
         _replace(path, b"".join(kept))
         for old in data.glob(f"{split}-*.parquet"):
             old.unlink()

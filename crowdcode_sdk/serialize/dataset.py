@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from .conversation import Options, Step, build_steps
+from .next_edit import NextEdits
 from .sources import SessionSource
 from .tally import Tally
 from .tokens import load_tokenizer
@@ -48,9 +49,15 @@ class DatasetConfig:
     format: str = "nemo"  # "nemo" | "chat"
     workspaces: bool = False
     """Also return each session's initial workspace (written to ``workspaces/<session>.json``)."""
+    next_edits: bool = False
+    """Also make next-edit prediction examples (:mod:`.next_edit`)."""
     verified_only: bool = False
     """Leave out sessions that ``crowdcode verify`` rejects (their file commands may not rebuild
     the files); they are still listed in ``metadata.json``."""
+
+
+Line = bytes
+"""One encoded JSONL line (a name, since :class:`SessionResult` has a field called ``bytes``)."""
 
 
 @dataclass
@@ -71,6 +78,9 @@ class SessionResult:
     """Why the session does not verify or could not be read (empty when it verifies)."""
     error: bool = False
     """The session could not be read at all (``reason`` says why)."""
+    next_edits: list[Line] = field(default_factory=list)
+    """Next-edit prediction examples (:mod:`.next_edit`) as JSONL lines, when asked for."""
+    next_edits_unconfirmed: int = 0
     tally: dict[str, Any] = field(default_factory=dict)
     """What the session holds (:class:`.tally.Tally`): events per kind, edit sources, activity."""
     conversations: list[list[dict[str, Any]]] | None = None
@@ -125,6 +135,9 @@ def _process(
     events, loader = source.open()
     checker = source.verifier(loader)
     tally = Tally()
+    edits = NextEdits(loader) if config.next_edits else None
+    if edits is not None:
+        events = edits.watching(events)
     budget = config.max_tokens_per_conversation - tokenizer.count(config.system_prompt)
     builder = build_steps(
         checker.passing(tally.counting(events)),
@@ -156,6 +169,11 @@ def _process(
         mismatches=verdict.mismatch_count,
         reason="" if verdict.ok else verdict.summary(),
         tally=tally.to_json(),
+        next_edits=[
+            orjson.dumps({**example, "provenance": _origin(source, example, verdict.ok)}) + b"\n"
+            for example in (edits.examples if edits is not None and verdict.ok else [])
+        ],
+        next_edits_unconfirmed=edits.unconfirmed if edits is not None else 0,
         conversations=conversations if keep_steps else None,
         initial=builder.initial if keep_steps or config.workspaces else None,
         steps=builder.steps if keep_steps else None,
@@ -183,6 +201,17 @@ def messages(group: list[Step]) -> list[dict[str, Any]]:
         )
         out.append({"from": "User", "value": step.user})
     return out
+
+
+def _origin(source: SessionSource, example: dict[str, Any], verified: bool) -> dict[str, Any]:
+    sequence = example.pop("sequence")
+    return {
+        "contributor": source.contributor,
+        "session": source.session_id,
+        "first_sequence": sequence,
+        "last_sequence": sequence,
+        "verified": verified,
+    }
 
 
 def provenance(source: SessionSource, group: list[Step], verified: bool) -> dict[str, Any]:

@@ -35,10 +35,13 @@ class SessionSource:
     empty: split by session."""
 
     def size(self) -> int:
-        """Bytes of recording (journal segments or bundle files): the throughput unit."""
+        """Bytes of recording read (journal segments and raw terminal streams, or bundle files):
+        the throughput unit."""
         path = Path(self.path)
         if self.kind == "journal":
-            return sum(p.stat().st_size for p in journal.segments(path))
+            casts = path / "terminals"
+            streams = sum(p.stat().st_size for p in casts.glob("*.cast")) if casts.is_dir() else 0
+            return streams + sum(p.stat().st_size for p in journal.segments(path))
         if path.is_file():
             return path.stat().st_size
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
