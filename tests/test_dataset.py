@@ -146,9 +146,9 @@ def test_build_from_a_served_store(privacy_home: Locations, served: Path, tmp_pa
         assert rebuilt == FINAL[example["provenance"]["session"]]
 
     loaded = load_dataset("parquet", data_dir=str(out / "data"), cache_dir=str(tmp_path / "hf"))
-    assert loaded["train"].num_rows == len(lines["train"])
-    assert loaded["validation"].num_rows == len(lines["validation"])
-    first = loaded["train"][0]
+    # Contributors' install ids are random, so a split may be empty: then it has no shards.
+    assert {split: rows.num_rows for split, rows in loaded.items()} == {s: len(v) for s, v in lines.items() if v}
+    first = next(iter(loaded.values()))[0]
     assert first["session"] in installs and first["verified"] is True
     assert first["messages"][0]["role"] == "assistant" and first["messages"][0]["train"] is True
 
@@ -172,7 +172,7 @@ def test_build_from_a_served_store(privacy_home: Locations, served: Path, tmp_pa
     build(str(served), "--out", str(out), "--val-ratio", "0.5")
     assert all(r["provenance"]["contributor"] != gone for rs in examples(out).values() for r in rs)
     reloaded = load_dataset("parquet", data_dir=str(out / "data"), cache_dir=str(tmp_path / "hf2"))
-    assert gone not in set(reloaded["train"]["contributor"]) | set(reloaded["validation"]["contributor"])
+    assert all(gone not in rows["contributor"] for rows in reloaded.values())
 
 
 def test_duplicate_bundles_give_one_copy(privacy_home: Locations, served: Path, tmp_path: Path) -> None:
