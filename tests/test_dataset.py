@@ -22,6 +22,8 @@ from tests.recordings import Recorder
 
 FINAL: dict[str, str] = {}
 """Each recorded session's file as the user left it, by session id."""
+INITIAL: dict[str, tuple[str, str]] = {}
+"""Each recorded session's file path and text when opened, by session id."""
 
 
 def record_work(locations: Locations, workspace: Path, n: int) -> str:
@@ -36,6 +38,7 @@ def record_work(locations: Locations, workspace: Path, n: int) -> str:
         r.command(f"python -c 'print({n})'", [str(n)], exit_code=n % 2)
         type_and_save(r, path, 0, "# header\n")
     FINAL[session.id] = r.final()[path]
+    INITIAL[session.id] = (path, r.initial[path])
     return session.id
 
 
@@ -129,6 +132,28 @@ def test_build_from_a_served_store(privacy_home: Locations, served: Path, tmp_pa
         assert {split_of(p, 0.5) for p in people} <= {split}
     assert {r["provenance"]["session"] for rs in lines.values() for r in rs} == set(installs)
     assert any("[exit code 1]" in m["value"] for rs in lines.values() for r in rs for m in r["conversations"])
+
+    # Every emitted command runs in bash (GNU sed) from the initial workspace without error or
+    # stderr, prints what the example says, and the commands rebuild the file byte for byte.
+    for session in installs:
+        path, text = INITIAL[session]
+        workspace = tmp_path / "replay" / session
+        (workspace / path).parent.mkdir(parents=True)
+        (workspace / path).write_text(text)
+        records = sorted(
+            (r for rs in lines.values() for r in rs if r["provenance"]["session"] == session),
+            key=lambda r: r["provenance"]["first_sequence"],
+        )
+        messages = [m for r in records for m in r["conversations"]]
+        for command, answer in zip(messages[::2], messages[1::2], strict=True):
+            script = command["value"].removeprefix("```bash\n").removesuffix("\n```")
+            if script.startswith("python -c"):
+                continue  # the recorded terminal command, not a file command
+            ran = subprocess.run(["bash", "-c", script], cwd=workspace, capture_output=True, text=True, timeout=30)
+            assert (ran.returncode, ran.stderr) == (0, ""), script
+            shown = answer["value"].removeprefix("<stdout>\n").removesuffix("\n</stdout>")
+            assert ran.stdout.removesuffix("\n") == shown, script
+        assert (workspace / path).read_bytes() == FINAL[session].encode()
 
     # Next-edit examples: one a session (its second burst, with the first as history); the
     # rewrite, put in the file as it was, gives the file as the user saved it.
