@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..positions import PositionError
+from ..positions import PositionError, text_sha256
 from . import sed
 from .buffer import TextBuffer
 from .casts import CastReader
@@ -85,6 +85,8 @@ class Stats:
     edits: int = 0
     unknown: int = 0
     approximate: int = 0
+    refused: int = 0
+    """Viewports not taken as a file's text because the file's recorded hash says otherwise."""
     patch_failures: int = 0
 
 
@@ -143,6 +145,8 @@ class Builder:
     """Texts that commands left in files whose text then became unknown."""
     _conversation: int = 0
     _used: int = 0
+    _hashes: dict[str, str] = field(default_factory=dict)
+    """The recorded SHA-256 of files opened without their text."""
     _seen: set[str] = field(default_factory=set)
     """Files shown in the current conversation."""
 
@@ -196,6 +200,24 @@ class Builder:
         elif relpath not in self.initial:
             self.initial[relpath] = text
 
+    def _may_be_new(self, relpath: str) -> bool:
+        """Whether a file never seen may be taken as new (empty): not when it was opened with a
+        recorded hash of something else."""
+        expected = self._hashes.get(relpath)
+        return expected is None or expected == text_sha256("")
+
+    def _guess(self, relpath: str, text: str) -> None:
+        """Take a viewport from line 1 as the file's text: exact when the file's recorded hash
+        (``file_open.content``) matches it, refused (and counted) when it does not, approximate
+        when nothing was recorded to check it against."""
+        expected = self._hashes.get(relpath)
+        if expected is None:
+            self._learn(relpath, text, approximate=True)
+        elif text_sha256(text) == expected:
+            self._learn(relpath, text)
+        else:
+            self.stats.refused += 1
+
     def _snapshot(self, snapshot_id: str) -> None:
         if self.load_snapshot is None:
             return
@@ -206,6 +228,8 @@ class Builder:
         relpath = action["file"]
         if action.get("text") is not None:
             self._learn(relpath, action["text"])
+        elif (action.get("content") or {}).get("sha256"):
+            self._hashes[relpath] = action["content"]["sha256"]
         self._switch(relpath)
 
     def _tab_switch(self, action: dict[str, Any]) -> None:
@@ -275,8 +299,8 @@ class Builder:
         diff = action["diff"]
         source = _source_label(action)
         state = self.files.get(relpath)
-        if state is None and diff["rangeOffset"] == 0 and diff["rangeLength"] == 0:  # never seen: a new file
-            self._learn(relpath, "")
+        if state is None and diff["rangeOffset"] == 0 and diff["rangeLength"] == 0 and self._may_be_new(relpath):
+            self._learn(relpath, "")  # never seen: a new file
             state = self.files[relpath]
         if state is None or state.doc is None:
             self.stats.unknown += 1
@@ -401,7 +425,7 @@ class Builder:
         if viewport:
             relpath = viewport["file"]
             if viewport.get("startLine") == 1 and relpath not in self.files:
-                self._learn(relpath, viewport.get("content", ""), approximate=True)
+                self._guess(relpath, viewport.get("content", ""))
             self._cursor(relpath, viewport["cursorPosition"]["line"])
 
     # --- terminals and agents --------------------------------------------------------------------
