@@ -20,6 +20,7 @@ file. Examples no save confirms are counted, not written.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,23 +170,64 @@ class NextEdits:
 
 
 def history_entry(path: str, before: str, after: str) -> str:
+    """The burst as a unified diff of its changed lines (with one line of context), numbered as
+    in the whole file; only the region is diffed, so its cost does not grow with the file."""
+    start, end, grown = _region(before, after)
+    offset = before.count("\n", 0, start)
     diff = difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=path, tofile=path, n=1
+        before[start:end].splitlines(keepends=True),
+        after[start : end + grown].splitlines(keepends=True),
+        fromfile=path,
+        tofile=path,
+        n=1,
     )
-    body = "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+    body = "".join(_renumber(line, offset) if line.startswith("@@") else _ended(line) for line in diff)
     return f'User edited "{path}":\n```diff\n{body}```\n'
+
+
+def _ended(line: str) -> str:
+    return line if line.endswith("\n") else line + "\n"
+
+
+_HUNK = re.compile(r"^@@ -(\d+)((?:,\d+)?) \+(\d+)((?:,\d+)?) @@")
+
+
+def _renumber(header: str, offset: int) -> str:
+    def shift(match: re.Match[str]) -> str:
+        old, new = int(match[1]), int(match[3])
+        return f"@@ -{old + offset if old else offset}{match[2]} +{new + offset if new else offset}{match[4]} @@"
+
+    return _ended(_HUNK.sub(shift, header))
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection over slice comparisons (which run in C)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle :] == b[len(b) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _region(before: str, after: str) -> tuple[int, int, int]:
     """The editable region: ``before[start:end]`` became ``after[start:end + grown]``, whole
     lines with :data:`CONTEXT_LINES` unchanged lines around the change."""
-    prefix = 0
-    limit = min(len(before), len(after))
-    while prefix < limit and before[prefix] == after[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and before[len(before) - 1 - suffix] == after[len(after) - 1 - suffix]:
-        suffix += 1
+    prefix = _common_prefix(before, after)
+    suffix = _common_suffix(before, after, min(len(before), len(after)) - prefix)
     start = before.rfind("\n", 0, prefix) + 1
     for _ in range(CONTEXT_LINES):
         start = before.rfind("\n", 0, max(start - 1, 0)) + 1 if start else 0
