@@ -217,6 +217,11 @@ def test_duplicate_bundles_give_one_copy(privacy_home: Locations, served: Path, 
     assert report["duplicates"] == 2 and report["bundles_new"] == 2
     found = [r["provenance"]["session"] for rs in examples(out).values() for r in rs]
     assert set(found) == sessions and len(found) == len(set(found))  # one conversation each, once
+    # The older commands point at this one instead of finding nothing.
+    for command in (("serialize", str(served), "--out", str(tmp_path / "s")), ("import", str(downloaded))):
+        refused = run_cli(*command, check=False)
+        assert refused.returncode == 2 and "crowdcode dataset build" in refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 @pytest.mark.unverified(reason="three sessions are corrupted on purpose; the build must quarantine them")

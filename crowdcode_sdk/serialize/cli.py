@@ -97,6 +97,12 @@ def config_from(args: argparse.Namespace) -> DatasetConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from(args)
+    stores = [ref for ref in args.sources if ref.endswith(".tar.zst") or Path(ref, "bundles").is_dir()]
+    if stores:
+        raise CrowdcodeError(
+            f"{stores[0]}: a crowdcode upload (bundle or ingest store); build training data from it with "
+            "`crowdcode dataset build`"
+        )
     sources = resolve(args.sources)
     if not sources:
         raise CrowdcodeError("no sessions found in " + " ".join(args.sources))
