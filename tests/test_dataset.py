@@ -252,8 +252,8 @@ def test_corrupt_sessions_among_fifty_good(locations: Locations, tmp_path: Path,
 
 
 def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The server stores into S3 (moto); the build reads the bucket, locally and on a local Ray,
-    and both write the same bytes."""
+    """The server stores into S3 (moto); the build reads the bucket, locally and on a local Ray
+    (writing back to the bucket), and both write the same bytes."""
     import threading
 
     import boto3
@@ -283,17 +283,26 @@ def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_pat
         finally:
             server.shutdown()
             server.server_close()
-        outputs = {}
-        for engine in ("local", "ray"):
-            out = tmp_path / engine
-            args = ("s3://crowd/ingest", "--out", str(out), "--endpoint-url", endpoint, "--engine", engine)
-            result = build(*args, "--workers", "2", "--val-ratio", "0.5")
-            assert result.stdout.startswith("4 sessions -> ")
-            outputs[engine] = {
-                p.relative_to(out).as_posix(): p.read_bytes()
-                for p in sorted(out.rglob("*"))
-                if p.is_file() and p.suffix in (".jsonl", ".parquet")
-            }
+        out = tmp_path / "local"
+        args = ("s3://crowd/ingest", "--endpoint-url", endpoint, "--workers", "2", "--val-ratio", "0.5")
+        assert build(*args, "--out", str(out)).stdout.startswith("4 sessions -> ")
+        local = {
+            p.relative_to(out).as_posix(): p.read_bytes()
+            for p in sorted(out.rglob("*"))
+            if p.is_file() and p.suffix in (".jsonl", ".parquet") and ".work" not in p.parts
+        }
+        # Ray writes to the bucket too.
+        assert build(*args, "--engine", "ray", "--out", "s3://crowd/datasets/v1").stdout.startswith("4 sessions -> ")
+        bucket = boto3.client("s3", endpoint_url=endpoint)
+        listed = bucket.list_objects_v2(Bucket="crowd", Prefix="datasets/v1/")["Contents"]
+        remote = {
+            o["Key"].removeprefix("datasets/v1/"): bucket.get_object(Bucket="crowd", Key=o["Key"])["Body"].read()
+            for o in listed
+            if o["Key"].endswith((".jsonl", ".parquet"))
+        }
+        assert "datasets/v1/report.json" in {o["Key"] for o in listed}
+        assert not any("/.work/" in o["Key"] for o in listed)
+        outputs = {"local": local, "ray": remote}
         assert outputs["local"] == outputs["ray"]
         assert any(name.startswith("data/") for name in outputs["local"])
     finally:

@@ -23,10 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bundle files (.tar.zst), session directories or data directories, or crowd-code 2.0 bundles.",
     )
     b.add_argument("sources", nargs="+", metavar="SOURCE")
-    b.add_argument("--out", required=True, help="output directory (kept between builds: re-runs add only what is new)")
+    b.add_argument(
+        "--out",
+        required=True,
+        help="output directory or fsspec URL (kept between builds: re-runs add only what is new)",
+    )
     add_options(b)
     b.add_argument("--shard-rows", type=int, default=10_000, help="examples per Parquet shard (default: 10000)")
-    b.add_argument("--endpoint-url", help="S3 endpoint for s3:// sources (e.g. a MinIO or moto server)")
+    b.add_argument("--endpoint-url", help="S3 endpoint for s3:// sources and --out (e.g. a MinIO or moto server)")
     b.add_argument("--no-plots", action="store_true", help="no PNG plots in the dataset card")
     b.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
     b.set_defaults(run=run_build)
@@ -46,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build
     from .card import summary_line
+    from .publish import is_url, local_dir, publish
 
     if args.shard_rows < 1:
         raise CrowdcodeError("--shard-rows must be at least 1")
@@ -60,7 +65,10 @@ def run_build(args: argparse.Namespace) -> int:
         shard_rows=args.shard_rows,
         plots=not args.no_plots,
     )
-    built = build(args.sources, Path(args.out), config, options)
+    out = local_dir(args.out) if is_url(args.out) else Path(args.out)
+    built = build(args.sources, out, config, options)
+    if is_url(args.out):
+        publish(out, args.out, storage)
     print(summary_line(built.report, args.out))
     return 0
 
