@@ -65,10 +65,9 @@ def examples(out: Path) -> dict[str, list[dict]]:
     }
 
 
-def build(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        "dataset", "build", *args, "--min-conversation-messages", "1", "--no-plots", check=check, timeout=120
-    )
+def build(*args: str, plots: bool = False) -> subprocess.CompletedProcess[str]:
+    extra = () if plots else ("--no-plots",)
+    return run_cli("dataset", "build", *args, "--min-conversation-messages", "1", *extra, timeout=120)
 
 
 @pytest.fixture
@@ -211,12 +210,15 @@ def test_duplicate_bundles_give_one_copy(privacy_home: Locations, served: Path, 
     downloaded = tmp_path / "downloaded.tar.zst"  # and a maintainer's download of it, given too
     shutil.copy(bundle, downloaded)
     out = tmp_path / "dataset"
-    result = build(str(served), str(downloaded), "--out", str(out))
+    result = build(str(served), str(downloaded), "--out", str(out), plots=True)
     assert result.stdout.startswith("2 sessions -> ")
     report = orjson.loads((out / "report.json").read_bytes())["summary"]
     assert report["duplicates"] == 2 and report["bundles_new"] == 2
     found = [r["provenance"]["session"] for rs in examples(out).values() for r in rs]
     assert set(found) == sessions and len(found) == len(set(found))  # one conversation each, once
+    card = (out / "README.md").read_text()
+    for plot in ("session_minutes.png", "events_per_kind.png", "edit_sources.png"):
+        assert (out / "plots" / plot).read_bytes().startswith(b"\x89PNG") and f"(plots/{plot})" in card
     # The older commands point at this one instead of finding nothing.
     for command in (("serialize", str(served), "--out", str(tmp_path / "s")), ("import", str(downloaded))):
         refused = run_cli(*command, check=False)

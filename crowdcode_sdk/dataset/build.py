@@ -63,7 +63,11 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
     cache = _Cache(work / "results", config, staging.fingerprints())
     cached = {s.session_id: r for s in sources if (r := cache.get(s)) is not None}
     todo = [s for s in sources if s.session_id not in cached]
-    fresh = engines.run(todo, config, engine=options.engine, workers=options.workers, ray_address=options.ray_address)
+    fresh: Iterator[SessionResult] = iter(())  # nothing new: no engine (no Ray) started
+    if todo:
+        fresh = engines.run(
+            todo, config, engine=options.engine, workers=options.workers, ray_address=options.ray_address
+        )
     for source, result in zip(todo, _progress(fresh, len(todo), options.progress), strict=True):
         cache.put(source, result)  # engines yield in the order of their sources
         cached[source.session_id] = result

@@ -34,7 +34,8 @@ fenced block; the user answers with its output in <stdout>. You read files with 
 `sed -i 'Ni\\` (insert before line N), `sed -i '$a\\` (append), `sed -i 'S,Ec\\` (replace lines S-E), \
 each followed by the new lines (all but the last ending in a backslash), or `sed -i 'S,Ed'` \
 (delete), chained with `&& cat -n FILE | sed -n 'START,ENDp'`. Line numbers are 1-based. A first \
-line `# agent: NAME` or `# git` marks a change that a coding agent or another program made."""
+line `# agent: NAME` or `# git` marks a change that a coding agent or another program made. A \
+command's output ends with `[exit code N]` when its exit status is known."""
 
 
 @dataclass(frozen=True)
