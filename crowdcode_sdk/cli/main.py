@@ -16,10 +16,11 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
+from ..dataset import cli as dataset_cmd
 from ..errors import CrowdcodeError
 from . import config_cmd, export_cmd, panic_cmd, sessions_cmd, status_cmd, verify_cmd
 
-CORE_COMMANDS = (status_cmd, sessions_cmd, export_cmd, panic_cmd, config_cmd, verify_cmd)
+CORE_COMMANDS = (status_cmd, sessions_cmd, export_cmd, panic_cmd, config_cmd, verify_cmd, dataset_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -235,7 +235,10 @@ def read_bundles(path: Path) -> list[Bundle]:
         elif match := _SNAPSHOT_NAME.search(name):
             snapshots[match[1]] = orjson.loads(data)
     if not chunks:
-        raise CrowdcodeError(f"{path}: no crowd-code 2.0 chunks (chunk_*.json) found")
+        hint = ""
+        if str(path).endswith(".tar.zst") or (Path(path) / "bundles").is_dir():
+            hint = "; it is a crowdcode upload (bundle or ingest store): read it with `crowdcode dataset build`"
+        raise CrowdcodeError(f"{path}: no crowd-code 2.0 chunks (chunk_*.json) found{hint}")
     bundles: dict[str, Bundle] = {}
     for chunk in sorted(chunks, key=lambda c: (c.get("sessionId", ""), c.get("chunkIndex", 0))):
         if chunk.get("version") != VERSION:

@@ -31,6 +31,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("sources", nargs="+", metavar="SESSION|DIR")
     p.add_argument("--out", required=True, help="output directory")
+    add_options(p)
+    p.add_argument(
+        "--workspaces",
+        action="store_true",
+        help="also write each session's initial workspace to workspaces/SESSION.json ({path: text}), "
+        "where its file commands replay from",
+    )
+    p.add_argument(
+        "--verified-only",
+        action="store_true",
+        help="leave out sessions that `crowdcode verify` rejects (they stay listed in metadata.json)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The serializer's options, shared with ``crowdcode dataset build``."""
     p.add_argument("--format", choices=("nemo", "chat"), default="nemo", help="JSONL line format (default: nemo)")
     p.add_argument("--engine", choices=engines.ENGINES, default="local", help="where to run (default: local)")
     p.add_argument("--workers", type=int, help="processes (local) or CPUs for a local Ray (default: all cores)")
@@ -47,19 +65,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--path-prefix", help="write paths as PREFIX/relative/path (e.g. /workspace)")
     p.add_argument("--no-source-marks", action="store_true", help="no '# agent: NAME' line on non-user changes")
     p.add_argument("--no-agent-prompts", action="store_true", help="leave out prompts typed into CLI agents")
-    p.add_argument(
-        "--workspaces",
-        action="store_true",
-        help="also write each session's initial workspace to workspaces/SESSION.json ({path: text}), "
-        "where its file commands replay from",
-    )
-    p.add_argument(
-        "--verified-only",
-        action="store_true",
-        help="leave out sessions that `crowdcode verify` rejects (they stay listed in metadata.json)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
 
 
 def config_from(args: argparse.Namespace) -> DatasetConfig:
@@ -85,13 +90,19 @@ def config_from(args: argparse.Namespace) -> DatasetConfig:
         val_ratio=args.val_ratio,
         system_prompt=args.system_prompt,
         format=args.format,
-        workspaces=args.workspaces,
-        verified_only=args.verified_only,
+        workspaces=getattr(args, "workspaces", False),
+        verified_only=getattr(args, "verified_only", True),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from(args)
+    stores = [ref for ref in args.sources if ref.endswith(".tar.zst") or Path(ref, "bundles").is_dir()]
+    if stores:
+        raise CrowdcodeError(
+            f"{stores[0]}: a crowdcode upload (bundle or ingest store); build training data from it with "
+            "`crowdcode dataset build`"
+        )
     sources = resolve(args.sources)
     if not sources:
         raise CrowdcodeError("no sessions found in " + " ".join(args.sources))
@@ -154,6 +165,7 @@ def write_dataset(
                     "bytes": result.bytes,
                     "verified": result.verified,
                     "mismatches": result.mismatches,
+                    **({"reason": result.reason} if result.reason else {}),
                     **result.stats,
                 }
             )

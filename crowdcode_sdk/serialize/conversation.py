@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..positions import PositionError
+from ..positions import PositionError, text_sha256
 from . import sed
 from .buffer import TextBuffer
 from .casts import CastReader
@@ -70,6 +70,12 @@ class Step:
     user: str = ""
     """The user message: the output in ``<stdout>``, cut to the message token limit."""
     tokens: int = 0
+    source: str = "user"
+    """Who made the step: ``user``, or the label of an agent, git or another program
+    (``agent: claude``, ``git``, ``external``, ``unknown``); datasets mark the latter per turn so
+    that trainers can mask them from the loss."""
+    sequence: int = 0
+    """The sequence number of the last event read when the step was made."""
 
 
 @dataclass
@@ -79,6 +85,8 @@ class Stats:
     edits: int = 0
     unknown: int = 0
     approximate: int = 0
+    refused: int = 0
+    """Viewports not taken as a file's text because the file's recorded hash says otherwise."""
     patch_failures: int = 0
 
 
@@ -106,6 +114,7 @@ class _Command:
     timestamp: int
     screen: dict[str, Any] | None = None
     end: int | None = None
+    exit_code: int | None = None
 
 
 @dataclass
@@ -131,10 +140,13 @@ class Builder:
     _response: str | None = None
     _active: str | None = None
     _now: int = 0
+    _sequence: int = 0
     _stale: dict[str, str] = field(default_factory=dict)
     """Texts that commands left in files whose text then became unknown."""
     _conversation: int = 0
     _used: int = 0
+    _hashes: dict[str, str] = field(default_factory=dict)
+    """The recorded SHA-256 of files opened without their text."""
     _seen: set[str] = field(default_factory=set)
     """Files shown in the current conversation."""
 
@@ -144,6 +156,7 @@ class Builder:
         for event in events:
             self.stats.events += 1
             self._now = event.get("timestamp", self._now)
+            self._sequence = event.get("sequence", self._sequence)
             kind = event.get("type")
             if kind == "action":
                 self._action(event["action"])
@@ -187,6 +200,24 @@ class Builder:
         elif relpath not in self.initial:
             self.initial[relpath] = text
 
+    def _may_be_new(self, relpath: str) -> bool:
+        """Whether a file never seen may be taken as new (empty): not when it was opened with a
+        recorded hash of something else."""
+        expected = self._hashes.get(relpath)
+        return expected is None or expected == text_sha256("")
+
+    def _guess(self, relpath: str, text: str) -> None:
+        """Take a viewport from line 1 as the file's text: exact when the file's recorded hash
+        (``file_open.content``) matches it, refused (and counted) when it does not, approximate
+        when nothing was recorded to check it against."""
+        expected = self._hashes.get(relpath)
+        if expected is None:
+            self._learn(relpath, text, approximate=True)
+        elif text_sha256(text) == expected:
+            self._learn(relpath, text)
+        else:
+            self.stats.refused += 1
+
     def _snapshot(self, snapshot_id: str) -> None:
         if self.load_snapshot is None:
             return
@@ -197,6 +228,8 @@ class Builder:
         relpath = action["file"]
         if action.get("text") is not None:
             self._learn(relpath, action["text"])
+        elif (action.get("content") or {}).get("sha256"):
+            self._hashes[relpath] = action["content"]["sha256"]
         self._switch(relpath)
 
     def _tab_switch(self, action: dict[str, Any]) -> None:
@@ -266,8 +299,8 @@ class Builder:
         diff = action["diff"]
         source = _source_label(action)
         state = self.files.get(relpath)
-        if state is None and diff["rangeOffset"] == 0 and diff["rangeLength"] == 0:  # never seen: a new file
-            self._learn(relpath, "")
+        if state is None and diff["rangeOffset"] == 0 and diff["rangeLength"] == 0 and self._may_be_new(relpath):
+            self._learn(relpath, "")  # never seen: a new file
             state = self.files[relpath]
         if state is None or state.doc is None:
             self.stats.unknown += 1
@@ -339,7 +372,7 @@ class Builder:
         state.shown = True
         if source != "user" and self.options.mark_sources:
             command = f"# {source}\n{command}"
-        self._emit("edit", command, output, path=relpath, before=before)
+        self._emit("edit", command, output, path=relpath, before=before, source=source)
 
     def _file_change(self, action: dict[str, Any]) -> None:
         relpath = action["file"]
@@ -382,7 +415,7 @@ class Builder:
     def _emit_marked(self, kind: str, command: str, source: str) -> None:
         if source != "user" and self.options.mark_sources:
             command = f"# {source}\n{command}"
-        self._emit(kind, command, "")
+        self._emit(kind, command, "", source=source)
 
     def _observation(self, observation: dict[str, Any]) -> None:
         terminal = observation.get("activeTerminal")
@@ -392,7 +425,7 @@ class Builder:
         if viewport:
             relpath = viewport["file"]
             if viewport.get("startLine") == 1 and relpath not in self.files:
-                self._learn(relpath, viewport.get("content", ""), approximate=True)
+                self._guess(relpath, viewport.get("content", ""))
             self._cursor(relpath, viewport["cursorPosition"]["line"])
 
     # --- terminals and agents --------------------------------------------------------------------
@@ -406,6 +439,7 @@ class Builder:
     def _terminal_command_end(self, action: dict[str, Any]) -> None:
         if self._command is not None and self._command.terminal_id == action["terminalId"]:
             self._command.end = self._now
+            self._command.exit_code = action.get("exitCode")
 
     def _terminal_focus(self, action: dict[str, Any]) -> None:
         self._flush()
@@ -420,6 +454,8 @@ class Builder:
             end = command.end if command.end is not None else self._now
             output = self.casts.output(command.terminal_id, command.timestamp, end) or ""
         output = truncate(self.tokenizer, output, self.options.max_output_tokens)
+        if command.exit_code is not None:
+            output = with_exit_code(output, command.exit_code)
         self._emit("terminal", text, output, command.timestamp)
 
     def _agent_prompt(self, action: dict[str, Any]) -> None:
@@ -440,7 +476,8 @@ class Builder:
         if prompt is None:
             return
         output = truncate(self.tokenizer, response or "", self.options.max_output_tokens)
-        self._emit("agent", prompt[1].replace("\r\n", "\n").strip(), output, prompt[2])
+        text = prompt[1].replace("\r\n", "\n").strip()
+        self._emit("agent", text, output, prompt[2], source=f"prompt: {prompt[0]}")
 
     # --- output ----------------------------------------------------------------------------------
 
@@ -454,6 +491,7 @@ class Builder:
         path: str | None = None,
         before: str | None = None,
         whole: bool = False,
+        source: str = "user",
     ) -> None:
         """Add a step. ``path``: the file it shows or edits, ``before`` its text before the step,
         ``whole`` whether the step shows all of it. A conversation that reaches the token budget
@@ -463,6 +501,7 @@ class Builder:
             self._close_command()
             self._close_prompt()
         step = self._step(kind, command, output, self._now if timestamp is None else timestamp)
+        step.source = source
         if self.budget is not None and self._used and self._used + step.tokens > self.budget:
             self._conversation += 1
             self._used = 0
@@ -484,9 +523,17 @@ class Builder:
 
     def _append(self, step: Step) -> None:
         step.conversation = self._conversation
+        step.sequence = self._sequence
         self._used += step.tokens
         self.steps.append(step)
         self.stats.steps += 1
+
+
+def with_exit_code(output: str, code: int) -> str:
+    """The command's output with its exit status as a last line, as a shell user sees it from
+    ``echo $?``: whether a command failed is part of what the model should learn."""
+    body = output.rstrip("\n")
+    return f"{body}\n[exit code {code}]" if body else f"[exit code {code}]"
 
 
 @contextlib.contextmanager

@@ -5,8 +5,9 @@ conversation when the next step would pass ``max_tokens_per_conversation`` (and 
 at the start of the next), and a conversation is kept only with at least ``min_messages``
 messages. User messages (observations) longer than ``max_tokens_per_message``
 are cut with a ``[truncated]`` marker; assistant messages (commands) never are, since a cut
-command would not run. Whole sessions go to training or validation by a hash of their id, so the
-split is deterministic and never leaks a session across sets.
+command would not run. Whole sessions go to training or validation by a hash of their contributor
+(or, without one, of their id), so the split is deterministic and never leaks a person's work
+across sets.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 import orjson
 
 from .conversation import Options, Step, build_steps
+from .next_edit import NextEdits
 from .sources import SessionSource
+from .tally import Tally
 from .tokens import load_tokenizer
 
 DEFAULT_SYSTEM_PROMPT = """\
@@ -31,7 +34,8 @@ fenced block; the user answers with its output in <stdout>. You read files with 
 `sed -i 'Ni\\` (insert before line N), `sed -i '$a\\` (append), `sed -i 'S,Ec\\` (replace lines S-E), \
 each followed by the new lines (all but the last ending in a backslash), or `sed -i 'S,Ed'` \
 (delete), chained with `&& cat -n FILE | sed -n 'START,ENDp'`. Line numbers are 1-based. A first \
-line `# agent: NAME` or `# git` marks a change that a coding agent or another program made."""
+line `# agent: NAME` or `# git` marks a change that a coding agent or another program made. A \
+command's output ends with `[exit code N]` when its exit status is known."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,15 @@ class DatasetConfig:
     format: str = "nemo"  # "nemo" | "chat"
     workspaces: bool = False
     """Also return each session's initial workspace (written to ``workspaces/<session>.json``)."""
+    next_edits: bool = False
+    """Also make next-edit prediction examples (:mod:`.next_edit`)."""
     verified_only: bool = False
     """Leave out sessions that ``crowdcode verify`` rejects (their file commands may not rebuild
     the files); they are still listed in ``metadata.json``."""
+
+
+Line = bytes
+"""One encoded JSONL line (a name, since :class:`SessionResult` has a field called ``bytes``)."""
 
 
 @dataclass
@@ -65,7 +75,16 @@ class SessionResult:
     stats: dict[str, int]
     verified: bool = False
     mismatches: int = 0
-    conversations: list[list[dict[str, str]]] | None = None
+    reason: str = ""
+    """Why the session does not verify or could not be read (empty when it verifies)."""
+    error: bool = False
+    """The session could not be read at all (``reason`` says why)."""
+    next_edits: list[Line] = field(default_factory=list)
+    """Next-edit prediction examples (:mod:`.next_edit`) as JSONL lines, when asked for."""
+    next_edits_unconfirmed: int = 0
+    tally: dict[str, Any] = field(default_factory=dict)
+    """What the session holds (:class:`.tally.Tally`): events per kind, edit sources, activity."""
+    conversations: list[list[dict[str, Any]]] | None = None
     initial: dict[str, str] | None = None
     steps: list[Step] | None = None
 
@@ -78,15 +97,51 @@ def split_of(session_id: str, val_ratio: float) -> str:
 
 def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = False) -> SessionResult:
     """Serialize one session: the unit of work for every engine. ``keep_steps`` also returns the
-    steps, messages and initial workspace (for tests and debugging)."""
+    steps, messages and initial workspace (for tests and debugging).
+
+    Never raises for what is in the recording: a session that cannot be read (a garbage line,
+    invalid UTF-8, a field of the wrong type) comes back empty with ``error`` saying why, so one
+    bad session never stops a dataset, on any engine."""
     began = time.perf_counter()
     cpu = time.process_time()
+    split = split_of(source.contributor or source.session_id, config.val_ratio)
+    try:
+        return _process(source, config, split, began, cpu, keep_steps=keep_steps)
+    except Exception as exc:  # any failure is this session's, reported, never the run's
+        return SessionResult(
+            session_id=source.session_id,
+            split=split,
+            lines=[],
+            tokens=0,
+            bytes=_size(source),
+            seconds=time.perf_counter() - began,
+            cpu_seconds=time.process_time() - cpu,
+            stats={},
+            reason=f"unreadable: {type(exc).__name__}: {str(exc)[:200]}",
+            error=True,
+        )
+
+
+def _size(source: SessionSource) -> int:
+    try:
+        return source.size()
+    except OSError:
+        return 0
+
+
+def _process(
+    source: SessionSource, config: DatasetConfig, split: str, began: float, cpu: float, *, keep_steps: bool
+) -> SessionResult:
     tokenizer = load_tokenizer(config.tokenizer)
     events, loader = source.open()
     checker = source.verifier(loader)
+    tally = Tally()
+    edits = NextEdits(loader) if config.next_edits else None
+    if edits is not None:
+        events = edits.watching(events)
     budget = config.max_tokens_per_conversation - tokenizer.count(config.system_prompt)
     builder = build_steps(
-        checker.passing(events),
+        checker.passing(tally.counting(events)),
         config.options,
         tokenizer,
         loader,
@@ -95,48 +150,91 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
         message_limit=config.max_tokens_per_message,
     )
     verdict = checker.verdict
-    conversations, tokens = chunk(builder.steps, config)
+    groups = chunk(builder.steps, config)
     if config.verified_only and not verdict.ok:
-        conversations, tokens = [], 0
+        groups = []
+    conversations = [messages(group) for group in groups]
     return SessionResult(
         session_id=source.session_id,
-        split=split_of(source.session_id, config.val_ratio),
-        lines=[orjson.dumps(record(c, config)) + b"\n" for c in conversations],
-        tokens=tokens,
+        split=split,
+        lines=[
+            orjson.dumps(record(c, config, provenance(source, group, verdict.ok))) + b"\n"
+            for c, group in zip(conversations, groups, strict=True)
+        ],
+        tokens=sum(step.tokens for group in groups for step in group),
         bytes=source.size(),
         seconds=time.perf_counter() - began,
         cpu_seconds=time.process_time() - cpu,
         stats=asdict(builder.stats),
         verified=verdict.ok,
         mismatches=verdict.mismatch_count,
+        reason="" if verdict.ok else verdict.summary(),
+        tally=tally.to_json(),
+        next_edits=[
+            orjson.dumps({**example, "provenance": _origin(source, example, verdict.ok)}) + b"\n"
+            for example in (edits.examples if edits is not None and verdict.ok else [])
+        ],
+        next_edits_unconfirmed=edits.unconfirmed if edits is not None else 0,
         conversations=conversations if keep_steps else None,
         initial=builder.initial if keep_steps or config.workspaces else None,
         steps=builder.steps if keep_steps else None,
     )
 
 
-def chunk(steps: list[Step], config: DatasetConfig) -> tuple[list[list[dict[str, str]]], int]:
-    """The builder's conversations as messages (``{"from": "Assistant"|"User", "value": …}``),
-    those with too few messages or one role only left out; and their token total."""
-    kept: list[list[dict[str, str]]] = []
-    total = 0
+def chunk(steps: list[Step], config: DatasetConfig) -> list[list[Step]]:
+    """The builder's conversations as groups of steps, those with too few messages left out."""
+    kept: list[list[Step]] = []
     for _, run in itertools.groupby(steps, key=lambda step: step.conversation):
         group = list(run)
-        messages = []
-        for step in group:
-            messages.append({"from": "Assistant", "value": step.assistant})
-            messages.append({"from": "User", "value": step.user})
-        if len(messages) >= config.min_messages:  # every step has both roles
-            kept.append(messages)
-            total += sum(step.tokens for step in group)
-    return kept, total
+        if 2 * len(group) >= config.min_messages:  # every step has both roles
+            kept.append(group)
+    return kept
 
 
-def record(conversation: list[dict[str, str]], config: DatasetConfig) -> dict[str, Any]:
-    """One JSONL line in the chosen format."""
+def messages(group: list[Step]) -> list[dict[str, Any]]:
+    """A conversation's messages (``{"from": "Assistant"|"User", "value": …}``). Assistant turns
+    also say who made them (``source``) and whether to learn from them (``train``: only the
+    user's own actions; an agent's, git's or another program's changes are context)."""
+    out: list[dict[str, Any]] = []
+    for step in group:
+        out.append(
+            {"from": "Assistant", "value": step.assistant, "source": step.source, "train": step.source == "user"}
+        )
+        out.append({"from": "User", "value": step.user})
+    return out
+
+
+def _origin(source: SessionSource, example: dict[str, Any], verified: bool) -> dict[str, Any]:
+    sequence = example.pop("sequence")
+    return {
+        "contributor": source.contributor,
+        "session": source.session_id,
+        "first_sequence": sequence,
+        "last_sequence": sequence,
+        "verified": verified,
+    }
+
+
+def provenance(source: SessionSource, group: list[Step], verified: bool) -> dict[str, Any]:
+    """Where an example comes from, so that it can be traced, filtered or deleted."""
+    return {
+        "contributor": source.contributor,
+        "session": source.session_id,
+        "first_sequence": min(step.sequence for step in group),
+        "last_sequence": max(step.sequence for step in group),
+        "verified": verified,
+    }
+
+
+def record(conversation: list[dict[str, Any]], config: DatasetConfig, origin: dict[str, Any]) -> dict[str, Any]:
+    """One JSONL line in the chosen format, with its provenance."""
     if config.format == "chat":
         role = {"Assistant": "assistant", "User": "user"}
-        messages = [{"role": "system", "content": config.system_prompt}]
-        messages += [{"role": role[m["from"]], "content": m["value"]} for m in conversation]
-        return {"messages": messages}
-    return {"mask": "User", "system": config.system_prompt, "conversations": conversation}
+        chat: list[dict[str, Any]] = [{"role": "system", "content": config.system_prompt}]
+        for m in conversation:
+            turn = {"role": role[m["from"]], "content": m["value"]}
+            if "source" in m:
+                turn |= {"source": m["source"], "train": m["train"]}
+            chat.append(turn)
+        return {"messages": chat, "provenance": origin}
+    return {"mask": "User", "system": config.system_prompt, "conversations": conversation, "provenance": origin}

@@ -30,12 +30,18 @@ class SessionSource:
     session_id: str
     data_dir: str | None = None
     """For journals: the data directory whose ``snapshots/`` the session's snapshots are in."""
+    contributor: str = ""
+    """A pseudonym of who recorded it (datasets split by it, so no one is in two splits);
+    empty: split by session."""
 
     def size(self) -> int:
-        """Bytes of recording (journal segments or bundle files): the throughput unit."""
+        """Bytes of recording read (journal segments and raw terminal streams, or bundle files):
+        the throughput unit."""
         path = Path(self.path)
         if self.kind == "journal":
-            return sum(p.stat().st_size for p in journal.segments(path))
+            casts = path / "terminals"
+            streams = sum(p.stat().st_size for p in casts.glob("*.cast")) if casts.is_dir() else 0
+            return streams + sum(p.stat().st_size for p in journal.segments(path))
         if path.is_file():
             return path.stat().st_size
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -1,0 +1,1 @@
+"""``crowdcode dataset``: from uploaded recordings to a training dataset; see docs/dataset.md."""
