@@ -15,10 +15,11 @@ import os
 import select
 import signal
 import termios
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import channel
+from . import channel, start_position
 from .channel import ChannelWriter
 from .terminal_mode import get_size, raw_mode, set_size
 
@@ -135,16 +136,26 @@ def run(
     signals = _Signals()
     try:
         with raw_mode(stdin):
-            status = _loop(child, recorder, stdin, stdout, signals, hidden)
+            asking = os.isatty(stdin) and os.isatty(stdout)
+            if asking:  # in raw mode, so that the answer is not echoed
+                _write_all(stdout, start_position.QUERY)
+            status = _loop(child, recorder, stdin, stdout, signals, hidden, asking)
     finally:
         signals.close()
     return status
 
 
 def _loop(
-    child: Child, recorder: ChannelWriter, stdin: int, stdout: int, signals: _Signals, hidden: Callable[[int], bool]
+    child: Child,
+    recorder: ChannelWriter,
+    stdin: int,
+    stdout: int,
+    signals: _Signals,
+    hidden: Callable[[int], bool],
+    asking: bool,
 ) -> int:
     master = child.master
+    answer_until = time.monotonic() + start_position.WINDOW_S if asking else 0.0
     os.set_blocking(master, False)
     output = _OutputReader(master)
     stdin_is_tty = os.isatty(stdin)
@@ -162,6 +173,13 @@ def _loop(
             status = _wait(child.pid)
         if stdin_open and stdin in readable:
             data = _read_input(stdin)
+            if data and answer_until:
+                data, position = start_position.take_reply(data)
+                if position is not None or time.monotonic() > answer_until:
+                    answer_until = 0.0
+                if position is not None:
+                    recorder.send(channel.START, start_position.encode(position))
+                    data = data or None  # only the answer: nothing typed (not the end of input)
             if data:
                 record = not hidden(master)  # the terminal's state when the keys were typed
                 to_child += data

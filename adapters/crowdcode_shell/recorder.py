@@ -30,7 +30,7 @@ import orjson
 from crowdcode_sdk import EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
 from crowdcode_sdk.schema import Event, Panic, RecordingGap
 
-from . import channel, spool
+from . import channel, spool, start_position
 from .agent_tracker import AgentTracker
 from .asciicast import CastHeader, CastWriter
 from .commands import CommandTracker
@@ -227,6 +227,8 @@ class _FrameHandler:
             self._cast.marker(at, f"crowdcode: {missing} bytes not recorded")
             reason = f"{missing} bytes of terminal I/O not recorded"
             self._session.record(RecordingGap(lost_events=0, reason=reason))
+        elif kind == channel.START:
+            self._sampler.start_at(start_position.decode(data))
         elif kind == channel.EXIT:
             self.status = int(data)
             self._cast.exit(at, self.status)
