@@ -15,9 +15,11 @@ from typing import Any
 
 import orjson
 
-from crowdcode_sdk import Config, CrowdcodeError
+from crowdcode_sdk.config import Config
+from crowdcode_sdk.errors import CrowdcodeError
 
-from . import channel, integration, pty_loop, recorder
+from . import channel, integration, pty_loop
+from .recorder_spec import RecorderSpec
 from .terminal_mode import get_size
 
 NESTED_VARIABLE = "CROWDCODE_SHELL"
@@ -69,7 +71,7 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     cols, rows = get_size(stdin, stdout)
     start = time.monotonic()
     child = pty_loop.spawn(child_argv, child_env, (cols, rows))
-    spec = recorder.RecorderSpec(
+    spec = RecorderSpec(
         terminal_id=terminal_id,
         terminal_name=os.path.basename(argv[0]),
         argv=argv,
@@ -99,6 +101,8 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
+            from . import recorder  # here, not in the wrapper: its imports cost ~0.2 s
+
             recorder.run(spec, frames_r, report_w)
         finally:
             os._exit(0)

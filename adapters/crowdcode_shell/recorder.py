@@ -21,7 +21,6 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,27 +36,9 @@ from .commands import CommandTracker
 from .foreground import ForegroundWatcher
 from .input_filter import typed
 from .marks import MarkScanner
+from .recorder_spec import RecorderSpec
 from .sampler import ScreenSampler
 from .screen import AvtScreen
-
-
-@dataclass
-class RecorderSpec:
-    """What the wrapper tells the recorder about the terminal it records."""
-
-    terminal_id: str
-    terminal_name: str
-    argv: list[str]
-    shell: str | None  # integrated shell kind
-    nonce: str
-    cols: int
-    rows: int
-    master: int
-    child_pid: int
-    workspace: str
-    start_monotonic: float
-    env: dict[str, str] = field(default_factory=dict)
-    observe_screen: bool = True
 
 
 def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:

@@ -9,10 +9,11 @@ import time
 import uuid
 from pathlib import Path
 
-from crowdcode_sdk import Store
 from crowdcode_shell.asciicast import read_output
 from crowdcode_shell.screen import render
 from shell_helpers import CROWDCODE, PROMPT, cast_file, only_session, screens
+
+from crowdcode_sdk import Store
 
 
 def _vim_session(shell, tmp_path: Path):
@@ -162,7 +163,10 @@ class _Tmux:
 
     def cursor(self) -> tuple[int, int]:
         out = subprocess.run(
-            [*self.cmd, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"], check=True, capture_output=True, text=True
+            [*self.cmd, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         row, col = (int(n) for n in out.stdout.split())
         return row, col
@@ -236,6 +240,8 @@ def test_shrink_then_grow_matches_tmux(user_home: Path, home: Path, tmp_path: Pa
     finally:
         tmux.kill()
     info = only_session(ended=True)
-    last = [s for s in screens(info) if (s["cols"], s["rows"]) == (100, 30) and "exit" not in "".join(s["viewport"])][-1]
+    last = [s for s in screens(info) if (s["cols"], s["rows"]) == (100, 30) and "exit" not in "".join(s["viewport"])][
+        -1
+    ]
     assert _rows(last["viewport"], 30) == _rows(lines, 30)
     assert (last["cursor"]["line"], last["cursor"]["character"]) == cursor
