@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import channel, start_position
+from .end_of_input import POLL_S, PendingEof
 from .channel import ChannelWriter
 from .terminal_mode import get_size, raw_mode, set_size
 
@@ -161,12 +162,16 @@ def _loop(
     stdin_is_tty = os.isatty(stdin)
     stdin_open = True
     to_child = bytearray()
+    pending_eof: PendingEof | None = None
     status: int | None = None
     while status is None:
+        if pending_eof is not None and not to_child:
+            to_child += pending_eof.due()
         readers = [master, signals.read_fd] + ([stdin] if stdin_open else [])
         writers = ([master] if to_child else []) + ([recorder.fd] if recorder.pending else [])
+        timeout = POLL_S if pending_eof is not None else None
         try:
-            readable, writable, _ = select.select(readers, writers, [])
+            readable, writable, _ = select.select(readers, writers, [], timeout)
         except InterruptedError:
             continue
         if master in readable and not _pass_output(output, stdout, recorder):
@@ -188,8 +193,8 @@ def _loop(
                     recorder.send(channel.INPUT, data)
             elif data == b"":
                 stdin_open = False
-                if not stdin_is_tty:  # piped input ended: tell the child with end-of-file
-                    to_child += _eof_char(master)
+                if not stdin_is_tty:  # piped input ended: tell the child when it reads
+                    pending_eof = PendingEof(master)
         if to_child and master in writable:
             _write_some(master, to_child)
         if recorder.fd in writable:
@@ -240,13 +245,6 @@ def _read_input(fd: int) -> bytes | None:
         return None
     except OSError:
         return b""
-
-
-def _eof_char(master: int) -> bytes:
-    try:
-        return termios.tcgetattr(master)[6][termios.VEOF]
-    except termios.error:
-        return b"\x04"
 
 
 def _pass_output(output: _OutputReader, stdout: int, recorder: ChannelWriter, *, drain: bool = False) -> bool:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pexpect
+import pytest
 from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens, wait_for_process
 
 
@@ -182,6 +183,30 @@ def test_stdin_not_a_terminal(home: Path, user_home: Path, tmp_path: Path) -> No
     assert result.returncode == 3
     assert b"piped-42" in result.stdout
     assert b"piped-42" in cast_file(only_session()).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("shell_name", "line"),
+    [
+        ("bash", "echo piped-$((6*7))"),
+        ("zsh", "echo piped-$((6*7))"),
+        ("fish", "echo piped-(math 6 \\* 7)"),
+        ("sh", "echo piped-$((6*7))"),
+    ],
+)
+def test_piped_input_ends_the_shell(shell_name: str, line: str, home: Path, user_home: Path, tmp_path: Path) -> None:
+    """``echo CMD | crowdcode shell -- SHELL`` runs the command and ends, as with script(1): the
+    end of the input reaches the shell when it reads, not before."""
+    result = subprocess.run(
+        [CROWDCODE, "shell", "--", shell_name],
+        input=f"{line}\n".encode(),
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"piped-42" in result.stdout
+    assert b"piped-42" in cast_file(only_session(ended=True)).read_bytes()
 
 
 def test_the_child_gets_default_signal_dispositions(home: Path, user_home: Path, tmp_path: Path) -> None:
