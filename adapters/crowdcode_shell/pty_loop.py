@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import channel, start_position
-from .end_of_input import POLL_S, PendingEof
 from .channel import ChannelWriter
+from .end_of_input import POLL_S, PendingEof
 from .terminal_mode import get_size, raw_mode, set_size
 
 READ_SIZE = 64 * 1024
