@@ -8,6 +8,7 @@ import os
 import pwd
 import secrets
 import select
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -124,14 +125,17 @@ def _hidden_always(master: int) -> bool:
 
 
 def _read_report(fd: int, pid: int) -> dict[str, Any]:
-    """The recorder's closing report; it finishes on its own if it takes longer."""
+    """The recorder's closing report; it finishes on its own if it takes longer. Without a report,
+    whether the recorder is gone (its end of the pipe closed) or still busy is told apart."""
     data = b""
+    closed = False
     deadline = time.monotonic() + REPORT_TIMEOUT_S
     while not data.endswith(b"\n") and (left := deadline - time.monotonic()) > 0:
         if not select.select([fd], [], [], left)[0]:
             break
         chunk = os.read(fd, 65536)
         if not chunk:
+            closed = True
             break
         data += chunk
     os.close(fd)
@@ -139,15 +143,30 @@ def _read_report(fd: int, pid: int) -> dict[str, Any]:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
         return orjson.loads(data)
+    if closed:  # it closed every descriptor: it has exited or is exiting
+        try:
+            _, wait_status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return {"died": "the recorder died"}
+        return {"died": f"the recorder died ({_how_it_ended(wait_status)})"}
     return {"problems": ["the recorder is still saving the session in the background"]}
+
+
+def _how_it_ended(wait_status: int) -> str:
+    if os.WIFSIGNALED(wait_status):
+        return f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(wait_status)}"
 
 
 def problem_line(report: dict[str, Any], dropped: int) -> str | None:
     """One line for the user when the recording is incomplete, else ``None``."""
     parts = []
+    died = report.get("died")
+    if died:
+        parts.append(f"{died}; its spool is recovered at the next start")
     lost = dropped + int(report.get("lostBytes") or 0)
     if lost:
-        reason = report.get("castError") or "the recorder fell behind"
+        reason = report.get("castError") or ("since then" if died else "the recorder fell behind")
         parts.append(f"{_size(lost)} of terminal I/O not recorded ({reason})")
     parts.extend(report.get("problems") or [])
     if not parts:

@@ -61,6 +61,9 @@ class CastHeader:
     timestamp_ms: int
     command: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    start_monotonic: float | None = None
+    """The wrapper's monotonic clock at time 0: the channel's frames carry that clock, so a spool
+    left by a recorder that died can be added to its cast later (:mod:`.abandoned`)."""
 
     def to_v2(self) -> dict[str, Any]:
         header: dict[str, Any] = {
@@ -74,18 +77,30 @@ class CastHeader:
         if self.env:
             header["env"] = self.env
         header["crowdcode"] = {"timestampMs": self.timestamp_ms}
+        if self.start_monotonic is not None:
+            header["crowdcode"]["monotonic"] = self.start_monotonic
         return header
 
     @classmethod
     def from_v2(cls, data: dict[str, Any]) -> CastHeader:
-        ms = (data.get("crowdcode") or {}).get("timestampMs") or int(data.get("timestamp", 0)) * 1000
-        return cls(int(data["width"]), int(data["height"]), ms, data.get("command"), data.get("env") or {})
+        ours = data.get("crowdcode") or {}
+        ms = ours.get("timestampMs") or int(data.get("timestamp", 0)) * 1000
+        return cls(
+            int(data["width"]),
+            int(data["height"]),
+            ms,
+            data.get("command"),
+            data.get("env") or {},
+            ours.get("monotonic"),
+        )
 
 
 class CastWriter:
     """Appends events; a failing disk stops writing and is reported, never raised."""
 
-    def __init__(self, path: Path, header: CastHeader, start_monotonic: float) -> None:
+    def __init__(self, path: Path, header: CastHeader, start_monotonic: float, *, append: bool = False) -> None:
+        """A new cast, or with ``append`` more events at the end of an existing one (whose
+        header is ``header``)."""
         self.path = path
         self.header = header
         self._start = start_monotonic
@@ -95,6 +110,9 @@ class CastWriter:
         self._file: BinaryIO | None = None
         self._lock = threading.Lock()  # the panic hook runs on the session's control thread
         try:
+            if append:
+                self._file = os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "wb", 1 << 16)
+                return
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._file = os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb", 1 << 16)
             self._write(orjson.dumps(header.to_v2()) + b"\n")

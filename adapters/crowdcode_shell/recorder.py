@@ -26,10 +26,10 @@ from typing import Any
 
 import orjson
 
-from crowdcode_sdk import EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
+from crowdcode_sdk import EditorInfo, Locations, Session, TerminalFocus, TerminalInput, TerminalResize
 from crowdcode_sdk.schema import Event, Panic, RecordingGap
 
-from . import channel, spool, start_position
+from . import abandoned, channel, spool, start_position
 from .agent_tracker import AgentTracker
 from .asciicast import CastHeader, CastWriter
 from .commands import CommandTracker
@@ -49,22 +49,33 @@ def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
     report: dict[str, Any] = {}
     try:
         report = _record(spec, frames_fd, problems.append)
+    except OSError as exc:  # the environment (a full disk, a file where a directory should be)
+        problems.append(f"recorder failed: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        _drain(frames_fd)
     except Exception as exc:
         problems.append(f"recorder failed: {exc!r}")
-        with contextlib.suppress(OSError):  # drain so the wrapper never blocks on a dead recorder
-            while os.read(frames_fd, 1 << 20):
-                pass
+        _drain(frames_fd)
     report["problems"] = problems
     with contextlib.suppress(OSError):
         os.write(report_fd, orjson.dumps(report) + b"\n")
 
 
+def _drain(frames_fd: int) -> None:
+    """Read the channel to its end, so that the wrapper never waits on a recorder that failed."""
+    with contextlib.suppress(OSError):
+        while os.read(frames_fd, 1 << 20):
+            pass
+
+
 def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, Any]:
+    abandoned.recover_all(Locations.default(), on_problem)
     editor = EditorInfo(name=spec.terminal_name, host=spec.env.get("TERM_PROGRAM") or spec.env.get("TERM"))
     session = Session(adapter="shell", editor=editor, workspace=spec.workspace, on_problem=on_problem)
     cast = CastWriter(
         cast_path(session.directory, spec.terminal_id),
-        CastHeader(spec.cols, spec.rows, session.metadata.start_time, " ".join(spec.argv), spec.env),
+        CastHeader(
+            spec.cols, spec.rows, session.metadata.start_time, " ".join(spec.argv), spec.env, spec.start_monotonic
+        ),
         spec.start_monotonic,
     )
     session.add_panic_hook(cast.truncate_since)

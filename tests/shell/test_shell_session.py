@@ -13,6 +13,8 @@ import pexpect
 import pytest
 from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens, wait_for_process
 
+from crowdcode_sdk import Store
+
 
 def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
     work = tmp_path / "work"
@@ -373,3 +375,51 @@ def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> No
     ]
     assert any("after-2" in line for frame in screens(info) for line in frame["viewport"])
     assert not list((info.directory / "terminals").glob("*.spool"))
+
+
+def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: Path) -> None:
+    """kill -9 of the recorder in the middle of a flood (the spool holds frames it had not
+    handled yet): the closing line says that it died, nothing about falling behind or saving in
+    the background; the next start adds the spool's frames to the cast and removes the spool."""
+    import select
+    import signal
+
+    from crowdcode_shell.asciicast import read_cast, read_output
+
+    s = shell("--", "sh", "-c", "sleep 1; head -c 60000000 /dev/zero | tr '\\0' x; echo; echo flood-done; sleep 0.3")
+    recorder_pid = live_entry(lambda e: e["pid"])["pid"]
+    (info,) = Store().sessions()
+    fd, shown, killed = s.child.child_fd, bytearray(), False
+    while b"flood-done" not in shown[-200:]:
+        assert select.select([fd], [], [], 10)[0], "the terminal got no output for 10 s"
+        shown += os.read(fd, 1 << 20)
+        spools = list((info.directory / "terminals").glob("*.spool"))
+        if not killed and spools and spools[0].stat().st_size > 1 << 20:
+            os.kill(recorder_pid, signal.SIGKILL)
+            killed = True
+    assert killed, "the flood ended before the spool held a megabyte"
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:
+            break
+        if not data:
+            break
+        shown += data
+    s.child.close()
+    last = shown[shown.rindex(b"crowdcode shell: recording incomplete:") :].decode().strip()
+    assert "\n" not in last
+    assert "the recorder died (killed by SIGKILL)" in last
+    assert "fell behind" not in last and "background" not in last
+    (spool,) = (info.directory / "terminals").glob("*.spool")
+    (cast,) = (info.directory / "terminals").glob("*.cast")
+    before = sum(data.count(b"x") for _, data in read_output(cast))
+
+    result = subprocess.run([CROWDCODE, "shell", "--", "true"], capture_output=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    assert not spool.exists()
+    after = sum(data.count(b"x") for _, data in read_output(cast))
+    assert after > before
+    _, events = read_cast(cast)
+    assert [e[2] for e in events if e[1] == "m"][:1] == ["crowdcode: recovered from the spool of a recorder that died"]
+    assert cast.read_bytes().endswith(b"\n")
