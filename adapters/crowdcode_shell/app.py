@@ -111,7 +111,9 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     os.close(report_w)
     writer = channel.ChannelWriter(frames_w)
     hidden = pty_loop.input_hidden if config["shell.record_input"] else _hidden_always
-    status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden)
+    # Only an interactive shell draws where the cursor was; a command's output stays byte for byte
+    # what the command wrote.
+    status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated)
     writer.close()
     report = _read_report(report_r, recorder_pid)
     message = problem_line(report, writer.dropped_total)

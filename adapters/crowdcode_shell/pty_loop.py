@@ -132,12 +132,14 @@ def run(
     stdin: int = 0,
     stdout: int = 1,
     hidden: Callable[[int], bool] = input_hidden,
+    ask_position: bool = False,
 ) -> int:
-    """Pump bytes until the child exits; returns its exit status (128+N for signal N)."""
+    """Pump bytes until the child exits; returns its exit status (128+N for signal N). With
+    ``ask_position``, the user's terminal is asked where its cursor is (:mod:`.start_position`)."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
-            asking = os.isatty(stdin) and os.isatty(stdout)
+            asking = ask_position and os.isatty(stdin) and os.isatty(stdout)
             if asking:  # in raw mode, so that the answer is not echoed
                 _write_all(stdout, start_position.QUERY)
             status = _loop(child, recorder, stdin, stdout, signals, hidden, asking)

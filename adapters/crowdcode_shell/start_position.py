@@ -8,8 +8,12 @@ answered by every VT100-compatible terminal, tmux and screen included) and does 
 answer is picked out of the input as it arrives, never passed to the child, and sent to the
 recorder, which places its emulator's cursor there and replays the output it had so far.
 
+Only an interactive bash, zsh or fish is asked for: a command (``crowdcode shell -- CMD``) gets
+output that is byte for byte what it wrote, with no question in front of it.
+
 Fallback: a terminal that does not answer within :data:`WINDOW_S` (or a wrapper whose input or
-output is not a terminal) starts the recording at row 0, column 0, as before. What was on the
+output is not a terminal, or that runs a command or another shell) starts the recording at row 0,
+column 0. What was on the
 rows above is not known either way; the recording shows them blank.
 """
 
