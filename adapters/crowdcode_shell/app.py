@@ -26,6 +26,17 @@ from .terminal_mode import get_size
 NESTED_VARIABLE = "CROWDCODE_SHELL"
 """Set in the recorded terminal to its terminal id: a ``crowdcode shell`` inside does not record
 again (the outer one already sees everything), it only runs the shell with the outer marks."""
+MULTIPLEXER_VARIABLE = "CROWDCODE_SHELL_MULTIPLEXER"
+"""Which tmux or screen (``$TMUX``, ``$STY``) the recorded terminal was in. A ``crowdcode shell`` in
+a tmux or screen pane started from a recorded terminal inherits ``CROWDCODE_SHELL``, but the outer
+recorder sees only the multiplexer's drawing of all panes, not the pane's commands, marks or
+agents (tmux drops unknown OSC sequences): there, with a different multiplexer, it records the
+pane itself."""
+
+
+def _multiplexer(env: dict[str, str]) -> str:
+    return f"{env.get('TMUX', '')}|{env.get('STY', '')}"
+
 
 REPORT_TIMEOUT_S = 3.0
 
@@ -42,7 +53,7 @@ def run(command: Sequence[str]) -> int:
     env = dict(os.environ)
     argv = list(command) or [default_shell(env)]
     outer_nonce = env.get(integration.NONCE_VARIABLE)
-    if env.get(NESTED_VARIABLE):
+    if env.get(NESTED_VARIABLE) and env.get(MULTIPLEXER_VARIABLE, _multiplexer({})) == _multiplexer(env):
         if outer_nonce:
             argv, env, _ = integration.prepare(argv, env, outer_nonce)
         return _exec(argv, env)
@@ -69,6 +80,7 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     terminal_id = f"term-{secrets.token_hex(4)}"
     child_argv, child_env, integrated = integration.prepare(argv, env, nonce)
     child_env[NESTED_VARIABLE] = terminal_id
+    child_env[MULTIPLEXER_VARIABLE] = _multiplexer(env)
     cols, rows = get_size(stdin, stdout)
     start = time.monotonic()
     child = pty_loop.spawn(child_argv, child_env, (cols, rows))

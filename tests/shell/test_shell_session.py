@@ -418,3 +418,32 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
     _, events = read_cast(cast)
     assert [e[2] for e in events if e[1] == "m"][:1] == ["crowdcode: recovered from the spool of a recorder that died"]
     assert cast.read_bytes().endswith(b"\n")
+
+
+def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_path: Path) -> None:
+    """crowdcode shell -> tmux -> crowdcode shell: the pane's wrapper inherits CROWDCODE_SHELL but
+    runs in another multiplexer, so it records the pane (its commands never reach the outer
+    recorder, which sees only tmux's drawing); the outer session records tmux as its command."""
+    s = shell()
+    s.prompt()
+    socket = f"cc-{os.getpid()}-{time.monotonic_ns()}"
+    s.child.sendline(f"tmux -L {socket} -f /dev/null new-session '{CROWDCODE} shell'")
+    s.prompt()
+    s.child.sendline("echo in-pane-$((6*7))")
+    s.child.expect_exact("in-pane-42")
+    s.prompt()
+    s.child.sendline("exit")
+    s.child.expect_exact("[exited]")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    deadline = time.monotonic() + 15
+    while len(sessions := Store().sessions()) < 2 or any(info.end is None for info in sessions):
+        assert time.monotonic() < deadline, f"expected two ended sessions: {sessions}"
+        time.sleep(0.05)
+    assert len(sessions) == 2
+    commands = {info.id: [c["command"] for c in actions(info, "terminal_command")] for info in sessions}
+    outer, inner = sorted(sessions, key=lambda info: any(c.startswith("tmux") for c in commands[info.id]), reverse=True)
+    assert any(c.startswith(f"tmux -L {socket}") for c in commands[outer.id])
+    assert "echo in-pane-$((6*7))" not in commands[outer.id]
+    assert commands[inner.id] == ["echo in-pane-$((6*7))", "exit"]
