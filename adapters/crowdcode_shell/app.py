@@ -99,6 +99,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
         env={k: env[k] for k in ("SHELL", "TERM", "TERM_PROGRAM") if k in env},
         observe_screen=config["shell.screen"],
     )
+    # Imported once the child runs, so that the shell starts while this loads (~0.15 s), and before
+    # the fork, so that the recorder is ready at once: it samples the foreground program live, and
+    # a recorder still importing misses a short one.
+    from . import recorder
+
     frames_r, frames_w = channel.pipe()
     report_r, report_w = os.pipe()
     # Everything made so far lives as long as the session: out of the collector's sight, a
@@ -114,8 +119,6 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            from . import recorder  # here, not in the wrapper: its imports cost ~0.2 s
-
             recorder.run(spec, frames_r, report_w)
         finally:
             os._exit(0)

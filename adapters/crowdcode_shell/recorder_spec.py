@@ -1,8 +1,8 @@
 """What the wrapper tells the recorder process about the terminal it records.
 
-A module of its own so that the wrapper can describe the recorder without importing it: the
-recorder's imports (the session, the schema, the emulator) are paid in the recorder process,
-after the user's shell has started.
+A module of its own so that the wrapper can describe the recorder before importing it: the
+recorder's imports (the session, the schema, the emulator) are paid after the user's shell has
+been started.
 """
 
 from __future__ import annotations
