@@ -77,6 +77,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
             spec.cols, spec.rows, session.metadata.start_time, " ".join(spec.argv), spec.env, spec.start_monotonic
         ),
         spec.start_monotonic,
+        on_gap=lambda lost: _disk_gap(session, lost),
     )
     session.add_panic_hook(cast.truncate_since)
     session.publish(terminal={"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid})
@@ -129,9 +130,13 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         "sessionId": session.id,
         "directory": str(session.directory),
         "lostBytes": frames.lost + cast.lost_bytes,
-        "castError": str(cast.error) if cast.error else None,
+        "castError": (cast.error.strerror or str(cast.error)) if cast.error else None,
         "screenSkippedBytes": sampler.skipped_bytes,
     }
+
+
+def _disk_gap(session: Session, lost: int) -> None:
+    session.record(RecordingGap(lost_events=0, reason=f"{lost} bytes of terminal I/O not recorded (disk full)"))
 
 
 def _open_spool(directory: Path, terminal_id: str) -> spool.Spool | None:
