@@ -80,3 +80,27 @@ def test_zsh_leaves_no_variables_of_ours_behind(
     s.child.sendline("exit")
     assert s.finish() == 0
     assert "echo zd=${ZDOTDIR-unset}" in actions(only_session(), "terminal_command")[0]["command"]
+
+
+def test_fish_status_of_background_and_stopped_jobs(shell) -> None:
+    """fish leaves $status stale for `cmd &` and for a job stopped with Ctrl-Z; the recording has
+    what bash reports: 0, and 128+SIGTSTP."""
+    from shell_helpers import wait_for_process
+
+    s = shell("--", "fish")
+    s.prompt()
+    s.run("false")
+    s.run("sleep 30 &")
+    s.run("false")
+    s.child.sendline("sleep 31")
+    wait_for_process("sleep", "31")
+    s.child.sendcontrol("z")
+    s.prompt()
+    s.run("kill -9 (jobs -p)")
+    s.child.sendline("exit")
+    s.finish()
+    info = only_session()
+    starts = [c["command"] for c in actions(info, "terminal_command")]
+    codes = [e["exitCode"] for e in actions(info, "terminal_command_end")]
+    assert starts[:4] == ["false", "sleep 30 &", "false", "sleep 31"]
+    assert codes[:4] == [1, 0, 1, 148]
