@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from crowdcode_sdk.config import Config
+from crowdcode_sdk.consent import first_use_notice
 from crowdcode_sdk.errors import CrowdcodeError
 
 from . import channel, integration, pty_loop
@@ -64,6 +65,10 @@ def run(command: Sequence[str]) -> int:
         return _exec(argv, env)
     if not config["recording.enabled"]:
         return _exec(argv, env)
+    if os.isatty(0) and os.isatty(2):
+        notice = first_use_notice()
+        if notice:
+            print(notice, file=sys.stderr)
     return record(argv, env, config)
 
 

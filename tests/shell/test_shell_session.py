@@ -441,3 +441,18 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     assert any(c.startswith(f"tmux -L {socket}") for c in commands[outer.id])
     assert "echo in-pane-$((6*7))" not in commands[outer.id]
     assert commands[inner.id] == ["echo in-pane-$((6*7))", "exit"]
+
+
+def test_the_consent_notice_is_one_line_once(shell) -> None:
+    """First start while consent is pending: one line about consent, and the shell starts without
+    waiting for an answer; the next start says nothing; consent is still pending."""
+    from crowdcode_sdk.consent import NOTICE, Consent, consent_status
+
+    for shown in (True, False):
+        s = shell()
+        s.prompt()
+        before = s.child.before.decode(errors="replace")
+        assert (NOTICE in before) == shown
+        s.child.sendline("exit")
+        assert s.finish() == 0
+    assert consent_status() is Consent.PENDING
