@@ -2,8 +2,8 @@
 
 The recorder moves the channel's frames into ``terminals/<id>.spool`` before it handles them
 (:mod:`.spool`); when it dies, the frames it had not handled — and the last ones it had handled
-but not yet flushed to the cast — are still there. The next recorder to start adds them to the
-end of that terminal's cast, after a marker that says so, and removes the spool. Frames are told
+but not yet flushed to the cast — are still there. The next recorder to start (or ``crowdcode export
+--format asciicast`` of that session) adds them to the end of that terminal's cast, after a marker that says so, and removes the spool. Frames are told
 apart from what the cast holds by their time: the channel's frames carry the wrapper's monotonic
 clock, which the cast's header records as its time 0. Commands, agents and screens of those frames
 are not rebuilt: the journal keeps what the recorder had recorded before it died.
@@ -24,11 +24,12 @@ from .asciicast import CastWriter, read_cast
 from .input_filter import typed
 
 
-def recover_all(locations: Locations, on_problem: Callable[[str], None]) -> int:
-    """Recover every spool of a session whose recorder is gone; the number recovered."""
+def recover_all(locations: Locations, on_problem: Callable[[str], None], session: str = "*") -> int:
+    """Recover every spool of a session whose recorder is gone (of every session, or of the one
+    whose id is ``session``); the number recovered."""
     live = {entry.get("sessionId") for entry in live_sessions(locations)}
     recovered = 0
-    for spool_path in sorted(locations.sessions_dir.glob("*/terminals/*.spool")):
+    for spool_path in sorted(locations.sessions_dir.glob(f"{session}/terminals/*.spool")):
         if spool_path.parent.parent.name in live:
             continue
         try:

@@ -185,7 +185,9 @@ def test_a_dead_recorders_spool_is_added_to_its_cast(home: Path) -> None:
         spool_bytes += channel._HEADER.pack(channel.OUTPUT, len(data), at) + data
     (terminals / "term-1.spool").write_bytes(spool_bytes + spool_bytes[:5])  # and half a frame
     problems: list[str] = []
-    assert abandoned.recover_all(Locations.default(), problems.append) == 1
+    assert abandoned.recover_all(Locations.default(), problems.append, session="fedc9876") == 0  # export of another
+    assert (terminals / "term-1.spool").exists()
+    assert abandoned.recover_all(Locations.default(), problems.append, session="0123abcd") == 1
     assert not problems
     assert not (terminals / "term-1.spool").exists()
     _, events = read_cast(cast_path)
