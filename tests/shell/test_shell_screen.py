@@ -224,7 +224,9 @@ def test_shrink_then_grow_matches_tmux(user_home: Path, home: Path, tmp_path: Pa
         tmux.wait(lambda: sum(PROMPT.strip() in line for line in tmux.lines()) == 3)
         tmux.keys("echo inside-$((6*7))", "Enter")
         tmux.wait(lambda: "inside-42" in tmux.lines())
-        _settled_screen(tmux, (100, 30), unknown=6)  # the rows above the wrapper's start
+        start = tmux.lines().index(f"{PROMPT}echo inside-$((6*7))")  # after the consent notice
+        assert start >= 6
+        _settled_screen(tmux, (100, 30), unknown=start)  # the rows above the wrapper's start
         tmux.keys("seq 1 40", "Enter")
         tmux.wait(lambda: "40" in tmux.lines())
         _settled_screen(tmux, (100, 30))

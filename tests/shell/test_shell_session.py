@@ -446,8 +446,10 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
 def test_the_consent_notice_is_one_line_once(shell) -> None:
     """First start while consent is pending: one line about consent, and the shell starts without
     waiting for an answer; the next start says nothing; consent is still pending."""
-    from crowdcode_sdk.consent import NOTICE, Consent, consent_status
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.consent import NOTICE, NOTICE_MARKER, Consent, consent_status
 
+    (Locations.default().data_dir / NOTICE_MARKER).unlink()  # a first use
     for shown in (True, False):
         s = shell()
         s.prompt()
