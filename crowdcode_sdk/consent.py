@@ -77,6 +77,32 @@ def ask_consent(prompt_fn: PromptFn, locations: Locations | None = None, *, inte
     return set_consent(Consent.ACCEPTED if answer else Consent.DECLINED, locations)
 
 
+NOTICE_MARKER = "consent-notice-shown"
+"""In the data directory once the first-use notice has been shown: it is shown once per user."""
+NOTICE = (
+    "crowdcode: this terminal is recorded on this machine only; `crowdcode consent accept` shares "
+    "your recordings for the open dataset (`crowdcode consent` explains, `crowdcode off` stops)"
+)
+
+
+def first_use_notice(locations: Locations | None = None) -> str | None:
+    """The one-line consent notice for a terminal adapter's first start while consent is pending,
+    ``None`` every other time. A line, not a question: starting the user's shell must never wait
+    for an answer; ``crowdcode consent ask`` is the question."""
+    locations = locations or Locations.default()
+    if consent_status(locations) is not Consent.PENDING:
+        return None
+    marker = locations.data_dir / NOTICE_MARKER
+    try:
+        locations.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return None
+    except OSError:  # cannot remember having shown it: better not to show it every time
+        return None
+    return NOTICE
+
+
 def terminal_prompt(text: str) -> bool | None:
     """A ready-made ``prompt_fn`` for terminal adapters: y/n on stdin, anything else postpones."""
     answer = input(f"{text} [y/n, Enter = ask later] ").strip().lower()

@@ -380,10 +380,14 @@ class AgentSessionEnd(Action):
 
 @record
 class AgentPrompt(Action):
+    """``command``: true for the agent's own commands (``/exit``, ``/clear``), which steer the
+    agent rather than ask it something."""
+
     kind = "agent_prompt"
     agent: str
     text: str
     terminal_id: str | None = None
+    command: bool | None = None
 
 
 @record

@@ -3,9 +3,16 @@ with.
 
 An agent session lasts while a known agent (see :mod:`crowdcode_sdk.agents`) has the terminal.
 A prompt is the line the user typed and submitted with Enter while it did — rebuilt from the
-keystrokes with the usual line-editing keys, since agent TUIs draw their own input box. The
-response is the agent's screen once it has settled after a prompt (no change for
-``settle_s``), or as it stands when the user submits the next prompt or leaves the agent.
+keystrokes with the usual line-editing keys, since agent TUIs draw their own input box. Enter
+inside a bracketed paste is a newline of the prompt, not a submission: a pasted paragraph is one
+prompt. A prompt that starts with ``/`` (``/exit``, ``/clear``, ``/model``) is the agent's own
+command and is marked as such; no response is waited for.
+
+The response is the agent's output area once it has settled after a prompt (no change for
+``settle_s``), or as it stands when the user submits the next prompt or leaves the agent: the
+rows after the prompt's echo in the transcript, down to the input box (the last row that opens a
+box with ``╭`` or ``┌``, as Claude Code, Codex and Gemini draw theirs) — the box and the status
+line under it are not the answer. A screen with no box is taken down to its last row.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from .foreground import Foreground
 from .screen import ScreenState
 
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|O.|\][^\x07\x1b]*(?:\x07|\x1b\\)|.)", re.S)
-_PASTE = re.compile(r"\x1b\[20[01]~")
+_PASTE = re.compile(r"(\x1b\[20[01]~)")
+PASTE_START = "\x1b[200~"
+BOX_CORNERS = ("╭", "┌")
 
 
 class LineEditor:
@@ -27,11 +36,22 @@ class LineEditor:
 
     def __init__(self) -> None:
         self.text = ""
+        self._pasting = False  # between the terminal's paste markers (mode 2004)
 
     def feed(self, keys: str) -> list[str]:
         """Apply ``keys``; returns the lines submitted with Enter."""
         submitted = []
-        keys = _ESCAPE.sub("", _PASTE.sub("", keys))
+        for part in _PASTE.split(keys):
+            if _PASTE.fullmatch(part):
+                self._pasting = part == PASTE_START
+            elif self._pasting:
+                self.text += _ESCAPE.sub("", part).replace("\r\n", "\n").replace("\r", "\n")
+            else:
+                submitted += self._keys(_ESCAPE.sub("", part))
+        return submitted
+
+    def _keys(self, keys: str) -> list[str]:
+        submitted = []
         for ch in keys:
             if ch == "\r":
                 submitted.append(self.text)
@@ -62,6 +82,7 @@ class AgentTracker:
         self._screen: ScreenState | None = None
         self._changed_at = 0.0
         self._prompt_screen: ScreenState | None = None
+        self._prompt = ""
         self._since = 0.0  # when the current agent was first seen
         self._pid: int | None = None  # the foreground process (group leader) it runs in
         self._left: tuple[str, LineEditor, float, float] | None = None
@@ -79,10 +100,12 @@ class AgentTracker:
                 return  # the agent is the terminal's program and is exiting: close() ends it
             if self._agent is not None:
                 self._left = (self._agent, self._editor, self._since, now)
-            self._since = now
             self._end(None)
             self._agent = agent
             self._pid = current.pid if current else None
+            # The terminal's own program has had it from the start, whenever it was first seen
+            # (the recorder starts after it): keys typed before the first sample are its too.
+            self._since = 0.0 if self._pid == self._child_pid else now
             self._editor = LineEditor()
             if agent is not None and current is not None:
                 self._session.record(
@@ -111,13 +134,19 @@ class AgentTracker:
             if self._agent is not None and at >= self._since:
                 for line in self._submitted(self._editor, text):
                     self._respond()
-                    self._session.record(AgentPrompt(agent=self._agent, text=line, terminal_id=self._terminal_id))
-                    self._awaiting = True
-                    self._prompt_screen = self._screen
+                    self._record_prompt(self._agent, line)
+                    if not is_agent_command(line):
+                        self._awaiting = True
+                        self._prompt = line
+                        self._prompt_screen = self._screen
             elif self._left is not None and self._left[2] <= at < self._left[3]:  # typed to an agent now gone
                 agent, editor, _, _ = self._left
                 for line in self._submitted(editor, text):
-                    self._session.record(AgentPrompt(agent=agent, text=line, terminal_id=self._terminal_id))
+                    self._record_prompt(agent, line)
+
+    def _record_prompt(self, agent: str, line: str) -> None:
+        command = True if is_agent_command(line) else None
+        self._session.record(AgentPrompt(agent=agent, text=line, terminal_id=self._terminal_id, command=command))
 
     @staticmethod
     def _submitted(editor: LineEditor, text: str) -> list[str]:
@@ -148,4 +177,34 @@ class AgentTracker:
         if self._screen == self._prompt_screen:
             return  # nothing shown yet
         self._awaiting = False
-        self._session.record(AgentResponse(agent=self._agent, text=self._screen.text, terminal_id=self._terminal_id))
+        text = output_area(self._screen.lines, self._prompt)
+        self._session.record(AgentResponse(agent=self._agent, text=text, terminal_id=self._terminal_id))
+
+
+def is_agent_command(prompt: str) -> bool:
+    """``/exit``, ``/clear``: a word after a slash, not a path or a sentence that starts with one."""
+    return re.fullmatch(r"/[A-Za-z][\w:-]*(?:\s.*)?", prompt.strip(), re.S) is not None
+
+
+def output_area(lines: list[str], prompt: str) -> str:
+    """The rows of an agent's screen that answer ``prompt`` (see the module's docstring)."""
+    end = len(lines)
+    for row in range(len(lines) - 1, -1, -1):
+        if lines[row].lstrip().startswith(BOX_CORNERS):
+            end = row
+            break
+    start = 0
+    first_line = prompt.strip().split("\n", 1)[0].strip()
+    if first_line:
+        for row in range(end - 1, -1, -1):
+            if _echoes(lines[row], first_line):
+                start = row + 1 + prompt.strip().count("\n")
+                break
+    return "\n".join(lines[start:end]).strip("\n")
+
+
+def _echoes(row: str, prompt_line: str) -> bool:
+    """Whether ``row`` is the transcript's echo of a prompt line: the line behind a short marker
+    (``> ``, ``│ > ``), not an answer that quotes it."""
+    row = row.strip()
+    return row.endswith(prompt_line) and len(row) - len(prompt_line) <= 4

@@ -8,6 +8,7 @@ import os
 import pwd
 import secrets
 import select
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -15,14 +16,28 @@ from typing import Any
 
 import orjson
 
-from crowdcode_sdk import Config, CrowdcodeError
+from crowdcode_sdk.config import Config
+from crowdcode_sdk.consent import first_use_notice
+from crowdcode_sdk.errors import CrowdcodeError
 
-from . import channel, integration, pty_loop, recorder
+from . import channel, integration, pty_loop
+from .recorder_spec import RecorderSpec
 from .terminal_mode import get_size
 
 NESTED_VARIABLE = "CROWDCODE_SHELL"
 """Set in the recorded terminal to its terminal id: a ``crowdcode shell`` inside does not record
 again (the outer one already sees everything), it only runs the shell with the outer marks."""
+MULTIPLEXER_VARIABLE = "CROWDCODE_SHELL_MULTIPLEXER"
+"""Which tmux or screen (``$TMUX``, ``$STY``) the recorded terminal was in. A ``crowdcode shell`` in
+a tmux or screen pane started from a recorded terminal inherits ``CROWDCODE_SHELL``, but the outer
+recorder sees only the multiplexer's drawing of all panes, not the pane's commands, marks or
+agents (tmux drops unknown OSC sequences): there, with a different multiplexer, it records the
+pane itself."""
+
+
+def _multiplexer(env: dict[str, str]) -> str:
+    return f"{env.get('TMUX', '')}|{env.get('STY', '')}"
+
 
 REPORT_TIMEOUT_S = 3.0
 
@@ -39,7 +54,7 @@ def run(command: Sequence[str]) -> int:
     env = dict(os.environ)
     argv = list(command) or [default_shell(env)]
     outer_nonce = env.get(integration.NONCE_VARIABLE)
-    if env.get(NESTED_VARIABLE):
+    if env.get(NESTED_VARIABLE) and env.get(MULTIPLEXER_VARIABLE, _multiplexer({})) == _multiplexer(env):
         if outer_nonce:
             argv, env, _ = integration.prepare(argv, env, outer_nonce)
         return _exec(argv, env)
@@ -50,6 +65,10 @@ def run(command: Sequence[str]) -> int:
         return _exec(argv, env)
     if not config["recording.enabled"]:
         return _exec(argv, env)
+    if os.isatty(0) and os.isatty(2):
+        notice = first_use_notice()
+        if notice:
+            print(notice, file=sys.stderr)
     return record(argv, env, config)
 
 
@@ -66,10 +85,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     terminal_id = f"term-{secrets.token_hex(4)}"
     child_argv, child_env, integrated = integration.prepare(argv, env, nonce)
     child_env[NESTED_VARIABLE] = terminal_id
+    child_env[MULTIPLEXER_VARIABLE] = _multiplexer(env)
     cols, rows = get_size(stdin, stdout)
     start = time.monotonic()
     child = pty_loop.spawn(child_argv, child_env, (cols, rows))
-    spec = recorder.RecorderSpec(
+    spec = RecorderSpec(
         terminal_id=terminal_id,
         terminal_name=os.path.basename(argv[0]),
         argv=argv,
@@ -84,6 +104,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
         env={k: env[k] for k in ("SHELL", "TERM", "TERM_PROGRAM") if k in env},
         observe_screen=config["shell.screen"],
     )
+    # Imported once the child runs, so that the shell starts while this loads (~0.15 s), and before
+    # the fork, so that the recorder is ready at once: it samples the foreground program live, and
+    # a recorder still importing misses a short one.
+    from . import recorder
+
     frames_r, frames_w = channel.pipe()
     report_r, report_w = os.pipe()
     # Everything made so far lives as long as the session: out of the collector's sight, a
@@ -106,7 +131,9 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     os.close(report_w)
     writer = channel.ChannelWriter(frames_w)
     hidden = pty_loop.input_hidden if config["shell.record_input"] else _hidden_always
-    status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden)
+    # Only an interactive shell draws where the cursor was; a command's output stays byte for byte
+    # what the command wrote.
+    status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated)
     writer.close()
     report = _read_report(report_r, recorder_pid)
     message = problem_line(report, writer.dropped_total)
@@ -120,14 +147,17 @@ def _hidden_always(master: int) -> bool:
 
 
 def _read_report(fd: int, pid: int) -> dict[str, Any]:
-    """The recorder's closing report; it finishes on its own if it takes longer."""
+    """The recorder's closing report; it finishes on its own if it takes longer. Without a report,
+    whether the recorder is gone (its end of the pipe closed) or still busy is told apart."""
     data = b""
+    closed = False
     deadline = time.monotonic() + REPORT_TIMEOUT_S
     while not data.endswith(b"\n") and (left := deadline - time.monotonic()) > 0:
         if not select.select([fd], [], [], left)[0]:
             break
         chunk = os.read(fd, 65536)
         if not chunk:
+            closed = True
             break
         data += chunk
     os.close(fd)
@@ -135,15 +165,30 @@ def _read_report(fd: int, pid: int) -> dict[str, Any]:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
         return orjson.loads(data)
+    if closed:  # it closed every descriptor: it has exited or is exiting
+        try:
+            _, wait_status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return {"died": "the recorder died"}
+        return {"died": f"the recorder died ({_how_it_ended(wait_status)})"}
     return {"problems": ["the recorder is still saving the session in the background"]}
+
+
+def _how_it_ended(wait_status: int) -> str:
+    if os.WIFSIGNALED(wait_status):
+        return f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(wait_status)}"
 
 
 def problem_line(report: dict[str, Any], dropped: int) -> str | None:
     """One line for the user when the recording is incomplete, else ``None``."""
     parts = []
+    died = report.get("died")
+    if died:
+        parts.append(f"{died}; its spool is recovered at the next start")
     lost = dropped + int(report.get("lostBytes") or 0)
     if lost:
-        reason = report.get("castError") or "the recorder fell behind"
+        reason = report.get("castError") or ("since then" if died else "the recorder fell behind")
         parts.append(f"{_size(lost)} of terminal I/O not recorded ({reason})")
     parts.extend(report.get("problems") or [])
     if not parts:

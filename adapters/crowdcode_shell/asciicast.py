@@ -15,10 +15,10 @@ import base64
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
@@ -61,6 +61,9 @@ class CastHeader:
     timestamp_ms: int
     command: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    start_monotonic: float | None = None
+    """The wrapper's monotonic clock at time 0: the channel's frames carry that clock, so a spool
+    left by a recorder that died can be added to its cast later (:mod:`.abandoned`)."""
 
     def to_v2(self) -> dict[str, Any]:
         header: dict[str, Any] = {
@@ -74,32 +77,70 @@ class CastHeader:
         if self.env:
             header["env"] = self.env
         header["crowdcode"] = {"timestampMs": self.timestamp_ms}
+        if self.start_monotonic is not None:
+            header["crowdcode"]["monotonic"] = self.start_monotonic
         return header
 
     @classmethod
     def from_v2(cls, data: dict[str, Any]) -> CastHeader:
-        ms = (data.get("crowdcode") or {}).get("timestampMs") or int(data.get("timestamp", 0)) * 1000
-        return cls(int(data["width"]), int(data["height"]), ms, data.get("command"), data.get("env") or {})
+        ours = data.get("crowdcode") or {}
+        ms = ours.get("timestampMs") or int(data.get("timestamp", 0)) * 1000
+        return cls(
+            int(data["width"]),
+            int(data["height"]),
+            ms,
+            data.get("command"),
+            data.get("env") or {},
+            ours.get("monotonic"),
+        )
 
 
 class CastWriter:
-    """Appends events; a failing disk stops writing and is reported, never raised."""
+    """Appends events; a failing disk is reported, never raised, and survived.
 
-    def __init__(self, path: Path, header: CastHeader, start_monotonic: float) -> None:
+    Events are buffered here and written whole: when a write fails (a full disk), the file is cut
+    back to its last complete event, so it never holds a torn line; the events are counted as lost
+    and dropped. Writing is tried again at the next flush; once it works, a marker event says how
+    many bytes are missing there, and ``on_gap`` is told so that the journal has a
+    ``recording_gap`` too."""
+
+    BUFFER = 1 << 16
+
+    def __init__(
+        self,
+        path: Path,
+        header: CastHeader,
+        start_monotonic: float,
+        *,
+        append: bool = False,
+        on_gap: Callable[[int], None] = lambda lost: None,
+    ) -> None:
+        """A new cast, or with ``append`` more events at the end of an existing one (whose
+        header is ``header``)."""
         self.path = path
         self.header = header
         self._start = start_monotonic
         self._decoders = {"o": _Decoder(), "i": _Decoder()}
+        self._on_gap = on_gap
         self.error: OSError | None = None
         self.lost_bytes = 0
-        self._file: BinaryIO | None = None
+        self._missing = 0  # lost since the last successful write: the next marker's count
+        self._last_t = 0.0
+        self._fd: int | None = None
+        self._pending = bytearray()
+        self._size = 0  # bytes of whole events in the file
         self._lock = threading.Lock()  # the panic hook runs on the session's control thread
         try:
+            if append:
+                self._fd = open_private(path, os.O_WRONLY | os.O_APPEND)
+                self._size = os.fstat(self._fd).st_size
+                return
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._file = os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb", 1 << 16)
-            self._write(orjson.dumps(header.to_v2()) + b"\n")
+            self._fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
         except OSError as exc:
-            self._fail(exc, 0)
+            self.error = exc
+            return
+        self._write(orjson.dumps(header.to_v2()) + b"\n")
 
     def output(self, at: float, data: bytes) -> None:
         self._data(at, "o", data)
@@ -127,6 +168,7 @@ class CastWriter:
 
     def _event(self, at: float, code: str, text: str, exact: bytes | None = None) -> None:
         t = round(at - self._start, 6)
+        self._last_t = t
         line = orjson.dumps([t, code, text], option=orjson.OPT_APPEND_NEWLINE)
         if exact is not None:
             line += orjson.dumps([t, "b", base64.b64encode(exact).decode()], option=orjson.OPT_APPEND_NEWLINE)
@@ -134,50 +176,65 @@ class CastWriter:
 
     def _write(self, line: bytes) -> None:
         with self._lock:
-            if self._file is None:
+            if self._fd is None:
                 self.lost_bytes += len(line)
                 return
-            try:
-                self._file.write(line)
-            except OSError as exc:
-                self._fail(exc, len(line))
-
-    def _fail(self, exc: OSError, lost: int) -> None:
-        self.error = exc
-        self.lost_bytes += lost
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+            self._pending += line
+            resumed = self._flush() if len(self._pending) >= self.BUFFER else 0
+        if resumed:  # outside the lock: the journal has locks of its own (a panic takes them first)
+            self._on_gap(resumed)
 
     def flush(self) -> None:
         with self._lock:
-            self._flush()
+            resumed = self._flush()
+        if resumed:
+            self._on_gap(resumed)
 
-    def _flush(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.flush()
-            except OSError as exc:
-                self._fail(exc, 0)
+    def _flush(self) -> int:
+        """Write what is pending; the bytes of a gap that this write ended, else 0."""
+        if self._fd is None or not self._pending:
+            return 0
+        gap = b""
+        if self._missing:
+            label = f"crowdcode: {self._missing} bytes not recorded (disk full)"
+            gap = orjson.dumps([self._last_t, "m", label], option=orjson.OPT_APPEND_NEWLINE)
+        data, self._pending = gap + self._pending, bytearray()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self.error = exc
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)  # no torn event; frees what the part took
+            lost = len(data) - len(gap)
+            self.lost_bytes += lost
+            self._missing += lost
+            return 0
+        self._size += len(data)
+        missing, self._missing = self._missing, 0
+        return missing
 
     def truncate_since(self, cutoff_ms: int) -> None:
         """Panic: drop every event at or after ``cutoff_ms`` (epoch) from the file."""
         with self._lock:
-            self._flush()
-            if self._file is None:
+            self._flush()  # a gap it ends is in the part that the panic removes
+            if self._fd is None:
                 return
             truncate_since(self.path, cutoff_ms)  # replaces the file: write on in the new one
-            self._file.close()
-            self._file = os.fdopen(open_private(self.path, os.O_WRONLY | os.O_APPEND), "wb", 1 << 16)
+            os.close(self._fd)
+            self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
+            self._size = os.fstat(self._fd).st_size
 
     def close(self) -> None:
         with self._lock:
-            self._flush()
-            if self._file is not None:
+            resumed = self._flush()
+            if self._fd is not None:
                 with contextlib.suppress(OSError):
-                    self._file.close()
-                self._file = None
+                    os.close(self._fd)
+                self._fd = None
+        if resumed:
+            self._on_gap(resumed)
 
 
 def truncate_since(path: Path, cutoff_ms: int) -> None:

@@ -23,6 +23,8 @@ INPUT = b"i"
 RESIZE = b"r"
 GAP = b"g"
 EXIT = b"x"
+START = b"c"
+"""Where the cursor was on the user's terminal when the wrapper started (:mod:`.start_position`)."""
 
 _HEADER = struct.Struct("<cId")
 _PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged users

@@ -4,12 +4,18 @@ that asciinema plays (v2 by default, v3 with ``--asciicast-version 3``)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import BinaryIO
 
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.store import SessionInfo, Store
 
+from . import abandoned
 from .asciicast import read_cast, to_v2, to_v3
+
+
+def _warn(message: str) -> None:
+    print(f"crowdcode: warning: {message}", file=sys.stderr)
 
 
 class AsciicastExporter:
@@ -22,6 +28,7 @@ class AsciicastExporter:
         parser.add_argument("--terminal", help="terminal id, when a session recorded several (asciicast)")
 
     def export(self, store: Store, info: SessionInfo, args: argparse.Namespace, out: BinaryIO) -> None:
+        abandoned.recover_all(store.locations, _warn, session=info.id)  # a recorder that died
         casts = sorted((info.directory / "terminals").glob("*.cast"))
         if args.terminal:
             casts = [c for c in casts if c.stem == args.terminal]

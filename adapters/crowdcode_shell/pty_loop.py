@@ -15,11 +15,13 @@ import os
 import select
 import signal
 import termios
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import channel
+from . import channel, start_position
 from .channel import ChannelWriter
+from .end_of_input import POLL_S, PendingEof
 from .terminal_mode import get_size, raw_mode, set_size
 
 READ_SIZE = 64 * 1024
@@ -130,38 +132,61 @@ def run(
     stdin: int = 0,
     stdout: int = 1,
     hidden: Callable[[int], bool] = input_hidden,
+    ask_position: bool = False,
 ) -> int:
-    """Pump bytes until the child exits; returns its exit status (128+N for signal N)."""
+    """Pump bytes until the child exits; returns its exit status (128+N for signal N). With
+    ``ask_position``, the user's terminal is asked where its cursor is (:mod:`.start_position`)."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
-            status = _loop(child, recorder, stdin, stdout, signals, hidden)
+            asking = ask_position and os.isatty(stdin) and os.isatty(stdout)
+            if asking:  # in raw mode, so that the answer is not echoed
+                _write_all(stdout, start_position.QUERY)
+            status = _loop(child, recorder, stdin, stdout, signals, hidden, asking)
     finally:
         signals.close()
     return status
 
 
 def _loop(
-    child: Child, recorder: ChannelWriter, stdin: int, stdout: int, signals: _Signals, hidden: Callable[[int], bool]
+    child: Child,
+    recorder: ChannelWriter,
+    stdin: int,
+    stdout: int,
+    signals: _Signals,
+    hidden: Callable[[int], bool],
+    asking: bool,
 ) -> int:
     master = child.master
+    answer_until = time.monotonic() + start_position.WINDOW_S if asking else 0.0
     os.set_blocking(master, False)
     output = _OutputReader(master)
     stdin_is_tty = os.isatty(stdin)
     stdin_open = True
     to_child = bytearray()
+    pending_eof: PendingEof | None = None
     status: int | None = None
     while status is None:
+        if pending_eof is not None and not to_child:
+            to_child += pending_eof.due()
         readers = [master, signals.read_fd] + ([stdin] if stdin_open else [])
         writers = ([master] if to_child else []) + ([recorder.fd] if recorder.pending else [])
+        timeout = POLL_S if pending_eof is not None else None
         try:
-            readable, writable, _ = select.select(readers, writers, [])
+            readable, writable, _ = select.select(readers, writers, [], timeout)
         except InterruptedError:
             continue
         if master in readable and not _pass_output(output, stdout, recorder):
             status = _wait(child.pid)
         if stdin_open and stdin in readable:
             data = _read_input(stdin)
+            if data and answer_until:
+                data, position = start_position.take_reply(data)
+                if position is not None or time.monotonic() > answer_until:
+                    answer_until = 0.0
+                if position is not None:
+                    recorder.send(channel.START, start_position.encode(position))
+                    data = data or None  # only the answer: nothing typed (not the end of input)
             if data:
                 record = not hidden(master)  # the terminal's state when the keys were typed
                 to_child += data
@@ -170,8 +195,8 @@ def _loop(
                     recorder.send(channel.INPUT, data)
             elif data == b"":
                 stdin_open = False
-                if not stdin_is_tty:  # piped input ended: tell the child with end-of-file
-                    to_child += _eof_char(master)
+                if not stdin_is_tty:  # piped input ended: tell the child when it reads
+                    pending_eof = PendingEof(master)
         if to_child and master in writable:
             _write_some(master, to_child)
         if recorder.fd in writable:
@@ -222,13 +247,6 @@ def _read_input(fd: int) -> bytes | None:
         return None
     except OSError:
         return b""
-
-
-def _eof_char(master: int) -> bytes:
-    try:
-        return termios.tcgetattr(master)[6][termios.VEOF]
-    except termios.error:
-        return b"\x04"
 
 
 def _pass_output(output: _OutputReader, stdout: int, recorder: ChannelWriter, *, drain: bool = False) -> bool:

@@ -21,43 +21,24 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from crowdcode_sdk import EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
+from crowdcode_sdk import EditorInfo, Locations, Session, TerminalFocus, TerminalInput, TerminalResize
 from crowdcode_sdk.schema import Event, Panic, RecordingGap
 
-from . import channel, spool
+from . import abandoned, channel, spool, start_position
 from .agent_tracker import AgentTracker
 from .asciicast import CastHeader, CastWriter
 from .commands import CommandTracker
 from .foreground import ForegroundWatcher
 from .input_filter import typed
 from .marks import MarkScanner
+from .recorder_spec import RecorderSpec
 from .sampler import ScreenSampler
 from .screen import AvtScreen
-
-
-@dataclass
-class RecorderSpec:
-    """What the wrapper tells the recorder about the terminal it records."""
-
-    terminal_id: str
-    terminal_name: str
-    argv: list[str]
-    shell: str | None  # integrated shell kind
-    nonce: str
-    cols: int
-    rows: int
-    master: int
-    child_pid: int
-    workspace: str
-    start_monotonic: float
-    env: dict[str, str] = field(default_factory=dict)
-    observe_screen: bool = True
 
 
 def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
@@ -68,23 +49,35 @@ def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
     report: dict[str, Any] = {}
     try:
         report = _record(spec, frames_fd, problems.append)
+    except OSError as exc:  # the environment (a full disk, a file where a directory should be)
+        problems.append(f"recorder failed: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        _drain(frames_fd)
     except Exception as exc:
         problems.append(f"recorder failed: {exc!r}")
-        with contextlib.suppress(OSError):  # drain so the wrapper never blocks on a dead recorder
-            while os.read(frames_fd, 1 << 20):
-                pass
+        _drain(frames_fd)
     report["problems"] = problems
     with contextlib.suppress(OSError):
         os.write(report_fd, orjson.dumps(report) + b"\n")
 
 
+def _drain(frames_fd: int) -> None:
+    """Read the channel to its end, so that the wrapper never waits on a recorder that failed."""
+    with contextlib.suppress(OSError):
+        while os.read(frames_fd, 1 << 20):
+            pass
+
+
 def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, Any]:
+    abandoned.recover_all(Locations.default(), on_problem)
     editor = EditorInfo(name=spec.terminal_name, host=spec.env.get("TERM_PROGRAM") or spec.env.get("TERM"))
     session = Session(adapter="shell", editor=editor, workspace=spec.workspace, on_problem=on_problem)
     cast = CastWriter(
         cast_path(session.directory, spec.terminal_id),
-        CastHeader(spec.cols, spec.rows, session.metadata.start_time, " ".join(spec.argv), spec.env),
+        CastHeader(
+            spec.cols, spec.rows, session.metadata.start_time, " ".join(spec.argv), spec.env, spec.start_monotonic
+        ),
         spec.start_monotonic,
+        on_gap=lambda lost: _disk_gap(session, lost),
     )
     session.add_panic_hook(cast.truncate_since)
     session.publish(terminal={"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid})
@@ -137,9 +130,13 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         "sessionId": session.id,
         "directory": str(session.directory),
         "lostBytes": frames.lost + cast.lost_bytes,
-        "castError": str(cast.error) if cast.error else None,
+        "castError": (cast.error.strerror or str(cast.error)) if cast.error else None,
         "screenSkippedBytes": sampler.skipped_bytes,
     }
+
+
+def _disk_gap(session: Session, lost: int) -> None:
+    session.record(RecordingGap(lost_events=0, reason=f"{lost} bytes of terminal I/O not recorded (disk full)"))
 
 
 def _open_spool(directory: Path, terminal_id: str) -> spool.Spool | None:
@@ -227,6 +224,8 @@ class _FrameHandler:
             self._cast.marker(at, f"crowdcode: {missing} bytes not recorded")
             reason = f"{missing} bytes of terminal I/O not recorded"
             self._session.record(RecordingGap(lost_events=0, reason=reason))
+        elif kind == channel.START:
+            self._sampler.start_at(start_position.decode(data))
         elif kind == channel.EXIT:
             self.status = int(data)
             self._cast.exit(at, self.status)

@@ -23,6 +23,15 @@ from .agent_tracker import AgentTracker
 from .commands import CommandTracker
 from .foreground import ForegroundWatcher
 from .screen import Screen, ScreenState
+from .start_position import move_to
+
+EARLY_OUTPUT_BOUND = 64 << 10
+"""Output kept until the start position is known, to be replayed from there (a shell's first
+prompt is a few hundred bytes; a terminal that never answers stops the keeping here)."""
+
+
+class _StartAt(tuple[int, int]):
+    """Where the screen starts: the cursor on the user's terminal when the wrapper started."""
 
 
 class ScreenSampler(threading.Thread):
@@ -57,7 +66,9 @@ class ScreenSampler(threading.Thread):
         self._on_problem = on_problem
         self._on_tick = on_tick
         self._clock = clock
-        self._items: deque[bytes | tuple[int, int] | None] = deque()  # None: forget the screen
+        # bytes: output; a tuple: a resize; None: forget the screen
+        self._items: deque[bytes | tuple[int, int] | None] = deque()
+        self._early: bytearray | None = bytearray()  # output before the start position is known
         self._backlog = 0
         self._wake = threading.Condition()
         self._stopping = False
@@ -85,6 +96,10 @@ class ScreenSampler(threading.Thread):
         with self._wake:
             self._items.append((cols, rows))
             self._max_backlog = backlog_bound(cols, rows)
+
+    def start_at(self, position: tuple[int, int]) -> None:
+        with self._wake:
+            self._items.append(_StartAt(position))
 
     def forget(self, cutoff_ms: int) -> None:
         """Panic: drop pending output and blank the screen, so no later frame shows the past.
@@ -126,13 +141,32 @@ class ScreenSampler(threading.Thread):
                     self.last_state = None
                     self._agents.forget()
                     self._commands.forget_since(self._forget_cutoff)
+                    self._early = None
+                elif isinstance(item, _StartAt):
+                    self._start_at(item)
                 elif isinstance(item, tuple):
                     self._screen.resize(*item)
                 else:
                     self._screen.feed(item)
+                    self._keep_early(item)
             next_tick = max(self._tick(dirty), self._clock())
             if stopping:
                 return
+
+    def _keep_early(self, data: bytes) -> None:
+        if self._early is not None:
+            self._early += data
+            if len(self._early) > EARLY_OUTPUT_BOUND:
+                self._early = None
+
+    def _start_at(self, position: tuple[int, int]) -> None:
+        """Redraw what was shown so far from the start position (the answer to the wrapper's
+        question arrives after the child's first output, often)."""
+        if self._early is None:
+            return
+        early, self._early = bytes(self._early), None
+        self._screen.reset()
+        self._screen.feed(move_to(position) + early)
 
     def _tick(self, dirty: bool) -> float:
         now = self._clock()

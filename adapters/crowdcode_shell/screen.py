@@ -4,6 +4,10 @@ The emulator is pyavt (Python bindings to asciinema's Rust ``avt``), chosen by m
 (benchmarks/terminal_emulators.py, docs/benchmarks.md): about 100 times pyte's feed rate, and it keeps
 the alternate screen, so vim, less and agent TUIs render as the user sees them and the shell's
 screen returns when they exit. pyte has no alternate screen buffer.
+
+The emulator keeps a scrollback, as terminals do: when a terminal grows taller after shrinking,
+it brings lines back from its scrollback (tmux, xterm, VTE all do), and a screen without one
+would show the rows shifted until the next ``clear``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import avt
+
+SCROLLBACK_LINES = 1000
+"""Enough for any resize to bring back what a terminal would (tmux keeps 2000 by default; a
+resize reveals at most one screen's height of it)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class AvtScreen:
     as terminals show it)."""
 
     def __init__(self, cols: int, rows: int) -> None:
-        self._vt = avt.Vt(cols, rows, scrollback_limit=0)
+        self._vt = avt.Vt(cols, rows, scrollback_limit=SCROLLBACK_LINES)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def feed(self, data: bytes) -> None:
@@ -56,7 +64,7 @@ class AvtScreen:
 
     def reset(self) -> None:
         """A blank screen of the same size (after a panic: what was shown is forgotten)."""
-        self._vt = avt.Vt(*self._vt.size, scrollback_limit=0)
+        self._vt = avt.Vt(*self._vt.size, scrollback_limit=SCROLLBACK_LINES)
 
     def state(self) -> ScreenState:
         cols, rows = self._vt.size

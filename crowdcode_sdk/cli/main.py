@@ -5,6 +5,10 @@ group provides ``register(subparsers)``, which adds its parser and sets ``run=ca
 returning an exit code. The core's commands register the same way, so that adapters (``shell``,
 ``nvim``, ``lsp``) slot in without the core knowing them.
 
+Only the subcommand asked for is imported (``crowdcode shell`` starts the user's shell sooner for not
+importing eleven other commands); help, an unknown command or a command registered by another
+command's module build the whole parser.
+
 A :class:`~crowdcode_sdk.errors.CrowdcodeError` ends the command with one clear line on stderr and
 exit status 2, never a traceback.
 """
@@ -12,18 +16,26 @@ exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from ..dataset import cli as dataset_cmd
 from ..errors import CrowdcodeError
-from . import config_cmd, export_cmd, panic_cmd, sessions_cmd, status_cmd, verify_cmd
 
-CORE_COMMANDS = (status_cmd, sessions_cmd, export_cmd, panic_cmd, config_cmd, verify_cmd, dataset_cmd)
+CORE_COMMANDS = {
+    "status_cmd": ("status",),
+    "sessions_cmd": ("sessions", "show"),
+    "export_cmd": ("export",),
+    "panic_cmd": ("panic",),
+    "config_cmd": ("config",),
+    "verify_cmd": ("verify",),
+}
+"""The core's command modules (in this package) and the commands each registers."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or only for ``command`` when it is known by name."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(
@@ -32,9 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"crowdcode {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in CORE_COMMANDS:
-        module.register(subparsers)
-    for entry in sorted(entry_points(group="crowdcode.commands"), key=lambda e: e.name):
+    core = [module for module, names in CORE_COMMANDS.items() if command in names]
+    entries = sorted(entry_points(group="crowdcode.commands"), key=lambda e: e.name)
+    chosen = [entry for entry in entries if entry.name == command]
+    if not core and not chosen:
+        core, chosen = list(CORE_COMMANDS), entries
+    for module in core:
+        importlib.import_module(f"{__package__}.{module}").register(subparsers)
+    for entry in chosen:
         try:
             entry.load()(subparsers)
         except Exception as exc:  # a broken adapter must not take the whole CLI down
@@ -43,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    named = next((word for word in words if not word.startswith("-")), None)
+    parser = build_parser(named)
+    args = parser.parse_args(words)
     run = getattr(args, "run", None)
     if run is None:
         parser.print_help()

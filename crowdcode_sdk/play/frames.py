@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from wcwidth import wcwidth
+
 from ..positions import PositionError
 from ..serialize.buffer import TextBuffer
 from ..serialize.terminal import clean_line, is_rendered
@@ -111,7 +113,8 @@ def describe(action: dict[str, Any]) -> str | None:
     if kind == "terminal_command":
         return f"$ {action['command']}"
     if kind == "terminal_command_end":
-        return f"exit {action.get('exitCode')}"
+        code = action.get("exitCode")
+        return "command ended" if code is None else f"exit {code}"
     if kind == "agent_prompt":
         return f"{action['agent']} < {action['text'][:60]!r}"
     if kind == "agent_response":
@@ -139,8 +142,20 @@ def frames(events: Iterable[dict[str, Any]]) -> Iterator[State]:
 
 
 def fit(text: str, width: int) -> str:
-    text = text.expandtabs(4)
-    return text[:width].ljust(width)
+    """``text`` cut or padded to exactly ``width`` terminal cells: CJK and most emoji take two
+    cells, combining marks none (wcwidth, the Unicode tables terminals follow); a character that
+    does not print is left out, a wide one that would straddle the edge too."""
+    out = []
+    used = 0
+    for char in text.expandtabs(4):
+        cells = wcwidth(char)
+        if cells < 0:
+            continue
+        if used + cells > width:
+            break
+        out.append(char)
+        used += cells
+    return "".join(out) + " " * (width - used)
 
 
 def render(state: State, width: int, height: int, *, status: str = "", color: bool = True) -> list[str]:
@@ -151,9 +166,11 @@ def render(state: State, width: int, height: int, *, status: str = "", color: bo
     lines = [style(BOLD, fit(f" crowdcode play  {format_offset(state.now - state.start)}  {status}", width))]
     body = height - 1
     overlay_rows = min(len(state.recent) + 1, max(body // 4, 3))
-    editor_rows = (body - overlay_rows) // 2
+    # A session that has shown no file (a terminal-only one) gives the terminal the editor's rows.
+    editor_rows = (body - overlay_rows) // 2 if state.viewport or not state.terminal else 0
     terminal_rows = body - overlay_rows - editor_rows
-    lines += _editor(state.viewport, width, editor_rows, style)
+    if editor_rows:
+        lines += _editor(state.viewport, width, editor_rows, style)
     lines += _terminal(state.terminal, width, terminal_rows, style)
     lines.append(style(DIM, fit("─ recent actions " + "─" * width, width)))
     recent = list(state.recent)[-(overlay_rows - 1) :] if overlay_rows > 1 else []

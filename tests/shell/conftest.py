@@ -31,6 +31,13 @@ def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def shell(home: Path, user_home: Path, tmp_path: Path) -> Iterator[type[Shell]]:
+    """The wrapper as a user who has seen the one-time consent notice (its test removes the mark)."""
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.consent import NOTICE_MARKER
+
+    data = Locations.default().data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    (data / NOTICE_MARKER).touch()
     started: list[Shell] = []
 
     def start(*args: str, cwd: Path | None = None, size: tuple[int, int] = (24, 80)) -> Shell:

@@ -93,3 +93,130 @@ def test_agent_as_the_terminal_command(shell, claude_on_path: Path) -> None:
     assert end["agent"] == "claude" and end["exitCode"] == 0
     (command,) = actions(info, "terminal_command")  # the fallback: the program (as /proc has it)
     assert command["command"].endswith("/bin/claude")
+
+
+BOXED_AGENT = r"""
+import os, sys, time, tty, termios
+
+# Draws like Claude Code: the transcript, then a bordered input box and a status line under it;
+# bracketed paste on; the answer is streamed word by word.
+out = sys.stdout
+transcript = ["* Welcome to the boxed agent"]
+line = ""
+
+def draw():
+    cols, rows = os.get_terminal_size()
+    width = min(cols, 60)
+    body = transcript[-(rows - 5):]
+    out.write("\x1b[H\x1b[2J" + "\r\n".join(body) + "\r\n")
+    out.write("╭" + "─" * (width - 2) + "╮\r\n")
+    shown = line.replace("\n", " ⏎ ")
+    out.write("│ > " + shown[: width - 6].ljust(width - 6) + " │\r\n")
+    out.write("╰" + "─" * (width - 2) + "╯\r\n")
+    out.write("  ? for shortcuts · model: stand-in · 0 tokens")
+    out.flush()
+
+fd = sys.stdin.fileno()
+saved = termios.tcgetattr(fd)
+tty.setraw(fd)
+out.write("\x1b[?2004h")
+draw()
+pasting = False
+buffer = b""
+try:
+    while True:
+        buffer += os.read(fd, 1024)
+        while buffer:
+            if buffer.startswith(b"\x1b[200~"):
+                pasting, buffer = True, buffer[6:]
+            elif buffer.startswith(b"\x1b[201~"):
+                pasting, buffer = False, buffer[6:]
+            elif buffer.startswith(b"\x1b") and len(buffer) < 6:
+                break
+            else:
+                ch, buffer = buffer[:1].decode("latin-1"), buffer[1:]
+                if ch == "\r" and not pasting:
+                    prompt, line = line, ""
+                    if prompt == "/exit":
+                        raise SystemExit(0)
+                    transcript.extend("> " + part for part in prompt.split("\n"))
+                    draw()
+                    words = ("Streamed answer to " + prompt.split("\n")[0] + " done").split()
+                    transcript.append("●")
+                    for word in words:
+                        transcript[-1] += " " + word
+                        draw()
+                        time.sleep(0.05)
+                    transcript.append("")
+                elif ch in "\r\n":
+                    line += "\n"
+                elif ch == "\x7f":
+                    line = line[:-1]
+                elif ch >= " ":
+                    line += ch
+                draw()
+finally:
+    out.write("\x1b[?2004l\r\n")
+    out.flush()
+    termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+"""
+
+
+def test_boxed_agent_in_tmux_in_a_recorded_terminal(shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """crowdcode shell -> tmux -> crowdcode shell -> an agent that draws like Claude Code. A
+    two-line paste (tmux paste-buffer -p: bracketed) is one prompt, /exit is marked as the agent's
+    command, and the response is the streamed answer without the input box or the status line.
+    The pane's session has the agent; the outer one, which sees tmux, has none of its prompts."""
+    import subprocess
+    import uuid
+
+    from shell_helpers import CROWDCODE, PROMPT
+
+    from crowdcode_sdk import Locations, Store
+    from crowdcode_sdk.registry import live_sessions
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    agent = bin_dir / "claude"
+    agent.write_text(f"#!{sys.executable}\n{BOXED_AGENT}")
+    agent.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    tmux = ["tmux", "-L", f"cc-{uuid.uuid4().hex[:8]}", "-f", "/dev/null"]
+    s = shell()
+    s.prompt()
+    s.child.sendline(f"{' '.join(tmux)} new-session '{CROWDCODE} shell'")
+    s.prompt()
+    s.child.sendline("claude")
+    s.child.expect_exact("? for shortcuts")
+    deadline = time.monotonic() + 15
+    while not any(e.get("foreground", {}).get("agent") == "claude" for e in live_sessions(Locations.default())):
+        assert time.monotonic() < deadline, "the pane's recorder never saw the agent"
+        time.sleep(0.05)
+    subprocess.run([*tmux, "set-buffer", "explain this\nand that too"], check=True)
+    subprocess.run([*tmux, "paste-buffer", "-p"], check=True)
+    s.child.expect_exact("and that too")
+    s.child.send("\r")
+    s.child.expect_exact("explain this done")
+    time.sleep(2)  # the answer settles (1.5 s without change) before the next prompt
+    s.child.send("/exit\r")
+    s.prompt()
+    s.child.sendline("exit")
+    s.child.expect_exact("[exited]")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+
+    deadline = time.monotonic() + 15
+    while len(sessions := Store().sessions()) < 2 or any(info.end is None for info in sessions):
+        assert time.monotonic() < deadline, f"expected two ended sessions: {sessions}"
+        time.sleep(0.05)
+    assert len(sessions) == 2
+    inner, outer = sorted(sessions, key=lambda info: not actions(info, "agent_session_start"))
+    assert not actions(outer, "agent_prompt")
+    prompts = actions(inner, "agent_prompt")
+    assert [(p["text"], p.get("command")) for p in prompts] == [("explain this\nand that too", None), ("/exit", True)]
+    (response,) = actions(inner, "agent_response")
+    assert "● Streamed answer to explain this done" in response["text"]
+    assert "╭" not in response["text"] and "for shortcuts" not in response["text"]
+    assert "> explain this" not in response["text"]
+    assert PROMPT not in response["text"]

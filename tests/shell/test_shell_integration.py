@@ -55,3 +55,52 @@ def test_fallback_without_integration_records_foreground_programs(shell) -> None
     assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.6"]
     (end,) = actions(info, "terminal_command_end")
     assert end["exitCode"] is None and end["durationMs"] >= 400
+
+
+@pytest.mark.parametrize("login", [False, True])
+@pytest.mark.parametrize("user_zdotdir", [False, True])
+def test_zsh_leaves_no_variables_of_ours_behind(
+    shell, login: bool, user_zdotdir: bool, user_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After start-up, zsh's programs see ZDOTDIR as the user had it (unset, or their own) and
+    none of the integration's variables; the user's .zshrc still ran."""
+    expected = "unset"
+    if user_zdotdir:
+        own = user_home / "zdot"
+        own.mkdir()
+        (own / ".zshrc").write_text((user_home / ".zshrc").read_text())
+        monkeypatch.setenv("ZDOTDIR", str(own))
+        expected = str(own)
+    s = shell("--", "zsh", *(["-l"] if login else []))
+    s.prompt()
+    s.child.sendline("echo zd=${ZDOTDIR-unset} ours=$(env | grep -c -e CROWDCODE_USER_ZDOTDIR -e INTEGRATION_DIR)")
+    s.child.expect(r"zd=(\S+) ours=(\d+)")
+    assert (s.child.match.group(1).decode(), s.child.match.group(2).decode()) == (expected, "0")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    assert "echo zd=${ZDOTDIR-unset}" in actions(only_session(), "terminal_command")[0]["command"]
+
+
+def test_fish_status_of_background_and_stopped_jobs(shell) -> None:
+    """fish leaves $status stale for `cmd &` and for a job stopped with Ctrl-Z; the recording has
+    what bash reports: 0, and 128+SIGTSTP."""
+    from shell_helpers import wait_for_process
+
+    s = shell("--", "fish")
+    s.prompt()
+    s.run("false")
+    s.run("sleep 30 &")
+    s.run("false")
+    s.child.sendline("sleep 31")
+    wait_for_process("sleep", "31")
+    s.child.sendcontrol("z")
+    s.prompt()
+    s.run("kill -9 (jobs -p)")
+    s.child.sendline("exit")
+    s.finish()
+    info = only_session()
+    starts = [c["command"] for c in actions(info, "terminal_command")]
+    codes = [e["exitCode"] for e in actions(info, "terminal_command_end")]
+    assert starts[:4] == ["false", "sleep 30 &", "false", "sleep 31"]
+    assert codes[:4] == [1, 0, 1, 148]

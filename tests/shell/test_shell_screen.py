@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from crowdcode_shell.asciicast import read_output
 from crowdcode_shell.screen import render
-from shell_helpers import cast_file, only_session, screens
+from shell_helpers import CROWDCODE, PROMPT, cast_file, only_session, screens
+
+from crowdcode_sdk import Store
 
 
 def _vim_session(shell, tmp_path: Path):
@@ -132,3 +135,115 @@ def _tmux_render(stream: bytes, tmp_path: Path) -> tuple[list[str], tuple[int, i
     lines = [line.rstrip() for line in out.stdout.split("\n")][:24]
     row, col = (int(n) for n in where.stdout.split())
     return lines + [""] * (24 - len(lines)), (row, col)
+
+
+class _Tmux:
+    """A private tmux server with one window, driven as a person would."""
+
+    def __init__(self, tmp_path: Path, command: str, size: tuple[int, int]) -> None:
+        self.cmd = ["tmux", "-L", f"cc-{uuid.uuid4().hex[:8]}", "-f", "/dev/null"]
+        cols, rows = size
+        subprocess.run(
+            [*self.cmd, "new-session", "-d", "-x", str(cols), "-y", str(rows), command],
+            check=True,
+            cwd=tmp_path,
+            env=dict(os.environ),
+        )
+        subprocess.run([*self.cmd, "set", "-g", "status", "off"], check=True)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.cmd, "send-keys", "-t", "0", *keys], check=True)
+
+    def resize(self, cols: int, rows: int) -> None:
+        subprocess.run([*self.cmd, "resize-window", "-t", "0", "-x", str(cols), "-y", str(rows)], check=True)
+
+    def lines(self) -> list[str]:
+        out = subprocess.run([*self.cmd, "capture-pane", "-p", "-t", "0"], check=True, capture_output=True, text=True)
+        return [line.rstrip() for line in out.stdout.split("\n")][:-1]
+
+    def cursor(self) -> tuple[int, int]:
+        out = subprocess.run(
+            [*self.cmd, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        row, col = (int(n) for n in out.stdout.split())
+        return row, col
+
+    def wait(self, condition, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"tmux never showed what was expected: {self.lines()}")
+            time.sleep(0.05)
+
+    def gone(self) -> bool:
+        return subprocess.run([*self.cmd, "has-session"], capture_output=True).returncode != 0
+
+    def kill(self) -> None:
+        subprocess.run([*self.cmd, "kill-server"], capture_output=True)
+
+
+def _settled_screen(tmux: _Tmux, size: tuple[int, int], unknown: int = 0) -> tuple[list[str], tuple[int, int]]:
+    """tmux's screen once the recorder has sampled the same size and contents (it samples at
+    10 Hz in its own process): polled, never slept for. The first ``unknown`` rows were drawn
+    before the recording started: blank in it."""
+
+    def recorded() -> dict | None:
+        sessions = Store().sessions()
+        seen = screens(sessions[0]) if len(sessions) == 1 else []
+        return seen[-1] if seen else None
+
+    expected = tmux.lines()
+    deadline = time.monotonic() + 15
+    while True:
+        last = recorded()
+        blanked = [""] * unknown + _rows(expected, size[1])[unknown:]
+        if last and (last["cols"], last["rows"]) == size and _rows(last["viewport"], size[1]) == blanked:
+            return expected, tmux.cursor()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"recorded {last and last['viewport']}\n tmux shows {expected}")
+        time.sleep(0.1)
+        expected = tmux.lines()
+
+
+def _rows(lines: list[str], rows: int) -> list[str]:
+    return (list(lines) + [""] * rows)[:rows]
+
+
+def test_shrink_then_grow_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
+    """Lines a terminal brings back from its scrollback when it grows again are on the recorded
+    screen too, and the recording starts where the prompt was, part-way down the screen."""
+    tmux = _Tmux(tmp_path, "bash", (100, 30))
+    try:
+        tmux.wait(lambda: any(PROMPT.strip() in line for line in tmux.lines()))
+        tmux.keys("echo before-the-wrapper; seq 1 3", "Enter")  # the wrapper starts mid-screen
+        tmux.wait(lambda: "3" in tmux.lines())
+        tmux.keys(f"{CROWDCODE} shell", "Enter")
+        tmux.wait(lambda: sum(PROMPT.strip() in line for line in tmux.lines()) == 3)
+        tmux.keys("echo inside-$((6*7))", "Enter")
+        tmux.wait(lambda: "inside-42" in tmux.lines())
+        start = tmux.lines().index(f"{PROMPT}echo inside-$((6*7))")  # after the consent notice
+        assert start >= 6
+        _settled_screen(tmux, (100, 30), unknown=start)  # the rows above the wrapper's start
+        tmux.keys("seq 1 40", "Enter")
+        tmux.wait(lambda: "40" in tmux.lines())
+        _settled_screen(tmux, (100, 30))
+        tmux.resize(80, 24)
+        _settled_screen(tmux, (80, 24))
+        tmux.resize(100, 30)
+        lines, cursor = _settled_screen(tmux, (100, 30))
+        assert lines[0] != "18"  # what a screen without scrollback shows
+        tmux.keys("exit", "Enter")
+        tmux.wait(lambda: [line for line in tmux.lines() if line][-3:] == [f"{PROMPT}exit", "exit", PROMPT.strip()])
+        tmux.keys("exit", "Enter")
+        tmux.wait(tmux.gone)
+    finally:
+        tmux.kill()
+    info = only_session(ended=True)
+    last = [s for s in screens(info) if (s["cols"], s["rows"]) == (100, 30) and "exit" not in "".join(s["viewport"])][
+        -1
+    ]
+    assert _rows(last["viewport"], 30) == _rows(lines, 30)
+    assert (last["cursor"]["line"], last["cursor"]["character"]) == cursor

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import pexpect
+import pytest
 from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens, wait_for_process
+
+from crowdcode_sdk import Store
 
 
 def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
@@ -184,6 +187,30 @@ def test_stdin_not_a_terminal(home: Path, user_home: Path, tmp_path: Path) -> No
     assert b"piped-42" in cast_file(only_session()).read_bytes()
 
 
+@pytest.mark.parametrize(
+    ("shell_name", "line"),
+    [
+        ("bash", "echo piped-$((6*7))"),
+        ("zsh", "echo piped-$((6*7))"),
+        ("fish", "echo piped-(math 6 \\* 7)"),
+        ("sh", "echo piped-$((6*7))"),
+    ],
+)
+def test_piped_input_ends_the_shell(shell_name: str, line: str, home: Path, user_home: Path, tmp_path: Path) -> None:
+    """``echo CMD | crowdcode shell -- SHELL`` runs the command and ends, as with script(1): the
+    end of the input reaches the shell when it reads, not before."""
+    result = subprocess.run(
+        [CROWDCODE, "shell", "--", shell_name],
+        input=f"{line}\n".encode(),
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"piped-42" in result.stdout
+    assert b"piped-42" in cast_file(only_session(ended=True)).read_bytes()
+
+
 def test_the_child_gets_default_signal_dispositions(home: Path, user_home: Path, tmp_path: Path) -> None:
     """Started from a parent that ignores SIGINT (a background job) and from Python (which
     ignores SIGPIPE), the user's programs must still see every signal at its default."""
@@ -343,3 +370,91 @@ def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> No
     ]
     assert any("after-2" in line for frame in screens(info) for line in frame["viewport"])
     assert not list((info.directory / "terminals").glob("*.spool"))
+
+
+def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: Path) -> None:
+    """kill -9 of the recorder in the middle of a flood: the closing line says that it died,
+    nothing about falling behind or saving in the background; the next start leaves no spool and
+    the cast whole (the spool's own recovery: test_shell_spool)."""
+    import select
+    import signal
+
+    from crowdcode_shell.asciicast import read_cast
+
+    s = shell("--", "sh", "-c", "sleep 1; head -c 30000000 /dev/zero | tr '\\0' x; echo; echo flood-done; sleep 0.3")
+    recorder_pid = live_entry(lambda e: e["pid"])["pid"]
+    (info,) = Store().sessions()
+    fd, shown, killed = s.child.child_fd, bytearray(), False
+    while b"flood-done" not in shown[-200:]:
+        assert select.select([fd], [], [], 10)[0], "the terminal got no output for 10 s"
+        shown += os.read(fd, 1 << 20)
+        if not killed and len(shown) > 5_000_000:
+            os.kill(recorder_pid, signal.SIGKILL)
+            killed = True
+    assert killed
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:
+            break
+        if not data:
+            break
+        shown += data
+    s.child.close()
+    last = shown[shown.rindex(b"crowdcode shell: recording incomplete:") :].decode().strip()
+    assert "\n" not in last
+    assert "the recorder died (killed by SIGKILL)" in last
+    assert "fell behind" not in last and "background" not in last
+
+    result = subprocess.run([CROWDCODE, "shell", "--", "true"], capture_output=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    assert not list((info.directory / "terminals").glob("*.spool"))
+    (cast,) = (info.directory / "terminals").glob("*.cast")
+    _, events = read_cast(cast)
+    assert len(cast.read_bytes().splitlines()) == len(events) + 1  # whole events only
+
+
+def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_path: Path) -> None:
+    """crowdcode shell -> tmux -> crowdcode shell: the pane's wrapper inherits CROWDCODE_SHELL but
+    runs in another multiplexer, so it records the pane (its commands never reach the outer
+    recorder, which sees only tmux's drawing); the outer session records tmux as its command."""
+    s = shell()
+    s.prompt()
+    socket = f"cc-{os.getpid()}-{time.monotonic_ns()}"
+    s.child.sendline(f"tmux -L {socket} -f /dev/null new-session '{CROWDCODE} shell'")
+    s.prompt()
+    s.child.sendline("echo in-pane-$((6*7))")
+    s.child.expect_exact("in-pane-42")
+    s.prompt()
+    s.child.sendline("exit")
+    s.child.expect_exact("[exited]")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    deadline = time.monotonic() + 15
+    while len(sessions := Store().sessions()) < 2 or any(info.end is None for info in sessions):
+        assert time.monotonic() < deadline, f"expected two ended sessions: {sessions}"
+        time.sleep(0.05)
+    assert len(sessions) == 2
+    commands = {info.id: [c["command"] for c in actions(info, "terminal_command")] for info in sessions}
+    outer, inner = sorted(sessions, key=lambda info: any(c.startswith("tmux") for c in commands[info.id]), reverse=True)
+    assert any(c.startswith(f"tmux -L {socket}") for c in commands[outer.id])
+    assert "echo in-pane-$((6*7))" not in commands[outer.id]
+    assert commands[inner.id] == ["echo in-pane-$((6*7))", "exit"]
+
+
+def test_the_consent_notice_is_one_line_once(shell) -> None:
+    """First start while consent is pending: one line about consent, and the shell starts without
+    waiting for an answer; the next start says nothing; consent is still pending."""
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.consent import NOTICE, NOTICE_MARKER, Consent, consent_status
+
+    (Locations.default().data_dir / NOTICE_MARKER).unlink()  # a first use
+    for shown in (True, False):
+        s = shell()
+        s.prompt()
+        before = s.child.before.decode(errors="replace")
+        assert (NOTICE in before) == shown
+        s.child.sendline("exit")
+        assert s.finish() == 0
+    assert consent_status() is Consent.PENDING

@@ -159,3 +159,38 @@ def test_a_flood_waits_in_the_spool_at_most_max_defer_bytes(tmp_path: Path, monk
     os.close(r)
     assert b"".join(handled) == b"".join(data for _, data in sent)
     assert max(waiting) <= (2 << 20) + 2 * spool.SLICE
+
+
+def test_a_dead_recorders_spool_is_added_to_its_cast(home: Path) -> None:
+    """What a recorder killed mid-flood leaves: a cast whose last line is torn and a spool with
+    frames it had handled (in the cast already) and frames it had not. The next recorder's
+    recovery keeps the cast's whole events, adds only the frames after them, and removes the
+    spool."""
+    from crowdcode_shell import abandoned
+    from crowdcode_shell.asciicast import CastHeader, CastWriter, read_cast, read_output
+
+    from crowdcode_sdk import Locations
+
+    terminals = Locations.default().sessions_dir / "0123abcd" / "terminals"
+    terminals.mkdir(parents=True)
+    cast_path = terminals / "term-1.cast"
+    writer = CastWriter(cast_path, CastHeader(80, 24, 0, start_monotonic=100.0), 100.0)
+    writer.output(100.5, b"handled")
+    writer.close()
+    with open(cast_path, "ab") as f:
+        f.write(b'[0.7, "o", "torn')  # killed mid-write
+    frames = [(100.5, b"handled"), (101.0, b"not yet handled"), (101.5, b"the last")]
+    spool_bytes = b""
+    for at, data in frames:
+        spool_bytes += channel._HEADER.pack(channel.OUTPUT, len(data), at) + data
+    (terminals / "term-1.spool").write_bytes(spool_bytes + spool_bytes[:5])  # and half a frame
+    problems: list[str] = []
+    assert abandoned.recover_all(Locations.default(), problems.append, session="fedc9876") == 0  # export of another
+    assert (terminals / "term-1.spool").exists()
+    assert abandoned.recover_all(Locations.default(), problems.append, session="0123abcd") == 1
+    assert not problems
+    assert not (terminals / "term-1.spool").exists()
+    _, events = read_cast(cast_path)
+    assert len(cast_path.read_bytes().splitlines()) == len(events) + 1
+    assert [data for _, data in read_output(cast_path)] == [b"handled", b"not yet handled", b"the last"]
+    assert [e[2] for e in events if e[1] == "m"] == ["crowdcode: recovered from the spool of a recorder that died"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from crowdcode_shell import channel
 from crowdcode_shell.agent_tracker import AgentTracker, LineEditor
 from crowdcode_shell.app import problem_line
-from crowdcode_shell.asciicast import CastHeader, CastWriter, read_output, to_v3
+from crowdcode_shell.asciicast import CastHeader, CastWriter, read_cast, read_output, to_v3
 from crowdcode_shell.foreground import Foreground
 from crowdcode_shell.input_filter import typed
 from crowdcode_shell.marks import MarkScanner, history_entry
@@ -98,16 +100,60 @@ def test_v3_intervals_carry_rounding() -> None:
     assert abs(sum(intervals) - 1.0) < 1e-9
 
 
-def test_full_disk_stops_the_cast_and_is_reported(tmp_path: Path) -> None:
-    writer = CastWriter(tmp_path / "ok.cast", CastHeader(80, 24, 0), 0.0)
-    writer._file = open("/dev/full", "wb", buffering=0)  # noqa: SIM115 - every write fails with ENOSPC
-    writer.output(0.1, b"x" * 1000)
-    assert writer.error is not None and writer.lost_bytes > 0
-    writer.output(0.2, b"more")  # keeps going quietly
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 256 KiB tmpfs: a disk that fills up and frees up for real."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    assert done.returncode == 0, f"this test needs mount(8) for a tmpfs: {done.stderr.decode().strip()}"
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def _fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_that_frees_up_leaves_a_gap_in_the_cast(small_disk: Path) -> None:
+    """The disk fills: the events are dropped and counted, the file keeps only whole events.
+    Space comes back: the cast goes on after a marker of what is missing, and the journal's
+    callback hears of the gap. A permanent failure is one short line for the user."""
+    gaps: list[int] = []
+    writer = CastWriter(small_disk / "t.cast", CastHeader(80, 24, 0), 0.0, on_gap=gaps.append)
+    writer.output(0.1, b"before " * 10)
+    writer.flush()
+    filler = _fill(small_disk)
+    writer.output(0.2, b"x" * 100_000)
+    writer.flush()
+    assert writer.error is not None and writer.lost_bytes > 100_000
+    assert (small_disk / "t.cast").read_bytes().endswith(b"\n")  # no torn line
+    line = problem_line({"lostBytes": writer.lost_bytes, "castError": writer.error.strerror}, 0)
+    assert (
+        line
+        == f"crowdcode shell: recording incomplete: {writer.lost_bytes} bytes of terminal I/O not recorded (No space left on device)"
+    )
+    assert not gaps
+    filler.unlink()
+    writer.output(0.3, b"after the disk freed up")
     writer.close()
-    line = problem_line({"lostBytes": writer.lost_bytes, "castError": str(writer.error)}, 0)
-    assert line and line.startswith("crowdcode shell: recording incomplete:") and "No space left" in line
-    assert "\n" not in line
+    assert gaps == [writer.lost_bytes]
+    _, events = read_cast(small_disk / "t.cast")
+    raw = (small_disk / "t.cast").read_bytes().splitlines()
+    assert len(raw) == len(events) + 1  # every line a whole event
+    assert [e[1:] for e in events] == [
+        ["o", "before " * 10],
+        ["m", f"crowdcode: {writer.lost_bytes} bytes not recorded (disk full)"],
+        ["o", "after the disk freed up"],
+    ]
 
 
 def test_channel_never_blocks_and_reports_a_gap() -> None:

@@ -49,7 +49,8 @@ def prepare(argv: Sequence[str], env: dict[str, str], nonce: str) -> tuple[list[
         return [argv[0], "--rcfile", str(directory() / "bash.sh"), *argv[1:]], env, True
     if kind == "zsh":
         zsh_dir = directory() / "zsh"
-        env["CROWDCODE_USER_ZDOTDIR"] = env.get("ZDOTDIR", env.get("HOME", ""))
+        if "ZDOTDIR" in env:  # else zsh's own default, $HOME (restored by unsetting it after start-up)
+            env["CROWDCODE_USER_ZDOTDIR"] = env["ZDOTDIR"]
         env["CROWDCODE_SHELL_INTEGRATION_DIR"] = str(zsh_dir)
         env["ZDOTDIR"] = str(zsh_dir)
         return argv, env, True

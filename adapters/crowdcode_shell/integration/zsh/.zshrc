@@ -1,8 +1,14 @@
 # crowdcode: run your own .zshrc unchanged, then add the recorder's hooks (invisible OSC marks).
 ZDOTDIR=$__crowdcode_user_zdotdir
 [[ -r $ZDOTDIR/.zshrc ]] && source $ZDOTDIR/.zshrc
-# .zlogin still comes for login shells: keep pointing here until it ran.
-[[ -o login ]] && ZDOTDIR=${CROWDCODE_SHELL_INTEGRATION_DIR}
+# .zlogin still comes for login shells: keep pointing here until it ran. Otherwise start-up is
+# over: leave ZDOTDIR as the user had it, and none of our variables exported to their programs.
+if [[ -o login ]]; then
+    ZDOTDIR=${CROWDCODE_SHELL_INTEGRATION_DIR}
+else
+    if [[ -n ${CROWDCODE_USER_ZDOTDIR+set} ]]; then export ZDOTDIR=$CROWDCODE_USER_ZDOTDIR; else unset ZDOTDIR; fi
+    unset CROWDCODE_USER_ZDOTDIR CROWDCODE_SHELL_INTEGRATION_DIR __crowdcode_user_zdotdir
+fi
 
 if [[ -n ${CROWDCODE_SHELL_NONCE:-} && -z ${__crowdcode_hooked:-} ]]; then
     __crowdcode_hooked=1

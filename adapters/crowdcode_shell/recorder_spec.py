@@ -1,0 +1,29 @@
+"""What the wrapper tells the recorder process about the terminal it records.
+
+A module of its own so that the wrapper can describe the recorder before importing it: the
+recorder's imports (the session, the schema, the emulator) are paid after the user's shell has
+been started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RecorderSpec:
+    """What the wrapper tells the recorder about the terminal it records."""
+
+    terminal_id: str
+    terminal_name: str
+    argv: list[str]
+    shell: str | None  # integrated shell kind
+    nonce: str
+    cols: int
+    rows: int
+    master: int
+    child_pid: int
+    workspace: str
+    start_monotonic: float
+    env: dict[str, str] = field(default_factory=dict)
+    observe_screen: bool = True
