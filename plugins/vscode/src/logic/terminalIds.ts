@@ -12,3 +12,23 @@ export class TerminalIds<T extends object> {
     return id;
   }
 }
+
+/** What a terminal is shown as. `Terminal.name` can still be empty when VS Code reports the terminal
+ * (before its process has set a title), so the name it was created with, then the shell's kind,
+ * then the shell's file name stand in. */
+export interface TerminalLike {
+  name: string;
+  creationOptions?: { name?: string; shellPath?: string };
+  state?: { isInteractedWith?: boolean; shell?: string };
+}
+
+export function terminalName(terminal: TerminalLike): string {
+  const shellPath = terminal.creationOptions?.shellPath;
+  return (
+    terminal.name ||
+    terminal.creationOptions?.name ||
+    terminal.state?.shell ||
+    (shellPath ? shellPath.split(/[\\/]/).pop() : undefined) ||
+    "terminal"
+  );
+}
