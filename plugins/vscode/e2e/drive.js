@@ -1,11 +1,36 @@
 // Drives code-server in headless Chromium like a person: open a file, type, select, undo, wait,
-// panic, save. Usage: node drive.js URL FILE_NAME PROFILE_DIR OUT_JSON
-// Writes what it saw (status bar labels, notifications) to OUT_JSON for the Python test to check.
+// panic, save; page through a long file, switch tabs, run commands in the terminal.
+// Usage: node drive.js URL FILE_NAME LONG_FILE_NAME PROFILE_DIR OUT_JSON
+// Writes what it saw (status bar labels, notifications, the line numbers the editor showed, tab
+// labels) to OUT_JSON for the Python test to compare with the recording.
 const fs = require("fs");
 const { chromium } = require("playwright-core");
 
-const [url, fileName, profileDir, outPath] = process.argv.slice(2);
-const seen = { statusLabels: [], notifications: [], steps: [] };
+const [url, fileName, longFileName, profileDir, outPath] = process.argv.slice(2);
+const seen = { statusLabels: [], notifications: [], steps: [], views: [], tabs: [] };
+
+/** The line numbers the active editor shows (fully or partly), read from its gutter. */
+async function visibleLines(page) {
+  await page.waitForTimeout(700); // past the extension's 100 ms throttle and a render
+  const numbers = await page
+    .locator(".editor-group-container.active .monaco-editor .margin-view-overlays .line-numbers")
+    .allInnerTexts();
+  const lines = numbers.map((n) => parseInt(n, 10)).filter((n) => !Number.isNaN(n));
+  const cursor = await page.locator("#status\\.editor\\.selection").first().innerText().catch(() => "");
+  const view = { first: Math.min(...lines), last: Math.max(...lines), cursor };
+  seen.views.push(view);
+  return view;
+}
+
+async function openFile(page, name) {
+  await page.keyboard.press("Control+P");
+  await page.waitForSelector(".quick-input-widget", { state: "visible" });
+  await page.keyboard.type(name);
+  await page.waitForTimeout(800);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`.tab.active[aria-label^="${name}"]`, { timeout: 30_000 });
+  seen.tabs.push(await page.locator(".tab.active .label-name").first().innerText());
+}
 
 async function statusLabel(page) {
   const item = page.locator('[aria-label^="crowdcode:"]').first();
@@ -40,11 +65,7 @@ async function runCommand(page, title) {
     await statusLabel(page);
     seen.steps.push("recording");
 
-    await page.keyboard.press("Control+P");
-    await page.waitForSelector(".quick-input-widget", { state: "visible" });
-    await page.keyboard.type(fileName);
-    await page.waitForTimeout(800);
-    await page.keyboard.press("Enter");
+    await openFile(page, fileName);
     await page.waitForSelector(".monaco-editor .view-lines", { timeout: 30_000 });
     await page.locator(".monaco-editor .view-lines").first().click();
     await page.keyboard.press("Control+End");
@@ -79,11 +100,40 @@ async function runCommand(page, title) {
     await statusLabel(page);
     seen.steps.push("saved");
 
+    // A 300-line file: PageDown three times, then the mouse wheel; each view as the gutter shows it.
+    await openFile(page, longFileName);
+    await page.locator(".editor-group-container.active .monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+Home");
+    await visibleLines(page);
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press("PageDown");
+      await visibleLines(page);
+    }
+    await page.mouse.move(600, 400);
+    await page.mouse.wheel(0, 1200);
+    await visibleLines(page);
+    // Back to the first file (Quick Open), then Ctrl+Tab back to the long one.
+    await openFile(page, fileName);
+    await page.keyboard.press("Control+Tab");
+    await page.waitForTimeout(300);
+    await page.keyboard.press("Control");
+    await page.waitForSelector(`.tab.active[aria-label^="${longFileName}"]`, { timeout: 10_000 });
+    seen.tabs.push(await page.locator(".tab.active .label-name").first().innerText());
+    await page.waitForTimeout(700);
+    seen.steps.push("scrolled");
+
     // A command in the integrated terminal (bash, with VS Code's shell integration).
     await runCommand(page, "Terminal: Create New Terminal");
     await page.waitForSelector(".terminal-wrapper .xterm", { timeout: 30_000 });
     await page.waitForTimeout(4_000); // the shell starts and reports its integration
     await page.keyboard.type("echo crowdcode-e2e; (exit 3)", { delay: 20 });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(3_000);
+    await page.keyboard.type("seq 100", { delay: 20 });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(2_000);
+    // Another program changes the open, saved file: a reload, not the person's edit.
+    await page.keyboard.type(`sed -i 's/second/2nd/' ${fileName}`, { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(3_000);
     seen.steps.push("terminal");

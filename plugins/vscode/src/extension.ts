@@ -248,7 +248,7 @@ function sendEditorState(): void {
   }
   const terminal = vscode.window.activeTerminal;
   if (terminal && forwardTerminals()) {
-    forwarder?.terminalFocus(terminalIds.id(terminal), terminalName(terminal));
+    forwarder?.terminalFocus(terminalIds.id(terminal), terminalName(terminal, vscode.env.shell));
   }
 }
 
@@ -296,7 +296,7 @@ function registerForwarding(context: vscode.ExtensionContext): void {
     vscode.window.onDidChangeWindowState((state) => forwarder?.focus(state.focused)),
     vscode.window.onDidChangeActiveTerminal((terminal) => {
       if (terminal && forwardTerminals()) {
-        forwarder?.terminalFocus(terminalIds.id(terminal), terminalName(terminal));
+        forwarder?.terminalFocus(terminalIds.id(terminal), terminalName(terminal, vscode.env.shell));
       }
     }),
     vscode.window.onDidStartTerminalShellExecution(async (event) => {
@@ -304,14 +304,14 @@ function registerForwarding(context: vscode.ExtensionContext): void {
         return;
       }
       const id = terminalIds.id(event.terminal);
-      forwarder?.terminalCommand(id, terminalName(event.terminal), event.execution.commandLine.value, event.execution.cwd?.fsPath);
+      forwarder?.terminalCommand(id, terminalName(event.terminal, vscode.env.shell), event.execution.commandLine.value, event.execution.cwd?.fsPath);
       for await (const data of event.execution.read()) {
         forwarder?.terminalOutput(id, data);
       }
     }),
     vscode.window.onDidEndTerminalShellExecution((event) => {
       if (forwardTerminals()) {
-        forwarder?.terminalCommandEnd(terminalIds.id(event.terminal), terminalName(event.terminal), event.exitCode, event.execution.commandLine.value);
+        forwarder?.terminalCommandEnd(terminalIds.id(event.terminal), terminalName(event.terminal, vscode.env.shell), event.exitCode, event.execution.commandLine.value);
       }
     }),
   );

@@ -122,6 +122,7 @@ test("a terminal without a name yet is named after how it was created or its she
   assert.equal(terminalName({ name: "", creationOptions: { name: "tests" } }), "tests");
   assert.equal(terminalName({ name: "", creationOptions: {}, state: { shell: "zsh" } }), "zsh");
   assert.equal(terminalName({ name: "", creationOptions: { shellPath: "/usr/bin/fish" } }), "fish");
+  assert.equal(terminalName({ name: "", creationOptions: {} }, "/bin/bash"), "bash");
   assert.equal(terminalName({ name: "" }), "terminal");
 });
 

@@ -14,16 +14,16 @@ export class TerminalIds<T extends object> {
 }
 
 /** What a terminal is shown as. `Terminal.name` can still be empty when VS Code reports the terminal
- * (before its process has set a title), so the name it was created with, then the shell's kind,
- * then the shell's file name stand in. */
+ * (before its shell has set a title), so the name it was created with, the shell's kind, the file
+ * name of the shell it was created with, then of the default shell (`vscode.env.shell`) stand in. */
 export interface TerminalLike {
   name: string;
   creationOptions?: { name?: string; shellPath?: string };
   state?: { isInteractedWith?: boolean; shell?: string };
 }
 
-export function terminalName(terminal: TerminalLike): string {
-  const shellPath = terminal.creationOptions?.shellPath;
+export function terminalName(terminal: TerminalLike, defaultShell = ""): string {
+  const shellPath = terminal.creationOptions?.shellPath || defaultShell;
   return (
     terminal.name ||
     terminal.creationOptions?.name ||

@@ -1,8 +1,11 @@
 """End to end in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) with the packaged .vsix,
 driven by headless Chromium (plugins/vscode/e2e/drive.js).
 
-Not collected by the default suite (the file name does not start with ``test_``): it needs
-code-server and Chromium and takes minutes. ``./scripts/e2e-vscode`` installs both and runs it.
+Part of the suite: ``./scripts/test`` (and ``./scripts/e2e-vscode``, this test alone) first run
+``./scripts/install-e2e-vscode``, which installs code-server and Chromium into the ignored cache
+``.cache/e2e-vscode`` and packages the .vsix. Every fact is checked against what the page showed
+(the gutter's line numbers, the status bar, tab labels) and the session must pass verify (the
+autouse fixture in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from .lsp_harness import actions, replay
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "plugins" / "vscode"
+CACHE = Path(os.environ.get("CROWDCODE_E2E_DIR", ROOT / ".cache" / "e2e-vscode"))
 INITIAL = "first line\n"
+LONG = "".join(f"line {n} of the long file\n" for n in range(1, 301))
 SETTINGS = {
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": False,
@@ -56,13 +61,14 @@ def free_port() -> int:
 
 
 def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home, tmp_path):
-    entry = os.environ.get("CROWDCODE_E2E_CODE_SERVER")
-    if not entry:
-        pytest.fail("run this through ./scripts/e2e-vscode (it installs code-server and Chromium)")
+    entry = CACHE / "code-server"
+    if not entry.exists() or not (PLUGIN / "crowdcode.vsix").exists():
+        pytest.fail(f"no code-server in {CACHE}: run ./scripts/install-e2e-vscode (./scripts/test does)")
     workspace = tmp_path / "project"
     workspace.mkdir()
     notes = workspace / "notes.txt"
     notes.write_text(INITIAL)
+    (workspace / "long.txt").write_text(LONG)
     set_value(Locations.default(), "consent.status", "declined")  # no consent modal in the way
     user_data, extensions = tmp_path / "user-data", tmp_path / "extensions"
     (user_data / "User").mkdir(parents=True)
@@ -86,7 +92,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
         str(user_data),
     ]
     subprocess.run(
-        ["node", entry, *common, "--install-extension", str(PLUGIN / "crowdcode.vsix")],
+        ["node", str(entry), *common, "--install-extension", str(PLUGIN / "crowdcode.vsix")],
         env=env,
         check=True,
         capture_output=True,
@@ -97,7 +103,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     server = subprocess.Popen(
         [
             "node",
-            entry,
+            str(entry),
             *common,
             "--bind-addr",
             f"127.0.0.1:{port}",
@@ -130,6 +136,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
                 "drive.js",
                 f"http://127.0.0.1:{port}/?folder={workspace}",
                 notes.name,
+                "long.txt",
                 str(tmp_path / "chromium"),
                 str(out),
             ],
@@ -154,17 +161,53 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     events = [e for info in sessions for e in store.events(info)]
     metadata = next(e.payload.metadata for e in events if e.kind == "session_start")
     assert metadata.editor.host == "code-server"
-    saved = notes.read_text()
-    assert "hello é🎉 world" in saved and saved.endswith("!")
+    saved = notes.read_text()  # as saved, then changed by sed -i and reloaded by VS Code
+    assert "hello é🎉 world" in saved and saved.endswith("2nd line!")
     assert replay(events, "notes.txt", INITIAL) == saved
     selections = actions(events, "selection")
     assert any(s.selected_text == "second line" for s in selections)
     assert actions(events, "panic")
     assert "file_save" in [e.kind for e in events]
     assert any(e.reason is not None and e.reason.value == "undo" for e in actions(events, "edit"))
-    (command,) = actions(events, "terminal_command")
+    command = actions(events, "terminal_command")[0]
     assert command.command == "echo crowdcode-e2e; (exit 3)" and command.terminal_id == "terminal-1"
-    (end,) = actions(events, "terminal_command_end")
+    end = actions(events, "terminal_command_end")[0]
     assert end.exit_code == 3 and end.terminal_id == "terminal-1"
     cast = next((Locations.default().data_dir / "sessions").glob("*/terminals/terminal-1.cast"))
     assert "crowdcode-e2e" in cast.read_text()
+
+    # What the page showed, fact by fact.
+    viewports = [e.payload.viewport for e in events if e.type == "observation" and e.payload.viewport]
+    long_views = {(v.start_line, v.end_line) for v in viewports if v.file == "long.txt"}
+    # Top, three PageDowns, the wheel: each view the gutter showed was recorded, give or take the
+    # partly visible first and last lines (the gutter draws them; VS Code may not count them).
+    for view in seen["views"]:
+        assert any(
+            view["first"] <= start <= view["first"] + 1 and view["last"] - 1 <= end <= view["last"]
+            for start, end in long_views
+        ), (view, sorted(long_views))
+    for v in viewports:
+        if v.file == "long.txt":
+            assert v.content == "\n".join(LONG.splitlines()[v.start_line - 1 : v.end_line])
+    assert seen["tabs"] == ["notes.txt", "long.txt", "notes.txt", "long.txt"]
+    switches = [(s.file, s.previous_file) for s in actions(events, "tab_switch")]
+    assert switches[-3:] == [("long.txt", "notes.txt"), ("notes.txt", "long.txt"), ("long.txt", "notes.txt")]
+    assert {f.terminal_name for f in actions(events, "terminal_focus")} == {"bash"}
+    ends = {e.command: e.exit_code for e in actions(events, "terminal_command_end")}
+    assert ends["seq 100"] == 0
+    rows = [
+        row
+        for e in events
+        if e.type == "observation" and e.payload.active_terminal
+        for row in e.payload.active_terminal.viewport
+    ]
+    assert "100" in rows and not any("\x1b" in row for row in rows)
+    # sed -i changed the open, saved file: VS Code reloaded it; no edit of the person's says "2nd".
+    assert "2nd line" in notes.read_text()
+    (reload,) = [
+        e
+        for e in actions(events, "edit")
+        if e.file == "notes.txt" and e.reason is not None and e.reason.value == "reload"
+    ]
+    assert reload.source.value != "user" and reload.diff.text == "2"
+    assert not any("2" in e.diff.text for e in actions(events, "edit") if e.reason is None)
