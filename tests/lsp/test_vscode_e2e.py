@@ -11,137 +11,34 @@ autouse fixture in tests/conftest.py).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
-
-import pytest
 
 from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.store import Store
 
+from .code_server import PLUGIN, browser_env, code_server
 from .lsp_harness import actions, replay
 
-ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = ROOT / "plugins" / "vscode"
-CACHE = Path(os.environ.get("CROWDCODE_E2E_DIR", ROOT / ".cache" / "e2e-vscode"))
 INITIAL = "first line\n"
 LONG = "".join(f"line {n} of the long file\n" for n in range(1, 301))
-SETTINGS = {
-    "workbench.startupEditor": "none",
-    "workbench.tips.enabled": False,
-    "security.workspace.trust.enabled": False,
-    "telemetry.telemetryLevel": "off",
-    "update.mode": "none",
-    "extensions.autoUpdate": False,
-    "extensions.autoCheckUpdates": False,
-    "git.enabled": False,
-    "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
-    "editor.suggestOnTriggerCharacters": False,
-    "editor.acceptSuggestionOnEnter": "off",
-    "editor.autoClosingBrackets": "never",
-    "editor.autoClosingQuotes": "never",
-    "editor.wordBasedSuggestions": "off",
-    "editor.inlineSuggest.enabled": False,
-    "files.autoSave": "off",
-    "terminal.integrated.enablePersistentSessions": False,
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home, tmp_path):
-    entry = CACHE / "code-server"
-    if not entry.exists() or not (PLUGIN / "crowdcode.vsix").exists():
-        pytest.fail(f"no code-server in {CACHE}: run ./scripts/install-e2e-vscode (./scripts/test does)")
     workspace = tmp_path / "project"
     workspace.mkdir()
     notes = workspace / "notes.txt"
     notes.write_text(INITIAL)
     (workspace / "long.txt").write_text(LONG)
     set_value(Locations.default(), "consent.status", "declined")  # no consent modal in the way
-    user_data, extensions = tmp_path / "user-data", tmp_path / "extensions"
-    (user_data / "User").mkdir(parents=True)
-    # The extension host may take its PATH from a login shell: name the executable explicitly.
-    crowdcode = Path(sys.executable).with_name("crowdcode")
-    (user_data / "User" / "settings.json").write_text(json.dumps({**SETTINGS, "crowdcode.path": str(crowdcode)}))
-    (tmp_path / "code-server.yaml").write_text("auth: none\n")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
-        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
-        "EXTENSIONS_GALLERY": "{}",
-    }
-    common = [
-        "--config",
-        str(tmp_path / "code-server.yaml"),
-        "--extensions-dir",
-        str(extensions),
-        "--user-data-dir",
-        str(user_data),
-    ]
-    subprocess.run(
-        ["node", str(entry), *common, "--install-extension", str(PLUGIN / "crowdcode.vsix")],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    port = free_port()
-    log = open(tmp_path / "code-server.log", "wb")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(
-        [
-            "node",
-            str(entry),
-            *common,
-            "--bind-addr",
-            f"127.0.0.1:{port}",
-            "--auth",
-            "none",
-            "--disable-telemetry",
-            "--disable-update-check",
-            "--disable-workspace-trust",
-            str(workspace),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"code-server did not start: {(tmp_path / 'code-server.log').read_text()[-2000:]}")
-                time.sleep(0.5)
+    # Leaving the block stops code-server by SIGTERM to its process group (Ctrl+C in its terminal).
+    with code_server(tmp_path, workspace) as url:
         out = tmp_path / "drive.json"
         drive = subprocess.run(
-            [
-                "node",
-                "drive.js",
-                f"http://127.0.0.1:{port}/?folder={workspace}",
-                notes.name,
-                "long.txt",
-                str(tmp_path / "chromium"),
-                str(out),
-            ],
+            ["node", "drive.js", url, notes.name, "long.txt", str(tmp_path / "chromium"), str(out)],
             cwd=PLUGIN / "e2e",
-            env=env,
+            env=browser_env(tmp_path),
             capture_output=True,
             text=True,
             timeout=300,
@@ -149,10 +46,6 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
         seen = json.loads(out.read_text())
         assert "error" not in seen, (seen, drive.stderr[-3000:])
         time.sleep(1.5)  # the journal is flushed every 500 ms
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
 
     assert seen["statusLabels"][0].startswith("crowdcode: recording")
     assert "removed" in seen["notifications"][0]
