@@ -31,6 +31,18 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     notes = workspace / "notes.txt"
     notes.write_text(INITIAL)
     (workspace / "long.txt").write_text(LONG)
+    git = ["git", "-C", str(workspace), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "checkout", "-q", "-b", "feature"], check=True)
+    (workspace / "long.txt").write_text(LONG.replace("line 2 of", "line two of"))
+    (workspace / "added.txt").write_text("from the branch\n")
+    (workspace / "also.txt").write_text("also from the branch\n")
+    subprocess.run([*git, "add", "long.txt", "added.txt", "also.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "feature"], check=True)
+    subprocess.run([*git, "checkout", "-q", "main"], check=True)
+    (workspace / "long.txt").write_text(LONG)
+    subprocess.run([*git, "add", "long.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "main"], check=True)
     set_value(Locations.default(), "consent.status", "declined")  # no consent modal in the way
     # Leaving the block stops code-server by SIGTERM to its process group (Ctrl+C in its terminal).
     with code_server(tmp_path, workspace) as url:
@@ -55,13 +67,15 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     metadata = next(e.payload.metadata for e in events if e.kind == "session_start")
     assert metadata.editor.host == "code-server"
     saved = notes.read_text()  # as saved, then changed by sed -i and reloaded by VS Code
-    assert "hello é🎉 world" in saved and saved.endswith("2nd line!")
+    assert saved == "> first line\n> hello é🎉 world\n2nd line!"
     assert replay(events, "notes.txt", INITIAL) == saved
     selections = actions(events, "selection")
     assert any(s.selected_text == "second line" for s in selections)
     assert actions(events, "panic")
     assert "file_save" in [e.kind for e in events]
-    assert any(e.reason is not None and e.reason.value == "undo" for e in actions(events, "edit"))
+    reasons = {e.reason.value for e in actions(events, "edit") if e.reason is not None}
+    assert {"undo", "redo"} <= reasons
+    assert any(s.selections is not None and len(s.selections) == 2 for s in selections)
     command = actions(events, "terminal_command")[0]
     assert command.command == "echo crowdcode-e2e; (exit 3)" and command.terminal_id == "terminal-1"
     end = actions(events, "terminal_command_end")[0]
@@ -104,3 +118,8 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     ]
     assert reload.source.value != "user" and reload.diff.text == "2"
     assert not any("2" in e.diff.text for e in actions(events, "edit") if e.reason is None)
+    # git checkout changed the open long file (VS Code reloaded it) and added two files.
+    assert (workspace / "long.txt").read_text() == LONG.replace("line 2 of", "line two of")
+    assert replay(events, "long.txt", LONG) == (workspace / "long.txt").read_text()
+    assert all(e.source.value != "user" for e in actions(events, "edit") if e.file == "long.txt")
+    assert {"added.txt", "also.txt"} <= {c.file for c in actions(events, "file_change")}

@@ -26,7 +26,8 @@ async function openFile(page, name) {
   await page.keyboard.press("Control+P");
   await page.waitForSelector(".quick-input-widget", { state: "visible" });
   await page.keyboard.type(name);
-  await page.waitForTimeout(800);
+  // Enter only once the file search has found it (it may still be indexing the folder).
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 30_000 });
   await page.keyboard.press("Enter");
   await page.waitForSelector(`.tab.active[aria-label^="${name}"]`, { timeout: 30_000 });
   seen.tabs.push(await page.locator(".tab.active .label-name").first().innerText());
@@ -82,6 +83,19 @@ async function runCommand(page, title) {
     await page.waitForTimeout(400);
     await page.keyboard.press("Control+Z");
     await page.waitForTimeout(600);
+    await page.keyboard.press("Control+Shift+Z"); // redo " typo", then delete it by hand
+    await page.waitForTimeout(600);
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press("Backspace");
+    }
+    // Two cursors (lines 1 and 2), typing at both.
+    await page.keyboard.press("Control+Home");
+    await runCommand(page, "Add Cursor Below");
+    await page.waitForTimeout(600);
+    await page.keyboard.type("> ", { delay: 40 });
+    await page.waitForTimeout(400);
+    await page.keyboard.press("Escape");
+    await page.waitForTimeout(400);
     seen.steps.push("edited");
 
     // Panic removes the last 10 s: wait longer than that, so that the edits above survive it.
@@ -136,6 +150,12 @@ async function runCommand(page, title) {
     await page.keyboard.type(`sed -i 's/second/2nd/' ${fileName}`, { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(3_000);
+    // A branch that changes the open long file and adds two files.
+    await page.keyboard.type("git checkout -q feature", { delay: 20 });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(3_000);
+    await runCommand(page, "File: Save All");
+    await page.waitForTimeout(1_500);
     seen.steps.push("terminal");
     await page.screenshot({ path: outPath.replace(/\.json$/, ".png") });
   } catch (error) {

@@ -23,7 +23,8 @@ const TEXT = "the quick brown fox jumps over the lazy dog 0123456789 ";
     await page.keyboard.press("Control+P");
     await page.waitForSelector(".quick-input-widget", { state: "visible" });
     await page.keyboard.type(fileName);
-    await page.waitForTimeout(800);
+    // Enter only once the file search has found it (it may still be indexing the folder).
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: fileName }).first().waitFor({ timeout: 30_000 });
     await page.keyboard.press("Enter");
     const lines = page.locator(".editor-group-container.active .monaco-editor .view-lines").first();
     await lines.waitFor({ timeout: 30_000 });
