@@ -33,6 +33,8 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     (workspace / "long.txt").write_text(LONG)
     git = ["git", "-C", str(workspace), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "notes.txt", "long.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "main"], check=True)
     subprocess.run([*git, "checkout", "-q", "-b", "feature"], check=True)
     (workspace / "long.txt").write_text(LONG.replace("line 2 of", "line two of"))
     (workspace / "added.txt").write_text("from the branch\n")
@@ -40,9 +42,6 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     subprocess.run([*git, "add", "long.txt", "added.txt", "also.txt"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "feature"], check=True)
     subprocess.run([*git, "checkout", "-q", "main"], check=True)
-    (workspace / "long.txt").write_text(LONG)
-    subprocess.run([*git, "add", "long.txt"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "main"], check=True)
     set_value(Locations.default(), "consent.status", "declined")  # no consent modal in the way
     # Leaving the block stops code-server by SIGTERM to its process group (Ctrl+C in its terminal).
     with code_server(tmp_path, workspace) as url:
