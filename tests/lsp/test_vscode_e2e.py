@@ -66,10 +66,16 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     metadata = next(e.payload.metadata for e in events if e.kind == "session_start")
     assert metadata.editor.host == "code-server"
     saved = notes.read_text()  # as saved, then changed by sed -i and reloaded by VS Code
-    assert saved == "> first line\n> hello é🎉 world\n2nd line!"
+    assert saved == "> first row\n> hello é🎉 world\n2nd row!"
     assert replay(events, "notes.txt", INITIAL) == saved
     selections = actions(events, "selection")
     assert any(s.selected_text == "second line" for s in selections)
+    # Replace All: one change of two ranges. The find widget selects the current match, so one range
+    # is at the cursor: the person's edit, not another program's batch (no snapshot before it).
+    replaced = [i for i, e in enumerate(events) if e.kind == "edit" and e.payload.diff.text == "row"]
+    assert len(replaced) == 2 and replaced[1] == replaced[0] + 1
+    assert all(events[i].payload.source.value == "user" for i in replaced)
+    assert events[replaced[0] - 1].type != "workspace_snapshot"
     assert actions(events, "panic")
     assert "file_save" in [e.kind for e in events]
     reasons = {e.reason.value for e in actions(events, "edit") if e.reason is not None}
@@ -109,7 +115,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     ]
     assert "100" in rows and not any("\x1b" in row for row in rows)
     # sed -i changed the open, saved file: VS Code reloaded it; no edit of the person's says "2nd".
-    assert "2nd line" in notes.read_text()
+    assert "2nd row" in notes.read_text()
     (reload,) = [
         e
         for e in actions(events, "edit")

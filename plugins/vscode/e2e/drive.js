@@ -109,6 +109,17 @@ async function runCommand(page, title) {
     await page.locator(".monaco-editor .view-lines").first().click();
     await page.keyboard.press("Control+End");
     await page.keyboard.type("!", { delay: 40 });
+    // Replace All "line" with "row": two ranges away from the cursor, in one change.
+    await page.keyboard.press("Control+H");
+    await page.waitForSelector(".find-widget.visible .replace-part", { timeout: 10_000 });
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("line", { delay: 20 });
+    await page.locator(".find-widget .replace-part textarea").first().focus();
+    await page.keyboard.type("row", { delay: 20 });
+    await page.waitForTimeout(500);
+    await page.keyboard.press("Control+Alt+Enter");
+    await page.waitForTimeout(800);
+    await page.keyboard.press("Escape");
     await page.keyboard.press("Control+S");
     await page.waitForTimeout(2_000);
     await statusLabel(page);

@@ -13,8 +13,8 @@
  *   agent, a workspace-wide refactoring): source "external";
  * - in the active editor, a change entirely outside the visible ranges has an unknown source, and
  *   so has a change of several ranges none of which is at a cursor (another extension's
- *   `WorkspaceEdit`, an in-editor agent; also Find's Replace All, which looks the same to an
- *   extension). The server takes a workspace snapshot before each batch of such changes;
+ *   `WorkspaceEdit`, an in-editor agent; not Find's Replace All, whose current match is
+ *   selected). The server takes a workspace snapshot before each batch of such changes;
  * - one insertion equal to the clipboard (longer than one character) is a paste (not in a browser,
  *   where reading the clipboard asks the user);
  * - an insertion of three or more non-blank characters that is no paste comes from a completion
