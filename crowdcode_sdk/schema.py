@@ -76,6 +76,15 @@ class Position(Record):
 
 
 @record
+class SelectionRange(Record):
+    """One cursor of several: where the selection started (``anchor``) and where the cursor is
+    (``active``), 0-based UTF-16."""
+
+    anchor: Position
+    active: Position
+
+
+@record
 class TextChange(Record):
     """Replace ``rangeLength`` UTF-16 code units at ``rangeOffset`` of the document *before* the
     change with ``text`` (VS Code's and LSP's convention)."""
@@ -228,7 +237,8 @@ class Edit(Action):
 @record
 class Selection(Action):
     """Primary selection; start <= end. Extensions: ``cursorPosition`` keeps the direction that
-    crowd-code lost, ``mode`` the selection kind (Vim's visual modes)."""
+    crowd-code lost, ``mode`` the selection kind (Vim's visual modes), ``selections`` every cursor
+    (the primary first) when there are several (multi-cursor editing, which crowd-code drops)."""
 
     kind = "selection"
     file: str
@@ -237,6 +247,7 @@ class Selection(Action):
     selected_text: str
     cursor_position: Position | None = None
     mode: SelectionMode | None = None
+    selections: list[SelectionRange] | None = None
 
 
 @record

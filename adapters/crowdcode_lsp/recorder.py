@@ -3,7 +3,8 @@ attribution, terminals and the state that observations are made of.
 
 Every client position arrives in the negotiated position encoding and is converted here, through
 :class:`crowdcode_sdk.positions.Document`, to the schema's UTF-16 units. A message that cannot be
-understood raises :class:`BadParams`; the server logs it and goes on.
+understood raises :class:`BadParams` (:mod:`.params` reads every notification's params); the
+server logs it and goes on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 from crowdcode_sdk.attribution import Attribution
 from crowdcode_sdk.config import KEYS, Config
 from crowdcode_sdk.consent import CONSENT_TEXT, Consent, recording_allowed, set_consent
-from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.positions import Encoding, PositionError
 from crowdcode_sdk.schema import (
@@ -30,6 +30,7 @@ from crowdcode_sdk.schema import (
     Position,
     Selection,
     SelectionMode,
+    SelectionRange,
     Source,
     TabSwitch,
     TerminalCommand,
@@ -40,16 +41,16 @@ from crowdcode_sdk.schema import (
 from crowdcode_sdk.session import Session, panic_everywhere
 
 from .documents import Documents, OpenDocument, file_path
+from .params import BadParams, Point, choice, field, items, span
 from .terminals import Terminals
 
-Range = tuple[tuple[int, int], tuple[int, int]]
+Range = tuple[Point, Point]
 """``((line, character), (line, character))``: an LSP range, start and end."""
 
 MAX_PENDING_REASONS = 256
-
-
-class BadParams(CrowdcodeError):
-    """A message's parameters do not fit its method (or its positions lie outside the document)."""
+BATCH_GAP_MS = 2000
+"""Edits by something other than the person (an agent's ``WorkspaceEdit``, a refactoring) less than
+this apart, with no edit of the person's in between, are one batch: one snapshot before it."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class Recorder:
         self._held = HeldBack()
         self._notes: dict[tuple[str, int | None], ChangeNote] = {}
         self._active_uri: str | None = None
+        self._last_file_uri: str | None = None  # the last file focused: a tab switch's previous file
+        self._outside_edit_ms: int | None = None  # when the current batch of others' edits last grew
         self._last_edit_uri: str | None = None
         self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
         self._visible: dict[str, tuple[int, int]] = {}  # uri -> visible lines (0-based, inclusive)
@@ -219,6 +222,8 @@ class Recorder:
         reason = note.reason
         if reason is None and doc.saving:
             reason = EditReason.FORMAT  # between willSave and didSave: format-on-save
+        if doc.path is not None and reason is not EditReason.RELOAD:
+            self._before_batch(note.source)
         for change_range, text in changes:
             if doc.out_of_sync:
                 break
@@ -239,6 +244,20 @@ class Recorder:
         doc.version = version
         if reason is EditReason.RELOAD and doc.path is not None and self.tracker is not None:
             self.tracker.reload_document(doc.path, doc.document.text)
+
+    def _before_batch(self, source: Source) -> None:
+        """Snapshot the workspace before the first edit of a batch made by something other than
+        the person, as crowd-code does before an agent's edits: the batch then replays onto a
+        known state even when it spans files the session never saw."""
+        if self.session is None or self.tracker is None:
+            return
+        if source is Source.USER:
+            self._outside_edit_ms = None
+            return
+        now = self.session.now_ms()
+        if self._outside_edit_ms is None or now - self._outside_edit_ms > BATCH_GAP_MS:
+            self.tracker.snapshot()
+        self._outside_edit_ms = now
 
     def will_save(self, uri: str) -> None:
         self._document(uri).saving = True
@@ -274,33 +293,33 @@ class Recorder:
     def edit_reason(self, params: Any) -> None:
         """``crowdcode/editReason``: the next change of ``uri`` (of ``version``, when given) has this
         reason and source."""
-        uri = _get(params, "uri", str)
-        version = _get(params, "version", int, optional=True)
-        reason = _enum(EditReason, _get(params, "reason", str, optional=True), "reason")
-        source = _enum(Source, _get(params, "source", str, optional=True), "source") or Source.USER
-        detail = _get(params, "detail", str, optional=True)
+        uri = field(params, "uri", str)
+        version = field(params, "version", int, optional=True)
+        reason = choice(params, "reason", EditReason)
+        source = choice(params, "source", Source) or Source.USER
+        detail = field(params, "detail", str, optional=True)
         evidence = Evidence(detail=detail) if detail else None
         if len(self._notes) >= MAX_PENDING_REASONS:
             del self._notes[next(iter(self._notes))]
         self._notes[(uri, version)] = ChangeNote(reason, source, evidence)
 
     def selection(self, params: Any) -> None:
-        """``crowdcode/selection``: the primary selection (first of ``selections``)."""
-        doc = self._document(_get(params, "uri", str))
-        selections = _get(params, "selections", list)
-        if not selections:
+        """``crowdcode/selection``: the selections, primary first; with several cursors, all of them
+        go into ``selections``."""
+        doc = self._document(field(params, "uri", str))
+        cursors = [span(item, where, "anchor", "active") for where, item in items(params, "selections")]
+        if not cursors:
             raise BadParams("selections: expected at least one selection")
-        primary = selections[0]
-        anchor_at = self._index(doc, _get(primary, "anchor", dict))
-        active_at = self._index(doc, _get(primary, "active", dict))
-        mode = _enum(SelectionMode, _get(params, "mode", str, optional=True), "mode")
+        mode = choice(params, "mode", SelectionMode)
+        offsets = [(self._index(doc, anchor), self._index(doc, active)) for anchor, active in cursors]
+        anchor_at, active_at = offsets[0]
         document = doc.document
         active = document.position_at(active_at)
         self._cursor[doc.uri] = (active.line, active.character)
         if self.session is None or doc.path is None:
             return
         lo, hi = sorted((anchor_at, active_at))
-        typed_here = lo == hi and self._last_edit_uri == doc.uri
+        typed_here = len(offsets) == 1 and lo == hi and self._last_edit_uri == doc.uri
         self._last_edit_uri = None
         if not typed_here:
             # A bare cursor right after an edit in the same file is where typing put it: only the
@@ -313,30 +332,40 @@ class Recorder:
                     selected_text=document.slice(lo, hi),
                     cursor_position=active,
                     mode=mode,
+                    selections=[
+                        SelectionRange(anchor=document.position_at(a), active=document.position_at(b))
+                        for a, b in offsets
+                    ]
+                    if len(offsets) > 1
+                    else None,
                 )
             )
         self._observe()
 
     def visible_ranges(self, params: Any) -> None:
-        """``crowdcode/visibleRanges``: the lines an editor shows (first to last visible range)."""
-        doc = self._document(_get(params, "uri", str))
-        ranges = _get(params, "ranges", list)
+        """``crowdcode/visibleRanges``: the lines an editor shows, from the first line of the first
+        range to the last line of the last (folded lines in between count as shown)."""
+        doc = self._document(field(params, "uri", str))
+        ranges = [span(item, where) for where, item in items(params, "ranges")]
         if not ranges:
             return
-        lines = [_line(_get(r, key, dict)) for r in ranges for key in ("start", "end")]
+        lines = [line for start, end in ranges for line in (start[0], end[0])]
         last = doc.document.line_count - 1
         self._visible[doc.uri] = (min(min(lines), last), min(max(lines), last))
         self._active_uri = self._active_uri or doc.uri
         self._observe()
 
     def active_editor(self, params: Any) -> None:
-        """``crowdcode/activeEditor``: ``uri`` is the focused editor's document, or null."""
-        uri = _get(params, "uri", str, optional=True)
-        previous, self._active_uri = self._active_uri, uri
-        if uri is None or uri == previous or self.session is None:
+        """``crowdcode/activeEditor``: ``uri`` is the focused editor's document, or null (focus in
+        a panel, or VS Code's transient null between two editors). A tab switch's previous file is
+        the last file focused before it, across nulls; coming back to it after a null is no switch."""
+        uri = field(params, "uri", str, optional=True)
+        self._active_uri = uri
+        path = file_path(uri) if uri is not None else None
+        if path is None or uri == self._last_file_uri:
             return
-        path = file_path(uri)
-        if path is None:
+        previous, self._last_file_uri = self._last_file_uri, uri
+        if self.session is None:
             return
         previous_path = file_path(previous) if previous else None
         self.session.record(
@@ -349,12 +378,12 @@ class Recorder:
 
     def focus(self, params: Any) -> None:
         """``crowdcode/focus``: the editor window gained or lost focus."""
-        focused = _get(params, "focused", bool)
+        focused = field(params, "focused", bool)
         if self.session is not None:
             self.session.record(FocusChange(focused=focused))
 
     def terminal_focus(self, params: Any) -> None:
-        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
+        terminal_id, name = field(params, "terminalId", str), field(params, "name", str, optional=True)
         self._active_terminal = terminal_id
         if self.session is None or self.terminals is None:
             return
@@ -363,9 +392,9 @@ class Recorder:
         self._observe()
 
     def terminal_command(self, params: Any) -> None:
-        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
-        command = _get(params, "command", str)
-        cwd = _get(params, "cwd", str, optional=True)
+        terminal_id, name = field(params, "terminalId", str), field(params, "name", str, optional=True)
+        command = field(params, "command", str)
+        cwd = field(params, "cwd", str, optional=True)
         if self.session is None or self.terminals is None:
             return
         state = self.terminals.get(terminal_id, name)
@@ -378,10 +407,10 @@ class Recorder:
         )
 
     def terminal_command_end(self, params: Any) -> None:
-        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
-        exit_code = _get(params, "exitCode", int, optional=True)
-        command = _get(params, "command", str, optional=True)
-        cwd = _get(params, "cwd", str, optional=True)
+        terminal_id, name = field(params, "terminalId", str), field(params, "name", str, optional=True)
+        exit_code = field(params, "exitCode", int, optional=True)
+        command = field(params, "command", str, optional=True)
+        cwd = field(params, "cwd", str, optional=True)
         if self.session is None or self.terminals is None:
             return
         state = self.terminals.get(terminal_id, name)
@@ -399,8 +428,8 @@ class Recorder:
         state.command = state.started = None
 
     def terminal_output(self, params: Any) -> None:
-        terminal_id, name = _get(params, "terminalId", str), _get(params, "name", str, optional=True)
-        data = _get(params, "data", str)
+        terminal_id, name = field(params, "terminalId", str), field(params, "name", str, optional=True)
+        data = field(params, "data", str)
         if self.session is None or self.terminals is None:
             return
         self.terminals.output(terminal_id, name, data, self.session.now_ms())
@@ -423,7 +452,7 @@ class Recorder:
 
     def consent(self, params: Any) -> None:
         """``crowdcode/consent``: the person's answer to the consent question."""
-        status = _get(params, "status", str)
+        status = field(params, "status", str)
         if status not in KEYS["consent.status"].choices:
             raise BadParams(f"status: expected one of {', '.join(KEYS['consent.status'].choices)}, got {status!r}")
         set_consent(status, self.locations)
@@ -432,16 +461,16 @@ class Recorder:
 
     def set_recording(self, params: Any) -> None:
         """``crowdcode/setRecording``: start or stop recording (this connection only)."""
-        if _get(params, "recording", bool):
+        if field(params, "recording", bool):
             self.start_if_allowed()
         else:
             self.stop("stopped by the user")
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _index(self, doc: OpenDocument, position: dict[str, Any]) -> int:
+    def _index(self, doc: OpenDocument, position: Point) -> int:
         try:
-            return doc.offset(_line(position), _get(position, "character", int), self.encoding)
+            return doc.offset(*position, self.encoding)
         except PositionError as exc:
             raise BadParams(f"{doc.uri}: {exc}") from None
 
@@ -474,30 +503,3 @@ class Recorder:
             content="\n".join(document.line(n) for n in range(first_line, last_line + 1)),
             cursor_position=Position(line=min(line, last), character=character),
         )
-
-
-def _get(params: Any, key: str, kind: type, *, optional: bool = False) -> Any:
-    if not isinstance(params, dict):
-        raise BadParams(f"expected an object with {key!r}, got {type(params).__name__}")
-    value = params.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadParams(f"{key}: expected {kind.__name__}, got {value!r}")
-    return value
-
-
-def _line(position: dict[str, Any]) -> int:
-    line = _get(position, "line", int)
-    if line < 0:
-        raise BadParams(f"line: must be >= 0, got {line}")
-    return line
-
-
-def _enum(kind: Any, value: str | None, key: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return kind(value)
-    except ValueError:
-        raise BadParams(f"{key}: expected one of {', '.join(kind)}, got {value!r}") from None

@@ -3,8 +3,9 @@
 Two things are kept per terminal: the raw stream, appended to an asciicast v2 file at
 ``<session dir>/terminals/<terminal id>.cast`` (cross-issue contract 3; truncated on panic), and
 the tail of its last lines, which becomes the ``activeTerminal`` part of observations. The editor
-only hands over the output of shell commands, not a screen, so the tail is the stream's last lines
-(with carriage-return redraws applied), not a rendered screen.
+only hands over the output of shell commands, not a screen, so the tail is the stream's last lines,
+each cleaned as it shows on a screen (escape sequences removed, carriage-return redraws applied:
+:func:`crowdcode_sdk.serialize.terminal.clean_line`), not a rendered screen.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import orjson
 
 from crowdcode_sdk.locations import open_private, private_dir
 from crowdcode_sdk.schema import TerminalViewport
+from crowdcode_sdk.serialize.terminal import clean_line
 
 TAIL_LINES = 20
 MAX_LINE = 4096
-_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -36,19 +37,15 @@ class TerminalState:
     command: str | None = None
 
     def feed(self, data: str) -> None:
-        """Add output to the tail: escape sequences dropped, ``\\r`` rewinds the current line."""
-        text = _ESCAPE.sub("", data)
-        for i, piece in enumerate(text.split("\n")):
+        """Add raw output to the tail (cleaned when shown: an escape sequence may be split
+        between two pieces of output)."""
+        for i, piece in enumerate(data.split("\n")):
             if i:
                 self.lines.append("")
-            piece = piece.rstrip("\r")
-            if "\r" in piece:
-                self.lines[-1] = piece.rsplit("\r", 1)[1][:MAX_LINE]
-            else:
-                self.lines[-1] = (self.lines[-1] + piece)[-MAX_LINE:]
+            self.lines[-1] = (self.lines[-1] + piece)[-MAX_LINE:]
 
     def viewport(self) -> TerminalViewport:
-        return TerminalViewport(id=self.id, name=self.name, viewport=list(self.lines))
+        return TerminalViewport(id=self.id, name=self.name, viewport=[clean_line(line) for line in self.lines])
 
 
 class Terminals:

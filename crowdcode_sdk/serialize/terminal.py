@@ -19,8 +19,8 @@ _ESCAPES = re.compile(
     \x1b\[[0-?]*[ -/]*[@-~]                    # CSI
     | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?       # OSC, ended by BEL or ST
     | \x1b[PX^_][^\x1b]*(?:\x1b\\)?            # DCS, SOS, PM, APC
-    | \x1b[@-Z\\-_]                            # two-byte sequences
     | \x1b[ -/]+[0-~]                          # nF (charset selection)
+    | \x1b[0-~]                                # two-byte: Fp (ESC 7, ESC =, ESC >), Fe, Fs
     | \x9b[0-?]*[ -/]*[@-~]                    # 8-bit CSI
     """,
     re.VERBOSE,

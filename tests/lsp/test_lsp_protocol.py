@@ -284,3 +284,124 @@ def test_an_opted_out_workspace_is_not_recorded_and_the_status_says_why(home, wo
     assert status["recording"] is False and "opted out" in status["reason"]
     assert status["consent"] == "pending" and "Upload your recordings?" in status["consentText"]
     assert sessions(home) == []
+
+
+def _vscode_range(start: tuple[int, int], end: tuple[int, int]) -> list[dict[str, int]]:
+    """A ``vscode.Range`` as VS Code's JSON serialisation writes it (``Range.toJSON``)."""
+    return [_p(*start), _p(*end)]
+
+
+def _vscode_selection(anchor: tuple[int, int], active: tuple[int, int]) -> dict[str, object]:
+    """A ``vscode.Selection`` as serialised (``Selection.toJSON``: start, end, active, anchor)."""
+    start, end = sorted((anchor, active))
+    return {"start": _p(*start), "end": _p(*end), "active": _p(*active), "anchor": _p(*anchor)}
+
+
+def test_what_vscode_really_sends_multi_cursor_transient_nulls_and_batches_of_others_edits(home, workspace):
+    lines = [f"line {n}" for n in range(300)]
+    text = "\n".join(lines) + "\n"
+    big, small, third = workspace / "big.txt", workspace / "small.txt", workspace / "third.txt"
+    big.write_text(text)
+    small.write_text("a\nb\n")
+    third.write_text("x\n")
+
+    async def scenario():
+        async with shim(home, workspace) as client:
+            for path in (big, small, third):
+                _open(client, path, path.read_text())
+            focus = lambda path: client.notify("crowdcode/activeEditor", {"uri": uri(path) if path else None})  # noqa: E731
+            focus(big)
+            # PageDown: VS Code sends its visible ranges as [start, end] arrays; folded line 60-69
+            # makes two ranges.
+            client.notify("crowdcode/visibleRanges", {"uri": uri(big), "ranges": [_vscode_range((50, 0), (59, 7))]})
+            await client.roundtrip()
+            client.notify(
+                "crowdcode/visibleRanges",
+                {"uri": uri(big), "ranges": [_vscode_range((50, 0), (60, 0)), [[70, 0], [84, 7]]]},
+            )
+            # Three cursors, the primary one selecting "line" on line 52.
+            client.notify(
+                "crowdcode/selection",
+                {
+                    "uri": uri(big),
+                    "selections": [
+                        _vscode_selection((52, 0), (52, 4)),
+                        _vscode_selection((53, 2), (53, 2)),
+                        [[54, 1], [54, 0]],
+                    ],
+                },
+            )
+            # Tab switches with VS Code's transient null between editors, and a null while the
+            # terminal has focus before coming back to the same file (no switch).
+            focus(None)
+            focus(small)
+            focus(None)
+            focus(small)
+            focus(third)
+            focus(None)
+            focus(big)
+            # Another extension's WorkspaceEdit: two files, no visible editor, one batch; the
+            # person types; then another batch.
+            for path, version in ((small, 2), (third, 2)):
+                client.notify("crowdcode/editReason", {"uri": uri(path), "version": version, "source": "external"})
+                _change(client, path, version, change((0, 0), (0, 0), "agent "))
+            _change(client, big, 2, change((0, 0), (0, 0), "k"))
+            await client.roundtrip()
+            client.notify("crowdcode/editReason", {"uri": uri(third), "version": 3, "source": "unknown"})
+            _change(client, third, 3, change((0, 0), (0, 0), "again "))
+            # Bad shapes: each logged with the field's path, nothing else lost.
+            client.notify("crowdcode/visibleRanges", {"uri": uri(big), "ranges": [[[1, 0], "end"]]})
+            client.notify(
+                "crowdcode/visibleRanges", {"uri": uri(big), "ranges": [{"start": _p(1, 0), "end": {"line": "x"}}]}
+            )
+            client.notify(
+                "crowdcode/selection", {"uri": uri(big), "selections": [{"anchor": [-1, 0], "active": [0, 0]}]}
+            )
+            await client.roundtrip()
+            assert any(
+                "ranges[0][1]: expected a position ({line, character} or [line, character]), got str" in line
+                for line in client.logs
+            )
+            assert any("ranges[0].end.line: expected int, got str 'x'" in line for line in client.logs)
+            assert any("selections[0].anchor[0]: must be >= 0, got -1" in line for line in client.logs)
+
+    run(scenario())
+    evs = events(home)
+    viewports = [e.payload.viewport for e in evs if e.type == "observation" and e.payload.viewport]
+    big_views = [(v.start_line, v.end_line) for v in viewports if v.file == "big.txt"]
+    assert (51, 60) in big_views and (51, 85) in big_views
+    (view,) = [v for v in viewports if (v.start_line, v.end_line) == (51, 85)][:1]
+    assert view.content == "\n".join(lines[50:85])
+    (selection,) = actions(evs, "selection")
+    assert selection.selected_text == "line" and selection.cursor_position.character == 4
+    assert [
+        ((s.anchor.line, s.anchor.character), (s.active.line, s.active.character)) for s in selection.selections
+    ] == [
+        ((52, 0), (52, 4)),
+        ((53, 2), (53, 2)),
+        ((54, 1), (54, 0)),
+    ]
+    switches = [(s.file, s.previous_file) for s in actions(evs, "tab_switch")]
+    assert switches == [
+        ("big.txt", None),
+        ("small.txt", "big.txt"),
+        ("third.txt", "small.txt"),
+        ("big.txt", "third.txt"),
+    ]
+    kinds = [e.kind for e in evs]
+    batches = [
+        e.payload.source if e.kind == "edit" else "snapshot"
+        for e in evs
+        if e.kind == "edit" or e.type == "workspace_snapshot"
+    ]
+    # The session's first snapshot, then one before each batch of others' edits.
+    assert batches == [
+        "snapshot",
+        "snapshot",
+        Source.EXTERNAL,
+        Source.EXTERNAL,
+        Source.USER,
+        "snapshot",
+        Source.UNKNOWN,
+    ]
+    assert kinds[-1] == "session_end"

@@ -11,13 +11,17 @@ from crowdcode_lsp.terminals import TAIL_LINES, Terminals
 from crowdcode_sdk.schema import Event, FocusChange
 
 
-def test_terminal_tail_drops_escapes_applies_carriage_returns_and_keeps_the_last_lines(tmp_path):
+def test_terminal_rows_have_no_escapes_and_show_carriage_return_redraws_as_a_screen_does(tmp_path):
     terminals = Terminals(tmp_path)
-    state = terminals.output("t1", "bash", "\x1b[32mok\x1b[0m\r\nprogress 10%\rprogress 99%\rdone\r\n", 1_000)
-    assert list(state.lines)[-3:] == ["ok", "done", ""]
-    terminals.output("t1", None, "par", 1_100)
-    terminals.output("t1", None, "tial\n" + "".join(f"line {i}\n" for i in range(40)), 1_200)
-    assert len(state.lines) == TAIL_LINES and state.lines[-2] == "line 39"
+    # What bash with readline and VS Code's shell integration really emit: keypad modes (ESC = and
+    # ESC >), a bracketed-paste toggle, an OSC 633 mark, a charset switch, colours.
+    terminals.output("t1", "bash", "\x1b[?2004l\x1b>\x1b]633;C\x07\x1b(B\x1b[32mok\x1b[0m\r\n", 900)
+    state = terminals.output("t1", None, "progress 10%\rprogress 99%\rdone\r\n\x1b=\x1b[?2004hsplit \x1b[3", 1_000)
+    terminals.output("t1", None, "1mred\x1b[0m", 1_050)
+    assert state.viewport().viewport[-3:] == ["ok", "doneress 99%", "split red"]
+    terminals.output("t1", None, "\n" + "".join(f"line {i}\n" for i in range(40)), 1_200)
+    rows = state.viewport().viewport
+    assert len(rows) == TAIL_LINES and rows[-2] == "line 39" and not any("\x1b" in row for row in rows)
     assert state.viewport().name == "bash"
 
 

@@ -1,11 +1,37 @@
 // Drives code-server in headless Chromium like a person: open a file, type, select, undo, wait,
-// panic, save. Usage: node drive.js URL FILE_NAME PROFILE_DIR OUT_JSON
-// Writes what it saw (status bar labels, notifications) to OUT_JSON for the Python test to check.
+// panic, save; page through a long file, switch tabs, run commands in the terminal.
+// Usage: node drive.js URL FILE_NAME LONG_FILE_NAME PROFILE_DIR OUT_JSON
+// Writes what it saw (status bar labels, notifications, the line numbers the editor showed, tab
+// labels) to OUT_JSON for the Python test to compare with the recording.
 const fs = require("fs");
 const { chromium } = require("playwright-core");
 
-const [url, fileName, profileDir, outPath] = process.argv.slice(2);
-const seen = { statusLabels: [], notifications: [], steps: [] };
+const [url, fileName, longFileName, profileDir, outPath] = process.argv.slice(2);
+const seen = { statusLabels: [], notifications: [], steps: [], views: [], tabs: [] };
+
+/** The line numbers the active editor shows (fully or partly), read from its gutter. */
+async function visibleLines(page) {
+  await page.waitForTimeout(700); // past the extension's 100 ms throttle and a render
+  const numbers = await page
+    .locator(".editor-group-container.active .monaco-editor .margin-view-overlays .line-numbers")
+    .allInnerTexts();
+  const lines = numbers.map((n) => parseInt(n, 10)).filter((n) => !Number.isNaN(n));
+  const cursor = await page.locator("#status\\.editor\\.selection").first().innerText().catch(() => "");
+  const view = { first: Math.min(...lines), last: Math.max(...lines), cursor };
+  seen.views.push(view);
+  return view;
+}
+
+async function openFile(page, name) {
+  await page.keyboard.press("Control+P");
+  await page.waitForSelector(".quick-input-widget", { state: "visible" });
+  await page.keyboard.type(name);
+  // Enter only once the file search has found it (it may still be indexing the folder).
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 30_000 });
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`.tab.active[aria-label^="${name}"]`, { timeout: 30_000 });
+  seen.tabs.push(await page.locator(".tab.active .label-name").first().innerText());
+}
 
 async function statusLabel(page) {
   const item = page.locator('[aria-label^="crowdcode:"]').first();
@@ -40,11 +66,7 @@ async function runCommand(page, title) {
     await statusLabel(page);
     seen.steps.push("recording");
 
-    await page.keyboard.press("Control+P");
-    await page.waitForSelector(".quick-input-widget", { state: "visible" });
-    await page.keyboard.type(fileName);
-    await page.waitForTimeout(800);
-    await page.keyboard.press("Enter");
+    await openFile(page, fileName);
     await page.waitForSelector(".monaco-editor .view-lines", { timeout: 30_000 });
     await page.locator(".monaco-editor .view-lines").first().click();
     await page.keyboard.press("Control+End");
@@ -61,6 +83,19 @@ async function runCommand(page, title) {
     await page.waitForTimeout(400);
     await page.keyboard.press("Control+Z");
     await page.waitForTimeout(600);
+    await page.keyboard.press("Control+Shift+Z"); // redo " typo", then delete it by hand
+    await page.waitForTimeout(600);
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press("Backspace");
+    }
+    // Two cursors (lines 1 and 2), typing at both.
+    await page.keyboard.press("Control+Home");
+    await runCommand(page, "Add Cursor Below");
+    await page.waitForTimeout(600);
+    await page.keyboard.type("> ", { delay: 40 });
+    await page.waitForTimeout(400);
+    await page.keyboard.press("Escape");
+    await page.waitForTimeout(400);
     seen.steps.push("edited");
 
     // Panic removes the last 10 s: wait longer than that, so that the edits above survive it.
@@ -74,10 +109,43 @@ async function runCommand(page, title) {
     await page.locator(".monaco-editor .view-lines").first().click();
     await page.keyboard.press("Control+End");
     await page.keyboard.type("!", { delay: 40 });
+    // Replace All "line" with "row": two ranges away from the cursor, in one change.
+    await page.keyboard.press("Control+H");
+    await page.waitForSelector(".find-widget.visible .replace-part", { timeout: 10_000 });
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("line", { delay: 20 });
+    await page.locator(".find-widget .replace-part textarea").first().focus();
+    await page.keyboard.type("row", { delay: 20 });
+    await page.waitForTimeout(500);
+    await page.keyboard.press("Control+Alt+Enter");
+    await page.waitForTimeout(800);
+    await page.keyboard.press("Escape");
     await page.keyboard.press("Control+S");
     await page.waitForTimeout(2_000);
     await statusLabel(page);
     seen.steps.push("saved");
+
+    // A 300-line file: PageDown three times, then the mouse wheel; each view as the gutter shows it.
+    await openFile(page, longFileName);
+    await page.locator(".editor-group-container.active .monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+Home");
+    await visibleLines(page);
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press("PageDown");
+      await visibleLines(page);
+    }
+    await page.mouse.move(600, 400);
+    await page.mouse.wheel(0, 1200);
+    await visibleLines(page);
+    // Back to the first file (Quick Open), then Ctrl+Tab back to the long one.
+    await openFile(page, fileName);
+    await page.keyboard.press("Control+Tab");
+    await page.waitForTimeout(300);
+    await page.keyboard.press("Control");
+    await page.waitForSelector(`.tab.active[aria-label^="${longFileName}"]`, { timeout: 10_000 });
+    seen.tabs.push(await page.locator(".tab.active .label-name").first().innerText());
+    await page.waitForTimeout(700);
+    seen.steps.push("scrolled");
 
     // A command in the integrated terminal (bash, with VS Code's shell integration).
     await runCommand(page, "Terminal: Create New Terminal");
@@ -86,6 +154,19 @@ async function runCommand(page, title) {
     await page.keyboard.type("echo crowdcode-e2e; (exit 3)", { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(3_000);
+    await page.keyboard.type("seq 100", { delay: 20 });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(2_000);
+    // Another program changes the open, saved file: a reload, not the person's edit.
+    await page.keyboard.type(`sed -i 's/second/2nd/' ${fileName}`, { delay: 20 });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(3_000);
+    // A branch that changes the open long file and adds two files.
+    await page.keyboard.type("git checkout -q feature", { delay: 20 });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(3_000);
+    await runCommand(page, "File: Save All");
+    await page.waitForTimeout(1_500);
     seen.steps.push("terminal");
     await page.screenshot({ path: outPath.replace(/\.json$/, ".png") });
   } catch (error) {

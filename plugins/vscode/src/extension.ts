@@ -28,12 +28,13 @@ import { detectHost } from "./logic/host";
 import { findExecutable, missingMessage } from "./logic/executable";
 import { classifyChange, needsClipboard } from "./logic/reasons";
 import { ServerStatus, panicMessage, statusView } from "./logic/statusText";
-import { TerminalIds } from "./logic/terminalIds";
+import { TerminalIds, terminalName } from "./logic/terminalIds";
 
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 3 * 60 * 1000;
 const CONSENT_ASKED = "crowdcode.consentAsked";
 const CLIPBOARD_TIMEOUT_MS = 50;
+const MAX_COMPARED_BYTES = 1024 * 1024;
 
 let client: LanguageClient | undefined;
 let forwarder: Forwarder | undefined;
@@ -200,7 +201,9 @@ async function sendEditReason(event: vscode.TextDocumentChangeEvent): Promise<vo
       shownInVisibleEditor: vscode.window.visibleTextEditors.some((e) => e.document === document),
       inActiveEditor,
       visibleRanges: inActiveEditor && active ? [...active.visibleRanges] : [],
+      selections: inActiveEditor && active ? [...active.selections] : [],
       changes,
+      matchesDisk: !document.isDirty && event.reason === undefined ? await matchesDisk(document) : undefined,
       clipboard: vscode.env.uiKind === vscode.UIKind.Desktop && needsClipboard(changes) ? await readClipboard() : undefined,
     });
     if (note) {
@@ -208,6 +211,23 @@ async function sendEditReason(event: vscode.TextDocumentChangeEvent): Promise<vo
     }
   } catch (error) {
     client.warn(`crowdcode: no edit reason: ${error}`);
+  }
+}
+
+/** Whether a clean document's text equals its file (a reload from disk): read only for files up to
+ * MAX_COMPARED_BYTES, and only while the document is clean, so not while the person types. */
+async function matchesDisk(document: vscode.TextDocument): Promise<boolean | undefined> {
+  if (document.uri.scheme !== "file") {
+    return undefined;
+  }
+  try {
+    const stat = await fs.promises.stat(document.uri.fsPath);
+    if (stat.size > MAX_COMPARED_BYTES) {
+      return undefined;
+    }
+    return (await fs.promises.readFile(document.uri.fsPath, "utf8")) === document.getText();
+  } catch {
+    return undefined;
   }
 }
 
@@ -229,7 +249,7 @@ function sendEditorState(): void {
   }
   const terminal = vscode.window.activeTerminal;
   if (terminal && forwardTerminals()) {
-    forwarder?.terminalFocus(terminalIds.id(terminal), terminal.name);
+    forwarder?.terminalFocus(terminalIds.id(terminal), terminalName(terminal, vscode.env.shell));
   }
 }
 
@@ -277,7 +297,7 @@ function registerForwarding(context: vscode.ExtensionContext): void {
     vscode.window.onDidChangeWindowState((state) => forwarder?.focus(state.focused)),
     vscode.window.onDidChangeActiveTerminal((terminal) => {
       if (terminal && forwardTerminals()) {
-        forwarder?.terminalFocus(terminalIds.id(terminal), terminal.name);
+        forwarder?.terminalFocus(terminalIds.id(terminal), terminalName(terminal, vscode.env.shell));
       }
     }),
     vscode.window.onDidStartTerminalShellExecution(async (event) => {
@@ -285,14 +305,14 @@ function registerForwarding(context: vscode.ExtensionContext): void {
         return;
       }
       const id = terminalIds.id(event.terminal);
-      forwarder?.terminalCommand(id, event.terminal.name, event.execution.commandLine.value, event.execution.cwd?.fsPath);
+      forwarder?.terminalCommand(id, terminalName(event.terminal, vscode.env.shell), event.execution.commandLine.value, event.execution.cwd?.fsPath);
       for await (const data of event.execution.read()) {
         forwarder?.terminalOutput(id, data);
       }
     }),
     vscode.window.onDidEndTerminalShellExecution((event) => {
       if (forwardTerminals()) {
-        forwarder?.terminalCommandEnd(terminalIds.id(event.terminal), event.terminal.name, event.exitCode, event.execution.commandLine.value);
+        forwarder?.terminalCommandEnd(terminalIds.id(event.terminal), terminalName(event.terminal, vscode.env.shell), event.exitCode, event.execution.commandLine.value);
       }
     }),
   );

@@ -5,7 +5,7 @@ import { INSTALL_COMMAND, candidates, findExecutable, missingMessage } from "../
 import { detectHost } from "../src/logic/host";
 import { ChangeFacts, REDO, UNDO, classifyChange, needsClipboard } from "../src/logic/reasons";
 import { elapsed, panicMessage, statusView } from "../src/logic/statusText";
-import { TerminalIds } from "../src/logic/terminalIds";
+import { TerminalIds, terminalName } from "../src/logic/terminalIds";
 
 const range = (l1: number, l2: number) => ({ start: { line: l1, character: 0 }, end: { line: l2, character: 0 } });
 
@@ -37,6 +37,23 @@ test("a whole-text change that leaves the document clean is a reload from disk",
   assert.equal(classifyChange(facts({ isDirty: false, replacesWholeDocument: true }))?.reason, "reload");
   // The first keystroke's event still says "not dirty": it is typing, not a reload.
   assert.equal(classifyChange(facts({ isDirty: false })), undefined);
+});
+
+test("a clean document left equal to its file is reloaded, in several line edits too (sed -i, git checkout)", () => {
+  const lines = [{ range: range(3, 4), text: "x\n" }, { range: range(9, 9), text: "y\n" }];
+  assert.equal(classifyChange(facts({ isDirty: false, changes: lines, matchesDisk: true }))?.reason, "reload");
+  assert.equal(classifyChange(facts({ isDirty: false, changes: lines, matchesDisk: false, selections: [range(3, 3)] })), undefined);
+  assert.equal(classifyChange(facts({ isDirty: true, changes: lines, matchesDisk: true, selections: [range(3, 3)] })), undefined);
+});
+
+test("several ranges changed away from every cursor are another program's edit; at the cursors, multi-cursor typing", () => {
+  const apart = [{ range: range(10, 10), text: "a" }, { range: range(20, 21), text: "b" }];
+  assert.deepEqual(classifyChange(facts({ changes: apart, selections: [range(30, 30)] })), {
+    source: "unknown",
+    detail: "several ranges changed away from the cursors",
+  });
+  assert.equal(classifyChange(facts({ changes: apart, selections: [range(10, 10), range(20, 20)] })), undefined);
+  assert.equal(classifyChange(facts({ changes: apart, selections: [range(20, 20)] })), undefined);
 });
 
 test("changes no visible editor shows are external; off-screen ones in the active editor unknown", () => {
@@ -98,6 +115,15 @@ test("the status bar shows the state, a timer and the panic button while recordi
   assert.match(view.tooltip, /3 events newer than 900 s/);
   assert.equal(statusView({ recording: true, consent: "accepted", startTime: 1 }, 5000, false).text, "$(record)");
   assert.match(panicMessage({ removed: 4, reachSeconds: 20, sessions: 2 }), /removed 4 events \(the last 20 s\) from 2 sessions/);
+});
+
+test("a terminal without a name yet is named after how it was created or its shell", () => {
+  assert.equal(terminalName({ name: "bash" }), "bash");
+  assert.equal(terminalName({ name: "", creationOptions: { name: "tests" } }), "tests");
+  assert.equal(terminalName({ name: "", creationOptions: {}, state: { shell: "zsh" } }), "zsh");
+  assert.equal(terminalName({ name: "", creationOptions: { shellPath: "/usr/bin/fish" } }), "fish");
+  assert.equal(terminalName({ name: "", creationOptions: {} }, "/bin/bash"), "bash");
+  assert.equal(terminalName({ name: "" }), "terminal");
 });
 
 test("terminal ids are stable per terminal object", () => {

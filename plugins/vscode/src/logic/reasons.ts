@@ -3,19 +3,25 @@
  * no reason; the extension sends `crowdcode/editReason` just before each didChange that has one.
  *
  * VS Code says only "undo" or "redo". The rest is inferred, and documented as such (docs/vscode.md):
- * - a change that replaces the whole text and leaves the document clean, not by undo/redo, is a
- *   reload from disk (revert, or a file changed by another program while the editor had no unsaved
- *   changes). `isDirty` alone is not enough: it is still false during the first edit's event;
+ * - a change that leaves the document clean, not by undo/redo, and either replaces the whole text
+ *   or leaves it equal to the file on disk, is a reload from disk (revert, or a file changed by
+ *   another program — `sed -i`, `git checkout` — while the editor had no unsaved changes; VS Code
+ *   applies such a reload as the smallest line edits, not as one whole-text change). `isDirty`
+ *   alone is not enough: it is still false during the first edit's event, so the text is compared
+ *   with the file (read only while the document is clean, so at most once per save);
  * - a change to a document that no visible editor shows is made by something else (an extension, an
  *   agent, a workspace-wide refactoring): source "external";
- * - in the active editor, a change entirely outside the visible ranges has an unknown source;
+ * - in the active editor, a change entirely outside the visible ranges has an unknown source, and
+ *   so has a change of several ranges none of which is at a cursor (another extension's
+ *   `WorkspaceEdit`, an in-editor agent; not Find's Replace All, whose current match is
+ *   selected). The server takes a workspace snapshot before each batch of such changes;
  * - one insertion equal to the clipboard (longer than one character) is a paste (not in a browser,
  *   where reading the clipboard asks the user);
  * - an insertion of three or more non-blank characters that is no paste comes from a completion
  *   (IntelliSense, inline suggestion, snippet), not from typing.
  */
 
-import type { Range } from "./forwarder";
+import type { Position, Range } from "./forwarder";
 
 export const UNDO = 1;
 export const REDO = 2;
@@ -33,6 +39,10 @@ export interface ChangeFacts {
   changes: { range: Range; text: string }[];
   /** Clipboard text, read only when an insertion is longer than one character. */
   clipboard?: string;
+  /** The cursors of the active editor, when the change is in it. */
+  selections?: Range[];
+  /** The text after the change equals the file on disk (checked only while the document is clean). */
+  matchesDisk?: boolean;
 }
 
 export interface ChangeNote {
@@ -56,7 +66,7 @@ export function classifyChange(facts: ChangeFacts): ChangeNote | undefined {
   if (facts.changes.length === 0) {
     return undefined;
   }
-  if (!facts.isDirty && facts.replacesWholeDocument) {
+  if (!facts.isDirty && (facts.replacesWholeDocument || facts.matchesDisk === true)) {
     return { reason: "reload", detail: "the document matches the file on disk after the change" };
   }
   if (!facts.shownInVisibleEditor) {
@@ -64,6 +74,10 @@ export function classifyChange(facts: ChangeFacts): ChangeNote | undefined {
   }
   if (facts.inActiveEditor && facts.visibleRanges.length > 0 && facts.changes.every((c) => !touches(c.range, facts.visibleRanges))) {
     return { source: "unknown", detail: "changed outside the visible ranges" };
+  }
+  const cursors = facts.selections ?? [];
+  if (facts.changes.length > 1 && cursors.length > 0 && facts.changes.every((c) => !cursors.some((s) => overlaps(c.range, s)))) {
+    return { source: "unknown", detail: "several ranges changed away from the cursors" };
   }
   if (facts.changes.length === 1) {
     const text = facts.changes[0].text;
@@ -75,6 +89,15 @@ export function classifyChange(facts: ChangeFacts): ChangeNote | undefined {
     }
   }
   return undefined;
+}
+
+/** Whether a change's range meets a cursor's (touching ends count: typing happens at the cursor). */
+function overlaps(a: Range, b: Range): boolean {
+  return !before(a.end, b.start) && !before(b.end, a.start);
+}
+
+function before(p: Position, q: Position): boolean {
+  return p.line < q.line || (p.line === q.line && p.character < q.character);
 }
 
 function touches(range: Range, visible: Range[]): boolean {

@@ -12,3 +12,23 @@ export class TerminalIds<T extends object> {
     return id;
   }
 }
+
+/** What a terminal is shown as. `Terminal.name` can still be empty when VS Code reports the terminal
+ * (before its shell has set a title), so the name it was created with, the shell's kind, the file
+ * name of the shell it was created with, then of the default shell (`vscode.env.shell`) stand in. */
+export interface TerminalLike {
+  name: string;
+  creationOptions?: { name?: string; shellPath?: string };
+  state?: { isInteractedWith?: boolean; shell?: string };
+}
+
+export function terminalName(terminal: TerminalLike, defaultShell = ""): string {
+  const shellPath = terminal.creationOptions?.shellPath || defaultShell;
+  return (
+    terminal.name ||
+    terminal.creationOptions?.name ||
+    terminal.state?.shell ||
+    (shellPath ? shellPath.split(/[\\/]/).pop() : undefined) ||
+    "terminal"
+  );
+}

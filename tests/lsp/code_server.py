@@ -1,0 +1,113 @@
+"""A private code-server (VS Code 1.100.3 in a browser) for the real-VS-Code test and the typing
+benchmark: its own profile, with or without the packaged .vsix, on a free loopback port, stopped by
+SIGTERM to its whole process group. ``./scripts/install-e2e-vscode`` installs it into the cache."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "plugins" / "vscode"
+CACHE = Path(os.environ.get("CROWDCODE_E2E_DIR", ROOT / ".cache" / "e2e-vscode"))
+ENTRY = CACHE / "code-server"
+SETTINGS = {
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "security.workspace.trust.enabled": False,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "extensions.autoUpdate": False,
+    "extensions.autoCheckUpdates": False,
+    "git.enabled": False,
+    "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
+    "editor.suggestOnTriggerCharacters": False,
+    "editor.acceptSuggestionOnEnter": "off",
+    "editor.autoClosingBrackets": "never",
+    "editor.autoClosingQuotes": "never",
+    "editor.wordBasedSuggestions": "off",
+    "editor.inlineSuggest.enabled": False,
+    "files.autoSave": "off",
+    "terminal.integrated.enablePersistentSessions": False,
+}
+
+
+QUIET = ["--disable-telemetry", "--disable-update-check", "--disable-workspace-trust"]
+
+
+class NotInstalled(RuntimeError):
+    pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser_env(base: Path) -> dict[str, str]:
+    """The environment of code-server and the driver: the venv first on PATH, private XDG dirs."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "XDG_CONFIG_HOME": str(base / "xdg-config"),
+        "XDG_DATA_HOME": str(base / "xdg-data"),
+        "EXTENSIONS_GALLERY": "{}",
+    }
+
+
+@contextlib.contextmanager
+def code_server(base: Path, workspace: Path, *, extension: bool = True) -> Iterator[str]:
+    """Run code-server on ``workspace`` (its files under ``base``); yields the URL that opens it."""
+    if not ENTRY.exists() or (extension and not (PLUGIN / "crowdcode.vsix").exists()):
+        raise NotInstalled(f"no code-server in {CACHE}: run ./scripts/install-e2e-vscode (./scripts/test does)")
+    user_data, extensions = base / "user-data", base / "extensions"
+    (user_data / "User").mkdir(parents=True)
+    # The extension host may take its PATH from a login shell: name the executable explicitly.
+    crowdcode = Path(sys.executable).with_name("crowdcode")
+    (user_data / "User" / "settings.json").write_text(json.dumps({**SETTINGS, "crowdcode.path": str(crowdcode)}))
+    (base / "code-server.yaml").write_text("auth: none\n")
+    env = browser_env(base)
+    common = ["--config", str(base / "code-server.yaml"), "--extensions-dir", str(extensions)]
+    common += ["--user-data-dir", str(user_data)]
+    if extension:
+        subprocess.run(
+            ["node", str(ENTRY), *common, "--install-extension", str(PLUGIN / "crowdcode.vsix")],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    port = _free_port()
+    log_path = base / "code-server.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            ["node", str(ENTRY), *common, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none", *QUIET, str(workspace)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError(f"code-server did not start: {log_path.read_text()[-2000:]}") from None
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}/?folder={workspace}"
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)  # the whole group, as Ctrl+C in its terminal
+            server.wait(timeout=30)
