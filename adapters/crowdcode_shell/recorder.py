@@ -27,7 +27,8 @@ from typing import Any
 
 import orjson
 
-from crowdcode_sdk import EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
+from crowdcode_sdk import Config, EditorInfo, Session, TerminalFocus, TerminalInput, TerminalResize
+from crowdcode_sdk.attribution.ownership import WorkspaceCapture, capture_root
 from crowdcode_sdk.schema import Event, Panic, RecordingGap
 
 from . import channel, spool
@@ -80,7 +81,11 @@ def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
 
 def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, Any]:
     editor = EditorInfo(name=spec.terminal_name, host=spec.env.get("TERM_PROGRAM") or spec.env.get("TERM"))
-    session = Session(adapter="shell", editor=editor, workspace=spec.workspace, on_problem=on_problem)
+    config = Config.load()
+    root = capture_root(Path(spec.workspace)) if spec.workspace and config["shell.workspace"] else None
+    session = Session(
+        adapter="shell", editor=editor, workspace=root or spec.workspace, config=config, on_problem=on_problem
+    )
     cast = CastWriter(
         cast_path(session.directory, spec.terminal_id),
         CastHeader(spec.cols, spec.rows, session.metadata.start_time, " ".join(spec.argv), spec.env),
@@ -108,6 +113,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         on_tick=cast.flush,
     )
     session.add_panic_hook(sampler.forget)
+    capture = _capture(session, root, on_problem)
     frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
     session.add_listener(frames.on_event)
     sampler.start()
@@ -130,6 +136,8 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         commands.close(frames.status, now)
         agents.close(frames.status)
         cast.close()
+        if capture is not None:
+            capture.close()
         session.close("exit" if frames.status is not None else "wrapper ended")
     if failure:
         on_problem(failure)
@@ -140,6 +148,16 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         "castError": str(cast.error) if cast.error else None,
         "screenSkippedBytes": sampler.skipped_bytes,
     }
+
+
+def _capture(session: Session, root: Path | None, on_problem: Any) -> WorkspaceCapture | None:
+    if root is None:
+        return None
+    try:
+        return WorkspaceCapture(session, root)
+    except OSError as exc:  # the terminal is still recorded, its file changes are not
+        on_problem(f"workspace capture failed: {exc}")
+        return None
 
 
 def _open_spool(directory: Path, terminal_id: str) -> spool.Spool | None:

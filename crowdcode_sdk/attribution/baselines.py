@@ -40,6 +40,8 @@ class Baselines:
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
         self._files: dict[Path, Baseline] = {}
+        self.changed: builtins.set[Path] | None = None
+        """When not ``None``, collects the paths :meth:`set` since the owner last took them."""
         self._unstored: dict[str, bytes] = {}
         """Contents taken with ``defer``: written by :meth:`flush`, after the events are recorded."""
 
@@ -75,6 +77,8 @@ class Baselines:
         return Baseline(exists=True, sha=self.blobs.put(data), size=len(data))
 
     def set(self, path: Path, baseline: Baseline) -> None:
+        if self.changed is not None:
+            self.changed.add(path)
         if baseline.exists:
             self._files[path] = baseline
         else:

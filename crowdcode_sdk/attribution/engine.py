@@ -28,7 +28,6 @@ from pathlib import Path
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
 from ..positions import content_facts
 from ..schema import (
-    Action,
     ChangeType,
     Edit,
     EditReason,
@@ -46,6 +45,7 @@ from .baselines import Baseline, Baselines
 from .diffs import minimal_change, unified_diff
 from .evidence import TerminalEvidence, Verdict
 from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
+from .handover import Known, KnownState
 from .pending import EditChain
 from .snapshots import Manifest, SnapshotStore
 from .watcher import Inbox, Pending, Prepared, Watcher
@@ -122,8 +122,12 @@ class Attribution:
         max_file_bytes: int | None = None,
         snapshots: bool | None = None,
         editor: bool = True,
+        handover: KnownState | None = None,
+        resume: bool = False,
     ) -> None:
         self.session = session
+        self._handover = handover
+        self._resume = resume
         self._editor = editor
         config = session.config
         self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
@@ -159,7 +163,8 @@ class Attribution:
         """Files whose current disk text no snapshot, diff or ``file_open`` has recorded."""
         self._snapshots_taken: list[tuple[str, int]] = []
         self._last_snapshot: tuple[str, dict[str, str]] | None = None
-        self._batch_active = False
+        self._batch_snapshot = 0
+        """The sequence of the snapshot that began the current agent batch (0: none)."""
         self._scanned = threading.Event()
         self._scan_end: int | None = None
         self._scan_reads: dict[Path, int] = {}
@@ -172,7 +177,6 @@ class Attribution:
         for git in self._gits:
             watch.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch))
         self._watcher = Watcher(watch, self._on_path)
-        session.add_listener(self._on_event)
         session.add_panic_hook(self._on_panic)
         self._watcher.start()  # before the scan: a change during the scan is queued, not lost
         self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
@@ -336,6 +340,8 @@ class Attribution:
         self._stopping = True
         self._inbox.wake()
         self._worker.join(timeout=30)
+        if self._handover is not None:
+            self._handover.close()
 
     def __enter__(self) -> Attribution:
         return self
@@ -386,11 +392,9 @@ class Attribution:
                 self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
             self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
 
-    def _on_event(self, event: Event) -> None:
-        # Called inside the session's lock: only flip a flag (taking the engine lock could deadlock).
-        payload = event.payload
-        if isinstance(payload, Action) and payload.kind in _BATCH_ENDERS and payload.source is Source.USER:
-            self._batch_active = False
+    def _batch_ended(self) -> bool:
+        """No agent batch is open: none began yet, or the person acted since its snapshot."""
+        return self._batch_snapshot == 0 or self.session.last_user_action(_BATCH_ENDERS) > self._batch_snapshot
 
     # --- the watcher side -------------------------------------------------------------------------
 
@@ -471,6 +475,7 @@ class Attribution:
             if ready:
                 try:
                     self._decide(ready, final=stopping)
+                    self._note_handover()
                 except Exception:  # one bad file must not stop attribution
                     _log.exception("attribution failed")
                 finally:
@@ -538,9 +543,86 @@ class Attribution:
                         self._baselines.set(path, baseline)
                         self._scan_reads[path] = read_at
         self._scan_end = self.session.now_ms()
+        if self._handover is not None and not self._stopping:
+            self._take_over(self._handover)
         if self._baselines and not self._stopping:
             with contextlib.suppress(Exception):
                 self.snapshot()  # the start state, so that a replay can begin anywhere
+
+    def _take_over(self, state: KnownState) -> None:
+        """Become the workspace's owner: with ``resume`` (a live owner exited or died while this
+        session waited), record what changed since the old owner's last recorded change; then
+        start this owner's own hand-over state."""
+        root = self._roots[0]
+        with self._lock:
+            now = {self._key(root, path): (path, baseline) for path, baseline in self._baselines.items()}
+            if self._resume:
+                old = state.load()
+                for key in sorted(old.keys() | now.keys()):
+                    path, baseline = now.get(key, (root.path / key, None))
+                    before = old.get(key)
+                    if before is None and baseline is None:
+                        continue
+                    if before is not None and baseline is not None and _known(baseline) == before:
+                        continue
+                    self._record_missed(path, before, baseline)
+            state.rewrite({key: _known(baseline) for key, (_, baseline) in now.items()})
+            self._baselines.changed = set()
+
+    def _record_missed(self, path: Path, before: Known | None, after: Baseline | None) -> None:
+        """A change no owner saw happen: its source is unknown, its diff is exact."""
+        rel = self.session.relpath(path)
+        old_text: str | None = ""
+        if before is not None:
+            data = self._baselines.blobs.get(before.sha) if before.sha is not None else None
+            old_text = data.decode("utf-8") if data is not None else None
+        new_text = self._baselines.text(after) if after is not None else ""
+        if after is None:
+            change_type = ChangeType.DELETE
+        elif before is None:
+            change_type = ChangeType.CREATE
+        else:
+            change_type = ChangeType.CHANGE
+        diff = None
+        if old_text is not None and new_text is not None:
+            diff = unified_diff(
+                old_text,
+                new_text,
+                rel,
+                created=change_type is ChangeType.CREATE,
+                deleted=change_type is ChangeType.DELETE,
+            )
+        facts = content_facts(new_text, after.sha) if after is not None and new_text is not None else None
+        self.session.record(
+            FileChange(
+                file=rel,
+                change_type=change_type,
+                diff=diff,
+                content=facts,
+                source=Source.UNKNOWN,
+                evidence=Evidence(detail="changed while the workspace's capture passed to this session"),
+            )
+        )
+        if diff is None and facts is not None:
+            self._unpublished.add(path)
+
+    def _note_handover(self) -> None:
+        """Tell a future owner what this one recorded, once its journal holds it."""
+        if self._handover is None or not self._baselines.changed:
+            return
+        root = self._roots[0]
+        with self._lock:
+            changed, self._baselines.changed = self._baselines.changed, set()
+            notes = {}
+            for path in changed:
+                baseline = self._baselines.get(path)
+                notes[self._key(root, path)] = _known(baseline) if baseline is not None else None
+        self.session.flush()
+        self._handover.note(notes)
+
+    @staticmethod
+    def _key(root: _Root, path: Path) -> str:
+        return path.relative_to(root.path).as_posix()
 
     def _ready_or_stopping(self, entry: Pending) -> bool:
         return self._stopping or self._ready(entry)
@@ -685,9 +767,9 @@ class Attribution:
             change_type = ChangeType.CREATE
             before = ""
         verdict = self._verdict(entry, root, change_type, terminals, git_source)
-        if verdict.source is Source.AGENT and not self._batch_active:
+        if verdict.source is Source.AGENT and self._batch_ended():
+            self._batch_snapshot = self.session.sequence
             self.snapshot()
-            self._batch_active = True
         diff = None
         after = "" if not new.exists else new_text
         if prepared is not None and change_type is ChangeType.CHANGE and before is old_text:
@@ -768,6 +850,10 @@ class Attribution:
         document = _Document(EditChain(text))
         self._documents[path] = document
         return document
+
+
+def _known(baseline: Baseline) -> Known:
+    return Known(baseline.sha, None if baseline.sha is not None else baseline.size)
 
 
 def _by_depth(gits: Iterable[GitActivity]) -> list[GitActivity]:
