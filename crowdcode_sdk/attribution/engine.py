@@ -557,7 +557,7 @@ class Attribution:
         with self._lock:
             now = {self._key(root, path): (path, baseline) for path, baseline in self._baselines.items()}
             if self._resume:
-                old = state.load()
+                old = state.load(root.path)
                 for key in sorted(old.keys() | now.keys()):
                     path, baseline = now.get(key, (root.path / key, None))
                     before = old.get(key)
@@ -566,7 +566,12 @@ class Attribution:
                     if before is not None and baseline is not None and _known(baseline) == before:
                         continue
                     self._record_missed(path, before, baseline)
-            state.rewrite({key: _known(baseline) for key, (_, baseline) in now.items()})
+                    # The scan read it after the change: its watcher event has nothing left to say.
+                    self._scan_reads.pop(path, None)
+            workspace = self.session.workspace or root.path
+            state.rewrite(
+                {key: _known(baseline) for key, (_, baseline) in now.items()}, self.session.directory, workspace
+            )
             self._baselines.changed = set()
 
     def _record_missed(self, path: Path, before: Known | None, after: Baseline | None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from ..journal import read_lines
 from ..locations import open_private, write_private_atomic
 
 
@@ -39,25 +40,32 @@ class KnownState:
         self.path = path
         self._fd: int | None = None
 
-    def load(self) -> dict[str, Known | None]:
+    def load(self, root: Path) -> dict[str, Known | None]:
         """The old owner's last knowledge (``None``: it recorded the file as deleted)."""
         known: dict[str, Known | None] = {}
+        owner: dict[str, str] = {}
         with contextlib.suppress(OSError):
             for line in self.path.read_bytes().splitlines():
                 try:
                     item = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue  # the old owner died inside a write: its last line is incomplete
-                if item.get("s") is None and item.get("k") is None:
+                if "owner" in item:
+                    owner = item
+                elif item.get("s") is None and item.get("k") is None:
                     known[item["f"]] = None
                 else:
                     known[item["f"]] = Known(item.get("s"), item.get("k"))
+        if owner.get("owner") and owner.get("workspace"):
+            known.update(_journaled(Path(owner["owner"]), Path(owner["workspace"]), root))
         return known
 
-    def rewrite(self, files: dict[str, Known]) -> None:
-        """Start a new state: the whole workspace as the new owner sees it."""
+    def rewrite(self, files: dict[str, Known], owner: Path, workspace: Path) -> None:
+        """Start a new state: the whole workspace as the new owner (whose session is recorded in
+        ``owner``, with paths relative to ``workspace``) sees it."""
         self.close()
-        write_private_atomic(self.path, b"".join(_line(rel, known) for rel, known in files.items()))
+        head = orjson.dumps({"owner": str(owner), "workspace": str(workspace)}) + b"\n"
+        write_private_atomic(self.path, head + b"".join(_line(rel, known) for rel, known in files.items()))
         self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
 
     def note(self, changes: dict[str, Known | None]) -> None:
@@ -69,6 +77,22 @@ class KnownState:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _journaled(directory: Path, workspace: Path, root: Path) -> dict[str, Known | None]:
+    """The last content the old owner's journal recorded for each file it changed."""
+    found: dict[str, Known | None] = {}
+    for line in read_lines(directory):
+        with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            action = orjson.loads(line).get("action") or {}
+            if action.get("kind") != "file_change":
+                continue
+            rel = (workspace / action["file"]).relative_to(root).as_posix()
+            if action.get("changeType") == "delete":
+                found[rel] = None
+            elif action.get("content"):
+                found[rel] = Known(action["content"]["sha256"])
+    return found
 
 
 def _line(rel: str, known: Known | None) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shell_helpers import actions, only_session
+from shell_helpers import actions, live_entry, only_session
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.store import SessionInfo
@@ -130,6 +131,8 @@ def test_terminal_only_work_is_captured_once_with_its_source(shell, repo: Path, 
     wait_for(recorded(info, 4), "the agent's three changes")
     s.child.send("/exit\r")
     s.prompt()
+    # The registry learns that the agent ended a sampling tick later (a person is never faster).
+    live_entry(lambda e: "foreground" not in e)
 
     s.run(f"{RUFF} format --no-cache -q fmt.py")
     wait_for(recorded(info, 5), "the formatter's change")
@@ -177,3 +180,82 @@ def test_terminal_only_work_is_captured_once_with_its_source(shell, repo: Path, 
     last = {c["file"]: c for c in found}
     for name, change in last.items():
         assert change["content"]["sha256"] == hashlib.sha256((repo / name).read_bytes()).hexdigest(), name
+
+
+BURST = """\
+import sys, time
+from pathlib import Path
+for i in range(int(sys.argv[1])):
+    Path(f"gen/f{i:03d}.txt").write_text(f"generated {i}\\n")
+    time.sleep(0.01)
+print("burst done")
+"""
+
+
+def owners() -> list[dict]:
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions
+
+    return [e for e in live_sessions(Locations.default()) if "workspaceOwner" in e]
+
+
+def all_changes() -> list[dict]:
+    return [c for info in Store().sessions() for c in changes(info)]
+
+
+def start_terminals(shell, repo: Path, count: int) -> list:
+    terminals = []
+    for _ in range(count):
+        s = shell(cwd=repo)
+        s.prompt()
+        terminals.append(s)
+    wait_for(lambda: len(Store().sessions()) == count, f"{count} sessions")
+    wait_for(lambda: len(owners()) == 1, "an owner")
+    return terminals
+
+
+def test_three_terminals_on_one_workspace_record_each_change_once(shell, repo: Path) -> None:
+    terminals = start_terminals(shell, repo, 3)
+    (owner,) = owners()
+    terminals[1].run("sed -i 's/alpha/beta/' notes.txt")
+    wait_for(lambda: len(all_changes()) >= 1, "the sed change")  # the next command, at a person's pace
+    terminals[2].run("echo more >> app.py")
+    wait_for(lambda: len(all_changes()) >= 2, "both changes")
+    for s in terminals:
+        s.child.sendline("exit")
+        assert s.finish() == 0
+    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
+    found = sorted((c["file"], str(c["source"]), c["evidence"]["command"]) for c in all_changes())
+    assert found == [
+        ("app.py", "external", "echo more >> app.py"),
+        ("notes.txt", "external", "sed -i 's/alpha/beta/' notes.txt"),
+    ]
+    holders = [info for info in Store().sessions() if changes(info)]
+    assert [info.id for info in holders] == [owner["sessionId"]]  # the owner's timeline holds them
+
+
+def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path) -> None:
+    (repo / "gen").mkdir()
+    burst = tmp_path / "burst.py"
+    burst.write_text(BURST)
+    terminals = start_terminals(shell, repo, 2)
+    (owner,) = owners()
+    worker = terminals[0]
+    worker.child.sendline(f"{sys.executable} {burst} 150")
+    wait_for(lambda: len(all_changes()) >= 20, "the first changes of the burst")
+    os.kill(owner["pid"], signal.SIGKILL)
+    worker.child.expect_exact("burst done", timeout=60)
+    worker.prompt()
+    wait_for(lambda: len(owners()) == 1 and owners()[0]["sessionId"] != owner["sessionId"], "a new owner")
+    wait_for(lambda: {c["file"] for c in all_changes()} >= {f"gen/f{i:03d}.txt" for i in range(150)}, "every file")
+    for s in terminals:
+        s.child.sendline("exit")
+        s.finish()
+    holders = {info.id: len(changes(info)) for info in Store().sessions()}
+    assert holders[owner["sessionId"]] and all(holders.values()), holders  # both owners recorded part of it
+    files = [c["file"] for c in all_changes()]
+    assert sorted(files) == sorted(f"gen/f{i:03d}.txt" for i in range(150)), "each file exactly once"
+    for info in Store().sessions():
+        for c in changes(info):
+            name = c["file"]
+            assert c["content"]["sha256"] == hashlib.sha256((repo / name).read_bytes()).hexdigest(), name
