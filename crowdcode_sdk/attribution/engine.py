@@ -56,7 +56,6 @@ HINT_WAIT_MS = 600
 """How long an unexplained change to an open document waits for the editor's late edits or save
 hint (they travel through the adapter's event stream, the write through inotify)."""
 
-CLOSE_WAIT_S = 2.0
 PREPARE_QUIET_MS = 30
 """A file quiet this long while its verdict waits is read and diffed ahead (see ``_prepare``)."""
 PREPARE_BATCH = 64
@@ -137,6 +136,9 @@ class Attribution:
         self._store = SnapshotStore(session.locations.data_dir)
         self._baselines = Baselines(self._store.blobs)
         self._documents: dict[Path, _Document] = {}
+        self._closing: dict[Path, tuple[_Document, int]] = {}
+        """Documents the editor closed whose last save is still to be decided (``:wq``), with
+        the time their ``file_close`` is recorded anyway."""
         self._evidence = TerminalEvidence(session.locations)
         self._inbox = Inbox()
         self._roots: list[_Root] = []
@@ -205,6 +207,8 @@ class Attribution:
         if self._private(path):
             return
         with self._lock:
+            if path in self._closing:  # reopened before its last save was decided
+                self._record_close(path)
             root = self._root_of(path)
             disk = self._baselines.get(path)
             if disk is None and root is not None:
@@ -297,23 +301,44 @@ class Attribution:
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
     def close_document(self, path: Path) -> None:
-        """The editor closed ``path``. A save made just before (a hint not yet confirmed, or the
-        file's events still waiting) is decided against the buffer first — for at most
-        ``CLOSE_WAIT_S`` — so that the journal has the save before the close."""
+        """The editor closed ``path``; returns at once. A save made just before (``:wq``: a hint
+        not yet confirmed, or the file's events still waiting) is still decided against the
+        buffer by the worker, which then records the ``file_close`` — so that the journal has the
+        save before the close — or after ``SAVE_HINT_TTL_MS`` if no write ever came."""
         path = self._normalise(path)
         if self._private(path):
             return
-        deadline = time.monotonic() + CLOSE_WAIT_S
-        while time.monotonic() < deadline:
-            with self._lock:
-                document = self._documents.get(path)
-                busy = document is not None and bool(document.hints)
-            if not busy and not self._inbox.waiting(path):
-                break
-            time.sleep(0.02)
         with self._lock:
-            self._documents.pop(path, None)
-            self.session.record(FileClose(file=self.session.relpath(path)))
+            document = self._documents.pop(path, None)
+            if document is not None and (document.hints or self._inbox.waiting(path)):
+                self._closing[path] = (document, self.session.now_ms() + SAVE_HINT_TTL_MS)
+                self._inbox.wake()
+                return
+            self._record_close(path)
+
+    def _document_of(self, path: Path) -> _Document | None:
+        """Worker: the open document, or one closed while its last save is being decided."""
+        document = self._documents.get(path)
+        if document is None and path in self._closing:
+            document = self._closing[path][0]
+        return document
+
+    def _record_close(self, path: Path) -> None:
+        self._closing.pop(path, None)
+        self.session.record(FileClose(file=self.session.relpath(path)))
+
+    def _close_decided(self) -> float | None:
+        """Worker: record the closes whose saves are decided (or given up); returns the seconds
+        until the next one is due, if any is still waiting."""
+        if not self._closing:
+            return None
+        now = self.session.now_ms()
+        with self._lock:
+            for path, (document, deadline) in list(self._closing.items()):
+                if now >= deadline or self._stopping or not (document.hints or self._inbox.waiting(path)):
+                    self._record_close(path)
+            deadlines = [deadline for _, deadline in self._closing.values()]
+        return (min(deadlines) - now) / 1000 if deadlines else None
 
     def drain(self, timeout: float = 10.0, grace: float = 0.1) -> bool:
         """Wait until every file change made before the call has been decided (tests, shutdown).
@@ -476,11 +501,13 @@ class Attribution:
                 try:
                     self._decide(ready, final=stopping)
                     self._note_handover()
+                    self._close_decided()
                 except Exception:  # one bad file must not stop attribution
                     _log.exception("attribution failed")
                 finally:
                     self._inbox.done()
                 continue
+            due = self._close_decided()
             if stopping:
                 return
             waiting = self._inbox.preparable(self.session.now_ms(), PREPARE_QUIET_MS, PREPARE_BATCH)
@@ -492,7 +519,7 @@ class Attribution:
                         _log.exception("attribution could not prepare %s", entry.path)
                         entry.prepared = None
                 continue
-            self._inbox.wait(None)
+            self._inbox.wait(due)
 
     def _prepare(self, entry: Pending) -> None:
         """Read a waiting file and diff it against its baseline ahead of the verdict, so that the
@@ -711,7 +738,7 @@ class Attribution:
     def _wait_for_editor(self, entry: Pending, text: str | None, created: bool) -> bool:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
         be on their way, or, for a new file, the open of the buffer the editor just wrote."""
-        document = self._documents.get(entry.path)
+        document = self._document_of(entry.path)
         if entry.deferred or text is None:
             return False
         if document is None:
@@ -745,7 +772,7 @@ class Attribution:
             prepared = None
             before = self._baselines.text(old) if old is not None else None
         old_text = before
-        document = self._documents.get(path)
+        document = self._document_of(path)
         if document is not None:
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
         if document is not None and new_text is not None:
@@ -815,7 +842,7 @@ class Attribution:
     def _confirm_unchanged_save(self, path: Path, text: str) -> None:
         """The disk content did not change; with a save hint that is a save of an unmodified (or
         back-to-unmodified) buffer."""
-        document = self._documents.get(path)
+        document = self._document_of(path)
         if document is None or not document.hints:
             return
         count = document.chain.find(text, include_base=True)
