@@ -35,7 +35,7 @@ ABSENT = Baseline(exists=False)
 
 
 class Baselines:
-    """Thread-compatible: the engine serialises access under its lock."""
+    """Thread-compatible: the engine serialises access under its lock (but see :meth:`shas`)."""
 
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
@@ -102,4 +102,6 @@ class Baselines:
         return list(self._files.items())
 
     def shas(self) -> builtins.set[str]:  # plain set: the method set() shadows it here
-        return {b.sha for b in self._files.values() if b.sha is not None}
+        """Safe beside a writer on another thread (a panic hook runs without the engine lock):
+        the values are copied in one step under the interpreter lock before they are read."""
+        return {b.sha for b in list(self._files.values()) if b.sha is not None}

@@ -9,10 +9,11 @@ user-explained content and the source the evidence gives (git activity, a comman
 terminal), else ``agent`` for a change and ``unknown`` for a create or delete.
 
 Threads: adapters call the public methods from any thread; the watchdog thread only stamps
-events; one worker thread decides them. The engine lock is always taken *before* the session's
-own lock, so that a ``file_change`` can never be journaled ahead of the edits it follows, and
-*after* the session's panic lock, so that a panic (which runs the engine's hook inside the
-session's lock) can never deadlock with a recording.
+events; one worker thread decides them and records ``file_save``, ``file_change`` and
+``workspace_snapshot``. The engine records while holding its lock, so that a ``file_change`` is
+never journaled ahead of the edits it follows; nothing the session does calls back into the
+engine under that lock (no listener; the panic hook touches only the snapshot bookkeeping, which
+the session's panic lock guards), so no lock order needs keeping.
 """
 
 from __future__ import annotations
@@ -65,30 +66,6 @@ _log = logging.getLogger(__name__)
 _BATCH_ENDERS = frozenset({"edit", "selection", "tab_switch", "terminal_focus", "terminal_command", "file_save"})
 
 
-class _AfterPanicLock:
-    """The engine's lock, always taken after the session's panic lock.
-
-    The engine records while holding its lock (so a ``file_change`` never overtakes the edits it
-    follows), which takes the session's lock; a panic runs the engine's hook inside the session's
-    lock, which takes the engine's. Both orders are safe only because each side holds the panic
-    lock first.
-    """
-
-    __slots__ = ("_first", "_own")
-
-    def __init__(self, first: threading.RLock) -> None:
-        self._first = first
-        self._own = threading.RLock()
-
-    def __enter__(self) -> None:
-        self._first.acquire()
-        self._own.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._own.release()
-        self._first.release()
-
-
 @dataclass
 class _Document:
     chain: EditChain
@@ -132,7 +109,7 @@ class Attribution:
         self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
         self._snapshots_enabled = config["snapshots.enabled"] if snapshots is None else snapshots
         self._snapshot_max_bytes = config["snapshots.max_total_bytes"]
-        self._lock = _AfterPanicLock(session.panic_lock)
+        self._lock = threading.RLock()
         self._store = SnapshotStore(session.locations.data_dir)
         self._baselines = Baselines(self._store.blobs)
         self._documents: dict[Path, _Document] = {}
@@ -381,7 +358,7 @@ class Attribution:
         snapshots are disabled). Records a ``workspace_snapshot`` event."""
         if not self._snapshots_enabled:
             return None
-        with self._lock:
+        with self._lock, self.session.panic_lock:
             self._baselines.flush()
             files: dict[str, str] = {}
             skipped: dict[str, str] = {}
@@ -410,12 +387,14 @@ class Attribution:
             return snapshot_id
 
     def _on_panic(self, cutoff: int) -> None:
-        with self._lock:
-            removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
-            self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
-            if removed:
-                self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
-            self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
+        """Runs inside the session's panic lock, which also guards every snapshot (taken by
+        :meth:`snapshot` under it): the removed snapshots are exactly those recorded after the
+        cut. Takes no engine lock: the worker may hold it, waiting for the session."""
+        removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
+        self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
+        if removed:
+            self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
+        self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
 
     def _batch_ended(self) -> bool:
         """No agent batch is open: none began yet, or the person acted since its snapshot."""
