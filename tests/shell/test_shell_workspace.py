@@ -259,3 +259,22 @@ def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path)
         for c in changes(info):
             name = c["file"]
             assert c["content"]["sha256"] == hashlib.sha256((repo / name).read_bytes()).hexdigest(), name
+
+
+def test_a_rebase_in_a_recorded_terminal_is_git(shell, repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / "app.py").write_text("x = 10\n")
+    git(repo, "commit", "-qam", "main moves on")
+    git(repo, "checkout", "-q", "other")
+    s = shell(cwd=repo)
+    s.prompt()
+    wait_for(lambda: bool(Store().sessions()), "the recorder's session")
+    info = only_session()
+    wait_for(lambda: any(e.to_wire()["type"] == "workspace_snapshot" for e in Store().events(info)), "the scan")
+    s.run("git rebase -q main")
+    wait_for(recorded(info, 1), "the rebase")
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    (change,) = changes(only_session(ended=True))
+    assert (change["file"], change["changeType"], change["source"]) == ("app.py", "change", "git_checkout")
+    assert "-x = 1\n+x = 10" in change["diff"]
