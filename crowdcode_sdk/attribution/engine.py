@@ -44,7 +44,7 @@ from ..schema import (
 from ..session import Session
 from .baselines import Baseline, Baselines
 from .diffs import minimal_change, unified_diff
-from .evidence import TerminalEvidence, Verdict
+from .evidence import TerminalEvidence, Verdict, watched_by_editor
 from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
 from .handover import Known, KnownState
 from .pending import EditChain
@@ -157,6 +157,8 @@ class Attribution:
             watch.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch))
         self._watcher = Watcher(watch, self._on_path)
         session.add_panic_hook(self._on_panic)
+        if editor:  # a terminal's engine on the same files leaves them to this one
+            session.publish(watching=[str(r.path) for r in self._roots])
         self._watcher.start()  # before the scan: a change during the scan is queued, not lost
         self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
         self._worker.start()
@@ -667,6 +669,11 @@ class Attribution:
                 old = self._baselines.get(entry.path)
                 if old is None and not new.exists:
                     continue  # created and removed unseen (atomic-write temp files, vim's 4913)
+                if not self._editor and watched_by_editor(terminals, entry.path, self.session.id):
+                    # A live editor's engine records it, knowing its buffers: keep up, record nothing.
+                    self._baselines.set(entry.path, new)
+                    self._scan_reads.pop(entry.path, None)
+                    continue
                 if old is not None and old.same_as(new):
                     if self._scan_reads.get(entry.path, -1) >= entry.first:
                         # Changed while the initial scan ran, before the scan read it: the change

@@ -278,3 +278,30 @@ def test_a_rebase_in_a_recorded_terminal_is_git(shell, repo: Path) -> None:
     (change,) = changes(only_session(ended=True))
     assert (change["file"], change["changeType"], change["source"]) == ("app.py", "change", "git_checkout")
     assert "-x = 1\n+x = 10" in change["diff"]
+
+
+def test_an_editor_on_the_workspace_records_its_changes_and_the_terminal_owner_leaves_them(shell, repo: Path) -> None:
+    """A recorded terminal owns the workspace; an editor's engine starts on it later: a change is
+    recorded once, by the editor's engine (which knows its buffers), with the terminal's command."""
+    from crowdcode_sdk import Session
+    from crowdcode_sdk.attribution import Attribution
+
+    s = shell(cwd=repo)
+    s.prompt()
+    wait_for(lambda: len(owners()) == 1, "the terminal's ownership")
+    with Session(adapter="test-editor", editor="test", workspace=repo) as editor:
+        engine = Attribution(editor, roots=[repo])
+        s.run("sed -i 's/alpha/beta/' notes.txt")
+        wait_for(lambda: len(all_changes()) >= 1, "the sed change")
+        s.run("echo more >> app.py")
+        wait_for(lambda: len(all_changes()) >= 2, "the append")
+        engine.close()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
+    found = sorted((c["file"], str(c["source"]), c["evidence"]["command"]) for c in all_changes())
+    assert found == [
+        ("app.py", "external", "echo more >> app.py"),
+        ("notes.txt", "external", "sed -i 's/alpha/beta/' notes.txt"),
+    ]
+    assert [info.id for info in Store().sessions() if changes(info)] == [editor.id]
