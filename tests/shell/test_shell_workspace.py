@@ -305,3 +305,34 @@ def test_an_editor_on_the_workspace_records_its_changes_and_the_terminal_owner_l
         ("notes.txt", "external", "sed -i 's/alpha/beta/' notes.txt"),
     ]
     assert [info.id for info in Store().sessions() if changes(info)] == [editor.id]
+
+
+def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path) -> None:
+    from tests.nvim_driver import editor, wait_recording
+
+    terminals = start_terminals(shell, repo, 3)
+    with editor(repo, files=["notes.txt"]) as nvim:
+        wait_recording(nvim)
+        wait_for(lambda: len(Store().sessions()) == 4, "the Neovim session")
+        nvim_session = next(i for i in Store().sessions() if i.metadata.get("adapter") != "shell")
+        wait_for(
+            lambda: any(e.to_wire().get("action", {}).get("kind") == "file_open" for e in Store().events(nvim_session)),
+            "Neovim's open of notes.txt",
+        )
+        terminals[0].run("sed -i 's/alpha/beta/' notes.txt")  # open and visible in Neovim
+        wait_for(lambda: len(all_changes()) >= 1, "the sed change")
+        terminals[1].run("echo more >> app.py")  # not open
+        wait_for(lambda: len(all_changes()) >= 2, "the append")
+        terminals[2].run("rm old.txt")
+        wait_for(lambda: len(all_changes()) >= 3, "the removal")
+    for s in terminals:
+        s.child.sendline("exit")
+        assert s.finish() == 0
+    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
+    found = sorted((c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in all_changes())
+    assert found == [
+        ("app.py", "change", "external", "echo more >> app.py"),
+        ("notes.txt", "change", "external", "sed -i 's/alpha/beta/' notes.txt"),
+        ("old.txt", "delete", "external", "rm old.txt"),
+    ]
+    assert [info.id for info in Store().sessions() if changes(info)] == [nvim_session.id]
