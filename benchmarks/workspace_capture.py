@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from attribution import git, latencies, percentile  # the sibling benchmark's helpers
+from attribution import git, latencies, make_repo, percentile  # the sibling benchmark's helpers
 
 
 def start(workspace: Path, count: int, *, capture: bool = True):
@@ -54,20 +54,6 @@ def stop(sessions, captures) -> None:
         capture.close()
     for session in sessions:
         session.close()
-
-
-def make_repo(workspace: Path, files: int) -> None:
-    workspace.mkdir()
-    git(workspace, "init", "-q", "-b", "main")
-    for i in range(files):
-        (workspace / f"d{i % 20}").mkdir(exist_ok=True)
-        (workspace / f"d{i % 20}/f{i}.py").write_text(f"value = {i}\n")
-    git(workspace, "add", "-A")
-    git(workspace, "commit", "-qm", "a")
-    git(workspace, "checkout", "-q", "-b", "b")
-    for i in range(files):
-        (workspace / f"d{i % 20}/f{i}.py").write_text(f"value = {i * 2}\n")
-    git(workspace, "commit", "-qam", "b")
 
 
 def latency(root: Path, files: int, count: int) -> dict[str, float]:

@@ -30,6 +30,7 @@ from ..ignore import FileContent, IgnoreRules, Skip, is_secret
 from ..positions import content_facts
 from ..schema import (
     ChangeType,
+    ContentFacts,
     Edit,
     EditReason,
     Event,
@@ -606,18 +607,8 @@ class Attribution:
                 deleted=change_type is ChangeType.DELETE,
             )
         facts = content_facts(new_text, after.sha) if after is not None and new_text is not None else None
-        self.session.record(
-            FileChange(
-                file=rel,
-                change_type=change_type,
-                diff=diff,
-                content=facts,
-                source=Source.UNKNOWN,
-                evidence=Evidence(detail="changed while the workspace's capture passed to this session"),
-            )
-        )
-        if diff is None and facts is not None:
-            self._unpublished.add(path)
+        detail = "changed while the workspace's capture passed to this session"
+        self._record_change(path, change_type, diff, facts, Verdict(Source.UNKNOWN, Evidence(detail=detail)))
 
     def _note_handover(self) -> None:
         """Tell a future owner what this one recorded, once its journal holds it."""
@@ -797,9 +788,16 @@ class Attribution:
                 before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
             )
         facts = content_facts(new_text, new.sha) if new.exists and new_text is not None else None
+        self._record_change(path, change_type, diff, facts, verdict)
+        self._baselines.set(path, new)
+
+    def _record_change(
+        self, path: Path, change_type: ChangeType, diff: str | None, facts: ContentFacts | None, verdict: Verdict
+    ) -> None:
+        """Record a ``file_change``; a file whose text it does not carry is unpublished."""
         self.session.record(
             FileChange(
-                file=rel,
+                file=self.session.relpath(path),
                 change_type=change_type,
                 diff=diff,
                 content=facts,
@@ -811,7 +809,6 @@ class Attribution:
             self._unpublished.add(path)
         else:
             self._unpublished.discard(path)
-        self._baselines.set(path, new)
 
     def _verdict(
         self, entry: Pending, root: _Root, change_type: ChangeType, terminals: list, git_source: Source | None

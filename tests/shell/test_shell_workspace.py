@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shell_helpers import actions, live_entry, only_session
+from shell_helpers import actions, live_entry, only_session, python_program_on_path
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.store import SessionInfo
@@ -84,13 +84,7 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def agent_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "claude"
-    script.write_text(f"#!{sys.executable}\n{STAND_IN_AGENT}")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return script
+    return python_program_on_path(tmp_path / "bin", "claude", STAND_IN_AGENT, monkeypatch)
 
 
 def changes(info: SessionInfo) -> list[dict]:
@@ -203,6 +197,21 @@ def all_changes() -> list[dict]:
     return [c for info in Store().sessions() for c in changes(info)]
 
 
+def exit_all(terminals: list) -> list[tuple[str, str, str, str]]:
+    """Exit every terminal; (file, change type, source, command) of every change recorded anywhere."""
+    for s in terminals:
+        s.child.sendline("exit")
+        assert s.finish() == 0
+    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
+    return sorted((c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in all_changes())
+
+
+SED_AND_APPEND = [
+    ("app.py", "change", "external", "echo more >> app.py"),
+    ("notes.txt", "change", "external", "sed -i 's/alpha/beta/' notes.txt"),
+]
+
+
 def start_terminals(shell, repo: Path, count: int) -> list:
     terminals = []
     for _ in range(count):
@@ -221,15 +230,7 @@ def test_three_terminals_on_one_workspace_record_each_change_once(shell, repo: P
     wait_for(lambda: len(all_changes()) >= 1, "the sed change")  # the next command, at a person's pace
     terminals[2].run("echo more >> app.py")
     wait_for(lambda: len(all_changes()) >= 2, "both changes")
-    for s in terminals:
-        s.child.sendline("exit")
-        assert s.finish() == 0
-    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
-    found = sorted((c["file"], str(c["source"]), c["evidence"]["command"]) for c in all_changes())
-    assert found == [
-        ("app.py", "external", "echo more >> app.py"),
-        ("notes.txt", "external", "sed -i 's/alpha/beta/' notes.txt"),
-    ]
+    assert exit_all(terminals) == SED_AND_APPEND
     holders = [info for info in Store().sessions() if changes(info)]
     assert [info.id for info in holders] == [owner["sessionId"]]  # the owner's timeline holds them
 
@@ -296,14 +297,7 @@ def test_an_editor_on_the_workspace_records_its_changes_and_the_terminal_owner_l
         s.run("echo more >> app.py")
         wait_for(lambda: len(all_changes()) >= 2, "the append")
         engine.close()
-    s.child.sendline("exit")
-    assert s.finish() == 0
-    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
-    found = sorted((c["file"], str(c["source"]), c["evidence"]["command"]) for c in all_changes())
-    assert found == [
-        ("app.py", "external", "echo more >> app.py"),
-        ("notes.txt", "external", "sed -i 's/alpha/beta/' notes.txt"),
-    ]
+    assert exit_all([s]) == SED_AND_APPEND
     assert [info.id for info in Store().sessions() if changes(info)] == [editor.id]
 
 
@@ -325,14 +319,5 @@ def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path)
         wait_for(lambda: len(all_changes()) >= 2, "the append")
         terminals[2].run("rm old.txt")
         wait_for(lambda: len(all_changes()) >= 3, "the removal")
-    for s in terminals:
-        s.child.sendline("exit")
-        assert s.finish() == 0
-    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
-    found = sorted((c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in all_changes())
-    assert found == [
-        ("app.py", "change", "external", "echo more >> app.py"),
-        ("notes.txt", "change", "external", "sed -i 's/alpha/beta/' notes.txt"),
-        ("old.txt", "delete", "external", "rm old.txt"),
-    ]
+    assert exit_all(terminals) == [*SED_AND_APPEND, ("old.txt", "delete", "external", "rm old.txt")]
     assert [info.id for info in Store().sessions() if changes(info)] == [nvim_session.id]
