@@ -342,6 +342,14 @@ class Attribution:
         if self._stopping:
             return
         self._watcher.stop()
+        with self._lock:
+            # A save whose write the watcher has not reported yet (``:wq`` then quit) is decided
+            # from the disk as it is now, in the final pass.
+            now = self.session.now_ms()
+            documents = [*self._documents.items(), *((path, doc) for path, (doc, _) in self._closing.items())]
+            for path, document in documents:
+                if document.hints and not self._inbox.waiting(path):
+                    self._inbox.add(path, now, None)
         self._stopping = True
         self._inbox.wake()
         self._worker.join(timeout=30)
