@@ -155,7 +155,7 @@ def _capture(session: Session, root: Path | None, on_problem: Any) -> WorkspaceC
         return None
     try:
         return WorkspaceCapture(session, root)
-    except OSError as exc:  # the terminal is still recorded, its file changes are not
+    except Exception as exc:  # (inotify limits, an unreadable tree …) the terminal is still recorded
         on_problem(f"workspace capture failed: {exc}")
         return None
 
