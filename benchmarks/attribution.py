@@ -76,8 +76,8 @@ def latencies(events: list, workspace: Path, since: int) -> list[float]:
     return found
 
 
-def bench_latency(root: Path, files: int) -> None:
-    workspace = root / "latency"
+def make_repo(workspace: Path, files: int) -> None:
+    """A repository of ``files`` files on ``main`` and branch ``b`` (checked out) changing all of them."""
     workspace.mkdir()
     git(workspace, "init", "-q", "-b", "main")
     for i in range(files):
@@ -89,6 +89,11 @@ def bench_latency(root: Path, files: int) -> None:
     for i in range(files):
         (workspace / f"d{i % 20}/f{i}.py").write_text(f"value = {i * 2}\n")
     git(workspace, "commit", "-qam", "b")
+
+
+def bench_latency(root: Path, files: int) -> None:
+    workspace = root / "latency"
+    make_repo(workspace, files)
     session, att, events = start(workspace)
     single = []
     for i in range(20):

@@ -137,6 +137,12 @@ KEYS: dict[str, Key] = {
             "Bound on local data; `crowdcode status` warns at 90% and new recordings do not start past it.",
             minimum=1024 * 1024,
         ),
+        Key(
+            "shell.workspace",
+            bool,
+            True,
+            "`crowdcode shell` in a git working tree records its file changes (one watcher per workspace).",
+        ),
         Key("shell.screen", bool, True, "`crowdcode shell` records the rendered screen (10 Hz, when it changed)."),
         Key(
             "shell.record_input",

@@ -34,6 +34,9 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # A killed recorder stays a zombie until its wrapper reaps it at exit: its session is over.
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 

@@ -15,7 +15,7 @@ import os
 import platform
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -41,6 +41,7 @@ from .schema import (
     SessionEnd,
     SessionMetadata,
     SessionStart,
+    Source,
     TerminalViewport,
     Viewport,
     WorkspaceInfo,
@@ -109,6 +110,7 @@ class Session:
         self._sequence = 0
         self._count = 0
         self._last_observation: Observation | None = None
+        self._last_user: dict[str, int] = {}
         self._listeners: list[Listener] = []
         self._panic_hooks: list[PanicHook] = []
         self._closed = False
@@ -188,6 +190,11 @@ class Session:
     def snapshot(self, snapshot_id: str) -> Event:
         return self._record(WorkspaceSnapshot(snapshot_id=snapshot_id))
 
+    @property
+    def sequence(self) -> int:
+        """The sequence of the latest event recorded."""
+        return self._sequence
+
     def now_ms(self) -> int:
         """The session clock: epoch ms, never decreasing."""
         return self._clock.now_ms()
@@ -212,12 +219,22 @@ class Session:
         event = Event(self._sequence, now, payload)
         self._journal.append(encode_event(event))
         self._count += 1
+        if isinstance(payload, Action) and payload.source is Source.USER:
+            self._last_user[payload.kind] = self._sequence
         for listener in self._listeners:
             try:
                 listener(event)
             except Exception as exc:  # a listener's bug must not stop recording
                 self._on_problem(f"listener failed: {exc!r}")
         return event
+
+    def last_user_action(self, kinds: Iterable[str]) -> int:
+        """The sequence of the person's latest action of one of ``kinds`` (0: none yet).
+
+        Readers on other threads (the attribution engine asks whether the person acted since an
+        agent's batch began) get a value that is at worst one event old, which is all they need.
+        """
+        return max((self._last_user.get(kind, 0) for kind in kinds), default=0)
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with every event after it is recorded (on the recording thread)."""

@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from crowdcode_sdk import EditorInfo, Locations, Session, TerminalFocus, TerminalInput, TerminalResize
+from crowdcode_sdk import Config, EditorInfo, Locations, Session, TerminalFocus, TerminalInput, TerminalResize
+from crowdcode_sdk.attribution.ownership import WorkspaceCapture, capture_root
 from crowdcode_sdk.schema import Event, Panic, RecordingGap
 
 from . import abandoned, channel, spool, start_position
@@ -70,7 +71,11 @@ def _drain(frames_fd: int) -> None:
 def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, Any]:
     abandoned.recover_all(Locations.default(), on_problem)
     editor = EditorInfo(name=spec.terminal_name, host=spec.env.get("TERM_PROGRAM") or spec.env.get("TERM"))
-    session = Session(adapter="shell", editor=editor, workspace=spec.workspace, on_problem=on_problem)
+    config = Config.load()
+    root = capture_root(Path(spec.workspace)) if spec.workspace and config["shell.workspace"] else None
+    session = Session(
+        adapter="shell", editor=editor, workspace=root or spec.workspace, config=config, on_problem=on_problem
+    )
     cast = CastWriter(
         cast_path(session.directory, spec.terminal_id),
         CastHeader(
@@ -101,6 +106,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         on_tick=cast.flush,
     )
     session.add_panic_hook(sampler.forget)
+    capture = _capture(session, root, on_problem)
     frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
     session.add_listener(frames.on_event)
     sampler.start()
@@ -123,6 +129,8 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         commands.close(frames.status, now)
         agents.close(frames.status)
         cast.close()
+        if capture is not None:
+            capture.close()
         session.close("exit" if frames.status is not None else "wrapper ended")
     if failure:
         on_problem(failure)
@@ -137,6 +145,16 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
 
 def _disk_gap(session: Session, lost: int) -> None:
     session.record(RecordingGap(lost_events=0, reason=f"{lost} bytes of terminal I/O not recorded (disk full)"))
+
+
+def _capture(session: Session, root: Path | None, on_problem: Any) -> WorkspaceCapture | None:
+    if root is None:
+        return None
+    try:
+        return WorkspaceCapture(session, root)
+    except Exception as exc:  # (inotify limits, an unreadable tree …) the terminal is still recorded
+        on_problem(f"workspace capture failed: {exc}")
+        return None
 
 
 def _open_spool(directory: Path, terminal_id: str) -> spool.Spool | None:

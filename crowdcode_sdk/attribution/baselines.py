@@ -35,11 +35,13 @@ ABSENT = Baseline(exists=False)
 
 
 class Baselines:
-    """Thread-compatible: the engine serialises access under its lock."""
+    """Thread-compatible: the engine serialises access under its lock (but see :meth:`shas`)."""
 
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
         self._files: dict[Path, Baseline] = {}
+        self.changed: builtins.set[Path] | None = None
+        """When not ``None``, collects the paths :meth:`set` since the owner last took them."""
         self._unstored: dict[str, bytes] = {}
         """Contents taken with ``defer``: written by :meth:`flush`, after the events are recorded."""
 
@@ -75,6 +77,8 @@ class Baselines:
         return Baseline(exists=True, sha=self.blobs.put(data), size=len(data))
 
     def set(self, path: Path, baseline: Baseline) -> None:
+        if self.changed is not None:
+            self.changed.add(path)
         if baseline.exists:
             self._files[path] = baseline
         else:
@@ -98,4 +102,6 @@ class Baselines:
         return list(self._files.items())
 
     def shas(self) -> builtins.set[str]:  # plain set: the method set() shadows it here
-        return {b.sha for b in self._files.values() if b.sha is not None}
+        """Safe beside a writer on another thread (a panic hook runs without the engine lock):
+        the values are copied in one step under the interpreter lock before they are read."""
+        return {b.sha for b in list(self._files.values()) if b.sha is not None}

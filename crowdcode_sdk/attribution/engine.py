@@ -9,10 +9,11 @@ user-explained content and the source the evidence gives (git activity, a comman
 terminal), else ``agent`` for a change and ``unknown`` for a create or delete.
 
 Threads: adapters call the public methods from any thread; the watchdog thread only stamps
-events; one worker thread decides them. The engine lock is always taken *before* the session's
-own lock, so that a ``file_change`` can never be journaled ahead of the edits it follows, and
-*after* the session's panic lock, so that a panic (which runs the engine's hook inside the
-session's lock) can never deadlock with a recording.
+events; one worker thread decides them and records ``file_save``, ``file_change`` and
+``workspace_snapshot``. The engine records while holding its lock, so that a ``file_change`` is
+never journaled ahead of the edits it follows; nothing the session does calls back into the
+engine under that lock (no listener; the panic hook touches only the snapshot bookkeeping, which
+the session's panic lock guards), so no lock order needs keeping.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pathlib import Path
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
 from ..positions import content_facts
 from ..schema import (
-    Action,
     ChangeType,
+    ContentFacts,
     Edit,
     EditReason,
     Event,
@@ -44,8 +45,9 @@ from ..schema import (
 from ..session import Session
 from .baselines import Baseline, Baselines
 from .diffs import minimal_change, unified_diff
-from .evidence import TerminalEvidence, Verdict
+from .evidence import TerminalEvidence, Verdict, watched_by_editor
 from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
+from .handover import Known, KnownState
 from .pending import EditChain
 from .snapshots import Manifest, SnapshotStore
 from .watcher import Inbox, Pending, Prepared, Watcher
@@ -56,7 +58,6 @@ HINT_WAIT_MS = 600
 """How long an unexplained change to an open document waits for the editor's late edits or save
 hint (they travel through the adapter's event stream, the write through inotify)."""
 
-CLOSE_WAIT_S = 2.0
 PREPARE_QUIET_MS = 30
 """A file quiet this long while its verdict waits is read and diffed ahead (see ``_prepare``)."""
 PREPARE_BATCH = 64
@@ -64,30 +65,6 @@ PREPARE_BATCH = 64
 _log = logging.getLogger(__name__)
 
 _BATCH_ENDERS = frozenset({"edit", "selection", "tab_switch", "terminal_focus", "terminal_command", "file_save"})
-
-
-class _AfterPanicLock:
-    """The engine's lock, always taken after the session's panic lock.
-
-    The engine records while holding its lock (so a ``file_change`` never overtakes the edits it
-    follows), which takes the session's lock; a panic runs the engine's hook inside the session's
-    lock, which takes the engine's. Both orders are safe only because each side holds the panic
-    lock first.
-    """
-
-    __slots__ = ("_first", "_own")
-
-    def __init__(self, first: threading.RLock) -> None:
-        self._first = first
-        self._own = threading.RLock()
-
-    def __enter__(self) -> None:
-        self._first.acquire()
-        self._own.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._own.release()
-        self._first.release()
 
 
 @dataclass
@@ -122,17 +99,24 @@ class Attribution:
         max_file_bytes: int | None = None,
         snapshots: bool | None = None,
         editor: bool = True,
+        handover: KnownState | None = None,
+        resume: bool = False,
     ) -> None:
         self.session = session
+        self._handover = handover
+        self._resume = resume
         self._editor = editor
         config = session.config
         self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
         self._snapshots_enabled = config["snapshots.enabled"] if snapshots is None else snapshots
         self._snapshot_max_bytes = config["snapshots.max_total_bytes"]
-        self._lock = _AfterPanicLock(session.panic_lock)
+        self._lock = threading.RLock()
         self._store = SnapshotStore(session.locations.data_dir)
         self._baselines = Baselines(self._store.blobs)
         self._documents: dict[Path, _Document] = {}
+        self._closing: dict[Path, tuple[_Document, int]] = {}
+        """Documents the editor closed whose last save is still to be decided (``:wq``), with
+        the time their ``file_close`` is recorded anyway."""
         self._evidence = TerminalEvidence(session.locations)
         self._inbox = Inbox()
         self._roots: list[_Root] = []
@@ -159,7 +143,8 @@ class Attribution:
         """Files whose current disk text no snapshot, diff or ``file_open`` has recorded."""
         self._snapshots_taken: list[tuple[str, int]] = []
         self._last_snapshot: tuple[str, dict[str, str]] | None = None
-        self._batch_active = False
+        self._batch_snapshot = 0
+        """The sequence of the snapshot that began the current agent batch (0: none)."""
         self._scanned = threading.Event()
         self._scan_end: int | None = None
         self._scan_reads: dict[Path, int] = {}
@@ -172,8 +157,9 @@ class Attribution:
         for git in self._gits:
             watch.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch))
         self._watcher = Watcher(watch, self._on_path)
-        session.add_listener(self._on_event)
         session.add_panic_hook(self._on_panic)
+        if editor:  # a terminal's engine on the same files leaves them to this one
+            session.publish(watching=[str(r.path) for r in self._roots])
         self._watcher.start()  # before the scan: a change during the scan is queued, not lost
         self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
         self._worker.start()
@@ -201,6 +187,8 @@ class Attribution:
         if self._private(path):
             return
         with self._lock:
+            if path in self._closing:  # reopened before its last save was decided
+                self._record_close(path)
             root = self._root_of(path)
             disk = self._baselines.get(path)
             if disk is None and root is not None:
@@ -293,23 +281,44 @@ class Attribution:
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
     def close_document(self, path: Path) -> None:
-        """The editor closed ``path``. A save made just before (a hint not yet confirmed, or the
-        file's events still waiting) is decided against the buffer first — for at most
-        ``CLOSE_WAIT_S`` — so that the journal has the save before the close."""
+        """The editor closed ``path``; returns at once. A save made just before (``:wq``: a hint
+        not yet confirmed, or the file's events still waiting) is still decided against the
+        buffer by the worker, which then records the ``file_close`` — so that the journal has the
+        save before the close — or after ``SAVE_HINT_TTL_MS`` if no write ever came."""
         path = self._normalise(path)
         if self._private(path):
             return
-        deadline = time.monotonic() + CLOSE_WAIT_S
-        while time.monotonic() < deadline:
-            with self._lock:
-                document = self._documents.get(path)
-                busy = document is not None and bool(document.hints)
-            if not busy and not self._inbox.waiting(path):
-                break
-            time.sleep(0.02)
         with self._lock:
-            self._documents.pop(path, None)
-            self.session.record(FileClose(file=self.session.relpath(path)))
+            document = self._documents.pop(path, None)
+            if document is not None and (document.hints or self._inbox.waiting(path)):
+                self._closing[path] = (document, self.session.now_ms() + SAVE_HINT_TTL_MS)
+                self._inbox.wake()
+                return
+            self._record_close(path)
+
+    def _document_of(self, path: Path) -> _Document | None:
+        """Worker: the open document, or one closed while its last save is being decided."""
+        document = self._documents.get(path)
+        if document is None and path in self._closing:
+            document = self._closing[path][0]
+        return document
+
+    def _record_close(self, path: Path) -> None:
+        self._closing.pop(path, None)
+        self.session.record(FileClose(file=self.session.relpath(path)))
+
+    def _close_decided(self) -> float | None:
+        """Worker: record the closes whose saves are decided (or given up); returns the seconds
+        until the next one is due, if any is still waiting."""
+        if not self._closing:
+            return None
+        now = self.session.now_ms()
+        with self._lock:
+            for path, (document, deadline) in list(self._closing.items()):
+                if now >= deadline or self._stopping or not (document.hints or self._inbox.waiting(path)):
+                    self._record_close(path)
+            deadlines = [deadline for _, deadline in self._closing.values()]
+        return (min(deadlines) - now) / 1000 if deadlines else None
 
     def drain(self, timeout: float = 10.0, grace: float = 0.1) -> bool:
         """Wait until every file change made before the call has been decided (tests, shutdown).
@@ -333,9 +342,19 @@ class Attribution:
         if self._stopping:
             return
         self._watcher.stop()
+        with self._lock:
+            # A save whose write the watcher has not reported yet (``:wq`` then quit) is decided
+            # from the disk as it is now, in the final pass.
+            now = self.session.now_ms()
+            documents = [*self._documents.items(), *((path, doc) for path, (doc, _) in self._closing.items())]
+            for path, document in documents:
+                if document.hints and not self._inbox.waiting(path):
+                    self._inbox.add(path, now, None)
         self._stopping = True
         self._inbox.wake()
         self._worker.join(timeout=30)
+        if self._handover is not None:
+            self._handover.close()
 
     def __enter__(self) -> Attribution:
         return self
@@ -350,7 +369,7 @@ class Attribution:
         snapshots are disabled). Records a ``workspace_snapshot`` event."""
         if not self._snapshots_enabled:
             return None
-        with self._lock:
+        with self._lock, self.session.panic_lock:
             self._baselines.flush()
             files: dict[str, str] = {}
             skipped: dict[str, str] = {}
@@ -379,18 +398,18 @@ class Attribution:
             return snapshot_id
 
     def _on_panic(self, cutoff: int) -> None:
-        with self._lock:
-            removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
-            self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
-            if removed:
-                self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
-            self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
+        """Runs inside the session's panic lock, which also guards every snapshot (taken by
+        :meth:`snapshot` under it): the removed snapshots are exactly those recorded after the
+        cut. Takes no engine lock: the worker may hold it, waiting for the session."""
+        removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
+        self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
+        if removed:
+            self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
+        self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
 
-    def _on_event(self, event: Event) -> None:
-        # Called inside the session's lock: only flip a flag (taking the engine lock could deadlock).
-        payload = event.payload
-        if isinstance(payload, Action) and payload.kind in _BATCH_ENDERS and payload.source is Source.USER:
-            self._batch_active = False
+    def _batch_ended(self) -> bool:
+        """No agent batch is open: none began yet, or the person acted since its snapshot."""
+        return self._batch_snapshot == 0 or self.session.last_user_action(_BATCH_ENDERS) > self._batch_snapshot
 
     # --- the watcher side -------------------------------------------------------------------------
 
@@ -471,11 +490,14 @@ class Attribution:
             if ready:
                 try:
                     self._decide(ready, final=stopping)
+                    self._note_handover()
+                    self._close_decided()
                 except Exception:  # one bad file must not stop attribution
                     _log.exception("attribution failed")
                 finally:
                     self._inbox.done()
                 continue
+            due = self._close_decided()
             if stopping:
                 return
             waiting = self._inbox.preparable(self.session.now_ms(), PREPARE_QUIET_MS, PREPARE_BATCH)
@@ -487,7 +509,7 @@ class Attribution:
                         _log.exception("attribution could not prepare %s", entry.path)
                         entry.prepared = None
                 continue
-            self._inbox.wait(None)
+            self._inbox.wait(due)
 
     def _prepare(self, entry: Pending) -> None:
         """Read a waiting file and diff it against its baseline ahead of the verdict, so that the
@@ -538,9 +560,81 @@ class Attribution:
                         self._baselines.set(path, baseline)
                         self._scan_reads[path] = read_at
         self._scan_end = self.session.now_ms()
+        if self._handover is not None and not self._stopping:
+            self._take_over(self._handover)
         if self._baselines and not self._stopping:
             with contextlib.suppress(Exception):
                 self.snapshot()  # the start state, so that a replay can begin anywhere
+
+    def _take_over(self, state: KnownState) -> None:
+        """Become the workspace's owner: with ``resume`` (a live owner exited or died while this
+        session waited), record what changed since the old owner's last recorded change; then
+        start this owner's own hand-over state."""
+        root = self._roots[0]
+        with self._lock:
+            now = {self._key(root, path): (path, baseline) for path, baseline in self._baselines.items()}
+            if self._resume:
+                old = state.load(root.path)
+                for key in sorted(old.keys() | now.keys()):
+                    path, baseline = now.get(key, (root.path / key, None))
+                    before = old.get(key)
+                    if before is None and baseline is None:
+                        continue
+                    if before is not None and baseline is not None and _known(baseline) == before:
+                        continue
+                    self._record_missed(path, before, baseline)
+                    # The scan read it after the change: its watcher event has nothing left to say.
+                    self._scan_reads.pop(path, None)
+            workspace = self.session.workspace or root.path
+            state.rewrite(
+                {key: _known(baseline) for key, (_, baseline) in now.items()}, self.session.directory, workspace
+            )
+            self._baselines.changed = set()
+
+    def _record_missed(self, path: Path, before: Known | None, after: Baseline | None) -> None:
+        """A change no owner saw happen: its source is unknown, its diff is exact."""
+        rel = self.session.relpath(path)
+        old_text: str | None = ""
+        if before is not None:
+            data = self._baselines.blobs.get(before.sha) if before.sha is not None else None
+            old_text = data.decode("utf-8") if data is not None else None
+        new_text = self._baselines.text(after) if after is not None else ""
+        if after is None:
+            change_type = ChangeType.DELETE
+        elif before is None:
+            change_type = ChangeType.CREATE
+        else:
+            change_type = ChangeType.CHANGE
+        diff = None
+        if old_text is not None and new_text is not None:
+            diff = unified_diff(
+                old_text,
+                new_text,
+                rel,
+                created=change_type is ChangeType.CREATE,
+                deleted=change_type is ChangeType.DELETE,
+            )
+        facts = content_facts(new_text, after.sha) if after is not None and new_text is not None else None
+        detail = "changed while the workspace's capture passed to this session"
+        self._record_change(path, change_type, diff, facts, Verdict(Source.UNKNOWN, Evidence(detail=detail)))
+
+    def _note_handover(self) -> None:
+        """Tell a future owner what this one recorded, once its journal holds it."""
+        if self._handover is None or not self._baselines.changed:
+            return
+        root = self._roots[0]
+        with self._lock:
+            changed, self._baselines.changed = self._baselines.changed, set()
+            notes = {}
+            for path in changed:
+                baseline = self._baselines.get(path)
+                notes[self._key(root, path)] = _known(baseline) if baseline is not None else None
+        self.session.flush()
+        self._handover.note(notes)
+
+    @staticmethod
+    def _key(root: _Root, path: Path) -> str:
+        return path.relative_to(root.path).as_posix()
 
     def _ready_or_stopping(self, entry: Pending) -> bool:
         return self._stopping or self._ready(entry)
@@ -574,6 +668,11 @@ class Attribution:
                 old = self._baselines.get(entry.path)
                 if old is None and not new.exists:
                     continue  # created and removed unseen (atomic-write temp files, vim's 4913)
+                if not self._editor and watched_by_editor(terminals, entry.path, self.session.id):
+                    # A live editor's engine records it, knowing its buffers: keep up, record nothing.
+                    self._baselines.set(entry.path, new)
+                    self._scan_reads.pop(entry.path, None)
+                    continue
                 if old is not None and old.same_as(new):
                     if self._scan_reads.get(entry.path, -1) >= entry.first:
                         # Changed while the initial scan ran, before the scan read it: the change
@@ -624,7 +723,7 @@ class Attribution:
     def _wait_for_editor(self, entry: Pending, text: str | None, created: bool) -> bool:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
         be on their way, or, for a new file, the open of the buffer the editor just wrote."""
-        document = self._documents.get(entry.path)
+        document = self._document_of(entry.path)
         if entry.deferred or text is None:
             return False
         if document is None:
@@ -658,7 +757,7 @@ class Attribution:
             prepared = None
             before = self._baselines.text(old) if old is not None else None
         old_text = before
-        document = self._documents.get(path)
+        document = self._document_of(path)
         if document is not None:
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
         if document is not None and new_text is not None:
@@ -685,9 +784,9 @@ class Attribution:
             change_type = ChangeType.CREATE
             before = ""
         verdict = self._verdict(entry, root, change_type, terminals, git_source)
-        if verdict.source is Source.AGENT and not self._batch_active:
+        if verdict.source is Source.AGENT and self._batch_ended():
+            self._batch_snapshot = self.session.sequence
             self.snapshot()
-            self._batch_active = True
         diff = None
         after = "" if not new.exists else new_text
         if prepared is not None and change_type is ChangeType.CHANGE and before is old_text:
@@ -697,9 +796,16 @@ class Attribution:
                 before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
             )
         facts = content_facts(new_text, new.sha) if new.exists and new_text is not None else None
+        self._record_change(path, change_type, diff, facts, verdict)
+        self._baselines.set(path, new)
+
+    def _record_change(
+        self, path: Path, change_type: ChangeType, diff: str | None, facts: ContentFacts | None, verdict: Verdict
+    ) -> None:
+        """Record a ``file_change``; a file whose text it does not carry is unpublished."""
         self.session.record(
             FileChange(
-                file=rel,
+                file=self.session.relpath(path),
                 change_type=change_type,
                 diff=diff,
                 content=facts,
@@ -711,7 +817,6 @@ class Attribution:
             self._unpublished.add(path)
         else:
             self._unpublished.discard(path)
-        self._baselines.set(path, new)
 
     def _verdict(
         self, entry: Pending, root: _Root, change_type: ChangeType, terminals: list, git_source: Source | None
@@ -728,7 +833,7 @@ class Attribution:
     def _confirm_unchanged_save(self, path: Path, text: str) -> None:
         """The disk content did not change; with a save hint that is a save of an unmodified (or
         back-to-unmodified) buffer."""
-        document = self._documents.get(path)
+        document = self._document_of(path)
         if document is None or not document.hints:
             return
         count = document.chain.find(text, include_base=True)
@@ -768,6 +873,10 @@ class Attribution:
         document = _Document(EditChain(text))
         self._documents[path] = document
         return document
+
+
+def _known(baseline: Baseline) -> Known:
+    return Known(baseline.sha, None if baseline.sha is not None else baseline.size)
 
 
 def _by_depth(gits: Iterable[GitActivity]) -> list[GitActivity]:

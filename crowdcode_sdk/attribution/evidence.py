@@ -172,8 +172,11 @@ class TerminalEvidence:
 
     def verdict(self, entries: list[dict[str, Any]], path: Path, root: Path, first: int, last: int) -> Verdict | None:
         """The source of a change to ``path`` (under watch root ``root``) seen from ``first`` to
-        ``last`` (epoch ms): the most recently started foreground command in that directory,
-        else the last command there that finished around then."""
+        ``last`` (epoch ms): of the commands in that directory that ran when it began, the most
+        recently started (a ``sed`` run while an agent waits in another terminal is the ``sed``);
+        else the most recently started foreground command, else the last command that finished
+        around then."""
+        covering: list[tuple[int, Verdict]] = []
         running: list[tuple[int, Verdict]] = []
         finished: list[tuple[int, Verdict]] = []
         for entry in entries:
@@ -182,6 +185,8 @@ class TerminalEvidence:
                 since = _int(foreground.get("since"))
                 if since <= last + RECENT_SLACK_MS and (v := _verdict(foreground, entry)):
                     running.append((since, v))
+                    if since <= first:
+                        covering.append((since, v))
             for command in entry.get("recent") or ():
                 if not isinstance(command, dict) or not _near(command.get("cwd"), path, root):
                     continue
@@ -192,10 +197,20 @@ class TerminalEvidence:
                     and (v := _verdict(command, entry))
                 ):
                     finished.append((end, v))
-        for candidates in (running, finished):
+                    if start <= first <= end:
+                        covering.append((start, v))
+        for candidates in (covering, running, finished):
             if candidates:
                 return max(candidates, key=lambda c: c[0])[1]
         return None
+
+
+def watched_by_editor(entries: list[dict[str, Any]], path: Path, own: str) -> bool:
+    """Whether another live session's editor engine watches ``path`` (its ``watching`` roots)."""
+    return any(
+        entry.get("sessionId") != own and any(path.is_relative_to(root) for root in entry.get("watching") or ())
+        for entry in entries
+    )
 
 
 def _verdict(info: dict[str, Any], entry: dict[str, Any]) -> Verdict | None:

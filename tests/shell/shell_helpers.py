@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pexpect
+import pytest
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.store import SessionInfo
@@ -36,6 +37,17 @@ class Shell:
         self.child.expect(pexpect.EOF)
         self.child.close()
         return self.child.exitstatus if self.child.exitstatus is not None else 128 + self.child.signalstatus
+
+
+def python_program_on_path(bin_dir: Path, name: str, source: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for a CLI called ``name`` (run by this Python, as node runs the real agents),
+    first on PATH for the rest of the test."""
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / name
+    script.write_text(f"#!{sys.executable}\n{source}")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return script
 
 
 def actions(info: SessionInfo, kind: str | None = None) -> list[dict]:

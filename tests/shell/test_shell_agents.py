@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from shell_helpers import actions, live_entry, only_session
+from shell_helpers import actions, live_entry, only_session, python_program_on_path
 
 FAKE_AGENT = """\
 import sys
@@ -28,13 +26,7 @@ while True:
 def claude_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in for Claude Code: a program called `claude` run by an interpreter, as the real
     one is run by node."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "claude"
-    script.write_text(f"#!{sys.executable}\n{FAKE_AGENT}")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return script
+    return python_program_on_path(tmp_path / "bin", "claude", FAKE_AGENT, monkeypatch)
 
 
 def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_path: Path) -> None:

@@ -1,0 +1,148 @@
+"""Workspace capture shared by live sessions: does the cost stay flat in the number of sessions?
+
+    .venv/bin/python benchmarks/workspace_capture.py [--files 1000] [--idle-files 50000] [--idle-s 10]
+
+Side by side, 1 and 5 live sessions on one git workspace, each with its own
+:class:`~crowdcode_sdk.attribution.ownership.WorkspaceCapture` (the flock election runs as between
+processes: every session holds its own open file description of the lock):
+
+1. Latency from a file's write on disk (its mtime) to its recorded ``file_change`` in whichever
+   session owns the workspace: 20 single-file writes by another process, then 3 checkouts of N
+   files (p50/p99, medians of the runs; git's own run time printed beside).
+2. Idle CPU of this process over ``--idle-s`` seconds with the sessions watching a workspace of M
+   files, after their start-up scan.
+
+Ratios printed are 5 sessions / 1 session. Everything runs in a temporary CROWDCODE_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from attribution import git, latencies, make_repo, percentile  # the sibling benchmark's helpers
+
+
+def start(workspace: Path, count: int, *, capture: bool = True):
+    from crowdcode_sdk import Session
+    from crowdcode_sdk.attribution.ownership import WorkspaceCapture
+
+    events: list = []
+    sessions, captures = [], []
+    for _ in range(count):
+        session = Session(adapter="bench", editor="bench", workspace=workspace)
+        session.add_listener(events.append)
+        sessions.append(session)
+        if capture:
+            captures.append(WorkspaceCapture(session, workspace))
+    if not capture:
+        return sessions, captures, None, events
+    (owner,) = [c for c in captures if c.owner]
+    assert owner.engine is not None and owner.engine.drain(120)
+    return sessions, captures, owner.engine, events
+
+
+def stop(sessions, captures) -> None:
+    for capture in captures:
+        capture.close()
+    for session in sessions:
+        session.close()
+
+
+def latency(root: Path, files: int, count: int) -> dict[str, float]:
+    workspace = root / f"latency{count}"
+    make_repo(workspace, files)
+    sessions, captures, engine, events = start(workspace, count)
+    single = []
+    for i in range(20):
+        mark = max((e.sequence for e in events), default=0)
+        subprocess.run(
+            [sys.executable, "-c", f"open({str(workspace / 'd0/f0.py')!r}, 'w').write('x = {i}\\n')"], check=True
+        )
+        engine.drain(30, grace=0.2)
+        single += latencies(events, workspace, mark)
+    git(workspace, "checkout", "-q", "--", ".")
+    engine.drain(30)
+    p50s, p99s, durations = [], [], []
+    for branch in ("main", "b", "main"):
+        seen = len(events)
+        began = time.monotonic()
+        git(workspace, "checkout", "-q", branch)
+        durations.append((time.monotonic() - began) * 1000)
+        engine.drain(60)
+        values = latencies(events[seen:], workspace, 0)
+        p50s.append(percentile(values, 0.5))
+        p99s.append(percentile(values, 0.99))
+    stop(sessions, captures)
+    return {
+        "single p50": statistics.median(single),
+        "single p99": percentile(single, 0.99),
+        "checkout p50": statistics.median(p50s),
+        "checkout p99": statistics.median(p99s),
+        "git ms": statistics.median(durations),
+    }
+
+
+def make_tree(workspace: Path, files: int) -> None:
+    workspace.mkdir()
+    git(workspace, "init", "-q", "-b", "main")
+    for i in range(files):
+        directory = workspace / f"pkg{i // 100:04d}"
+        if i % 100 == 0:
+            directory.mkdir()
+        (directory / f"m{i}.py").write_text(f"# module {i}\nvalue = {i}\n")
+
+
+def idle(workspace: Path, count: int, seconds: float, *, capture: bool) -> float:
+    """CPU share of this process while ``count`` sessions idle (with or without capture)."""
+    sessions, captures, _, _ = start(workspace, count, capture=capture)
+    time.sleep(1)  # let the start-up settle
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    time.sleep(seconds)
+    used = (time.process_time() - cpu0) / (time.monotonic() - wall0)
+    stop(sessions, captures)
+    return used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--idle-files", type=int, default=50000)
+    parser.add_argument("--idle-s", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["CROWDCODE_HOME"] = str(root / "home")
+        one, five = latency(root, args.files, 1), latency(root, args.files, 5)
+        print(f"latency, write -> file_change ({args.files}-file checkout, 3 runs; medians):")
+        print(f"  {'':14}{'1 session':>12}{'5 sessions':>12}{'ratio':>8}")
+        for key in one:
+            print(f"  {key:14}{one[key]:10.0f}ms{five[key]:10.0f}ms{five[key] / one[key]:8.2f}")
+        beyond = [run["checkout p99"] - run["git ms"] for run in (one, five)]
+        print(
+            f"  checkout p99 beyond git's own run: 1 session {beyond[0]:.0f} ms, 5 sessions {beyond[1]:.0f} ms"
+            f" (goal < 500 ms; the machine's load shows in git's time)"
+        )
+        workspace = root / "idle"
+        make_tree(workspace, args.idle_files)
+        cpu = {(n, c): idle(workspace, n, args.idle_s, capture=c) for n in (1, 5) for c in (False, True)}
+        print(f"idle CPU on {args.idle_files} files over {args.idle_s:.0f} s (% of one core):")
+        print(f"  {'':26}{'1 session':>12}{'5 sessions':>12}{'ratio':>8}")
+        for label, c in (("sessions alone", False), ("sessions with capture", True)):
+            print(f"  {label:26}{100 * cpu[1, c]:11.3f}%{100 * cpu[5, c]:11.3f}%{cpu[5, c] / cpu[1, c]:8.2f}")
+        extra = [cpu[n, True] - cpu[n, False] for n in (1, 5)]
+        print(
+            f"  {'capture beyond sessions':26}{100 * extra[0]:11.3f}%{100 * extra[1]:11.3f}%"
+            f"{extra[1] / extra[0] if extra[0] > 0 else float('nan'):8.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

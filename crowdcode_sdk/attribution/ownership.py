@@ -1,0 +1,86 @@
+"""One watcher per workspace, however many of the user's sessions work in it.
+
+Every session that captures a workspace (``crowdcode shell`` in a git working tree) asks for a
+:class:`WorkspaceCapture`. The first takes an exclusive ``flock`` on a file named for the
+workspace under the runtime directory and runs the attribution engine: it is the owner, and the
+workspace's ``file_change`` and ``workspace_snapshot`` events go into its timeline. The others wait
+for the lock on a thread, at no cost. The kernel releases a lock when its holder exits or is
+killed, so one waiter takes over without any heartbeat: it scans, compares with the hand-over state
+the old owner kept (:mod:`.handover`) and records what changed since the old owner's last recorded
+change, then watches on. The evidence of every live session (foreground programs, agents, recent
+commands) reaches the owner through the live registry, which every recorded terminal publishes to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+from ..locations import open_private, private_dir
+from ..session import Session
+from .engine import Attribution
+from .git import find_repo
+from .handover import KnownState
+
+
+def capture_root(start: Path) -> Path | None:
+    """The workspace a session started in ``start`` captures: its git working tree (outside one
+    there is no workspace to speak of — a terminal in the home directory watches nothing)."""
+    repo = find_repo(start.absolute())
+    return repo.worktree if repo is not None else None
+
+
+class WorkspaceCapture:
+    """Workspace capture for ``session``, shared with every other live session on ``root``."""
+
+    def __init__(self, session: Session, root: Path) -> None:
+        self.session = session
+        self.root = root
+        key = hashlib.sha256(os.fsencode(root)).hexdigest()[:16]
+        directory = private_dir(session.locations.runtime_dir / "workspaces")
+        self._state = KnownState(directory / f"{key}.state")
+        self._fd = open_private(directory / f"{key}.lock", os.O_RDWR | os.O_CREAT)
+        self._mutex = threading.Lock()
+        self._closed = False
+        self.engine: Attribution | None = None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            threading.Thread(target=self._wait, name="crowdcode-workspace-wait", daemon=True).start()
+        else:
+            self._own(resume=False)
+
+    @property
+    def owner(self) -> bool:
+        return self.engine is not None
+
+    def _wait(self) -> None:
+        with contextlib.suppress(OSError):  # closed while waiting: the session ended first
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._own(resume=True)
+
+    def _own(self, *, resume: bool) -> None:
+        """Hold the lock: watch. ``resume``: another session owned the workspace until now."""
+        with self._mutex:
+            if self._closed:
+                return
+            self.engine = Attribution(
+                self.session, [self.root], wait=False, editor=False, handover=self._state, resume=resume
+            )
+            self.session.publish(workspaceOwner=str(self.root))
+
+    def close(self) -> None:
+        """Stop: an owner decides what is pending, then its lock passes to a waiting session."""
+        with self._mutex:
+            self._closed = True
+            engine = self.engine
+        if engine is not None:
+            engine.close()
+        os.close(self._fd)
+
+
+__all__ = ["WorkspaceCapture", "capture_root"]

@@ -1,0 +1,323 @@
+"""Terminal-only work in a git repository: `crowdcode shell` records every file change on disk,
+once, with who made it — and every live terminal on the workspace shares one watcher."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from shell_helpers import actions, live_entry, only_session, python_program_on_path
+
+from crowdcode_sdk import Store
+from crowdcode_sdk.store import SessionInfo
+
+STAND_IN_AGENT = """\
+import os, sys, termios, tty
+from pathlib import Path
+
+def act(prompt):
+    if prompt == "build it":
+        Path("feature.py").write_text("def feature():\\n    return 42\\n")
+        app = Path("app.py")
+        app.write_text(app.read_text().replace("x = 1", "x = 2"))
+        os.unlink("old.txt")
+
+saved = termios.tcgetattr(0)
+tty.setraw(0)
+out = os.fdopen(1, "w")
+out.write("\\x1b[?1049h\\x1b[?2004hagent> ")  # alternate screen, bracketed paste
+out.flush()
+pending = b""
+while True:
+    chunk = os.read(0, 1024)
+    if not chunk:
+        break
+    pending += chunk
+    if b"\\r" not in pending:
+        continue
+    line, _, pending = pending.partition(b"\\r")
+    prompt = line.replace(b"\\x1b[200~", b"").replace(b"\\x1b[201~", b"").decode()
+    if prompt == "/exit":
+        break
+    act(prompt)
+    out.write("\\r\\ndone\\r\\nagent> ")
+    out.flush()
+termios.tcsetattr(0, termios.TCSADRAIN, saved)
+out.write("\\x1b[?2004l\\x1b[?1049l")
+out.flush()
+"""
+
+RUFF = str(Path(sys.executable).with_name("ruff"))
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "T")
+    (root / "app.py").write_text("x = 1\n")
+    (root / "old.txt").write_text("old\n")
+    (root / "notes.txt").write_text("alpha\n")
+    (root / "fmt.py").write_text("def f( a ):\n  return a\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "start")
+    git(root, "checkout", "-q", "-b", "other")
+    (root / "branch.txt").write_text("on other\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "other")
+    git(root, "checkout", "-q", "main")
+    return root
+
+
+@pytest.fixture
+def agent_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return python_program_on_path(tmp_path / "bin", "claude", STAND_IN_AGENT, monkeypatch)
+
+
+def changes(info: SessionInfo) -> list[dict]:
+    return actions(info, "file_change")
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """The owner decides a change after git settles and the journal flushes it: wait for it."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.05)
+
+
+def recorded(info: SessionInfo, count: int) -> Callable[[], bool]:
+    return lambda: len(changes(info)) >= count
+
+
+def test_terminal_only_work_is_captured_once_with_its_source(shell, repo: Path, agent_on_path: Path) -> None:
+    s = shell(cwd=repo)
+    s.prompt()
+    wait_for(lambda: bool(Store().sessions()), "the recorder's session")
+    info = only_session()
+    wait_for(
+        lambda: any(e.to_wire()["type"] == "workspace_snapshot" for e in Store().events(info)),
+        "the start snapshot",
+    )
+
+    s.run("sed -i 's/alpha/beta/' notes.txt")
+    wait_for(recorded(info, 1), "the sed change")
+
+    s.child.sendline("claude")
+    s.child.expect_exact("agent> ")
+    s.child.send("\x1b[200~build it\x1b[201~\r")  # pasted, as a terminal pastes
+    s.child.expect_exact("done")
+    s.child.expect_exact("agent> ")
+    wait_for(recorded(info, 4), "the agent's three changes")
+    s.child.send("/exit\r")
+    s.prompt()
+    # The registry learns that the agent ended a sampling tick later (a person is never faster).
+    live_entry(lambda e: "foreground" not in e)
+
+    s.run(f"{RUFF} format --no-cache -q fmt.py")
+    wait_for(recorded(info, 5), "the formatter's change")
+
+    s.run("git checkout -q other")
+    wait_for(recorded(info, 6), "the checkout")
+    s.run("echo changed >> branch.txt")
+    wait_for(recorded(info, 7), "the append")
+    s.run("git stash -q")  # puts back every tracked file the session changed
+    wait_for(recorded(info, 12), "the stash")
+    s.child.sendline("exit")
+    assert s.finish() == 0
+
+    info = only_session(ended=True)
+    found = changes(info)
+    summary = [(c["file"], str(c["changeType"]), str(c["source"])) for c in found]
+    assert [summary[0], *sorted(summary[1:4]), *summary[4:7], *sorted(summary[7:])] == [
+        ("notes.txt", "change", "external"),
+        ("app.py", "change", "agent"),
+        ("feature.py", "create", "agent"),
+        ("old.txt", "delete", "agent"),
+        ("fmt.py", "change", "external"),
+        ("branch.txt", "create", "git_checkout"),
+        ("branch.txt", "change", "external"),
+        ("app.py", "change", "git"),
+        ("branch.txt", "change", "git"),
+        ("fmt.py", "change", "git"),
+        ("notes.txt", "change", "git"),
+        ("old.txt", "create", "git"),
+    ], summary
+    assert "sed -i" in found[0]["evidence"]["command"]
+    assert "-alpha\n+beta" in found[0]["diff"]
+    assert {c["evidence"]["agent"] for c in found[1:4]} == {"claude"}
+    assert "ruff format" in found[4]["evidence"]["command"]
+    assert found[4]["diff"] is not None and "+def f(a):" in found[4]["diff"]
+    assert "echo changed" in found[6]["evidence"]["command"]
+    # A snapshot before the agent's batch (after the start snapshot), none before the others.
+    kinds = [
+        w["action"]["kind"] if w["type"] == "action" else w["type"] for w in (e.to_wire() for e in Store().events(info))
+    ]
+    kinds = [k for k in kinds if k in ("workspace_snapshot", "file_change")]
+    assert kinds[:3] == ["workspace_snapshot", "file_change", "workspace_snapshot"], kinds
+    assert kinds.count("workspace_snapshot") == 2, kinds
+    # The last recorded text of each file is what is on disk.
+    last = {c["file"]: c for c in found}
+    for name, change in last.items():
+        assert change["content"]["sha256"] == hashlib.sha256((repo / name).read_bytes()).hexdigest(), name
+
+
+BURST = """\
+import sys, time
+from pathlib import Path
+for i in range(int(sys.argv[1])):
+    Path(f"gen/f{i:03d}.txt").write_text(f"generated {i}\\n")
+    time.sleep(0.01)
+print("burst done")
+"""
+
+
+def owners() -> list[dict]:
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions
+
+    return [e for e in live_sessions(Locations.default()) if "workspaceOwner" in e]
+
+
+def all_changes() -> list[dict]:
+    return [c for info in Store().sessions() for c in changes(info)]
+
+
+def exit_all(terminals: list) -> list[tuple[str, str, str, str]]:
+    """Exit every terminal; (file, change type, source, command) of every change recorded anywhere."""
+    for s in terminals:
+        s.child.sendline("exit")
+        assert s.finish() == 0
+    wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
+    return sorted((c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in all_changes())
+
+
+SED_AND_APPEND = [
+    ("app.py", "change", "external", "echo more >> app.py"),
+    ("notes.txt", "change", "external", "sed -i 's/alpha/beta/' notes.txt"),
+]
+
+
+def start_terminals(shell, repo: Path, count: int) -> list:
+    terminals = []
+    for _ in range(count):
+        s = shell(cwd=repo)
+        s.prompt()
+        terminals.append(s)
+    wait_for(lambda: len(Store().sessions()) == count, f"{count} sessions")
+    wait_for(lambda: len(owners()) == 1, "an owner")
+    return terminals
+
+
+def test_three_terminals_on_one_workspace_record_each_change_once(shell, repo: Path) -> None:
+    terminals = start_terminals(shell, repo, 3)
+    (owner,) = owners()
+    terminals[1].run("sed -i 's/alpha/beta/' notes.txt")
+    wait_for(lambda: len(all_changes()) >= 1, "the sed change")  # the next command, at a person's pace
+    terminals[2].run("echo more >> app.py")
+    wait_for(lambda: len(all_changes()) >= 2, "both changes")
+    assert exit_all(terminals) == SED_AND_APPEND
+    holders = [info for info in Store().sessions() if changes(info)]
+    assert [info.id for info in holders] == [owner["sessionId"]]  # the owner's timeline holds them
+
+
+def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path) -> None:
+    (repo / "gen").mkdir()
+    burst = tmp_path / "burst.py"
+    burst.write_text(BURST)
+    terminals = start_terminals(shell, repo, 2)
+    (owner,) = owners()
+    worker = terminals[0]
+    worker.child.sendline(f"{sys.executable} {burst} 150")
+    wait_for(lambda: len(all_changes()) >= 20, "the first changes of the burst")
+    os.kill(owner["pid"], signal.SIGKILL)
+    worker.child.expect_exact("burst done", timeout=60)
+    worker.prompt()
+    wait_for(lambda: len(owners()) == 1 and owners()[0]["sessionId"] != owner["sessionId"], "a new owner")
+    wait_for(lambda: {c["file"] for c in all_changes()} >= {f"gen/f{i:03d}.txt" for i in range(150)}, "every file")
+    for s in terminals:
+        s.child.sendline("exit")
+        s.finish()
+    holders = {info.id: len(changes(info)) for info in Store().sessions()}
+    assert holders[owner["sessionId"]] and all(holders.values()), holders  # both owners recorded part of it
+    files = [c["file"] for c in all_changes()]
+    assert sorted(files) == sorted(f"gen/f{i:03d}.txt" for i in range(150)), "each file exactly once"
+    for info in Store().sessions():
+        for c in changes(info):
+            name = c["file"]
+            assert c["content"]["sha256"] == hashlib.sha256((repo / name).read_bytes()).hexdigest(), name
+
+
+def test_a_rebase_in_a_recorded_terminal_is_git(shell, repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / "app.py").write_text("x = 10\n")
+    git(repo, "commit", "-qam", "main moves on")
+    git(repo, "checkout", "-q", "other")
+    s = shell(cwd=repo)
+    s.prompt()
+    wait_for(lambda: bool(Store().sessions()), "the recorder's session")
+    info = only_session()
+    wait_for(lambda: any(e.to_wire()["type"] == "workspace_snapshot" for e in Store().events(info)), "the scan")
+    s.run("git rebase -q main")
+    wait_for(recorded(info, 1), "the rebase")
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    (change,) = changes(only_session(ended=True))
+    assert (change["file"], change["changeType"], change["source"]) == ("app.py", "change", "git_checkout")
+    assert "-x = 1\n+x = 10" in change["diff"]
+
+
+def test_an_editor_on_the_workspace_records_its_changes_and_the_terminal_owner_leaves_them(shell, repo: Path) -> None:
+    """A recorded terminal owns the workspace; an editor's engine starts on it later: a change is
+    recorded once, by the editor's engine (which knows its buffers), with the terminal's command."""
+    from crowdcode_sdk import Session
+    from crowdcode_sdk.attribution import Attribution
+
+    s = shell(cwd=repo)
+    s.prompt()
+    wait_for(lambda: len(owners()) == 1, "the terminal's ownership")
+    with Session(adapter="test-editor", editor="test", workspace=repo) as editor:
+        engine = Attribution(editor, roots=[repo])
+        s.run("sed -i 's/alpha/beta/' notes.txt")
+        wait_for(lambda: len(all_changes()) >= 1, "the sed change")
+        s.run("echo more >> app.py")
+        wait_for(lambda: len(all_changes()) >= 2, "the append")
+        engine.close()
+    assert exit_all([s]) == SED_AND_APPEND
+    assert [info.id for info in Store().sessions() if changes(info)] == [editor.id]
+
+
+def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path) -> None:
+    from tests.nvim_driver import editor, wait_recording
+
+    terminals = start_terminals(shell, repo, 3)
+    with editor(repo, files=["notes.txt"]) as nvim:
+        wait_recording(nvim)
+        wait_for(lambda: len(Store().sessions()) == 4, "the Neovim session")
+        nvim_session = next(i for i in Store().sessions() if i.metadata.get("adapter") != "shell")
+        wait_for(
+            lambda: any(e.to_wire().get("action", {}).get("kind") == "file_open" for e in Store().events(nvim_session)),
+            "Neovim's open of notes.txt",
+        )
+        terminals[0].run("sed -i 's/alpha/beta/' notes.txt")  # open and visible in Neovim
+        wait_for(lambda: len(all_changes()) >= 1, "the sed change")
+        terminals[1].run("echo more >> app.py")  # not open
+        wait_for(lambda: len(all_changes()) >= 2, "the append")
+        terminals[2].run("rm old.txt")
+        wait_for(lambda: len(all_changes()) >= 3, "the removal")
+    assert exit_all(terminals) == [*SED_AND_APPEND, ("old.txt", "delete", "external", "rm old.txt")]
+    assert [info.id for info in Store().sessions() if changes(info)] == [nvim_session.id]
