@@ -22,10 +22,35 @@ from collections.abc import Callable
 from tests.secret_corpus import ALNUM, GENERATORS, _r
 
 LOWER = string.ascii_lowercase
-WORDS = (
-    "quick brown fox jumps over lazy dog river stone cloud apple garden window paper music "
-    "silver yellow orange planet forest winter summer morning coffee bridge little letter"
-).split()
+WORDS = [
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "river",
+    "stone",
+    "cloud",
+    "apple",
+    "garden",
+    "window",
+    "paper",
+    "music",
+    "silver",
+    "yellow",
+    "orange",
+    "planet",
+    "forest",
+    "winter",
+    "summer",
+    "morning",
+    "coffee",
+    "bridge",
+    "little",
+    "letter",
+]
 
 Generator = Callable[[random.Random], tuple[str, str]]
 
@@ -80,13 +105,15 @@ NEAR_MISSES: list[Callable[[random.Random], str]] = [
     lambda r: f"sort -u {r.choice(WORDS)}.txt | uniq -c",
     lambda r: f"The password must be at least {r.randrange(8, 20)} characters long and contain a {r.choice(WORDS)}",
     lambda r: f"https://{r.choice(WORDS)}@github.com/{r.choice(WORDS)}/{r.choice(WORDS)}.git",
-    lambda r: f"version = \"{r.randrange(10)}.{r.randrange(50)}.{r.randrange(200)}\"",
+    lambda r: f'version = "{r.randrange(10)}.{r.randrange(50)}.{r.randrange(200)}"',
     lambda r: f"color: #{r.randbytes(3).hex()}; background: #{r.randbytes(3).hex()};",
     lambda r: f"AWS_ACCESS_KEY_ID=AKIA{'*' * 16}",
     lambda r: f"api_key = get_api_key({r.choice(WORDS)}_config)",
     lambda r: f"Reset your password at https://example.com/{r.choice(WORDS)}/reset",
-    lambda r: f"pip install {r.choice(WORDS)}=={r.randrange(5)}.{r.randrange(20)}.{r.randrange(9)} --hash=sha256:"
-    + r.randbytes(32).hex(),
+    lambda r: (
+        f"pip install {r.choice(WORDS)}=={r.randrange(5)}.{r.randrange(20)}.{r.randrange(9)} --hash=sha256:"
+        + r.randbytes(32).hex()
+    ),
 ]
 NEAR_MISS_COPIES = 5
 """Each near-miss shape is drawn this many times (≥ 100 near-misses in all)."""
@@ -112,5 +139,3 @@ def fresh_rng() -> tuple[int, random.Random]:
     """A new seed per run (reported by the caller, so that a failure can be replayed)."""
     seed = random.SystemRandom().randrange(1 << 32)
     return seed, random.Random(seed)
-
-

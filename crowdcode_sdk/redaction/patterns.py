@@ -46,6 +46,7 @@ from detect_secrets.plugins.twilio import TwilioKeyDetector
 _END = r"(?![A-Za-z0-9_\-])"
 _START = r"(?<![A-Za-z0-9_\-])"
 
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One provider format: the category it is counted under, where the format comes from (so
@@ -73,20 +74,52 @@ RULES: tuple[Rule, ...] = (
         r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?\s*[:=]+\s*[\"']?"
         r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
     ),
-    _rule("github", f"{GITLEAKS}: github-pat, github-oauth, github-app-token", _START + r"((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})" + _END),
-    _rule("github", f"{GITLEAKS}: github-fine-grained-pat", _START + r"(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})" + _END),
+    _rule(
+        "github",
+        f"{GITLEAKS}: github-pat, github-oauth, github-app-token",
+        _START + r"((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})" + _END,
+    ),
+    _rule(
+        "github",
+        f"{GITLEAKS}: github-fine-grained-pat",
+        _START + r"(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})" + _END,
+    ),
     _rule(
         "gitlab",
         f"{GITLEAKS}: gitlab-pat, gitlab-*-token (prefixes from GitLab's token overview docs)",
         _START + r"((?:glpat|gldt|glrt|glsoat|glffct|glcbt|glimt|glptt|glft|gloas)-[A-Za-z0-9_\-]{20,})" + _END,
     ),
-    _rule("slack", f"{GITLEAKS}: slack-bot-token, slack-user-token, slack-app-token", _START + r"(xox[abposre]-[A-Za-z0-9\-]{10,})" + _END),
-    _rule("slack", f"{GITLEAKS}: slack-webhook-url", r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+)"),
-    _rule("stripe", f"{GITLEAKS}: stripe-access-token", _START + r"((?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{16,})" + _END),
+    _rule(
+        "slack",
+        f"{GITLEAKS}: slack-bot-token, slack-user-token, slack-app-token",
+        _START + r"(xox[abposre]-[A-Za-z0-9\-]{10,})" + _END,
+    ),
+    _rule(
+        "slack",
+        f"{GITLEAKS}: slack-webhook-url",
+        r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+)",
+    ),
+    _rule(
+        "stripe",
+        f"{GITLEAKS}: stripe-access-token",
+        _START + r"((?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{16,})" + _END,
+    ),
     _rule("stripe", "Stripe docs: webhook signing secrets (whsec_)", _START + r"(whsec_[A-Za-z0-9]{24,})" + _END),
-    _rule("anthropic", f"{GITLEAKS}: anthropic-api-key, anthropic-admin-api-key", _START + r"(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{20,})" + _END),
-    _rule("openai", f"{GITLEAKS}: openai-api-key (project, service-account, admin keys)", _START + r"(sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{20,})" + _END),
-    _rule("openai", f"{GITLEAKS}: openai-api-key (legacy, T3BlbkFJ marker)", _START + r"(sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})" + _END),
+    _rule(
+        "anthropic",
+        f"{GITLEAKS}: anthropic-api-key, anthropic-admin-api-key",
+        _START + r"(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{20,})" + _END,
+    ),
+    _rule(
+        "openai",
+        f"{GITLEAKS}: openai-api-key (project, service-account, admin keys)",
+        _START + r"(sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{20,})" + _END,
+    ),
+    _rule(
+        "openai",
+        f"{GITLEAKS}: openai-api-key (legacy, T3BlbkFJ marker)",
+        _START + r"(sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})" + _END,
+    ),
     _rule("openai", "OpenAI legacy user keys (sk- + 48)", _START + r"(sk-[A-Za-z0-9]{48})" + _END),
     _rule("google", f"{GITLEAKS}: gcp-api-key", _START + r"(AIza[0-9A-Za-z_\-]{35})" + _END),
     _rule("google", "Google OAuth 2.0 access tokens (ya29.)", _START + r"(ya29\.[0-9A-Za-z_\-]{20,})" + _END),
@@ -94,8 +127,14 @@ RULES: tuple[Rule, ...] = (
     _rule("huggingface", f"{GITLEAKS}: huggingface-access-token", _START + r"(hf_[A-Za-z0-9]{30,})" + _END),
     _rule("npm", f"{GITLEAKS}: npm-access-token", _START + r"(npm_[A-Za-z0-9]{36})" + _END),
     _rule("pypi", f"{GITLEAKS}: pypi-upload-token", _START + r"(pypi-[A-Za-z0-9_\-]{50,})" + _END),
-    _rule("jwt", f"{GITLEAKS}: jwt", _START + r"(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})" + _END),
-    _rule("url_password", "RFC 3986 userinfo (scheme://user:password@host)", r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]+:([^\s/@\"'<>]+)@"),
+    _rule(
+        "jwt", f"{GITLEAKS}: jwt", _START + r"(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})" + _END
+    ),
+    _rule(
+        "url_password",
+        "RFC 3986 userinfo (scheme://user:password@host)",
+        r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]+:([^\s/@\"'<>]+)@",
+    ),
     _rule(
         "bearer",
         "RFC 6750 / RFC 7617 Authorization headers",
@@ -168,7 +207,21 @@ TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
 
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
-_SECRET_WORDS = ("key", "pass", "pwd", "secret", "token", "auth", "credential", "bearer", "contrase", "dsn", "://", "-u", "--user")
+_SECRET_WORDS = (
+    "key",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "auth",
+    "credential",
+    "bearer",
+    "contrase",
+    "dsn",
+    "://",
+    "-u",
+    "--user",
+)
 
 
 def maybe_secret(line: str) -> bool:
