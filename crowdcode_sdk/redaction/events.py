@@ -11,6 +11,8 @@ for ``crowdcode status``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hashlib
 from collections import Counter
@@ -245,35 +247,86 @@ class Redactor:
     # --- terminal streams -------------------------------------------------------------------------
 
     def cast(self, data: bytes) -> bytes:
-        """Redact an asciicast v2 file (header, output and input events)."""
+        """Redact an asciicast v2 file: the header and every event kind.
+
+        Output (``"o"``, escape sequences included: the shell integration's marks carry command
+        lines and directories) and input (``"i"``) are scanned as streams; markers and exit codes
+        as text; a ``"b"`` event (the exact bytes of the ``"o"`` before it, base64) is scanned as
+        a byte stream of its own, so that a secret next to a byte that is not UTF-8 is masked in
+        the exact copy as well. An event kind not listed here is dropped, never copied unread.
+        """
         lines = data.splitlines()
         if not lines:
             return data
-        header = self.value(orjson.loads(lines[0]))
+        try:
+            header = self.value(orjson.loads(lines[0]))
+        except orjson.JSONDecodeError:
+            return b""
         events = []
         for raw in lines[1:]:
             try:
-                events.append(orjson.loads(raw))
+                event = orjson.loads(raw)
             except orjson.JSONDecodeError:  # a torn final line of a crashed recording
                 continue
+            if isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
+                events.append(event)
         marks = Marks()
         output = OutputLines(self.scan, marks)
         keystrokes = KeystrokeLine()
+        exact = _exact_output(events)
+        byte_marks = Marks()
+        byte_output = OutputLines(self.scan, byte_marks) if exact else None
         for index, event in enumerate(events):
-            if not (isinstance(event, list) and len(event) == 3 and isinstance(event[2], str)):
-                continue
             if event[1] == "o":
                 output.feed(index, event[2])
                 keystrokes.secret_prompt = bool(PASSWORD_PROMPT.search(output.current_line))
             elif event[1] == "i":
                 keystrokes.feed(index, event[2], self.scan, marks)
+            if byte_output is not None and index in exact:
+                byte_output.feed(index, exact[index])
         output.flush()
         keystrokes.flush(self.scan, marks)
+        if byte_output is not None:
+            byte_output.flush()
         self.counts.update(marks.counts)
         out = [orjson.dumps(header)]
-        for index, event in enumerate(events):
-            units = marks.units.get(index)
-            if units and isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
-                event = [event[0], event[1], "".join("*" if i in units else c for i, c in enumerate(event[2]))]
-            out.append(orjson.dumps(event))
+        for index, (at, code, text) in enumerate(events):
+            if code in ("o", "i"):
+                units = marks.units.get(index)
+                if units:
+                    text = "".join("*" if i in units else c for i, c in enumerate(text))
+            elif code == "b":
+                source = exact.get(index)
+                if source is None:
+                    continue
+                units = byte_marks.units.get(index, set())
+                text = base64.b64encode(
+                    "".join("*" if i in units else c for i, c in enumerate(source)).encode("latin-1")
+                ).decode()
+            elif code in ("r", "x"):
+                pass
+            elif code == "m":
+                text = self.text(text)
+            else:
+                continue
+            out.append(orjson.dumps([at, code, text]))
         return b"\n".join(out) + b"\n"
+
+
+def _exact_output(events: list[list[Any]]) -> dict[int, str]:
+    """When a cast has ``"b"`` events: the exact output bytes of every output event, as Latin-1
+    text (one character per byte, so positions are byte offsets), keyed by the event whose text
+    they are — the ``"b"`` event where there is one, else the ``"o"`` event (UTF-8 encoded)."""
+    if not any(code == "b" for _, code, _ in events):
+        return {}
+    exact: dict[int, str] = {}
+    for index, (_, code, text) in enumerate(events):
+        if code == "b" and index > 0 and events[index - 1][1] == "o":
+            try:
+                exact[index] = base64.b64decode(text, validate=True).decode("latin-1")
+            except (binascii.Error, ValueError):
+                continue
+            exact.pop(index - 1, None)
+        elif code == "o":
+            exact[index] = text.encode("utf-8", "surrogatepass").decode("latin-1")
+    return exact

@@ -260,11 +260,23 @@ class OutputLines:
         for match in _ESCAPE.finditer(data):
             self._plain(sequence, data, position, match.start())
             position = match.end()
+            if data.startswith("\x1b]", match.start()):
+                sequence_text = match.group(0)
+                cut = 1 if sequence_text.endswith("\x07") else 2 if sequence_text.endswith("\x1b\\") else 0
+                self._command(sequence, data, match.start() + 2, match.end() - cut)
         self._plain(sequence, data, position, len(data))
+
+    def _command(self, sequence: int, data: str, start: int, end: int) -> None:
+        """An operating-system command (window title, the shell integration's marks with the
+        command line and the working directory) is text that leaves too: scanned on its own."""
+        body = data[start:end]
+        if len(body) >= 8:
+            for f in self._scan(body):
+                self._marks.add([origin(sequence, start + i) for i in range(f.start, f.end)], f.category)
 
     def _plain(self, sequence: int, data: str, start: int, end: int) -> None:
         while start < end:
-            breaks = (data.find("\n", start, end), data.find("\r", start, end))
+            breaks = (data.find("\n", start, end), data.find("\r", start, end), data.find("\b", start, end))
             newline = min((i for i in breaks if i >= 0), default=-1)
             stop = end if newline < 0 else newline
             if stop > start:
@@ -276,8 +288,24 @@ class OutputLines:
                 if self._length > 4 * _WINDOW:
                     self.flush()
                 return
-            self.flush()
+            if data[newline] == "\b":
+                self._backspace()
+            else:
+                self.flush()
             start = newline + 1
+
+    def _backspace(self) -> None:
+        """The cursor moves back one column and what follows overwrites: readline's echo of a
+        typo fixed with Backspace (``x\b \b``, ``\b\x1b[K``) leaves the line as it is seen."""
+        if not self._text:
+            return
+        if len(self._text[-1]) == 1:
+            self._text.pop()
+            self._starts.pop()
+            self._sources.pop()
+        else:
+            self._text[-1] = self._text[-1][:-1]
+        self._length -= 1
 
     def _origins(self, start: int, end: int) -> list[int]:
         out = []
