@@ -26,7 +26,7 @@ from . import panic as panic_button
 from .clock import Clock
 from .config import Config
 from .errors import CrowdcodeError, SessionClosed
-from .journal import JournalPolicy, JournalWriter, read_lines, segments, truncate_since
+from .journal import JournalPolicy, JournalWriter, decoded, read_lines, segments, truncate_since
 from .locations import Locations, install_identity, write_private_atomic
 from .registry import LiveRegistration, live_sessions, request
 from .schema import (
@@ -407,8 +407,8 @@ def panic_everywhere(locations: Locations, now_ms: int) -> PanicReport:
 
 def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:
     last_sequence = 0
-    for line in read_lines(directory):
-        last_sequence = max(last_sequence, int(orjson.loads(line)["sequence"]))
+    for event in decoded(read_lines(directory)):
+        last_sequence = max(last_sequence, event["sequence"])
     removed = truncate_since(directory, cutoff_ms)
     if not removed:
         return 0

@@ -6,6 +6,7 @@ import functools
 import io
 import tarfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,7 @@ from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.upload import Uploader, UploadQueue, read_bundle
 from crowdcode_sdk.upload.bundle import BundleError, BundleWriter, Limits
 from crowdcode_sdk.upload.queue import backoff_ms
+from tests.conftest import run_cli
 from tests.privacy_support import FaultyProxy, bundles_in, configure, make_ingest, write_snapshot
 
 
@@ -551,3 +553,46 @@ def test_a_secret_typed_across_a_segment_rotation(privacy_home: Locations, inges
     )
     assert typed == "token = " + "*" * 12  # the part typed before the rotation, masked
     session.close()
+
+
+@pytest.mark.unverified(reason="one session has a damaged journal line on purpose")
+def test_a_damaged_session_is_quarantined_not_fatal(privacy_home: Locations, ingest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    damaged = record(privacy_home)
+    damaged.close()
+    clean = record(privacy_home, text="y")
+    clean.close()
+    (segment,) = segments(damaged.directory)
+    lines = segment.read_bytes().splitlines()
+    lines[5] = lines[5][: len(lines[5]) // 2]  # a line cut in the middle of the journal
+    segment.write_bytes(b"\n".join(lines) + b"\n")
+
+    upload = run_cli("upload", "--now")
+    assert "Traceback" not in upload.stderr and "sent 2" in upload.stdout, upload
+    stored = Counter()
+    for members in bundles_in(ingest):
+        for name, data in members.items():
+            if name.endswith(".jsonl"):
+                stored[name.split("/")[1]] += len(data.splitlines())
+    assert stored == {damaged.id: len(lines) - 1, clean.id: len(lines)}
+    status = run_cli("status")
+    (line,) = [line for line in status.stdout.splitlines() if line.startswith("Quarantined:")]
+    assert damaged.id in line and "1 unreadable line(s)" in line
+    assert not damaged.directory.exists()  # uploaded and acknowledged: its readable part left
+
+
+@pytest.mark.unverified(reason="the session has a damaged journal line on purpose")
+def test_reading_commands_skip_a_damaged_line(privacy_home: Locations, tmp_path: Path) -> None:
+    session = record(privacy_home)
+    session.close()
+    (segment,) = segments(session.directory)
+    lines = segment.read_bytes().splitlines()
+    segment.write_bytes(b"\n".join([*lines[:5], b'{"sequence": 6, "ty', *lines[6:]]) + b"\n")
+    for command in (
+        ["play", "--no-wait", session.id],
+        ["serialize", "--out", str(tmp_path / "ser"), session.id],
+        ["export", "--format", "crowd-code-2.0", "-o", str(tmp_path / "cc"), session.id],
+        ["export", "--format", "jsonl", "-o", str(tmp_path / "x.jsonl"), session.id],
+    ):
+        result = run_cli(*command, check=False)
+        assert "Traceback" not in result.stderr and result.returncode == 0, (command, result.stderr)

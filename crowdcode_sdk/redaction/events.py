@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from .. import journal
 from ..ignore import is_secret
 from .detector import Finding, find_secrets, merge
 from .identity import IdentityMasker
@@ -150,10 +151,13 @@ class Redactor:
         for line in self._keystrokes.values():
             line.flush(self.scan, marks)
 
-    def lines(self, lines: Iterable[bytes], lookahead: Iterable[bytes] = ()) -> list[bytes]:
-        """Redact journal lines; returns the redacted lines (compact JSON)."""
-        ahead = (orjson.loads(line) for line in lookahead)
-        return [orjson.dumps(e) for e in self.events((orjson.loads(line) for line in lines), ahead)]
+    def lines(
+        self, lines: Iterable[bytes], lookahead: Iterable[bytes] = (), damaged: Callable[[bytes], None] | None = None
+    ) -> list[bytes]:
+        """Redact journal lines; returns the redacted lines (compact JSON). A line that is not
+        an event is dropped and given to ``damaged``."""
+        ahead = journal.decoded(lookahead)
+        return [orjson.dumps(e) for e in self.events(journal.decoded(lines, damaged), ahead)]
 
     def _event(self, event: dict[str, Any], marks: Marks) -> dict[str, Any]:
         kind = event.get("type")
