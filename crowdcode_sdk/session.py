@@ -49,6 +49,7 @@ from .schema import (
     encode_event,
 )
 from .store import SESSION_FILE, Store
+from .terminal_casts import truncate_session_casts
 
 Listener = Callable[[Event], None]
 PanicHook = Callable[[int], None]
@@ -409,8 +410,9 @@ def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:
     last_sequence = 0
     for event in decoded(read_lines(directory)):
         last_sequence = max(last_sequence, event["sequence"])
+    cast_lines = truncate_session_casts(directory, cutoff_ms)
     removed = truncate_since(directory, cutoff_ms)
-    if not removed:
+    if not removed and not cast_lines:
         return 0
     marker = Event(last_sequence + 1, max(now_ms, cutoff_ms), Panic(gap_start=cutoff_ms, gap_end=now_ms))
     last = segments(directory)[-1]
@@ -423,4 +425,4 @@ def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:
     data["eventCount"] = sum(1 for _ in read_lines(directory))
     data["end"] = marker.timestamp
     write_private_atomic(session_file, orjson.dumps(data))
-    return removed
+    return removed + cast_lines

@@ -596,3 +596,28 @@ def test_reading_commands_skip_a_damaged_line(privacy_home: Locations, tmp_path:
     ):
         result = run_cli(*command, check=False)
         assert "Traceback" not in result.stderr and result.returncode == 0, (command, result.stderr)
+
+
+def test_panic_after_a_shell_session_ended_reaches_its_terminal_stream(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    session = record(privacy_home)
+    terminals = session.directory / "terminals"
+    terminals.mkdir()
+    start_ms = time.time_ns() // 1_000_000 - 60_000  # the shell started a minute before the journal
+    header = {
+        "version": 2,
+        "width": 80,
+        "height": 24,
+        "timestamp": start_ms // 1000,
+        "crowdcode": {"timestampMs": start_ms},
+    }
+    old = [[1.0, "o", "$ "], [2.0, "i", "ls\r"]]
+    recent = [[60.2, "i", "export CANARY=wolf\r"], [60.3, "o", "CANARY typed\r\n"]]  # in the panic's reach
+    (terminals / "t1.cast").write_bytes(b"\n".join(orjson.dumps(x) for x in [header, *old, *recent]) + b"\n")
+    session.close()
+
+    assert "Traceback" not in run_cli("panic").stderr
+    assert Uploader(privacy_home).run_once().sent == 1
+    (members,) = bundles_in(ingest)
+    (cast,) = [data for name, data in members.items() if name.endswith(".cast")]
+    assert [orjson.loads(line) for line in cast.splitlines()[1:]] == old

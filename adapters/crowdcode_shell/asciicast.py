@@ -22,7 +22,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from crowdcode_sdk.locations import open_private, write_private_atomic
+from crowdcode_sdk.locations import open_private
+from crowdcode_sdk.terminal_casts import truncate_since
 
 
 def _complete_prefix(data: bytes) -> int:
@@ -178,13 +179,6 @@ class CastWriter:
                 with contextlib.suppress(OSError):
                     self._file.close()
                 self._file = None
-
-
-def truncate_since(path: Path, cutoff_ms: int) -> None:
-    header, events = read_cast(path)
-    limit = (cutoff_ms - header.timestamp_ms) / 1000
-    keep = [orjson.dumps(header.to_v2())] + [orjson.dumps(e) for e in events if e[0] < limit]
-    write_private_atomic(path, b"\n".join(keep) + b"\n")
 
 
 def read_cast(path: Path) -> tuple[CastHeader, list[list[Any]]]:
