@@ -304,3 +304,32 @@ def test_cast_backspace_fragmented_echo() -> None:
     shown = [orjson.loads(line)[2] for line in out.splitlines()[1:]]
     assert len(shown) == len(echoes)
     assert "".join(shown) == "$ export T=" + "*" * 20 + "Q\b\x1b[K" + "*" * 10 + "Z\b \b" + "*" * 10 + "\r\n"
+
+
+def _viewport(seq: int, content: str) -> dict:
+    viewport = {"file": "/home/alice/proj/app.py", "startLine": 1, "endLine": 1, "content": content}
+    return {"sequence": seq, "timestamp": seq, "type": "observation", "observation": {"viewport": viewport}}
+
+
+def test_a_secret_found_once_is_masked_in_earlier_samples_and_later_text() -> None:
+    """An editor sampled while the key is typed shows its prefixes; none of ≥ 6 characters
+    leaves once the whole key is found, nor the key shown again later, bare."""
+    events: list[dict] = []
+    for i, event in enumerate(typing(f"k = '{GH}'\n")):
+        events.append(event)
+        typed = f"k = '{GH}'\n"[: i + 1]
+        if i % 7 == 0:
+            events.append(_viewport(1000 + i, typed.rstrip("\n")))
+    events.sort(key=lambda e: e["sequence"] if e["type"] == "action" else e["sequence"] - 1000 + 0.5)
+    for n, event in enumerate(events):
+        event["sequence"] = n + 1
+    redactor = Redactor(ALICE)
+    out = redactor.events(events)
+    later = redactor.events([screen_event(len(events) + 1, [f"the key was {GH[:30]}", "ok"], cols=80)])
+    shown = [e["observation"]["viewport"]["content"] for e in out if e["type"] == "observation"]
+    assert len(shown) >= 6
+    for content in shown:
+        assert not any(GH[:n] in content for n in range(6, len(GH) + 1)), content
+    assert shown[1] == "k = 'ghp" and shown[2] == "k = '" + "*" * 10  # under 6 characters is no secret
+    assert later[0]["observation"]["activeTerminal"]["viewport"][0] == "the key was " + "*" * 30
+    assert redactor.counts["github"] == 1 and "known_secret" not in redactor.counts

@@ -25,6 +25,8 @@ from .. import journal
 from ..ignore import is_secret
 from .detector import Finding, find_secrets, merge
 from .identity import IdentityMasker
+from .known import CATEGORY as KNOWN
+from .known import KnownSecrets
 from .masking import mask_all, mask_spans
 from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
 
@@ -71,18 +73,25 @@ class Redactor:
         self._secret_file_cache: dict[str, bool] = {}
         self._secret_files: set[str] = set()
         self._counted: set[bytes] = set()
+        self.known = KnownSecrets()
 
     # --- text -------------------------------------------------------------------------------------
 
     def scan(self, text: str) -> list[Finding]:
-        """Secrets and identity in ``text``, merged (secrets win where both overlap)."""
-        return merge(find_secrets(text) + self.identity.find(text))
+        """Secrets and identity in ``text``, merged (secrets win where both overlap), and what
+        is left of secrets this session already showed (:mod:`.known`)."""
+        found = find_secrets(text)
+        if found:
+            self.known.remember(text, found)
+        return merge(found + self.identity.find(text) + self.known.find(text))
 
     def text(self, text: str) -> str:
         if not text:
             return text
         findings = self.scan(text)
         for f in findings:
+            if f.category == KNOWN:
+                continue
             # A secret on a screen sampled 10 times a second is one secret, not hundreds.
             key = hashlib.blake2b(f"{f.category}\0{text[f.start : f.end]}".encode(), digest_size=8).digest()
             if key not in self._counted:
@@ -133,6 +142,10 @@ class Redactor:
                 if extra := probe_marks.units.get(event["sequence"]):
                     marks.units[event["sequence"]].update(extra)
         self._flush(marks)
+        if self.known:
+            for event in out:
+                if event.get("type") == "observation":
+                    self._mask_known(event["observation"])
         for event in out:
             units = marks.units.get(event["sequence"])
             if not units or event.get("type") != "action":
@@ -215,6 +228,19 @@ class Redactor:
             self._note_prompt(terminal, observation["activeTerminal"]["viewport"])
         out["activeTerminal"] = terminal
         return {**observation, **out}
+
+    def _mask_known(self, observation: dict[str, Any]) -> None:
+        """Samples taken before a secret was complete (or found) in this batch: mask what they
+        show of it."""
+        viewport = observation.get("viewport")
+        if viewport is not None:
+            content = viewport["content"]
+            viewport["content"] = mask_spans(content, ((f.start, f.end) for f in self.known.find(content)))
+        terminal = observation.get("activeTerminal")
+        if terminal is not None:
+            terminal["viewport"] = [
+                mask_spans(row, ((f.start, f.end) for f in self.known.find(row))) for row in terminal["viewport"]
+            ]
 
     def _screen(self, rows: list[str], cols: int | None) -> list[str]:
         """Scan a screen as text, a full-width row continuing on the next (wrapped secrets)."""

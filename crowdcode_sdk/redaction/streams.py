@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from .detector import Finding
+from .known import CATEGORY as UNCOUNTED
 
 UNKNOWN = "\x00"
 """Placeholder for text the edits did not reveal."""
@@ -91,6 +92,8 @@ class Marks:
             return
         for o in hit:
             self.units[o >> _ORIGIN_SHIFT].add(o & ((1 << _ORIGIN_SHIFT) - 1))
+        if category == UNCOUNTED:
+            return
         known = self._found.get(hit[0])
         if known is None or (known in self.GENERIC and category not in self.GENERIC):
             self._found[hit[0]] = category
