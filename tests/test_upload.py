@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import pickle
 import tarfile
 import time
 from collections import Counter
@@ -621,3 +622,26 @@ def test_panic_after_a_shell_session_ended_reaches_its_terminal_stream(privacy_h
     (members,) = bundles_in(ingest)
     (cast,) = [data for name, data in members.items() if name.endswith(".cast")]
     assert [orjson.loads(line) for line in cast.splitlines()[1:]] == old
+
+
+def test_the_redaction_state_kept_between_bundles_holds_no_sent_text(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    """The state a live session's redactor keeps is no copy of the file: only the line still
+    being edited, which the next bundle needs to find a secret typed across the cut."""
+    accept(privacy_home, ingest.url)
+    configure(privacy_home, **{"journal.segment_max_age_s": 1})
+    session = Session(adapter="test", editor="pytest", workspace="/tmp/ws", locations=privacy_home)
+    text = "the first paragraph of a private letter\nsecond line still being typed"
+    for i, char in enumerate(text):
+        if i == len(text) - 5:
+            session.flush()
+            time.sleep(1.1)  # the journal rotates in the middle of the second line
+        session.record(Edit(file="/tmp/ws/a.py", diff=TextChange(range_offset=i, range_length=0, text=char)))
+    session.flush()
+    assert Uploader(privacy_home).run_once().sent == 1
+    (state,) = (privacy_home.data_dir / "upload" / "redactors").glob("*.pickle")
+    (document,) = pickle.loads(state.read_bytes())._documents.values()
+    assert "".join(document.units).strip("\x00") == "second line still being "
+    assert len(document.units) == len(text) - 5  # offsets stay valid: the rest is placeholders
+    session.close()
+    assert Uploader(privacy_home).run_once().sent == 1
+    assert not state.exists()  # the session's last bundle built: its state goes

@@ -158,6 +158,15 @@ class Redactor:
         self.counts.update(marks.counts)
         return out
 
+    def settle(self) -> None:
+        """Before the state is kept between bundles: drop what the bundles already sent need no
+        longer (files' text but the line being edited, path caches). The secrets found stay, so
+        that the rest of the session is masked against them."""
+        for document in self._documents.values():
+            document.settle()
+        self._paths.clear()
+        self._secret_file_cache.clear()
+
     def _flush(self, marks: Marks) -> None:
         for document in self._documents.values():
             document.flush(self.scan, marks)

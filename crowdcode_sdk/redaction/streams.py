@@ -128,6 +128,19 @@ class ShadowDocument:
         self.units: list[str] = []
         self.origins: list[int] = []
         self._pending: int | None = None
+        self._last = 0
+
+    def settle(self) -> None:
+        """Forget the text of every line but the one edited last (where a secret may still be
+        being typed): what stays between bundles is what the next bundle needs, not the file."""
+        lo = max(0, self._last - _WINDOW)
+        head = "".join(self.units[lo : self._last])
+        start = lo + head.rfind("\n") + 1 if "\n" in head else lo
+        tail = "".join(self.units[self._last : self._last + _WINDOW])
+        end = self._last + (tail.find("\n") if "\n" in tail else len(tail))
+        kept = self.units[start:end]
+        self.units = [UNKNOWN] * start + kept + [UNKNOWN] * (len(self.units) - end)
+        self.origins = [-1] * len(self.units)
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
         typing_on = length == 0 and continues_token(text) and self._pending is not None and offset == self._pending + 1
@@ -139,6 +152,7 @@ class ShadowDocument:
             self.units.extend(UNKNOWN * missing)
             self.origins.extend([-1] * missing)
         new = utf16_units(text)
+        self._last = offset + len(new)
         self.units[offset:end] = new
         self.origins[offset:end] = [origin(sequence, i) for i in range(len(new))]
         if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)

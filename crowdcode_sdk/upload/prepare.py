@@ -144,6 +144,7 @@ class BundleBuilder:
             with contextlib.suppress(FileNotFoundError):
                 self._state_path(work.info.id).unlink()
         else:
+            redactor.settle()
             self._save_state(work.info.id, redactor)
         return entries
 
