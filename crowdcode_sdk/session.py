@@ -264,6 +264,7 @@ class Session:
             others, count = panic_others(self.locations, pressed.cutoff, exclude=self.id)
             removed += others
             sessions += count
+            _drop_queued_bundles(self.locations, pressed.cutoff)
         return PanicReport(pressed.cutoff, pressed.presses, removed, sessions)
 
     def remove_since(self, cutoff_ms: int) -> int:
@@ -396,6 +397,7 @@ def panic_everywhere(locations: Locations, now_ms: int) -> PanicReport:
     events; sessions that ended inside the reach are cut here, with a panic marker appended."""
     pressed = panic_button.press(locations, now_ms)
     removed, reached = panic_others(locations, pressed.cutoff)
+    _drop_queued_bundles(locations, pressed.cutoff)
     for info in Store(locations).sessions():
         if info.live or info.end is None or info.end < pressed.cutoff:
             continue
@@ -404,6 +406,14 @@ def panic_everywhere(locations: Locations, now_ms: int) -> PanicReport:
             removed += cut
             reached += 1
     return PanicReport(pressed.cutoff, pressed.presses, removed, reached)
+
+
+def _drop_queued_bundles(locations: Locations, cutoff_ms: int) -> None:
+    """Bundles built but not yet sent may carry what a panic removed: they go too."""
+    from .upload.queue import UploadQueue  # imported on a panic only: the uploader is no recording path
+
+    with contextlib.suppress(OSError):
+        UploadQueue(locations).drop_built_since(cutoff_ms)
 
 
 def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:

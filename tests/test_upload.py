@@ -645,3 +645,27 @@ def test_the_redaction_state_kept_between_bundles_holds_no_sent_text(privacy_hom
     session.close()
     assert Uploader(privacy_home).run_once().sent == 1
     assert not state.exists()  # the session's last bundle built: its state goes
+
+
+def test_panic_drops_bundles_built_but_not_sent(privacy_home: Locations, tmp_path: Path) -> None:
+    """With a hold-back shorter than the panic's reach a bundle may already hold what the panic
+    removes: an unsent one is dropped and built again from what the panic left."""
+    server = make_ingest(tmp_path)
+    try:
+        accept(privacy_home, "http://127.0.0.1:9")  # nothing answers: bundles stay queued
+        session = record(privacy_home, text="z")
+        session.record(TerminalCommand(terminal_id="t1", terminal_name="bash", command="echo CANARY-wolf"))
+        session.close()
+        uploader = Uploader(privacy_home)
+        uploader.run_once()
+        queue = UploadQueue(privacy_home)
+        assert len(queue.entries()) == 1
+        assert "Traceback" not in run_cli("panic").stderr
+        assert queue.entries() == []
+        configure(privacy_home, **{"upload.url": server.url})
+        assert Uploader(privacy_home).run_once().sent == 1
+        stored = b"".join(b"".join(m.values()) for m in bundles_in(server))
+        assert b"CANARY" not in stored and b'"kind":"panic"' in stored
+    finally:
+        server.shutdown()
+        server.server_close()
