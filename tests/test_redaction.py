@@ -332,4 +332,6 @@ def test_a_secret_found_once_is_masked_in_earlier_samples_and_later_text() -> No
         assert not any(GH[:n] in content for n in range(6, len(GH) + 1)), content
     assert shown[1] == "k = 'ghp" and shown[2] == "k = '" + "*" * 10  # under 6 characters is no secret
     assert later[0]["observation"]["activeTerminal"]["viewport"][0] == "the key was " + "*" * 30
+    scrolled = redactor.events([screen_event(len(events) + 2, [GH[25:], "$ ls"], cols=80)])  # its head scrolled off
+    assert scrolled[0]["observation"]["activeTerminal"]["viewport"] == ["*" * (len(GH) - 25), "$ ls"]
     assert redactor.counts["github"] == 1 and "known_secret" not in redactor.counts

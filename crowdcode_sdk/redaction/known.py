@@ -2,10 +2,12 @@
 
 A detector needs a whole token: a key half typed in an editor sampled 10 times a second, a
 password found once in an assignment and printed bare later, a token that a screen shows cut by
-the cursor — each is unrecognisable on its own. Once any channel found the secret, its every
+the cursor, the wrapped end of a token whose start scrolled off the screen — each is
+unrecognisable on its own. Once any channel found the secret, its every
 later occurrence is masked, and so is every prefix of at least :data:`MIN_PREFIX` characters that
-ends a token (``key = 'ghp_Qm7X`` while typing), in the same batch's earlier samples too (the
-redactor passes its observations again at the end of a batch).
+ends a token (``key = 'ghp_Qm7X`` while typing), and every end of one of at least that length
+that starts a line, in the same batch's earlier samples too (the redactor passes its
+observations again at the end of a batch).
 """
 
 from __future__ import annotations
@@ -72,4 +74,29 @@ class KnownSecrets:
                     best = max(best, n)
             if best:
                 found.append(Finding(start, start + best, CATEGORY))
+        found.extend(self._tails(text))
+        return found
+
+    def _tails(self, text: str) -> list[Finding]:
+        """The end of a known secret at the start of a line: a wrapped secret whose first row
+        scrolled off the top of a screen."""
+        found = []
+        start = 0
+        while start < len(text):
+            head = text[start : start + MIN_PREFIX]
+            if len(head) == MIN_PREFIX and head.isascii():
+                best = 0
+                for secrets in self._by_head.values():
+                    for secret in secrets:
+                        at = secret.find(head, 1)
+                        while at > 0:
+                            if text.startswith(secret[at:], start):
+                                best = max(best, len(secret) - at)
+                            at = secret.find(head, at + 1)
+                if best:
+                    found.append(Finding(start, start + best, CATEGORY))
+            newline = text.find("\n", start)
+            if newline < 0:
+                break
+            start = newline + 1
         return found
