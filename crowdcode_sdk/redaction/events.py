@@ -248,13 +248,16 @@ class Redactor:
         terminal = observation.get("activeTerminal")
         if terminal is not None:
             terminal["viewport"] = [
-                mask_spans(row, ((f.start, f.end) for f in self.known.find(row))) for row in terminal["viewport"]
+                mask_spans(row, ((f.start, f.end) for f in self.known.find(row) + self.known.ends(row)))
+                for row in terminal["viewport"]
             ]
 
     def _screen(self, rows: list[str], cols: int | None) -> list[str]:
         """Scan a screen as text, a full-width row continuing on the next (wrapped secrets)."""
         joined = "".join(row + ("" if cols and len(row) == cols else "\n") for row in rows)
         masked = self.text(joined)
+        if self.known:
+            masked = mask_spans(masked, ((f.start, f.end) for f in self.known.ends(joined)))
         out, position = [], 0
         for row in rows:
             out.append(masked[position : position + len(row)])

@@ -74,12 +74,11 @@ class KnownSecrets:
                     best = max(best, n)
             if best:
                 found.append(Finding(start, start + best, CATEGORY))
-        found.extend(self._tails(text))
         return found
 
-    def _tails(self, text: str) -> list[Finding]:
+    def ends(self, text: str) -> list[Finding]:
         """The end of a known secret at the start of a line: a wrapped secret whose first row
-        scrolled off the top of a screen."""
+        scrolled off the top of a screen (asked of screens only: it costs a search per line)."""
         found = []
         start = 0
         while start < len(text):
