@@ -20,9 +20,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -412,6 +413,21 @@ def read_lines(directory: Path) -> Iterator[bytes]:
     """Every complete line of the session's segments, in order; a torn final line is skipped."""
     for path in segments(directory):
         yield from read_lines_of(path)
+
+
+def decoded(lines: Iterable[bytes], damaged: Callable[[bytes], None] | None = None) -> Iterator[dict[str, Any]]:
+    """The events of journal lines; a line that is not a JSON object with a sequence number (a
+    disk error, a hand edit) is skipped, and given to ``damaged``, so that one bad line costs
+    that line, not the session or every session after it."""
+    for line in lines:
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            event = None
+        if isinstance(event, dict) and isinstance(event.get("sequence"), int):
+            yield event
+        elif damaged is not None:
+            damaged(line)
 
 
 def read_lines_of(path: Path) -> Iterator[bytes]:

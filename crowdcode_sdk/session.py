@@ -26,7 +26,7 @@ from . import panic as panic_button
 from .clock import Clock
 from .config import Config
 from .errors import CrowdcodeError, SessionClosed
-from .journal import JournalPolicy, JournalWriter, read_lines, segments, truncate_since
+from .journal import JournalPolicy, JournalWriter, decoded, read_lines, segments, truncate_since
 from .locations import Locations, install_identity, write_private_atomic
 from .registry import LiveRegistration, live_sessions, request
 from .schema import (
@@ -50,6 +50,7 @@ from .schema import (
     encode_event,
 )
 from .store import SESSION_FILE, Store
+from .terminal_casts import truncate_session_casts
 
 Listener = Callable[[Event], None]
 PanicHook = Callable[[int], None]
@@ -280,6 +281,7 @@ class Session:
             others, count = panic_others(self.locations, pressed.cutoff, exclude=self.id)
             removed += others
             sessions += count
+            _drop_queued_bundles(self.locations, pressed.cutoff)
         return PanicReport(pressed.cutoff, pressed.presses, removed, sessions)
 
     def remove_since(self, cutoff_ms: int) -> int:
@@ -411,6 +413,7 @@ def panic_everywhere(locations: Locations, now_ms: int) -> PanicReport:
     events; sessions that ended inside the reach are cut here, with a panic marker appended."""
     pressed = panic_button.press(locations, now_ms)
     removed, reached = panic_others(locations, pressed.cutoff)
+    _drop_queued_bundles(locations, pressed.cutoff)
     for info in Store(locations).sessions():
         if info.live or info.end is None or info.end < pressed.cutoff:
             continue
@@ -421,12 +424,21 @@ def panic_everywhere(locations: Locations, now_ms: int) -> PanicReport:
     return PanicReport(pressed.cutoff, pressed.presses, removed, reached)
 
 
+def _drop_queued_bundles(locations: Locations, cutoff_ms: int) -> None:
+    """Bundles built but not yet sent may carry what a panic removed: they go too."""
+    from .upload.queue import UploadQueue  # imported on a panic only: the uploader is no recording path
+
+    with contextlib.suppress(OSError):
+        UploadQueue(locations).drop_built_since(cutoff_ms)
+
+
 def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:
     last_sequence = 0
-    for line in read_lines(directory):
-        last_sequence = max(last_sequence, int(orjson.loads(line)["sequence"]))
+    for event in decoded(read_lines(directory)):
+        last_sequence = max(last_sequence, event["sequence"])
+    cast_lines = truncate_session_casts(directory, cutoff_ms)
     removed = truncate_since(directory, cutoff_ms)
-    if not removed:
+    if not removed and not cast_lines:
         return 0
     marker = Event(last_sequence + 1, max(now_ms, cutoff_ms), Panic(gap_start=cutoff_ms, gap_end=now_ms))
     last = segments(directory)[-1]
@@ -439,4 +451,4 @@ def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:
     data["eventCount"] = sum(1 for _ in read_lines(directory))
     data["end"] = marker.timestamp
     write_private_atomic(session_file, orjson.dumps(data))
-    return removed
+    return removed + cast_lines

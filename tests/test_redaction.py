@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 
 import orjson
@@ -256,3 +257,81 @@ def test_a_secret_cut_by_a_batch_boundary_is_masked_on_both_sides() -> None:
     # Without the lookahead the first ten characters would have left unmasked.
     alone = Redactor(ALICE).events(events[:cut])
     assert "".join(e["action"]["diff"]["text"] for e in alone).endswith(GH[:10])
+
+
+def _cast(*events: list) -> bytes:
+    header = orjson.dumps({"version": 2, "width": 80, "height": 24})
+    return b"\n".join([header, *(orjson.dumps(e) for e in events)]) + b"\n"
+
+
+def test_cast_shell_integration_marks_are_redacted() -> None:
+    """The marks carry the command line and the working directory inside an escape sequence."""
+    command = f"export GITHUB_TOKEN={GH}"
+    mark = f"\x1b]6973;n0nce;C;{command}\x07\x1b]6973;n0nce;P;/home/alice/proj\x1b\\"
+    out = Redactor(ALICE).cast(_cast([0.1, "o", "$ " + mark], [0.2, "o", "done\r\n"]))
+    events = [orjson.loads(line) for line in out.splitlines()[1:]]
+    text = events[0][2]
+    assert GH not in out.decode() and "alice" not in out.decode()
+    assert text.startswith("$ \x1b]6973;n0nce;C;export GITHUB_TOKEN=****")
+    assert text.endswith("\x07\x1b]6973;n0nce;P;/home/*****/proj\x1b\\")  # terminators kept, same length
+    assert len(text) == len("$ " + mark)
+
+
+def test_cast_exact_bytes_events_are_redacted() -> None:
+    """A Latin-1 byte makes the recorder write a "b" event: the exact bytes, base64."""
+    raw = b"caf\xe9 token " + GH.encode() + b" on alice-laptop\r\n"
+    out = Redactor(ALICE).cast(
+        _cast([0.1, "o", raw.decode("utf-8", "replace")], [0.1, "b", base64.b64encode(raw).decode()], [0.2, "x", "0"])
+    )
+    events = [orjson.loads(line) for line in out.splitlines()[1:]]
+    assert [e[1] for e in events] == ["o", "b", "x"]
+    exact = base64.b64decode(events[1][2])
+    assert len(exact) == len(raw) and exact.startswith(b"caf\xe9 token ****")
+    assert GH.encode() not in exact and b"alice" not in exact and GH not in events[0][2]
+
+
+def test_cast_unknown_event_kinds_do_not_leave() -> None:
+    out = Redactor(ALICE).cast(_cast([0.1, "o", "hi"], [0.2, "z", GH], [0.3, "m", f"note {GH}"]))
+    assert GH not in out.decode()
+    assert [orjson.loads(line)[1] for line in out.splitlines()[1:]] == ["o", "m"]
+
+
+def test_cast_backspace_fragmented_echo() -> None:
+    """readline echoes a typo fixed with Backspace as ``X\\b\\x1b[K``: the token is cut in the
+    stream but whole on the screen."""
+    echoes = [*"$ export T=", *GH[:20], "Q", "\b\x1b[K", *GH[20:30], "Z", "\b \b", *GH[30:], "\r\n"]
+    out = Redactor(ALICE).cast(_cast(*[[0.1, "o", echo] for echo in echoes]))
+    shown = [orjson.loads(line)[2] for line in out.splitlines()[1:]]
+    assert len(shown) == len(echoes)
+    assert "".join(shown) == "$ export T=" + "*" * 20 + "Q\b\x1b[K" + "*" * 10 + "Z\b \b" + "*" * 10 + "\r\n"
+
+
+def _viewport(seq: int, content: str) -> dict:
+    viewport = {"file": "/home/alice/proj/app.py", "startLine": 1, "endLine": 1, "content": content}
+    return {"sequence": seq, "timestamp": seq, "type": "observation", "observation": {"viewport": viewport}}
+
+
+def test_a_secret_found_once_is_masked_in_earlier_samples_and_later_text() -> None:
+    """An editor sampled while the key is typed shows its prefixes; none of ≥ 6 characters
+    leaves once the whole key is found, nor the key shown again later, bare."""
+    events: list[dict] = []
+    for i, event in enumerate(typing(f"k = '{GH}'\n")):
+        events.append(event)
+        typed = f"k = '{GH}'\n"[: i + 1]
+        if i % 7 == 0:
+            events.append(_viewport(1000 + i, typed.rstrip("\n")))
+    events.sort(key=lambda e: e["sequence"] if e["type"] == "action" else e["sequence"] - 1000 + 0.5)
+    for n, event in enumerate(events):
+        event["sequence"] = n + 1
+    redactor = Redactor(ALICE)
+    out = redactor.events(events)
+    later = redactor.events([screen_event(len(events) + 1, [f"the key was {GH[:30]}", "ok"], cols=80)])
+    shown = [e["observation"]["viewport"]["content"] for e in out if e["type"] == "observation"]
+    assert len(shown) >= 6
+    for content in shown:
+        assert not any(GH[:n] in content for n in range(6, len(GH) + 1)), content
+    assert shown[1] == "k = 'ghp" and shown[2] == "k = '" + "*" * 10  # under 6 characters is no secret
+    assert later[0]["observation"]["activeTerminal"]["viewport"][0] == "the key was " + "*" * 30
+    scrolled = redactor.events([screen_event(len(events) + 2, [GH[25:], "$ ls"], cols=80)])  # its head scrolled off
+    assert scrolled[0]["observation"]["activeTerminal"]["viewport"] == ["*" * (len(GH) - 25), "$ ls"]
+    assert redactor.counts["github"] == 1 and "known_secret" not in redactor.counts

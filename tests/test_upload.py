@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import io
+import pickle
 import tarfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -22,6 +24,7 @@ from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.upload import Uploader, UploadQueue, read_bundle
 from crowdcode_sdk.upload.bundle import BundleError, BundleWriter, Limits
 from crowdcode_sdk.upload.queue import backoff_ms
+from tests.conftest import run_cli
 from tests.privacy_support import FaultyProxy, bundles_in, configure, make_ingest, write_snapshot
 
 
@@ -551,3 +554,118 @@ def test_a_secret_typed_across_a_segment_rotation(privacy_home: Locations, inges
     )
     assert typed == "token = " + "*" * 12  # the part typed before the rotation, masked
     session.close()
+
+
+@pytest.mark.unverified(reason="one session has a damaged journal line on purpose")
+def test_a_damaged_session_is_quarantined_not_fatal(privacy_home: Locations, ingest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    damaged = record(privacy_home)
+    damaged.close()
+    clean = record(privacy_home, text="y")
+    clean.close()
+    (segment,) = segments(damaged.directory)
+    lines = segment.read_bytes().splitlines()
+    lines[5] = lines[5][: len(lines[5]) // 2]  # a line cut in the middle of the journal
+    segment.write_bytes(b"\n".join(lines) + b"\n")
+
+    upload = run_cli("upload", "--now")
+    assert "Traceback" not in upload.stderr and "sent 2" in upload.stdout, upload
+    stored = Counter()
+    for members in bundles_in(ingest):
+        for name, data in members.items():
+            if name.endswith(".jsonl"):
+                stored[name.split("/")[1]] += len(data.splitlines())
+    assert stored == {damaged.id: len(lines) - 1, clean.id: len(lines)}
+    status = run_cli("status")
+    (line,) = [line for line in status.stdout.splitlines() if line.startswith("Quarantined:")]
+    assert damaged.id in line and "1 unreadable line(s)" in line
+    assert not damaged.directory.exists()  # uploaded and acknowledged: its readable part left
+
+
+@pytest.mark.unverified(reason="the session has a damaged journal line on purpose")
+def test_reading_commands_skip_a_damaged_line(privacy_home: Locations, tmp_path: Path) -> None:
+    session = record(privacy_home)
+    session.close()
+    (segment,) = segments(session.directory)
+    lines = segment.read_bytes().splitlines()
+    segment.write_bytes(b"\n".join([*lines[:5], b'{"sequence": 6, "ty', *lines[6:]]) + b"\n")
+    for command in (
+        ["play", "--no-wait", session.id],
+        ["serialize", "--out", str(tmp_path / "ser"), session.id],
+        ["export", "--format", "crowd-code-2.0", "-o", str(tmp_path / "cc"), session.id],
+        ["export", "--format", "jsonl", "-o", str(tmp_path / "x.jsonl"), session.id],
+    ):
+        result = run_cli(*command, check=False)
+        assert "Traceback" not in result.stderr and result.returncode == 0, (command, result.stderr)
+
+
+def test_panic_after_a_shell_session_ended_reaches_its_terminal_stream(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    accept(privacy_home, ingest.url)
+    session = record(privacy_home)
+    terminals = session.directory / "terminals"
+    terminals.mkdir()
+    start_ms = time.time_ns() // 1_000_000 - 60_000  # the shell started a minute before the journal
+    header = {
+        "version": 2,
+        "width": 80,
+        "height": 24,
+        "timestamp": start_ms // 1000,
+        "crowdcode": {"timestampMs": start_ms},
+    }
+    old = [[1.0, "o", "$ "], [2.0, "i", "ls\r"]]
+    recent = [[60.2, "i", "export CANARY=wolf\r"], [60.3, "o", "CANARY typed\r\n"]]  # in the panic's reach
+    (terminals / "t1.cast").write_bytes(b"\n".join(orjson.dumps(x) for x in [header, *old, *recent]) + b"\n")
+    session.close()
+
+    assert "Traceback" not in run_cli("panic").stderr
+    assert Uploader(privacy_home).run_once().sent == 1
+    (members,) = bundles_in(ingest)
+    (cast,) = [data for name, data in members.items() if name.endswith(".cast")]
+    assert [orjson.loads(line) for line in cast.splitlines()[1:]] == old
+
+
+def test_the_redaction_state_kept_between_bundles_holds_no_sent_text(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
+    """The state a live session's redactor keeps is no copy of the file: only the line still
+    being edited, which the next bundle needs to find a secret typed across the cut."""
+    accept(privacy_home, ingest.url)
+    configure(privacy_home, **{"journal.segment_max_age_s": 1})
+    session = Session(adapter="test", editor="pytest", workspace="/tmp/ws", locations=privacy_home)
+    text = "the first paragraph of a private letter\nsecond line still being typed"
+    for i, char in enumerate(text):
+        if i == len(text) - 5:
+            session.flush()
+            time.sleep(1.1)  # the journal rotates in the middle of the second line
+        session.record(Edit(file="/tmp/ws/a.py", diff=TextChange(range_offset=i, range_length=0, text=char)))
+    session.flush()
+    assert Uploader(privacy_home).run_once().sent == 1
+    (state,) = (privacy_home.data_dir / "upload" / "redactors").glob("*.pickle")
+    (document,) = pickle.loads(state.read_bytes())._documents.values()
+    assert "".join(document.units).strip("\x00") == "second line still being "
+    assert len(document.units) == len(text) - 5  # offsets stay valid: the rest is placeholders
+    session.close()
+    assert Uploader(privacy_home).run_once().sent == 1
+    assert not state.exists()  # the session's last bundle built: its state goes
+
+
+def test_panic_drops_bundles_built_but_not_sent(privacy_home: Locations, tmp_path: Path) -> None:
+    """With a hold-back shorter than the panic's reach a bundle may already hold what the panic
+    removes: an unsent one is dropped and built again from what the panic left."""
+    server = make_ingest(tmp_path)
+    try:
+        accept(privacy_home, "http://127.0.0.1:9")  # nothing answers: bundles stay queued
+        session = record(privacy_home, text="z")
+        session.record(TerminalCommand(terminal_id="t1", terminal_name="bash", command="echo CANARY-wolf"))
+        session.close()
+        uploader = Uploader(privacy_home)
+        uploader.run_once()
+        queue = UploadQueue(privacy_home)
+        assert len(queue.entries()) == 1
+        assert "Traceback" not in run_cli("panic").stderr
+        assert queue.entries() == []
+        configure(privacy_home, **{"upload.url": server.url})
+        assert Uploader(privacy_home).run_once().sent == 1
+        stored = b"".join(b"".join(m.values()) for m in bundles_in(server))
+        assert b"CANARY" not in stored and b'"kind":"panic"' in stored
+    finally:
+        server.shutdown()
+        server.server_close()

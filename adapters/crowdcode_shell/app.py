@@ -22,6 +22,7 @@ from crowdcode_sdk.errors import CrowdcodeError
 
 from . import channel, integration, pty_loop
 from .recorder_spec import RecorderSpec
+from .secret_prompt import secret_foreground
 from .terminal_mode import get_size
 
 NESTED_VARIABLE = "CROWDCODE_SHELL"
@@ -130,7 +131,7 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     os.close(frames_r)
     os.close(report_w)
     writer = channel.ChannelWriter(frames_w)
-    hidden = pty_loop.input_hidden if config["shell.record_input"] else _hidden_always
+    hidden = _input_hidden if config["shell.record_input"] else _hidden_always
     # Only an interactive shell draws where the cursor was; a command's output stays byte for byte
     # what the command wrote.
     status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated)
@@ -140,6 +141,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     if message:
         print(message, file=sys.stderr)
     return status
+
+
+def _input_hidden(master: int) -> bool:
+    """Echo off in line mode, or a program that reads secrets in raw mode."""
+    return pty_loop.input_hidden(master) or secret_foreground(master)
 
 
 def _hidden_always(master: int) -> bool:

@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from crowdcode_sdk.locations import open_private, write_private_atomic
+from crowdcode_sdk.locations import open_private
+from crowdcode_sdk.terminal_casts import truncate_since
 
 
 def _complete_prefix(data: bytes) -> int:
@@ -235,13 +236,6 @@ class CastWriter:
                 self._fd = None
         if resumed:
             self._on_gap(resumed)
-
-
-def truncate_since(path: Path, cutoff_ms: int) -> None:
-    header, events = read_cast(path)
-    limit = (cutoff_ms - header.timestamp_ms) / 1000
-    keep = [orjson.dumps(header.to_v2())] + [orjson.dumps(e) for e in events if e[0] < limit]
-    write_private_atomic(path, b"\n".join(keep) + b"\n")
 
 
 def read_cast(path: Path) -> tuple[CastHeader, list[list[Any]]]:

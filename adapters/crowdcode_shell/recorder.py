@@ -40,6 +40,7 @@ from .marks import MarkScanner
 from .recorder_spec import RecorderSpec
 from .sampler import ScreenSampler
 from .screen import AvtScreen
+from .secret_prompt import SecretPrompt
 
 
 def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
@@ -184,6 +185,7 @@ class _FrameHandler:
         self._agents = agents
         self._sampler = sampler
         self._marks = MarkScanner(spec.nonce)
+        self._secret = SecretPrompt()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # Frames carry the pass-through loop's monotonic time (one clock for both processes):
         # command times come from it, not from when this process got round to the frame.
@@ -221,9 +223,10 @@ class _FrameHandler:
             for mark in self._marks.feed(data, at):
                 self._commands.mark(mark, int(mark.at * 1000 + self._epoch_offset_ms))
             self._sampler.output(data)
+            self._secret.output(data)
         elif kind == channel.INPUT:
             keys = typed(data)
-            if not keys:
+            if not keys or self._secret.hidden(keys):
                 return
             self._cast.input(at, keys)
             text = self._decoder.decode(keys)

@@ -16,6 +16,7 @@ from ..errors import CrowdcodeError
 from ..locations import Locations
 from ..registry import live_sessions, request
 from ..store import SessionInfo, Store
+from ..upload.quarantine import Quarantine
 from ..verification import cached_verify
 from ._format import duration, local_time, size
 from .privacy_status import print_privacy, privacy_status
@@ -57,6 +58,7 @@ def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
         "sessions": len(sessions),
         "eventsStored": stored,
         "unverifiedSessions": unverified,
+        "quarantinedSessions": Quarantine(locations).sessions(),
         "eventsHeldBack": held_back,
         "holdBackSeconds": config["privacy.hold_back_s"],
         "storageBytes": used,
@@ -109,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         f"Held back: {status['eventsHeldBack']} events newer than {status['holdBackSeconds']} s "
         f"(panic can still remove them; nothing that new ever leaves)"
     )
+    for session_id, reason in status["quarantinedSessions"].items():
+        print(f"Quarantined: session {session_id}: {reason}")
     print_privacy(status)
     return 0
 

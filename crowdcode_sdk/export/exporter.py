@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-import orjson
-
+from .. import journal
 from ..errors import CrowdcodeError
 from ..serialize.snapshots import store_loader
 from ..store import SessionInfo, Store
@@ -40,7 +39,7 @@ class CrowdCodeExporter:
 def export_bundle(store: Store, info: SessionInfo, target: Path, period_ms: int = 5 * 60_000) -> str:
     """Write ``info``'s session as a crowd-code 2.0 bundle into ``target``; return a summary."""
     mapper = DownMapper()
-    events = [mapped for line in store.lines(info) if (mapped := mapper.map(orjson.loads(line))) is not None]
+    events = [mapped for event in journal.decoded(store.lines(info)) if (mapped := mapper.map(event)) is not None]
     chunks = chunk_events(events, info.start, period_ms)
     load = store_loader(store.locations.data_dir)
     snapshots = {}

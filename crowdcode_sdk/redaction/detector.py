@@ -14,33 +14,16 @@ from functools import lru_cache
 
 from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string, is_templated_secret
 from detect_secrets.plugins import keyword as ds_keyword
-from detect_secrets.plugins.artifactory import ArtifactoryDetector
-from detect_secrets.plugins.aws import AWSKeyDetector
-from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
-from detect_secrets.plugins.base import BasePlugin
-from detect_secrets.plugins.basic_auth import BasicAuthDetector
-from detect_secrets.plugins.discord import DiscordBotTokenDetector
-from detect_secrets.plugins.github_token import GitHubTokenDetector
-from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
-from detect_secrets.plugins.jwt import JwtTokenDetector
-from detect_secrets.plugins.mailchimp import MailchimpDetector
-from detect_secrets.plugins.npm import NpmDetector
-from detect_secrets.plugins.openai import OpenAIDetector
-from detect_secrets.plugins.pypi_token import PypiTokenDetector
-from detect_secrets.plugins.sendgrid import SendGridDetector
-from detect_secrets.plugins.slack import SlackDetector
-from detect_secrets.plugins.square_oauth import SquareOAuthDetector
-from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
-from detect_secrets.plugins.twilio import TwilioKeyDetector
 
 from .patterns import (
     ASSIGNMENT,
+    PLUGINS,
     PRIVATE_KEY_BLOCK,
-    PROVIDER_PATTERNS,
+    RULES,
     TOKEN,
     assignment_value_is_secret,
+    is_digest,
     looks_random,
     maybe_secret,
 )
@@ -58,26 +41,6 @@ class Finding:
         return Finding(self.start + by, self.end + by, self.category)
 
 
-_PLUGINS: tuple[tuple[str, BasePlugin], ...] = (
-    ("aws", AWSKeyDetector()),
-    ("github", GitHubTokenDetector()),
-    ("gitlab", GitLabTokenDetector()),
-    ("slack", SlackDetector()),
-    ("stripe", StripeDetector()),
-    ("openai", OpenAIDetector()),
-    ("jwt", JwtTokenDetector()),
-    ("url_password", BasicAuthDetector()),
-    ("npm", NpmDetector()),
-    ("pypi", PypiTokenDetector()),
-    ("other_provider", ArtifactoryDetector()),
-    ("other_provider", AzureStorageKeyDetector()),
-    ("other_provider", DiscordBotTokenDetector()),
-    ("other_provider", MailchimpDetector()),
-    ("other_provider", SendGridDetector()),
-    ("other_provider", SquareOAuthDetector()),
-    ("other_provider", TelegramBotTokenDetector()),
-    ("other_provider", TwilioKeyDetector()),
-)
 _ENTROPY_PLUGINS = (Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0))
 _KEYWORD = ds_keyword.KeywordDetector()
 _KEYWORD_MAPS = (ds_keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP, ds_keyword.CONFIG_DENYLIST_REGEX_TO_GROUP)
@@ -103,10 +66,11 @@ def _scan_line(line: str) -> tuple[Finding, ...]:
     if len(line) < 8 or not maybe_secret(line):
         return ()
     found: list[Finding] = []
-    for category, pattern in PROVIDER_PATTERNS:
-        for match in pattern.finditer(line):
-            found.append(Finding(match.start(1), match.end(1), category))
-    for category, plugin in _PLUGINS:
+    for rule in RULES:
+        for match in rule.regex.finditer(line):
+            group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
+            found.append(Finding(match.start(group), match.end(group), rule.category))
+    for category, plugin in PLUGINS:
         for value in set(plugin.analyze_string(line)):
             found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
     for match in ASSIGNMENT.finditer(line):
@@ -122,9 +86,11 @@ def _scan_line(line: str) -> tuple[Finding, ...]:
     for plugin in _ENTROPY_PLUGINS:
         for value in set(plugin.analyze_string(line)):
             if len(value) >= 16 and _plausible(value) and looks_random(value):
-                found.extend(Finding(s, e, "high_entropy") for s, e in _occurrences(line, value))
+                found.extend(
+                    Finding(s, e, "high_entropy") for s, e in _occurrences(line, value) if not is_digest(line, s)
+                )
     for match in TOKEN.finditer(line):
-        if looks_random(match.group(1)) and _plausible(match.group(1)):
+        if looks_random(match.group(1)) and _plausible(match.group(1)) and not is_digest(line, match.start(1)):
             found.append(Finding(match.start(1), match.end(1), "high_entropy"))
     return tuple(found)
 

@@ -11,6 +11,8 @@ for ``crowdcode status``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hashlib
 from collections import Counter
@@ -19,9 +21,12 @@ from typing import Any
 
 import orjson
 
+from .. import journal
 from ..ignore import is_secret
 from .detector import Finding, find_secrets, merge
 from .identity import IdentityMasker
+from .known import CATEGORY as KNOWN
+from .known import KnownSecrets
 from .masking import mask_all, mask_spans
 from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
 
@@ -68,18 +73,25 @@ class Redactor:
         self._secret_file_cache: dict[str, bool] = {}
         self._secret_files: set[str] = set()
         self._counted: set[bytes] = set()
+        self.known = KnownSecrets()
 
     # --- text -------------------------------------------------------------------------------------
 
     def scan(self, text: str) -> list[Finding]:
-        """Secrets and identity in ``text``, merged (secrets win where both overlap)."""
-        return merge(find_secrets(text) + self.identity.find(text))
+        """Secrets and identity in ``text``, merged (secrets win where both overlap), and what
+        is left of secrets this session already showed (:mod:`.known`)."""
+        found = find_secrets(text)
+        if found:
+            self.known.remember(text, found)
+        return merge(found + self.identity.find(text) + self.known.find(text))
 
     def text(self, text: str) -> str:
         if not text:
             return text
         findings = self.scan(text)
         for f in findings:
+            if f.category == KNOWN:
+                continue
             # A secret on a screen sampled 10 times a second is one secret, not hundreds.
             key = hashlib.blake2b(f"{f.category}\0{text[f.start : f.end]}".encode(), digest_size=8).digest()
             if key not in self._counted:
@@ -130,6 +142,10 @@ class Redactor:
                 if extra := probe_marks.units.get(event["sequence"]):
                     marks.units[event["sequence"]].update(extra)
         self._flush(marks)
+        if self.known:
+            for event in out:
+                if event.get("type") == "observation":
+                    self._mask_known(event["observation"])
         for event in out:
             units = marks.units.get(event["sequence"])
             if not units or event.get("type") != "action":
@@ -142,16 +158,28 @@ class Redactor:
         self.counts.update(marks.counts)
         return out
 
+    def settle(self) -> None:
+        """Before the state is kept between bundles: drop what the bundles already sent need no
+        longer (files' text but the line being edited, path caches). The secrets found stay, so
+        that the rest of the session is masked against them."""
+        for document in self._documents.values():
+            document.settle()
+        self._paths.clear()
+        self._secret_file_cache.clear()
+
     def _flush(self, marks: Marks) -> None:
         for document in self._documents.values():
             document.flush(self.scan, marks)
         for line in self._keystrokes.values():
             line.flush(self.scan, marks)
 
-    def lines(self, lines: Iterable[bytes], lookahead: Iterable[bytes] = ()) -> list[bytes]:
-        """Redact journal lines; returns the redacted lines (compact JSON)."""
-        ahead = (orjson.loads(line) for line in lookahead)
-        return [orjson.dumps(e) for e in self.events((orjson.loads(line) for line in lines), ahead)]
+    def lines(
+        self, lines: Iterable[bytes], lookahead: Iterable[bytes] = (), damaged: Callable[[bytes], None] | None = None
+    ) -> list[bytes]:
+        """Redact journal lines; returns the redacted lines (compact JSON). A line that is not
+        an event is dropped and given to ``damaged``."""
+        ahead = journal.decoded(lookahead)
+        return [orjson.dumps(e) for e in self.events(journal.decoded(lines, damaged), ahead)]
 
     def _event(self, event: dict[str, Any], marks: Marks) -> dict[str, Any]:
         kind = event.get("type")
@@ -210,10 +238,26 @@ class Redactor:
         out["activeTerminal"] = terminal
         return {**observation, **out}
 
+    def _mask_known(self, observation: dict[str, Any]) -> None:
+        """Samples taken before a secret was complete (or found) in this batch: mask what they
+        show of it."""
+        viewport = observation.get("viewport")
+        if viewport is not None:
+            content = viewport["content"]
+            viewport["content"] = mask_spans(content, ((f.start, f.end) for f in self.known.find(content)))
+        terminal = observation.get("activeTerminal")
+        if terminal is not None:
+            terminal["viewport"] = [
+                mask_spans(row, ((f.start, f.end) for f in self.known.find(row) + self.known.ends(row)))
+                for row in terminal["viewport"]
+            ]
+
     def _screen(self, rows: list[str], cols: int | None) -> list[str]:
         """Scan a screen as text, a full-width row continuing on the next (wrapped secrets)."""
         joined = "".join(row + ("" if cols and len(row) == cols else "\n") for row in rows)
         masked = self.text(joined)
+        if self.known:
+            masked = mask_spans(masked, ((f.start, f.end) for f in self.known.ends(joined)))
         out, position = [], 0
         for row in rows:
             out.append(masked[position : position + len(row)])
@@ -245,35 +289,86 @@ class Redactor:
     # --- terminal streams -------------------------------------------------------------------------
 
     def cast(self, data: bytes) -> bytes:
-        """Redact an asciicast v2 file (header, output and input events)."""
+        """Redact an asciicast v2 file: the header and every event kind.
+
+        Output (``"o"``, escape sequences included: the shell integration's marks carry command
+        lines and directories) and input (``"i"``) are scanned as streams; markers and exit codes
+        as text; a ``"b"`` event (the exact bytes of the ``"o"`` before it, base64) is scanned as
+        a byte stream of its own, so that a secret next to a byte that is not UTF-8 is masked in
+        the exact copy as well. An event kind not listed here is dropped, never copied unread.
+        """
         lines = data.splitlines()
         if not lines:
             return data
-        header = self.value(orjson.loads(lines[0]))
+        try:
+            header = self.value(orjson.loads(lines[0]))
+        except orjson.JSONDecodeError:
+            return b""
         events = []
         for raw in lines[1:]:
             try:
-                events.append(orjson.loads(raw))
+                event = orjson.loads(raw)
             except orjson.JSONDecodeError:  # a torn final line of a crashed recording
                 continue
+            if isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
+                events.append(event)
         marks = Marks()
         output = OutputLines(self.scan, marks)
         keystrokes = KeystrokeLine()
+        exact = _exact_output(events)
+        byte_marks = Marks()
+        byte_output = OutputLines(self.scan, byte_marks) if exact else None
         for index, event in enumerate(events):
-            if not (isinstance(event, list) and len(event) == 3 and isinstance(event[2], str)):
-                continue
             if event[1] == "o":
                 output.feed(index, event[2])
                 keystrokes.secret_prompt = bool(PASSWORD_PROMPT.search(output.current_line))
             elif event[1] == "i":
                 keystrokes.feed(index, event[2], self.scan, marks)
+            if byte_output is not None and index in exact:
+                byte_output.feed(index, exact[index])
         output.flush()
         keystrokes.flush(self.scan, marks)
+        if byte_output is not None:
+            byte_output.flush()
         self.counts.update(marks.counts)
         out = [orjson.dumps(header)]
-        for index, event in enumerate(events):
-            units = marks.units.get(index)
-            if units and isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
-                event = [event[0], event[1], "".join("*" if i in units else c for i, c in enumerate(event[2]))]
-            out.append(orjson.dumps(event))
+        for index, (at, code, text) in enumerate(events):
+            if code in ("o", "i"):
+                units = marks.units.get(index)
+                if units:
+                    text = "".join("*" if i in units else c for i, c in enumerate(text))
+            elif code == "b":
+                source = exact.get(index)
+                if source is None:
+                    continue
+                units = byte_marks.units.get(index, set())
+                text = base64.b64encode(
+                    "".join("*" if i in units else c for i, c in enumerate(source)).encode("latin-1")
+                ).decode()
+            elif code in ("r", "x"):
+                pass
+            elif code == "m":
+                text = self.text(text)
+            else:
+                continue
+            out.append(orjson.dumps([at, code, text]))
         return b"\n".join(out) + b"\n"
+
+
+def _exact_output(events: list[list[Any]]) -> dict[int, str]:
+    """When a cast has ``"b"`` events: the exact output bytes of every output event, as Latin-1
+    text (one character per byte, so positions are byte offsets), keyed by the event whose text
+    they are — the ``"b"`` event where there is one, else the ``"o"`` event (UTF-8 encoded)."""
+    if not any(code == "b" for _, code, _ in events):
+        return {}
+    exact: dict[int, str] = {}
+    for index, (_, code, text) in enumerate(events):
+        if code == "b" and index > 0 and events[index - 1][1] == "o":
+            try:
+                exact[index] = base64.b64decode(text, validate=True).decode("latin-1")
+            except (binascii.Error, ValueError):
+                continue
+            exact.pop(index - 1, None)
+        elif code == "o":
+            exact[index] = text.encode("utf-8", "surrogatepass").decode("latin-1")
+    return exact

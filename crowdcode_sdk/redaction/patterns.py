@@ -1,4 +1,7 @@
-"""Secret patterns that detect-secrets 1.5 lacks or catches only partly, each with a category.
+"""The detector's one list of secret formats, each with a category and where it comes from.
+
+detect-secrets 1.5's provider plugins (:data:`PLUGINS`) and :data:`RULES`, the formats they lack
+or catch only partly, most of them taken from gitleaks' maintained rule set.
 
 detect-secrets knows the classic formats (AWS access key ids, ``ghp_`` tokens, ``sk_live_``,
 legacy OpenAI keys with the ``T3BlbkFJ`` marker, the first line of a PEM block); these add the
@@ -13,47 +16,176 @@ Each pattern's group 1 (or the whole match) is the secret; only that part is mas
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
+
+from detect_secrets.plugins.artifactory import ArtifactoryDetector
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.plugins.basic_auth import BasicAuthDetector
+from detect_secrets.plugins.discord import DiscordBotTokenDetector
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.jwt import JwtTokenDetector
+from detect_secrets.plugins.mailchimp import MailchimpDetector
+from detect_secrets.plugins.npm import NpmDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.pypi_token import PypiTokenDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+from detect_secrets.plugins.stripe import StripeDetector
+from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+from detect_secrets.plugins.twilio import TwilioKeyDetector
 
 _END = r"(?![A-Za-z0-9_\-])"
 _START = r"(?<![A-Za-z0-9_\-])"
 
-PROVIDER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (category, re.compile(pattern))
-    for category, pattern in (
-        ("aws", _START + r"((?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16})" + _END),
-        (
-            "aws",
-            r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?\s*[:=]+\s*[\"']?"
-            r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-        ),
-        ("github", _START + r"((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})" + _END),
-        ("github", _START + r"(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})" + _END),
-        (
-            "gitlab",
-            _START + r"((?:glpat|gldt|glrt|glsoat|glffct|glcbt|glimt|glptt|glft|gloas)-[A-Za-z0-9_\-]{20,})" + _END,
-        ),
-        ("slack", _START + r"(xox[abposre]-[A-Za-z0-9\-]{10,})" + _END),
-        ("slack", r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+)"),
-        ("stripe", _START + r"((?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{16,})" + _END),
-        ("stripe", _START + r"(whsec_[A-Za-z0-9]{24,})" + _END),
-        ("anthropic", _START + r"(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{20,})" + _END),
-        ("openai", _START + r"(sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{20,})" + _END),
-        ("openai", _START + r"(sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})" + _END),
-        ("openai", _START + r"(sk-[A-Za-z0-9]{48})" + _END),
-        ("google", _START + r"(AIza[0-9A-Za-z_\-]{35})" + _END),
-        ("google", _START + r"(ya29\.[0-9A-Za-z_\-]{20,})" + _END),
-        ("google", _START + r"(GOCSPX-[0-9A-Za-z_\-]{20,})" + _END),
-        ("huggingface", _START + r"(hf_[A-Za-z0-9]{30,})" + _END),
-        ("npm", _START + r"(npm_[A-Za-z0-9]{36})" + _END),
-        ("pypi", _START + r"(pypi-[A-Za-z0-9_\-]{50,})" + _END),
-        ("jwt", _START + r"(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})" + _END),
-        ("url_password", r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]+:([^\s/@\"'<>]+)@"),
-        ("bearer", r"(?i:authorization\s*:\s*(?:bearer|token|basic)\s+|bearer\s+)([A-Za-z0-9._~+/\-]{16,}=*)"),
-    )
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One provider format: the category it is counted under, where the format comes from (so
+    that it can be checked against its maintained upstream), and the regex (group 1 = secret)."""
+
+    category: str
+    source: str
+    regex: re.Pattern[str]
+
+
+def _rule(category: str, source: str, pattern: str) -> Rule:
+    return Rule(category, source, re.compile(pattern))
+
+
+GITLEAKS = "gitleaks 8 rules (config/gitleaks.toml)"
+RULES: tuple[Rule, ...] = (
+    _rule(
+        "aws",
+        f"{GITLEAKS}: aws-access-token",
+        _START + r"((?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16})" + _END,
+    ),
+    _rule(
+        "aws",
+        "AWS CLI config and environment names (aws_secret_access_key, AWS_SECRET_ACCESS_KEY)",
+        r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?\s*[:=]+\s*[\"']?"
+        r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+    ),
+    _rule(
+        "github",
+        f"{GITLEAKS}: github-pat, github-oauth, github-app-token",
+        _START + r"((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255})" + _END,
+    ),
+    _rule(
+        "github",
+        f"{GITLEAKS}: github-fine-grained-pat",
+        _START + r"(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})" + _END,
+    ),
+    _rule(
+        "gitlab",
+        f"{GITLEAKS}: gitlab-pat, gitlab-*-token (prefixes from GitLab's token overview docs)",
+        _START + r"((?:glpat|gldt|glrt|glsoat|glffct|glcbt|glimt|glptt|glft|gloas)-[A-Za-z0-9_\-]{20,})" + _END,
+    ),
+    _rule(
+        "slack",
+        f"{GITLEAKS}: slack-bot-token, slack-user-token, slack-app-token",
+        _START + r"(xox[abposre]-[A-Za-z0-9\-]{10,})" + _END,
+    ),
+    _rule(
+        "slack",
+        f"{GITLEAKS}: slack-webhook-url",
+        r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+)",
+    ),
+    _rule(
+        "stripe",
+        f"{GITLEAKS}: stripe-access-token",
+        _START + r"((?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{16,})" + _END,
+    ),
+    _rule("stripe", "Stripe docs: webhook signing secrets (whsec_)", _START + r"(whsec_[A-Za-z0-9]{24,})" + _END),
+    _rule(
+        "anthropic",
+        f"{GITLEAKS}: anthropic-api-key, anthropic-admin-api-key",
+        _START + r"(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{20,})" + _END,
+    ),
+    _rule(
+        "openai",
+        f"{GITLEAKS}: openai-api-key (project, service-account, admin keys)",
+        _START + r"(sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{20,})" + _END,
+    ),
+    _rule(
+        "openai",
+        f"{GITLEAKS}: openai-api-key (legacy, T3BlbkFJ marker)",
+        _START + r"(sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})" + _END,
+    ),
+    _rule("openai", "OpenAI legacy user keys (sk- + 48)", _START + r"(sk-[A-Za-z0-9]{48})" + _END),
+    _rule("google", f"{GITLEAKS}: gcp-api-key", _START + r"(AIza[0-9A-Za-z_\-]{35})" + _END),
+    _rule("google", "Google OAuth 2.0 access tokens (ya29.)", _START + r"(ya29\.[0-9A-Za-z_\-]{20,})" + _END),
+    _rule("google", "Google OAuth client secrets (GOCSPX-)", _START + r"(GOCSPX-[0-9A-Za-z_\-]{20,})" + _END),
+    _rule("huggingface", f"{GITLEAKS}: huggingface-access-token", _START + r"(hf_[A-Za-z0-9]{30,})" + _END),
+    _rule("npm", f"{GITLEAKS}: npm-access-token", _START + r"(npm_[A-Za-z0-9]{36})" + _END),
+    _rule("pypi", f"{GITLEAKS}: pypi-upload-token", _START + r"(pypi-[A-Za-z0-9_\-]{50,})" + _END),
+    _rule(
+        "jwt", f"{GITLEAKS}: jwt", _START + r"(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})" + _END
+    ),
+    _rule(
+        "url_password",
+        "RFC 3986 userinfo (scheme://user:password@host)",
+        r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]+:([^\s/@\"'<>]+)@",
+    ),
+    _rule(
+        "bearer",
+        "RFC 6750 / RFC 7617 Authorization headers",
+        r"(?i:authorization\s*:\s*(?:bearer|token|basic)\s+|bearer\s+)([A-Za-z0-9._~+/\-]{16,}=*)",
+    ),
+    _rule(
+        "curl_user",
+        f"{GITLEAKS}: curl-auth-user (curl -u/--user user:password)",
+        r"(?<![A-Za-z0-9_\-])(?:-u\s*|--user(?:\s+|=))[\"']?[^\s:\"']*:(?![$%{])([^\s\"']+)",
+    ),
+    _rule(
+        "netrc",
+        "netrc(5): machine … login … password …, a password token on its own line",
+        r"(?i)\b(?:login|machine)\s+\S+\s+password\s+(\S{3,})|^\s*password\s+(\S{3,})\s*$",
+    ),
+    _rule(
+        "password_env",
+        "libpq PGPASSWORD, MySQL MYSQL_PWD, Redis REDISCLI_AUTH, sshpass SSHPASS, restic/borg passphrases",
+        r"(?<![A-Za-z0-9_])(?:PGPASSWORD|MYSQL_PWD|REDISCLI_AUTH|SSHPASS|RESTIC_PASSWORD|BORG_PASSPHRASE)"
+        r"\s*=\s*(?:\"([^\"\n]+)\"|'([^'\n]+)'|([^\s\"'`;]+))",
+    ),
+    _rule(
+        "azure",
+        "Azure connection strings (Service Bus, Event Hubs, IoT Hub, Storage: SharedAccessKey=, AccountKey=)",
+        r"(?i:SharedAccessKey|AccountKey|SharedAccessSignature)\s*=\s*([A-Za-z0-9+/%]{16,}={0,2})",
+    ),
 )
+"""Every provider format the detector knows beyond detect-secrets' plugins (below); each
+match's first non-empty group is the secret."""
+
+PLUGINS: tuple[tuple[str, BasePlugin], ...] = (
+    ("aws", AWSKeyDetector()),
+    ("github", GitHubTokenDetector()),
+    ("gitlab", GitLabTokenDetector()),
+    ("slack", SlackDetector()),
+    ("stripe", StripeDetector()),
+    ("openai", OpenAIDetector()),
+    ("jwt", JwtTokenDetector()),
+    ("url_password", BasicAuthDetector()),
+    ("npm", NpmDetector()),
+    ("pypi", PypiTokenDetector()),
+    ("other_provider", ArtifactoryDetector()),
+    ("other_provider", AzureStorageKeyDetector()),
+    ("other_provider", DiscordBotTokenDetector()),
+    ("other_provider", MailchimpDetector()),
+    ("other_provider", SendGridDetector()),
+    ("other_provider", SquareOAuthDetector()),
+    ("other_provider", TelegramBotTokenDetector()),
+    ("other_provider", TwilioKeyDetector()),
+)
+"""detect-secrets 1.5's provider plugins (source: Yelp/detect-secrets, maintained upstream)."""
 
 PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----(.*?)(?:-----END \1-----|\Z)", re.DOTALL
@@ -61,7 +193,7 @@ PRIVATE_KEY_BLOCK = re.compile(
 """A whole PEM/PGP private key: the body is masked, the BEGIN/END lines stay as context."""
 
 _SECRET_NAME = (
-    r"(?:[A-Za-z0-9]*[_\-.])*(?:api_?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
+    r"(?:[A-Za-z0-9]*[_\-.])*(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
     r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)(?:[_\-.][A-Za-z0-9]*)*"
 )
 ASSIGNMENT = re.compile(
@@ -75,7 +207,21 @@ TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
 
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
-_SECRET_WORDS = ("key", "pass", "pwd", "secret", "token", "auth", "credential", "bearer", "contrase", "dsn", "://")
+_SECRET_WORDS = (
+    "key",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "auth",
+    "credential",
+    "bearer",
+    "contrase",
+    "dsn",
+    "://",
+    "-u",
+    "--user",
+)
 
 
 def maybe_secret(line: str) -> bool:
@@ -85,7 +231,7 @@ def maybe_secret(line: str) -> bool:
     return any(word in lowered for word in _SECRET_WORDS) or _LONG_TOKEN.search(line) is not None
 
 
-_TEMPLATE = re.compile(r"^\$\{?[A-Za-z_]|^%\(|^\{\{|^<[^>]*>$|^\*+$|^\.\.\.$")
+_TEMPLATE = re.compile(r"^\$\{?[A-Za-z_]|^%\(|^\{\{|^<[^>]*>$|\*{4}|^\.\.\.$")
 _CODE_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*[.\[(]|^[A-Za-z_]+$")
 
 
@@ -103,6 +249,8 @@ def looks_random(token: str) -> bool:
     hex needs 40+ characters, so that git object ids of 40 and digests still count (they are cheap
     to lose and impossible to tell from hex secrets).
     """
+    if _encodes_text(token):
+        return False
     if re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", token):
         return len(token) >= 32 and shannon_entropy(token) >= 3.0 and not re.fullmatch(r"[0-9a-f]{40}", token)
     classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
@@ -111,6 +259,35 @@ def looks_random(token: str) -> bool:
     if token.count("_") + token.count("-") > len(token) // 6:  # snake_case or kebab-case words
         return False
     return shannon_entropy(token) >= 4.2
+
+
+_ALGORITHM = r"(?i:sha(?:1|224|256|384|512)|md5|blake2b?)[-:]"
+_DIGEST_LABEL = re.compile(_ALGORITHM + r"$")
+_LABELLED_TOKEN = re.compile(_ALGORITHM)
+
+
+def is_digest(line: str, start: int) -> bool:
+    """The token at ``line[start:]`` is labelled as a content digest: a Subresource-Integrity
+    hash (``sha512-…`` in npm lockfiles), an OCI digest (``sha256:…``). Digests are public
+    fingerprints of public content, not key material."""
+    return (
+        _DIGEST_LABEL.search(line[max(0, start - 8) : start]) is not None
+        or _LABELLED_TOKEN.match(line, start) is not None
+    )
+
+
+def _encodes_text(token: str) -> bool:
+    """A base64 token that decodes to ordinary words (test vectors, encoded sentences): random key
+    material decodes to arbitrary bytes, almost never to printable text with spaces."""
+    stripped = token.rstrip("=")
+    try:
+        data = base64.b64decode(stripped + "=" * (-len(stripped) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not data or b" " not in data or not all(32 <= b < 127 or b in (9, 10, 13) for b in data):
+        return False
+    letters = sum(chr(b).isalpha() or b == 32 for b in data)
+    return letters >= 0.85 * len(data)
 
 
 def assignment_value_is_secret(value: str, quoted: bool) -> bool:

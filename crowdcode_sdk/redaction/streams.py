@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from .detector import Finding
+from .known import CATEGORY as UNCOUNTED
 
 UNKNOWN = "\x00"
 """Placeholder for text the edits did not reveal."""
@@ -91,6 +92,8 @@ class Marks:
             return
         for o in hit:
             self.units[o >> _ORIGIN_SHIFT].add(o & ((1 << _ORIGIN_SHIFT) - 1))
+        if category == UNCOUNTED:
+            return
         known = self._found.get(hit[0])
         if known is None or (known in self.GENERIC and category not in self.GENERIC):
             self._found[hit[0]] = category
@@ -125,6 +128,19 @@ class ShadowDocument:
         self.units: list[str] = []
         self.origins: list[int] = []
         self._pending: int | None = None
+        self._last = 0
+
+    def settle(self) -> None:
+        """Forget the text of every line but the one edited last (where a secret may still be
+        being typed): what stays between bundles is what the next bundle needs, not the file."""
+        lo = max(0, self._last - _WINDOW)
+        head = "".join(self.units[lo : self._last])
+        start = lo + head.rfind("\n") + 1 if "\n" in head else lo
+        tail = "".join(self.units[self._last : self._last + _WINDOW])
+        end = self._last + (tail.find("\n") if "\n" in tail else len(tail))
+        kept = self.units[start:end]
+        self.units = [UNKNOWN] * start + kept + [UNKNOWN] * (len(self.units) - end)
+        self.origins = [-1] * len(self.units)
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
         typing_on = length == 0 and continues_token(text) and self._pending is not None and offset == self._pending + 1
@@ -136,6 +152,7 @@ class ShadowDocument:
             self.units.extend(UNKNOWN * missing)
             self.origins.extend([-1] * missing)
         new = utf16_units(text)
+        self._last = offset + len(new)
         self.units[offset:end] = new
         self.origins[offset:end] = [origin(sequence, i) for i in range(len(new))]
         if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)
@@ -260,11 +277,23 @@ class OutputLines:
         for match in _ESCAPE.finditer(data):
             self._plain(sequence, data, position, match.start())
             position = match.end()
+            if data.startswith("\x1b]", match.start()):
+                sequence_text = match.group(0)
+                cut = 1 if sequence_text.endswith("\x07") else 2 if sequence_text.endswith("\x1b\\") else 0
+                self._command(sequence, data, match.start() + 2, match.end() - cut)
         self._plain(sequence, data, position, len(data))
+
+    def _command(self, sequence: int, data: str, start: int, end: int) -> None:
+        """An operating-system command (window title, the shell integration's marks with the
+        command line and the working directory) is text that leaves too: scanned on its own."""
+        body = data[start:end]
+        if len(body) >= 8:
+            for f in self._scan(body):
+                self._marks.add([origin(sequence, start + i) for i in range(f.start, f.end)], f.category)
 
     def _plain(self, sequence: int, data: str, start: int, end: int) -> None:
         while start < end:
-            breaks = (data.find("\n", start, end), data.find("\r", start, end))
+            breaks = (data.find("\n", start, end), data.find("\r", start, end), data.find("\b", start, end))
             newline = min((i for i in breaks if i >= 0), default=-1)
             stop = end if newline < 0 else newline
             if stop > start:
@@ -276,8 +305,24 @@ class OutputLines:
                 if self._length > 4 * _WINDOW:
                     self.flush()
                 return
-            self.flush()
+            if data[newline] == "\b":
+                self._backspace()
+            else:
+                self.flush()
             start = newline + 1
+
+    def _backspace(self) -> None:
+        """The cursor moves back one column and what follows overwrites: readline's echo of a
+        typo fixed with Backspace (``x\b \b``, ``\b\x1b[K``) leaves the line as it is seen."""
+        if not self._text:
+            return
+        if len(self._text[-1]) == 1:
+            self._text.pop()
+            self._starts.pop()
+            self._sources.pop()
+        else:
+            self._text[-1] = self._text[-1][:-1]
+        self._length -= 1
 
     def _origins(self, start: int, end: int) -> list[int]:
         out = []

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from .. import journal
 from ..errors import CrowdcodeError
 from ..export.crowd_code import events_up, is_bundle, read_bundles
@@ -50,7 +48,7 @@ class SessionSource:
         """The session's wire events in order and a loader for its snapshots."""
         if self.kind == "journal":
             loader = store_loader(Path(self.data_dir)) if self.data_dir else None
-            return (orjson.loads(line) for line in journal.read_lines(Path(self.path))), loader
+            return journal.decoded(journal.read_lines(Path(self.path))), loader
         for bundle in read_bundles(Path(self.path)):
             if bundle.session_id == self.session_id:
                 return events_up(bundle), bundle.snapshots.get

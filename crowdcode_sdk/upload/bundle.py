@@ -35,10 +35,23 @@ FORMAT = "crowdcode-bundle"
 VERSION = 1
 MANIFEST = "manifest.json"
 
-MEMBER = re.compile(
-    r"^(?:sessions/[0-9a-f]{32}/(?:session\.json|events-\d{6}\.jsonl|terminals/[A-Za-z0-9_.\-]{1,100}\.cast)"
-    r"|snapshots/manifests/[A-Za-z0-9_.\-]{1,100}\.json|snapshots/blobs/[0-9a-f]{64})$"
-)
+MEMBER_KINDS: dict[str, str] = {
+    "session": r"sessions/[0-9a-f]{32}/session\.json",
+    "segment": r"sessions/[0-9a-f]{32}/events-\d{6}\.jsonl",
+    "cast": r"sessions/[0-9a-f]{32}/terminals/[A-Za-z0-9_.\-]{1,100}\.cast",
+    "snapshot_manifest": r"snapshots/manifests/[A-Za-z0-9_.\-]{1,100}\.json",
+    "blob": r"snapshots/blobs/[0-9a-f]{64}",
+}
+"""Every kind of member a bundle may hold besides its manifest: a new kind is added here, and
+tests/test_bundle_members.py fails until a secret planted in it is shown not to leave."""
+MEMBER = re.compile("^(?:" + "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in MEMBER_KINDS.items()) + ")$")
+
+
+def member_kind(name: str) -> str | None:
+    match = MEMBER.match(name)
+    return match.lastgroup if match else None
+
+
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -38,6 +38,7 @@ from ..redaction import Redactor
 from ..store import SESSION_FILE, SessionInfo, Store
 from ..verification import verify
 from .bundle import BundleWriter, sha256_hex
+from .quarantine import DAMAGE, Quarantine
 from .queue import Entry, UploadQueue
 
 
@@ -84,6 +85,7 @@ class BundleBuilder:
         self.config = config
         self.queue = queue
         self.states = locations.data_dir / "upload" / "redactors"
+        self.quarantine = Quarantine(locations)
         from .. import __version__
 
         self._sdk_version = __version__
@@ -97,12 +99,19 @@ class BundleBuilder:
         covered = self.queue.covered()
         built = []
         for work in eligible(self.locations, now_ms, hold_back_ms, covered):
-            built.extend(self._session(work))
+            try:
+                built.extend(self._session(work))
+            except DAMAGE as exc:  # one session's bad data stops that session, not the others
+                self.quarantine.add(work.info.id, f"not uploaded: {type(exc).__name__}: {exc}")
         self._forget_gone_sessions()
         return built
 
     def _forget_gone_sessions(self) -> None:
-        """Drop the redaction state of sessions that no longer exist (deleted by hand)."""
+        """Drop the redaction state and quarantine note of sessions that no longer exist
+        (uploaded, panicked, deleted by hand)."""
+        self.quarantine.forget(
+            {s for s in self.quarantine.sessions() if not (self.locations.sessions_dir / s).exists()}
+        )
         if self.states.is_dir():
             for path in self.states.glob("*.pickle"):
                 if not (self.locations.sessions_dir / path.stem).exists():
@@ -135,6 +144,7 @@ class BundleBuilder:
             with contextlib.suppress(FileNotFoundError):
                 self._state_path(work.info.id).unlink()
         else:
+            redactor.settle()
             self._save_state(work.info.id, redactor)
         return entries
 
@@ -146,17 +156,18 @@ class BundleBuilder:
         self, writer: BundleWriter, entry: Entry, info: SessionInfo, segment: Path, redactor: Redactor
     ) -> None:
         lines = list(journal.read_lines_of(segment))
-        redacted = redactor.lines(lines, lookahead=_following_lines(info, segment))
+        damaged: list[bytes] = []
+        redacted = redactor.lines(lines, lookahead=_following_lines(info, segment), damaged=damaged.append)
+        if damaged:
+            self.quarantine.add(info.id, f"{len(damaged)} unreadable line(s) in {segment.name} left out")
         writer.add(f"sessions/{info.id}/{segment.name}", b"\n".join(redacted) + b"\n" if redacted else b"")
         entry.segments.append(str(segment))
         entry.events += len(redacted)
         session = writer.sessions.setdefault(info.id, {"segments": [], "final": False})
         session["segments"].append(segment.name)
-        for line in lines:
-            if b'"workspace_snapshot"' in line:
-                event = orjson.loads(line)
-                if event.get("type") == "workspace_snapshot":
-                    self._add_snapshot(writer, str(event["snapshotId"]), redactor)
+        for event in journal.decoded(line for line in lines if b'"workspace_snapshot"' in line):
+            if event.get("type") == "workspace_snapshot":
+                self._add_snapshot(writer, str(event.get("snapshotId")), redactor)
 
     def _add_snapshot(self, writer: BundleWriter, snapshot_id: str, redactor: Redactor) -> None:
         manifest = resolve_manifest(self.locations, snapshot_id)

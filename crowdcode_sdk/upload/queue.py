@@ -117,6 +117,23 @@ class UploadQueue:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def drop_built_since(self, cutoff_ms: int) -> int:
+        """Panic: drop the bundles built at or after ``cutoff_ms`` — they may carry what the panic
+        removed (with a hold-back shorter than its reach) — and the redaction state of their
+        sessions, which has read them. Nothing is lost: the recordings stay, and the next build
+        bundles what the panic left of them."""
+        dropped = [entry for entry in self.entries() if entry.created_at >= cutoff_ms]
+        sessions: set[str] = set()
+        for entry in dropped:
+            self.remove(entry)
+            sessions.update(Path(p).parent.name for p in entry.segments)
+            sessions.update(Path(p).name for p in entry.final_sessions)
+        states = self.directory.parent / "redactors"
+        for session_id in sessions:
+            with contextlib.suppress(OSError):
+                (states / f"{session_id}.pickle").unlink()
+        return len(dropped)
+
     def clear(self) -> int:
         """Drop every queued bundle (consent withdrawn); the recordings themselves stay."""
         entries = self.entries()

@@ -458,3 +458,33 @@ def test_the_consent_notice_is_one_line_once(shell) -> None:
         s.child.sendline("exit")
         assert s.finish() == 0
     assert consent_status() is Consent.PENDING
+
+
+def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
+    """``read -s -n`` (raw, no echo) and a curses password box (raw, echoing ``*``): neither the
+    pass-through loop's echo-off rule nor the redactor sees them; the recorder does."""
+    s = shell()
+    s.prompt()
+    s.child.sendline('read -s -n 9 -p "Enter tok""en: " t; echo " len=${#t}"')
+    s.child.expect_exact("Enter token: ")
+    s.child.send("rawsecret")  # nine keys, no Enter: read returns by itself
+    s.child.expect_exact("len=9")
+    s.prompt()
+    s.child.sendline("whiptail --passwordbox 'Your pass''word' 8 40 2>/dev/null; echo box-done")
+    wait_for_process("whiptail", "--passwordbox", "Your password", "8", "40")
+    s.child.expect_exact("Your password")
+    s.child.send("boxsecret42")
+    s.child.send("\r")
+    s.child.expect_exact("box-done")
+    s.prompt()
+    s.run("echo visible-after")
+    s.child.sendline("exit")
+    assert s.finish() == 0
+
+    info = only_session()
+    typed = "".join(a["data"] for a in actions(info, "terminal_input"))
+    assert "visible-after" in typed and "whiptail" in typed, actions(info)  # input around the prompts is recorded
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"rawsecret" not in data and b"boxsecret" not in data, path

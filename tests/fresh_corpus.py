@@ -1,0 +1,141 @@
+"""A corpus of FAKE secrets and of near-misses, with new random values on every run.
+
+tests/secret_corpus.py is seeded (the unit tests and docs/privacy.md's table need stable
+samples); this one is not, so that a detector tuned to last run's values cannot pass: every
+secret and every near-miss is drawn again, and the seed is printed by the tests that use it.
+
+Secrets: every format of tests/secret_corpus.py plus curl ``-u``/``--user``, ``.netrc``
+passwords, ``PGPASSWORD`` with a lowercase passphrase, Azure ``SharedAccessKey=``, Kubernetes
+``api-key: <base64>``. Near-misses: strings that look like secrets and are not — npm/yarn
+integrity hashes, base64 test vectors of sentences, git object ids, OCI digests, UUIDs, long
+identifiers, placeholders, secret-sounding prose.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import string
+import uuid
+from collections.abc import Callable
+
+from tests.secret_corpus import ALNUM, GENERATORS, _r
+
+LOWER = string.ascii_lowercase
+WORDS = [
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "river",
+    "stone",
+    "cloud",
+    "apple",
+    "garden",
+    "window",
+    "paper",
+    "music",
+    "silver",
+    "yellow",
+    "orange",
+    "planet",
+    "forest",
+    "winter",
+    "summer",
+    "morning",
+    "coffee",
+    "bridge",
+    "little",
+    "letter",
+]
+
+Generator = Callable[[random.Random], tuple[str, str]]
+
+
+def _words(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+NEW_FORMATS: dict[str, list[Generator]] = {
+    "curl_user": [
+        lambda r: (s := _r(r, ALNUM, 12), f"curl -u admin:{s} https://api.example.com/v1/items"),
+        lambda r: (s := _r(r, LOWER, 9) + str(r.randrange(100)), f"curl --user deploy:{s} -X POST https://ci.local"),
+        lambda r: (s := _r(r, ALNUM, 14), f"curl -s --user=ops:{s} https://metrics.internal/"),
+    ],
+    "netrc": [
+        lambda r: (s := _r(r, ALNUM, 16), f"machine api.example.com login jdoe password {s}"),
+        lambda r: (s := _r(r, LOWER, 10) + str(r.randrange(10, 99)), f"  password {s}"),
+    ],
+    "password_env": [
+        lambda r: (s := _words(r, 4).replace(" ", ""), f"PGPASSWORD={s} psql -h db.internal -U app"),
+        lambda r: (s := _words(r, 4), f"PGPASSWORD='{s}' pg_dump prod > dump.sql"),
+    ],
+    "azure": [
+        lambda r: (
+            s := base64.b64encode(r.randbytes(32)).decode(),
+            "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;"
+            f"SharedAccessKey={s}",
+        ),
+    ],
+    "kubernetes": [
+        lambda r: (s := base64.b64encode(_r(r, ALNUM, 18).encode()).decode(), f"  api-key: {s}"),
+    ],
+}
+
+NEAR_MISSES: list[Callable[[random.Random], str]] = [
+    lambda r: f'      "integrity": "sha512-{base64.b64encode(r.randbytes(64)).decode()}",',
+    lambda r: f"  integrity sha512-{base64.b64encode(r.randbytes(64)).decode()}",
+    lambda r: f'  "integrity": "sha1-{base64.b64encode(r.randbytes(20)).decode()}"',
+    lambda r: f'assert b64encode(b"{_words(r, 7)}") == "{base64.b64encode(_words(r, 7).encode()).decode()}"',
+    lambda r: f"echo {base64.b64encode(_words(r, 9).capitalize().encode()).decode()} | base64 -d",
+    lambda r: f"commit {r.randbytes(20).hex()}",
+    lambda r: f"git cherry-pick {r.randbytes(20).hex()}",
+    lambda r: f"git show {r.randbytes(20).hex()[: r.randrange(7, 13)]} --stat",
+    lambda r: f"FROM python:3.12-slim@sha256:{r.randbytes(32).hex()}",
+    lambda r: f'id = "{uuid.UUID(bytes=r.randbytes(16))}"',
+    lambda r: "def " + "_".join(r.choice(WORDS) for _ in range(6)) + "(self) -> None:",
+    lambda r: "const " + "".join(w.capitalize() for w in (r.choice(WORDS) for _ in range(6))) + "Handler = 1;",
+    lambda r: "/usr/share/" + "/".join(r.choice(WORDS) for _ in range(5)) + ".conf",
+    lambda r: f'password = os.environ["{r.choice(WORDS).upper()}_PASSWORD"]',
+    lambda r: f"token: ${{{r.choice(WORDS).upper()}_TOKEN}}",
+    lambda r: f'curl -u "$USER:${r.choice(WORDS).upper()}_TOKEN" https://example.com',
+    lambda r: f"sort -u {r.choice(WORDS)}.txt | uniq -c",
+    lambda r: f"The password must be at least {r.randrange(8, 20)} characters long and contain a {r.choice(WORDS)}",
+    lambda r: f"https://{r.choice(WORDS)}@github.com/{r.choice(WORDS)}/{r.choice(WORDS)}.git",
+    lambda r: f'version = "{r.randrange(10)}.{r.randrange(50)}.{r.randrange(200)}"',
+    lambda r: f"color: #{r.randbytes(3).hex()}; background: #{r.randbytes(3).hex()};",
+    lambda r: f"AWS_ACCESS_KEY_ID=AKIA{'*' * 16}",
+    lambda r: f"api_key = get_api_key({r.choice(WORDS)}_config)",
+    lambda r: f"Reset your password at https://example.com/{r.choice(WORDS)}/reset",
+    lambda r: (
+        f"pip install {r.choice(WORDS)}=={r.randrange(5)}.{r.randrange(20)}.{r.randrange(9)} --hash=sha256:"
+        + r.randbytes(32).hex()
+    ),
+]
+NEAR_MISS_COPIES = 5
+"""Each near-miss shape is drawn this many times (≥ 100 near-misses in all)."""
+
+
+def secrets(rng: random.Random) -> list[tuple[str, str, str]]:
+    """[(category, secret, line)] with values drawn from ``rng``: one sample of every generator
+    of both corpora."""
+    out = []
+    for generators in (GENERATORS, NEW_FORMATS):
+        for category, made in generators.items():
+            for generate in made:
+                secret, line = generate(rng)
+                out.append((category, secret, line))
+    return out
+
+
+def near_misses(rng: random.Random) -> list[str]:
+    return [shape(rng) for shape in NEAR_MISSES for _ in range(NEAR_MISS_COPIES)]
+
+
+def fresh_rng() -> tuple[int, random.Random]:
+    """A new seed per run (reported by the caller, so that a failure can be replayed)."""
+    seed = random.SystemRandom().randrange(1 << 32)
+    return seed, random.Random(seed)

@@ -1,0 +1,136 @@
+"""End to end through a real `crowdcode shell`: fake secrets drawn afresh, typed as commands
+(so that they sit in the shell-integration marks too), printed with a Latin-1 byte (so that the
+cast gets exact-bytes events), answered at a raw-mode prompt; uploaded to a real `crowdcode
+serve` on 127.0.0.1; every stored bundle unpacked and searched for every secret, every 8-character
+fragment of one, the home path and the user name."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from shell_helpers import CROWDCODE, only_session
+
+from crowdcode_sdk.upload import read_bundle
+from tests.fresh_corpus import fresh_rng, secrets
+from tests.privacy_support import configure
+
+USER = "zoltanfey"
+
+
+PUBLIC_PREFIXES = ("https://hooks.slack.com/services/", "sk-ant-api03-", "github_pat_", "sk-proj-", "sk_test_")
+"""The constant start of a format is no secret: fragments are looked for in the rest."""
+
+
+def _private_part(secret: str) -> str:
+    if secret.startswith("eyJ"):  # a JWT's header is the same for every token
+        return secret.split(".", 1)[1]
+    for prefix in PUBLIC_PREFIXES:
+        if secret.startswith(prefix):
+            return secret[len(prefix) :]
+    return secret
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
+    port = _free_port()
+    store = tmp_path / "store"
+    server = subprocess.Popen(
+        [CROWDCODE, "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        assert time.monotonic() < deadline, "crowdcode serve did not answer"
+        time.sleep(0.05)
+    yield url, store
+    server.terminate()
+    assert server.wait(timeout=15) is not None
+
+
+def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: Path, monkeypatch, serve) -> None:  # type: ignore[no-untyped-def]
+    url, store = serve
+    me = tmp_path / USER
+    me.mkdir()
+    (me / ".bashrc").write_text((Path(os.environ["HOME"]) / ".bashrc").read_text())
+    for variable in ("HOME",):
+        monkeypatch.setenv(variable, str(me))
+    for variable in ("USER", "LOGNAME"):
+        monkeypatch.setenv(variable, USER)
+    seed, rng = fresh_rng()
+    samples = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
+    printed = me / "notes.txt"
+    printed.write_bytes(b"caf\xe9\n" + "\n".join(line for _, _, line in samples).encode() + b"\n")
+
+    s = shell(cwd=me)
+    s.prompt()
+    s.run('echo "$HOME" "$USER"')
+    s.run("set +H")  # no history expansion of the `!` in passwords
+    for _category, _secret, line in samples:
+        if not line.lstrip().startswith("password "):  # a .netrc line is a file's, printed below
+            s.run(line if line.startswith(("export ", "curl ", "PGPASSWORD=")) else f"# {line}")
+    s.run(f"cat {printed.name}")
+    s.child.sendline('read -s -n 12 -p "Enter PIN: " p; echo " got ${#p}"')
+    s.child.expect_exact("Enter PIN: ")
+    pin = "".join(rng.choice("0123456789") for _ in range(12))
+    s.child.send(pin)
+    s.child.expect_exact("got 12")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    only_session(ended=True)
+
+    configure_env = {"consent.status": "accepted", "upload.url": url, "privacy.hold_back_s": 0}
+    from crowdcode_sdk.locations import Locations
+
+    configure(Locations.default(), **configure_env)
+    upload = subprocess.run([CROWDCODE, "upload", "--now"], capture_output=True, text=True, timeout=120)
+    assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
+
+    texts = []
+    for path in sorted(store.rglob("*.tar.zst")):
+        bundle = read_bundle(path.read_bytes())
+        texts.append(orjson.dumps(bundle.manifest).decode())
+        for name, data in bundle.members.items():
+            texts.append(data.decode("latin-1"))
+            if name.endswith(".cast"):
+                for line in data.splitlines()[1:]:
+                    event = orjson.loads(line)
+                    if event[1] == "b":
+                        texts.append(base64.b64decode(event[2]).decode("latin-1"))
+    assert texts, "nothing reached the server"
+    everything = "\n".join(texts)
+    assert "***" in everything  # what was found is masked, not dropped
+    leaks = []
+    for category, secret, _line in samples:
+        private = _private_part(secret)
+        for i in range(len(private) - 7):
+            at = everything.find(private[i : i + 8])
+            if at >= 0:
+                leaks.append((category, secret, everything[max(0, at - 60) : at + 30]))
+                break
+    assert not leaks, f"seed {seed}: {leaks}"
+    assert pin not in everything and str(me) not in everything and USER not in everything, f"seed {seed}"
+    print(f"seed {seed}: {len(samples)} secrets, none left", file=sys.stderr)
