@@ -8,7 +8,9 @@ import os
 import pwd
 import secrets
 import select
+import shutil
 import sys
+import sysconfig
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import orjson
 
 from crowdcode_sdk import Config, CrowdcodeError
+from crowdcode_sdk.consent import CONSENT_LINE, consent_notice_due
 
 from . import channel, integration, pty_loop, recorder
 from .terminal_mode import get_size
@@ -35,8 +38,19 @@ def default_shell(env: dict[str, str]) -> str:
     return shell or "/bin/sh"
 
 
+def with_crowdcode_on_path(env: dict[str, str]) -> dict[str, str]:
+    """Append the directory of this installation's ``crowdcode`` script to PATH when the shell
+    would not find ``crowdcode`` otherwise (started as ``.venv/bin/crowdcode shell``), so that
+    ``crowdcode status`` or ``crowdcode panic`` work inside the recorded terminal."""
+    scripts = sysconfig.get_path("scripts")
+    path = env.get("PATH", os.defpath)
+    if shutil.which("crowdcode", path=path) or not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
+        return env
+    return {**env, "PATH": f"{path}{os.pathsep}{scripts}" if path else scripts}
+
+
 def run(command: Sequence[str]) -> int:
-    env = dict(os.environ)
+    env = with_crowdcode_on_path(dict(os.environ))
     argv = list(command) or [default_shell(env)]
     outer_nonce = env.get(integration.NONCE_VARIABLE)
     if env.get(NESTED_VARIABLE):
@@ -50,6 +64,9 @@ def run(command: Sequence[str]) -> int:
         return _exec(argv, env)
     if not config["recording.enabled"]:
         return _exec(argv, env)
+    with contextlib.suppress(OSError, CrowdcodeError):  # a question must not cost the user their shell
+        if sys.stderr.isatty() and consent_notice_due("shell"):
+            print(CONSENT_LINE, file=sys.stderr)
     return record(argv, env, config)
 
 

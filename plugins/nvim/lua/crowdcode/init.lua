@@ -121,8 +121,7 @@ function M._from_host(message)
     M.session = message.session
     M.consent_text = message.consent_text
     set_state('recording')
-    if message.consent == 'pending' and not M.consent_noted then -- once per Neovim
-      M.consent_noted = true
+    if message.ask_consent then -- the recorder says so on the first start ever, while consent is pending
       host.notify('recording locally; nothing leaves this machine until you answer :CrowdcodeConsent', vim.log.levels.INFO)
     end
   elseif kind == 'disabled' then
