@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -76,7 +77,7 @@ def _frame(message: dict) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-def _read_message(stream) -> dict:  # type: ignore[no-untyped-def]
+def _read_message(stream: IO[bytes]) -> dict:
     length = None
     while (line := stream.readline().strip()) != b"":
         name, _, value = line.partition(b":")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,13 +67,16 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     set_value(Locations.default(), "consent.status", "declined")  # no consent modal in the way
     user_data, extensions = tmp_path / "user-data", tmp_path / "extensions"
     (user_data / "User").mkdir(parents=True)
-    # The extension host may take its PATH from a login shell: name the executable explicitly.
-    crowdcode = Path(sys.executable).with_name("crowdcode")
-    (user_data / "User" / "settings.json").write_text(json.dumps({**SETTINGS, "crowdcode.path": str(crowdcode)}))
+    # Only the .vsix: no crowdcode on PATH and no crowdcode.path, so the extension runs its bundled
+    # recorder with the python3 it finds on PATH.
+    (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS))
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    assert shutil.which("crowdcode", path=path) is None, "a crowdcode on PATH would stand in for the bundle"
     (tmp_path / "code-server.yaml").write_text("auth: none\n")
     env = {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PATH": path,
+        "PYTHONPATH": "",
         "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
         "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
         "EXTENSIONS_GALLERY": "{}",
