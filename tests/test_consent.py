@@ -146,31 +146,18 @@ def test_consent_prompt_in_a_real_terminal(privacy_home: Locations) -> None:
             output += os.read(fd, 4096)
     assert b"Upload your recordings?" in output
     os.write(fd, b"y\r")
-    while time.monotonic() < deadline:
-        if select.select([fd], [], [], 0.5)[0]:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
+    output += _read_to_the_end(fd, deadline)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert consent_status(privacy_home) is Consent.ACCEPTED
 
 
-def _in_a_terminal(argv: list[str]) -> bytes:
-    """Run ``argv`` on a pseudo-terminal to its end and return what it showed."""
+def _read_to_the_end(fd: int, deadline: float) -> bytes:
+    """What a pseudo-terminal shows until its command ends (or the deadline passes)."""
     import os
-    import pty
     import select
 
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(argv[0], argv)
     output = b""
-    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if select.select([fd], [], [], 0.5)[0]:
             try:
@@ -180,6 +167,18 @@ def _in_a_terminal(argv: list[str]) -> bytes:
             if not chunk:
                 break
             output += chunk
+    return output
+
+
+def _in_a_terminal(argv: list[str]) -> bytes:
+    """Run ``argv`` on a pseudo-terminal to its end and return what it showed."""
+    import os
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    output = _read_to_the_end(fd, time.monotonic() + 30)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     return output
