@@ -97,6 +97,22 @@ def test_shell_records_one_session_from_outside_the_repository(installed: Path, 
     assert session.metadata["adapter"] == "shell"
 
 
+def test_crowdcode_is_on_path_inside_the_recorded_shell(installed: Path, home: Path, tmp_path: Path):
+    """README's first command runs .venv/bin/crowdcode shell with crowdcode not on PATH."""
+    assert not (Path("/usr/bin") / "crowdcode").exists()
+    result = subprocess.run(
+        [str(installed / "crowdcode"), "shell", "--", "sh", "-c", "command -v crowdcode"],
+        cwd=tmp_path,
+        env=outside_env(PATH="/usr/bin:/bin"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(installed / "crowdcode")
+    only_session(ended=True)
+
+
 def test_neovim_records_with_only_the_printed_spec(installed: Path, home: Path, tmp_path: Path):
     spec = run_installed(installed, "nvim", "--print-spec", cwd=tmp_path)
     assert spec.returncode == 0, spec.stderr
