@@ -20,18 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, set_value
-from .locations import Locations
+from .locations import Locations, open_private, private_dir
 from .quota import Level, storage_usage
 
 OPT_OUT_FILE = ".crowdcode-off"
 
-CONSENT_TEXT = (
+CONSENT_EXPLANATION = (
     "crowdcode records your edits, terminal commands and screens on this machine to build an open "
     "dataset for training coding models. Nothing leaves this machine unless you accept: then data "
     "older than the hold-back window (so that the panic button can still remove it) is redacted "
     "(secrets, home directory, user name) and uploaded to the configured server. You can change "
-    "this at any time with `crowdcode consent accept|decline`. Upload your recordings?"
+    "this at any time with `crowdcode consent accept|decline`."
 )
+CONSENT_TEXT = f"{CONSENT_EXPLANATION} Upload your recordings?"
+"""What adapters ask; ``crowdcode consent status`` shows only the explanation, as it asks nothing."""
 
 
 class Consent(enum.StrEnum):
@@ -77,30 +79,26 @@ def ask_consent(prompt_fn: PromptFn, locations: Locations | None = None, *, inte
     return set_consent(Consent.ACCEPTED if answer else Consent.DECLINED, locations)
 
 
-NOTICE_MARKER = "consent-notice-shown"
-"""In the data directory once the first-use notice has been shown: it is shown once per user."""
-NOTICE = (
-    "crowdcode: this terminal is recorded on this machine only; `crowdcode consent accept` shares "
-    "your recordings for the open dataset (`crowdcode consent` explains, `crowdcode off` stops)"
-)
-
-
-def first_use_notice(locations: Locations | None = None) -> str | None:
-    """The one-line consent notice for a terminal adapter's first start while consent is pending,
-    ``None`` every other time. A line, not a question: starting the user's shell must never wait
-    for an answer; ``crowdcode consent ask`` is the question."""
+def consent_notice_due(adapter: str, locations: Locations | None = None) -> bool:
+    """Whether ``adapter`` should show the consent question now: only while consent is pending and
+    only on its first start ever, so the question never blocks and never comes back (each adapter
+    asks in its own way; a marker under the data directory remembers that it did)."""
     locations = locations or Locations.default()
     if consent_status(locations) is not Consent.PENDING:
-        return None
-    marker = locations.data_dir / NOTICE_MARKER
+        return False
+    marker = private_dir(locations.data_dir / "consent-shown") / adapter
     try:
-        locations.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.close(open_private(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
     except FileExistsError:
-        return None
-    except OSError:  # cannot remember having shown it: better not to show it every time
-        return None
-    return NOTICE
+        return False
+    return True
+
+
+CONSENT_LINE = (
+    "crowdcode is recording on this machine only; to share it for an open dataset of coding: "
+    "`crowdcode consent accept` (or `decline`; `crowdcode consent` says what is uploaded)."
+)
+"""The consent question as one line, for terminals, where a prompt would hold up the shell."""
 
 
 def terminal_prompt(text: str) -> bool | None:

@@ -131,3 +131,25 @@ def test_ambiguous_and_unknown_session_references(populated):
     assert result.returncode == 2 and "matches 2 sessions" in result.stderr
     result = run_cli("export", "zzz", check=False)
     assert result.returncode == 2 and "no session matches 'zzz'" in result.stderr
+
+
+def test_an_unknown_option_shows_the_subcommands_usage(home):
+    for args, usage in ((["shell", "--bogus"], "crowdcode shell"), (["config", "set", "--bogus", "a", "b"], "crowdcode config set")):
+        result = run_cli(*args, check=False)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"usage: {usage} ")
+        assert result.stderr.endswith(f"{usage}: error: unrecognized arguments: --bogus\n")
+
+
+def test_help_texts_read_as_plain_text():
+    play = run_cli("play", "--help").stdout
+    assert "Keys: space pauses" in play and "``" not in play
+    for command in ("status", "sessions", "panic", "config", "serve", "upload"):
+        description = run_cli(command, "--help").stdout.split("\n\n")[1]
+        assert not description.startswith(("positional", "options")), f"{command} --help has no description"
+
+
+def test_consent_status_asks_nothing(home):
+    out = run_cli("consent", "status").stdout
+    assert out.startswith("Consent: pending")
+    assert "crowdcode consent accept|decline" in out and "?" not in out

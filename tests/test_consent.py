@@ -146,15 +146,58 @@ def test_consent_prompt_in_a_real_terminal(privacy_home: Locations) -> None:
             output += os.read(fd, 4096)
     assert b"Upload your recordings?" in output
     os.write(fd, b"y\r")
+    output += _read_to_the_end(fd, deadline)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert consent_status(privacy_home) is Consent.ACCEPTED
+
+
+def _read_to_the_end(fd: int, deadline: float) -> bytes:
+    """What a pseudo-terminal shows until its command ends (or the deadline passes)."""
+    import os
+    import select
+
+    output = b""
     while time.monotonic() < deadline:
         if select.select([fd], [], [], 0.5)[0]:
             try:
                 chunk = os.read(fd, 4096)
-            except OSError:
+            except OSError:  # the terminal closed: the command ended
                 break
             if not chunk:
                 break
             output += chunk
+    return output
+
+
+def _in_a_terminal(argv: list[str]) -> bytes:
+    """Run ``argv`` on a pseudo-terminal to its end and return what it showed."""
+    import os
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    output = _read_to_the_end(fd, time.monotonic() + 30)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert consent_status(privacy_home) is Consent.ACCEPTED
+    return output
+
+
+def test_the_shell_shows_the_consent_line_on_its_first_start_only(privacy_home: Locations) -> None:
+    from crowdcode_sdk.consent import CONSENT_LINE
+    from tests.conftest import crowdcode_executable
+
+    argv = [crowdcode_executable(), "shell", "--", "true"]
+    assert CONSENT_LINE.encode() in _in_a_terminal(argv).replace(b"\r\n", b"")
+    assert b"crowdcode consent accept" not in _in_a_terminal(argv)
+    assert consent_status(privacy_home) is Consent.PENDING  # shown, not answered: nothing was decided
+
+
+def test_the_consent_notice_is_due_once_per_adapter_while_pending(privacy_home: Locations) -> None:
+    from crowdcode_sdk.consent import consent_notice_due, set_consent
+
+    assert consent_notice_due("nvim", privacy_home)
+    assert not consent_notice_due("nvim", privacy_home)
+    set_consent(Consent.DECLINED, privacy_home)
+    assert not consent_notice_due("shell", privacy_home)  # answered: nobody asks

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from crowdcode_sdk import Store, apply_changes
@@ -21,13 +23,15 @@ def test_the_example_is_under_50_lines():
 
 
 def test_the_example_records_a_replayable_session(home, tmp_path: Path):
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    original = "print('hello')\n"
-    (workspace / "hello.py").write_text(original)
-    namespace: dict = {}
-    exec(compile(_example(), "docs/embedding.md", "exec"), namespace)
-    session_id = namespace["record_demo"](workspace)
+    """Saved verbatim as example.py and run as the doc says, in a folder of its own."""
+    (tmp_path / "example.py").write_text(_example())
+    result = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    session_id = result.stdout.strip()
+    original = (tmp_path / "crowdcode-demo" / "hello.py").read_text()
+    assert original == "print('hello')\n"  # the editor's buffer changed, not the file on disk
 
     events = list(Store().events(Store().find(session_id)))
     assert [e.kind for e in events] == ["session_start", "file_open", "edit", "selection", None, "session_end"]

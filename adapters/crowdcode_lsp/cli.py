@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk.extras import require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for module in ("pygls", "lsprotocol"):
+        require(module, "lsp", "crowdcode lsp")
     from .server import configure_logging, serve
 
     tcp = None

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import signal
 import sys
+import sysconfig
 import threading
+from pathlib import Path
 from typing import Any
+
+from crowdcode_sdk.extras import require
 
 FINISH_BOUND_S = 10.0
 """How long closing the session may take once Neovim said bye or went; then the process ends."""
@@ -20,14 +26,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "nvim",
         help="the Neovim recorder (started by the Neovim plugin, speaks msgpack-RPC on stdio)",
-        description="Started by plugins/nvim with jobstart({'crowdcode', 'nvim'}, {rpc = true}); "
-        "not meant to be run by hand. See docs/nvim.md.",
+        description="Started by the Neovim plugin with jobstart({'crowdcode', 'nvim'}, {rpc = true}); "
+        "not meant to be run by hand, except with --print-spec. See docs/nvim.md.",
+    )
+    p.add_argument(
+        "--print-spec",
+        action="store_true",
+        help="print the lazy.nvim spec and the runtimepath line for the plugin shipped with this install",
     )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import pynvim
+    if args.print_spec:
+        print(spec(plugin_dir(), recorder_command()))
+        return 0
+    pynvim = require("pynvim", "nvim", "crowdcode nvim")
 
     from .host import Host
 
@@ -81,3 +95,42 @@ def run(args: argparse.Namespace) -> int:
         bound.start()
         host.finish("editor closed")
     return 0
+
+
+def plugin_dir() -> Path:
+    """The Lua plugin inside the installed package (package data), so Neovim needs no checkout."""
+    return (Path(__file__).parent / "plugin").resolve()
+
+
+def recorder_command() -> str:
+    """This installation's ``crowdcode``, by absolute path: Neovim started from a desktop menu may
+    not have the PATH of the shell that installed it."""
+    own = Path(sysconfig.get_path("scripts")) / "crowdcode"
+    if os.access(own, os.X_OK):
+        return str(own)
+    return shutil.which("crowdcode") or "crowdcode"
+
+
+def spec(plugin: Path, command: str) -> str:
+    """Copy-paste Lua for lazy.nvim, or for init.lua without a plugin manager."""
+
+    def lua(text: str) -> str:  # a JSON string is a valid Lua string literal
+        return json.dumps(text, ensure_ascii=False)
+
+    opts = f"{{ cmd = {{ {lua(command)}, 'nvim' }} }}"
+    return "\n".join(
+        [
+            "-- lazy.nvim: add this to your plugin specs",
+            "{",
+            f"  dir = {lua(str(plugin))},",
+            "  name = 'crowdcode',",
+            "  event = 'VeryLazy',",
+            f"  opts = {opts},",
+            "  config = function(_, opts) require('crowdcode').setup(opts) end,",
+            "}",
+            "",
+            "-- or, without a plugin manager, in init.lua:",
+            f"vim.opt.runtimepath:append({lua(str(plugin))})",
+            f"require('crowdcode').setup({opts})",
+        ]
+    )

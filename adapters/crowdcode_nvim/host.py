@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crowdcode_sdk.attribution import workspace_root
-from crowdcode_sdk.consent import CONSENT_TEXT, consent_status, recording_allowed, set_consent
+from crowdcode_sdk.consent import CONSENT_TEXT, consent_notice_due, consent_status, recording_allowed, set_consent
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.ignore import is_secret
 from crowdcode_sdk.locations import Locations
@@ -117,7 +117,10 @@ class Host:
             return
         self.files = file_events(self.session, watched_roots(workspace))
         consent = consent_status(self.locations).value
-        self.reply({"type": "ready", "session": self.session.id, "consent": consent, "consent_text": CONSENT_TEXT})
+        ask = consent_notice_due("nvim", self.locations)
+        self.reply(
+            {"type": "ready", "session": self.session.id, "consent": consent, "ask_consent": ask, "consent_text": CONSENT_TEXT}
+        )
         if allowed.warning:  # local storage nearly full
             self.reply({"type": "message", "text": allowed.warning})
 

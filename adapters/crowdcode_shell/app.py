@@ -8,17 +8,18 @@ import os
 import pwd
 import secrets
 import select
+import shutil
 import signal
 import sys
+import sysconfig
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from crowdcode_sdk.config import Config
-from crowdcode_sdk.consent import first_use_notice
-from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk import Config, CrowdcodeError
+from crowdcode_sdk.consent import CONSENT_LINE, consent_notice_due
 
 from . import channel, integration, pty_loop
 from .recorder_spec import RecorderSpec
@@ -51,8 +52,19 @@ def default_shell(env: dict[str, str]) -> str:
     return shell or "/bin/sh"
 
 
+def with_crowdcode_on_path(env: dict[str, str]) -> dict[str, str]:
+    """Append the directory of this installation's ``crowdcode`` script to PATH when the shell
+    would not find ``crowdcode`` otherwise (started as ``.venv/bin/crowdcode shell``), so that
+    ``crowdcode status`` or ``crowdcode panic`` work inside the recorded terminal."""
+    scripts = sysconfig.get_path("scripts")
+    path = env.get("PATH", os.defpath)
+    if shutil.which("crowdcode", path=path) or not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
+        return env
+    return {**env, "PATH": f"{path}{os.pathsep}{scripts}" if path else scripts}
+
+
 def run(command: Sequence[str]) -> int:
-    env = dict(os.environ)
+    env = with_crowdcode_on_path(dict(os.environ))
     argv = list(command) or [default_shell(env)]
     outer_nonce = env.get(integration.NONCE_VARIABLE)
     if env.get(NESTED_VARIABLE) and env.get(MULTIPLEXER_VARIABLE, _multiplexer({})) == _multiplexer(env):
@@ -66,10 +78,9 @@ def run(command: Sequence[str]) -> int:
         return _exec(argv, env)
     if not config["recording.enabled"]:
         return _exec(argv, env)
-    if os.isatty(0) and os.isatty(2):
-        notice = first_use_notice()
-        if notice:
-            print(notice, file=sys.stderr)
+    with contextlib.suppress(OSError, CrowdcodeError):  # a question must not cost the user their shell
+        if sys.stderr.isatty() and consent_notice_due("shell"):
+            print(CONSENT_LINE, file=sys.stderr)
     return record(argv, env, config)
 
 

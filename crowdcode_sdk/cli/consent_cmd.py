@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import set_value
 from ..consent import (
-    CONSENT_TEXT,
+    CONSENT_EXPLANATION,
     OPT_OUT_FILE,
     Consent,
     ask_consent,
@@ -55,7 +55,7 @@ def consent(args: argparse.Namespace) -> int:
         status = consent_status(locations)
         print(f"Consent: {status} ({MEANING[status]})")
         if status is Consent.PENDING:
-            print(CONSENT_TEXT)
+            print(CONSENT_EXPLANATION)
         return 0
     status = set_consent(Consent.ACCEPTED if args.answer == "accept" else Consent.DECLINED, locations)
     if status is Consent.DECLINED:

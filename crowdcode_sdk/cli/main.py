@@ -10,7 +10,7 @@ importing eleven other commands); help, an unknown command or a command register
 command's module build the whole parser.
 
 A :class:`~crowdcode_sdk.errors.CrowdcodeError` ends the command with one clear line on stderr and
-exit status 2, never a traceback.
+exit status 2, never a traceback (so does a missing extra: :func:`crowdcode_sdk.extras.require`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,34 @@ CORE_COMMANDS = {
 """The core's command modules (in this package) and the commands each registers."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Subcommands reject unknown options themselves, so that the error shows the subcommand's
+    usage (``crowdcode shell --bogus``), not the top-level one. Nested subparsers inherit this."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog != "crowdcode":
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
+def _describe(subparsers: argparse._SubParsersAction) -> None:
+    """A subcommand's ``--help`` opens with its one-line summary when it has no longer description."""
+    summaries = {action.dest: action.help for action in subparsers._choices_actions}
+    for name, sub in subparsers.choices.items():
+        summary = summaries.get(name)
+        if sub.description is None and summary:
+            sub.description = f"{summary[0].upper()}{summary[1:]}."
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _describe(action)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for every command, or only for ``command`` when it is known by name."""
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="crowdcode",
         description="Record how you write software: editors, terminals, agents. Local and private by default.",
     )
@@ -56,6 +79,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             entry.load()(subparsers)
         except Exception as exc:  # a broken adapter must not take the whole CLI down
             print(f"crowdcode: warning: command {entry.name!r} unavailable: {exc}", file=sys.stderr)
+    _describe(subparsers)
     return parser
 
 

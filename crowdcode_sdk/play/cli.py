@@ -30,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "play",
         help="replay a session in the terminal: editor, terminal screen, recent actions",
-        description=__doc__,
+        description="Replay a recording in the terminal.\n\n"
+        "Keys: space pauses and resumes, + and - double or halve the speed, n steps one\n"
+        "frame while paused, q quits. Idle time longer than --max-gap seconds is\n"
+        "shortened to it. --no-wait (or output that is not a terminal) prints the\n"
+        "frames one after another.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", help="session id, prefix, 'latest', session directory or crowd-code 2.0 bundle")

@@ -21,6 +21,7 @@ from itertools import repeat
 from typing import Any
 
 from ..errors import CrowdcodeError
+from ..extras import require
 from .dataset import DatasetConfig, SessionResult, process
 from .sources import SessionSource
 
@@ -60,10 +61,8 @@ def _ray_process(row: dict[str, Any], config: DatasetConfig) -> dict[str, Any]:
 def _ray(
     sources: list[SessionSource], config: DatasetConfig, workers: int | None, address: str | None
 ) -> Iterator[SessionResult]:
-    try:
-        import ray
-    except ImportError:
-        raise CrowdcodeError("--engine ray needs Ray: pip install 'crowdcode[ray]'") from None
+    require("ray", "dataset", "--engine ray")
+    import ray
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}

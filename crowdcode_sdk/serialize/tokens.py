@@ -2,7 +2,7 @@
 
 The default needs no model: a byte-based estimate (UTF-8 bytes / 4, rounded up), which is close
 to what BPE tokenizers give for code and English. A local Hugging Face ``tokenizer.json`` gives
-exact counts through the ``tokenizers`` package (optional: ``pip install 'crowdcode[hf]'``).
+exact counts through the ``tokenizers`` package (optional: ``pip install 'crowdcode[dataset]'``).
 Nothing is downloaded: the file must be on disk.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import CrowdcodeError
+from ..extras import require
 
 TRUNCATED = "\n... [truncated]"
 
@@ -48,10 +49,7 @@ class HuggingFaceTokenizer:
     """Exact counts from a local ``tokenizer.json``."""
 
     def __init__(self, path: str | Path) -> None:
-        try:
-            from tokenizers import Tokenizer as HFTokenizer
-        except ImportError:
-            raise CrowdcodeError("--tokenizer needs the 'tokenizers' package: pip install 'crowdcode[hf]'") from None
+        HFTokenizer = require("tokenizers", "dataset", "--tokenizer").Tokenizer
         path = Path(path)
         if path.is_dir():
             path = path / "tokenizer.json"

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -55,10 +56,15 @@ def _free_port() -> int:
 
 
 def browser_env(base: Path) -> dict[str, str]:
-    """The environment of code-server and the driver: the venv first on PATH, private XDG dirs."""
+    """The environment of code-server and the driver: private XDG dirs, and only the .vsix: no
+    crowdcode on PATH (the venv's bin is left out) and no PYTHONPATH, so the extension runs its
+    bundled recorder with the python3 it finds on PATH."""
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    assert shutil.which("crowdcode", path=path) is None, "a crowdcode on PATH would stand in for the bundle"
     return {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PATH": path,
+        "PYTHONPATH": "",
         "XDG_CONFIG_HOME": str(base / "xdg-config"),
         "XDG_DATA_HOME": str(base / "xdg-data"),
         "EXTENSIONS_GALLERY": "{}",
@@ -72,9 +78,7 @@ def code_server(base: Path, workspace: Path, *, extension: bool = True) -> Itera
         raise NotInstalled(f"no code-server in {CACHE}: run ./scripts/install-e2e-vscode (./scripts/test does)")
     user_data, extensions = base / "user-data", base / "extensions"
     (user_data / "User").mkdir(parents=True)
-    # The extension host may take its PATH from a login shell: name the executable explicitly.
-    crowdcode = Path(sys.executable).with_name("crowdcode")
-    (user_data / "User" / "settings.json").write_text(json.dumps({**SETTINGS, "crowdcode.path": str(crowdcode)}))
+    (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS))
     (base / "code-server.yaml").write_text("auth: none\n")
     env = browser_env(base)
     common = ["--config", str(base / "code-server.yaml"), "--extensions-dir", str(extensions)]

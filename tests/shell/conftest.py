@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from shell_helpers import PROMPT, Shell
 
+from crowdcode_sdk.consent import consent_notice_due
+
 
 @pytest.fixture
 def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -31,13 +33,8 @@ def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def shell(home: Path, user_home: Path, tmp_path: Path) -> Iterator[type[Shell]]:
-    """The wrapper as a user who has seen the one-time consent notice (its test removes the mark)."""
-    from crowdcode_sdk import Locations
-    from crowdcode_sdk.consent import NOTICE_MARKER
-
-    data = Locations.default().data_dir
-    data.mkdir(parents=True, exist_ok=True)
-    (data / NOTICE_MARKER).touch()
+    # A returning user: the first start's consent line (tests/test_consent.py) is not on these screens.
+    assert consent_notice_due("shell")
     started: list[Shell] = []
 
     def start(*args: str, cwd: Path | None = None, size: tuple[int, int] = (24, 80)) -> Shell:

@@ -13,7 +13,7 @@ from shell_helpers import actions, only_session
 @pytest.mark.parametrize("shell_name", ["zsh", "fish"])
 def test_commands_from_zsh_and_fish(shell, shell_name: str, tmp_path: Path, user_home: Path) -> None:
     path = shutil.which(shell_name)
-    assert path is not None, f"{shell_name} missing: scripts/install installs it"
+    assert path is not None, f"{shell_name} missing: scripts/install --test installs it"
     (tmp_path / "sub").mkdir()
     s = shell("--", path)
     s.prompt()

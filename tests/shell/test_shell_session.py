@@ -443,23 +443,6 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     assert commands[inner.id] == ["echo in-pane-$((6*7))", "exit"]
 
 
-def test_the_consent_notice_is_one_line_once(shell) -> None:
-    """First start while consent is pending: one line about consent, and the shell starts without
-    waiting for an answer; the next start says nothing; consent is still pending."""
-    from crowdcode_sdk import Locations
-    from crowdcode_sdk.consent import NOTICE, NOTICE_MARKER, Consent, consent_status
-
-    (Locations.default().data_dir / NOTICE_MARKER).unlink()  # a first use
-    for shown in (True, False):
-        s = shell()
-        s.prompt()
-        before = s.child.before.decode(errors="replace")
-        assert (NOTICE in before) == shown
-        s.child.sendline("exit")
-        assert s.finish() == 0
-    assert consent_status() is Consent.PENDING
-
-
 def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
     """``read -s -n`` (raw, no echo) and a curses password box (raw, echoing ``*``): neither the
     pass-through loop's echo-off rule nor the redactor sees them; the recorder does."""

@@ -8,6 +8,7 @@
  * The forwarding logic lives in ./logic (no `vscode` import) and is unit-tested with node --test.
  */
 
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as vscode from "vscode";
@@ -25,7 +26,8 @@ import {
 
 import { Forwarder } from "./logic/forwarder";
 import { detectHost } from "./logic/host";
-import { findExecutable, missingMessage } from "./logic/executable";
+import { INSTALL_COMMAND, findExecutable, missingMessage } from "./logic/executable";
+import { BundleCheck, bundleProblem, bundledScript, interpreterCandidates, parseCheck } from "./logic/python";
 import { classifyChange, needsClipboard } from "./logic/reasons";
 import { ServerStatus, panicMessage, statusView } from "./logic/statusText";
 import { TerminalIds, terminalName } from "./logic/terminalIds";
@@ -33,6 +35,8 @@ import { TerminalIds, terminalName } from "./logic/terminalIds";
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 3 * 60 * 1000;
 const CONSENT_ASKED = "crowdcode.consentAsked";
+const INSTALL_PROBLEM_SHOWN = "crowdcode.installProblemShown";
+const CHECK_TIMEOUT_MS = 20_000;
 const CLIPBOARD_TIMEOUT_MS = 50;
 const MAX_COMPARED_BYTES = 1024 * 1024;
 
@@ -75,14 +79,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const ticker = setInterval(render, 1000);
   context.subscriptions.push({ dispose: () => clearInterval(ticker) });
 
-  const executable = findExecutable(places, (file) => {
+  const isExecutable = (file: string) => {
     try {
       fs.accessSync(file, fs.constants.X_OK);
       return fs.statSync(file).isFile();
     } catch {
       return false;
     }
-  });
+  };
   registerCommands(context, render);
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration(async (event) => {
@@ -95,17 +99,33 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }),
   );
-  if (executable === undefined) {
+  // The crowdcode.path setting alone when set; else the bundled recorder with a Python found
+  // through the Python extension or PATH; else an installed `crowdcode` (workspace venv, PATH).
+  let server: { command: string; args: string[] } | undefined;
+  let problem = missingMessage(places);
+  if (!places.setting) {
+    const bundled = await bundledServer(context, places.pathVariable, isExecutable);
+    server = bundled.server;
+    problem = bundled.problem ?? problem;
+  }
+  if (server === undefined) {
+    const executable = findExecutable(places, isExecutable);
+    server = executable === undefined ? undefined : { command: executable, args: ["lsp"] };
+  }
+  if (server === undefined) {
     status = { recording: false, consent: "pending" };
     render();
-    item.tooltip = missingMessage(places);
-    void vscode.window.showErrorMessage(missingMessage(places));
+    item.tooltip = problem;
+    if (!context.globalState.get(INSTALL_PROBLEM_SHOWN)) { // once: the status bar keeps saying it
+      await context.globalState.update(INSTALL_PROBLEM_SHOWN, true);
+      void vscode.window.showErrorMessage(problem);
+    }
     return;
   }
 
   const serverOptions: ServerOptions = {
-    command: executable,
-    args: ["lsp"],
+    command: server.command,
+    args: server.args,
     transport: TransportKind.stdio,
   };
   const restarts: number[] = [];
@@ -407,4 +427,50 @@ function registerCommands(context: vscode.ExtensionContext, render: () => void):
       }
     }),
   );
+}
+
+/** The Python extension's interpreter for the first workspace folder, if that extension is there. */
+async function pythonFromExtension(): Promise<string | undefined> {
+  try {
+    const extension = vscode.extensions.getExtension("ms-python.python");
+    if (!extension) {
+      return undefined;
+    }
+    const api = extension.isActive ? extension.exports : await extension.activate();
+    const active = api?.environments?.getActiveEnvironmentPath?.(vscode.workspace.workspaceFolders?.[0]?.uri);
+    const environment = active && (await api.environments.resolveEnvironment(active));
+    return environment?.executable?.uri?.fsPath;
+  } catch {
+    return undefined; // an old or broken Python extension: PATH still works
+  }
+}
+
+function checkBundle(python: string, script: string): Promise<BundleCheck | undefined> {
+  return new Promise((resolve) => {
+    execFile(python, [script, "--check"], { timeout: CHECK_TIMEOUT_MS }, (error, stdout) => {
+      resolve(error ? undefined : parseCheck(stdout));
+    });
+  });
+}
+
+/** The bundled recorder and the first interpreter that can run it, or why none can. */
+async function bundledServer(
+  context: vscode.ExtensionContext,
+  pathVariable: string,
+  isExecutable: (file: string) => boolean,
+): Promise<{ server?: { command: string; args: string[] }; problem?: string }> {
+  const script = bundledScript(context.extensionPath);
+  if (!fs.existsSync(script)) {
+    return {};
+  }
+  const tried: { python: string; check: BundleCheck | undefined }[] = [];
+  const candidates = interpreterCandidates(await pythonFromExtension(), pathVariable, process.platform);
+  for (const python of candidates.filter(isExecutable)) {
+    const check = await checkBundle(python, script);
+    if (check?.ok) {
+      return { server: { command: python, args: [script] } };
+    }
+    tried.push({ python, check });
+  }
+  return { problem: bundleProblem(tried, INSTALL_COMMAND) };
 }

@@ -3,6 +3,7 @@ import { test } from "node:test";
 
 import { INSTALL_COMMAND, candidates, findExecutable, missingMessage } from "../src/logic/executable";
 import { detectHost } from "../src/logic/host";
+import { bundleProblem, bundledScript, interpreterCandidates, parseCheck, supported } from "../src/logic/python";
 import { ChangeFacts, REDO, UNDO, classifyChange, needsClipboard } from "../src/logic/reasons";
 import { elapsed, panicMessage, statusView } from "../src/logic/statusText";
 import { TerminalIds, terminalName } from "../src/logic/terminalIds";
@@ -94,7 +95,7 @@ test("the executable is searched in the setting alone, else venvs, PATH and ~/.l
   ]);
   assert.equal(findExecutable(places, (f) => f.startsWith("/opt")), "/opt/bin/crowdcode");
   assert.equal(findExecutable(places, () => false), undefined);
-  assert.match(missingMessage(places), new RegExp(INSTALL_COMMAND));
+  assert.ok(missingMessage(places).includes(INSTALL_COMMAND));
   const set = { ...places, setting: "~/bin/crowdcode" };
   assert.deepEqual(candidates(set), ["/home/u/bin/crowdcode"]);
   assert.match(missingMessage(set), /crowdcode\.path/);
@@ -133,4 +134,30 @@ test("terminal ids are stable per terminal object", () => {
   assert.equal(ids.id(a), "terminal-1");
   assert.equal(ids.id(b), "terminal-2");
   assert.equal(ids.id(a), "terminal-1");
+});
+
+test("the bundled recorder runs with the Python extension's interpreter first, then python3/python on PATH", () => {
+  assert.deepEqual(interpreterCandidates("/venv/bin/python", "/usr/bin:/bin", "linux"), [
+    "/venv/bin/python",
+    "/usr/bin/python3",
+    "/usr/bin/python",
+    "/bin/python3",
+    "/bin/python",
+  ]);
+  assert.deepEqual(interpreterCandidates(undefined, "/usr/bin", "linux"), ["/usr/bin/python3", "/usr/bin/python"]);
+  assert.equal(bundledScript("/ext"), "/ext/bundled/tool/crowdcode_lsp.py");
+});
+
+test("the bundle check is read from its last line, and each failure has its own message", () => {
+  assert.deepEqual(parseCheck('noise\n{"ok": true, "missing": [], "python": "3.12"}\n'), { ok: true, missing: [], python: "3.12" });
+  assert.equal(parseCheck("Traceback (most recent call last):"), undefined);
+  assert.ok(supported("3.11") && supported("3.13") && supported("4.0"));
+  assert.ok(!supported("3.9") && !supported("3.10") && !supported("2.7"));
+  const install = "pipx install x";
+  assert.match(bundleProblem([], install), /no Python 3.11 or newer/);
+  const native = bundleProblem([{ python: "/usr/bin/python3", check: { ok: false, missing: ["orjson", "pyavt"], python: "3.13" } }], install);
+  assert.match(native, /orjson, pyavt missing for Python 3.13 at \/usr\/bin\/python3/);
+  assert.ok(native.includes(install));
+  const old = bundleProblem([{ python: "/usr/bin/python3", check: { ok: false, missing: [], python: "3.10" } }], install);
+  assert.ok(old.includes("needs Python 3.11 or newer to run its recorder; found /usr/bin/python3 (3.10)"));
 });

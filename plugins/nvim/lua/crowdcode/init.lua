@@ -121,8 +121,7 @@ function M._from_host(message)
     M.session = message.session
     M.consent_text = message.consent_text
     set_state('recording')
-    if message.consent == 'pending' and not M.consent_noted then -- once per Neovim
-      M.consent_noted = true
+    if message.ask_consent then -- the recorder says so on the first start ever, while consent is pending
       -- Short enough for one line of an 80-column screen: a longer message at start-up makes
       -- Neovim ask the person to press Enter before they can type.
       host.notify('recording locally; see :CrowdcodeConsent', vim.log.levels.INFO)

@@ -2,7 +2,8 @@
 
 import * as path from "path";
 
-export const INSTALL_COMMAND = "pipx install crowdcode";
+/** crowdcode is not on a package index: pipx installs it from its repository (or a built wheel, README). */
+export const INSTALL_COMMAND = "pipx install 'crowdcode[lsp] @ git+https://github.com/crowdcode/crowdcode'";
 
 export interface SearchPlaces {
   /** The `crowdcode.path` setting ("" when unset). */
