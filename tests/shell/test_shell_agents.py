@@ -167,12 +167,7 @@ def test_boxed_agent_in_tmux_in_a_recorded_terminal(shell, tmp_path: Path, monke
     from crowdcode_sdk import Locations, Store
     from crowdcode_sdk.registry import live_sessions
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    agent = bin_dir / "claude"
-    agent.write_text(f"#!{sys.executable}\n{BOXED_AGENT}")
-    agent.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    python_program_on_path(tmp_path / "bin", "claude", BOXED_AGENT, monkeypatch)
     tmux = ["tmux", "-L", f"cc-{uuid.uuid4().hex[:8]}", "-f", "/dev/null"]
     s = shell()
     s.prompt()
