@@ -18,7 +18,7 @@ import zstandard
 
 from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
-from crowdcode_sdk.server import BundleStore, ServerConfig, serve_in_thread
+from crowdcode_sdk.server import BundleStore, RunningServer, ServerConfig
 from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import Limits
 
@@ -47,15 +47,14 @@ def configure(locations: Locations, **values: object) -> None:
 def make_ingest(tmp_path: Path, **limits: int):  # type: ignore[no-untyped-def]
     """A real ingest server on 127.0.0.1 with a local directory store."""
     config = ServerConfig(limits=Limits(**limits)) if limits else ServerConfig()
-    return serve_in_thread(str(tmp_path / "store"), config=config)
+    return RunningServer(str(tmp_path / "store"), config=config)
 
 
 @pytest.fixture
 def ingest(tmp_path: Path) -> Iterator:
     server = make_ingest(tmp_path)
     yield server
-    server.shutdown()
-    server.server_close()
+    server.close()
 
 
 def bundles_in(server) -> list[dict[str, bytes]]:  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ import tarfile
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, Protocol, cast
 
 import orjson
 import zstandard
@@ -96,6 +96,10 @@ class BundleWriter:
         return zstandard.ZstdCompressor(level=level).compress(buffer.getvalue())
 
 
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 64 * 1024 * 1024
@@ -128,7 +132,7 @@ def read_bundle(data: bytes, limits: Limits = Limits(), expected_sha256: str | N
 
 
 def scan_bundle(
-    source: BinaryIO, limits: Limits = Limits(), expected_sha256: str | None = None, *, keep_members: bool = False
+    source: Readable, limits: Limits = Limits(), expected_sha256: str | None = None, *, keep_members: bool = False
 ) -> Bundle:
     """Validate a bundle read from ``source`` in one pass, in memory bounded by ``limits``.
 
@@ -171,7 +175,7 @@ def _describe(exc: Exception) -> str:
 class _Compressed(io.RawIOBase):
     """The compressed bytes as the decoder pulls them: counted, hashed, and checked to be one frame."""
 
-    def __init__(self, source: BinaryIO, limits: Limits) -> None:
+    def __init__(self, source: Readable, limits: Limits) -> None:
         self.source = source
         self.limits = limits
         self.size = 0
@@ -219,7 +223,7 @@ class _Expanded(io.RawIOBase):
     """The decompressed tar stream, counted; the scan moves ``allowed`` on as members are read,
     so tar headers (PAX records, long names) cannot make the tar reader allocate without bound."""
 
-    def __init__(self, raw: BinaryIO, limits: Limits) -> None:
+    def __init__(self, raw: IO[bytes], limits: Limits) -> None:
         self.raw = raw
         self.limits = limits
         self.position = 0
@@ -256,7 +260,7 @@ class _Scan:
 
     def run(self, compressed: _Compressed) -> None:
         decoder = zstandard.ZstdDecompressor(max_window_size=self.limits.max_window_bytes)
-        with decoder.stream_reader(compressed, read_size=CHUNK, closefd=False) as raw:
+        with decoder.stream_reader(cast(IO[bytes], compressed), read_size=CHUNK, closefd=False) as raw:
             expanded = _Expanded(raw, self.limits)
             with tarfile.open(fileobj=expanded, mode="r|") as tar:
                 for count, info in enumerate(tar, 1):
@@ -340,7 +344,7 @@ class _Scan:
             raise BundleError("manifest.json: files is not an object")
         return manifest
 
-    def _checker(self, info: tarfile.TarInfo) -> Generator[None, bytes, None]:
+    def _checker(self, info: tarfile.TarInfo) -> _Finishing:
         """A coroutine fed the member's chunks, then ``b""``; raises on the first problem."""
         if info.name.endswith(".jsonl"):
             checker = self._journal(info.name)
