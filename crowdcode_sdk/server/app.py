@@ -52,9 +52,9 @@ class Api:
     def __init__(self, ingest: Ingest) -> None:
         self.ingest = ingest
         config = ingest.config
-        self.per_ip = RateLimiter(config.requests_per_ip, config.requests_per_ip * 10, "requests from this address")
+        self.per_ip = RateLimiter(config.requests_per_ip, _burst(config.requests_per_ip), "requests from this address")
         self.per_install = RateLimiter(
-            config.requests_per_install, config.requests_per_install * 10, "requests from this install"
+            config.requests_per_install, _burst(config.requests_per_install), "requests from this install"
         )
         self.registrations = RateLimiter(config.registrations_per_ip, 30, "registrations from this address")
         self.gate = UploadGate(config.max_uploads, config.max_uploads_per_install)
@@ -238,6 +238,11 @@ async def _json(request: Request) -> Any:
         return orjson.loads(data or b"{}")
     except orjson.JSONDecodeError:
         raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON", "bad_request") from None
+
+
+def _burst(rate: float) -> float:
+    """Ten seconds' worth, and at least ten: a client starting up makes a few requests at once."""
+    return max(10, rate * 10)
 
 
 def _client(request: Request) -> str:

@@ -38,9 +38,9 @@ class ServerConfig:
     max_uploads_per_install: int = 2
     """Uploads in progress at once from one install (more: 429)."""
     requests_per_ip: float = 50
-    """Sustained requests per second from one address (bursts of 10x; more: 429)."""
+    """Sustained requests per second from one address (bursts of 10 s worth, at least 10; more: 429)."""
     requests_per_install: float = 10
-    """Sustained authenticated requests per second from one install (bursts of 10x)."""
+    """Sustained authenticated requests per second from one install (bursts as above)."""
     registrations_per_ip: float = 1
     """Sustained registrations per second from one address (bursts of 30)."""
     upload_deadline_s: float = 600

@@ -18,12 +18,15 @@ class Presigner:
         if "s3" not in store.url.split("://", 1)[0]:
             raise ValueError("--presign needs an s3:// store")
         import botocore.session
+        from botocore.config import Config
 
         options = store.storage_options
         client_kwargs = dict(options.get("client_kwargs", {}))
         if "key" in options:
             client_kwargs.setdefault("aws_access_key_id", options["key"])
             client_kwargs.setdefault("aws_secret_access_key", options["secret"])
+        # SigV4 signs the Content-Length and x-amz-checksum-sha256 headers into the URL
+        client_kwargs.setdefault("config", Config(signature_version="s3v4"))
         self.client = botocore.session.get_session().create_client("s3", **client_kwargs)
 
     def upload(self, key: str, sha256: str, size: int, ttl_s: int) -> dict[str, Any]:
