@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         from ..server import BundleStore, Ingest, ServerConfig
         from ..server.serve import bind, uvicorn_server
     except ImportError as exc:
+        missing = (exc.name or "a dependency").split(".")[0]
         raise CrowdcodeError(
-            f"crowdcode serve needs the server extra (missing {exc.name}): pip install 'crowdcode[server]'"
+            f"crowdcode serve needs the server extra (missing {missing}): pip install 'crowdcode[server]'"
         ) from None
     config = ServerConfig(
         limits=Limits(args.max_bundle_mb * MB, args.max_uncompressed_mb * MB),
