@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-uploads", type=int, default=64, help="uploads in progress at once (default 64)")
     p.add_argument("--max-uploads-per-install", type=int, default=2, help="uploads at once from one install")
     p.add_argument("--requests-per-ip", type=float, default=50, help="sustained requests/s from one address")
+    p.add_argument("--requests-per-install", type=float, default=10, help="sustained requests/s from one install")
     p.add_argument("--registrations-per-ip", type=float, default=1, help="sustained registrations/s from one address")
     p.add_argument("--min-upload-kbps", type=int, default=16, help="slowest average upload accepted, KiB/s")
     p.add_argument("--shutdown-timeout-s", type=float, default=60, help="time in-flight uploads get to finish")
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         max_uploads=args.max_uploads,
         max_uploads_per_install=args.max_uploads_per_install,
         requests_per_ip=args.requests_per_ip,
+        requests_per_install=args.requests_per_install,
         registrations_per_ip=args.registrations_per_ip,
         min_upload_rate=args.min_upload_kbps * 1024,
         shutdown_timeout_s=args.shutdown_timeout_s,
