@@ -55,7 +55,16 @@ def start(kind: str, tmp: Path, old_tree: Path) -> tuple[subprocess.Popen[str], 
         env = {**os.environ, "PYTHONPATH": str(old_tree)}
     else:
         command = [sys.executable, "-m", "crowdcode_sdk.cli.main", "serve", "--port", "0", "--store", store]
-        command += ["--requests-per-ip", "1e9", "--registrations-per-ip", "1e9", "--requests-per-install", "1e9", "--max-uploads", "512"]
+        command += [
+            "--requests-per-ip",
+            "1e9",
+            "--registrations-per-ip",
+            "1e9",
+            "--requests-per-install",
+            "1e9",
+            "--max-uploads",
+            "512",
+        ]
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'adapters'}"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp)
     assert process.stdout is not None
@@ -119,7 +128,9 @@ def main() -> None:
         tmp = Path(tmp_name)
         old_tree = tmp / "old"
         old_tree.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True
+        )
         subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
         for _ in range(args.runs):
             for clients in levels:
@@ -133,7 +144,9 @@ def main() -> None:
                         process.wait(timeout=60)
                     results.setdefault((kind, clients), []).append((rate, mbps, done, failed, rss))
     size = len(bundle("0" * 32, 0, args.events))
-    print(f"bundles of {size / 1024:.1f} KiB ({args.events} events), {args.uploads} uploads per level, medians of {args.runs} runs")
+    print(
+        f"bundles of {size / 1024:.1f} KiB ({args.events} events), {args.uploads} uploads per level, medians of {args.runs} runs"
+    )
     print(f"{'clients':>7} {'server':>6} {'uploads/s':>10} {'MB/s':>7} {'failed':>7} {'peak RSS MB':>12}")
     for clients in levels:
         medians = {}
@@ -143,7 +156,9 @@ def main() -> None:
             rate, mbps, _done, failed, rss = medians[kind]
             print(f"{clients:>7} {kind:>6} {rate:>10.1f} {mbps:>7.2f} {failed:>7.0f} {rss:>12.1f}")
         old, new = medians["old"], medians["new"]
-        print(f"{clients:>7} {'new/old':>6} {new[0] / old[0]:>9.2f}x {new[1] / old[1]:>6.2f}x {'':>7} {new[4] / old[4]:>11.2f}x")
+        print(
+            f"{clients:>7} {'new/old':>6} {new[0] / old[0]:>9.2f}x {new[1] / old[1]:>6.2f}x {'':>7} {new[4] / old[4]:>11.2f}x"
+        )
 
 
 if __name__ == "__main__":

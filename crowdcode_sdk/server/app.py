@@ -257,7 +257,9 @@ class _Pipe:
         self._receive = receive
         self._buffer = b""
 
-    def run(self, work: Callable[[str, str, int, Any], dict[str, Any]], install_id: str, sha256: str, size: int) -> dict[str, Any]:
+    def run(
+        self, work: Callable[[str, str, int, Any], dict[str, Any]], install_id: str, sha256: str, size: int
+    ) -> dict[str, Any]:
         try:
             return work(install_id, sha256, size, self)
         finally:

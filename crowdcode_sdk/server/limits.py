@@ -47,7 +47,9 @@ class RateLimiter:
             bucket.updated = now
             if bucket.tokens < 1:
                 wait = (1 - bucket.tokens) / self.rate
-                raise ApiError(HTTPStatus.TOO_MANY_REQUESTS, f"too many {self.what}; retry in {wait:.1f} s", "rate", wait)
+                raise ApiError(
+                    HTTPStatus.TOO_MANY_REQUESTS, f"too many {self.what}; retry in {wait:.1f} s", "rate", wait
+                )
             bucket.tokens -= 1
 
     def _forget_idle(self, now: float) -> None:
@@ -73,7 +75,9 @@ class UploadGate:
     def hold(self, install_id: str) -> Iterator[None]:
         with self._lock:
             if self.active >= self.total:
-                raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, f"{self.total} uploads in progress; retry later", "busy", 1)
+                raise ApiError(
+                    HTTPStatus.SERVICE_UNAVAILABLE, f"{self.total} uploads in progress; retry later", "busy", 1
+                )
             if self._per.get(install_id, 0) >= self.per_install:
                 raise ApiError(
                     HTTPStatus.TOO_MANY_REQUESTS,

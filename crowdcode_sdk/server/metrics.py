@@ -14,9 +14,7 @@ class Metrics:
         self.requests = Counter(
             "crowdcode_requests", "HTTP requests answered", ["route", "status"], registry=self.registry
         )
-        self.received_bytes = Counter(
-            "crowdcode_received_bytes", "Upload body bytes received", registry=self.registry
-        )
+        self.received_bytes = Counter("crowdcode_received_bytes", "Upload body bytes received", registry=self.registry)
         self.stored = Counter("crowdcode_stored_bundles", "Bundles stored and acknowledged", registry=self.registry)
         self.rejections = Counter(
             "crowdcode_rejections", "Requests refused, by reason", ["reason"], registry=self.registry

@@ -84,7 +84,9 @@ class BundleStore:
         with tempfile.NamedTemporaryFile(dir=directory, prefix="upload-", delete=True) as f:
             yield f
 
-    def put(self, install_id: str, sha256: str, spooled: IO[bytes], manifest: dict[str, Any], events: int) -> dict[str, Any]:
+    def put(
+        self, install_id: str, sha256: str, spooled: IO[bytes], manifest: dict[str, Any], events: int
+    ) -> dict[str, Any]:
         """Store a validated bundle from its spool file, then its receipt (the commit point)."""
         spooled.flush()
         key = self.bundle_key(install_id, sha256)

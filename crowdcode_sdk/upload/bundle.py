@@ -277,7 +277,9 @@ class _Scan:
             raise BundleError("manifest.json is missing")
         missing = set(self.manifest["files"]) - self.seen
         if missing:
-            raise BundleError(f"manifest.json: files do not match the archive (missing {sorted(missing)[:3]}, extra [])")
+            raise BundleError(
+                f"manifest.json: files do not match the archive (missing {sorted(missing)[:3]}, extra [])"
+            )
         for blob, (snapshot, path) in self.referenced.items():
             if blob not in self.seen:
                 raise BundleError(f"{snapshot}: {path!r} refers to a blob the bundle does not hold")
@@ -299,9 +301,7 @@ class _Scan:
             raise BundleError("manifest.json must be the archive's first member")
         entry = self.manifest["files"].get(info.name)
         if not isinstance(entry, dict):
-            raise BundleError(
-                f"manifest.json: files do not match the archive (missing [], extra {[info.name]})"
-            )
+            raise BundleError(f"manifest.json: files do not match the archive (missing [], extra {[info.name]})")
         self.seen.add(info.name)
         digest = hashlib.sha256()
         kept: list[bytes] = []

@@ -70,7 +70,9 @@ class FrameEnd:
             if params.content_size == zstandard.CONTENTSIZE_UNKNOWN:
                 raise FrameError("the zstd frame does not declare its content size")
             if params.content_size > self.max_content_size:
-                raise FrameError(f"bundle expands beyond {self.max_content_size} bytes (its frame declares {params.content_size})")
+                raise FrameError(
+                    f"bundle expands beyond {self.max_content_size} bytes (its frame declares {params.content_size})"
+                )
             self._checksum = 4 if params.has_checksum else 0
             self._header_done = True
             return
