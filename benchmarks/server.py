@@ -68,8 +68,12 @@ def start(kind: str, tmp: Path, old_tree: Path) -> tuple[subprocess.Popen[str], 
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'adapters'}"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp)
     assert process.stdout is not None
-    url = process.stdout.readline().split(" on ")[1].split(",")[0]
-    return process, url
+    line = process.stdout.readline()
+    if " on " not in line:
+        process.kill()
+        process.wait()
+        raise SystemExit(f"the {kind} server did not start")
+    return process, line.split(" on ")[1].split(",")[0]
 
 
 def peak_rss_mb(pid: int) -> float:
