@@ -273,7 +273,7 @@ def test_health_metrics_and_logs_without_secrets(serve, caplog: pytest.LogCaptur
 def test_a_crowd_of_100_clients_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     limits = ["--requests-per-ip", "1e6", "--registrations-per-ip", "1e3", "--max-uploads", "200"]
-    with serving(store, *limits) as url:  # its own process: the clients here do not slow it down
+    with serving(store, *limits) as (url, _pid):  # its own process: the clients here do not slow it down
         bundles = {install(i): [bundle(install(i), n) for n in range(1, 21)] for i in range(100)}
 
         def contributor(install_id: str) -> list[str]:
@@ -296,9 +296,56 @@ def test_a_crowd_of_100_clients_loses_and_duplicates_nothing(tmp_path: Path) -> 
     assert len(stored) == 2000 and {p.name.split(".")[0] for p in stored} == expected
 
 
+MEMORY_BOUND_MB = 250
+"""Peak RSS of a server receiving 20 bundles of 100 MB at once (docs/privacy.md, "Streaming")."""
+
+
+def test_memory_stays_bounded_under_20_concurrent_100_mb_uploads(tmp_path: Path) -> None:
+    blob = os.urandom(100 << 20)
+    paths = []
+    for i in range(20):  # one install's 20 distinct bundles, written to disk: the test holds none whole
+        writer = BundleWriter(install_id=install(1), sdk_version="test")
+        writer.add(f"snapshots/blobs/{hashlib.sha256(blob).hexdigest()}", blob)
+        writer.add(f"sessions/{i:032x}/events-000001.jsonl", EVENT % 1)
+        path = tmp_path / f"bundle-{i}.tar.zst"
+        path.write_bytes(writer.build(level=1))
+        paths.append(path)
+    del blob, writer
+    limits = ["--max-bundle-mb", "128", "--max-uploads-per-install", "20", "--requests-per-install", "1e6"]
+    with serving(tmp_path / "store", *limits) as (url, pid):
+        client = Client(url, install(1))
+        sizes_and_urls = []
+        for path in paths:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            size = path.stat().st_size
+            answer = client.http.post("/v1/uploads", json={"sha256": digest.hexdigest(), "size": size})
+            sizes_and_urls.append((path, size, answer.json()["uploadUrl"]))
+
+        def send(item: tuple[Path, int, str]) -> int:
+            path, size, upload = item
+
+            def chunks() -> Iterator[bytes]:
+                with open(path, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        yield chunk
+
+            headers = {"Content-Length": str(size)}
+            return httpx.put(url + upload, content=chunks(), headers=headers, timeout=600).status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            assert list(pool.map(send, sizes_and_urls)) == [201] * 20
+        status = Path(f"/proc/{pid}/status").read_text()
+        peak_mb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    assert len(list((tmp_path / "store" / "bundles").rglob("*.tar.zst"))) == 20
+    assert peak_mb < MEMORY_BOUND_MB, f"peak RSS {peak_mb:.0f} MB for 2 GB in flight"
+
+
 @contextlib.contextmanager
-def serving(store: Path, *args: str) -> Iterator[str]:
-    """`crowdcode serve` as a process; yields its URL, then stops it and checks that it exits."""
+def serving(store: Path, *args: str) -> Iterator[tuple[str, int]]:
+    """`crowdcode serve` as a process; yields its URL and pid, then stops it and checks that it exits."""
     server = subprocess.Popen(
         [crowdcode_executable(), "serve", "--port", "0", "--store", str(store), *args],
         stdout=subprocess.PIPE,
@@ -307,7 +354,7 @@ def serving(store: Path, *args: str) -> Iterator[str]:
     )
     try:
         assert server.stdout is not None
-        yield server.stdout.readline().split(" on ")[1].split(",")[0]
+        yield server.stdout.readline().split(" on ")[1].split(",")[0], server.pid
         server.terminate()
         assert server.wait(timeout=60) == -signal.SIGTERM
     finally:
