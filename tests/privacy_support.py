@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import zstandard
 
@@ -55,6 +56,26 @@ def ingest(tmp_path: Path) -> Iterator:
     server = make_ingest(tmp_path)
     yield server
     server.close()
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 with an empty bucket ``crowd``; yields its endpoint URL."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    try:
+        endpoint = "http://{}:{}".format(*s3.get_host_and_port())
+        httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()  # moto's state is per process
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
+        yield endpoint
+    finally:
+        s3.stop()
 
 
 def bundles_in(server) -> list[dict[str, bytes]]:  # type: ignore[no-untyped-def]

@@ -383,58 +383,45 @@ def test_two_instances_share_only_the_store(serve, tmp_path: Path) -> None:  # t
     assert a.store.read(a.store.bundle_key(install(1), hashlib.sha256(twice).hexdigest())) == twice
 
 
-def test_presigned_uploads_to_s3(serve, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
+def test_presigned_uploads_to_s3(s3_endpoint: str) -> None:
+    options = {"client_kwargs": {"endpoint_url": s3_endpoint}}
+    server = RunningServer("s3://crowd/ingest", config=ServerConfig(presign=True), storage_options=options)
     try:
-        endpoint = "http://{}:{}".format(*s3.get_host_and_port())
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
-        options = {"client_kwargs": {"endpoint_url": endpoint}}
-        server = RunningServer("s3://crowd/ingest", config=ServerConfig(presign=True), storage_options=options)
-        try:
-            client = Client(server.url, install(1))
-            data = bundle(install(1), 3)
-            sha = hashlib.sha256(data).hexdigest()
-            answer = client.http.post("/v1/uploads", json={"sha256": sha, "size": len(data)}).json()
-            assert answer["uploadUrl"].startswith(endpoint + "/crowd/ingest/bundles/")
-            headers = answer["uploadHeaders"]
-            assert client.ack(data).status_code == 404  # nothing there yet
-            # S3 refuses other bytes than the URL was signed for: it signs the length and checksum ...
-            assert "X-Amz-SignedHeaders=content-length%3Bhost%3Bx-amz-checksum-sha256" in answer["uploadUrl"]
-            # ... but moto does not enforce that, so the server's own check is what is under test here:
-            other = bundle(install(1), 4)[: len(data)].ljust(len(data), b"\0")
-            assert httpx.put(answer["uploadUrl"], content=other, headers=headers).status_code == 200
-            swapped = client.ack(data)
-            assert swapped.status_code == 422 and "hash mismatch" in swapped.json()["error"]
-            assert not server.store.exists(server.store.bundle_key(install(1), sha))  # deleted, never acknowledged
-            assert httpx.put(answer["uploadUrl"], content=data, headers=headers).status_code == 200
-            receipt = client.ack(data).json()  # the server read the object back and validated it
-            assert receipt["sha256"] == sha and receipt["size"] == len(data) and receipt["events"] == 3
-            assert client.http.post("/v1/uploads", json={"sha256": sha, "size": len(data)}).json()["stored"] is True
-            # the bytes never pass through the server: its PUT endpoint is closed
-            assert (
-                httpx.put(f"{server.url}/v1/blobs/{install(1)}/{sha}?size=1&expires=1&sig=0", content=b"x").status_code
-                == 404
-            )
-            # a valid signature over bytes that are not a bundle: the acknowledgement refuses and deletes
-            junk = b"not a bundle at all"
-            junk_sha = hashlib.sha256(junk).hexdigest()
-            signed = client.http.post("/v1/uploads", json={"sha256": junk_sha, "size": len(junk)}).json()
-            assert httpx.put(signed["uploadUrl"], content=junk, headers=signed["uploadHeaders"]).status_code == 200
-            refused = client.ack(junk)
-            assert refused.status_code == 422 and "bundle rejected" in refused.json()["error"]
-            assert not server.store.exists(server.store.bundle_key(install(1), junk_sha))
-            assert len(server.store.bundles()) == 1
-        finally:
-            server.close()
+        client = Client(server.url, install(1))
+        data = bundle(install(1), 3)
+        sha = hashlib.sha256(data).hexdigest()
+        answer = client.http.post("/v1/uploads", json={"sha256": sha, "size": len(data)}).json()
+        assert answer["uploadUrl"].startswith(s3_endpoint + "/crowd/ingest/bundles/")
+        headers = answer["uploadHeaders"]
+        assert client.ack(data).status_code == 404  # nothing there yet
+        # S3 refuses other bytes than the URL was signed for: it signs the length and checksum ...
+        assert "X-Amz-SignedHeaders=content-length%3Bhost%3Bx-amz-checksum-sha256" in answer["uploadUrl"]
+        # ... but moto does not enforce that, so the server's own check is what is under test here:
+        other = bundle(install(1), 4)[: len(data)].ljust(len(data), b"\0")
+        assert httpx.put(answer["uploadUrl"], content=other, headers=headers).status_code == 200
+        swapped = client.ack(data)
+        assert swapped.status_code == 422 and "hash mismatch" in swapped.json()["error"]
+        assert not server.store.exists(server.store.bundle_key(install(1), sha))  # deleted, never acknowledged
+        assert httpx.put(answer["uploadUrl"], content=data, headers=headers).status_code == 200
+        receipt = client.ack(data).json()  # the server read the object back and validated it
+        assert receipt["sha256"] == sha and receipt["size"] == len(data) and receipt["events"] == 3
+        assert client.http.post("/v1/uploads", json={"sha256": sha, "size": len(data)}).json()["stored"] is True
+        # the bytes never pass through the server: its PUT endpoint is closed
+        assert (
+            httpx.put(f"{server.url}/v1/blobs/{install(1)}/{sha}?size=1&expires=1&sig=0", content=b"x").status_code
+            == 404
+        )
+        # a valid signature over bytes that are not a bundle: the acknowledgement refuses and deletes
+        junk = b"not a bundle at all"
+        junk_sha = hashlib.sha256(junk).hexdigest()
+        signed = client.http.post("/v1/uploads", json={"sha256": junk_sha, "size": len(junk)}).json()
+        assert httpx.put(signed["uploadUrl"], content=junk, headers=signed["uploadHeaders"]).status_code == 200
+        refused = client.ack(junk)
+        assert refused.status_code == 422 and "bundle rejected" in refused.json()["error"]
+        assert not server.store.exists(server.store.bundle_key(install(1), junk_sha))
+        assert len(server.store.bundles()) == 1
     finally:
-        s3.stop()
+        server.close()
 
 
 # --- the command ------------------------------------------------------------------------------------

@@ -389,38 +389,26 @@ def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -
         server.wait(timeout=10)
 
 
-def test_s3_compatible_store(privacy_home: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_compatible_store(privacy_home: Locations, s3_endpoint: str) -> None:
     """The server stores into S3 through fsspec/s3fs; moto's S3 server stands in for the service."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from crowdcode_sdk.server import BundleStore, RunningServer
 
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
+    store = BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": s3_endpoint}})
+    server = RunningServer(store)
     try:
-        endpoint = "http://{}:{}".format(*s3.get_host_and_port())
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
-        store = BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": endpoint}})
-        server = RunningServer(store)
-        try:
-            accept(privacy_home, server.url)
-            session = record(privacy_home)
-            session.close()
-            assert Uploader(privacy_home).run_once().sent == 1
-            keys = [
-                o["Key"] for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="crowd")["Contents"]
-            ]
-            assert sum(k.endswith(".tar.zst") for k in keys) == 1 and sum(k.endswith(".json") for k in keys) == 1
-            assert len(stored_events(server)) == 23
-            assert not session.directory.exists()
-        finally:
-            server.close()
+        accept(privacy_home, server.url)
+        session = record(privacy_home)
+        session.close()
+        assert Uploader(privacy_home).run_once().sent == 1
+        listing = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket="crowd")["Contents"]
+        keys = [o["Key"] for o in listing]
+        assert sum(k.endswith(".tar.zst") for k in keys) == 1 and sum(k.endswith(".json") for k in keys) == 1
+        assert len(stored_events(server)) == 23
+        assert not session.directory.exists()
     finally:
-        s3.stop()
+        server.close()
 
 
 def test_password_at_a_prompt_reaches_no_bundle(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
