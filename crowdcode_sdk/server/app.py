@@ -130,6 +130,8 @@ class Api:
             pass  # the worker stopped reading: its answer says why
         except BaseException:
             await asyncio.shield(asyncio.wait([worker]))  # it sees the end of the body and stops
+            if not worker.cancelled():
+                worker.exception()  # its complaint (a truncated body) is a consequence, not the answer
             raise
         result: dict[str, Any] = await worker
         return result
