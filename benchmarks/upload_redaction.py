@@ -130,13 +130,13 @@ def main() -> None:
     frames = screens(args.screens)
     red_screens = timed(lambda: Redactor(IDENTITY).lines(frames), args.runs)
 
-    from crowdcode_sdk.server import serve_in_thread
+    from crowdcode_sdk.server import RunningServer
     from crowdcode_sdk.upload.bundle import sha256_hex
     from crowdcode_sdk.upload.client import IngestClient
 
     big = b"\n".join(typed_events(args.chars * 4)) + b"\n"
     with tempfile.TemporaryDirectory() as tmp:
-        server = serve_in_thread(str(Path(tmp, "store")))
+        server = RunningServer(str(Path(tmp, "store")))
         client = IngestClient(server.url, "0" * 32, Path(tmp, "tokens.json"))
         sizes = []
 
@@ -151,8 +151,7 @@ def main() -> None:
 
         upload_s = timed(upload_fresh, args.runs)
         client.close()
-        server.shutdown()
-        server.server_close()
+        server.close()
 
     n = len(edits)
     print(f"typed edits ({n} events, one per keystroke):")

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import zstandard
 
 from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
-from crowdcode_sdk.server import BundleStore, ServerConfig, serve_in_thread
+from crowdcode_sdk.server import BundleStore, RunningServer, ServerConfig
 from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import Limits
 
@@ -47,15 +48,34 @@ def configure(locations: Locations, **values: object) -> None:
 def make_ingest(tmp_path: Path, **limits: int):  # type: ignore[no-untyped-def]
     """A real ingest server on 127.0.0.1 with a local directory store."""
     config = ServerConfig(limits=Limits(**limits)) if limits else ServerConfig()
-    return serve_in_thread(str(tmp_path / "store"), config=config)
+    return RunningServer(str(tmp_path / "store"), config=config)
 
 
 @pytest.fixture
 def ingest(tmp_path: Path) -> Iterator:
     server = make_ingest(tmp_path)
     yield server
-    server.shutdown()
-    server.server_close()
+    server.close()
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 with an empty bucket ``crowd``; yields its endpoint URL."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    try:
+        endpoint = "http://{}:{}".format(*s3.get_host_and_port())
+        httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()  # moto's state is per process
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
+        yield endpoint
+    finally:
+        s3.stop()
 
 
 def bundles_in(server) -> list[dict[str, bytes]]:  # type: ignore[no-untyped-def]

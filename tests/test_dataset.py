@@ -256,12 +256,10 @@ def test_corrupt_sessions_among_fifty_good(locations: Locations, tmp_path: Path,
 def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The server stores into S3 (moto); the build reads the bucket, locally and on a local Ray
     (writing back to the bucket), and both write the same bytes."""
-    import threading
-
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from crowdcode_sdk.server import BundleStore, IngestServer
+    from crowdcode_sdk.server import BundleStore, RunningServer
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
@@ -271,10 +269,7 @@ def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_pat
     try:
         endpoint = "http://{}:{}".format(*s3.get_host_and_port())
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
-        server = IngestServer(
-            ("127.0.0.1", 0), BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": endpoint}})
-        )
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = RunningServer(BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": endpoint}}))
         try:
             configure(privacy_home, **{"consent.status": "accepted", "upload.url": server.url})
             for person in range(2):
@@ -283,8 +278,7 @@ def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_pat
                     record_work(privacy_home, tmp_path / "ws", person * 10 + n)
                 assert Uploader(privacy_home).run_once().sent == 2  # a bundle per session
         finally:
-            server.shutdown()
-            server.server_close()
+            server.close()
         out = tmp_path / "local"
         args = ("s3://crowd/ingest", "--endpoint-url", endpoint, "--workers", "2", "--val-ratio", "0.5")
         assert build(*args, "--out", str(out)).stdout.startswith("4 sessions -> ")

@@ -149,8 +149,7 @@ def test_declining_drops_prepared_bundles(privacy_home: Locations, tmp_path: Pat
 def test_server_down_queued_retried_nothing_lost(privacy_home: Locations, tmp_path: Path) -> None:
     probe = make_ingest(tmp_path)
     url = probe.url
-    probe.shutdown()
-    probe.server_close()  # the server is down
+    probe.close()  # the server is down
     accept(privacy_home, url)
     configure(privacy_home, **{"upload.retry_base_s": 60})
     record(privacy_home, n=50).close()
@@ -161,20 +160,16 @@ def test_server_down_queued_retried_nothing_lost(privacy_home: Locations, tmp_pa
     assert Uploader(privacy_home).run_once().sent == 0  # not due yet: no hammering
     # The queue survives a restart: a new uploader (new process) picks it up once the server is back.
     host, port = url.removeprefix("http://").split(":")
-    from crowdcode_sdk.server import BundleStore, IngestServer
+    from crowdcode_sdk.server import RunningServer
 
-    server = IngestServer((host, int(port)), BundleStore(str(tmp_path / "store")))
-    import threading
-
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = RunningServer(str(tmp_path / "store"), host, int(port))
     try:
         report = Uploader(privacy_home).run_once(force=True)
         assert report.sent == 1
         assert len(stored_events(server)) == 53
         assert UploadQueue(privacy_home).entries() == []
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 @pytest.mark.parametrize("fault", ["500", "drop", "drop_response", "stall"])
@@ -295,8 +290,7 @@ def test_server_rejects_oversized_and_traversal(tmp_path: Path) -> None:
         assert httpx.post(f"{server.url}/v1/uploads", json={"sha256": "a" * 64, "size": 1}).status_code == 401
         assert not list((tmp_path / "store").rglob("escape*"))
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 @pytest.mark.unverified(
@@ -319,8 +313,7 @@ def test_uploader_marks_rejected_bundles_and_keeps_data(privacy_home: Locations,
         (entry,) = UploadQueue(privacy_home).entries()
         assert entry.rejected and entry.attempts == 2
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def test_read_bundle_checks_manifest_hashes() -> None:
@@ -343,8 +336,11 @@ def test_fsspec_store(tmp_path: Path) -> None:
     from crowdcode_sdk.server import BundleStore
 
     store = BundleStore("memory://crowdcode-test")
-    receipt = store.put("0" * 32, "a" * 64, b"bytes", {"sessions": {}}, 0)
-    assert store.receipt("0" * 32, "a" * 64) == receipt
+    with store.spool() as spool:
+        spool.write(b"bytes")
+        receipt = store.put("0" * 32, "a" * 64, spool, {"sessions": {}}, 0)
+    assert store.receipt("0" * 32, "a" * 64) == receipt and receipt["size"] == 5
+    assert store.read(store.bundles()[0]) == b"bytes"
     assert store.bundles() == [f"/crowdcode-test/bundles/{'0' * 32}/{'a' * 64}.tar.zst"]
     assert store.secret() == store.secret()
 
@@ -396,42 +392,26 @@ def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -
         server.wait(timeout=10)
 
 
-def test_s3_compatible_store(privacy_home: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_compatible_store(privacy_home: Locations, s3_endpoint: str) -> None:
     """The server stores into S3 through fsspec/s3fs; moto's S3 server stands in for the service."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    from crowdcode_sdk.server import BundleStore, IngestServer
+    from crowdcode_sdk.server import BundleStore, RunningServer
 
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
+    store = BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": s3_endpoint}})
+    server = RunningServer(store)
     try:
-        endpoint = "http://{}:{}".format(*s3.get_host_and_port())
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
-        store = BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": endpoint}})
-        server = IngestServer(("127.0.0.1", 0), store)
-        import threading
-
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            accept(privacy_home, server.url)
-            session = record(privacy_home)
-            session.close()
-            assert Uploader(privacy_home).run_once().sent == 1
-            keys = [
-                o["Key"] for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="crowd")["Contents"]
-            ]
-            assert sum(k.endswith(".tar.zst") for k in keys) == 1 and sum(k.endswith(".json") for k in keys) == 1
-            assert len(stored_events(server)) == 23
-            assert not session.directory.exists()
-        finally:
-            server.shutdown()
-            server.server_close()
+        accept(privacy_home, server.url)
+        session = record(privacy_home)
+        session.close()
+        assert Uploader(privacy_home).run_once().sent == 1
+        listing = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket="crowd")["Contents"]
+        keys = [o["Key"] for o in listing]
+        assert sum(k.endswith(".tar.zst") for k in keys) == 1 and sum(k.endswith(".json") for k in keys) == 1
+        assert len(stored_events(server)) == 23
+        assert not session.directory.exists()
     finally:
-        s3.stop()
+        server.close()
 
 
 def test_password_at_a_prompt_reaches_no_bundle(privacy_home: Locations, ingest) -> None:  # type: ignore[no-untyped-def]
@@ -667,5 +647,4 @@ def test_panic_drops_bundles_built_but_not_sent(privacy_home: Locations, tmp_pat
         stored = b"".join(b"".join(m.values()) for m in bundles_in(server))
         assert b"CANARY" not in stored and b'"kind":"panic"' in stored
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()

@@ -1,4 +1,4 @@
-"""``crowdcode serve``: run the ingest server (for dataset maintainers)."""
+"""``crowdcode serve``: run the ingest server (for dataset maintainers; needs the ``server`` extra)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import logging
 from ..errors import CrowdcodeError
 from ..upload.bundle import Limits
 
+MB = 1024 * 1024
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="run the ingest server that receives uploads (dataset maintainers)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument(
         "--store",
         required=True,
@@ -24,27 +26,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="{}",
         help='fsspec options as JSON, e.g. \'{"client_kwargs": {"endpoint_url": "http://minio:9000"}}\'',
     )
+    p.add_argument(
+        "--presign",
+        action="store_true",
+        help="hand clients presigned S3 PUT URLs (bytes go straight to S3; needs an s3:// store)",
+    )
     p.add_argument("--max-bundle-mb", type=int, default=64, help="largest compressed bundle accepted")
     p.add_argument("--max-uncompressed-mb", type=int, default=512, help="largest uncompressed bundle accepted")
+    p.add_argument("--max-uploads", type=int, default=64, help="uploads in progress at once (default 64)")
+    p.add_argument("--max-uploads-per-install", type=int, default=2, help="uploads at once from one install")
+    p.add_argument("--requests-per-ip", type=float, default=50, help="sustained requests/s from one address")
+    p.add_argument("--requests-per-install", type=float, default=10, help="sustained requests/s from one install")
+    p.add_argument("--registrations-per-ip", type=float, default=1, help="sustained registrations/s from one address")
+    p.add_argument("--min-upload-kbps", type=int, default=16, help="slowest average upload accepted, KiB/s")
+    p.add_argument("--shutdown-timeout-s", type=float, default=60, help="time in-flight uploads get to finish")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="trust X-Forwarded-For from these proxy addresses (comma-separated) for per-address limits",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..server import BundleStore, IngestServer, ServerConfig
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    limits = Limits(args.max_bundle_mb * 1024 * 1024, args.max_uncompressed_mb * 1024 * 1024)
     try:
-        options = json.loads(args.storage_options)
-        store = BundleStore(args.store, options)
-        server = IngestServer((args.host, args.port), store, ServerConfig(limits=limits))
+        from ..server import BundleStore, Ingest, ServerConfig
+        from ..server.serve import bind, uvicorn_server
+    except ImportError as exc:
+        missing = (exc.name or "a dependency").split(".")[0]
+        raise CrowdcodeError(
+            f"crowdcode serve needs the server extra (missing {missing}): pip install 'crowdcode[server]'"
+        ) from None
+    config = ServerConfig(
+        limits=Limits(args.max_bundle_mb * MB, args.max_uncompressed_mb * MB),
+        max_uploads=args.max_uploads,
+        max_uploads_per_install=args.max_uploads_per_install,
+        requests_per_ip=args.requests_per_ip,
+        requests_per_install=args.requests_per_install,
+        registrations_per_ip=args.registrations_per_ip,
+        min_upload_rate=args.min_upload_kbps * 1024,
+        shutdown_timeout_s=args.shutdown_timeout_s,
+        presign=args.presign,
+    )
+    sock = bind(args.host, args.port)
+    try:
+        ingest = Ingest(BundleStore(args.store, json.loads(args.storage_options)), config)
     except (OSError, ImportError, ValueError, TypeError) as exc:
+        sock.close()
         raise CrowdcodeError(f"cannot serve: {exc}") from None
-    print(f"crowdcode ingest server on {server.url}, storing in {args.store}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    host, port = sock.getsockname()[:2]
+    print(f"crowdcode ingest server on http://{host}:{port}, storing in {args.store}", flush=True)
+    uvicorn_server(ingest, args.forwarded_allow_ips).run(sockets=[sock])
     return 0

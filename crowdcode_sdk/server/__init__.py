@@ -1,6 +1,11 @@
-"""The ingest server (``crowdcode serve``): receives, validates and stores upload bundles."""
+"""The ingest server (``crowdcode serve``): receives, validates and stores upload bundles.
 
-from .app import IngestServer, ServerConfig, serve_in_thread
+Needs the ``server`` extra (``pip install 'crowdcode[server]'``): Starlette, uvicorn, fsspec,
+prometheus_client. Nothing in the core imports this package.
+"""
+
+from .ingest import ApiError, Ingest, ServerConfig
+from .serve import RunningServer
 from .storage import BundleStore
 
-__all__ = ["BundleStore", "IngestServer", "ServerConfig", "serve_in_thread"]
+__all__ = ["ApiError", "BundleStore", "Ingest", "RunningServer", "ServerConfig"]

@@ -1,278 +1,280 @@
-"""``crowdcode serve``: the ingest server that dataset maintainers run.
+"""The HTTP face of :class:`~.ingest.Ingest`: a Starlette app, served by uvicorn (``serve.py``).
 
-The HTTP API is crowd-code's two-step upload (ask for an upload URL, then PUT the bytes) plus an
-acknowledgement, with per-install tokens; docs/privacy.md documents every endpoint. The upload
-URL is signed (HMAC, with an expiry), like a presigned object-store URL, so the PUT carries no
-token and a deployment could hand out real presigned S3 URLs instead.
-
-stdlib ``ThreadingHTTPServer`` is enough here: bundles are bounded (64 MiB by default), requests
-are few and long, and it adds no dependency to a package every user installs; see
-docs/architecture.md.
+Routes are thin: each admits the request (rate limits, upload slots), hands the work to
+:class:`~.ingest.Ingest` on a worker thread, and answers JSON. An upload body is never held
+whole: :meth:`Api._pump` passes it chunk by chunk, with a deadline and a minimum rate, through a
+small bounded channel to the worker that hashes, validates and spools it, so uvicorn stops
+reading the socket whenever validation falls behind. Every request leaves one JSON log line
+(route, status, bytes, duration, reason; never a token, a signature or any bundle content) and
+counts in the Prometheus metrics.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import asyncio
 import logging
-import re
-import threading
+import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from ..upload.bundle import BundleError, Limits, read_bundle
-from .storage import BundleStore
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import orjson
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .ingest import ApiError, Ingest
+from .limits import RateLimiter, UploadGate
+from .metrics import Metrics
 
 log = logging.getLogger("crowdcode.serve")
 
-INSTALL_ID = re.compile(r"^[0-9a-f]{32}$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-UPLOAD_URL_TTL_S = 3600
 MAX_JSON_BODY = 64 * 1024
+CHANNEL_CHUNKS = 4
+"""Body chunks (up to 64 KiB each from uvicorn) waiting for the validating worker, per upload."""
+
+Handler = Callable[[Request], Awaitable[tuple[int, dict[str, Any]]]]
 
 
-@dataclass(frozen=True)
-class ServerConfig:
-    limits: Limits = field(default_factory=Limits)
-    request_timeout_s: float = 120
+def create_app(ingest: Ingest) -> Starlette:
+    return Api(ingest).app
 
 
-class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class IngestServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    server_address: tuple[str, int]  # an AF_INET socket's name: the host is always a str
-
-    def __init__(self, address: tuple[str, int], store: BundleStore, config: ServerConfig = ServerConfig()) -> None:
-        self.store = store
-        self.config = config
-        self.secret = store.secret()
-        super().__init__(address, Handler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-    # --- tokens and signatures --------------------------------------------------------------------
-
-    def _mac(self, message: str) -> str:
-        return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
-
-    def token_for(self, install_id: str) -> str:
-        return f"{install_id}.{self._mac('install:' + install_id)[:40]}"
-
-    def install_of(self, token: str) -> str | None:
-        install_id, _, _mac = token.partition(".")
-        if INSTALL_ID.match(install_id) and hmac.compare_digest(self.token_for(install_id), token):
-            return install_id
-        return None
-
-    def upload_path(self, install_id: str, sha256: str, size: int) -> str:
-        expires = int(time.time()) + UPLOAD_URL_TTL_S
-        sig = self._mac(f"put:{install_id}:{sha256}:{size}:{expires}")
-        return f"/v1/blobs/{install_id}/{sha256}?size={size}&expires={expires}&sig={sig}"
-
-    def check_upload_signature(self, install_id: str, sha256: str, query: dict[str, list[str]]) -> int:
-        try:
-            size, expires, sig = int(query["size"][0]), int(query["expires"][0]), query["sig"][0]
-        except (KeyError, ValueError, IndexError):
-            raise ApiError(HTTPStatus.FORBIDDEN, "upload URL is not signed") from None
-        expected = self._mac(f"put:{install_id}:{sha256}:{size}:{expires}")
-        if not hmac.compare_digest(expected, sig):
-            raise ApiError(HTTPStatus.FORBIDDEN, "upload URL signature is invalid")
-        if expires < time.time():
-            raise ApiError(HTTPStatus.FORBIDDEN, "upload URL has expired; ask for a new one")
-        return size
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: IngestServer
-    protocol_version = "HTTP/1.1"
-    server_version = "crowdcode-ingest"
-
-    def setup(self) -> None:
-        # typeshed calls timeout a ClassVar, but StreamRequestHandler.setup reads it per instance
-        self.timeout = self.server.config.request_timeout_s  # type: ignore[misc]
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Never log query strings: they hold upload signatures.
-        log.info("%s %s", self.address_string(), (format % args).split("?")[0])
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.info("%s %s %s %s", self.address_string(), self.command, urlsplit(self.path).path, code)
-
-    # --- dispatch ---------------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        url = urlsplit(self.path)
-        parts = [p for p in url.path.split("/") if p]
-        try:
-            route = (self.command, *parts)
-            if route == ("GET", "v1", "health"):
-                self._reply(HTTPStatus.OK, {"ok": True})
-            elif route == ("POST", "v1", "installs"):
-                self._register()
-            elif route == ("POST", "v1", "uploads"):
-                self._request_upload()
-            elif self.command == "PUT" and len(parts) == 4 and parts[:2] == ["v1", "blobs"]:
-                self._receive(parts[2], parts[3], parse_qs(url.query))
-            elif self.command == "GET" and len(parts) == 3 and parts[:2] == ["v1", "bundles"]:
-                self._acknowledge(parts[2])
-            else:
-                raise ApiError(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.command} {url.path}")
-        except ApiError as exc:
-            self._discard_body()
-            self._reply(exc.status, {"error": str(exc)})
-        except Exception as exc:
-            log.exception("internal error")
-            self.close_connection = True
-            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"})
+class Api:
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+        config = ingest.config
+        self.per_ip = RateLimiter(config.requests_per_ip, _burst(config.requests_per_ip), "requests from this address")
+        self.per_install = RateLimiter(
+            config.requests_per_install, _burst(config.requests_per_install), "requests from this install"
+        )
+        self.registrations = RateLimiter(config.registrations_per_ip, 30, "registrations from this address")
+        self.gate = UploadGate(config.max_uploads, config.max_uploads_per_install)
+        self.workers = anyio.CapacityLimiter(config.max_uploads + 8)
+        self.metrics = Metrics()
+        self.app = Starlette(
+            routes=[
+                Route("/healthz", self._route("healthz", self.health, limited=False), methods=["GET"]),
+                Route("/v1/health", self._route("health", self.health, limited=False), methods=["GET"]),
+                Route("/metrics", self.exposition, methods=["GET"]),
+                Route("/v1/installs", self._route("installs", self.register), methods=["POST"]),
+                Route("/v1/uploads", self._route("uploads", self.request_upload), methods=["POST"]),
+                Route("/v1/blobs/{install_id}/{sha256}", self._route("blobs", self.receive), methods=["PUT"]),
+                Route("/v1/bundles/{sha256:path}", self._route("bundles", self.acknowledge), methods=["GET"]),
+            ],
+            exception_handlers={HTTPException: self._http_error},
+        )
 
     # --- endpoints --------------------------------------------------------------------------------
 
-    def _register(self) -> None:
-        install_id = self._json().get("installId")
-        if not isinstance(install_id, str) or not INSTALL_ID.match(install_id):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "installId must be 32 lowercase hex digits")
-        self._reply(HTTPStatus.CREATED, {"installId": install_id, "token": self.server.token_for(install_id)})
+    async def health(self, request: Request) -> tuple[int, dict[str, Any]]:
+        return 200, {"ok": True, "uploadsInFlight": self.gate.active}
 
-    def _request_upload(self) -> None:
-        install_id = self._authenticated()
-        body = self._json()
-        sha256, size = body.get("sha256"), body.get("size")
-        if not isinstance(sha256, str) or not SHA256.match(sha256):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "sha256 must be 64 lowercase hex digits")
-        if type(size) is not int or size <= 0:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "size must be a positive integer")
-        if size > self.server.config.limits.max_bytes:
-            raise ApiError(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"bundle of {size} bytes exceeds the limit of {self.server.config.limits.max_bytes}",
-            )
-        receipt = self.server.store.receipt(install_id, sha256)
-        if receipt is not None:
-            self._reply(HTTPStatus.OK, {"stored": True, **receipt})
-            return
-        self._reply(HTTPStatus.OK, {"stored": False, "uploadUrl": self.server.upload_path(install_id, sha256, size)})
+    async def exposition(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    def _receive(self, install_id: str, sha256: str, query: dict[str, list[str]]) -> None:
-        if not INSTALL_ID.match(install_id) or not SHA256.match(sha256):
-            raise ApiError(HTTPStatus.NOT_FOUND, "no such upload URL")
-        size = self.server.check_upload_signature(install_id, sha256, query)
-        length = self._content_length()
-        if length != size:
-            raise ApiError(HTTPStatus.BAD_REQUEST, f"announced {size} bytes, sending {length}")
-        data = self._read_exactly(length)
-        existing = self.server.store.receipt(install_id, sha256)
-        if existing is not None:  # a retry whose first attempt arrived: nothing to do twice
-            self._reply(HTTPStatus.OK, {"stored": True, **existing})
-            return
+    async def register(self, request: Request) -> tuple[int, dict[str, Any]]:
+        self.registrations.take(_client(request))
+        return 201, self.ingest.register(await _json(request))
+
+    async def request_upload(self, request: Request) -> tuple[int, dict[str, Any]]:
+        install_id = self._authenticated(request)
+        body = await _json(request)
+        return 200, await anyio.to_thread.run_sync(self.ingest.request_upload, install_id, body)
+
+    async def acknowledge(self, request: Request) -> tuple[int, dict[str, Any]]:
+        install_id = self._authenticated(request)
+        sha256 = request.path_params["sha256"]
+        return 200, await anyio.to_thread.run_sync(self.ingest.acknowledge, install_id, sha256, limiter=self.workers)
+
+    async def receive(self, request: Request) -> tuple[int, dict[str, Any]]:
+        install_id, sha256 = request.path_params["install_id"], request.path_params["sha256"]
+        if request.headers.get("transfer-encoding"):
+            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send Content-Length", "length")
+        size = self.ingest.check_upload(
+            install_id, sha256, dict(request.query_params), request.headers.get("content-length")
+        )
+        self.per_install.take(install_id)
+        existing = await anyio.to_thread.run_sync(self.ingest.stored, install_id, sha256)
+        if existing is not None:  # a retry whose first attempt arrived: the body is not needed
+            return 200, {"stored": True, **existing}
+        with self.gate.hold(install_id):
+            self.metrics.uploads_in_flight.inc()
+            try:
+                receipt = await self._stream(request, install_id, sha256, size)
+            finally:
+                self.metrics.uploads_in_flight.dec()
+        self.metrics.stored.inc()
+        return 201, {"stored": True, **receipt}
+
+    # --- streaming a body to the validating worker ------------------------------------------------
+
+    async def _stream(self, request: Request, install_id: str, sha256: str, size: int) -> dict[str, Any]:
+        send, receive = anyio.create_memory_object_stream[bytes](CHANNEL_CHUNKS)
+        pipe = _Pipe(receive)
+        worker = asyncio.ensure_future(
+            anyio.to_thread.run_sync(pipe.run, self.ingest.receive, install_id, sha256, size, limiter=self.workers)
+        )
         try:
-            bundle = read_bundle(data, self.server.config.limits, expected_sha256=sha256)
-        except BundleError as exc:
-            raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"bundle rejected: {exc}") from None
-        if bundle.manifest.get("installId") != install_id:
-            raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "bundle rejected: manifest installId is not this install's")
-        receipt = self.server.store.put(install_id, sha256, data, bundle.manifest, bundle.events)
-        self._reply(HTTPStatus.CREATED, {"stored": True, **receipt})
+            async with send:
+                await self._pump(request, send, size)
+        except anyio.BrokenResourceError:
+            pass  # the worker stopped reading: its answer says why
+        except BaseException:
+            await asyncio.shield(asyncio.wait([worker]))  # it sees the end of the body and stops
+            if not worker.cancelled():
+                worker.exception()  # its complaint (a truncated body) is a consequence, not the answer
+            raise
+        result: dict[str, Any] = await worker
+        return result
 
-    def _acknowledge(self, sha256: str) -> None:
-        install_id = self._authenticated()
-        if not SHA256.match(sha256):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "sha256 must be 64 lowercase hex digits")
-        receipt = self.server.store.receipt(install_id, sha256)
-        if receipt is None:
-            raise ApiError(HTTPStatus.NOT_FOUND, f"no bundle {sha256} stored for this install")
-        self._reply(HTTPStatus.OK, receipt)
+    async def _pump(self, request: Request, send: MemoryObjectSendStream[bytes], size: int) -> None:
+        config = self.ingest.config
+        start = time.monotonic()
+        received = 0
+        more = True
+        try:
+            while more:
+                elapsed = time.monotonic() - start
+                wait = min(config.idle_timeout_s, config.upload_deadline_s - elapsed)
+                message = None
+                with anyio.move_on_after(max(wait, 0)):
+                    message = await request.receive()
+                if message is None:
+                    raise ApiError(
+                        HTTPStatus.REQUEST_TIMEOUT,
+                        f"upload stalled or ran past its {config.upload_deadline_s:.0f} s deadline",
+                        "slow",
+                    )
+                if message["type"] == "http.disconnect":
+                    raise ApiError(HTTPStatus.BAD_REQUEST, "the client went away mid-upload", "disconnect")
+                chunk: bytes = message.get("body", b"")
+                more = message.get("more_body", False)
+                received += len(chunk)
+                if received > size:
+                    raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {size} bytes", "too_large")
+                elapsed = time.monotonic() - start
+                if elapsed > config.grace_s and received < config.min_upload_rate * elapsed and more:
+                    raise ApiError(
+                        HTTPStatus.REQUEST_TIMEOUT,
+                        f"upload slower than {config.min_upload_rate} bytes/s; try again on a better connection",
+                        "slow",
+                    )
+                if chunk:
+                    await send.send(chunk)
+            request.state.consumed = True
+        finally:
+            self.metrics.received_bytes.inc(received)
 
     # --- plumbing ---------------------------------------------------------------------------------
 
-    def _authenticated(self) -> str:
-        header = self.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        install_id = self.server.install_of(token.strip()) if scheme.lower() == "bearer" else None
-        if install_id is None:
-            raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or invalid install token (POST /v1/installs)")
+    def _authenticated(self, request: Request) -> str:
+        install_id = self.ingest.authenticate(request.headers.get("authorization", ""))
+        self.per_install.take(install_id)
         return install_id
 
-    def _content_length(self) -> int:
-        if self.headers.get("Transfer-Encoding"):
-            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send Content-Length")
+    def _route(self, name: str, handler: Handler, *, limited: bool = True) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            start = time.monotonic()
+            reason = None
+            headers: dict[str, str] = {}
+            try:
+                if limited:
+                    self.per_ip.take(_client(request))
+                status, body = await handler(request)
+            except ApiError as exc:
+                status, body, reason = exc.status, {"error": str(exc)}, exc.reason
+                if exc.retry_after is not None:
+                    headers["Retry-After"] = str(math.ceil(exc.retry_after))
+            except Exception as exc:
+                log.exception("internal error")
+                status, body, reason = 500, {"error": f"internal error: {type(exc).__name__}"}, "internal"
+            if reason is not None:
+                self.metrics.rejections.labels(reason).inc()
+                if not getattr(request.state, "consumed", False) and request.headers.get("content-length", "0") != "0":
+                    headers["Connection"] = "close"  # do not read (maybe huge) bytes nobody wants
+            self.metrics.requests.labels(name, str(int(status))).inc()
+            self._log(request, name, int(status), start, reason)
+            return Response(orjson.dumps(body), int(status), headers, media_type="application/json")
+
+        return endpoint
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        self.metrics.requests.labels("unknown", str(status)).inc()
+        self._log(request, "unknown", status, time.monotonic(), "not_found")
+        message = f"no such endpoint: {request.method} {request.url.path}"
+        return Response(orjson.dumps({"error": message}), status, media_type="application/json")
+
+    def _log(self, request: Request, route: str, status: int, start: float, reason: str | None) -> None:
+        if log.isEnabledFor(logging.INFO):
+            record = {
+                "route": route,
+                "method": request.method,
+                "status": status,
+                "ms": round((time.monotonic() - start) * 1000, 1),
+                "bytes": int(request.headers.get("content-length") or 0),
+                "client": _client(request),
+                "reason": reason,
+            }
+            log.info(orjson.dumps(record).decode())
+
+
+async def _json(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise ApiError(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required", "length")
+    if int(length) > MAX_JSON_BODY:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "JSON body too large", "too_large")
+    data = await request.body()
+    request.state.consumed = True
+    try:
+        return orjson.loads(data or b"{}")
+    except orjson.JSONDecodeError:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON", "bad_request") from None
+
+
+def _burst(rate: float) -> float:
+    """Ten seconds' worth, and at least ten: a client starting up makes a few requests at once."""
+    return max(10, rate * 10)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+class _Pipe:
+    """The worker's end of the body channel, read like a file; closed when the worker is done, so
+    that the sender stops at once if validation failed early."""
+
+    def __init__(self, receive: MemoryObjectReceiveStream[bytes]) -> None:
+        self._receive = receive
+        self._buffer = b""
+
+    def run(
+        self, work: Callable[[str, str, int, Any], dict[str, Any]], install_id: str, sha256: str, size: int
+    ) -> dict[str, Any]:
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required") from None
-        if length < 0:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "negative Content-Length")
-        if length > self.server.config.limits.max_bytes:
-            raise ApiError(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {self.server.config.limits.max_bytes} bytes"
-            )
-        return length
+            return work(install_id, sha256, size, self)
+        finally:
+            anyio.from_thread.run_sync(self._receive.close)
 
-    def _read_exactly(self, length: int) -> bytes:
-        chunks, remaining = [], length
-        while remaining:
-            chunk = self.rfile.read(min(remaining, 1 << 20))
-            if not chunk:
-                self.close_connection = True
-                raise ApiError(HTTPStatus.BAD_REQUEST, f"connection ended {remaining} bytes early")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        self._body_read = True
-        return b"".join(chunks)
-
-    def _json(self) -> dict[str, Any]:
-        length = self._content_length()
-        if length > MAX_JSON_BODY:
-            raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "JSON body too large")
-        try:
-            value = json.loads(self._read_exactly(length) or b"{}")
-        except ValueError:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON") from None
-        if not isinstance(value, dict):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "body must be a JSON object")
-        return value
-
-    def _discard_body(self) -> None:
-        """After an error, do not read an unread (maybe huge) body: close the connection instead."""
-        if not getattr(self, "_body_read", False) and self.headers.get("Content-Length", "0") not in ("", "0"):
-            self.close_connection = True
-
-    def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def serve_in_thread(store_url: str, host: str = "127.0.0.1", port: int = 0, config: ServerConfig = ServerConfig()):
-    """Start a server on a background thread (for tests and embedding); returns it, ``.url`` set."""
-    server = IngestServer((host, port), BundleStore(store_url), config)
-    threading.Thread(target=server.serve_forever, name="crowdcode-ingest", daemon=True).start()
-    return server
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer:
+            try:
+                self._buffer = anyio.from_thread.run(self._receive.receive)
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                return b""
+        if size < 0 or size >= len(self._buffer):
+            chunk, self._buffer = self._buffer, b""
+        else:
+            chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        return chunk

@@ -3,7 +3,8 @@
 1. ``POST /v1/installs {"installId"}`` once → a per-install token (kept in the data directory);
 2. ``POST /v1/uploads {"sha256", "size"}`` → ``{"uploadUrl"}`` (or ``{"stored": true}`` when
    the server already has these exact bytes: a retry after a lost answer);
-3. ``PUT <uploadUrl>`` with the bytes;
+3. ``PUT <uploadUrl>`` with the bytes (and any ``uploadHeaders``: a presigned S3 URL names the
+   SHA-256 checksum header it was signed with);
 4. ``GET /v1/bundles/<sha256>`` → the acknowledgement, which must name the same hash and size.
 
 Only step 4 counts: whatever happened to the PUT's answer (timeout, dropped connection), the
@@ -64,7 +65,9 @@ class IngestClient:
             if not isinstance(url, str):
                 raise UploadError("server answered without an uploadUrl", retry=True)
             try:
-                self._put(urljoin(self.base_url, url), path, size, progress)
+                headers = answer.get("uploadHeaders")
+                extra = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
+                self._put(urljoin(self.base_url, url), path, size, progress, extra)
             except UploadError as failed:
                 if not failed.retry:
                     raise
@@ -84,7 +87,7 @@ class IngestClient:
 
     # --- plumbing ---------------------------------------------------------------------------------
 
-    def _put(self, url: str, path: Path, size: int, progress: Progress | None) -> None:
+    def _put(self, url: str, path: Path, size: int, progress: Progress | None, extra: dict[str, str]) -> None:
         def chunks() -> Iterator[bytes]:
             with open(path, "rb") as f:
                 while chunk := f.read(CHUNK):
@@ -92,7 +95,7 @@ class IngestClient:
                     if progress:
                         progress(len(chunk))
 
-        headers = {"Content-Type": "application/zstd", "Content-Length": str(size)}
+        headers = {"Content-Type": "application/zstd", "Content-Length": str(size), **extra}
         try:
             response = self._http.put(url, content=chunks(), headers=headers)
         except httpx.HTTPError as exc:

@@ -1,0 +1,91 @@
+"""Running the app under uvicorn: in the foreground (``crowdcode serve``) or on a thread (tests,
+benchmarks, embedding).
+
+The listening socket is bound here, before uvicorn starts, so that a bad port or an address in
+use is one clear error, and ``--port 0`` can print the port it got. uvicorn stops gracefully on
+SIGINT/SIGTERM: it stops accepting, lets in-flight requests (uploads) finish for up to
+``shutdown_timeout_s``, then exits.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+
+from ..errors import CrowdcodeError
+from .app import create_app
+from .ingest import Ingest, ServerConfig
+from .storage import BundleStore
+
+BACKLOG = 2048
+DEFAULTS = ServerConfig()
+MAX_CONNECTIONS = 2000
+"""Connections and requests uvicorn serves at once; beyond it answers 503 at once."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    if not 0 <= port <= 65535:
+        raise CrowdcodeError(f"cannot serve: port {port} is not between 0 and 65535")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+    except OSError as exc:
+        raise CrowdcodeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def uvicorn_server(ingest: Ingest, forwarded_allow_ips: str | None = None) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(ingest),
+        lifespan="off",
+        log_config=None,
+        access_log=False,  # the app logs each request itself, without query strings
+        backlog=BACKLOG,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=15,
+        timeout_graceful_shutdown=round(ingest.config.shutdown_timeout_s),
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+class RunningServer:
+    """An ingest server on a background thread; ``url`` and ``store`` are set, ``close()`` stops it
+    (gracefully, like SIGTERM does)."""
+
+    def __init__(
+        self,
+        store: str | BundleStore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        config: ServerConfig = DEFAULTS,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store if isinstance(store, BundleStore) else BundleStore(store, storage_options)
+        self.ingest = Ingest(self.store, config)
+        self.socket = bind(host, port)
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self.server = uvicorn_server(self.ingest)
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="crowdcode-ingest", daemon=True
+        )
+        self._thread.start()
+        while not self.server.started and self._thread.is_alive():
+            self._thread.join(0.01)
+        if not self.server.started:
+            raise CrowdcodeError("the ingest server did not start")
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self._thread.join()
+        self.socket.close()

@@ -1,0 +1,504 @@
+"""The ingest server under attack and under a crowd: real uvicorn servers on 127.0.0.1, real
+sockets, real `crowdcode serve` processes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import zstandard
+
+from crowdcode_sdk.server import RunningServer, ServerConfig
+from crowdcode_sdk.upload.bundle import BundleWriter, Limits
+from tests.conftest import crowdcode_executable
+
+SESSION = "1" * 32
+EVENT = b'{"sequence":%d,"timestamp":5,"type":"action","action":{"kind":"focus_change","focused":true}}\n'
+
+
+def bundle(install_id: str, n: int = 1, level: int = 3) -> bytes:
+    writer = BundleWriter(install_id=install_id, sdk_version="test")
+    writer.add(f"sessions/{SESSION}/events-{n:06d}.jsonl", b"".join(EVENT % i for i in range(1, n + 1)))
+    return writer.build(level)
+
+
+def install(i: int) -> str:
+    return f"{i:032x}"
+
+
+class Client:
+    """One contributor speaking the protocol by hand, so each step's answer can be checked."""
+
+    def __init__(self, url: str, install_id: str) -> None:
+        self.url = url
+        self.install_id = install_id
+        self.http = httpx.Client(base_url=url, timeout=60)
+        answer = self.http.post("/v1/installs", json={"installId": install_id})
+        assert answer.status_code == 201, answer.text
+        self.token = answer.json()["token"]
+        self.http.headers["Authorization"] = f"Bearer {self.token}"
+
+    def upload_url(self, data: bytes) -> str:
+        answer = self.http.post("/v1/uploads", json={"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["uploadUrl"])
+
+    def put(self, data: bytes, url: str | None = None, base: str | None = None) -> httpx.Response:
+        return httpx.put((base or self.url) + (url or self.upload_url(data)), content=data, timeout=60)
+
+    def ack(self, data: bytes) -> httpx.Response:
+        return self.http.get(f"/v1/bundles/{hashlib.sha256(data).hexdigest()}")
+
+
+@pytest.fixture
+def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
+    servers: list[RunningServer] = []
+
+    def start(store: Path | None = None, **settings: object) -> RunningServer:
+        server = RunningServer(str(store or tmp_path / "store"), config=replace(ServerConfig(), **settings))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def raw_request(server: RunningServer, head: str, body: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(server.server_address)
+    sock.sendall(head.encode() + b"\r\n\r\n" + body)
+    return sock
+
+
+def read_response(sock: socket.socket, timeout: float = 30) -> bytes:
+    """Everything the server sends until it closes the connection (it must)."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    sock.close()
+    return data
+
+
+def in_flight(server: RunningServer) -> int:
+    return int(httpx.get(server.url + "/healthz").json()["uploadsInFlight"])
+
+
+def wait_for(condition, what: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+# --- the attacks, each with its answer ------------------------------------------------------------
+
+
+def test_trailing_bytes_and_appended_frames_are_refused(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve()
+    client = Client(server.url, install(1))
+    good = bundle(install(1))
+    for evil, why in [
+        (good + os.urandom(4096), "follow the bundle's zstd frame"),
+        (good + zstandard.ZstdCompressor().compress(b"\0" * 1024), "follow the bundle's zstd frame"),
+        (good + zstandard.ZstdCompressor().compress(b""), "follow the bundle's zstd frame"),
+    ]:
+        response = client.put(evil)
+        assert response.status_code == 422 and why in response.json()["error"], response.text
+        assert client.ack(evil).status_code == 404
+    assert client.put(good).status_code == 201
+    assert len(server.store.bundles()) == 1
+
+
+def test_bombs_stop_before_decompressing(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(limits=Limits(max_uncompressed_bytes=1 << 20, max_entries=50))
+    client = Client(server.url, install(1))
+    # a few KB that would expand to 64 MiB: refused from the frame header, before any output
+    bomb = zstandard.ZstdCompressor(level=19).compress(b"\0" * (64 << 20))
+    response = client.put(bomb)
+    assert response.status_code == 422 and "expands beyond" in response.json()["error"], response.text
+    unknown = zstandard.ZstdCompressor(write_content_size=False).compress(b"\0" * 1000)
+    assert "does not declare its content size" in client.put(unknown).json()["error"]
+    # a tar of many empty members: refused at the entry limit
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for i in range(60):
+            tar.addfile(tarfile.TarInfo(f"snapshots/blobs/{i:064x}"), io.BytesIO(b""))
+    entries = client.put(zstandard.ZstdCompressor().compress(raw.getvalue()))
+    assert entries.status_code == 422, entries.text
+    assert not server.store.bundles()
+
+
+def test_size_and_length_lies(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(limits=Limits(max_bytes=4096))
+    client = Client(server.url, install(1))
+    data = bundle(install(1))
+    too_big = client.http.post("/v1/uploads", json={"sha256": "a" * 64, "size": 5000})
+    assert too_big.status_code == 413
+    url = client.upload_url(data)
+    shorter = raw_request(
+        server, f"PUT {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(data) - 1}", data[:-1]
+    )
+    assert read_response(shorter).startswith(b"HTTP/1.1 400 ")
+    chunked = raw_request(
+        server,
+        f"PUT {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked",
+        b"5\r\nhello\r\n0\r\n\r\n",
+    )
+    assert read_response(chunked).startswith(b"HTTP/1.1 411 ")
+    assert client.put(data, url).status_code == 201
+
+
+def test_registration_and_request_rates_are_limited(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(registrations_per_ip=0.01, requests_per_ip=1000)
+    answers = [httpx.post(server.url + "/v1/installs", json={"installId": install(i)}).status_code for i in range(40)]
+    assert answers[:30] == [201] * 30 and set(answers[30:]) == {429}  # a burst of 30, then refused
+    refused = httpx.post(server.url + "/v1/installs", json={"installId": install(99)})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 1
+    token = httpx.post(server.url + "/v1/installs", json={"installId": install(1)})
+    assert token.status_code == 429  # even for an id registered before: no token farming
+    limited = serve(store=Path(server.store.root), requests_per_install=0.01)
+    client = Client(limited.url, install(1))
+    statuses = [client.ack(b"x").status_code for _ in range(13)]
+    assert statuses[:10] == [404] * 10 and statuses[10:] == [429] * 3  # a burst of 10 for this install
+    per_ip = serve(store=Path(server.store.root), requests_per_ip=0.01)
+    health = [httpx.post(per_ip.url + "/v1/uploads", json={}).status_code for _ in range(12)]
+    assert health[:10] == [401] * 10 and health[10:] == [429, 429]
+
+
+def test_slow_bodies_are_cut_off(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(grace_s=0.5, min_upload_rate=1000, idle_timeout_s=1)
+    client = Client(server.url, install(1))
+    data = bundle(install(1), 200)
+    url = client.upload_url(data)
+    # slow-loris: a byte at a time, forever
+    loris = raw_request(server, f"PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}", data[:10])
+    answer = b""
+    loris.settimeout(0.2)
+    for byte in data[10:]:
+        try:
+            loris.sendall(bytes([byte]))
+            answer = loris.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        if answer:
+            break
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"slower than 1000 bytes/s" in answer, answer
+    assert b"connection: close" in answer.lower()
+    # silence after the headers
+    quiet = raw_request(server, f"PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}", data[:10])
+    started = time.monotonic()
+    answer = read_response(quiet)
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"stalled" in answer and time.monotonic() - started < 10
+    wait_for(lambda: in_flight(server) == 0, "the slots of cut-off uploads to be released")
+    assert client.put(data, url).status_code == 201
+
+
+def test_concurrent_uploads_are_capped_in_total_and_per_install(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(max_uploads=2, max_uploads_per_install=1)
+    one, two, three = (Client(server.url, install(i)) for i in (1, 2, 3))
+    data = {c: bundle(c.install_id, 50) for c in (one, two, three)}
+    urls = {c: c.upload_url(data[c]) for c in (one, two, three)}
+
+    def hold(c: Client) -> socket.socket:  # an upload in progress: headers and half the body
+        d = data[c]
+        head = f"PUT {urls[c]} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(d)}"
+        return raw_request(server, head, d[: len(d) // 2])
+
+    first = hold(one)
+    wait_for(lambda: in_flight(server) == 1, "the first upload to start")
+    again = one.put(data[one], urls[one])
+    assert again.status_code == 429 and "already has 1 uploads in progress" in again.json()["error"]
+    second = hold(two)
+    wait_for(lambda: in_flight(server) == 2, "the second upload to start")
+    busy = three.put(data[three], urls[three])
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    first.sendall(data[one][len(data[one]) // 2 :])
+    assert read_response(first).startswith(b"HTTP/1.1 201 ")  # the upload held open completes
+    second.close()  # a client that gives up frees its slot
+    wait_for(lambda: in_flight(server) == 0, "both slots to be free")
+    assert three.put(data[three], urls[three]).status_code == 201
+    assert one.ack(data[one]).status_code == 200 and two.ack(data[two]).status_code == 404
+
+
+def test_stored_files_are_private(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = serve()
+    client = Client(server.url, install(1))
+    data = bundle(install(1))
+    assert client.put(data).status_code == 201
+    store = tmp_path / "store"
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"secret", f"{hashlib.sha256(data).hexdigest()}.tar.zst"}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), [(p, oct(p.stat().st_mode)) for p in files]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in store.rglob("*") if p.is_dir())
+    assert not list((store / "_incoming").iterdir())  # no spool file left behind
+
+
+def test_health_metrics_and_logs_without_secrets(serve, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    server = serve()
+    caplog.set_level(logging.INFO, logger="crowdcode.serve")
+    client = Client(server.url, install(1))
+    data = bundle(install(1))
+    url = client.upload_url(data)
+    assert client.put(data, url).status_code == 201
+    assert client.put(data + b"x").status_code == 422
+    assert httpx.get(server.url + "/healthz").json() == {"ok": True, "uploadsInFlight": 0}
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'crowdcode_rejections_total{reason="invalid_bundle"} 1.0' in metrics
+    assert 'crowdcode_requests_total{route="blobs",status="201"} 1.0' in metrics
+    assert "crowdcode_stored_bundles_total 1.0" in metrics
+    assert f"crowdcode_received_bytes_total {2 * len(data) + 1}.0" in metrics
+    lines = [r.getMessage() for r in caplog.records if r.name == "crowdcode.serve"]
+    assert any('"route":"blobs","method":"PUT","status":201' in line for line in lines), lines
+    secrets_ = [client.token, client.token.split(".")[1], url.split("sig=")[1], install(1)]
+    assert not [line for line in lines for s in secrets_ if s in line]
+
+
+# --- ordinary use at scale --------------------------------------------------------------------------
+
+
+def test_a_crowd_of_100_clients_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    limits = ["--requests-per-ip", "1e6", "--registrations-per-ip", "1e3", "--max-uploads", "200"]
+    with serving(store, *limits) as (url, _pid):  # its own process: the clients here do not slow it down
+        bundles = {install(i): [bundle(install(i), n) for n in range(1, 21)] for i in range(100)}
+
+        def contributor(install_id: str) -> list[str]:
+            client = Client(url, install_id)
+            acked = []
+            for data in bundles[install_id]:
+                upload = client.upload_url(data)
+                assert client.put(data, upload).status_code == 201
+                receipt = client.ack(data).json()
+                assert receipt["size"] == len(data)
+                acked.append(receipt["sha256"])
+            client.http.close()
+            return acked
+
+        with ThreadPoolExecutor(100) as pool:
+            acked = [sha for shas in pool.map(contributor, bundles) for sha in shas]  # any reset raises here
+    expected = {hashlib.sha256(d).hexdigest() for ds in bundles.values() for d in ds}
+    assert len(acked) == 2000 and set(acked) == expected
+    stored = list((store / "bundles").rglob("*.tar.zst"))
+    assert len(stored) == 2000 and {p.name.split(".")[0] for p in stored} == expected
+
+
+MEMORY_BOUND_MB = 250
+"""Peak RSS of a server receiving 20 bundles of 100 MB at once (docs/privacy.md, "Streaming")."""
+
+
+def test_memory_stays_bounded_under_20_concurrent_100_mb_uploads(tmp_path: Path) -> None:
+    blob = os.urandom(100 << 20)
+    paths = []
+    for i in range(20):  # one install's 20 distinct bundles, written to disk: the test holds none whole
+        writer = BundleWriter(install_id=install(1), sdk_version="test")
+        writer.add(f"snapshots/blobs/{hashlib.sha256(blob).hexdigest()}", blob)
+        writer.add(f"sessions/{i:032x}/events-000001.jsonl", EVENT % 1)
+        path = tmp_path / f"bundle-{i}.tar.zst"
+        path.write_bytes(writer.build(level=1))
+        paths.append(path)
+    del blob, writer
+    limits = ["--max-bundle-mb", "128", "--max-uploads-per-install", "20", "--requests-per-install", "1e6"]
+    with serving(tmp_path / "store", *limits) as (url, pid):
+        client = Client(url, install(1))
+        sizes_and_urls = []
+        for path in paths:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            size = path.stat().st_size
+            answer = client.http.post("/v1/uploads", json={"sha256": digest.hexdigest(), "size": size})
+            sizes_and_urls.append((path, size, answer.json()["uploadUrl"]))
+
+        def send(item: tuple[Path, int, str]) -> int:
+            path, size, upload = item
+
+            def chunks() -> Iterator[bytes]:
+                with open(path, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        yield chunk
+
+            headers = {"Content-Length": str(size)}
+            return httpx.put(url + upload, content=chunks(), headers=headers, timeout=600).status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            assert list(pool.map(send, sizes_and_urls)) == [201] * 20
+        status = Path(f"/proc/{pid}/status").read_text()
+        peak_mb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    assert len(list((tmp_path / "store" / "bundles").rglob("*.tar.zst"))) == 20
+    assert peak_mb < MEMORY_BOUND_MB, f"peak RSS {peak_mb:.0f} MB for 2 GB in flight"
+
+
+@contextlib.contextmanager
+def serving(store: Path, *args: str) -> Iterator[tuple[str, int]]:
+    """`crowdcode serve` as a process; yields its URL and pid, then stops it and checks that it exits."""
+    server = subprocess.Popen(
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(store), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().split(" on ")[1].split(",")[0], server.pid
+        server.terminate()
+        assert server.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_two_instances_share_only_the_store(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = tmp_path / "shared"
+    a, b = serve(store), serve(store)
+    client = Client(a.url, install(1))
+    data = bundle(install(1), 5)
+    url = client.upload_url(data)  # signed by a ...
+    assert client.put(data, url, base=b.url).status_code == 201  # ... received by b
+    for server in (a, b):  # acknowledged by either, with b's token too
+        other = httpx.get(f"{server.url}/v1/bundles/{hashlib.sha256(data).hexdigest()}", headers=client.http.headers)
+        assert other.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    # the same new bundle raced to both instances at once: stored once, acknowledged by both
+    twice = bundle(install(1), 300)
+    url = client.upload_url(twice)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda s: client.put(twice, url, base=s.url).status_code, (a, b)))
+    assert sorted(answers) in ([200, 201], [201, 201]), answers
+    assert len(a.store.bundles()) == 2 == len(b.store.bundles())
+    assert a.store.read(a.store.bundle_key(install(1), hashlib.sha256(twice).hexdigest())) == twice
+
+
+def test_presigned_uploads_to_s3(s3_endpoint: str) -> None:
+    options = {"client_kwargs": {"endpoint_url": s3_endpoint}}
+    server = RunningServer("s3://crowd/ingest", config=ServerConfig(presign=True), storage_options=options)
+    try:
+        client = Client(server.url, install(1))
+        data = bundle(install(1), 3)
+        sha = hashlib.sha256(data).hexdigest()
+        answer = client.http.post("/v1/uploads", json={"sha256": sha, "size": len(data)}).json()
+        assert answer["uploadUrl"].startswith(s3_endpoint + "/crowd/ingest/bundles/")
+        headers = answer["uploadHeaders"]
+        assert client.ack(data).status_code == 404  # nothing there yet
+        # S3 refuses other bytes than the URL was signed for: it signs the length and checksum ...
+        assert "X-Amz-SignedHeaders=content-length%3Bhost%3Bx-amz-checksum-sha256" in answer["uploadUrl"]
+        # ... but moto does not enforce that, so the server's own check is what is under test here:
+        other = bundle(install(1), 4)[: len(data)].ljust(len(data), b"\0")
+        assert httpx.put(answer["uploadUrl"], content=other, headers=headers).status_code == 200
+        swapped = client.ack(data)
+        assert swapped.status_code == 422 and "hash mismatch" in swapped.json()["error"]
+        assert not server.store.exists(server.store.bundle_key(install(1), sha))  # deleted, never acknowledged
+        assert httpx.put(answer["uploadUrl"], content=data, headers=headers).status_code == 200
+        receipt = client.ack(data).json()  # the server read the object back and validated it
+        assert receipt["sha256"] == sha and receipt["size"] == len(data) and receipt["events"] == 3
+        assert client.http.post("/v1/uploads", json={"sha256": sha, "size": len(data)}).json()["stored"] is True
+        # the bytes never pass through the server: its PUT endpoint is closed
+        assert (
+            httpx.put(f"{server.url}/v1/blobs/{install(1)}/{sha}?size=1&expires=1&sig=0", content=b"x").status_code
+            == 404
+        )
+        # a valid signature over bytes that are not a bundle: the acknowledgement refuses and deletes
+        junk = b"not a bundle at all"
+        junk_sha = hashlib.sha256(junk).hexdigest()
+        signed = client.http.post("/v1/uploads", json={"sha256": junk_sha, "size": len(junk)}).json()
+        assert httpx.put(signed["uploadUrl"], content=junk, headers=signed["uploadHeaders"]).status_code == 200
+        refused = client.ack(junk)
+        assert refused.status_code == 422 and "bundle rejected" in refused.json()["error"]
+        assert not server.store.exists(server.store.bundle_key(install(1), junk_sha))
+        assert len(server.store.bundles()) == 1
+    finally:
+        server.close()
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--port", "99999"], "port 99999 is not between 0 and 65535")])
+def test_serve_refuses_bad_ports_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [crowdcode_executable(), "serve", "--store", str(tmp_path / "s"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and result.stderr.strip().splitlines() == [
+        f"crowdcode: error: cannot serve: {message}"
+    ]
+    busy = socket.create_server(("127.0.0.1", 0))
+    port = busy.getsockname()[1]
+    result = subprocess.run(
+        [crowdcode_executable(), "serve", "--store", str(tmp_path / "s"), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    busy.close()
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and "address already in use" in lines[0].lower(), lines
+
+
+def test_serve_without_the_server_extra_says_so(tmp_path: Path) -> None:
+    blocked = "import sys; sys.modules['starlette'] = None; from crowdcode_sdk.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", blocked, "serve", "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "crowdcode: error: crowdcode serve needs the server extra (missing starlette): pip install 'crowdcode[server]'"
+    ]
+    status = subprocess.run([sys.executable, "-c", blocked, "--help"], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and "serve" in status.stdout  # the rest of the CLI is untouched
+
+
+def test_sigterm_lets_an_upload_in_flight_finish(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(tmp_path / "store")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split(" on ")[1].split(",")[0]
+        client = Client(url, install(1))
+        data = bundle(install(1), 500)
+        upload = client.upload_url(data)
+        host, port = url.removeprefix("http://").split(":")
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(f"PUT {upload} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data[:100])
+        wait_for(lambda: httpx.get(url + "/healthz").json()["uploadsInFlight"] == 1, "the upload to start")
+        client.http.close()
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # the server is stopping: it must not cut the upload in flight
+        assert server.poll() is None
+        sock.sendall(data[100:])
+        assert read_response(sock).startswith(b"HTTP/1.1 201 ")
+        assert server.wait(timeout=30) == -signal.SIGTERM  # uvicorn re-raises the signal once drained
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    stored = list((tmp_path / "store" / "bundles").rglob("*.tar.zst"))
+    assert [p.read_bytes() for p in stored] == [data]
