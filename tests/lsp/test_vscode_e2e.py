@@ -18,6 +18,7 @@ from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.store import Store
 
+from ..conftest import only_session
 from .code_server import PLUGIN, browser_env, code_server
 from .lsp_harness import actions, replay
 
@@ -61,8 +62,12 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert seen["statusLabels"][0].startswith("crowdcode: recording")
     assert "removed" in seen["notifications"][0]
     store = Store(Locations.default())
-    sessions = [s for s in store.sessions() if s.metadata["adapter"] == "lsp"]
-    events = [e for info in sessions for e in store.events(info)]
+    # One session, ended cleanly by the SIGTERM to code-server's process group (the recorder may
+    # write its end a moment after code-server has gone), not left "crashed" with no end.
+    info = only_session(ended=True)
+    assert info.metadata["adapter"] == "lsp" and info.end_reason == "editor closed", info
+    events = list(store.events(info))
+    assert events[-1].kind == "session_end", events[-1]
     metadata = next(e.payload.metadata for e in events if e.kind == "session_start")
     assert metadata.editor.host == "code-server"
     saved = notes.read_text()  # as saved, then changed by sed -i and reloaded by VS Code
