@@ -191,16 +191,9 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
     }
     assert set(changes) <= touched, f"{changes}\n{trace}"
 
-    try:
-        rebuilt = _sed_rebuild(info, tmp_path / "sed")
-        for rel, data in on_disk.items():
-            assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}"
-    except AssertionError as exc:
-        # Known gaps of the serializer, not of the recording (which verified and replayed above):
-        # edits to a file whose file_open carries no text (its text is in a snapshot) are dropped
-        # as "unknown"; a file deleted by another process and saved again by the editor is not
-        # brought back; a `:%s` over the 5,000-line file prints other lines than the conversation.
-        pytest.xfail(f"serialized commands do not rebuild the files yet: {str(exc)[:300]}")
+    rebuilt = _sed_rebuild(info, tmp_path / "sed")
+    for rel, data in on_disk.items():
+        assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
 
 
 def _sed_rebuild(info, root: Path) -> dict[str, bytes]:
