@@ -16,8 +16,14 @@ serializer (see docs/serialization.md) with these differences:
 * terminal output comes from rendered screens (see :mod:`.terminal`), else from the raw
   ``.cast`` stream between the command's start and end (see :mod:`.casts`).
 
+Buffers and disk come from ``crowdcode verify``'s replay of the same events (a
+:class:`~crowdcode_sdk.verification.Verifier` fed each event first): a ``file_change`` takes the
+replayed disk text, a ``file_save`` whose text the conversation's file does not hold (another
+program deleted or changed it) writes it, checked against the save's recorded hash.
+
 Initial file contents, in order of preference: the file's text in a ``workspace_snapshot`` taken
-before its first edit, the ``text`` of its first ``file_open``, the content of its first
+before its first edit, the ``text`` of its first ``file_open`` (else the replayed buffer it was
+opened with, from a snapshot, checked by the open's hash), the content of its first
 viewport observation if that starts at line 1 (exact for files that fit on screen, else an
 approximation, counted in ``stats.approximate``), else empty when its first edit inserts at
 offset 0 of an unseen file (a new file). Edits to a file whose text is unknown are dropped and
