@@ -441,6 +441,19 @@ class Verifier:
         elif kind == "workspace_snapshot":
             self._replay.snapshot(event["sequence"], event["snapshotId"])
 
+    def disk_text(self, rel: str) -> str | None:
+        """The file's text on disk as replayed through the events fed so far: from snapshots,
+        opens, saves and ``file_change`` diffs; ``""`` once deleted; ``None`` when unknown."""
+        return self._replay.disk_text(rel)
+
+    def buffer_text(self, rel: str) -> str | None:
+        """The text of the editor's buffer of the file as replayed so far (``None``: no buffer,
+        or its text is unknown)."""
+        buffer = self._replay.buffers.get(rel)
+        if buffer is None or buffer.data is None:
+            return None
+        return buffer.data.decode(_UTF16, "surrogatepass")
+
     def passing(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """``events`` unchanged, each checked as it goes by. A malformed event is a mismatch and
         ends the checking, never the reading: one bad session never stops a dataset."""

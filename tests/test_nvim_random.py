@@ -8,6 +8,7 @@ session's initial workspace, print what the conversation says and leave the file
 
 from __future__ import annotations
 
+import hashlib
 import random
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.errors import CrowdcodeError
-from crowdcode_sdk.schema import ChangeType, FileChange
+from crowdcode_sdk.schema import ChangeType, FileChange, FileSave
 from crowdcode_sdk.serialize.conversation import FILE_KINDS
 from crowdcode_sdk.serialize.dataset import DatasetConfig, process
 from crowdcode_sdk.serialize.sources import resolve
@@ -191,22 +192,16 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
     }
     assert set(changes) <= touched, f"{changes}\n{trace}"
 
-    try:
-        rebuilt = _sed_rebuild(info, tmp_path / "sed")
-        for rel, data in on_disk.items():
-            assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}"
-    except AssertionError as exc:
-        # Known gaps of the serializer, not of the recording (which verified and replayed above):
-        # edits to a file whose file_open carries no text (its text is in a snapshot) are dropped
-        # as "unknown"; a file deleted by another process and saved again by the editor is not
-        # brought back; a `:%s` over the 5,000-line file prints other lines than the conversation.
-        pytest.xfail(f"serialized commands do not rebuild the files yet: {str(exc)[:300]}")
+    rebuilt = _sed_rebuild(info, tmp_path / "sed")
+    for rel, data in on_disk.items():
+        assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
 
 
 def _sed_rebuild(info, root: Path) -> dict[str, bytes]:
     """Serialize the session, run each file command of the conversation (from the JSONL lines as
     written) with bash and GNU sed in a copy of its initial workspace, checking each output
-    against the conversation; return the files it leaves."""
+    against the conversation and, at each save, the saved file's bytes against the hash the
+    save recorded; return the files it leaves."""
     everything = DatasetConfig(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
     [source] = resolve([info.id])
     result = process(source, everything, keep_steps=True)
@@ -214,9 +209,28 @@ def _sed_rebuild(info, root: Path) -> dict[str, bytes]:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     write_workspace(root, result.initial or {})
+    saves = [
+        (e.sequence, e.payload.file, e.payload.content.sha256)
+        for e in events(info)
+        if isinstance(e.payload, FileSave) and e.payload.content is not None
+    ]
+    assert saves, "the session saved files"
     messages = [m for line in result.lines for m in orjson.loads(line)["conversations"]]
     for step, assistant, user in zip(result.steps, messages[::2], messages[1::2], strict=True):
+        saves = _check_saves(root, saves, before=step.sequence)
         if step.kind in FILE_KINDS:
             out = run_bash(unfence(assistant["value"]), root)
             assert stdout_of(user["value"]) == out.removesuffix("\n"), step.command
+    assert _check_saves(root, saves, before=None) == []
     return _disk(root)
+
+
+def _check_saves(root: Path, saves: list[tuple[int, str, str]], before: int | None) -> list[tuple[int, str, str]]:
+    """Check the saves recorded before sequence ``before`` (all when ``None``): the commands run so
+    far must have left each saved file with the bytes the editor wrote. Return the saves after."""
+    due = [save for save in saves if before is None or save[0] < before]
+    for sequence, rel, sha in due:
+        path = root / rel
+        data = path.read_bytes() if path.is_file() else None
+        assert data is not None and hashlib.sha256(data).hexdigest() == sha, f"{rel} at save {sequence}: {data!r:.200}"
+    return saves[len(due) :]

@@ -140,3 +140,15 @@ def test_home_relative_paths_expand(tmp_path):
     (tmp_path / "notes dir" / "it's.txt").write_text("a\n")
     subprocess.run(["bash", "-c", made[0]], cwd="/", env={"HOME": str(tmp_path)}, check=True)
     assert (tmp_path / "notes dir" / "it's.txt").read_text() == "b\n"
+
+
+def test_a_script_past_the_argument_limit_goes_on_stdin(tmp_path):
+    """A change over thousands of lines (``:%s`` in a big file) makes a sed script longer than
+    one argument may be (128 KiB); the command must still run and rebuild the file."""
+    before = "".join(f"line {i} of a big file, a b c\n" for i in range(5000))
+    after = before.replace("e", "E").replace("line 2 of", "it's \\t 😀 line 2 of")
+    made = edit_command("big.txt", before, after[:-1])
+    assert made is not None and "sed -i -f -" in made[0]
+    write_workspace(tmp_path, {"big.txt": before})
+    assert run_bash(made[0], tmp_path) == ""
+    assert (tmp_path / "big.txt").read_text() == after[:-1]

@@ -350,3 +350,76 @@ def test_a_viewport_is_taken_as_a_file_only_when_its_recorded_hash_agrees(home, 
     for step in result.steps:
         run_bash(step.command, workspace)
     assert (workspace / "whole.py").read_text() == "# top\n" + whole
+
+
+def _wire(events: list[tuple[str, dict]]) -> list[dict]:
+    """Wire events numbered from 1: ``("snapshot", {"id": …})`` or ``(kind, action fields)``."""
+    wire = []
+    for sequence, (kind, fields) in enumerate(events, 1):
+        if kind == "snapshot":
+            wire.append(
+                {"type": "workspace_snapshot", "sequence": sequence, "timestamp": sequence, "snapshotId": fields["id"]}
+            )
+        else:
+            action = {"kind": kind, "source": "user", **fields}
+            wire.append({"type": "action", "sequence": sequence, "timestamp": sequence, "action": action})
+    return wire
+
+
+def _sha(text: str) -> dict:
+    from crowdcode_sdk.positions import text_sha256
+
+    return {"sha256": text_sha256(text)}
+
+
+def test_a_file_opened_from_a_snapshot_deleted_and_saved_again(tmp_path):
+    """The open carries no text (the snapshot has it); another program deletes the file while the
+    editor holds it; the editor's next save writes it back. Run in bash, the commands leave each
+    saved text at its save."""
+    from crowdcode_sdk.serialize.conversation import build_steps
+    from crowdcode_sdk.serialize.tokens import ByteEstimate
+
+    one = "one\ntwo\n"
+    events = _wire(
+        [
+            ("snapshot", {"id": "s1"}),
+            ("file_open", {"file": "a.txt", "content": _sha(one)}),
+            ("edit", {"file": "a.txt", "diff": {"rangeOffset": 0, "rangeLength": 0, "text": "zero\n"}}),
+            ("file_save", {"file": "a.txt", "lastEditSequence": 3, "content": _sha("zero\n" + one)}),
+            ("file_change", {"file": "a.txt", "source": "external", "changeType": "delete"}),
+            ("edit", {"file": "a.txt", "diff": {"rangeOffset": 0, "rangeLength": 0, "text": "x"}}),
+            ("file_save", {"file": "a.txt", "lastEditSequence": 6, "content": _sha("xzero\n" + one)}),
+        ]
+    )
+    builder = build_steps(events, Options(), ByteEstimate(), {"s1": {"a.txt": one}}.get)
+    assert builder.stats.unknown == 0 and builder.initial == {"a.txt": one}
+    saved = {4: "zero\n" + one, 7: "xzero\n" + one}
+    write_workspace(tmp_path, builder.initial)
+    for step in builder.steps:
+        assert run_bash(step.command, tmp_path) == step.output, step.command
+        if step.sequence in saved:
+            assert (tmp_path / "a.txt").read_text() == saved.pop(step.sequence)
+    assert saved == {}
+    assert [s.command for s in builder.steps if s.sequence == 5] == ["# external\nrm -f -- a.txt"]
+
+
+def test_a_save_of_unknown_text_writes_nothing(tmp_path):
+    """A deleted file saved with a hash the replayed buffer does not match: the serializer cannot
+    know what was written, so it writes nothing for it and counts it."""
+    from crowdcode_sdk.serialize.conversation import build_steps
+    from crowdcode_sdk.serialize.tokens import ByteEstimate
+
+    events = _wire(
+        [
+            ("file_open", {"file": "a.txt", "text": "one\n"}),
+            ("file_change", {"file": "a.txt", "source": "external", "changeType": "delete"}),
+            ("file_save", {"file": "a.txt", "content": _sha("something else\n")}),
+        ]
+    )
+    builder = build_steps(events, Options(), ByteEstimate())
+    assert builder.stats.unknown == 1
+    assert [s.command for s in builder.steps if s.kind == "edit"] == ["# external\nrm -f -- a.txt"]
+    write_workspace(tmp_path, builder.initial)
+    for step in builder.steps:
+        assert run_bash(step.command, tmp_path) == step.output
+    assert not (tmp_path / "a.txt").exists()

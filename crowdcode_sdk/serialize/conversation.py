@@ -16,8 +16,14 @@ serializer (see docs/serialization.md) with these differences:
 * terminal output comes from rendered screens (see :mod:`.terminal`), else from the raw
   ``.cast`` stream between the command's start and end (see :mod:`.casts`).
 
+Buffers and disk come from ``crowdcode verify``'s replay of the same events (a
+:class:`~crowdcode_sdk.verification.Verifier` fed each event first): a ``file_change`` takes the
+replayed disk text, a ``file_save`` whose text the conversation's file does not hold (another
+program deleted or changed it) writes it, checked against the save's recorded hash.
+
 Initial file contents, in order of preference: the file's text in a ``workspace_snapshot`` taken
-before its first edit, the ``text`` of its first ``file_open``, the content of its first
+before its first edit, the ``text`` of its first ``file_open`` (else the replayed buffer it was
+opened with, from a snapshot, checked by the open's hash), the content of its first
 viewport observation if that starts at line 1 (exact for files that fit on screen, else an
 approximation, counted in ``stats.approximate``), else empty when its first edit inserts at
 offset 0 of an unseen file (a new file). Edits to a file whose text is unknown are dropped and
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..positions import PositionError, text_sha256
+from ..verification import TextSnapshots, Verifier
 from . import sed
 from .buffer import TextBuffer
 from .casts import CastReader
@@ -93,9 +100,20 @@ class Stats:
 @dataclass
 class _File:
     doc: TextBuffer | None  # None: the text is unknown
+    """The editor's text of the file: edits apply to it."""
     exists: bool = True
+    """Whether the file is on the conversation's disk (a file deleted by another program may stay
+    in the editor, and its next save brings it back)."""
     shown: bool = False
     window: tuple[int, int] | None = None
+    disk: str | None = None
+    """What the commands left in the file when that is not ``doc`` (another program changed the
+    file under an editor holding other text); ``None``: the file holds ``doc``."""
+
+    def written(self) -> str:
+        """The file's text as the commands so far leave it."""
+        assert self.doc is not None
+        return self.doc.text if self.disk is None else self.disk
 
 
 @dataclass
@@ -129,6 +147,9 @@ class Builder:
     """Tokens per conversation (``None``: one conversation)."""
     message_limit: int | None = None
     """Tokens per user message (``None``: no cut)."""
+    replay: Verifier | None = None
+    """``crowdcode verify``'s replay of the same events, fed each event before the builder: what
+    the editor's buffers and the disk hold, from snapshots, opens, saves and diffs."""
     steps: list[Step] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     files: dict[str, _File] = field(default_factory=dict)
@@ -228,8 +249,12 @@ class Builder:
         relpath = action["file"]
         if action.get("text") is not None:
             self._learn(relpath, action["text"])
-        elif (action.get("content") or {}).get("sha256"):
-            self._hashes[relpath] = action["content"]["sha256"]
+        else:
+            if (action.get("content") or {}).get("sha256"):
+                self._hashes[relpath] = action["content"]["sha256"]
+            text = self.replay.buffer_text(relpath) if self.replay is not None else None
+            if text is not None:  # the disk text the replay has from a snapshot, checked by its hash
+                self._learn(relpath, text)
         self._switch(relpath)
 
     def _tab_switch(self, action: dict[str, Any]) -> None:
@@ -247,8 +272,7 @@ class Builder:
             self._view_slice(relpath, state, *state.window)
 
     def _show(self, relpath: str, state: _File, center: int | None = None) -> None:
-        assert state.doc is not None  # only files with known text are shown
-        text = state.doc.text
+        text = state.written()
         self._emit("view", sed.view_command(self._path(relpath)), sed.cat_n(text), path=relpath, whole=True)
         state.shown = True
         state.window = self._window(text, center or 1)
@@ -263,8 +287,7 @@ class Builder:
 
     def _view_slice(self, relpath: str, state: _File, start: int, end: int) -> None:
         command = sed.view_command(self._path(relpath), start, end)
-        assert state.doc is not None  # only files with known text are shown
-        text = state.doc.text
+        text = state.written()
         self._emit("view", command, sed.cat_n(text, start, end), path=relpath, before=text)
 
     def _cursor(self, relpath: str, line: int) -> None:
@@ -283,7 +306,7 @@ class Builder:
             return
         if state.window and state.window[0] <= line + 1 <= state.window[1]:
             return
-        window = self._window(state.doc.text, line + 1)
+        window = self._window(state.written(), line + 1)
         if window is None or window == state.window:
             return
         self._flush()
@@ -312,6 +335,9 @@ class Builder:
         except PositionError:
             self._forget(relpath)
             return
+        if not state.exists:  # deleted on disk, still in the editor: its save writes it back
+            self.stats.edits += 1
+            return
         pending = self._pending
         radius = self.options.coalesce_radius
         if pending is not None and not (
@@ -326,11 +352,12 @@ class Builder:
         if pending is None:
             self._close_command()
             self._close_prompt()
-            if not state.shown and state.exists and previous and source == "user":
-                with _showing(doc, previous):
+            before = state.written() if state.disk is not None else previous
+            state.disk = None  # the group's command writes the editor's text into the file
+            if not state.shown and before and source == "user":
+                with _showing(doc, before):
                     self._show(relpath, state, first + 1)
-            pending = self._pending = _Pending(relpath, source, previous, first, last)
-        state.exists = True
+            pending = self._pending = _Pending(relpath, source, before, first, last)
         added = diff["text"].count("\n")
         delta = added - (last - first)
         pending.lo = min(pending.lo, first)
@@ -344,7 +371,7 @@ class Builder:
             self._flush()
         state = self.files.get(relpath)
         if state is not None and state.doc is not None and state.exists:
-            self._stale[relpath] = state.doc.text
+            self._stale[relpath] = state.written()
         self.files[relpath] = _File(None)
         self.stats.unknown += 1
 
@@ -375,6 +402,8 @@ class Builder:
         self._emit("edit", command, output, path=relpath, before=before, source=source)
 
     def _file_change(self, action: dict[str, Any]) -> None:
+        """Another program changed the file on disk: a command brings the conversation's file to
+        the text the replay gives (the editor's text stays as the replay has it)."""
         relpath = action["file"]
         self._flush()
         self._close_command()
@@ -382,35 +411,75 @@ class Builder:
         source = _source_label(action)
         state = self.files.get(relpath)
         change_type = action.get("changeType")
-        replayed = self._stale.pop(relpath, None) if state is None or state.doc is None else None
+        known = state is not None and state.doc is not None
+        replayed = None if known else self._stale.pop(relpath, None)
         if change_type == "delete":
             if replayed is not None or (state is not None and state.exists and state.doc is not None):
                 self._emit_marked("edit", f"rm -f -- {sed.path_arg(self._path(relpath))}", source)
-            self.files[relpath] = _File(TextBuffer(""), exists=False)
+            if state is not None and state.doc is not None:
+                state.exists, state.disk = False, None  # the editor may hold it still
+            else:
+                self.files[relpath] = _File(TextBuffer(""), exists=False)
             return
-        diff = action.get("diff")
-        if change_type == "create" and (state is None or state.doc is None or not state.exists):
-            state = self.files[relpath] = _File(TextBuffer(""))
-        if state is None or state.doc is None or diff is None:
+        if state is not None and state.doc is not None and state.exists and change_type != "create":
+            before = state.written()
+        else:
+            before = replayed if replayed is not None else ""  # not in the conversation's workspace
+        after = self._changed(relpath, before, action.get("diff"))
+        if after is None:
             if replayed is not None:
                 self._stale[relpath] = replayed
             self._forget(relpath)  # unknown before, or unreadable after: stop trusting it
             return
-        before = state.doc.text
-        try:
-            after = apply_unified_diff(before, diff)
-        except PatchError:
-            self.stats.patch_failures += 1
-            self._forget(relpath)
-            return
-        state.doc = TextBuffer(after)
+        buffer = self.replay.buffer_text(relpath) if self.replay is not None else None
+        if state is None or state.doc is None:
+            state = self.files[relpath] = _File(TextBuffer(after))
+        state.doc = TextBuffer(after if buffer is None else buffer)  # no buffer: no editor holds it
         state.exists = True
-        if replayed is not None:  # the replayed file still holds what commands last wrote
-            before = replayed
+        state.disk = None if state.doc is not None and after == state.doc.text else after
         if before == "" and after == "" and change_type == "create":
             self._emit_marked("edit", f": > {sed.path_arg(self._path(relpath))}", source)
             return
         self._write(relpath, state, before, after, source)
+
+    def _changed(self, relpath: str, before: str, diff: str | None) -> str | None:
+        """The file's text after a ``file_change``: the replay's (its diff applied to the disk it
+        tracks), else the diff applied to ``before``; ``None`` when neither is known."""
+        after = self.replay.disk_text(relpath) if self.replay is not None else None
+        if after is not None or diff is None:
+            return after
+        try:
+            return apply_unified_diff(before, diff)
+        except PatchError:
+            self.stats.patch_failures += 1
+            return None
+
+    def _file_save(self, action: dict[str, Any]) -> None:
+        """The editor wrote the file: if the conversation's file holds other text (another program
+        deleted or changed it meanwhile), a command writes the saved text. The saved text comes
+        from the replay and must match the recorded hash; else nothing is written and the file is
+        counted as unknown."""
+        relpath = action["file"]
+        state = self.files.get(relpath)
+        if state is None or state.doc is None or self.replay is None:
+            return
+        self._flush()
+        saved = self.replay.disk_text(relpath)
+        expected = (action.get("content") or {}).get("sha256")
+        if saved is None or (expected is not None and text_sha256(saved) != expected):
+            self._forget(relpath)  # what the save wrote is not known
+            return
+        if state.exists and state.written() == saved:
+            return
+        before = state.written() if state.exists else ""
+        path = sed.path_arg(self._path(relpath))
+        created = not state.exists
+        state.exists = True
+        state.disk = None if saved == state.doc.text else saved
+        if created and saved == "":
+            self._emit_marked("edit", f": > {path}", "user")
+        else:
+            self._write(relpath, state, before, saved, "user")
 
     def _emit_marked(self, kind: str, command: str, source: str) -> None:
         if source != "user" and self.options.mark_sources:
@@ -547,6 +616,10 @@ def _showing(doc: TextBuffer, text: str) -> Iterator[None]:
         doc.text = current
 
 
+def _no_snapshot(_: str) -> dict[str, str] | None:
+    return None
+
+
 def _source_label(action: dict[str, Any]) -> str:
     source = action.get("source") or "user"
     agent = (action.get("evidence") or {}).get("agent")
@@ -559,6 +632,7 @@ _HANDLERS = {
     "selection": Builder._selection,
     "edit": Builder._edit,
     "file_change": Builder._file_change,
+    "file_save": Builder._file_save,
     "terminal_command": Builder._terminal_command,
     "terminal_command_end": Builder._terminal_command_end,
     "terminal_focus": Builder._terminal_focus,
@@ -576,9 +650,15 @@ def build_steps(
     *,
     budget: int | None = None,
     message_limit: int | None = None,
+    replay: Verifier | None = None,
 ) -> Builder:
     """Run the state machine over a session; the builder holds ``steps`` (numbered by
-    conversation), ``stats`` and ``initial`` (the workspace the steps start from)."""
-    builder = Builder(options, tokenizer, load_snapshot, casts, budget, message_limit)
+    conversation), ``stats`` and ``initial`` (the workspace the steps start from). ``replay``: a
+    verifier already fed ``events`` one by one before the builder sees each (``Verifier.passing``);
+    without one, one is run here."""
+    if replay is None:  # no verification running alongside: replay the files here
+        replay = Verifier("", TextSnapshots(load_snapshot or _no_snapshot))
+        events = replay.passing(events)
+    builder = Builder(options, tokenizer, load_snapshot, casts, budget, message_limit, replay)
     builder.feed(events)
     return builder

@@ -148,6 +148,7 @@ def _process(
         source.casts(),
         budget=budget,
         message_limit=config.max_tokens_per_message,
+        replay=checker,
     )
     verdict = checker.verdict
     groups = chunk(builder.steps, config)

@@ -14,6 +14,9 @@ the tests:
   a file whose new text must not end in a newline, ``sed -z -i '$s/\\n$//'`` follows.
 * sed runs no cycle on an empty file, so a file that was empty before is written with
   ``printf '%s' '…' > FILE`` instead.
+* Linux limits one argument of a program to 128 KiB (``MAX_ARG_STRLEN``), so a longer script
+  (a ``:%s`` over a big file) goes to ``sed -f -`` on its stdin from bash's builtin ``printf``,
+  which no such limit applies to.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import shlex
 from dataclasses import dataclass
 
 STRIP_FINAL_NEWLINE = "sed -z -i '$s/\\n$//'"
+MAX_ARGUMENT = 100_000
+"""UTF-8 bytes of a sed script passed as an argument (under the kernel's 131,072, quoting
+included); a longer script goes on stdin."""
 
 
 def sed_lines(text: str) -> tuple[list[str], bool]:
@@ -165,7 +171,11 @@ def edit_command(path: str, before: str, after: str) -> tuple[str, EditBlock] | 
         if "/" in path.strip("/"):
             command = f"mkdir -p -- {path_arg(path.rsplit('/', 1)[0])} && {command}"
         return command, block
-    command = f"sed -i {quote(sed_script(block))} {target}"
+    script = sed_script(block)
+    if len(script.encode("utf-8")) <= MAX_ARGUMENT:
+        command = f"sed -i {quote(script)} {target}"
+    else:
+        command = f"printf '%s\\n' {quote(script)} | sed -i -f - {target}"
     if block.strip_newline:
         command += f" && {STRIP_FINAL_NEWLINE} {target}"
     return command, block
