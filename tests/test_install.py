@@ -131,7 +131,7 @@ def test_neovim_records_with_only_the_printed_spec(installed: Path, home: Path, 
     try:
         wait_for(lambda: nvim.exec_lua("return require('crowdcode').state") == "recording", what="recording")
         messages = nvim.exec_lua("return vim.fn.execute('messages')")
-        assert "nothing leaves this machine" in messages  # the consent question, on the first start
+        assert "recording locally; see :CrowdcodeConsent" in messages  # the consent question, on the first start
         nvim.input("ggIzero <Esc>")
         nvim.eval("1")
         nvim.exec_lua("require('crowdcode.queue').flush()")

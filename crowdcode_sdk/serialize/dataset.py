@@ -133,7 +133,7 @@ def _process(
     source: SessionSource, config: DatasetConfig, split: str, began: float, cpu: float, *, keep_steps: bool
 ) -> SessionResult:
     tokenizer = load_tokenizer(config.tokenizer)
-    events, loader = source.open()
+    events, loader = source.open(strict=True)
     checker = source.verifier(loader)
     tally = Tally()
     edits = NextEdits(loader) if config.next_edits else None

@@ -44,11 +44,15 @@ class SessionSource:
             return path.stat().st_size
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
-    def open(self) -> tuple[Iterator[dict[str, Any]], SnapshotLoader | None]:
-        """The session's wire events in order and a loader for its snapshots."""
+    def open(self, strict: bool = False) -> tuple[Iterator[dict[str, Any]], SnapshotLoader | None]:
+        """The session's wire events in order and a loader for its snapshots. A journal line that
+        cannot be read is skipped (``play`` shows the rest) or, ``strict``, refuses the session:
+        training data is built from whole sessions only, as a lost line leaves a hole no replay
+        can cross."""
         if self.kind == "journal":
             loader = store_loader(Path(self.data_dir)) if self.data_dir else None
-            return journal.decoded(journal.read_lines(Path(self.path))), loader
+            damaged = _refuse_damaged if strict else None
+            return journal.decoded(journal.read_lines(Path(self.path)), damaged), loader
         for bundle in read_bundles(Path(self.path)):
             if bundle.session_id == self.session_id:
                 return events_up(bundle), bundle.snapshots.get
@@ -100,3 +104,7 @@ def _from_path(path: Path) -> list[SessionSource]:
         if entry.is_dir() or (entry.name.endswith(".tar.gz") and is_bundle(Path(entry.path))):
             sources.extend(_from_path(Path(entry.path)))
     return sources
+
+
+def _refuse_damaged(line: bytes) -> None:
+    raise CrowdcodeError(f"damaged journal line: {line[:60]!r}")
