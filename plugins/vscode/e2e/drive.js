@@ -26,8 +26,12 @@ async function openFile(page, name) {
   await page.keyboard.press("Control+P");
   await page.waitForSelector(".quick-input-widget", { state: "visible" });
   await page.keyboard.type(name);
-  // Enter only once the file search has found it (it may still be indexing the folder).
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 30_000 });
+  // Enter opens the focused row: wait until that is the file. Until Quick Open has filtered on
+  // what was typed it lists recently opened files unfiltered, the current one focused and this one
+  // below it; and the file search may still be indexing the folder.
+  await page
+    .locator(`.quick-input-list .monaco-list-row.focused:is([aria-label="${name}"], [aria-label^="${name},"])`)
+    .waitFor({ timeout: 30_000 });
   await page.keyboard.press("Enter");
   await page.waitForSelector(`.tab.active[aria-label^="${name}"]`, { timeout: 30_000 });
   seen.tabs.push(await page.locator(".tab.active .label-name").first().innerText());
