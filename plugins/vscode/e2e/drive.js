@@ -155,7 +155,9 @@ async function runCommand(page, title) {
     await runCommand(page, "Terminal: Create New Terminal");
     await page.waitForSelector(".terminal-wrapper .xterm", { timeout: 30_000 });
     await page.waitForTimeout(4_000); // the shell starts and reports its integration
-    await page.keyboard.type("echo crowdcode-e2e; (exit 3)", { delay: 20 });
+    // Output after a pause: what VS Code delivers in the same batch as the command's start is not
+    // in execution.read() (docs/vscode.md, Terminals).
+    await page.keyboard.type("sleep 1; echo crowdcode-e2e; (exit 3)", { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(3_000);
     await page.keyboard.type("seq 100", { delay: 20 });
