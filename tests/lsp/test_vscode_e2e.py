@@ -111,7 +111,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert switches[-3:] == [("long.txt", "notes.txt"), ("notes.txt", "long.txt"), ("long.txt", "notes.txt")]
     assert {f.terminal_name for f in actions(events, "terminal_focus")} == {"bash"}
     ends = {e.command: e.exit_code for e in actions(events, "terminal_command_end")}
-    assert ends["seq 100"] == 0
+    assert ends["sleep 1; seq 100"] == 0
     rows = [
         row
         for e in events

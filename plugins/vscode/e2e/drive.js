@@ -160,7 +160,7 @@ async function runCommand(page, title) {
     await page.keyboard.type("sleep 1; echo crowdcode-e2e; (exit 3)", { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(3_000);
-    await page.keyboard.type("seq 100", { delay: 20 });
+    await page.keyboard.type("sleep 1; seq 100", { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(2_000);
     // Another program changes the open, saved file: a reload, not the person's edit.
