@@ -87,7 +87,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert {"undo", "redo"} <= reasons
     assert any(s.selections is not None and len(s.selections) == 2 for s in selections)
     command = actions(events, "terminal_command")[0]
-    assert command.command == "echo crowdcode-e2e; (exit 3)" and command.terminal_id == "terminal-1"
+    assert command.command == "sleep 1; echo crowdcode-e2e; (exit 3)" and command.terminal_id == "terminal-1"
     end = actions(events, "terminal_command_end")[0]
     assert end.exit_code == 3 and end.terminal_id == "terminal-1"
     cast = next((Locations.default().data_dir / "sessions").glob("*/terminals/terminal-1.cast"))
@@ -111,7 +111,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert switches[-3:] == [("long.txt", "notes.txt"), ("notes.txt", "long.txt"), ("long.txt", "notes.txt")]
     assert {f.terminal_name for f in actions(events, "terminal_focus")} == {"bash"}
     ends = {e.command: e.exit_code for e in actions(events, "terminal_command_end")}
-    assert ends["seq 100"] == 0
+    assert ends["sleep 1; seq 100"] == 0
     rows = [
         row
         for e in events

@@ -26,8 +26,12 @@ async function openFile(page, name) {
   await page.keyboard.press("Control+P");
   await page.waitForSelector(".quick-input-widget", { state: "visible" });
   await page.keyboard.type(name);
-  // Enter only once the file search has found it (it may still be indexing the folder).
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 30_000 });
+  // Enter opens the focused row: wait until that is the file. Until Quick Open has filtered on
+  // what was typed it lists recently opened files unfiltered, the current one focused and this one
+  // below it; and the file search may still be indexing the folder.
+  await page
+    .locator(`.quick-input-list .monaco-list-row.focused:is([aria-label="${name}"], [aria-label^="${name},"])`)
+    .waitFor({ timeout: 30_000 });
   await page.keyboard.press("Enter");
   await page.waitForSelector(`.tab.active[aria-label^="${name}"]`, { timeout: 30_000 });
   seen.tabs.push(await page.locator(".tab.active .label-name").first().innerText());
@@ -151,10 +155,12 @@ async function runCommand(page, title) {
     await runCommand(page, "Terminal: Create New Terminal");
     await page.waitForSelector(".terminal-wrapper .xterm", { timeout: 30_000 });
     await page.waitForTimeout(4_000); // the shell starts and reports its integration
-    await page.keyboard.type("echo crowdcode-e2e; (exit 3)", { delay: 20 });
+    // Output after a pause: what VS Code delivers in the same batch as the command's start is not
+    // in execution.read() (docs/vscode.md, Terminals).
+    await page.keyboard.type("sleep 1; echo crowdcode-e2e; (exit 3)", { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(3_000);
-    await page.keyboard.type("seq 100", { delay: 20 });
+    await page.keyboard.type("sleep 1; seq 100", { delay: 20 });
     await page.keyboard.press("Enter");
     await page.waitForTimeout(2_000);
     // Another program changes the open, saved file: a reload, not the person's edit.
