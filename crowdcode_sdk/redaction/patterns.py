@@ -232,7 +232,18 @@ def maybe_secret(line: str) -> bool:
 
 
 _TEMPLATE = re.compile(r"^\$\{?[A-Za-z_]|^%\(|^\{\{|^<[^>]*>$|\*{4}|^\.\.\.$")
-_CODE_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*[.\[(]|^[A-Za-z_]+$")
+_CODE_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*[.\[(]")
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def _reads_as_identifier(value: str) -> bool:
+    """``user_password``, ``getDbPassword``, ``DB_PASSWORD``: a name made of words, as code
+    assigns it. A token of random letters (base64 without a digit, as a k8s secret can be) splits
+    into one-letter fragments instead."""
+    if not re.fullmatch(r"[A-Za-z_]+", value):
+        return False
+    words = _WORD.findall(value)
+    return all(len(w) >= 2 for w in words) and sum(map(len, words)) >= 3 * len(words)
 
 
 def shannon_entropy(text: str) -> float:
@@ -299,7 +310,7 @@ def assignment_value_is_secret(value: str, quoted: bool) -> bool:
     stripped = value.strip()
     if not quoted:
         stripped = stripped.rstrip(",;)}]")
-    if len(stripped) < 4 or _TEMPLATE.search(stripped) or (not quoted and _CODE_LIKE.search(stripped)):
+    if len(stripped) < 4 or _TEMPLATE.search(stripped) or (not quoted and (_CODE_LIKE.search(stripped) or _reads_as_identifier(stripped))):
         return False
     lowered = stripped.lower()
     return lowered not in {"none", "null", "true", "false", "changeme", "password", "secret", "xxxx", "undefined"}
