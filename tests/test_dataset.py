@@ -253,53 +253,43 @@ def test_corrupt_sessions_among_fifty_good(locations: Locations, tmp_path: Path,
     assert {r["provenance"]["session"] for rs in examples(out).values() for r in rs} == good
 
 
-def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_path: Path, s3_endpoint: str) -> None:
     """The server stores into S3 (moto); the build reads the bucket, locally and on a local Ray
     (writing back to the bucket), and both write the same bytes."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from crowdcode_sdk.server import BundleStore, RunningServer
 
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
+    endpoint = s3_endpoint
+    server = RunningServer(BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": endpoint}}))
     try:
-        endpoint = "http://{}:{}".format(*s3.get_host_and_port())
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="crowd")
-        server = RunningServer(BundleStore("s3://crowd/ingest", {"client_kwargs": {"endpoint_url": endpoint}}))
-        try:
-            configure(privacy_home, **{"consent.status": "accepted", "upload.url": server.url})
-            for person in range(2):
-                new_contributor(privacy_home)
-                for n in range(2):
-                    record_work(privacy_home, tmp_path / "ws", person * 10 + n)
-                assert Uploader(privacy_home).run_once().sent == 2  # a bundle per session
-        finally:
-            server.close()
-        out = tmp_path / "local"
-        args = ("s3://crowd/ingest", "--endpoint-url", endpoint, "--workers", "2", "--val-ratio", "0.5")
-        assert build(*args, "--out", str(out)).stdout.startswith("4 sessions -> ")
-        local = {
-            p.relative_to(out).as_posix(): p.read_bytes()
-            for p in sorted(out.rglob("*"))
-            if p.is_file() and p.suffix in (".jsonl", ".parquet") and ".work" not in p.parts
-        }
-        # Ray writes to the bucket too.
-        assert build(*args, "--engine", "ray", "--out", "s3://crowd/datasets/v1").stdout.startswith("4 sessions -> ")
-        bucket = boto3.client("s3", endpoint_url=endpoint)
-        listed = bucket.list_objects_v2(Bucket="crowd", Prefix="datasets/v1/")["Contents"]
-        remote = {
-            o["Key"].removeprefix("datasets/v1/"): bucket.get_object(Bucket="crowd", Key=o["Key"])["Body"].read()
-            for o in listed
-            if o["Key"].endswith((".jsonl", ".parquet"))
-        }
-        assert "datasets/v1/report.json" in {o["Key"] for o in listed}
-        assert not any("/.work/" in o["Key"] for o in listed)
-        outputs = {"local": local, "ray": remote}
-        assert outputs["local"] == outputs["ray"]
-        assert any(name.startswith("data/") for name in outputs["local"])
+        configure(privacy_home, **{"consent.status": "accepted", "upload.url": server.url})
+        for person in range(2):
+            new_contributor(privacy_home)
+            for n in range(2):
+                record_work(privacy_home, tmp_path / "ws", person * 10 + n)
+            assert Uploader(privacy_home).run_once().sent == 2  # a bundle per session
     finally:
-        s3.stop()
+        server.close()
+    out = tmp_path / "local"
+    args = ("s3://crowd/ingest", "--endpoint-url", endpoint, "--workers", "2", "--val-ratio", "0.5")
+    assert build(*args, "--out", str(out)).stdout.startswith("4 sessions -> ")
+    local = {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.suffix in (".jsonl", ".parquet") and ".work" not in p.parts
+    }
+    # Ray writes to the bucket too.
+    assert build(*args, "--engine", "ray", "--out", "s3://crowd/datasets/v1").stdout.startswith("4 sessions -> ")
+    bucket = boto3.client("s3", endpoint_url=endpoint)
+    listed = bucket.list_objects_v2(Bucket="crowd", Prefix="datasets/v1/")["Contents"]
+    remote = {
+        o["Key"].removeprefix("datasets/v1/"): bucket.get_object(Bucket="crowd", Key=o["Key"])["Body"].read()
+        for o in listed
+        if o["Key"].endswith((".jsonl", ".parquet"))
+    }
+    assert "datasets/v1/report.json" in {o["Key"] for o in listed}
+    assert not any("/.work/" in o["Key"] for o in listed)
+    outputs = {"local": local, "ray": remote}
+    assert outputs["local"] == outputs["ray"]
+    assert any(name.startswith("data/") for name in outputs["local"])
