@@ -50,6 +50,17 @@ def python_program_on_path(bin_dir: Path, name: str, source: str, monkeypatch: p
     return script
 
 
+def ended_sessions(count: int, timeout: float = 15) -> list[SessionInfo]:
+    """Exactly ``count`` sessions, once every one has ended (each recorder writes its end a
+    moment after its shell has gone)."""
+    deadline = time.monotonic() + timeout
+    while len(sessions := Store().sessions()) < count or any(info.end is None for info in sessions):
+        assert time.monotonic() < deadline, f"expected {count} ended sessions: {sessions}"
+        time.sleep(0.05)
+    assert len(sessions) == count, sessions
+    return sessions
+
+
 def actions(info: SessionInfo, kind: str | None = None) -> list[dict]:
     found = []
     for event in Store().events(info):

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from shell_helpers import actions, live_entry, only_session, python_program_on_path
+from shell_helpers import actions, ended_sessions, live_entry, only_session, python_program_on_path
 
 FAKE_AGENT = """\
 import sys
@@ -164,7 +164,7 @@ def test_boxed_agent_in_tmux_in_a_recorded_terminal(shell, tmp_path: Path, monke
 
     from shell_helpers import CROWDCODE, PROMPT
 
-    from crowdcode_sdk import Locations, Store
+    from crowdcode_sdk import Locations
     from crowdcode_sdk.registry import live_sessions
 
     python_program_on_path(tmp_path / "bin", "claude", BOXED_AGENT, monkeypatch)
@@ -193,11 +193,7 @@ def test_boxed_agent_in_tmux_in_a_recorded_terminal(shell, tmp_path: Path, monke
     s.child.sendline("exit")
     assert s.finish() == 0
 
-    deadline = time.monotonic() + 15
-    while len(sessions := Store().sessions()) < 2 or any(info.end is None for info in sessions):
-        assert time.monotonic() < deadline, f"expected two ended sessions: {sessions}"
-        time.sleep(0.05)
-    assert len(sessions) == 2
+    sessions = ended_sessions(2)
     inner, outer = sorted(sessions, key=lambda info: not actions(info, "agent_session_start"))
     assert not actions(outer, "agent_prompt")
     prompts = actions(inner, "agent_prompt")

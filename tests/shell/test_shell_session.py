@@ -11,7 +11,17 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from shell_helpers import CROWDCODE, PROMPT, actions, cast_file, live_entry, only_session, screens, wait_for_process
+from shell_helpers import (
+    CROWDCODE,
+    PROMPT,
+    actions,
+    cast_file,
+    ended_sessions,
+    live_entry,
+    only_session,
+    screens,
+    wait_for_process,
+)
 
 from crowdcode_sdk import Store
 
@@ -431,11 +441,7 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     s.prompt()
     s.child.sendline("exit")
     assert s.finish() == 0
-    deadline = time.monotonic() + 15
-    while len(sessions := Store().sessions()) < 2 or any(info.end is None for info in sessions):
-        assert time.monotonic() < deadline, f"expected two ended sessions: {sessions}"
-        time.sleep(0.05)
-    assert len(sessions) == 2
+    sessions = ended_sessions(2)
     commands = {info.id: [c["command"] for c in actions(info, "terminal_command")] for info in sessions}
     outer, inner = sorted(sessions, key=lambda info: any(c.startswith("tmux") for c in commands[info.id]), reverse=True)
     assert any(c.startswith(f"tmux -L {socket}") for c in commands[outer.id])
