@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from ..errors import CrowdcodeError
 from ..upload.bundle import Limits
+
+if TYPE_CHECKING:
+    import uvicorn
 
 MB = 1024 * 1024
 
@@ -39,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--requests-per-install", type=float, default=10, help="sustained requests/s from one install")
     p.add_argument("--registrations-per-ip", type=float, default=1, help="sustained registrations/s from one address")
     p.add_argument("--min-upload-kbps", type=int, default=16, help="slowest average upload accepted, KiB/s")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (one core each; default 1)",
+    )
     p.add_argument("--shutdown-timeout-s", type=float, default=60, help="time in-flight uploads get to finish")
     p.add_argument(
         "--forwarded-allow-ips",
@@ -52,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ..server import BundleStore, Ingest, ServerConfig
         from ..server.serve import bind, uvicorn_server
+        from ..server.workers import run_workers
     except ImportError as exc:
         missing = (exc.name or "a dependency").split(".")[0]
         raise CrowdcodeError(
@@ -68,14 +79,26 @@ def run(args: argparse.Namespace) -> int:
         shutdown_timeout_s=args.shutdown_timeout_s,
         presign=args.presign,
     )
-    sock = bind(args.host, args.port)
+    if not 1 <= args.workers <= 256:
+        raise CrowdcodeError(f"cannot serve: --workers {args.workers} is not between 1 and 256")
+    sockets = bind(args.host, args.port, args.workers)
+
+    def make_server() -> uvicorn.Server:
+        store = BundleStore(args.store, json.loads(args.storage_options))
+        return uvicorn_server(Ingest(store, config), args.forwarded_allow_ips)
+
     try:
-        ingest = Ingest(BundleStore(args.store, json.loads(args.storage_options)), config)
+        server = make_server()  # also checks the store and creates its secret before any worker starts
     except (OSError, ImportError, ValueError, TypeError) as exc:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise CrowdcodeError(f"cannot serve: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    host, port = sock.getsockname()[:2]
-    print(f"crowdcode ingest server on http://{host}:{port}, storing in {args.store}", flush=True)
-    uvicorn_server(ingest, args.forwarded_allow_ips).run(sockets=[sock])
-    return 0
+    host, port = sockets[0].getsockname()[:2]
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
+    print(f"crowdcode ingest server on http://{host}:{port}, storing in {args.store}{workers}", flush=True)
+    if args.workers == 1:
+        server.run(sockets=sockets)
+        return 0
+    del server  # each worker builds its own after the fork
+    return run_workers(sockets, make_server)

@@ -12,18 +12,19 @@ counts in the Prometheus metrics.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 import orjson
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,7 +41,10 @@ log = logging.getLogger("crowdcode.serve")
 MAX_JSON_BODY = 64 * 1024
 CHANNEL_CHUNKS = 4
 """Body chunks (up to 64 KiB each from uvicorn) waiting for the validating worker, per upload."""
+INLINE_BODY = 64 * 1024
+"""Bodies up to this size are gathered whole before validation (one thread hop, not one per chunk)."""
 
+_T = TypeVar("_T")
 Handler = Callable[[Request], Awaitable[tuple[int, dict[str, Any]]]]
 
 
@@ -88,12 +92,12 @@ class Api:
     async def request_upload(self, request: Request) -> tuple[int, dict[str, Any]]:
         install_id = self._authenticated(request)
         body = await _json(request)
-        return 200, await anyio.to_thread.run_sync(self.ingest.request_upload, install_id, body)
+        return 200, await self._read_store(self.ingest.request_upload, install_id, body)
 
     async def acknowledge(self, request: Request) -> tuple[int, dict[str, Any]]:
         install_id = self._authenticated(request)
         sha256 = request.path_params["sha256"]
-        return 200, await anyio.to_thread.run_sync(self.ingest.acknowledge, install_id, sha256, limiter=self.workers)
+        return 200, await self._read_store(self.ingest.acknowledge, install_id, sha256)
 
     async def receive(self, request: Request) -> tuple[int, dict[str, Any]]:
         install_id, sha256 = request.path_params["install_id"], request.path_params["sha256"]
@@ -103,19 +107,36 @@ class Api:
             install_id, sha256, dict(request.query_params), request.headers.get("content-length")
         )
         self.per_install.take(install_id)
-        existing = await anyio.to_thread.run_sync(self.ingest.stored, install_id, sha256)
+        existing = await self._read_store(self.ingest.stored, install_id, sha256)
         if existing is not None:  # a retry whose first attempt arrived: the body is not needed
             return 200, {"stored": True, **existing}
         with self.gate.hold(install_id):
             self.metrics.uploads_in_flight.inc()
             try:
-                receipt = await self._stream(request, install_id, sha256, size)
+                if size <= INLINE_BODY:
+                    receipt = await self._whole(request, install_id, sha256, size)
+                else:
+                    receipt = await self._stream(request, install_id, sha256, size)
             finally:
                 self.metrics.uploads_in_flight.dec()
         self.metrics.stored.inc()
         return 201, {"stored": True, **receipt}
 
-    # --- streaming a body to the validating worker ------------------------------------------------
+    # --- taking a body in: whole when small, streamed to the validating worker when not ----------
+
+    async def _whole(self, request: Request, install_id: str, sha256: str, size: int) -> dict[str, Any]:
+        """A small body (most bundles) is gathered on the event loop and handed to the worker in one
+        hop, which costs less than a hop per chunk; ``size`` bounds what is held."""
+        body = bytearray()
+
+        async def keep(chunk: bytes) -> None:
+            body.extend(chunk)
+
+        await self._pump(request, keep, size)
+        result: dict[str, Any] = await anyio.to_thread.run_sync(
+            self.ingest.receive, install_id, sha256, size, io.BytesIO(body), limiter=self.workers
+        )
+        return result
 
     async def _stream(self, request: Request, install_id: str, sha256: str, size: int) -> dict[str, Any]:
         send, receive = anyio.create_memory_object_stream[bytes](CHANNEL_CHUNKS)
@@ -125,7 +146,7 @@ class Api:
         )
         try:
             async with send:
-                await self._pump(request, send, size)
+                await self._pump(request, send.send, size)
         except anyio.BrokenResourceError:
             pass  # the worker stopped reading: its answer says why
         except BaseException:
@@ -136,7 +157,8 @@ class Api:
         result: dict[str, Any] = await worker
         return result
 
-    async def _pump(self, request: Request, send: MemoryObjectSendStream[bytes], size: int) -> None:
+    async def _pump(self, request: Request, deliver: Callable[[bytes], Awaitable[None]], size: int) -> None:
+        """Pass the body to ``deliver`` as it arrives, holding it to its deadline and minimum rate."""
         config = self.ingest.config
         start = time.monotonic()
         received = 0
@@ -169,12 +191,19 @@ class Api:
                         "slow",
                     )
                 if chunk:
-                    await send.send(chunk)
+                    await deliver(chunk)
             request.state.consumed = True
         finally:
             self.metrics.received_bytes.inc(received)
 
     # --- plumbing ---------------------------------------------------------------------------------
+
+    async def _read_store(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run a look-up in the store: on the event loop for a local store (a receipt is a small file
+        in the page cache, cheaper to read than a thread hop), on a worker thread for a remote one."""
+        if self.ingest.store.local:
+            return work(*args)
+        return await anyio.to_thread.run_sync(work, *args, limiter=self.workers)
 
     def _authenticated(self, request: Request) -> str:
         install_id = self.ingest.authenticate(request.headers.get("authorization", ""))

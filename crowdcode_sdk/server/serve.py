@@ -26,15 +26,22 @@ MAX_CONNECTIONS = 2000
 """Connections and requests uvicorn serves at once; beyond it answers 503 at once."""
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, count: int = 1) -> list[socket.socket]:
+    """``count`` listening sockets on one port: one per worker process (``SO_REUSEPORT`` when more
+    than one, so the kernel spreads connections over them); the first decides a ``--port 0``."""
     if not 0 <= port <= 65535:
         raise CrowdcodeError(f"cannot serve: port {port} is not between 0 and 65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        while len(sockets) < count:
+            sockets.append(socket.create_server((host, port), family=family, backlog=BACKLOG, reuse_port=count > 1))
+            port = sockets[0].getsockname()[1]
     except OSError as exc:
+        for sock in sockets:
+            sock.close()
         raise CrowdcodeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
+    return sockets
 
 
 def uvicorn_server(ingest: Ingest, forwarded_allow_ips: str | None = None) -> uvicorn.Server:
@@ -68,7 +75,7 @@ class RunningServer:
     ) -> None:
         self.store = store if isinstance(store, BundleStore) else BundleStore(store, storage_options)
         self.ingest = Ingest(self.store, config)
-        self.socket = bind(host, port)
+        (self.socket,) = bind(host, port)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self.server = uvicorn_server(self.ingest)
         self._thread = threading.Thread(

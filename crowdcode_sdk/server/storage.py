@@ -67,8 +67,9 @@ class BundleStore:
         return bytes(self.fs.cat(key))
 
     def receipt(self, install_id: str, sha256: str) -> dict[str, Any] | None:
+        key = self._key("bundles", install_id, f"{sha256}.json")
         try:
-            value = orjson.loads(self.fs.cat(self._key("bundles", install_id, f"{sha256}.json")))
+            value = orjson.loads(Path(key).read_bytes() if self.local else self.fs.cat(key))
         except (FileNotFoundError, ValueError):
             return None
         return value if isinstance(value, dict) else None
