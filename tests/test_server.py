@@ -212,6 +212,44 @@ def test_slow_bodies_are_cut_off(serve) -> None:  # type: ignore[no-untyped-def]
     assert client.put(data, url).status_code == 201
 
 
+def test_slow_headers_are_cut_off_while_others_are_served(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(header_timeout_s=1.5)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
+    loris = socket.create_connection(server.server_address)
+    silent = socket.create_connection(server.server_address)  # connects and never says a word
+    started = time.monotonic()
+    served = []
+    answer = b""
+    with httpx.Client(base_url=server.url) as good:
+        loris.settimeout(0.25)
+        for byte in head:  # a byte every 0.25 s: the headers would take a minute
+            try:
+                loris.sendall(bytes([byte]))
+                answer = loris.recv(65536)
+            except TimeoutError:
+                served.append(good.get("/healthz").status_code)  # a good client, meanwhile
+                continue
+            except OSError:
+                break
+            if answer:
+                break
+        cut_after = time.monotonic() - started
+        assert good.get("/healthz").status_code == 200
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"request headers not received in time" in answer, answer
+    assert b"connection: close" in answer.lower()
+    assert 1.5 <= cut_after < 5, cut_after  # at the deadline, not after the whole header trickled in
+    assert read_response(loris) == b""  # and the connection is closed
+    assert read_response(silent, timeout=10).startswith(b"HTTP/1.1 408 ")
+    assert len(served) >= 3 and set(served) == {200}
+    # a keep-alive client idle between requests for longer than the deadline is not cut off
+    with httpx.Client(base_url=server.url) as patient:
+        assert patient.get("/healthz").status_code == 200
+        time.sleep(2)
+        assert patient.get("/healthz").status_code == 200
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'crowdcode_rejections_total{reason="slow_headers"} 2.0' in metrics
+
+
 def test_concurrent_uploads_are_capped_in_total_and_per_install(serve) -> None:  # type: ignore[no-untyped-def]
     server = serve(max_uploads=2, max_uploads_per_install=1)
     one, two, three = (Client(server.url, install(i)) for i in (1, 2, 3))

@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--requests-per-ip", type=float, default=50, help="sustained requests/s from one address")
     p.add_argument("--requests-per-install", type=float, default=10, help="sustained requests/s from one install")
     p.add_argument("--registrations-per-ip", type=float, default=1, help="sustained registrations/s from one address")
+    p.add_argument("--header-timeout-s", type=float, default=10, help="time a client gets to send a request's headers")
     p.add_argument("--min-upload-kbps", type=int, default=16, help="slowest average upload accepted, KiB/s")
     p.add_argument(
         "--workers",
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         requests_per_install=args.requests_per_install,
         registrations_per_ip=args.registrations_per_ip,
         min_upload_rate=args.min_upload_kbps * 1024,
+        header_timeout_s=args.header_timeout_s,
         shutdown_timeout_s=args.shutdown_timeout_s,
         presign=args.presign,
     )

@@ -48,10 +48,6 @@ _T = TypeVar("_T")
 Handler = Callable[[Request], Awaitable[tuple[int, dict[str, Any]]]]
 
 
-def create_app(ingest: Ingest) -> Starlette:
-    return Api(ingest).app
-
-
 class Api:
     def __init__(self, ingest: Ingest) -> None:
         self.ingest = ingest
@@ -243,18 +239,31 @@ class Api:
         message = f"no such endpoint: {request.method} {request.url.path}"
         return Response(orjson.dumps({"error": message}), status, media_type="application/json")
 
+    def headers_too_slow(self, client: str, waited_s: float) -> None:
+        """A connection the protocol cut off for not sending its headers in time (``protocol.py``)."""
+        self.metrics.rejections.labels("slow_headers").inc()
+        self.metrics.requests.labels("unknown", "408").inc()
+        _log_line("unknown", "-", 408, waited_s, 0, client, "slow_headers")
+
     def _log(self, request: Request, route: str, status: int, start: float, reason: str | None) -> None:
-        if log.isEnabledFor(logging.INFO):
-            record = {
-                "route": route,
-                "method": request.method,
-                "status": status,
-                "ms": round((time.monotonic() - start) * 1000, 1),
-                "bytes": int(request.headers.get("content-length") or 0),
-                "client": _client(request),
-                "reason": reason,
-            }
-            log.info(orjson.dumps(record).decode())
+        length = int(request.headers.get("content-length") or 0)
+        _log_line(route, request.method, status, time.monotonic() - start, length, _client(request), reason)
+
+
+def _log_line(
+    route: str, method: str, status: int, seconds: float, length: int, client: str, reason: str | None
+) -> None:
+    if log.isEnabledFor(logging.INFO):
+        record = {
+            "route": route,
+            "method": method,
+            "status": status,
+            "ms": round(seconds * 1000, 1),
+            "bytes": length,
+            "client": client,
+            "reason": reason,
+        }
+        log.info(orjson.dumps(record).decode())
 
 
 async def _json(request: Request) -> Any:

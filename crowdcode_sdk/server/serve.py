@@ -16,8 +16,9 @@ from typing import Any
 import uvicorn
 
 from ..errors import CrowdcodeError
-from .app import create_app
+from .app import Api
 from .ingest import Ingest, ServerConfig
+from .protocol import with_header_deadline
 from .storage import BundleStore
 
 BACKLOG = 2048
@@ -45,8 +46,10 @@ def bind(host: str, port: int, count: int = 1) -> list[socket.socket]:
 
 
 def uvicorn_server(ingest: Ingest, forwarded_allow_ips: str | None = None) -> uvicorn.Server:
+    api = Api(ingest)
     config = uvicorn.Config(
-        create_app(ingest),
+        api.app,
+        http=with_header_deadline(ingest.config.header_timeout_s, api.headers_too_slow),
         lifespan="off",
         log_config=None,
         access_log=False,  # the app logs each request itself, without query strings
