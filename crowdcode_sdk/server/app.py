@@ -15,6 +15,7 @@ import asyncio
 import io
 import logging
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -39,7 +40,7 @@ from .metrics import Metrics
 log = logging.getLogger("crowdcode.serve")
 
 MAX_JSON_BODY = 64 * 1024
-CHANNEL_CHUNKS = 4
+CHANNEL_CHUNKS = 1
 """Body chunks (up to 64 KiB each from uvicorn) waiting for the validating worker, per upload."""
 INLINE_BODY = 64 * 1024
 """Bodies up to this size are gathered whole before validation (one thread hop, not one per chunk)."""
@@ -59,6 +60,7 @@ class Api:
         self.registrations = RateLimiter(config.registrations_per_ip, 30, "registrations from this address")
         self.gate = UploadGate(config.max_uploads, config.max_uploads_per_install)
         self.workers = anyio.CapacityLimiter(config.max_uploads + 8)
+        self.validators = anyio.CapacityLimiter(config.max_validating)
         self.metrics = Metrics()
         self.app = Starlette(
             routes=[
@@ -130,7 +132,7 @@ class Api:
 
         await self._pump(request, keep, size)
         result: dict[str, Any] = await anyio.to_thread.run_sync(
-            self.ingest.receive, install_id, sha256, size, io.BytesIO(body), limiter=self.workers
+            self.ingest.receive, install_id, sha256, size, io.BytesIO(body), limiter=self.validators
         )
         return result
 
@@ -138,7 +140,7 @@ class Api:
         send, receive = anyio.create_memory_object_stream[bytes](CHANNEL_CHUNKS)
         pipe = _Pipe(receive)
         worker = asyncio.ensure_future(
-            anyio.to_thread.run_sync(pipe.run, self.ingest.receive, install_id, sha256, size, limiter=self.workers)
+            anyio.to_thread.run_sync(pipe.run, self.ingest.receive, install_id, sha256, size, limiter=self.validators)
         )
         try:
             async with send:
@@ -154,9 +156,13 @@ class Api:
         return result
 
     async def _pump(self, request: Request, deliver: Callable[[bytes], Awaitable[None]], size: int) -> None:
-        """Pass the body to ``deliver`` as it arrives, holding it to its deadline and minimum rate."""
+        """Pass the body to ``deliver`` as it arrives, holding it to its deadline and minimum rate.
+
+        The rate is the client's: time spent waiting for ``deliver`` (a validator to be free, or
+        to catch up) does not count against it, as the socket is not read meanwhile."""
         config = self.ingest.config
         start = time.monotonic()
+        held = 0.0
         received = 0
         more = True
         try:
@@ -179,7 +185,7 @@ class Api:
                 received += len(chunk)
                 if received > size:
                     raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {size} bytes", "too_large")
-                elapsed = time.monotonic() - start
+                elapsed = time.monotonic() - start - held
                 if elapsed > config.grace_s and received < config.min_upload_rate * elapsed and more:
                     raise ApiError(
                         HTTPStatus.REQUEST_TIMEOUT,
@@ -187,7 +193,9 @@ class Api:
                         "slow",
                     )
                 if chunk:
+                    before = time.monotonic()
                     await deliver(chunk)
+                    held += time.monotonic() - before
             request.state.consumed = True
         finally:
             self.metrics.received_bytes.inc(received)
@@ -239,11 +247,11 @@ class Api:
         message = f"no such endpoint: {request.method} {request.url.path}"
         return Response(orjson.dumps({"error": message}), status, media_type="application/json")
 
-    def headers_too_slow(self, client: str, waited_s: float) -> None:
-        """A connection the protocol cut off for not sending its headers in time (``protocol.py``)."""
-        self.metrics.rejections.labels("slow_headers").inc()
-        self.metrics.requests.labels("unknown", "408").inc()
-        _log_line("unknown", "-", 408, waited_s, 0, client, "slow_headers")
+    def refused_headers(self, client: str, status: int, reason: str, waited_s: float) -> None:
+        """A connection the protocol cut off for headers too slow or too large (``protocol.py``)."""
+        self.metrics.rejections.labels(reason).inc()
+        self.metrics.requests.labels("unknown", str(status)).inc()
+        _log_line("unknown", "-", status, waited_s, 0, client, reason)
 
     def _log(self, request: Request, route: str, status: int, start: float, reason: str | None) -> None:
         length = int(request.headers.get("content-length") or 0)
@@ -262,6 +270,7 @@ def _log_line(
             "bytes": length,
             "client": client,
             "reason": reason,
+            "pid": os.getpid(),  # which worker, with --workers
         }
         log.info(orjson.dumps(record).decode())
 
@@ -295,7 +304,7 @@ class _Pipe:
 
     def __init__(self, receive: MemoryObjectReceiveStream[bytes]) -> None:
         self._receive = receive
-        self._buffer = b""
+        self._buffer = memoryview(b"")
 
     def run(
         self, work: Callable[[str, str, int, Any], dict[str, Any]], install_id: str, sha256: str, size: int
@@ -306,13 +315,12 @@ class _Pipe:
             anyio.from_thread.run_sync(self._receive.close)
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of the current chunk (a view moves along it: no copy of the rest)."""
         if not self._buffer:
             try:
-                self._buffer = anyio.from_thread.run(self._receive.receive)
+                self._buffer = memoryview(anyio.from_thread.run(self._receive.receive))
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return b""
-        if size < 0 or size >= len(self._buffer):
-            chunk, self._buffer = self._buffer, b""
-        else:
-            chunk, self._buffer = self._buffer[:size], self._buffer[size:]
-        return chunk
+        size = len(self._buffer) if size < 0 else size
+        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        return bytes(chunk)

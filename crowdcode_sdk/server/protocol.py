@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol with a deadline on reading a request's headers.
+"""uvicorn's HTTP protocol with a deadline and a size cap on reading a request's headers.
 
 uvicorn bounds the idle time between requests (``timeout_keep_alive``) but not the time a client
 takes to send a request line and headers once it has started, nor a connection that opens and
@@ -8,32 +8,64 @@ when each request begins, disarms it when the headers are complete, and on expir
 ``408`` with ``Connection: close`` (or just closes, if a response is being written) and drops
 the connection. Bodies have their own limits in the app (``idle_timeout_s``, the minimum rate,
 the deadline).
+
+uvicorn's httptools protocol also buffers headers without a size limit (its h11 one has one):
+a request whose line and headers pass ``MAX_HEADER_BYTES`` before they end gets ``431`` and is
+closed, so no more than that plus one socket read (256 KiB) is held for them.
+
+Under heavy load the event loop itself can fall behind: the timer may fire while a client's
+headers sit unread in the kernel. Before cutting a connection off, the protocol asks the kernel
+(``FIONREAD``) whether bytes are waiting; if so it waits a little more (at most a second
+deadline), so that a loaded server does not blame its clients for its own delay.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
+import termios
 import time
 from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-MESSAGE = b'{"error": "request headers not received in time"}'
-RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\n"
-    b"content-type: application/json\r\n"
-    b"connection: close\r\n"
-    b"content-length: " + str(len(MESSAGE)).encode() + b"\r\n\r\n" + MESSAGE
-)
+MAX_HEADER_BYTES = 64 * 1024
+"""Most bytes of request line and headers buffered for one request (nginx allows 4 x 8 KiB)."""
+
+
+LINGER_S = 2.0
+"""How long a refused connection's remaining bytes are read and dropped before it is closed."""
+
+
+def _response(status: bytes, message: str) -> bytes:
+    body = b'{"error": "' + message.encode() + b'"}'
+    head = b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    return head + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+
+
+TOO_SLOW = _response(b"408 Request Timeout", "request headers not received in time")
+TOO_LARGE = _response(b"431 Request Header Fields Too Large", f"request headers over {MAX_HEADER_BYTES} bytes")
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     header_timeout_s: float = 10.0
-    """Set per server by :func:`with_header_deadline`, as is ``on_timeout``."""
-    on_timeout: Callable[[str, float], None] = staticmethod(lambda client, waited_s: None)
+    """Set per server by :func:`with_header_deadline`, as is ``on_refused``."""
+    on_refused: Callable[[str, int, str, float], None] = staticmethod(lambda client, status, reason, waited_s: None)
 
     _header_timer: asyncio.TimerHandle | None = None
     _header_started = 0.0
+    _header_bytes = 0
+    _refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering after a refusal: read and drop
+        super().data_received(data)
+        if self._header_timer is not None:  # these bytes did not finish the headers
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._cut_off(TOO_LARGE, "large_headers")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -45,6 +77,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
+        self._header_bytes = 0
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -62,17 +95,49 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self._header_timer = None
 
     def _headers_too_slow(self) -> None:
+        """The deadline passed. If bytes wait unread in the socket, the server is the slow one (an
+        event loop behind under load): look again a little later, up to twice the deadline."""
         self._header_timer = None
-        if self.transport.is_closing():
+        waited = time.monotonic() - self._header_started
+        if _unread_bytes(self.transport) and waited < 2 * self.header_timeout_s:
+            self._header_timer = self.loop.call_later(self.header_timeout_s / 4, self._headers_too_slow)
             return
+        self._cut_off(TOO_SLOW, "slow_headers")
+
+    def _cut_off(self, response: bytes, reason: str) -> None:
+        """Answer, then close as nginx does ("lingering close"): stop sending, drop what still
+        arrives for a moment, then close. Closing at once with unread bytes would make the kernel
+        reset the connection, and the client could lose the answer."""
+        self._disarm_header_deadline()
+        if self.transport.is_closing() or self._refused:
+            return
+        self._refused = True
         if self.cycle is None or self.cycle.response_complete:  # nothing else is being written
-            self.transport.write(RESPONSE)
-        self.transport.close()
-        self.on_timeout(self.client[0] if self.client else "-", time.monotonic() - self._header_started)
+            self.transport.write(response)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
+        client = self.client[0] if self.client else "-"
+        self.on_refused(client, int(response[9:12]), reason, time.monotonic() - self._header_started)
 
 
-def with_header_deadline(seconds: float, on_timeout: Callable[[str, float], None]) -> type[HeaderDeadlineProtocol]:
-    """The protocol class for one server (uvicorn makes one per connection); ``on_timeout(client,
-    waited_s)`` is told of each connection cut off, for the logs and metrics."""
-    attributes = {"header_timeout_s": seconds, "on_timeout": staticmethod(on_timeout)}
+def _unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """Bytes the kernel holds for this connection that the event loop has not read yet."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+    except OSError:
+        return 0
+    return count[0]
+
+
+def with_header_deadline(
+    seconds: float, on_refused: Callable[[str, int, str, float], None]
+) -> type[HeaderDeadlineProtocol]:
+    """The protocol class for one server (uvicorn makes one per connection); ``on_refused(client,
+    status, reason, waited_s)`` is told of each connection cut off, for the logs and metrics."""
+    attributes = {"header_timeout_s": seconds, "on_refused": staticmethod(on_refused)}
     return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), attributes)

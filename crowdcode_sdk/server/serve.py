@@ -49,7 +49,7 @@ def uvicorn_server(ingest: Ingest, forwarded_allow_ips: str | None = None) -> uv
     api = Api(ingest)
     config = uvicorn.Config(
         api.app,
-        http=with_header_deadline(ingest.config.header_timeout_s, api.headers_too_slow),
+        http=with_header_deadline(ingest.config.header_timeout_s, api.refused_headers),
         lifespan="off",
         log_config=None,
         access_log=False,  # the app logs each request itself, without query strings

@@ -256,7 +256,7 @@ class _Expanded(io.RawIOBase):
         return len(chunk)
 
 
-CHUNK = 256 * 1024
+CHUNK = 64 * 1024
 
 
 class _Scan:
