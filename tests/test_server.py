@@ -410,7 +410,7 @@ def test_a_crowd_of_100_clients_loses_and_duplicates_nothing(tmp_path: Path) -> 
     assert len(stored) == 2000 and {p.name.split(".")[0] for p in stored} == expected
 
 
-MEMORY_BOUND_MB = 250
+MEMORY_BOUND_MB = 120
 """Peak RSS of a server receiving 20 bundles of 100 MB at once (docs/privacy.md, "Streaming")."""
 
 

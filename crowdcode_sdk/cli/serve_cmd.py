@@ -98,9 +98,13 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     host, port = sockets[0].getsockname()[:2]
     workers = f" with {args.workers} workers" if args.workers > 1 else ""
-    print(f"crowdcode ingest server on http://{host}:{port}, storing in {args.store}{workers}", flush=True)
+
+    def ready() -> None:
+        print(f"crowdcode ingest server on http://{host}:{port}, storing in {args.store}{workers}", flush=True)
+
     if args.workers == 1:
+        ready()
         server.run(sockets=sockets)
         return 0
     del server  # each worker builds its own after the fork
-    return run_workers(sockets, make_server)
+    return run_workers(sockets, make_server, ready)

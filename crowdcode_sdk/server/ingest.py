@@ -54,7 +54,7 @@ class ServerConfig:
     grace_s: float = 10
     idle_timeout_s: float = 30
     """Longest wait for the next bytes of a body (408)."""
-    header_timeout_s: float = 10
+    header_timeout_s: float = 30
     """Longest a connection may take to send a request's line and headers, from its opening or
     the request's first byte (408 and closed; ``protocol.py``)."""
     shutdown_timeout_s: float = 60

@@ -49,7 +49,7 @@ TOO_LARGE = _response(b"431 Request Header Fields Too Large", f"request headers 
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
-    header_timeout_s: float = 10.0
+    header_timeout_s: float = 30.0
     """Set per server by :func:`with_header_deadline`, as is ``on_refused``."""
     on_refused: Callable[[str, int, str, float], None] = staticmethod(lambda client, status, reason, waited_s: None)
 

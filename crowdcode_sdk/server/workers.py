@@ -30,8 +30,11 @@ import uvicorn
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run_workers(sockets: list[socket.socket], make_server: Callable[[], uvicorn.Server]) -> int:
-    """Fork one worker per socket, each serving ``make_server()`` on it; wait for all of them."""
+def run_workers(
+    sockets: list[socket.socket], make_server: Callable[[], uvicorn.Server], ready: Callable[[], None]
+) -> int:
+    """Fork one worker per socket, each serving ``make_server()`` on it, call ``ready()`` once all
+    are forked, and wait for all of them."""
     received: list[int] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -47,6 +50,7 @@ def run_workers(sockets: list[socket.socket], make_server: Callable[[], uvicorn.
         workers.append(pid)
     for sock in sockets:
         sock.close()
+    ready()
     failed = False
     while workers:
         try:
