@@ -34,6 +34,10 @@ MAX_HEADER_BYTES = 64 * 1024
 """Most bytes of request line and headers buffered for one request (nginx allows 4 x 8 KiB)."""
 
 
+SILENT_FACTOR = 2
+"""A new connection gets this many header deadlines to send its first byte: a client's connect
+and its first write are apart when the client is short of CPU, and the cost to the server of a
+silent connection is a file descriptor."""
 LINGER_S = 2.0
 """How long a refused connection's remaining bytes are read and dropped before it is closed."""
 
@@ -56,6 +60,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
     _header_started = 0.0
     _header_bytes = 0
+    _header_factor = 1
     _refused = False
 
     def data_received(self, data: bytes) -> None:
@@ -69,10 +74,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_deadline()
+        self._arm_header_deadline(SILENT_FACTOR)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._header_factor != 1:  # the first byte: from now on, the headers' own deadline
+            self._disarm_header_deadline()
         self._arm_header_deadline()
 
     def on_headers_complete(self) -> None:
@@ -84,10 +91,11 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._disarm_header_deadline()
         super().connection_lost(exc)
 
-    def _arm_header_deadline(self) -> None:
+    def _arm_header_deadline(self, factor: int = 1) -> None:
         if self._header_timer is None:
             self._header_started = time.monotonic()
-            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+            self._header_factor = factor
+            self._header_timer = self.loop.call_later(self.header_timeout_s * factor, self._headers_too_slow)
 
     def _disarm_header_deadline(self) -> None:
         if self._header_timer is not None:
@@ -99,7 +107,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         event loop behind under load): look again a little later, up to twice the deadline."""
         self._header_timer = None
         waited = time.monotonic() - self._header_started
-        if _unread_bytes(self.transport) and waited < 2 * self.header_timeout_s:
+        if _unread_bytes(self.transport) and waited < 2 * self.header_timeout_s * self._header_factor:
             self._header_timer = self.loop.call_later(self.header_timeout_s / 4, self._headers_too_slow)
             return
         self._cut_off(TOO_SLOW, "slow_headers")
