@@ -3,8 +3,9 @@
 uvicorn bounds the idle time between requests (``timeout_keep_alive``) but not the time a client
 takes to send a request line and headers once it has started, nor a connection that opens and
 sends nothing: a client trickling a header byte every few seconds holds its connection (and a
-slot of ``limit_concurrency``) forever. This subclass arms a timer when a connection opens and
-when each request begins, disarms it when the headers are complete, and on expiry answers
+slot of ``limit_concurrency``) forever. This subclass arms a timer when a connection opens (for
+``SILENT_FACTOR`` deadlines) and again at each request's first byte (for one), disarms it when
+the headers are complete, and on expiry answers
 ``408`` with ``Connection: close`` (or just closes, if a response is being written) and drops
 the connection. Bodies have their own limits in the app (``idle_timeout_s``, the minimum rate,
 the deadline).
