@@ -8,26 +8,21 @@ session's initial workspace, print what the conversation says and leave the file
 
 from __future__ import annotations
 
-import hashlib
 import random
-import shutil
 from pathlib import Path
 
-import orjson
 import pytest
 
 from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.errors import CrowdcodeError
-from crowdcode_sdk.schema import ChangeType, FileChange, FileSave
-from crowdcode_sdk.serialize.conversation import FILE_KINDS
-from crowdcode_sdk.serialize.dataset import DatasetConfig, process
+from crowdcode_sdk.schema import ChangeType, FileChange
 from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import Store
 from crowdcode_sdk.verification import verify
 
 from .conftest import only_session
 from .nvim_driver import editor, events, finished_session, settle, wait_for, wait_recording
-from .recordings import run_bash, stdout_of, unfence, write_workspace
+from .recordings import disk_files, sed_rebuild
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -105,12 +100,12 @@ def _touch(nvim, ws: Path, rng: random.Random, names: list[str]) -> str:
     path = ws / name
     # A program of its own, not one with the editor's write: it acts once the recording has taken
     # Neovim's last write of the file (two writes within the watcher's window are one change).
-    wait_for(lambda: _recorded_disk(name) == path.read_bytes(), what=f"the recording to take {name} as on disk")
+    wait_for(lambda: _recordeddisk_files(name) == path.read_bytes(), what=f"the recording to take {name} as on disk")
     path.write_bytes(path.read_bytes() + "added by a tool 😀\n".encode())
     return name
 
 
-def _recorded_disk(name: str) -> bytes | None:
+def _recordeddisk_files(name: str) -> bytes | None:
     """The file as the live session's journal (written out every fraction of a second) has it."""
     try:
         files, _ = workspace_at(Store(), only_session())
@@ -129,12 +124,8 @@ def caught_up(nvim) -> None:
     wait_for(lambda: nvim.exec_lua("return require('crowdcode').last_status ~= nil"), what="the recorder to catch up")
 
 
-def _disk(root: Path) -> dict[str, bytes]:
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
-
-
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path, seed: int) -> None:
+def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -180,7 +171,7 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
     files, result = workspace_at(Store(), info)
     assert result.skipped == [], trace
     replayed = {rel: text.encode("utf-8") for rel, text in files.items()}
-    on_disk = _disk(ws)
+    on_disk = disk_files(ws)
     assert sorted(replayed) == sorted(on_disk), trace
     for rel, data in on_disk.items():
         assert replayed[rel] == data, f"{rel}: replayed {replayed[rel][-60:]!r}, on disk {data[-60:]!r}\n{trace}"
@@ -192,45 +183,7 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
     }
     assert set(changes) <= touched, f"{changes}\n{trace}"
 
-    rebuilt = _sed_rebuild(info, tmp_path / "sed")
+    [source] = resolve([info.id])
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
     for rel, data in on_disk.items():
         assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
-
-
-def _sed_rebuild(info, root: Path) -> dict[str, bytes]:
-    """Serialize the session, run each file command of the conversation (from the JSONL lines as
-    written) with bash and GNU sed in a copy of its initial workspace, checking each output
-    against the conversation and, at each save, the saved file's bytes against the hash the
-    save recorded; return the files it leaves."""
-    everything = DatasetConfig(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
-    [source] = resolve([info.id])
-    result = process(source, everything, keep_steps=True)
-    assert result.stats["unknown"] == 0 and result.stats["patch_failures"] == 0, result.stats
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    write_workspace(root, result.initial or {})
-    saves = [
-        (e.sequence, e.payload.file, e.payload.content.sha256)
-        for e in events(info)
-        if isinstance(e.payload, FileSave) and e.payload.content is not None
-    ]
-    assert saves, "the session saved files"
-    messages = [m for line in result.lines for m in orjson.loads(line)["conversations"]]
-    for step, assistant, user in zip(result.steps, messages[::2], messages[1::2], strict=True):
-        saves = _check_saves(root, saves, before=step.sequence)
-        if step.kind in FILE_KINDS:
-            out = run_bash(unfence(assistant["value"]), root)
-            assert stdout_of(user["value"]) == out.removesuffix("\n"), step.command
-    assert _check_saves(root, saves, before=None) == []
-    return _disk(root)
-
-
-def _check_saves(root: Path, saves: list[tuple[int, str, str]], before: int | None) -> list[tuple[int, str, str]]:
-    """Check the saves recorded before sequence ``before`` (all when ``None``): the commands run so
-    far must have left each saved file with the bytes the editor wrote. Return the saves after."""
-    due = [save for save in saves if before is None or save[0] < before]
-    for sequence, rel, sha in due:
-        path = root / rel
-        data = path.read_bytes() if path.is_file() else None
-        assert data is not None and hashlib.sha256(data).hexdigest() == sha, f"{rel} at save {sequence}: {data!r:.200}"
-    return saves[len(due) :]

@@ -31,6 +31,7 @@ from ..serialize.dataset import DatasetConfig, SessionResult
 from ..serialize.sources import SessionSource
 from . import card, outputs
 from .ingest import Quarantined, Staging, stage
+from .timelines import merge_overlapping
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
     staged = stage(refs, staging, options.storage_options)
     revoked = outputs.revoked(out)
     sources = [s for s in staged.sources if not ({s.contributor, s.session_id} & revoked)]
+    sources, merged = merge_overlapping(sources)
     cache = _Cache(work / "results", config, staging.fingerprints())
     cached = {s.session_id: r for s in sources if (r := cache.get(s)) is not None}
     todo = [s for s in sources if s.session_id not in cached]
@@ -75,7 +77,8 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
     quarantined = list(staged.quarantined)
     for result in results:
         if result.error or not result.verified:
-            quarantined.append(Quarantined(result.session_id, result.reason or "does not verify"))
+            what = " + ".join(result.sessions or [result.session_id])
+            quarantined.append(Quarantined(what, result.reason or "does not verify"))
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "quarantine.jsonl", "wb") as listing:
         for item in quarantined:
@@ -91,6 +94,7 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
         staged=staged,
         contributors=splits,
         reused=len(sources) - len(todo),
+        merged=merged,
         seconds=time.perf_counter() - began,
         config=config,
         engine=options.engine,
@@ -128,7 +132,7 @@ class _Cache:
         self.fingerprints = fingerprints
 
     def _key(self, source: SessionSource) -> str:
-        made_of = self.fingerprints.get(source.session_id) or _stat(source)
+        made_of = ":".join(self.fingerprints.get(part.session_id) or _stat(part) for part in source.parts)
         return hashlib.sha256(f"{self.config}:{source!r}:{made_of}".encode()).hexdigest()
 
     def get(self, source: SessionSource) -> SessionResult | None:

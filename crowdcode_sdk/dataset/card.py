@@ -27,6 +27,7 @@ def report(
     staged: Staged,
     contributors: dict[str, str],
     reused: int,
+    merged: int,
     seconds: float,
     config: DatasetConfig,
     engine: str,
@@ -52,7 +53,9 @@ def report(
     read_bytes = staged.bytes_read
     return {
         "summary": {
-            "sessions": len(results),
+            "sessions": sum(len(r.sessions) or 1 for r in results),
+            "timelines": len(results),
+            "sessions_merged": merged,
             "quarantined": len(quarantined),
             "duplicates": staged.duplicates,
             "bundles_new": staged.bundles_new,
@@ -85,6 +88,7 @@ def report(
         "sessions": [
             {
                 "session": r.session_id,
+                "sessions": r.sessions,
                 "contributor": contributors.get(r.session_id, ""),
                 "split": r.split,
                 "examples": len(r.lines),
@@ -105,7 +109,7 @@ def _reason_kind(reason: str) -> str:
 def summary_line(report: dict[str, Any], out: str) -> str:
     s = report["summary"]
     return (
-        f"{s['sessions']} sessions -> {s['examples']['train']} training + {s['examples']['validation']} "
+        f"{s['sessions']} sessions ({s['sessions_merged']} merged into overlapping ones) -> {s['examples']['train']} training + {s['examples']['validation']} "
         f"validation examples in {out}; {s['quarantined']} quarantined, {s['duplicates']} duplicates, "
         f"{s['sessions_reused']} reused from the last build, {s['hours_of_activity']:.2f} h of activity"
     )
@@ -212,8 +216,8 @@ typed into agents) have `train: false`: mask them from the loss.
 ## Files
 
 - `training.jsonl`, `validation.jsonl`: {data["serializer"]["format"]} JSONL, one conversation a line,
-  with `provenance` (contributor pseudonym, session, first/last sequence, verified).
-- `data/*.parquet`: the same examples (columns id, contributor, session, first_sequence,
+  with `provenance` (contributor pseudonym, session, sessions, first/last sequence, verified).
+- `data/*.parquet`: the same examples (columns id, contributor, session, sessions, first_sequence,
   last_sequence, verified, system, messages[role, content, source, train]).
 - `next_edit/*.jsonl`: next-edit prediction examples (Zeta's shape: `events`, `input`,
   `output`), each checked by applying its rewrite and comparing with a recorded save.

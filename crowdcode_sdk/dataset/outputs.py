@@ -46,6 +46,7 @@ def _schema() -> Any:
             ("id", pa.string()),
             ("contributor", pa.string()),
             ("session", pa.string()),
+            ("sessions", pa.list_(pa.string())),
             ("first_sequence", pa.int64()),
             ("last_sequence", pa.int64()),
             ("verified", pa.bool_()),
@@ -111,6 +112,7 @@ def row(line: dict[str, Any]) -> dict[str, Any]:
         "id": f"{origin['session']}:{origin['first_sequence']}-{origin['last_sequence']}",
         "contributor": origin["contributor"],
         "session": origin["session"],
+        "sessions": origin["sessions"],
         "first_sequence": origin["first_sequence"],
         "last_sequence": origin["last_sequence"],
         "verified": origin["verified"],
@@ -144,7 +146,7 @@ def _without(data: bytes, wanted: set[str]) -> list[bytes]:
     kept = []
     for line in data.splitlines(keepends=True):
         origin = orjson.loads(line)["provenance"]
-        if not {origin["contributor"], origin["session"]} & wanted:
+        if not {origin["contributor"], origin["session"], *origin["sessions"]} & wanted:
             kept.append(line)
     return kept
 
