@@ -44,7 +44,7 @@ FILES: dict[str, bytes] = {
 TEXTS = ["hello", "é", "😀", "𝄞x", "a b", "tab\there", "two<CR>lines", "", "日本"]
 
 
-def _op(rng: random.Random, names: list[str], created: list[str]) -> str:
+def random_keys(rng: random.Random, names: list[str], created: list[str]) -> str:
     """One random command, as the keys a person types."""
     text = rng.choice(TEXTS)
     choices = [
@@ -100,12 +100,12 @@ def _touch(nvim, ws: Path, rng: random.Random, names: list[str]) -> str:
     path = ws / name
     # A program of its own, not one with the editor's write: it acts once the recording has taken
     # Neovim's last write of the file (two writes within the watcher's window are one change).
-    wait_for(lambda: _recordeddisk_files(name) == path.read_bytes(), what=f"the recording to take {name} as on disk")
+    wait_for(lambda: _recorded_disk(name) == path.read_bytes(), what=f"the recording to take {name} as on disk")
     path.write_bytes(path.read_bytes() + "added by a tool 😀\n".encode())
     return name
 
 
-def _recordeddisk_files(name: str) -> bytes | None:
+def _recorded_disk(name: str) -> bytes | None:
     """The file as the live session's journal (written out every fraction of a second) has it."""
     try:
         files, _ = workspace_at(Store(), only_session())
@@ -154,7 +154,7 @@ def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: 
                 keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
                 created.append(name)
             else:
-                keys = _op(rng, names, created)
+                keys = random_keys(rng, names, created)
             ops.append(keys)
             nvim.input(keys)
             caught_up(nvim)

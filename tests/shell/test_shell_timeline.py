@@ -112,3 +112,42 @@ def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, t
 
 def _changes() -> int:
     return sum(len(actions(info, "file_change")) for info in Store().sessions())
+
+
+def test_a_change_two_editors_record_is_in_the_timeline_once(shell, tmp_path: Path) -> None:
+    """Two Neovims on one repository each run an engine over it, so each records the terminal's
+    change of a file neither has open: the timeline holds it once, and still rebuilds."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (repo / name).write_text(f"{name} one\n{name} two\n")
+
+    terminal = shell(cwd=repo)
+    terminal.prompt()
+    wait_for(lambda: len(Store().sessions()) == 1, what="the terminal's session")
+    with editor(repo, files=["a.txt"]) as first, editor(repo, files=["b.txt"]) as second:
+        wait_recording(first)
+        wait_recording(second)
+        wait_for(lambda: len(Store().sessions()) == 3, what="both Neovim sessions")
+        editors = [i for i in Store().sessions() if i.metadata.get("adapter") == "nvim"]
+        wait_for(lambda: all(actions(info, "file_open") for info in editors), what="both opens")
+        terminal.run("sed -i 's/two/TWO/' c.txt")
+        wait_for(lambda: all(actions(info, "file_change") for info in editors), what="both editors' record of c.txt")
+        first.input("GAand more<Esc>:w<CR>")
+        settle(first)
+        wait_for(lambda: any(actions(info, "file_save") for info in editors), what="the save of a.txt")
+    terminal.child.sendline("exit")
+    assert terminal.finish() == 0
+    wait_for(lambda: all(info.end is not None for info in Store().sessions()), what="every session's end")
+    recorded = [c for info in Store().sessions() for c in actions(info, "file_change") if c["file"] == "c.txt"]
+    assert len(recorded) == 2, recorded  # the premise: two engines, two records of one change
+    data_dir = Store().sessions()[0].directory.parent.parent
+
+    [source] = merge_overlapping(resolve([str(data_dir)]))[0]
+    assert len(source.parts) == 3
+    events, _ = source.open(strict=True)
+    merged = [e["action"] for e in events if e.get("action", {}).get("kind") == "file_change"]
+    assert [(c["file"], c["changeType"]) for c in merged if c["file"] == "c.txt"] == [("c.txt", "change")]
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
+    assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
