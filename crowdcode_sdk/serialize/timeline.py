@@ -36,7 +36,7 @@ DELETED = "deleted"
 def merge(parts: list[tuple[str, Iterable[dict[str, Any]]]]) -> Iterator[dict[str, Any]]:
     """The events of ``parts`` (session id, its events in journal order; the first-started first)
     as one timeline. Events are copied, never changed in place."""
-    tagged = (((event, index) for event in events) for index, (_, events) in enumerate(parts))
+    tagged = [_tagged(events, index) for index, (_, events) in enumerate(parts)]
     renumbered: list[dict[int, int]] = [{} for _ in parts]
     files: dict[str, tuple[str, int]] = {}
     """Each file's last recorded state on disk (content hash or DELETED) and who recorded it."""
@@ -53,6 +53,11 @@ def merge(parts: list[tuple[str, Iterable[dict[str, Any]]]]) -> Iterator[dict[st
         if action is not None:
             event["action"] = _renumber(action, renumbered[index])
         yield event
+
+
+def _tagged(events: Iterable[dict[str, Any]], index: int) -> Iterator[tuple[dict[str, Any], int]]:
+    for event in events:
+        yield event, index
 
 
 def _duplicate(action: dict[str, Any], index: int, files: dict[str, tuple[str, int]]) -> bool:
