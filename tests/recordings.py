@@ -170,21 +170,32 @@ def disk_files(root: Path) -> dict[str, bytes]:
     return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
 
 
-def sed_rebuild(source: SessionSource, root: Path) -> tuple[dict[str, bytes], SessionResult]:
+def sed_rebuild(
+    source: SessionSource, root: Path, *, removed: frozenset[str] = frozenset()
+) -> tuple[dict[str, bytes], SessionResult]:
     """Serialize ``source`` (a session or a merged timeline) into one conversation, run each file
     command of it (from the JSONL lines as written) with bash and GNU sed in a copy of its initial
     workspace, checking each output against the conversation and, at each save and each change
     on disk, the file's bytes against the hash recorded (a deleted file must be gone); return the
-    files it leaves and the result."""
+    files it leaves and the result. Files in ``removed`` were edited in time a panic removed:
+    their text is unknown from the panic on (counted, nothing written), so they are not checked
+    after it."""
     everything = DatasetConfig(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
     result = process(source, everything, keep_steps=True)
     assert result.verified, result.reason
-    assert result.stats["unknown"] == 0 and result.stats["patch_failures"] == 0, result.stats
+    assert (result.stats["unknown"] > 0) == bool(removed) and result.stats["patch_failures"] == 0, result.stats
     assert result.steps is not None
     root.mkdir(parents=True)
     write_workspace(root, result.initial or {})
     events, _ = source.open(strict=True)
-    states = [state for event in events if (state := _recorded_state(event)) is not None]
+    states: list[State] = []
+    panic: float = float("inf")
+    for event in events:
+        if event.get("type") == "action" and event["action"].get("kind") == "panic":
+            panic = min(panic, event["sequence"])
+        state = _recorded_state(event)
+        if state is not None and not (state[1] in removed and state[0] > panic):
+            states.append(state)
     messages = [m for line in result.lines for m in orjson.loads(line)["conversations"]]
     for step, assistant, user in zip(result.steps, messages[::2], messages[1::2], strict=True):
         states = _check_states(root, states, before=step.sequence)

@@ -70,7 +70,8 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
         fresh = engines.run(
             todo, config, engine=options.engine, workers=options.workers, ray_address=options.ray_address
         )
-    for source, result in zip(todo, _progress(fresh, len(todo), options.progress), strict=True):
+    sessions = sum(len(s.parts) for s in todo)
+    for source, result in zip(todo, _progress(fresh, sessions, options.progress), strict=True):
         cache.put(source, result)  # engines yield in the order of their sources
         cached[source.session_id] = result
     results = [cached[s.session_id] for s in sources]
@@ -95,6 +96,7 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
         contributors=splits,
         reused=len(sources) - len(todo),
         merged=merged,
+        shard_rows=options.shard_rows,
         seconds=time.perf_counter() - began,
         config=config,
         engine=options.engine,
@@ -104,20 +106,27 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
 
 
 def _progress(results: Iterator[SessionResult], total: int, enabled: bool) -> Iterable[SessionResult]:
-    """A bar on a terminal; plain lines (every tenth of the way) in logs and pipes."""
+    """A bar on a terminal; plain lines (every tenth of the way) in logs and pipes. Both count
+    sessions (a merged timeline counts each of its sessions)."""
     if not enabled or total == 0:
         yield from results
         return
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        yield from tqdm(results, total=total, unit="session", file=sys.stderr)
+        with tqdm(total=total, unit="session", file=sys.stderr) as bar:
+            for result in results:
+                bar.update(len(result.sessions) or 1)
+                yield result
         return
     step = max(1, total // 10)
     megabytes = 0.0
-    for done, result in enumerate(results, 1):
+    done = 0
+    for result in results:
+        before = done
+        done += len(result.sessions) or 1
         megabytes += result.bytes / 1e6
-        if done % step == 0 or done == total:
+        if done // step > before // step or done == total:
             print(f"dataset: {done}/{total} sessions serialized ({megabytes:.1f} MB)", file=sys.stderr, flush=True)
         yield result
 

@@ -4,7 +4,7 @@ overlap in time (the timeline itself: :mod:`crowdcode_sdk.serialize.timeline`).
 A session's span is its ``startTime`` to its end (``session.json``'s ``end``, else its last
 event's timestamp); its workspace is the salted hash of the folder in its metadata, which is the
 same for every session of one install (one contributor) on one folder. Sessions whose spans
-overlap, directly or through a third, form one timeline, named by the one that started first.
+overlap (one starts before another ends), directly or through a third, form one timeline, named by the one that started first.
 Sessions without a workspace, crowd-code 2.0 bundles and sessions of different data directories
 (which cannot share snapshots) are never merged.
 """
@@ -45,7 +45,7 @@ def merge_overlapping(sources: list[SessionSource]) -> tuple[list[SessionSource]
         run: list[SessionSource] = []
         end = 0
         for span, source in members:
-            if run and span.start > end:
+            if run and span.start >= end:  # one ended as the next began: not at the same time
                 timelines.append(_timeline(run))
                 run = []
             end = max(end, span.end) if run else span.end

@@ -456,7 +456,7 @@ class Builder:
             before = state.written()
         else:
             before = replayed if replayed is not None else ""  # not in the conversation's workspace
-        after = self._changed(relpath, before, action.get("diff"))
+        after = self._changed(relpath, before, action.get("diff"), (action.get("content") or {}).get("sha256"))
         if after is None:
             if replayed is not None:
                 self._stale[relpath] = replayed
@@ -473,17 +473,20 @@ class Builder:
             return
         self._write(relpath, state, before, after, source)
 
-    def _changed(self, relpath: str, before: str, diff: str | None) -> str | None:
+    def _changed(self, relpath: str, before: str, diff: str | None, expected: str | None) -> str | None:
         """The file's text after a ``file_change``: the replay's (its diff applied to the disk it
-        tracks), else the diff applied to ``before``; ``None`` when neither is known."""
+        tracks), else the diff applied to ``before`` when that gives the recorded hash (hunks
+        apply wherever their context matches, so a text the commands left is not enough);
+        ``None`` when neither is known."""
         after = self.replay.disk_text(relpath) if self.replay is not None else None
         if after is not None or diff is None:
             return after
         try:
-            return apply_unified_diff(before, diff)
+            after = apply_unified_diff(before, diff)
         except PatchError:
             self.stats.patch_failures += 1
             return None
+        return after if expected is None or text_sha256(after) == expected else None
 
     def _file_save(self, action: dict[str, Any]) -> None:
         """The editor wrote the file: if the conversation's file holds other text (another program

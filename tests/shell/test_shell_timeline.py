@@ -78,7 +78,7 @@ def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, t
         "--no-plots",
         timeout=120,
     )
-    assert "1 merged into overlapping ones" in done.stdout.splitlines()[-1], done.stdout
+    assert done.stdout.splitlines()[-1].startswith("2 sessions (1 read into an overlapping one's timeline) -> "), done.stdout
     report = orjson.loads((out / "report.json").read_bytes())
     assert (report["summary"]["sessions"], report["summary"]["timelines"], report["quarantined"]) == (2, 1, [])
     raw = [line for name in ("training", "validation") for line in (out / f"{name}.jsonl").read_bytes().splitlines()]
