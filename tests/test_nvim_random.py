@@ -9,7 +9,9 @@ session's initial workspace, print what the conversation says and leave the file
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,43 +126,68 @@ def caught_up(nvim) -> None:
     wait_for(lambda: nvim.exec_lua("return require('crowdcode').last_status ~= nil"), what="the recorder to catch up")
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: Path, seed: int) -> None:
+Touch = Callable[[Any, Path, random.Random, list[str]], str]
+
+
+def random_commands(
+    nvim: Any,
+    ws: Path,
+    rng: random.Random,
+    names: list[str],
+    count: int,
+    caught_up: Callable[[Any], None],
+    touch: Touch | None = None,
+) -> list[str]:
+    """Type ``count`` random commands into ``nvim`` as a person does, each once the recorder has
+    caught up; at random steps another process deletes doomed.txt, Neovim creates a file, and
+    (with ``touch``) another process appends to a file; then ``:wa``. Returns what was done."""
+    delete_at, create_at, touch_at = (rng.randrange(count) for _ in range(3))
+    created: list[str] = []
+    ops: list[str] = []
+    for step in range(count):
+        if step == delete_at:
+            caught_up(nvim)
+            (ws / "doomed.txt").unlink(missing_ok=True)
+            ops.append("<another process deletes doomed.txt>")
+        if touch is not None and step == touch_at:
+            caught_up(nvim)
+            name = touch(nvim, ws, rng, names + created)
+            ops.append(f"<another process appends to {name}>")
+            keys = ":checktime<CR>"  # 'autoread' reloads it if unmodified
+        elif step == create_at:
+            name = f"new{step}.txt"
+            keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
+            created.append(name)
+        else:
+            keys = random_keys(rng, names, created)
+        ops.append(keys)
+        nvim.input(keys)
+        caught_up(nvim)
+    nvim.input("<Esc>:wa<CR>")
+    ops.append(":wa<CR>")
+    caught_up(nvim)
+    return ops
+
+
+def awkward_workspace(tmp_path: Path, seed: int) -> tuple[random.Random, Path, list[str], str]:
+    """The random generator of ``seed``; a workspace of the awkward FILES; their names; the file
+    Neovim starts on."""
     rng = random.Random(seed)
     ws = tmp_path / "ws"
     ws.mkdir()
     for name, data in FILES.items():
         (ws / name).write_bytes(data)
     names = sorted(FILES)
-    start = rng.choice(names)
+    return rng, ws, names, rng.choice(names)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: Path, seed: int) -> None:
+    rng, ws, names, start = awkward_workspace(tmp_path, seed)
     count = COMMANDS
-    delete_at, create_at, touch_at = rng.randrange(count), rng.randrange(count), rng.randrange(count)
-    created: list[str] = []
-    ops: list[str] = [f"nvim {start}"]
     with editor(ws, files=[str(ws / start)]) as nvim:
         wait_recording(nvim)
-        for step in range(count):
-            if step == delete_at:
-                settle(nvim)
-                (ws / "doomed.txt").unlink(missing_ok=True)
-                ops.append("<another process deletes doomed.txt>")
-            if step == touch_at:
-                settle(nvim)
-                name = _touch(nvim, ws, rng, names + created)
-                ops.append(f"<another process appends to {name}>")
-                keys = ":checktime<CR>"  # 'autoread' reloads it if unmodified
-            elif step == create_at:
-                name = f"new{step}.txt"
-                keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
-                created.append(name)
-            else:
-                keys = random_keys(rng, names, created)
-            ops.append(keys)
-            nvim.input(keys)
-            caught_up(nvim)
-        nvim.input("<Esc>:wa<CR>")
-        ops.append(":wa<CR>")
-        settle(nvim)
+        ops = [f"nvim {start}", *random_commands(nvim, ws, rng, names, count, caught_up, touch=_touch)]
     info = finished_session()
     trace = f"seed {seed}: {ops}"
 
@@ -186,4 +213,6 @@ def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: 
     [source] = resolve([info.id])
     rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
     for rel, data in on_disk.items():
-        assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
+        assert rebuilt.get(rel) == data, (
+            f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
+        )

@@ -7,7 +7,6 @@ says, leave each file as each save and change recorded it, and end with the byte
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pynvim
@@ -18,7 +17,7 @@ from crowdcode_sdk.verification import verify
 from tests.conftest import only_session
 from tests.nvim_driver import nvim_argv, quit_editor, wait_for
 from tests.recordings import disk_files, sed_rebuild
-from tests.test_nvim_random import FILES, TEXTS, random_keys
+from tests.test_nvim_random import awkward_workspace, random_commands
 
 from .lsp_harness import SERVER
 
@@ -63,38 +62,13 @@ def caught_up(nvim: pynvim.Nvim) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_lsp_session_rebuilds_with_gnu_sed(home: Path, tmp_path: Path, seed: int) -> None:
-    rng = random.Random(seed)
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    for name, data in FILES.items():
-        (ws / name).write_bytes(data)
-    names = sorted(FILES)
-    start = rng.choice(names)
-    delete_at, create_at = rng.randrange(COMMANDS), rng.randrange(COMMANDS)
-    created: list[str] = []
-    ops: list[str] = [f"nvim {start}"]
+    rng, ws, names, start = awkward_workspace(tmp_path, seed)
     nvim = pynvim.attach("child", argv=nvim_argv("--cmd", f"cd {ws}", str(ws / start)))
     pid = nvim.call("getpid")
     try:
         nvim.exec_lua(ATTACH, [*SERVER, "--log-file", str(tmp_path / "lsp.log")], str(ws))
         wait_for(lambda: nvim.exec_lua(INITIALIZED), what="the LSP client to initialize")
-        caught_up(nvim)
-        for step in range(COMMANDS):
-            if step == delete_at:
-                (ws / "doomed.txt").unlink(missing_ok=True)
-                ops.append("<another process deletes doomed.txt>")
-            if step == create_at:
-                name = f"new{step}.txt"
-                keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
-                created.append(name)
-            else:
-                keys = random_keys(rng, names, created)
-            ops.append(keys)
-            nvim.input(keys)
-            caught_up(nvim)
-        nvim.input("<Esc>:wa<CR>")
-        ops.append(":wa<CR>")
-        caught_up(nvim)
+        ops = [f"nvim {start}", *random_commands(nvim, ws, rng, names, COMMANDS, caught_up)]
     finally:
         quit_editor(nvim, pid)
     trace = f"seed {seed}: {ops}"
@@ -107,4 +81,6 @@ def test_random_lsp_session_rebuilds_with_gnu_sed(home: Path, tmp_path: Path, se
     assert result.steps, trace
     on_disk = disk_files(ws)
     for rel, data in on_disk.items():
-        assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
+        assert rebuilt.get(rel) == data, (
+            f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
+        )
