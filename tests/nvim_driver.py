@@ -52,7 +52,8 @@ def editor(
     """A headless Neovim in ``cwd`` with the plugin set up; quits (and so ends the session) after,
     as a user does: a quit that does not end Neovim fails the test. ``files`` are Neovim's
     arguments (``nvim a.txt``): loaded before the plugin starts, as with a plugin manager's lazy load."""
-    nvim = pynvim.attach("child", argv=nvim_argv("--cmd", f"cd {cwd}", "--cmd", f"set rtp^={PLUGIN}", *files))
+    paths = [str(cwd / name) for name in files]  # Neovim reads its file arguments before any --cmd's cd
+    nvim = pynvim.attach("child", argv=nvim_argv("--cmd", f"cd {cwd}", "--cmd", f"set rtp^={PLUGIN}", *paths))
     pid = nvim.call("getpid")
     try:
         nvim.exec_lua(

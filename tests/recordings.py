@@ -31,7 +31,10 @@ from crowdcode_sdk import (
     Viewport,
 )
 from crowdcode_sdk.schema import ChangeType, TerminalCommandEnd
+from crowdcode_sdk.serialize.conversation import FILE_KINDS
+from crowdcode_sdk.serialize.dataset import DatasetConfig, SessionResult, process
 from crowdcode_sdk.serialize.patch import split_keepends
+from crowdcode_sdk.serialize.sources import SessionSource
 
 FENCE = re.compile(r"\A```bash\n(.*)\n```\Z", re.S)
 STDOUT = re.compile(r"\A<stdout>\n(.*)\n</stdout>\Z", re.S)
@@ -154,10 +157,82 @@ def read_workspace(root: Path, paths) -> dict[str, str | None]:
 
 
 def run_bash(command: str, cwd: Path) -> str:
-    """Run one assistant command with real bash (and so real GNU sed); return its stdout."""
+    """Run one assistant command with real bash (and so real GNU sed); return its stdout. A command
+    that fails or writes anything to stderr fails the test."""
     done = subprocess.run(["bash"], input=command.encode(), cwd=cwd, capture_output=True, check=False)
     assert done.returncode == 0, f"{command!r} failed: {done.stderr.decode()}"
+    assert done.stderr == b"", f"{command!r} wrote to stderr: {done.stderr.decode()}"
     return done.stdout.decode()
+
+
+def disk_files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root``, by workspace-relative path."""
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def sed_rebuild(
+    source: SessionSource, root: Path, *, removed: frozenset[str] = frozenset()
+) -> tuple[dict[str, bytes], SessionResult]:
+    """Serialize ``source`` (a session or a merged timeline) into one conversation, run each file
+    command of it (from the JSONL lines as written) with bash and GNU sed in a copy of its initial
+    workspace, checking each output against the conversation and, at each save and each change
+    on disk, the file's bytes against the hash recorded (a deleted file must be gone); return the
+    files it leaves and the result. Files in ``removed`` were edited in time a panic removed:
+    their text is unknown from the panic on (counted, nothing written), so they are not checked
+    after it."""
+    everything = DatasetConfig(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
+    result = process(source, everything, keep_steps=True)
+    assert result.verified, result.reason
+    assert (result.stats["unknown"] > 0) == bool(removed) and result.stats["patch_failures"] == 0, result.stats
+    assert result.steps is not None
+    root.mkdir(parents=True)
+    write_workspace(root, result.initial or {})
+    events, _ = source.open(strict=True)
+    states: list[State] = []
+    panic: float = float("inf")
+    for event in events:
+        if event.get("type") == "action" and event["action"].get("kind") == "panic":
+            panic = min(panic, event["sequence"])
+        state = _recorded_state(event)
+        if state is not None and not (state[1] in removed and state[0] > panic):
+            states.append(state)
+    messages = [m for line in result.lines for m in orjson.loads(line)["conversations"]]
+    for step, assistant, user in zip(result.steps, messages[::2], messages[1::2], strict=True):
+        states = _check_states(root, states, before=step.sequence)
+        if step.kind in FILE_KINDS:
+            out = run_bash(unfence(assistant["value"]), root)
+            assert stdout_of(user["value"]) == out.removesuffix("\n"), step.command
+    assert _check_states(root, states, before=None) == []
+    return disk_files(root), result
+
+
+State = tuple[int, str, str | None]
+"""(sequence, file, SHA-256 of its bytes, or ``None``: deleted) as an event recorded it."""
+
+
+def _recorded_state(event: dict) -> State | None:
+    """What a ``file_save`` or ``file_change`` says the file holds."""
+    action = event.get("action") if event.get("type") == "action" else None
+    if action is None or action.get("kind") not in ("file_save", "file_change"):
+        return None
+    if action.get("changeType") == "delete":
+        return event["sequence"], action["file"], None
+    content = action.get("content")
+    return (event["sequence"], action["file"], content["sha256"]) if content else None
+
+
+def _check_states(root: Path, states: list[State], before: int | None) -> list[State]:
+    """Check the states recorded before sequence ``before`` (all when ``None``): the commands run
+    so far must have left each file with the bytes recorded. Return the states after."""
+    due = [state for state in states if before is None or state[0] < before]
+    for sequence, rel, sha in due:
+        path = root / rel
+        data = path.read_bytes() if path.is_file() else None
+        if sha is None:
+            assert data is None, f"{rel} at #{sequence}: deleted, yet the commands left {data!r:.200}"
+        else:
+            assert data is not None and hashlib.sha256(data).hexdigest() == sha, f"{rel} at #{sequence}: {data!r:.200}"
+    return states[len(due) :]
 
 
 def unfence(message: str) -> str:

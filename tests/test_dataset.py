@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -193,6 +195,13 @@ def test_build_from_a_served_store(privacy_home: Locations, served: Path, tmp_pa
     assert result.stdout.startswith("removed ")
     gone = pseudonym(revoked)
     assert all(r["provenance"]["contributor"] != gone for rs in examples(out).values() for r in rs)
+    # The report and the card count what is left; the shards keep the build's size.
+    left = orjson.loads((out / "report.json").read_bytes())
+    assert left["summary"]["examples"] == {split: len(rs) for split, rs in examples(out).items()}
+    assert gone not in {entry["contributor"] for entry in left["sessions"]}
+    others = sum(1 for install in installs.values() if install != revoked)
+    assert left["summary"]["sessions"] == len(left["sessions"]) == others
+    assert f"| sessions | {others} |" in (out / "README.md").read_text()
     build(str(served), "--out", str(out), "--val-ratio", "0.5")
     assert all(r["provenance"]["contributor"] != gone for rs in examples(out).values() for r in rs)
     reloaded = load_dataset("parquet", data_dir=str(out / "data"), cache_dir=str(tmp_path / "hf2"))
@@ -257,6 +266,8 @@ def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_pat
     """The server stores into S3 (moto); the build reads the bucket, locally and on a local Ray
     (writing back to the bucket), and both write the same bytes."""
     import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from crowdcode_sdk.server import BundleStore, RunningServer
 
@@ -293,3 +304,39 @@ def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_pat
     outputs = {"local": local, "ray": remote}
     assert outputs["local"] == outputs["ray"]
     assert any(name.startswith("data/") for name in outputs["local"])
+
+    # A revocation applied to the dataset in the bucket: its JSONL and Parquet lose the examples.
+    session = orjson.loads(remote["training.jsonl"].splitlines()[0])["provenance"]["session"]
+    revocations = tmp_path / "revoked.txt"
+    revocations.write_text(session + "\n")
+    run_cli(
+        "dataset", "delete", "s3://crowd/datasets/v1", "--revocations", str(revocations), "--endpoint-url", endpoint
+    )
+    listed = bucket.list_objects_v2(Bucket="crowd", Prefix="datasets/v1/")["Contents"]
+    after = {o["Key"]: bucket.get_object(Bucket="crowd", Key=o["Key"])["Body"].read() for o in listed}
+    assert session.encode() not in after["datasets/v1/training.jsonl"]
+    assert len(after["datasets/v1/training.jsonl"]) < len(remote["training.jsonl"])
+    shards = [key for key in after if key.startswith("datasets/v1/data/")]
+    rows = [r for key in shards for r in pq.read_table(pa.BufferReader(after[key])).to_pylist()]
+    assert rows and session not in {r["session"] for r in rows}
+    assert orjson.loads(after["datasets/v1/revocations.json"])["revoked"]
+
+
+def test_a_progress_bar_on_a_terminal(locations: Locations, tmp_path: Path) -> None:
+    """On a terminal the build draws a bar (tqdm) counting sessions, and still ends with its one
+    summary line."""
+    import pexpect
+
+    for n in range(3):
+        record_work(locations, tmp_path / "ws", n)
+    out = tmp_path / "dataset"
+    argv = ["dataset", "build", str(locations.data_dir), "--out", str(out), "--no-plots", "--workers", "1"]
+    child = pexpect.spawn(crowdcode_executable(), argv, env=dict(os.environ), timeout=120, encoding="utf-8")
+    child.logfile_read = screen = io.StringIO()
+    child.expect_exact("3/3 [")
+    child.expect_exact("session/s]")
+    child.expect_exact("3 sessions -> ")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "dataset: " not in screen.getvalue()  # a bar, not the plain lines of logs and pipes

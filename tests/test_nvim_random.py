@@ -8,26 +8,23 @@ session's initial workspace, print what the conversation says and leave the file
 
 from __future__ import annotations
 
-import hashlib
 import random
-import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import orjson
 import pytest
 
 from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.errors import CrowdcodeError
-from crowdcode_sdk.schema import ChangeType, FileChange, FileSave
-from crowdcode_sdk.serialize.conversation import FILE_KINDS
-from crowdcode_sdk.serialize.dataset import DatasetConfig, process
+from crowdcode_sdk.schema import ChangeType, FileChange
 from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import Store
 from crowdcode_sdk.verification import verify
 
 from .conftest import only_session
 from .nvim_driver import editor, events, finished_session, settle, wait_for, wait_recording
-from .recordings import run_bash, stdout_of, unfence, write_workspace
+from .recordings import disk_files, sed_rebuild
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -49,7 +46,7 @@ FILES: dict[str, bytes] = {
 TEXTS = ["hello", "é", "😀", "𝄞x", "a b", "tab\there", "two<CR>lines", "", "日本"]
 
 
-def _op(rng: random.Random, names: list[str], created: list[str]) -> str:
+def random_keys(rng: random.Random, names: list[str], created: list[str]) -> str:
     """One random command, as the keys a person types."""
     text = rng.choice(TEXTS)
     choices = [
@@ -129,47 +126,68 @@ def caught_up(nvim) -> None:
     wait_for(lambda: nvim.exec_lua("return require('crowdcode').last_status ~= nil"), what="the recorder to catch up")
 
 
-def _disk(root: Path) -> dict[str, bytes]:
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+Touch = Callable[[Any, Path, random.Random, list[str]], str]
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path, seed: int) -> None:
+def random_commands(
+    nvim: Any,
+    ws: Path,
+    rng: random.Random,
+    names: list[str],
+    count: int,
+    caught_up: Callable[[Any], None],
+    touch: Touch | None = None,
+) -> list[str]:
+    """Type ``count`` random commands into ``nvim`` as a person does, each once the recorder has
+    caught up; at random steps another process deletes doomed.txt, Neovim creates a file, and
+    (with ``touch``) another process appends to a file; then ``:wa``. Returns what was done."""
+    delete_at, create_at, touch_at = (rng.randrange(count) for _ in range(3))
+    created: list[str] = []
+    ops: list[str] = []
+    for step in range(count):
+        if step == delete_at:
+            caught_up(nvim)
+            (ws / "doomed.txt").unlink(missing_ok=True)
+            ops.append("<another process deletes doomed.txt>")
+        if touch is not None and step == touch_at:
+            caught_up(nvim)
+            name = touch(nvim, ws, rng, names + created)
+            ops.append(f"<another process appends to {name}>")
+            keys = ":checktime<CR>"  # 'autoread' reloads it if unmodified
+        elif step == create_at:
+            name = f"new{step}.txt"
+            keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
+            created.append(name)
+        else:
+            keys = random_keys(rng, names, created)
+        ops.append(keys)
+        nvim.input(keys)
+        caught_up(nvim)
+    nvim.input("<Esc>:wa<CR>")
+    ops.append(":wa<CR>")
+    caught_up(nvim)
+    return ops
+
+
+def awkward_workspace(tmp_path: Path, seed: int) -> tuple[random.Random, Path, list[str], str]:
+    """The random generator of ``seed``; a workspace of the awkward FILES; their names; the file
+    Neovim starts on."""
     rng = random.Random(seed)
     ws = tmp_path / "ws"
     ws.mkdir()
     for name, data in FILES.items():
         (ws / name).write_bytes(data)
     names = sorted(FILES)
-    start = rng.choice(names)
+    return rng, ws, names, rng.choice(names)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: Path, seed: int) -> None:
+    rng, ws, names, start = awkward_workspace(tmp_path, seed)
     count = COMMANDS
-    delete_at, create_at, touch_at = rng.randrange(count), rng.randrange(count), rng.randrange(count)
-    created: list[str] = []
-    ops: list[str] = [f"nvim {start}"]
     with editor(ws, files=[str(ws / start)]) as nvim:
         wait_recording(nvim)
-        for step in range(count):
-            if step == delete_at:
-                settle(nvim)
-                (ws / "doomed.txt").unlink(missing_ok=True)
-                ops.append("<another process deletes doomed.txt>")
-            if step == touch_at:
-                settle(nvim)
-                name = _touch(nvim, ws, rng, names + created)
-                ops.append(f"<another process appends to {name}>")
-                keys = ":checktime<CR>"  # 'autoread' reloads it if unmodified
-            elif step == create_at:
-                name = f"new{step}.txt"
-                keys = f":e {name}<CR>i{rng.choice(TEXTS)} new<Esc>:w<CR>"
-                created.append(name)
-            else:
-                keys = _op(rng, names, created)
-            ops.append(keys)
-            nvim.input(keys)
-            caught_up(nvim)
-        nvim.input("<Esc>:wa<CR>")
-        ops.append(":wa<CR>")
-        settle(nvim)
+        ops = [f"nvim {start}", *random_commands(nvim, ws, rng, names, count, caught_up, touch=_touch)]
     info = finished_session()
     trace = f"seed {seed}: {ops}"
 
@@ -180,7 +198,7 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
     files, result = workspace_at(Store(), info)
     assert result.skipped == [], trace
     replayed = {rel: text.encode("utf-8") for rel, text in files.items()}
-    on_disk = _disk(ws)
+    on_disk = disk_files(ws)
     assert sorted(replayed) == sorted(on_disk), trace
     for rel, data in on_disk.items():
         assert replayed[rel] == data, f"{rel}: replayed {replayed[rel][-60:]!r}, on disk {data[-60:]!r}\n{trace}"
@@ -192,45 +210,9 @@ def test_random_session_replays_to_the_bytes_on_disk(home: Path, tmp_path: Path,
     }
     assert set(changes) <= touched, f"{changes}\n{trace}"
 
-    rebuilt = _sed_rebuild(info, tmp_path / "sed")
-    for rel, data in on_disk.items():
-        assert rebuilt.get(rel) == data, f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
-
-
-def _sed_rebuild(info, root: Path) -> dict[str, bytes]:
-    """Serialize the session, run each file command of the conversation (from the JSONL lines as
-    written) with bash and GNU sed in a copy of its initial workspace, checking each output
-    against the conversation and, at each save, the saved file's bytes against the hash the
-    save recorded; return the files it leaves."""
-    everything = DatasetConfig(max_tokens_per_conversation=10**9, max_tokens_per_message=10**9, min_messages=1)
     [source] = resolve([info.id])
-    result = process(source, everything, keep_steps=True)
-    assert result.stats["unknown"] == 0 and result.stats["patch_failures"] == 0, result.stats
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    write_workspace(root, result.initial or {})
-    saves = [
-        (e.sequence, e.payload.file, e.payload.content.sha256)
-        for e in events(info)
-        if isinstance(e.payload, FileSave) and e.payload.content is not None
-    ]
-    assert saves, "the session saved files"
-    messages = [m for line in result.lines for m in orjson.loads(line)["conversations"]]
-    for step, assistant, user in zip(result.steps, messages[::2], messages[1::2], strict=True):
-        saves = _check_saves(root, saves, before=step.sequence)
-        if step.kind in FILE_KINDS:
-            out = run_bash(unfence(assistant["value"]), root)
-            assert stdout_of(user["value"]) == out.removesuffix("\n"), step.command
-    assert _check_saves(root, saves, before=None) == []
-    return _disk(root)
-
-
-def _check_saves(root: Path, saves: list[tuple[int, str, str]], before: int | None) -> list[tuple[int, str, str]]:
-    """Check the saves recorded before sequence ``before`` (all when ``None``): the commands run so
-    far must have left each saved file with the bytes the editor wrote. Return the saves after."""
-    due = [save for save in saves if before is None or save[0] < before]
-    for sequence, rel, sha in due:
-        path = root / rel
-        data = path.read_bytes() if path.is_file() else None
-        assert data is not None and hashlib.sha256(data).hexdigest() == sha, f"{rel} at save {sequence}: {data!r:.200}"
-    return saves[len(due) :]
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
+    for rel, data in on_disk.items():
+        assert rebuilt.get(rel) == data, (
+            f"{rel}: GNU sed rebuilt {rebuilt.get(rel)!r:.80}, on disk {data[-60:]!r}\n{trace}"
+        )

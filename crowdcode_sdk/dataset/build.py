@@ -31,6 +31,7 @@ from ..serialize.dataset import DatasetConfig, SessionResult
 from ..serialize.sources import SessionSource
 from . import card, outputs
 from .ingest import Quarantined, Staging, stage
+from .timelines import merge_overlapping
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
     staged = stage(refs, staging, options.storage_options)
     revoked = outputs.revoked(out)
     sources = [s for s in staged.sources if not ({s.contributor, s.session_id} & revoked)]
+    sources, merged = merge_overlapping(sources)
     cache = _Cache(work / "results", config, staging.fingerprints())
     cached = {s.session_id: r for s in sources if (r := cache.get(s)) is not None}
     todo = [s for s in sources if s.session_id not in cached]
@@ -68,14 +70,16 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
         fresh = engines.run(
             todo, config, engine=options.engine, workers=options.workers, ray_address=options.ray_address
         )
-    for source, result in zip(todo, _progress(fresh, len(todo), options.progress), strict=True):
+    sessions = sum(len(s.parts) for s in todo)
+    for source, result in zip(todo, _progress(fresh, sessions, options.progress), strict=True):
         cache.put(source, result)  # engines yield in the order of their sources
         cached[source.session_id] = result
     results = [cached[s.session_id] for s in sources]
     quarantined = list(staged.quarantined)
     for result in results:
         if result.error or not result.verified:
-            quarantined.append(Quarantined(result.session_id, result.reason or "does not verify"))
+            what = " + ".join(result.sessions or [result.session_id])
+            quarantined.append(Quarantined(what, result.reason or "does not verify"))
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "quarantine.jsonl", "wb") as listing:
         for item in quarantined:
@@ -91,6 +95,8 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
         staged=staged,
         contributors=splits,
         reused=len(sources) - len(todo),
+        merged=merged,
+        shard_rows=options.shard_rows,
         seconds=time.perf_counter() - began,
         config=config,
         engine=options.engine,
@@ -100,20 +106,27 @@ def build(refs: list[str], out: Path, config: DatasetConfig, options: BuildOptio
 
 
 def _progress(results: Iterator[SessionResult], total: int, enabled: bool) -> Iterable[SessionResult]:
-    """A bar on a terminal; plain lines (every tenth of the way) in logs and pipes."""
+    """A bar on a terminal; plain lines (every tenth of the way) in logs and pipes. Both count
+    sessions (a merged timeline counts each of its sessions)."""
     if not enabled or total == 0:
         yield from results
         return
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        yield from tqdm(results, total=total, unit="session", file=sys.stderr)
+        with tqdm(total=total, unit="session", file=sys.stderr) as bar:
+            for result in results:
+                bar.update(len(result.sessions) or 1)
+                yield result
         return
     step = max(1, total // 10)
     megabytes = 0.0
-    for done, result in enumerate(results, 1):
+    done = 0
+    for result in results:
+        before = done
+        done += len(result.sessions) or 1
         megabytes += result.bytes / 1e6
-        if done % step == 0 or done == total:
+        if done // step > before // step or done == total:
             print(f"dataset: {done}/{total} sessions serialized ({megabytes:.1f} MB)", file=sys.stderr, flush=True)
         yield result
 
@@ -128,7 +141,7 @@ class _Cache:
         self.fingerprints = fingerprints
 
     def _key(self, source: SessionSource) -> str:
-        made_of = self.fingerprints.get(source.session_id) or _stat(source)
+        made_of = ":".join(self.fingerprints.get(part.session_id) or _stat(part) for part in source.parts)
         return hashlib.sha256(f"{self.config}:{source!r}:{made_of}".encode()).hexdigest()
 
     def get(self, source: SessionSource) -> SessionResult | None:

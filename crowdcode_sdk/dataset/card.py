@@ -14,7 +14,7 @@ import orjson
 from ..serialize.dataset import DatasetConfig, SessionResult
 from ..serialize.tokens import load_tokenizer
 from .ingest import Quarantined, Staged
-from .outputs import Written
+from .outputs import SPLITS, Deleted, Written
 
 HOUR_MS = 3_600_000
 
@@ -27,6 +27,8 @@ def report(
     staged: Staged,
     contributors: dict[str, str],
     reused: int,
+    merged: int,
+    shard_rows: int,
     seconds: float,
     config: DatasetConfig,
     engine: str,
@@ -52,7 +54,9 @@ def report(
     read_bytes = staged.bytes_read
     return {
         "summary": {
-            "sessions": len(results),
+            "sessions": sum(len(r.sessions) or 1 for r in results),
+            "timelines": len(results),
+            "sessions_merged": merged,
             "quarantined": len(quarantined),
             "duplicates": staged.duplicates,
             "bundles_new": staged.bundles_new,
@@ -81,14 +85,17 @@ def report(
             "max_tokens_per_conversation": config.max_tokens_per_conversation,
             "min_conversation_messages": config.min_messages,
             "val_ratio": config.val_ratio,
+            "parquet_shard_rows": shard_rows,
         },
         "sessions": [
             {
                 "session": r.session_id,
+                "sessions": r.sessions,
                 "contributor": contributors.get(r.session_id, ""),
                 "split": r.split,
                 "examples": len(r.lines),
                 "tokens": r.tokens,
+                "active_ms": r.tally.get("active_ms", 0),
                 "bytes": r.bytes,
                 **r.stats,
             }
@@ -104,8 +111,9 @@ def _reason_kind(reason: str) -> str:
 
 def summary_line(report: dict[str, Any], out: str) -> str:
     s = report["summary"]
+    merged = f" ({s['sessions_merged']} read into an overlapping one's timeline)" if s["sessions_merged"] else ""
     return (
-        f"{s['sessions']} sessions -> {s['examples']['train']} training + {s['examples']['validation']} "
+        f"{s['sessions']} sessions{merged} -> {s['examples']['train']} training + {s['examples']['validation']} "
         f"validation examples in {out}; {s['quarantined']} quarantined, {s['duplicates']} duplicates, "
         f"{s['sessions_reused']} reused from the last build, {s['hours_of_activity']:.2f} h of activity"
     )
@@ -116,6 +124,35 @@ def write(out: Path, data: dict[str, Any], results: list[SessionResult], *, plot
     (out / "README.md").write_text(_card(data, drawn))
     # Written last: a report.json means the files beside it are complete.
     (out / "report.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+
+
+def after_deletion(out: Path, deleted: Deleted) -> dict[str, Any] | None:
+    """Bring ``report.json`` and the dataset card in ``out`` up to date with a revocation: the
+    counts of examples, next-edit examples, shards, sessions, tokens, contributors and hours
+    without the revoked sessions, whose entries go (plots stay as drawn at the build)."""
+    path = out / "report.json"
+    if not path.is_file():
+        return None
+    data = orjson.loads(path.read_bytes())
+    summary = data["summary"]
+    entries = data["sessions"]
+    kept = [e for e in entries if not ({e["contributor"], e["session"], *e.get("sessions", [])} & deleted.wanted)]
+    data["sessions"] = kept
+    data.setdefault("deleted", {"train": 0, "validation": 0})
+    for split in SPLITS:
+        data["deleted"][split] = data["deleted"].get(split, 0) + deleted.examples[split]
+        summary["examples"][split] -= deleted.examples[split]
+        summary["next_edit_examples"][split] -= deleted.next_edits[split]
+        summary["parquet_shards"][split] = len(list((out / "data").glob(f"{split}-*.parquet")))
+        summary["tokens"][split] = sum(e["tokens"] for e in kept if e["split"] == split)
+        summary["contributors"][split] = len({e["contributor"] for e in kept if e["split"] == split})
+    summary["sessions"] = sum(len(e.get("sessions") or [e["session"]]) for e in kept)
+    summary["timelines"] = len(kept)
+    summary["hours_of_activity"] = round(sum(e.get("active_ms", 0) for e in kept) / HOUR_MS, 3)
+    drawn = sorted(p.name for p in (out / "plots").glob("*.png"))
+    (out / "README.md").write_text(_card(data, drawn))
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return data
 
 
 def _plots(directory: Path, data: dict[str, Any], results: list[SessionResult]) -> list[str]:
@@ -212,8 +249,8 @@ typed into agents) have `train: false`: mask them from the loss.
 ## Files
 
 - `training.jsonl`, `validation.jsonl`: {data["serializer"]["format"]} JSONL, one conversation a line,
-  with `provenance` (contributor pseudonym, session, first/last sequence, verified).
-- `data/*.parquet`: the same examples (columns id, contributor, session, first_sequence,
+  with `provenance` (contributor pseudonym, session, sessions, first/last sequence, verified).
+- `data/*.parquet`: the same examples (columns id, contributor, session, sessions, first_sequence,
   last_sequence, verified, system, messages[role, content, source, train]).
 - `next_edit/*.jsonl`: next-edit prediction examples (Zeta's shape: `events`, `input`,
   `output`), each checked by applying its rewrite and comparing with a recorded save.

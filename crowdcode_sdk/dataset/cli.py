@@ -38,12 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "delete",
         help="apply consent revocations: remove a contributor's or session's examples from a dataset",
     )
-    d.add_argument("out", metavar="DIR", help="a dataset built by `crowdcode dataset build`")
+    d.add_argument(
+        "out", metavar="DIR", help="a dataset built by `crowdcode dataset build` (a directory or its --out URL)"
+    )
     d.add_argument(
         "--revocations",
         required=True,
         help="a file of install ids, contributor pseudonyms or session ids, one a line ('-': stdin)",
     )
+    d.add_argument("--endpoint-url", help="S3 endpoint for an s3:// dataset (e.g. a MinIO or moto server)")
     d.set_defaults(run=run_delete)
 
 
@@ -74,21 +77,24 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
+    from .card import after_deletion
     from .outputs import delete
+    from .publish import is_url, local_dir, publish
 
     try:
         text = sys.stdin.read() if args.revocations == "-" else Path(args.revocations).read_text()
     except OSError as exc:
         raise CrowdcodeError(f"{args.revocations}: {exc.strerror}") from None
-    out = Path(args.out)
-    removed = delete(out, text.splitlines())
-    report_path = out / "report.json"
-    if report_path.is_file():
-        report = orjson.loads(report_path.read_bytes())
-        deleted = report.setdefault("deleted", {})
-        for split, count in removed.items():
-            deleted[split] = deleted.get(split, 0) + count
-            report["summary"]["examples"][split] -= count
-        report_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    print(f"removed {removed['train']} training + {removed['validation']} validation examples from {out}")
+    url = args.out if is_url(args.out) else None
+    out = local_dir(url) if url else Path(args.out)
+    if url and not (out / "training.jsonl").is_file():
+        raise CrowdcodeError(f"{url}: not built on this machine (no {out}); delete where it was built, or rebuild")
+    report = orjson.loads((out / "report.json").read_bytes()) if (out / "report.json").is_file() else {}
+    shard_rows = report.get("serializer", {}).get("parquet_shard_rows", 10_000)
+    deleted = delete(out, text.splitlines(), shard_rows=shard_rows)
+    after_deletion(out, deleted)
+    if url:
+        publish(out, url, {"client_kwargs": {"endpoint_url": args.endpoint_url}} if args.endpoint_url else {})
+    removed = deleted.examples
+    print(f"removed {removed['train']} training + {removed['validation']} validation examples from {args.out}")
     return 0

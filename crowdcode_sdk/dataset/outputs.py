@@ -46,6 +46,7 @@ def _schema() -> Any:
             ("id", pa.string()),
             ("contributor", pa.string()),
             ("session", pa.string()),
+            ("sessions", pa.list_(pa.string())),
             ("first_sequence", pa.int64()),
             ("last_sequence", pa.int64()),
             ("verified", pa.bool_()),
@@ -111,6 +112,7 @@ def row(line: dict[str, Any]) -> dict[str, Any]:
         "id": f"{origin['session']}:{origin['first_sequence']}-{origin['last_sequence']}",
         "contributor": origin["contributor"],
         "session": origin["session"],
+        "sessions": origin["sessions"],
         "first_sequence": origin["first_sequence"],
         "last_sequence": origin["last_sequence"],
         "verified": origin["verified"],
@@ -144,7 +146,7 @@ def _without(data: bytes, wanted: set[str]) -> list[bytes]:
     kept = []
     for line in data.splitlines(keepends=True):
         origin = orjson.loads(line)["provenance"]
-        if not {origin["contributor"], origin["session"]} & wanted:
+        if not {origin["contributor"], origin["session"], *origin["sessions"]} & wanted:
             kept.append(line)
     return kept
 
@@ -157,10 +159,20 @@ def revoked(out: Path) -> set[str]:
         return set()
 
 
-def delete(out: Path, names: Iterable[str]) -> dict[str, int]:
+@dataclass
+class Deleted:
+    """What a revocation removed: examples and next-edit examples per split, and the names."""
+
+    examples: dict[str, int]
+    next_edits: dict[str, int]
+    wanted: set[str]
+
+
+def delete(out: Path, names: Iterable[str], *, shard_rows: int) -> Deleted:
     """Apply revocations to the dataset in ``out``: every example of a named contributor (install
-    id or pseudonym) or session is removed from the JSONL files and Parquet shards, and later
-    builds leave them out. Returns examples removed per split."""
+    id or pseudonym) or session (or timeline holding it) is removed from the JSONL files, the
+    next-edit files and the Parquet shards (rewritten in shards of ``shard_rows``), and later
+    builds leave them out."""
     if not (out / "training.jsonl").is_file():
         raise CrowdcodeError(f"{out}: not a dataset (no training.jsonl)")
     wanted = set()
@@ -171,20 +183,25 @@ def delete(out: Path, names: Iterable[str]) -> dict[str, int]:
     if not wanted:
         raise CrowdcodeError("no revocations given")
     removed: dict[str, int] = {}
+    edits_removed: dict[str, int] = {}
     data = out / "data"
     for split, name in SPLITS.items():
-        removed[split] = 0
-        edits = out / "next_edit" / f"{name}.jsonl"
-        if edits.is_file():
-            _replace(edits, b"".join(_without(edits.read_bytes(), wanted)))
-        path = out / f"{name}.jsonl"
-        kept = _without(path.read_bytes(), wanted)
-        removed[split] = len(path.read_bytes().splitlines()) - len(kept)
-        _replace(path, b"".join(kept))
+        edits_removed[split] = _remove(out / "next_edit" / f"{name}.jsonl", wanted)
+        removed[split] = _remove(out / f"{name}.jsonl", wanted)
         for old in data.glob(f"{split}-*.parquet"):
             old.unlink()
-        shard_rows = max(1, len(kept))
+        kept = (out / f"{name}.jsonl").read_bytes().splitlines()
         _parquet(data, split, [row(orjson.loads(line)) for line in kept], shard_rows)
     all_revoked = sorted(revoked(out) | wanted)
     _replace(out / "revocations.json", orjson.dumps({"revoked": all_revoked}, option=orjson.OPT_INDENT_2))
-    return removed
+    return Deleted(removed, edits_removed, wanted)
+
+
+def _remove(path: Path, wanted: set[str]) -> int:
+    """Remove the lines of JSONL file ``path`` whose provenance names one of ``wanted``; how many."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    kept = _without(data, wanted)
+    _replace(path, b"".join(kept))
+    return len(data.splitlines()) - len(kept)

@@ -29,10 +29,18 @@ def local_dir(url: str) -> Path:
 
 
 def publish(local: Path, url: str, storage_options: dict[str, Any] | None = None) -> int:
-    """Copy the dataset in ``local`` to ``url``; return the number of files put."""
+    """Copy the dataset in ``local`` to ``url``; return the number of files put. Files at the URL
+    that the dataset no longer has (Parquet shards of an earlier, larger build) are removed
+    first: ``load_dataset`` reads every ``data/*.parquet``, and a stale shard would bring back
+    examples a revocation deleted."""
     fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
     root = root.rstrip("/")
     files = sorted(p for p in local.rglob("*") if p.is_file() and ".work" not in p.relative_to(local).parts)
+    keys = {f"{root}/{p.relative_to(local).as_posix()}" for p in files}
+    if fs.exists(root):
+        stale = sorted(key for key in fs.find(root) if key.rstrip("/") not in keys)
+        if stale:
+            fs.rm(stale)
     last = [p for p in files if p.name == "report.json" and p.parent == local]
     for path in [p for p in files if p not in last] + last:
         key = f"{root}/{path.relative_to(local).as_posix()}"

@@ -18,8 +18,11 @@ from .terminal import clean_raw
 
 
 class CastReader:
-    def __init__(self, session_dir: Path) -> None:
-        self.directory = session_dir / "terminals"
+    """The streams of one session's terminals, or of every session of a merged timeline (terminal
+    ids are random per terminal, so one id names one stream)."""
+
+    def __init__(self, *session_dirs: Path) -> None:
+        self.directories = [directory / "terminals" for directory in session_dirs]
         self._streams: dict[str, tuple[list[int], list[str]]] = {}
 
     def _load(self, terminal_id: str) -> tuple[list[int], list[str]]:
@@ -27,7 +30,7 @@ class CastReader:
             times: list[int] = []
             chunks: list[str] = []
             try:
-                lines = (self.directory / f"{terminal_id}.cast").read_bytes().splitlines()
+                lines = self._path(terminal_id).read_bytes().splitlines()
                 start_ms = int(orjson.loads(lines[0])["timestamp"] * 1000)
                 for line in lines[1:]:
                     try:
@@ -41,6 +44,10 @@ class CastReader:
                 pass
             self._streams[terminal_id] = (times, chunks)
         return self._streams[terminal_id]
+
+    def _path(self, terminal_id: str) -> Path:
+        name = f"{terminal_id}.cast"
+        return next((d / name for d in self.directories if (d / name).is_file()), self.directories[0] / name)
 
     def output(self, terminal_id: str, start_ms: int, end_ms: int) -> str | None:
         """Cleaned output written in ``[start_ms, end_ms]``; ``None`` without a stream."""

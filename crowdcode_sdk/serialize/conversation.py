@@ -247,15 +247,31 @@ class Builder:
 
     def _file_open(self, action: dict[str, Any]) -> None:
         relpath = action["file"]
-        if action.get("text") is not None:
-            self._learn(relpath, action["text"])
-        else:
+        text = action.get("text")
+        if text is None:
             if (action.get("content") or {}).get("sha256"):
                 self._hashes[relpath] = action["content"]["sha256"]
             text = self.replay.buffer_text(relpath) if self.replay is not None else None
-            if text is not None:  # the disk text the replay has from a snapshot, checked by its hash
-                self._learn(relpath, text)
+        if text is not None:  # given, or the disk text the replay has from a snapshot, checked by its hash
+            self._reopen(relpath, text)
+            self._learn(relpath, text)
         self._switch(relpath)
+
+    def _reopen(self, relpath: str, text: str) -> None:
+        """The editor opens a file the conversation holds with other text: it dropped its unsaved
+        edits (closed and opened again, ``:e!``), which the commands had written into the file.
+        A command brings the file back to the disk's text, and the editor's text is the open's."""
+        state = self.files.get(relpath)
+        if state is None or state.doc is None or state.doc.text == text:
+            return
+        self._flush()
+        disk = self.replay.disk_text(relpath) if self.replay is not None else None
+        disk = text if disk is None else disk
+        before = state.written() if state.exists else None
+        state.doc = TextBuffer(text)
+        state.disk = None if disk == text else disk
+        if before is not None and before != disk:
+            self._write(relpath, state, before, disk, "user")
 
     def _tab_switch(self, action: dict[str, Any]) -> None:
         self._switch(action["file"])
@@ -338,6 +354,9 @@ class Builder:
         if not state.exists:  # deleted on disk, still in the editor: its save writes it back
             self.stats.edits += 1
             return
+        if action.get("reason") == "reload":
+            self._reloaded(state, previous)
+            return
         pending = self._pending
         radius = self.options.coalesce_radius
         if pending is not None and not (
@@ -362,6 +381,18 @@ class Builder:
         delta = added - (last - first)
         pending.lo = min(pending.lo, first)
         pending.hi = max(pending.hi + delta if pending.hi >= last else pending.hi, first + added)
+        self.stats.edits += 1
+
+    def _reloaded(self, state: _File, previous: str) -> None:
+        """The editor's text became what it read from the disk (the disk after another program's
+        change, or the disk's text less what the editor keeps aside: a byte order mark, CRLF, a
+        final newline). The file itself is as it was: no command."""
+        assert state.doc is not None
+        if self._pending is not None:
+            with _showing(state.doc, previous):
+                self._flush()
+        written = previous if state.disk is None else state.disk
+        state.disk = None if written == state.doc.text else written
         self.stats.edits += 1
 
     def _forget(self, relpath: str) -> None:
@@ -425,7 +456,7 @@ class Builder:
             before = state.written()
         else:
             before = replayed if replayed is not None else ""  # not in the conversation's workspace
-        after = self._changed(relpath, before, action.get("diff"))
+        after = self._changed(relpath, before, action.get("diff"), (action.get("content") or {}).get("sha256"))
         if after is None:
             if replayed is not None:
                 self._stale[relpath] = replayed
@@ -442,17 +473,20 @@ class Builder:
             return
         self._write(relpath, state, before, after, source)
 
-    def _changed(self, relpath: str, before: str, diff: str | None) -> str | None:
+    def _changed(self, relpath: str, before: str, diff: str | None, expected: str | None) -> str | None:
         """The file's text after a ``file_change``: the replay's (its diff applied to the disk it
-        tracks), else the diff applied to ``before``; ``None`` when neither is known."""
+        tracks), else the diff applied to ``before`` when that gives the recorded hash (hunks
+        apply wherever their context matches, so a text the commands left is not enough);
+        ``None`` when neither is known."""
         after = self.replay.disk_text(relpath) if self.replay is not None else None
         if after is not None or diff is None:
             return after
         try:
-            return apply_unified_diff(before, diff)
+            after = apply_unified_diff(before, diff)
         except PatchError:
             self.stats.patch_failures += 1
             return None
+        return after if expected is None or text_sha256(after) == expected else None
 
     def _file_save(self, action: dict[str, Any]) -> None:
         """The editor wrote the file: if the conversation's file holds other text (another program

@@ -79,6 +79,8 @@ class SessionResult:
     """Why the session does not verify or could not be read (empty when it verifies)."""
     error: bool = False
     """The session could not be read at all (``reason`` says why)."""
+    sessions: list[str] = field(default_factory=list)
+    """Every session of the timeline (the session itself, or the sessions merged into it)."""
     next_edits: list[Line] = field(default_factory=list)
     """Next-edit prediction examples (:mod:`.next_edit`) as JSONL lines, when asked for."""
     next_edits_unconfirmed: int = 0
@@ -119,6 +121,7 @@ def process(source: SessionSource, config: DatasetConfig, *, keep_steps: bool = 
             stats={},
             reason=f"unreadable: {type(exc).__name__}: {str(exc)[:200]}",
             error=True,
+            sessions=source.session_ids,
         )
 
 
@@ -170,6 +173,7 @@ def _process(
         verified=verdict.ok,
         mismatches=verdict.mismatch_count,
         reason="" if verdict.ok else verdict.summary(),
+        sessions=source.session_ids,
         tally=tally.to_json(),
         next_edits=[
             orjson.dumps({**example, "provenance": _origin(source, example, verdict.ok)}) + b"\n"
@@ -207,22 +211,23 @@ def messages(group: list[Step]) -> list[dict[str, Any]]:
 
 def _origin(source: SessionSource, example: dict[str, Any], verified: bool) -> dict[str, Any]:
     sequence = example.pop("sequence")
-    return {
-        "contributor": source.contributor,
-        "session": source.session_id,
-        "first_sequence": sequence,
-        "last_sequence": sequence,
-        "verified": verified,
-    }
+    return _where(source, sequence, sequence, verified)
 
 
 def provenance(source: SessionSource, group: list[Step], verified: bool) -> dict[str, Any]:
     """Where an example comes from, so that it can be traced, filtered or deleted."""
+    return _where(source, min(step.sequence for step in group), max(step.sequence for step in group), verified)
+
+
+def _where(source: SessionSource, first: int, last: int, verified: bool) -> dict[str, Any]:
+    """Provenance: ``session`` names the timeline (its first session), ``sessions`` every session
+    in it; sequences count the timeline's events (a session's own, unless sessions were merged)."""
     return {
         "contributor": source.contributor,
         "session": source.session_id,
-        "first_sequence": min(step.sequence for step in group),
-        "last_sequence": max(step.sequence for step in group),
+        "sessions": source.session_ids,
+        "first_sequence": first,
+        "last_sequence": last,
         "verified": verified,
     }
 

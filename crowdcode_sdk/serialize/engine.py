@@ -6,8 +6,8 @@ so the output files are byte-identical whichever engine built them.
 * ``local``: ``concurrent.futures.ProcessPoolExecutor`` (one process per core by default; one
   worker runs in-process).
 * ``ray``: Ray Data, ``from_items(sources).map(process)`` with ordered execution, on a running
-  cluster (``--ray-address``) or a local Ray started for the run. Results cross the object store
-  pickled, so nested conversations are not forced into Arrow columns.
+  cluster (``--ray-address``) or a local Ray started for the run. Sources and results cross the
+  object store pickled, so nested timelines and conversations are not forced into Arrow columns.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import os
 import pickle
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from itertools import repeat
 from typing import Any
 
@@ -54,7 +53,7 @@ def _local(sources: list[SessionSource], config: DatasetConfig, workers: int) ->
 
 
 def _ray_process(row: dict[str, Any], config: DatasetConfig) -> dict[str, Any]:
-    result = process(SessionSource(**row["source"]), config)
+    result = process(pickle.loads(row["source"]), config)
     return {"result": pickle.dumps(result)}
 
 
@@ -76,7 +75,7 @@ def _ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        items = ray.data.from_items([{"source": asdict(s)} for s in sources], override_num_blocks=max(len(sources), 1))
+        items = ray.data.from_items([{"source": pickle.dumps(s)} for s in sources], override_num_blocks=max(len(sources), 1))
         # Ray types fn as taking the row alone, though it passes fn_kwargs too.
         dataset = items.map(_ray_process, fn_kwargs={"config": config})  # type: ignore[arg-type]
         for row in dataset.iter_rows():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from ..store import SESSION_FILE, Store
 from ..verification import Snapshots, TextSnapshots, Verifier
 from .casts import CastReader
 from .snapshots import SnapshotLoader, store_loader
+from .timeline import merge
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,24 @@ class SessionSource:
     contributor: str = ""
     """A pseudonym of who recorded it (datasets split by it, so no one is in two splits);
     empty: split by session."""
+    merged: tuple[SessionSource, ...] = ()
+    """Sessions read as one timeline with this one (:mod:`.timeline`): the same contributor's
+    sessions of the same workspace that overlap in time. This one started first and names it."""
+
+    @property
+    def parts(self) -> tuple[SessionSource, ...]:
+        """Every session of the timeline, this one first."""
+        return (replace(self, merged=()), *self.merged)
+
+    @property
+    def session_ids(self) -> list[str]:
+        return [part.session_id for part in self.parts]
 
     def size(self) -> int:
         """Bytes of recording read (journal segments and raw terminal streams, or bundle files):
         the throughput unit."""
+        if self.merged:
+            return sum(part.size() for part in self.parts)
         path = Path(self.path)
         if self.kind == "journal":
             casts = path / "terminals"
@@ -49,14 +64,20 @@ class SessionSource:
         cannot be read is skipped (``play`` shows the rest) or, ``strict``, refuses the session:
         training data is built from whole sessions only, as a lost line leaves a hole no replay
         can cross."""
+        if self.merged:
+            return merge([(part.session_id, part.open(strict)[0]) for part in self.parts]), self.open_loader()
         if self.kind == "journal":
-            loader = store_loader(Path(self.data_dir)) if self.data_dir else None
+            loader = self.open_loader()
             damaged = _refuse_damaged if strict else None
             return journal.decoded(journal.read_lines(Path(self.path)), damaged), loader
         for bundle in read_bundles(Path(self.path)):
             if bundle.session_id == self.session_id:
                 return events_up(bundle), bundle.snapshots.get
         raise CrowdcodeError(f"{self.path}: session {self.session_id} not found")
+
+    def open_loader(self) -> SnapshotLoader | None:
+        """The loader of a journal's snapshots (the timeline's sessions share a data directory)."""
+        return store_loader(Path(self.data_dir)) if self.data_dir else None
 
     def verifier(self, loader: SnapshotLoader | None) -> Verifier:
         """``crowdcode verify`` for this source, to be fed its events (bundles: against their own
@@ -67,7 +88,7 @@ class SessionSource:
 
     def casts(self) -> CastReader | None:
         """The session's raw terminal streams (journals only)."""
-        return CastReader(Path(self.path)) if self.kind == "journal" else None
+        return CastReader(*(Path(part.path) for part in self.parts)) if self.kind == "journal" else None
 
 
 def resolve(refs: list[str], store: Store | None = None) -> list[SessionSource]:

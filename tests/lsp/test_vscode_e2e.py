@@ -16,9 +16,11 @@ import time
 
 from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import Store
 
 from ..conftest import only_session
+from ..recordings import disk_files, sed_rebuild
 from .code_server import PLUGIN, browser_env, code_server
 from .lsp_harness import actions, replay
 
@@ -133,3 +135,12 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert replay(events, "long.txt", LONG) == (workspace / "long.txt").read_text()
     assert all(e.source.value != "user" for e in actions(events, "edit") if e.file == "long.txt")
     assert {"added.txt", "also.txt"} <= {c.file for c in actions(events, "file_change")}
+    # The training text: its GNU sed commands rebuild each file at each save and change on disk,
+    # and leave the files as VS Code and the terminal did; but notes.txt, whose text the panic
+    # made unknown (it removed recent edits): nothing is guessed for it.
+    [source] = resolve([info.id])
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed", removed=frozenset({"notes.txt"}))
+    on_disk = {name: data for name, data in disk_files(workspace).items() if not name.startswith(".git/")}
+    assert {name: rebuilt.get(name) for name in on_disk if name != "notes.txt"} == {
+        name: data for name, data in on_disk.items() if name != "notes.txt"
+    }

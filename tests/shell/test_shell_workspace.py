@@ -16,7 +16,9 @@ import pytest
 from shell_helpers import actions, live_entry, only_session, python_program_on_path
 
 from crowdcode_sdk import Store
+from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import SessionInfo
+from tests.recordings import disk_files, sed_rebuild
 
 STAND_IN_AGENT = """\
 import os, sys, termios, tty
@@ -104,7 +106,9 @@ def recorded(info: SessionInfo, count: int) -> Callable[[], bool]:
     return lambda: len(changes(info)) >= count
 
 
-def test_terminal_only_work_is_captured_once_with_its_source(shell, repo: Path, agent_on_path: Path) -> None:
+def test_terminal_only_work_is_captured_once_with_its_source(
+    shell, repo: Path, agent_on_path: Path, tmp_path: Path
+) -> None:
     s = shell(cwd=repo)
     s.prompt()
     wait_for(lambda: bool(Store().sessions()), "the recorder's session")
@@ -174,6 +178,11 @@ def test_terminal_only_work_is_captured_once_with_its_source(shell, repo: Path, 
     last = {c["file"]: c for c in found}
     for name, change in last.items():
         assert change["content"]["sha256"] == hashlib.sha256((repo / name).read_bytes()).hexdigest(), name
+    # So is the training text: its sed commands, run in GNU sed from the session's first snapshot,
+    # leave each file as each change recorded it, and the repository's files as they are.
+    [source] = resolve([info.id])
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
+    assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
 
 
 BURST = """\
