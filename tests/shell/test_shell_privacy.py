@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from shell_helpers import CROWDCODE, only_session
+from shell_helpers import CROWDCODE, live_entry, only_session
 
+from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
 from tests.fresh_corpus import fresh_rng, secrets
 from tests.privacy_support import configure
@@ -83,9 +84,38 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     samples = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
     printed = me / "notes.txt"
     printed.write_bytes(b"caf\xe9\n" + "\n".join(line for _, _, line in samples).encode() + b"\n")
+    # The workspace: a git working tree (what `crowdcode shell` captures) with a file that holds
+    # secrets when the session starts (its snapshot) and gets more from another program (a
+    # file_change with a diff), never shown in the terminal.
+    in_files = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
+    half = len(in_files) // 2
+    settings = me / "settings.py"
+    settings.write_text("".join(f"{line}\n" for _, _, line in in_files[:half]))
+    for args in (
+        ["init", "-q"],
+        ["add", "settings.py"],
+        ["-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "s"],
+    ):
+        subprocess.run(["git", "-C", str(me), *args], check=True, capture_output=True)
 
     s = shell(cwd=me)
     s.prompt()
+    live_entry(lambda entry: True)  # the recorder runs in its own process: its session is a moment behind
+    info = only_session()
+
+    def recorded(kind: str) -> bool:
+        """An event of this type, or an action of this kind."""
+        return any(kind in (e.type, e.to_wire().get("action", {}).get("kind")) for e in Store().events(info))
+
+    deadline = time.monotonic() + 30
+    while not recorded("workspace_snapshot"):  # the start snapshot: a change after it is a file_change
+        assert time.monotonic() < deadline, "the workspace's start snapshot was not recorded"
+        time.sleep(0.05)
+    with open(settings, "a") as f:  # another program, not the terminal
+        f.write("".join(f"{line}\n" for _, _, line in in_files[half:]))
+    while not recorded("file_change"):
+        assert time.monotonic() < deadline, "the other program's change was not recorded"
+        time.sleep(0.05)
     s.run('echo "$HOME" "$USER"')
     s.run("set +H")  # no history expansion of the `!` in passwords
     for _category, _secret, line in samples:
@@ -124,7 +154,8 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     everything = "\n".join(texts)
     assert "***" in everything  # what was found is masked, not dropped
     leaks = []
-    for category, secret, _line in samples:
+    assert '"kind":"file_change"' in everything and "settings.py" in everything
+    for category, secret, _line in samples + in_files:
         private = _private_part(secret)
         for i in range(len(private) - 7):
             at = everything.find(private[i : i + 8])
