@@ -142,11 +142,12 @@ class Store:
             event_count=count,
             end_reason=reason,
             live=live,
-            anchor=_anchor(data),
+            anchor=anchor_of(data),
         )
 
 
-def _anchor(data: dict[str, Any]) -> Anchor | None:
+def anchor_of(data: dict[str, Any]) -> Anchor | None:
+    """The clock anchor of a ``session.json``'s contents, if it has one."""
     try:
         return Anchor.from_wire(data["clock"])
     except (KeyError, ValueError):

@@ -14,6 +14,7 @@ its payload zeros: readers skip it, and the typed or printed bytes are gone from
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from pathlib import Path
@@ -57,3 +58,29 @@ def remove_from_session(session_dir: Path, cutoff_s: float) -> int:
         finally:
             os.close(fd)
     return removed
+
+
+def panic_gaps_s(session_dir: Path) -> list[tuple[float, float]]:
+    """The windows the session's panics removed, on the frames' clock (s), widened by 1 ms on
+    either side: frames a recorder took into its spool after its panic hook ran, and died before
+    it skipped them, are left out when its spool is recovered. None for a session without a
+    clock anchor (recorded before anchors existed)."""
+    # Imported here: the shell's pass-through loop imports this module for the frame layout
+    # alone, and its start-up time counts.
+    import orjson
+
+    from . import journal
+    from .store import SESSION_FILE, anchor_of
+
+    anchor = None
+    with contextlib.suppress(OSError, orjson.JSONDecodeError):
+        anchor = anchor_of(orjson.loads((session_dir / SESSION_FILE).read_bytes()))
+    if anchor is None:
+        return []
+    offset = anchor.at.monotonic_ms - anchor.wall_ms
+    gaps = []
+    for event in journal.decoded(journal.read_lines(session_dir)):
+        action = event.get("action") or {}
+        if action.get("kind") == "panic":
+            gaps.append(((action["gapStart"] - 1 + offset) / 1000, (action["gapEnd"] + 1 + offset) / 1000))
+    return gaps
