@@ -22,22 +22,9 @@ from shell_helpers import CROWDCODE, live_entry, only_session
 from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
 from tests.fresh_corpus import fresh_rng, secrets
-from tests.privacy_support import configure
+from tests.privacy_support import configure, leaked_fragments
 
 USER = "zoltanfey"
-
-
-PUBLIC_PREFIXES = ("https://hooks.slack.com/services/", "sk-ant-api03-", "github_pat_", "sk-proj-", "sk_test_")
-"""The constant start of a format is no secret: fragments are looked for in the rest."""
-
-
-def _private_part(secret: str) -> str:
-    if secret.startswith("eyJ"):  # a JWT's header is the same for every token
-        return secret.split(".", 1)[1]
-    for prefix in PUBLIC_PREFIXES:
-        if secret.startswith(prefix):
-            return secret[len(prefix) :]
-    return secret
 
 
 def _free_port() -> int:
@@ -153,15 +140,8 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     assert texts, "nothing reached the server"
     everything = "\n".join(texts)
     assert "***" in everything  # what was found is masked, not dropped
-    leaks = []
     assert '"kind":"file_change"' in everything and "settings.py" in everything
-    for category, secret, _line in samples + in_files:
-        private = _private_part(secret)
-        for i in range(len(private) - 7):
-            at = everything.find(private[i : i + 8])
-            if at >= 0:
-                leaks.append((category, secret, everything[max(0, at - 60) : at + 30]))
-                break
+    leaks = leaked_fragments(everything, samples + in_files)
     assert not leaks, f"seed {seed}: {leaks}"
     assert pin not in everything and str(me) not in everything and USER not in everything, f"seed {seed}"
     print(f"seed {seed}: {len(samples)} secrets, none left", file=sys.stderr)
