@@ -5,6 +5,8 @@ Run: .venv/bin/python benchmarks/upload_redaction.py [--chars N] [--snapshot-mb 
 Side by side in one run (medians of R runs):
 - bundling typed edits (one edit event per keystroke) raw vs through the redactor;
 - bundling a workspace snapshot's text raw vs redacted (MB/s);
+- bundling a terminal's raw stream (.cast) raw vs redacted, for test output full of paths and
+  "passed" (every line passes the detectors' prefilter) and for quiet output (none does);
 - redacting 10 Hz terminal screens (80x24), most of them repeating lines;
 - sending bundles to a real ingest server on 127.0.0.1 (MB/s, two-step upload + acknowledgement).
 The ratios show what redaction adds on top of packing, which is what the user pays in the
@@ -99,6 +101,17 @@ def bundle(lines: list[bytes]) -> bytes:
     return writer.build()
 
 
+def bundle_member(name: str, data: bytes) -> bytes:
+    return BundleWriter("0" * 32, "b", {name: data}).build()
+
+
+def as_cast(output: str) -> bytes:
+    """An asciicast v2 stream of ``output`` in 4 KiB ``"o"`` events, as a recorder writes floods."""
+    lines = [orjson.dumps({"version": 2, "width": 80, "height": 24})]
+    lines += [orjson.dumps([i / 1000, "o", output[i : i + 4096]]) for i in range(0, len(output), 4096)]
+    return b"\n".join(lines) + b"\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chars", type=int, default=20_000)
@@ -119,13 +132,16 @@ def main() -> None:
     raw_snap = timed(lambda: BundleWriter("0" * 32, "b", {f"snapshots/blobs/{'a' * 64}": snapshot}).build(), args.runs)
     red_snap = timed(lambda: Redactor(IDENTITY).text(text), args.runs)
 
-    output = "".join(
-        f"\x1b[32m{i:>6}\x1b[0m src/app/module_{i % 97}.py: 3 passed in 0.{i % 10}s\r\n" for i in range(40_000)
+    cast = as_cast(
+        "".join(f"\x1b[32m{i:>6}\x1b[0m src/app/module_{i % 97}.py: 3 passed in 0.{i % 10}s\r\n" for i in range(40_000))
     )
-    cast_lines = [orjson.dumps({"version": 2, "width": 80, "height": 24})]
-    cast_lines += [orjson.dumps([i / 1000, "o", output[i : i + 4096]]) for i in range(0, len(output), 4096)]
-    cast = b"\n".join(cast_lines) + b"\n"
+    raw_cast = timed(lambda: bundle_member("terminals/t.cast", cast), args.runs)
     red_cast = timed(lambda: Redactor(IDENTITY).cast(cast), args.runs)
+    # Output with nothing a detector looks at (no long token, no secret-sounding word): whole
+    # lines are passed with one look per chunk.
+    quiet = as_cast("".join(f"\x1b[1m{i:>8}\x1b[0m ok {i * 7 % 1000:>4} ms\r\n" for i in range(60_000)))
+    raw_quiet = timed(lambda: bundle_member("terminals/t.cast", quiet), args.runs)
+    red_quiet = timed(lambda: Redactor(IDENTITY).cast(quiet), args.runs)
 
     frames = screens(args.screens)
     red_screens = timed(lambda: Redactor(IDENTITY).lines(frames), args.runs)
@@ -165,9 +181,16 @@ def main() -> None:
     print(
         f"  redact           {red_snap * 1000:8.1f} ms  {mb / red_snap:10.1f} MB/s       ratio {red_snap / raw_snap:5.1f}x"
     )
-    cast_mb = len(cast) / 2**20
-    print(f"raw terminal stream (.cast, {cast_mb:.1f} MB, 40k lines of coloured output):")
-    print(f"  redact           {red_cast * 1000:8.1f} ms  {cast_mb / red_cast:10.1f} MB/s")
+    for label, data, raw_s, red_s in (
+        ("40k lines of coloured test output with paths", cast, raw_cast, red_cast),
+        ("60k lines of quiet coloured output", quiet, raw_quiet, red_quiet),
+    ):
+        cast_mb = len(data) / 2**20
+        print(f"raw terminal stream (.cast, {cast_mb:.1f} MB, {label}):")
+        print(f"  bundle raw       {raw_s * 1000:8.1f} ms  {cast_mb / raw_s:10.1f} MB/s")
+        print(
+            f"  redact           {red_s * 1000:8.1f} ms  {cast_mb / red_s:10.1f} MB/s       ratio {red_s / raw_s:5.1f}x"
+        )
     print(f"terminal screens ({len(frames)} frames 80x24):")
     print(f"  redact           {red_screens * 1000:8.1f} ms  {len(frames) / red_screens:10.0f} frames/s")
     print(f"upload to 127.0.0.1 ({len(big) / 2**20:.1f} MB of events, {sizes[0] / 2**10:.0f} KB compressed):")

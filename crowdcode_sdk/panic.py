@@ -3,6 +3,10 @@
 crowd-code's rule: a press removes the last 10 s; each further press within 3 s of the previous
 one reaches 10 s further back (20 s, 30 s, …). The press history lives in the runtime directory
 so that presses in different editors and ``crowdcode panic`` escalate together.
+
+Presses are times on the machine's clock (:class:`~crowdcode_sdk.clock.MachineTime`), never a
+process's wall clock: each session turns the cutoff into its own timestamps, so a recorder whose
+wall clock is an hour off still loses exactly the last 10 s.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from .clock import MachineTime
 from .locations import Locations, open_private, private_dir
 
 STEP_MS = 10_000
@@ -26,18 +31,18 @@ def reach_ms(presses: int) -> int:
 
 @dataclass(frozen=True)
 class Press:
-    at: int
-    """When the press happened (epoch ms)."""
+    at: MachineTime
+    """When the press happened."""
     presses: int
     """Consecutive presses so far, this one included."""
 
     @property
-    def cutoff(self) -> int:
-        """Events at or after this epoch ms are removed."""
-        return self.at - reach_ms(self.presses)
+    def cutoff(self) -> MachineTime:
+        """Events at or after this moment are removed."""
+        return self.at.minus(reach_ms(self.presses))
 
 
-def press(locations: Locations, now_ms: int) -> Press:
+def press(locations: Locations, now: MachineTime) -> Press:
     """Register a press and return how far it reaches, escalating within the window."""
     path = private_dir(locations.runtime_dir) / "panic.json"
     fd = open_private(path, os.O_RDWR | os.O_CREAT)
@@ -46,13 +51,18 @@ def press(locations: Locations, now_ms: int) -> Press:
         raw = os.pread(fd, 4096, 0)
         try:
             state = orjson.loads(raw) if raw else {}
-            last, count = int(state["lastPress"]), int(state["presses"])
+            last, count = MachineTime.from_wire(state["lastPress"]), int(state["presses"])
         except (ValueError, KeyError, TypeError):
-            last, count = 0, 0
-        presses = count + 1 if 0 <= now_ms - last <= ESCALATION_WINDOW_MS else 1
-        data = orjson.dumps({"lastPress": now_ms, "presses": presses})
+            last, count = None, 0
+        escalates = (
+            last is not None
+            and last.boot == now.boot
+            and 0 <= now.monotonic_ms - last.monotonic_ms <= ESCALATION_WINDOW_MS
+        )
+        presses = count + 1 if escalates else 1
+        data = orjson.dumps({"lastPress": now.to_wire(), "presses": presses})
         os.ftruncate(fd, 0)
         os.pwrite(fd, data, 0)
-        return Press(now_ms, presses)
+        return Press(now, presses)
     finally:
         os.close(fd)

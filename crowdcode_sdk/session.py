@@ -11,10 +11,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import math
 import os
 import platform
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -23,7 +25,8 @@ from typing import Any
 import orjson
 
 from . import panic as panic_button
-from .clock import Clock
+from . import terminal_spools
+from .clock import Clock, MachineTime
 from .config import Config
 from .errors import CrowdcodeError, SessionClosed
 from .journal import JournalPolicy, JournalWriter, decoded, read_lines, segments, truncate_since
@@ -49,7 +52,7 @@ from .schema import (
     decode_action,
     encode_event,
 )
-from .store import SESSION_FILE, Store
+from .store import SESSION_FILE, SessionInfo, Store
 from .terminal_casts import truncate_session_casts
 
 Listener = Callable[[Event], None]
@@ -274,15 +277,24 @@ class Session:
         With ``everywhere`` the press also reaches every other live session of this user, as the
         person pressing it expects; their events are removed by their own processes.
         """
-        pressed = panic_button.press(self.locations, self._clock.now_ms())
-        removed = self.remove_since(pressed.cutoff)
+        pressed = panic_button.press(self.locations, MachineTime.now())
+        cutoff = self._timestamp_of(pressed.cutoff)
+        removed = self.remove_since(cutoff)
         sessions = 1
         if everywhere:
             others, count = panic_others(self.locations, pressed.cutoff, exclude=self.id)
             removed += others
             sessions += count
             _drop_queued_bundles(self.locations, pressed.cutoff)
-        return PanicReport(pressed.cutoff, pressed.presses, removed, sessions)
+        return PanicReport(cutoff, pressed.presses, removed, sessions)
+
+    def _timestamp_of(self, moment: MachineTime) -> int:
+        """A moment on the machine's clock as this session's timestamp."""
+        anchor = self._clock.anchor
+        mapped = anchor.timestamp(moment) if anchor is not None else None
+        if mapped is None:  # a clock set by hand (an import): the same distance back from its now
+            mapped = self._clock.now_ms() - (MachineTime.now().monotonic_ms - moment.monotonic_ms)
+        return mapped
 
     def remove_since(self, cutoff_ms: int) -> int:
         """Remove this session's events at or after ``cutoff_ms`` from memory and disk.
@@ -326,7 +338,8 @@ class Session:
     def _control(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
         if op == "panic":
-            return {"ok": True, "removed": self.remove_since(int(message["cutoff"]))}
+            cutoff = self._timestamp_of(MachineTime.from_wire(message["cutoff"]))
+            return {"ok": True, "removed": self.remove_since(cutoff)}
         if op == "status":
             return {"ok": True, **self.status()}
         if op == "flush":
@@ -372,6 +385,8 @@ class Session:
 
     def _write_session_file(self, end: int | None = None, reason: str | None = None) -> None:
         data: dict[str, Any] = {"metadata": self.metadata.to_wire()}
+        if self._clock.anchor is not None:  # local only: the uploader leaves it out (store.LOCAL_KEYS)
+            data["clock"] = self._clock.anchor.to_wire()
         if end is not None:
             data.update(end=end, eventCount=self._count, endReason=reason)
         try:
@@ -389,8 +404,10 @@ def anonymize_path(path: Path) -> str:
     return path.as_posix()
 
 
-def panic_others(locations: Locations, cutoff_ms: int, exclude: str | None = None) -> tuple[int, int]:
-    """Ask every live session (but ``exclude``) to remove events since ``cutoff_ms``.
+def panic_others(locations: Locations, cutoff: MachineTime, exclude: str | None = None) -> tuple[int, int]:
+    """Ask every live session (but ``exclude``) to remove events since ``cutoff``. A session that
+    does not answer in time (stopped, busy) still gets the request, queued on its control socket:
+    the moment it names is on the machine's clock, so it removes the same events when it wakes.
 
     Returns (events removed, sessions reached).
     """
@@ -399,7 +416,7 @@ def panic_others(locations: Locations, cutoff_ms: int, exclude: str | None = Non
         if entry.get("sessionId") == exclude:
             continue
         try:
-            answer = request(entry, "panic", cutoff=cutoff_ms)
+            answer = request(entry, "panic", cutoff=cutoff.to_wire())
         except (OSError, ValueError):
             continue
         if answer.get("ok"):
@@ -408,28 +425,41 @@ def panic_others(locations: Locations, cutoff_ms: int, exclude: str | None = Non
     return removed, reached
 
 
-def panic_everywhere(locations: Locations, now_ms: int) -> PanicReport:
+def panic_everywhere(locations: Locations, now: MachineTime) -> PanicReport:
     """A press from outside any session (``crowdcode panic``): live sessions remove their own
-    events; sessions that ended inside the reach are cut here, with a panic marker appended."""
-    pressed = panic_button.press(locations, now_ms)
+    events; sessions that ended inside the reach are cut here, with a panic marker appended, each
+    at the cutoff in its own timestamps (see :mod:`crowdcode_sdk.clock`)."""
+    pressed = panic_button.press(locations, now)
+    reach = panic_button.reach_ms(pressed.presses)
     removed, reached = panic_others(locations, pressed.cutoff)
     _drop_queued_bundles(locations, pressed.cutoff)
     for info in Store(locations).sessions():
-        if info.live or info.end is None or info.end < pressed.cutoff:
+        if info.live:
             continue
-        cut = _cut_closed_session(info.directory, max(pressed.cutoff, info.start + 1), now_ms)
+        cut = terminal_spools.remove_from_session(info.directory, _spool_cutoff_s(info, pressed.cutoff))
+        at = info.now_ms(now)
+        if info.end is not None and info.end >= at - reach:
+            cut += _cut_closed_session(info.directory, max(at - reach, info.start + 1), at)
         if cut:
             removed += cut
             reached += 1
-    return PanicReport(pressed.cutoff, pressed.presses, removed, reached)
+    return PanicReport(time.time_ns() // 1_000_000 - reach, pressed.presses, removed, reached)
 
 
-def _drop_queued_bundles(locations: Locations, cutoff_ms: int) -> None:
+def _spool_cutoff_s(info: SessionInfo, cutoff: MachineTime) -> float:
+    """The cutoff on the clock of the spool's frames (the machine's monotonic clock, in s). A
+    session of an earlier boot is older than this boot: reached only if the cutoff is too."""
+    if info.anchor is not None and info.anchor.at.boot != cutoff.boot:
+        return -math.inf if cutoff.monotonic_ms < 0 else math.inf
+    return cutoff.monotonic_ms / 1000
+
+
+def _drop_queued_bundles(locations: Locations, cutoff: MachineTime) -> None:
     """Bundles built but not yet sent may carry what a panic removed: they go too."""
     from .upload.queue import UploadQueue  # imported on a panic only: the uploader is no recording path
 
     with contextlib.suppress(OSError):
-        UploadQueue(locations).drop_built_since(cutoff_ms)
+        UploadQueue(locations).drop_built_since(cutoff)
 
 
 def _cut_closed_session(directory: Path, cutoff_ms: int, now_ms: int) -> int:

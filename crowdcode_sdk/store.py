@@ -8,6 +8,7 @@ end: its end is taken from its last event and its torn final line, if any, is re
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,14 @@ from typing import Any
 import orjson
 
 from . import journal
+from .clock import Anchor, MachineTime
 from .errors import SessionNotFound
 from .locations import Locations
 from .schema import Event, decode_event
 
 SESSION_FILE = "session.json"
+LOCAL_KEYS = ("clock",)
+"""Keys of ``session.json`` that never leave the machine (the clock anchor holds the boot id)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ class SessionInfo:
     event_count: int | None
     end_reason: str | None
     live: bool
+    anchor: Anchor | None = None
+    """Where its timestamps sit on the machine's clock (``None``: a session recorded before
+    anchors, or imported)."""
+
+    def now_ms(self, now: MachineTime) -> int:
+        """``now`` in this session's timestamps, which privacy windows compare its events with."""
+        if self.anchor is None:
+            return time.time_ns() // 1_000_000
+        return self.anchor.now_ms(now, self.end if self.end is not None else self.start)
 
     @property
     def editor(self) -> str:
@@ -129,7 +142,16 @@ class Store:
             event_count=count,
             end_reason=reason,
             live=live,
+            anchor=anchor_of(data),
         )
+
+
+def anchor_of(data: dict[str, Any]) -> Anchor | None:
+    """The clock anchor of a ``session.json``'s contents, if it has one."""
+    try:
+        return Anchor.from_wire(data["clock"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _timestamp(line: bytes, default: int) -> int:

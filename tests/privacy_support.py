@@ -190,3 +190,30 @@ def _content_length(lines: list[bytes]) -> int:
         if name.strip().lower() == b"content-length":
             return int(value.strip())
     return 0
+
+
+PUBLIC_PREFIXES = ("https://hooks.slack.com/services/", "sk-ant-api03-", "github_pat_", "sk-proj-", "sk_test_")
+"""The constant start of a format is no secret: fragments are looked for in the rest."""
+
+
+def private_part(secret: str) -> str:
+    if secret.startswith("eyJ"):  # a JWT's header is the same for every token
+        return secret.split(".", 1)[1]
+    for prefix in PUBLIC_PREFIXES:
+        if secret.startswith(prefix):
+            return secret[len(prefix) :]
+    return secret
+
+
+def leaked_fragments(everything: str, samples: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """(category, secret, context) of every secret one of whose 8-character fragments (of its
+    random part) is in ``everything``."""
+    leaks = []
+    for category, secret, _line in samples:
+        private = private_part(secret)
+        for i in range(len(private) - 7):
+            at = everything.find(private[i : i + 8])
+            if at >= 0:
+                leaks.append((category, secret, everything[max(0, at - 60) : at + 30]))
+                break
+    return leaks

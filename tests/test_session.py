@@ -27,7 +27,7 @@ from crowdcode_sdk import (
     Viewport,
 )
 from crowdcode_sdk import panic as panic_button
-from crowdcode_sdk.clock import Clock
+from crowdcode_sdk.clock import Clock, MachineTime
 from crowdcode_sdk.errors import CrowdcodeError, SessionClosed
 from crowdcode_sdk.registry import live_sessions
 from crowdcode_sdk.session import anonymize_path
@@ -139,14 +139,19 @@ def test_paths_in_events_are_relative_or_anonymized(home, tmp_path):
 
 
 def test_panic_escalates_within_three_seconds(locations):
-    first = panic_button.press(locations, 100_000)
-    second = panic_button.press(locations, 102_500)
-    third = panic_button.press(locations, 105_000)
-    later = panic_button.press(locations, 108_001)
-    assert (first.presses, first.cutoff) == (1, 90_000)
-    assert (second.presses, second.cutoff) == (2, 82_500)
-    assert (third.presses, third.cutoff) == (3, 75_000)
-    assert (later.presses, later.cutoff) == (1, 98_001)
+    def at(ms: int, boot: str = "boot-1") -> MachineTime:
+        return MachineTime(ms, boot)
+
+    first = panic_button.press(locations, at(100_000))
+    second = panic_button.press(locations, at(102_500))
+    third = panic_button.press(locations, at(105_000))
+    later = panic_button.press(locations, at(108_001))
+    assert (first.presses, first.cutoff) == (1, at(90_000))
+    assert (second.presses, second.cutoff) == (2, at(82_500))
+    assert (third.presses, third.cutoff) == (3, at(75_000))
+    assert (later.presses, later.cutoff) == (1, at(98_001))
+    rebooted = panic_button.press(locations, at(109_000, "boot-2"))  # the same clock reading, a new boot
+    assert (rebooted.presses, rebooted.cutoff) == (1, at(99_000, "boot-2"))
 
 
 @pytest.mark.unverified(
@@ -315,3 +320,42 @@ def test_a_listener_sees_every_event_and_may_record_a_follow_up(home):
     assert seen == [2, 3, 4]  # file_open, the follow-up tab_switch, session_end
     kinds = [e.kind for e in Store().events(Store().find(s.id))]
     assert kinds == ["session_start", "file_open", "tab_switch", "session_end"]
+
+
+def test_hold_back_and_panic_measure_on_the_machine_clock_across_suspend_and_reboot(home, locations):
+    """The machine's clock injected: asleep, the monotonic clock stands still while the wall clock
+    runs on; after a reboot it starts again from zero with a new boot id."""
+    from crowdcode_sdk.session import panic_everywhere
+    from crowdcode_sdk.upload.prepare import eligible
+
+    s = Session(adapter="test", editor="suspend")
+    s.close()
+    info = Store().find(s.id)
+    assert info.anchor is not None and info.anchor.at.boot
+    started = info.anchor.at
+    ended = started.monotonic_ms + (info.end - info.anchor.wall_ms)
+    hold_back = 900_000
+
+    def ready(now: MachineTime) -> bool:
+        return any(work.final for work in eligible(locations, now, hold_back, covered=set()))
+
+    # An hour asleep right after the session ended: the wall clock says it is an hour old, but
+    # the person could not press panic meanwhile; it leaves 900 s of waking time after its end.
+    woke = MachineTime(ended + 2_000, started.boot)
+    assert not ready(woke)
+    assert not ready(MachineTime(ended + hold_back - 1, started.boot))
+    assert ready(MachineTime(ended + hold_back + 1, started.boot))
+    # Rebooted: an earlier boot's session is at least as old as this boot's uptime.
+    assert not ready(MachineTime(5_000, "another-boot"))
+    assert ready(MachineTime(hold_back + 1, "another-boot"))
+
+    # A panic pressed 5 s after the session ended, then one 11 s after another press (outside the
+    # escalation window): the first reaches the session's last events, the second does not.
+    before = sum(1 for _ in Store().events(info))
+    assert panic_everywhere(locations, MachineTime(ended + 5_000, started.boot)).removed >= 1
+    after_first = Store().find(s.id)
+    assert after_first.end is not None
+    later = MachineTime(ended + 5_000 + 3_001 + 20_000, started.boot)
+    assert panic_everywhere(locations, later).removed == 0
+    events = list(Store().events(Store().find(s.id)))
+    assert [e.kind for e in events].count("panic") == 1 and len(events) <= before

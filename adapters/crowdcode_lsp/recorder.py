@@ -9,7 +9,6 @@ server logs it and goes on.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crowdcode_sdk.attribution import Attribution
+from crowdcode_sdk.clock import MachineTime
 from crowdcode_sdk.config import KEYS, Config
 from crowdcode_sdk.consent import CONSENT_TEXT, Consent, recording_allowed, set_consent
 from crowdcode_sdk.locations import Locations
@@ -441,7 +441,7 @@ class Recorder:
         if self.session is not None:
             report = self.session.panic()
         else:
-            report = panic_everywhere(self.locations, time.time_ns() // 1_000_000)
+            report = panic_everywhere(self.locations, MachineTime.now())
         self.send_status()
         return {
             "removed": report.removed,

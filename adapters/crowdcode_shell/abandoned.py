@@ -6,7 +6,9 @@ but not yet flushed to the cast — are still there. The next recorder to start 
 --format asciicast`` of that session) adds them to the end of that terminal's cast, after a marker that says so, and removes the spool. Frames are told
 apart from what the cast holds by their time: the channel's frames carry the wrapper's monotonic
 clock, which the cast's header records as its time 0. Commands, agents and screens of those frames
-are not rebuilt: the journal keeps what the recorder had recorded before it died.
+are not rebuilt: the journal keeps what the recorder had recorded before it died. Typed and printed
+frames inside a panic's window (the journal's markers) are left out: the recorder would have
+skipped them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from crowdcode_sdk import Locations
+from crowdcode_sdk import Locations, terminal_spools
 from crowdcode_sdk.registry import live_sessions
 
 from . import channel
@@ -51,7 +53,13 @@ def recover(spool_path: Path) -> None:
     _cut_torn_line(cast_path)
     last = max((float(event[0]) for event in events), default=0.0)
     start = header.start_monotonic
-    missing = [frame for frame in frames if round(frame.time - start, 6) > last]
+    removed = terminal_spools.panic_gaps_s(spool_path.parent.parent)
+    missing = [
+        frame
+        for frame in frames
+        if round(frame.time - start, 6) > last
+        and not (frame.kind in (channel.OUTPUT, channel.INPUT) and any(a <= frame.time <= b for a, b in removed))
+    ]
     if missing:
         cast = CastWriter(cast_path, header, start, append=True)
         cast.marker(missing[0].time, "crowdcode: recovered from the spool of a recorder that died")

@@ -1,6 +1,7 @@
 """The pipe from the pass-through loop to the recorder process.
 
-Frames are ``kind (1 byte) | length (4) | monotonic time (8) | payload``. The writer never
+Frames are ``kind (1 byte) | length (4) | monotonic time (8) | payload``
+(:mod:`crowdcode_sdk.terminal_spools`, where a panic reaches them in a spool). The writer never
 blocks: it writes what the pipe takes and keeps the rest in a bounded buffer that the loop drains
 when the pipe is writable. When the recorder falls so far behind that the buffer is full, output
 and input frames are dropped and counted, and a ``GAP`` frame tells the recorder how much is
@@ -13,20 +14,20 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-OUTPUT = b"o"
-INPUT = b"i"
+from crowdcode_sdk.terminal_spools import FRAME_HEADER as _HEADER
+from crowdcode_sdk.terminal_spools import INPUT as INPUT
+from crowdcode_sdk.terminal_spools import OUTPUT as OUTPUT
+
 RESIZE = b"r"
 GAP = b"g"
 EXIT = b"x"
 START = b"c"
 """Where the cursor was on the user's terminal when the wrapper started (:mod:`.start_position`)."""
 
-_HEADER = struct.Struct("<cId")
 _PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 DEFAULT_MAX_BUFFER = 64 << 20
 

@@ -120,8 +120,15 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         except Exception as exc:  # one bad frame must not end the recording
             failure = failure or f"some terminal I/O could not be recorded: {exc!r}"
 
+    the_spool = _open_spool(session.directory, spec.terminal_id)
+    if the_spool is not None:
+
+        def forget_spooled(cutoff: int) -> None:
+            the_spool.remove_since(frames.monotonic_s(cutoff - 1))
+
+        session.add_panic_hook(forget_spooled)
     try:
-        spool.pump(frames_fd, _open_spool(session.directory, spec.terminal_id), handle, on_problem)
+        spool.pump(frames_fd, the_spool, handle, on_problem)
     finally:
         sampler.stop()
         if frames.status is None:
@@ -200,9 +207,13 @@ class _FrameHandler:
         Its times are whole milliseconds: widened by one on either side, rounding never keeps a
         frame of the gap. (Called on the panicking thread: a list append is atomic.)"""
         if isinstance(event.payload, Panic):
-            start = (event.payload.gap_start - 1 - self._epoch_offset_ms) / 1000
-            end = (event.payload.gap_end + 1 - self._epoch_offset_ms) / 1000
+            start = self.monotonic_s(event.payload.gap_start - 1)
+            end = self.monotonic_s(event.payload.gap_end + 1)
             self._forgotten.append((start, end))
+
+    def monotonic_s(self, timestamp_ms: int) -> float:
+        """A session timestamp on the frames' clock."""
+        return (timestamp_ms - self._epoch_offset_ms) / 1000
 
     def _forgotten_at(self, at: float) -> bool:
         return any(start <= at <= end for start, end in self._forgotten)

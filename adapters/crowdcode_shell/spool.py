@@ -27,10 +27,12 @@ import contextlib
 import errno
 import os
 import select
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from crowdcode_sdk import terminal_spools
 from crowdcode_sdk.locations import open_private
 
 from . import channel
@@ -59,6 +61,10 @@ class Spool:
         self._stuck_at = -1  # the end when only part of a frame was left to handle
         self._buffer = bytearray(SLICE)
         self._splice = hasattr(os, "splice")
+        self._lock = threading.Lock()
+        """A panic (on the session's control thread) rewrites frames in place: never while the
+        file is being started again, or closed."""
+        self._closed = False
 
     @property
     def backlog(self) -> int:
@@ -91,6 +97,10 @@ class Spool:
 
     def frames(self) -> list[Frame]:
         """The next whole frames (at most about a slice of them), now counted as handled."""
+        with self._lock:
+            return self._frames()
+
+    def _frames(self) -> list[Frame]:
         length = min(self._end - self._done, len(self._buffer))
         n = os.preadv(self._fd, (memoryview(self._buffer)[:length],), self._done)
         frames, used = channel.complete_frames(self._buffer, n)
@@ -116,7 +126,17 @@ class Spool:
         """The bytes after the last whole frame (a frame the pipe has the rest of)."""
         return os.pread(self._fd, self._end - self._done, self._done)
 
+    def remove_since(self, cutoff_s: float) -> int:
+        """Panic: overwrite the output and input frames stamped at or after ``cutoff_s`` that the
+        file still holds, handled or not (the recorder skips them when their turn comes)."""
+        with self._lock:
+            if self._closed:
+                return 0
+            return terminal_spools.remove_since(self._fd, self._end, cutoff_s)
+
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         with contextlib.suppress(OSError):
             os.close(self._fd)
         with contextlib.suppress(OSError):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import time
 
+from ..clock import MachineTime
 from ..locations import Locations
 from ..session import panic_everywhere
 
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = panic_everywhere(Locations.default(), time.time_ns() // 1_000_000)
+    report = panic_everywhere(Locations.default(), MachineTime.now())
     reach = report.presses * 10
     print(
         f"Removed {report.removed} events (the last {reach} s) from {report.sessions} "

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from .. import journal
+from ..clock import MachineTime
 from ..config import Config
 from ..errors import CrowdcodeError
 from ..locations import Locations
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
+def collect(locations: Locations, now: MachineTime) -> dict[str, Any]:
     config = Config.load(locations)
     hold_back_ms = config["privacy.hold_back_s"] * 1000
     live = []
@@ -47,8 +48,9 @@ def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
         if not info.live and not _verified(info):
             unverified.append(info.id)
         used += _disk_usage(info.directory)
-        if info.live or (info.end is not None and info.end >= now_ms - hold_back_ms):
-            held_back += sum(1 for line in journal.read_lines(info.directory) if _ts(line) >= now_ms - hold_back_ms)
+        cutoff = info.now_ms(now) - hold_back_ms  # as the uploader measures it
+        if info.live or (info.end is not None and info.end >= cutoff):
+            held_back += sum(1 for line in journal.read_lines(info.directory) if _ts(line) >= cutoff)
     privacy = privacy_status(locations, config)
     return {
         **privacy,
@@ -67,8 +69,8 @@ def collect(locations: Locations, now_ms: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    now = time.time_ns() // 1_000_000
-    status = collect(Locations.default(), now)
+    now = time.time_ns() // 1_000_000  # for showing how long sessions have been running
+    status = collect(Locations.default(), MachineTime.now())
     if args.json:
         print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
         return 0

@@ -28,6 +28,7 @@ from .identity import IdentityMasker
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
 from .masking import mask_all, mask_spans
+from .patterns import maybe_secret
 from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
 
 PATH_KEYS = frozenset({"file", "previousFile", "cwd"})
@@ -84,6 +85,12 @@ class Redactor:
         if found:
             self.known.remember(text, found)
         return merge(found + self.identity.find(text) + self.known.find(text))
+
+    def may_hold(self, text: str) -> bool:
+        """False only when :meth:`scan` finds nothing in any line of ``text``: the detectors' own
+        prefilter (a long token, a secret-sounding word, a URL, ``-u``), the identity's names and
+        the known secrets' heads, each one pass over the whole text."""
+        return "PRIVATE KEY" in text or maybe_secret(text) or self.identity.may_find(text) or self.known.may_find(text)
 
     def text(self, text: str) -> str:
         if not text:
@@ -313,11 +320,11 @@ class Redactor:
             if isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
                 events.append(event)
         marks = Marks()
-        output = OutputLines(self.scan, marks)
+        output = OutputLines(self.scan, marks, self.may_hold)
         keystrokes = KeystrokeLine()
         exact = _exact_output(events)
         byte_marks = Marks()
-        byte_output = OutputLines(self.scan, byte_marks) if exact else None
+        byte_output = OutputLines(self.scan, byte_marks, self.may_hold) if exact else None
         for index, event in enumerate(events):
             if event[1] == "o":
                 output.feed(index, event[2])

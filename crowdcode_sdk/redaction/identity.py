@@ -102,10 +102,14 @@ class IdentityMasker:
         leaf = home.rpartition("/")[2]
         self._needles = tuple({n.lower() for n, _ in names if len(n) >= 3} | {n.lower() for n in (user, leaf) if n})
 
+    def may_find(self, text: str) -> bool:
+        """False when :meth:`find` finds nothing in ``text``."""
+        lowered = text.lower()
+        return any(needle in lowered for needle in self._needles)
+
     def find(self, text: str) -> list[Finding]:
         """Spans of the user's identity in ``text`` (for same-length masking)."""
-        lowered = text.lower()
-        if not any(needle in lowered for needle in self._needles):
+        if not self.may_find(text):
             return []
         found = []
         for pattern, group, category in self._patterns:

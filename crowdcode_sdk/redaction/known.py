@@ -52,16 +52,24 @@ class KnownSecrets:
                 same_head.append(secret)
                 self._pattern = None
 
-    def find(self, text: str) -> list[Finding]:
-        """Occurrences of known secrets and of their token-ending prefixes in ``text``."""
-        if not self._by_head:
-            return []
+    def _heads(self) -> re.Pattern[str]:
+        """One alternation of every known secret's first characters: one pass over a text."""
         if self._pattern is None:
             self._pattern = re.compile(
                 "|".join(re.escape(head) for head in sorted(self._by_head, key=len, reverse=True))
             )
+        return self._pattern
+
+    def may_find(self, text: str) -> bool:
+        """False when :meth:`find` finds nothing in ``text``, for a cheap look at a whole chunk."""
+        return bool(self._by_head) and self._heads().search(text) is not None
+
+    def find(self, text: str) -> list[Finding]:
+        """Occurrences of known secrets and of their token-ending prefixes in ``text``."""
+        if not self._by_head:
+            return []
         found = []
-        for match in self._pattern.finditer(text):
+        for match in self._heads().finditer(text):
             start = match.start()
             if start and text[start - 1].isalnum():
                 continue

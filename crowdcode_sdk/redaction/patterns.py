@@ -147,8 +147,8 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "netrc",
-        "netrc(5): machine … login … password …, a password token on its own line",
-        r"(?i)\b(?:login|machine)\s+\S+\s+password\s+(\S{3,})|^\s*password\s+(\S{3,})\s*$",
+        "netrc(5): machine … login … password …, a password token on its own line (in a unified diff too)",
+        r"(?i)\b(?:login|machine)\s+\S+\s+password\s+(\S{3,})|^[+\- ]?\s*password\s+(\S{3,})\s*$",
     ),
     _rule(
         "password_env",

@@ -196,6 +196,7 @@ PASSWORD_PROMPT = re.compile(
     r"(?i)(?:password|passphrase|passcode|pin|token|secret|verification code|otp)[^:\n]{0,60}:\s*$|"
     r"\[sudo\][^:\n]*:\s*$|enter pass[^:\n]*:\s*$"
 )
+_LINE_BREAK = re.compile("[\n\r\b]")
 _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
 )
@@ -260,9 +261,10 @@ class OutputLines:
     costs a few operations per piece, not per character.
     """
 
-    def __init__(self, scan: Scanner, marks: Marks) -> None:
+    def __init__(self, scan: Scanner, marks: Marks, may_hold: Callable[[str], bool]) -> None:
         self._scan = scan
         self._marks = marks
+        self._may_hold = may_hold
         self._text: list[str] = []
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
@@ -273,8 +275,8 @@ class OutputLines:
         return "".join(self._text)
 
     def feed(self, sequence: int, data: str) -> None:
-        position = 0
-        for match in _ESCAPE.finditer(data):
+        position = self._quiet_lines(data)
+        for match in _ESCAPE.finditer(data, position):
             self._plain(sequence, data, position, match.start())
             position = match.end()
             if data.startswith("\x1b]", match.start()):
@@ -282,6 +284,22 @@ class OutputLines:
                 cut = 1 if sequence_text.endswith("\x07") else 2 if sequence_text.endswith("\x1b\\") else 0
                 self._command(sequence, data, match.start() + 2, match.end() - cut)
         self._plain(sequence, data, position, len(data))
+
+    def _quiet_lines(self, data: str) -> int:
+        """Where the lines this chunk completes end, when none of them (the pending line with
+        them, their escape sequences too) can hold anything the scan finds: those lines are done
+        with one look at the chunk, and only the rest goes piece by piece. 0 when they may."""
+        cut = max(data.rfind("\n"), data.rfind("\r")) + 1
+        if not cut or "\b" in data:  # a Backspace edits the line: the slow path follows it
+            return 0
+        head = data[:cut]
+        if self._may_hold(head) or self._may_hold(self.current_line + _ESCAPE.sub("", head)):
+            return 0
+        self._text.clear()
+        self._starts.clear()
+        self._sources.clear()
+        self._length = 0
+        return cut
 
     def _command(self, sequence: int, data: str, start: int, end: int) -> None:
         """An operating-system command (window title, the shell integration's marks with the
@@ -292,24 +310,25 @@ class OutputLines:
                 self._marks.add([origin(sequence, start + i) for i in range(f.start, f.end)], f.category)
 
     def _plain(self, sequence: int, data: str, start: int, end: int) -> None:
-        while start < end:
-            breaks = (data.find("\n", start, end), data.find("\r", start, end), data.find("\b", start, end))
-            newline = min((i for i in breaks if i >= 0), default=-1)
-            stop = end if newline < 0 else newline
+        for brk in _LINE_BREAK.finditer(data, start, end):
+            stop = brk.start()
             if stop > start:
                 self._text.append(data[start:stop])
                 self._starts.append(self._length)
                 self._sources.append((sequence, start))
                 self._length += stop - start
-            if newline < 0:
-                if self._length > 4 * _WINDOW:
-                    self.flush()
-                return
-            if data[newline] == "\b":
+            if data[stop] == "\b":
                 self._backspace()
             else:
                 self.flush()
-            start = newline + 1
+            start = stop + 1
+        if end > start:
+            self._text.append(data[start:end])
+            self._starts.append(self._length)
+            self._sources.append((sequence, start))
+            self._length += end - start
+        if self._length > 4 * _WINDOW:
+            self.flush()
 
     def _backspace(self) -> None:
         """The cursor moves back one column and what follows overwrites: readline's echo of a

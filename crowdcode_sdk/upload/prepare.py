@@ -30,12 +30,13 @@ import orjson
 import zstandard
 
 from .. import journal
+from ..clock import MachineTime
 from ..config import Config
 from ..errors import CrowdcodeError
 from ..ignore import is_secret
 from ..locations import Locations, install_identity, private_dir, write_private_atomic
 from ..redaction import Redactor
-from ..store import SESSION_FILE, SessionInfo, Store
+from ..store import LOCAL_KEYS, SESSION_FILE, SessionInfo, Store
 from ..verification import verify
 from .bundle import BundleWriter, sha256_hex
 from .quarantine import DAMAGE, Quarantine
@@ -59,14 +60,16 @@ class SessionWork:
     final: bool = False
 
 
-def eligible(locations: Locations, now_ms: int, hold_back_ms: int, covered: set[str]) -> Iterator[SessionWork]:
+def eligible(locations: Locations, now: MachineTime, hold_back_ms: int, covered: set[str]) -> Iterator[SessionWork]:
     """The data that may leave now; see the module docstring. ``covered``: local paths that a
-    queued bundle already carries."""
-    cutoff = now_ms - hold_back_ms
+    queued bundle already carries. The window is measured on each session's own timestamps at
+    ``now`` on the machine's clock (:mod:`crowdcode_sdk.clock`), so a wall clock moved in the
+    recorder or here neither sends anything early nor holds it for ever."""
     store = Store(locations)
     for info in store.sessions():
         if str(info.directory) in covered:
             continue
+        cutoff = info.now_ms(now) - hold_back_ms
         ready = store.eligible_segments(info, cutoff)
         work = SessionWork(info, [s for s in ready if str(s) not in covered])
         # The session leaves whole (and its directory goes after the ack) only when every segment
@@ -93,12 +96,11 @@ class BundleBuilder:
         self._blob_digests: dict[str, str] = {}
         """Local blob id -> id of its redacted content, for blobs already in the current bundle."""
 
-    def build(self, now_ms: int | None = None) -> list[Entry]:
-        now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    def build(self) -> list[Entry]:
         hold_back_ms = self.config["privacy.hold_back_s"] * 1000
         covered = self.queue.covered()
         built = []
-        for work in eligible(self.locations, now_ms, hold_back_ms, covered):
+        for work in eligible(self.locations, MachineTime.now(), hold_back_ms, covered):
             try:
                 built.extend(self._session(work))
             except DAMAGE as exc:  # one session's bad data stops that session, not the others
@@ -150,7 +152,9 @@ class BundleBuilder:
 
     def _new_bundle(self) -> tuple[BundleWriter, Entry]:
         writer = BundleWriter(install_id=self._install_id, sdk_version=self._sdk_version)
-        return writer, Entry(sha256="", size=0, created_at=time.time_ns() // 1_000_000, events=0)
+        return writer, Entry(
+            sha256="", size=0, created_at=time.time_ns() // 1_000_000, events=0, built=MachineTime.now().to_wire()
+        )
 
     def _add_segment(
         self, writer: BundleWriter, entry: Entry, info: SessionInfo, segment: Path, redactor: Redactor
@@ -222,7 +226,7 @@ class BundleBuilder:
             data = {"metadata": info.metadata}
         if final and data.get("end") is None:  # crashed: the store computed the end
             data.update(end=info.end, eventCount=info.event_count, endReason=info.end_reason)
-        redacted: dict[str, Any] = redactor.value(data)
+        redacted: dict[str, Any] = redactor.value({k: v for k, v in data.items() if k not in LOCAL_KEYS})
         writer.add(f"sessions/{info.id}/{SESSION_FILE}", orjson.dumps(redacted))
         writer.sessions.setdefault(info.id, {"segments": [], "final": final})["metadata"] = redacted.get("metadata")
 

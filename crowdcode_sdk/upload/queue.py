@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from ..clock import MachineTime
 from ..locations import Locations, private_dir, write_private_atomic
 
 BUNDLE_SUFFIX = ".tar.zst"
@@ -42,6 +43,21 @@ class Entry:
     next_attempt: int = 0
     last_error: str | None = None
     rejected: str | None = None
+    built: dict[str, Any] | None = None
+    """When it was built, on the machine's clock (:class:`~crowdcode_sdk.clock.MachineTime`)."""
+
+    def built_since(self, cutoff: MachineTime) -> bool:
+        """Whether it was built at or after ``cutoff``; an entry that cannot tell says yes (a
+        bundle dropped is built again, one kept may carry what a panic removed)."""
+        try:
+            built = MachineTime.from_wire(self.built)
+        except ValueError:
+            return True
+        if (
+            built.boot != cutoff.boot
+        ):  # built in an earlier boot: before the cutoff, unless that reaches back past this boot's start
+            return cutoff.monotonic_ms < 0
+        return built.monotonic_ms >= cutoff.monotonic_ms
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -117,12 +133,12 @@ class UploadQueue:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
-    def drop_built_since(self, cutoff_ms: int) -> int:
-        """Panic: drop the bundles built at or after ``cutoff_ms`` — they may carry what the panic
+    def drop_built_since(self, cutoff: MachineTime) -> int:
+        """Panic: drop the bundles built at or after ``cutoff`` — they may carry what the panic
         removed (with a hold-back shorter than its reach) — and the redaction state of their
         sessions, which has read them. Nothing is lost: the recordings stay, and the next build
         bundles what the panic left of them."""
-        dropped = [entry for entry in self.entries() if entry.created_at >= cutoff_ms]
+        dropped = [entry for entry in self.entries() if entry.built_since(cutoff)]
         sessions: set[str] = set()
         for entry in dropped:
             self.remove(entry)

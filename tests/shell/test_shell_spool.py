@@ -8,6 +8,7 @@ import hashlib
 import os
 import resource
 import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -194,3 +195,33 @@ def test_a_dead_recorders_spool_is_added_to_its_cast(home: Path) -> None:
     assert len(cast_path.read_bytes().splitlines()) == len(events) + 1
     assert [data for _, data in read_output(cast_path)] == [b"handled", b"not yet handled", b"the last"]
     assert [e[2] for e in events if e[1] == "m"] == ["crowdcode: recovered from the spool of a recorder that died"]
+
+
+def test_a_dead_recorders_frames_inside_a_panic_are_not_recovered(home: Path) -> None:
+    """Frames a recorder took into its spool after its panic hook ran (it skips them when their
+    turn comes) and then died: the recovery reads the journal's panic marker and leaves them out."""
+    from crowdcode_shell import abandoned
+    from crowdcode_shell.asciicast import CastHeader, CastWriter, read_output
+
+    from crowdcode_sdk import Locations, Session
+
+    session = Session(adapter="shell", editor="bash")
+    anchor = session._clock.anchor
+    assert anchor is not None
+    start_s = anchor.at.monotonic_ms / 1000  # the session's start on the frames' clock
+    while session.now_ms() < session.metadata.start_time + 600:
+        time.sleep(0.05)
+    session.remove_since(session.metadata.start_time + 200)  # a panic: its gap runs from 0.2 s to now
+    session.close()
+    terminals = session.directory / "terminals"
+    terminals.mkdir()
+    cast_path = terminals / "term-1.cast"
+    writer = CastWriter(cast_path, CastHeader(80, 24, session.metadata.start_time, start_monotonic=start_s), start_s)
+    writer.output(start_s + 0.05, b"handled")
+    writer.close()
+    frames = [(start_s + 0.1, b"before the panic"), (start_s + 0.4, b"inside the panic")]
+    (terminals / "term-1.spool").write_bytes(
+        b"".join(channel._HEADER.pack(channel.OUTPUT, len(data), at) + data for at, data in frames)
+    )
+    assert abandoned.recover_all(Locations.default(), print, session=session.id) == 1
+    assert [data for _, data in read_output(cast_path)] == [b"handled", b"before the panic"]
