@@ -100,7 +100,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     child_env[MULTIPLEXER_VARIABLE] = _multiplexer(env)
     cols, rows = get_size(stdin, stdout)
     start = time.monotonic()
-    child = pty_loop.spawn(child_argv, child_env, (cols, rows))
+    try:
+        child = pty_loop.spawn(child_argv, child_env, (cols, rows))
+    except pty_loop.CannotRun as exc:
+        print(f"crowdcode shell: cannot run {argv[0]}: {exc}", file=sys.stderr)
+        return 127
     spec = RecorderSpec(
         terminal_id=terminal_id,
         terminal_name=os.path.basename(argv[0]),

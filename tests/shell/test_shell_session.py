@@ -237,6 +237,42 @@ def test_the_child_gets_default_signal_dispositions(home: Path, user_home: Path,
     assert b"Broken pipe" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("program", "reason"),
+    [
+        ("no-such-program", "command not found"),
+        ("./not-executable", "Permission denied"),
+        ("./a-directory", "Is a directory"),
+    ],
+)
+def test_a_program_that_cannot_run_is_one_line_and_127(
+    program: str, reason: str, home: Path, user_home: Path, tmp_path: Path
+) -> None:
+    """In a real terminal: one line from the wrapper (never written into the child's terminal as
+    if the child had said it), exit status 127 as a shell gives, no session, the terminal's
+    settings untouched."""
+    (tmp_path / "not-executable").write_text("echo never\n")
+    (tmp_path / "a-directory").mkdir()
+    child = pexpect.spawn(CROWDCODE, ["shell", "--", program], cwd=str(tmp_path), env=dict(os.environ), timeout=15)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 127
+    lines = child.before.decode().splitlines()  # after the first start's consent line
+    assert lines[-1] == f"crowdcode shell: cannot run {program}: {reason}"
+    assert [line for line in lines if "cannot run" in line or "never" in line] == lines[-1:]
+    assert Store().sessions() == []
+
+
+def test_the_child_has_its_argv_and_window_size_before_it_starts(shell) -> None:
+    """``$0`` is the program as the user named it (not a path put in its place), and the first
+    thing the child does already sees the terminal's size."""
+    s = shell("--", "sh", "-c", 'echo "zero=$0"; stty size', size=(30, 100))
+    s.child.expect_exact("zero=sh")
+    s.child.expect_exact("30 100")
+    assert s.finish() == 0
+    assert only_session(ended=True)
+
+
 def test_nested_shell_records_once(shell) -> None:
     s = shell()
     s.prompt()
