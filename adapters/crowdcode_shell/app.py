@@ -119,6 +119,7 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
         start_monotonic=start,
         env={k: env[k] for k in ("SHELL", "TERM", "TERM_PROGRAM") if k in env},
         observe_screen=config["shell.screen"],
+        outer_terminal=env.get(NESTED_VARIABLE),  # set here only in another multiplexer (run)
     )
     frames_r, frames_w = channel.pipe()
     report_r, report_w = os.pipe()

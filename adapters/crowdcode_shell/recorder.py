@@ -37,6 +37,7 @@ from .commands import CommandTracker
 from .foreground import ForegroundWatcher
 from .input_filter import typed
 from .marks import MarkScanner
+from .nested_panes import NestedPanes
 from .recorder_spec import RecorderSpec
 from .sampler import ScreenSampler
 from .screen import AvtScreen
@@ -89,7 +90,8 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
         on_gap=lambda lost: _disk_gap(session, lost),
     )
     session.add_panic_hook(cast.truncate_since)
-    session.publish(terminal={"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid})
+    terminal = {"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid}
+    session.publish(terminal={**terminal, "outer": spec.outer_terminal} if spec.outer_terminal else terminal)
     session.record(TerminalFocus(terminal_id=spec.terminal_id, terminal_name=spec.terminal_name))
     session.record(TerminalResize(terminal_id=spec.terminal_id, cols=spec.cols, rows=spec.rows))
     if spec.workspace:
@@ -189,6 +191,7 @@ class _FrameHandler:
         self._agents = agents
         self._sampler = sampler
         self._marks = MarkScanner(spec.nonce)
+        self._panes = NestedPanes(spec.master, spec.terminal_id)
         self._secret = SecretPrompt()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # Frames carry the pass-through loop's monotonic time (one clock for both processes):
@@ -234,7 +237,7 @@ class _FrameHandler:
                 return
             self._cast.input(at, keys)
             text = self._decoder.decode(keys)
-            if text:
+            if text and not self._panes.own_the_input():
                 self._session.record(TerminalInput(terminal_id=self._terminal_id, data=text))
                 self._commands.typed(text)
                 self._agents.typed(text, at)

@@ -480,7 +480,8 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
 def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_path: Path) -> None:
     """crowdcode shell -> tmux -> crowdcode shell: the pane's wrapper inherits CROWDCODE_SHELL but
     runs in another multiplexer, so it records the pane (its commands never reach the outer
-    recorder, which sees only tmux's drawing); the outer session records tmux as its command."""
+    recorder, which sees only tmux's drawing); the outer session records tmux as its command, and
+    the keys typed into the pane are the pane session's input only, not counted twice."""
     s = shell()
     s.prompt()
     socket = f"cc-{os.getpid()}-{time.monotonic_ns()}"
@@ -500,6 +501,10 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     assert any(c.startswith(f"tmux -L {socket}") for c in commands[outer.id])
     assert "echo in-pane-$((6*7))" not in commands[outer.id]
     assert commands[inner.id] == ["echo in-pane-$((6*7))", "exit"]
+    typed = {info.id: "".join(a["data"] for a in actions(info, "terminal_input")) for info in sessions}
+    assert "echo in-pane-$((6*7))\n" in typed[inner.id]
+    assert "in-pane" not in typed[outer.id]
+    assert f"tmux -L {socket}" in typed[outer.id] and typed[outer.id].endswith("exit\n")  # its own keys
 
 
 def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
