@@ -153,3 +153,28 @@ def test_consent_status_asks_nothing(home):
     out = run_cli("consent", "status").stdout
     assert out.startswith("Consent: pending")
     assert "crowdcode consent accept|decline" in out and "?" not in out
+
+
+def test_registered_commands_are_found_through_the_index_and_a_stale_one_is_rebuilt(home):
+    """The first run writes the index of registered commands; a later one takes a command from it
+    (no ``importlib.metadata``); an index whose target no longer imports, or that was written for
+    other site-packages, falls back to the entry points and is rewritten."""
+    index = home / "run" / "commands.json"
+    assert "usage: crowdcode play" in run_cli("play", "--help").stdout
+    stored = orjson.loads(index.read_bytes())
+    assert stored["commands"]["shell"] == "crowdcode_shell.cli:register"
+
+    traced = run_cli("shell", "--help", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert "usage: crowdcode shell" in traced.stdout
+    assert "importlib.metadata" not in traced.stderr  # found in the index
+
+    stored["commands"]["shell"] = "crowdcode_no_such_module.cli:register"
+    index.write_bytes(orjson.dumps(stored))
+    assert "usage: crowdcode shell" in run_cli("shell", "--help").stdout
+    assert orjson.loads(index.read_bytes())["commands"]["shell"] == "crowdcode_shell.cli:register"
+
+    stored["key"] = ["another python"]
+    stored["commands"] = {"shell": "crowdcode_no_such_module.cli:register"}
+    index.write_bytes(orjson.dumps(stored))
+    assert "usage: crowdcode shell" in run_cli("shell", "--help").stdout
+    assert "upload" in orjson.loads(index.read_bytes())["commands"]

@@ -37,11 +37,11 @@ agents (tmux drops unknown OSC sequences): there, with a different multiplexer, 
 pane itself."""
 
 
+READY_TIMEOUT_S = 5.0
+
+
 def _multiplexer(env: dict[str, str]) -> str:
     return f"{env.get('TMUX', '')}|{env.get('STY', '')}"
-
-
-REPORT_TIMEOUT_S = 3.0
 
 
 def default_shell(env: dict[str, str]) -> str:
@@ -100,7 +100,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     child_env[MULTIPLEXER_VARIABLE] = _multiplexer(env)
     cols, rows = get_size(stdin, stdout)
     start = time.monotonic()
-    child = pty_loop.spawn(child_argv, child_env, (cols, rows))
+    try:
+        child = pty_loop.spawn(child_argv, child_env, (cols, rows))
+    except pty_loop.CannotRun as exc:
+        print(f"crowdcode shell: cannot run {argv[0]}: {exc}", file=sys.stderr)
+        return 127
     spec = RecorderSpec(
         terminal_id=terminal_id,
         terminal_name=os.path.basename(argv[0]),
@@ -115,12 +119,8 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
         start_monotonic=start,
         env={k: env[k] for k in ("SHELL", "TERM", "TERM_PROGRAM") if k in env},
         observe_screen=config["shell.screen"],
+        outer_terminal=env.get(NESTED_VARIABLE),  # set here only in another multiplexer (run)
     )
-    # Imported once the child runs, so that the shell starts while this loads (~0.15 s), and before
-    # the fork, so that the recorder is ready at once: it samples the foreground program live, and
-    # a recorder still importing misses a short one.
-    from . import recorder
-
     frames_r, frames_w = channel.pipe()
     report_r, report_w = os.pipe()
     # Everything made so far lives as long as the session: out of the collector's sight, a
@@ -136,6 +136,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
+            # Imported here, not in the wrapper: the user's program runs already, and the
+            # recorder's modules (the session, the emulator, redaction) cost the wrapper's
+            # start-up several times what pass-through needs. Frames wait in the pipe meanwhile.
+            from . import recorder
+
             recorder.run(spec, frames_r, report_w)
         finally:
             os._exit(0)
@@ -145,9 +150,10 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     hidden = _input_hidden if config["shell.record_input"] else _hidden_always
     # Only an interactive shell draws where the cursor was; a command's output stays byte for byte
     # what the command wrote.
+    said = _await_ready(report_r, child.pid)
     status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated)
     writer.close()
-    report = _read_report(report_r, recorder_pid)
+    report = _read_report(report_r, recorder_pid, said)  # what the recorder has said so far
     message = problem_line(report, writer.dropped_total)
     if message:
         print(message, file=sys.stderr)
@@ -163,32 +169,66 @@ def _hidden_always(master: int) -> bool:
     return True
 
 
-def _read_report(fd: int, pid: int) -> dict[str, Any]:
-    """The recorder's closing report; it finishes on its own if it takes longer. Without a report,
-    whether the recorder is gone (its end of the pipe closed) or still busy is told apart."""
-    data = b""
+def _await_ready(fd: int, child_pid: int) -> bytes:
+    """Wait until the recorder samples the foreground program and takes frames, has failed, or
+    the user's program has already ended (at most :data:`READY_TIMEOUT_S`); return what the
+    recorder said. The program runs meanwhile, its output waiting in the PTY: the terminal shows
+    it once the recording can follow it. Without this, what runs while the recorder starts (its
+    imports take longer than the wrapper's whole start) would be missed by the live foreground
+    sampling and the 10 Hz screen; once the program has ended there is nothing live left to miss,
+    and its output is recorded from the channel all the same (``crowdcode shell -- true`` does
+    not wait for the recorder at all). The recorder writes nothing else before it is ready, so one
+    read is enough."""
+    try:
+        child = os.pidfd_open(child_pid)
+    except OSError:  # no pidfd (Linux < 5.3): wait for the recorder alone
+        child = None
+    try:
+        ready = select.select([fd] + ([child] if child is not None else []), [], [], READY_TIMEOUT_S)[0]
+    finally:
+        if child is not None:
+            os.close(child)
+    # a stopped or starved recorder (nothing ready): the session goes on and it catches up
+    return os.read(fd, 65536) if fd in ready else b""
+
+
+def _read_report(fd: int, pid: int, said: bytes = b"") -> dict[str, Any]:
+    """What the recorder has reported by now, without waiting for it: it finishes the session on
+    its own (its own process session), so the user's prompt comes back as soon as every byte is
+    in the channel. The recorder writes one JSON line per problem as it happens and one closing
+    line (:func:`.recorder.run`). A pipe closed without the closing line means it died."""
+    os.set_blocking(fd, False)
+    data = said
     closed = False
-    deadline = time.monotonic() + REPORT_TIMEOUT_S
-    while not data.endswith(b"\n") and (left := deadline - time.monotonic()) > 0:
-        if not select.select([fd], [], [], left)[0]:
-            break
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            closed = True
-            break
-        data += chunk
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            data += chunk
+        closed = True
     os.close(fd)
-    if data.endswith(b"\n"):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        return orjson.loads(data)
-    if closed:  # it closed every descriptor: it has exited or is exiting
+    report: dict[str, Any] = {"problems": []}
+    finished = False
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        entry = orjson.loads(line)
+        if "ready" in entry:
+            continue
+        if "problem" in entry:
+            report["problems"].append(entry["problem"])
+        else:
+            report.update(entry, problems=report["problems"])
+            finished = True
+    if closed and not finished:  # it closed every descriptor: it has exited or is exiting
         try:
             _, wait_status = os.waitpid(pid, 0)
         except ChildProcessError:
-            return {"died": "the recorder died"}
-        return {"died": f"the recorder died ({_how_it_ended(wait_status)})"}
-    return {"problems": ["the recorder is still saving the session in the background"]}
+            report["died"] = "the recorder died"
+        else:
+            report["died"] = f"the recorder died ({_how_it_ended(wait_status)})"
+    elif closed:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    return report
 
 
 def _how_it_ended(wait_status: int) -> str:
@@ -203,11 +243,13 @@ def problem_line(report: dict[str, Any], dropped: int) -> str | None:
     died = report.get("died")
     if died:
         parts.append(f"{died}; its spool is recovered at the next start")
+    parts.extend(report.get("problems") or [])
     lost = dropped + int(report.get("lostBytes") or 0)
     if lost:
-        reason = report.get("castError") or ("since then" if died else "the recorder fell behind")
+        reason = report.get("castError") or (
+            "since then" if died or report.get("failed") else "the recorder fell behind"
+        )
         parts.append(f"{_size(lost)} of terminal I/O not recorded ({reason})")
-    parts.extend(report.get("problems") or [])
     if not parts:
         return None
     return "crowdcode shell: recording incomplete: " + "; ".join(parts)

@@ -13,11 +13,14 @@ import contextlib
 import errno
 import os
 import select
+import shutil
 import signal
 import termios
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from ptyprocess import PtyProcess
 
 from . import channel, start_position
 from .channel import ChannelWriter
@@ -39,21 +42,55 @@ what a closing terminal window sends, because interactive shells ignore SIGTERM.
 class Child:
     pid: int
     master: int
+    process: PtyProcess
+
+    def close(self) -> None:
+        """Close the PTY's master. ptyprocess's own ``close`` would wait 0.1 s and kill a child
+        that this loop has reaped already; marked closed, its finaliser leaves it alone."""
+        with contextlib.suppress(OSError):
+            self.process.fileobj.close()
+        self.process.closed = True
+
+
+class CannotRun(Exception):
+    """The command could not be started (not found, not executable): the reason, one line."""
 
 
 def spawn(argv: Sequence[str], env: dict[str, str], size: tuple[int, int]) -> Child:
     """Start ``argv`` on a new PTY of ``size`` (cols, rows), as session leader with it as its
-    controlling terminal. The size is set before ``exec`` so the child never sees 0x0."""
-    pid, master = os.forkpty()
-    if pid == 0:
-        try:
-            set_size(0, *size)
-            _default_signals()
-            os.execvpe(argv[0], list(argv), env)
-        except Exception as exc:
-            os.write(2, f"crowdcode shell: cannot run {argv[0]}: {exc}\r\n".encode())
-        os._exit(127)
-    return Child(pid, master)
+    controlling terminal, through ptyprocess: it sets the size before ``exec`` (the child never
+    sees 0x0), closes every other descriptor in the child, and passes an ``exec`` failure back to
+    this process, so that it is reported here, not written into the child's terminal. Raises
+    :class:`CannotRun`.
+
+    The ``exec`` itself is made by ``preexec_fn``, after the signal defaults: ptyprocess would
+    exec with ``argv[0]`` replaced by its full path, which the shell's ``$0``, ``ps`` and the
+    recorded command lines would then show."""
+    if shutil.which(argv[0], path=env.get("PATH", os.defpath)) is None:
+        raise CannotRun(_why_not_found(argv[0]))
+    try:
+        process = PtyProcess.spawn(
+            list(argv), env=env, dimensions=(size[1], size[0]), preexec_fn=lambda: _exec(argv, env)
+        )
+    except OSError as exc:  # ptyprocess found no such program (another PATH), or exec failed
+        raise CannotRun(exc.strerror or str(exc)) from None
+    return Child(process.pid, process.fd, process)
+
+
+def _why_not_found(program: str) -> str:
+    """What a shell would say about a program that is not an executable file."""
+    if os.sep not in program or not os.path.exists(program):
+        return "command not found"
+    return os.strerror(errno.EISDIR if os.path.isdir(program) else errno.EACCES)
+
+
+def _exec(argv: Sequence[str], env: dict[str, str]) -> None:
+    """In the child: the signal defaults, then the program, with ``argv`` as given."""
+    _default_signals()
+    try:
+        os.execvpe(argv[0], list(argv), env)
+    except OSError as exc:  # ptyprocess sends "Type:0:str(exc)" to the parent: the reason alone
+        raise type(exc)(exc.strerror or str(exc)) from None
 
 
 def _default_signals() -> None:
@@ -219,8 +256,7 @@ def _loop(
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(child.pid, FORWARDED_SIGNALS[signal.Signals(signum)])
     recorder.send(channel.EXIT, str(status).encode())
-    with contextlib.suppress(OSError):
-        os.close(master)
+    child.close()
     return status
 
 

@@ -37,6 +37,7 @@ from .commands import CommandTracker
 from .foreground import ForegroundWatcher
 from .input_filter import typed
 from .marks import MarkScanner
+from .nested_panes import NestedPanes
 from .recorder_spec import RecorderSpec
 from .sampler import ScreenSampler
 from .screen import AvtScreen
@@ -44,32 +45,35 @@ from .secret_prompt import SecretPrompt
 
 
 def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
-    """The recorder process's main; returns when the channel closes."""
+    """The recorder process's main; returns when the channel closes.
+
+    ``report_fd`` gets ``{"ready": true}`` once frames are taken and the foreground program is
+    sampled, one JSON line per problem as it happens, ``{"problem": text}``, and a closing line
+    with what was lost: the wrapper reads what is there when the user's program ends, and does
+    not wait for the rest (:func:`.app._read_report`)."""
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGWINCH):
         signal.signal(sig, signal.SIG_IGN)  # the session ends when the wrapper closes the channel
-    problems: list[str] = []
+
+    def tell(line: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):  # the wrapper has gone: the session has the gaps
+            os.write(report_fd, orjson.dumps(line) + b"\n")
+
+    def problem(text: str) -> None:
+        tell({"problem": text})
+
     report: dict[str, Any] = {}
     try:
-        report = _record(spec, frames_fd, problems.append)
+        report = _record(spec, frames_fd, problem, lambda: tell({"ready": True}))
     except OSError as exc:  # the environment (a full disk, a file where a directory should be)
-        problems.append(f"recorder failed: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
-        _drain(frames_fd)
+        problem(f"recorder failed: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        report = {"failed": True}
     except Exception as exc:
-        problems.append(f"recorder failed: {exc!r}")
-        _drain(frames_fd)
-    report["problems"] = problems
-    with contextlib.suppress(OSError):
-        os.write(report_fd, orjson.dumps(report) + b"\n")
+        problem(f"recorder failed: {exc!r}")
+        report = {"failed": True}
+    tell(report)  # then exit: the wrapper's writes to the channel fail, and it counts them as lost
 
 
-def _drain(frames_fd: int) -> None:
-    """Read the channel to its end, so that the wrapper never waits on a recorder that failed."""
-    with contextlib.suppress(OSError):
-        while os.read(frames_fd, 1 << 20):
-            pass
-
-
-def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, Any]:
+def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) -> dict[str, Any]:
     abandoned.recover_all(Locations.default(), on_problem)
     editor = EditorInfo(name=spec.terminal_name, host=spec.env.get("TERM_PROGRAM") or spec.env.get("TERM"))
     config = Config.load()
@@ -86,7 +90,8 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
         on_gap=lambda lost: _disk_gap(session, lost),
     )
     session.add_panic_hook(cast.truncate_since)
-    session.publish(terminal={"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid})
+    terminal = {"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid}
+    session.publish(terminal={**terminal, "outer": spec.outer_terminal} if spec.outer_terminal else terminal)
     session.record(TerminalFocus(terminal_id=spec.terminal_id, terminal_name=spec.terminal_name))
     session.record(TerminalResize(terminal_id=spec.terminal_id, cols=spec.cols, rows=spec.rows))
     if spec.workspace:
@@ -111,6 +116,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any) -> dict[str, An
     frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
     session.add_listener(frames.on_event)
     sampler.start()
+    on_ready()  # the wrapper starts passing the terminal through
     failure: str | None = None
 
     def handle(frame: channel.Frame) -> None:
@@ -192,6 +198,7 @@ class _FrameHandler:
         self._agents = agents
         self._sampler = sampler
         self._marks = MarkScanner(spec.nonce)
+        self._panes = NestedPanes(spec.master, spec.terminal_id)
         self._secret = SecretPrompt()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # Frames carry the pass-through loop's monotonic time (one clock for both processes):
@@ -241,7 +248,7 @@ class _FrameHandler:
                 return
             self._cast.input(at, keys)
             text = self._decoder.decode(keys)
-            if text:
+            if text and not self._panes.own_the_input():
                 self._session.record(TerminalInput(terminal_id=self._terminal_id, data=text))
                 self._commands.typed(text)
                 self._agents.typed(text, at)

@@ -27,3 +27,6 @@ class RecorderSpec:
     start_monotonic: float
     env: dict[str, str] = field(default_factory=dict)
     observe_screen: bool = True
+    outer_terminal: str | None = None
+    """The recorded terminal this one runs in, through tmux or screen: keys typed here reach that
+    terminal's recorder too (as keys for the multiplexer's client)."""

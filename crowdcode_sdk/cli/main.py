@@ -6,8 +6,9 @@ returning an exit code. The core's commands register the same way, so that adapt
 ``nvim``, ``lsp``) slot in without the core knowing them.
 
 Only the subcommand asked for is imported (``crowdcode shell`` starts the user's shell sooner for not
-importing eleven other commands); help, an unknown command or a command registered by another
-command's module build the whole parser.
+importing eleven other commands), and a registered command is found through a small index
+(:mod:`.registry`) rather than ``importlib.metadata``; help, an unknown command or a command
+registered by another command's module build the whole parser.
 
 A :class:`~crowdcode_sdk.errors.CrowdcodeError` ends the command with one clear line on stderr and
 exit status 2, never a traceback (so does a missing extra: :func:`crowdcode_sdk.extras.require`).
@@ -19,9 +20,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 
 from ..errors import CrowdcodeError
+from .registry import registered
 
 CORE_COMMANDS = {
     "status_cmd": ("status",),
@@ -68,17 +69,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crowdcode {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     core = [module for module, names in CORE_COMMANDS.items() if command in names]
-    entries = sorted(entry_points(group="crowdcode.commands"), key=lambda e: e.name)
-    chosen = [entry for entry in entries if entry.name == command]
-    if not core and not chosen:
-        core, chosen = list(CORE_COMMANDS), entries
+    chosen = [] if core else registered(command)
+    if not core and not any(name == command for name, _ in chosen):
+        core = list(CORE_COMMANDS)
     for module in core:
         importlib.import_module(f"{__package__}.{module}").register(subparsers)
-    for entry in chosen:
+    for name, load in chosen:
         try:
-            entry.load()(subparsers)
+            load()(subparsers)
         except Exception as exc:  # a broken adapter must not take the whole CLI down
-            print(f"crowdcode: warning: command {entry.name!r} unavailable: {exc}", file=sys.stderr)
+            print(f"crowdcode: warning: command {name!r} unavailable: {exc}", file=sys.stderr)
     _describe(subparsers)
     return parser
 

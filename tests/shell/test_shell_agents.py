@@ -55,7 +55,7 @@ def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_pa
     s.child.sendline("exit")
     s.finish()
 
-    info = only_session()
+    info = only_session(ended=True)
     (start,) = actions(info, "agent_session_start")
     assert start["agent"] == "claude" and start["cwd"] == "."  # the workspace
     assert "claude" in start["command"]
@@ -79,7 +79,7 @@ def test_agent_as_the_terminal_command(shell, claude_on_path: Path) -> None:
     s.child.expect_exact("agent> ")
     s.child.sendeof()
     assert s.finish() == 0
-    info = only_session()
+    info = only_session(ended=True)
     assert [p["text"] for p in actions(info, "agent_prompt")] == ["hello"]
     (end,) = actions(info, "agent_session_end")
     assert end["agent"] == "claude" and end["exitCode"] == 0

@@ -27,7 +27,7 @@ def test_tmux_default_command(user_home: Path, home: Path, tmp_path: Path) -> No
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
     only_session(ended=True)
-    assert "echo from-tmux-$((6*7))" in [c["command"] for c in actions(only_session(), "terminal_command")]
+    assert "echo from-tmux-$((6*7))" in [c["command"] for c in actions(only_session(ended=True), "terminal_command")]
 
 
 def test_login_shell_line(user_home: Path, home: Path, tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_login_shell_line(user_home: Path, home: Path, tmp_path: Path) -> None:
     login.expect_exact(PROMPT)
     login.sendline("exit")
     login.expect(pexpect.EOF)
-    assert "echo login-$((1+1))" in [c["command"] for c in actions(only_session(), "terminal_command")]
+    assert "echo login-$((1+1))" in [c["command"] for c in actions(only_session(ended=True), "terminal_command")]
 
 
 def _capture(tmux: list[str]) -> str:

@@ -30,7 +30,7 @@ def test_asciicast_v2_plays_in_asciinema(shell, tmp_path: Path) -> None:
     assert header["version"] == 2 and (header["width"], header["height"]) == (80, 24)
     assert {e[1] for e in events} <= {"o", "i", "r", "m"}
     played = subprocess.run([ASCIINEMA, "cat", str(out)], check=True, capture_output=True).stdout
-    raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+    raw = b"".join(data for _, data in read_output(cast_file(only_session(ended=True))))
     assert played == raw
     assert "héllo ✓ done".encode() in played
 
@@ -45,7 +45,7 @@ def test_asciicast_v3(shell, tmp_path: Path) -> None:
     header, *events = [orjson.loads(line) for line in out.splitlines()]
     assert header["version"] == 3 and header["term"]["cols"] == 80 and header["term"]["type"] == "xterm-256color"
     assert events[-1][1:] == ["x", "2"]
-    _, original = _read(cast_file(only_session()))
+    _, original = _read(cast_file(only_session(ended=True)))
     # intervals add up to the original times (rounding carried forward), to the millisecond
     total = sum(e[0] for e in events)
     assert abs(total - original[-1][0]) < 0.002
@@ -70,7 +70,7 @@ def test_panic_truncates_the_raw_stream(shell, home: Path) -> None:
     s.finish()
     data = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
     assert b"before-the-panic" not in data
-    assert b"after-the-panic-4" in cast_file(only_session()).read_bytes()
+    assert b"after-the-panic-4" in cast_file(only_session(ended=True)).read_bytes()
 
 
 def test_panic_during_a_flood_drops_what_waits_in_the_spool(shell) -> None:
@@ -99,7 +99,7 @@ def test_panic_during_a_flood_drops_what_waits_in_the_spool(shell) -> None:
             threading.Thread(target=press).start()  # mid-flood, while it is deferred
     assert pressed.wait(30)
     s.finish()
-    info = only_session()
+    info = only_session(ended=True)
     (panic,) = actions(info, "panic")
     header, events = _read(cast_file(info))
     output = [e for e in events if e[1] == "o"]

@@ -22,7 +22,7 @@ def test_commands_from_zsh_and_fish(shell, shell_name: str, tmp_path: Path, user
     s.run("false")
     s.child.sendline("exit")
     assert s.finish() == 1  # `exit` keeps the last command's status
-    info = only_session()
+    info = only_session(ended=True)
     starts = actions(info, "terminal_command")
     ends = actions(info, "terminal_command_end")
     assert [c["command"] for c in starts] == ["echo hello", "cd sub", "false", "exit"]
@@ -51,7 +51,7 @@ def test_fallback_without_integration_records_foreground_programs(shell) -> None
     s.child.expect(r"[$#] ")
     s.child.sendline("exit")
     s.finish()
-    info = only_session()
+    info = only_session(ended=True)
     assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.6"]
     (end,) = actions(info, "terminal_command_end")
     assert end["exitCode"] is None and end["durationMs"] >= 400
@@ -79,7 +79,7 @@ def test_zsh_leaves_no_variables_of_ours_behind(
     s.prompt()
     s.child.sendline("exit")
     assert s.finish() == 0
-    assert "echo zd=${ZDOTDIR-unset}" in actions(only_session(), "terminal_command")[0]["command"]
+    assert "echo zd=${ZDOTDIR-unset}" in actions(only_session(ended=True), "terminal_command")[0]["command"]
 
 
 def test_fish_status_of_background_and_stopped_jobs(shell) -> None:
@@ -99,7 +99,7 @@ def test_fish_status_of_background_and_stopped_jobs(shell) -> None:
     s.run("kill -9 (jobs -p)")
     s.child.sendline("exit")
     s.finish()
-    info = only_session()
+    info = only_session(ended=True)
     starts = [c["command"] for c in actions(info, "terminal_command")]
     codes = [e["exitCode"] for e in actions(info, "terminal_command_end")]
     assert starts[:4] == ["false", "sleep 30 &", "false", "sleep 31"]

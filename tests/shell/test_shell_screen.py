@@ -30,7 +30,7 @@ def _vim_session(shell, tmp_path: Path):
     time.sleep(0.3)
     s.child.sendline("exit")
     assert s.finish() == 0
-    return only_session()
+    return only_session(ended=True)
 
 
 def test_vim_frames_then_the_shell_screen(shell, tmp_path: Path) -> None:
@@ -62,12 +62,12 @@ def test_less(shell, tmp_path: Path) -> None:
     s.prompt()
     s.child.sendline("exit")
     s.finish()
-    frames = screens(only_session())
+    frames = screens(only_session(ended=True))
     pages = [f["viewport"][0] for f in frames if f["alternateScreen"]]
     assert "row 0" in pages and any(p.startswith("row 2") for p in pages)
     assert not frames[-1]["alternateScreen"]
     if shutil.which("tmux"):  # and tmux renders the same bytes the same way, in less and after it
-        raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+        raw = b"".join(data for _, data in read_output(cast_file(only_session(ended=True))))
         cut = raw.find(b"row 44")
         assert cut > 0
         for stream in (raw[: cut + 10], raw):  # less showing its second page; the shell after it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,7 +46,7 @@ def test_bash_commands_cwd_and_exit_codes(shell, tmp_path: Path) -> None:
     s.child.sendline("exit 4")
     assert s.finish() == 4
 
-    info = only_session()
+    info = only_session(ended=True)
     starts = actions(info, "terminal_command")
     ends = actions(info, "terminal_command_end")
     commands = ["echo hello", "cd sub", "ls /nonexistent-dir", "sh -c 'exit 7'", "echo again", "echo again", "exit 4"]
@@ -76,7 +77,7 @@ def test_passwords_are_never_recorded(shell, home: Path, tmp_path: Path) -> None
     s.child.sendline("exit")
     assert s.finish() == 0
 
-    info = only_session()
+    info = only_session(ended=True)
     typed = "".join(a["data"] for a in actions(info, "terminal_input"))
     assert "visible-input" in typed  # input is recorded …
     for path in home.rglob("*"):  # … but the passwords appear nowhere
@@ -112,7 +113,7 @@ def test_ctrl_c_ctrl_z_fg_and_ctrl_d_pass_through(shell) -> None:
     s.prompt()
     s.child.sendcontrol("d")
     assert s.finish() == 130  # bash exits on Ctrl-D with the last command's status
-    ends = actions(only_session(), "terminal_command_end")
+    ends = actions(only_session(ended=True), "terminal_command_end")
     assert [(e["command"], e["exitCode"]) for e in ends] == [("sleep 30", 130), ("sleep 31", 148), ("fg", 130)]
 
 
@@ -126,7 +127,7 @@ def test_ctrl_c_stops_a_flood(shell) -> None:
     s.prompt()
     s.child.sendline("exit 0")
     assert s.finish() == 0
-    ends = actions(only_session(), "terminal_command_end")
+    ends = actions(only_session(ended=True), "terminal_command_end")
     assert (ends[0]["command"], ends[0]["exitCode"]) == ("yes flooding", 130)
 
 
@@ -141,11 +142,11 @@ def test_resize_is_forwarded_and_recorded(shell) -> None:
     s.prompt()
     s.child.sendline("exit")
     s.finish()
-    resizes = actions(only_session(), "terminal_resize")
+    resizes = actions(only_session(ended=True), "terminal_resize")
     assert [(r["cols"], r["rows"]) for r in resizes] == [(80, 24), (100, 30)]
-    events = [line for line in cast_file(only_session()).read_text().splitlines() if '"r"' in line]
+    events = [line for line in cast_file(only_session(ended=True)).read_text().splitlines() if '"r"' in line]
     assert events and events[-1].endswith('"r","100x30"]')
-    last = screens(only_session())[-1]  # the emulator was resized too
+    last = screens(only_session(ended=True))[-1]  # the emulator was resized too
     assert (last["cols"], last["rows"], len(last["viewport"])) == (100, 30, 30)
     assert "30 100" in last["viewport"]
 
@@ -179,7 +180,7 @@ def test_binary_output_is_stored_losslessly(shell) -> None:
     script = f"import sys; sys.stdout.buffer.write({payload!r}); sys.stdout.flush()"
     s = shell("--", sys.executable, "-c", script)
     assert s.finish() == 0
-    raw = b"".join(data for _, data in read_output(cast_file(only_session())))
+    raw = b"".join(data for _, data in read_output(cast_file(only_session(ended=True))))
     # the PTY turns \n into \r\n (onlcr): that is what the terminal received
     assert raw == payload.replace(b"\n", b"\r\n")
 
@@ -194,7 +195,7 @@ def test_stdin_not_a_terminal(home: Path, user_home: Path, tmp_path: Path) -> No
     )
     assert result.returncode == 3
     assert b"piped-42" in result.stdout
-    assert b"piped-42" in cast_file(only_session()).read_bytes()
+    assert b"piped-42" in cast_file(only_session(ended=True)).read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -237,6 +238,42 @@ def test_the_child_gets_default_signal_dispositions(home: Path, user_home: Path,
     assert b"Broken pipe" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("program", "reason"),
+    [
+        ("no-such-program", "command not found"),
+        ("./not-executable", "Permission denied"),
+        ("./a-directory", "Is a directory"),
+    ],
+)
+def test_a_program_that_cannot_run_is_one_line_and_127(
+    program: str, reason: str, home: Path, user_home: Path, tmp_path: Path
+) -> None:
+    """In a real terminal: one line from the wrapper (never written into the child's terminal as
+    if the child had said it), exit status 127 as a shell gives, no session, the terminal's
+    settings untouched."""
+    (tmp_path / "not-executable").write_text("echo never\n")
+    (tmp_path / "a-directory").mkdir()
+    child = pexpect.spawn(CROWDCODE, ["shell", "--", program], cwd=str(tmp_path), env=dict(os.environ), timeout=15)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 127
+    lines = child.before.decode().splitlines()  # after the first start's consent line
+    assert lines[-1] == f"crowdcode shell: cannot run {program}: {reason}"
+    assert [line for line in lines if "cannot run" in line or "never" in line] == lines[-1:]
+    assert Store().sessions() == []
+
+
+def test_the_child_has_its_argv_and_window_size_before_it_starts(shell) -> None:
+    """``$0`` is the program as the user named it (not a path put in its place), and the first
+    thing the child does already sees the terminal's size."""
+    s = shell("--", "sh", "-c", 'echo "zero=$0"; stty size', size=(30, 100))
+    s.child.expect_exact("zero=sh")
+    s.child.expect_exact("30 100")
+    assert s.finish() == 0
+    assert only_session(ended=True)
+
+
 def test_nested_shell_records_once(shell) -> None:
     s = shell()
     s.prompt()
@@ -247,7 +284,7 @@ def test_nested_shell_records_once(shell) -> None:
     s.prompt()
     s.child.sendline("exit")
     assert s.finish() == 0
-    info = only_session()  # one session, not two
+    info = only_session(ended=True)  # one session, not two
     commands = [c["command"] for c in actions(info, "terminal_command")]
     assert "echo inner-$((40+2))" in commands  # the inner shell's commands reach the outer recorder
     assert PROMPT in cast_file(info).read_text()
@@ -255,7 +292,8 @@ def test_nested_shell_records_once(shell) -> None:
 
 def test_a_failing_recorder_never_costs_the_session(user_home: Path, tmp_path: Path, monkeypatch) -> None:
     """The data directory cannot be created: the shell works as usual, and one line after it says
-    that the recording is incomplete."""
+    that the recording is incomplete. (The wrapper does not wait for its recorder: it reports
+    what the recorder has said by the time the shell ends; here, once the recorder has exited.)"""
     root = tmp_path / "broken-home"
     root.mkdir()
     (root / "data").write_text("not a directory")
@@ -264,6 +302,17 @@ def test_a_failing_recorder_never_costs_the_session(user_home: Path, tmp_path: P
     child.expect_exact(PROMPT)
     child.sendline("echo still-$((20+1))")
     child.expect_exact("still-21")
+    deadline = time.monotonic() + 30
+    children = Path(f"/proc/{child.pid}/task/{child.pid}/children")
+
+    def running(pid: str) -> bool:
+        with contextlib.suppress(OSError):
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return False
+
+    while len([pid for pid in children.read_text().split() if running(pid)]) > 1:  # the recorder gives up
+        assert time.monotonic() < deadline, "the recorder never gave up"
+        time.sleep(0.05)
     child.sendline("exit 6")
     child.expect(pexpect.EOF)
     child.close()
@@ -304,7 +353,7 @@ def test_terminal_answerbacks_are_not_recorded_as_input(shell) -> None:
     s.child.send("typed-text\r")
     s.child.expect_exact("reply [5;10R typed typed-text")
     assert s.finish() == 0
-    typed = "".join(a["data"] for a in actions(only_session(), "terminal_input"))
+    typed = "".join(a["data"] for a in actions(only_session(ended=True), "terminal_input"))
     assert typed == "typed-text\r"
 
 
@@ -348,7 +397,7 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     while only_session().end is None:
         assert time.monotonic() < deadline, "the recorder never finished the session"
         time.sleep(0.1)
-    info = only_session()
+    info = only_session(ended=True)
     recorded = sum(len(data) for _, data in read_output(cast_file(info)))
     reasons = [gap["reason"] for gap in actions(info, "recording_gap")]
     lost = [re.fullmatch(r"(\d+) bytes of terminal I/O not recorded", reason) for reason in reasons]
@@ -370,7 +419,7 @@ def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> No
     s.run("echo after-$((1+1))")
     s.child.sendline("exit 0")
     assert s.finish() == 0
-    info = only_session()
+    info = only_session(ended=True)
     raw = b"".join(data for _, data in read_output(cast_file(info)))
     assert b"".join(b"%d\r\n" % i for i in range(1, 2_000_001)) + b"flood-42\r\n" in raw
     ends = actions(info, "terminal_command_end")
@@ -418,6 +467,10 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
 
     result = subprocess.run([CROWDCODE, "shell", "--", "true"], capture_output=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 0 and not result.stderr, result.stderr
+    deadline = time.monotonic() + 30  # the new recorder recovers the spool; it may end after its wrapper
+    while not [other for other in Store().sessions() if other.id != info.id and other.end is not None]:
+        assert time.monotonic() < deadline, "the second recorder never finished its session"
+        time.sleep(0.05)
     assert not list((info.directory / "terminals").glob("*.spool"))
     (cast,) = (info.directory / "terminals").glob("*.cast")
     _, events = read_cast(cast)
@@ -427,7 +480,8 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
 def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_path: Path) -> None:
     """crowdcode shell -> tmux -> crowdcode shell: the pane's wrapper inherits CROWDCODE_SHELL but
     runs in another multiplexer, so it records the pane (its commands never reach the outer
-    recorder, which sees only tmux's drawing); the outer session records tmux as its command."""
+    recorder, which sees only tmux's drawing); the outer session records tmux as its command, and
+    the keys typed into the pane are the pane session's input only, not counted twice."""
     s = shell()
     s.prompt()
     socket = f"cc-{os.getpid()}-{time.monotonic_ns()}"
@@ -447,6 +501,10 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     assert any(c.startswith(f"tmux -L {socket}") for c in commands[outer.id])
     assert "echo in-pane-$((6*7))" not in commands[outer.id]
     assert commands[inner.id] == ["echo in-pane-$((6*7))", "exit"]
+    typed = {info.id: "".join(a["data"] for a in actions(info, "terminal_input")) for info in sessions}
+    assert "echo in-pane-$((6*7))\n" in typed[inner.id]
+    assert "in-pane" not in typed[outer.id]
+    assert f"tmux -L {socket}" in typed[outer.id] and typed[outer.id].endswith("exit\n")  # its own keys
 
 
 def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
@@ -470,7 +528,7 @@ def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
     s.child.sendline("exit")
     assert s.finish() == 0
 
-    info = only_session()
+    info = only_session(ended=True)
     typed = "".join(a["data"] for a in actions(info, "terminal_input"))
     assert "visible-after" in typed and "whiptail" in typed, actions(info)  # input around the prompts is recorded
     for path in home.rglob("*"):
