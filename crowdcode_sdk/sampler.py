@@ -46,6 +46,17 @@ class _Stream:
     skipped: int = 0  # offers replaced before they could be emitted
 
 
+def _take_locked(state: _Stream, now: float) -> Any:
+    """The stream's pending value if it changed (else ``_NOTHING``), now counted as emitted."""
+    value, state.pending = state.pending, _NOTHING
+    if value is _NOTHING or value == state.last:
+        return _NOTHING
+    state.last = value
+    state.emitted_at = now
+    state.emissions += 1
+    return value
+
+
 class Sampler(Generic[K]):
     """Rate-limits updates per stream into calls of ``emit(stream, value)``.
 
@@ -111,15 +122,10 @@ class Sampler(Generic[K]):
                 now = self._clock()
                 due: list[tuple[K, Any]] = []
                 for key, state in self._streams.items():
-                    if state.pending is _NOTHING or not (force or now >= state.emitted_at + self.interval):
-                        continue
-                    value, state.pending = state.pending, _NOTHING
-                    if value == state.last:
-                        continue
-                    state.last = value
-                    state.emitted_at = now
-                    state.emissions += 1
-                    due.append((key, value))
+                    if force or now >= state.emitted_at + self.interval:
+                        value = _take_locked(state, now)
+                        if value is not _NOTHING:
+                            due.append((key, value))
             for key, value in due:
                 try:
                     self._emit(key, value)
@@ -127,6 +133,15 @@ class Sampler(Generic[K]):
                     self._on_problem(f"observation of {key!r} failed: {exc!r}")
             with self._wake:
                 return self._earliest_locked()
+
+    def take(self, stream: K) -> Any | None:
+        """The stream's pending value, taken now as if emitted (``None``: nothing pending, or
+        unchanged): for a caller that must record it before something else, in order. It only
+        takes the sampler's short lock, so it may be called with any other lock held."""
+        with self._wake:
+            state = self._streams.get(stream)
+            value = _NOTHING if state is None else _take_locked(state, self._clock())
+            return None if value is _NOTHING else value
 
     def forget(self, stream: K) -> None:
         """Drop the stream's pending and last values (panic: nothing shown before may reappear as
