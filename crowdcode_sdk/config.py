@@ -151,7 +151,12 @@ KEYS: dict[str, Key] = {
             "state after a burst is always recorded.",
             minimum=1,
         ),
-        Key("shell.screen", bool, True, "`crowdcode shell` records the rendered screen (at observe.rate_hz, when it changed)."),
+        Key(
+            "shell.screen",
+            bool,
+            True,
+            "`crowdcode shell` records the rendered screen (at observe.rate_hz, when it changed).",
+        ),
         Key(
             "shell.record_input",
             bool,

@@ -31,7 +31,9 @@ def _page_down(workspace: Path, home: Path, *, forward_ranges: bool) -> None:
                 line = page * 40
                 client.notify("crowdcode/selection", {"uri": uri(path), "selections": [[[line, 0], [line, 0]]]})
                 if forward_ranges:
-                    client.notify("crowdcode/visibleRanges", {"uri": uri(path), "ranges": [[[line, 0], [line + 39, 0]]]})
+                    client.notify(
+                        "crowdcode/visibleRanges", {"uri": uri(path), "ranges": [[[line, 0], [line + 39, 0]]]}
+                    )
             await client.roundtrip()
 
     run(scenario())
