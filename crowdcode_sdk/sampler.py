@@ -90,15 +90,18 @@ class Sampler(Generic[K]):
 
     def offer(self, stream: K, value: Any) -> None:
         """The latest state of ``stream``; replaces any value not yet emitted. Never blocks on
-        emission: it takes one short lock and notifies the worker."""
+        emission: it takes one short lock, and wakes the worker only when the stream had nothing
+        pending (under a flood, the worker is not woken per update)."""
         with self._wake:
             state = self._streams.get(stream)
             if state is None:
                 state = self._streams[stream] = _Stream()
-            if state.pending is not _NOTHING:
-                state.skipped += 1
-            state.pending = value
             state.offers += 1
+            if state.pending is not _NOTHING:  # the worker already waits for this stream's turn
+                state.skipped += 1
+                state.pending = value
+                return
+            state.pending = value
             self._wake.notify()
 
     def stats(self, stream: K) -> dict[str, int]:
