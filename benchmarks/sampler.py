@@ -13,24 +13,34 @@ file, as fast as the caller can. Side by side, alternating R rounds (5 by defaul
 
 Prints the caller's time per update, the observations recorded and the journal's bytes, and the
 ratios sample / observe.
+
+With ``--idle-against CHECKOUT`` (another checkout of crowdcode, e.g. main's), it also measures the
+CPU of ``crowdcode shell``'s recorder with vim open and idle for ``--idle-seconds`` (10 by
+default), this checkout and the other alternating R rounds: the core sampler's thread sleeps
+without frames, the old screen thread ticked at 10 Hz.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.shell_throughput import CROWDCODE, _cpu, _drain, spawn
 from crowdcode_sdk import Position, Session, Viewport
-from crowdcode_sdk.config import Config
+from crowdcode_sdk.config import Config, set_value
 from crowdcode_sdk.journal import read_lines
 from crowdcode_sdk.locations import Locations
 
+ROOT = Path(__file__).resolve().parents[1]
 LINES = [f"    value_{n} = compute({n}, other={n * 7})  # line {n}" for n in range(2000)]
 
 
@@ -70,10 +80,42 @@ def one(kind: str, updates: list[Viewport]) -> tuple[float, int, int]:
         return took / len(updates), observed, len(journal)
 
 
+def recorder_idle_cpu(checkout: Path, seconds: float) -> float:
+    """CPU seconds per second of the recorder of ``crowdcode shell -- vim`` (code from
+    ``checkout``) once vim is drawn and nothing happens."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        set_value(Locations(home / "config.toml", home / "data", home / "run"), "consent.status", "declined")
+        env = {
+            **os.environ,
+            "CROWDCODE_HOME": str(home),
+            "PYTHONPATH": f"{checkout}:{checkout / 'adapters'}",
+            "TERM": "xterm-256color",
+        }
+        pid, master = spawn([CROWDCODE, "shell", "--", "vim", "-u", "NONE", "-N"], env)
+        live = home / "run" / "live"
+        deadline = time.monotonic() + 60
+        while not list(live.glob("*.json")) and time.monotonic() < deadline:
+            _drain(master, 0.1)
+        _drain(master, 3.0)  # vim drawn; the sampler's 2 s of activity after the last frame over
+        recorder = orjson.loads(next(live.glob("*.json")).read_bytes())["pid"]
+        before, start = _cpu(recorder), time.perf_counter()
+        while time.perf_counter() < start + seconds:
+            _drain(master, 0.1)
+        used = (_cpu(recorder) - before) / (time.perf_counter() - start)
+        os.write(master, b"\x1b:qa!\r")
+        _drain(master, 1.0)
+        os.waitpid(pid, 0)
+        os.close(master)
+        return used
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--idle-against", type=Path, help="another checkout to compare idle recorder CPU with")
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
     args = parser.parse_args()
     updates = views(args.updates)
     results: dict[str, list[tuple[float, int, int]]] = {"observe": [], "sample": []}
@@ -92,6 +134,16 @@ def main() -> None:
         f"ratios sample/observe: time per update {s_per / o_per:.3f}x, "
         f"observations {s_obs / o_obs:.4f}x, journal {s_size / o_size:.4f}x"
     )
+    if args.idle_against:
+        idle: dict[Path, list[float]] = {ROOT: [], args.idle_against.resolve(): []}
+        for _ in range(args.rounds):
+            for checkout, runs in idle.items():
+                runs.append(recorder_idle_cpu(checkout, args.idle_seconds))
+        print(f"\nrecorder CPU, crowdcode shell with vim idle {args.idle_seconds:.0f} s, % of one core, median")
+        for checkout, runs in idle.items():
+            print(
+                f"{checkout!s:40} {statistics.median(runs) * 100:6.3f}  ({', '.join(f'{r * 100:.3f}' for r in runs)})"
+            )
 
 
 if __name__ == "__main__":
