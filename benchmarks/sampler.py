@@ -30,11 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.shell_throughput import CROWDCODE, _cpu, _drain, spawn
+from benchmarks.shell_throughput import recorder_cpu_idle_vim
 from crowdcode_sdk import Position, Session, Viewport
 from crowdcode_sdk.config import Config, set_value
 from crowdcode_sdk.journal import read_lines
@@ -81,8 +79,8 @@ def one(kind: str, updates: list[Viewport]) -> tuple[float, int, int]:
 
 
 def recorder_idle_cpu(checkout: Path, seconds: float) -> float:
-    """CPU seconds per second of the recorder of ``crowdcode shell -- vim`` (code from
-    ``checkout``) once vim is drawn and nothing happens."""
+    """The shell recorder's idle CPU (``shell_throughput.recorder_cpu_idle_vim``) with the code of
+    ``checkout``, in a fresh home with consent declined."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         set_value(Locations(home / "config.toml", home / "data", home / "run"), "consent.status", "declined")
@@ -92,22 +90,7 @@ def recorder_idle_cpu(checkout: Path, seconds: float) -> float:
             "PYTHONPATH": f"{checkout}:{checkout / 'adapters'}",
             "TERM": "xterm-256color",
         }
-        pid, master = spawn([CROWDCODE, "shell", "--", "vim", "-u", "NONE", "-N"], env)
-        live = home / "run" / "live"
-        deadline = time.monotonic() + 60
-        while not list(live.glob("*.json")) and time.monotonic() < deadline:
-            _drain(master, 0.1)
-        _drain(master, 3.0)  # vim drawn; the sampler's 2 s of activity after the last frame over
-        recorder = orjson.loads(next(live.glob("*.json")).read_bytes())["pid"]
-        before, start = _cpu(recorder), time.perf_counter()
-        while time.perf_counter() < start + seconds:
-            _drain(master, 0.1)
-        used = (_cpu(recorder) - before) / (time.perf_counter() - start)
-        os.write(master, b"\x1b:qa!\r")
-        _drain(master, 1.0)
-        os.waitpid(pid, 0)
-        os.close(master)
-        return used
+        return recorder_cpu_idle_vim(env, home, seconds)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from crowdcode_sdk.store import Store
 
 from .conftest import only_session, run_cli
 from .nvim_driver import events, wait_for
-from .test_nvim_quit import Tui
+from .test_nvim_quit import Tui, started_tui
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,19 +24,8 @@ LINES = [f"line {n} of the file" for n in range(1, 501)]
 
 @pytest.fixture
 def tui(home: Path, tmp_path: Path) -> Iterator[Tui]:
-    from crowdcode_sdk.consent import set_consent
-
-    set_consent("declined")  # no consent note on the screen
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    (ws / "f.txt").write_text("\n".join(LINES) + "\n")
-    tui = Tui(home, ws, tmp_path)
-    try:
-        wait_for(lambda: Store().sessions(), what="the recorder's session")
-        tui.wait_screen("line 1 of the file")
+    with started_tui(home, tmp_path, "\n".join(LINES) + "\n", shown="line 1 of the file") as tui:
         yield tui
-    finally:
-        tui.close()
 
 
 def shown(tui: Tui, page: int) -> tuple[int, int]:
