@@ -111,12 +111,16 @@ def pct(values: list[float], p: float) -> float:
 
 
 def recorder_cpu_idle_vim(env: dict[str, str], home: Path, seconds: float) -> float:
-    """CPU seconds per second used by the recorder with vim open and idle."""
+    """CPU seconds per second used by the recorder with vim open and idle: measured once the
+    recorder has registered (slow on a loaded machine) and 3 s have passed without output (the
+    screen sampler keeps sampling for 2 s after the last frame)."""
     pid, master = spawn([CROWDCODE, "shell", "--", "vim", "-u", "NONE", "-N"], env)
-    time.sleep(2.0)
-    _drain(master, 0.3)
-    live = list((home / "run" / "live").glob("*.json"))
-    recorder = orjson.loads(live[0].read_bytes())["pid"]
+    live = home / "run" / "live"
+    deadline = time.monotonic() + 60
+    while not list(live.glob("*.json")) and time.monotonic() < deadline:
+        _drain(master, 0.1)
+    _drain(master, 3.0)
+    recorder = orjson.loads(next(live.glob("*.json")).read_bytes())["pid"]
     before = _cpu(recorder)
     t0 = time.perf_counter()
     end = t0 + seconds

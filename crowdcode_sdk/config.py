@@ -143,7 +143,20 @@ KEYS: dict[str, Key] = {
             True,
             "`crowdcode shell` in a git working tree records its file changes (one watcher per workspace).",
         ),
-        Key("shell.screen", bool, True, "`crowdcode shell` records the rendered screen (10 Hz, when it changed)."),
+        Key(
+            "observe.rate_hz",
+            int,
+            10,
+            "Most observations (viewport, terminal screen) recorded per second per stream; the last "
+            "state after a burst is always recorded.",
+            minimum=1,
+        ),
+        Key(
+            "shell.screen",
+            bool,
+            True,
+            "`crowdcode shell` records the rendered screen (at observe.rate_hz, when it changed).",
+        ),
         Key(
             "shell.record_input",
             bool,

@@ -32,6 +32,7 @@ from .errors import CrowdcodeError, SessionClosed
 from .journal import JournalPolicy, JournalWriter, decoded, read_lines, segments, truncate_since
 from .locations import Locations, install_identity, write_private_atomic
 from .registry import LiveRegistration, live_sessions, request
+from .sampler import Sampler
 from .schema import (
     SCHEMA_VERSION,
     Action,
@@ -54,6 +55,8 @@ from .schema import (
 )
 from .store import SESSION_FILE, SessionInfo, Store
 from .terminal_casts import truncate_session_casts
+
+_SEEN = "observation"  # the session sampler's one stream: what the person sees
 
 Listener = Callable[[Event], None]
 PanicHook = Callable[[int], None]
@@ -114,6 +117,8 @@ class Session:
         self._sequence = 0
         self._count = 0
         self._last_observation: Observation | None = None
+        self._latest_offered: Observation | None = None  # by sample(), from any thread
+        self._observations: Sampler[str] | None = None  # started by the first sample()
         self._last_user: dict[str, int] = {}
         self._listeners: list[Listener] = []
         self._panic_hooks: list[PanicHook] = []
@@ -186,10 +191,46 @@ class Session:
         """Record what the user sees; returns ``None`` (records nothing) when unchanged."""
         observation = Observation(viewport=viewport, active_terminal=active_terminal)
         with self._lock:
-            if observation == self._last_observation:
-                return None
-            self._last_observation = observation
-            return self._emit(observation)
+            return self._observe_locked(observation)
+
+    def sample(self, viewport: Viewport | None = None, active_terminal: TerminalViewport | None = None) -> None:
+        """What the person sees now, offered at any rate: recorded through the session's
+        :class:`~crowdcode_sdk.sampler.Sampler` (at most ``observe.rate_hz`` a second, the last
+        state of a burst always, only changes). Never waits for the journal. An observation still
+        pending when an action is recorded is recorded first, so that sequence order stays the
+        order in which the person saw and did things."""
+        if self._closed:
+            raise SessionClosed(f"session {self.id} is closed")
+        observation = Observation(viewport=viewport, active_terminal=active_terminal)
+        self._latest_offered = observation
+        self._sampler().offer(_SEEN, observation)
+
+    def _sampler(self) -> Sampler[str]:
+        sampler = self._observations
+        if sampler is None:
+            with self._lock:
+                if self._observations is None:
+                    self._observations = Sampler(
+                        self._observe_sampled,
+                        rate_hz=self.config["observe.rate_hz"],
+                        on_problem=self._on_problem,
+                        name="crowdcode-observations",
+                    ).start()
+                sampler = self._observations
+        return sampler
+
+    def _observe_sampled(self, _stream: str, observation: Observation) -> None:
+        """The sampler's emission. A value that is no longer the latest offered was overtaken
+        (recorded ahead of an action, or dropped by a panic): the latest is recorded instead."""
+        with self._lock:
+            if not self._closed and observation == self._latest_offered:
+                self._observe_locked(observation)
+
+    def _observe_locked(self, observation: Observation) -> Event | None:
+        if observation == self._last_observation:
+            return None
+        self._last_observation = observation
+        return self._emit(observation)
 
     def snapshot(self, snapshot_id: str) -> Event:
         return self._record(WorkspaceSnapshot(snapshot_id=snapshot_id))
@@ -205,6 +246,10 @@ class Session:
 
     def _record(self, payload: Payload) -> Event:
         with self._lock:
+            if self._observations is not None and isinstance(payload, Action):
+                pending = self._observations.take(_SEEN)
+                if pending is not None and pending == self._latest_offered:
+                    self._observe_locked(pending)
             return self._emit(payload)
 
     def _emit(self, payload: Payload) -> Event:
@@ -313,7 +358,9 @@ class Session:
                     hook(cutoff_ms)
                 except Exception as exc:
                     self._on_problem(f"panic hook failed: {exc!r}")
-            self._last_observation = None
+            self._last_observation = self._latest_offered = None
+            if self._observations is not None:
+                self._observations.forget(_SEEN)
             now = self._clock.now_ms()
             self._count -= removed
             self._record_locked(Panic(gap_start=cutoff_ms, gap_end=cut), now)
@@ -362,6 +409,8 @@ class Session:
         self._journal.flush()
 
     def close(self, reason: str = "closed") -> None:
+        if self._observations is not None:  # the last state seen comes before the end
+            self._observations.close()
         with self._lock:
             if self._closed:
                 return

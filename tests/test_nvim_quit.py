@@ -5,6 +5,7 @@ processes either."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -85,20 +86,30 @@ class Tui(Pane):
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture
-def tui(home: Path, tmp_path: Path) -> Iterator[Tui]:
+@contextlib.contextmanager
+def started_tui(home: Path, tmp_path: Path, text: str | None = None, shown: str = "f.txt") -> Iterator[Tui]:
+    """Neovim's TUI on ``f.txt`` (holding ``text``, or new), recording, once ``shown`` is on the
+    screen; closed after."""
     from crowdcode_sdk.consent import set_consent
 
     set_consent("declined")  # no consent note on the screen
     ws = tmp_path / "ws"
     ws.mkdir()
+    if text is not None:
+        (ws / "f.txt").write_text(text)
     tui = Tui(home, ws, tmp_path)
     try:
         wait_for(lambda: Store().sessions(), what="the recorder's session")
-        tui.wait_screen("f.txt")
+        tui.wait_screen(shown)
         yield tui
     finally:
         tui.close()
+
+
+@pytest.fixture
+def tui(home: Path, tmp_path: Path) -> Iterator[Tui]:
+    with started_tui(home, tmp_path) as tui:
+        yield tui
 
 
 def insert(tui: Tui, text: str) -> None:

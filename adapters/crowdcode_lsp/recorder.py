@@ -478,13 +478,13 @@ class Recorder:
         return self.session.relpath(Path(path)) if path and self.session is not None else path
 
     def _observe(self) -> None:
-        """Record what the person sees now (the session drops it when unchanged)."""
+        """Offer what the person sees now to the session's sampler (rate-limited, changes only)."""
         if self.session is None:
             return
         terminal = None
         if self._active_terminal is not None and self.terminals is not None:
             terminal = self.terminals.get(self._active_terminal).viewport()
-        self.session.observe(viewport=self._viewport(), active_terminal=terminal)
+        self.session.sample(viewport=self._viewport(), active_terminal=terminal)
 
     def _viewport(self) -> Viewport | None:
         uri = self._active_uri

@@ -312,7 +312,7 @@ class Host:
             content=buffer.lines(first, last),
             cursor_position=buffer.position(row, col),
         )
-        self.session.observe(viewport=viewport)
+        self.session.sample(viewport=viewport)
 
     def _view_text(self, buf: int, name: str, first: int, last: int, lines: list[str], row: int, col: int) -> None:
         """The viewport of a buffer whose text is not kept (help, a plugin's window): sent along."""
@@ -325,7 +325,7 @@ class Host:
             content="\n".join(lines),
             cursor_position=cursor or Position(line=first - 1, character=0),
         )
-        self.session.observe(viewport=viewport)
+        self.session.sample(viewport=viewport)
 
     def _enter(self, buf: int, name: str, kind: str, window: int) -> None:
         assert self.session is not None
@@ -368,7 +368,7 @@ class Host:
             cols=max(cols, 1),
             rows=max(rows, 1),
         )
-        self.session.observe(active_terminal=screen)
+        self.session.sample(active_terminal=screen)
 
     def _focus(self, focused: bool) -> None:
         assert self.session is not None

@@ -166,6 +166,11 @@ class AgentTracker:
             self._awaiting = False
             self._screen = self._prompt_screen = None
 
+    @property
+    def awaiting(self) -> bool:
+        """A prompt's response is not yet recorded: it needs ticks until the screen settles."""
+        return self._awaiting
+
     def tick(self, now: float) -> None:
         with self._lock:
             if self._awaiting and now - self._changed_at >= self._settle_s:

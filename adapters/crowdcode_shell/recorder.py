@@ -8,7 +8,7 @@ frames from the channel — through a spool file, so that a flood is handled aft
 * writes the lossless raw stream (:class:`~.asciicast.CastWriter`) and finds shell-integration
   marks on its reader thread;
 * records typed input (answerbacks removed; hidden input never reaches this process) and resizes;
-* hands output to the screen thread (:class:`~.sampler.ScreenSampler`), which may skip.
+* hands output to the screen sampler (:class:`~.sampler.ScreenSampler`), which may skip.
 
 When the pipe closes it finishes the session and writes one status line (JSON) on ``report_fd``
 for the wrapper to turn into a message after the user's session.
@@ -108,6 +108,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
         agents=agents,
         observe=spec.observe_screen,
         size=(spec.cols, spec.rows),
+        rate_hz=config["observe.rate_hz"],
         on_problem=on_problem,
         on_tick=cast.flush,
     )
@@ -243,6 +244,7 @@ class _FrameHandler:
             self._sampler.output(data)
             self._secret.output(data)
         elif kind == channel.INPUT:
+            self._sampler.activity()
             keys = typed(data)
             if not keys or self._secret.hidden(keys):
                 return

@@ -1,4 +1,5 @@
-"""The screen thread: feeds the emulator, samples it at 10 Hz, watches the foreground program.
+"""The terminal's sampling: feeds the emulator, samples it through the core sampler (10 Hz by
+default), watches the foreground program.
 
 Output reaches it through a bounded backlog: several screenfuls of heavily styled text (32 bytes
 a cell), at least 64 KiB. The emulator is slower than a flood (``cat`` of a large file), so when
@@ -6,8 +7,9 @@ the backlog exceeds its bound the oldest output is skipped: the screen is then r
 follows, which for a flood of text is right again after one screenful, and the emulator spends a
 fraction of the flood's CPU time (for a 105 MB flood at 80x24 this thread takes 0.05 s of CPU;
 with a fixed 256 KiB bound it took 0.16 s: docs/benchmarks.md).
-Samples are taken on a clock, not per chunk — under a flood frames are skipped, never queued —
-and only when output arrived since the last one, so an idle full-screen program costs nothing.
+Samples are taken at the core sampler's rate, not per chunk — under a flood frames are skipped,
+never queued — and only after something happened on the terminal, so an idle terminal (even a
+full-screen program) costs nothing: its thread sleeps until the next frame.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 from crowdcode_sdk import Position, Session, TerminalViewport
+from crowdcode_sdk.sampler import DEFAULT_RATE_HZ, Sampler
 
 from .agent_tracker import AgentTracker
 from .commands import CommandTracker
@@ -34,7 +37,18 @@ class _StartAt(tuple[int, int]):
     """Where the screen starts: the cursor on the user's terminal when the wrapper started."""
 
 
-class ScreenSampler(threading.Thread):
+ACTIVE_S = 2.0
+"""After a frame, the foreground program is sampled (and the agent tracker ticked) this long even
+if nothing more arrives: a program started by Enter may take that long to have the terminal, and
+the one it replaces may be silent. After that the sampler sleeps until the next frame."""
+
+
+class ScreenSampler:
+    """The terminal's sampling, on the core :class:`~crowdcode_sdk.sampler.Sampler`: each frame
+    offers one update of the ``screen`` stream; each emission (at most ``rate_hz`` a second, the
+    last one after a burst always) is one tick: feed what arrived, sample the screen, the
+    foreground program and the agent tracker, flush the cast."""
+
     def __init__(
         self,
         session: Session,
@@ -46,13 +60,12 @@ class ScreenSampler(threading.Thread):
         commands: CommandTracker,
         agents: AgentTracker,
         size: tuple[int, int],
-        interval: float = 0.1,
+        rate_hz: float = DEFAULT_RATE_HZ,
         observe: bool = True,
         on_problem: Callable[[str], None] = lambda message: None,
         on_tick: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(name="crowdcode-screen", daemon=True)
         self._session = session
         self._screen = screen
         self._terminal_id = terminal_id
@@ -60,7 +73,6 @@ class ScreenSampler(threading.Thread):
         self._watcher = watcher
         self._commands = commands
         self._agents = agents
-        self._interval = interval
         self._max_backlog = backlog_bound(*size)
         self._observe = observe
         self._on_problem = on_problem
@@ -70,8 +82,12 @@ class ScreenSampler(threading.Thread):
         self._items: deque[bytes | tuple[int, int] | None] = deque()
         self._early: bytearray | None = bytearray()  # output before the start position is known
         self._backlog = 0
-        self._wake = threading.Condition()
-        self._stopping = False
+        self._lock = threading.Lock()
+        self._updates = 0  # the stream's value: every frame is a change to look at
+        self._active_at = clock()
+        self._sampler: Sampler[str] = Sampler(
+            self._emit, rate_hz=rate_hz, clock=clock, on_problem=on_problem, name="crowdcode-screen"
+        )
         self.skipped_bytes = 0
         self._forget_cutoff = 0
         self.last_state: ScreenState | None = None
@@ -79,79 +95,88 @@ class ScreenSampler(threading.Thread):
     # called from the reader thread -------------------------------------------------------------
 
     def output(self, data: bytes) -> None:
-        if not self._observe:  # screen observations off: no emulator work at all
-            return
-        with self._wake:
-            self._items.append(data)
-            self._backlog += len(data)
-            while self._backlog > self._max_backlog:
-                old = self._items.popleft()
-                if not isinstance(old, bytes):  # keep resizes and resets
-                    self._items.appendleft(old)
-                    break
-                self._backlog -= len(old)
-                self.skipped_bytes += len(old)
+        if self._observe:  # screen observations off: no emulator work at all
+            with self._lock:
+                self._items.append(data)
+                self._backlog += len(data)
+                while self._backlog > self._max_backlog:
+                    old = self._items.popleft()
+                    if not isinstance(old, bytes):  # keep resizes and resets
+                        self._items.appendleft(old)
+                        break
+                    self._backlog -= len(old)
+                    self.skipped_bytes += len(old)
+        self.activity()
 
     def resize(self, cols: int, rows: int) -> None:
-        with self._wake:
+        with self._lock:
             self._items.append((cols, rows))
             self._max_backlog = backlog_bound(cols, rows)
+        self.activity()
 
     def start_at(self, position: tuple[int, int]) -> None:
-        with self._wake:
+        with self._lock:
             self._items.append(_StartAt(position))
+        self.activity()
+
+    def activity(self) -> None:
+        """Something happened on the terminal (output, keys, a resize): sample soon."""
+        with self._lock:
+            self._active_at = self._clock()
+            self._updates += 1
+            updates = self._updates
+        self._sampler.offer("screen", updates)
 
     def forget(self, cutoff_ms: int) -> None:
         """Panic: drop pending output and blank the screen, so no later frame shows the past.
 
-        Called by the session's panic hook with the session locked: the work is done on this
-        thread, which takes the locks in the usual order."""
-        with self._wake:
+        Called by the session's panic hook with the session locked: the work is done on the
+        sampler's thread, which takes the locks in the usual order."""
+        with self._lock:
             self._items.clear()
             self._backlog = 0
             self._items.append(None)
             self._forget_cutoff = cutoff_ms
+        self.activity()
+
+    def start(self) -> None:
+        self._sampler.start()
 
     def stop(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-        self.join(timeout=5)
+        """Stop sampling; what arrived since the last tick is fed and sampled once more."""
+        self._sampler.close()
 
-    # the thread --------------------------------------------------------------------------------
+    # the sampler's thread ----------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Once per tick: feed what arrived (at most the backlog bound), then sample. Feeding on
-        the tick rather than per chunk caps the emulator's work under a flood to one backlog per
-        tick; what the user sees is sampled at 10 Hz either way."""
-        next_tick = self._clock()
-        while True:
-            with self._wake:
-                while not self._stopping and (wait := next_tick - self._clock()) > 0:
-                    self._wake.wait(timeout=wait)
-                items = list(self._items)
-                self._items.clear()
-                self._backlog = 0
-                stopping = self._stopping
-            dirty = False
-            for item in items:
-                dirty = True
-                if item is None:
-                    self._screen.reset()
-                    self.last_state = None
-                    self._agents.forget()
-                    self._commands.forget_since(self._forget_cutoff)
-                    self._early = None
-                elif isinstance(item, _StartAt):
-                    self._start_at(item)
-                elif isinstance(item, tuple):
-                    self._screen.resize(*item)
-                else:
-                    self._screen.feed(item)
-                    self._keep_early(item)
-            next_tick = max(self._tick(dirty), self._clock())
-            if stopping:
-                return
+    def _emit(self, _stream: str, _updates: int) -> None:
+        """One tick: feed what arrived (at most the backlog bound), then sample. Feeding on the
+        tick rather than per chunk caps the emulator's work under a flood to one backlog per
+        tick; what the user sees is sampled at the sampler's rate either way."""
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            self._backlog = 0
+            active_at = self._active_at
+        for item in items:
+            if item is None:
+                self._screen.reset()
+                self.last_state = None
+                self._agents.forget()
+                self._commands.forget_since(self._forget_cutoff)
+                self._early = None
+            elif isinstance(item, _StartAt):
+                self._start_at(item)
+            elif isinstance(item, tuple):
+                self._screen.resize(*item)
+            else:
+                self._screen.feed(item)
+                self._keep_early(item)
+        now = self._tick(bool(items))
+        if now - active_at < ACTIVE_S or self._agents.awaiting:
+            with self._lock:
+                self._updates += 1
+                updates = self._updates
+            self._sampler.offer("screen", updates)  # tick again one interval from now
 
     def _keep_early(self, data: bytes) -> None:
         if self._early is not None:
@@ -169,6 +194,8 @@ class ScreenSampler(threading.Thread):
         self._screen.feed(move_to(position) + early)
 
     def _tick(self, dirty: bool) -> float:
+        """Sample the foreground program, the screen if output arrived, the agent tracker;
+        returns the time of the tick."""
         now = self._clock()
         try:
             if self._watcher is not None:
@@ -187,7 +214,7 @@ class ScreenSampler(threading.Thread):
             self._on_tick()
         except Exception as exc:  # a bug here must not stop the recording of everything else
             self._on_problem(f"screen sampling failed: {exc!r}")
-        return now + self._interval
+        return now
 
     def viewport(self, state: ScreenState) -> TerminalViewport:
         row, col = state.cursor

@@ -17,10 +17,15 @@ from ..errors import CrowdcodeError
 from ..locations import Locations
 from ..registry import live_sessions, request
 from ..store import SessionInfo, Store
+from ..stuck_viewport import stuck_viewport
 from ..upload.quarantine import Quarantine
 from ..verification import cached_verify
 from ._format import duration, local_time, size
 from .privacy_status import print_privacy, privacy_status
+
+RECENT_MS = 3600 * 1000
+"""Sessions ended this recently (or within the hold-back window, if longer) are checked for a
+stuck viewport, as live ones are."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,15 +47,21 @@ def collect(locations: Locations, now: MachineTime) -> dict[str, Any]:
     stored = held_back = 0
     used = 0
     unverified: list[str] = []
+    suspicious: dict[str, str] = {}
     sessions = Store(locations).sessions()
     for info in sessions:
         stored += info.event_count or 0
         if not info.live and not _verified(info):
             unverified.append(info.id)
         used += _disk_usage(info.directory)
-        cutoff = info.now_ms(now) - hold_back_ms  # as the uploader measures it
-        if info.live or (info.end is not None and info.end >= cutoff):
-            held_back += sum(1 for line in journal.read_lines(info.directory) if _ts(line) >= cutoff)
+        session_now = info.now_ms(now)  # as the uploader measures it
+        cutoff = session_now - hold_back_ms
+        if info.live or (info.end is not None and info.end >= session_now - max(hold_back_ms, RECENT_MS)):
+            lines = list(journal.read_lines(info.directory))
+            held_back += sum(1 for line in lines if _ts(line) >= cutoff)
+            stuck = stuck_viewport(journal.decoded(lines))
+            if stuck:
+                suspicious[info.id] = stuck
     privacy = privacy_status(locations, config)
     return {
         **privacy,
@@ -61,6 +72,7 @@ def collect(locations: Locations, now: MachineTime) -> dict[str, Any]:
         "eventsStored": stored,
         "unverifiedSessions": unverified,
         "quarantinedSessions": Quarantine(locations).sessions(),
+        "suspiciousSessions": suspicious,
         "eventsHeldBack": held_back,
         "holdBackSeconds": config["privacy.hold_back_s"],
         "storageBytes": used,
@@ -115,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for session_id, reason in status["quarantinedSessions"].items():
         print(f"Quarantined: session {session_id}: {reason}")
+    for session_id, reason in status["suspiciousSessions"].items():
+        print(f"Suspicious: session {session_id}: {reason}")
     print_privacy(status)
     return 0
 

@@ -314,6 +314,9 @@ def test_what_vscode_really_sends_multi_cursor_transient_nulls_and_batches_of_ot
             # PageDown: VS Code sends its visible ranges as [start, end] arrays; folded line 60-69
             # makes two ranges.
             client.notify("crowdcode/visibleRanges", {"uri": uri(big), "ranges": [_vscode_range((50, 0), (59, 7))]})
+            # The cursor follows to line 51: a viewport still pending when an action is recorded
+            # is recorded before it (two ranges within one sampling interval would be one).
+            client.notify("crowdcode/selection", {"uri": uri(big), "selections": [_vscode_selection((50, 0), (50, 0))]})
             await client.roundtrip()
             client.notify(
                 "crowdcode/visibleRanges",
@@ -372,7 +375,8 @@ def test_what_vscode_really_sends_multi_cursor_transient_nulls_and_batches_of_ot
     assert (51, 60) in big_views and (51, 85) in big_views
     (view,) = [v for v in viewports if (v.start_line, v.end_line) == (51, 85)][:1]
     assert view.content == "\n".join(lines[50:85])
-    (selection,) = actions(evs, "selection")
+    follow, selection = actions(evs, "selection")
+    assert follow.cursor_position.line == 50 and not follow.selected_text
     assert selection.selected_text == "line" and selection.cursor_position.character == 4
     assert [
         ((s.anchor.line, s.anchor.character), (s.active.line, s.active.character)) for s in selection.selections

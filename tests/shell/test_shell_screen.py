@@ -186,8 +186,8 @@ class _Tmux:
 
 
 def _settled_screen(tmux: _Tmux, size: tuple[int, int], unknown: int = 0) -> tuple[list[str], tuple[int, int]]:
-    """tmux's screen once the recorder has sampled the same size and contents (it samples at
-    10 Hz in its own process): polled, never slept for. The first ``unknown`` rows were drawn
+    """tmux's screen once the recorder has sampled the same size, contents and cursor (it samples
+    at 10 Hz in its own process): polled, never slept for. The first ``unknown`` rows were drawn
     before the recording started: blank in it."""
 
     def recorded() -> dict | None:
@@ -200,8 +200,14 @@ def _settled_screen(tmux: _Tmux, size: tuple[int, int], unknown: int = 0) -> tup
     while True:
         last = recorded()
         blanked = [""] * unknown + _rows(expected, size[1])[unknown:]
-        if last and (last["cols"], last["rows"]) == size and _rows(last["viewport"], size[1]) == blanked:
-            return expected, tmux.cursor()
+        cursor = tmux.cursor()
+        if (
+            last
+            and (last["cols"], last["rows"]) == size
+            and _rows(last["viewport"], size[1]) == blanked
+            and (last["cursor"]["line"], last["cursor"]["character"]) == cursor
+        ):
+            return expected, cursor
         if time.monotonic() > deadline:
             raise AssertionError(f"recorded {last and last['viewport']}\n tmux shows {expected}")
         time.sleep(0.1)
@@ -246,4 +252,41 @@ def test_shrink_then_grow_matches_tmux(user_home: Path, home: Path, tmp_path: Pa
         -1
     ]
     assert _rows(last["viewport"], 30) == _rows(lines, 30)
+    assert (last["cursor"]["line"], last["cursor"]["character"]) == cursor
+
+
+def test_paging_in_less_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
+    """PageDown in less inside ``crowdcode shell`` in tmux: each page's recorded screen is what
+    capture-pane shows, and so is the shell's screen after less, the last one recorded."""
+    from crowdcode_sdk.consent import set_consent
+
+    set_consent("declined")  # no consent notice above the recording's first prompt
+    (tmp_path / "long.txt").write_text("".join(f"row {i}\n" for i in range(300)))
+    tmux = _Tmux(tmp_path, f"{CROWDCODE} shell", (80, 24))
+    try:
+        tmux.wait(lambda: any(PROMPT.strip() in line for line in tmux.lines()))
+        tmux.keys("echo ready-$((6*7))", "Enter")
+        tmux.wait(lambda: "ready-42" in tmux.lines())
+        _settled_screen(tmux, (80, 24))
+        tmux.keys("less long.txt", "Enter")
+        tmux.wait(lambda: "row 0" in tmux.lines())
+        _settled_screen(tmux, (80, 24))
+        for page in (1, 2, 3):
+            tmux.keys("NPage")
+            tmux.wait(lambda page=page: f"row {23 * page}" in tmux.lines())
+            lines, _ = _settled_screen(tmux, (80, 24))
+            assert lines[0] == f"row {23 * page}"
+        tmux.keys("q")
+        tmux.wait(lambda: "row 0" not in tmux.lines())
+        after, cursor = _settled_screen(tmux, (80, 24))
+        tmux.keys("exit", "Enter")
+        tmux.wait(tmux.gone)
+    finally:
+        tmux.kill()
+    info = only_session(ended=True)
+    frames = screens(info)
+    pages = [f["viewport"][0] for f in frames if f["alternateScreen"]]
+    assert [p for p in ("row 0", "row 23", "row 46", "row 69") if p in pages] == ["row 0", "row 23", "row 46", "row 69"]
+    last = [f for f in frames if "exit" not in "".join(f["viewport"])][-1]
+    assert _rows(last["viewport"], 24) == _rows(after, 24)
     assert (last["cursor"]["line"], last["cursor"]["character"]) == cursor

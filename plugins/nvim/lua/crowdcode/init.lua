@@ -12,7 +12,7 @@ local M = {}
 M.defaults = {
   cmd = { 'crowdcode', 'nvim' }, -- the recorder; a list, as for jobstart()
   enabled = true, -- start recording at setup (else wait for :CrowdcodeStart)
-  sample_ms = 100, -- viewport sampling period (10 Hz)
+  sample_ms = 100, -- cursor and scroll events are gathered this long into one view message (transport only)
   flush_ms = 20, -- at most one message to the recorder per this many ms (bursts are batched)
   max_file_bytes = 16 * 1024 * 1024, -- larger buffers are not tracked
   start_timeout_ms = 10000, -- a recorder that has not answered by then is stopped (one message)
@@ -108,6 +108,7 @@ function M.stop()
   if not host.channel then
     return
   end
+  track.flush()
   queue.flush()
   pause_capture()
   host.stop()
@@ -217,6 +218,7 @@ local function commands()
 end
 
 local function on_leave()
+  track.flush()
   host.leave() -- the recorder finishes the session after Neovim has gone
 end
 

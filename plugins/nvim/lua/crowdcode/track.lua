@@ -1,6 +1,13 @@
 -- What the person does and sees besides text changes: cursor and visual selections, buffer and
--- window switches, the current window's viewport (sampled at 10 Hz, sent only when changed),
--- :terminal buffers, focus, and the file lifecycle autocommands that drive buffers.lua.
+-- window switches, the current window's viewport, :terminal buffers, focus, and the file
+-- lifecycle autocommands that drive buffers.lua.
+--
+-- The viewport is forwarded, not sampled: a scroll, cursor, text or window event arms a one-shot
+-- timer, and when it fires (sample_ms later) the current view goes to the recorder if it changed.
+-- That delay only gathers a burst of events into one message (transport); the rate, the trailing
+-- update and flood handling of observations are the recorder's core sampler's (observe.rate_hz,
+-- docs/schema.md). Nothing runs while nothing happens, except while a :terminal window is current:
+-- its output changes the screen without any event, so its view is re-read every sample_ms.
 local buffers = require('crowdcode.buffers')
 local guard = require('crowdcode.guard')
 local queue = require('crowdcode.queue')
@@ -9,7 +16,8 @@ local api, fn = vim.api, vim.fn
 local M = {}
 
 local group = nil
-local timer = nil
+local timer = nil ---@type uv.uv_timer_t? armed while a view is due to be forwarded
+local broken = false -- forwarding views failed once: it stays off until the next start
 local last_cursor = nil ---@type string? the last cursor/selection sent, as a key
 local last_view = nil ---@type string?
 local last_place = nil ---@type string? window and buffer last entered
@@ -89,10 +97,11 @@ local function other_view(buf)
   queue.push({ 'view_text', buf, name, w0, wl, api.nvim_buf_get_lines(buf, w0 - 1, wl, false), cur[1] - w0, cur[2] })
 end
 
---- One 10 Hz sample: the current window's viewport (and the cursor after typing in Insert mode).
+--- The current window's viewport (and the cursor after typing in Insert mode), when changed.
 function M.sample()
   local buf = api.nvim_get_current_buf()
   if vim.bo[buf].buftype == 'terminal' then
+    M.soon() -- its output moves the screen without an event: look again
     return terminal_view(buf)
   end
   if not buffers.tracked(buf) then
@@ -105,6 +114,39 @@ function M.sample()
   if key ~= last_view then
     last_view = key
     queue.push({ 'view', buf, w0, wl, cur[1] - 1, cur[2] })
+  end
+end
+
+local function forward()
+  if timer then
+    timer:stop()
+    timer:close()
+    timer = nil
+  end
+  local ok, err = pcall(M.sample)
+  if not ok then -- never an error on every scroll: report once and stop forwarding views
+    broken = true
+    vim.notify('crowdcode: viewport forwarding stopped: ' .. tostring(err), vim.log.levels.WARN)
+  end
+end
+
+--- Forward the view sample_ms from now, unless already due (a burst of events is one message).
+function M.soon()
+  if timer or broken or not group then
+    return
+  end
+  timer = vim.uv.new_timer()
+  timer:start(M.sample_ms, 0, vim.schedule_wrap(function()
+    if timer then
+      forward()
+    end
+  end))
+end
+
+--- The view due to be forwarded goes now: before a stop or a quit, so the last one is recorded.
+function M.flush()
+  if timer then
+    forward()
   end
 end
 
@@ -188,19 +230,21 @@ function M.start()
       terminal_opened(buf)
     end
   end
+  au({
+    'CursorMoved',
+    'CursorMovedI',
+    'WinScrolled',
+    'WinResized',
+    'VimResized',
+    'TextChanged',
+    'TextChangedI',
+    'BufEnter',
+    'WinEnter',
+  }, M.soon)
+  broken = false
   last_cursor, last_view, last_place = nil, nil, nil
   on_enter()
-  timer = vim.uv.new_timer()
-  timer:start(M.sample_ms, M.sample_ms, vim.schedule_wrap(function()
-    if not timer then
-      return
-    end
-    local ok, err = pcall(M.sample)
-    if not ok then -- never an error every 100 ms: report once and stop sampling
-      M.stop_sampling()
-      vim.notify('crowdcode: viewport sampling stopped: ' .. tostring(err), vim.log.levels.WARN)
-    end
-  end))
+  M.soon()
 end
 
 function M.stop_sampling()

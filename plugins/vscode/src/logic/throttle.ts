@@ -1,9 +1,13 @@
 /**
- * Trailing-edge throttling for what the extension forwards beside LSP's document sync.
+ * Trailing-edge throttling for what the extension forwards beside LSP's document sync: transport
+ * only.
  *
- * Selections and visible ranges change on every keystroke; the recorder needs at most one update
- * per interval, and never on the typing path. Only the trailing edge is sent: by then the
- * language client has sent the didChange that the positions refer to.
+ * Selections and visible ranges change on every keystroke; gathering a burst into one
+ * notification keeps the extension host's JSON-RPC traffic off the typing path. Only the trailing
+ * edge is sent: by then the language client has sent the didChange that the positions refer to.
+ * What is recorded, and how often, is not decided here: the recorder's core sampler rate-limits
+ * observations (observe.rate_hz), records the last state of a burst and drops unchanged ones
+ * (docs/schema.md, "Observations").
  */
 
 export interface Timers {
