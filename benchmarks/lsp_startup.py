@@ -98,14 +98,18 @@ def main() -> None:
         old = tmp / "baseline"
         old.mkdir()
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.baseline, "crowdcode_sdk", "adapters"], check=True, capture_output=True
+            ["git", "-C", str(ROOT), "archive", args.baseline, "crowdcode_sdk", "adapters"],
+            check=True,
+            capture_output=True,
         ).stdout
         subprocess.run(["tar", "x", "-C", str(old)], input=archive, check=True)
         workspace = tmp / "project"
         workspace.mkdir()
 
         def shim(tree: Path) -> tuple[list[str], dict[str, str]]:
-            return [python, "-m", "crowdcode_sdk.cli.main", "lsp"], {"PYTHONPATH": f"{tree}{os.pathsep}{tree / 'adapters'}"}
+            return [python, "-m", "crowdcode_sdk.cli.main", "lsp"], {
+                "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'adapters'}"
+            }
 
         def bundle(compiled: bool) -> tuple[list[str], dict[str, str]]:
             copy = tmp / "bundle"
@@ -122,14 +126,14 @@ def main() -> None:
             variants["bundle, .pyc"] = lambda: bundle(compiled=True)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         floors: list[float] = []
-        for name, variant in variants.items():  # warm-up: compiled files for the source trees
+        for n, variant in enumerate(variants.values()):  # warm-up: compiled files for the source trees
             argv, extra = variant()
-            start(argv, {**os.environ, **extra, "CROWDCODE_HOME": str(tmp / f"warm-{len(times[name])}-{name}")}, workspace)
+            start(argv, {**os.environ, **extra, "CROWDCODE_HOME": str(tmp / f"warm-{n}")}, workspace)
         for i in range(args.rounds):
             floors.append(floor(python))
-            for name, variant in variants.items():
+            for n, (name, variant) in enumerate(variants.items()):
                 argv, extra = variant()
-                home = tmp / f"home-{i}-{name.replace(' ', '-').replace(',', '')}"
+                home = tmp / f"home-{i}-{n}"
                 times[name].append(start(argv, {**os.environ, **extra, "CROWDCODE_HOME": str(home)}, workspace))
     low = statistics.median(floors)
     print(f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f}")
