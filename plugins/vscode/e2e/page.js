@@ -1,5 +1,6 @@
 // What the real-VS-Code scripts (drive.js, record.js) do to code-server's page, as a person would,
 // and what they read back from it (status bar, tab labels, the gutter's line numbers).
+const fs = require("fs");
 const { chromium } = require("playwright-core");
 
 /** Headless Chromium on its own profile; the page may use the clipboard (copy and paste). */
@@ -74,4 +75,24 @@ async function visibleLines(page, seen) {
   return view;
 }
 
-module.exports = { launch, untilRecording, activeTab, openFile, statusLabel, runCommand, visibleLines };
+/** Open the workbench at URL until the extension records, then run ``steps(page)``; write what was
+ * seen to OUT_PATH whatever happens (an error with the status bar, the notifications and a
+ * screenshot next to it). */
+async function session(url, profileDir, outPath, seen, steps) {
+  const { context, page } = await launch(profileDir);
+  try {
+    await page.goto(url);
+    await untilRecording(page, seen);
+    await steps(page);
+  } catch (error) {
+    seen.error = String(error && error.stack ? error.stack : error);
+    seen.statusBar = await page.locator(".statusbar-item [aria-label]").evaluateAll((items) => items.map((i) => i.getAttribute("aria-label"))).catch(() => []);
+    seen.toasts = await page.locator(".notification-list-item-message").allInnerTexts().catch(() => []);
+    await page.screenshot({ path: outPath.replace(/\.json$/, ".png") }).catch(() => {});
+  } finally {
+    fs.writeFileSync(outPath, JSON.stringify(seen, null, 2));
+    await context.close();
+  }
+}
+
+module.exports = { session, activeTab, openFile, statusLabel, runCommand, visibleLines };
