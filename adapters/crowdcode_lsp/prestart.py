@@ -33,6 +33,9 @@ logger = logging.getLogger("crowdcode.lsp")
 
 T = TypeVar("T")
 
+STOPS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+"""The signals that end a session cleanly once the server runs (``CrowdcodeServer.catch_hangup``)."""
+
 MAX_HEADER_LINES = 16
 """A message has one or two header lines (``Content-Length``, ``Content-Type``); more is no LSP."""
 
@@ -136,8 +139,7 @@ def prestart(stdin: BinaryIO) -> tuple[BinaryIO, EarlyStart | None]:
     if not isinstance(message, dict) or message.get("method") != "initialize":
         return stream, None
     signals: list[int] = []
-    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda received, _frame: signals.append(received))
+    before = {signum: signal.signal(signum, lambda received, _frame: signals.append(received)) for signum in STOPS}
     try:
         facts = opening(message.get("params"))
         log: Relay[str] = Relay()
@@ -149,6 +151,10 @@ def prestart(stdin: BinaryIO) -> tuple[BinaryIO, EarlyStart | None]:
         recorder.start_if_allowed()
     except Exception:  # the server answers initialize and records as it would have
         logger.warning("cannot start the session before the server; it starts at initialized", exc_info=True)
+        for stop, handler in before.items():  # with no session, a signal stops the process as before
+            signal.signal(stop, handler)
+        for received in signals:
+            signal.raise_signal(received)
         return stream, None
     return stream, EarlyStart(recorder, log, status, facts.options, signals)
 

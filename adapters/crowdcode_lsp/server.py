@@ -31,7 +31,7 @@ from crowdcode_sdk.positions import Encoding
 
 from .clients import opening, position_encoding, wants_status
 from .documents import file_path
-from .prestart import EarlyStart
+from .prestart import STOPS, EarlyStart
 from .recorder import Recorder
 
 logger = logging.getLogger("crowdcode.lsp")
@@ -137,7 +137,7 @@ class CrowdcodeServer(LanguageServer):
         session cleanly instead of killing the process with it unclosed."""
         if self.loop is None:
             return
-        for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        for signum in STOPS:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self.loop.add_signal_handler(signum, self.hang_up, signum)
 
