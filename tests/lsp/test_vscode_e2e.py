@@ -206,7 +206,10 @@ def test_vscode_session_ends_cleanly_when_code_servers_process_group_is_signalle
         seen = drive("record", url, notes.name, base=tmp_path)
     assert seen["statusLabels"][-1].startswith("crowdcode: recording")
     info = only_session(ended=True)
-    assert info.end_reason == "editor closed", info
+    # The signal reaches the recorder directly ("editor closed"), or code-server's extension host
+    # stops the language client first, which sends shutdown: which comes first is a race, and
+    # both are clean ends; a recorder killed by the signal would leave the session "crashed".
+    assert info.end_reason in ("editor closed", "shutdown"), info
     events = list(Store(Locations.default()).events(info))
     assert events[-1].kind == "session_end", events[-1]
     assert notes.read_text() == INITIAL + "saved"
