@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.extras import require
@@ -24,8 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     for module in ("pygls", "lsprotocol"):
         require(module, "lsp", "crowdcode lsp")
-    from .server import configure_logging, serve
-
     tcp = None
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
@@ -33,5 +33,26 @@ def run(args: argparse.Namespace) -> int:
             raise CrowdcodeError(f"--tcp: expected HOST:PORT, got {args.tcp!r}")
         tcp = (host, int(port))
     configure_logging(args.log_file, args.verbose)
-    serve(tcp=tcp)
+    if tcp is not None:
+        from .server import serve
+
+        serve(tcp=tcp)
+        return 0
+    # The session starts from the first message, before the server's own imports (prestart.py).
+    from .prestart import prestart
+
+    stdin, early = prestart(sys.stdin.buffer)
+    from .server import serve
+
+    serve(stdin=stdin, early=early)
     return 0
+
+
+def configure_logging(path: str | None, verbose: bool) -> None:
+    """Log to a file or stderr; never stdout, which carries the protocol in stdio mode."""
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("crowdcode").setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -15,11 +15,9 @@ import functools
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Generator
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cattrs
 from lsprotocol import converters, types
@@ -30,10 +28,10 @@ from pygls.protocol.language_server import lsp_method
 from crowdcode_sdk import __version__
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.positions import Encoding
-from crowdcode_sdk.schema import EditorInfo
 
-from .clients import position_encoding, wants_status
+from .clients import opening, position_encoding, wants_status
 from .documents import file_path
+from .prestart import STOPS, EarlyStart
 from .recorder import Recorder
 
 logger = logging.getLogger("crowdcode.lsp")
@@ -42,7 +40,7 @@ STATUS = "crowdcode/status"
 """Server to client: the recording state (see :meth:`Recorder.status`), for clients that ask."""
 
 HANGUP_GRACE_S = 1.0
-"""After SIGHUP or SIGTERM, how long the messages the client wrote before it went may still
+"""After SIGHUP, SIGINT or SIGTERM, how long the messages the client wrote before it went may still
 arrive (Emacs sends SIGHUP as it exits, right after writing its last changes and save)."""
 
 CUSTOM_NOTIFICATIONS = {
@@ -134,15 +132,16 @@ class CrowdcodeServer(LanguageServer):
             self.recorder.stop(reason)
 
     def catch_hangup(self) -> None:
-        """SIGHUP (a closed terminal; Emacs on exit, to the server's process group) and SIGTERM
-        end the session cleanly instead of killing the process with it unclosed."""
+        """SIGHUP (a closed terminal; Emacs on exit, to the server's process group), SIGINT (Ctrl+C
+        in the terminal that started the editor: code-server's process group) and SIGTERM end the
+        session cleanly instead of killing the process with it unclosed."""
         if self.loop is None:
             return
-        for signum in (signal.SIGHUP, signal.SIGTERM):
+        for signum in STOPS:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self.loop.add_signal_handler(signum, self._hang_up, signum)
+                self.loop.add_signal_handler(signum, self.hang_up, signum)
 
-    def _hang_up(self, signum: int) -> None:
+    def hang_up(self, signum: int) -> None:
         """Read on until the client's end of the pipe closes (the normal end, in ``serve``) or
         HANGUP_GRACE_S have passed; then close the session and exit."""
         if self.end_reason == "editor closed":
@@ -161,8 +160,10 @@ class CrowdcodeServer(LanguageServer):
             os._exit(0)
 
 
-def build_server() -> CrowdcodeServer:
-    server = CrowdcodeServer("crowdcode", __version__, protocol_cls=ShimProtocol, converter_factory=dict_converter)
+def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
+    """The server; with ``early``, the recorder that :mod:`.prestart` made from ``initialize``."""
+    converter = dict_converter()
+    server = CrowdcodeServer("crowdcode", __version__, protocol_cls=ShimProtocol, converter_factory=lambda: converter)
 
     def handler(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a feature whose bad parameters are logged, not raised to the client."""
@@ -189,19 +190,8 @@ def build_server() -> CrowdcodeServer:
         server.loop_thread = threading.get_ident()
         with contextlib.suppress(RuntimeError):  # no loop when driven message by message (benchmarks)
             server.loop = asyncio.get_running_loop()
-        options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
+        facts = opening(converter.unstructure(params))
         client = params.client_info
-        host = options.get("host")
-        editor = EditorInfo(
-            name=client.name if client else "unknown",
-            version=client.version if client else None,
-            host=host if isinstance(host, str) else None,
-        )
-        roots = [p for p in (file_path(f.uri) for f in params.workspace_folders or []) if p is not None]
-        if not roots and (root := params.root_uri and file_path(params.root_uri)):
-            roots = [root]
-        if not roots and params.root_path:
-            roots = [Path(params.root_path).absolute()]
         negotiated = server.workspace.position_encoding  # pygls picks the client's first preference
         general = params.capabilities.general
         encoding = position_encoding(
@@ -209,11 +199,17 @@ def build_server() -> CrowdcodeServer:
             general.position_encodings if general else None,
             client.name if client else None,
         )
-        server.status_wanted = wants_status(options)
+        server.status_wanted = wants_status(facts.options)
         server.catch_hangup()
+        if early is not None and server.recorder is None:
+            server.recorder = early.recorder
+            server.recorder.encoding = encoding
+            for signum in early.signals:
+                server.hang_up(signum)
+            return
         server.recorder = Recorder(
-            editor=editor,
-            roots=roots,
+            editor=facts.editor,
+            roots=facts.roots,
             encoding=encoding,
             notify_status=server.send_status,
             log=server.log,
@@ -221,7 +217,12 @@ def build_server() -> CrowdcodeServer:
 
     @server.feature(types.INITIALIZED)
     def initialized(params: types.InitializedParams) -> None:
-        if server.recorder is not None:
+        if early is not None and server.recorder is early.recorder:
+            # Started at initialize: what it logged and its status reach the client now.
+            early.log.connect(server.log)
+            early.status.connect(server.send_status, replay=False)
+            early.recorder.send_status()  # with the negotiated encoding
+        elif server.recorder is not None:
             server.recorder.start_if_allowed()
 
     @server.feature(types.SHUTDOWN)
@@ -285,26 +286,19 @@ def build_server() -> CrowdcodeServer:
     return server
 
 
-def serve(*, tcp: tuple[str, int] | None = None) -> None:
-    """Run until the client exits (or the connection ends); the session is closed either way."""
-    server = build_server()
+def serve(
+    *, tcp: tuple[str, int] | None = None, stdin: BinaryIO | None = None, early: EarlyStart | None = None
+) -> None:
+    """Run until the client exits (or the connection ends); the session is closed either way.
+    ``stdin`` and ``early`` come from :func:`.prestart.prestart` (stdio only)."""
+    server = build_server(early)
     try:
         if tcp is None:
-            server.start_io()
+            server.start_io(stdin)
         else:
             server.start_tcp(*tcp)
     finally:
         server.close(server.end_reason)
-
-
-def configure_logging(path: str | None, verbose: bool) -> None:
-    """Log to a file or stderr; never stdout, which carries the protocol in stdio mode."""
-    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("crowdcode").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 __all__ = ["CUSTOM_NOTIFICATIONS", "STATUS", "CrowdcodeServer", "build_server", "serve"]

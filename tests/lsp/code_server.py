@@ -1,6 +1,7 @@
 """A private code-server (VS Code 1.100.3 in a browser) for the real-VS-Code test and the typing
-benchmark: its own profile, with or without the packaged .vsix, on a free loopback port, stopped by
-SIGTERM to its whole process group. ``./scripts/install-e2e-vscode`` installs it into the cache."""
+benchmark: its own profile, with or without the packaged .vsix (and the test's stand-in agent
+extension), on a free loopback port, stopped by a signal to its whole process group.
+``./scripts/install-e2e-vscode`` installs it into the cache."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "plugins" / "vscode"
 CACHE = Path(os.environ.get("CROWDCODE_E2E_DIR", ROOT / ".cache" / "e2e-vscode"))
 ENTRY = CACHE / "code-server"
+AGENT = CACHE / "agent.vsix"
+"""plugins/vscode/e2e/agent: a command that applies a WorkspaceEdit, as an in-editor agent does."""
 SETTINGS = {
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": False,
@@ -39,6 +42,7 @@ SETTINGS = {
     "editor.inlineSuggest.enabled": False,
     "files.autoSave": "off",
     "terminal.integrated.enablePersistentSessions": False,
+    "workbench.editor.enablePreview": False,  # a file opened from Quick Open keeps its tab
 }
 
 
@@ -72,9 +76,20 @@ def browser_env(base: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def code_server(base: Path, workspace: Path, *, extension: bool = True) -> Iterator[str]:
-    """Run code-server on ``workspace`` (its files under ``base``); yields the URL that opens it."""
-    if not ENTRY.exists() or (extension and not (PLUGIN / "crowdcode.vsix").exists()):
+def code_server(
+    base: Path,
+    workspace: Path,
+    *,
+    extension: bool = True,
+    agent: bool = False,
+    stop: signal.Signals = signal.SIGTERM,
+) -> Iterator[str]:
+    """Run code-server on ``workspace`` (its files under ``base``); yields the URL that opens it.
+    Leaving the block sends ``stop`` to code-server's whole process group (SIGINT: Ctrl+C in its
+    terminal; SIGHUP: that terminal closed; SIGTERM: a service manager) and waits for it to exit."""
+    vsixes = [PLUGIN / "crowdcode.vsix"] if extension else []
+    vsixes += [AGENT] if agent else []
+    if not ENTRY.exists() or not all(vsix.exists() for vsix in vsixes):
         raise NotInstalled(f"no code-server in {CACHE}: run ./scripts/install-e2e-vscode (./scripts/test does)")
     user_data, extensions = base / "user-data", base / "extensions"
     (user_data / "User").mkdir(parents=True)
@@ -83,9 +98,9 @@ def code_server(base: Path, workspace: Path, *, extension: bool = True) -> Itera
     env = browser_env(base)
     common = ["--config", str(base / "code-server.yaml"), "--extensions-dir", str(extensions)]
     common += ["--user-data-dir", str(user_data)]
-    if extension:
+    if vsixes:
         subprocess.run(
-            ["node", str(ENTRY), *common, "--install-extension", str(PLUGIN / "crowdcode.vsix")],
+            ["node", str(ENTRY), *common, *(arg for vsix in vsixes for arg in ("--install-extension", str(vsix)))],
             env=env,
             check=True,
             capture_output=True,
@@ -113,5 +128,5 @@ def code_server(base: Path, workspace: Path, *, extension: bool = True) -> Itera
                     time.sleep(0.5)
             yield f"http://127.0.0.1:{port}/?folder={workspace}"
         finally:
-            os.killpg(server.pid, signal.SIGTERM)  # the whole group, as Ctrl+C in its terminal
+            os.killpg(server.pid, stop)
             server.wait(timeout=30)

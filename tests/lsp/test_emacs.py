@@ -42,7 +42,12 @@ def test_fast_save_and_quit_replays_exactly(home: Path, workspace: Path, tmp_pat
     init = ROOT / "tests" / "emacs" / f"{client}.el"
     emacs = Pane(["emacs", "-nw", "-q", "-l", str(init), "notes.txt"], workspace, env, "emacs")
     try:
-        wait_for(lambda: Store().sessions(), what="the server's session")
+        # The session starts from initialize, before the server answers it; the client sends the
+        # file (and what is typed into it) once answered: wait for the file in the session.
+        wait_for(
+            lambda: any(e.kind == "file_open" for s in Store().sessions() for e in Store().events(s)),
+            what="the file opened in the server's session",
+        )
         emacs.wait_screen("first 😀 line")
         emacs.keys("M->")
         emacs.type("added 𝄞 after 😀 ok")

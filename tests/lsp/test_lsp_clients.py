@@ -77,7 +77,7 @@ def test_a_client_that_negotiates_is_taken_at_its_word(home, workspace):
     assert replay(events(home), "emoji.txt", TEXT) == "a 😀 b!\n𝄞\n"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM])
 def test_an_editor_that_exits_with_a_signal_loses_nothing(home, workspace, signum):
     """Emacs writes its last change and the save, then exits and sends SIGHUP at once: what it
     wrote is recorded and the session ends as closed by the editor."""
