@@ -281,31 +281,47 @@ def test_a_rebase_in_a_recorded_terminal_is_git(shell, repo: Path) -> None:
     assert "-x = 1\n+x = 10" in change["diff"]
 
 
-def test_an_editor_on_the_workspace_records_its_changes_and_the_terminal_owner_leaves_them(shell, repo: Path) -> None:
-    """A recorded terminal owns the workspace; an editor's engine starts on it later: a change is
-    recorded once, by the editor's engine (which knows its buffers), with the terminal's command."""
-    from crowdcode_sdk import Session
-    from crowdcode_sdk.attribution import Attribution
+def test_an_editor_that_does_not_own_the_workspace_records_its_own_save(shell, repo: Path) -> None:
+    """A recorded terminal owns the workspace; an editor joins the election later and waits. The
+    terminal records the others' changes, once; for a file the editor holds it asks the editor,
+    which records its own save as the user's ``file_save`` — no ``file_change`` anywhere."""
+    from crowdcode_sdk import Document, Session
+    from crowdcode_sdk.attribution.ownership import WorkspaceCapture
 
     s = shell(cwd=repo)
     s.prompt()
     wait_for(lambda: len(owners()) == 1, "the terminal's ownership")
     with Session(adapter="test-editor", editor="test", workspace=repo) as editor:
-        engine = Attribution(editor, roots=[repo])
-        s.run("sed -i 's/alpha/beta/' notes.txt")
+        capture = WorkspaceCapture(editor, repo, editor=True)
+        assert not capture.owner and not capture.engine.watching
+        notes = repo / "notes.txt"
+        capture.engine.open_document(notes, "alpha\n")
+        s.run("sed -i 's/alpha/beta/' notes.txt")  # a file the editor holds, unsaved edits none
         wait_for(lambda: len(all_changes()) >= 1, "the sed change")
         s.run("echo more >> app.py")
         wait_for(lambda: len(all_changes()) >= 2, "the append")
-        engine.close()
+        capture.engine.reload_document(notes, "beta\n")  # autoread
+        capture.engine.edit(notes, Document("beta\n").replace(0, 0, "# "))
+        capture.engine.save_document(notes)
+        notes.write_text("# beta\n")
+        wait_for(lambda: bool(actions(Store().find(editor.id), "file_save")), "the editor's save")
+        capture.close()
     assert exit_all([s]) == SED_AND_APPEND
-    assert [info.id for info in Store().sessions() if changes(info)] == [editor.id]
+    (owner,) = [info for info in Store().sessions() if changes(info)]
+    assert owner.id != editor.id
+    (save,) = actions(Store().find(editor.id), "file_save")
+    assert save["content"]["sha256"] == hashlib.sha256(notes.read_bytes()).hexdigest()
 
 
 def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path) -> None:
-    from tests.nvim_driver import editor, wait_recording
+    """Neovim joins the terminals' election: the first terminal owns the workspace and records
+    every other program's change once, in its timeline; a save typed in Neovim is Neovim's
+    ``file_save``, in Neovim's timeline, and no change."""
+    from tests.nvim_driver import editor, settle, wait_recording
 
     terminals = start_terminals(shell, repo, 3)
-    with editor(repo, files=["notes.txt"]) as nvim:
+    (owner,) = owners()
+    with editor(repo, files=[str(repo / "notes.txt")]) as nvim:
         wait_recording(nvim)
         wait_for(lambda: len(Store().sessions()) == 4, "the Neovim session")
         nvim_session = next(i for i in Store().sessions() if i.metadata.get("adapter") != "shell")
@@ -319,5 +335,13 @@ def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path)
         wait_for(lambda: len(all_changes()) >= 2, "the append")
         terminals[2].run("rm old.txt")
         wait_for(lambda: len(all_changes()) >= 3, "the removal")
+        nvim.command("checktime")  # Neovim reloads the sed's text
+        nvim.input("ggItyped <Esc>")
+        settle(nvim)
+        nvim.command("write")
+        wait_for(lambda: bool(actions(nvim_session, "file_save")), "Neovim's save")
     assert exit_all(terminals) == [*SED_AND_APPEND, ("old.txt", "delete", "external", "rm old.txt")]
-    assert [info.id for info in Store().sessions() if changes(info)] == [nvim_session.id]
+    assert [info.id for info in Store().sessions() if changes(info)] == [owner["sessionId"]]
+    (save,) = actions(Store().find(nvim_session.id), "file_save")
+    assert (repo / "notes.txt").read_text() == "typed beta\n"
+    assert save["content"]["sha256"] == hashlib.sha256((repo / "notes.txt").read_bytes()).hexdigest()
