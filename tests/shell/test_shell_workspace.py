@@ -204,7 +204,9 @@ def exit_all(terminals: list) -> list[tuple[str, str, str, str]]:
         s.child.sendline("exit")
         assert s.finish() == 0
     wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
-    return sorted((c["file"], str(c["changeType"]), str(c["source"]), c["evidence"].get("command")) for c in all_changes())
+    return sorted(
+        (c["file"], str(c["changeType"]), str(c["source"]), c["evidence"].get("command")) for c in all_changes()
+    )
 
 
 SED_AND_APPEND = [
