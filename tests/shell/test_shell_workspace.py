@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from shell_helpers import actions, live_entry, only_session, python_program_on_path
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.store import SessionInfo
+from tests.conftest import run_cli
 
 STAND_IN_AGENT = """\
 import os, sys, termios, tty
@@ -351,7 +353,7 @@ def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path)
 
 
 def test_terminals_a_neovim_and_an_lsp_editor_record_each_change_once(
-    shell, repo: Path, agent_on_path: Path, home: Path
+    shell, repo: Path, agent_on_path: Path, home: Path, tmp_path: Path
 ) -> None:
     """Three recorded terminals, a real Neovim with the plugin and the LSP recorder (as VS Code
     runs it) on one workspace: each program's change is recorded once, by the owner, with its
@@ -445,6 +447,19 @@ def test_terminals_a_neovim_and_an_lsp_editor_record_each_change_once(
         (save,) = actions(Store().find(session_of(adapter).id), "file_save")
         assert (repo / name).read_text() == text
         assert save["content"]["sha256"] == hashlib.sha256(text.encode()).hexdigest(), adapter
+    # Neovim did not own the workspace: its export still holds the workspace's changes, once.
+    nvim_id = session_of("nvim").id
+    exported = [orjson.loads(line) for line in run_cli("export", nvim_id).stdout.splitlines()]
+    assert [e["sequence"] for e in exported] == list(range(1, len(exported) + 1))
+    merged = [e["action"] for e in exported if e["type"] == "action" and e["action"]["kind"] == "file_change"]
+    assert sorted((c["file"], c["changeType"], c["source"]) for c in merged) == [change[:3] for change in found]
+    (save,) = [e["action"] for e in exported if e["type"] == "action" and e["action"]["kind"] == "file_save"]
+    edits = [e for e in exported if e["type"] == "action" and e["action"]["kind"] == "edit"]
+    (typed,) = [e for e in edits if e["action"]["diff"]["text"] == "typed "]
+    assert save["lastEditSequence"] >= typed["sequence"]  # numbered afresh, still pointing at its edit
+    out = tmp_path / "serialized"
+    result = run_cli("serialize", nvim_id, "--out", str(out), "--no-progress", "--verified-only")
+    assert "0 do not verify" in result.stderr, result.stderr
 
 
 def owners_and_others() -> list[dict]:
