@@ -166,6 +166,12 @@ class AgentTracker:
             self._awaiting = False
             self._screen = self._prompt_screen = None
 
+    @property
+    def quiet(self) -> bool:
+        """No agent runs and no response waits to settle: nothing for the clock to do."""
+        with self._lock:
+            return self._agent is None and not self._awaiting
+
     def tick(self, now: float) -> None:
         with self._lock:
             if self._awaiting and now - self._changed_at >= self._settle_s:

@@ -97,6 +97,11 @@ class ForegroundWatcher:
         self._current: Foreground | None = None
         self._agent_checks = 0
 
+    @property
+    def running(self) -> bool:
+        """A program other than the shell had the terminal at the last poll."""
+        return self._current is not None
+
     def poll(self, now_ms: int) -> Foreground | None:
         try:
             pgrp = os.tcgetpgrp(self._master)

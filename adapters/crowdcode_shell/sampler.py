@@ -8,6 +8,10 @@ fraction of the flood's CPU time (for a 105 MB flood at 80x24 this thread takes 
 with a fixed 256 KiB bound it took 0.16 s: docs/benchmarks.md).
 Samples are taken on a clock, not per chunk — under a flood frames are skipped, never queued —
 and only when output arrived since the last one, so an idle full-screen program costs nothing.
+The clock stops while the shell waits at its prompt (no output for ``QUIET_AFTER_S``, no program
+in the foreground, no agent): the thread sleeps until output, a resize or the end wakes it, so an
+idle terminal costs no CPU at all. A command always wakes it (the shell echoes the line that
+starts it, then the clock runs while its program has the terminal).
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from .commands import CommandTracker
 from .foreground import ForegroundWatcher
 from .screen import Screen, ScreenState
 from .start_position import move_to
+
+QUIET_AFTER_S = 1.0
+"""The clock stops this long after the last output at the earliest: a command's program takes the
+terminal a moment after the shell's last output (the echoed line, its start mark)."""
 
 EARLY_OUTPUT_BOUND = 64 << 10
 """Output kept until the start position is known, to be replayed from there (a shell's first
@@ -71,6 +79,8 @@ class ScreenSampler(threading.Thread):
         self._early: bytearray | None = bytearray()  # output before the start position is known
         self._backlog = 0
         self._wake = threading.Condition()
+        self._sleeping = False
+        self._nudged = False
         self._stopping = False
         self.skipped_bytes = 0
         self._forget_cutoff = 0
@@ -79,9 +89,10 @@ class ScreenSampler(threading.Thread):
     # called from the reader thread -------------------------------------------------------------
 
     def output(self, data: bytes) -> None:
-        if not self._observe:  # screen observations off: no emulator work at all
-            return
         with self._wake:
+            self._nudge()
+            if not self._observe:  # screen observations off: no emulator work at all
+                return
             self._items.append(data)
             self._backlog += len(data)
             while self._backlog > self._max_backlog:
@@ -94,11 +105,13 @@ class ScreenSampler(threading.Thread):
 
     def resize(self, cols: int, rows: int) -> None:
         with self._wake:
+            self._nudge()
             self._items.append((cols, rows))
             self._max_backlog = backlog_bound(cols, rows)
 
     def start_at(self, position: tuple[int, int]) -> None:
         with self._wake:
+            self._nudge()
             self._items.append(_StartAt(position))
 
     def forget(self, cutoff_ms: int) -> None:
@@ -107,10 +120,17 @@ class ScreenSampler(threading.Thread):
         Called by the session's panic hook with the session locked: the work is done on this
         thread, which takes the locks in the usual order."""
         with self._wake:
+            self._nudge()
             self._items.clear()
             self._backlog = 0
             self._items.append(None)
             self._forget_cutoff = cutoff_ms
+
+    def _nudge(self) -> None:
+        """Something happened; wake the thread if it sleeps (the caller holds ``_wake``)."""
+        self._nudged = True
+        if self._sleeping:
+            self._wake.notify()
 
     def stop(self) -> None:
         with self._wake:
@@ -124,11 +144,18 @@ class ScreenSampler(threading.Thread):
         """Once per tick: feed what arrived (at most the backlog bound), then sample. Feeding on
         the tick rather than per chunk caps the emulator's work under a flood to one backlog per
         tick; what the user sees is sampled at 10 Hz either way."""
-        next_tick = self._clock()
+        next_tick: float | None = self._clock()
+        active_at = self._clock()
         while True:
             with self._wake:
-                while not self._stopping and (wait := next_tick - self._clock()) > 0:
+                if next_tick is None:  # quiet: sleep until something happens
+                    self._sleeping = True
+                    while not self._stopping and not self._nudged:
+                        self._wake.wait()
+                    self._sleeping = False
+                while not self._stopping and next_tick is not None and (wait := next_tick - self._clock()) > 0:
                     self._wake.wait(timeout=wait)
+                active, self._nudged = self._nudged, False
                 items = list(self._items)
                 self._items.clear()
                 self._backlog = 0
@@ -150,8 +177,16 @@ class ScreenSampler(threading.Thread):
                     self._screen.feed(item)
                     self._keep_early(item)
             next_tick = max(self._tick(dirty), self._clock())
+            if active:
+                active_at = self._clock()
+            elif self._clock() - active_at >= QUIET_AFTER_S and self._quiet():
+                next_tick = None
             if stopping:
                 return
+
+    def _quiet(self) -> bool:
+        """Nothing changes unless output comes: the shell has the terminal and no agent waits."""
+        return (self._watcher is None or not self._watcher.running) and self._agents.quiet
 
     def _keep_early(self, data: bytes) -> None:
         if self._early is not None:
