@@ -4,7 +4,9 @@
 
 Side by side, 1 and 5 live sessions on one git workspace, each with its own
 :class:`~crowdcode_sdk.attribution.ownership.WorkspaceCapture` (the flock election runs as between
-processes: every session holds its own open file description of the lock):
+processes: every session holds its own open file description of the lock). The adapters are
+mixed: the first session (the owner) is a terminal's, and of the five, two are editors' holding
+5 open files each, which the owner asks about over their control sockets when they change:
 
 1. Latency from a file's write on disk (its mtime) to its recorded ``file_change`` in whichever
    session owns the workspace: 20 single-file writes by another process, then 3 checkouts of N
@@ -36,16 +38,21 @@ def start(workspace: Path, count: int, *, capture: bool = True):
 
     events: list = []
     sessions, captures = [], []
-    for _ in range(count):
-        session = Session(adapter="bench", editor="bench", workspace=workspace)
+    first = next(d for d in sorted(workspace.iterdir()) if d.is_dir() and d.name != ".git")
+    held = [p for p in sorted(first.iterdir()) if p.name != "f0.py"]  # f0.py: the single writes' file
+    for i in range(count):
+        editor = i % 2 == 1
+        session = Session(adapter="bench-editor" if editor else "bench", editor="bench", workspace=workspace)
         session.add_listener(events.append)
         sessions.append(session)
         if capture:
-            captures.append(WorkspaceCapture(session, workspace))
+            captures.append(WorkspaceCapture(session, workspace, editor=editor))
+            for path in held[5 * i : 5 * i + 5] if editor else ():
+                captures[-1].engine.open_document(path, path.read_text())
     if not capture:
         return sessions, captures, None, events
     (owner,) = [c for c in captures if c.owner]
-    assert owner.engine is not None and owner.engine.drain(120)
+    assert owner.engine.drain(120)
     return sessions, captures, owner.engine, events
 
 
