@@ -13,6 +13,9 @@ mixed: the first session (the owner) is a terminal's, and of the five, two are e
    files (p50/p99, medians of the runs; git's own run time printed beside).
 2. Idle CPU of this process over ``--idle-s`` seconds with the sessions watching a workspace of M
    files, after their start-up scan.
+3. Idle CPU of 1 and 5 real ``crowdcode shell`` processes (wrapper, recorder and shell: every
+   process of each terminal, from /proc) waiting at their prompts on that workspace, after the
+   owner's scan.
 
 Ratios printed are 5 sessions / 1 session. Everything runs in a temporary CROWDCODE_HOME.
 """
@@ -118,6 +121,53 @@ def idle(workspace: Path, count: int, seconds: float, *, capture: bool) -> float
     return used
 
 
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds used so far by ``root`` and its live descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def shells_idle(root: Path, workspace: Path, count: int, seconds: float) -> float:
+    """CPU share of ``count`` real recorded terminals waiting at their prompts."""
+    import pexpect
+
+    user = root / "user"
+    user.mkdir(exist_ok=True)
+    (user / ".bashrc").write_text('PS1="$ "\n')
+    env = {**os.environ, "HOME": str(user), "SHELL": "/bin/bash", "TERM": "xterm-256color"}
+    argv = ["-m", "crowdcode_sdk.cli.main", "shell"]
+    children = []
+    for _ in range(count):
+        child = pexpect.spawn(sys.executable, argv, cwd=str(workspace), env=env, dimensions=(24, 80), timeout=60)
+        child.expect_exact("$ ")
+        children.append(child)
+    states = Path(os.environ["CROWDCODE_HOME"]) / "run" / "workspaces"
+    deadline = time.monotonic() + 600
+    while not any(states.glob("*.state")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the owner writes its hand-over state after its scan
+    time.sleep(2)
+    before, began = sum(process_tree_cpu(c.pid) for c in children), time.monotonic()
+    time.sleep(seconds)
+    used = (sum(process_tree_cpu(c.pid) for c in children) - before) / (time.monotonic() - began)
+    for child in children:
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+        child.close()
+    for state in states.glob("*.state"):
+        state.unlink()
+    return used
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=1000)
@@ -148,6 +198,11 @@ def main() -> None:
         print(
             f"  {'capture beyond sessions':26}{100 * extra[0]:11.3f}%{100 * extra[1]:11.3f}%"
             f"{extra[1] / extra[0] if extra[0] > 0 else float('nan'):8.2f}"
+        )
+        shells = {n: shells_idle(root, workspace, n, args.idle_s) for n in (1, 5)}
+        print(
+            f"  {'crowdcode shell processes':26}{100 * shells[1]:11.3f}%{100 * shells[5]:11.3f}%"
+            f"{shells[5] / shells[1] if shells[1] > 0 else float('nan'):8.2f}"
         )
 
 
