@@ -180,6 +180,10 @@ class Attribution:
         the workspace until now (record what changed since its last recorded change)."""
         self._handover = handover
         self._resume = resume
+        with self._lock:
+            # What an editor read at its opens while another session owned the workspace may be
+            # stale by now: the scan reads every file afresh.
+            self._baselines = Baselines(self._store.blobs)
         self._watcher = Watcher(self._watch_dirs, self._on_path)
         self._watcher.start()  # before the scan: a change during the scan is queued, not lost
         self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)

@@ -289,7 +289,9 @@ def test_a_rebase_in_a_recorded_terminal_is_git(shell, repo: Path) -> None:
 def test_an_editor_that_does_not_own_the_workspace_records_its_own_save(shell, repo: Path) -> None:
     """A recorded terminal owns the workspace; an editor joins the election later and waits. The
     terminal records the others' changes, once; for a file the editor holds it asks the editor,
-    which records its own save as the user's ``file_save`` — no ``file_change`` anywhere."""
+    which records its own save as the user's ``file_save`` — no ``file_change`` anywhere. When the
+    terminal exits, the editor takes over: it records the next change, with an exact diff, and
+    nothing of the past again."""
     from crowdcode_sdk import Document, Session
     from crowdcode_sdk.attribution.ownership import WorkspaceCapture
 
@@ -310,10 +312,20 @@ def test_an_editor_that_does_not_own_the_workspace_records_its_own_save(shell, r
         capture.engine.save_document(notes)
         notes.write_text("# beta\n")
         wait_for(lambda: bool(actions(Store().find(editor.id), "file_save")), "the editor's save")
+        s.child.sendline("exit")
+        assert s.finish() == 0
+        wait_for(lambda: capture.owner, "the editor's ownership")
+        subprocess.run([sys.executable, "-c", "open('app.py', 'a').write('last\\n')"], cwd=repo, check=True)
+        wait_for(lambda: len(all_changes()) >= 3, "the change after the hand-over")
         capture.close()
-    assert exit_all([s]) == SED_AND_APPEND
-    (owner,) = [info for info in Store().sessions() if changes(info)]
-    assert owner.id != editor.id
+    (terminal,) = [info for info in Store().sessions() if info.id != editor.id]
+    found = sorted(
+        (c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in changes(terminal)
+    )
+    assert found == SED_AND_APPEND
+    (last,) = changes(Store().find(editor.id))
+    assert (last["file"], last["changeType"]) == ("app.py", "change")
+    assert last["diff"].endswith(" x = 1\n more\n+last\n")
     (save,) = actions(Store().find(editor.id), "file_save")
     assert save["content"]["sha256"] == hashlib.sha256(notes.read_bytes()).hexdigest()
 
