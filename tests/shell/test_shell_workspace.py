@@ -240,13 +240,9 @@ def test_three_terminals_on_one_workspace_record_each_change_once(shell, repo: P
     assert [info.id for info in holders] == [owner["sessionId"]]  # the owner's timeline holds them
 
 
-def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path) -> None:
-    (repo / "gen").mkdir()
-    burst = tmp_path / "burst.py"
-    burst.write_text(BURST)
-    terminals = start_terminals(shell, repo, 2)
-    (owner,) = owners()
-    worker = terminals[0]
+def kill_the_owner_mid_burst(worker, burst: Path, owner: dict) -> None:
+    """``worker`` writes 150 files; the owner's recorder is killed with SIGKILL after the first
+    20 are recorded; returns once a new owner has recorded every file."""
     worker.child.sendline(f"{sys.executable} {burst} 150")
     wait_for(lambda: len(all_changes()) >= 20, "the first changes of the burst")
     os.kill(owner["pid"], signal.SIGKILL)
@@ -254,6 +250,15 @@ def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path)
     worker.prompt()
     wait_for(lambda: len(owners()) == 1 and owners()[0]["sessionId"] != owner["sessionId"], "a new owner")
     wait_for(lambda: {c["file"] for c in all_changes()} >= {f"gen/f{i:03d}.txt" for i in range(150)}, "every file")
+
+
+def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path) -> None:
+    (repo / "gen").mkdir()
+    burst = tmp_path / "burst.py"
+    burst.write_text(BURST)
+    terminals = start_terminals(shell, repo, 2)
+    (owner,) = owners()
+    kill_the_owner_mid_burst(terminals[0], burst, owner)
     for s in terminals:
         s.child.sendline("exit")
         s.finish()
@@ -496,15 +501,8 @@ def test_an_editor_that_owns_the_workspace_killed_mid_burst_loses_nothing(shell,
         (owner,) = owners()
         assert owner["adapter"] == "nvim"
         terminals = start_terminals(shell, repo, 2)
-        worker = terminals[0]
-        worker.child.sendline(f"{sys.executable} {burst} 150")
-        wait_for(lambda: len(all_changes()) >= 20, "the first changes of the burst")
-        os.kill(owner["pid"], signal.SIGKILL)
-        worker.child.expect_exact("burst done", timeout=60)
-        worker.prompt()
-        wait_for(lambda: len(owners()) == 1 and owners()[0]["sessionId"] != owner["sessionId"], "a new owner")
+        kill_the_owner_mid_burst(terminals[0], burst, owner)
         assert owners()[0]["adapter"] == "shell"
-        wait_for(lambda: {c["file"] for c in all_changes()} >= {f"gen/f{i:03d}.txt" for i in range(150)}, "every file")
         for s in terminals:
             s.child.sendline("exit")
             assert s.finish() == 0
