@@ -147,14 +147,14 @@ def shells_idle(root: Path, workspace: Path, count: int, seconds: float) -> floa
     env = {**os.environ, "HOME": str(user), "SHELL": "/bin/bash", "TERM": "xterm-256color"}
     argv = ["-m", "crowdcode_sdk.cli.main", "shell"]
     sessions = Path(os.environ["CROWDCODE_HOME"]) / "data" / "sessions"
-    earlier = set(sessions.iterdir()) if sessions.is_dir() else set()
+    earlier = listed(sessions)
     children = []
     for _ in range(count):
         child = pexpect.spawn(sys.executable, argv, cwd=str(workspace), env=env, dimensions=(24, 80), timeout=60)
         child.expect_exact("$ ")
         children.append(child)
     deadline = time.monotonic() + 900
-    while not scanned(set(sessions.iterdir()) - earlier) and time.monotonic() < deadline:
+    while not scanned(listed(sessions) - earlier) and time.monotonic() < deadline:
         time.sleep(0.5)  # the owner records its start snapshot after its scan
     time.sleep(2)
     before, began = sum(process_tree_cpu(c.pid) for c in children), time.monotonic()
@@ -165,6 +165,11 @@ def shells_idle(root: Path, workspace: Path, count: int, seconds: float) -> floa
         child.expect(pexpect.EOF)
         child.close()
     return used
+
+
+def listed(directory: Path) -> set[Path]:
+    """The entries of ``directory`` (none before the first session makes it)."""
+    return set(directory.iterdir()) if directory.is_dir() else set()
 
 
 def scanned(directories: set[Path]) -> bool:
