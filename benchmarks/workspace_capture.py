@@ -4,13 +4,18 @@
 
 Side by side, 1 and 5 live sessions on one git workspace, each with its own
 :class:`~crowdcode_sdk.attribution.ownership.WorkspaceCapture` (the flock election runs as between
-processes: every session holds its own open file description of the lock):
+processes: every session holds its own open file description of the lock). The adapters are
+mixed: the first session (the owner) is a terminal's, and of the five, two are editors' holding
+5 open files each, which the owner asks about over their control sockets when they change:
 
 1. Latency from a file's write on disk (its mtime) to its recorded ``file_change`` in whichever
    session owns the workspace: 20 single-file writes by another process, then 3 checkouts of N
    files (p50/p99, medians of the runs; git's own run time printed beside).
 2. Idle CPU of this process over ``--idle-s`` seconds with the sessions watching a workspace of M
    files, after their start-up scan.
+3. Idle CPU of 1 and 5 real ``crowdcode shell`` processes (wrapper, recorder and shell: every
+   process of each terminal, from /proc) waiting at their prompts on that workspace, after the
+   owner's scan.
 
 Ratios printed are 5 sessions / 1 session. Everything runs in a temporary CROWDCODE_HOME.
 """
@@ -36,16 +41,21 @@ def start(workspace: Path, count: int, *, capture: bool = True):
 
     events: list = []
     sessions, captures = [], []
-    for _ in range(count):
-        session = Session(adapter="bench", editor="bench", workspace=workspace)
+    first = next(d for d in sorted(workspace.iterdir()) if d.is_dir() and d.name != ".git")
+    held = [p for p in sorted(first.iterdir()) if p.name != "f0.py"]  # f0.py: the single writes' file
+    for i in range(count):
+        editor = i % 2 == 1
+        session = Session(adapter="bench-editor" if editor else "bench", editor="bench", workspace=workspace)
         session.add_listener(events.append)
         sessions.append(session)
         if capture:
-            captures.append(WorkspaceCapture(session, workspace))
+            captures.append(WorkspaceCapture(session, workspace, editor=editor))
+            for path in held[5 * i : 5 * i + 5] if editor else ():
+                captures[-1].engine.open_document(path, path.read_text())
     if not capture:
         return sessions, captures, None, events
     (owner,) = [c for c in captures if c.owner]
-    assert owner.engine is not None and owner.engine.drain(120)
+    assert owner.engine.drain(900)  # the scan of a large tree, on a loaded machine
     return sessions, captures, owner.engine, events
 
 
@@ -111,37 +121,114 @@ def idle(workspace: Path, count: int, seconds: float, *, capture: bool) -> float
     return used
 
 
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds used so far by ``root`` and its live descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def shells_idle(root: Path, workspace: Path, count: int, seconds: float) -> float:
+    """CPU share of ``count`` real recorded terminals waiting at their prompts."""
+    import pexpect
+
+    user = root / "user"
+    user.mkdir(exist_ok=True)
+    (user / ".bashrc").write_text('PS1="$ "\n')
+    env = {**os.environ, "HOME": str(user), "SHELL": "/bin/bash", "TERM": "xterm-256color"}
+    argv = ["-m", "crowdcode_sdk.cli.main", "shell"]
+    sessions = Path(os.environ["CROWDCODE_HOME"]) / "data" / "sessions"
+    earlier = listed(sessions)
+    children = []
+    for _ in range(count):
+        child = pexpect.spawn(sys.executable, argv, cwd=str(workspace), env=env, dimensions=(24, 80), timeout=60)
+        child.expect_exact("$ ")
+        children.append(child)
+    deadline = time.monotonic() + 900
+    while not scanned(listed(sessions) - earlier) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the owner records its start snapshot after its scan
+    time.sleep(2)
+    before, began = sum(process_tree_cpu(c.pid) for c in children), time.monotonic()
+    time.sleep(seconds)
+    used = (sum(process_tree_cpu(c.pid) for c in children) - before) / (time.monotonic() - began)
+    for child in children:
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+        child.close()
+    return used
+
+
+def listed(directory: Path) -> set[Path]:
+    """The entries of ``directory`` (none before the first session makes it)."""
+    return set(directory.iterdir()) if directory.is_dir() else set()
+
+
+def scanned(directories: set[Path]) -> bool:
+    """Whether one of these sessions (the owner) recorded its start snapshot."""
+    return any(b'"workspace_snapshot"' in p.read_bytes() for d in directories for p in d.glob("events-*.jsonl"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--idle-files", type=int, default=50000)
     parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--parts", default="latency,sessions,shells", help="which of latency,sessions,shells")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["CROWDCODE_HOME"] = str(root / "home")
-        one, five = latency(root, args.files, 1), latency(root, args.files, 5)
-        print(f"latency, write -> file_change ({args.files}-file checkout, 3 runs; medians):")
-        print(f"  {'':14}{'1 session':>12}{'5 sessions':>12}{'ratio':>8}")
-        for key in one:
-            print(f"  {key:14}{one[key]:10.0f}ms{five[key]:10.0f}ms{five[key] / one[key]:8.2f}")
-        beyond = [run["checkout p99"] - run["git ms"] for run in (one, five)]
-        print(
-            f"  checkout p99 beyond git's own run: 1 session {beyond[0]:.0f} ms, 5 sessions {beyond[1]:.0f} ms"
-            f" (goal < 500 ms; the machine's load shows in git's time)"
-        )
+        if "latency" in parts:
+            report_latency(root, args.files)
         workspace = root / "idle"
         make_tree(workspace, args.idle_files)
-        cpu = {(n, c): idle(workspace, n, args.idle_s, capture=c) for n in (1, 5) for c in (False, True)}
         print(f"idle CPU on {args.idle_files} files over {args.idle_s:.0f} s (% of one core):")
         print(f"  {'':26}{'1 session':>12}{'5 sessions':>12}{'ratio':>8}")
-        for label, c in (("sessions alone", False), ("sessions with capture", True)):
-            print(f"  {label:26}{100 * cpu[1, c]:11.3f}%{100 * cpu[5, c]:11.3f}%{cpu[5, c] / cpu[1, c]:8.2f}")
-        extra = [cpu[n, True] - cpu[n, False] for n in (1, 5)]
-        print(
-            f"  {'capture beyond sessions':26}{100 * extra[0]:11.3f}%{100 * extra[1]:11.3f}%"
-            f"{extra[1] / extra[0] if extra[0] > 0 else float('nan'):8.2f}"
-        )
+        if "sessions" in parts:
+            report_sessions_idle(workspace, args.idle_s)
+        if "shells" in parts:
+            shells = {n: shells_idle(root, workspace, n, args.idle_s) for n in (1, 5)}
+            print(
+                f"  {'crowdcode shell processes':26}{100 * shells[1]:11.4f}%{100 * shells[5]:11.4f}%"
+                f"{ratio(shells[5], shells[1]):8.2f}"
+            )
+
+
+def report_latency(root: Path, files: int) -> None:
+    one, five = latency(root, files, 1), latency(root, files, 5)
+    print(f"latency, write -> file_change ({files}-file checkout, 3 runs; medians):")
+    print(f"  {'':14}{'1 session':>12}{'5 sessions':>12}{'ratio':>8}")
+    for key in one:
+        print(f"  {key:14}{one[key]:10.0f}ms{five[key]:10.0f}ms{five[key] / one[key]:8.2f}")
+    beyond = [run["checkout p99"] - run["git ms"] for run in (one, five)]
+    print(
+        f"  checkout p99 beyond git's own run: 1 session {beyond[0]:.0f} ms, 5 sessions {beyond[1]:.0f} ms"
+        f" (goal < 500 ms; the machine's load shows in git's time)"
+    )
+
+
+def report_sessions_idle(workspace: Path, seconds: float) -> None:
+    cpu = {(n, c): idle(workspace, n, seconds, capture=c) for n in (1, 5) for c in (False, True)}
+    for label, c in (("sessions alone", False), ("sessions with capture", True)):
+        print(f"  {label:26}{100 * cpu[1, c]:11.4f}%{100 * cpu[5, c]:11.4f}%{ratio(cpu[5, c], cpu[1, c]):8.2f}")
+    extra = [cpu[n, True] - cpu[n, False] for n in (1, 5)]
+    print(
+        f"  {'capture beyond sessions':26}{100 * extra[0]:11.4f}%{100 * extra[1]:11.4f}%{ratio(extra[1], extra[0]):8.2f}"
+    )
+
+
+def ratio(five: float, one: float) -> float:
+    return five / one if one > 0 else float("nan")
 
 
 if __name__ == "__main__":

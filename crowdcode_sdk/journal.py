@@ -115,6 +115,7 @@ class JournalWriter:
                     return
             if not self._buffer:
                 self._pending_since = time.monotonic()
+                self._cond.notify_all()  # the writer sleeps while nothing is buffered: start its interval
             self._buffer.append(line)
             self._buffer_bytes += len(line) + 1
             if self._buffer_bytes >= _EAGER_WRITE_BYTES:
@@ -160,6 +161,8 @@ class JournalWriter:
         interval = self.policy.flush_interval_ms / 1000
         while True:
             with self._cond:
+                while not self._closed and not self._buffer:
+                    self._cond.wait()  # idle: no timer, so that an idle session costs nothing
                 if not self._closed and self._buffer_bytes < _EAGER_WRITE_BYTES:
                     self._cond.wait(interval if self._failing is None else max(interval, 1.0))
                 closing = self._closed

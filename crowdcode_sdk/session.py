@@ -31,7 +31,7 @@ from .config import Config
 from .errors import CrowdcodeError, SessionClosed
 from .journal import JournalPolicy, JournalWriter, decoded, read_lines, segments, truncate_since
 from .locations import Locations, install_identity, write_private_atomic
-from .registry import LiveRegistration, live_sessions, request
+from .registry import Handler, LiveRegistration, live_sessions, request
 from .sampler import Sampler
 from .schema import (
     SCHEMA_VERSION,
@@ -122,6 +122,7 @@ class Session:
         self._last_user: dict[str, int] = {}
         self._listeners: list[Listener] = []
         self._panic_hooks: list[PanicHook] = []
+        self._controls: dict[str, Handler] = {}
         self._closed = False
         self._record_locked(SessionStart(metadata=self.metadata), start)
         self._registration: LiveRegistration | None = None
@@ -371,6 +372,11 @@ class Session:
         """Also remove an adapter's side data (raw streams, snapshots) on panic: ``hook(cutoff)``."""
         self._panic_hooks.append(hook)
 
+    def add_control(self, op: str, handler: Handler) -> None:
+        """Answer requests ``op`` from other processes on the control socket (``handler(message)``
+        runs on the socket's thread and returns the reply)."""
+        self._controls[op] = handler
+
     @property
     def panic_lock(self) -> threading.RLock:
         """Held by a panic from its cut to its marker, hooks included. An adapter that turns one
@@ -392,6 +398,9 @@ class Session:
         if op == "flush":
             self.flush()
             return {"ok": True}
+        handler = self._controls.get(str(op))
+        if handler is not None:
+            return handler(message)
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def status(self) -> dict[str, Any]:

@@ -201,3 +201,35 @@ def test_the_consent_note_needs_no_enter_on_an_80_column_screen(home: Path, tmp_
         tui.close()
     assert (ws / "f.txt").read_bytes() == b"typed at once\n"
     assert only_session(ended=True).end_reason == "editor closed"
+
+
+def test_wq_in_a_neovim_that_does_not_own_the_workspace_is_its_save(home: Path, tmp_path: Path) -> None:
+    """Another session owns the workspace (as a recorded terminal started first would): Neovim's
+    recorder waits in the election. ``:wq``: the owner sees the write and asks the recorder, which
+    records the user's ``file_save`` before it ends — and Neovim still quits at once."""
+    from crowdcode_sdk import Session
+    from crowdcode_sdk.attribution.ownership import WorkspaceCapture
+    from crowdcode_sdk.consent import set_consent
+
+    set_consent("declined")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with Session(adapter="test-terminal", editor="test", workspace=ws) as owner:
+        capture = WorkspaceCapture(owner, ws)
+        assert capture.owner
+        tui = Tui(home, ws, tmp_path)
+        try:
+            wait_for(lambda: len(Store().sessions()) == 2, what="the recorder's session")
+            tui.wait_screen("f.txt")
+            insert(tui, "typed in the TUI")
+            tui.gone_after(":wq", lambda: tui.command(":wq"))
+        finally:
+            tui.close()
+        assert capture.engine.drain(10)
+        capture.close()
+    (nvim,) = [s for s in Store().sessions() if s.metadata["adapter"] == "nvim"]
+    assert Store().find(nvim.id).end_reason == "editor closed"
+    kinds = [e.kind for e in Store().events(nvim)]
+    assert kinds.count("file_save") == 1 and kinds.index("file_save") < kinds.index("file_close"), kinds
+    assert [e.kind for e in Store().events(Store().find(owner.id)) if e.kind == "file_change"] == []
+    assert (ws / "f.txt").read_bytes() == b"typed in the TUI\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crowdcode_sdk.attribution import Attribution
+from crowdcode_sdk.attribution.ownership import WorkspaceCapture
 from crowdcode_sdk.clock import MachineTime
 from crowdcode_sdk.config import KEYS, Config
 from crowdcode_sdk.consent import CONSENT_TEXT, Consent, recording_allowed, set_consent
@@ -103,6 +104,7 @@ class Recorder:
         self.documents = Documents()
         self.session: Session | None = None
         self.tracker: Attribution | None = None
+        self._capture: WorkspaceCapture | None = None
         self.terminals: Terminals | None = None
         self._notify_status = notify_status
         self._log = log
@@ -133,7 +135,8 @@ class Recorder:
             on_problem=self._log,
         )
         self.session = session
-        self.tracker = Attribution(session, roots=self.roots)
+        self._capture = WorkspaceCapture(session, self.roots, editor=True)
+        self.tracker = self._capture.engine
         self.terminals = Terminals(session.directory)
         self._held = HeldBack()
         session.add_listener(self._held.add)
@@ -145,17 +148,17 @@ class Recorder:
         self.send_status()
 
     def stop(self, reason: str = "stopped") -> None:
-        session, tracker = self.session, self.tracker
-        if session is None or tracker is None:
+        session, tracker, capture = self.session, self.tracker, self._capture
+        if session is None or tracker is None or capture is None:
             return
-        self.session = self.tracker = self.terminals = None
+        self.session = self.tracker = self.terminals = self._capture = None
         try:
             # Closing each document first lets a save the watcher has not confirmed yet (``:wqa``)
             # be decided against the buffer, so that its file_save is in the journal.
             for doc in self.documents:
                 if doc.path is not None:
                     tracker.close_document(doc.path)
-            tracker.close()
+            capture.close()
         finally:
             session.close(reason)
         self.send_status()

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crowdcode_sdk.attribution import workspace_root
+from crowdcode_sdk.attribution import Attribution, workspace_root
+from crowdcode_sdk.attribution.ownership import WorkspaceCapture
 from crowdcode_sdk.consent import CONSENT_TEXT, consent_notice_due, consent_status, recording_allowed, set_consent
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.ignore import is_secret
@@ -35,7 +36,6 @@ from crowdcode_sdk.schema import (
 from crowdcode_sdk.session import Session
 
 from .buffers import Buffer, minimal_change, screen_position
-from .documents import FileEvents, file_events
 
 REASONS = {"undo": EditReason.UNDO, "redo": EditReason.REDO, "paste": EditReason.PASTE}
 
@@ -56,7 +56,7 @@ class Host:
         self.reply = reply
         self.locations = locations or Locations.default()
         self.session: Session | None = None
-        self.files: FileEvents | None = None
+        self.capture: WorkspaceCapture | None = None
         self.buffers: dict[int, Buffer] = {}
         self.current_file: str | None = None
         self.current_window: int | None = None
@@ -115,7 +115,7 @@ class Host:
         except CrowdcodeError as exc:  # a broken config or unusable data directory: say so once
             self._decline(f"cannot record: {exc}")
             return
-        self.files = file_events(self.session, watched_roots(workspace))
+        self.capture = WorkspaceCapture(self.session, watched_roots(workspace), editor=True)
         consent = consent_status(self.locations).value
         ask = consent_notice_due("nvim", self.locations)
         self.reply(
@@ -170,9 +170,9 @@ class Host:
         assert buffer.path is not None  # only files are kept (see _open)
         return buffer.path
 
-    def _events(self) -> FileEvents:
-        assert self.files is not None
-        return self.files
+    def _events(self) -> Attribution:
+        assert self.capture is not None
+        return self.capture.engine
 
     def _secret(self, buf: int, name: str) -> bool:
         """Secret files (.env, keys, credentials: the core's list) are never recorded, not even
@@ -431,8 +431,8 @@ class Host:
         for buf in list(self.buffers):
             self._complete(buf)
             self._close(buf)
-        if self.files is not None:
-            self.files.close()
+        if self.capture is not None:
+            self.capture.close()
         self.session.close(reason)
 
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
 from ..positions import content_facts
@@ -45,7 +46,8 @@ from ..schema import (
 from ..session import Session
 from .baselines import Baseline, Baselines
 from .diffs import minimal_change, unified_diff
-from .evidence import TerminalEvidence, Verdict, watched_by_editor
+from .documents import Answer, ask, editors_holding
+from .evidence import TerminalEvidence, Verdict
 from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
 from .handover import Known, KnownState
 from .pending import EditChain
@@ -57,6 +59,10 @@ SAVE_HINT_TTL_MS = 5000
 HINT_WAIT_MS = 600
 """How long an unexplained change to an open document waits for the editor's late edits or save
 hint (they travel through the adapter's event stream, the write through inotify)."""
+
+CLOSING_WAIT_S = 3.0
+"""How long an editor that does not own its workspace waits, when it closes, for the owner to
+decide its last saves (the owner asks within ``FORWARD_MS`` of the write, unless it is busy)."""
 
 PREPARE_QUIET_MS = 30
 """A file quiet this long while its verdict waits is read and diffed ahead (see ``_prepare``)."""
@@ -99,12 +105,11 @@ class Attribution:
         max_file_bytes: int | None = None,
         snapshots: bool | None = None,
         editor: bool = True,
-        handover: KnownState | None = None,
-        resume: bool = False,
+        watch: bool = True,
     ) -> None:
         self.session = session
-        self._handover = handover
-        self._resume = resume
+        self._handover: KnownState | None = None
+        self._resume = False
         self._editor = editor
         config = session.config
         self._max_bytes = max_file_bytes or config["attribution.max_file_bytes"]
@@ -153,18 +158,42 @@ class Attribution:
         # The kernel watches real directories: a root given through a symbolic link is watched
         # at its target, and reported paths are mapped back to the root as given.
         self._aliases = [(r.path.resolve(), r.path) for r in self._roots if r.path.resolve() != r.path]
-        watch = [r.path.resolve() for r in self._roots]
+        watch_dirs = [r.path.resolve() for r in self._roots]
         for git in self._gits:
-            watch.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch))
-        self._watcher = Watcher(watch, self._on_path)
+            watch_dirs.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch_dirs))
+        self._watch_dirs = watch_dirs
+        self._watcher: Watcher | None = None
+        self._worker: threading.Thread | None = None
+        self._documents_changed = threading.Condition(self._lock)
         session.add_panic_hook(self._on_panic)
-        if editor:  # a terminal's engine on the same files leaves them to this one
-            session.publish(watching=[str(r.path) for r in self._roots])
+        if editor:
+            # The workspace's owner, in whichever session it runs, asks this engine about the
+            # documents it publishes (see ``documents.py``).
+            session.add_control("explain", self._on_explain)
+            self._publish_documents()
+        if watch:
+            self.watch(wait=wait)
+
+    def watch(self, *, wait: bool = False, handover: KnownState | None = None, resume: bool = False) -> None:
+        """Start deciding the workspace's changes: the watcher, the initial scan and the worker.
+        ``handover``: the workspace's state for a future owner; ``resume``: another session owned
+        the workspace until now (record what changed since its last recorded change)."""
+        self._handover = handover
+        self._resume = resume
+        with self._lock:
+            # What an editor read at its opens while another session owned the workspace may be
+            # stale by now: the scan reads every file afresh.
+            self._baselines = Baselines(self._store.blobs)
+        self._watcher = Watcher(self._watch_dirs, self._on_path)
         self._watcher.start()  # before the scan: a change during the scan is queued, not lost
         self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
         self._worker.start()
         if wait:
             self._scanned.wait()
+
+    @property
+    def watching(self) -> bool:
+        return self._watcher is not None
 
     @classmethod
     def for_terminal(cls, session: Session, start: Path, *, wait: bool = True) -> Attribution:
@@ -191,7 +220,7 @@ class Attribution:
                 self._record_close(path)
             root = self._root_of(path)
             disk = self._baselines.get(path)
-            if disk is None and root is not None:
+            if (disk is None or not self.watching) and root is not None:
                 # Not scanned yet (the scan may run in the background) or new: the baseline is
                 # what the disk holds, never the buffer's text taken on trust. A file the watcher
                 # is still deciding keeps no baseline until then: the editor may have written it
@@ -218,6 +247,7 @@ class Attribution:
                 sequence = self._record_reload(path, start, text).sequence
             if root is not None:  # outside the workspace no watcher confirms saves: nothing to buffer
                 self._documents[path] = _Document(EditChain(text, sequence))
+                self._publish_documents()
 
     def edit(
         self,
@@ -295,6 +325,8 @@ class Attribution:
                 self._inbox.wake()
                 return
             self._record_close(path)
+            if document is not None:
+                self._publish_documents()
 
     def _document_of(self, path: Path) -> _Document | None:
         """Worker: the open document, or one closed while its last save is being decided."""
@@ -304,7 +336,9 @@ class Attribution:
         return document
 
     def _record_close(self, path: Path) -> None:
-        self._closing.pop(path, None)
+        if self._closing.pop(path, None) is not None:
+            self._publish_documents()
+            self._documents_changed.notify_all()
         self.session.record(FileClose(file=self.session.relpath(path)))
 
     def _close_decided(self) -> float | None:
@@ -341,6 +375,9 @@ class Attribution:
         """Stop watching; decide what is pending (without waiting out the windows)."""
         if self._stopping:
             return
+        if self._watcher is None:
+            self._close_documents()
+            return
         self._watcher.stop()
         with self._lock:
             # A save whose write the watcher has not reported yet (``:wq`` then quit) is decided
@@ -352,9 +389,19 @@ class Attribution:
                     self._inbox.add(path, now, None)
         self._stopping = True
         self._inbox.wake()
-        self._worker.join(timeout=30)
+        if self._worker is not None:
+            self._worker.join(timeout=30)
         if self._handover is not None:
             self._handover.close()
+
+    def _close_documents(self) -> None:
+        """An editor that does not own the workspace: a save it just made (``:wq``) is the
+        owner's to see on disk and to ask about; give it that long, then close the rest."""
+        self._stopping = True
+        with self._lock:
+            self._documents_changed.wait_for(lambda: not self._closing, CLOSING_WAIT_S)
+            for path in list(self._closing):
+                self._record_close(path)
 
     def __enter__(self) -> Attribution:
         return self
@@ -537,6 +584,7 @@ class Attribution:
         git = GitActivity(repo)
         for directory in repo.watch_dirs():
             if not any(directory.is_relative_to(r.path.resolve()) for r in self._roots):
+                assert self._watcher is not None  # the scan runs on the worker, once watching
                 self._watcher.add(directory)
         self._gits = _by_depth([*self._gits, git])
         self._nested = sorted([*self._nested, (str(worktree), git)], key=lambda item: len(item[0]), reverse=True)
@@ -587,7 +635,10 @@ class Attribution:
                     self._scan_reads.pop(path, None)
             workspace = self.session.workspace or root.path
             state.rewrite(
-                {key: _known(baseline) for key, (_, baseline) in now.items()}, self.session.directory, workspace
+                {key: _known(baseline) for key, (_, baseline) in now.items()},
+                self.session.directory,
+                workspace,
+                self.session.sequence,
             )
             self._baselines.changed = set()
 
@@ -629,8 +680,9 @@ class Attribution:
             for path in changed:
                 baseline = self._baselines.get(path)
                 notes[self._key(root, path)] = _known(baseline) if baseline is not None else None
+        sequence = self.session.sequence  # this worker alone records file changes: all are noted
         self.session.flush()
-        self._handover.note(notes)
+        self._handover.note(notes, sequence)
 
     @staticmethod
     def _key(root: _Root, path: Path) -> str:
@@ -668,25 +720,24 @@ class Attribution:
                 old = self._baselines.get(entry.path)
                 if old is None and not new.exists:
                     continue  # created and removed unseen (atomic-write temp files, vim's 4913)
-                if not self._editor and watched_by_editor(terminals, entry.path, self.session.id):
-                    # A live editor's engine records it, knowing its buffers: keep up, record nothing.
-                    self._baselines.set(entry.path, new)
-                    self._scan_reads.pop(entry.path, None)
-                    continue
                 if old is not None and old.same_as(new):
                     if self._scan_reads.get(entry.path, -1) >= entry.first:
                         # Changed while the initial scan ran, before the scan read it: the change
                         # happened, but what it changed is unknown.
                         self._scan_reads.pop(entry.path)
                         self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
-                    elif content.text is not None:
-                        self._confirm_unchanged_save(entry.path, content.text)
+                    else:
+                        self._explain(entry.path, content.text, None, terminals, unchanged=True)
                     continue
                 git_source = gits.get(entry.path)
                 created = old is None or not old.exists
-                if not final and git_source is None and self._wait_for_editor(entry, content.text, created):
+                may_wait = not final and git_source is None
+                answer = self._explain(
+                    entry.path, content.text, new.sha, terminals, may_wait=may_wait and not entry.deferred
+                )
+                if may_wait and self._wait_for_editor(entry, content.text, created, answer, terminals):
                     continue
-                self._attribute(entry, root, old, new, content.text, terminals, git_source)
+                self._attribute(entry, root, old, new, content.text, terminals, git_source, answer)
             self._baselines.flush()
 
     def _git_verdicts(self, entries: list[Pending], reads: dict[Path, tuple[_Root, FileContent]]) -> dict[Path, Source]:
@@ -720,16 +771,17 @@ class Attribution:
                     found[path] = source
         return found
 
-    def _wait_for_editor(self, entry: Pending, text: str | None, created: bool) -> bool:
+    def _wait_for_editor(
+        self, entry: Pending, text: str | None, created: bool, answer: Answer | None, terminals: list
+    ) -> bool:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
         be on their way, or, for a new file, the open of the buffer the editor just wrote."""
-        document = self._document_of(entry.path)
         if entry.deferred or text is None:
             return False
-        if document is None:
-            if not (created and self._editor):  # nothing is about to open it
+        if answer is None:
+            if not (created and self._editor_on(entry.path, terminals)):  # nothing is about to open it
                 return False
-        elif document.hints or document.chain.find(text, include_base=False) is not None:
+        elif not answer.wait:
             return False
         entry.deferred = True
         entry.not_before = self.session.now_ms() + HINT_WAIT_MS
@@ -745,10 +797,10 @@ class Attribution:
         new_text: str | None,
         terminals: list,
         git_source: Source | None,
+        answer: Answer | None = None,
     ) -> None:
         path = entry.path
         rel = self.session.relpath(path)
-        now = self.session.now_ms()
         old_exists = old is not None and old.exists
         prepared = entry.fresh()
         if prepared is not None and old is not None and old.exists and prepared.old_sha == old.sha:
@@ -757,24 +809,14 @@ class Attribution:
             prepared = None
             before = self._baselines.text(old) if old is not None else None
         old_text = before
-        document = self._document_of(path)
-        if document is not None:
-            document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
-        if document is not None and new_text is not None:
-            hinted = bool(document.hints)
-            count = document.chain.find(new_text, include_base=hinted)
-            if count is not None:  # the editor wrote its buffer: the user's save, fully explained
-                self._record_save(path, document, count, new_text, new.sha)
-                self._baselines.set(path, new)
-                return
-            if hinted:  # saved, then changed by someone else before we looked (format on save …)
-                count = document.hints[-1][1]
-                saved = document.chain.text_at(count)
-                if saved is not None:
-                    self._record_save(path, document, count, saved)
-                    before = saved
-                    # The disk held the saved text first: a snapshot before this change shows it.
-                    self._baselines.set(path, self._baselines.of_text(saved))
+        if answer is not None and answer.saved:  # the editor wrote its buffer: the user's save
+            self._baselines.set(path, new)
+            return
+        if answer is not None and answer.before is not None:
+            # Saved, then changed by someone else before we looked (format on save …). The disk
+            # held the saved text first: a snapshot before this change shows it.
+            before = answer.before
+            self._baselines.set(path, self._baselines.of_text(answer.before))
         if not new.exists:
             change_type = ChangeType.DELETE
         elif old_exists or self._scan_end is None or self._scan_end > entry.first:
@@ -830,15 +872,88 @@ class Attribution:
             return Verdict(Source.AGENT, None)
         return Verdict(Source.UNKNOWN, None)
 
-    def _confirm_unchanged_save(self, path: Path, text: str) -> None:
-        """The disk content did not change; with a save hint that is a save of an unmodified (or
-        back-to-unmodified) buffer."""
-        document = self._document_of(path)
-        if document is None or not document.hints:
-            return
-        count = document.chain.find(text, include_base=True)
-        if count is not None:
-            self._record_save(path, document, count, text)
+    # --- the documents of every live editor on the workspace -----------------------------------
+
+    def _explain(
+        self,
+        path: Path,
+        text: str | None,
+        sha: str | None,
+        terminals: list,
+        *,
+        may_wait: bool = False,
+        unchanged: bool = False,
+    ) -> Answer | None:
+        """Owner: ask the editors holding ``path`` open — this session's, then the other live
+        sessions' (:mod:`.documents`) — whether their buffer explains the disk's ``text``; the one
+        that does records its ``file_save``. ``None``: no editor holds the file (or it is not text)."""
+        if text is None:
+            return None
+        found = self._answer(path, text, sha, may_wait=may_wait, unchanged=unchanged) if self._editor else None
+        if found is not None and found.decided:
+            return found
+        for entry in editors_holding(terminals, path, self.session.id):
+            answer = ask(entry, path, text, sha, may_wait=may_wait, unchanged=unchanged)
+            if answer is not None and answer.decided:
+                return answer
+            found = found or answer
+        return found
+
+    def _answer(self, path: Path, text: str, sha: str | None, *, may_wait: bool, unchanged: bool) -> Answer | None:
+        """This editor's side of :meth:`_explain` (``None``: the file is not open here)."""
+        with self._lock:
+            document = self._document_of(path)
+            if document is None:
+                return None
+            if unchanged:
+                # The disk content did not change; with a save hint that is a save of an
+                # unmodified (or back-to-unmodified) buffer.
+                if document.hints and (count := document.chain.find(text, include_base=True)) is not None:
+                    self._record_save(path, document, count, text)
+                return Answer()
+            if may_wait and not document.hints and document.chain.find(text, include_base=False) is None:
+                return Answer(wait=True)
+            now = self.session.now_ms()
+            document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
+            hinted = bool(document.hints)
+            count = document.chain.find(text, include_base=hinted)
+            if count is not None:  # the editor wrote its buffer: the user's save, fully explained
+                self._record_save(path, document, count, text, sha)
+                return Answer(saved=True)
+            if hinted:  # saved, then changed by someone else before we looked (format on save …)
+                count = document.hints[-1][1]
+                saved = document.chain.text_at(count)
+                if saved is not None:
+                    self._record_save(path, document, count, saved)
+                    return Answer(before=saved)
+            return Answer()
+
+    def _on_explain(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Control request from the workspace's owner in another session."""
+        answer = self._answer(
+            Path(message["path"]),
+            str(message["text"]),
+            message.get("sha"),
+            may_wait=bool(message.get("mayWait")),
+            unchanged=bool(message.get("unchanged")),
+        )
+        if not self.watching:  # no worker here: the closes its decision settles are recorded now
+            self._close_decided()
+        return {"ok": True, "known": answer is not None, **(answer.to_wire() if answer else {})}
+
+    def _publish_documents(self) -> None:
+        """Registry: the files this editor holds (open, or closed with a save still undecided)."""
+        self.session.publish(documents=sorted({str(p) for p in (*self._documents, *self._closing)}))
+
+    def _editor_on(self, path: Path, terminals: list) -> bool:
+        """Whether an editor that could be about to open ``path`` runs on its workspace."""
+        return self._editor or any(
+            "documents" in entry
+            and entry.get("sessionId") != self.session.id
+            and entry.get("workspace")
+            and path.is_relative_to(entry["workspace"])
+            for entry in terminals
+        )
 
     def _record_save(self, path: Path, document: _Document, count: int, text: str, sha: str | None = None) -> None:
         """``text`` is what the editor wrote (``sha``: its hash, when the disk's bytes were hashed)."""
@@ -865,13 +980,16 @@ class Attribution:
 
     def _implicit_open(self, path: Path) -> _Document | None:
         """An edit of a document the adapter never opened: its buffer started as the disk text."""
-        if self._root_of(path) is None:
+        root = self._root_of(path)
+        if root is None:
             return None
-        text = self._baselines.text(self._baselines.get(path))
+        baseline = self._baselines.get(path) if self.watching else self._baselines.of(root.rules.read(path))
+        text = self._baselines.text(baseline)
         if text is None:
             return None
         document = _Document(EditChain(text))
         self._documents[path] = document
+        self._publish_documents()
         return document
 
 

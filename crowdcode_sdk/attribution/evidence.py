@@ -205,14 +205,6 @@ class TerminalEvidence:
         return None
 
 
-def watched_by_editor(entries: list[dict[str, Any]], path: Path, own: str) -> bool:
-    """Whether another live session's editor engine watches ``path`` (its ``watching`` roots)."""
-    return any(
-        entry.get("sessionId") != own and any(path.is_relative_to(root) for root in entry.get("watching") or ())
-        for entry in entries
-    )
-
-
 def _verdict(info: dict[str, Any], entry: dict[str, Any]) -> Verdict | None:
     command = str(info.get("command") or "")
     agent = info.get("agent")

@@ -7,9 +7,12 @@ that differs from what the old owner last recorded changed during the hand-over 
 owner's queue when it died) and is recorded as a change by the new owner — once, since the old
 owner noted only what reached its journal.
 
-One line is one JSON object ``{"f": path relative to the root, "s": content id or null}``; a file
-that is not text (binary, too large) has ``"k"``, its size, instead of a content id; ``"s": null``
-without ``"k"`` is a deleted file.
+One line is one JSON object ``{"f": path relative to the root, "s": content id or null, "q": the
+owner's last journaled sequence}``; a file that is not text (binary, too large) has ``"k"``, its
+size, instead of a content id; ``"s": null`` without ``"k"`` is a deleted file. A ``file_change``
+of the old owner's journal after ``"q"`` (the journal flushes on its own timer and may be ahead of
+the notes) overrides the line; one before it does not (an editor's save, recorded in the
+editor's timeline, may have changed the file since).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class KnownState:
     def load(self, root: Path) -> dict[str, Known | None]:
         """The old owner's last knowledge (``None``: it recorded the file as deleted)."""
         known: dict[str, Known | None] = {}
+        noted: dict[str, int] = {}
         owner: dict[str, str] = {}
         with contextlib.suppress(OSError):
             for line in self.path.read_bytes().splitlines():
@@ -52,26 +56,30 @@ class KnownState:
                     continue  # the old owner died inside a write: its last line is incomplete
                 if "owner" in item:
                     owner = item
-                elif item.get("s") is None and item.get("k") is None:
+                    continue
+                noted[item["f"]] = item.get("q", 0)
+                if item.get("s") is None and item.get("k") is None:
                     known[item["f"]] = None
                 else:
                     known[item["f"]] = Known(item.get("s"), item.get("k"))
         if owner.get("owner") and owner.get("workspace"):
-            known.update(_journaled(Path(owner["owner"]), Path(owner["workspace"]), root))
+            for rel, (sequence, last) in _journaled(Path(owner["owner"]), Path(owner["workspace"]), root).items():
+                if sequence > noted.get(rel, 0):
+                    known[rel] = last
         return known
 
-    def rewrite(self, files: dict[str, Known], owner: Path, workspace: Path) -> None:
+    def rewrite(self, files: dict[str, Known], owner: Path, workspace: Path, sequence: int) -> None:
         """Start a new state: the whole workspace as the new owner (whose session is recorded in
-        ``owner``, with paths relative to ``workspace``) sees it."""
+        ``owner``, with paths relative to ``workspace``, up to ``sequence``) sees it."""
         self.close()
         head = orjson.dumps({"owner": str(owner), "workspace": str(workspace)}) + b"\n"
-        write_private_atomic(self.path, head + b"".join(_line(rel, known) for rel, known in files.items()))
+        write_private_atomic(self.path, head + b"".join(_line(rel, known, sequence) for rel, known in files.items()))
         self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
 
-    def note(self, changes: dict[str, Known | None]) -> None:
-        """Files whose change the owner's journal now holds."""
+    def note(self, changes: dict[str, Known | None], sequence: int) -> None:
+        """Files whose change the owner's journal now holds, up to ``sequence``."""
         if self._fd is not None and changes:
-            os.write(self._fd, b"".join(_line(rel, known) for rel, known in changes.items()))
+            os.write(self._fd, b"".join(_line(rel, known, sequence) for rel, known in changes.items()))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -79,24 +87,26 @@ class KnownState:
             self._fd = None
 
 
-def _journaled(directory: Path, workspace: Path, root: Path) -> dict[str, Known | None]:
-    """The last content the old owner's journal recorded for each file it changed."""
-    found: dict[str, Known | None] = {}
+def _journaled(directory: Path, workspace: Path, root: Path) -> dict[str, tuple[int, Known | None]]:
+    """The last content (with its sequence) the old owner's journal recorded for each file it
+    changed."""
+    found: dict[str, tuple[int, Known | None]] = {}
     for line in read_lines(directory):
         with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            action = orjson.loads(line).get("action") or {}
+            event = orjson.loads(line)
+            action = event.get("action") or {}
             if action.get("kind") != "file_change":
                 continue
             rel = (workspace / action["file"]).relative_to(root).as_posix()
             if action.get("changeType") == "delete":
-                found[rel] = None
+                found[rel] = (int(event["sequence"]), None)
             elif action.get("content"):
-                found[rel] = Known(action["content"]["sha256"])
+                found[rel] = (int(event["sequence"]), Known(action["content"]["sha256"]))
     return found
 
 
-def _line(rel: str, known: Known | None) -> bytes:
-    item: dict[str, object] = {"f": rel, "s": known.sha if known else None}
+def _line(rel: str, known: Known | None, sequence: int) -> bytes:
+    item: dict[str, object] = {"f": rel, "s": known.sha if known else None, "q": sequence}
     if known is not None and known.sha is None:
         item["k"] = known.size or 0
     return orjson.dumps(item) + b"\n"

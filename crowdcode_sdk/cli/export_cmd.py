@@ -3,7 +3,8 @@
 Formats are pluggable: the ``crowdcode.exporters`` entry-point group maps a format name to an
 object with ``help``, ``add_arguments(parser)`` and ``export(store, info, args, out)`` (``out`` a
 binary stream; an exporter with ``writes_directory = True`` gets ``None`` and writes into the
-directory given with ``-o``). ``jsonl`` — the events exactly as journaled — is built in.
+directory given with ``-o``). ``jsonl`` — the events as journaled, with the workspace events that the session owning the
+workspace recorded while this one ran merged in (``crowdcode_sdk.timeline``) — is built in.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ import sys
 from importlib.metadata import entry_points
 from typing import BinaryIO, Protocol
 
+import orjson
+
+from .. import journal
 from ..errors import CrowdcodeError
 from ..store import SessionInfo, Store
+from ..timeline import with_workspace_events
 from ..verification import verify
 
 
@@ -28,14 +33,14 @@ class Exporter(Protocol):
 
 
 class JsonLinesExporter:
-    help = "the events, one JSON object per line, in sequence order"
+    help = "the events, one JSON object per line, in sequence order (with the workspace's events)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         pass
 
     def export(self, store: Store, info: SessionInfo, args: argparse.Namespace, out: BinaryIO) -> None:
-        for line in store.lines(info):
-            out.write(line + b"\n")
+        for event in with_workspace_events(info.directory, journal.decoded(store.lines(info))):
+            out.write(orjson.dumps(event) + b"\n")
 
 
 def warn_unverified(info: SessionInfo, store: Store) -> None:

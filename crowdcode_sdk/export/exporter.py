@@ -11,6 +11,7 @@ from .. import journal
 from ..errors import CrowdcodeError
 from ..serialize.snapshots import store_loader
 from ..store import SessionInfo, Store
+from ..timeline import with_workspace_events
 from .crowd_code import DownMapper, chunk_events, write_bundle
 
 
@@ -39,7 +40,8 @@ class CrowdCodeExporter:
 def export_bundle(store: Store, info: SessionInfo, target: Path, period_ms: int = 5 * 60_000) -> str:
     """Write ``info``'s session as a crowd-code 2.0 bundle into ``target``; return a summary."""
     mapper = DownMapper()
-    events = [mapped for event in journal.decoded(store.lines(info)) if (mapped := mapper.map(event)) is not None]
+    timeline = with_workspace_events(info.directory, journal.decoded(store.lines(info)))
+    events = [mapped for event in timeline if (mapped := mapper.map(event)) is not None]
     chunks = chunk_events(events, info.start, period_ms)
     load = store_loader(store.locations.data_dir)
     snapshots = {}

@@ -16,6 +16,7 @@ from .. import journal
 from ..errors import CrowdcodeError
 from ..export.crowd_code import events_up, is_bundle, read_bundles
 from ..store import SESSION_FILE, Store
+from ..timeline import with_workspace_events
 from ..verification import Snapshots, TextSnapshots, Verifier
 from .casts import CastReader
 from .snapshots import SnapshotLoader, store_loader
@@ -69,7 +70,8 @@ class SessionSource:
         if self.kind == "journal":
             loader = self.open_loader()
             damaged = _refuse_damaged if strict else None
-            return journal.decoded(journal.read_lines(Path(self.path)), damaged), loader
+            events = journal.decoded(journal.read_lines(Path(self.path)), damaged)
+            return with_workspace_events(Path(self.path), events), loader
         for bundle in read_bundles(Path(self.path)):
             if bundle.session_id == self.session_id:
                 return events_up(bundle), bundle.snapshots.get

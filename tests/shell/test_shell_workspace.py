@@ -8,16 +8,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from shell_helpers import actions, live_entry, only_session, python_program_on_path
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import SessionInfo
+from tests.conftest import run_cli
 from tests.recordings import disk_files, sed_rebuild
 
 STAND_IN_AGENT = """\
@@ -212,7 +215,9 @@ def exit_all(terminals: list) -> list[tuple[str, str, str, str]]:
         s.child.sendline("exit")
         assert s.finish() == 0
     wait_for(lambda: all(info.end is not None for info in Store().sessions()), "every session's end")
-    return sorted((c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in all_changes())
+    return sorted(
+        (c["file"], str(c["changeType"]), str(c["source"]), c["evidence"].get("command")) for c in all_changes()
+    )
 
 
 SED_AND_APPEND = [
@@ -244,13 +249,9 @@ def test_three_terminals_on_one_workspace_record_each_change_once(shell, repo: P
     assert [info.id for info in holders] == [owner["sessionId"]]  # the owner's timeline holds them
 
 
-def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path) -> None:
-    (repo / "gen").mkdir()
-    burst = tmp_path / "burst.py"
-    burst.write_text(BURST)
-    terminals = start_terminals(shell, repo, 2)
-    (owner,) = owners()
-    worker = terminals[0]
+def kill_the_owner_mid_burst(worker, burst: Path, owner: dict) -> None:
+    """``worker`` writes 150 files; the owner's recorder is killed with SIGKILL after the first
+    20 are recorded; returns once a new owner has recorded every file."""
     worker.child.sendline(f"{sys.executable} {burst} 150")
     wait_for(lambda: len(all_changes()) >= 20, "the first changes of the burst")
     os.kill(owner["pid"], signal.SIGKILL)
@@ -258,6 +259,15 @@ def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path)
     worker.prompt()
     wait_for(lambda: len(owners()) == 1 and owners()[0]["sessionId"] != owner["sessionId"], "a new owner")
     wait_for(lambda: {c["file"] for c in all_changes()} >= {f"gen/f{i:03d}.txt" for i in range(150)}, "every file")
+
+
+def test_owner_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path) -> None:
+    (repo / "gen").mkdir()
+    burst = tmp_path / "burst.py"
+    burst.write_text(BURST)
+    terminals = start_terminals(shell, repo, 2)
+    (owner,) = owners()
+    kill_the_owner_mid_burst(terminals[0], burst, owner)
     for s in terminals:
         s.child.sendline("exit")
         s.finish()
@@ -290,31 +300,59 @@ def test_a_rebase_in_a_recorded_terminal_is_git(shell, repo: Path) -> None:
     assert "-x = 1\n+x = 10" in change["diff"]
 
 
-def test_an_editor_on_the_workspace_records_its_changes_and_the_terminal_owner_leaves_them(shell, repo: Path) -> None:
-    """A recorded terminal owns the workspace; an editor's engine starts on it later: a change is
-    recorded once, by the editor's engine (which knows its buffers), with the terminal's command."""
-    from crowdcode_sdk import Session
-    from crowdcode_sdk.attribution import Attribution
+def test_an_editor_that_does_not_own_the_workspace_records_its_own_save(shell, repo: Path) -> None:
+    """A recorded terminal owns the workspace; an editor joins the election later and waits. The
+    terminal records the others' changes, once; for a file the editor holds it asks the editor,
+    which records its own save as the user's ``file_save`` — no ``file_change`` anywhere. When the
+    terminal exits, the editor takes over: it records the next change, with an exact diff, and
+    nothing of the past again."""
+    from crowdcode_sdk import Document, Session
+    from crowdcode_sdk.attribution.ownership import WorkspaceCapture
 
     s = shell(cwd=repo)
     s.prompt()
     wait_for(lambda: len(owners()) == 1, "the terminal's ownership")
     with Session(adapter="test-editor", editor="test", workspace=repo) as editor:
-        engine = Attribution(editor, roots=[repo])
-        s.run("sed -i 's/alpha/beta/' notes.txt")
+        capture = WorkspaceCapture(editor, repo, editor=True)
+        assert not capture.owner and not capture.engine.watching
+        notes = repo / "notes.txt"
+        capture.engine.open_document(notes, "alpha\n")
+        s.run("sed -i 's/alpha/beta/' notes.txt")  # a file the editor holds, unsaved edits none
         wait_for(lambda: len(all_changes()) >= 1, "the sed change")
         s.run("echo more >> app.py")
         wait_for(lambda: len(all_changes()) >= 2, "the append")
-        engine.close()
-    assert exit_all([s]) == SED_AND_APPEND
-    assert [info.id for info in Store().sessions() if changes(info)] == [editor.id]
+        capture.engine.reload_document(notes, "beta\n")  # autoread
+        capture.engine.edit(notes, Document("beta\n").replace(0, 0, "# "))
+        capture.engine.save_document(notes)
+        notes.write_text("# beta\n")
+        wait_for(lambda: bool(actions(Store().find(editor.id), "file_save")), "the editor's save")
+        s.child.sendline("exit")
+        assert s.finish() == 0
+        wait_for(lambda: capture.owner, "the editor's ownership")
+        subprocess.run([sys.executable, "-c", "open('app.py', 'a').write('last\\n')"], cwd=repo, check=True)
+        wait_for(lambda: len(all_changes()) >= 3, "the change after the hand-over")
+        capture.close()
+    (terminal,) = [info for info in Store().sessions() if info.id != editor.id]
+    found = sorted(
+        (c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in changes(terminal)
+    )
+    assert found == SED_AND_APPEND
+    (last,) = changes(Store().find(editor.id))
+    assert (last["file"], last["changeType"]) == ("app.py", "change")
+    assert last["diff"].endswith(" x = 1\n more\n+last\n")
+    (save,) = actions(Store().find(editor.id), "file_save")
+    assert save["content"]["sha256"] == hashlib.sha256(notes.read_bytes()).hexdigest()
 
 
 def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path) -> None:
-    from tests.nvim_driver import editor, wait_recording
+    """Neovim joins the terminals' election: the first terminal owns the workspace and records
+    every other program's change once, in its timeline; a save typed in Neovim is Neovim's
+    ``file_save``, in Neovim's timeline, and no change."""
+    from tests.nvim_driver import editor, settle, wait_recording
 
     terminals = start_terminals(shell, repo, 3)
-    with editor(repo, files=["notes.txt"]) as nvim:
+    (owner,) = owners()
+    with editor(repo, files=[str(repo / "notes.txt")]) as nvim:
         wait_recording(nvim)
         wait_for(lambda: len(Store().sessions()) == 4, "the Neovim session")
         nvim_session = next(i for i in Store().sessions() if i.metadata.get("adapter") != "shell")
@@ -328,5 +366,158 @@ def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path)
         wait_for(lambda: len(all_changes()) >= 2, "the append")
         terminals[2].run("rm old.txt")
         wait_for(lambda: len(all_changes()) >= 3, "the removal")
+        nvim.command("checktime")  # Neovim reloads the sed's text
+        nvim.input("ggItyped <Esc>")
+        settle(nvim)
+        nvim.command("write")
+        wait_for(lambda: bool(actions(nvim_session, "file_save")), "Neovim's save")
     assert exit_all(terminals) == [*SED_AND_APPEND, ("old.txt", "delete", "external", "rm old.txt")]
-    assert [info.id for info in Store().sessions() if changes(info)] == [nvim_session.id]
+    assert [info.id for info in Store().sessions() if changes(info)] == [owner["sessionId"]]
+    (save,) = actions(Store().find(nvim_session.id), "file_save")
+    assert (repo / "notes.txt").read_text() == "typed beta\n"
+    assert save["content"]["sha256"] == hashlib.sha256((repo / "notes.txt").read_bytes()).hexdigest()
+
+
+def test_terminals_a_neovim_and_an_lsp_editor_record_each_change_once(
+    shell, repo: Path, agent_on_path: Path, home: Path, tmp_path: Path
+) -> None:
+    """Three recorded terminals, a real Neovim with the plugin and the LSP recorder (as VS Code
+    runs it) on one workspace: each program's change is recorded once, by the owner, with its
+    source; each editor's save is that editor's ``file_save``, in its own timeline."""
+    import asyncio
+
+    from lsprotocol import types
+
+    from tests.lsp.lsp_harness import change, shim, uri
+    from tests.nvim_driver import editor, settle, wait_recording
+
+    terminals = start_terminals(shell, repo, 3)
+    (owner,) = owners()
+
+    def session_of(adapter: str) -> SessionInfo:
+        return next(i for i in Store().sessions() if i.metadata.get("adapter") == adapter)
+
+    def opened(adapter: str) -> bool:
+        return any(s.metadata.get("adapter") == adapter and actions(s, "file_open") for s in Store().sessions())
+
+    fmt = repo / "fmt.py"
+    save_now, done = threading.Event(), threading.Event()
+
+    async def lsp_editor() -> None:
+        """VS Code's side, on its own thread (its client runs an event loop; pynvim runs another)."""
+        loop = asyncio.get_running_loop()
+        async with shim(home, repo) as client:
+            item = types.TextDocumentItem(uri(fmt), "python", 1, fmt.read_text())
+            client.text_document_did_open(types.DidOpenTextDocumentParams(item))
+            await client.roundtrip()
+            await loop.run_in_executor(None, save_now.wait)
+            # Type, then save (willSave, the write, didSave).
+            document = types.VersionedTextDocumentIdentifier(version=2, uri=uri(fmt))
+            client.text_document_did_change(types.DidChangeTextDocumentParams(document, [change((0, 0), (0, 0), "# ")]))
+            await client.roundtrip()
+            identifier = types.TextDocumentIdentifier(uri(fmt))
+            reason = types.TextDocumentSaveReason.Manual
+            client.text_document_will_save(types.WillSaveTextDocumentParams(identifier, reason))
+            fmt.write_text("# def f( a ):\n  return a\n")
+            client.text_document_did_save(types.DidSaveTextDocumentParams(identifier))
+            await client.roundtrip()
+            await loop.run_in_executor(None, done.wait)
+
+    vscode = threading.Thread(target=lambda: asyncio.run(asyncio.wait_for(lsp_editor(), 120)))
+    vscode.start()
+    try:
+        with editor(repo, files=[str(repo / "notes.txt")]) as nvim:
+            wait_recording(nvim)
+            wait_for(lambda: opened("nvim") and opened("lsp"), "both editors' opens")
+            terminals[0].run("sed -i 's/alpha/beta/' notes.txt")  # open and visible in Neovim
+            wait_for(lambda: len(all_changes()) >= 1, "the sed change")
+            agent = terminals[1]
+            agent.child.sendline("claude")
+            agent.child.expect_exact("agent> ")
+            agent.child.send("\x1b[200~build it\x1b[201~\r")
+            agent.child.expect_exact("done")
+            wait_for(lambda: len(all_changes()) >= 4, "the agent's three changes")
+            agent.child.send("/exit\r")
+            agent.prompt()
+            wait_for(lambda: all("foreground" not in e for e in owners_and_others()), "the agent's end")
+            terminals[2].run("git checkout -q other")
+            wait_for(lambda: len(all_changes()) >= 5, "the checkout")
+            # Neovim: reload the sed's text, type, save.
+            nvim.command("checktime")
+            nvim.input("ggItyped <Esc>")
+            settle(nvim)
+            nvim.command("write")
+            save_now.set()
+            wait_for(lambda: bool(actions(session_of("nvim"), "file_save")), "Neovim's save")
+            wait_for(lambda: bool(actions(session_of("lsp"), "file_save")), "the LSP editor's save")
+    finally:
+        save_now.set()
+        done.set()
+        vscode.join(timeout=30)
+    assert not vscode.is_alive()
+    found = exit_all(terminals)
+    assert [change[:3] for change in found] == [
+        ("app.py", "change", "agent"),
+        ("branch.txt", "create", "git_checkout"),
+        ("feature.py", "create", "agent"),
+        ("notes.txt", "change", "external"),
+        ("old.txt", "delete", "agent"),
+    ]
+    assert found[3][3] == "sed -i 's/alpha/beta/' notes.txt"
+    assert {c["evidence"].get("agent") for c in all_changes() if c["source"] == "agent"} == {"claude"}
+    assert [info.id for info in Store().sessions() if changes(info)] == [owner["sessionId"]]
+    for adapter, name, text in (
+        ("nvim", "notes.txt", "typed beta\n"),
+        ("lsp", "fmt.py", "# def f( a ):\n  return a\n"),
+    ):
+        (save,) = actions(Store().find(session_of(adapter).id), "file_save")
+        assert (repo / name).read_text() == text
+        assert save["content"]["sha256"] == hashlib.sha256(text.encode()).hexdigest(), adapter
+    # Neovim did not own the workspace: its export still holds the workspace's changes, once.
+    nvim_id = session_of("nvim").id
+    exported = [orjson.loads(line) for line in run_cli("export", nvim_id).stdout.splitlines()]
+    assert [e["sequence"] for e in exported] == list(range(1, len(exported) + 1))
+    merged = [e["action"] for e in exported if e["type"] == "action" and e["action"]["kind"] == "file_change"]
+    assert sorted((c["file"], c["changeType"], c["source"]) for c in merged) == [change[:3] for change in found]
+    (save,) = [e["action"] for e in exported if e["type"] == "action" and e["action"]["kind"] == "file_save"]
+    edits = [e for e in exported if e["type"] == "action" and e["action"]["kind"] == "edit"]
+    (typed,) = [e for e in edits if e["action"]["diff"]["text"] == "typed "]
+    assert save["lastEditSequence"] >= typed["sequence"]  # numbered afresh, still pointing at its edit
+    out = tmp_path / "serialized"
+    result = run_cli("serialize", nvim_id, "--out", str(out), "--no-progress", "--verified-only")
+    assert "0 do not verify" in result.stderr, result.stderr
+
+
+def owners_and_others() -> list[dict]:
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions
+
+    return live_sessions(Locations.default())
+
+
+def test_an_editor_that_owns_the_workspace_killed_mid_burst_loses_nothing(shell, repo: Path, tmp_path: Path) -> None:
+    """Neovim starts first and owns the workspace; its recorder is killed with SIGKILL while a
+    terminal's program writes 150 files: a waiting terminal takes over and records the rest, each
+    file exactly once."""
+    from tests.nvim_driver import editor, wait_recording
+
+    (repo / "gen").mkdir()
+    burst = tmp_path / "burst.py"
+    burst.write_text(BURST)
+    with editor(repo, files=[str(repo / "notes.txt")]) as nvim:
+        wait_recording(nvim)
+        wait_for(lambda: len(owners()) == 1, "Neovim's ownership")
+        (owner,) = owners()
+        assert owner["adapter"] == "nvim"
+        terminals = start_terminals(shell, repo, 2)
+        kill_the_owner_mid_burst(terminals[0], burst, owner)
+        assert owners()[0]["adapter"] == "shell"
+        for s in terminals:
+            s.child.sendline("exit")
+            assert s.finish() == 0
+    holders = {info.id: len(changes(info)) for info in Store().sessions() if changes(info)}
+    assert owner["sessionId"] in holders and len(holders) == 2, holders  # both owners recorded part of it
+    files = [c["file"] for c in all_changes()]
+    assert sorted(files) == sorted(f"gen/f{i:03d}.txt" for i in range(150)), "each file exactly once"
+    for c in all_changes():
+        assert c["content"]["sha256"] == hashlib.sha256((repo / c["file"]).read_bytes()).hexdigest(), c["file"]

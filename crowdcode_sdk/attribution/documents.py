@@ -1,0 +1,72 @@
+"""An editor's buffers, as the workspace's owner in another session sees them.
+
+Only one live session decides a workspace's changes on disk (:mod:`.ownership`); the buffers that
+explain a user's save live in whichever editor holds the file. Each editor engine publishes the
+files it holds (``documents`` in its registry entry) and answers the owner's ``explain`` request
+on its control socket: given the disk's new text, it says whether its buffer (some prefix of its
+buffered edits, see :mod:`.pending`) wrote it — and then records the ``file_save`` in its own
+timeline — or saved earlier text that someone changed since, or wants a moment for edits still
+on their way. The owner records the ``file_change`` of whatever no editor explains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..registry import request
+
+ASK_TIMEOUT_S = 2.0
+"""An editor answers from memory; one that does not answer in this long is treated as gone."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An editor's verdict on the disk's new text of a file it holds."""
+
+    saved: bool = False
+    """Its buffer explains the text: the editor recorded the user's ``file_save``."""
+    before: str | None = None
+    """It saved this text (recorded as its ``file_save``), which someone else changed since."""
+    wait: bool = False
+    """Its edits or save hint may still be on their way: ask again in a moment."""
+
+    @property
+    def decided(self) -> bool:
+        return self.saved or self.before is not None or self.wait
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"saved": self.saved, "before": self.before, "wait": self.wait}
+
+
+def editors_holding(entries: list[dict[str, Any]], path: Path, own: str) -> list[dict[str, Any]]:
+    """The other live sessions whose editor holds ``path``."""
+    name = str(path)
+    return [e for e in entries if e.get("sessionId") != own and name in (e.get("documents") or ())]
+
+
+def ask(
+    entry: dict[str, Any], path: Path, text: str, sha: str | None, *, may_wait: bool, unchanged: bool
+) -> Answer | None:
+    """Ask one editor session; ``None`` when it does not hold the file (any more) or is gone."""
+    try:
+        reply = request(
+            entry,
+            "explain",
+            timeout=ASK_TIMEOUT_S,
+            path=str(path),
+            text=text,
+            sha=sha,
+            mayWait=may_wait,
+            unchanged=unchanged,
+        )
+    except (OSError, ValueError, KeyError):  # ended meanwhile (its socket is gone or closed)
+        return None
+    if not reply.get("ok") or not reply.get("known"):
+        return None
+    before = reply.get("before")
+    return Answer(bool(reply.get("saved")), before if isinstance(before, str) else None, bool(reply.get("wait")))
+
+
+__all__ = ["ASK_TIMEOUT_S", "Answer", "ask", "editors_holding"]
