@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
-from ..positions import content_facts
+from ..positions import content_facts, final_break_variant, text_sha256
 from ..schema import (
     ChangeType,
     ContentFacts,
@@ -44,6 +44,7 @@ from ..schema import (
 )
 from ..session import Session
 from .baselines import Baseline, Baselines
+from .blobs import file_content_id
 from .diffs import minimal_change, unified_diff
 from .evidence import TerminalEvidence, Verdict, watched_by_editor
 from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
@@ -760,14 +761,15 @@ class Attribution:
         document = self._document_of(path)
         if document is not None:
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
-        if document is not None and new_text is not None:
+        if document is not None and (new_text is not None or new.skip is Skip.TOO_LARGE):
             hinted = bool(document.hints)
-            count = document.chain.find(new_text, include_base=hinted)
-            if count is not None:  # the editor wrote its buffer: the user's save, fully explained
-                self._record_save(path, document, count, new_text, new.sha)
+            written = self._explain_write(path, document, new_text, hinted)
+            if written is not None:  # the editor wrote its buffer: the user's save, fully explained
+                count, text, sha = written
+                self._record_save(path, document, count, text, sha)
                 self._baselines.set(path, new)
                 return
-            if hinted:  # saved, then changed by someone else before we looked (format on save …)
+            if hinted and new_text is not None:  # saved, then changed by someone else before we looked
                 count = document.hints[-1][1]
                 saved = document.chain.text_at(count)
                 if saved is not None:
@@ -798,6 +800,52 @@ class Attribution:
         facts = content_facts(new_text, new.sha) if new.exists and new_text is not None else None
         self._record_change(path, change_type, diff, facts, verdict)
         self._baselines.set(path, new)
+
+    def _explain_write(
+        self, path: Path, document: _Document, new_text: str | None, hinted: bool
+    ) -> tuple[int, str, str | None] | None:
+        """Whether the editor wrote its buffer: the number of chain edits the disk holds, the text
+        written and its hash when known. ``new_text`` is ``None`` for a file too large to read as
+        text; its bytes' hash is compared with the buffer's instead (any size, never stored).
+
+        An editor may also add or drop the final line break as it writes (see
+        :func:`final_break_variant`): a write of the whole buffer that differs from it only there
+        is the user's save too, with that difference recorded as an ``edit`` so that a replay of
+        the buffer reaches the bytes written."""
+        chain = document.chain
+        sha = None if new_text is not None else file_content_id(path)
+
+        def matches(text: str) -> bool:
+            return text == new_text if new_text is not None else text_sha256(text) == sha
+
+        if new_text is not None:
+            count = chain.find(new_text, include_base=hinted)
+            if count is not None:
+                return count, new_text, None
+        elif sha is None:
+            return None
+        else:
+            for count in dict.fromkeys([len(chain.edits), *(n for _, n in document.hints[-1:])]):
+                if (count or hinted) and (text := chain.text_at(count)) is not None and matches(text):
+                    return count, text, sha
+        whole = chain.text_at(len(chain.edits))
+        if whole is None or (not chain.edits and not hinted):
+            return None
+        written, change = final_break_variant(whole)
+        if not matches(written):
+            return None
+        brk = "added" if change.text else "dropped"
+        event = self.session.record(
+            Edit(
+                file=self.session.relpath(path),
+                diff=change,
+                reason=EditReason.FORMAT,
+                source=Source.USER,
+                evidence=Evidence(detail=f"the editor {brk} the final line break as it wrote the file"),
+            )
+        )
+        chain.add(change, event.sequence)
+        return len(chain.edits), written, sha
 
     def _record_change(
         self, path: Path, change_type: ChangeType, diff: str | None, facts: ContentFacts | None, verdict: Verdict
