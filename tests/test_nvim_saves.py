@@ -35,7 +35,7 @@ def save_and_wait(nvim, file: str, keys: str) -> None:
     wait_for(lambda: saves_of(file) > count, what=f"the save of {file}")
 
 
-@pytest.mark.parametrize("fixeol", [True])
+@pytest.mark.parametrize("fixeol", [True, False])
 def test_a_file_without_a_final_line_break_is_saved_by_the_user(home: Path, ws: Path, fixeol: bool) -> None:
     path = ws / "noeol.txt"
     path.write_bytes(b"first\nsecond")
@@ -45,7 +45,8 @@ def test_a_file_without_a_final_line_break_is_saved_by_the_user(home: Path, ws: 
             nvim.command("setlocal nofixeol")
         save_and_wait(nvim, "noeol.txt", "ggAX<Esc>:w<CR>")
         save_and_wait(nvim, "noeol.txt", "GAY<Esc>:w<CR>")
-    assert path.read_bytes() == (b"firstX\nsecondY\n" if fixeol else b"firstX\nsecondY")
+        save_and_wait(nvim, "noeol.txt", "Gonew<Esc>:w<CR>")
+    assert path.read_bytes() == (b"firstX\nsecondY\nnew\n" if fixeol else b"firstX\nsecondY\nnew")
     info = finished_session()
     recorded = events(info)
     assert [e for e in recorded if e.kind in ("file_change", "workspace_snapshot")][1:] == []
