@@ -272,6 +272,29 @@ class Attribution:
             document.chain.reset(text, sequence)
             document.hints = saved[-1:]
 
+    def is_clean(self, path: Path) -> bool:
+        """Whether the open document ``path`` holds no edit the disk does not have (every edit
+        saved, no save being confirmed)."""
+        with self._lock:
+            document = self._documents.get(self._normalise(path))
+            return document is not None and not document.chain.edits and not document.hints
+
+    def is_reload(self, path: Path, text: str) -> bool:
+        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` is the editor
+        loading the file from disk (an LSP client's ``:checktime`` or autoread, a revert): ``text``
+        is what the disk holds now, and not what the buffer held. Such a change is then
+        :meth:`reload_document`, not the person's ``edit``, and the disk change gets its own
+        ``file_change`` with its source. Reads the file (up to the size limit): call it only for
+        a clean buffer, so never while the person types."""
+        path = self._normalise(path)
+        root = self._root_of(path)
+        with self._lock:
+            document = self._documents.get(path)
+            if root is None or document is None or text == document.chain.base:
+                return False
+        content = root.rules.read(path)
+        return content.text is not None and content.text == text
+
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
         when the watcher sees the write and the buffered edits explain it."""

@@ -1,8 +1,9 @@
 -- Driven by test_lsp_nvim_saves.py: Neovim's built-in LSP client, with its default didChange
 -- debounce unless TEST_DEBOUNCE says otherwise, talks to `crowdcode lsp` while a list of steps runs.
 -- Inputs (environment): TEST_FILES (JSON list, the first is shown), TEST_CMD (JSON list),
--- TEST_STEPS (JSON list of {keys=...} | {cmd=...} | {wait=ms} | {shell=...} | {sync=true}), TEST_OUT
--- (result JSON). {sync=true} returns once the server has handled everything sent before it (it
+-- TEST_STEPS (JSON list of {keys=...} | {cmd=...} | {wait=ms} | {shell=...} | {sync=true} |
+-- {touch=path} | {until_exists=path}), TEST_OUT (result JSON). {touch} and {until_exists} hand over
+-- to the test and back (it changes files from a recorded shell meanwhile). {sync=true} returns once the server has handled everything sent before it (it
 -- answers requests in order): the buffers' didOpen, however large.
 local out_path = os.getenv("TEST_OUT")
 local result = { log = {} }
@@ -61,8 +62,21 @@ for _, step in ipairs(vim.json.decode(os.getenv("TEST_STEPS"))) do
   elseif step.sync then
     local response = vim.lsp.get_client_by_id(client_id):request_sync("crowdcode/getStatus", {}, 30000)
     if not response or response.err then return fail("crowdcode/getStatus failed") end
+  elseif step.touch then
+    assert(io.open(step.touch, "w")):close()
+  elseif step.until_exists then
+    if not vim.wait(60000, function() return vim.uv.fs_stat(step.until_exists) ~= nil end, 20) then
+      return fail("the test did not hand back")
+    end
   elseif step.wait then
     vim.wait(step.wait)
+  end
+end
+result.buffers = {}
+for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+  if vim.api.nvim_buf_is_loaded(buf) and vim.api.nvim_buf_get_name(buf) ~= "" then
+    local name = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(buf), ":t")
+    result.buffers[name] = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, true), "\n") .. "\n"
   end
 end
 vim.lsp.stop_client(client_id)

@@ -8,13 +8,17 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crowdcode_sdk.schema import Event, FileSave
+from crowdcode_sdk.store import Store
 
+from ..attribution_support import ShellFacts
+from ..nvim_driver import wait_for
 from .lsp_harness import SERVER, actions, events
 from .test_lsp_nvim import nvim
 
@@ -24,9 +28,16 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def drive(
-    workspace: Path, tmp_path: Path, files: list[Path], steps: list[dict[str, Any]], debounce: int | None = None
-) -> list[Event]:
-    """Run Neovim with its LSP client on ``files`` through ``steps``; the session's events."""
+    workspace: Path,
+    tmp_path: Path,
+    files: list[Path],
+    steps: list[dict[str, Any]],
+    debounce: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
+) -> dict[str, str]:
+    """Run Neovim with its LSP client on ``files`` through ``steps``; its buffers' texts at the end.
+    ``meanwhile`` runs when Neovim reaches a ``touch`` of ``tmp_path / "ready"``, and Neovim goes on
+    at an ``until_exists`` of ``tmp_path / "go"`` once it returned."""
     out = tmp_path / "result.json"
     env = {
         **os.environ,
@@ -40,17 +51,22 @@ def drive(
     }
     if debounce is not None:
         env["TEST_DEBOUNCE"] = str(debounce)
-    done = subprocess.run(
+    with subprocess.Popen(
         [nvim(), "--headless", "--clean", "-n", "-c", f"luafile {SCRIPT}"],
         env=env,
         cwd=workspace,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=90,
-    )
+    ) as editor:
+        if meanwhile is not None:
+            wait_for(lambda: (tmp_path / "ready").exists() or editor.poll() is not None, 60, "Neovim to hand over")
+            meanwhile()
+            (tmp_path / "go").touch()
+        _, stderr = editor.communicate(timeout=90)
     result = json.loads(out.read_text()) if out.exists() else {}
-    assert done.returncode == 0, (result, done.stderr)
-    return events(workspace)
+    assert editor.returncode == 0, (result, stderr)
+    return result["buffers"]
 
 
 def saved(evs: list[Event], file: str) -> list[FileSave]:
@@ -80,7 +96,8 @@ def test_a_save_is_the_users_whatever_the_final_line_break(home, workspace, tmp_
     path.write_bytes(initial)
     steps = [{"cmd": setup}] if setup else []
     steps += [{"keys": "GAX<Esc>"}, {"wait": 300}, {"cmd": "write"}, {"wait": 600}]
-    evs = drive(workspace, tmp_path, [path], steps)
+    drive(workspace, tmp_path, [path], steps)
+    evs = events(workspace)
     assert path.read_bytes() == expected
     assert others(evs) == []
     saves = saved(evs, "f.txt")
@@ -92,7 +109,8 @@ def test_an_emptied_file_is_saved_by_the_user(home, workspace, tmp_path):
     path.write_bytes(b"one\ntwo\n")
     steps = [{"keys": "ggdG"}, {"wait": 300}, {"cmd": "write"}, {"wait": 600}, {"keys": "ihello<Esc>"}]
     steps += [{"wait": 300}, {"cmd": "write"}, {"wait": 600}]
-    evs = drive(workspace, tmp_path, [path], steps)
+    drive(workspace, tmp_path, [path], steps)
+    evs = events(workspace)
     assert path.read_bytes() == b"hello\n"
     assert others(evs) == []
     saves = saved(evs, "f.txt")
@@ -105,7 +123,8 @@ def test_a_ten_megabyte_file_is_saved_by_the_user(home, workspace, tmp_path):
     path.write_text(line * (10_000_000 // len(line)))
     # A person looks at the file before changing it: its 10 MB reach the recorder first.
     steps = [{"sync": True}, {"keys": "ggAX<Esc>Gox<Esc>"}, {"wait": 500}, {"cmd": "write"}, {"wait": 1500}]
-    evs = drive(workspace, tmp_path, [path], steps)
+    drive(workspace, tmp_path, [path], steps)
+    evs = events(workspace)
     assert path.stat().st_size > 9_000_000
     assert others(evs) == []
     saves = saved(evs, "big.txt")
@@ -120,7 +139,8 @@ def test_a_save_right_after_typing_is_the_users_despite_the_debounce(home, works
     path.write_bytes(b"one\ntwo\n")
     steps = [{"sync": True}, {"keys": "GAabc<Esc>"}, {"wait": 20}, {"cmd": "write"}, {"wait": 400}]
     steps += [{"keys": "ggAdef<Esc>"}, {"wait": 20}, {"cmd": "write"}, {"keys": "Gox<Esc>"}, {"wait": 1000}]
-    evs = drive(workspace, tmp_path, [path], steps)
+    drive(workspace, tmp_path, [path], steps)
+    evs = events(workspace)
     assert path.read_bytes() == b"onedef\ntwoabc\n"
     assert others(evs) == []
     assert [e for e in actions(evs, "edit") if e.reason is not None] == []
@@ -129,3 +149,48 @@ def test_a_save_right_after_typing_is_the_users_despite_the_debounce(home, works
     # The edit typed after the last save is not in it.
     last_edit = [e for e in evs if e.kind == "edit"][-1]
     assert saves[-1].last_edit_sequence < last_edit.sequence
+
+
+def test_another_programs_change_reloaded_by_the_client_is_not_the_users(home, workspace, tmp_path):
+    """``sed -i`` from a recorded shell on three open files, then ``:checktime`` (autoread): the
+    visible and the hidden buffer are reloaded, which Neovim's client sends as didClose and didOpen
+    with the new text (clients that send a didChange: test_lsp_reloads.py); the third has an unsaved
+    edit elsewhere and is not reloaded. Each change is ``sed``'s, once; no
+    reload becomes a user edit or a user save; the unsaved edit stays the user's, unsaved."""
+    files = {name: workspace / name for name in ("shown.txt", "hidden.txt", "dirty.txt")}
+    for path in files.values():
+        path.write_text("one\ntwo\nthree\n")
+    shell = ShellFacts(workspace)
+
+    def sed() -> None:
+        shell.run(["sed", "-i", "s/two/TWO/", *map(str, files.values())], "sed -i s/two/TWO/ *.txt")
+
+    # A modified buffer is kept as it is (a person answering Neovim's W12 warning with "OK").
+    steps = [{"cmd": "autocmd FileChangedShell dirty.txt let v:fcs_choice = ''"}, {"sync": True}]
+    steps += [{"cmd": "buffer dirty.txt"}, {"keys": "ggAX<Esc>"}, {"cmd": "buffer shown.txt"}, {"wait": 300}]
+    steps += [{"touch": str(tmp_path / "ready")}, {"until_exists": str(tmp_path / "go")}]
+    # :checktime reloads the shown buffer; a hidden one is reloaded when checked by name.
+    steps += [{"cmd": "checktime"}, {"cmd": "checktime hidden.txt"}, {"wait": 1500}]
+    try:
+        buffers = drive(workspace, tmp_path, list(files.values()), steps, meanwhile=sed)
+    finally:
+        shell.close()
+    assert buffers == {
+        "shown.txt": "one\nTWO\nthree\n",
+        "hidden.txt": "one\nTWO\nthree\n",
+        "dirty.txt": "oneX\ntwo\nthree\n",
+    }
+    lsp = [info for info in Store().sessions() if info.metadata.get("adapter") == "lsp"]
+    assert len(lsp) == 1
+    evs = list(Store().events(lsp[0]))
+    changes = [e.payload for e in evs if e.kind == "file_change"]
+    assert sorted(c.file for c in changes) == sorted(files)
+    assert {(c.source, c.evidence.command if c.evidence else None) for c in changes} == {
+        ("external", "sed -i s/two/TWO/ *.txt")
+    }
+    assert actions(evs, "file_save") == []
+    edits = actions(evs, "edit")
+    assert [(e.file, e.diff.text) for e in edits if e.source == "user"] == [("dirty.txt", "X")]
+    reloads = [e for e in edits if e.reason == "reload"]
+    assert sorted(e.file for e in reloads) == ["hidden.txt", "shown.txt"]
+    assert {e.source for e in reloads} == {"unknown"}
