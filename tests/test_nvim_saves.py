@@ -73,3 +73,57 @@ def test_a_file_over_the_text_limit_is_saved_by_the_user(home: Path, ws: Path) -
     import hashlib
 
     assert saves[-1].content is not None and saves[-1].content.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_another_programs_change_reloaded_by_checktime_is_not_the_users(home: Path, ws: Path) -> None:
+    """``sed -i`` from a recorded shell on three open files, then ``:checktime`` (autoread): the
+    shown and the hidden buffer are reloaded, the one with an unsaved edit elsewhere is not. Each
+    change is ``sed``'s, once; the reloads are no user edit or save; the unsaved edit stays."""
+    from .attribution_support import ShellFacts
+
+    files = {name: ws / name for name in ("shown.txt", "hidden.txt", "dirty.txt")}
+    for path in files.values():
+        path.write_text("one\ntwo\nthree\n")
+    shell = ShellFacts(ws)
+    try:
+        with editor(ws, files=[str(p) for p in files.values()]) as nvim:
+            wait_recording(nvim)
+            nvim.command("autocmd FileChangedShell dirty.txt let v:fcs_choice = ''")  # W12 answered "OK"
+            nvim.command("buffer hidden.txt")  # loaded once shown, then hidden ('hidden' is on)
+            nvim.command("buffer dirty.txt")
+            nvim.input("ggAX<Esc>")
+            nvim.command("buffer shown.txt")
+            settle(nvim)
+            shell.run(["sed", "-i", "s/two/TWO/", *map(str, files.values())], "sed -i s/two/TWO/ *.txt")
+            nvim.command("checktime")
+            nvim.command("checktime hidden.txt")  # a hidden buffer is reloaded when checked by name
+            settle(nvim)
+            texts = {name: "\n".join(nvim.call("getbufline", name, 1, "$")) for name in files}
+            assert texts == {
+                "shown.txt": "one\nTWO\nthree",
+                "hidden.txt": "one\nTWO\nthree",
+                "dirty.txt": "oneX\ntwo\nthree",
+            }
+            wait_for(
+                lambda: len([e for e in events(nvim_session()) if e.kind == "file_change"]) == 3, what="sed's changes"
+            )
+    finally:
+        shell.close()
+    evs = events(nvim_session())
+    changes = [e.payload for e in evs if e.kind == "file_change"]
+    assert sorted(c.file for c in changes) == sorted(files)
+    assert {(c.source, c.evidence.command if c.evidence else None) for c in changes} == {
+        ("external", "sed -i s/two/TWO/ *.txt")
+    }
+    assert [e for e in evs if e.kind == "file_save"] == []
+    edits = [e.payload for e in evs if e.kind == "edit"]
+    assert [(e.file, e.diff.text) for e in edits if e.source == "user"] == [("dirty.txt", "X")]
+    assert sorted(e.file for e in edits if e.reason == "reload") == ["hidden.txt", "shown.txt"]
+    assert {e.source for e in edits if e.reason == "reload"} == {"unknown"}
+
+
+def nvim_session():
+    from crowdcode_sdk.store import Store
+
+    (info,) = [s for s in Store().sessions() if s.metadata.get("adapter") == "nvim"]
+    return info
