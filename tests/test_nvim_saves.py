@@ -127,3 +127,48 @@ def nvim_session():
 
     (info,) = [s for s in Store().sessions() if s.metadata.get("adapter") == "nvim"]
     return info
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_a_restarted_recorder_takes_the_disk_as_baseline_and_the_buffer_as_unsaved(
+    home: Path, ws: Path, run: int
+) -> None:
+    """The recorder is killed while a buffer has unsaved edits; the restarted one opens it while its
+    background scan of a 3,000-file workspace runs. Its ``file_open`` holds the disk's bytes, the
+    unsaved text follows as an edit, and the next ``:w`` is the user's save, in both sessions."""
+    import hashlib
+    import os
+    import signal
+
+    for i in range(3000):
+        (ws / f"f{i:04d}.txt").write_text(f"file {i}\n" * 20)
+    path = ws / "a.txt"
+    path.write_text("alpha\nbeta\n")
+    with editor(ws, files=[str(path)]) as nvim:
+        wait_recording(nvim)
+        nvim.input("ggAX<Esc>")
+        settle(nvim)
+        first = nvim.exec_lua("return require('crowdcode').session")
+        pid = nvim.exec_lua("return vim.fn.jobpid(require('crowdcode.host').channel)")
+        wait_for(lambda: any(e.kind == "edit" for e in events(only_session())), what="the edit to be journaled")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: nvim.exec_lua("return require('crowdcode').session") not in (None, first), what="restart")
+        wait_recording(nvim)
+        nvim.input("jAY<Esc>:w<CR>")
+        settle(nvim)
+        second = nvim.exec_lua("return require('crowdcode').session")
+        wait_for(lambda: any(e.kind == "file_save" for e in events(session(second))), what="the save")
+    assert path.read_bytes() == b"alphaX\nbetaY\n"
+    recorded = events(session(second))
+    (opened,) = [e.payload for e in recorded if e.kind == "file_open"]
+    assert opened.content.sha256 == hashlib.sha256(b"alpha\nbeta\n").hexdigest()
+    assert [e for e in recorded if e.kind == "file_change"] == []
+    (saved,) = [e.payload for e in recorded if isinstance(e.payload, FileSave)]
+    assert saved.content.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert replayed_disk(session(second))["a.txt"] == path.read_bytes()
+
+
+def session(session_id: str):
+    from crowdcode_sdk.store import Store
+
+    return wait_for(lambda: next((s for s in Store().sessions() if s.id == session_id), None), what=session_id)
