@@ -43,7 +43,7 @@ from crowdcode_sdk.session import Session, panic_everywhere
 
 from .documents import Documents, OpenDocument, file_path
 from .params import BadParams, Point, choice, field, items, span
-from .terminals import Terminals
+from .terminals import CommandFacts, Terminals
 
 Range = tuple[Point, Point]
 """``((line, character), (line, character))``: an LSP range, start and end."""
@@ -116,6 +116,7 @@ class Recorder:
         self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
         self._visible: dict[str, tuple[int, int]] = {}  # uri -> visible lines (0-based, inclusive)
         self._active_terminal: str | None = None
+        self._commands = CommandFacts()
         self._not_recording_reason: str | None = None
         self._warning: str | None = None
 
@@ -422,6 +423,9 @@ class Recorder:
         state = self.terminals.get(terminal_id, name)
         state.command, state.started = command, self.session.now_ms()
         state.feed(f"$ {command}\n")
+        directory = cwd or (str(self.session.workspace) if self.session.workspace else None)
+        if directory is not None:
+            self.session.publish(**self._commands.started(terminal_id, command, directory, state.started))
         self.session.record(
             TerminalCommand(
                 terminal_id=terminal_id, terminal_name=state.name, command=command, cwd=self._anonymous(cwd)
@@ -448,6 +452,7 @@ class Recorder:
             )
         )
         state.command = state.started = None
+        self.session.publish(**self._commands.ended(terminal_id, now))
 
     def terminal_output(self, params: Any) -> None:
         terminal_id, name = field(params, "terminalId", str), field(params, "name", str, optional=True)

@@ -6,13 +6,14 @@ user save. Driven by pygls's client over stdio, with ``sed`` run from a recorded
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 from lsprotocol import types
 
 from crowdcode_sdk.store import Store
 
 from ..attribution_support import ShellFacts
-from .lsp_harness import actions, change, run, shim, uri
+from .lsp_harness import actions, change, events, run, shim, uri
 
 TEXT = "one\ntwo\nthree\n"
 
@@ -67,3 +68,38 @@ def test_reloads_sent_as_small_edits_are_the_other_programs(home, workspace):
     reloads = [e for e in edits if e.reason == "reload"]
     assert sorted(e.file for e in reloads) == ["background.txt", "late.txt", "shown.txt"]
     assert {e.source for e in reloads} == {"unknown"}
+
+
+def test_a_command_in_the_editors_terminal_is_the_source_of_its_change(home, workspace):
+    """``sed -i`` typed into the editor's own terminal (VS Code's shell integration reports its start
+    and end): the open file's change is ``sed``'s, with its command, and the reload is not the user's."""
+    path = workspace / "notes.txt"
+    path.write_text(TEXT)
+    command = f"sed -i s/two/2nd/ {path.name}"
+
+    async def scenario():
+        async with shim(home, workspace, client_name="Visual Studio Code") as client:
+            client.text_document_did_open(
+                types.DidOpenTextDocumentParams(types.TextDocumentItem(uri(path), "plaintext", 1, TEXT))
+            )
+            start = {"terminalId": "terminal-1", "name": "bash", "command": command, "cwd": str(workspace)}
+            client.notify("crowdcode/terminalCommand", start)
+            await client.roundtrip()
+            await asyncio.to_thread(subprocess.run, ["sed", "-i", "s/two/2nd/", path.name], cwd=workspace, check=True)
+            client.notify("crowdcode/terminalCommandEnd", {"terminalId": "terminal-1", "exitCode": 0})
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    types.VersionedTextDocumentIdentifier(version=2, uri=uri(path)), [change((1, 0), (1, 3), "2nd")]
+                )
+            )
+            await client.roundtrip()
+            await asyncio.sleep(1.5)
+
+    run(scenario())
+    evs = events(home)
+    (changed,) = [e.payload for e in evs if e.kind == "file_change"]
+    assert (changed.file, changed.source, changed.evidence.command) == ("notes.txt", "external", command)
+    assert changed.evidence.terminal_id == "terminal-1"
+    assert [e for e in actions(evs, "edit") if e.source == "user"] == []
+    assert actions(evs, "file_save") == []
+    assert path.read_text() == "one\n2nd\nthree\n"
