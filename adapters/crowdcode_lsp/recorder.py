@@ -249,8 +249,8 @@ class Recorder:
         self, doc: OpenDocument, applied: list[TextChange], reason: EditReason | None, note: ChangeNote
     ) -> None:
         """Record the changes a ``didChange`` applied, as edits or, when they load the disk's new
-        text into a clean buffer, as a reload (a client that does not say so: Neovim's
-        ``:checktime``, Helix …; see :meth:`Attribution.is_reload`)."""
+        text into a clean buffer, as a reload (a client that does not say so: VS Code without the
+        extension's note, Helix …; see :meth:`Attribution.is_reload`)."""
         if doc.path is None or self.tracker is None or not (applied or reason is EditReason.RELOAD):
             return
         if (
