@@ -245,7 +245,7 @@ class Attribution:
             if document is None:
                 document = self._implicit_open(path)
             if document is not None:
-                document.chain.add(change, event.sequence)
+                document.chain.add(change, event.sequence, event.timestamp)
             return event
 
     def reload_document(self, path: Path, text: str) -> None:
@@ -281,19 +281,18 @@ class Attribution:
 
     def is_reload(self, path: Path, text: str) -> bool:
         """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` is the editor
-        loading the file from disk (an LSP client's ``:checktime`` or autoread, a revert): ``text``
-        is what the disk holds now, and not what the buffer held. Such a change is then
-        :meth:`reload_document`, not the person's ``edit``, and the disk change gets its own
-        ``file_change`` with its source. Reads the file (up to the size limit): call it only for
-        a clean buffer, so never while the person types."""
+        loading the file from disk (a client's revert or autoread): ``text`` is the disk content
+        of a change already recorded as another program's ``file_change``, and not what the buffer
+        held. Such a change is then :meth:`reload_document`, not the person's ``edit``. A change
+        that matches a write not decided yet may be the person's own, its ``didChange`` debounced
+        past the save: it stays an edit, and the decision tells the two apart (see
+        ``_wait_for_editor``). Call it only for a clean buffer: it reads the stored baseline."""
         path = self._normalise(path)
-        root = self._root_of(path)
         with self._lock:
             document = self._documents.get(path)
-            if root is None or document is None or text == document.chain.base:
+            if document is None or text == document.chain.base or self._inbox.waiting(path):
                 return False
-        content = root.rules.read(path)
-        return content.text is not None and content.text == text
+            return self._baselines.text(self._baselines.get(path)) == text
 
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
@@ -748,17 +747,25 @@ class Attribution:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
         be on their way, or, for a new file, the open of the buffer the editor just wrote."""
         document = self._document_of(entry.path)
-        if entry.deferred or text is None:
+        if entry.deferred:
             return False
         if document is None:
-            if not (created and self._editor):  # nothing is about to open it
+            if text is None or not (created and self._editor):  # nothing is about to open it
                 return False
-        elif document.hints or document.chain.find(text, include_base=False) is not None:
-            return False
+        elif document.hints or (text is not None and not self._late(document, text, entry)):
+            return False  # (a file too large to read as text waits for its hint too)
         entry.deferred = True
         entry.not_before = self.session.now_ms() + HINT_WAIT_MS
         self._inbox.put_back(entry)
         return True
+
+    def _late(self, document: _Document, text: str, entry: Pending) -> bool:
+        """Whether the buffer does not explain the write, or explains it only with edits that
+        reached the engine after the write began: the save hint that makes it the person's save
+        (an LSP client sends ``didSave`` after its debounced ``didChange``) may still be on its
+        way, or it is the editor reloading another program's change."""
+        count = document.chain.find(text, include_base=False)
+        return count is None or document.chain.edits[count - 1].received >= entry.first
 
     def _attribute(
         self,
@@ -784,6 +791,18 @@ class Attribution:
         document = self._document_of(path)
         if document is not None:
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
+        if (
+            document is not None
+            and new_text is not None
+            and entry.deferred
+            and not document.hints
+            and (count := document.chain.find(new_text, include_base=False)) is not None
+            and document.chain.edits[count - 1].received >= entry.first
+        ):
+            # The editor reloaded another program's change before it was decided (VS Code does
+            # within ~100 ms): its edits are recorded, the change is that program's, no save.
+            document.chain.advance(count, new_text)
+            document = None
         if document is not None and (new_text is not None or new.skip is Skip.TOO_LARGE):
             hinted = bool(document.hints)
             written = self._explain_write(path, document, new_text, hinted)
@@ -867,7 +886,7 @@ class Attribution:
                 evidence=Evidence(detail=f"the editor {brk} the final line break as it wrote the file"),
             )
         )
-        chain.add(change, event.sequence)
+        chain.add(change, event.sequence, event.timestamp)
         return len(chain.edits), written, sha
 
     def _record_change(

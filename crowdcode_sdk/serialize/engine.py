@@ -63,6 +63,7 @@ def _ray(
 ) -> Iterator[SessionResult]:
     require("ray", "dataset", "--engine ray")
     import ray
+
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
