@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -765,7 +766,7 @@ class Attribution:
         (an LSP client sends ``didSave`` after its debounced ``didChange``) may still be on its
         way, or it is the editor reloading another program's change."""
         count = document.chain.find(text, include_base=False)
-        return count is None or document.chain.edits[count - 1].received >= entry.first
+        return count is None or document.chain.edits[count - 1].received >= _written_at(entry)
 
     def _attribute(
         self,
@@ -797,7 +798,7 @@ class Attribution:
             and entry.deferred
             and not document.hints
             and (count := document.chain.find(new_text, include_base=False)) is not None
-            and document.chain.edits[count - 1].received >= entry.first
+            and document.chain.edits[count - 1].received >= _written_at(entry)
         ):
             # The editor reloaded another program's change before it was decided (VS Code does
             # within ~100 ms): its edits are recorded, the change is that program's, no save.
@@ -963,6 +964,15 @@ class Attribution:
         document = _Document(EditChain(text))
         self._documents[path] = document
         return document
+
+
+def _written_at(entry: Pending) -> int:
+    """When the file was last written (epoch ms): its modification time, or when the watcher saw
+    it if that is earlier (the watcher's stamp lags the write on a loaded machine)."""
+    try:
+        return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000)
+    except OSError:
+        return entry.first
 
 
 def _known(baseline: Baseline) -> Known:
