@@ -766,7 +766,7 @@ class Attribution:
         (an LSP client sends ``didSave`` after its debounced ``didChange``) may still be on its
         way, or it is the editor reloading another program's change."""
         count = document.chain.find(text, include_base=False)
-        return count is None or document.chain.edits[count - 1].received >= _written_at(entry)
+        return count is None or document.chain.edits[count - 1].received > _written_at(entry)
 
     def _attribute(
         self,
@@ -798,7 +798,7 @@ class Attribution:
             and entry.deferred
             and not document.hints
             and (count := document.chain.find(new_text, include_base=False)) is not None
-            and document.chain.edits[count - 1].received >= _written_at(entry)
+            and document.chain.edits[count - 1].received > _written_at(entry)
         ):
             # The editor reloaded another program's change before it was decided (VS Code does
             # within ~100 ms): its edits are recorded, the change is that program's, no save.
