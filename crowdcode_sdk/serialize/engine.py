@@ -63,7 +63,6 @@ def _ray(
 ) -> Iterator[SessionResult]:
     require("ray", "dataset", "--engine ray")
     import ray
-
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
