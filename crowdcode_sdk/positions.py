@@ -111,6 +111,19 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def final_break_variant(text: str) -> tuple[str, TextChange]:
+    """``text`` as an editor may write it when it adds or drops the final line break on write, and
+    the edit that makes it: with its final line break dropped, or with one added (the line break
+    the text uses). Neovim adds one for 'fixeol' where its LSP client's document lacks it, and
+    writes zero bytes for an emptied buffer its LSP client sends as ``"\\n"``."""
+    length = utf16_len(text)
+    for brk in ("\r\n", "\n", "\r"):
+        if text.endswith(brk):
+            return text[: -len(brk)], TextChange(range_offset=length - len(brk), range_length=len(brk), text="")
+    brk = {LineEnding.CRLF: "\r\n", LineEnding.CR: "\r"}.get(line_ending(text) or LineEnding.LF, "\n")
+    return text + brk, TextChange(range_offset=length, range_length=0, text=brk)
+
+
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 """The hash of an empty file: a ``file_change`` with this content and no diff created an empty file."""
 

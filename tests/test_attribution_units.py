@@ -40,7 +40,7 @@ def test_chain_finds_the_longest_saved_prefix_without_a_cap() -> None:
     doc = Document("base\n")
     chain = EditChain(doc.text)
     for i in range(3000):
-        chain.add(doc.replace(len(doc), len(doc), "ab"[i % 2]), i + 1)
+        chain.add(doc.replace(len(doc), len(doc), "ab"[i % 2]), i + 1, 0)
     saved_at_2000 = EditChain("base\n")
     saved_at_2000.edits = chain.edits[:2000]
     text_2000 = saved_at_2000.text_at(2000)
@@ -58,7 +58,7 @@ def test_chain_with_edits_that_do_not_apply_explains_nothing() -> None:
     from crowdcode_sdk.schema import TextChange
 
     chain = EditChain("ab")
-    chain.add(TextChange(range_offset=10, range_length=0, text="x"), 1)
+    chain.add(TextChange(range_offset=10, range_length=0, text="x"), 1, 0)
     assert chain.find("abx", include_base=False) is None
     assert chain.text_at(1) is None
 

@@ -12,6 +12,7 @@ from crowdcode_sdk.positions import (
     PositionError,
     apply_change,
     convert_offset,
+    final_break_variant,
     index_from_units,
     split_lines,
     units_from_index,
@@ -93,3 +94,22 @@ def test_document_edits_agree_with_plain_string_edits(initial, edits):
             p = doc.position_at(index, encoding)
             assert doc.offset_at(p.line, p.character, encoding) == index
         assert doc.index_of_utf16(doc.utf16_offset(index)) == index
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("a\nb", "a\nb\n"),
+        ("a\nb\n", "a\nb"),
+        ("a\r\nb", "a\r\nb\r\n"),
+        ("a\r\nb\r\n", "a\r\nb"),
+        ("a\rb", "a\rb\r"),
+        ("\n", ""),
+        ("", "\n"),
+        ("😀", "😀\n"),
+    ],
+)
+def test_final_break_variant_adds_or_drops_the_text_s_own_line_break(text: str, written: str) -> None:
+    variant, change = final_break_variant(text)
+    assert variant == written
+    assert apply_change(text, change) == written

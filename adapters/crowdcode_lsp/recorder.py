@@ -37,13 +37,14 @@ from crowdcode_sdk.schema import (
     TerminalCommand,
     TerminalCommandEnd,
     TerminalFocus,
+    TextChange,
     Viewport,
 )
 from crowdcode_sdk.session import Session, panic_everywhere
 
 from .documents import Documents, OpenDocument, file_path
 from .params import BadParams, Point, choice, field, items, span
-from .terminals import Terminals
+from .terminals import CommandFacts, Terminals
 
 Range = tuple[Point, Point]
 """``((line, character), (line, character))``: an LSP range, start and end."""
@@ -117,6 +118,7 @@ class Recorder:
         self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
         self._visible: dict[str, tuple[int, int]] = {}  # uri -> visible lines (0-based, inclusive)
         self._active_terminal: str | None = None
+        self._commands = CommandFacts()
         self._not_recording_reason: str | None = None
         self._warning: str | None = None
 
@@ -225,28 +227,49 @@ class Recorder:
         reason = note.reason
         if reason is None and doc.saving:
             reason = EditReason.FORMAT  # between willSave and didSave: format-on-save
-        if doc.path is not None and reason is not EditReason.RELOAD:
-            self._before_batch(note.source)
-        for change_range, text in changes:
-            if doc.out_of_sync:
-                break
-            try:
-                if change_range is None:
-                    change = doc.apply_full(text)
-                else:
-                    change = doc.apply_range(*change_range, text, self.encoding)
-            except PositionError as exc:
-                doc.out_of_sync = f"change {change_range} does not fit the document: {exc}"
-                raise BadParams(
-                    f"{uri}: {doc.out_of_sync}; its edits are not recorded until it is opened again"
-                ) from None
-            if change is None or doc.path is None or self.tracker is None or reason is EditReason.RELOAD:
-                continue
-            self.tracker.edit(doc.path, change, source=note.source, reason=reason, evidence=note.evidence)
-            self._last_edit_uri = uri
-        doc.version = version
-        if reason is EditReason.RELOAD and doc.path is not None and self.tracker is not None:
+        applied: list[TextChange] = []
+        try:
+            for change_range, text in changes:
+                if doc.out_of_sync:
+                    break
+                try:
+                    if change_range is None:
+                        change = doc.apply_full(text)
+                    else:
+                        change = doc.apply_range(*change_range, text, self.encoding)
+                except PositionError as exc:
+                    doc.out_of_sync = f"change {change_range} does not fit the document: {exc}"
+                    raise BadParams(
+                        f"{uri}: {doc.out_of_sync}; its edits are not recorded until it is opened again"
+                    ) from None
+                if change is not None:
+                    applied.append(change)
+        finally:
+            doc.version = version
+            self._record_changes(doc, applied, reason, note)
+
+    def _record_changes(
+        self, doc: OpenDocument, applied: list[TextChange], reason: EditReason | None, note: ChangeNote
+    ) -> None:
+        """Record the changes a ``didChange`` applied, as edits or, when they load the disk's new
+        text into a clean buffer, as a reload (a client that does not say so: VS Code without the
+        extension's note, Helix …; see :meth:`Attribution.is_reload`)."""
+        if doc.path is None or self.tracker is None or not (applied or reason is EditReason.RELOAD):
+            return
+        if (
+            reason is None
+            and note.source is Source.USER
+            and self.tracker.is_clean(doc.path)
+            and self.tracker.is_reload(doc.path, doc.document.text)
+        ):
+            reason = EditReason.RELOAD
+        if reason is EditReason.RELOAD:
             self.tracker.reload_document(doc.path, doc.document.text)
+            return
+        self._before_batch(note.source)
+        for change in applied:
+            self.tracker.edit(doc.path, change, source=note.source, reason=reason, evidence=note.evidence)
+        self._last_edit_uri = doc.uri
 
     def _before_batch(self, source: Source) -> None:
         """Snapshot the workspace before the first edit of a batch made by something other than
@@ -403,6 +426,9 @@ class Recorder:
         state = self.terminals.get(terminal_id, name)
         state.command, state.started = command, self.session.now_ms()
         state.feed(f"$ {command}\n")
+        directory = cwd or (str(self.session.workspace) if self.session.workspace else None)
+        if directory is not None:
+            self.session.publish(**self._commands.started(terminal_id, command, directory, state.started))
         self.session.record(
             TerminalCommand(
                 terminal_id=terminal_id, terminal_name=state.name, command=command, cwd=self._anonymous(cwd)
@@ -429,6 +455,7 @@ class Recorder:
             )
         )
         state.command = state.started = None
+        self.session.publish(**self._commands.ended(terminal_id, now))
 
     def terminal_output(self, params: Any) -> None:
         terminal_id, name = field(params, "terminalId", str), field(params, "name", str, optional=True)

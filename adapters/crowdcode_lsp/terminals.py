@@ -1,4 +1,5 @@
-"""Terminal output that an editor plugin forwards (VS Code shell integration).
+"""Terminal output that an editor plugin forwards (VS Code shell integration), and its commands
+as evidence for the attribution engine.
 
 Two things are kept per terminal: the raw stream, appended to an asciicast v2 file at
 ``<session dir>/terminals/<terminal id>.cast`` (cross-issue contract 3; truncated on panic), and
@@ -15,6 +16,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -23,6 +25,7 @@ from crowdcode_sdk.schema import TerminalViewport
 from crowdcode_sdk.serialize.terminal import clean_line
 
 TAIL_LINES = 20
+RECENT_COMMANDS = 20
 MAX_LINE = 4096
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -106,3 +109,33 @@ class Terminals:
         for state in self._terminals.values():
             state.lines.clear()
             state.lines.append("")
+
+
+class CommandFacts:
+    """The editor's terminal commands as the live registry's facts, in the shape ``crowdcode shell``
+    publishes (contract 2: the command in the foreground, then the recent ones with their start and
+    end), so that a file an editor terminal's ``sed -i`` or agent CLI changes is credited to it by
+    whichever engine decides the change (``crowdcode_sdk.attribution.evidence``)."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, dict[str, Any]] = {}
+        self._recent: list[dict[str, Any]] = []
+
+    def started(self, terminal_id: str, command: str, cwd: str, now_ms: int) -> dict[str, Any]:
+        """A command started; returns the facts to publish."""
+        self._running[terminal_id] = {"command": command, "cwd": cwd, "since": now_ms, "terminalId": terminal_id}
+        return self.facts()
+
+    def ended(self, terminal_id: str, now_ms: int) -> dict[str, Any]:
+        """A command ended (a start never reported is no fact); returns the facts to publish."""
+        running = self._running.pop(terminal_id, None)
+        if running is not None:
+            done = {"command": running["command"], "cwd": running["cwd"], "terminalId": terminal_id}
+            self._recent = [*self._recent, {**done, "start": running["since"], "end": now_ms}][-RECENT_COMMANDS:]
+        return self.facts()
+
+    def facts(self) -> dict[str, Any]:
+        """The most recently started command still running (one per session, as a shell has), and
+        the recent ones."""
+        foreground = max(self._running.values(), key=lambda c: c["since"], default=None)
+        return {"foreground": foreground, "recent": list(self._recent)}

@@ -5,8 +5,9 @@ new or emptied buffer (one empty line) is ``"\\n"``. The document kept here foll
 the buffer's own line break (``'fileformat'``); what is recorded is the file as Neovim writes it:
 that document, after a byte order mark when ``'bomb'`` is set (Neovim reads it into that option,
 not into the text), and nothing at all for a buffer without lines (an empty file, or every line
-deleted), which Neovim shows as one empty line but writes as zero bytes. A file without a final
-line break differs only in that last break.
+deleted), which Neovim shows as one empty line but writes as zero bytes; and without the last
+line break when Neovim writes none (a file read without one, kept by 'nofixeol' or 'binary'; see
+``noeol``). Changes that touch that last break are then computed on the file texts.
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ class Buffer:
     """One tracked buffer: its number, file (``name``, an absolute path) and text."""
 
     def __init__(
-        self, number: int, name: str, fileformat: str, text: str, *, empty: bool = False, bom: bool = False
+        self,
+        number: int,
+        name: str,
+        fileformat: str,
+        text: str,
+        *,
+        empty: bool = False,
+        bom: bool = False,
+        noeol: bool = False,
     ) -> None:
         self.number = number
         self.name = name
@@ -47,6 +56,8 @@ class Buffer:
         self.empty = empty
         """The buffer has no lines: Neovim writes nothing (its document is still one empty line)."""
         self.bom = bom
+        self.noeol = noeol
+        """Neovim writes the buffer without its last line break."""
 
     @property
     def path(self) -> Path | None:
@@ -56,10 +67,11 @@ class Buffer:
     @property
     def text(self) -> str:
         """The file as Neovim writes this buffer (see the module docstring)."""
-        return self.file_text(self.document.text, self.empty, self.bom)
+        return self.file_text(self.document.text, self.empty, self.bom, self.noeol)
 
-    @staticmethod
-    def file_text(document: str, empty: bool, bom: bool) -> str:
+    def file_text(self, document: str, empty: bool, bom: bool, noeol: bool) -> str:
+        if noeol and document.endswith(self.line_break):
+            document = document[: -len(self.line_break)]
         return (BOM if bom else "") + ("" if empty else document)
 
     def from_nvim(self, text: str) -> str:
@@ -71,26 +83,33 @@ class Buffer:
         (``ggdG``, ``:w``, ``:e!``) is then ``unix``, and written with ``\n``."""
         self.line_break = LINE_BREAKS.get(fileformat, self.line_break)
 
-    def reset(self, text: str, *, empty: bool = False, bom: bool = False) -> None:
+    def reset(self, text: str, *, empty: bool = False, bom: bool = False, noeol: bool = False) -> None:
         """The buffer was read again: ``text`` (Neovim's model) replaces everything."""
         self.document = Document(self.from_nvim(text))
-        self.empty, self.bom = empty, bom
+        self.empty, self.bom, self.noeol = empty, bom, noeol
 
     def index(self, row: int, col: int) -> int:
         """Code point index of a (row, byte column) position; past a line's end means its end."""
         return self.document.offset_at(row, col, Encoding.UTF8)
 
     def replace_lines(
-        self, first: int, last: int, text: str, hint: tuple[int, int] | None = None, empty: bool = False
+        self,
+        first: int,
+        last: int,
+        text: str,
+        hint: tuple[int, int] | None = None,
+        empty: bool = False,
+        noeol: bool = False,
     ) -> TextChange | None:
         """Apply one on_lines change: lines ``first``..``last`` (0-based, end exclusive) now read
-        ``text`` (each line ending in ``\\n``); ``empty``: the buffer now has no lines. Returns the
+        ``text`` (each line ending in ``\\n``); ``empty``: the buffer now has no lines; ``noeol``:
+        Neovim now writes it without its last line break. Returns the
         smallest edit of the file text, or None if nothing changed.
 
         ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
         characters, typing or deleting one is placed there rather than at the run's end.
         """
-        before = self.text if empty or self.empty else None
+        before = self.text if empty or self.empty or noeol or self.noeol else None
         start = self.document.offset_at(first, 0, Encoding.UTF8)
         end = self.document.offset_at(last, 0, Encoding.UTF8)
         if not text and start == 0 and end == len(self.document):
@@ -99,18 +118,20 @@ class Buffer:
         if hint is not None:
             with contextlib.suppress(CrowdcodeError):
                 at = self.index(*hint) - start
-        return self._in_file(self._replace_minimal(start, end, self.from_nvim(text), at), before, empty)
+        change = self._replace_minimal(start, end, self.from_nvim(text), at)
+        return self._in_file(change, before, empty, noeol)
 
-    def replace_all(self, text: str, empty: bool = False) -> TextChange | None:
+    def replace_all(self, text: str, empty: bool = False, noeol: bool = False) -> TextChange | None:
         """Make the text ``text`` (Neovim's model) with the smallest single replacement, or None."""
-        before = self.text if empty or self.empty else None
-        return self._in_file(self._replace_minimal(0, len(self.document), self.from_nvim(text), None), before, empty)
+        before = self.text if empty or self.empty or noeol or self.noeol else None
+        change = self._replace_minimal(0, len(self.document), self.from_nvim(text), None)
+        return self._in_file(change, before, empty, noeol)
 
-    def _in_file(self, change: TextChange | None, before: str | None, empty: bool) -> TextChange | None:
+    def _in_file(self, change: TextChange | None, before: str | None, empty: bool, noeol: bool) -> TextChange | None:
         """A change of the document as a change of the file text: after the byte order mark, and
-        the whole difference when the buffer lost or gained its lines (``before``: the file text
-        then)."""
-        self.empty = empty
+        the whole difference when the buffer lost or gained its lines or is written without its
+        last line break (``before``: the file text then)."""
+        self.empty, self.noeol = empty, noeol
         if before is not None:
             return minimal_change(before, self.text)
         if change is not None and self.bom:

@@ -119,7 +119,13 @@ class Host:
         consent = consent_status(self.locations).value
         ask = consent_notice_due("nvim", self.locations)
         self.reply(
-            {"type": "ready", "session": self.session.id, "consent": consent, "ask_consent": ask, "consent_text": CONSENT_TEXT}
+            {
+                "type": "ready",
+                "session": self.session.id,
+                "consent": consent,
+                "ask_consent": ask,
+                "consent_text": CONSENT_TEXT,
+            }
         )
         if allowed.warning:  # local storage nearly full
             self.reply({"type": "message", "text": allowed.warning})
@@ -197,10 +203,19 @@ class Host:
             return True
         return False
 
-    def _open(self, buf: int, name: str, fileformat: str, text: str, empty: bool = False, bom: bool = False) -> None:
+    def _open(
+        self,
+        buf: int,
+        name: str,
+        fileformat: str,
+        text: str,
+        empty: bool = False,
+        bom: bool = False,
+        noeol: bool = False,
+    ) -> None:
         if self._secret(buf, name) or self._not_text(buf, text):
             return
-        buffer = Buffer(buf, name, fileformat, text, empty=empty is True, bom=bom is True)
+        buffer = Buffer(buf, name, fileformat, text, empty=empty is True, bom=bom is True, noeol=noeol is True)
         if buffer.path is None:  # the plugin sends files only; a scratch buffer has nothing to rebuild
             self._excluded.add(buf)
             return
@@ -210,7 +225,16 @@ class Host:
         self._events().open_document(self._path(buffer), buffer.text)
 
     def _lines(
-        self, buf: int, first: int, last: int, text: str, reason: Any, row: Any, col: Any, empty: bool = False
+        self,
+        buf: int,
+        first: int,
+        last: int,
+        text: str,
+        reason: Any,
+        row: Any,
+        col: Any,
+        empty: bool = False,
+        noeol: bool = False,
     ) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
@@ -218,26 +242,34 @@ class Host:
             return
         if reason == "completion":  # one edit when the completion is done: see _complete
             self._completing.setdefault(buf, buffer.text)
-        change = buffer.replace_lines(first, last, text, (row, col) if row is not False else None, empty is True)
+        hint = (row, col) if row is not False else None
+        change = buffer.replace_lines(first, last, text, hint, empty is True, noeol is True)
         if change is not None and reason != "completion":
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 
     def _reload(
-        self, buf: int, text: str, reason: Any, empty: bool = False, bom: bool = False, fileformat: Any = None
+        self,
+        buf: int,
+        text: str,
+        reason: Any,
+        empty: bool = False,
+        bom: bool = False,
+        fileformat: Any = None,
+        noeol: bool = False,
     ) -> None:
         buffer = self.buffers[buf]
         if self._not_text(buf, text):
             self._events().close_document(self._path(buffer))
             return
-        empty, bom = empty is True, bom is True
+        empty, bom, noeol = empty is True, bom is True, noeol is True
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
             if isinstance(fileformat, str):
                 buffer.read_as(fileformat)
-            disk = buffer.file_text(buffer.from_nvim(text), empty, bom)
+            disk = buffer.file_text(buffer.from_nvim(text), empty, bom, noeol)
             self._events().reload_document(self._path(buffer), disk)
-            buffer.reset(text, empty=empty, bom=bom)
+            buffer.reset(text, empty=empty, bom=bom, noeol=noeol)
             return
-        change = buffer.replace_all(text, empty)  # undoing or redoing a reload: an editor change
+        change = buffer.replace_all(text, empty, noeol)  # undoing or redoing a reload: an editor change
         if change is not None:
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 

@@ -25,6 +25,15 @@ def content_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_content_id(path: Path) -> str | None:
+    """The content id of a file too large to read whole (``None``: gone or unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 class BlobStore:
     """``<root>/<sha[:2]>/<sha>``; writes are atomic (a reader sees a whole blob or none)."""
 

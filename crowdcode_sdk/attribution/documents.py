@@ -46,21 +46,52 @@ def editors_holding(entries: list[dict[str, Any]], path: Path, own: str) -> list
     return [e for e in entries if e.get("sessionId") != own and name in (e.get("documents") or ())]
 
 
-def ask(
-    entry: dict[str, Any], path: Path, text: str, sha: str | None, *, may_wait: bool, unchanged: bool
-) -> Answer | None:
+@dataclass(frozen=True)
+class Question:
+    """The owner's question about a file's new content on disk."""
+
+    path: Path
+    text: str | None
+    """The disk's text; ``None`` for a file too large to read as text (its bytes' hash decides)."""
+    sha: str | None
+    may_wait: bool = False
+    """The owner can decide later: an editor whose edits or save hint may be on their way says so."""
+    unchanged: bool = False
+    """The content did not change (a save of an unmodified buffer, with a save hint)."""
+    settled: bool = False
+    """The change already waited once: edits that reached the editor after the write are a reload."""
+    written_at: int = 0
+    """When the file was written (epoch ms): edits received later did not write it."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "text": self.text,
+            "sha": self.sha,
+            "mayWait": self.may_wait,
+            "unchanged": self.unchanged,
+            "settled": self.settled,
+            "writtenAt": self.written_at,
+        }
+
+    @classmethod
+    def from_wire(cls, message: dict[str, Any]) -> Question:
+        text = message.get("text")
+        return cls(
+            Path(message["path"]),
+            text if isinstance(text, str) else None,
+            message.get("sha"),
+            bool(message.get("mayWait")),
+            bool(message.get("unchanged")),
+            bool(message.get("settled")),
+            int(message.get("writtenAt") or 0),
+        )
+
+
+def ask(entry: dict[str, Any], question: Question) -> Answer | None:
     """Ask one editor session; ``None`` when it does not hold the file (any more) or is gone."""
     try:
-        reply = request(
-            entry,
-            "explain",
-            timeout=ASK_TIMEOUT_S,
-            path=str(path),
-            text=text,
-            sha=sha,
-            mayWait=may_wait,
-            unchanged=unchanged,
-        )
+        reply = request(entry, "explain", timeout=ASK_TIMEOUT_S, **question.to_wire())
     except (OSError, ValueError, KeyError):  # ended meanwhile (its socket is gone or closed)
         return None
     if not reply.get("ok") or not reply.get("known"):
@@ -69,4 +100,4 @@ def ask(
     return Answer(bool(reply.get("saved")), before if isinstance(before, str) else None, bool(reply.get("wait")))
 
 
-__all__ = ["ASK_TIMEOUT_S", "Answer", "ask", "editors_holding"]
+__all__ = ["ASK_TIMEOUT_S", "Answer", "Question", "ask", "editors_holding"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
-from ..positions import content_facts
+from ..positions import content_facts, final_break_variant, text_sha256
 from ..schema import (
     ChangeType,
     ContentFacts,
@@ -45,8 +46,9 @@ from ..schema import (
 )
 from ..session import Session
 from .baselines import Baseline, Baselines
+from .blobs import file_content_id
 from .diffs import minimal_change, unified_diff
-from .documents import Answer, ask, editors_holding
+from .documents import Answer, Question, ask, editors_holding
 from .evidence import TerminalEvidence, Verdict
 from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
 from .handover import Known, KnownState
@@ -274,7 +276,7 @@ class Attribution:
             if document is None:
                 document = self._implicit_open(path)
             if document is not None:
-                document.chain.add(change, event.sequence)
+                document.chain.add(change, event.sequence, event.timestamp)
             return event
 
     def reload_document(self, path: Path, text: str) -> None:
@@ -300,6 +302,28 @@ class Attribution:
             saved = [(at, 0) for at, count in document.hints if document.chain.text_at(count) == text]
             document.chain.reset(text, sequence)
             document.hints = saved[-1:]
+
+    def is_clean(self, path: Path) -> bool:
+        """Whether the open document ``path`` holds no edit the disk does not have (every edit
+        saved, no save being confirmed)."""
+        with self._lock:
+            document = self._documents.get(self._normalise(path))
+            return document is not None and not document.chain.edits and not document.hints
+
+    def is_reload(self, path: Path, text: str) -> bool:
+        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` is the editor
+        loading the file from disk (a client's revert or autoread): ``text`` is the disk content
+        of a change already recorded as another program's ``file_change``, and not what the buffer
+        held. Such a change is then :meth:`reload_document`, not the person's ``edit``. A change
+        that matches a write not decided yet may be the person's own, its ``didChange`` debounced
+        past the save: it stays an edit, and the decision tells the two apart (see
+        ``_wait_for_editor``). Call it only for a clean buffer: it reads the stored baseline."""
+        path = self._normalise(path)
+        with self._lock:
+            document = self._documents.get(path)
+            if document is None or text == document.chain.base or self._inbox.waiting(path):
+                return False
+            return self._baselines.text(self._baselines.get(path)) == text
 
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
@@ -733,7 +757,14 @@ class Attribution:
                 created = old is None or not old.exists
                 may_wait = not final and git_source is None
                 answer = self._explain(
-                    entry.path, content.text, new.sha, terminals, may_wait=may_wait and not entry.deferred
+                    entry.path,
+                    content.text,
+                    new.sha,
+                    terminals,
+                    may_wait=may_wait and not entry.deferred,
+                    settled=entry.deferred,
+                    written_at=_written_at(entry),
+                    too_large=new.skip is Skip.TOO_LARGE,
                 )
                 if may_wait and self._wait_for_editor(entry, content.text, created, answer, terminals):
                     continue
@@ -776,17 +807,26 @@ class Attribution:
     ) -> bool:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
         be on their way, or, for a new file, the open of the buffer the editor just wrote."""
-        if entry.deferred or text is None:
+        if entry.deferred:
             return False
         if answer is None:
-            if not (created and self._editor_on(entry.path, terminals)):  # nothing is about to open it
-                return False
+            if text is None or not (created and self._editor_on(entry.path, terminals)):
+                return False  # nothing is about to open it
         elif not answer.wait:
             return False
         entry.deferred = True
         entry.not_before = self.session.now_ms() + HINT_WAIT_MS
         self._inbox.put_back(entry)
         return True
+
+    @staticmethod
+    def _late(document: _Document, text: str, written_at: int) -> bool:
+        """Whether the buffer does not explain the write, or explains it only with edits that
+        reached the engine after the write began: the save hint that makes it the person's save
+        (an LSP client sends ``didSave`` after its debounced ``didChange``) may still be on its
+        way, or it is the editor reloading another program's change."""
+        count = document.chain.find(text, include_base=False)
+        return count is None or document.chain.edits[count - 1].received > written_at
 
     def _attribute(
         self,
@@ -841,6 +881,52 @@ class Attribution:
         self._record_change(path, change_type, diff, facts, verdict)
         self._baselines.set(path, new)
 
+    def _explain_write(
+        self, path: Path, document: _Document, new_text: str | None, hinted: bool
+    ) -> tuple[int, str, str | None] | None:
+        """Whether the editor wrote its buffer: the number of chain edits the disk holds, the text
+        written and its hash when known. ``new_text`` is ``None`` for a file too large to read as
+        text; its bytes' hash is compared with the buffer's instead (any size, never stored).
+
+        An editor may also add or drop the final line break as it writes (see
+        :func:`final_break_variant`): a write of the whole buffer that differs from it only there
+        is the user's save too, with that difference recorded as an ``edit`` so that a replay of
+        the buffer reaches the bytes written."""
+        chain = document.chain
+        sha = None if new_text is not None else file_content_id(path)
+
+        def matches(text: str) -> bool:
+            return text == new_text if new_text is not None else text_sha256(text) == sha
+
+        if new_text is not None:
+            count = chain.find(new_text, include_base=hinted)
+            if count is not None:
+                return count, new_text, None
+        elif sha is None:
+            return None
+        else:
+            for count in dict.fromkeys([len(chain.edits), *(n for _, n in document.hints[-1:])]):
+                if (count or hinted) and (text := chain.text_at(count)) is not None and matches(text):
+                    return count, text, sha
+        whole = chain.text_at(len(chain.edits))
+        if whole is None or (not chain.edits and not hinted):
+            return None
+        written, change = final_break_variant(whole)
+        if not matches(written):
+            return None
+        brk = "added" if change.text else "dropped"
+        event = self.session.record(
+            Edit(
+                file=self.session.relpath(path),
+                diff=change,
+                reason=EditReason.FORMAT,
+                source=Source.USER,
+                evidence=Evidence(detail=f"the editor {brk} the final line break as it wrote the file"),
+            )
+        )
+        chain.add(change, event.sequence, event.timestamp)
+        return len(chain.edits), written, sha
+
     def _record_change(
         self, path: Path, change_type: ChangeType, diff: str | None, facts: ContentFacts | None, verdict: Verdict
     ) -> None:
@@ -883,44 +969,67 @@ class Attribution:
         *,
         may_wait: bool = False,
         unchanged: bool = False,
+        settled: bool = False,
+        written_at: int = 0,
+        too_large: bool = False,
     ) -> Answer | None:
         """Owner: ask the editors holding ``path`` open — this session's, then the other live
         sessions' (:mod:`.documents`) — whether their buffer explains the disk's ``text``; the one
-        that does records its ``file_save``. ``None``: no editor holds the file (or it is not text)."""
-        if text is None:
+        that does records its ``file_save``. ``None``: no editor holds the file (or it is not text;
+        a file too large to read as text, ``text`` ``None``, is explained by its bytes' hash).
+        ``settled``: the change already waited once; ``written_at``: when the file was written."""
+        if text is None and not too_large:
             return None
-        found = self._answer(path, text, sha, may_wait=may_wait, unchanged=unchanged) if self._editor else None
+        question = Question(path, text, sha, may_wait, unchanged, settled, written_at)
+        found = self._answer(question) if self._editor else None
         if found is not None and found.decided:
             return found
         for entry in editors_holding(terminals, path, self.session.id):
-            answer = ask(entry, path, text, sha, may_wait=may_wait, unchanged=unchanged)
+            answer = ask(entry, question)
             if answer is not None and answer.decided:
                 return answer
             found = found or answer
         return found
 
-    def _answer(self, path: Path, text: str, sha: str | None, *, may_wait: bool, unchanged: bool) -> Answer | None:
+    def _answer(self, question: Question) -> Answer | None:
         """This editor's side of :meth:`_explain` (``None``: the file is not open here)."""
+        path, text = question.path, question.text
         with self._lock:
             document = self._document_of(path)
             if document is None:
                 return None
-            if unchanged:
+            if question.unchanged:
                 # The disk content did not change; with a save hint that is a save of an
                 # unmodified (or back-to-unmodified) buffer.
-                if document.hints and (count := document.chain.find(text, include_base=True)) is not None:
+                if (
+                    text is not None
+                    and document.hints
+                    and (count := document.chain.find(text, include_base=True)) is not None
+                ):
                     self._record_save(path, document, count, text)
                 return Answer()
-            if may_wait and not document.hints and document.chain.find(text, include_base=False) is None:
-                return Answer(wait=True)
             now = self.session.now_ms()
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
             hinted = bool(document.hints)
-            count = document.chain.find(text, include_base=hinted)
-            if count is not None:  # the editor wrote its buffer: the user's save, fully explained
-                self._record_save(path, document, count, text, sha)
+            if question.may_wait and not hinted and (text is None or self._late(document, text, question.written_at)):
+                return Answer(wait=True)  # (a file too large to read as text waits for its hint too)
+            if (
+                question.settled
+                and not hinted
+                and text is not None
+                and (count := document.chain.find(text, include_base=False)) is not None
+                and document.chain.edits[count - 1].received > question.written_at
+            ):
+                # The editor reloaded another program's change before it was decided (VS Code does
+                # within ~100 ms): its edits are recorded, the change is that program's, no save.
+                document.chain.advance(count, text)
+                return Answer()
+            written = self._explain_write(path, document, text, hinted)
+            if written is not None:  # the editor wrote its buffer: the user's save, fully explained
+                count, saved_text, sha = written
+                self._record_save(path, document, count, saved_text, sha or question.sha)
                 return Answer(saved=True)
-            if hinted:  # saved, then changed by someone else before we looked (format on save …)
+            if hinted and text is not None:  # saved, then changed by someone else before we looked
                 count = document.hints[-1][1]
                 saved = document.chain.text_at(count)
                 if saved is not None:
@@ -930,13 +1039,7 @@ class Attribution:
 
     def _on_explain(self, message: dict[str, Any]) -> dict[str, Any]:
         """Control request from the workspace's owner in another session."""
-        answer = self._answer(
-            Path(message["path"]),
-            str(message["text"]),
-            message.get("sha"),
-            may_wait=bool(message.get("mayWait")),
-            unchanged=bool(message.get("unchanged")),
-        )
+        answer = self._answer(Question.from_wire(message))
         if not self.watching:  # no worker here: the closes its decision settles are recorded now
             self._close_decided()
         return {"ok": True, "known": answer is not None, **(answer.to_wire() if answer else {})}
@@ -991,6 +1094,15 @@ class Attribution:
         self._documents[path] = document
         self._publish_documents()
         return document
+
+
+def _written_at(entry: Pending) -> int:
+    """When the file was last written (epoch ms): its modification time, or when the watcher saw
+    it if that is earlier (the watcher's stamp lags the write on a loaded machine)."""
+    try:
+        return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000)
+    except OSError:
+        return entry.first
 
 
 def _known(baseline: Baseline) -> Known:

@@ -20,6 +20,10 @@ class PendingEdit:
     sequence: int
     length_after: int
     """UTF-16 length of the buffer after this edit: finds candidate prefixes without replaying."""
+    received: int
+    """When the adapter reported it (epoch ms): a write that began before the edits that explain it
+    reached the engine is either a save whose edits came late (an LSP client's debounce) or a
+    reload of another program's change."""
 
 
 class EditChain:
@@ -35,9 +39,9 @@ class EditChain:
     def length(self) -> int:
         return self.edits[-1].length_after if self.edits else self._base_length
 
-    def add(self, change: TextChange, sequence: int) -> None:
+    def add(self, change: TextChange, sequence: int, received: int) -> None:
         after = self.length + utf16_len(change.text) - change.range_length
-        self.edits.append(PendingEdit(change, sequence, after))
+        self.edits.append(PendingEdit(change, sequence, after, received))
 
     def sequence_at(self, count: int) -> int | None:
         """Sequence of the last edit in the first ``count`` edits (or of the base)."""

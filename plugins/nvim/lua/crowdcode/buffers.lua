@@ -23,6 +23,7 @@ local M = {}
 ---@field nr integer changenr() as last seen
 ---@field reading boolean a :edit / :checktime read is in progress
 ---@field empty boolean the buffer had no lines when last reported
+---@field noeol boolean Neovim writes the buffer without a final line break (see no_eol)
 
 ---@type table<integer, crowdcode.BufState>
 local states = {}
@@ -61,13 +62,21 @@ local function has_bom(buf)
   return vim.bo[buf].bomb and (fenc == '' or fenc == 'utf-8')
 end
 
--- Sends a change of the buffer's emptiness that its on_lines could not see: undo and redo mark a
--- buffer as having no lines only after their on_lines callbacks ran. The event changes no line.
-local function sync_empty(st, buf, reason)
-  local empty = is_empty(buf)
-  if empty ~= st.empty then
-    st.empty = empty
-    queue.push({ 'lines', buf, 0, 0, '', reason, false, false, empty })
+-- Whether Neovim writes the buffer without a final line break: a file read without one keeps
+-- 'noeol', and only 'nofixeol' (or 'binary') lets the write leave it out.
+local function no_eol(buf)
+  local bo = vim.bo[buf]
+  return not bo.eol and (not bo.fixeol or bo.binary)
+end
+
+-- Sends a change of the buffer's emptiness or final line break that its on_lines could not see:
+-- undo and redo mark a buffer as having no lines only after their on_lines callbacks ran, and
+-- :set eol, fixeol or binary change what a write adds. The event changes no line.
+local function sync_shape(st, buf, reason)
+  local empty, noeol = is_empty(buf), no_eol(buf)
+  if empty ~= st.empty or noeol ~= st.noeol then
+    st.empty, st.noeol = empty, noeol
+    queue.push({ 'lines', buf, 0, 0, '', reason, false, false, empty, noeol })
   end
 end
 
@@ -126,7 +135,7 @@ function M.resolve()
   pending = {}
   for buf, reason in pairs(reasons) do
     if states[buf] and api.nvim_buf_is_loaded(buf) then
-      sync_empty(states[buf], buf, reason)
+      sync_shape(states[buf], buf, reason)
     end
   end
 end
@@ -139,7 +148,8 @@ local function on_lines(st, buf, tick, first, last, new_last)
     text = table.concat(api.nvim_buf_get_lines(buf, first, new_last, false), '\n') .. '\n'
   end
   st.empty = new_last <= 1 and is_empty(buf)
-  local event = { 'lines', buf, first, last, text, false, false, false, st.empty }
+  st.noeol = no_eol(buf)
+  local event = { 'lines', buf, first, last, text, false, false, false, st.empty, st.noeol }
   if st.hint_tick == tick - 1 then
     event[7], event[8] = st.hint_row, st.hint_col
   end
@@ -149,8 +159,9 @@ local function on_lines(st, buf, tick, first, last, new_last)
 end
 
 local function on_reload(st, buf)
-  st.empty = is_empty(buf)
-  local event = { 'reload', buf, whole_text(buf), false, st.empty, has_bom(buf), vim.bo[buf].fileformat }
+  st.empty, st.noeol = is_empty(buf), no_eol(buf)
+  local event =
+    { 'reload', buf, whole_text(buf), false, st.empty, has_bom(buf), vim.bo[buf].fileformat, st.noeol }
   if st.reading then
     event[4] = 'disk'
   else
@@ -227,9 +238,9 @@ function M.open(buf)
     return
   end
   local st = { name = api.nvim_buf_get_name(buf), attached = false, nr = changenr_of(buf), reading = false }
-  st.empty = is_empty(buf)
+  st.empty, st.noeol = is_empty(buf), no_eol(buf)
   states[buf] = st
-  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf), st.empty, has_bom(buf) })
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf), st.empty, has_bom(buf), st.noeol })
   attach(buf, st)
 end
 
@@ -260,8 +271,8 @@ function M.on_read_post(buf)
   end
   st.nr = changenr_of(buf)
   if not st.attached then -- :edit! unloaded the buffer, which detached us
-    st.empty = is_empty(buf)
-    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty, has_bom(buf), vim.bo[buf].fileformat })
+    st.empty, st.noeol = is_empty(buf), no_eol(buf)
+    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty, has_bom(buf), vim.bo[buf].fileformat, st.noeol })
     attach(buf, st)
   end
   vim.schedule(function()
@@ -288,8 +299,16 @@ function M.on_write(buf)
   local st = states[buf]
   if st then
     M.on_rename(buf)
-    sync_empty(st, buf, false)
+    sync_shape(st, buf, false)
     queue.push({ 'save', buf })
+  end
+end
+
+--- 'eol', 'fixeol' or 'binary' was set: what a write of the buffer ends with may have changed.
+function M.on_option(buf)
+  local st = states[buf]
+  if st then
+    sync_shape(st, buf, false)
   end
 end
 

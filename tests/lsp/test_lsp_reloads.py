@@ -1,0 +1,113 @@
+"""A client that sends its reload of a file another program changed as an ordinary ``didChange``
+(VS Code's small-edit reload without the crowdcode extension's note, Helix, Zed …): the disk change
+is that program's ``file_change`` and no user save; a reload that comes after the change was
+decided is a ``reload`` edit, one that comes before stays an edit of the buffer (it cannot be told
+from a debounced edit of the person's own save until no save follows). Driven by pygls's client
+over stdio, with ``sed`` run from a recorded shell."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+from lsprotocol import types
+
+from crowdcode_sdk.store import Store
+
+from ..attribution_support import ShellFacts
+from .lsp_harness import actions, change, events, run, shim, uri
+
+TEXT = "one\ntwo\nthree\n"
+
+
+def test_reloads_sent_as_small_edits_are_the_other_programs(home, workspace):
+    files = {name: workspace / name for name in ("shown.txt", "background.txt", "dirty.txt", "late.txt")}
+    for path in files.values():
+        path.write_text(TEXT)
+    shell = ShellFacts(workspace)
+
+    def edit(client, name: str, version: int, *changes) -> None:
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version=version, uri=uri(files[name])), list(changes)
+            )
+        )
+
+    async def scenario():
+        async with shim(home, workspace, client_name="Visual Studio Code") as client:
+            for path in files.values():
+                client.text_document_did_open(
+                    types.DidOpenTextDocumentParams(types.TextDocumentItem(uri(path), "plaintext", 1, TEXT))
+                )
+            edit(client, "dirty.txt", 2, change((0, 3), (0, 3), "X"))  # typed, never saved
+            await client.roundtrip()
+            shell.run(["sed", "-i", "s/two/TWO/", *map(str, files.values())], "sed -i s/two/TWO/ *.txt")
+            # The editor reloads the clean documents as the smallest edits, before the recorder
+            # decided the disk change (shown, background: two edits in one change) and after it
+            # (late); the modified one is not reloaded.
+            edit(client, "shown.txt", 2, change((1, 0), (1, 3), "TWO"))
+            edit(client, "background.txt", 2, change((1, 0), (1, 1), "T"), change((1, 1), (1, 3), "WO"))
+            await client.roundtrip()
+            await asyncio.sleep(1.5)
+            edit(client, "late.txt", 2, change((1, 0), (1, 3), "TWO"))
+            await client.roundtrip()
+            await asyncio.sleep(0.5)
+
+    try:
+        run(scenario())
+    finally:
+        shell.close()
+    (lsp,) = [info for info in Store().sessions() if info.metadata.get("adapter") == "lsp"]
+    evs = list(Store().events(lsp))
+    changes = [e.payload for e in evs if e.kind == "file_change"]
+    assert sorted(c.file for c in changes) == sorted(files)
+    assert {(c.source, c.evidence.command if c.evidence else None) for c in changes} == {
+        ("external", "sed -i s/two/TWO/ *.txt")
+    }
+    assert actions(evs, "file_save") == []
+    edits = actions(evs, "edit")
+    assert sorted((e.file, e.diff.text) for e in edits if e.source == "user") == [
+        ("background.txt", "T"),
+        ("background.txt", "WO"),
+        ("dirty.txt", "X"),
+        ("shown.txt", "TWO"),
+    ]
+    reloads = [e for e in edits if e.reason == "reload"]
+    assert [e.file for e in reloads] == ["late.txt"]
+    assert {e.source for e in reloads} == {"unknown"}
+
+
+def test_a_command_in_the_editors_terminal_is_the_source_of_its_change(home, workspace):
+    """``sed -i`` typed into the editor's own terminal (VS Code's shell integration reports its start
+    and end): the open file's change is ``sed``'s, with its command, and the reload is a reload."""
+    path = workspace / "notes.txt"
+    path.write_text(TEXT)
+    command = f"sed -i s/two/2nd/ {path.name}"
+
+    async def scenario():
+        async with shim(home, workspace, client_name="Visual Studio Code") as client:
+            client.text_document_did_open(
+                types.DidOpenTextDocumentParams(types.TextDocumentItem(uri(path), "plaintext", 1, TEXT))
+            )
+            start = {"terminalId": "terminal-1", "name": "bash", "command": command, "cwd": str(workspace)}
+            client.notify("crowdcode/terminalCommand", start)
+            await client.roundtrip()
+            await asyncio.to_thread(subprocess.run, ["sed", "-i", "s/two/2nd/", path.name], cwd=workspace, check=True)
+            await asyncio.sleep(1.5)  # VS Code reloads when it sees the change; here after the recorder decided it
+            client.notify("crowdcode/terminalCommandEnd", {"terminalId": "terminal-1", "exitCode": 0})
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    types.VersionedTextDocumentIdentifier(version=2, uri=uri(path)), [change((1, 0), (1, 3), "2nd")]
+                )
+            )
+            await client.roundtrip()
+            await asyncio.sleep(1.5)
+
+    run(scenario())
+    evs = events(home)
+    (changed,) = [e.payload for e in evs if e.kind == "file_change"]
+    assert (changed.file, changed.source, changed.evidence.command) == ("notes.txt", "external", command)
+    assert changed.evidence.terminal_id == "terminal-1"
+    assert actions(evs, "file_save") == []
+    assert [(e.reason, e.source) for e in actions(evs, "edit")] == [("reload", "unknown")]
+    assert path.read_text() == "one\n2nd\nthree\n"
