@@ -227,12 +227,14 @@ SED_AND_APPEND = [
 
 
 def start_terminals(shell, repo: Path, count: int) -> list:
+    """``count`` recorded terminals on ``repo``, beside the sessions already live there."""
+    before = len(Store().sessions())
     terminals = []
     for _ in range(count):
         s = shell(cwd=repo)
         s.prompt()
         terminals.append(s)
-    wait_for(lambda: len(Store().sessions()) == count, f"{count} sessions")
+    wait_for(lambda: len(Store().sessions()) == before + count, f"{count} more sessions")
     wait_for(lambda: len(owners()) == 1, "an owner")
     return terminals
 
