@@ -27,7 +27,8 @@ from .foreground import read_argv
 MULTIPLEXERS = frozenset({"tmux", "screen"})
 REFRESH_S = 1.0
 """How long the answer "a recorded pane runs inside this terminal" is reused: the registry is a
-directory of files, and input comes a key at a time."""
+directory of files, and input comes a key at a time. "No" is not reused: the pane's recorder
+registers a moment after its prompt shows."""
 
 
 class NestedPanes:
@@ -47,7 +48,7 @@ class NestedPanes:
         if not argv or os.path.basename(argv[0]) not in MULTIPLEXERS:
             return False
         now = time.monotonic()
-        if now - self._checked >= REFRESH_S:
+        if not self._nested or now - self._checked >= REFRESH_S:  # a pane may have just registered
             self._checked = now
             self._nested = any(
                 (entry.get("terminal") or {}).get("outer") == self._terminal_id

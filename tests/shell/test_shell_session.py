@@ -487,6 +487,7 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     socket = f"cc-{os.getpid()}-{time.monotonic_ns()}"
     s.child.sendline(f"tmux -L {socket} -f /dev/null new-session '{CROWDCODE} shell'")
     s.prompt()
+    _wait_for_the_pane_recorder()
     s.child.sendline("echo in-pane-$((6*7))")
     s.child.expect_exact("in-pane-42")
     s.prompt()
@@ -505,6 +506,19 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     assert "echo in-pane-$((6*7))\n" in typed[inner.id]
     assert "in-pane" not in typed[outer.id]
     assert f"tmux -L {socket}" in typed[outer.id] and typed[outer.id].endswith("exit\n")  # its own keys
+
+
+def _wait_for_the_pane_recorder(timeout: float = 20.0) -> None:
+    """The pane's recorder publishes which terminal it is nested in once it runs; keys typed
+    before that (a moment after the pane's prompt, on a loaded machine) are counted in both
+    sessions: docs/shell.md, "Nested multiplexers"."""
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions
+
+    deadline = time.monotonic() + timeout
+    while not any((e.get("terminal") or {}).get("outer") for e in live_sessions(Locations.default())):
+        assert time.monotonic() < deadline, "the pane's recorder never registered"
+        time.sleep(0.05)
 
 
 def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
