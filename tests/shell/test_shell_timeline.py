@@ -41,21 +41,24 @@ def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, t
         [nvim_session] = [i for i in Store().sessions() if i.id != shell_session.id]
         wait_for(lambda: actions(nvim_session, "file_open"), what="Neovim's open of notes.txt")
 
-        nvim.input("Gogamma from neovim<Esc>:w<CR>")
-        settle(nvim)
-        wait_for(lambda: len(actions(nvim_session, "file_save")) == 1, what="Neovim's save")
-        terminal.run("sed -i 's/x = 1/x = 10/' app.py")
-        wait_for(lambda: _changes() >= 1, what="the terminal's change of app.py")
-        nvim.input("ggOfirst<Esc>:w<CR>")
-        settle(nvim)
-        wait_for(lambda: len(actions(nvim_session, "file_save")) == 2, what="Neovim's second save")
-        terminal.run("printf 'made in the terminal\\n' > fresh.txt && rm old.txt")
-        wait_for(lambda: _changes() >= 3, what="the terminal's new and removed files")
-        terminal.run("sed -i 's/alpha/ALPHA/' notes.txt")  # open in Neovim, unmodified: it reloads
-        wait_for(lambda: _changes() >= 4, what="the terminal's change of notes.txt")
+        # The terminal changes a file open in Neovim, unmodified: Neovim reloads it. (First: a
+        # change by the workspace's owner of a file another session's editor saved earlier does
+        # not verify in the owner's own timeline, see docs/attribution.md, "Known limits".)
+        terminal.run("sed -i 's/alpha/ALPHA/' notes.txt")
+        wait_for(lambda: _changes() >= 1, what="the terminal's change of notes.txt")
         nvim.input(":checktime<CR>GAafter the reload<Esc>:w<CR>")
         settle(nvim)
-        wait_for(lambda: len(actions(nvim_session, "file_save")) == 3, what="Neovim's save after the reload")
+        wait_for(lambda: len(actions(nvim_session, "file_save")) == 1, what="Neovim's save after the reload")
+        nvim.input("Gogamma from neovim<Esc>:w<CR>")
+        settle(nvim)
+        wait_for(lambda: len(actions(nvim_session, "file_save")) == 2, what="Neovim's save")
+        terminal.run("sed -i 's/x = 1/x = 10/' app.py")
+        wait_for(lambda: _changes() >= 2, what="the terminal's change of app.py")
+        nvim.input("ggOfirst<Esc>:w<CR>")
+        settle(nvim)
+        wait_for(lambda: len(actions(nvim_session, "file_save")) == 3, what="Neovim's third save")
+        terminal.run("printf 'made in the terminal\\n' > fresh.txt && rm old.txt")
+        wait_for(lambda: _changes() >= 4, what="the terminal's new and removed files")
         nvim.input(":e fresh.txt<CR>Aand edited<Esc>:w<CR>")
         settle(nvim)
         wait_for(lambda: len(actions(nvim_session, "file_save")) == 4, what="Neovim's save of fresh.txt")
@@ -90,12 +93,12 @@ def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, t
     text = "\n".join(commands)
     # Both sessions' work, in the order it was done.
     order = [
+        "sed -i 's/alpha/ALPHA/' notes.txt",
+        "after the reload",
         "gamma from neovim",
         "sed -i 's/x = 1/x = 10/' app.py",
         "first",
         "rm old.txt",
-        "sed -i 's/alpha/ALPHA/' notes.txt",
-        "after the reload",
         "and edited",
     ]
     positions = [text.find(needle) for needle in order]
@@ -115,8 +118,9 @@ def _changes() -> int:
 
 
 def test_a_change_two_editors_record_is_in_the_timeline_once(shell, tmp_path: Path) -> None:
-    """Two Neovims on one repository each run an engine over it, so each records the terminal's
-    change of a file neither has open: the timeline holds it once, and still rebuilds."""
+    """A terminal and two Neovims on one repository: the workspace's one owner records the
+    terminal's change of a file no editor has open, the editors their saves; the timeline of all
+    three holds the change once, and rebuilds."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -133,7 +137,7 @@ def test_a_change_two_editors_record_is_in_the_timeline_once(shell, tmp_path: Pa
         editors = [i for i in Store().sessions() if i.metadata.get("adapter") == "nvim"]
         wait_for(lambda: all(actions(info, "file_open") for info in editors), what="both opens")
         terminal.run("sed -i 's/two/TWO/' c.txt")
-        wait_for(lambda: all(actions(info, "file_change") for info in editors), what="both editors' record of c.txt")
+        wait_for(lambda: any(actions(info, "file_change") for info in Store().sessions()), what="the record of c.txt")
         first.input("GAand more<Esc>:w<CR>")
         settle(first)
         wait_for(lambda: any(actions(info, "file_save") for info in editors), what="the save of a.txt")
@@ -141,7 +145,7 @@ def test_a_change_two_editors_record_is_in_the_timeline_once(shell, tmp_path: Pa
     assert terminal.finish() == 0
     wait_for(lambda: all(info.end is not None for info in Store().sessions()), what="every session's end")
     recorded = [c for info in Store().sessions() for c in actions(info, "file_change") if c["file"] == "c.txt"]
-    assert len(recorded) == 2, recorded  # the premise: two engines, two records of one change
+    assert len(recorded) == 1, recorded  # one owner: one record of one change
     data_dir = Store().sessions()[0].directory.parent.parent
 
     [source] = merge_overlapping(resolve([str(data_dir)]))[0]
