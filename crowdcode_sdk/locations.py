@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,9 @@ class Locations:
         if home:
             root = Path(home).expanduser().absolute()
             return cls(root / "config.toml", root / "data", root / "run")
-        runtime = Path(platformdirs.user_runtime_dir(APP))
+        with warnings.catch_warnings():  # platformdirs warns on stderr without XDG_RUNTIME_DIR:
+            warnings.simplefilter("ignore")  # the fallback just below is ours, and quiet
+            runtime = Path(platformdirs.user_runtime_dir(APP))
         if not runtime.parent.is_dir():  # no XDG runtime dir (containers, cron): keep it private
             runtime = Path(platformdirs.user_state_dir(APP)) / "run"
         return cls(
