@@ -29,7 +29,7 @@ from .lsp_harness import actions, replay
 
 INITIAL = "first line\n"
 LONG = "".join(f"line {n} of the long file\n" for n in range(1, 301))
-TODO = "".join(f"section {s}:\n" + "".join(f"    item {s}.{i}\n" for i in range(1, 6)) for s in range(1, 41))
+SECTIONS = "".join(f"section {s}:\n" + "".join(f"    item {s}.{i}\n" for i in range(1, 6)) for s in range(1, 41))
 """40 indented sections of 6 lines (240 lines): VS Code folds plain text by its indentation."""
 HIDDEN = "a file no editor shows\nwords that the agent rewrites\n"
 
@@ -67,7 +67,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     subprocess.run([*git, "add", "long.txt", "added.txt", "also.txt"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "feature"], check=True)
     subprocess.run([*git, "checkout", "-q", "main"], check=True)
-    (workspace / "todo.txt").write_text(TODO)
+    (workspace / "todo.txt").write_text(SECTIONS)
     (workspace / "hidden.txt").write_text(HIDDEN)
     set_value(Locations.default(), "consent.status", "declined")  # no consent modal in the way
     # Leaving the block stops code-server by SIGTERM to its process group (a service manager's stop).
@@ -112,7 +112,7 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     # What the page showed, fact by fact.
     first_todo_edit = next(i for i, e in enumerate(events) if e.kind == "edit" and e.payload.file == "todo.txt")
     observed = [(i, e.payload.viewport) for i, e in enumerate(events) if e.type == "observation" and e.payload.viewport]
-    texts = {"long.txt": LONG, "todo.txt": TODO}
+    texts = {"long.txt": LONG, "todo.txt": SECTIONS}
     # Top, three PageDowns, the wheel; a fold then PageDown; the split's end and PageUp: each view
     # the gutter showed was recorded for its file, give or take the partly visible first and last
     # lines (the gutter draws them; VS Code may not count them). Folded lines are inside the view.
@@ -163,10 +163,10 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert {events[i].payload.source.value for i in agent} == {"unknown"}
     assert events[hidden[0]].payload.source.value == "external"
     todo, hidden_text = (workspace / "todo.txt").read_text(), (workspace / "hidden.txt").read_text()
-    lines = TODO.splitlines(keepends=True)
+    lines = SECTIONS.splitlines(keepends=True)
     assert todo == "AGENT: " + "".join(lines[:3]) + "AGENT: " + "".join(lines[3:]) + "section 1:"
     assert hidden_text == "a file no editor shows\nrewritten by the agent that the agent rewrites\n"
-    assert replay(events, "todo.txt", TODO) == todo
+    assert replay(events, "todo.txt", SECTIONS) == todo
     assert replay(events, "hidden.txt", HIDDEN) == hidden_text
     assert {f.terminal_name for f in actions(events, "terminal_focus")} == {"bash"}
     ends = {e.command: e.exit_code for e in actions(events, "terminal_command_end")}
