@@ -9,8 +9,7 @@ pathspec's ``GitIgnoreSpec`` so that negations, anchoring and ``**`` behave exac
 A directory that is ignored is never descended into (git cannot re-include files below an
 excluded directory either), so files in it are neither listed nor read.
 
-Issue 7 (redaction) imports :data:`SECRET_GLOBS` and :func:`is_secret` (alias
-``is_secret_file``) from here: one list, one matcher.
+Redaction imports :data:`SECRET_GLOBS` and :func:`is_secret` from here: one list, one matcher.
 """
 
 from __future__ import annotations
@@ -112,10 +111,6 @@ def is_secret(path: str | os.PathLike[str]) -> bool:
     if text.startswith("~/"):
         text = text[2:]
     return bool(text) and _SECRET_RE.match(text) is not None
-
-
-is_secret_file = is_secret
-"""The name the cross-issue contract gives the matcher."""
 
 
 class Skip(enum.StrEnum):

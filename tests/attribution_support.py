@@ -176,7 +176,7 @@ def init_repo(root: Path, files: dict[str, str], branch: str = "main") -> None:
 
 class ShellFacts:
     """A real shell session publishing registry facts exactly as ``crowdcode shell`` does
-    (contract 2): the foreground command while it runs, then the recent list."""
+    : the foreground command while it runs, then the recent list."""
 
     def __init__(self, cwd: Path, workspace: Path | None = None) -> None:
         self.cwd = cwd

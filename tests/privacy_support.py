@@ -85,7 +85,7 @@ def bundles_in(server) -> list[dict[str, bytes]]:  # type: ignore[no-untyped-def
 
 
 def write_snapshot(locations: Locations, snapshot_id: str, files: dict[str, str], **fields: object) -> None:
-    """Write a workspace snapshot the way issue 4 does (contract 3): zstd blobs + a manifest;
+    """Write a workspace snapshot the way the attribution engine does: zstd blobs + a manifest;
     ``fields`` adds manifest keys (``sessionId``, and ``parent``/``removed`` for a delta)."""
     import hashlib
 

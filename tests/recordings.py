@@ -56,7 +56,7 @@ class Recorder:
         self.view(path, 0)
 
     def snapshot(self, snapshot_id: str, files: dict[str, str]) -> None:
-        """Write a snapshot as the attribution engine does (contract 3) and record it."""
+        """Write a snapshot as the attribution engine does and record it."""
         data_dir = self.session.locations.data_dir
         manifest = {}
         for path, text in files.items():

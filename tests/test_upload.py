@@ -445,7 +445,7 @@ def test_delta_snapshots_are_bundled_whole(privacy_home: Locations, ingest) -> N
     session = Session(adapter="test", editor="pytest", locations=privacy_home)
     write_snapshot(privacy_home, "s1", {"a.py": "a = 1\n", "b.py": "b = 2\n", "c.py": "c\n"}, sessionId=session.id)
     session.snapshot("s1")
-    # Issue 4 stores a later snapshot as a delta from its parent.
+    # The engine stores a later snapshot as a delta from its parent.
     write_snapshot(privacy_home, "s2", {"b.py": "b = 3\n"}, sessionId=session.id, parent="s1", removed=["c.py"])
     session.snapshot("s2")
     write_snapshot(privacy_home, "unrelated", {"x.py": "x\n"}, sessionId="someone-else")

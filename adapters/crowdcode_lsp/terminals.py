@@ -2,7 +2,7 @@
 as evidence for the attribution engine.
 
 Two things are kept per terminal: the raw stream, appended to an asciicast v2 file at
-``<session dir>/terminals/<terminal id>.cast`` (cross-issue contract 3; truncated on panic), and
+``<session dir>/terminals/<terminal id>.cast`` (docs/schema.md; truncated on panic), and
 the tail of its last lines, which becomes the ``activeTerminal`` part of observations. The editor
 only hands over the output of shell commands, not a screen, so the tail is the stream's last lines,
 each cleaned as it shows on a screen (escape sequences removed, carriage-return redraws applied:
@@ -113,7 +113,7 @@ class Terminals:
 
 class CommandFacts:
     """The editor's terminal commands as the live registry's facts, in the shape ``crowdcode shell``
-    publishes (contract 2: the command in the foreground, then the recent ones with their start and
+    publishes (docs/shell.md: the command in the foreground, then the recent ones with their start and
     end), so that a file an editor terminal's ``sed -i`` or agent CLI changes is credited to it by
     whichever engine decides the change (``crowdcode_sdk.attribution.evidence``)."""
 

@@ -201,10 +201,10 @@ class Attribution:
     def for_terminal(cls, session: Session, start: Path, *, wait: bool = True) -> Attribution:
         """The engine for a terminal session started in ``start``: it watches the git working
         tree containing ``start`` (else ``start`` itself) and has no documents; the shell's
-        registry facts (contract 2) are its evidence."""
+        registry facts are its evidence."""
         return cls(session, roots=[workspace_root(Path(start))], wait=wait, editor=False)
 
-    # --- the adapter API (contract 1) -------------------------------------------------------------
+    # --- the adapter API -------------------------------------------------------------------------
 
     def open_document(self, path: Path, text: str) -> None:
         """The editor opened ``path`` with ``text``; its edits are buffered from here on.

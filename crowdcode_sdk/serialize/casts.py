@@ -1,7 +1,7 @@
 """Raw terminal streams (asciicast v2) as a fallback source of command output.
 
 ``crowdcode shell`` keeps each terminal's raw output at
-``<session dir>/terminals/<terminal_id>.cast`` (cross-issue contract): a JSON header line with
+``<session dir>/terminals/<terminal_id>.cast`` (docs/schema.md): a JSON header line with
 ``timestamp`` (epoch seconds), then ``[seconds_since_start, "o", data]`` lines. When no rendered
 screen of a command's terminal was observed, its output is the stream between the command's start
 and end, cleaned (see :func:`.terminal.clean_raw`).

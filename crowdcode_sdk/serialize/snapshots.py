@@ -1,6 +1,6 @@
 """Reading workspace snapshots (written by the attribution engine) for initial file contents.
 
-Layout (cross-issue contract): content-addressed zstd blobs at
+Layout (docs/schema.md): content-addressed zstd blobs at
 ``<data_dir>/snapshots/blobs/<sha[:2]>/<sha>`` and manifests at
 ``<data_dir>/snapshots/manifests/<snapshot_id>.json`` = ``{"files": {relpath: sha}, ...}``,
 referenced by ``workspace_snapshot`` events.

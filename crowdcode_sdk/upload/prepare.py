@@ -44,7 +44,7 @@ from .queue import Entry, UploadQueue
 
 
 def snapshot_dirs(locations: Locations) -> tuple[Path, Path]:
-    """Where issue 4's workspace snapshots live: (manifests, blobs)."""
+    """Where the attribution engine's workspace snapshots live: (manifests, blobs)."""
     root = locations.data_dir / "snapshots"
     return root / "manifests", root / "blobs"
 
@@ -280,7 +280,7 @@ def _following_lines(info: SessionInfo, segment: Path) -> Iterator[bytes]:
 
 
 def resolve_manifest(locations: Locations, snapshot_id: str) -> dict[str, Any] | None:
-    """A snapshot manifest with every file listed: issue 4 stores later snapshots of a session as
+    """A snapshot manifest with every file listed: the engine stores later snapshots of a session as
     deltas (``parent``, ``removed``); the bundle gets the whole snapshot so that it stands alone.
     A chain with a missing ancestor is bundled as the delta it is."""
     manifests, _ = snapshot_dirs(locations)
