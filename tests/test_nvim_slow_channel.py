@@ -62,7 +62,7 @@ def test_saves_are_the_users_when_the_editors_messages_arrive_late(home: Path, t
             time.sleep(gap_s)
             nvim.input(":w<CR>")
             settle(nvim)
-            wait_for(lambda: len(decisions("notes.txt")) > before, timeout=30, what="the save's decision")
+            wait_for(lambda b=before: len(decisions("notes.txt")) > b, timeout=30, what="the save's decision")
         assert path.read_text() == "first\nLine 0\nLine 1\nLine 2\n"
     info = finished_session(timeout=30)
     assert decisions_of(info, "notes.txt") == ["file_save"] * 3
