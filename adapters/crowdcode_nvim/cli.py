@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     nvim = pynvim.attach("stdio")
 
     def reply(message: dict[str, Any]) -> None:
-        nvim.exec_lua("require('crowdcode')._from_host(...)", message, async_=True)
+        """Thread-safe: the attribution engine asks for barriers from its own threads."""
+        nvim.async_call(nvim.exec_lua, "require('crowdcode')._from_host(...)", message, async_=True)
 
     host = Host(reply)
     busy = False
