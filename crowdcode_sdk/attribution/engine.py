@@ -1063,6 +1063,11 @@ class Attribution:
                 if saved is not None:
                     self._record_save(path, document, count, saved)
                     return Answer(before=saved)
+            if not self.watching and text is not None:
+                # Another session owns the workspace: no watcher keeps this engine's baselines.
+                # The owner's question says what the disk holds now and that this editor did not
+                # write it, which is what a reload of the file brings (see :meth:`is_reload`).
+                self._baselines.set(path, self._baselines.of_text(text))
             return Answer()
 
     def _on_explain(self, message: dict[str, Any]) -> dict[str, Any]:
