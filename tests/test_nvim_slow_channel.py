@@ -85,3 +85,22 @@ def test_another_programs_change_is_still_its_own_when_the_editor_is_slow(home: 
     changes = [e.payload for e in events(info) if isinstance(e.payload, FileChange) and e.payload.file == "notes.txt"]
     assert [(c.change_type, c.diff is not None) for c in changes] == [("change", True)]
     assert decisions_of(info, "notes.txt") == ["file_change"]
+
+
+def test_a_save_right_before_quitting_is_the_users_when_the_editor_is_slow(home: Path, tmp_path: Path) -> None:
+    """``:w`` then quit: the write waits for the editor's barrier, which Neovim, gone, never sends
+    back; its save hint and the buffer's close arrive with the end of the session. The final
+    decision still has the buffer: the save is the user's."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "notes.txt"
+    path.write_text("first\n")
+    with editor(ws, cmd=[*SLOW, crowdcode_executable(), "nvim"], files=[str(path)]) as nvim:
+        wait_recording(nvim)
+        nvim.input("GoLast<Esc>:w<CR>")
+        settle(nvim)
+        wait_for(lambda: path.read_text() == "first\nLast\n", what="Neovim's write")
+        time.sleep((FORWARD_MS + HINT_WAIT_MS) / 1000)  # the write waits for the editor when Neovim quits
+    info = finished_session(timeout=30)
+    assert decisions_of(info, "notes.txt") == ["file_save"]
+    assert replayed_disk(info) == disk(ws)

@@ -388,15 +388,18 @@ class Attribution:
             self._documents_changed.notify_all()
         self.session.record(FileClose(file=self.session.relpath(path)))
 
-    def _close_decided(self) -> float | None:
+    def _close_decided(self, final: bool) -> float | None:
         """Worker: record the closes whose saves are decided (or given up); returns the seconds
-        until the next one is due, if any is still waiting."""
+        until the next one is due, if any is still waiting. ``final``: the final pass has decided
+        every change, the rest close now. (Not :attr:`_stopping`, which ``close`` may set while a
+        save still waits for its editor: closing the document then would leave that save to be
+        decided without its buffer, as someone else's change.)"""
         if not self._closing:
             return None
         now = self.session.now_ms()
         with self._lock:
             for path, (document, deadline) in list(self._closing.items()):
-                if now >= deadline or self._stopping or not (document.hints or self._inbox.waiting(path)):
+                if now >= deadline or final or not (document.hints or self._inbox.waiting(path)):
                     self._record_close(path)
             deadlines = [deadline for _, deadline in self._closing.values()]
         return (min(deadlines) - now) / 1000 if deadlines else None
@@ -585,13 +588,13 @@ class Attribution:
                 try:
                     self._decide(ready, final=stopping)
                     self._note_handover()
-                    self._close_decided()
+                    self._close_decided(stopping)
                 except Exception:  # one bad file must not stop attribution
                     _log.exception("attribution failed")
                 finally:
                     self._inbox.done()
                 continue
-            due = self._close_decided()
+            due = self._close_decided(stopping)
             if stopping:
                 return
             waiting = self._inbox.preparable(self.session.now_ms(), PREPARE_QUIET_MS, PREPARE_BATCH)
@@ -1074,7 +1077,7 @@ class Attribution:
         """Control request from the workspace's owner in another session."""
         answer = self._answer(Question.from_wire(message))
         if not self.watching:  # no worker here: the closes its decision settles are recorded now
-            self._close_decided()
+            self._close_decided(self._stopping)
         return {"ok": True, "known": answer is not None, **(answer.to_wire() if answer else {})}
 
     def _publish_documents(self) -> None:
