@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pynvim
 import pytest
 
 from crowdcode_sdk.attribution.engine import HINT_WAIT_MS
@@ -41,20 +44,33 @@ def decisions(file: str) -> list[str]:
     return decisions_of(only_session(), file)
 
 
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    """A file in a fresh workspace."""
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "ws" / "notes.txt"
+    path.write_text("first\n")
+    return path
+
+
+@contextmanager
+def slow_editor(path: Path) -> Iterator[pynvim.Nvim]:
+    """Neovim recording ``path``'s workspace, its messages to the recorder held back."""
+    with editor(path.parent, cmd=[*SLOW, crowdcode_executable(), "nvim"], files=[str(path)]) as nvim:
+        wait_recording(nvim)
+        yield nvim
+
+
 @pytest.mark.parametrize(
     "gap_s",
     [0.0, (DELAY_MS - FORWARD_MS - HINT_WAIT_MS / 2) / 1000],
     ids=["typed-then-saved", "edits-arrive-after-the-write"],
 )
-def test_saves_are_the_users_when_the_editors_messages_arrive_late(home: Path, tmp_path: Path, gap_s: float) -> None:
+def test_saves_are_the_users_when_the_editors_messages_arrive_late(home: Path, notes: Path, gap_s: float) -> None:
     """``gap_s`` between typing and ``:w``: at 0 nothing of the editor's has arrived when the write
     is decided; at the other the edits arrive after the write, the save hint much later."""
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    path = ws / "notes.txt"
-    path.write_text("first\n")
-    with editor(ws, cmd=[*SLOW, crowdcode_executable(), "nvim"], files=[str(path)]) as nvim:
-        wait_recording(nvim)
+    ws, path = notes.parent, notes
+    with slow_editor(notes) as nvim:
         for n in range(3):
             before = len(decisions("notes.txt"))
             nvim.input(f"GoLine {n}<Esc>")
@@ -69,15 +85,11 @@ def test_saves_are_the_users_when_the_editors_messages_arrive_late(home: Path, t
     assert replayed_disk(info) == disk(ws)
 
 
-def test_another_programs_change_is_still_its_own_when_the_editor_is_slow(home: Path, tmp_path: Path) -> None:
+def test_another_programs_change_is_still_its_own_when_the_editor_is_slow(home: Path, notes: Path) -> None:
     """A file open (unmodified) in Neovim rewritten by another program: no save hint will come,
     and the recorder must learn that without a save being mistaken for it."""
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    path = ws / "notes.txt"
-    path.write_text("first\n")
-    with editor(ws, cmd=[*SLOW, crowdcode_executable(), "nvim"], files=[str(path)]) as nvim:
-        wait_recording(nvim)
+    path = notes
+    with slow_editor(notes) as nvim:
         settle(nvim)
         path.write_text("first\nfrom elsewhere\n")
         wait_for(lambda: decisions("notes.txt"), timeout=30, what="the change's decision")
@@ -87,16 +99,12 @@ def test_another_programs_change_is_still_its_own_when_the_editor_is_slow(home: 
     assert decisions_of(info, "notes.txt") == ["file_change"]
 
 
-def test_a_save_right_before_quitting_is_the_users_when_the_editor_is_slow(home: Path, tmp_path: Path) -> None:
+def test_a_save_right_before_quitting_is_the_users_when_the_editor_is_slow(home: Path, notes: Path) -> None:
     """``:w`` then quit: the write waits for the editor's barrier, which Neovim, gone, never sends
     back; its save hint and the buffer's close arrive with the end of the session. The final
     decision still has the buffer: the save is the user's."""
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    path = ws / "notes.txt"
-    path.write_text("first\n")
-    with editor(ws, cmd=[*SLOW, crowdcode_executable(), "nvim"], files=[str(path)]) as nvim:
-        wait_recording(nvim)
+    ws, path = notes.parent, notes
+    with slow_editor(notes) as nvim:
         nvim.input("GoLast<Esc>:w<CR>")
         settle(nvim)
         wait_for(lambda: path.read_text() == "first\nLast\n", what="Neovim's write")
