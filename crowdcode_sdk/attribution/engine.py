@@ -787,7 +787,7 @@ class Attribution:
                     content.text,
                     new.sha,
                     terminals,
-                    may_wait=may_wait and self.session.now_ms() - entry.first < BARRIER_WAIT_MS,
+                    may_wait=may_wait and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS),
                     settled=entry.deferred,
                     written_at=_written_at(entry),
                     too_large=new.skip is Skip.TOO_LARGE,
