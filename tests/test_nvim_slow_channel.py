@@ -99,16 +99,22 @@ def test_another_programs_change_is_still_its_own_when_the_editor_is_slow(home: 
     assert decisions_of(info, "notes.txt") == ["file_change"]
 
 
-def test_a_save_right_before_quitting_is_the_users_when_the_editor_is_slow(home: Path, notes: Path) -> None:
-    """``:w`` then quit: the write waits for the editor's barrier, which Neovim, gone, never sends
-    back; its save hint and the buffer's close arrive with the end of the session. The final
-    decision still has the buffer: the save is the user's."""
+@pytest.mark.parametrize(
+    "quit_after_s", [0.0, (FORWARD_MS + HINT_WAIT_MS) / 1000], ids=["before-the-barrier", "while-it-waits"]
+)
+def test_a_save_right_before_quitting_is_the_users_when_the_editor_is_slow(
+    home: Path, notes: Path, quit_after_s: float
+) -> None:
+    """``:w`` then quit, at once (the recorder's barrier request finds Neovim gone) or while the
+    write waits for the barrier; the save hint and the buffer's close arrive with the end of the
+    session. The final decision still has the buffer: the save is the user's."""
     ws, path = notes.parent, notes
     with slow_editor(notes) as nvim:
         nvim.input("GoLast<Esc>:w<CR>")
         settle(nvim)
         wait_for(lambda: path.read_text() == "first\nLast\n", what="Neovim's write")
-        time.sleep((FORWARD_MS + HINT_WAIT_MS) / 1000)  # the write waits for the editor when Neovim quits
+        if quit_after_s:
+            time.sleep(quit_after_s)
     info = finished_session(timeout=30)
     assert decisions_of(info, "notes.txt") == ["file_save"]
     assert replayed_disk(info) == disk(ws)
