@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crowdcode_sdk.agents import match_agent
+from crowdcode_sdk.attribution.barrier import Barrier
 from crowdcode_sdk.attribution.diffs import apply_diff, minimal_change, unified_diff
 from crowdcode_sdk.attribution.evidence import classify_command
 from crowdcode_sdk.attribution.pending import EditChain
@@ -61,6 +62,25 @@ def test_chain_with_edits_that_do_not_apply_explains_nothing() -> None:
     chain.add(TextChange(range_offset=10, range_length=0, text="x"), 1, 0)
     assert chain.find("abx", include_base=False) is None
     assert chain.text_at(1) is None
+
+
+def test_a_barrier_passes_a_moment_only_with_a_token_asked_after_it() -> None:
+    asked: list[int] = []
+    barrier = Barrier(asked.append)
+    assert not barrier.passed(1000, now=1200)
+    assert not barrier.passed(1000, now=1300)  # one token on its way is enough
+    assert asked == [1]
+    barrier.returned(1)
+    assert barrier.passed(1000, now=1400)
+    assert barrier.passed(1200, now=1400)
+    assert not barrier.passed(1201, now=1500)  # the token was asked for before that moment
+    assert not barrier.passed(1600, now=1700)  # the one asked at 1500 is before 1600: ask again
+    assert asked == [1, 2, 3]
+    barrier.returned(3)  # tokens come back in order: 2 was lost with a restarted editor
+    barrier.returned(2)
+    barrier.returned(99)
+    assert barrier.passed(1700, now=1800)
+    assert asked == [1, 2, 3]
 
 
 @pytest.mark.parametrize(

@@ -48,10 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
         print("crowdcode nvim is started by the Neovim plugin (see docs/nvim.md), not by hand.", file=sys.stderr)
         return 2
+    shield_stdout()
     nvim = pynvim.attach("stdio")
 
     def reply(message: dict[str, Any]) -> None:
-        nvim.exec_lua("require('crowdcode')._from_host(...)", message, async_=True)
+        """Thread-safe: the attribution engine asks for barriers from its own threads."""
+        nvim.async_call(nvim.exec_lua, "require('crowdcode')._from_host(...)", message, async_=True)
 
     host = Host(reply)
     busy = False
@@ -95,6 +97,31 @@ def run(args: argparse.Namespace) -> int:
         bound.start()
         host.finish("editor closed")
     return 0
+
+
+def shield_stdout() -> None:
+    """Route what this process sends Neovim through a thread that drops it once Neovim is gone.
+
+    On a busy machine this process may still be reading Neovim's last events (the edits and save
+    hint of a ``:wq``) when Neovim exits; a write to it then fails, and pynvim ends its loop on
+    that failure, before the events still in the pipe are read. With the shield only the end of
+    Neovim's output (its events, then end of file) ends the loop."""
+    neovim = os.dup(1)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.close(write_end)
+
+    def copy() -> None:
+        gone = False
+        while chunk := os.read(read_end, 65536):
+            view = memoryview(chunk)
+            while view and not gone:
+                try:
+                    view = view[os.write(neovim, view) :]
+                except OSError:  # Neovim exited: what it would have received no longer matters
+                    gone = True
+
+    threading.Thread(target=copy, name="crowdcode-to-neovim", daemon=True).start()
 
 
 def plugin_dir() -> Path:

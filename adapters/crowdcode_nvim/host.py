@@ -80,6 +80,7 @@ class Host:
             "term_view": self._term_view,
             "focus": self._focus,
             "complete": self._complete,
+            "synced": self._synced,
         }
 
     # --- notifications ---------------------------------------------------------------------------
@@ -116,6 +117,9 @@ class Host:
             self._decline(f"cannot record: {exc}")
             return
         self.capture = WorkspaceCapture(self.session, watched_roots(workspace), editor=True)
+        # The plugin's events arrive in order and it reports every write and reload: a write its
+        # edits do not explain yet waits until a token sent back through them says all arrived.
+        self.capture.engine.follow_editor(lambda token: self.reply({"type": "sync", "token": token}))
         consent = consent_status(self.locations).value
         ask = consent_notice_due("nvim", self.locations)
         self.reply(
@@ -272,6 +276,9 @@ class Host:
         change = buffer.replace_all(text, empty, noeol)  # undoing or redoing a reload: an editor change
         if change is not None:
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
+
+    def _synced(self, token: int) -> None:
+        self._events().editor_caught_up(token)
 
     def _save(self, buf: int) -> None:
         buffer = self.buffers.get(buf)

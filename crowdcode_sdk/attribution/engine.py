@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from ..schema import (
     TextChange,
 )
 from ..session import Session
+from .barrier import Barrier
 from .baselines import Baseline, Baselines
 from .blobs import file_content_id
 from .diffs import minimal_change, unified_diff
@@ -60,7 +61,12 @@ SAVE_HINT_TTL_MS = 5000
 """A save hint no disk event confirmed within this long is dropped (the write failed)."""
 HINT_WAIT_MS = 600
 """How long an unexplained change to an open document waits for the editor's late edits or save
-hint (they travel through the adapter's event stream, the write through inotify)."""
+hint (they travel through the adapter's event stream, the write through inotify) before it is
+looked at again. An editor that answers barriers (:meth:`Attribution.follow_editor`) is waited
+for until its barrier is back; any other, once."""
+BARRIER_WAIT_MS = SAVE_HINT_TTL_MS
+"""How long a change waits at most for an editor's barrier: past it the editor is taken to be
+stuck (stopped, or a plugin that does not answer), and the change is decided without it."""
 
 CLOSING_WAIT_S = 3.0
 """How long an editor that does not own its workspace waits, when it closes, for the owner to
@@ -125,6 +131,7 @@ class Attribution:
         """Documents the editor closed whose last save is still to be decided (``:wq``), with
         the time their ``file_close`` is recorded anyway."""
         self._evidence = TerminalEvidence(session.locations)
+        self._barrier: Barrier | None = None
         self._inbox = Inbox()
         self._roots: list[_Root] = []
         gits: dict[Path, GitActivity] = {}
@@ -205,6 +212,22 @@ class Attribution:
         return cls(session, roots=[workspace_root(Path(start))], wait=wait, editor=False)
 
     # --- the adapter API -------------------------------------------------------------------------
+
+    def follow_editor(self, request: Callable[[int], None]) -> None:
+        """For an editor whose events arrive in the order it made them and which reports its
+        every write (:meth:`save_document`) and reload (:meth:`reload_document`), as the Neovim
+        plugin does. ``request(token)`` asks it, without blocking, to send ``token`` back after
+        everything it has sent so far; the adapter passes it to :meth:`editor_caught_up`. A write
+        its buffer does not explain in time then waits for that barrier instead of a fixed time:
+        however late the save hint, it is counted (see :mod:`.barrier`)."""
+        with self._lock:
+            self._barrier = Barrier(request)
+
+    def editor_caught_up(self, token: int) -> None:
+        """The token of :meth:`follow_editor`'s ``request`` came back."""
+        with self._lock:
+            if self._barrier is not None:
+                self._barrier.returned(token)
 
     def open_document(self, path: Path, text: str) -> None:
         """The editor opened ``path`` with ``text``; its edits are buffered from here on.
@@ -365,15 +388,18 @@ class Attribution:
             self._documents_changed.notify_all()
         self.session.record(FileClose(file=self.session.relpath(path)))
 
-    def _close_decided(self) -> float | None:
+    def _close_decided(self, final: bool) -> float | None:
         """Worker: record the closes whose saves are decided (or given up); returns the seconds
-        until the next one is due, if any is still waiting."""
+        until the next one is due, if any is still waiting. ``final``: the final pass has decided
+        every change, the rest close now. (Not :attr:`_stopping`, which ``close`` may set while a
+        save still waits for its editor: closing the document then would leave that save to be
+        decided without its buffer, as someone else's change.)"""
         if not self._closing:
             return None
         now = self.session.now_ms()
         with self._lock:
             for path, (document, deadline) in list(self._closing.items()):
-                if now >= deadline or self._stopping or not (document.hints or self._inbox.waiting(path)):
+                if now >= deadline or final or not (document.hints or self._inbox.waiting(path)):
                     self._record_close(path)
             deadlines = [deadline for _, deadline in self._closing.values()]
         return (min(deadlines) - now) / 1000 if deadlines else None
@@ -562,13 +588,13 @@ class Attribution:
                 try:
                     self._decide(ready, final=stopping)
                     self._note_handover()
-                    self._close_decided()
+                    self._close_decided(stopping)
                 except Exception:  # one bad file must not stop attribution
                     _log.exception("attribution failed")
                 finally:
                     self._inbox.done()
                 continue
-            due = self._close_decided()
+            due = self._close_decided(stopping)
             if stopping:
                 return
             waiting = self._inbox.preparable(self.session.now_ms(), PREPARE_QUIET_MS, PREPARE_BATCH)
@@ -761,7 +787,7 @@ class Attribution:
                     content.text,
                     new.sha,
                     terminals,
-                    may_wait=may_wait and not entry.deferred,
+                    may_wait=may_wait and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS),
                     settled=entry.deferred,
                     written_at=_written_at(entry),
                     too_large=new.skip is Skip.TOO_LARGE,
@@ -806,11 +832,10 @@ class Attribution:
         self, entry: Pending, text: str | None, created: bool, answer: Answer | None, terminals: list
     ) -> bool:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
-        be on their way, or, for a new file, the open of the buffer the editor just wrote."""
-        if entry.deferred:
-            return False
+        be on their way (as long as an editor says so), or, for a new file, the open of the
+        buffer the editor just wrote (once)."""
         if answer is None:
-            if text is None or not (created and self._editor_on(entry.path, terminals)):
+            if entry.deferred or text is None or not (created and self._editor_on(entry.path, terminals)):
                 return False  # nothing is about to open it
         elif not answer.wait:
             return False
@@ -1012,9 +1037,15 @@ class Attribution:
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
             hinted = bool(document.hints)
             if question.may_wait and not hinted and (text is None or self._late(document, text, question.written_at)):
-                return Answer(wait=True)  # (a file too large to read as text waits for its hint too)
+                # (a file too large to read as text waits for its hint too)
+                if self._barrier is not None:
+                    if not self._barrier.passed(question.written_at, now):
+                        return Answer(wait=True)
+                elif not question.settled:
+                    return Answer(wait=True)
             if (
-                question.settled
+                self._barrier is None  # an editor with barriers reports its reloads itself
+                and question.settled
                 and not hinted
                 and text is not None
                 and (count := document.chain.find(text, include_base=False)) is not None
@@ -1035,13 +1066,18 @@ class Attribution:
                 if saved is not None:
                     self._record_save(path, document, count, saved)
                     return Answer(before=saved)
+            if not self.watching and text is not None:
+                # Another session owns the workspace: no watcher keeps this engine's baselines.
+                # The owner's question says what the disk holds now and that this editor did not
+                # write it, which is what a reload of the file brings (see :meth:`is_reload`).
+                self._baselines.set(path, self._baselines.of_text(text))
             return Answer()
 
     def _on_explain(self, message: dict[str, Any]) -> dict[str, Any]:
         """Control request from the workspace's owner in another session."""
         answer = self._answer(Question.from_wire(message))
         if not self.watching:  # no worker here: the closes its decision settles are recorded now
-            self._close_decided()
+            self._close_decided(self._stopping)
         return {"ok": True, "known": answer is not None, **(answer.to_wire() if answer else {})}
 
     def _publish_documents(self) -> None:

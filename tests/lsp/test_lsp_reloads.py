@@ -15,6 +15,7 @@ from lsprotocol import types
 from crowdcode_sdk.store import Store
 
 from ..attribution_support import ShellFacts
+from ..nvim_driver import wait_for
 from .lsp_harness import actions, change, events, run, shim, uri
 
 TEXT = "one\ntwo\nthree\n"
@@ -111,3 +112,49 @@ def test_a_command_in_the_editors_terminal_is_the_source_of_its_change(home, wor
     assert actions(evs, "file_save") == []
     assert [(e.reason, e.source) for e in actions(evs, "edit")] == [("reload", "unknown")]
     assert path.read_text() == "one\n2nd\nthree\n"
+
+
+def test_a_reload_in_an_editor_that_does_not_own_the_workspace_is_a_reload(home, workspace):
+    """Two editors hold one file; the first owns the workspace and decides ``sed``'s change. The
+    second, which watches nothing, learns the disk's new text from the owner's question: its
+    small-edit reload after the decision is a reload too, not the person's edit."""
+    path = workspace / "notes.txt"
+    path.write_text(TEXT)
+    shell = ShellFacts(workspace)
+    opened = types.DidOpenTextDocumentParams(types.TextDocumentItem(uri(path), "plaintext", 1, TEXT))
+    reload = types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(version=2, uri=uri(path)), [change((1, 0), (1, 3), "TWO")]
+    )
+
+    def decided() -> list:
+        return [e.payload for info in Store().sessions() for e in Store().events(info) if e.kind == "file_change"]
+
+    async def scenario():
+        async with shim(home, workspace, client_name="Visual Studio Code") as first:
+            first.text_document_did_open(opened)
+            await first.roundtrip()
+            async with shim(home, workspace, client_name="Visual Studio Code") as second:
+                second.text_document_did_open(opened)
+                await second.roundtrip()
+                shell.run(["sed", "-i", "s/two/TWO/", str(path)], "sed -i s/two/TWO/ notes.txt")
+                await asyncio.to_thread(wait_for, decided, what="sed's change")
+                for client in (first, second):
+                    client.text_document_did_change(reload)
+                    await client.roundtrip()
+
+    try:
+        run(scenario())
+    finally:
+        shell.close()
+    lsp = [info for info in Store().sessions() if info.metadata.get("adapter") == "lsp"]
+    assert len(lsp) == 2
+    (changed,) = decided()
+    assert (changed.file, changed.source, changed.evidence.command) == (
+        "notes.txt",
+        "external",
+        "sed -i s/two/TWO/ notes.txt",
+    )
+    for info in lsp:
+        evs = list(Store().events(info))
+        assert actions(evs, "file_save") == []
+        assert [(e.reason, e.source) for e in actions(evs, "edit")] == [("reload", "unknown")]

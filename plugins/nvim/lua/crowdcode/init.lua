@@ -139,6 +139,11 @@ function M._from_host(message)
     host.notify(message.text, message.error and vim.log.levels.ERROR or vim.log.levels.INFO)
   elseif kind == 'resync' then
     buffers.resync(message.buf)
+  elseif kind == 'sync' then
+    -- A barrier: the token goes back behind every event queued so far (the save hint of a write
+    -- the recorder is deciding among them), so the recorder knows none of them is still to come.
+    queue.push({ 'synced', message.token })
+    queue.flush()
   elseif kind == 'bye' then
     M.bye = true
   end
