@@ -6,7 +6,9 @@ session on the workspace saw the same disk: its timeline, as ``export`` and ``se
 it, holds those events too — the ones recorded while it ran, by the sessions on the same
 workspace (same ``workspace.id``), merged in by time. The merged timeline is numbered afresh
 (``lastEditSequence`` follows its edit); the owner's journal keeps the originals. Each change is
-in one journal, so it comes in once.
+in one journal, so it comes in once. The owner's record of this session's own save (a
+``file_change`` with ``savedIn`` naming it) is left out: the session's ``file_save`` is that
+change.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def workspace_events(directory: Path) -> list[dict[str, Any]]:
                     and stamp >= start
                     and (end is None or stamp <= end)
                     and is_workspace_event(event)
+                    and (event.get("action") or {}).get("savedIn") != directory.name
                 ):
                     found.append((stamp, event["sequence"], name, event))
     found.sort(key=lambda item: item[:3])

@@ -849,6 +849,19 @@ class Attribution:
             prepared = None
             before = self._baselines.text(old) if old is not None else None
         old_text = before
+        prepared_diff = prepared.diff if prepared is not None else None
+        if answer is not None and answer.session is not None and (answer.saved or answer.before is not None):
+            # Another session's editor saved: its ``file_save`` is in its own journal. This journal
+            # records what the save left on disk, so that every text it diffs from is in it.
+            if answer.before is None:
+                saved, saved_text = new, new_text
+            else:
+                saved, saved_text, prepared_diff = self._baselines.of_text(answer.before), answer.before, None
+            change_type, diff, facts = self._change(entry, rel, old_exists, before, saved, saved_text, prepared_diff)
+            verdict = Verdict(Source.USER, Evidence(detail="saved by the editor of another session"))
+            self._record_change(path, change_type, diff, facts, verdict, saved_in=answer.session)
+            old_exists, prepared_diff, before = True, None, saved_text
+            old_text = before
         if answer is not None and answer.saved:  # the editor wrote its buffer: the user's save
             self._baselines.set(path, new)
             return
@@ -857,6 +870,29 @@ class Attribution:
             # held the saved text first: a snapshot before this change shows it.
             before = answer.before
             self._baselines.set(path, self._baselines.of_text(answer.before))
+        change_type, diff, facts = self._change(
+            entry, rel, old_exists, before, new, new_text, prepared_diff if before is old_text else None
+        )
+        verdict = self._verdict(entry, root, change_type, terminals, git_source)
+        if verdict.source is Source.AGENT and self._batch_ended():
+            self._batch_snapshot = self.session.sequence
+            self.snapshot()
+        self._record_change(path, change_type, diff, facts, verdict)
+        self._baselines.set(path, new)
+
+    def _change(
+        self,
+        entry: Pending,
+        rel: str,
+        old_exists: bool,
+        before: str | None,
+        new: Baseline,
+        new_text: str | None,
+        prepared_diff: str | None,
+    ) -> tuple[ChangeType, str | None, ContentFacts | None]:
+        """The change from ``before`` (the text this journal last holds of the file, ``None``:
+        unknown) to ``new``: its type, its diff (``prepared_diff`` when read ahead from the same
+        text) and the facts of the content after it."""
         if not new.exists:
             change_type = ChangeType.DELETE
         elif old_exists or self._scan_end is None or self._scan_end > entry.first:
@@ -865,21 +901,16 @@ class Attribution:
         else:
             change_type = ChangeType.CREATE
             before = ""
-        verdict = self._verdict(entry, root, change_type, terminals, git_source)
-        if verdict.source is Source.AGENT and self._batch_ended():
-            self._batch_snapshot = self.session.sequence
-            self.snapshot()
         diff = None
         after = "" if not new.exists else new_text
-        if prepared is not None and change_type is ChangeType.CHANGE and before is old_text:
-            diff = prepared.diff
+        if prepared_diff is not None and change_type is ChangeType.CHANGE:
+            diff = prepared_diff
         elif before is not None and after is not None:
             diff = unified_diff(
                 before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
             )
         facts = content_facts(new_text, new.sha) if new.exists and new_text is not None else None
-        self._record_change(path, change_type, diff, facts, verdict)
-        self._baselines.set(path, new)
+        return change_type, diff, facts
 
     def _explain_write(
         self, path: Path, document: _Document, new_text: str | None, hinted: bool
@@ -928,7 +959,14 @@ class Attribution:
         return len(chain.edits), written, sha
 
     def _record_change(
-        self, path: Path, change_type: ChangeType, diff: str | None, facts: ContentFacts | None, verdict: Verdict
+        self,
+        path: Path,
+        change_type: ChangeType,
+        diff: str | None,
+        facts: ContentFacts | None,
+        verdict: Verdict,
+        *,
+        saved_in: str | None = None,
     ) -> None:
         """Record a ``file_change``; a file whose text it does not carry is unpublished."""
         self.session.record(
@@ -939,6 +977,7 @@ class Attribution:
                 content=facts,
                 source=verdict.source,
                 evidence=verdict.evidence,
+                saved_in=saved_in,
             )
         )
         if diff is None and facts is not None:
