@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,10 @@ def is_workspace_event(event: dict[str, Any]) -> bool:
     return isinstance(action, dict) and action.get("kind") in WORKSPACE_KINDS
 
 
-def workspace_events(directory: Path) -> list[dict[str, Any]]:
+def workspace_events(directory: Path, leave_out: Collection[str] = ()) -> list[dict[str, Any]]:
     """The workspace events that other sessions on this session's workspace recorded while it
-    ran (from its start to its end, or to now while it runs), in time order."""
+    ran (from its start to its end, or to now while it runs), in time order; none of the
+    sessions named in ``leave_out`` (a merged timeline reads their journals itself)."""
     own = _session_file(directory)
     workspace = (own.get("metadata") or {}).get("workspace") or {}
     if not workspace.get("id"):
@@ -49,7 +50,7 @@ def workspace_events(directory: Path) -> list[dict[str, Any]]:
     with contextlib.suppress(OSError):
         for name in os.listdir(directory.parent):
             other = directory.parent / name
-            if other == directory:
+            if other == directory or name in leave_out:
                 continue
             data = _session_file(other)
             metadata = data.get("metadata") or {}
@@ -74,10 +75,12 @@ def workspace_events(directory: Path) -> list[dict[str, Any]]:
     return [event for *_, event in found]
 
 
-def with_workspace_events(directory: Path, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def with_workspace_events(
+    directory: Path, events: Iterable[dict[str, Any]], leave_out: Collection[str] = ()
+) -> Iterator[dict[str, Any]]:
     """``events`` (the session's own, in order) with :func:`workspace_events` merged in by time
     (own events first at equal times), numbered from 1."""
-    foreign = workspace_events(directory)
+    foreign = workspace_events(directory, leave_out)
     if not foreign:
         yield from events
         return

@@ -5,6 +5,7 @@ commands, run in GNU sed, rebuild every file at every save and every change on d
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -163,5 +164,62 @@ def test_a_change_two_editors_record_is_in_the_timeline_once(shell, tmp_path: Pa
     events, _ = source.open(strict=True)
     merged = [e["action"] for e in events if e.get("action", {}).get("kind") == "file_change"]
     assert [(c["file"], c["changeType"]) for c in merged if c["file"] == "c.txt"] == [("c.txt", "change")]
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
+    assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
+
+
+def test_a_save_another_program_changes_at_once_is_in_the_owners_timeline(shell, tmp_path: Path) -> None:
+    """Neovim, not the owner, saves a file and a program it runs on the save (a formatter) changes
+    it before the terminal that owns the workspace looks. The owner hears from Neovim what it
+    saved: its own timeline holds the save (naming Neovim's session), then the formatter's change
+    from the saved text, so that it verifies alone; the merged timeline holds each state once."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "notes.txt").write_text("alpha\nbeta\n")
+
+    terminal = shell(cwd=repo)
+    terminal.prompt()
+    wait_for(lambda: len(Store().sessions()) == 1, what="the terminal's session")
+    [shell_session] = Store().sessions()
+    with editor(repo, files=["notes.txt"]) as nvim:
+        wait_recording(nvim)
+        wait_for(lambda: len(Store().sessions()) == 2, what="the Neovim session")
+        [nvim_session] = [i for i in Store().sessions() if i.id != shell_session.id]
+        wait_for(lambda: actions(nvim_session, "file_open"), what="Neovim's open of notes.txt")
+        nvim.command("set autoread")
+        # (A job, as formatter plugins run them: ``:!`` would reload the buffer at once.)
+        nvim.command("autocmd BufWritePost notes.txt call jobstart(['sed', '-i', 's/beta/BETA/', 'notes.txt'])")
+        nvim.input("Gogamma<Esc>:w<CR>")
+        settle(nvim)
+        wait_for(lambda: _changes() >= 1, what="the formatter's change")
+        nvim.command("checktime")
+        settle(nvim)
+    terminal.child.sendline("exit")
+    assert terminal.finish() == 0
+    wait_for(lambda: all(info.end is not None for info in Store().sessions()), what="both sessions' ends")
+    assert (repo / "notes.txt").read_text() == "alpha\nBETA\ngamma\n"
+    (save,) = actions(nvim_session, "file_save")
+    assert save["content"]["sha256"] == hashlib.sha256(b"alpha\nbeta\ngamma\n").hexdigest()
+    mirrored, formatted = actions(shell_session, "file_change")
+    assert (mirrored["file"], mirrored["source"], mirrored["savedIn"]) == ("notes.txt", "user", nvim_session.id)
+    assert mirrored["content"]["sha256"] == save["content"]["sha256"]
+    assert mirrored["diff"].endswith(" beta\n+gamma\n"), mirrored["diff"]
+    assert "savedIn" not in formatted and "-beta\n+BETA\n" in formatted["diff"], formatted
+    for info in (shell_session, nvim_session):
+        checked = run_cli("verify", info.id, check=False)
+        assert checked.returncode == 0 and " verified (" in checked.stdout, checked.stdout + checked.stderr
+
+    [source] = merge_overlapping(resolve([str(Store().sessions()[0].directory.parent.parent)]))[0]
+    events, _ = source.open(strict=True)
+    states = [
+        (e["action"]["kind"], e["action"]["content"]["sha256"])
+        for e in events
+        if e.get("action", {}).get("kind") in ("file_save", "file_change")
+    ]
+    assert states == [
+        ("file_save", save["content"]["sha256"]),
+        ("file_change", formatted["content"]["sha256"]),
+    ]
     rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
     assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
