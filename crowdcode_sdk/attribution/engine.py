@@ -148,6 +148,10 @@ class Attribution:
         self._snapshot_count = 0
         self._unpublished: set[Path] = set()
         """Files whose current disk text no snapshot, diff or ``file_open`` has recorded."""
+        self._stated: dict[Path, str] = {}
+        """While another session owns the workspace: the content id of each file as this
+        session's journal states it (its opens and saves), so that when it takes over it records
+        what changed meanwhile before its first snapshot states the disk."""
         self._snapshots_taken: list[tuple[str, int]] = []
         self._last_snapshot: tuple[str, dict[str, str]] | None = None
         self._batch_snapshot = 0
@@ -242,6 +246,8 @@ class Attribution:
             )
             if publish:
                 self._unpublished.discard(path)
+                if not self.watching and start is disk_text:
+                    self._stated.setdefault(path, facts.sha256)  # a replay's disk starts at the first open
             sequence = None
             if start != text:
                 # The buffer is not what is on disk (unsaved buffer restored, encoding …): say how
@@ -633,15 +639,35 @@ class Attribution:
                         self._scan_reads[path] = read_at
         self._scan_end = self.session.now_ms()
         if self._handover is not None and not self._stopping:
-            self._take_over(self._handover)
+            self._take_over(self._handover, self._restate())
         if self._baselines and not self._stopping:
             with contextlib.suppress(Exception):
                 self.snapshot()  # the start state, so that a replay can begin anywhere
 
-    def _take_over(self, state: KnownState) -> None:
+    def _restate(self) -> set[Path]:
+        """Taking over: each file whose disk text this session's journal states otherwise than
+        the disk now holds changed while another session owned the workspace (which recorded it,
+        or died first). Record it known by its content id, as the journal holds neither text
+        (the first snapshot gives it); return those files."""
+        restated = set()
+        with self._lock:
+            stated, self._stated = self._stated, {}
+            for path, sha in stated.items():
+                baseline = self._baselines.get(path)
+                if baseline is not None and baseline.sha == sha:
+                    continue
+                text = self._baselines.text(baseline) if baseline is not None else None
+                facts = content_facts(text, baseline.sha) if baseline is not None and text is not None else None
+                change_type = ChangeType.CHANGE if baseline is not None else ChangeType.DELETE
+                detail = "changed while another session owned the workspace"
+                self._record_change(path, change_type, None, facts, Verdict(Source.UNKNOWN, Evidence(detail=detail)))
+                restated.add(path)
+        return restated
+
+    def _take_over(self, state: KnownState, restated: set[Path]) -> None:
         """Become the workspace's owner: with ``resume`` (a live owner exited or died while this
-        session waited), record what changed since the old owner's last recorded change; then
-        start this owner's own hand-over state."""
+        session waited), record what changed since the old owner's last recorded change (but for
+        the ``restated`` files, recorded already); then start this owner's own hand-over state."""
         root = self._roots[0]
         with self._lock:
             now = {self._key(root, path): (path, baseline) for path, baseline in self._baselines.items()}
@@ -653,6 +679,9 @@ class Attribution:
                     if before is None and baseline is None:
                         continue
                     if before is not None and baseline is not None and _known(baseline) == before:
+                        continue
+                    if path in restated:
+                        self._scan_reads.pop(path, None)
                         continue
                     self._record_missed(path, before, baseline)
                     # The scan read it after the change: its watcher event has nothing left to say.
@@ -1099,13 +1128,14 @@ class Attribution:
 
     def _record_save(self, path: Path, document: _Document, count: int, text: str, sha: str | None = None) -> None:
         """``text`` is what the editor wrote (``sha``: its hash, when the disk's bytes were hashed)."""
+        facts = content_facts(text, sha)
         self.session.record(
             FileSave(
-                file=self.session.relpath(path),
-                last_edit_sequence=document.chain.sequence_at(count),
-                content=content_facts(text, sha),
+                file=self.session.relpath(path), last_edit_sequence=document.chain.sequence_at(count), content=facts
             )
         )
+        if not self.watching:
+            self._stated[path] = facts.sha256
         document.chain.advance(count, text)
         document.hints = [(t, n - count) for t, n in document.hints if n > count]
 

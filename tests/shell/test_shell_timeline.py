@@ -223,3 +223,52 @@ def test_a_save_another_program_changes_at_once_is_in_the_owners_timeline(shell,
     ]
     rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
     assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
+
+
+def test_a_neovim_that_takes_over_the_workspace_verifies_alone(shell, tmp_path: Path) -> None:
+    """Neovim holds a file the terminal that owns the workspace changes; the terminal exits and
+    Neovim's session takes the workspace over. Its journal held the file as Neovim opened it: it
+    records the change as known by its content id before its first snapshot states the disk, so
+    it verifies alone; the merged timeline holds the change once, as the terminal recorded it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "notes.txt").write_text("alpha\nbeta\n")
+
+    terminal = shell(cwd=repo)
+    terminal.prompt()
+    wait_for(lambda: len(Store().sessions()) == 1, what="the terminal's session")
+    [shell_session] = Store().sessions()
+    with editor(repo, files=["notes.txt"]) as nvim:
+        wait_recording(nvim)
+        wait_for(lambda: len(Store().sessions()) == 2, what="the Neovim session")
+        [nvim_session] = [i for i in Store().sessions() if i.id != shell_session.id]
+        wait_for(lambda: actions(nvim_session, "file_open"), what="Neovim's open of notes.txt")
+        terminal.run("sed -i 's/alpha/ALPHA/' notes.txt")
+        wait_for(lambda: _changes() >= 1, what="the terminal's change")
+        terminal.child.sendline("exit")
+        assert terminal.finish() == 0
+        wait_for(lambda: Store().find(shell_session.id).end is not None, what="the terminal's end")
+        wait_for(lambda: actions(nvim_session, "file_change"), what="Neovim's session taking over")
+        (repo / "later.txt").write_text("after the hand-over\n")
+        wait_for(lambda: len(actions(nvim_session, "file_change")) == 2, what="the change after the hand-over")
+    wait_for(lambda: Store().find(nvim_session.id).end is not None, what="Neovim's end")
+    restated, later = actions(nvim_session, "file_change")
+    assert (restated["file"], restated["changeType"], restated["diff"], restated["source"]) == (
+        "notes.txt",
+        "change",
+        None,
+        "unknown",
+    )
+    assert restated["content"]["sha256"] == hashlib.sha256(b"ALPHA\nbeta\n").hexdigest()
+    assert (later["file"], later["changeType"]) == ("later.txt", "create")
+    for info in (shell_session, nvim_session):
+        checked = run_cli("verify", info.id, check=False)
+        assert checked.returncode == 0 and " verified (" in checked.stdout, checked.stdout + checked.stderr
+
+    [source] = merge_overlapping(resolve([str(Store().sessions()[0].directory.parent.parent)]))[0]
+    events, _ = source.open(strict=True)
+    changes = [e["action"] for e in events if e.get("action", {}).get("kind") == "file_change"]
+    assert [(c["file"], c["diff"] is None) for c in changes] == [("notes.txt", False), ("later.txt", False)]
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
+    assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
