@@ -5,9 +5,12 @@ commands, run in GNU sed, rebuild every file at every save and every change on d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from shell_helpers import actions
@@ -15,6 +18,7 @@ from shell_helpers import actions
 from crowdcode_sdk import Store
 from crowdcode_sdk.dataset.timelines import merge_overlapping
 from crowdcode_sdk.serialize.sources import resolve
+from crowdcode_sdk.store import SessionInfo
 from tests.conftest import run_cli
 from tests.nvim_driver import editor, settle, wait_for, wait_recording
 from tests.recordings import disk_files, sed_rebuild
@@ -26,22 +30,8 @@ def git(repo: Path, *args: str) -> None:
 
 def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "app.py").write_text("x = 1\ny = 2\n")
-    (repo / "notes.txt").write_text("alpha\nbeta\n")
-    (repo / "old.txt").write_text("old\n")
-
-    terminal = shell(cwd=repo)
-    terminal.prompt()
-    wait_for(lambda: len(Store().sessions()) == 1, what="the terminal's session")
-    [shell_session] = Store().sessions()
-    with editor(repo, files=["notes.txt"]) as nvim:
-        wait_recording(nvim)
-        wait_for(lambda: len(Store().sessions()) == 2, what="the Neovim session")
-        [nvim_session] = [i for i in Store().sessions() if i.id != shell_session.id]
-        wait_for(lambda: actions(nvim_session, "file_open"), what="Neovim's open of notes.txt")
-
+    others = {"app.py": "x = 1\ny = 2\n", "old.txt": "old\n"}
+    with terminal_then_neovim(shell, repo, others) as (terminal, nvim, shell_session, nvim_session):
         nvim.input("Gogamma from neovim<Esc>:w<CR>")
         settle(nvim)
         wait_for(lambda: len(actions(nvim_session, "file_save")) == 1, what="Neovim's save")
@@ -73,9 +63,7 @@ def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, t
     assert [(c["file"], c["source"]) for c in saved] == [("notes.txt", "user")] * 3 + [("fresh.txt", "user")], saved
     assert {c["savedIn"] for c in saved} == {nvim_session.id}
     assert [c["file"] for c in actions(nvim_session, "file_change")] == []
-    for info in sessions:
-        checked = run_cli("verify", info.id, check=False)
-        assert checked.returncode == 0 and " verified (" in checked.stdout, checked.stdout + checked.stderr
+    verified_alone(*sessions)
 
     out = tmp_path / "ds"
     done = run_cli(
@@ -174,19 +162,7 @@ def test_a_save_another_program_changes_at_once_is_in_the_owners_timeline(shell,
     saved: its own timeline holds the save (naming Neovim's session), then the formatter's change
     from the saved text, so that it verifies alone; the merged timeline holds each state once."""
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "notes.txt").write_text("alpha\nbeta\n")
-
-    terminal = shell(cwd=repo)
-    terminal.prompt()
-    wait_for(lambda: len(Store().sessions()) == 1, what="the terminal's session")
-    [shell_session] = Store().sessions()
-    with editor(repo, files=["notes.txt"]) as nvim:
-        wait_recording(nvim)
-        wait_for(lambda: len(Store().sessions()) == 2, what="the Neovim session")
-        [nvim_session] = [i for i in Store().sessions() if i.id != shell_session.id]
-        wait_for(lambda: actions(nvim_session, "file_open"), what="Neovim's open of notes.txt")
+    with terminal_then_neovim(shell, repo) as (terminal, nvim, shell_session, nvim_session):
         nvim.command("set autoread")
         # (A job, as formatter plugins run them: ``:!`` would reload the buffer at once.)
         nvim.command("autocmd BufWritePost notes.txt call jobstart(['sed', '-i', 's/beta/BETA/', 'notes.txt'])")
@@ -206,12 +182,9 @@ def test_a_save_another_program_changes_at_once_is_in_the_owners_timeline(shell,
     assert mirrored["content"]["sha256"] == save["content"]["sha256"]
     assert mirrored["diff"].endswith(" beta\n+gamma\n"), mirrored["diff"]
     assert "savedIn" not in formatted and "-beta\n+BETA\n" in formatted["diff"], formatted
-    for info in (shell_session, nvim_session):
-        checked = run_cli("verify", info.id, check=False)
-        assert checked.returncode == 0 and " verified (" in checked.stdout, checked.stdout + checked.stderr
+    verified_alone(shell_session, nvim_session)
 
-    [source] = merge_overlapping(resolve([str(Store().sessions()[0].directory.parent.parent)]))[0]
-    events, _ = source.open(strict=True)
+    events = rebuilt_from_the_merged_timeline(repo, tmp_path)
     states = [
         (e["action"]["kind"], e["action"]["content"]["sha256"])
         for e in events
@@ -221,8 +194,6 @@ def test_a_save_another_program_changes_at_once_is_in_the_owners_timeline(shell,
         ("file_save", save["content"]["sha256"]),
         ("file_change", formatted["content"]["sha256"]),
     ]
-    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
-    assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
 
 
 def test_a_neovim_that_takes_over_the_workspace_verifies_alone(shell, tmp_path: Path) -> None:
@@ -231,19 +202,7 @@ def test_a_neovim_that_takes_over_the_workspace_verifies_alone(shell, tmp_path: 
     records the change as known by its content id before its first snapshot states the disk, so
     it verifies alone; the merged timeline holds the change once, as the terminal recorded it."""
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "notes.txt").write_text("alpha\nbeta\n")
-
-    terminal = shell(cwd=repo)
-    terminal.prompt()
-    wait_for(lambda: len(Store().sessions()) == 1, what="the terminal's session")
-    [shell_session] = Store().sessions()
-    with editor(repo, files=["notes.txt"]) as nvim:
-        wait_recording(nvim)
-        wait_for(lambda: len(Store().sessions()) == 2, what="the Neovim session")
-        [nvim_session] = [i for i in Store().sessions() if i.id != shell_session.id]
-        wait_for(lambda: actions(nvim_session, "file_open"), what="Neovim's open of notes.txt")
+    with terminal_then_neovim(shell, repo) as (terminal, _, shell_session, nvim_session):
         terminal.run("sed -i 's/alpha/ALPHA/' notes.txt")
         wait_for(lambda: _changes() >= 1, what="the terminal's change")
         terminal.child.sendline("exit")
@@ -262,13 +221,48 @@ def test_a_neovim_that_takes_over_the_workspace_verifies_alone(shell, tmp_path: 
     )
     assert restated["content"]["sha256"] == hashlib.sha256(b"ALPHA\nbeta\n").hexdigest()
     assert (later["file"], later["changeType"]) == ("later.txt", "create")
-    for info in (shell_session, nvim_session):
+    verified_alone(shell_session, nvim_session)
+
+    events = rebuilt_from_the_merged_timeline(repo, tmp_path)
+    changes = [e["action"] for e in events if e.get("action", {}).get("kind") == "file_change"]
+    assert [(c["file"], c["diff"] is None) for c in changes] == [("notes.txt", False), ("later.txt", False)]
+
+
+@contextlib.contextmanager
+def terminal_then_neovim(
+    shell, repo: Path, others: dict[str, str] | None = None
+) -> Iterator[tuple[Any, Any, SessionInfo, SessionInfo]]:
+    """A git repository holding ``notes.txt`` (and the ``others``), a recorded terminal in it (the
+    workspace's owner) and a Neovim, started after it, showing ``notes.txt``: (terminal, Neovim,
+    their sessions)."""
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for name, text in {"notes.txt": "alpha\nbeta\n", **(others or {})}.items():
+        (repo / name).write_text(text)
+    terminal = shell(cwd=repo)
+    terminal.prompt()
+    wait_for(lambda: len(Store().sessions()) == 1, what="the terminal's session")
+    [shell_session] = Store().sessions()
+    with editor(repo, files=["notes.txt"]) as nvim:
+        wait_recording(nvim)
+        wait_for(lambda: len(Store().sessions()) == 2, what="the Neovim session")
+        [nvim_session] = [i for i in Store().sessions() if i.id != shell_session.id]
+        wait_for(lambda: actions(nvim_session, "file_open"), what="Neovim's open of notes.txt")
+        yield terminal, nvim, shell_session, nvim_session
+
+
+def verified_alone(*sessions: SessionInfo) -> None:
+    """``crowdcode verify`` of each session by itself passes."""
+    for info in sessions:
         checked = run_cli("verify", info.id, check=False)
         assert checked.returncode == 0 and " verified (" in checked.stdout, checked.stdout + checked.stderr
 
+
+def rebuilt_from_the_merged_timeline(repo: Path, tmp_path: Path) -> list[dict]:
+    """The events of the one timeline the data directory's sessions make, after checking that its
+    sed commands rebuild every file of ``repo``."""
     [source] = merge_overlapping(resolve([str(Store().sessions()[0].directory.parent.parent)]))[0]
-    events, _ = source.open(strict=True)
-    changes = [e["action"] for e in events if e.get("action", {}).get("kind") == "file_change"]
-    assert [(c["file"], c["diff"] is None) for c in changes] == [("notes.txt", False), ("later.txt", False)]
     rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
     assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
+    events, _ = source.open(strict=True)
+    return list(events)
