@@ -285,6 +285,10 @@ class FileChange(Action):
     diff: str | None = nullable()
     content: ContentFacts | None = None
     """The file's content after the change (absent for a delete or an unreadable file)."""
+    saved_in: str | None = None
+    """The session whose editor saved this content (its ``file_save`` is in that session's
+    journal): the workspace's owner records another session's save so that its own timeline
+    holds every text on disk; a timeline that merges the saving session drops this record."""
 
 
 # Extensions.

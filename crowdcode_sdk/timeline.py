@@ -6,7 +6,9 @@ session on the workspace saw the same disk: its timeline, as ``export`` and ``se
 it, holds those events too — the ones recorded while it ran, by the sessions on the same
 workspace (same ``workspace.id``), merged in by time. The merged timeline is numbered afresh
 (``lastEditSequence`` follows its edit); the owner's journal keeps the originals. Each change is
-in one journal, so it comes in once.
+in one journal, so it comes in once. The owner's record of this session's own save (a
+``file_change`` with ``savedIn`` naming it) is left out: the session's ``file_save`` is that
+change.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,10 @@ def is_workspace_event(event: dict[str, Any]) -> bool:
     return isinstance(action, dict) and action.get("kind") in WORKSPACE_KINDS
 
 
-def workspace_events(directory: Path) -> list[dict[str, Any]]:
+def workspace_events(directory: Path, leave_out: Collection[str] = ()) -> list[dict[str, Any]]:
     """The workspace events that other sessions on this session's workspace recorded while it
-    ran (from its start to its end, or to now while it runs), in time order."""
+    ran (from its start to its end, or to now while it runs), in time order; none of the
+    sessions named in ``leave_out`` (a merged timeline reads their journals itself)."""
     own = _session_file(directory)
     workspace = (own.get("metadata") or {}).get("workspace") or {}
     if not workspace.get("id"):
@@ -47,7 +50,7 @@ def workspace_events(directory: Path) -> list[dict[str, Any]]:
     with contextlib.suppress(OSError):
         for name in os.listdir(directory.parent):
             other = directory.parent / name
-            if other == directory:
+            if other == directory or name in leave_out:
                 continue
             data = _session_file(other)
             metadata = data.get("metadata") or {}
@@ -65,16 +68,19 @@ def workspace_events(directory: Path) -> list[dict[str, Any]]:
                     and stamp >= start
                     and (end is None or stamp <= end)
                     and is_workspace_event(event)
+                    and (event.get("action") or {}).get("savedIn") != directory.name
                 ):
                     found.append((stamp, event["sequence"], name, event))
     found.sort(key=lambda item: item[:3])
     return [event for *_, event in found]
 
 
-def with_workspace_events(directory: Path, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def with_workspace_events(
+    directory: Path, events: Iterable[dict[str, Any]], leave_out: Collection[str] = ()
+) -> Iterator[dict[str, Any]]:
     """``events`` (the session's own, in order) with :func:`workspace_events` merged in by time
     (own events first at equal times), numbered from 1."""
-    foreign = workspace_events(directory)
+    foreign = workspace_events(directory, leave_out)
     if not foreign:
         yield from events
         return

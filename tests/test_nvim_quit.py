@@ -231,5 +231,7 @@ def test_wq_in_a_neovim_that_does_not_own_the_workspace_is_its_save(home: Path, 
     assert Store().find(nvim.id).end_reason == "editor closed"
     kinds = [e.kind for e in Store().events(nvim)]
     assert kinds.count("file_save") == 1 and kinds.index("file_save") < kinds.index("file_close"), kinds
-    assert [e.kind for e in Store().events(Store().find(owner.id)) if e.kind == "file_change"] == []
+    # The owner's journal holds the save as the user's change, naming the session that saved.
+    (saved,) = [e.to_wire()["action"] for e in Store().events(Store().find(owner.id)) if e.kind == "file_change"]
+    assert (saved["file"], saved["source"], saved["savedIn"]) == ("f.txt", "user", nvim.id)
     assert (ws / "f.txt").read_bytes() == b"typed in the TUI\n"

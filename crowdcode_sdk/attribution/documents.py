@@ -31,6 +31,8 @@ class Answer:
     """It saved this text (recorded as its ``file_save``), which someone else changed since."""
     wait: bool = False
     """Its edits or save hint may still be on their way: ask again in a moment."""
+    session: str | None = None
+    """The session that answered, when not the owner's own (its journal holds the save)."""
 
     @property
     def decided(self) -> bool:
@@ -97,7 +99,12 @@ def ask(entry: dict[str, Any], question: Question) -> Answer | None:
     if not reply.get("ok") or not reply.get("known"):
         return None
     before = reply.get("before")
-    return Answer(bool(reply.get("saved")), before if isinstance(before, str) else None, bool(reply.get("wait")))
+    return Answer(
+        bool(reply.get("saved")),
+        before if isinstance(before, str) else None,
+        bool(reply.get("wait")),
+        entry.get("sessionId"),
+    )
 
 
 __all__ = ["ASK_TIMEOUT_S", "Answer", "Question", "ask", "editors_holding"]

@@ -155,6 +155,10 @@ class Attribution:
         self._snapshot_count = 0
         self._unpublished: set[Path] = set()
         """Files whose current disk text no snapshot, diff or ``file_open`` has recorded."""
+        self._stated: dict[Path, str] = {}
+        """While another session owns the workspace: the content id of each file as this
+        session's journal states it (its opens and saves), so that when it takes over it records
+        what changed meanwhile before its first snapshot states the disk."""
         self._snapshots_taken: list[tuple[str, int]] = []
         self._last_snapshot: tuple[str, dict[str, str]] | None = None
         self._batch_snapshot = 0
@@ -265,6 +269,8 @@ class Attribution:
             )
             if publish:
                 self._unpublished.discard(path)
+                if not self.watching and start is disk_text:
+                    self._stated.setdefault(path, facts.sha256)  # a replay's disk starts at the first open
             sequence = None
             if start != text:
                 # The buffer is not what is on disk (unsaved buffer restored, encoding …): say how
@@ -659,15 +665,35 @@ class Attribution:
                         self._scan_reads[path] = read_at
         self._scan_end = self.session.now_ms()
         if self._handover is not None and not self._stopping:
-            self._take_over(self._handover)
+            self._take_over(self._handover, self._restate())
         if self._baselines and not self._stopping:
             with contextlib.suppress(Exception):
                 self.snapshot()  # the start state, so that a replay can begin anywhere
 
-    def _take_over(self, state: KnownState) -> None:
+    def _restate(self) -> set[Path]:
+        """Taking over: each file whose disk text this session's journal states otherwise than
+        the disk now holds changed while another session owned the workspace (which recorded it,
+        or died first). Record it known by its content id, as the journal holds neither text
+        (the first snapshot gives it); return those files."""
+        restated = set()
+        with self._lock:
+            stated, self._stated = self._stated, {}
+            for path, sha in stated.items():
+                baseline = self._baselines.get(path)
+                if baseline is not None and baseline.sha == sha:
+                    continue
+                text = self._baselines.text(baseline) if baseline is not None else None
+                facts = content_facts(text, baseline.sha) if baseline is not None and text is not None else None
+                change_type = ChangeType.CHANGE if baseline is not None else ChangeType.DELETE
+                detail = "changed while another session owned the workspace"
+                self._record_change(path, change_type, None, facts, Verdict(Source.UNKNOWN, Evidence(detail=detail)))
+                restated.add(path)
+        return restated
+
+    def _take_over(self, state: KnownState, restated: set[Path]) -> None:
         """Become the workspace's owner: with ``resume`` (a live owner exited or died while this
-        session waited), record what changed since the old owner's last recorded change; then
-        start this owner's own hand-over state."""
+        session waited), record what changed since the old owner's last recorded change (but for
+        the ``restated`` files, recorded already); then start this owner's own hand-over state."""
         root = self._roots[0]
         with self._lock:
             now = {self._key(root, path): (path, baseline) for path, baseline in self._baselines.items()}
@@ -679,6 +705,9 @@ class Attribution:
                     if before is None and baseline is None:
                         continue
                     if before is not None and baseline is not None and _known(baseline) == before:
+                        continue
+                    if path in restated:
+                        self._scan_reads.pop(path, None)
                         continue
                     self._record_missed(path, before, baseline)
                     # The scan read it after the change: its watcher event has nothing left to say.
@@ -874,6 +903,19 @@ class Attribution:
             prepared = None
             before = self._baselines.text(old) if old is not None else None
         old_text = before
+        prepared_diff = prepared.diff if prepared is not None else None
+        if answer is not None and answer.session is not None and (answer.saved or answer.before is not None):
+            # Another session's editor saved: its ``file_save`` is in its own journal. This journal
+            # records what the save left on disk, so that every text it diffs from is in it.
+            if answer.before is None:
+                saved, saved_text = new, new_text
+            else:
+                saved, saved_text, prepared_diff = self._baselines.of_text(answer.before), answer.before, None
+            change_type, diff, facts = self._change(entry, rel, old_exists, before, saved, saved_text, prepared_diff)
+            verdict = Verdict(Source.USER, Evidence(detail="saved by the editor of another session"))
+            self._record_change(path, change_type, diff, facts, verdict, saved_in=answer.session)
+            old_exists, prepared_diff, before = True, None, saved_text
+            old_text = before
         if answer is not None and answer.saved:  # the editor wrote its buffer: the user's save
             self._baselines.set(path, new)
             return
@@ -882,6 +924,29 @@ class Attribution:
             # held the saved text first: a snapshot before this change shows it.
             before = answer.before
             self._baselines.set(path, self._baselines.of_text(answer.before))
+        change_type, diff, facts = self._change(
+            entry, rel, old_exists, before, new, new_text, prepared_diff if before is old_text else None
+        )
+        verdict = self._verdict(entry, root, change_type, terminals, git_source)
+        if verdict.source is Source.AGENT and self._batch_ended():
+            self._batch_snapshot = self.session.sequence
+            self.snapshot()
+        self._record_change(path, change_type, diff, facts, verdict)
+        self._baselines.set(path, new)
+
+    def _change(
+        self,
+        entry: Pending,
+        rel: str,
+        old_exists: bool,
+        before: str | None,
+        new: Baseline,
+        new_text: str | None,
+        prepared_diff: str | None,
+    ) -> tuple[ChangeType, str | None, ContentFacts | None]:
+        """The change from ``before`` (the text this journal last holds of the file, ``None``:
+        unknown) to ``new``: its type, its diff (``prepared_diff`` when read ahead from the same
+        text) and the facts of the content after it."""
         if not new.exists:
             change_type = ChangeType.DELETE
         elif old_exists or self._scan_end is None or self._scan_end > entry.first:
@@ -890,21 +955,16 @@ class Attribution:
         else:
             change_type = ChangeType.CREATE
             before = ""
-        verdict = self._verdict(entry, root, change_type, terminals, git_source)
-        if verdict.source is Source.AGENT and self._batch_ended():
-            self._batch_snapshot = self.session.sequence
-            self.snapshot()
         diff = None
         after = "" if not new.exists else new_text
-        if prepared is not None and change_type is ChangeType.CHANGE and before is old_text:
-            diff = prepared.diff
+        if prepared_diff is not None and change_type is ChangeType.CHANGE:
+            diff = prepared_diff
         elif before is not None and after is not None:
             diff = unified_diff(
                 before, after, rel, created=change_type is ChangeType.CREATE, deleted=change_type is ChangeType.DELETE
             )
         facts = content_facts(new_text, new.sha) if new.exists and new_text is not None else None
-        self._record_change(path, change_type, diff, facts, verdict)
-        self._baselines.set(path, new)
+        return change_type, diff, facts
 
     def _explain_write(
         self, path: Path, document: _Document, new_text: str | None, hinted: bool
@@ -953,7 +1013,14 @@ class Attribution:
         return len(chain.edits), written, sha
 
     def _record_change(
-        self, path: Path, change_type: ChangeType, diff: str | None, facts: ContentFacts | None, verdict: Verdict
+        self,
+        path: Path,
+        change_type: ChangeType,
+        diff: str | None,
+        facts: ContentFacts | None,
+        verdict: Verdict,
+        *,
+        saved_in: str | None = None,
     ) -> None:
         """Record a ``file_change``; a file whose text it does not carry is unpublished."""
         self.session.record(
@@ -964,6 +1031,7 @@ class Attribution:
                 content=facts,
                 source=verdict.source,
                 evidence=verdict.evidence,
+                saved_in=saved_in,
             )
         )
         if diff is None and facts is not None:
@@ -1096,13 +1164,14 @@ class Attribution:
 
     def _record_save(self, path: Path, document: _Document, count: int, text: str, sha: str | None = None) -> None:
         """``text`` is what the editor wrote (``sha``: its hash, when the disk's bytes were hashed)."""
+        facts = content_facts(text, sha)
         self.session.record(
             FileSave(
-                file=self.session.relpath(path),
-                last_edit_sequence=document.chain.sequence_at(count),
-                content=content_facts(text, sha),
+                file=self.session.relpath(path), last_edit_sequence=document.chain.sequence_at(count), content=facts
             )
         )
+        if not self.watching:
+            self._stated[path] = facts.sha256
         document.chain.advance(count, text)
         document.hints = [(t, n - count) for t, n in document.hints if n > count]
 

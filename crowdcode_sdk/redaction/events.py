@@ -42,6 +42,7 @@ PLAIN_KEYS = frozenset(
         "mode",
         "snapshotId",
         "sessionId",
+        "savedIn",
         "schemaVersion",
         "sdkVersion",
         "os",

@@ -7,7 +7,7 @@ open and read the session themselves and only results travel back.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -66,16 +66,26 @@ class SessionSource:
         training data is built from whole sessions only, as a lost line leaves a hole no replay
         can cross."""
         if self.merged:
-            return merge([(part.session_id, part.open(strict)[0]) for part in self.parts]), self.open_loader()
+            # Each part's own journal, with the workspace events of sessions outside the timeline:
+            # those of the timeline's sessions come in once, from their own part.
+            inside = frozenset(self.session_ids)
+            parts: list[tuple[str, Iterable[dict[str, Any]]]] = [
+                (part.session_id, part._journal(strict, inside)) for part in self.parts
+            ]
+            return merge(parts), self.open_loader()
         if self.kind == "journal":
-            loader = self.open_loader()
-            damaged = _refuse_damaged if strict else None
-            events = journal.decoded(journal.read_lines(Path(self.path)), damaged)
-            return with_workspace_events(Path(self.path), events), loader
+            return self._journal(strict), self.open_loader()
         for bundle in read_bundles(Path(self.path)):
             if bundle.session_id == self.session_id:
                 return events_up(bundle), bundle.snapshots.get
         raise CrowdcodeError(f"{self.path}: session {self.session_id} not found")
+
+    def _journal(self, strict: bool, inside: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
+        """A journal's events with the workspace events other sessions recorded meanwhile, but for
+        those of the sessions ``inside`` the timeline being read."""
+        damaged = _refuse_damaged if strict else None
+        events = journal.decoded(journal.read_lines(Path(self.path)), damaged)
+        return with_workspace_events(Path(self.path), events, leave_out=inside)
 
     def open_loader(self) -> SnapshotLoader | None:
         """The loader of a journal's snapshots (the timeline's sessions share a data directory)."""

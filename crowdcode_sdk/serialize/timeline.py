@@ -20,8 +20,10 @@ The rule (docs/dataset.md, "Merged timelines"):
 * **Workspace events once.** A ``file_change`` that leaves a file as another session already
   recorded it (the same ``content.sha256``, or a deletion of a file already deleted) is the same
   change seen twice (two engines watching one file, or a save seen as a change) and is dropped;
-  the first record stands. Snapshots are all kept: each is a statement of the disk that
-  ``crowdcode verify`` checks against the replay so far.
+  the first record stands. A ``file_change`` with ``savedIn`` naming a session of the timeline
+  is the workspace owner's record of that session's ``file_save`` (docs/attribution.md): the
+  save stands, the record is dropped, wherever the two clocks put them. Snapshots are all kept:
+  each is a statement of the disk that ``crowdcode verify`` checks against the replay so far.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ def merge(parts: list[tuple[str, Iterable[dict[str, Any]]]]) -> Iterator[dict[st
     """The events of ``parts`` (session id, its events in journal order; the first-started first)
     as one timeline. Events are copied, never changed in place."""
     tagged = [_tagged(events, index) for index, (_, events) in enumerate(parts)]
+    sessions = {session for session, _ in parts}
     renumbered: list[dict[int, int]] = [{} for _ in parts]
     files: dict[str, tuple[str, int]] = {}
     """Each file's last recorded state on disk (content hash or DELETED) and who recorded it."""
     sequence = 0
     for event, index in heapq.merge(*tagged, key=lambda item: (item[0].get("timestamp", 0), item[1])):
         action = event.get("action") if event.get("type") == "action" else None
-        if action is not None and _duplicate(action, index, files):
+        if action is not None and (action.get("savedIn") in sessions or _duplicate(action, index, files)):
             continue
         sequence += 1
         old = event.get("sequence")

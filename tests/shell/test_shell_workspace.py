@@ -93,7 +93,14 @@ def agent_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def changes(info: SessionInfo) -> list[dict]:
-    return actions(info, "file_change")
+    """The changes on disk a session recorded that no editor's save explains."""
+    return [c for c in actions(info, "file_change") if "savedIn" not in c]
+
+
+def saves_recorded(info: SessionInfo) -> list[tuple[str, str, str]]:
+    """(file, source, saving session) of each other session's editor save the owner ``info``
+    recorded, so that its own timeline holds what the save left on disk."""
+    return [(c["file"], c["source"], c["savedIn"]) for c in actions(info, "file_change") if "savedIn" in c]
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -339,6 +346,7 @@ def test_an_editor_that_does_not_own_the_workspace_records_its_own_save(shell, r
         (c["file"], str(c["changeType"]), str(c["source"]), c["evidence"]["command"]) for c in changes(terminal)
     )
     assert found == SED_AND_APPEND
+    assert saves_recorded(terminal) == [("notes.txt", "user", editor.id)]
     (last,) = changes(Store().find(editor.id))
     assert (last["file"], last["changeType"]) == ("app.py", "change")
     assert last["diff"].endswith(" x = 1\n more\n+last\n")
@@ -375,6 +383,7 @@ def test_three_terminals_and_a_neovim_record_each_change_once(shell, repo: Path)
         wait_for(lambda: bool(actions(nvim_session, "file_save")), "Neovim's save")
     assert exit_all(terminals) == [*SED_AND_APPEND, ("old.txt", "delete", "external", "rm old.txt")]
     assert [info.id for info in Store().sessions() if changes(info)] == [owner["sessionId"]]
+    assert saves_recorded(Store().find(owner["sessionId"])) == [("notes.txt", "user", nvim_session.id)]
     (save,) = actions(Store().find(nvim_session.id), "file_save")
     assert (repo / "notes.txt").read_text() == "typed beta\n"
     assert save["content"]["sha256"] == hashlib.sha256((repo / "notes.txt").read_bytes()).hexdigest()
@@ -468,6 +477,10 @@ def test_terminals_a_neovim_and_an_lsp_editor_record_each_change_once(
     assert found[3][3] == "sed -i 's/alpha/beta/' notes.txt"
     assert {c["evidence"].get("agent") for c in all_changes() if c["source"] == "agent"} == {"claude"}
     assert [info.id for info in Store().sessions() if changes(info)] == [owner["sessionId"]]
+    assert sorted(saves_recorded(Store().find(owner["sessionId"]))) == [
+        ("fmt.py", "user", session_of("lsp").id),
+        ("notes.txt", "user", session_of("nvim").id),
+    ]
     for adapter, name, text in (
         ("nvim", "notes.txt", "typed beta\n"),
         ("lsp", "fmt.py", "# def f( a ):\n  return a\n"),
@@ -480,7 +493,11 @@ def test_terminals_a_neovim_and_an_lsp_editor_record_each_change_once(
     exported = [orjson.loads(line) for line in run_cli("export", nvim_id).stdout.splitlines()]
     assert [e["sequence"] for e in exported] == list(range(1, len(exported) + 1))
     merged = [e["action"] for e in exported if e["type"] == "action" and e["action"]["kind"] == "file_change"]
-    assert sorted((c["file"], c["changeType"], c["source"]) for c in merged) == [change[:3] for change in found]
+    # The LSP editor's save is a change on the disk Neovim saw; Neovim's own save is its file_save.
+    assert sorted((c["file"], c["changeType"], c["source"]) for c in merged) == sorted(
+        [change[:3] for change in found] + [("fmt.py", "change", "user")]
+    )
+    assert [c.get("savedIn") for c in merged if "savedIn" in c] == [session_of("lsp").id]
     (save,) = [e["action"] for e in exported if e["type"] == "action" and e["action"]["kind"] == "file_save"]
     edits = [e for e in exported if e["type"] == "action" and e["action"]["kind"] == "edit"]
     (typed,) = [e for e in edits if e["action"]["diff"]["text"] == "typed "]
