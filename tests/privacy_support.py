@@ -7,6 +7,7 @@ conftest.py so that it cannot collide with the core's fixtures.
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import threading
@@ -68,6 +69,28 @@ def consenting_ingest(tmp_path: Path, **settings: object) -> Iterator[RunningSer
         yield server
     finally:
         server.close()
+
+
+@contextlib.contextmanager
+def serving(store: Path, *args: str) -> Iterator[tuple[str, int]]:
+    """`crowdcode serve` as a maintainer runs it, a process of its own; yields its URL and pid, then
+    stops it with SIGTERM and asserts that it exits by that signal (uvicorn re-raises it once the
+    uploads in flight are drained): a server that hangs or crashes on the way out fails the test."""
+    server = subprocess.Popen(
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(store), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().split(" on ")[1].split(",")[0], server.pid
+        server.terminate()
+        assert server.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 USER = "zoltanfey"
