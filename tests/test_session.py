@@ -259,10 +259,13 @@ def test_a_live_session_in_another_process_is_listed_and_reached_by_crowdcode_pa
         status = orjson.loads(run_cli("status", "--json").stdout)
         assert status["live"][0]["sessionId"] == session_id and status["live"][0]["events"] == 6
         assert "Removed 5 events" in run_cli("panic").stdout
-    finally:
-        proc.stdin.write("\n")
+        proc.stdin.write("\n")  # the recorder closes its session and exits
         proc.stdin.flush()
-        proc.wait(timeout=30)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:  # cleanup after a failed assertion: a kill is not a quit
+            proc.kill()
+            proc.wait()
     kinds = [e.kind for e in Store().events(Store().find(session_id))]
     assert kinds == ["session_start", "panic", "session_end"]
     assert live_sessions(__import__("crowdcode_sdk").Locations.default()) == []

@@ -11,13 +11,20 @@ from .nvim_driver import wait_for
 
 
 class Pane:
-    """``argv`` running in a new tmux server's only pane, in ``cwd``, with ``env`` added."""
+    """``argv`` running in a new tmux server's only pane, in ``cwd``, with ``env`` added.
+
+    The pane stays, dead, once the program exits (``remain-on-exit``, set before the program
+    starts), so that a test can assert how it exited, not only that it is gone."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], name: str, columns: int = 120) -> None:
         self.tmux = ["tmux", "-L", f"cc-{name}-{uuid.uuid4().hex[:12]}", "-f", "/dev/null"]
         flags = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
         subprocess.run(
-            [*self.tmux, "new-session", "-d", "-x", str(columns), "-y", "30", "-c", str(cwd), *flags, *argv],
+            [
+                *self.tmux,
+                *("start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";"),
+                *("new-session", "-d", "-x", str(columns), "-y", "30", "-c", str(cwd), *flags, *argv),
+            ],
             check=True,
         )
 
@@ -33,9 +40,26 @@ class Pane:
     def wait_screen(self, text: str, present: bool = True) -> None:
         wait_for(lambda: (text in self.screen()) == present, what=f"{text!r} {'on' if present else 'off'} the screen")
 
-    def running(self) -> bool:
-        """Whether the tmux server (which ends with its only pane's program) still runs."""
-        return subprocess.run([*self.tmux, "has-session"], capture_output=True).returncode == 0
+    def exit_status(self) -> int | None:
+        """The program's exit status once it has exited (128 + N when signal N ended it), or None
+        while it runs."""
+        shown = subprocess.run(
+            [*self.tmux, "display-message", "-p", "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if shown[0] != "1":
+            return None
+        return int(shown[1]) if len(shown) > 1 and shown[1] else 128 + int(shown[-1])
+
+    def exited(self, within: float, what: str) -> int:
+        """Waits at most ``within`` s for the program to exit (a test asserts the status it returns);
+        one still running then fails the test."""
+        wait_for(lambda: self.exit_status() is not None, within, f"{what} to exit")
+        status = self.exit_status()
+        assert status is not None  # a dead pane stays dead
+        return status
 
     def kill(self) -> None:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True)

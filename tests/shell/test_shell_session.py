@@ -15,6 +15,7 @@ import pytest
 from shell_helpers import (
     CROWDCODE,
     PROMPT,
+    Shell,
     actions,
     cast_file,
     ended_sessions,
@@ -73,18 +74,23 @@ def test_passwords_are_never_recorded(shell, home: Path, tmp_path: Path) -> None
     s.child.sendline("correct-horse-py")
     s.child.expect_exact("16")
     s.prompt()
-    s.run("echo visible-input")
+    _quit_with_secrets_nowhere(s, home, "visible-input", b"hunter2", b"correct-horse")
+
+
+def _quit_with_secrets_nowhere(s: Shell, home: Path, visible: str, *secrets: bytes) -> str:
+    """Echo ``visible`` and exit (status 0): the one session ends with ``visible`` among the
+    recorded input, and none of ``secrets`` (typed at password prompts) is in any file of the
+    crowdcode home. The recorded input."""
+    s.run(f"echo {visible}")
     s.child.sendline("exit")
     assert s.finish() == 0
-
     info = only_session(ended=True)
     typed = "".join(a["data"] for a in actions(info, "terminal_input"))
-    assert "visible-input" in typed  # input is recorded …
+    assert visible in typed, actions(info)  # input is recorded …
     for path in home.rglob("*"):  # … but the passwords appear nowhere
         if path.is_file():
             data = path.read_bytes()
-            assert b"hunter2" not in data, path
-            assert b"correct-horse" not in data, path
+            assert not [secret for secret in secrets if secret in data], path
 
 
 def test_exit_status_of_a_killed_child(shell) -> None:
@@ -491,11 +497,7 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     s.child.sendline("echo in-pane-$((6*7))")
     s.child.expect_exact("in-pane-42")
     s.prompt()
-    s.child.sendline("exit")
-    s.child.expect_exact("[exited]")
-    s.prompt()
-    s.child.sendline("exit")
-    assert s.finish() == 0
+    s.leave_tmux_pane()
     sessions = ended_sessions(2)
     commands = {info.id: [c["command"] for c in actions(info, "terminal_command")] for info in sessions}
     outer, inner = sorted(sessions, key=lambda info: any(c.startswith("tmux") for c in commands[info.id]), reverse=True)
@@ -538,14 +540,5 @@ def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
     s.child.send("\r")
     s.child.expect_exact("box-done")
     s.prompt()
-    s.run("echo visible-after")
-    s.child.sendline("exit")
-    assert s.finish() == 0
-
-    info = only_session(ended=True)
-    typed = "".join(a["data"] for a in actions(info, "terminal_input"))
-    assert "visible-after" in typed and "whiptail" in typed, actions(info)  # input around the prompts is recorded
-    for path in home.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            assert b"rawsecret" not in data and b"boxsecret" not in data, path
+    typed = _quit_with_secrets_nowhere(s, home, "visible-after", b"rawsecret", b"boxsecret")
+    assert "whiptail" in typed  # input around the prompts is recorded

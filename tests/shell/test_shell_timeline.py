@@ -13,6 +13,7 @@ from shell_helpers import actions
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.dataset.timelines import merge_overlapping
+from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.serialize.sources import resolve
 from tests.conftest import run_cli
 from tests.nvim_driver import editor, settle, wait_for, wait_recording
@@ -67,7 +68,7 @@ def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, t
     wait_for(lambda: all(info.end is not None for info in Store().sessions()), what="both sessions' ends")
     sessions = Store().sessions()
     assert len(sessions) == 2, sessions
-    data_dir = sessions[0].directory.parent.parent
+    data_dir = Locations.default().data_dir
 
     out = tmp_path / "ds"
     done = run_cli(
@@ -146,7 +147,7 @@ def test_a_change_two_editors_record_is_in_the_timeline_once(shell, tmp_path: Pa
     wait_for(lambda: all(info.end is not None for info in Store().sessions()), what="every session's end")
     recorded = [c for info in Store().sessions() for c in actions(info, "file_change") if c["file"] == "c.txt"]
     assert len(recorded) == 1, recorded  # one owner: one record of one change
-    data_dir = Store().sessions()[0].directory.parent.parent
+    data_dir = Locations.default().data_dir
 
     [source] = merge_overlapping(resolve([str(data_dir)]))[0]
     assert len(source.parts) == 3
