@@ -173,7 +173,8 @@ def test_a_killed_neovim_leaves_no_recorder(tui: Tui) -> None:
     insert(tui, "typed before the kill")
     (server,) = [pid for pid, cmd in tui.processes().items() if " --embed " in cmd]
     # No VimLeavePre: the recorder learns it from its closed channel.
-    tui.gone_after("SIGKILL", lambda: os.kill(server, signal.SIGKILL), seconds=5)
+    # The TUI exits with its server's status: 128 + 9.
+    tui.gone_after("SIGKILL", lambda: os.kill(server, signal.SIGKILL), seconds=5, status=128 + signal.SIGKILL)
     assert only_session(ended=True).end_reason == "editor closed"
 
 

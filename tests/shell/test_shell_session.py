@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -91,6 +92,21 @@ def _quit_with_secrets_nowhere(s: Shell, home: Path, visible: str, *secrets: byt
         if path.is_file():
             data = path.read_bytes()
             assert not [secret for secret in secrets if secret in data], path
+
+
+def _rest_of(fd: int) -> bytes:
+    """What the terminal ``fd`` still shows until it ends: EIO (or EOF) once the program on the
+    other side has closed it, or 30 s without any output."""
+    rest = b""
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not data:
+            break
+        rest += data
+    return rest
 
 
 def test_exit_status_of_a_killed_child(shell) -> None:
@@ -369,7 +385,6 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     gap for every byte it does not have — the flood's end included, dropped after the last
     frame that got through."""
     import re
-    import select
     import signal
 
     from crowdcode_shell.asciicast import read_output
@@ -388,14 +403,7 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     finally:
         os.kill(recorder_pid, signal.SIGCONT)
     assert seen == 70_000_000
-    while select.select([fd], [], [], 30)[0]:
-        try:
-            data = os.read(fd, 1 << 20)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
+    shown += _rest_of(fd)
     message = shown.rindex(b"crowdcode shell: recording incomplete:")
     last = shown[message:].decode().strip()
     assert "not recorded" in last and "\n" not in last, last
@@ -441,7 +449,6 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
     """kill -9 of the recorder in the middle of a flood: the closing line says that it died,
     nothing about falling behind or saving in the background; the next start leaves no spool and
     the cast whole (the spool's own recovery: test_shell_spool)."""
-    import select
     import signal
 
     from crowdcode_shell.asciicast import read_cast
@@ -457,14 +464,7 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
             os.kill(recorder_pid, signal.SIGKILL)
             killed = True
     assert killed
-    while select.select([fd], [], [], 30)[0]:
-        try:
-            data = os.read(fd, 1 << 20)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
+    shown += _rest_of(fd)
     s.child.close()
     last = shown[shown.rindex(b"crowdcode shell: recording incomplete:") :].decode().strip()
     assert "\n" not in last
