@@ -92,6 +92,7 @@ def _quit_with_secrets_nowhere(s: Shell, home: Path, visible: str, *secrets: byt
         if path.is_file():
             data = path.read_bytes()
             assert not [secret for secret in secrets if secret in data], path
+    return typed
 
 
 def _rest_of(fd: int) -> bytes:
