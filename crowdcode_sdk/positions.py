@@ -15,6 +15,7 @@ import enum
 import hashlib
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from .errors import CrowdcodeError
 from .schema import ContentFacts, LineEnding, Position, TextChange
@@ -122,6 +123,37 @@ def final_break_variant(text: str) -> tuple[str, TextChange]:
             return text[: -len(brk)], TextChange(range_offset=length - len(brk), range_length=len(brk), text="")
     brk = {LineEnding.CRLF: "\r\n", LineEnding.CR: "\r"}.get(line_ending(text) or LineEnding.LF, "\n")
     return text + brk, TextChange(range_offset=length, range_length=0, text=brk)
+
+
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class FileForm:
+    """What an editor writes around a document's lines that is not in its text: editors keep these
+    as options of the buffer, not as characters of it, so an adapter that tracks the text needs
+    them to record the file as written.
+
+    ``empty``: the document has no lines (a file read empty, or every line deleted), which an
+    editor may show as one empty line but writes as zero bytes. ``bom``: a byte order mark before
+    the text. ``noeol``: no line break after the last line.
+    """
+
+    empty: bool = False
+    bom: bool = False
+    noeol: bool = False
+
+    @property
+    def plain(self) -> bool:
+        """The file is the document itself, after any byte order mark: a change of one is the
+        same change of the other, shifted past the mark."""
+        return not (self.empty or self.noeol)
+
+    def file_text(self, document: str, line_break: str) -> str:
+        """The file written for ``document``, whose lines each end in ``line_break``."""
+        if self.noeol and document.endswith(line_break):
+            document = document[: -len(line_break)]
+        return (BOM if self.bom else "") + ("" if self.empty else document)
 
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

@@ -7,7 +7,9 @@ conftest.py so that it cannot collide with the core's fixtures.
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.server import BundleStore, RunningServer, ServerConfig
 from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import Limits
+from tests.conftest import crowdcode_executable
 
 
 @pytest.fixture
@@ -49,6 +52,80 @@ def make_ingest(tmp_path: Path, **limits: int):  # type: ignore[no-untyped-def]
     """A real ingest server on 127.0.0.1 with a local directory store."""
     config = ServerConfig(limits=Limits(**limits)) if limits else ServerConfig()
     return RunningServer(str(tmp_path / "store"), config=config)
+
+
+@contextlib.contextmanager
+def consenting_ingest(tmp_path: Path, **settings: object) -> Iterator[RunningServer]:
+    """A real ingest server, and the current crowdcode home set to upload to it with consent given,
+    no hold-back and no background uploader (the test runs ``crowdcode upload --now``);
+    ``settings`` overrides or adds config values. The server is closed on the way out."""
+    server = make_ingest(tmp_path)
+    try:
+        defaults = {"upload.background": False, "privacy.hold_back_s": 0}
+        configure(
+            Locations.default(),
+            **{"consent.status": "accepted", "upload.url": server.url, **defaults, **settings},
+        )
+        yield server
+    finally:
+        server.close()
+
+
+@contextlib.contextmanager
+def serving(store: Path, *args: str) -> Iterator[tuple[str, int]]:
+    """`crowdcode serve` as a maintainer runs it, a process of its own; yields its URL and pid, then
+    stops it with SIGTERM and asserts that it exits by that signal (uvicorn re-raises it once the
+    uploads in flight are drained): a server that hangs or crashes on the way out fails the test."""
+    server = subprocess.Popen(
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(store), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().split(" on ")[1].split(",")[0], server.pid
+        server.terminate()
+        assert server.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+USER = "zoltanfey"
+"""A user name no upload may carry: rare enough that finding it in a bundle is a leak."""
+
+
+def as_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``HOME``, ``USER`` and ``LOGNAME`` of a user named :data:`USER`, whose home is under
+    ``tmp_path``; returns that home, whose path must not leave either."""
+    me = tmp_path / USER
+    me.mkdir()
+    monkeypatch.setenv("HOME", str(me))
+    for variable in ("USER", "LOGNAME"):
+        monkeypatch.setenv(variable, USER)
+    return me
+
+
+def upload_now() -> str:
+    """Run the real ``crowdcode upload --now``; it must succeed without a traceback. Its stdout."""
+    upload = subprocess.run([crowdcode_executable(), "upload", "--now"], capture_output=True, text=True, timeout=120)
+    assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
+    return upload.stdout
+
+
+def uploaded_text(server) -> str:  # type: ignore[no-untyped-def]
+    """Every member of every stored bundle, one byte a character, to grep."""
+    return "\n".join(data.decode("latin-1") for members in bundles_in(server) for data in members.values())
+
+
+def assert_nothing_leaked(everything: str, samples: list[tuple[str, str, str]], me: Path, seed: object) -> None:
+    """No fragment of any secret, nor the home path or the user name, in ``everything``; a failure
+    names the corpus seed, which draws the same secrets again."""
+    leaks = leaked_fragments(everything, samples)
+    assert not leaks, f"seed {seed}: {leaks}"
+    assert str(me) not in everything and USER not in everything, f"seed {seed}"
 
 
 @pytest.fixture

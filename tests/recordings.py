@@ -165,6 +165,16 @@ def run_bash(command: str, cwd: Path) -> str:
     return done.stdout.decode()
 
 
+def run_file_steps(result: SessionResult, root: Path) -> None:
+    """Run each file command of a serialized ``result``, as its text says, with real bash in a new
+    copy of its initial workspace at ``root`` (without the checks of ``sed_rebuild``)."""
+    root.mkdir(parents=True)
+    write_workspace(root, result.initial or {})
+    for step in result.steps or []:
+        if step.kind in FILE_KINDS:
+            run_bash(step.command, root)
+
+
 def disk_files(root: Path) -> dict[str, bytes]:
     """Every file under ``root``, by workspace-relative path."""
     return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from crowdcode_sdk import Edit, Session, TabSwitch, TextChange
+from crowdcode_sdk import Edit, FileOpen, Session, TabSwitch, TextChange
 
 from .conftest import run_cli
 
@@ -17,6 +17,7 @@ def populated(home):
     ids = []
     for name in ("first", "second"):
         with Session(adapter="test", editor=name) as s:
+            s.record(FileOpen(file="a.py", text=""))
             s.record(Edit(file="a.py", diff=TextChange(range_offset=0, range_length=0, text="héllo 😀")))
             s.record(TabSwitch(file="b.py", previous_file="a.py"))
         ids.append(s.id)
@@ -43,60 +44,49 @@ def test_commands_on_an_empty_home(home):
         assert result.stderr == "crowdcode: error: no sessions recorded yet\n"
 
 
-@pytest.mark.unverified(
-    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
-)
 def test_sessions_lists_oldest_first(populated):
     listed = orjson.loads(run_cli("sessions", "--json").stdout)
     assert [s["id"] for s in listed] == populated
     assert [s["editor"] for s in listed] == ["first", "second"]
-    assert all(s["events"] == 4 and s["endReason"] == "closed" and s["end"] >= s["start"] for s in listed)
+    assert all(s["events"] == 5 and s["endReason"] == "closed" and s["end"] >= s["start"] for s in listed)
     table = run_cli("sessions").stdout
     assert table.index(populated[0]) < table.index(populated[1])
 
 
-@pytest.mark.unverified(
-    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
-)
 def test_show_prints_a_readable_timeline(populated):
     out = run_cli("show", populated[0][:20]).stdout
     lines = out.splitlines()
     assert lines[0].startswith(f"session {populated[0]}  first")
-    assert "edit" in lines[2] and "user" in lines[2] and "héllo 😀" in lines[2]
-    assert "tab_switch" in lines[3]
+    assert "file_open" in lines[2]
+    assert "edit" in lines[3] and "user" in lines[3] and "héllo 😀" in lines[3]
+    assert "tab_switch" in lines[4]
 
 
-@pytest.mark.unverified(
-    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
-)
 def test_export_jsonl_in_sequence_order(populated, tmp_path):
     out = run_cli("export", "latest", "--format", "jsonl").stdout
     events = [orjson.loads(line) for line in out.splitlines()]
-    assert [e["sequence"] for e in events] == [1, 2, 3, 4]
-    assert events[1]["action"]["diff"]["text"] == "héllo 😀"
+    assert [e["sequence"] for e in events] == [1, 2, 3, 4, 5]
+    assert events[2]["action"]["diff"]["text"] == "héllo 😀"
     target = tmp_path / "out.jsonl"
     run_cli("export", populated[0], "-o", str(target))
     assert target.read_text().splitlines()[0].startswith('{"sequence":1,')
 
 
-@pytest.mark.unverified(
-    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
-)
 def test_status_counts_and_consent(populated):
     status = orjson.loads(run_cli("status", "--json").stdout)
-    assert status["sessions"] == 2 and status["eventsStored"] == 8
-    assert status["eventsHeldBack"] == 8  # all younger than the hold-back window
+    assert status["sessions"] == 2 and status["eventsStored"] == 10
+    assert status["eventsHeldBack"] == 10  # all younger than the hold-back window
     assert status["consent"] == "pending" and status["storageBytes"] > 0
     text = run_cli("status").stdout
-    assert "Consent: pending" in text and "Held back: 8 events" in text
+    assert "Consent: pending" in text and "Held back: 10 events" in text
 
 
 def test_panic_cuts_recently_closed_sessions(populated):
-    assert "Removed 6 events" in run_cli("panic").stdout  # two edits and tab switches and ends
+    assert "Removed 8 events" in run_cli("panic").stdout  # two opens, edits, tab switches and ends
     listed = orjson.loads(run_cli("sessions", "--json").stdout)
     assert [s["events"] for s in listed] == [2, 2]  # session_start + panic marker
     last = [orjson.loads(line) for line in run_cli("export", populated[1]).stdout.splitlines()]
-    assert last[-1]["action"]["kind"] == "panic" and last[-1]["sequence"] == 5  # not reused
+    assert last[-1]["action"]["kind"] == "panic" and last[-1]["sequence"] == 6  # not reused
 
 
 def test_config_set_validates_and_persists(home):
@@ -123,9 +113,6 @@ def test_a_broken_config_file_is_one_clear_error(home):
     assert "journal.fsync: expected str, got 3" in result.stderr
 
 
-@pytest.mark.unverified(
-    reason="the populated sessions type into a file they never opened: the commands are under test, not a replay"
-)
 def test_ambiguous_and_unknown_session_references(populated):
     result = run_cli("show", "0", check=False)
     assert result.returncode == 2 and "matches 2 sessions" in result.stderr

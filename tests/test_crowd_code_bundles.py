@@ -10,10 +10,9 @@ import pytest
 from crowdcode_sdk import Store
 from crowdcode_sdk.cli.main import main
 from crowdcode_sdk.export.crowd_code import ACTION_FIELDS
-from crowdcode_sdk.serialize.conversation import FILE_KINDS
 from crowdcode_sdk.serialize.dataset import DatasetConfig, process
 from crowdcode_sdk.serialize.sources import resolve
-from tests.recordings import read_workspace, run_bash, write_workspace
+from tests.recordings import read_workspace, run_file_steps
 from tests.test_serialize_replay import record_tricky
 
 
@@ -97,11 +96,7 @@ def test_export_import_round_trip(home, tmp_path, packed, capsys):
         [source] = resolve([imported.id])
         result = process(source, DatasetConfig(min_messages=1), keep_steps=True)
         root = tmp_path / "replay"
-        root.mkdir()
-        write_workspace(root, result.initial)
-        for step in result.steps:
-            if step.kind in FILE_KINDS:
-                run_bash(step.command, root)
+        run_file_steps(result, root)
         assert read_workspace(root, recorder.final()) == recorder.final()
 
 
@@ -195,11 +190,7 @@ def test_reads_bundles_crowd_code_wrote(home, tmp_path, capsys):
     assert [(s.command, s.output) for s in terminal] == [("python -c 'print(42)'", "42\nprogress 100%")]
     assert any(s.command.startswith("# agent\nsed -i '$a\\\nz = 3' src/a.py") for s in result.steps)
     root = tmp_path / "replay"
-    root.mkdir()
-    write_workspace(root, result.initial)
-    for step in result.steps:
-        if step.kind in FILE_KINDS:
-            run_bash(step.command, root)
+    run_file_steps(result, root)
     assert (root / "src/a.py").read_text() == "x = 1\nz = 3\n"
     # Imported: a session of ours with crowd-code's timestamps, snapshot relative to the workspace.
     assert main(["import", str(bundle)]) == 0

@@ -19,7 +19,7 @@ from crowdcode_sdk.positions import content_facts
 from crowdcode_sdk.serialize.dataset import split_of
 from crowdcode_sdk.upload import Uploader
 from tests.conftest import crowdcode_executable, run_cli
-from tests.privacy_support import configure
+from tests.privacy_support import configure, serving
 from tests.recordings import Recorder
 
 FINAL: dict[str, str] = {}
@@ -76,20 +76,9 @@ def build(*args: str, plots: bool = False) -> subprocess.CompletedProcess[str]:
 def served(privacy_home: Locations, tmp_path: Path):  # type: ignore[no-untyped-def]
     """`crowdcode serve` as a maintainer runs it, with consent given and its URL configured."""
     store = tmp_path / "served"
-    server = subprocess.Popen(
-        [crowdcode_executable(), "serve", "--port", "0", "--store", str(store)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().split(" on ")[1].split(",")[0]
+    with serving(store) as (url, _pid):
         configure(privacy_home, **{"consent.status": "accepted", "upload.url": url})
         yield store
-    finally:
-        server.terminate()
-        assert server.wait(timeout=10) is not None
 
 
 def upload() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crowdcode_nvim.buffers import Buffer
 
-from crowdcode_sdk.positions import apply_change
+from crowdcode_sdk.positions import FileForm, apply_change
 from crowdcode_sdk.schema import Position, SelectionMode
 
 
@@ -64,14 +64,14 @@ def test_a_buffer_without_lines_is_an_empty_file() -> None:
     buffer.replace_lines(0, 1, "\n")  # one empty line typed (`o`, then `dd` of the other): a line break
     assert buffer.text == "\r\n"
     assert buffer.replace_lines(0, 1, "\n", empty=True) is not None and buffer.text == ""
-    opened = Buffer(2, "/w/empty.txt", "unix", "\n", empty=True)
+    opened = Buffer(2, "/w/empty.txt", "unix", "\n", FileForm(empty=True))
     assert opened.text == "" and opened.replace_lines(0, 1, "\n", empty=True) is None
 
 
 def test_a_byte_order_mark_is_the_files_first_character() -> None:
     """Neovim reads a BOM into 'bomb' and writes it back: the recorded text has it, edits and
     positions count it."""
-    buffer = Buffer(1, "/w/bom.txt", "unix", "ab\ncd\n", bom=True)
+    buffer = Buffer(1, "/w/bom.txt", "unix", "ab\ncd\n", FileForm(bom=True))
     assert buffer.text == "\ufeffab\ncd\n"
     change = buffer.replace_lines(0, 1, "aXb\n", hint=(0, 1))
     assert apply_change("\ufeffab\ncd\n", change) == buffer.text == "\ufeffaXb\ncd\n"

@@ -6,20 +6,15 @@ every 8-character fragment of every secret, the home path and the user name."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from crowdcode_sdk.locations import Locations
 from tests.fresh_corpus import fresh_rng, secrets
-from tests.privacy_support import bundles_in, configure, leaked_fragments, make_ingest
+from tests.privacy_support import as_user, assert_nothing_leaked, consenting_ingest, upload_now, uploaded_text
 
 from .nvim_driver import editor, finished_session, settle, wait_recording
-
-USER = "zoltanfey"
-CROWDCODE = str(Path(sys.executable).with_name("crowdcode"))
 
 
 def _keys(text: str) -> str:
@@ -30,23 +25,10 @@ def _keys(text: str) -> str:
 def test_no_secret_or_identity_leaves_a_real_neovim(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    me = tmp_path / USER
+    me = as_user(tmp_path, monkeypatch)
     ws = me / "project"
-    ws.mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(me))
-    for variable in ("USER", "LOGNAME"):
-        monkeypatch.setenv(variable, USER)
-    server = make_ingest(tmp_path)
-    try:
-        configure(
-            Locations.default(),
-            **{
-                "consent.status": "accepted",
-                "upload.url": server.url,
-                "upload.background": False,
-                "privacy.hold_back_s": 0,
-            },
-        )
+    ws.mkdir()
+    with consenting_ingest(tmp_path) as server:
         seed, rng = fresh_rng()
         samples = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
         password = "".join(rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(14))
@@ -65,17 +47,8 @@ def test_no_secret_or_identity_leaves_a_real_neovim(
         finished_session()
         assert (ws / "notes.py").read_text().count("\n") == len(samples) + 1
 
-        upload = subprocess.run([CROWDCODE, "upload", "--now"], capture_output=True, text=True, timeout=120)
-        assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
-        texts = []
-        for members in bundles_in(server):
-            texts += [data.decode("latin-1") for data in members.values()]
-        assert texts, "nothing reached the server"
-        everything = "\n".join(texts)
-        assert '"kind":"edit"' in everything and "***" in everything
-    finally:
-        server.close()
-    leaks = leaked_fragments(everything, [*samples, ("password", password, "")])
-    assert not leaks, f"seed {seed}: {leaks}"
-    assert str(me) not in everything and USER not in everything, f"seed {seed}"
+        upload_now()
+        everything = uploaded_text(server)
+    assert '"kind":"edit"' in everything and "***" in everything
+    assert_nothing_leaked(everything, [*samples, ("password", password, "")], me, seed)
     print(f"seed {seed}: {len(samples) + 1} secrets, none left", file=sys.stderr)

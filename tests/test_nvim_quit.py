@@ -64,8 +64,12 @@ class Tui(Pane):
             what="the recorder",
         )
 
-    def gone_after(self, how: str, action: Callable[[], object], seconds: float = QUIT_SECONDS) -> float:
-        """Seconds from ``action`` until every process is gone; fails after ``seconds``."""
+    def gone_after(
+        self, how: str, action: Callable[[], object], seconds: float = QUIT_SECONDS, status: int | None = 0
+    ) -> float:
+        """Seconds from ``action`` until every process is gone; fails after ``seconds``, or when
+        Neovim's exit status is not ``status`` (None: the terminal itself was closed, so there is
+        none to read)."""
         started = time.monotonic()
         action()
         while left := self.processes():
@@ -73,6 +77,8 @@ class Tui(Pane):
                 raise AssertionError(f"{how}: still running {seconds} s later: {left}")
             time.sleep(0.01)
         took = time.monotonic() - started
+        if status is not None:
+            assert self.exited(seconds, "Neovim") == status, f"{how}: Neovim's exit status"
         print(f"{how}: Neovim and the recorder gone in {took:.3f} s")
         return took
 
@@ -144,7 +150,7 @@ def test_quitting_ends_neovim_the_recorder_and_the_session(tui: Tui, how: str) -
 
 def test_cq_leaves_no_processes(tui: Tui) -> None:
     insert(tui, "never saved")
-    tui.gone_after(":cq", lambda: tui.command(":cq"))
+    tui.gone_after(":cq", lambda: tui.command(":cq"), status=1)
     assert only_session(ended=True).end_reason == "editor closed"
     assert not (tui.ws / "f.txt").exists()
 
@@ -152,7 +158,7 @@ def test_cq_leaves_no_processes(tui: Tui) -> None:
 def test_closing_the_terminal_leaves_no_processes(tui: Tui) -> None:
     insert(tui, "never saved")
     # SIGHUP to Neovim, as a closed terminal
-    tui.gone_after("SIGHUP", lambda: subprocess.run([*tui.tmux, "kill-server"], check=True), seconds=5)
+    tui.gone_after("SIGHUP", lambda: subprocess.run([*tui.tmux, "kill-server"], check=True), seconds=5, status=None)
     only_session(ended=True)
 
 
@@ -167,7 +173,8 @@ def test_a_killed_neovim_leaves_no_recorder(tui: Tui) -> None:
     insert(tui, "typed before the kill")
     (server,) = [pid for pid, cmd in tui.processes().items() if " --embed " in cmd]
     # No VimLeavePre: the recorder learns it from its closed channel.
-    tui.gone_after("SIGKILL", lambda: os.kill(server, signal.SIGKILL), seconds=5)
+    # The TUI exits with its server's status: 128 + 9.
+    tui.gone_after("SIGKILL", lambda: os.kill(server, signal.SIGKILL), seconds=5, status=128 + signal.SIGKILL)
     assert only_session(ended=True).end_reason == "editor closed"
 
 

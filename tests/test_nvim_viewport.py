@@ -38,8 +38,7 @@ def shown(tui: Tui, page: int) -> tuple[int, int]:
 
 def recorded_views() -> list[tuple[int, int]]:
     """The viewports of f.txt in the journal so far (it is written every flush interval)."""
-    sessions = Store().sessions()
-    views = [e.payload.viewport for e in Store().events(sessions[0]) if e.type == "observation"] if sessions else []
+    views = [e.payload.viewport for e in Store().events(only_session()) if e.type == "observation"]
     return [(v.start_line, v.end_line) for v in views if v and v.file == "f.txt"]
 
 

@@ -3,7 +3,6 @@ sockets, real `crowdcode serve` processes."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -28,6 +27,7 @@ import zstandard
 from crowdcode_sdk.server import RunningServer, ServerConfig
 from crowdcode_sdk.upload.bundle import BundleWriter, Limits
 from tests.conftest import crowdcode_executable
+from tests.privacy_support import serving
 
 SESSION = "1" * 32
 EVENT = b'{"sequence":%d,"timestamp":5,"type":"action","action":{"kind":"focus_change","focused":true}}\n'
@@ -455,26 +455,6 @@ def test_memory_stays_bounded_under_20_concurrent_100_mb_uploads(tmp_path: Path)
         peak_mb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
     assert len(list((tmp_path / "store" / "bundles").rglob("*.tar.zst"))) == 20
     assert peak_mb < MEMORY_BOUND_MB, f"peak RSS {peak_mb:.0f} MB for 2 GB in flight"
-
-
-@contextlib.contextmanager
-def serving(store: Path, *args: str) -> Iterator[tuple[str, int]]:
-    """`crowdcode serve` as a process; yields its URL and pid, then stops it and checks that it exits."""
-    server = subprocess.Popen(
-        [crowdcode_executable(), "serve", "--port", "0", "--store", str(store), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().split(" on ")[1].split(",")[0], server.pid
-        server.terminate()
-        assert server.wait(timeout=60) == -signal.SIGTERM
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 def test_two_instances_share_only_the_store(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

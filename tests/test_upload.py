@@ -25,7 +25,7 @@ from crowdcode_sdk.upload import Uploader, UploadQueue, read_bundle
 from crowdcode_sdk.upload.bundle import BundleError, BundleWriter, Limits
 from crowdcode_sdk.upload.queue import backoff_ms
 from tests.conftest import run_cli
-from tests.privacy_support import FaultyProxy, bundles_in, configure, make_ingest, write_snapshot
+from tests.privacy_support import FaultyProxy, bundles_in, configure, make_ingest, serving, write_snapshot
 
 
 def record(locations: Locations, n: int = 20, snapshot: str | None = None, text: str = "x") -> Session:
@@ -366,19 +366,10 @@ def test_upload_now_cli_progress(privacy_home: Locations, ingest, capsys: pytest
 
 def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -> None:
     """`crowdcode serve` and `crowdcode upload --now` as the processes users run."""
-    import subprocess
-
-    from tests.conftest import crowdcode_executable, run_cli
+    from tests.conftest import run_cli
 
     store = tmp_path / "served"
-    server = subprocess.Popen(
-        [crowdcode_executable(), "serve", "--port", "0", "--store", str(store)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        url = server.stdout.readline().split(" on ")[1].split(",")[0]
+    with serving(store) as (url, _pid):
         record(privacy_home).close()
         assert "nothing uploaded: consent is pending" in run_cli("upload", "--now", check=False).stderr
         run_cli("consent", "accept")
@@ -387,9 +378,6 @@ def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -
         assert "Uploaded so far: 1 bundles" in run_cli("status").stdout + run_cli("upload").stdout
         assert len(list(store.glob("bundles/*/*.tar.zst"))) == 1
         assert list(privacy_home.sessions_dir.iterdir()) == []
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_s3_compatible_store(privacy_home: Locations, s3_endpoint: str) -> None:

@@ -13,17 +13,22 @@ line break when Neovim writes none (a file read without one, kept by 'nofixeol' 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crowdcode_sdk.errors import CrowdcodeError
-from crowdcode_sdk.positions import Document, Encoding, utf16_len
+from crowdcode_sdk.positions import Document, Encoding, FileForm, utf16_len
 from crowdcode_sdk.schema import Position, SelectionMode, TextChange
 
 LINE_BREAKS = {"unix": "\n", "dos": "\r\n", "mac": "\r"}
-BOM = "\ufeff"
 
 VISUAL_MODES = {"v": SelectionMode.CHAR, "V": SelectionMode.LINE, "\x16": SelectionMode.BLOCK}
+
+
+def form_of(empty: object, bom: object, noeol: object) -> FileForm:
+    """The plugin's flags as a form; anything but ``true`` (``false``, or nil from an older
+    plugin) is unset."""
+    return FileForm(empty=empty is True, bom=bom is True, noeol=noeol is True)
 
 
 @dataclass
@@ -38,26 +43,13 @@ class SelectionRange:
 class Buffer:
     """One tracked buffer: its number, file (``name``, an absolute path) and text."""
 
-    def __init__(
-        self,
-        number: int,
-        name: str,
-        fileformat: str,
-        text: str,
-        *,
-        empty: bool = False,
-        bom: bool = False,
-        noeol: bool = False,
-    ) -> None:
+    def __init__(self, number: int, name: str, fileformat: str, text: str, form: FileForm | None = None) -> None:
         self.number = number
         self.name = name
         self.line_break = LINE_BREAKS.get(fileformat, "\n")
         self.document = Document(self.from_nvim(text))
-        self.empty = empty
-        """The buffer has no lines: Neovim writes nothing (its document is still one empty line)."""
-        self.bom = bom
-        self.noeol = noeol
-        """Neovim writes the buffer without its last line break."""
+        self.form = form or FileForm()
+        """How Neovim writes the document (see the module docstring)."""
 
     @property
     def path(self) -> Path | None:
@@ -67,12 +59,11 @@ class Buffer:
     @property
     def text(self) -> str:
         """The file as Neovim writes this buffer (see the module docstring)."""
-        return self.file_text(self.document.text, self.empty, self.bom, self.noeol)
+        return self.form.file_text(self.document.text, self.line_break)
 
-    def file_text(self, document: str, empty: bool, bom: bool, noeol: bool) -> str:
-        if noeol and document.endswith(self.line_break):
-            document = document[: -len(self.line_break)]
-        return (BOM if bom else "") + ("" if empty else document)
+    def file_text(self, text: str, form: FileForm) -> str:
+        """The file Neovim writes for ``text`` (its model) in ``form``, in this buffer's line breaks."""
+        return form.file_text(self.from_nvim(text), self.line_break)
 
     def from_nvim(self, text: str) -> str:
         """Text as Neovim sends it (``\\n`` between lines) with this buffer's line breaks."""
@@ -83,10 +74,10 @@ class Buffer:
         (``ggdG``, ``:w``, ``:e!``) is then ``unix``, and written with ``\n``."""
         self.line_break = LINE_BREAKS.get(fileformat, self.line_break)
 
-    def reset(self, text: str, *, empty: bool = False, bom: bool = False, noeol: bool = False) -> None:
-        """The buffer was read again: ``text`` (Neovim's model) replaces everything."""
+    def reset(self, text: str, form: FileForm) -> None:
+        """The buffer was read again: ``text`` (Neovim's model) and ``form`` replace everything."""
         self.document = Document(self.from_nvim(text))
-        self.empty, self.bom, self.noeol = empty, bom, noeol
+        self.form = form
 
     def index(self, row: int, col: int) -> int:
         """Code point index of a (row, byte column) position; past a line's end means its end."""
@@ -109,7 +100,7 @@ class Buffer:
         ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
         characters, typing or deleting one is placed there rather than at the run's end.
         """
-        before = self.text if empty or self.empty or noeol or self.noeol else None
+        form, before = self._reshaped(empty, noeol)
         start = self.document.offset_at(first, 0, Encoding.UTF8)
         end = self.document.offset_at(last, 0, Encoding.UTF8)
         if not text and start == 0 and end == len(self.document):
@@ -119,22 +110,29 @@ class Buffer:
             with contextlib.suppress(CrowdcodeError):
                 at = self.index(*hint) - start
         change = self._replace_minimal(start, end, self.from_nvim(text), at)
-        return self._in_file(change, before, empty, noeol)
+        return self._in_file(change, before, form)
 
     def replace_all(self, text: str, empty: bool = False, noeol: bool = False) -> TextChange | None:
         """Make the text ``text`` (Neovim's model) with the smallest single replacement, or None."""
-        before = self.text if empty or self.empty or noeol or self.noeol else None
+        form, before = self._reshaped(empty, noeol)
         change = self._replace_minimal(0, len(self.document), self.from_nvim(text), None)
-        return self._in_file(change, before, empty, noeol)
+        return self._in_file(change, before, form)
 
-    def _in_file(self, change: TextChange | None, before: str | None, empty: bool, noeol: bool) -> TextChange | None:
+    def _reshaped(self, empty: bool, noeol: bool) -> tuple[FileForm, str | None]:
+        """The form after a change that leaves the buffer ``empty`` or not and ``noeol`` or not,
+        and the file text before it when the change of the document is not the change of the file
+        (see ``_in_file``)."""
+        form = replace(self.form, empty=empty, noeol=noeol)
+        return form, None if form.plain and self.form.plain else self.text
+
+    def _in_file(self, change: TextChange | None, before: str | None, form: FileForm) -> TextChange | None:
         """A change of the document as a change of the file text: after the byte order mark, and
         the whole difference when the buffer lost or gained its lines or is written without its
         last line break (``before``: the file text then)."""
-        self.empty, self.noeol = empty, noeol
+        self.form = form
         if before is not None:
             return minimal_change(before, self.text)
-        if change is not None and self.bom:
+        if change is not None and form.bom:
             return TextChange(range_offset=change.range_offset + 1, range_length=change.range_length, text=change.text)
         return change
 
@@ -162,7 +160,7 @@ class Buffer:
 
     def _in_file_position(self, position: Position) -> Position:
         """Positions count the byte order mark, as edits do: it is the file's first character."""
-        if self.bom and position.line == 0:
+        if self.form.bom and position.line == 0:
             return Position(line=0, character=position.character + 1)
         return position
 

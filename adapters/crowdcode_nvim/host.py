@@ -35,7 +35,7 @@ from crowdcode_sdk.schema import (
 )
 from crowdcode_sdk.session import Session
 
-from .buffers import Buffer, minimal_change, screen_position
+from .buffers import Buffer, form_of, minimal_change, screen_position
 
 REASONS = {"undo": EditReason.UNDO, "redo": EditReason.REDO, "paste": EditReason.PASTE}
 
@@ -207,6 +207,15 @@ class Host:
             return True
         return False
 
+    def _still_text(self, buf: int, text: str) -> Buffer | None:
+        """The tracked buffer ``buf`` if its new ``text`` can be recorded; if not, its document is
+        closed and the buffer left out (see ``_not_text``)."""
+        buffer = self.buffers[buf]
+        if self._not_text(buf, text):
+            self._events().close_document(self._path(buffer))
+            return None
+        return buffer
+
     def _open(
         self,
         buf: int,
@@ -219,7 +228,7 @@ class Host:
     ) -> None:
         if self._secret(buf, name) or self._not_text(buf, text):
             return
-        buffer = Buffer(buf, name, fileformat, text, empty=empty is True, bom=bom is True, noeol=noeol is True)
+        buffer = Buffer(buf, name, fileformat, text, form_of(empty, bom, noeol))
         if buffer.path is None:  # the plugin sends files only; a scratch buffer has nothing to rebuild
             self._excluded.add(buf)
             return
@@ -240,9 +249,8 @@ class Host:
         empty: bool = False,
         noeol: bool = False,
     ) -> None:
-        buffer = self.buffers[buf]
-        if self._not_text(buf, text):
-            self._events().close_document(self._path(buffer))
+        buffer = self._still_text(buf, text)
+        if buffer is None:
             return
         if reason == "completion":  # one edit when the completion is done: see _complete
             self._completing.setdefault(buf, buffer.text)
@@ -261,19 +269,17 @@ class Host:
         fileformat: Any = None,
         noeol: bool = False,
     ) -> None:
-        buffer = self.buffers[buf]
-        if self._not_text(buf, text):
-            self._events().close_document(self._path(buffer))
+        buffer = self._still_text(buf, text)
+        if buffer is None:
             return
-        empty, bom, noeol = empty is True, bom is True, noeol is True
+        form = form_of(empty, bom, noeol)
         if reason == "disk":  # the file changed on disk; attribution decides whose change it was
             if isinstance(fileformat, str):
                 buffer.read_as(fileformat)
-            disk = buffer.file_text(buffer.from_nvim(text), empty, bom, noeol)
-            self._events().reload_document(self._path(buffer), disk)
-            buffer.reset(text, empty=empty, bom=bom, noeol=noeol)
+            self._events().reload_document(self._path(buffer), buffer.file_text(text, form))
+            buffer.reset(text, form)
             return
-        change = buffer.replace_all(text, empty, noeol)  # undoing or redoing a reload: an editor change
+        change = buffer.replace_all(text, form.empty, form.noeol)  # undoing or redoing a reload: an editor change
         if change is not None:
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,23 @@ def sessions(home: Path) -> list[Any]:
 
 def events(home: Path) -> list[Event]:
     return list(Store(Locations.default()).events(only_session()))
+
+
+def lsp_events() -> list[Event]:
+    """The events of the one session the shim recorded, among the sessions of the shells a test
+    runs beside it to change files."""
+    recorded = [info for info in Store(Locations.default()).sessions() if info.metadata.get("adapter") == "lsp"]
+    assert len(recorded) == 1, f"expected one LSP session, found {len(recorded)}"
+    return list(Store(Locations.default()).events(recorded[0]))
+
+
+def assert_changed_by(evs: list[Event], files: Iterable[str], command: str) -> None:
+    """Each of ``files`` has a recorded disk change, all of them by the external ``command``, and
+    nothing was recorded as the person's save."""
+    changes = [e.payload for e in evs if e.kind == "file_change"]
+    assert sorted(c.file for c in changes) == sorted(files)
+    assert {(c.source, c.evidence.command if c.evidence else None) for c in changes} == {("external", command)}
+    assert actions(evs, "file_save") == []
 
 
 def actions(evs: list[Event], kind: str) -> list[Any]:

@@ -1,20 +1,8 @@
 -- Driven by test_lsp_nvim.py: Neovim's built-in LSP client edits a file through `crowdcode lsp`.
--- Inputs (environment): TEST_FILE, TEST_ENCODING, TEST_CMD (JSON list), TEST_OUT (result JSON).
+-- Inputs (environment): TEST_FILE, TEST_ENCODING, and nvim_lsp_client.lua's.
 local file = os.getenv("TEST_FILE")
-local out_path = os.getenv("TEST_OUT")
-local result = { log = {} }
-
-local function finish(code)
-  local f = assert(io.open(out_path, "w"))
-  f:write(vim.json.encode(result))
-  f:close()
-  vim.cmd((code == 0) and "qa!" or "cquit " .. code)
-end
-
-local function fail(message)
-  result.error = message
-  finish(1)
-end
+local lsp = dofile(vim.fs.joinpath(vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)), "nvim_lsp_client.lua"))
+local result = lsp.result
 
 local function keys(sequence)
   vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(sequence, true, false, true), "xt", false)
@@ -23,29 +11,14 @@ end
 vim.cmd.edit(vim.fn.fnameescape(file))
 local capabilities = vim.lsp.protocol.make_client_capabilities()
 capabilities.general.positionEncodings = { os.getenv("TEST_ENCODING") }
-local statuses = {}
-local client_id = vim.lsp.start({
-  name = "crowdcode",
-  cmd = vim.json.decode(os.getenv("TEST_CMD")),
+local client_id, status = lsp.start({
   root_dir = vim.fs.dirname(file),
   capabilities = capabilities,
-  init_options = { status = true },
   flags = { debounce_text_changes = 0 },
-  handlers = {
-    ["crowdcode/status"] = function(_, params) table.insert(statuses, params) end,
-    ["window/logMessage"] = function(_, params) table.insert(result.log, params.message) end,
-  },
 })
-if not client_id then return fail("vim.lsp.start failed") end
-if not vim.wait(15000, function()
-  local client = vim.lsp.get_client_by_id(client_id)
-  return client ~= nil and client.initialized and #statuses > 0
-end, 20) then
-  return fail("the server did not initialize")
-end
-local client = vim.lsp.get_client_by_id(client_id)
-result.offset_encoding = client.offset_encoding
-result.status = statuses[1]
+if not client_id then return lsp.fail(status) end
+result.offset_encoding = vim.lsp.get_client_by_id(client_id).offset_encoding
+result.status = status
 
 -- Typing, with multibyte characters and emoji on lines that already hold some.
 keys("gg$a ça va 😀<Esc>")
@@ -61,9 +34,6 @@ keys("G$i🚀<Esc>")
 vim.wait(100)
 vim.cmd("write")
 vim.wait(300)
-vim.lsp.stop_client(client_id)
-if not vim.wait(10000, function() return vim.lsp.get_client_by_id(client_id) == nil end, 20) then
-  return fail("the server did not stop")
-end
+if not lsp.stop(client_id) then return lsp.fail("the server did not stop") end
 result.buffer = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, true), "\n") .. "\n"
-finish(0)
+lsp.finish(0)

@@ -1,55 +1,24 @@
 -- Driven by test_lsp_nvim_saves.py: Neovim's built-in LSP client, with its default didChange
 -- debounce unless TEST_DEBOUNCE says otherwise, talks to `crowdcode lsp` while a list of steps runs.
--- Inputs (environment): TEST_FILES (JSON list, the first is shown), TEST_CMD (JSON list),
+-- Inputs (environment): TEST_FILES (JSON list, the first is shown),
 -- TEST_STEPS (JSON list of {keys=...} | {cmd=...} | {wait=ms} | {shell=...} | {sync=true} |
--- {touch=path} | {until_exists=path}), TEST_OUT (result JSON). {touch} and {until_exists} hand over
+-- {touch=path} | {until_exists=path}), and nvim_lsp_client.lua's. {touch} and {until_exists} hand over
 -- to the test and back (it changes files from a recorded shell meanwhile). {sync=true} returns once the server has handled everything sent before it (it
 -- answers requests in order): the buffers' didOpen, however large.
-local out_path = os.getenv("TEST_OUT")
-local result = { log = {} }
-
-local function finish(code)
-  local f = assert(io.open(out_path, "w"))
-  f:write(vim.json.encode(result))
-  f:close()
-  vim.cmd((code == 0) and "qa!" or "cquit " .. code)
-end
-
-local function fail(message)
-  result.error = message
-  finish(1)
-end
+local lsp = dofile(vim.fs.joinpath(vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)), "nvim_lsp_client.lua"))
+local result, fail = lsp.result, lsp.fail
 
 local files = vim.json.decode(os.getenv("TEST_FILES"))
 for i = #files, 1, -1 do
   vim.cmd.edit(vim.fn.fnameescape(files[i]))
 end
-local statuses = {}
-local config = {
-  name = "crowdcode",
-  cmd = vim.json.decode(os.getenv("TEST_CMD")),
-  root_dir = vim.fs.dirname(files[1]),
-  init_options = { status = true },
-  handlers = {
-    ["crowdcode/status"] = function(_, params) table.insert(statuses, params) end,
-    ["window/logMessage"] = function(_, params) table.insert(result.log, params.message) end,
-  },
-}
+local config = { root_dir = vim.fs.dirname(files[1]) }
 local debounce = os.getenv("TEST_DEBOUNCE")
 if debounce then
   config.flags = { debounce_text_changes = tonumber(debounce) }
 end
-local client_id
-for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-  client_id = vim.lsp.start(config, { bufnr = buf })
-end
-if not client_id then return fail("vim.lsp.start failed") end
-if not vim.wait(15000, function()
-  local client = vim.lsp.get_client_by_id(client_id)
-  return client ~= nil and client.initialized and #statuses > 0
-end, 20) then
-  return fail("the server did not initialize")
-end
+local client_id, status = lsp.start(config, vim.api.nvim_list_bufs())
+if not client_id then return fail(status) end
 
 for _, step in ipairs(vim.json.decode(os.getenv("TEST_STEPS"))) do
   if step.keys then
@@ -79,8 +48,5 @@ for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     result.buffers[name] = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, true), "\n") .. "\n"
   end
 end
-vim.lsp.stop_client(client_id)
-if not vim.wait(10000, function() return vim.lsp.get_client_by_id(client_id) == nil end, 20) then
-  return fail("the server did not stop")
-end
-finish(0)
+if not lsp.stop(client_id) then return fail("the server did not stop") end
+lsp.finish(0)

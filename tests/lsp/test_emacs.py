@@ -56,7 +56,7 @@ def test_fast_save_and_quit_replays_exactly(home: Path, workspace: Path, tmp_pat
         emacs.wait_screen("🎉 tail")
         assert "Unknown notification" not in emacs.screen()
         emacs.keys("C-x", "C-s", "C-x", "C-c")
-        wait_for(lambda: not emacs.running(), what="Emacs to exit")
+        assert emacs.exited(15, "Emacs") == 0
     finally:
         emacs.kill()
     on_disk = path.read_bytes()

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 
 from crowdcode_sdk.schema import Event, FileSave
-from crowdcode_sdk.store import Store
 
 from ..attribution_support import ShellFacts
 from ..nvim_driver import wait_for
-from .lsp_harness import SERVER, actions, events
+from .lsp_harness import SERVER, actions, assert_changed_by, events, lsp_events
 from .test_lsp_nvim import nvim
 
 SCRIPT = Path(__file__).with_name("nvim_steps.lua")
@@ -180,15 +179,8 @@ def test_another_programs_change_reloaded_by_the_client_is_not_the_users(home, w
         "hidden.txt": "one\nTWO\nthree\n",
         "dirty.txt": "oneX\ntwo\nthree\n",
     }
-    lsp = [info for info in Store().sessions() if info.metadata.get("adapter") == "lsp"]
-    assert len(lsp) == 1
-    evs = list(Store().events(lsp[0]))
-    changes = [e.payload for e in evs if e.kind == "file_change"]
-    assert sorted(c.file for c in changes) == sorted(files)
-    assert {(c.source, c.evidence.command if c.evidence else None) for c in changes} == {
-        ("external", "sed -i s/two/TWO/ *.txt")
-    }
-    assert actions(evs, "file_save") == []
+    evs = lsp_events()
+    assert_changed_by(evs, files, "sed -i s/two/TWO/ *.txt")
     edits = actions(evs, "edit")
     assert [(e.file, e.diff.text) for e in edits if e.source == "user"] == [("dirty.txt", "X")]
     reloads = [e for e in edits if e.reason == "reload"]

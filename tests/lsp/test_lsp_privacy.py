@@ -6,22 +6,17 @@ the home path and the user name."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 
-from crowdcode_sdk.locations import Locations
 from tests.fresh_corpus import fresh_rng, secrets
-from tests.privacy_support import bundles_in, configure, leaked_fragments, make_ingest
+from tests.privacy_support import as_user, assert_nothing_leaked, consenting_ingest, upload_now, uploaded_text
 
 from ..conftest import only_session
 from .lsp_harness import Client, change, run, shim, uri
-
-USER = "zoltanfey"
-CROWDCODE = str(Path(sys.executable).with_name("crowdcode"))
 
 
 def _typed(client: Client, path: Path, text: str, version: int) -> int:
@@ -42,23 +37,10 @@ def _typed(client: Client, path: Path, text: str, version: int) -> int:
 def test_no_secret_or_identity_leaves_through_the_lsp_shim(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    me = tmp_path / USER
+    me = as_user(tmp_path, monkeypatch)
     workspace = me / "project"
-    workspace.mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(me))
-    for variable in ("USER", "LOGNAME"):
-        monkeypatch.setenv(variable, USER)
-    server = make_ingest(tmp_path)
-    try:
-        configure(
-            Locations.default(),
-            **{
-                "consent.status": "accepted",
-                "upload.url": server.url,
-                "upload.background": False,
-                "privacy.hold_back_s": 0,
-            },
-        )
+    workspace.mkdir()
+    with consenting_ingest(tmp_path) as server:
         seed, rng = fresh_rng()
         samples = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
         text = "".join(f"{line}\n" for _, _, line in samples)
@@ -83,14 +65,9 @@ def test_no_secret_or_identity_leaves_through_the_lsp_shim(
 
         run(scenario())
         only_session(ended=True)
-        upload = subprocess.run([CROWDCODE, "upload", "--now"], capture_output=True, text=True, timeout=120)
-        assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
-        everything = "\n".join(data.decode("latin-1") for members in bundles_in(server) for data in members.values())
-    finally:
-        server.close()
+        upload_now()
+        everything = uploaded_text(server)
     assert '"kind":"edit"' in everything and '"kind":"file_save"' in everything
     assert '"text":"*"' in everything  # typed characters of secrets, masked one event at a time
-    leaks = leaked_fragments(everything, samples)
-    assert not leaks, f"seed {seed}: {leaks}"
-    assert str(me) not in everything and USER not in everything, f"seed {seed}"
+    assert_nothing_leaked(everything, samples, me, seed)
     print(f"seed {seed}: {len(samples)} secrets, none left", file=sys.stderr)

@@ -16,7 +16,7 @@ from crowdcode_sdk.store import Store
 
 from ..attribution_support import ShellFacts
 from ..nvim_driver import wait_for
-from .lsp_harness import actions, change, events, run, shim, uri
+from .lsp_harness import actions, assert_changed_by, change, events, lsp_events, run, shim, uri
 
 TEXT = "one\ntwo\nthree\n"
 
@@ -58,14 +58,8 @@ def test_reloads_sent_as_small_edits_are_the_other_programs(home, workspace):
         run(scenario())
     finally:
         shell.close()
-    (lsp,) = [info for info in Store().sessions() if info.metadata.get("adapter") == "lsp"]
-    evs = list(Store().events(lsp))
-    changes = [e.payload for e in evs if e.kind == "file_change"]
-    assert sorted(c.file for c in changes) == sorted(files)
-    assert {(c.source, c.evidence.command if c.evidence else None) for c in changes} == {
-        ("external", "sed -i s/two/TWO/ *.txt")
-    }
-    assert actions(evs, "file_save") == []
+    evs = lsp_events()
+    assert_changed_by(evs, files, "sed -i s/two/TWO/ *.txt")
     edits = actions(evs, "edit")
     assert sorted((e.file, e.diff.text) for e in edits if e.source == "user") == [
         ("background.txt", "T"),

@@ -38,6 +38,15 @@ class Shell:
         self.child.close()
         return self.child.exitstatus if self.child.exitstatus is not None else 128 + self.child.signalstatus
 
+    def leave_tmux_pane(self) -> None:
+        """Exit the shell in the tmux pane this shell runs (tmux says ``[exited]`` when its last
+        pane closes), then this shell, which must exit with status 0."""
+        self.child.sendline("exit")
+        self.child.expect_exact("[exited]")
+        self.prompt()
+        self.child.sendline("exit")
+        assert self.finish() == 0
+
 
 def python_program_on_path(bin_dir: Path, name: str, source: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in for a CLI called ``name`` (run by this Python, as node runs the real agents),

@@ -187,11 +187,7 @@ def test_boxed_agent_in_tmux_in_a_recorded_terminal(shell, tmp_path: Path, monke
     time.sleep(2)  # the answer settles (1.5 s without change) before the next prompt
     s.child.send("/exit\r")
     s.prompt()
-    s.child.sendline("exit")
-    s.child.expect_exact("[exited]")
-    s.prompt()
-    s.child.sendline("exit")
-    assert s.finish() == 0
+    s.leave_tmux_pane()
 
     sessions = ended_sessions(2)
     inner, outer = sorted(sessions, key=lambda info: not actions(info, "agent_session_start"))

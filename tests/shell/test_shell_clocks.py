@@ -22,8 +22,7 @@ import pexpect
 import pytest
 from shell_helpers import CROWDCODE, PROMPT, cast_file, live_entry, only_session
 
-from crowdcode_sdk.locations import Locations
-from tests.privacy_support import bundles_in, configure, make_ingest
+from tests.privacy_support import bundles_in, consenting_ingest
 
 pytestmark = pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime (scripts/install --test)")
 
@@ -80,18 +79,7 @@ def _typed(child: pexpect.spawn, word: str) -> None:
 def test_panic_and_hold_back_hold_across_a_wall_clock_jump(
     shell, home: Path, user_home: Path, tmp_path: Path, recorder: str | None, commands: str | None
 ) -> None:
-    server = make_ingest(tmp_path)
-    try:
-        configure(
-            Locations.default(),
-            **{
-                "consent.status": "accepted",
-                "upload.url": server.url,
-                "upload.background": False,
-                "privacy.hold_back_s": HOLD_BACK_S,
-                "journal.flush_interval_ms": 20,
-            },
-        )
+    with consenting_ingest(tmp_path, **{"privacy.hold_back_s": HOLD_BACK_S, "journal.flush_interval_ms": 20}) as server:
         kept, removed, last = (f"{name}{secrets.token_hex(6)}" for name in ("KEPT", "GONE", "LAST"))
         site = tmp_path / "site"
         prefix, env = _faked(recorder, site)
@@ -133,8 +121,6 @@ def test_panic_and_hold_back_hold_across_a_wall_clock_jump(
         assert kept.encode() in uploaded and last.encode() in uploaded, "data held back past the window"
         assert removed.encode() not in uploaded
         assert not ended.directory.exists()  # acknowledged: the local copy is gone
-    finally:
-        server.close()
 
 
 def test_a_stopped_recorder_removes_what_a_panic_reached_once_it_runs_again(shell, home: Path, tmp_path: Path) -> None:

@@ -8,65 +8,33 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
-from shell_helpers import CROWDCODE, live_entry, only_session
+from shell_helpers import live_entry, only_session
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
 from tests.fresh_corpus import fresh_rng, secrets
-from tests.privacy_support import configure, leaked_fragments
-
-USER = "zoltanfey"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.privacy_support import as_user, assert_nothing_leaked, configure, serving, upload_now
 
 
 @pytest.fixture
 def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
-    port = _free_port()
     store = tmp_path / "store"
-    server = subprocess.Popen(
-        [CROWDCODE, "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None, server.stderr.read() if server.stderr else ""
-        assert time.monotonic() < deadline, "crowdcode serve did not answer"
-        time.sleep(0.05)
-    yield url, store
-    server.terminate()
-    assert server.wait(timeout=15) is not None
+    with serving(store) as (url, _pid):
+        yield url, store
 
 
 def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: Path, monkeypatch, serve) -> None:  # type: ignore[no-untyped-def]
     url, store = serve
-    me = tmp_path / USER
-    me.mkdir()
-    (me / ".bashrc").write_text((Path(os.environ["HOME"]) / ".bashrc").read_text())
-    for variable in ("HOME",):
-        monkeypatch.setenv(variable, str(me))
-    for variable in ("USER", "LOGNAME"):
-        monkeypatch.setenv(variable, USER)
+    bashrc = (Path(os.environ["HOME"]) / ".bashrc").read_text()
+    me = as_user(tmp_path, monkeypatch)
+    (me / ".bashrc").write_text(bashrc)
     seed, rng = fresh_rng()
     samples = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
     printed = me / "notes.txt"
@@ -123,8 +91,7 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     from crowdcode_sdk.locations import Locations
 
     configure(Locations.default(), **configure_env)
-    upload = subprocess.run([CROWDCODE, "upload", "--now"], capture_output=True, text=True, timeout=120)
-    assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
+    upload_now()
 
     texts = []
     for path in sorted(store.rglob("*.tar.zst")):
@@ -141,7 +108,6 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     everything = "\n".join(texts)
     assert "***" in everything  # what was found is masked, not dropped
     assert '"kind":"file_change"' in everything and "settings.py" in everything
-    leaks = leaked_fragments(everything, samples + in_files)
-    assert not leaks, f"seed {seed}: {leaks}"
-    assert pin not in everything and str(me) not in everything and USER not in everything, f"seed {seed}"
+    assert_nothing_leaked(everything, samples + in_files, me, seed)
+    assert pin not in everything, f"seed {seed}"
     print(f"seed {seed}: {len(samples)} secrets, none left", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from shell_helpers import (
     CROWDCODE,
     PROMPT,
+    Shell,
     actions,
     cast_file,
     ended_sessions,
@@ -73,18 +75,39 @@ def test_passwords_are_never_recorded(shell, home: Path, tmp_path: Path) -> None
     s.child.sendline("correct-horse-py")
     s.child.expect_exact("16")
     s.prompt()
-    s.run("echo visible-input")
+    _quit_with_secrets_nowhere(s, home, "visible-input", b"hunter2", b"correct-horse")
+
+
+def _quit_with_secrets_nowhere(s: Shell, home: Path, visible: str, *secrets: bytes) -> str:
+    """Echo ``visible`` and exit (status 0): the one session ends with ``visible`` among the
+    recorded input, and none of ``secrets`` (typed at password prompts) is in any file of the
+    crowdcode home. The recorded input."""
+    s.run(f"echo {visible}")
     s.child.sendline("exit")
     assert s.finish() == 0
-
     info = only_session(ended=True)
     typed = "".join(a["data"] for a in actions(info, "terminal_input"))
-    assert "visible-input" in typed  # input is recorded …
+    assert visible in typed, actions(info)  # input is recorded …
     for path in home.rglob("*"):  # … but the passwords appear nowhere
         if path.is_file():
             data = path.read_bytes()
-            assert b"hunter2" not in data, path
-            assert b"correct-horse" not in data, path
+            assert not [secret for secret in secrets if secret in data], path
+    return typed
+
+
+def _rest_of(fd: int) -> bytes:
+    """What the terminal ``fd`` still shows until it ends: EIO (or EOF) once the program on the
+    other side has closed it, or 30 s without any output."""
+    rest = b""
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not data:
+            break
+        rest += data
+    return rest
 
 
 def test_exit_status_of_a_killed_child(shell) -> None:
@@ -363,7 +386,6 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     gap for every byte it does not have — the flood's end included, dropped after the last
     frame that got through."""
     import re
-    import select
     import signal
 
     from crowdcode_shell.asciicast import read_output
@@ -382,14 +404,7 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     finally:
         os.kill(recorder_pid, signal.SIGCONT)
     assert seen == 70_000_000
-    while select.select([fd], [], [], 30)[0]:
-        try:
-            data = os.read(fd, 1 << 20)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
+    shown += _rest_of(fd)
     message = shown.rindex(b"crowdcode shell: recording incomplete:")
     last = shown[message:].decode().strip()
     assert "not recorded" in last and "\n" not in last, last
@@ -435,7 +450,6 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
     """kill -9 of the recorder in the middle of a flood: the closing line says that it died,
     nothing about falling behind or saving in the background; the next start leaves no spool and
     the cast whole (the spool's own recovery: test_shell_spool)."""
-    import select
     import signal
 
     from crowdcode_shell.asciicast import read_cast
@@ -451,14 +465,7 @@ def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: 
             os.kill(recorder_pid, signal.SIGKILL)
             killed = True
     assert killed
-    while select.select([fd], [], [], 30)[0]:
-        try:
-            data = os.read(fd, 1 << 20)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
+    shown += _rest_of(fd)
     s.child.close()
     last = shown[shown.rindex(b"crowdcode shell: recording incomplete:") :].decode().strip()
     assert "\n" not in last
@@ -491,11 +498,7 @@ def test_a_shell_in_tmux_inside_a_recorded_terminal_records_its_pane(shell, tmp_
     s.child.sendline("echo in-pane-$((6*7))")
     s.child.expect_exact("in-pane-42")
     s.prompt()
-    s.child.sendline("exit")
-    s.child.expect_exact("[exited]")
-    s.prompt()
-    s.child.sendline("exit")
-    assert s.finish() == 0
+    s.leave_tmux_pane()
     sessions = ended_sessions(2)
     commands = {info.id: [c["command"] for c in actions(info, "terminal_command")] for info in sessions}
     outer, inner = sorted(sessions, key=lambda info: any(c.startswith("tmux") for c in commands[info.id]), reverse=True)
@@ -538,14 +541,5 @@ def test_raw_mode_secret_prompts_are_not_recorded(shell, home: Path) -> None:
     s.child.send("\r")
     s.child.expect_exact("box-done")
     s.prompt()
-    s.run("echo visible-after")
-    s.child.sendline("exit")
-    assert s.finish() == 0
-
-    info = only_session(ended=True)
-    typed = "".join(a["data"] for a in actions(info, "terminal_input"))
-    assert "visible-after" in typed and "whiptail" in typed, actions(info)  # input around the prompts is recorded
-    for path in home.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            assert b"rawsecret" not in data and b"boxsecret" not in data, path
+    typed = _quit_with_secrets_nowhere(s, home, "visible-after", b"rawsecret", b"boxsecret")
+    assert "whiptail" in typed  # input around the prompts is recorded

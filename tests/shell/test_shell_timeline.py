@@ -17,6 +17,7 @@ from shell_helpers import actions
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.dataset.timelines import merge_overlapping
+from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import SessionInfo
 from tests.conftest import run_cli
@@ -55,7 +56,7 @@ def test_a_terminal_and_a_neovim_on_one_repository_are_one_conversation(shell, t
     wait_for(lambda: all(info.end is not None for info in Store().sessions()), what="both sessions' ends")
     sessions = Store().sessions()
     assert len(sessions) == 2, sessions
-    data_dir = sessions[0].directory.parent.parent
+    data_dir = Locations.default().data_dir
     # The terminal owns the workspace: its journal holds Neovim's saves of notes.txt as the user's
     # changes, naming the session that saved, so that its own timeline reaches the text the
     # terminal's sed then changed. Each session verifies alone.
@@ -145,7 +146,7 @@ def test_a_change_two_editors_record_is_in_the_timeline_once(shell, tmp_path: Pa
     wait_for(lambda: all(info.end is not None for info in Store().sessions()), what="every session's end")
     recorded = [c for info in Store().sessions() for c in actions(info, "file_change") if c["file"] == "c.txt"]
     assert len(recorded) == 1, recorded  # one owner: one record of one change
-    data_dir = Store().sessions()[0].directory.parent.parent
+    data_dir = Locations.default().data_dir
 
     [source] = merge_overlapping(resolve([str(data_dir)]))[0]
     assert len(source.parts) == 3

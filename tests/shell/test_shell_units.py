@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
 import subprocess
 import threading
@@ -112,12 +112,14 @@ def small_disk(tmp_path: Path):
 
 
 def _fill(directory: Path) -> Path:
+    """A file that takes every free block of ``directory``'s disk: written until the disk is full."""
     filler = directory / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
     try:
-        with contextlib.suppress(OSError):
-            while True:
-                os.write(fd, b"\0" * 4096)
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as error:
+        assert error.errno == errno.ENOSPC, error  # full, not failing for another reason
     finally:
         os.close(fd)
     return filler

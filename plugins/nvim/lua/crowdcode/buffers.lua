@@ -158,10 +158,15 @@ local function on_lines(st, buf, tick, first, last, new_last)
   queue.push(event)
 end
 
-local function on_reload(st, buf)
+-- The buffer's whole text as a 'reload' message with `reason` (false until classified), with the
+-- fields the host needs to know how Neovim writes it (its FileForm and line break).
+local function reload_event(st, buf, reason)
   st.empty, st.noeol = is_empty(buf), no_eol(buf)
-  local event =
-    { 'reload', buf, whole_text(buf), false, st.empty, has_bom(buf), vim.bo[buf].fileformat, st.noeol }
+  return { 'reload', buf, whole_text(buf), reason, st.empty, has_bom(buf), vim.bo[buf].fileformat, st.noeol }
+end
+
+local function on_reload(st, buf)
+  local event = reload_event(st, buf, false)
   if st.reading then
     event[4] = 'disk'
   else
@@ -271,8 +276,7 @@ function M.on_read_post(buf)
   end
   st.nr = changenr_of(buf)
   if not st.attached then -- :edit! unloaded the buffer, which detached us
-    st.empty, st.noeol = is_empty(buf), no_eol(buf)
-    queue.push({ 'reload', buf, whole_text(buf), 'disk', st.empty, has_bom(buf), vim.bo[buf].fileformat, st.noeol })
+    queue.push(reload_event(st, buf, 'disk'))
     attach(buf, st)
   end
   vim.schedule(function()
