@@ -1,12 +1,18 @@
-"""``crowdcode shell``: start the recorder process and the pass-through loop, report at the end."""
+"""``crowdcode shell``: start the recorder process and the pass-through loop, report at the end.
+
+Everything imported here is paid before the user's program starts, so this module and what it
+imports keep to the standard library's basics (docs/shell.md, "Start-up"): the recorder's report
+is a few short lines, read with ``json`` (orjson's import loads ``dataclasses``, ``uuid`` and
+``datetime``), and the nonce is ``os.urandom``'s, as ``secrets`` would make it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import pwd
-import secrets
 import select
 import shutil
 import signal
@@ -15,8 +21,6 @@ import sysconfig
 import time
 from collections.abc import Sequence
 from typing import Any
-
-import orjson
 
 from crowdcode_sdk import Config, CrowdcodeError
 from crowdcode_sdk.consent import CONSENT_LINE, consent_notice_due
@@ -93,8 +97,8 @@ def _exec(argv: list[str], env: dict[str, str]) -> int:
 
 
 def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int = 0, stdout: int = 1) -> int:
-    nonce = secrets.token_hex(8)
-    terminal_id = f"term-{secrets.token_hex(4)}"
+    nonce = os.urandom(8).hex()  # what secrets.token_hex does, without importing hashlib
+    terminal_id = f"term-{os.urandom(4).hex()}"
     child_argv, child_env, integrated = integration.prepare(argv, env, nonce)
     child_env[NESTED_VARIABLE] = terminal_id
     child_env[MULTIPLEXER_VARIABLE] = _multiplexer(env)
@@ -210,7 +214,7 @@ def _read_report(fd: int, pid: int, said: bytes = b"") -> dict[str, Any]:
     for line in data.splitlines(keepends=True):
         if not line.endswith(b"\n"):
             break
-        entry = orjson.loads(line)
+        entry = json.loads(line)
         if "ready" in entry:
             continue
         if "problem" in entry:
