@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .locations import Locations, write_private_atomic
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):  # not a dataclass: read at every start (locations.py says why)
     name: str
     type: type[Any]
     default: Any

@@ -7,7 +7,10 @@ user: directories 0700, files 0600.
 Every command reads this module first, ``crowdcode shell`` before it starts the user's shell, so
 it imports only the standard library's basics: platformdirs when no ``CROWDCODE_HOME`` is set,
 orjson when the install identity is read, and random names come from ``os.urandom`` (what
-``secrets`` uses, without its ``hashlib``/``random`` imports).
+``secrets`` uses, without its ``hashlib``/``random`` imports). Its records are NamedTuples, not
+dataclasses: a frozen dataclass's generated methods cost about a millisecond each to build, and
+``dataclasses`` imports ``inspect``; every module ``crowdcode shell`` imports before the user's
+shell starts does the same.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 APP = "crowdcode"
 HOME_VARIABLE = "CROWDCODE_HOME"
@@ -25,8 +28,7 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-@dataclass(frozen=True)
-class Locations:
+class Locations(NamedTuple):
     config_file: Path
     data_dir: Path
     runtime_dir: Path
@@ -102,8 +104,7 @@ def write_private_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-@dataclass(frozen=True)
-class InstallIdentity:
+class InstallIdentity(NamedTuple):
     """A random id for this installation and a salt for hashing local identifiers.
 
     crowd-code hashed the machine id and user name, which anyone can recompute; a random id and

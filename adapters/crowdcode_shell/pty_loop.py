@@ -18,7 +18,7 @@ import signal
 import termios
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ptyprocess import PtyProcess
 
@@ -38,8 +38,7 @@ FORWARDED_SIGNALS = {signal.SIGHUP: signal.SIGHUP, signal.SIGTERM: signal.SIGHUP
 what a closing terminal window sends, because interactive shells ignore SIGTERM."""
 
 
-@dataclass
-class Child:
+class Child(NamedTuple):  # not a dataclass: built before the user's program runs (docs/shell.md)
     pid: int
     master: int
     process: PtyProcess
