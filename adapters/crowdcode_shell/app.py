@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crowdcode_sdk import Config, CrowdcodeError
-from crowdcode_sdk.consent import CONSENT_LINE, consent_notice_due
+from crowdcode_sdk.consent import CONSENT_LINE, Consent, consent_notice_due
 
 from . import channel, integration, pty_loop
 from .recorder_spec import RecorderSpec
@@ -83,7 +83,8 @@ def run(command: Sequence[str]) -> int:
     if not config["recording.enabled"]:
         return _exec(argv, env)
     with contextlib.suppress(OSError, CrowdcodeError):  # a question must not cost the user their shell
-        if sys.stderr.isatty() and consent_notice_due("shell"):
+        # the status from the configuration just read: consent_notice_due would parse it again
+        if sys.stderr.isatty() and config["consent.status"] == Consent.PENDING and consent_notice_due("shell"):
             print(CONSENT_LINE, file=sys.stderr)
     return record(argv, env, config)
 
