@@ -13,7 +13,6 @@ import gc
 import json
 import os
 import pwd
-import select
 import shutil
 import signal
 import sys
@@ -39,9 +38,6 @@ a tmux or screen pane started from a recorded terminal inherits ``CROWDCODE_SHEL
 recorder sees only the multiplexer's drawing of all panes, not the pane's commands, marks or
 agents (tmux drops unknown OSC sequences): there, with a different multiplexer, it records the
 pane itself."""
-
-
-READY_TIMEOUT_S = 5.0
 
 
 def _multiplexer(env: dict[str, str]) -> str:
@@ -155,10 +151,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     hidden = _input_hidden if config["shell.record_input"] else _hidden_always
     # Only an interactive shell draws where the cursor was; a command's output stays byte for byte
     # what the command wrote.
-    said = _await_ready(report_r, child.pid)
-    status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated)
+    status = pty_loop.run(
+        child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated, ready=report_r
+    )
     writer.close()
-    report = _read_report(report_r, recorder_pid, said)  # what the recorder has said so far
+    report = _read_report(report_r, recorder_pid)  # what the recorder has said so far
     message = problem_line(report, writer.dropped_total)
     if message:
         print(message, file=sys.stderr)
@@ -174,36 +171,13 @@ def _hidden_always(master: int) -> bool:
     return True
 
 
-def _await_ready(fd: int, child_pid: int) -> bytes:
-    """Wait until the recorder samples the foreground program and takes frames, has failed, or
-    the user's program has already ended (at most :data:`READY_TIMEOUT_S`); return what the
-    recorder said. The program runs meanwhile, its output waiting in the PTY: the terminal shows
-    it once the recording can follow it. Without this, what runs while the recorder starts (its
-    imports take longer than the wrapper's whole start) would be missed by the live foreground
-    sampling and the 10 Hz screen; once the program has ended there is nothing live left to miss,
-    and its output is recorded from the channel all the same (``crowdcode shell -- true`` does
-    not wait for the recorder at all). The recorder writes nothing else before it is ready, so one
-    read is enough."""
-    try:
-        child = os.pidfd_open(child_pid)
-    except OSError:  # no pidfd (Linux < 5.3): wait for the recorder alone
-        child = None
-    try:
-        ready = select.select([fd] + ([child] if child is not None else []), [], [], READY_TIMEOUT_S)[0]
-    finally:
-        if child is not None:
-            os.close(child)
-    # a stopped or starved recorder (nothing ready): the session goes on and it catches up
-    return os.read(fd, 65536) if fd in ready else b""
-
-
-def _read_report(fd: int, pid: int, said: bytes = b"") -> dict[str, Any]:
+def _read_report(fd: int, pid: int) -> dict[str, Any]:
     """What the recorder has reported by now, without waiting for it: it finishes the session on
     its own (its own process session), so the user's prompt comes back as soon as every byte is
     in the channel. The recorder writes one JSON line per problem as it happens and one closing
     line (:func:`.recorder.run`). A pipe closed without the closing line means it died."""
     os.set_blocking(fd, False)
-    data = said
+    data = b""
     closed = False
     with contextlib.suppress(BlockingIOError):
         while chunk := os.read(fd, 65536):
