@@ -16,7 +16,6 @@ import pwd
 import shutil
 import signal
 import sys
-import sysconfig
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +25,6 @@ from crowdcode_sdk.consent import CONSENT_LINE, Consent, consent_notice_due
 
 from . import channel, integration, pty_loop
 from .recorder_spec import RecorderSpec
-from .secret_prompt import secret_foreground
 from .terminal_mode import get_size
 
 NESTED_VARIABLE = "CROWDCODE_SHELL"
@@ -56,9 +54,13 @@ def with_crowdcode_on_path(env: dict[str, str]) -> dict[str, str]:
     """Append the directory of this installation's ``crowdcode`` script to PATH when the shell
     would not find ``crowdcode`` otherwise (started as ``.venv/bin/crowdcode shell``), so that
     ``crowdcode status`` or ``crowdcode panic`` work inside the recorded terminal."""
-    scripts = sysconfig.get_path("scripts")
     path = env.get("PATH", os.defpath)
-    if shutil.which("crowdcode", path=path) or not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
+    if shutil.which("crowdcode", path=path):
+        return env
+    import sysconfig  # only when it is not on PATH: its import reads the build's configuration
+
+    scripts = sysconfig.get_path("scripts")
+    if not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
         return env
     return {**env, "PATH": f"{path}{os.pathsep}{scripts}" if path else scripts}
 
@@ -164,6 +166,8 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
 
 def _input_hidden(master: int) -> bool:
     """Echo off in line mode, or a program that reads secrets in raw mode."""
+    from .secret_prompt import secret_foreground  # at the first key, not before the program starts
+
     return pty_loop.input_hidden(master) or secret_foreground(master)
 
 
