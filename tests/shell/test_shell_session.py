@@ -406,16 +406,19 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
 
 
 def _forked_recorder(wrapper: int, timeout: float = 15.0) -> int:
-    """The wrapper's child that is a fork of it (same command line), not the exec'd program."""
+    """The wrapper's child that is a fork of it (same command line), once its other child has
+    exec'd the program: before that, ptyprocess's own fork has the wrapper's command line too."""
     wanted = Path(f"/proc/{wrapper}/cmdline").read_bytes()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        children: dict[int, bytes] = {}
         for entry in Path("/proc").iterdir():
             with contextlib.suppress(OSError, ValueError, IndexError):
-                if entry.name.isdigit() and int(entry.name) != wrapper:
-                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                    if ppid == wrapper and (entry / "cmdline").read_bytes() == wanted:
-                        return int(entry.name)
+                if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == wrapper:
+                    children[int(entry.name)] = (entry / "cmdline").read_bytes()
+        forks = [pid for pid, cmdline in children.items() if cmdline == wanted]
+        if len(forks) == 1 and len(children) == 2:
+            return forks[0]
         time.sleep(0.002)
     raise AssertionError(f"the wrapper forked no recorder within {timeout} s")
 
@@ -431,13 +434,14 @@ def test_output_passes_while_the_recorder_starts_and_keys_wait_for_it(shell) -> 
     s = shell("--", "sh", "-c", "echo started-$((6*7)); read line; echo got-$line")
     recorder = _forked_recorder(s.child.pid)
     os.kill(recorder, signal.SIGSTOP)
+    stopped = time.monotonic()  # keys are held for 5 s at most from just before this
     try:
         live = Locations.default().live_dir
         assert not (live.is_dir() and list(live.glob("*.json"))), "stopped too late: the recorder was ready"
-        s.child.expect_exact("started-42", timeout=4)  # output does not wait for the recorder (held: 5 s)
-        s.child.send("k\r")
+        s.child.expect_exact("started-42", timeout=3)  # output does not wait for the recorder
+        s.child.send("k\r")  # now: the loop runs, the terminal is in raw mode
         with pytest.raises(pexpect.TIMEOUT):  # the key does (the program would echo it and answer)
-            s.child.expect_exact("got-k", timeout=1.5)
+            s.child.expect_exact("got-k", timeout=stopped + 4 - time.monotonic())
     finally:
         os.kill(recorder, signal.SIGCONT)
     s.child.expect_exact("got-k")
