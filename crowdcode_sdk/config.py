@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
-
-import tomli_w
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .locations import Locations, write_private_atomic
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):  # not a dataclass: read at every start (locations.py says why)
     name: str
     type: type[Any]
     default: Any
@@ -207,6 +203,8 @@ def set_value(locations: Locations, name: str, text: str) -> Any:
     value = _key(name).parse(text)
     current = Config.load(locations)
     values = {**current.explicit(), name: value}
+    import tomli_w  # only when writing: every command reads the configuration, few write it
+
     write_private_atomic(locations.config_file, tomli_w.dumps(_nest(values)).encode())
     return value
 

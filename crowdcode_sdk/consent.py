@@ -16,8 +16,8 @@ import enum
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import Config, set_value
 from .locations import Locations, open_private, private_dir
@@ -111,8 +111,7 @@ def terminal_prompt(text: str) -> bool | None:
     return None
 
 
-@dataclass(frozen=True)
-class Permission:
+class Permission(NamedTuple):  # not a dataclass: imported at every start (locations.py says why)
     """Whether recording may start, and if not, why (one line for the user); ``warning`` is a line
     to show even when it may (local storage nearly full)."""
 

@@ -3,19 +3,23 @@
 ``CROWDCODE_HOME=DIR`` puts all three under DIR (tests and isolated installs rely on it);
 otherwise platformdirs picks the platform's conventional places. Everything is private to the
 user: directories 0700, files 0600.
+
+Every command reads this module first, ``crowdcode shell`` before it starts the user's shell, so
+it imports only the standard library's basics: platformdirs when no ``CROWDCODE_HOME`` is set,
+orjson when the install identity is read, and random names come from ``os.urandom`` (what
+``secrets`` uses, without its ``hashlib``/``random`` imports). Its records are NamedTuples, not
+dataclasses: a frozen dataclass's generated methods cost about a millisecond each to build, and
+``dataclasses`` imports ``inspect``; every module ``crowdcode shell`` imports before the user's
+shell starts does the same.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-
-import orjson
-import platformdirs
+from typing import NamedTuple
 
 APP = "crowdcode"
 HOME_VARIABLE = "CROWDCODE_HOME"
@@ -24,8 +28,7 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-@dataclass(frozen=True)
-class Locations:
+class Locations(NamedTuple):
     config_file: Path
     data_dir: Path
     runtime_dir: Path
@@ -36,6 +39,8 @@ class Locations:
         if home:
             root = Path(home).expanduser().absolute()
             return cls(root / "config.toml", root / "data", root / "run")
+        import platformdirs
+
         with warnings.catch_warnings():  # platformdirs warns on stderr without XDG_RUNTIME_DIR:
             warnings.simplefilter("ignore")  # the fallback just below is ours, and quiet
             runtime = Path(platformdirs.user_runtime_dir(APP))
@@ -82,7 +87,7 @@ def open_private(path: Path, flags: int) -> int:
 def write_private_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
     private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         try:
@@ -99,8 +104,7 @@ def write_private_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-@dataclass(frozen=True)
-class InstallIdentity:
+class InstallIdentity(NamedTuple):
     """A random id for this installation and a salt for hashing local identifiers.
 
     crowd-code hashed the machine id and user name, which anyone can recompute; a random id and
@@ -112,14 +116,16 @@ class InstallIdentity:
 
 
 def install_identity(locations: Locations) -> InstallIdentity:
+    import orjson
+
     path = locations.data_dir / "install.json"
     try:
         data = orjson.loads(path.read_bytes())
         return InstallIdentity(data["installId"], data["salt"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    identity = InstallIdentity(secrets.token_hex(16), secrets.token_hex(16))
-    tmp = path.with_name(f".install.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    identity = InstallIdentity(os.urandom(16).hex(), os.urandom(16).hex())
+    tmp = path.with_name(f".install.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     write_private_atomic(tmp, orjson.dumps({"installId": identity.install_id, "salt": identity.salt}))
     try:
         os.link(tmp, path)  # fails if another process got there first; then theirs is kept

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .config import Config
 from .locations import Locations
@@ -24,8 +24,7 @@ class Level(enum.StrEnum):
     FULL = "full"
 
 
-@dataclass(frozen=True)
-class StorageUsage:
+class StorageUsage(NamedTuple):  # not a dataclass: imported at every start (locations.py says why)
     used: int
     limit: int
 

@@ -1,29 +1,30 @@
-"""``crowdcode shell``: start the recorder process and the pass-through loop, report at the end."""
+"""``crowdcode shell``: start the recorder process and the pass-through loop, report at the end.
+
+Everything imported here is paid before the user's program starts, so this module and what it
+imports keep to the standard library's basics (docs/shell.md, "Start-up"): the recorder's report
+is a few short lines, read with ``json`` (orjson's import loads ``dataclasses``, ``uuid`` and
+``datetime``), and the nonce is ``os.urandom``'s, as ``secrets`` would make it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import pwd
-import secrets
-import select
 import shutil
 import signal
 import sys
-import sysconfig
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from crowdcode_sdk import Config, CrowdcodeError
-from crowdcode_sdk.consent import CONSENT_LINE, consent_notice_due
+from crowdcode_sdk.consent import CONSENT_LINE, Consent, consent_notice_due
 
 from . import channel, integration, pty_loop
 from .recorder_spec import RecorderSpec
-from .secret_prompt import secret_foreground
 from .terminal_mode import get_size
 
 NESTED_VARIABLE = "CROWDCODE_SHELL"
@@ -35,9 +36,6 @@ a tmux or screen pane started from a recorded terminal inherits ``CROWDCODE_SHEL
 recorder sees only the multiplexer's drawing of all panes, not the pane's commands, marks or
 agents (tmux drops unknown OSC sequences): there, with a different multiplexer, it records the
 pane itself."""
-
-
-READY_TIMEOUT_S = 5.0
 
 
 def _multiplexer(env: dict[str, str]) -> str:
@@ -56,9 +54,13 @@ def with_crowdcode_on_path(env: dict[str, str]) -> dict[str, str]:
     """Append the directory of this installation's ``crowdcode`` script to PATH when the shell
     would not find ``crowdcode`` otherwise (started as ``.venv/bin/crowdcode shell``), so that
     ``crowdcode status`` or ``crowdcode panic`` work inside the recorded terminal."""
-    scripts = sysconfig.get_path("scripts")
     path = env.get("PATH", os.defpath)
-    if shutil.which("crowdcode", path=path) or not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
+    if shutil.which("crowdcode", path=path):
+        return env
+    import sysconfig  # only when it is not on PATH: its import reads the build's configuration
+
+    scripts = sysconfig.get_path("scripts")
+    if not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
         return env
     return {**env, "PATH": f"{path}{os.pathsep}{scripts}" if path else scripts}
 
@@ -79,7 +81,8 @@ def run(command: Sequence[str]) -> int:
     if not config["recording.enabled"]:
         return _exec(argv, env)
     with contextlib.suppress(OSError, CrowdcodeError):  # a question must not cost the user their shell
-        if sys.stderr.isatty() and consent_notice_due("shell"):
+        # the status from the configuration just read: consent_notice_due would parse it again
+        if sys.stderr.isatty() and config["consent.status"] == Consent.PENDING and consent_notice_due("shell"):
             print(CONSENT_LINE, file=sys.stderr)
     return record(argv, env, config)
 
@@ -93,8 +96,8 @@ def _exec(argv: list[str], env: dict[str, str]) -> int:
 
 
 def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int = 0, stdout: int = 1) -> int:
-    nonce = secrets.token_hex(8)
-    terminal_id = f"term-{secrets.token_hex(4)}"
+    nonce = os.urandom(8).hex()  # what secrets.token_hex does, without importing hashlib
+    terminal_id = f"term-{os.urandom(4).hex()}"
     child_argv, child_env, integrated = integration.prepare(argv, env, nonce)
     child_env[NESTED_VARIABLE] = terminal_id
     child_env[MULTIPLEXER_VARIABLE] = _multiplexer(env)
@@ -150,10 +153,11 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     hidden = _input_hidden if config["shell.record_input"] else _hidden_always
     # Only an interactive shell draws where the cursor was; a command's output stays byte for byte
     # what the command wrote.
-    said = _await_ready(report_r, child.pid)
-    status = pty_loop.run(child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated)
+    status = pty_loop.run(
+        child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated, ready=report_r
+    )
     writer.close()
-    report = _read_report(report_r, recorder_pid, said)  # what the recorder has said so far
+    report = _read_report(report_r, recorder_pid)  # what the recorder has said so far
     message = problem_line(report, writer.dropped_total)
     if message:
         print(message, file=sys.stderr)
@@ -162,6 +166,8 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
 
 def _input_hidden(master: int) -> bool:
     """Echo off in line mode, or a program that reads secrets in raw mode."""
+    from .secret_prompt import secret_foreground  # at the first key, not before the program starts
+
     return pty_loop.input_hidden(master) or secret_foreground(master)
 
 
@@ -169,36 +175,13 @@ def _hidden_always(master: int) -> bool:
     return True
 
 
-def _await_ready(fd: int, child_pid: int) -> bytes:
-    """Wait until the recorder samples the foreground program and takes frames, has failed, or
-    the user's program has already ended (at most :data:`READY_TIMEOUT_S`); return what the
-    recorder said. The program runs meanwhile, its output waiting in the PTY: the terminal shows
-    it once the recording can follow it. Without this, what runs while the recorder starts (its
-    imports take longer than the wrapper's whole start) would be missed by the live foreground
-    sampling and the 10 Hz screen; once the program has ended there is nothing live left to miss,
-    and its output is recorded from the channel all the same (``crowdcode shell -- true`` does
-    not wait for the recorder at all). The recorder writes nothing else before it is ready, so one
-    read is enough."""
-    try:
-        child = os.pidfd_open(child_pid)
-    except OSError:  # no pidfd (Linux < 5.3): wait for the recorder alone
-        child = None
-    try:
-        ready = select.select([fd] + ([child] if child is not None else []), [], [], READY_TIMEOUT_S)[0]
-    finally:
-        if child is not None:
-            os.close(child)
-    # a stopped or starved recorder (nothing ready): the session goes on and it catches up
-    return os.read(fd, 65536) if fd in ready else b""
-
-
-def _read_report(fd: int, pid: int, said: bytes = b"") -> dict[str, Any]:
+def _read_report(fd: int, pid: int) -> dict[str, Any]:
     """What the recorder has reported by now, without waiting for it: it finishes the session on
     its own (its own process session), so the user's prompt comes back as soon as every byte is
     in the channel. The recorder writes one JSON line per problem as it happens and one closing
     line (:func:`.recorder.run`). A pipe closed without the closing line means it died."""
     os.set_blocking(fd, False)
-    data = said
+    data = b""
     closed = False
     with contextlib.suppress(BlockingIOError):
         while chunk := os.read(fd, 65536):
@@ -210,7 +193,7 @@ def _read_report(fd: int, pid: int, said: bytes = b"") -> dict[str, Any]:
     for line in data.splitlines(keepends=True):
         if not line.endswith(b"\n"):
             break
-        entry = orjson.loads(line)
+        entry = json.loads(line)
         if "ready" in entry:
             continue
         if "problem" in entry:

@@ -16,7 +16,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from crowdcode_sdk.terminal_spools import FRAME_HEADER as _HEADER
 from crowdcode_sdk.terminal_spools import INPUT as INPUT
@@ -32,8 +32,7 @@ _PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 DEFAULT_MAX_BUFFER = 64 << 20
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):  # not a dataclass: the wrapper imports this module (docs/shell.md, "Start-up")
     kind: bytes
     time: float
     data: bytes

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from crowdcode_sdk.agents import INTERPRETERS, match_agent
 
 SHELLS = frozenset({"bash", "zsh", "fish", "sh", "dash", "ksh", "mksh", "tcsh", "csh", "nu", "elvish", "xonsh"})
 
 
-@dataclass(frozen=True)
-class Foreground:
+class Foreground(NamedTuple):  # not a dataclass: the wrapper imports it (docs/shell.md, "Start-up")
     pid: int
     argv: tuple[str, ...]
     cwd: str | None

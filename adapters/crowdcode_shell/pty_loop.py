@@ -18,7 +18,7 @@ import signal
 import termios
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ptyprocess import PtyProcess
 
@@ -33,13 +33,15 @@ FULL_READ = 1024
 MIN_ROOM = 8 * 1024
 """Less room than this left in the output buffer ends a burst (when draining, the batch goes to
 the recorder and reading goes on)."""
+HOLD_INPUT_S = 5.0
+"""How long typed keys wait at most for the recorder to be ready (a stopped or starved recorder):
+then the session goes on and the recorder catches up."""
 FORWARDED_SIGNALS = {signal.SIGHUP: signal.SIGHUP, signal.SIGTERM: signal.SIGHUP, signal.SIGQUIT: signal.SIGQUIT}
 """Signals for the wrapper that end the session, and what the child gets: SIGTERM becomes SIGHUP,
 what a closing terminal window sends, because interactive shells ignore SIGTERM."""
 
 
-@dataclass
-class Child:
+class Child(NamedTuple):  # not a dataclass: built before the user's program runs (docs/shell.md)
     pid: int
     master: int
     process: PtyProcess
@@ -170,16 +172,25 @@ def run(
     stdout: int = 1,
     hidden: Callable[[int], bool] = input_hidden,
     ask_position: bool = False,
+    ready: int | None = None,
 ) -> int:
     """Pump bytes until the child exits; returns its exit status (128+N for signal N). With
-    ``ask_position``, the user's terminal is asked where its cursor is (:mod:`.start_position`)."""
+    ``ask_position``, the user's terminal is asked where its cursor is (:mod:`.start_position`).
+
+    ``ready`` is a descriptor that becomes readable once the recorder follows the terminal (it
+    samples the foreground program and takes frames). Until then, at most :data:`HOLD_INPUT_S`,
+    the user's keys are held, not the program's output: output goes to the terminal and, as
+    frames stamped with this loop's clock, to the channel from the first byte, so that a program
+    that writes a lot at once is not stopped while the recorder imports its modules (on a loaded
+    machine, seconds); and no key reaches a program before the recorder can see which program it
+    went to. The answer to the cursor-position question is taken from the input meanwhile."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
             asking = ask_position and os.isatty(stdin) and os.isatty(stdout)
             if asking:  # in raw mode, so that the answer is not echoed
                 _write_all(stdout, start_position.QUERY)
-            status = _loop(child, recorder, stdin, stdout, signals, hidden, asking)
+            status = _loop(child, recorder, stdin, stdout, signals, hidden, asking, ready)
     finally:
         signals.close()
     return status
@@ -193,8 +204,11 @@ def _loop(
     signals: _Signals,
     hidden: Callable[[int], bool],
     asking: bool,
+    ready: int | None,
 ) -> int:
     master = child.master
+    hold_until = time.monotonic() + HOLD_INPUT_S if ready is not None else 0.0
+    held = bytearray()
     answer_until = time.monotonic() + start_position.WINDOW_S if asking else 0.0
     os.set_blocking(master, False)
     output = _OutputReader(master)
@@ -203,12 +217,32 @@ def _loop(
     to_child = bytearray()
     pending_eof: PendingEof | None = None
     status: int | None = None
+
+    def forward(data: bytes) -> None:
+        record = not hidden(master)  # the terminal's state when the keys reach the program
+        to_child.extend(data)
+        _write_some(master, to_child)  # the keys go on first, recording after
+        if record:
+            recorder.send(channel.INPUT, data)
+
+    readable: list[int] = []
     while status is None:
-        if pending_eof is not None and not to_child:
+        if hold_until and (ready in readable or time.monotonic() >= hold_until):
+            hold_until = 0.0  # the recorder follows (or is too late to wait for): keys go on
+            if held:
+                forward(bytes(held))
+                held.clear()
+        if pending_eof is not None and not to_child and not hold_until:
             to_child += pending_eof.due()
-        readers = [master, signals.read_fd] + ([stdin] if stdin_open else [])
+        readers = (
+            [master, signals.read_fd]
+            + ([stdin] if stdin_open else [])
+            + ([ready] if hold_until and ready is not None else [])
+        )
         writers = ([master] if to_child else []) + ([recorder.fd] if recorder.pending else [])
         timeout = POLL_S if pending_eof is not None else None
+        if hold_until:
+            timeout = max(0.0, hold_until - time.monotonic())
         try:
             readable, writable, _ = select.select(readers, writers, [], timeout)
         except InterruptedError:
@@ -224,12 +258,10 @@ def _loop(
                 if position is not None:
                     recorder.send(channel.START, start_position.encode(position))
                     data = data or None  # only the answer: nothing typed (not the end of input)
-            if data:
-                record = not hidden(master)  # the terminal's state when the keys were typed
-                to_child += data
-                _write_some(master, to_child)  # the keys go on first, recording after
-                if record:
-                    recorder.send(channel.INPUT, data)
+            if data and hold_until:
+                held += data
+            elif data:
+                forward(data)
             elif data == b"":
                 stdin_open = False
                 if not stdin_is_tty:  # piped input ended: tell the child when it reads

@@ -2,16 +2,16 @@
 
 A module of its own so that the wrapper can describe the recorder before importing it: the
 recorder's imports (the session, the schema, the emulator) are paid after the user's shell has
-been started.
+been started. A NamedTuple, not a dataclass, for the same reason: a dataclass costs the wrapper
+``dataclasses``' import and a millisecond or more to build its methods.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass
-class RecorderSpec:
+class RecorderSpec(NamedTuple):
     """What the wrapper tells the recorder about the terminal it records."""
 
     terminal_id: str
@@ -25,7 +25,7 @@ class RecorderSpec:
     child_pid: int
     workspace: str
     start_monotonic: float
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str]
     observe_screen: bool = True
     outer_terminal: str | None = None
     """The recorded terminal this one runs in, through tmux or screen: keys typed here reach that

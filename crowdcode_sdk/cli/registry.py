@@ -7,7 +7,9 @@ runtime directory, keyed by the interpreter and the modification times of the ``
 directories on ``sys.path`` (installing or removing a distribution changes them): a
 known command is then imported straight from its ``module:attr``. A missing or stale index, an
 unknown name, or a target that no longer imports falls back to ``importlib.metadata``, which
-rewrites the index.
+rewrites the index. The index is read and written with the standard library's ``json``: orjson's
+import (it loads ``dataclasses``, ``uuid``, ``datetime`` and ``json`` itself) cost more than the
+few hundred bytes it parses here.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from ..locations import Locations, write_private_atomic
 
@@ -58,8 +59,8 @@ def _index_path() -> Any:
 
 def _index() -> dict[str, str]:
     try:
-        stored = orjson.loads(_index_path().read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        stored = json.loads(_index_path().read_bytes())
+    except (OSError, ValueError):
         return {}
     if not isinstance(stored, dict) or stored.get("key") != _key():
         return {}
@@ -89,5 +90,5 @@ def _scan() -> list[tuple[str, Callable[[], Register]]]:
     entries = sorted(entry_points(group=GROUP), key=lambda e: e.name)
     with contextlib.suppress(OSError):  # a read-only or full runtime directory: just slower next time
         index = {"key": _key(), "commands": {entry.name: entry.value for entry in entries}}
-        write_private_atomic(_index_path(), orjson.dumps(index))
+        write_private_atomic(_index_path(), json.dumps(index).encode())
     return [(entry.name, entry.load) for entry in entries]

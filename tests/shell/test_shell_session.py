@@ -420,6 +420,53 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     assert recorded + sum(int(m[1]) for m in lost) == message  # everything the terminal showed
 
 
+def _forked_recorder(wrapper: int, timeout: float = 15.0) -> int:
+    """The wrapper's child that is a fork of it (same command line), once its other child has
+    exec'd the program: before that, ptyprocess's own fork has the wrapper's command line too."""
+    wanted = Path(f"/proc/{wrapper}/cmdline").read_bytes()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children: dict[int, bytes] = {}
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == wrapper:
+                    children[int(entry.name)] = (entry / "cmdline").read_bytes()
+        forks = [pid for pid, cmdline in children.items() if cmdline == wanted]
+        if len(forks) == 1 and len(children) == 2:
+            return forks[0]
+        time.sleep(0.002)
+    raise AssertionError(f"the wrapper forked no recorder within {timeout} s")
+
+
+def test_output_passes_while_the_recorder_starts_and_keys_wait_for_it(shell) -> None:
+    """The recorder is stopped (SIGSTOP) before it is ready — it has not even registered the
+    session: the program's output reaches the terminal at once, a key typed meanwhile reaches the
+    program only once the recorder runs again, and both are recorded, in order."""
+    from crowdcode_shell.asciicast import read_output
+
+    from crowdcode_sdk import Locations
+
+    s = shell("--", "sh", "-c", "echo started-$((6*7)); read line; echo got-$line")
+    recorder = _forked_recorder(s.child.pid)
+    os.kill(recorder, signal.SIGSTOP)
+    stopped = time.monotonic()  # keys are held for 5 s at most from just before this
+    try:
+        live = Locations.default().live_dir
+        assert not (live.is_dir() and list(live.glob("*.json"))), "stopped too late: the recorder was ready"
+        s.child.expect_exact("started-42", timeout=3)  # output does not wait for the recorder
+        s.child.send("k\r")  # now: the loop runs, the terminal is in raw mode
+        with pytest.raises(pexpect.TIMEOUT):  # the key does (the program would echo it and answer)
+            s.child.expect_exact("got-k", timeout=stopped + 4 - time.monotonic())
+    finally:
+        os.kill(recorder, signal.SIGCONT)
+    s.child.expect_exact("got-k")
+    assert s.finish() == 0
+    info = only_session(ended=True)
+    raw = b"".join(data for _, data in read_output(cast_file(info)))
+    assert raw.index(b"started-42") < raw.index(b"k\r\n") < raw.index(b"got-k")
+    assert "".join(a["data"] for a in actions(info, "terminal_input")) == "k\r"
+
+
 def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> None:
     """15 MB of ``seq``: handled by the recorder after the flood (spool.py), losslessly, with the
     command's end and the screen after it; the spool file is gone at the end."""

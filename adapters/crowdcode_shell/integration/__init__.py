@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 NONCE_VARIABLE = "CROWDCODE_SHELL_NONCE"
@@ -21,7 +20,8 @@ SUPPORTED = ("bash", "zsh", "fish")
 
 
 def directory() -> Path:
-    return Path(str(resources.files(__package__)))
+    """The scripts' directory: shells source them by path, so they are files next to this one."""
+    return Path(__file__).parent
 
 
 def shell_kind(argv: Sequence[str]) -> str | None:
