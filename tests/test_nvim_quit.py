@@ -30,11 +30,21 @@ class Tui(Pane):
     """Neovim's TUI in a private tmux server; its processes are found by the test's CROWDCODE_HOME
     in their environment, so that orphans (whose parent is gone) are found too."""
 
-    def __init__(self, home: Path, ws: Path, tmp_path: Path, columns: int = 120, host: str | None = None) -> None:
-        """``host``: run Neovim under this host name (tests/privacy_e2e.py)."""
+    def __init__(
+        self,
+        home: Path,
+        ws: Path,
+        tmp_path: Path,
+        columns: int = 120,
+        host: str | None = None,
+        recorder: list[str] | None = None,
+    ) -> None:
+        """``host``: run Neovim under this host name (tests/privacy_e2e.py); ``recorder``: Neovim
+        arguments that start another recorder (the LSP shim) in place of the plugin's."""
         self.home, self.ws = home, ws
         setup = f"lua require('crowdcode').setup({{cmd = {{{json.dumps(crowdcode_executable())}, 'nvim'}}}})"
-        argv = [str(nvim_binary()), "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set rtp^={PLUGIN}", "-c", setup]
+        plugin = ["--cmd", f"set rtp^={PLUGIN}", "-c", setup]
+        argv = [str(nvim_binary()), "-u", "NONE", "-i", "NONE", "-n", *(recorder or plugin)]
         env = {
             "CROWDCODE_HOME": str(home),
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),

@@ -1,4 +1,5 @@
-"""End to end through the real Neovim TUI in tmux, with the plugin and the real recorder: fake
+"""End to end through the real Neovim TUI in tmux, recorded by the plugin or by Neovim's own LSP
+client on the crowdcode LSP shim: fake
 secrets drawn afresh, typed with send-keys as a person types them (private-key blocks included),
 a password answered at Neovim's own ``inputsecret()`` prompt, the host name read into the buffer
 (``:r !hostname``) and a line with the user's address; ``:wq``, Neovim and the recorder gone;
@@ -8,6 +9,7 @@ home path. Neovim and the upload run under a random host name (tests/privacy_e2e
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,12 @@ from pathlib import Path
 import pytest
 
 from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.store import Store
 
 from .conftest import crowdcode_executable, only_session
 from .fresh_corpus import fresh_rng, secrets
+from .lsp.lsp_harness import SERVER
+from .lsp.test_lsp_nvim_random import ATTACH
 from .nvim_driver import wait_for
 from .privacy_e2e import on_host, random_host, stored_text
 from .privacy_support import configure, leaked_fragments, make_ingest
@@ -40,7 +45,32 @@ def _searched(samples: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]
     return out
 
 
-def test_no_secret_or_identity_leaves_the_neovim_tui(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _lsp_client(ws: Path, tmp_path: Path) -> list[str]:
+    """Neovim arguments that attach its LSP client, on every buffer, to the crowdcode shim."""
+    script = tmp_path / "attach.lua"
+    arguments = f"local cmd, root = vim.json.decode({json.dumps(json.dumps(SERVER))}), {json.dumps(str(ws))}"
+    script.write_text(ATTACH.replace("local cmd, root = ...", arguments))
+    return ["-c", f"luafile {script}"]
+
+
+def _survivors(home: Path) -> list[int]:
+    """Processes of this test's crowdcode home still alive (Neovim, the plugin's recorder, the shim)."""
+    marker = f"CROWDCODE_HOME={home}".encode()
+    alive = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(int(entry.name))
+        except OSError:
+            continue
+    return alive
+
+
+@pytest.mark.parametrize("recorder", ["plugin", "lsp"])
+def test_no_secret_or_identity_leaves_the_neovim_tui(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: str
+) -> None:
     me = tmp_path / USER
     ws = me / "project"
     ws.mkdir(parents=True)
@@ -56,9 +86,9 @@ def test_no_secret_or_identity_leaves_the_neovim_tui(home: Path, tmp_path: Path,
             Locations.default(),
             **{"consent.status": "accepted", "upload.url": server.url, "upload.background": False, "privacy.hold_back_s": 0},
         )
-        tui = Tui(home, ws, tmp_path, COLUMNS, host=host)
+        tui = Tui(home, ws, tmp_path, COLUMNS, host=host, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None)
         try:
-            wait_for(lambda: tui.recorder(), what="the recorder")
+            wait_for(lambda: Store().sessions(), what="the recorder's session")
             tui.wait_screen("f.txt")
             tui.keys("i")
             tui.wait_screen("-- INSERT --")
@@ -85,6 +115,7 @@ def test_no_secret_or_identity_leaves_the_neovim_tui(home: Path, tmp_path: Path,
             tui.close()
         assert not tui.running()
         only_session(ended=True)
+        wait_for(lambda: not _survivors(home), what="every process gone")
         assert said.read_text() == password + "\n"  # Neovim got the keys
         text = (ws / "f.txt").read_text()
         assert all(row in text for _, _, line in samples for row in line.splitlines()) and host in text
