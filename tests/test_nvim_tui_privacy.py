@@ -59,9 +59,9 @@ def _survivors(home: Path) -> list[int]:
     alive = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
-                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    alive.append(int(entry.name))
+            ours = entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0")
+            if ours and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":  # not a zombie
+                alive.append(int(entry.name))
         except OSError:
             continue
     return alive
@@ -84,9 +84,16 @@ def test_no_secret_or_identity_leaves_the_neovim_tui(
     try:
         configure(
             Locations.default(),
-            **{"consent.status": "accepted", "upload.url": server.url, "upload.background": False, "privacy.hold_back_s": 0},
+            **{
+                "consent.status": "accepted",
+                "upload.url": server.url,
+                "upload.background": False,
+                "privacy.hold_back_s": 0,
+            },
         )
-        tui = Tui(home, ws, tmp_path, COLUMNS, host=host, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None)
+        tui = Tui(
+            home, ws, tmp_path, COLUMNS, host=host, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None
+        )
         try:
             wait_for(lambda: Store().sessions(), what="the recorder's session")
             tui.wait_screen("f.txt")
@@ -120,7 +127,9 @@ def test_no_secret_or_identity_leaves_the_neovim_tui(
         text = (ws / "f.txt").read_text()
         assert all(row in text for _, _, line in samples for row in line.splitlines()) and host in text
 
-        upload = subprocess.run(on_host(host, [crowdcode_executable(), "upload", "--now"]), capture_output=True, text=True, timeout=120)
+        upload = subprocess.run(
+            on_host(host, [crowdcode_executable(), "upload", "--now"]), capture_output=True, text=True, timeout=120
+        )
         assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
         everything = stored_text(server)
     finally:

@@ -18,6 +18,8 @@ from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString,
 
 from .patterns import (
     ASSIGNMENT,
+    ASSIGNMENT_GATE,
+    KEYWORD_GATE,
     PLUGINS,
     PRIVATE_KEY_BLOCK,
     RULES,
@@ -62,7 +64,9 @@ def _plausible(value: str) -> bool:
 
 @lru_cache(maxsize=1 << 16)
 def _scan_line(line: str) -> tuple[Finding, ...]:
-    """Findings in one line, in priority order (provider formats first, entropy last)."""
+    """Findings in one line, in priority order (provider formats first, entropy last). The
+    assignment and keyword detectors run only when their gate (:mod:`.patterns`) finds the word
+    each of their regexes needs (one search; alone they cost more than all the others)."""
     if len(line) < 8 or not maybe_secret(line):
         return ()
     found: list[Finding] = []
@@ -73,16 +77,18 @@ def _scan_line(line: str) -> tuple[Finding, ...]:
     for category, plugin in PLUGINS:
         for value in set(plugin.analyze_string(line)):
             found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
-    for match in ASSIGNMENT.finditer(line):
-        group = next(g for g in (1, 2, 3) if match.group(g) is not None)
-        if assignment_value_is_secret(match.group(group), quoted=group != 3):
-            found.append(Finding(match.start(group), match.end(group), "password_assignment"))
-    for denylist in _KEYWORD_MAPS:
-        for value in set(_KEYWORD.analyze_string(line, denylist)):
-            value = value.strip("'\"")
-            quoted = f'"{value}"' in line or f"'{value}'" in line
-            if len(value) >= 4 and _plausible(value) and assignment_value_is_secret(value, quoted=quoted):
-                found.extend(Finding(s, e, "password_assignment") for s, e in _occurrences(line, value))
+    if ASSIGNMENT_GATE.search(line):
+        for match in ASSIGNMENT.finditer(line):
+            group = next(g for g in (1, 2, 3) if match.group(g) is not None)
+            if assignment_value_is_secret(match.group(group), quoted=group != 3):
+                found.append(Finding(match.start(group), match.end(group), "password_assignment"))
+    if KEYWORD_GATE.search(line):
+        for denylist in _KEYWORD_MAPS:
+            for value in set(_KEYWORD.analyze_string(line, denylist)):
+                value = value.strip("'\"")
+                quoted = f'"{value}"' in line or f"'{value}'" in line
+                if len(value) >= 4 and _plausible(value) and assignment_value_is_secret(value, quoted=quoted):
+                    found.extend(Finding(s, e, "password_assignment") for s, e in _occurrences(line, value))
     for plugin in _ENTROPY_PLUGINS:
         for value in set(plugin.analyze_string(line)):
             if len(value) >= 16 and _plausible(value) and looks_random(value):

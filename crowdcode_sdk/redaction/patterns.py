@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from detect_secrets.plugins import keyword as ds_keyword
 from detect_secrets.plugins.artifactory import ArtifactoryDetector
 from detect_secrets.plugins.aws import AWSKeyDetector
 from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
@@ -192,10 +193,11 @@ PRIVATE_KEY_BLOCK = re.compile(
 )
 """A whole PEM/PGP private key: the body is masked, the BEGIN/END lines stay as context."""
 
-_SECRET_NAME = (
-    r"(?:[A-Za-z0-9]*[_\-.])*(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
-    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)(?:[_\-.][A-Za-z0-9]*)*"
+_SECRET_WORD = (
+    r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
+    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)"
 )
+_SECRET_NAME = r"(?:[A-Za-z0-9]*[_\-.])*" + _SECRET_WORD + r"(?:[_\-.][A-Za-z0-9]*)*"
 ASSIGNMENT = re.compile(
     r"(?i)(?<![A-Za-z0-9])"
     + _SECRET_NAME
@@ -205,6 +207,13 @@ ASSIGNMENT = re.compile(
 
 TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za-z0-9+/_\-=])")
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
+
+
+ASSIGNMENT_GATE = re.compile(_SECRET_WORD, re.IGNORECASE)
+"""The word every ``ASSIGNMENT`` needs."""
+KEYWORD_GATE = re.compile("|".join(ds_keyword.DENYLIST), re.IGNORECASE)
+"""The word every regex of detect-secrets' keyword plugin needs (its ``DENYLIST``, ignoring case:
+a superset of the plugin's case-sensitive ones); the plugin is the costliest detector."""
 
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
 _SECRET_WORDS = (

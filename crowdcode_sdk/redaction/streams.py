@@ -32,6 +32,7 @@ UNKNOWN = "\x00"
 
 _ORIGIN_SHIFT = 32
 _WINDOW = 2048
+_NEAR = 160
 
 
 def utf16_units(text: str) -> list[str]:
@@ -143,7 +144,8 @@ class ShadowDocument:
         self.origins = [-1] * len(self.units)
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
-        typing_on = length == 0 and continues_token(text) and self._pending is not None and offset == self._pending + 1
+        extends = length == 0 and continues_token(text)
+        typing_on = extends and self._pending is not None and offset == self._pending + 1
         if not typing_on:
             self.flush(scan, marks)
         end = offset + length
@@ -154,12 +156,13 @@ class ShadowDocument:
         new = utf16_units(text)
         self._last = offset + len(new)
         self.units[offset:end] = new
-        self.origins[offset:end] = [origin(sequence, i) for i in range(len(new))]
+        first = origin(sequence, 0)
+        self.origins[offset:end] = range(first, first + len(new))
         if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)
             for f in scan(text):
                 start, stop = _unit_span(text, f.start, f.end)
                 marks.add(self.origins[offset + start : offset + stop], f.category)
-        if length == 0 and continues_token(text):
+        if extends:
             self._pending = offset
         else:
             self._scan_around(offset, offset + len(new), scan, marks)
@@ -171,19 +174,31 @@ class ShadowDocument:
             self._scan_around(pending, pending + 1, scan, marks)
 
     def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
-        lo = max(0, start - _WINDOW)
-        head = "".join(self.units[lo:start])
-        cut = max(head.rfind("\n"), head.rfind(UNKNOWN * 8))
-        line_start = lo + cut + 1 if cut >= 0 else lo
-        hi = min(len(self.units), end + _WINDOW)
-        tail = "".join(self.units[end:hi])
-        cut = tail.find("\n")
-        line_end = end + cut if cut >= 0 else hi
+        line_start, line_end = self._line_around(start, end)
+        if max(self.origins[line_start:line_end], default=-1) < 0:
+            return  # nothing the edits typed
         line = "".join(self.units[line_start:line_end])
-        if not any(o >= 0 for o in self.origins[line_start:line_end]):
-            return
         for f in scan(line):
             marks.add(self.origins[line_start + f.start : line_start + f.end], f.category)
+
+    def _line_around(self, start: int, end: int) -> tuple[int, int]:
+        """The line holding units ``start:end``, at most ``_WINDOW`` units each side; a run of 8
+        unknown units also ends it. Looked for first in the nearest ``_NEAR`` units each side
+        (most lines are short): the whole window is joined only for a long line."""
+        lo = max(0, start - _WINDOW)
+        for near in (max(lo, start - _NEAR), lo):
+            head = "".join(self.units[near:start])
+            cut = max(head.rfind("\n"), head.rfind(UNKNOWN * 8))
+            if cut >= 0 or near == lo:
+                line_start = near + cut + 1 if cut >= 0 else lo
+                break
+        hi = min(len(self.units), end + _WINDOW)
+        for near in (min(hi, end + _NEAR), hi):
+            cut = "".join(self.units[end:near]).find("\n")
+            if cut >= 0 or near == hi:
+                line_end = end + cut if cut >= 0 else hi
+                break
+        return line_start, line_end
 
 
 def _unit_span(text: str, start: int, end: int) -> tuple[int, int]:

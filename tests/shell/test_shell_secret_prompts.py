@@ -47,7 +47,11 @@ def _getpass(prompt: str) -> str:
 
 
 def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    missing = [p for p in ("unshare", "whiptail", "dialog", "gpg", "pinentry-curses", "ssh-keygen", "openssl") if not shutil.which(p)]
+    missing = [
+        p
+        for p in ("unshare", "whiptail", "dialog", "gpg", "pinentry-curses", "ssh-keygen", "openssl")
+        if not shutil.which(p)
+    ]
     assert not missing, f"./scripts/install --test installs {missing}"
     me = tmp_path / USER
     me.mkdir()
@@ -55,9 +59,7 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
     gnupg = me / ".gnupg"
     gnupg.mkdir(mode=0o700)
     (gnupg / "gpg-agent.conf").write_text(f"pinentry-program {shutil.which('pinentry-curses')}\n")
-    (me / ".bashrc").write_text(
-        'PS1="\\$USER@\\h:\\w\\$ "\nHISTCONTROL=ignoreboth\nexport GPG_TTY=$(tty)\nset +H\n'
-    )
+    (me / ".bashrc").write_text('PS1="\\$USER@\\h:\\w\\$ "\nHISTCONTROL=ignoreboth\nexport GPG_TTY=$(tty)\nset +H\n')
     for name, value in {
         "HOME": str(me),
         "USER": USER,
@@ -139,20 +141,49 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
         assert (me / "whiptail.txt").read_text() == answers["whiptail"]
         assert (me / "dialog.txt").read_text() == answers["dialog"]
         opened = subprocess.run(
-            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-in", "plain.enc", "-pass", f"pass:{answers['openssl']}"],
-            cwd=me, capture_output=True, text=True,
+            [
+                "openssl",
+                "enc",
+                "-d",
+                "-aes-256-cbc",
+                "-pbkdf2",
+                "-in",
+                "plain.enc",
+                "-pass",
+                f"pass:{answers['openssl']}",
+            ],
+            cwd=me,
+            capture_output=True,
+            text=True,
         )
         assert opened.stdout == "hello\n", opened.stderr
-        assert subprocess.run(["ssh-keygen", "-y", "-P", answers["ssh-keygen"], "-f", "key"], cwd=me, capture_output=True).returncode == 0
+        assert (
+            subprocess.run(
+                ["ssh-keygen", "-y", "-P", answers["ssh-keygen"], "-f", "key"], cwd=me, capture_output=True
+            ).returncode
+            == 0
+        )
         decrypted = subprocess.run(
             ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", answers["gpg"], "-qd", "plain.gpg"],
-            cwd=me, capture_output=True, text=True,
+            cwd=me,
+            capture_output=True,
+            text=True,
         )
         assert decrypted.stdout == "hello\n", decrypted.stderr
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False)
 
-        configure(Locations.default(), **{"consent.status": "accepted", "upload.url": server.url, "privacy.hold_back_s": 0, "upload.background": False})
-        upload = subprocess.run(on_host(host, [CROWDCODE, "upload", "--now"]), capture_output=True, text=True, timeout=120)
+        configure(
+            Locations.default(),
+            **{
+                "consent.status": "accepted",
+                "upload.url": server.url,
+                "privacy.hold_back_s": 0,
+                "upload.background": False,
+            },
+        )
+        upload = subprocess.run(
+            on_host(host, [CROWDCODE, "upload", "--now"]), capture_output=True, text=True, timeout=120
+        )
         assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
         everything = stored_text(server)
     finally:
