@@ -20,8 +20,10 @@ from .patterns import (
     ASSIGNMENT,
     ASSIGNMENT_GATE,
     KEYWORD_GATE,
+    PLUGIN_NEEDLES,
     PLUGINS,
     PRIVATE_KEY_BLOCK,
+    RULE_NEEDLES,
     RULES,
     TOKEN,
     assignment_value_is_secret,
@@ -64,17 +66,22 @@ def _plausible(value: str) -> bool:
 
 @lru_cache(maxsize=1 << 16)
 def _scan_line(line: str) -> tuple[Finding, ...]:
-    """Findings in one line, in priority order (provider formats first, entropy last). The
-    assignment and keyword detectors run only when their gate (:mod:`.patterns`) finds the word
-    each of their regexes needs (one search; alone they cost more than all the others)."""
+    """Findings in one line, in priority order (provider formats first, entropy last). A
+    detector runs only when the line holds what each of its matches needs (:mod:`.patterns`:
+    the literal needles of a rule or plugin, the word of the assignment and keyword detectors)."""
     if len(line) < 8 or not maybe_secret(line):
         return ()
     found: list[Finding] = []
-    for rule in RULES:
+    folded = line.casefold()
+    for rule, required in zip(RULES, RULE_NEEDLES, strict=True):
+        if required is not None and not any(needle in folded for needle in required):
+            continue
         for match in rule.regex.finditer(line):
             group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
             found.append(Finding(match.start(group), match.end(group), rule.category))
-    for category, plugin in PLUGINS:
+    for (category, plugin), required in zip(PLUGINS, PLUGIN_NEEDLES, strict=True):
+        if required is not None and not any(needle in folded for needle in required):
+            continue
         for value in set(plugin.analyze_string(line)):
             found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
     if ASSIGNMENT_GATE.search(line):

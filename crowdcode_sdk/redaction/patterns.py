@@ -20,8 +20,11 @@ import base64
 import binascii
 import math
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]  # the parser's own names
+import re._parser as sre_parse  # type: ignore[import-not-found]  # (no stubs; sre_parse is its deprecated alias)
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from detect_secrets.plugins import keyword as ds_keyword
 from detect_secrets.plugins.artifactory import ArtifactoryDetector
@@ -208,6 +211,45 @@ ASSIGNMENT = re.compile(
 TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za-z0-9+/_\-=])")
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
 
+
+def needles(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Case-folded strings one of which every match of ``regex`` contains, read off its parsed
+    form (a literal run of 2 or more characters, or one for each branch of a group, before
+    anything optional); None when it has none. A line that holds none of them (case-folded, as
+    ``re.IGNORECASE`` matches) cannot match, and the regex need not run."""
+    return _needles(sre_parse.parse(regex.pattern, regex.flags))
+
+
+def _needles(items: Any) -> frozenset[str] | None:
+    run = ""
+    for op, argument in items:
+        if op is sre_constants.LITERAL:
+            run += chr(argument)
+            continue
+        if len(run) >= 2:
+            return frozenset({run.casefold()})
+        run = ""
+        found = None
+        if op is sre_constants.SUBPATTERN:
+            found = _needles(argument[-1])
+        elif op is sre_constants.BRANCH:
+            branches = [_needles(branch) for branch in argument[1]]
+            if all(b is not None for b in branches):
+                found = frozenset().union(*branches)  # type: ignore[arg-type]
+        if found is not None:
+            return found
+    return frozenset({run.casefold()}) if len(run) >= 2 else None
+
+
+RULE_NEEDLES = tuple(needles(rule.regex) for rule in RULES)
+"""For each of ``RULES``: :func:`needles`."""
+PLUGIN_NEEDLES = tuple(
+    None
+    if None in (found := [needles(regex) for regex in plugin.denylist])  # type: ignore[attr-defined]
+    else frozenset().union(*found)  # type: ignore[arg-type]
+    for _, plugin in PLUGINS
+)
+"""For each of ``PLUGINS``: the union of its regexes' :func:`needles` (None if one has none)."""
 
 ASSIGNMENT_GATE = re.compile(_SECRET_WORD, re.IGNORECASE)
 """The word every ``ASSIGNMENT`` needs."""
