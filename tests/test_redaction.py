@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from crowdcode_sdk.positions import apply_change, utf16_len
 from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, find_secrets, patterns
+from crowdcode_sdk.redaction.detector import _KEYWORD_MAPS
 from crowdcode_sdk.schema import TextChange, decode_event
 
 ALICE = IdentityMasker(Identity(home="/home/alice", user="alice", host="alice-laptop"))
@@ -339,11 +340,13 @@ def test_a_secret_found_once_is_masked_in_earlier_samples_and_later_text() -> No
 
 
 def _needle_cases() -> list[tuple[str, re.Pattern[str], frozenset[str] | None]]:
-    cases = [
-        (rule.source, rule.regex, needed) for rule, needed in zip(patterns.RULES, patterns.RULE_NEEDLES, strict=True)
-    ]
-    for (_category, plugin), needed in zip(patterns.PLUGINS, patterns.PLUGIN_NEEDLES, strict=True):
+    cases = [(rule.source, rule.regex, patterns.needles(rule.regex)) for rule in patterns.RULES]
+    for _category, plugin in patterns.PLUGINS:
+        needed = patterns.needles_of_all(plugin.denylist)
         cases += [(type(plugin).__name__, regex, needed) for regex in plugin.denylist]
+    cases.append(("assignment", patterns.ASSIGNMENT, patterns.needles(patterns.ASSIGNMENT)))
+    keyword = [regex for denylist in _KEYWORD_MAPS for regex in denylist]
+    cases += [("detect-secrets keyword", regex, patterns.needles_of_all(keyword)) for regex in keyword]
     return cases
 
 

@@ -18,18 +18,16 @@ from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString,
 
 from .patterns import (
     ASSIGNMENT,
-    ASSIGNMENT_GATE,
-    KEYWORD_GATE,
-    PLUGIN_NEEDLES,
     PLUGINS,
     PRIVATE_KEY_BLOCK,
-    RULE_NEEDLES,
     RULES,
     TOKEN,
     assignment_value_is_secret,
     is_digest,
     looks_random,
     maybe_secret,
+    needles,
+    needles_of_all,
 )
 
 
@@ -64,6 +62,31 @@ def _plausible(value: str) -> bool:
     return not (is_sequential_string(value) or is_potential_uuid(value) or is_templated_secret(value))
 
 
+def _needle_table() -> tuple[tuple[tuple[str, int], ...], int]:
+    """Which detectors each needle lets run, as bits (``RULES``, then ``PLUGINS``, then the
+    assignment and keyword detectors), and the bits of those without needles, which always run.
+    One ``in`` per distinct needle decides for all of them, instead of a regex search each."""
+    detectors = [
+        *(needles(rule.regex) for rule in RULES),
+        *(needles_of_all(plugin.denylist) for _, plugin in PLUGINS),  # type: ignore[attr-defined]
+        needles(ASSIGNMENT),
+        needles_of_all(regex for denylist in _KEYWORD_MAPS for regex in denylist),
+    ]
+    table: dict[str, int] = {}
+    always = 0
+    for bit, required in enumerate(detectors):
+        if required is None:
+            always |= 1 << bit
+        for needle in required or ():
+            table[needle] = table.get(needle, 0) | 1 << bit
+    return tuple(table.items()), always
+
+
+_NEEDLES, _ALWAYS = _needle_table()
+_ASSIGNMENT_BIT = len(RULES) + len(PLUGINS)
+_KEYWORD_BIT = _ASSIGNMENT_BIT + 1
+
+
 @lru_cache(maxsize=1 << 16)
 def _scan_line(line: str) -> tuple[Finding, ...]:
     """Findings in one line, in priority order (provider formats first, entropy last). A
@@ -73,23 +96,25 @@ def _scan_line(line: str) -> tuple[Finding, ...]:
         return ()
     found: list[Finding] = []
     folded = line.casefold()
-    for rule, required in zip(RULES, RULE_NEEDLES, strict=True):
-        if required is not None and not any(needle in folded for needle in required):
-            continue
-        for match in rule.regex.finditer(line):
-            group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
-            found.append(Finding(match.start(group), match.end(group), rule.category))
-    for (category, plugin), required in zip(PLUGINS, PLUGIN_NEEDLES, strict=True):
-        if required is not None and not any(needle in folded for needle in required):
-            continue
-        for value in set(plugin.analyze_string(line)):
-            found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
-    if ASSIGNMENT_GATE.search(line):
+    run = _ALWAYS
+    for needle, detectors in _NEEDLES:
+        if needle in folded:
+            run |= detectors
+    for bit, rule in enumerate(RULES):
+        if run >> bit & 1:
+            for match in rule.regex.finditer(line):
+                group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
+                found.append(Finding(match.start(group), match.end(group), rule.category))
+    for bit, (category, plugin) in enumerate(PLUGINS, start=len(RULES)):
+        if run >> bit & 1:
+            for value in set(plugin.analyze_string(line)):
+                found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
+    if run >> _ASSIGNMENT_BIT & 1:
         for match in ASSIGNMENT.finditer(line):
             group = next(g for g in (1, 2, 3) if match.group(g) is not None)
             if assignment_value_is_secret(match.group(group), quoted=group != 3):
                 found.append(Finding(match.start(group), match.end(group), "password_assignment"))
-    if KEYWORD_GATE.search(line):
+    if run >> _KEYWORD_BIT & 1:
         for denylist in _KEYWORD_MAPS:
             for value in set(_KEYWORD.analyze_string(line, denylist)):
                 value = value.strip("'\"")

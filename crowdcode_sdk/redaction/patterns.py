@@ -23,10 +23,10 @@ import re
 import re._constants as sre_constants  # type: ignore[import-not-found]  # the parser's own names
 import re._parser as sre_parse  # type: ignore[import-not-found]  # (no stubs; sre_parse is its deprecated alias)
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from detect_secrets.plugins import keyword as ds_keyword
 from detect_secrets.plugins.artifactory import ArtifactoryDetector
 from detect_secrets.plugins.aws import AWSKeyDetector
 from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
@@ -241,21 +241,11 @@ def _needles(items: Any) -> frozenset[str] | None:
     return frozenset({run.casefold()}) if len(run) >= 2 else None
 
 
-RULE_NEEDLES = tuple(needles(rule.regex) for rule in RULES)
-"""For each of ``RULES``: :func:`needles`."""
-PLUGIN_NEEDLES = tuple(
-    None
-    if None in (found := [needles(regex) for regex in plugin.denylist])  # type: ignore[attr-defined]
-    else frozenset().union(*found)  # type: ignore[arg-type]
-    for _, plugin in PLUGINS
-)
-"""For each of ``PLUGINS``: the union of its regexes' :func:`needles` (None if one has none)."""
+def needles_of_all(regexes: Iterable[re.Pattern[str]]) -> frozenset[str] | None:
+    """:func:`needles` of a detector made of several regexes: any of theirs (None if one has none)."""
+    found = [needles(regex) for regex in regexes]
+    return None if any(f is None for f in found) else frozenset().union(*(f for f in found if f is not None))
 
-ASSIGNMENT_GATE = re.compile(_SECRET_WORD, re.IGNORECASE)
-"""The word every ``ASSIGNMENT`` needs."""
-KEYWORD_GATE = re.compile("|".join(ds_keyword.DENYLIST), re.IGNORECASE)
-"""The word every regex of detect-secrets' keyword plugin needs (its ``DENYLIST``, ignoring case:
-a superset of the plugin's case-sensitive ones); the plugin is the costliest detector."""
 
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
 _SECRET_WORDS = (
