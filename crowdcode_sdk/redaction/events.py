@@ -211,13 +211,13 @@ class Redactor:
                     self._secret_files.add(file)
                     self.counts["secret_file"] += 1
             else:
-                document = self._documents.setdefault(file, ShadowDocument())
+                document = self._documents.get(file) or self._documents.setdefault(file, ShadowDocument())
                 document.apply(sequence, diff["rangeOffset"], diff["rangeLength"], diff["text"], self.scan, marks)
             out["diff"] = diff
             return out
         if kind == "terminal_input":
             out = self._fields(action, "data")
-            line = self._keystrokes.setdefault(action.get("terminalId", ""), KeystrokeLine())
+            line = self._keystroke_line(action.get("terminalId", ""))
             line.feed(sequence, action["data"], self.scan, marks)
             out["data"] = action["data"]
             return out
@@ -228,6 +228,13 @@ class Redactor:
                     out[key] = self.secret_content(action[key]) if isinstance(action[key], str) else action[key]
             return out
         return self.value(action)
+
+    def _keystroke_line(self, terminal: str) -> KeystrokeLine:
+        """The terminal's line being typed (made on its first keystroke, not on every one)."""
+        line = self._keystrokes.get(terminal)
+        if line is None:
+            line = self._keystrokes[terminal] = KeystrokeLine()
+        return line
 
     def _fields(self, action: dict[str, Any], stream: str) -> dict[str, Any]:
         """An edit's or a keystroke's other fields, redacted: one keystroke after another repeats
@@ -292,7 +299,7 @@ class Redactor:
             before_cursor = rows[cursor["line"]][: cursor["character"]]
         else:
             before_cursor = next((r for r in reversed(rows) if r.strip()), "")
-        line = self._keystrokes.setdefault(terminal.get("id", ""), KeystrokeLine())
+        line = self._keystroke_line(terminal.get("id", ""))
         line.secret_prompt = bool(PASSWORD_PROMPT.search(before_cursor))
 
     def value(self, value: Any, key: str | None = None) -> Any:
