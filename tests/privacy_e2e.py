@@ -28,16 +28,20 @@ def on_host(host: str, argv: list[str]) -> list[str]:
     return ["unshare", *user_namespace, "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host, *argv]
 
 
-def stored_text(server) -> str:  # type: ignore[no-untyped-def]
-    """Every member of every bundle the server stored, one byte a character, with the exact bytes
-    of each cast's ``"b"`` events decoded from base64 (a secret must not hide there either)."""
+def member_texts(members: dict[str, bytes]) -> list[str]:
+    """A bundle's members, one byte a character, with the exact bytes of each cast's ``"b"``
+    events decoded from base64 (a secret must not hide there either)."""
     texts = []
-    for members in bundles_in(server):
-        for name, data in members.items():
-            texts.append(data.decode("latin-1"))
-            if name.endswith(".cast"):
-                for line in data.splitlines()[1:]:
-                    event = orjson.loads(line)
-                    if event[1] == "b":
-                        texts.append(base64.b64decode(event[2]).decode("latin-1"))
-    return "\n".join(texts)
+    for name, data in members.items():
+        texts.append(data.decode("latin-1"))
+        if name.endswith(".cast"):
+            for line in data.splitlines()[1:]:
+                event = orjson.loads(line)
+                if event[1] == "b":
+                    texts.append(base64.b64decode(event[2]).decode("latin-1"))
+    return texts
+
+
+def stored_text(server) -> str:  # type: ignore[no-untyped-def]
+    """Every bundle the server stored, as :func:`member_texts`, in one text to search."""
+    return "\n".join(text for members in bundles_in(server) for text in member_texts(members))
