@@ -73,6 +73,7 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
         monkeypatch.delenv(name, raising=False)
     server = make_ingest(tmp_path)
     answers: dict[str, str] = {}
+    child = None
     try:
         program, *args = on_host(host, [CROWDCODE, "shell"])
         child = pexpect.spawn(
@@ -131,7 +132,6 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
         child.expect(pexpect.EOF)
         child.close()
         assert child.exitstatus == 0
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False)
         only_session(ended=True)
 
         # Each program got its answer: the keys reached it while the recording left them out.
@@ -170,7 +170,6 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
             text=True,
         )
         assert decrypted.stdout == "hello\n", decrypted.stderr
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False)
 
         configure(
             Locations.default(),
@@ -188,6 +187,9 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
         everything = stored_text(server)
     finally:
         server.close()
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False)  # the agent gpg started
+        if child is not None and child.isalive():  # cleanup only: a failed step left it running
+            child.terminate(force=True)
     assert "all-answered" in everything and "ssh-keygen" in everything  # the session itself did leave
     leaks = leaked_fragments(everything, [(name, value, "") for name, value in answers.items()])
     assert not leaks, leaks
