@@ -25,6 +25,7 @@ import httpx
 import pytest
 import zstandard
 
+from crowdcode_sdk.cli.serve_cmd import KILL_AFTER_SHUTDOWN_S
 from crowdcode_sdk.server import RunningServer, ServerConfig
 from crowdcode_sdk.upload.bundle import BundleWriter, Limits
 from tests.conftest import crowdcode_executable
@@ -537,12 +538,7 @@ def test_workers_share_one_port_and_stop_together(tmp_path: Path) -> None:
 
 
 def test_a_worker_that_dies_stops_the_server_in_one_line(tmp_path: Path) -> None:
-    server = subprocess.Popen(
-        [crowdcode_executable(), "serve", "--port", "0", "--store", str(tmp_path / "s"), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = _serve_workers(tmp_path)
     try:
         assert server.stdout is not None and server.stderr is not None
         server.stdout.readline()
@@ -552,6 +548,73 @@ def test_a_worker_that_dies_stops_the_server_in_one_line(tmp_path: Path) -> None
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
         lines = [line for line in server.stderr.read().splitlines() if not line.startswith("{")]
         assert f"crowdcode serve: worker {workers[0]} exited (killed by SIGKILL); stopping" in lines
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def _serve_workers(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(tmp_path / "s"), "--workers", "2", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _workers_of(server: subprocess.Popen[str]) -> list[int]:
+    """The server's worker pids as soon as both are forked (before the server says it is ready)."""
+    workers: list[int] = []
+    while len(workers) < 2 and server.poll() is None:
+        workers = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    return workers
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_sigterm_to_the_server_while_workers_start_stops_them_all(tmp_path: Path, attempt: int) -> None:
+    """A worker that got SIGTERM before its first instruction once ran the parent's inherited
+    handler, swallowed the signal and served on while the parent waited for it."""
+    server = _serve_workers(tmp_path)
+    try:
+        workers = _workers_of(server)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == -signal.SIGTERM
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_a_worker_killed_while_starting_stops_the_server(tmp_path: Path) -> None:
+    server = _serve_workers(tmp_path)
+    try:
+        workers = _workers_of(server)
+        os.kill(workers[0], signal.SIGKILL)
+        assert server.wait(timeout=60) == 1
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_a_worker_that_does_not_stop_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+    server = _serve_workers(tmp_path, "--shutdown-timeout-s", "1")
+    try:
+        assert server.stdout is not None and server.stderr is not None
+        server.stdout.readline()
+        workers = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+        os.kill(workers[1], signal.SIGSTOP)  # a stopped process keeps SIGTERM pending: it cannot stop
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == -signal.SIGTERM
+        assert time.monotonic() - started >= 1 + KILL_AFTER_SHUTDOWN_S - 0.5
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+        lines = server.stderr.read().splitlines()
+        grace = 1 + KILL_AFTER_SHUTDOWN_S
+        assert f"crowdcode serve: workers {workers[1]} still running {grace:g} s after SIGTERM; killing them" in lines
     finally:
         if server.poll() is None:
             server.kill()
