@@ -56,7 +56,8 @@ def bundle(install_id: str, number: int, events: int) -> bytes:
     return writer.build()
 
 
-def start(kind: str, workers: int, tmp: Path, old_tree: Path) -> tuple[subprocess.Popen[str], str]:
+def start(kind: str, workers: int, tmp: Path, old_tree: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """A fresh ``kind`` server (``old`` or ``new``) on a fresh store; ``extra`` options go to ``new``."""
     store = tempfile.mkdtemp(dir=tmp)
     if kind == "old":
         command = [sys.executable, "-c", OLD_SERVER, store]
@@ -74,6 +75,7 @@ def start(kind: str, workers: int, tmp: Path, old_tree: Path) -> tuple[subproces
             "512",
             "--workers",
             str(workers),
+            *extra,
         ]
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'adapters'}"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp)
