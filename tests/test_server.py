@@ -167,6 +167,30 @@ def test_size_and_length_lies(serve) -> None:  # type: ignore[no-untyped-def]
     assert client.put(data, url).status_code == 201
 
 
+def test_bad_hashes_get_clear_refusals_and_store_nothing(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve()
+    client = Client(server.url, install(1))
+    for sha in ("A" * 64, "a" * 63, "g" * 64, 42, None):
+        answer = client.http.post("/v1/uploads", json={"sha256": sha, "size": 10})
+        assert answer.status_code == 400 and "sha256 must be 64 lowercase hex digits" in answer.json()["error"], sha
+    assert client.http.get(f"/v1/bundles/{'A' * 64}").status_code == 400
+    small = bundle(install(1), 3)
+    writer = BundleWriter(install_id=install(1), sdk_version="test")
+    writer.add(f"snapshots/blobs/{'c' * 64}", os.urandom(256 * 1024))  # over 64 KiB: streamed to a validator
+    writer.add(f"sessions/{SESSION}/events-000001.jsonl", EVENT % 1)
+    large = writer.build(level=1)
+    for data in (small, large):
+        other = "b" * 64  # a URL signed for another hash of the same size: the bytes do not match it
+        url = client.http.post("/v1/uploads", json={"sha256": other, "size": len(data)}).json()["uploadUrl"]
+        refused = client.put(data, url)
+        assert refused.status_code == 422 and "hash mismatch" in refused.json()["error"], refused.text
+        forged = url.replace(other, hashlib.sha256(data).hexdigest())  # the path changed, not its signature
+        assert client.put(data, forged).status_code == 403
+        assert server.store.bundles() == []
+    assert client.put(large).status_code == 201
+    assert len(server.store.bundles()) == 1
+
+
 def test_registration_and_request_rates_are_limited(serve) -> None:  # type: ignore[no-untyped-def]
     server = serve(registrations_per_ip=0.01, requests_per_ip=1000)
     answers = [httpx.post(server.url + "/v1/installs", json={"installId": install(i)}).status_code for i in range(40)]
