@@ -92,6 +92,17 @@ def start(kind: str, workers: int, tmp: Path, old_tree: Path, *extra: str) -> tu
     return process, line.split(" on ")[1].split(",")[0]
 
 
+def extract_old_server(tmp: Path) -> Path:
+    """The old server's package, from git history, in a directory of its own under ``tmp``."""
+    old_tree = tmp / "old"
+    old_tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+    return old_tree
+
+
 def tree(pid: int) -> list[int]:
     """The process and its descendants (the workers of ``--workers``)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -227,12 +238,7 @@ def main() -> None:
     loads = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        old_tree = tmp / "old"
-        old_tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+        old_tree = extract_old_server(tmp)
         for run in range(args.runs):
             for clients in levels:
                 for kind, workers in kinds if run % 2 == 0 else reversed(kinds):  # alternate: drift hits all

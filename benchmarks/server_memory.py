@@ -18,7 +18,6 @@ import hashlib
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.server import OLD_COMMIT, ROOT, peak_rss_mb, start, tree
+from benchmarks.server import extract_old_server, peak_rss_mb, start, tree
 from crowdcode_sdk.upload.bundle import BundleWriter
 
 EVENT = b'{"sequence":1,"timestamp":1,"type":"action","action":{"kind":"focus_change","focused":true}}\n'
@@ -95,12 +94,7 @@ def main() -> None:
     peaks: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        old_tree = tmp / "old"
-        old_tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+        old_tree = extract_old_server(tmp)
         files = []
         for n in range(high):
             install_id = f"{n:032x}"

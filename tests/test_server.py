@@ -561,88 +561,81 @@ def test_workers_share_one_port_and_stop_together(tmp_path: Path) -> None:
     assert len(list((store / "bundles").rglob("*.tar.zst"))) == 40
 
 
-def test_a_worker_that_dies_stops_the_server_in_one_line(tmp_path: Path) -> None:
-    server = _serve_workers(tmp_path)
+@contextlib.contextmanager
+def serving_workers(tmp_path: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """`crowdcode serve --workers 2` as a process, killed at the end if a test left it running."""
+    server = subprocess.Popen(
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(tmp_path / "s"), "--workers", "2", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert server.stdout is not None and server.stderr is not None
-        server.stdout.readline()
-        workers = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-        os.kill(workers[0], signal.SIGKILL)
-        assert server.wait(timeout=60) == 1
-        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-        lines = [line for line in server.stderr.read().splitlines() if not line.startswith("{")]
-        assert f"crowdcode serve: worker {workers[0]} exited (killed by SIGKILL); stopping" in lines
+        yield server
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
 
 
-def _serve_workers(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [crowdcode_executable(), "serve", "--port", "0", "--store", str(tmp_path / "s"), "--workers", "2", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _workers_of(server: subprocess.Popen[str]) -> list[int]:
-    """The server's worker pids as soon as both are forked (before the server says it is ready)."""
+def workers_of(server: subprocess.Popen[str], *, serving: bool) -> list[int]:
+    """The server's worker pids: once both serve (uvicorn has taken over their signals), or as
+    soon as both are forked."""
+    if serving:
+        assert server.stderr is not None
+        started: list[int] = []
+        while len(started) < 2 and (line := server.stderr.readline()):
+            if line.startswith("Started server process ["):
+                started.append(int(line.split("[")[1].split("]")[0]))
+        return started
     workers: list[int] = []
     while len(workers) < 2 and server.poll() is None:
         workers = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
     return workers
 
 
-@pytest.mark.parametrize("attempt", range(3))
-def test_a_sigterm_to_the_server_while_workers_start_stops_them_all(tmp_path: Path, attempt: int) -> None:
-    """A worker that got SIGTERM before its first instruction once ran the parent's inherited
-    handler, swallowed the signal and served on while the parent waited for it."""
-    server = _serve_workers(tmp_path)
-    try:
-        workers = _workers_of(server)
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == -signal.SIGTERM
-        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-
-
-def test_a_worker_killed_while_starting_stops_the_server(tmp_path: Path) -> None:
-    server = _serve_workers(tmp_path)
-    try:
-        workers = _workers_of(server)
+def test_a_worker_that_dies_stops_the_server_in_one_line(tmp_path: Path) -> None:
+    with serving_workers(tmp_path) as server:
+        workers = workers_of(server, serving=True)
         os.kill(workers[0], signal.SIGKILL)
         assert server.wait(timeout=60) == 1
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        assert server.stderr is not None
+        lines = [line for line in server.stderr.read().splitlines() if not line.startswith("{")]
+        assert f"crowdcode serve: worker {workers[0]} exited (killed by SIGKILL); stopping" in lines
+
+
+@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize(
+    "victim, sig, code", [("server", signal.SIGTERM, -signal.SIGTERM), ("worker", signal.SIGKILL, 1)]
+)
+def test_a_signal_while_workers_start_stops_them_all(
+    tmp_path: Path, victim: str, sig: signal.Signals, code: int, attempt: int
+) -> None:
+    """A worker that got SIGTERM before its first instruction once ran the parent's inherited
+    handler, swallowed the signal and served on while the parent waited for it."""
+    with serving_workers(tmp_path) as server:
+        workers = workers_of(server, serving=False)
+        os.kill(server.pid if victim == "server" else workers[0], sig)
+        assert server.wait(timeout=60) == code
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
 def test_a_worker_that_does_not_stop_is_killed_after_the_grace_period(tmp_path: Path) -> None:
-    server = _serve_workers(tmp_path, "--shutdown-timeout-s", "1")
-    try:
-        assert server.stdout is not None and server.stderr is not None
-        server.stdout.readline()
-        workers = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-        os.kill(workers[1], signal.SIGSTOP)  # a stopped process keeps SIGTERM pending: it cannot stop
+    with serving_workers(tmp_path, "--shutdown-timeout-s", "1") as server:
+        workers = workers_of(server, serving=True)
+        # a stopped process keeps SIGTERM pending (a worker still starting, with SIGTERM's default
+        # action, would be killed by it at once, stopped or not: hence "serving" above)
+        os.kill(workers[1], signal.SIGSTOP)
         started = time.monotonic()
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == -signal.SIGTERM
-        assert time.monotonic() - started >= 1 + KILL_AFTER_SHUTDOWN_S - 0.5
-        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-        lines = server.stderr.read().splitlines()
         grace = 1 + KILL_AFTER_SHUTDOWN_S
+        assert time.monotonic() - started >= grace - 0.5
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+        assert server.stderr is not None
+        lines = server.stderr.read().splitlines()
         assert f"crowdcode serve: workers {workers[1]} still running {grace:g} s after SIGTERM; killing them" in lines
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 def test_presigned_uploads_to_s3(s3_endpoint: str) -> None:
