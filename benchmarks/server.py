@@ -15,7 +15,11 @@ failure (a reset connection, a 5xx) is counted, not retried. The clients are spr
 processes so that the load generator, not the server, is never the one Python process that
 caps the figures. Peak RSS is the sum of the server processes' VmHWM; "cpu ms/upload" is the CPU
 time the server processes spent per acknowledged upload (the figure least moved by other load on
-the machine). Prints medians of R runs, the ratios to ``old``, and the load average.
+the machine). Prints medians of R runs, the ratios to ``old``, and the load average. The
+contenders run back to back within a run, in alternating order from run to run, and the ratio
+of uploads/s is also taken within each run and its median printed with its range: on a shared
+machine the load drifts between runs far more than within one, so a paired ratio is steadier
+than a ratio of medians.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ def bundle(install_id: str, number: int, events: int) -> bytes:
     return writer.build()
 
 
-def start(kind: str, workers: int, tmp: Path, old_tree: Path) -> tuple[subprocess.Popen[str], str]:
+def start(kind: str, workers: int, tmp: Path, old_tree: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """A fresh ``kind`` server (``old`` or ``new``) on a fresh store; ``extra`` options go to ``new``."""
     store = tempfile.mkdtemp(dir=tmp)
     if kind == "old":
         command = [sys.executable, "-c", OLD_SERVER, store]
@@ -74,6 +79,7 @@ def start(kind: str, workers: int, tmp: Path, old_tree: Path) -> tuple[subproces
             "512",
             "--workers",
             str(workers),
+            *extra,
         ]
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'adapters'}"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp)
@@ -84,6 +90,17 @@ def start(kind: str, workers: int, tmp: Path, old_tree: Path) -> tuple[subproces
         process.wait()
         raise SystemExit(f"the {kind} server did not start")
     return process, line.split(" on ")[1].split(",")[0]
+
+
+def extract_old_server(tmp: Path) -> Path:
+    """The old server's package, from git history, in a directory of its own under ``tmp``."""
+    old_tree = tmp / "old"
+    old_tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+    return old_tree
 
 
 def tree(pid: int) -> list[int]:
@@ -221,15 +238,10 @@ def main() -> None:
     loads = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        old_tree = tmp / "old"
-        old_tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
-        for _ in range(args.runs):
+        old_tree = extract_old_server(tmp)
+        for run in range(args.runs):
             for clients in levels:
-                for kind, workers in kinds:
+                for kind, workers in kinds if run % 2 == 0 else reversed(kinds):  # alternate: drift hits all
                     process, url = start(kind.split("-")[0], workers, tmp, old_tree)
                     try:
                         before = cpu_seconds(tree(process.pid))
@@ -265,6 +277,13 @@ def main() -> None:
             print(
                 f"{clients:>7} {label:>8} {new[0] / old[0]:>9.2f}x {new[1] / old[1]:>6.2f}x {'':>7} "
                 f"{new[4] / old[4]:>11.2f}x {new[5] / old[5]:>13.2f}x"
+            )
+    print("uploads/s ratios to old paired within each run (the contenders ran back to back): median [min-max]")
+    for clients in levels:
+        for kind, _workers in kinds[1:]:
+            paired = [n[0] / o[0] for n, o in zip(results[(kind, clients)], results[("old", clients)], strict=True)]
+            print(
+                f"{clients:>7} {kind + '/old':>8} {statistics.median(paired):>9.2f}x [{min(paired):.2f}-{max(paired):.2f}]"
             )
 
 

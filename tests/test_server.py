@@ -24,6 +24,7 @@ import httpx
 import pytest
 import zstandard
 
+from crowdcode_sdk.cli.serve_cmd import KILL_AFTER_SHUTDOWN_S
 from crowdcode_sdk.server import RunningServer, ServerConfig
 from crowdcode_sdk.upload.bundle import BundleWriter, Limits
 from tests.conftest import crowdcode_executable
@@ -164,6 +165,30 @@ def test_size_and_length_lies(serve) -> None:  # type: ignore[no-untyped-def]
     )
     assert read_response(chunked).startswith(b"HTTP/1.1 411 ")
     assert client.put(data, url).status_code == 201
+
+
+def test_bad_hashes_get_clear_refusals_and_store_nothing(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve()
+    client = Client(server.url, install(1))
+    for sha in ("A" * 64, "a" * 63, "g" * 64, 42, None):
+        answer = client.http.post("/v1/uploads", json={"sha256": sha, "size": 10})
+        assert answer.status_code == 400 and "sha256 must be 64 lowercase hex digits" in answer.json()["error"], sha
+    assert client.http.get(f"/v1/bundles/{'A' * 64}").status_code == 400
+    small = bundle(install(1), 3)
+    writer = BundleWriter(install_id=install(1), sdk_version="test")
+    writer.add(f"snapshots/blobs/{'c' * 64}", os.urandom(256 * 1024))  # over 64 KiB: streamed to a validator
+    writer.add(f"sessions/{SESSION}/events-000001.jsonl", EVENT % 1)
+    large = writer.build(level=1)
+    for data in (small, large):
+        other = "b" * 64  # a URL signed for another hash of the same size: the bytes do not match it
+        url = client.http.post("/v1/uploads", json={"sha256": other, "size": len(data)}).json()["uploadUrl"]
+        refused = client.put(data, url)
+        assert refused.status_code == 422 and "hash mismatch" in refused.json()["error"], refused.text
+        forged = url.replace(other, hashlib.sha256(data).hexdigest())  # the path changed, not its signature
+        assert client.put(data, forged).status_code == 403
+        assert server.store.bundles() == []
+    assert client.put(large).status_code == 201
+    assert len(server.store.bundles()) == 1
 
 
 def test_registration_and_request_rates_are_limited(serve) -> None:  # type: ignore[no-untyped-def]
@@ -516,26 +541,81 @@ def test_workers_share_one_port_and_stop_together(tmp_path: Path) -> None:
     assert len(list((store / "bundles").rglob("*.tar.zst"))) == 40
 
 
-def test_a_worker_that_dies_stops_the_server_in_one_line(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def serving_workers(tmp_path: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """`crowdcode serve --workers 2` as a process, killed at the end if a test left it running."""
     server = subprocess.Popen(
-        [crowdcode_executable(), "serve", "--port", "0", "--store", str(tmp_path / "s"), "--workers", "2"],
+        [crowdcode_executable(), "serve", "--port", "0", "--store", str(tmp_path / "s"), "--workers", "2", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert server.stdout is not None and server.stderr is not None
-        server.stdout.readline()
-        workers = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-        os.kill(workers[0], signal.SIGKILL)
-        assert server.wait(timeout=60) == 1
-        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-        lines = [line for line in server.stderr.read().splitlines() if not line.startswith("{")]
-        assert f"crowdcode serve: worker {workers[0]} exited (killed by SIGKILL); stopping" in lines
+        yield server
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def workers_of(server: subprocess.Popen[str], *, serving: bool) -> list[int]:
+    """The server's worker pids: once both serve (uvicorn has taken over their signals), or as
+    soon as both are forked."""
+    if serving:
+        assert server.stderr is not None
+        started: list[int] = []
+        while len(started) < 2 and (line := server.stderr.readline()):
+            if line.startswith("Started server process ["):
+                started.append(int(line.split("[")[1].split("]")[0]))
+        return started
+    workers: list[int] = []
+    while len(workers) < 2 and server.poll() is None:
+        workers = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    return workers
+
+
+def test_a_worker_that_dies_stops_the_server_in_one_line(tmp_path: Path) -> None:
+    with serving_workers(tmp_path) as server:
+        workers = workers_of(server, serving=True)
+        os.kill(workers[0], signal.SIGKILL)
+        assert server.wait(timeout=60) == 1
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+        assert server.stderr is not None
+        lines = [line for line in server.stderr.read().splitlines() if not line.startswith("{")]
+        assert f"crowdcode serve: worker {workers[0]} exited (killed by SIGKILL); stopping" in lines
+
+
+@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize(
+    "victim, sig, code", [("server", signal.SIGTERM, -signal.SIGTERM), ("worker", signal.SIGKILL, 1)]
+)
+def test_a_signal_while_workers_start_stops_them_all(
+    tmp_path: Path, victim: str, sig: signal.Signals, code: int, attempt: int
+) -> None:
+    """A worker that got SIGTERM before its first instruction once ran the parent's inherited
+    handler, swallowed the signal and served on while the parent waited for it."""
+    with serving_workers(tmp_path) as server:
+        workers = workers_of(server, serving=False)
+        os.kill(server.pid if victim == "server" else workers[0], sig)
+        assert server.wait(timeout=60) == code
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_a_worker_that_does_not_stop_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+    with serving_workers(tmp_path, "--shutdown-timeout-s", "1") as server:
+        workers = workers_of(server, serving=True)
+        # a stopped process keeps SIGTERM pending (a worker still starting, with SIGTERM's default
+        # action, would be killed by it at once, stopped or not: hence "serving" above)
+        os.kill(workers[1], signal.SIGSTOP)
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == -signal.SIGTERM
+        grace = 1 + KILL_AFTER_SHUTDOWN_S
+        assert time.monotonic() - started >= grace - 0.5
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+        assert server.stderr is not None
+        lines = server.stderr.read().splitlines()
+        assert f"crowdcode serve: workers {workers[1]} still running {grace:g} s after SIGTERM; killing them" in lines
 
 
 def test_presigned_uploads_to_s3(s3_endpoint: str) -> None:

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import uvicorn
 
 MB = 1024 * 1024
+KILL_AFTER_SHUTDOWN_S = 5
+"""A worker not gone this long after its in-flight uploads' time to finish is killed."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,4 +109,4 @@ def run(args: argparse.Namespace) -> int:
         server.run(sockets=sockets)
         return 0
     del server  # each worker builds its own after the fork
-    return run_workers(sockets, make_server, ready)
+    return run_workers(sockets, make_server, ready, args.shutdown_timeout_s + KILL_AFTER_SHUTDOWN_S)

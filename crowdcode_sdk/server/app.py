@@ -40,8 +40,10 @@ from .metrics import Metrics
 log = logging.getLogger("crowdcode.serve")
 
 MAX_JSON_BODY = 64 * 1024
-CHANNEL_CHUNKS = 1
-"""Body chunks (up to 64 KiB each from uvicorn) waiting for the validating worker, per upload."""
+CHANNEL_CHUNKS = 0
+"""Body chunks (up to 320 KiB each from uvicorn) buffered for the validating worker, per upload:
+none, the route hands each chunk over when the worker asks for it, so an upload holds the chunk
+the worker reads and the one the route waits to hand over."""
 INLINE_BODY = 64 * 1024
 """Bodies up to this size are gathered whole before validation (one thread hop, not one per chunk)."""
 
@@ -137,10 +139,16 @@ class Api:
         return result
 
     async def _stream(self, request: Request, install_id: str, sha256: str, size: int) -> dict[str, Any]:
+        """A large body goes to a validating worker chunk by chunk. Its socket is not read before a
+        validator is free: an upload waiting for one holds only what uvicorn read with its headers."""
+        async with self.validators:
+            return await self._stream_to_validator(request, install_id, sha256, size)
+
+    async def _stream_to_validator(self, request: Request, install_id: str, sha256: str, size: int) -> dict[str, Any]:
         send, receive = anyio.create_memory_object_stream[bytes](CHANNEL_CHUNKS)
         pipe = _Pipe(receive)
         worker = asyncio.ensure_future(
-            anyio.to_thread.run_sync(pipe.run, self.ingest.receive, install_id, sha256, size, limiter=self.validators)
+            anyio.to_thread.run_sync(pipe.run, self.ingest.receive, install_id, sha256, size, limiter=self.workers)
         )
         try:
             async with send:

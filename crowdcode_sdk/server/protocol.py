@@ -35,6 +35,11 @@ MAX_HEADER_BYTES = 64 * 1024
 """Most bytes of request line and headers buffered for one request (nginx allows 4 x 8 KiB)."""
 
 
+EAGER_BODY_BYTES = 64 * 1024
+"""uvicorn reads a body ahead of the app, up to 64 KiB plus one socket read (256 KiB); a body
+larger than this is not read before the app asks for it, so an upload waiting for a validator
+holds only the bytes that came with its headers."""
+
 SILENT_FACTOR = 2
 """A new connection gets this many header deadlines to send its first byte: a client's connect
 and its first write are apart when the client is short of CPU, and the cost to the server of a
@@ -87,6 +92,8 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._disarm_header_deadline()
         self._header_bytes = 0
         super().on_headers_complete()
+        if _content_length(self.headers) > EAGER_BODY_BYTES:
+            self.flow.pause_reading()  # the app's first receive() resumes it (and so does its answer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
@@ -128,6 +135,13 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_S, self.transport.close)
         client = self.client[0] if self.client else "-"
         self.on_refused(client, int(response[9:12]), reason, time.monotonic() - self._header_started)
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def _unread_bytes(transport: asyncio.BaseTransport) -> int:
