@@ -3,6 +3,7 @@ sockets, real `crowdcode serve` processes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -57,7 +59,8 @@ class Client:
         self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     def upload_url(self, data: bytes) -> str:
-        answer = self.http.post("/v1/uploads", json={"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+        body = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        answer = self._again_on_a_closed_connection("POST", "/v1/uploads", json=body)
         assert answer.status_code == 200, answer.text
         return str(answer.json()["uploadUrl"])
 
@@ -65,7 +68,17 @@ class Client:
         return httpx.put((base or self.url) + (url or self.upload_url(data)), content=data, timeout=60)
 
     def ack(self, data: bytes) -> httpx.Response:
-        return self.http.get(f"/v1/bundles/{hashlib.sha256(data).hexdigest()}")
+        return self._again_on_a_closed_connection("GET", f"/v1/bundles/{hashlib.sha256(data).hexdigest()}")
+
+    def _again_on_a_closed_connection(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send an idempotent request, and once more on a new connection if the kept-alive one it
+        went out on was closed by the server meanwhile (its 15 s idle limit, reached by a thread
+        starved on a loaded machine): the request meets the close as a reset or as no answer. HTTP
+        clients retry such a request once; httpx leaves that to its caller."""
+        try:
+            return self.http.request(method, url, **kwargs)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            return self.http.request(method, url, **kwargs)
 
 
 @pytest.fixture
