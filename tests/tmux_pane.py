@@ -19,7 +19,9 @@ class Pane:
     assert how it exited, not only that it is gone (tmux 3.3 leaves a dead pane's status empty
     for some programs, Emacs among them)."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], name: str, columns: int = 120) -> None:
+    def __init__(
+        self, argv: list[str], cwd: Path, env: dict[str, str], name: str, columns: int = 120, rows: int = 30
+    ) -> None:
         self.tmux = ["tmux", "-L", f"cc-{name}-{uuid.uuid4().hex[:12]}", "-f", "/dev/null"]
         self._status = Path(tempfile.mkdtemp(prefix="cc-pane-")) / "status"
         flags = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
@@ -32,7 +34,7 @@ class Pane:
                 "-x",
                 str(columns),
                 "-y",
-                "30",
+                str(rows),
                 "-c",
                 str(cwd),
                 *flags,

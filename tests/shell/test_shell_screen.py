@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -14,6 +14,7 @@ from crowdcode_shell.screen import render
 from shell_helpers import CROWDCODE, PROMPT, cast_file, only_session, screens
 
 from crowdcode_sdk import Store
+from tests.tmux_pane import Pane
 
 
 def _vim_session(shell, tmp_path: Path):
@@ -137,33 +138,25 @@ def _tmux_render(stream: bytes, tmp_path: Path) -> tuple[list[str], tuple[int, i
     return lines + [""] * (24 - len(lines)), (row, col)
 
 
-class _Tmux:
-    """A private tmux server with one window, driven as a person would."""
+class _Tmux(Pane):
+    """``command`` in a private tmux server's one window of ``size`` (no status line), driven as a
+    person would; its exit status is asserted when it quits."""
 
     def __init__(self, tmp_path: Path, command: str, size: tuple[int, int]) -> None:
-        self.cmd = ["tmux", "-L", f"cc-{uuid.uuid4().hex[:8]}", "-f", "/dev/null"]
         cols, rows = size
-        subprocess.run(
-            [*self.cmd, "new-session", "-d", "-x", str(cols), "-y", str(rows), command],
-            check=True,
-            cwd=tmp_path,
-            env=dict(os.environ),
-        )
-        subprocess.run([*self.cmd, "set", "-g", "status", "off"], check=True)
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.cmd, "send-keys", "-t", "0", *keys], check=True)
+        super().__init__(shlex.split(command), tmp_path, {}, "screen", cols, rows)
+        subprocess.run([*self.tmux, "set", "-g", "status", "off"], check=True)
 
     def resize(self, cols: int, rows: int) -> None:
-        subprocess.run([*self.cmd, "resize-window", "-t", "0", "-x", str(cols), "-y", str(rows)], check=True)
+        subprocess.run([*self.tmux, "resize-window", "-t", "0", "-x", str(cols), "-y", str(rows)], check=True)
 
     def lines(self) -> list[str]:
-        out = subprocess.run([*self.cmd, "capture-pane", "-p", "-t", "0"], check=True, capture_output=True, text=True)
+        out = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "0"], check=True, capture_output=True, text=True)
         return [line.rstrip() for line in out.stdout.split("\n")][:-1]
 
     def cursor(self) -> tuple[int, int]:
         out = subprocess.run(
-            [*self.cmd, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"],
+            [*self.tmux, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"],
             check=True,
             capture_output=True,
             text=True,
@@ -177,12 +170,6 @@ class _Tmux:
             if time.monotonic() > deadline:
                 raise AssertionError(f"tmux never showed what was expected: {self.lines()}")
             time.sleep(0.05)
-
-    def gone(self) -> bool:
-        return subprocess.run([*self.cmd, "has-session"], capture_output=True).returncode != 0
-
-    def kill(self) -> None:
-        subprocess.run([*self.cmd, "kill-server"], capture_output=True)
 
 
 def _settled_screen(tmux: _Tmux, size: tuple[int, int], unknown: int = 0) -> tuple[list[str], tuple[int, int]]:
@@ -244,7 +231,7 @@ def test_shrink_then_grow_matches_tmux(user_home: Path, home: Path, tmp_path: Pa
         tmux.keys("exit", "Enter")
         tmux.wait(lambda: [line for line in tmux.lines() if line][-3:] == [f"{PROMPT}exit", "exit", PROMPT.strip()])
         tmux.keys("exit", "Enter")
-        tmux.wait(tmux.gone)
+        assert tmux.exited(15, "the terminal's shell") == 0
     finally:
         tmux.kill()
     info = only_session(ended=True)
@@ -280,7 +267,7 @@ def test_paging_in_less_matches_tmux(user_home: Path, home: Path, tmp_path: Path
         tmux.wait(lambda: "row 0" not in tmux.lines())
         after, cursor = _settled_screen(tmux, (80, 24))
         tmux.keys("exit", "Enter")
-        tmux.wait(tmux.gone)
+        assert tmux.exited(15, "the terminal's shell") == 0
     finally:
         tmux.kill()
     info = only_session(ended=True)
