@@ -262,7 +262,7 @@ def verified_alone(*sessions: SessionInfo) -> None:
 def rebuilt_from_the_merged_timeline(repo: Path, tmp_path: Path) -> list[dict]:
     """The events of the one timeline the data directory's sessions make, after checking that its
     sed commands rebuild every file of ``repo``."""
-    [source] = merge_overlapping(resolve([str(Store().sessions()[0].directory.parent.parent)]))[0]
+    [source] = merge_overlapping(resolve([str(Locations.default().data_dir)]))[0]
     rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
     assert rebuilt == {name: data for name, data in disk_files(repo).items() if not name.startswith(".git/")}
     events, _ = source.open(strict=True)
