@@ -24,7 +24,7 @@ from crowdcode_sdk.schema import (
 )
 
 from .conftest import only_session
-from .nvim_driver import editor, events, finished_session, settle, state, wait_for, wait_recording
+from .nvim_driver import children, editor, events, finished_session, settle, state, wait_for, wait_recording
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -705,8 +705,11 @@ def test_an_opted_out_workspace_is_not_recorded(home: Path, ws: Path) -> None:
     (ws / OPT_OUT_FILE).write_text("")
     with editor(ws) as nvim:
         wait_for(lambda: state(nvim) == "disabled", what="the plugin to learn the workspace opted out")
+        # The recorder ends once the plugin has its answer, and its exit is not taken for a crash.
+        wait_for(lambda: children(nvim.call("getpid")) == [], what="the declining recorder to exit")
         nvim.input("ihello<Esc>")
         settle(nvim)
         messages = nvim.exec_lua("return vim.fn.execute('messages')")
         assert messages.count("crowdcode:") == 1 and "opted out" in messages
+        assert nvim.exec_lua("return require('crowdcode.host').restarts") == 0
     assert Store().sessions() == []

@@ -135,9 +135,10 @@ class Host:
             self.reply({"type": "message", "text": allowed.warning})
 
     def _decline(self, why: str) -> None:
-        """Tell the plugin to stay inert (it shows ``why`` once) and end this process."""
+        """Tell the plugin to stay inert (it shows ``why`` once); it then stops this process.
+        Exiting at once instead could reach Neovim before the message does (a job's exit and
+        its channel's messages are handled apart), and look like a crash to restart."""
         self.reply({"type": "disabled", "text": why})
-        self.finished = True
 
     def events(self, batch: list[list[Any]]) -> None:
         if self.session is None or self.session.closed:

@@ -142,7 +142,8 @@ class CommandTracker:
                 if current is not None:
                     self._start(shlex.join(current.argv), current.cwd, now_ms)
             if current is not None and self._running is not None:
-                self._running.process = self._running.process or current.process
+                if not new_program or not self._running.process:  # after an exec, the new program
+                    self._running.process = current.process
                 self._running.agent = self._running.agent or current.agent
 
     def forget_since(self, cutoff_ms: int) -> None:

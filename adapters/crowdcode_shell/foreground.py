@@ -114,11 +114,13 @@ class ForegroundWatcher:
             self._current = Foreground(pgrp, argv, read_cwd(pgrp), find_agent(pgrp, argv), now_ms)
             self._agent_checks = 0
         elif self._current.agent is None and self._agent_checks < 20:
-            # a wrapper may start the agent a moment later: look again for a couple of seconds
+            # Look again for a couple of seconds: a shell hands the terminal to its child before
+            # the child execs the command (the first look may read the shell's own argv), and a
+            # wrapper may start the agent a moment later.
             self._agent_checks += 1
-            agent = find_agent(pgrp, self._current.argv)
-            if agent:
-                self._current = Foreground(
-                    self._current.pid, self._current.argv, self._current.cwd, agent, self._current.since
-                )
+            argv = read_argv(pgrp) or self._current.argv
+            agent = find_agent(pgrp, argv)
+            if agent or argv != self._current.argv:
+                cwd = read_cwd(pgrp) if argv != self._current.argv else self._current.cwd
+                self._current = Foreground(self._current.pid, argv, cwd, agent, self._current.since)
         return self._current

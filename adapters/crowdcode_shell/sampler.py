@@ -140,6 +140,12 @@ class ScreenSampler:
         self.activity()
 
     def start(self) -> None:
+        """Sample the foreground program once on the caller's thread, then on the sampler's.
+        The recorder starts after the user's program and says it is ready only after this: the
+        keys the wrapper held meanwhile, handled at once, reach trackers that know whether an
+        agent has the terminal (the sampler's first tick could come after the program has read
+        them, answered and exited)."""
+        self._tick(dirty=False)
         self._sampler.start()
 
     def stop(self) -> None:
@@ -202,7 +208,10 @@ class ScreenSampler:
                 now_ms = self._session.now_ms()
                 current = self._watcher.poll(now_ms)
                 self._commands.foreground(current, now_ms)
-                self._agents.foreground(current, now)
+                # Read after the poll: keys typed before it may have gone to the program before
+                # (``claude`` typed at the shell), and a thread starved between the two reads
+                # must not hand them to the agent.
+                self._agents.foreground(current, self._clock())
             if dirty:
                 state = self._screen.state()
                 if state != self.last_state:

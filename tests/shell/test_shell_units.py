@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import errno
 import os
+import pty
+import signal
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import orjson
 import pytest
-from crowdcode_shell import channel
+from crowdcode_shell import channel, pty_loop
 from crowdcode_shell.agent_tracker import AgentTracker, LineEditor
 from crowdcode_shell.app import problem_line
 from crowdcode_shell.asciicast import CastHeader, CastWriter, read_cast, read_output, to_v3
-from crowdcode_shell.foreground import Foreground
+from crowdcode_shell.commands import CommandTracker
+from crowdcode_shell.foreground import Foreground, ForegroundWatcher, read_argv
 from crowdcode_shell.input_filter import typed
 from crowdcode_shell.marks import MarkScanner, history_entry
+from crowdcode_shell.sampler import ScreenSampler
+from crowdcode_shell.screen import AvtScreen
 
 from crowdcode_sdk import Session
 from crowdcode_sdk.agents import match_agent
@@ -64,6 +71,71 @@ def test_a_prompt_that_ends_the_agent_still_counts(home: Path) -> None:
     info = only_session()
     prompts = [e.payload.text for e in Store().events(info) if e.kind == "agent_prompt"]
     assert prompts == ["write a haiku", "/exit"]
+
+
+def test_the_recorder_knows_the_agent_before_it_handles_a_key(home: Path, tmp_path: Path) -> None:
+    """`crowdcode shell -- claude`: the recorder starts after the agent, and the wrapper holds
+    the keys typed meanwhile until it is ready; then they come at once, and the agent may read
+    them, answer and exit before the sampler's thread first ticks. Starting the sampler samples
+    the foreground program on the spot, so the first key handled is already a prompt."""
+    agent = tmp_path / "claude"
+    agent.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
+    agent.chmod(0o755)
+    child = pty_loop.spawn([str(agent)], dict(os.environ), (80, 24))
+    try:
+        with Session(adapter="shell", editor="test") as session:
+            agents = AgentTracker(session, "t1", child.pid)
+            sampler = ScreenSampler(
+                session,
+                AvtScreen(80, 24),
+                "t1",
+                "claude",
+                watcher=ForegroundWatcher(child.master, child.pid, (str(agent),)),
+                commands=CommandTracker(session, "t1", "claude", None),
+                agents=agents,
+                size=(80, 24),
+            )
+            sampler.start()
+            agents.typed("hello\r", at=time.monotonic())
+            sampler.stop()
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitpid(child.pid, 0)
+        os.close(child.master)
+    info = only_session()
+    assert [e.payload.text for e in Store().events(info) if e.kind == "agent_prompt"] == ["hello"]
+
+
+def test_a_foreground_program_seen_before_its_exec_is_looked_at_again(tmp_path: Path) -> None:
+    """A shell hands the terminal to its child before the child execs the command: the first
+    look at the new foreground group can read the shell's argv. The agent started by the exec
+    is still found, and the program is the agent's."""
+    agent = tmp_path / "claude"
+    agent.write_text("import time\ntime.sleep(30)\n")
+    go_r, go_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid, master = pty.fork()
+    if pid == 0:  # the pty's session leader (pty.fork made it so): waits, then becomes the agent
+        os.write(ready_w, b"x")
+        os.read(go_r, 1)
+        os.execv(sys.executable, [sys.executable, str(agent)])
+    try:
+        os.read(ready_r, 1)
+        watcher = ForegroundWatcher(master, pid, ("not-a-shell",))
+        before = watcher.poll(0)
+        assert before is not None and before.pid == pid and before.agent is None
+        argv = read_argv(pid)
+        os.write(go_w, b"x")
+        while read_argv(pid) in (argv, ()):  # () while the exec is under way
+            time.sleep(0.01)
+        after = watcher.poll(1)
+        assert after is not None and after.agent == "claude" and after.process == "claude"
+        assert after.since == 0  # the same program since it was first seen
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        for fd in (master, go_r, go_w, ready_r, ready_w):
+            os.close(fd)
 
 
 def test_agent_matcher() -> None:

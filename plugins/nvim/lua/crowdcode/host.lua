@@ -94,7 +94,7 @@ function M.stop()
   end, 3000)
 end
 
---- The recorder has ended by design (recording is off): its exit is not a crash.
+--- Forget the recorder: it ends on its own (told bye), and its exit is not a crash.
 function M.release()
   M.channel = nil
   queue.sink = nil

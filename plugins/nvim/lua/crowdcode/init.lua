@@ -129,7 +129,7 @@ function M._from_host(message)
     end
   elseif kind == 'disabled' then
     pause_capture()
-    host.release() -- the recorder now exits: not a crash
+    host.stop() -- the recorder waits for this to exit, so that its exit is never taken for a crash
     set_state('disabled', message.text)
     host.notify(message.text, vim.log.levels.INFO)
   elseif kind == 'status' then
