@@ -141,7 +141,10 @@ class CastWriter:
         except OSError as exc:
             self.error = exc
             return
+        # Written at once, not with the first events: a recorder killed before its first flush
+        # leaves a cast that a spool's recovery, export and play can still read.
         self._write(orjson.dumps(header.to_v2()) + b"\n")
+        self.flush()
 
     def output(self, at: float, data: bytes) -> None:
         self._data(at, "o", data)

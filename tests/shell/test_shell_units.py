@@ -149,6 +149,16 @@ def test_agent_matcher() -> None:
     assert match_agent(["python3", "-c", "import claude"]) is None
 
 
+def test_a_cast_has_its_header_before_its_first_flush(tmp_path: Path) -> None:
+    """A recorder killed before its first flush (a flood while it starts) leaves a readable cast."""
+    path = tmp_path / "t.cast"
+    writer = CastWriter(path, CastHeader(80, 24, 1_000_000), 10.0)
+    writer.output(10.5, b"pending")
+    header, events = read_cast(path)  # as a recovery after SIGKILL reads it
+    assert (header.cols, header.rows, events) == (80, 24, [])
+    writer.close()
+
+
 def test_cast_is_lossless_for_split_and_invalid_utf8(tmp_path: Path) -> None:
     path = tmp_path / "t.cast"
     writer = CastWriter(path, CastHeader(80, 24, 1_000_000), 10.0)
