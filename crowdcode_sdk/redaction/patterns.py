@@ -20,8 +20,12 @@ import base64
 import binascii
 import math
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]  # the parser's own names
+import re._parser as sre_parse  # type: ignore[import-not-found]  # (no stubs; sre_parse is its deprecated alias)
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from detect_secrets.plugins.artifactory import ArtifactoryDetector
 from detect_secrets.plugins.aws import AWSKeyDetector
@@ -192,10 +196,11 @@ PRIVATE_KEY_BLOCK = re.compile(
 )
 """A whole PEM/PGP private key: the body is masked, the BEGIN/END lines stay as context."""
 
-_SECRET_NAME = (
-    r"(?:[A-Za-z0-9]*[_\-.])*(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
-    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)(?:[_\-.][A-Za-z0-9]*)*"
+_SECRET_WORD = (
+    r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
+    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)"
 )
+_SECRET_NAME = r"(?:[A-Za-z0-9]*[_\-.])*" + _SECRET_WORD + r"(?:[_\-.][A-Za-z0-9]*)*"
 ASSIGNMENT = re.compile(
     r"(?i)(?<![A-Za-z0-9])"
     + _SECRET_NAME
@@ -205,6 +210,42 @@ ASSIGNMENT = re.compile(
 
 TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za-z0-9+/_\-=])")
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
+
+
+def needles(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Case-folded strings one of which every match of ``regex`` contains, read off its parsed
+    form (a literal run of 2 or more characters, or one for each branch of a group, before
+    anything optional); None when it has none. A line that holds none of them (case-folded, as
+    ``re.IGNORECASE`` matches) cannot match, and the regex need not run."""
+    return _needles(sre_parse.parse(regex.pattern, regex.flags))
+
+
+def _needles(items: Any) -> frozenset[str] | None:
+    run = ""
+    for op, argument in items:
+        if op is sre_constants.LITERAL:
+            run += chr(argument)
+            continue
+        if len(run) >= 2:
+            return frozenset({run.casefold()})
+        run = ""
+        found = None
+        if op is sre_constants.SUBPATTERN:
+            found = _needles(argument[-1])
+        elif op is sre_constants.BRANCH:
+            branches = [_needles(branch) for branch in argument[1]]
+            if all(b is not None for b in branches):
+                found = frozenset().union(*branches)  # type: ignore[arg-type]
+        if found is not None:
+            return found
+    return frozenset({run.casefold()}) if len(run) >= 2 else None
+
+
+def needles_of_all(regexes: Iterable[re.Pattern[str]]) -> frozenset[str] | None:
+    """:func:`needles` of a detector made of several regexes: any of theirs (None if one has none)."""
+    found = [needles(regex) for regex in regexes]
+    return None if any(f is None for f in found) else frozenset().union(*(f for f in found if f is not None))
+
 
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
 _SECRET_WORDS = (

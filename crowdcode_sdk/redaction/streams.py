@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import string
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
@@ -32,6 +33,7 @@ UNKNOWN = "\x00"
 
 _ORIGIN_SHIFT = 32
 _WINDOW = 2048
+_NEAR = 160
 
 
 def utf16_units(text: str) -> list[str]:
@@ -107,12 +109,13 @@ def origin(sequence: int, unit: int) -> int:
     return (sequence << _ORIGIN_SHIFT) | unit
 
 
-_TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-+/=.~]")
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "_-+/=.~")
+"""Characters that continue a token (a set lookup per keystroke, not a regex match)."""
 
 
 def continues_token(text: str) -> bool:
     """Typing ``text`` only extends the current token: no scan needed until the token ends."""
-    return len(text) == 1 and _TOKEN_CHAR.match(text) is not None
+    return text in _TOKEN_CHARS
 
 
 class ShadowDocument:
@@ -143,7 +146,8 @@ class ShadowDocument:
         self.origins = [-1] * len(self.units)
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
-        typing_on = length == 0 and continues_token(text) and self._pending is not None and offset == self._pending + 1
+        extends = length == 0 and continues_token(text)
+        typing_on = extends and self._pending is not None and offset == self._pending + 1
         if not typing_on:
             self.flush(scan, marks)
         end = offset + length
@@ -154,12 +158,13 @@ class ShadowDocument:
         new = utf16_units(text)
         self._last = offset + len(new)
         self.units[offset:end] = new
-        self.origins[offset:end] = [origin(sequence, i) for i in range(len(new))]
+        first = origin(sequence, 0)
+        self.origins[offset:end] = range(first, first + len(new))
         if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)
             for f in scan(text):
                 start, stop = _unit_span(text, f.start, f.end)
                 marks.add(self.origins[offset + start : offset + stop], f.category)
-        if length == 0 and continues_token(text):
+        if extends:
             self._pending = offset
         else:
             self._scan_around(offset, offset + len(new), scan, marks)
@@ -171,19 +176,31 @@ class ShadowDocument:
             self._scan_around(pending, pending + 1, scan, marks)
 
     def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
-        lo = max(0, start - _WINDOW)
-        head = "".join(self.units[lo:start])
-        cut = max(head.rfind("\n"), head.rfind(UNKNOWN * 8))
-        line_start = lo + cut + 1 if cut >= 0 else lo
-        hi = min(len(self.units), end + _WINDOW)
-        tail = "".join(self.units[end:hi])
-        cut = tail.find("\n")
-        line_end = end + cut if cut >= 0 else hi
+        line_start, line_end = self._line_around(start, end)
+        if max(self.origins[line_start:line_end], default=-1) < 0:
+            return  # nothing the edits typed
         line = "".join(self.units[line_start:line_end])
-        if not any(o >= 0 for o in self.origins[line_start:line_end]):
-            return
         for f in scan(line):
             marks.add(self.origins[line_start + f.start : line_start + f.end], f.category)
+
+    def _line_around(self, start: int, end: int) -> tuple[int, int]:
+        """The line holding units ``start:end``, at most ``_WINDOW`` units each side; a run of 8
+        unknown units also ends it. Looked for first in the nearest ``_NEAR`` units each side
+        (most lines are short): the whole window is joined only for a long line."""
+        lo = max(0, start - _WINDOW)
+        for near in (max(lo, start - _NEAR), lo):
+            head = "".join(self.units[near:start])
+            cut = max(head.rfind("\n"), head.rfind(UNKNOWN * 8))
+            if cut >= 0 or near == lo:
+                line_start = near + cut + 1 if cut >= 0 else lo
+                break
+        hi = min(len(self.units), end + _WINDOW)
+        for near in (min(hi, end + _NEAR), hi):
+            cut = "".join(self.units[end:near]).find("\n")
+            if cut >= 0 or near == hi:
+                line_end = end + cut if cut >= 0 else hi
+                break
+        return line_start, line_end
 
 
 def _unit_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -241,7 +258,7 @@ class KeystrokeLine:
                 self._dirty = True
                 if self.secret_prompt:
                     marks.add([origin(sequence, i)], "password_prompt")
-                elif not _TOKEN_CHAR.match(c):
+                elif c not in _TOKEN_CHARS:
                     self.flush(scan, marks)
 
     def flush(self, scan: Scanner, marks: Marks) -> None:
