@@ -16,10 +16,10 @@ from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_st
 from detect_secrets.plugins import keyword as ds_keyword
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
 
+from .key_blocks import key_blocks
 from .patterns import (
     ASSIGNMENT,
     PLUGINS,
-    PRIVATE_KEY_BLOCK,
     RULES,
     TOKEN,
     assignment_value_is_secret,
@@ -157,8 +157,11 @@ def find_secrets(text: str) -> list[Finding]:
     """Every secret in ``text`` (any number of lines), merged, in text order."""
     found: list[Finding] = []
     if "PRIVATE KEY" in text:
-        for match in PRIVATE_KEY_BLOCK.finditer(text):
-            found.append(Finding(match.start(2), match.end(2), "private_key"))
+        found.extend(
+            Finding(block.body_start, block.body_end, "private_key")
+            for block in key_blocks(text)
+            if block.body_end > block.body_start
+        )
     offset = 0
     for line in text.splitlines(keepends=True):
         if len(line) <= MAX_LINE:

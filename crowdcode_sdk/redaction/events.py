@@ -179,7 +179,7 @@ class Redactor:
 
     def _flush(self, marks: Marks) -> None:
         for document in self._documents.values():
-            document.flush(self.scan, marks)
+            document.end_batch(self.scan, marks)
         for line in self._keystrokes.values():
             line.flush(self.scan, marks)
 

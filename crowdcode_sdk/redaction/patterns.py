@@ -191,10 +191,18 @@ PLUGINS: tuple[tuple[str, BasePlugin], ...] = (
 )
 """detect-secrets 1.5's provider plugins (source: Yelp/detect-secrets, maintained upstream)."""
 
-PRIVATE_KEY_BLOCK = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----(.*?)(?:-----END \1-----|\Z)", re.DOTALL
-)
-"""A whole PEM/PGP private key: the body is masked, the BEGIN/END lines stay as context."""
+PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----")
+"""The BEGIN line of a PEM/PGP private key (RFC 7468, RFC 4880 armor); group 1 is its label."""
+
+PRIVATE_KEY_BLOCK = re.compile(PRIVATE_KEY_BEGIN.pattern + r"(.*?)-----END \1-----", re.DOTALL)
+"""A whole PEM/PGP private key, on lines or on one line (as JSON escapes it): group 2, the body,
+is masked, the BEGIN/END lines stay as context."""
+
+KEY_BODY_LINE = re.compile(r"(?:> )?[ \t]*(?:[A-Za-z0-9+/=]*|[A-Za-z][A-Za-z0-9-]*: [^\n]*)[ \t]*\r?")
+"""A line a private key's body can hold: base64 (a row still being typed too), an armor header
+(``Proc-Type: 4,ENCRYPTED``, ``Version: …``; RFC 1421, RFC 4880) or a blank line; after the
+shell's ``> `` when a here-document's lines are echoed. A key whose
+END line is not (yet) there runs over such lines after its BEGIN line."""
 
 _SECRET_WORD = (
     r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
