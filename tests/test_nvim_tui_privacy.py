@@ -53,6 +53,23 @@ def _lsp_client(ws: Path, tmp_path: Path) -> list[str]:
     return ["-c", f"luafile {script}"]
 
 
+_ATTEMPTS = iter(range(1 << 30))
+
+
+def _shim_has_the_buffer(tui: Tui) -> bool:
+    """Whether Neovim's LSP client is initialized, so that it sent the shim the buffer (didOpen)
+    and sends every later keystroke as an edit; what is typed before reaches the shim as the
+    buffer's opening text, not as edits. Asked on the command line; the answer names the
+    attempt, so that an earlier answer still on the screen is not taken for it."""
+    attempt = next(_ATTEMPTS)
+    tui.command(
+        ':lua local c = vim.lsp.get_clients({name = "crowdcode"})[1]; '
+        f'print("shim {attempt}" .. ": " .. tostring(c ~= nil and c.initialized))'
+    )
+    tui.wait_screen(f"shim {attempt}: ")
+    return f"shim {attempt}: true" in tui.screen()
+
+
 def _survivors(home: Path) -> list[int]:
     """Processes of this test's crowdcode home still alive (Neovim, the plugin's recorder, the shim)."""
     marker = f"CROWDCODE_HOME={home}".encode()
@@ -97,6 +114,8 @@ def test_no_secret_or_identity_leaves_the_neovim_tui(
         try:
             wait_for(lambda: Store().sessions(), what="the recorder's session")
             tui.wait_screen("f.txt")
+            if recorder == "lsp":
+                wait_for(lambda: _shim_has_the_buffer(tui), what="Neovim's LSP client to open the buffer in the shim")
             tui.keys("i")
             tui.wait_screen("-- INSERT --")
             for _category, _secret, line in samples:

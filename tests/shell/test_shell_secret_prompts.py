@@ -17,10 +17,13 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
 import pytest
+from crowdcode_shell.screen import AvtScreen, ScreenState
 from shell_helpers import CROWDCODE, only_session
 
 from crowdcode_sdk.locations import Locations
@@ -33,9 +36,45 @@ PROMPT = "$ "
 pytestmark = pytest.mark.timeout(240)
 
 
+ANSWER_LENGTH = 17
+
+
 def _answer() -> str:
-    """A fresh password with no word a detector could know: only the shell may keep it out."""
-    return secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+    """A fresh password of :data:`ANSWER_LENGTH` characters with no word a detector could know:
+    only the shell may keep it out. It ends in a digit, so that gpg-agent takes it without asking
+    whether to keep an insecure one."""
+    return secrets.token_urlsafe(12).replace("-", "x").replace("_", "y") + str(secrets.randbelow(10))
+
+
+class _Rendering:
+    """pexpect's ``logfile_read``: every byte pexpect reads from the terminal is rendered too."""
+
+    def __init__(self, screen: AvtScreen) -> None:
+        self.screen = screen
+
+    def write(self, data: bytes) -> None:
+        self.screen.feed(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+def _pinentry_asks(title: str) -> Callable[[ScreenState], bool]:
+    """pinentry-curses shows the dialog titled ``title`` with its passphrase field empty and the
+    cursor at the field's start: it reads the keys typed from now on. Judged on the rendered
+    screen, because pinentry redraws only the cells that change: the second dialog's
+    ``Passphrase:`` is the first one's, left standing, and is not sent again."""
+
+    def asks(state: ScreenState) -> bool:
+        row, column = state.cursor
+        line = state.lines[row] if row < len(state.lines) else ""
+        return (
+            any(title in shown for shown in state.lines)
+            and line[:column].endswith("Passphrase: ")
+            and line[column:].startswith("_" * 8)
+        )
+
+    return asks
 
 
 def _getpass(prompt: str) -> str:
@@ -84,6 +123,8 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
             dimensions=(30, 100),
             timeout=30,
         )
+        screen = AvtScreen(100, 30)
+        child.logfile_read = _Rendering(screen)
         where = f"{USER}@{host}:~$ "
 
         def run(line: str) -> None:
@@ -97,13 +138,25 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
             child.send(value + enter)
             return value
 
+        def answer_when(name: str, ready: Callable[[ScreenState], bool], what: str) -> None:
+            """Wait until the rendered screen is ``ready`` for the answer, then type it and Enter."""
+            deadline = time.monotonic() + 30
+            while not ready(screen.state()):
+                assert time.monotonic() < deadline, f"{what}, not on the screen:\n{screen.state().text}"
+                try:
+                    child.read_nonblocking(65536, timeout=0.1)  # rendered through logfile_read
+                except pexpect.TIMEOUT:
+                    continue
+            answers[name] = value = answers.get(name) or _answer()
+            child.send(value + "\r")
+
         child.expect_exact(where)
         run("git config --global user.name zoltanfey && git config --global user.email zoltanfey@$(hostname)")
         run("git config -l; hostname; echo $HOME $USER; pwd; uname -n")
         child.sendline('read -s -p "Pass""word: " p; echo "$p" > read.txt')
         answer("read -s", "Password: ")
         child.expect_exact(where)
-        child.sendline('read -s -n 16 -p "Enter"" PIN: " p; echo "$p" > read-n.txt')
+        child.sendline(f'read -s -n {ANSWER_LENGTH} -p "Enter"" PIN: " p; echo "$p" > read-n.txt')
         answer("read -s -n", "Enter PIN: ", enter="")
         child.expect_exact(where)
         child.sendline(_getpass(f"[sudo] password for {USER}: "))
@@ -124,8 +177,8 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
         answer("dialog", "Vault passphrase")
         child.expect_exact(where)
         child.sendline("gpg --batch=no -q --symmetric -o plain.gpg plain.txt")
-        answer("gpg", "Passphrase:")
-        answer("gpg", "Passphrase:")
+        answer_when("gpg", _pinentry_asks("Enter passphrase"), "pinentry's passphrase dialog")
+        answer_when("gpg", _pinentry_asks("Please re-enter this passphrase"), "pinentry's dialog to repeat it")
         child.expect_exact(where)
         run("echo all-answered")
         child.sendline("exit")
