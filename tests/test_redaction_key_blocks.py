@@ -154,9 +154,11 @@ def test_a_key_printed_by_a_terminal_is_masked_to_its_last_row() -> None:
     printed = block.replace("\n", "\r\n")
     chunks = [printed[i : i + 50] for i in range(0, len(printed), 50)]
     events = [[0.1, "o", "$ cat id_rsa\r\n"], *([0.2 + i / 100, "o", c] for i, c in enumerate(chunks))]
-    out = Redactor(ALICE).cast(_cast(*events, [1.0, "o", "$ "]))
+    redactor = Redactor(ALICE)
+    out = redactor.cast(_cast(*events, [1.0, "o", "$ "]))
     shown = "".join(orjson.loads(line)[2] for line in out.splitlines()[1:])
     assert shown == "$ cat id_rsa\r\n" + _masked(block, rows).replace("\n", "\r\n") + "$ "
+    assert redactor.counts["private_key"] == 1  # one key, not one per row
 
 
 def test_a_key_typed_into_a_terminal_is_masked_to_its_last_row() -> None:
@@ -164,5 +166,7 @@ def test_a_key_typed_into_a_terminal_is_masked_to_its_last_row() -> None:
     block, rows = _key(rng)
     typed = "cat > id_rsa <<EOF\r" + block.replace("\n", "\r") + "EOF\r"
     events = [keys(i + 1, c) for i, c in enumerate(typed)]
-    out = Redactor(ALICE).events(events)
+    redactor = Redactor(ALICE)
+    out = redactor.events(events)
     assert "".join(e["action"]["data"] for e in out) == _masked(typed, rows)
+    assert redactor.counts["private_key"] == 1

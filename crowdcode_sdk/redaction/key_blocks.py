@@ -70,11 +70,11 @@ class KeyLines:
     def __init__(self) -> None:
         self.open = False
         self.rows = 0
-        """Body rows since the BEGIN line, :meth:`body`'s last included."""
+        """Body rows (not blank) since the BEGIN line, :meth:`body`'s last included."""
 
     def body(self, line: str) -> bool:
         if self.open and KEY_BODY_LINE.fullmatch(line):
-            self.rows += 1
+            self.rows += bool(line.strip())
             return True
         self.open = "PRIVATE KEY" in line and _OPENS.search(line) is not None
         self.rows = 0
