@@ -361,3 +361,16 @@ def test_a_detector_is_skipped_only_when_its_regex_cannot_match(source, regex, n
     matching = data.draw(st.from_regex(regex, fullmatch=False), label=source)
     assert regex.search(matching)
     assert any(needle in matching.casefold() for needle in needed), (needed, matching)
+
+
+def test_a_kubernetes_value_of_letters_only_is_not_taken_for_a_name() -> None:
+    """base64 of a random secret may hold no digit and split into word-like pieces, as a name in
+    code does (``WHVOYkJxcjduTjZVWXkzVWFM`` leaked so from the Neovim TUI test, seed 2267224510)."""
+    rng = random.Random(0)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    drawn = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(12, 40))) for _ in range(2000)]
+    values = ["WHVOYkJxcjduTjZVWXkzVWFM", *(base64.b64encode(s.encode()).decode() for s in drawn)]
+    missed = [v for v in values if [(f.start, f.end) for f in find_secrets(f"  api-key: {v}")] != [(11, 11 + len(v))]]
+    assert not missed
+    for name in ("userPasswordHash", "DatabasePassword", "AccessTokenValue", "getDatabasePasswordFromEnvironment"):
+        assert find_secrets(f"password = {name}") == []  # a name stays a name

@@ -289,7 +289,7 @@ def _reads_as_identifier(value: str) -> bool:
     """``user_password``, ``getDbPassword``, ``DB_PASSWORD``: a name made of words, as code
     assigns it. A token of random letters (base64 without a digit, as a k8s secret can be) splits
     into one-letter fragments instead."""
-    if not re.fullmatch(r"[A-Za-z_]+", value):
+    if not re.fullmatch(r"[A-Za-z_]+", value) or _encodes_printable(value):
         return False
     words = _WORD.findall(value)
     return all(len(w) >= 2 for w in words) and sum(map(len, words)) >= 3 * len(words)
@@ -334,6 +334,18 @@ def is_digest(line: str, start: int) -> bool:
         _DIGEST_LABEL.search(line[max(0, start - 8) : start]) is not None
         or _LABELLED_TOKEN.match(line, start) is not None
     )
+
+
+def _encodes_printable(value: str) -> bool:
+    """Base64 (as Kubernetes keeps a secret's value) of printable ASCII: a name made of words
+    decodes to arbitrary bytes, an encoded secret to printable ones."""
+    if len(value) < 16 or len(value) % 4:
+        return False
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return all(32 <= b < 127 for b in data)
 
 
 def _encodes_text(token: str) -> bool:
