@@ -14,6 +14,7 @@ identifiers, placeholders, secret-sounding prose.
 from __future__ import annotations
 
 import base64
+import os
 import random
 import string
 import uuid
@@ -135,7 +136,14 @@ def near_misses(rng: random.Random) -> list[str]:
     return [shape(rng) for shape in NEAR_MISSES for _ in range(NEAR_MISS_COPIES)]
 
 
+SEED_VARIABLE = "CROWDCODE_TEST_SEED"
+"""Set to a seed a failure reported (``CROWDCODE_TEST_SEED=3087372914 pytest …``) to draw the
+same corpus again."""
+
+
 def fresh_rng() -> tuple[int, random.Random]:
-    """A new seed per run (reported by the caller, so that a failure can be replayed)."""
-    seed = random.SystemRandom().randrange(1 << 32)
+    """A new seed per run unless :data:`SEED_VARIABLE` names one (reported by the caller, so
+    that a failure can be replayed)."""
+    chosen = os.environ.get(SEED_VARIABLE)
+    seed = int(chosen) if chosen else random.SystemRandom().randrange(1 << 32)
     return seed, random.Random(seed)

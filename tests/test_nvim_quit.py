@@ -20,6 +20,7 @@ from crowdcode_sdk.store import Store
 
 from .conftest import crowdcode_executable, only_session
 from .nvim_driver import PLUGIN, QUIT_SECONDS, nvim_binary, wait_for
+from .privacy_e2e import on_host
 from .tmux_pane import Pane
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,16 +30,28 @@ class Tui(Pane):
     """Neovim's TUI in a private tmux server; its processes are found by the test's CROWDCODE_HOME
     in their environment, so that orphans (whose parent is gone) are found too."""
 
-    def __init__(self, home: Path, ws: Path, tmp_path: Path, columns: int = 120) -> None:
+    def __init__(
+        self,
+        home: Path,
+        ws: Path,
+        tmp_path: Path,
+        columns: int = 120,
+        host: str | None = None,
+        recorder: list[str] | None = None,
+    ) -> None:
+        """``host``: run Neovim under this host name (tests/privacy_e2e.py); ``recorder``: Neovim
+        arguments that start another recorder (the LSP shim) in place of the plugin's."""
         self.home, self.ws = home, ws
         setup = f"lua require('crowdcode').setup({{cmd = {{{json.dumps(crowdcode_executable())}, 'nvim'}}}})"
-        argv = [str(nvim_binary()), "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set rtp^={PLUGIN}", "-c", setup]
+        plugin = ["--cmd", f"set rtp^={PLUGIN}", "-c", setup]
+        argv = [str(nvim_binary()), "-u", "NONE", "-i", "NONE", "-n", *(recorder or plugin)]
         env = {
             "CROWDCODE_HOME": str(home),
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             "XDG_STATE_HOME": str(tmp_path / "state"),  # Neovim's log
         }
-        super().__init__([*argv, "f.txt"], ws, env, "nvim", columns)
+        argv = [*argv, "f.txt"]
+        super().__init__(on_host(host, argv) if host else argv, ws, env, "nvim", columns)
 
     def processes(self) -> dict[int, str]:
         """Neovim (TUI and server) and recorder processes of this test that are alive (not zombies)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import random
+import re
 
 import orjson
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crowdcode_sdk.positions import apply_change, utf16_len
-from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, find_secrets
+from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, find_secrets, patterns
+from crowdcode_sdk.redaction.detector import _KEYWORD_MAPS
 from crowdcode_sdk.schema import TextChange, decode_event
 
 ALICE = IdentityMasker(Identity(home="/home/alice", user="alice", host="alice-laptop"))
@@ -335,3 +337,40 @@ def test_a_secret_found_once_is_masked_in_earlier_samples_and_later_text() -> No
     scrolled = redactor.events([screen_event(len(events) + 2, [GH[25:], "$ ls"], cols=80)])  # its head scrolled off
     assert scrolled[0]["observation"]["activeTerminal"]["viewport"] == ["*" * (len(GH) - 25), "$ ls"]
     assert redactor.counts["github"] == 1 and "known_secret" not in redactor.counts
+
+
+def _needle_cases() -> list[tuple[str, re.Pattern[str], frozenset[str] | None]]:
+    cases = [(rule.source, rule.regex, patterns.needles(rule.regex)) for rule in patterns.RULES]
+    for _category, plugin in patterns.PLUGINS:
+        needed = patterns.needles_of_all(plugin.denylist)
+        cases += [(type(plugin).__name__, regex, needed) for regex in plugin.denylist]
+    cases.append(("assignment", patterns.ASSIGNMENT, patterns.needles(patterns.ASSIGNMENT)))
+    keyword = [regex for denylist in _KEYWORD_MAPS for regex in denylist]
+    cases += [("detect-secrets keyword", regex, patterns.needles_of_all(keyword)) for regex in keyword]
+    return cases
+
+
+@pytest.mark.parametrize(("source", "regex", "needed"), _needle_cases(), ids=lambda v: str(v)[:30])
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_a_detector_is_skipped_only_when_its_regex_cannot_match(source, regex, needed, data) -> None:  # type: ignore[no-untyped-def]
+    """Text the regex matches (drawn from the regex itself, within random text) always holds one
+    of its needles: skipping the regex on a line without them loses nothing."""
+    if needed is None:
+        return
+    matching = data.draw(st.from_regex(regex, fullmatch=False), label=source)
+    assert regex.search(matching)
+    assert any(needle in matching.casefold() for needle in needed), (needed, matching)
+
+
+def test_a_kubernetes_value_of_letters_only_is_not_taken_for_a_name() -> None:
+    """base64 of a random secret may hold no digit and split into word-like pieces, as a name in
+    code does (``WHVOYkJxcjduTjZVWXkzVWFM`` leaked so from the Neovim TUI test, seed 2267224510)."""
+    rng = random.Random(0)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    drawn = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(12, 40))) for _ in range(2000)]
+    values = ["WHVOYkJxcjduTjZVWXkzVWFM", *(base64.b64encode(s.encode()).decode() for s in drawn)]
+    missed = [v for v in values if [(f.start, f.end) for f in find_secrets(f"  api-key: {v}")] != [(11, 11 + len(v))]]
+    assert not missed
+    for name in ("userPasswordHash", "DatabasePassword", "AccessTokenValue", "getDatabasePasswordFromEnvironment"):
+        assert find_secrets(f"password = {name}") == []  # a name stays a name

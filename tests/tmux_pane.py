@@ -46,10 +46,11 @@ class Pane:
         )
 
     def keys(self, *keys: str, literal: bool = False) -> None:
-        subprocess.run([*self.tmux, "send-keys", *(["-l"] if literal else []), *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", *(["-l"] if literal else []), "--", *keys], check=True)  # text may start with -
 
     def type(self, text: str) -> None:
-        self.keys(text, literal=True)
+        # tmux takes a ';' that ends an argument for its command separator: escaped, it is typed
+        self.keys(text[:-1] + "\\;" if text.endswith(";") else text, literal=True)
 
     def screen(self) -> str:
         return subprocess.run([*self.tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout

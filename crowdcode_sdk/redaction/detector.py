@@ -16,16 +16,18 @@ from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_st
 from detect_secrets.plugins import keyword as ds_keyword
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
 
+from .key_blocks import key_blocks
 from .patterns import (
     ASSIGNMENT,
     PLUGINS,
-    PRIVATE_KEY_BLOCK,
     RULES,
     TOKEN,
     assignment_value_is_secret,
     is_digest,
     looks_random,
     maybe_secret,
+    needles,
+    needles_of_all,
 )
 
 
@@ -60,29 +62,65 @@ def _plausible(value: str) -> bool:
     return not (is_sequential_string(value) or is_potential_uuid(value) or is_templated_secret(value))
 
 
+def _needle_table() -> tuple[tuple[tuple[str, int], ...], int]:
+    """Which detectors each needle lets run, as bits (``RULES``, then ``PLUGINS``, then the
+    assignment and keyword detectors), and the bits of those without needles, which always run.
+    One ``in`` per distinct needle decides for all of them, instead of a regex search each."""
+    detectors = [
+        *(needles(rule.regex) for rule in RULES),
+        *(needles_of_all(plugin.denylist) for _, plugin in PLUGINS),  # type: ignore[attr-defined]
+        needles(ASSIGNMENT),
+        needles_of_all(regex for denylist in _KEYWORD_MAPS for regex in denylist),
+    ]
+    table: dict[str, int] = {}
+    always = 0
+    for bit, required in enumerate(detectors):
+        if required is None:
+            always |= 1 << bit
+        for needle in required or ():
+            table[needle] = table.get(needle, 0) | 1 << bit
+    return tuple(table.items()), always
+
+
+_NEEDLES, _ALWAYS = _needle_table()
+_ASSIGNMENT_BIT = len(RULES) + len(PLUGINS)
+_KEYWORD_BIT = _ASSIGNMENT_BIT + 1
+
+
 @lru_cache(maxsize=1 << 16)
 def _scan_line(line: str) -> tuple[Finding, ...]:
-    """Findings in one line, in priority order (provider formats first, entropy last)."""
+    """Findings in one line, in priority order (provider formats first, entropy last). A
+    detector runs only when the line holds what each of its matches needs (:mod:`.patterns`:
+    the literal needles of a rule or plugin, the word of the assignment and keyword detectors)."""
     if len(line) < 8 or not maybe_secret(line):
         return ()
     found: list[Finding] = []
-    for rule in RULES:
-        for match in rule.regex.finditer(line):
-            group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
-            found.append(Finding(match.start(group), match.end(group), rule.category))
-    for category, plugin in PLUGINS:
-        for value in set(plugin.analyze_string(line)):
-            found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
-    for match in ASSIGNMENT.finditer(line):
-        group = next(g for g in (1, 2, 3) if match.group(g) is not None)
-        if assignment_value_is_secret(match.group(group), quoted=group != 3):
-            found.append(Finding(match.start(group), match.end(group), "password_assignment"))
-    for denylist in _KEYWORD_MAPS:
-        for value in set(_KEYWORD.analyze_string(line, denylist)):
-            value = value.strip("'\"")
-            quoted = f'"{value}"' in line or f"'{value}'" in line
-            if len(value) >= 4 and _plausible(value) and assignment_value_is_secret(value, quoted=quoted):
-                found.extend(Finding(s, e, "password_assignment") for s, e in _occurrences(line, value))
+    folded = line.casefold()
+    run = _ALWAYS
+    for needle, detectors in _NEEDLES:
+        if needle in folded:
+            run |= detectors
+    for bit, rule in enumerate(RULES):
+        if run >> bit & 1:
+            for match in rule.regex.finditer(line):
+                group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
+                found.append(Finding(match.start(group), match.end(group), rule.category))
+    for bit, (category, plugin) in enumerate(PLUGINS, start=len(RULES)):
+        if run >> bit & 1:
+            for value in set(plugin.analyze_string(line)):
+                found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
+    if run >> _ASSIGNMENT_BIT & 1:
+        for match in ASSIGNMENT.finditer(line):
+            group = next(g for g in (1, 2, 3) if match.group(g) is not None)
+            if assignment_value_is_secret(match.group(group), quoted=group != 3):
+                found.append(Finding(match.start(group), match.end(group), "password_assignment"))
+    if run >> _KEYWORD_BIT & 1:
+        for denylist in _KEYWORD_MAPS:
+            for value in set(_KEYWORD.analyze_string(line, denylist)):
+                value = value.strip("'\"")
+                quoted = f'"{value}"' in line or f"'{value}'" in line
+                if len(value) >= 4 and _plausible(value) and assignment_value_is_secret(value, quoted=quoted):
+                    found.extend(Finding(s, e, "password_assignment") for s, e in _occurrences(line, value))
     for plugin in _ENTROPY_PLUGINS:
         for value in set(plugin.analyze_string(line)):
             if len(value) >= 16 and _plausible(value) and looks_random(value):
@@ -119,8 +157,11 @@ def find_secrets(text: str) -> list[Finding]:
     """Every secret in ``text`` (any number of lines), merged, in text order."""
     found: list[Finding] = []
     if "PRIVATE KEY" in text:
-        for match in PRIVATE_KEY_BLOCK.finditer(text):
-            found.append(Finding(match.start(2), match.end(2), "private_key"))
+        found.extend(
+            Finding(block.body_start, block.body_end, "private_key")
+            for block in key_blocks(text)
+            if block.body_end > block.body_start
+        )
     offset = 0
     for line in text.splitlines(keepends=True):
         if len(line) <= MAX_LINE:

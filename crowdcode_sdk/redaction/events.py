@@ -73,6 +73,7 @@ class Redactor:
         self._keystrokes: dict[str, KeystrokeLine] = {}
         self._paths: dict[str, str] = {}
         self._secret_file_cache: dict[str, bool] = {}
+        self._field_cache: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
         self._secret_files: set[str] = set()
         self._counted: set[bytes] = set()
         self.known = KnownSecrets()
@@ -174,10 +175,11 @@ class Redactor:
             document.settle()
         self._paths.clear()
         self._secret_file_cache.clear()
+        self._field_cache.clear()
 
     def _flush(self, marks: Marks) -> None:
         for document in self._documents.values():
-            document.flush(self.scan, marks)
+            document.end_batch(self.scan, marks)
         for line in self._keystrokes.values():
             line.flush(self.scan, marks)
 
@@ -202,7 +204,7 @@ class Redactor:
         file = action.get("file", "")
         secret = isinstance(file, str) and self._is_secret_file(file)
         if kind == "edit":
-            out = self.value({k: v for k, v in action.items() if k != "diff"})
+            out = self._fields(action, "diff")
             diff = dict(action["diff"])
             if secret:
                 marks.mask(sequence, range(len(diff["text"]) * 2))
@@ -210,13 +212,13 @@ class Redactor:
                     self._secret_files.add(file)
                     self.counts["secret_file"] += 1
             else:
-                document = self._documents.setdefault(file, ShadowDocument())
+                document = self._documents.get(file) or self._documents.setdefault(file, ShadowDocument())
                 document.apply(sequence, diff["rangeOffset"], diff["rangeLength"], diff["text"], self.scan, marks)
             out["diff"] = diff
             return out
         if kind == "terminal_input":
-            out = self.value({k: v for k, v in action.items() if k != "data"})
-            line = self._keystrokes.setdefault(action.get("terminalId", ""), KeystrokeLine())
+            out = self._fields(action, "data")
+            line = self._keystroke_line(action.get("terminalId", ""))
             line.feed(sequence, action["data"], self.scan, marks)
             out["data"] = action["data"]
             return out
@@ -227,6 +229,25 @@ class Redactor:
                     out[key] = self.secret_content(action[key]) if isinstance(action[key], str) else action[key]
             return out
         return self.value(action)
+
+    def _keystroke_line(self, terminal: str) -> KeystrokeLine:
+        """The terminal's line being typed (made on its first keystroke, not on every one)."""
+        line = self._keystrokes.get(terminal)
+        if line is None:
+            line = self._keystrokes[terminal] = KeystrokeLine()
+        return line
+
+    def _fields(self, action: dict[str, Any], stream: str) -> dict[str, Any]:
+        """An edit's or a keystroke's other fields, redacted: one keystroke after another repeats
+        them (kind, source, file), so each distinct set is redacted once per batch."""
+        fields = tuple((k, v) for k, v in action.items() if k != stream)
+        try:
+            done = self._field_cache.get(fields)
+        except TypeError:  # a nested value: not cached
+            return self.value(dict(fields))
+        if done is None:
+            done = self._field_cache[fields] = self.value(dict(fields))
+        return dict(done)
 
     def _observation(self, observation: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -279,7 +300,7 @@ class Redactor:
             before_cursor = rows[cursor["line"]][: cursor["character"]]
         else:
             before_cursor = next((r for r in reversed(rows) if r.strip()), "")
-        line = self._keystrokes.setdefault(terminal.get("id", ""), KeystrokeLine())
+        line = self._keystroke_line(terminal.get("id", ""))
         line.secret_prompt = bool(PASSWORD_PROMPT.search(before_cursor))
 
     def value(self, value: Any, key: str | None = None) -> Any:

@@ -45,12 +45,14 @@ class KnownSecrets:
             if f.category in IDENTITY or f.category == CATEGORY or f.end - f.start < MIN_SECRET:
                 continue
             secret = text[f.start : f.end]
-            if "\n" in secret:  # a key block: its lines are found by the block rule
-                continue
-            same_head = self._by_head.setdefault(secret[:MIN_PREFIX], [])
-            if secret not in same_head:
-                same_head.append(secret)
-                self._pattern = None
+            for row in secret.split("\n"):  # a key's rows: a screen scrolled past its BEGIN shows them alone
+                row = row.strip()
+                if len(row) < MIN_SECRET or " " in row:  # an armor header is not key material
+                    continue
+                same_head = self._by_head.setdefault(row[:MIN_PREFIX], [])
+                if row not in same_head:
+                    same_head.append(row)
+                    self._pattern = None
 
     def _heads(self) -> re.Pattern[str]:
         """One alternation of every known secret's first characters: one pass over a text."""

@@ -20,8 +20,12 @@ import base64
 import binascii
 import math
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]  # the parser's own names
+import re._parser as sre_parse  # type: ignore[import-not-found]  # (no stubs; sre_parse is its deprecated alias)
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from detect_secrets.plugins.artifactory import ArtifactoryDetector
 from detect_secrets.plugins.aws import AWSKeyDetector
@@ -187,15 +191,24 @@ PLUGINS: tuple[tuple[str, BasePlugin], ...] = (
 )
 """detect-secrets 1.5's provider plugins (source: Yelp/detect-secrets, maintained upstream)."""
 
-PRIVATE_KEY_BLOCK = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----(.*?)(?:-----END \1-----|\Z)", re.DOTALL
-)
-"""A whole PEM/PGP private key: the body is masked, the BEGIN/END lines stay as context."""
+PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----")
+"""The BEGIN line of a PEM/PGP private key (RFC 7468, RFC 4880 armor); group 1 is its label."""
 
-_SECRET_NAME = (
-    r"(?:[A-Za-z0-9]*[_\-.])*(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
-    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)(?:[_\-.][A-Za-z0-9]*)*"
+PRIVATE_KEY_BLOCK = re.compile(PRIVATE_KEY_BEGIN.pattern + r"(.*?)-----END \1-----", re.DOTALL)
+"""A whole PEM/PGP private key, on lines or on one line (as JSON escapes it): group 2, the body,
+is masked, the BEGIN/END lines stay as context."""
+
+KEY_BODY_LINE = re.compile(r"(?:> )?[ \t]*(?:[A-Za-z0-9+/=]*|[A-Za-z][A-Za-z0-9-]*: [^\n]*)[ \t]*\r?")
+"""A line a private key's body can hold: base64 (a row still being typed too), an armor header
+(``Proc-Type: 4,ENCRYPTED``, ``Version: …``; RFC 1421, RFC 4880) or a blank line; after the
+shell's ``> `` when a here-document's lines are echoed. A key whose
+END line is not (yet) there runs over such lines after its BEGIN line."""
+
+_SECRET_WORD = (
+    r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
+    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)"
 )
+_SECRET_NAME = r"(?:[A-Za-z0-9]*[_\-.])*" + _SECRET_WORD + r"(?:[_\-.][A-Za-z0-9]*)*"
 ASSIGNMENT = re.compile(
     r"(?i)(?<![A-Za-z0-9])"
     + _SECRET_NAME
@@ -205,6 +218,42 @@ ASSIGNMENT = re.compile(
 
 TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za-z0-9+/_\-=])")
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
+
+
+def needles(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Case-folded strings one of which every match of ``regex`` contains, read off its parsed
+    form (a literal run of 2 or more characters, or one for each branch of a group, before
+    anything optional); None when it has none. A line that holds none of them (case-folded, as
+    ``re.IGNORECASE`` matches) cannot match, and the regex need not run."""
+    return _needles(sre_parse.parse(regex.pattern, regex.flags))
+
+
+def _needles(items: Any) -> frozenset[str] | None:
+    run = ""
+    for op, argument in items:
+        if op is sre_constants.LITERAL:
+            run += chr(argument)
+            continue
+        if len(run) >= 2:
+            return frozenset({run.casefold()})
+        run = ""
+        found = None
+        if op is sre_constants.SUBPATTERN:
+            found = _needles(argument[-1])
+        elif op is sre_constants.BRANCH:
+            branches = [_needles(branch) for branch in argument[1]]
+            if all(b is not None for b in branches):
+                found = frozenset().union(*branches)  # type: ignore[arg-type]
+        if found is not None:
+            return found
+    return frozenset({run.casefold()}) if len(run) >= 2 else None
+
+
+def needles_of_all(regexes: Iterable[re.Pattern[str]]) -> frozenset[str] | None:
+    """:func:`needles` of a detector made of several regexes: any of theirs (None if one has none)."""
+    found = [needles(regex) for regex in regexes]
+    return None if any(f is None for f in found) else frozenset().union(*(f for f in found if f is not None))
+
 
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
 _SECRET_WORDS = (
@@ -240,7 +289,7 @@ def _reads_as_identifier(value: str) -> bool:
     """``user_password``, ``getDbPassword``, ``DB_PASSWORD``: a name made of words, as code
     assigns it. A token of random letters (base64 without a digit, as a k8s secret can be) splits
     into one-letter fragments instead."""
-    if not re.fullmatch(r"[A-Za-z_]+", value):
+    if not re.fullmatch(r"[A-Za-z_]+", value) or _encodes_printable(value):
         return False
     words = _WORD.findall(value)
     return all(len(w) >= 2 for w in words) and sum(map(len, words)) >= 3 * len(words)
@@ -285,6 +334,18 @@ def is_digest(line: str, start: int) -> bool:
         _DIGEST_LABEL.search(line[max(0, start - 8) : start]) is not None
         or _LABELLED_TOKEN.match(line, start) is not None
     )
+
+
+def _encodes_printable(value: str) -> bool:
+    """Base64 (as Kubernetes keeps a secret's value) of printable ASCII: a name made of words
+    decodes to arbitrary bytes, an encoded secret to printable ones."""
+    if len(value) < 16 or len(value) % 4:
+        return False
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return all(32 <= b < 127 for b in data)
 
 
 def _encodes_text(token: str) -> bool:

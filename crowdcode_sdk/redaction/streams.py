@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import bisect
 import re
+import string
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from .detector import Finding
+from .key_blocks import KeyLines, key_blocks
 from .known import CATEGORY as UNCOUNTED
 
 UNKNOWN = "\x00"
@@ -32,6 +34,7 @@ UNKNOWN = "\x00"
 
 _ORIGIN_SHIFT = 32
 _WINDOW = 2048
+_NEAR = 160
 
 
 def utf16_units(text: str) -> list[str]:
@@ -107,12 +110,13 @@ def origin(sequence: int, unit: int) -> int:
     return (sequence << _ORIGIN_SHIFT) | unit
 
 
-_TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-+/=.~]")
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "_-+/=.~")
+"""Characters that continue a token (a set lookup per keystroke, not a regex match)."""
 
 
 def continues_token(text: str) -> bool:
     """Typing ``text`` only extends the current token: no scan needed until the token ends."""
-    return len(text) == 1 and _TOKEN_CHAR.match(text) is not None
+    return text in _TOKEN_CHARS
 
 
 class ShadowDocument:
@@ -129,21 +133,31 @@ class ShadowDocument:
         self.origins: list[int] = []
         self._pending: int | None = None
         self._last = 0
+        self._edited = False
 
     def settle(self) -> None:
         """Forget the text of every line but the one edited last (where a secret may still be
-        being typed): what stays between bundles is what the next bundle needs, not the file."""
+        being typed) and the private keys' blocks (whose later rows are masked by their BEGIN
+        line): what stays between bundles is what the next bundle needs, not the file."""
         lo = max(0, self._last - _WINDOW)
         head = "".join(self.units[lo : self._last])
         start = lo + head.rfind("\n") + 1 if "\n" in head else lo
         tail = "".join(self.units[self._last : self._last + _WINDOW])
         end = self._last + (tail.find("\n") if "\n" in tail else len(tail))
-        kept = self.units[start:end]
-        self.units = [UNKNOWN] * start + kept + [UNKNOWN] * (len(self.units) - end)
+        kept = [(start, end)]
+        text = "".join(self.units)
+        if "PRIVATE KEY" in text:
+            kept += [(block.start, block.end) for block in key_blocks(text)]
+        units = [UNKNOWN] * len(self.units)
+        for first, last in kept:
+            units[first:last] = self.units[first:last]
+        self.units = units
         self.origins = [-1] * len(self.units)
+        self._edited = False
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
-        typing_on = length == 0 and continues_token(text) and self._pending is not None and offset == self._pending + 1
+        extends = length == 0 and continues_token(text)
+        typing_on = extends and self._pending is not None and offset == self._pending + 1
         if not typing_on:
             self.flush(scan, marks)
         end = offset + length
@@ -152,14 +166,16 @@ class ShadowDocument:
             self.units.extend(UNKNOWN * missing)
             self.origins.extend([-1] * missing)
         new = utf16_units(text)
+        self._edited = True
         self._last = offset + len(new)
         self.units[offset:end] = new
-        self.origins[offset:end] = [origin(sequence, i) for i in range(len(new))]
+        first = origin(sequence, 0)
+        self.origins[offset:end] = range(first, first + len(new))
         if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)
             for f in scan(text):
                 start, stop = _unit_span(text, f.start, f.end)
                 marks.add(self.origins[offset + start : offset + stop], f.category)
-        if length == 0 and continues_token(text):
+        if extends:
             self._pending = offset
         else:
             self._scan_around(offset, offset + len(new), scan, marks)
@@ -170,20 +186,54 @@ class ShadowDocument:
             pending, self._pending = self._pending, None
             self._scan_around(pending, pending + 1, scan, marks)
 
-    def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
-        lo = max(0, start - _WINDOW)
-        head = "".join(self.units[lo:start])
-        cut = max(head.rfind("\n"), head.rfind(UNKNOWN * 8))
-        line_start = lo + cut + 1 if cut >= 0 else lo
-        hi = min(len(self.units), end + _WINDOW)
-        tail = "".join(self.units[end:hi])
-        cut = tail.find("\n")
-        line_end = end + cut if cut >= 0 else hi
-        line = "".join(self.units[line_start:line_end])
-        if not any(o >= 0 for o in self.origins[line_start:line_end]):
+    def end_batch(self, scan: Scanner, marks: Marks) -> None:
+        """At the end of a batch of edits: the line still being typed, and every private key
+        block (:mod:`.key_blocks`) whose rows this batch typed, wherever they are in it and in
+        whatever order and pieces they came. Once a batch, because a block spans lines that
+        edits reach one at a time (the END line may come first, a row may be fixed later)."""
+        self.flush(scan, marks)
+        if not self._edited:
             return
+        self._edited = False
+        text = "".join(self.units)
+        if "PRIVATE KEY" not in text:
+            return
+        for block in key_blocks(text):
+            if max(self.origins[block.start : block.end], default=-1) >= 0:
+                for f in scan(text[block.start : block.end]):
+                    marks.add(self.origins[block.start + f.start : block.start + f.end], f.category)
+
+    def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
+        line_start, line_end = self._line_around(start, end)
+        if max(self.origins[line_start:line_end], default=-1) < 0:
+            return  # nothing the edits typed
+        line = "".join(self.units[line_start:line_end])
         for f in scan(line):
             marks.add(self.origins[line_start + f.start : line_start + f.end], f.category)
+
+    def _line_around(self, start: int, end: int) -> tuple[int, int]:
+        """The line holding units ``start:end``, at most ``_WINDOW`` units each side; a run of 8
+        unknown units also ends it. Looked for first in the nearest ``_NEAR`` units each side
+        (most lines are short): the whole window is joined only for a long line."""
+        lo = max(0, start - _WINDOW)
+        for near in (max(lo, start - _NEAR), lo):
+            head = "".join(self.units[near:start])
+            cut = max(head.rfind("\n"), head.rfind(UNKNOWN * 8))
+            if cut >= 0 or near == lo:
+                line_start = near + cut + 1 if cut >= 0 else lo
+                break
+        hi = min(len(self.units), end + _WINDOW)
+        for near in (min(hi, end + _NEAR), hi):
+            cut = "".join(self.units[end:near]).find("\n")
+            if cut >= 0 or near == hi:
+                line_end = end + cut if cut >= 0 else hi
+                break
+        return line_start, line_end
+
+
+def _key_row(keys: KeyLines) -> str:
+    """A key's rows are masked under the key's category, counted once (at its first row)."""
+    return "private_key" if keys.rows == 1 else UNCOUNTED
 
 
 def _unit_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -210,6 +260,7 @@ class KeystrokeLine:
         self.origins: list[int] = []
         self.secret_prompt = False
         self._dirty = False
+        self._keys = KeyLines()
 
     def feed(self, sequence: int, data: str, scan: Scanner, marks: Marks) -> None:
         position = 0
@@ -222,9 +273,7 @@ class KeystrokeLine:
         for i in range(start, end):
             c = data[i]
             if c in "\r\n":
-                self.flush(scan, marks)
-                self.chars.clear()
-                self.origins.clear()
+                self.enter(scan, marks)
                 self.secret_prompt = False
             elif c in "\x7f\b":
                 if self.chars:
@@ -241,7 +290,7 @@ class KeystrokeLine:
                 self._dirty = True
                 if self.secret_prompt:
                     marks.add([origin(sequence, i)], "password_prompt")
-                elif not _TOKEN_CHAR.match(c):
+                elif c not in _TOKEN_CHARS:
                     self.flush(scan, marks)
 
     def flush(self, scan: Scanner, marks: Marks) -> None:
@@ -251,6 +300,15 @@ class KeystrokeLine:
             for f in scan(line):
                 marks.add(self.origins[f.start : f.end], f.category)
         self._dirty = False
+
+    def enter(self, scan: Scanner, marks: Marks) -> None:
+        """The line is done: scanned, and masked whole when it is a row of a private key whose
+        BEGIN line was typed before it (:mod:`.key_blocks`)."""
+        self.flush(scan, marks)
+        if (self.chars or self._keys.open) and self._keys.body("".join(self.chars)):
+            marks.add(self.origins, _key_row(self._keys))
+        self.chars.clear()
+        self.origins.clear()
 
 
 class OutputLines:
@@ -269,6 +327,7 @@ class OutputLines:
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
         self._length = 0
+        self._keys = KeyLines()
 
     @property
     def current_line(self) -> str:
@@ -290,7 +349,7 @@ class OutputLines:
         them, their escape sequences too) can hold anything the scan finds: those lines are done
         with one look at the chunk, and only the rest goes piece by piece. 0 when they may."""
         cut = max(data.rfind("\n"), data.rfind("\r")) + 1
-        if not cut or "\b" in data:  # a Backspace edits the line: the slow path follows it
+        if not cut or "\b" in data or self._keys.open:  # a Backspace edits the line, a key's rows are masked whole
             return 0
         head = data[:cut]
         if self._may_hold(head) or self._may_hold(self.current_line + _ESCAPE.sub("", head)):
@@ -354,10 +413,13 @@ class OutputLines:
         return out
 
     def flush(self) -> None:
-        if self._length >= 8:
+        if self._length >= 8 or self._keys.open:
             line = "".join(self._text)
-            for f in self._scan(line):
-                self._marks.add(self._origins(f.start, f.end), f.category)
+            if self._keys.body(line):
+                self._marks.add(self._origins(0, self._length), _key_row(self._keys))
+            elif self._length >= 8:
+                for f in self._scan(line):
+                    self._marks.add(self._origins(f.start, f.end), f.category)
         self._text.clear()
         self._starts.clear()
         self._sources.clear()

@@ -6,7 +6,6 @@ fragment of one, the home path and the user name."""
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from shell_helpers import live_entry, only_session
 from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
 from tests.fresh_corpus import fresh_rng, secrets
+from tests.privacy_e2e import member_texts
 from tests.privacy_support import as_user, assert_nothing_leaked, configure, serving, upload_now
 
 
@@ -97,13 +97,7 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     for path in sorted(store.rglob("*.tar.zst")):
         bundle = read_bundle(path.read_bytes())
         texts.append(orjson.dumps(bundle.manifest).decode())
-        for name, data in bundle.members.items():
-            texts.append(data.decode("latin-1"))
-            if name.endswith(".cast"):
-                for line in data.splitlines()[1:]:
-                    event = orjson.loads(line)
-                    if event[1] == "b":
-                        texts.append(base64.b64decode(event[2]).decode("latin-1"))
+        texts += member_texts(bundle.members)
     assert texts, "nothing reached the server"
     everything = "\n".join(texts)
     assert "***" in everything  # what was found is masked, not dropped
