@@ -121,6 +121,20 @@ class Recorder:
         self._commands = CommandFacts()
         self._not_recording_reason: str | None = None
         self._warning: str | None = None
+        self._sync: Callable[[Callable[[], None]], None] | None = None
+
+    def follow_client(self, sync: Callable[[Callable[[], None]], None]) -> None:
+        """``sync(done)`` sends the client a request without blocking and calls ``done`` once it
+        is answered: the barrier through which attribution waits for the client's late
+        ``didSave`` (see :meth:`Attribution.follow_editor` and docs/lsp.md)."""
+        self._sync = sync
+        if self.tracker is not None:
+            self._follow(self.tracker)
+
+    def _follow(self, tracker: Attribution) -> None:
+        sync = self._sync
+        if sync is not None:
+            tracker.follow_editor(lambda token: sync(lambda: tracker.editor_caught_up(token)), reports_reloads=False)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -139,6 +153,7 @@ class Recorder:
         self.session = session
         self._capture = WorkspaceCapture(session, self.roots, editor=True)
         self.tracker = self._capture.engine
+        self._follow(self.tracker)
         self.terminals = Terminals(session.directory)
         self._held = HeldBack()
         session.add_listener(self._held.add)

@@ -39,6 +39,10 @@ logger = logging.getLogger("crowdcode.lsp")
 STATUS = "crowdcode/status"
 """Server to client: the recording state (see :meth:`Recorder.status`), for clients that ask."""
 
+SYNC = "crowdcode/sync"
+"""Server to client: a request whose answer (any answer: a client without a handler replies
+MethodNotFound) comes after every notification the client sent before it (see docs/lsp.md)."""
+
 HANGUP_GRACE_S = 1.0
 """After SIGHUP, SIGINT or SIGTERM, how long the messages the client wrote before it went may still
 arrive (Emacs sends SIGHUP as it exits, right after writing its last changes and save)."""
@@ -127,6 +131,24 @@ class CrowdcodeServer(LanguageServer):
         if self.status_wanted:
             self.protocol.notify(STATUS, status)
 
+    def sync(self, done: Callable[[], None]) -> None:
+        """Ask the client for :data:`SYNC` from any thread, without waiting; ``done`` runs on the
+        event loop when the answer (a result or an error) arrives. A client that never answers
+        leaves ``done`` uncalled: attribution stops waiting for it after its fallback time."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+
+        def send() -> None:
+            try:
+                answer = self.protocol.send_request(SYNC, {})
+            except Exception:  # the client is gone
+                logger.debug("cannot send %s", SYNC, exc_info=True)
+                return
+            answer.add_done_callback(lambda _: done())
+
+        loop.call_soon_threadsafe(send)
+
     def close(self, reason: str) -> None:
         if self.recorder is not None:
             self.recorder.stop(reason)
@@ -204,6 +226,7 @@ def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
         if early is not None and server.recorder is None:
             server.recorder = early.recorder
             server.recorder.encoding = encoding
+            server.recorder.follow_client(server.sync)
             for signum in early.signals:
                 server.hang_up(signum)
             return
@@ -214,6 +237,7 @@ def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
             notify_status=server.send_status,
             log=server.log,
         )
+        server.recorder.follow_client(server.sync)
 
     @server.feature(types.INITIALIZED)
     def initialized(params: types.InitializedParams) -> None:
