@@ -63,6 +63,10 @@ CUSTOM_NOTIFICATIONS = {
 """Client to server: method name -> :class:`Recorder` method taking the params object."""
 
 
+SAVES = frozenset({types.TEXT_DOCUMENT_WILL_SAVE, types.TEXT_DOCUMENT_DID_SAVE})
+"""The messages that say held changes (:meth:`Recorder.settle`) were the person's."""
+
+
 def dict_converter() -> cattrs.Converter:
     """pygls's converter, but the params of non-LSP methods stay plain dicts: pygls turns them into
     namedtuples built class by class, which costs time on every message and hides their keys."""
@@ -197,6 +201,8 @@ def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
                     server.log(f"{method} before initialize: ignored", types.MessageType.Warning)
                     return None
                 try:
+                    if method not in SAVES:  # which settle them themselves
+                        server.recorder.settle()
                     return fn(server.recorder, params)
                 except CrowdcodeError as exc:
                     server.log(f"{method}: {exc}", types.MessageType.Warning)

@@ -361,6 +361,25 @@ class Attribution:
                 return False
             return self._baselines.text(self._baselines.get(path)) == text
 
+    def may_be_reload(self, path: Path, text: str) -> bool:
+        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` may be the editor
+        loading a write not decided yet: the disk holds ``text`` now, and that is neither the
+        buffer's text before the change nor what the engine last knew of the file. It is then
+        either the person's own edit, its ``didChange`` debounced past their save (whose save hint
+        follows at once), or the editor's reload of another program's change (no hint follows):
+        the adapter holds it until it knows which (see docs/lsp.md)."""
+        path = self._normalise(path)
+        root = self._root_of(path)
+        if root is None or self._private(path):
+            return False
+        with self._lock:
+            document = self._documents.get(path)
+            if document is None or text == document.chain.base:
+                return False
+            if self._baselines.text(self._baselines.get(path)) == text:
+                return False  # decided already (:meth:`is_reload`), or the buffer's own last save
+        return root.rules.read(path).text == text
+
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
         when the watcher sees the write and the buffered edits explain it."""
