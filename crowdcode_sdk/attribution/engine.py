@@ -363,11 +363,13 @@ class Attribution:
 
     def may_be_reload(self, path: Path, text: str) -> bool:
         """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` may be the editor
-        loading a write not decided yet: the disk holds ``text`` now, and that is neither the
-        buffer's text before the change nor what the engine last knew of the file. It is then
-        either the person's own edit, its ``didChange`` debounced past their save (whose save hint
-        follows at once), or the editor's reload of another program's change (no hint follows):
-        the adapter holds it until it knows which (see docs/lsp.md)."""
+        loading a write not decided yet: the watcher has seen the file change and not decided it
+        (or another session owns the workspace), and the disk holds ``text`` now, which is neither
+        the buffer's text before the change nor what the engine last knew of the file (the file is
+        read only then, not on every keystroke). It is then either the person's own edit, its
+        ``didChange`` debounced past their save (whose save hint follows at once), or the editor's
+        reload of another program's change (no hint follows): the adapter holds it until it knows
+        which (see docs/lsp.md)."""
         path = self._normalise(path)
         root = self._root_of(path)
         if root is None or self._private(path):
@@ -375,6 +377,8 @@ class Attribution:
         with self._lock:
             document = self._documents.get(path)
             if document is None or text == document.chain.base:
+                return False
+            if self.watching and not self._inbox.waiting(path):
                 return False
             if self._baselines.text(self._baselines.get(path)) == text:
                 return False  # decided already (:meth:`is_reload`), or the buffer's own last save
