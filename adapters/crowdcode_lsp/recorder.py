@@ -67,8 +67,8 @@ class ChangeNote:
 @dataclass(frozen=True)
 class HeldChanges:
     """A ``didChange`` that made a clean buffer the disk's new text, not recorded yet: the person's
-    edit if the client's ``didSave`` of the document comes next, else its reload of another
-    program's change (see :meth:`Attribution.may_be_reload`)."""
+    edit if the client's next message is a ``willSave`` or ``didSave`` of the document, else its
+    reload of another program's change (see :meth:`Attribution.may_be_reload`)."""
 
     uri: str
     path: Path

@@ -232,18 +232,18 @@ def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
         if early is not None and server.recorder is None:
             server.recorder = early.recorder
             server.recorder.encoding = encoding
-            server.recorder.follow_client(server.sync)
             for signum in early.signals:
                 server.hang_up(signum)
-            return
-        server.recorder = Recorder(
-            editor=facts.editor,
-            roots=facts.roots,
-            encoding=encoding,
-            notify_status=server.send_status,
-            log=server.log,
-        )
-        server.recorder.follow_client(server.sync)
+        else:
+            server.recorder = Recorder(
+                editor=facts.editor,
+                roots=facts.roots,
+                encoding=encoding,
+                notify_status=server.send_status,
+                log=server.log,
+            )
+        if server.loop is not None:  # (no loop: no answer to a request could ever be read)
+            server.recorder.follow_client(server.sync)
 
     @server.feature(types.INITIALIZED)
     def initialized(params: types.InitializedParams) -> None:
