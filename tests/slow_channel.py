@@ -45,14 +45,20 @@ def main() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, lambda s, _f: child.send_signal(s))
+
+    def hold() -> None:
+        while True:
+            chunk = os.read(0, 65536)
+            with ready:
+                held.append((time.monotonic() + delay, chunk))
+                ready.notify()
+            if not chunk:
+                return
+
     threading.Thread(target=forward, daemon=True).start()
-    while True:
-        chunk = os.read(0, 65536)
-        with ready:
-            held.append((time.monotonic() + delay, chunk))
-            ready.notify()
-        if not chunk:
-            break
+    # The program may end before its input does (an LSP server at ``exit``; its client waits for
+    # it to end before it closes the pipe): this process ends with it.
+    threading.Thread(target=hold, daemon=True).start()
     return child.wait()
 
 

@@ -64,6 +64,18 @@ class ChangeNote:
     evidence: Evidence | None = None
 
 
+@dataclass(frozen=True)
+class HeldChanges:
+    """A ``didChange`` that made a clean buffer the disk's new text, not recorded yet: the person's
+    edit if the client's next message is a ``willSave`` or ``didSave`` of the document, else its
+    reload of another program's change (see :meth:`Attribution.may_be_reload`)."""
+
+    uri: str
+    path: Path
+    changes: list[TextChange]
+    text: str
+
+
 class HeldBack:
     """Timestamps of this session's recent events, to count what is still held back (nothing
     newer than ``privacy.hold_back_s`` may leave the machine)."""
@@ -121,6 +133,41 @@ class Recorder:
         self._commands = CommandFacts()
         self._not_recording_reason: str | None = None
         self._warning: str | None = None
+        self._sync: Callable[[Callable[[], None]], None] | None = None
+        self._held_changes: HeldChanges | None = None
+
+    def follow_client(self, sync: Callable[[Callable[[], None]], None]) -> None:
+        """``sync(done)`` sends the client a request without blocking and calls ``done`` once it
+        is answered: the barrier through which attribution waits for the client's late
+        ``didSave`` (see :meth:`Attribution.follow_editor` and docs/lsp.md)."""
+        self._sync = sync
+        if self.tracker is not None:
+            self._follow(self.tracker)
+
+    def _follow(self, tracker: Attribution) -> None:
+        sync = self._sync
+        if sync is not None:
+            tracker.follow_editor(lambda token: sync(lambda: self._caught_up(tracker, token)), reports_reloads=False)
+
+    def _caught_up(self, tracker: Attribution, token: int) -> None:
+        """The client answered the barrier ``token``: whatever it sent before is in, so changes held
+        with no ``didSave`` after them were a reload, recorded before the engine decides."""
+        self.settle()
+        tracker.editor_caught_up(token)
+
+    def settle(self, saved: str | None = None) -> None:
+        """Record the held changes (:class:`HeldChanges`), before the client's next message is
+        handled: ``saved`` is the document a ``willSave`` or ``didSave`` is for."""
+        held, self._held_changes = self._held_changes, None
+        if held is None or self.tracker is None:
+            return
+        if held.uri == saved:
+            self._before_batch(Source.USER)
+            for change in held.changes:
+                self.tracker.edit(held.path, change)
+            self._last_edit_uri = held.uri
+        else:
+            self.tracker.reload_document(held.path, held.text)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -139,6 +186,7 @@ class Recorder:
         self.session = session
         self._capture = WorkspaceCapture(session, self.roots, editor=True)
         self.tracker = self._capture.engine
+        self._follow(self.tracker)
         self.terminals = Terminals(session.directory)
         self._held = HeldBack()
         session.add_listener(self._held.add)
@@ -153,6 +201,7 @@ class Recorder:
         session, tracker, capture = self.session, self.tracker, self._capture
         if session is None or tracker is None or capture is None:
             return
+        self.settle()
         self.session = self.tracker = self.terminals = self._capture = None
         try:
             # Closing each document first lets a save the watcher has not confirmed yet (``:wqa``)
@@ -256,13 +305,14 @@ class Recorder:
         extension's note, Helix …; see :meth:`Attribution.is_reload`)."""
         if doc.path is None or self.tracker is None or not (applied or reason is EditReason.RELOAD):
             return
-        if (
-            reason is None
-            and note.source is Source.USER
-            and self.tracker.is_clean(doc.path)
-            and self.tracker.is_reload(doc.path, doc.document.text)
-        ):
-            reason = EditReason.RELOAD
+        if reason is None and note.source is Source.USER and self.tracker.is_clean(doc.path):
+            text = doc.document.text
+            if self.tracker.is_reload(doc.path, text):
+                reason = EditReason.RELOAD
+            elif self._sync is not None and self.tracker.may_be_reload(doc.path, text):
+                self._held_changes = HeldChanges(doc.uri, doc.path, applied, text)
+                self._sync(self.settle)  # a client that sends nothing more still settles them
+                return
         if reason is EditReason.RELOAD:
             self.tracker.reload_document(doc.path, doc.document.text)
             return
@@ -286,9 +336,12 @@ class Recorder:
         self._outside_edit_ms = now
 
     def will_save(self, uri: str) -> None:
+        # (A client flushes its debounced changes before it says it saves: those are the person's.)
+        self.settle(saved=uri)
         self._document(uri).saving = True
 
     def did_save(self, uri: str) -> None:
+        self.settle(saved=uri)
         doc = self._document(uri)
         doc.saving = False
         if doc.path is None or self.tracker is None:

@@ -39,6 +39,10 @@ logger = logging.getLogger("crowdcode.lsp")
 STATUS = "crowdcode/status"
 """Server to client: the recording state (see :meth:`Recorder.status`), for clients that ask."""
 
+SYNC = "crowdcode/sync"
+"""Server to client: a request whose answer (any answer: a client without a handler replies
+MethodNotFound) comes after every notification the client sent before it (see docs/lsp.md)."""
+
 HANGUP_GRACE_S = 1.0
 """After SIGHUP, SIGINT or SIGTERM, how long the messages the client wrote before it went may still
 arrive (Emacs sends SIGHUP as it exits, right after writing its last changes and save)."""
@@ -57,6 +61,10 @@ CUSTOM_NOTIFICATIONS = {
     "crowdcode/setRecording": "set_recording",
 }
 """Client to server: method name -> :class:`Recorder` method taking the params object."""
+
+
+SAVES = frozenset({types.TEXT_DOCUMENT_WILL_SAVE, types.TEXT_DOCUMENT_DID_SAVE})
+"""The messages that say held changes (:meth:`Recorder.settle`) were the person's."""
 
 
 def dict_converter() -> cattrs.Converter:
@@ -127,6 +135,24 @@ class CrowdcodeServer(LanguageServer):
         if self.status_wanted:
             self.protocol.notify(STATUS, status)
 
+    def sync(self, done: Callable[[], None]) -> None:
+        """Ask the client for :data:`SYNC` from any thread, without waiting; ``done`` runs on the
+        event loop when the answer (a result or an error) arrives. A client that never answers
+        leaves ``done`` uncalled: attribution stops waiting for it after its fallback time."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+
+        def send() -> None:
+            try:
+                answer = self.protocol.send_request(SYNC, {})
+            except Exception:  # the client is gone
+                logger.debug("cannot send %s", SYNC, exc_info=True)
+                return
+            answer.add_done_callback(lambda _: done())
+
+        loop.call_soon_threadsafe(send)
+
     def close(self, reason: str) -> None:
         if self.recorder is not None:
             self.recorder.stop(reason)
@@ -175,6 +201,8 @@ def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
                     server.log(f"{method} before initialize: ignored", types.MessageType.Warning)
                     return None
                 try:
+                    if method not in SAVES:  # which settle them themselves
+                        server.recorder.settle()
                     return fn(server.recorder, params)
                 except CrowdcodeError as exc:
                     server.log(f"{method}: {exc}", types.MessageType.Warning)
@@ -206,14 +234,16 @@ def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
             server.recorder.encoding = encoding
             for signum in early.signals:
                 server.hang_up(signum)
-            return
-        server.recorder = Recorder(
-            editor=facts.editor,
-            roots=facts.roots,
-            encoding=encoding,
-            notify_status=server.send_status,
-            log=server.log,
-        )
+        else:
+            server.recorder = Recorder(
+                editor=facts.editor,
+                roots=facts.roots,
+                encoding=encoding,
+                notify_status=server.send_status,
+                log=server.log,
+            )
+        if server.loop is not None:  # (no loop: no answer to a request could ever be read)
+            server.recorder.follow_client(server.sync)
 
     @server.feature(types.INITIALIZED)
     def initialized(params: types.InitializedParams) -> None:

@@ -132,6 +132,7 @@ class Attribution:
         the time their ``file_close`` is recorded anyway."""
         self._evidence = TerminalEvidence(session.locations)
         self._barrier: Barrier | None = None
+        self._reports_reloads = True
         self._inbox = Inbox()
         self._roots: list[_Root] = []
         gits: dict[Path, GitActivity] = {}
@@ -217,15 +218,21 @@ class Attribution:
 
     # --- the adapter API -------------------------------------------------------------------------
 
-    def follow_editor(self, request: Callable[[int], None]) -> None:
+    def follow_editor(self, request: Callable[[int], None], *, reports_reloads: bool = True) -> None:
         """For an editor whose events arrive in the order it made them and which reports its
-        every write (:meth:`save_document`) and reload (:meth:`reload_document`), as the Neovim
-        plugin does. ``request(token)`` asks it, without blocking, to send ``token`` back after
-        everything it has sent so far; the adapter passes it to :meth:`editor_caught_up`. A write
-        its buffer does not explain in time then waits for that barrier instead of a fixed time:
-        however late the save hint, it is counted (see :mod:`.barrier`)."""
+        every write (:meth:`save_document`), as the Neovim plugin and LSP clients (``didSave``)
+        do. ``request(token)`` asks it, without blocking, to send ``token`` back after everything
+        it has sent so far; the adapter passes it to :meth:`editor_caught_up`. A write its buffer
+        does not explain in time then waits for that barrier instead of a fixed time: however late
+        the save hint, it is counted (see :mod:`.barrier`).
+
+        ``reports_reloads``: the editor says when it loads the disk's text (the plugin's
+        :meth:`reload_document`). An LSP client does not: its reload is ordinary changes, so edits
+        that reach the write's text only after it was made, with no save hint by the time the
+        barrier is back, are the client loading another program's change, not a save."""
         with self._lock:
             self._barrier = Barrier(request)
+            self._reports_reloads = reports_reloads
 
     def editor_caught_up(self, token: int) -> None:
         """The token of :meth:`follow_editor`'s ``request`` came back."""
@@ -353,6 +360,29 @@ class Attribution:
             if document is None or text == document.chain.base or self._inbox.waiting(path):
                 return False
             return self._baselines.text(self._baselines.get(path)) == text
+
+    def may_be_reload(self, path: Path, text: str) -> bool:
+        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` may be the editor
+        loading a write not decided yet: the watcher has seen the file change and not decided it
+        (or another session owns the workspace), and the disk holds ``text`` now, which is neither
+        the buffer's text before the change nor what the engine last knew of the file (the file is
+        read only then, not on every keystroke). It is then either the person's own edit, its
+        ``didChange`` debounced past their save (whose save hint follows at once), or the editor's
+        reload of another program's change (no hint follows): the adapter holds it until it knows
+        which (see docs/lsp.md)."""
+        path = self._normalise(path)
+        root = self._root_of(path)
+        if root is None or self._private(path):
+            return False
+        with self._lock:
+            document = self._documents.get(path)
+            if document is None or text == document.chain.base:
+                return False
+            if self.watching and not self._inbox.waiting(path):
+                return False
+            if self._baselines.text(self._baselines.get(path)) == text:
+                return False  # decided already (:meth:`is_reload`), or the buffer's own last save
+        return root.rules.read(path).text == text
 
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
@@ -1104,16 +1134,19 @@ class Attribution:
             now = self.session.now_ms()
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
             hinted = bool(document.hints)
+            caught_up = False
             if question.may_wait and not hinted and (text is None or self._late(document, text, question.written_at)):
                 # (a file too large to read as text waits for its hint too)
                 if self._barrier is not None:
                     if not self._barrier.passed(question.written_at, now):
                         return Answer(wait=True)
+                    caught_up = True
                 elif not question.settled:
                     return Answer(wait=True)
+            # An editor that reports its reloads itself never sends one as edits; any other may.
+            reloads_as_edits = caught_up and not self._reports_reloads
             if (
-                self._barrier is None  # an editor with barriers reports its reloads itself
-                and question.settled
+                ((self._barrier is None and question.settled) or reloads_as_edits)
                 and not hinted
                 and text is not None
                 and (count := document.chain.find(text, include_base=False)) is not None

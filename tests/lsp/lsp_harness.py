@@ -72,11 +72,13 @@ async def shim(
     options: dict[str, Any] | None = None,
     client_name: str = "pytest",
     watch_files: bool = False,
+    channel: tuple[str, ...] = (),
 ):
-    """A started and initialized shim; shut down (session closed) on exit."""
+    """A started and initialized shim; shut down (session closed) on exit. ``channel``: a command
+    the server runs under (``tests/slow_channel.py`` holding the client's messages back)."""
     client = Client()
     env = {**os.environ, "CROWDCODE_HOME": str(home)}
-    await client.start_io(*SERVER, "--log-file", str(home.parent / "lsp.log"), "--verbose", env=env)
+    await client.start_io(*channel, *SERVER, "--log-file", str(home.parent / "lsp.log"), "--verbose", env=env)
     capabilities = types.ClientCapabilities(
         general=types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None,
         workspace=types.WorkspaceClientCapabilities(

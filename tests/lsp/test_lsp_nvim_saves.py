@@ -33,16 +33,18 @@ def drive(
     steps: list[dict[str, Any]],
     debounce: int | None = None,
     meanwhile: Callable[[], None] | None = None,
+    channel: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Run Neovim with its LSP client on ``files`` through ``steps``; its buffers' texts at the end.
     ``meanwhile`` runs when Neovim reaches a ``touch`` of ``tmp_path / "ready"``, and Neovim goes on
-    at an ``until_exists`` of ``tmp_path / "go"`` once it returned."""
+    at an ``until_exists`` of ``tmp_path / "go"`` once it returned. ``channel``: a command the
+    server runs under (``tests/slow_channel.py`` holding the client's messages back)."""
     out = tmp_path / "result.json"
     env = {
         **os.environ,
         "TEST_FILES": json.dumps([str(f) for f in files]),
         "TEST_STEPS": json.dumps(steps),
-        "TEST_CMD": json.dumps([*SERVER, "--log-file", str(tmp_path / "lsp.log")]),
+        "TEST_CMD": json.dumps([*channel, *SERVER, "--log-file", str(tmp_path / "lsp.log")]),
         "TEST_OUT": str(out),
         "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
         "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
