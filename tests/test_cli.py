@@ -121,7 +121,10 @@ def test_ambiguous_and_unknown_session_references(populated):
 
 
 def test_an_unknown_option_shows_the_subcommands_usage(home):
-    for args, usage in ((["shell", "--bogus"], "crowdcode shell"), (["config", "set", "--bogus", "a", "b"], "crowdcode config set")):
+    for args, usage in (
+        (["shell", "--bogus"], "crowdcode shell"),
+        (["config", "set", "--bogus", "a", "b"], "crowdcode config set"),
+    ):
         result = run_cli(*args, check=False)
         assert result.returncode == 2
         assert result.stderr.startswith(f"usage: {usage} ")

@@ -46,7 +46,9 @@ class Pane:
         )
 
     def keys(self, *keys: str, literal: bool = False) -> None:
-        subprocess.run([*self.tmux, "send-keys", *(["-l"] if literal else []), "--", *keys], check=True)  # text may start with -
+        subprocess.run(
+            [*self.tmux, "send-keys", *(["-l"] if literal else []), "--", *keys], check=True
+        )  # text may start with -
 
     def type(self, text: str) -> None:
         # tmux takes a ';' that ends an argument for its command separator: escaped, it is typed

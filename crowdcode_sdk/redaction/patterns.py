@@ -371,7 +371,11 @@ def assignment_value_is_secret(value: str, quoted: bool) -> bool:
     stripped = value.strip()
     if not quoted:
         stripped = stripped.rstrip(",;)}]")
-    if len(stripped) < 4 or _TEMPLATE.search(stripped) or (not quoted and (_CODE_LIKE.search(stripped) or _reads_as_identifier(stripped))):
+    if (
+        len(stripped) < 4
+        or _TEMPLATE.search(stripped)
+        or (not quoted and (_CODE_LIKE.search(stripped) or _reads_as_identifier(stripped)))
+    ):
         return False
     lowered = stripped.lower()
     return lowered not in {"none", "null", "true", "false", "changeme", "password", "secret", "xxxx", "undefined"}

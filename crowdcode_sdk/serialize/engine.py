@@ -62,6 +62,7 @@ def _ray(
 ) -> Iterator[SessionResult]:
     require("ray", "dataset", "--engine ray")
     import ray
+
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
@@ -75,7 +76,9 @@ def _ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        items = ray.data.from_items([{"source": pickle.dumps(s)} for s in sources], override_num_blocks=max(len(sources), 1))
+        items = ray.data.from_items(
+            [{"source": pickle.dumps(s)} for s in sources], override_num_blocks=max(len(sources), 1)
+        )
         # Ray types fn as taking the row alone, though it passes fn_kwargs too.
         dataset = items.map(_ray_process, fn_kwargs={"config": config})  # type: ignore[arg-type]
         for row in dataset.iter_rows():

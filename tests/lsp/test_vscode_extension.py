@@ -96,11 +96,19 @@ def test_the_vsix_runs_its_bundled_recorder_with_a_plain_python(vsix: Path, home
     python = getattr(sys, "_base_executable", sys.executable)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     check = subprocess.run([python, str(script), "--check"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert json.loads(check.stdout) == {"ok": True, "missing": [], "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
-    server = subprocess.Popen([python, str(script)], cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert json.loads(check.stdout) == {
+        "ok": True,
+        "missing": [],
+        "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+    }
+    server = subprocess.Popen(
+        [python, str(script)], cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert server.stdin and server.stdout
     try:
-        server.stdin.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}, "rootUri": None}}))
+        server.stdin.write(
+            _frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}, "rootUri": None}})
+        )
         server.stdin.flush()
         reply = _read_message(server.stdout)
         assert reply["id"] == 1 and "capabilities" in reply["result"]
