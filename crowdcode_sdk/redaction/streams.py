@@ -119,6 +119,10 @@ def continues_token(text: str) -> bool:
     return text in _TOKEN_CHARS
 
 
+_KEY = "PRIVATE KEY"
+"""In every private key's BEGIN line (:mod:`.key_blocks`)."""
+
+
 class ShadowDocument:
     """One file's text as far as its edits reveal it; see the module docstring.
 
@@ -128,12 +132,17 @@ class ShadowDocument:
     so that a secret typed and deleted again is still seen whole), and at :meth:`flush`.
     """
 
+    _may_hold_a_key = True
+    """Whether the text holds "PRIVATE KEY" (or may: a state saved before this flag existed).
+    Kept as edits pass, so that the whole document is searched for key blocks only then."""
+
     def __init__(self) -> None:
         self.units: list[str] = []
         self.origins: list[int] = []
         self._pending: int | None = None
         self._last = 0
         self._edited = False
+        self._may_hold_a_key = False
 
     def settle(self) -> None:
         """Forget the text of every line but the one edited last (where a secret may still be
@@ -145,15 +154,15 @@ class ShadowDocument:
         tail = "".join(self.units[self._last : self._last + _WINDOW])
         end = self._last + (tail.find("\n") if "\n" in tail else len(tail))
         kept = [(start, end)]
-        text = "".join(self.units)
-        if "PRIVATE KEY" in text:
-            kept += [(block.start, block.end) for block in key_blocks(text)]
+        if self._may_hold_a_key:
+            kept += [(block.start, block.end) for block in key_blocks("".join(self.units))]
         units = [UNKNOWN] * len(self.units)
         for first, last in kept:
             units[first:last] = self.units[first:last]
         self.units = units
         self.origins = [-1] * len(self.units)
         self._edited = False
+        self._may_hold_a_key = any(_KEY in "".join(units[first:last]) for first, last in kept)
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
         extends = length == 0 and continues_token(text)
@@ -171,6 +180,9 @@ class ShadowDocument:
         self.units[offset:end] = new
         first = origin(sequence, 0)
         self.origins[offset:end] = range(first, first + len(new))
+        if not self._may_hold_a_key:  # a new "PRIVATE KEY" overlaps the edit, or touches its cut
+            near = "".join(self.units[max(0, offset - len(_KEY)) : offset + len(new) + len(_KEY)])
+            self._may_hold_a_key = _KEY in near
         if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)
             for f in scan(text):
                 start, stop = _unit_span(text, f.start, f.end)
@@ -195,9 +207,9 @@ class ShadowDocument:
         if not self._edited:
             return
         self._edited = False
-        text = "".join(self.units)
-        if "PRIVATE KEY" not in text:
+        if not self._may_hold_a_key:
             return
+        text = "".join(self.units)
         for block in key_blocks(text):
             if max(self.origins[block.start : block.end], default=-1) >= 0:
                 for f in scan(text[block.start : block.end]):
