@@ -284,12 +284,20 @@ def private_part(secret: str) -> str:
 
 def leaked_fragments(everything: str, samples: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """(category, secret, context) of every secret one of whose 8-character fragments (of its
-    random part) is in ``everything``."""
+    random part) is in ``everything``.
+
+    A fragment of digits only is looked for only in a secret of digits only: eight digits of a
+    Slack token's numeric fields also turn up in a millisecond timestamp now and then, and such a
+    token still leaks through the fragments that hold a letter or a dash."""
     leaks = []
     for category, secret, _line in samples:
         private = private_part(secret)
+        numeric = private.isdigit()
         for i in range(len(private) - 7):
-            at = everything.find(private[i : i + 8])
+            fragment = private[i : i + 8]
+            if fragment.isdigit() and not numeric:
+                continue
+            at = everything.find(fragment)
             if at >= 0:
                 leaks.append((category, secret, everything[max(0, at - 60) : at + 30]))
                 break
