@@ -1,6 +1,6 @@
 """Commands in a terminal: from shell-integration marks, or from the foreground program where no
 integration runs; and the live-registry facts attribution reads (``cwd``, ``foreground``,
-``recent``; the contract is in docs/shell.md).
+``running``, ``recent``; the contract is in docs/shell.md).
 """
 
 from __future__ import annotations
@@ -26,6 +26,15 @@ class _Running:
     start: int
     process: str | None = None
     agent: str | None = None
+
+    def to_registry(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "process": self.process,
+            "cwd": self.cwd,
+            "agent": self.agent,
+            "start": self.start,
+        }
 
 
 class CommandTracker:
@@ -98,6 +107,9 @@ class CommandTracker:
                 cwd=self._event_path(cwd),
             )
         )
+        # Published at once: a command done before the sampler's next tick (``rm``) is never the
+        # foreground, and a change it makes is decided from this entry, not the last one finished.
+        self._session.publish(running=self._running.to_registry())
 
     def _finish(self, exit_code: int | None, now_ms: int) -> None:
         running, self._running = self._running, None
@@ -122,7 +134,7 @@ class CommandTracker:
                 "end": now_ms,
             }
         )
-        self._session.publish(recent=list(self._recent))
+        self._session.publish(running=None, recent=list(self._recent))
 
     def _event_path(self, cwd: str | None) -> str | None:
         """Directories in events are workspace-relative or ``~/…`` (the registry keeps them
@@ -153,6 +165,8 @@ class CommandTracker:
             if len(kept) != len(self._recent):
                 self._recent = deque(kept, maxlen=RECENT)
                 self._session.publish(recent=kept)
+            if self._running is not None and self._running.start >= cutoff_ms:
+                self._session.publish(running=None)  # still tracked, to end; no longer evidence
 
     def close(self, exit_status: int | None, now_ms: int) -> None:
         """The terminal's program exited: a command still running ended with it."""

@@ -174,19 +174,20 @@ class TerminalEvidence:
         """The source of a change to ``path`` (under watch root ``root``) seen from ``first`` to
         ``last`` (epoch ms): of the commands in that directory that ran when it began, the most
         recently started (a ``sed`` run while an agent waits in another terminal is the ``sed``);
-        else the most recently started foreground command, else the last command that finished
-        around then."""
+        else the most recently started command still running (from its start mark, or the
+        foreground program), else the last command that finished around then."""
         covering: list[tuple[int, Verdict]] = []
         running: list[tuple[int, Verdict]] = []
         finished: list[tuple[int, Verdict]] = []
         for entry in entries:
-            foreground = entry.get("foreground")
-            if isinstance(foreground, dict) and _near(foreground.get("cwd"), path, root):
-                since = _int(foreground.get("since"))
-                if since <= last + RECENT_SLACK_MS and (v := _verdict(foreground, entry)):
-                    running.append((since, v))
-                    if since <= first:
-                        covering.append((since, v))
+            for key, began in (("foreground", "since"), ("running", "start")):
+                current = entry.get(key)
+                if isinstance(current, dict) and _near(current.get("cwd"), path, root):
+                    since = _int(current.get(began))
+                    if since <= last + RECENT_SLACK_MS and (v := _verdict(current, entry)):
+                        running.append((since, v))
+                        if since <= first:
+                            covering.append((since, v))
             for command in entry.get("recent") or ():
                 if not isinstance(command, dict) or not _near(command.get("cwd"), path, root):
                     continue

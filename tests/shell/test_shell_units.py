@@ -400,3 +400,33 @@ def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> Non
     frames = _frames_in(bytes(recorded))
     assert b"".join(f.data for f in frames if f.kind == channel.OUTPUT) == bytes(shown)
     assert bursts > len(shown) // pty_loop.READ_SIZE  # bounded: many calls, never one long one
+
+
+def test_a_command_is_evidence_from_its_start_mark(home: Path, tmp_path: Path) -> None:
+    """``rm`` in one terminal, seconds after ``echo`` ended in another: the change is decided
+    before ``rm``'s end mark is handled (its recorder lags, or the command is still running), and
+    the sampler never saw so short a program in the foreground. Its start mark alone makes it the
+    evidence, not the ``echo`` that finished a moment earlier."""
+    from crowdcode_shell.marks import Mark
+
+    from crowdcode_sdk.attribution.evidence import TerminalEvidence
+
+    root = tmp_path.resolve()
+    with (
+        Session(adapter="shell", editor="test", workspace=root) as first,
+        Session(adapter="shell", editor="test", workspace=root) as second,
+    ):
+        echo, rm = CommandTracker(first, "t1", "one", "zsh"), CommandTracker(second, "t2", "two", "zsh")
+        for tracker in (echo, rm):
+            tracker.mark(Mark("P", str(root), 0.0), 0)
+        now = first.now_ms()
+        echo.mark(Mark("C", "echo more >> app.py", 0.0), now - 900)
+        echo.mark(Mark("D", "0", 0.0), now - 880)
+        rm.mark(Mark("C", "rm old.txt", 0.0), now - 20)
+        evidence = TerminalEvidence(first.locations)
+        verdict = evidence.verdict(evidence.entries(), root / "old.txt", root, now, now)
+        assert verdict is not None and verdict.evidence is not None
+        assert verdict.evidence.command == "rm old.txt"
+        rm.mark(Mark("D", "0", 0.0), now + 10)
+        entry = next(e for e in evidence.entries() if e.get("sessionId") == second.id)
+        assert "running" not in entry and entry["recent"][-1]["command"] == "rm old.txt"
