@@ -35,7 +35,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     max_uploads: int = 64
     """Uploads in progress at once on this instance (more: 503)."""
-    max_validating: int = 4
+    max_validating: int = 2
     """Upload bodies validated at once (worker threads; validation holds the GIL, so more would not
     be faster). Other uploads wait with their socket unread, at the cost of their connection's
     buffer, and the wait does not count against their minimum rate."""
