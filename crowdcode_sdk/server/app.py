@@ -126,7 +126,10 @@ class Api:
 
     async def _whole(self, request: Request, install_id: str, sha256: str, size: int) -> dict[str, Any]:
         """A small body (most bundles) is gathered on the event loop and handed to the worker in one
-        hop, which costs less than a hop per chunk; ``size`` bounds what is held."""
+        hop, which costs less than a hop per chunk; ``size`` bounds what is held. It does not wait
+        for a validator: its memory is bounded already, and most of its worker's time is the two
+        fsyncs of storing it, which other small uploads can overlap (at 100 clients, holding small
+        bodies to the validators' count cost 12-25% of the uploads/s)."""
         body = bytearray()
 
         async def keep(chunk: bytes) -> None:
@@ -134,7 +137,7 @@ class Api:
 
         await self._pump(request, keep, size)
         result: dict[str, Any] = await anyio.to_thread.run_sync(
-            self.ingest.receive, install_id, sha256, size, io.BytesIO(body), limiter=self.validators
+            self.ingest.receive, install_id, sha256, size, io.BytesIO(body), limiter=self.workers
         )
         return result
 
