@@ -684,7 +684,13 @@ def test_presigned_uploads_to_s3(s3_endpoint: str) -> None:
 # --- the command ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "message"), [(["--port", "99999"], "port 99999 is not between 0 and 65535")])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "99999"], "port 99999 is not between 0 and 65535"),
+        (["--max-validating", "0"], "--max-validating 0 is not at least 1"),
+    ],
+)
 def test_serve_refuses_bad_ports_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     result = subprocess.run(
         [crowdcode_executable(), "serve", "--store", str(tmp_path / "s"), *args],
