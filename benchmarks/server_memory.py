@@ -6,9 +6,10 @@ Side by side in one run, each on a fresh process and store (the contenders of
 ``benchmarks/server.py``: ``old``, the ``http.server`` server of commit 7300d94, and ``new``,
 ``crowdcode serve``), ``C`` clients PUT one bundle of ``--mb`` MB of random content each at the
 same moment, streamed from disk with ``sendfile``, and the server's peak RSS (VmHWM) is read once
-all are acknowledged. "MB per upload" is the slope between the lowest and the highest
+all are acknowledged; the MB/s they went in at (all bytes over the time until the last answer)
+shows what the memory bound costs in speed. "MB per upload" is the slope between the lowest and the highest
 concurrency, ``(peak(C_max) - peak(C_min)) / (C_max - C_min)``: what one more upload in flight
-costs, free of the interpreter's own footprint. Prints medians of R runs and the ratio to ``old``.
+costs, free of the interpreter's own footprint. Prints medians of R runs and the ratios to ``old``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -57,7 +59,8 @@ def put(url: str, path: str, file: Path, answers: list[int], go: threading.Event
     answers.append(int(answer.split()[1]) if answer else 0)
 
 
-def peak(kind: str, clients: int, files: list[tuple[Path, str, str]], tmp: Path, old_tree: Path) -> float:
+def peak(kind: str, clients: int, files: list[tuple[Path, str, str]], tmp: Path, old_tree: Path) -> tuple[float, float]:
+    """The server's peak RSS in MB with ``clients`` uploads at once, and the MB/s they went in at."""
     process, url = start(kind, 1, tmp, old_tree, "--max-bundle-mb", "1024", "--max-uploads-per-install", "512")
     try:
         uploads = []
@@ -71,12 +74,15 @@ def peak(kind: str, clients: int, files: list[tuple[Path, str, str]], tmp: Path,
         threads = [threading.Thread(target=put, args=(url, path, file, answers, go)) for path, file in uploads]
         for thread in threads:
             thread.start()
+        started = time.perf_counter()
         go.set()
         for thread in threads:
             thread.join()
+        elapsed = time.perf_counter() - started
         if sorted(answers) != [201] * clients:
             raise SystemExit(f"{kind}: answers {sorted(answers)}")
-        return peak_rss_mb(tree(process.pid))
+        sent = sum(file.stat().st_size for _path, file in uploads) / 1e6
+        return peak_rss_mb(tree(process.pid)), sent / elapsed
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -92,6 +98,7 @@ def main() -> None:
     kinds = ["old", "new"]
     slopes: dict[str, list[float]] = {kind: [] for kind in kinds}
     peaks: dict[tuple[str, int], list[float]] = {}
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         old_tree = extract_old_server(tmp)
@@ -103,18 +110,23 @@ def main() -> None:
         for run in range(args.runs):
             for kind in kinds if run % 2 == 0 else reversed(kinds):  # alternate the order against drift
                 at = {clients: peak(kind, clients, files, tmp, old_tree) for clients in (low, high)}
-                for clients, mb in at.items():
+                for clients, (mb, _rate) in at.items():
                     peaks.setdefault((kind, clients), []).append(mb)
-                slopes[kind].append((at[high] - at[low]) / (high - low))
+                slopes[kind].append((at[high][0] - at[low][0]) / (high - low))
+                rates[kind].append(at[high][1])
     print(f"bundles of {args.mb} MB random content, medians of {args.runs} runs, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'server':>8} {f'peak MB at {low}':>14} {f'peak MB at {high}':>15} {'MB per upload':>14}")
+    print(
+        f"{'server':>8} {f'peak MB at {low}':>14} {f'peak MB at {high}':>15} {'MB per upload':>14} {f'MB/s at {high}':>12}"
+    )
     for kind in kinds:
         print(
             f"{kind:>8} {statistics.median(peaks[(kind, low)]):>14.1f} {statistics.median(peaks[(kind, high)]):>15.1f} "
-            f"{statistics.median(slopes[kind]):>14.2f}"
+            f"{statistics.median(slopes[kind]):>14.2f} {statistics.median(rates[kind]):>12.1f}"
         )
     ratio = statistics.median(slopes["new"]) / statistics.median(slopes["old"])
     print(f"new/old MB per upload: {ratio:.3f}x")
+    rate_ratio = statistics.median(rates["new"]) / statistics.median(rates["old"])
+    print(f"new/old MB/s at {high} uploads at once: {rate_ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import os
 import pickle
 import tarfile
 import time
@@ -253,8 +255,6 @@ def test_server_rejects_bad_bundles_with_clear_errors(ingest) -> None:  # type: 
     flipped = corrupted[:40] + bytes([corrupted[40] ^ 0xFF]) + corrupted[41:]
     response = _put(ingest, flipped)
     assert response.status_code == 422 and "bundle rejected" in response.json()["error"]
-    import hashlib
-
     mismatch = _put(ingest, b"not the announced bytes!", sha=hashlib.sha256(b"something else").hexdigest())
     assert mismatch.status_code == 422 and "hash mismatch" in mismatch.json()["error"]
     stranger = _put(ingest, _bundle({f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT}, install_id="f" * 32))
@@ -330,6 +330,18 @@ def test_read_bundle_checks_manifest_hashes() -> None:
         read_bundle(zstandard.ZstdCompressor().compress(out.getvalue()))
     with pytest.raises(BundleError, match="limit"):
         read_bundle(data, Limits(max_bytes=10))
+
+
+def test_a_refused_bundle_does_not_spoil_the_next_on_the_same_thread() -> None:
+    """Each thread keeps its zstd decoder from one bundle to the next: one left mid-frame by a
+    refusal (a truncated body, a corrupt block, a missing end) must start clean on the next."""
+    blob = os.urandom(1 << 20)
+    name = f"snapshots/blobs/{hashlib.sha256(blob).hexdigest()}"
+    data = _bundle({name: blob, f"sessions/{SESSION}/events-000001.jsonl": GOOD_EVENT})
+    for broken in (data[: len(data) // 2], data[:100] + bytes(1000) + data[1100:], data[:-3]):
+        with pytest.raises(BundleError):
+            read_bundle(broken)
+        assert read_bundle(data).members[name] == blob
 
 
 def test_fsspec_store(tmp_path: Path) -> None:

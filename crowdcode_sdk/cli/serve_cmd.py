@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-uncompressed-mb", type=int, default=512, help="largest uncompressed bundle accepted")
     p.add_argument("--max-uploads", type=int, default=64, help="uploads in progress at once (default 64)")
     p.add_argument("--max-uploads-per-install", type=int, default=2, help="uploads at once from one install")
+    p.add_argument(
+        "--max-validating",
+        type=int,
+        default=2,
+        help="large upload bodies read and validated at once per process (default 2; others wait unread)",
+    )
     p.add_argument("--requests-per-ip", type=float, default=50, help="sustained requests/s from one address")
     p.add_argument("--requests-per-install", type=float, default=10, help="sustained requests/s from one install")
     p.add_argument("--registrations-per-ip", type=float, default=1, help="sustained registrations/s from one address")
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         limits=Limits(args.max_bundle_mb * MB, args.max_uncompressed_mb * MB),
         max_uploads=args.max_uploads,
         max_uploads_per_install=args.max_uploads_per_install,
+        max_validating=args.max_validating,
         requests_per_ip=args.requests_per_ip,
         requests_per_install=args.requests_per_install,
         registrations_per_ip=args.registrations_per_ip,
@@ -85,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not 1 <= args.workers <= 256:
         raise CrowdcodeError(f"cannot serve: --workers {args.workers} is not between 1 and 256")
+    if args.max_validating < 1:
+        raise CrowdcodeError(f"cannot serve: --max-validating {args.max_validating} is not at least 1")
     sockets = bind(args.host, args.port, args.workers)
 
     def make_server() -> uvicorn.Server:

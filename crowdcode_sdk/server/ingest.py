@@ -35,10 +35,12 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     max_uploads: int = 64
     """Uploads in progress at once on this instance (more: 503)."""
-    max_validating: int = 4
-    """Upload bodies validated at once (worker threads; validation holds the GIL, so more would not
-    be faster). Other uploads wait with their socket unread, at the cost of their connection's
-    buffer, and the wait does not count against their minimum rate."""
+    max_validating: int = 2
+    """Large upload bodies (over 64 KiB) read and validated at once (worker threads; validation
+    holds the GIL, so more would not be much faster, and each costs its chunks and its zstd window
+    in memory). Other large uploads wait with their socket unread, at the cost of their
+    connection's first read, and the wait does not count against their minimum rate. Small bodies
+    do not wait for one."""
     max_uploads_per_install: int = 2
     """Uploads in progress at once from one install (more: 429)."""
     requests_per_ip: float = 50

@@ -22,6 +22,7 @@ import hashlib
 import io
 import re
 import tarfile
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -258,6 +259,24 @@ class _Expanded(io.RawIOBase):
 
 CHUNK = 64 * 1024
 
+_decoders = threading.local()
+
+
+def _decoder(max_window_bytes: int) -> zstandard.ZstdDecompressor:
+    """This thread's zstd decoder, kept from one bundle to the next.
+
+    A decoding context allocates its window buffers (about 1 MB for the client's level) on first
+    use and keeps them; a fresh context per bundle left that megabyte to the C allocator each time,
+    where it lingered until the heap was trimmed, so a server validating bundle after bundle grew
+    by about 1 MB per bundle between trims (``benchmarks/server_memory.py``). One context per
+    thread is reused (never by two threads at once: a context is not thread-safe).
+    """
+    cached: dict[int, zstandard.ZstdDecompressor] = _decoders.__dict__.setdefault("by_window", {})
+    decoder = cached.get(max_window_bytes)
+    if decoder is None:
+        decoder = cached[max_window_bytes] = zstandard.ZstdDecompressor(max_window_size=max_window_bytes)
+    return decoder
+
 
 class _Scan:
     """The checks, member by member, over the decompressed tar stream."""
@@ -272,7 +291,7 @@ class _Scan:
         self.referenced: dict[str, tuple[str, str]] = {}  # blob member -> (snapshot manifest, path)
 
     def run(self, compressed: _Compressed) -> None:
-        decoder = zstandard.ZstdDecompressor(max_window_size=self.limits.max_window_bytes)
+        decoder = _decoder(self.limits.max_window_bytes)
         with decoder.stream_reader(cast(IO[bytes], compressed), read_size=CHUNK, closefd=False) as raw:
             expanded = _Expanded(raw, self.limits)
             with tarfile.open(fileobj=expanded, mode="r|") as tar:
