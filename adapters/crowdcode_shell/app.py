@@ -57,12 +57,23 @@ def with_crowdcode_on_path(env: dict[str, str]) -> dict[str, str]:
     path = env.get("PATH", os.defpath)
     if shutil.which("crowdcode", path=path):
         return env
-    import sysconfig  # only when it is not on PATH: its import reads the build's configuration
-
-    scripts = sysconfig.get_path("scripts")
-    if not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
+    scripts = _scripts_directory()
+    if scripts is None:
         return env
     return {**env, "PATH": f"{path}{os.pathsep}{scripts}" if path else scripts}
+
+
+def _scripts_directory() -> str | None:
+    """Where this installation's ``crowdcode`` script is: beside the interpreter in a virtual
+    environment (no need to import ``sysconfig``, which reads the build's configuration), else
+    where ``sysconfig`` says (a ``--user`` installation)."""
+    beside = os.path.dirname(sys.executable)
+    if os.access(os.path.join(beside, "crowdcode"), os.X_OK):
+        return beside
+    import sysconfig
+
+    scripts = sysconfig.get_path("scripts")
+    return scripts if os.access(os.path.join(scripts, "crowdcode"), os.X_OK) else None
 
 
 def run(command: Sequence[str]) -> int:

@@ -371,7 +371,6 @@ def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> Non
     frames_r, frames_w = channel.pipe()
     os.set_blocking(frames_r, False)
     writer = channel.ChannelWriter(frames_w)
-    output = pty_loop._OutputReader(master)
     shown, recorded, bursts = bytearray(), bytearray(), 0
 
     def drain(fd: int, into: bytearray) -> None:
@@ -386,7 +385,7 @@ def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> Non
         while alive:
             select.select([master], [], [], 5)
             before = len(shown)
-            alive = pty_loop._pass_output(output, terminal_w, writer)
+            alive = pty_loop._pass_output(master, terminal_w, writer)
             drain(terminal_r, shown)
             assert len(shown) - before <= pty_loop.READ_SIZE
             bursts += 1
