@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from crowdcode_sdk import Config, CrowdcodeError
-from crowdcode_sdk.consent import CONSENT_LINE, Consent, consent_notice_due
 
 from . import channel, integration, pty_loop
 from .recorder_spec import RecorderSpec
@@ -92,9 +91,13 @@ def run(command: Sequence[str]) -> int:
     if not config["recording.enabled"]:
         return _exec(argv, env)
     with contextlib.suppress(OSError, CrowdcodeError):  # a question must not cost the user their shell
-        # the status from the configuration just read: consent_notice_due would parse it again
-        if sys.stderr.isatty() and config["consent.status"] == Consent.PENDING and consent_notice_due("shell"):
-            print(CONSENT_LINE, file=sys.stderr)
+        # the status from the configuration just read: consent_notice_due would parse it again;
+        # the consent module (with the storage quota's) only when the notice may be due
+        if sys.stderr.isatty() and config["consent.status"] == "pending":
+            from crowdcode_sdk.consent import CONSENT_LINE, consent_notice_due
+
+            if consent_notice_due("shell"):
+                print(CONSENT_LINE, file=sys.stderr)
     return record(argv, env, config)
 
 
