@@ -66,6 +66,11 @@ class ChannelWriter:
     def pending(self) -> bool:
         return bool(self._buffer) and not self.broken
 
+    def has_room(self, size: int) -> bool:
+        """Whether ``size`` bytes of output sent now would be kept rather than dropped (a broken
+        channel drops everything: waiting would not help)."""
+        return self.broken or len(self._buffer) + size <= self._max_buffer
+
     def send(self, kind: bytes, data: bytes | memoryview = b"") -> None:
         self.send_parts(kind, (data,))
 

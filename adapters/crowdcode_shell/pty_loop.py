@@ -185,7 +185,9 @@ def run(
     frames stamped with this loop's clock, to the channel from the first byte, so that a program
     that writes a lot at once is not stopped while the recorder imports its modules (on a loaded
     machine, seconds); and no key reaches a program before the recorder can see which program it
-    went to. The answer to the cursor-position question is taken from the input meanwhile."""
+    went to. Only when more output waits than the channel's buffer holds does the output wait too,
+    rather than be lost. The answer to the cursor-position question is taken from the input
+    meanwhile."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
@@ -235,8 +237,12 @@ def _loop(
                 held.clear()
         if pending_eof is not None and not to_child and not hold_until:
             to_child += pending_eof.due()
+        # Before the recorder is ready, a full channel holds the program's output rather than
+        # losing it (a loaded machine takes seconds over the recorder's imports)
+        output_held = bool(hold_until) and not recorder.has_room(READ_SIZE)
         readers = (
-            [master, signals.read_fd]
+            ([] if output_held else [master])
+            + [signals.read_fd]
             + ([stdin] if stdin_open else [])
             + ([ready] if hold_until and ready is not None else [])
         )
