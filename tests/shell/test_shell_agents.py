@@ -69,6 +69,29 @@ def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_pa
     assert end["agent"] == "claude"
 
 
+def test_keys_typed_before_the_agent_is_seen_are_its_prompt(shell, claude_on_path: Path) -> None:
+    """A prompt typed once the shell has started the agent's command but before the agent runs
+    (or before the recorder's 10 Hz sampler has seen it): it is the agent's first prompt, the
+    agent being dated from the shell's command-start mark; the command line typed at the shell
+    is not."""
+    s = shell()
+    s.prompt()
+    s.child.sendline("sleep 0.5; claude --model test")  # the agent starts half a second after the command
+    s.child.expect(r"\x1b\]6973;[0-9a-f]+;C;")  # the shell has run the command: its start is marked
+    s.child.send("write a haiku\r")  # typed ahead, read by the agent when it starts
+    s.child.expect_exact("Answer: ukiah a etirw")
+    s.child.expect_exact("agent> ")
+    time.sleep(0.3)
+    s.child.send("/exit\r")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+
+    info = only_session(ended=True)
+    assert [p["text"] for p in actions(info, "agent_prompt")] == ["write a haiku", "/exit"]
+    assert any("Answer: ukiah a etirw" in r["text"] for r in actions(info, "agent_response"))
+
+
 def test_agent_as_the_terminal_command(shell, claude_on_path: Path) -> None:
     """`crowdcode shell -- claude`: the agent is the terminal's program; its exit status ends it."""
     s = shell("--", "claude")
