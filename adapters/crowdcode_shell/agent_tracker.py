@@ -90,15 +90,24 @@ class AgentTracker:
         reach the tracker later than the foreground sample does: the ``/exit`` that ended it
         arrives after it has gone."""
         self._command_since: float | None = None
-        """When the shell's running command started (its command-start mark), until it ends."""
+        """When the shell's running command started (its command-start mark), while the first
+        program seen in the foreground since may still be an agent."""
         self._unclaimed: list[tuple[float, str]] = []
-        """Keys typed while that command runs that no agent has taken (yet): an agent seen up to a
-        sampling tick after its start takes those typed since the command started."""
+        """Keys typed since then that no agent has taken (yet): an agent that is the first program
+        seen after the mark takes them (it has had the terminal since, up to a sampling tick
+        before it was seen). A program seen first (``poetry shell``, ``sleep 1; claude``) reads
+        keys itself, so the window closes."""
+        self._other_seen_at = 0.0
+        """When a program that is not an agent was last seen in the foreground."""
 
     def foreground(self, current: Foreground | None, now: float = 0.0) -> None:
         """The foreground program as sampled at ``now`` (monotonic seconds)."""
         agent = current.agent if current else None
         with self._lock:
+            if current is not None and agent is None:
+                self._other_seen_at = now
+                self._command_since = None
+                self._unclaimed = []
             if agent == self._agent:
                 return
             if current is None and self._pid == self._child_pid:
@@ -133,6 +142,8 @@ class AgentTracker:
         """The shell's command-start mark, made at ``at``: its keys go to an agent it starts, also
         to one seen before this mark was handled (the sampler runs apart from the marks)."""
         with self._lock:
+            if self._other_seen_at >= at:  # the sampler saw another program of this command first
+                return
             self._command_since = at
             self._unclaimed = [(t, text) for t, text in self._unclaimed if t >= at]
             if self._agent is not None and self._pid != self._child_pid and at < self._since:
