@@ -95,13 +95,7 @@ def test_keys_typed_before_the_agent_is_seen_are_its_prompt(shell, claude_on_pat
         s.child.expect_exact("agent> ")
     finally:
         os.kill(recorder, signal.SIGCONT)
-    time.sleep(0.3)
-    s.child.send("/exit\r")
-    s.prompt()
-    s.child.sendline("exit")
-    assert s.finish() == 0
-
-    info = only_session(ended=True)
+    info = _leave(s)
     assert [p["text"] for p in actions(info, "agent_prompt")] == ["write a haiku", "/exit"]
     assert any("Answer: ukiah a etirw" in r["text"] for r in actions(info, "agent_response"))
 
@@ -122,15 +116,20 @@ def test_keys_typed_in_a_subshell_are_not_the_prompts_of_an_agent_it_starts(shel
     s.child.send("write a haiku\r")
     s.child.expect_exact("Answer: ukiah a etirw")
     s.child.expect_exact("agent> ")
+    info = _leave(s, shells=2)
+    assert [p["text"] for p in actions(info, "agent_prompt")] == ["write a haiku", "/exit"]
+
+
+def _leave(s, shells: int = 1):
+    """``/exit`` the agent once its answer has settled, then each shell; the session, ended."""
     time.sleep(0.3)
     s.child.send("/exit\r")
-    s.child.sendline("exit")
+    for _ in range(shells - 1):
+        s.child.sendline("exit")
     s.prompt()
     s.child.sendline("exit")
     assert s.finish() == 0
-
-    info = only_session(ended=True)
-    assert [p["text"] for p in actions(info, "agent_prompt")] == ["write a haiku", "/exit"]
+    return only_session(ended=True)
 
 
 def test_agent_as_the_terminal_command(shell, claude_on_path: Path) -> None:
