@@ -3,12 +3,20 @@
 Declaring every key in one table gives ``crowdcode config`` a complete listing, lets
 ``crowdcode config set`` validate a value before writing it, and turns a typo in the file into a
 clear error instead of a silently ignored setting.
+
+Every command reads the file, ``crowdcode shell`` before the user's shell starts, and importing
+``tomllib`` (with ``datetime`` and ``string``) cost more than the rest of reading it. So the
+file's values are also kept as JSON in the runtime directory, with the file's modification time,
+size and inode: while those match, the file is not parsed (docs/shell.md, "Start-up").
 """
 
 from __future__ import annotations
 
-import tomllib
+import contextlib
+import json
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import ConfigError
@@ -177,12 +185,19 @@ class Config(Mapping[str, Any]):
         locations = locations or Locations.default()
         path = locations.config_file
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            stamp = os.stat(path)
         except FileNotFoundError:
             return cls(path=path)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from None
-        return cls(_flatten(data), path=path)
+        key = [stamp.st_mtime_ns, stamp.st_size, stamp.st_ino]
+        cache = locations.runtime_dir / CACHE_FILE
+        values = _cached(cache, key)
+        if values is None:
+            values = _parse(path)
+            with contextlib.suppress(OSError, TypeError, ValueError):  # a value JSON cannot hold
+                write_private_atomic(cache, json.dumps({"key": key, "values": values}).encode())
+        return cls(values, path=path)
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
@@ -196,6 +211,29 @@ class Config(Mapping[str, Any]):
     def explicit(self) -> dict[str, Any]:
         """The values that differ from the defaults: what the file needs to hold."""
         return {n: v for n, v in self._values.items() if v != KEYS[n].default}
+
+
+CACHE_FILE = "config.json"
+
+
+def _cached(cache: Path, key: list[int]) -> dict[str, Any] | None:
+    """The values kept for the file as it is now, or ``None``."""
+    try:
+        stored = json.loads(cache.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("values"), dict):
+        return None
+    return stored["values"]
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    import tomllib  # only when the file changed since it was last read (see the module's docstring)
+
+    try:
+        return _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
 
 
 def set_value(locations: Locations, name: str, text: str) -> Any:

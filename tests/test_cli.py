@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import orjson
 import pytest
 
@@ -111,6 +113,33 @@ def test_a_broken_config_file_is_one_clear_error(home):
     (home / "config.toml").write_text("[journal]\nfsync = 3\n")
     result = run_cli("config", check=False)
     assert "journal.fsync: expected str, got 3" in result.stderr
+
+
+def test_the_configuration_is_read_again_whenever_the_file_changes(home):
+    """The values are kept beside the runtime state while the file is unchanged (config.py): every
+    way of changing the file is seen at the next command, by the real `sed` too."""
+
+    def value(name: str) -> str:
+        line = next(line for line in run_cli("config").stdout.splitlines() if line.startswith(f"{name} "))
+        return line.split()[1]
+
+    run_cli("config", "set", "privacy.hold_back_s", "1200")
+    assert value("privacy.hold_back_s") == "1200"
+    kept = home / "run" / "config.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    config = home / "config.toml"
+    subprocess.run(["sed", "-i", "s/1200/1300/", str(config)], check=True)  # a new file, same size
+    assert value("privacy.hold_back_s") == "1300"
+    with config.open("a") as f:  # in place: the same inode, another size
+        f.write('[journal]\nfsync = "never"\n')
+    assert value("journal.fsync") == "'never'"
+    with config.open("a") as f:
+        f.write("[journal\n")
+    for _ in range(2):  # the error every time, never values kept from before
+        result = run_cli("config", check=False)
+        assert result.returncode == 2 and result.stderr.startswith("crowdcode: error: cannot read ")
+    config.unlink()
+    assert value("privacy.hold_back_s") != "1200"
 
 
 def test_ambiguous_and_unknown_session_references(populated):

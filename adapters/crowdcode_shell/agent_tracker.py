@@ -89,11 +89,25 @@ class AgentTracker:
         """The agent that last left the terminal: its line, and when it had the terminal. Keys
         reach the tracker later than the foreground sample does: the ``/exit`` that ended it
         arrives after it has gone."""
+        self._command_since: float | None = None
+        """When the shell's running command started (its command-start mark), while the first
+        program seen in the foreground since may still be an agent."""
+        self._unclaimed: list[tuple[float, str]] = []
+        """Keys typed since then that no agent has taken (yet): an agent that is the first program
+        seen after the mark takes them (it has had the terminal since, up to a sampling tick
+        before it was seen). A program seen first (``poetry shell``, ``sleep 1; claude``) reads
+        keys itself, so the window closes."""
+        self._other_seen_at = 0.0
+        """When a program that is not an agent was last seen in the foreground."""
 
     def foreground(self, current: Foreground | None, now: float = 0.0) -> None:
         """The foreground program as sampled at ``now`` (monotonic seconds)."""
         agent = current.agent if current else None
         with self._lock:
+            if current is not None and agent is None:
+                self._other_seen_at = now
+                self._command_since = None
+                self._unclaimed = []
             if agent == self._agent:
                 return
             if current is None and self._pid == self._child_pid:
@@ -104,8 +118,14 @@ class AgentTracker:
             self._agent = agent
             self._pid = current.pid if current else None
             # The terminal's own program has had it from the start, whenever it was first seen
-            # (the recorder starts after it): keys typed before the first sample are its too.
-            self._since = 0.0 if self._pid == self._child_pid else now
+            # (the recorder starts after it): keys typed before the first sample are its too. An
+            # agent that a shell command started has had it since the command started.
+            if self._pid == self._child_pid:
+                self._since = 0.0
+            elif agent is not None and self._command_since is not None:
+                self._since = self._command_since
+            else:
+                self._since = now
             self._editor = LineEditor()
             if agent is not None and current is not None:
                 self._session.record(
@@ -116,6 +136,30 @@ class AgentTracker:
                         terminal_id=self._terminal_id,
                     )
                 )
+                self._claim()
+
+    def command_started(self, at: float) -> None:
+        """The shell's command-start mark, made at ``at``: its keys go to an agent it starts, also
+        to one seen before this mark was handled (the sampler runs apart from the marks)."""
+        with self._lock:
+            if self._other_seen_at >= at:  # the sampler saw another program of this command first
+                return
+            self._command_since = at
+            self._unclaimed = [(t, text) for t, text in self._unclaimed if t >= at]
+            if self._agent is not None and self._pid != self._child_pid and at < self._since:
+                self._since = at
+                self._claim()
+
+    def command_ended(self) -> None:
+        with self._lock:
+            self._command_since = None
+            self._unclaimed = []
+
+    def _claim(self) -> None:
+        """Give the current agent the keys typed since it has had the terminal."""
+        keys, self._unclaimed = [t for t in self._unclaimed if t[0] >= self._since], []
+        for _, text in keys:
+            self._take(text)
 
     def close(self, exit_status: int | None) -> None:
         """The terminal's program exited; if it was the agent itself, its status is the agent's."""
@@ -132,17 +176,26 @@ class AgentTracker:
         """Keys typed at ``at`` (monotonic seconds; the recorder may process them later)."""
         with self._lock:
             if self._agent is not None and at >= self._since:
-                for line in self._submitted(self._editor, text):
-                    self._respond()
-                    self._record_prompt(self._agent, line)
-                    if not is_agent_command(line):
-                        self._awaiting = True
-                        self._prompt = line
-                        self._prompt_screen = self._screen
+                self._take(text)
             elif self._left is not None and self._left[2] <= at < self._left[3]:  # typed to an agent now gone
                 agent, editor, _, _ = self._left
                 for line in self._submitted(editor, text):
                     self._record_prompt(agent, line)
+            elif self._command_since is not None and at >= self._command_since and len(self._unclaimed) < 4096:
+                self._unclaimed.append((at, text))
+
+    def _take(self, text: str) -> None:
+        """Keys for the current agent: the prompts they submit."""
+        agent = self._agent
+        if agent is None:
+            return
+        for line in self._submitted(self._editor, text):
+            self._respond()
+            self._record_prompt(agent, line)
+            if not is_agent_command(line):
+                self._awaiting = True
+                self._prompt = line
+                self._prompt_screen = self._screen
 
     def _record_prompt(self, agent: str, line: str) -> None:
         command = True if is_agent_command(line) else None

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from crowdcode_sdk import Config, CrowdcodeError
-from crowdcode_sdk.consent import CONSENT_LINE, Consent, consent_notice_due
 
 from . import channel, integration, pty_loop
 from .recorder_spec import RecorderSpec
@@ -57,12 +56,23 @@ def with_crowdcode_on_path(env: dict[str, str]) -> dict[str, str]:
     path = env.get("PATH", os.defpath)
     if shutil.which("crowdcode", path=path):
         return env
-    import sysconfig  # only when it is not on PATH: its import reads the build's configuration
-
-    scripts = sysconfig.get_path("scripts")
-    if not os.access(os.path.join(scripts, "crowdcode"), os.X_OK):
+    scripts = _scripts_directory()
+    if scripts is None:
         return env
     return {**env, "PATH": f"{path}{os.pathsep}{scripts}" if path else scripts}
+
+
+def _scripts_directory() -> str | None:
+    """Where this installation's ``crowdcode`` script is: beside the interpreter in a virtual
+    environment (no need to import ``sysconfig``, which reads the build's configuration), else
+    where ``sysconfig`` says (a ``--user`` installation)."""
+    beside = os.path.dirname(sys.executable)
+    if os.access(os.path.join(beside, "crowdcode"), os.X_OK):
+        return beside
+    import sysconfig
+
+    scripts = sysconfig.get_path("scripts")
+    return scripts if os.access(os.path.join(scripts, "crowdcode"), os.X_OK) else None
 
 
 def run(command: Sequence[str]) -> int:
@@ -81,9 +91,13 @@ def run(command: Sequence[str]) -> int:
     if not config["recording.enabled"]:
         return _exec(argv, env)
     with contextlib.suppress(OSError, CrowdcodeError):  # a question must not cost the user their shell
-        # the status from the configuration just read: consent_notice_due would parse it again
-        if sys.stderr.isatty() and config["consent.status"] == Consent.PENDING and consent_notice_due("shell"):
-            print(CONSENT_LINE, file=sys.stderr)
+        # the status from the configuration just read: consent_notice_due would parse it again;
+        # the consent module (with the storage quota's) only when the notice may be due
+        if sys.stderr.isatty() and config["consent.status"] == "pending":
+            from crowdcode_sdk.consent import CONSENT_LINE, consent_notice_due
+
+            if consent_notice_due("shell"):
+                print(CONSENT_LINE, file=sys.stderr)
     return record(argv, env, config)
 
 

@@ -15,7 +15,7 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from crowdcode_sdk.terminal_spools import FRAME_HEADER as _HEADER
@@ -66,34 +66,52 @@ class ChannelWriter:
     def pending(self) -> bool:
         return bool(self._buffer) and not self.broken
 
+    def has_room(self, size: int) -> bool:
+        """Whether ``size`` bytes of output sent now would be kept rather than dropped (a broken
+        channel drops everything: waiting would not help)."""
+        return self.broken or len(self._buffer) + size <= self._max_buffer
+
     def send(self, kind: bytes, data: bytes | memoryview = b"") -> None:
+        self.send_parts(kind, (data,))
+
+    def send_parts(self, kind: bytes, parts: Sequence[bytes | memoryview]) -> None:
+        """One frame whose payload is ``parts`` one after the other, written with one ``writev``
+        rather than joined first (the pass-through loop's reads of one burst)."""
+        size = sum(map(len, parts))
         if self.broken:
-            self.dropped_total += len(data)
+            self.dropped_total += size
             return
         bulk = kind in (OUTPUT, INPUT)
         if self._dropped_bytes and (len(self._buffer) < self._max_buffer // 2 or not bulk):
             self._note_gap()
-        if bulk and (len(self._buffer) + len(data) > self._max_buffer or self._dropped_bytes):
-            self._dropped_bytes += len(data)
-            self.dropped_total += len(data)
+        if bulk and (len(self._buffer) + size > self._max_buffer or self._dropped_bytes):
+            self._dropped_bytes += size
+            self.dropped_total += size
             return
-        header = _HEADER.pack(kind, len(data), time.monotonic())
+        header = _HEADER.pack(kind, size, time.monotonic())
         if self._buffer:
-            self._buffer += header
-            self._buffer += data
+            self._keep(header, parts, 0)
             self.flush()
             return
         try:  # the common case: straight into the pipe, no copy
-            written = os.writev(self.fd, (header, data))
+            written = os.writev(self.fd, (header, *parts))
         except BlockingIOError:
             written = 0
         except OSError:
-            written = 0
-            self._buffer += header + data
+            self._keep(header, parts, 0)
             self.flush()  # records the failure
             return
-        if written < len(header) + len(data):
-            self._buffer += (header + data)[written:]
+        if written < len(header) + size:
+            self._keep(header, parts, written)
+
+    def _keep(self, header: bytes, parts: Sequence[bytes | memoryview], skip: int) -> None:
+        """Buffer the frame ``header`` + ``parts`` but for its first ``skip`` bytes."""
+        for part in (header, *parts):
+            if skip >= len(part):
+                skip -= len(part)
+                continue
+            self._buffer += memoryview(part)[skip:]
+            skip = 0
 
     def _note_gap(self) -> None:
         lost, self._dropped_bytes = self._dropped_bytes, 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,9 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the session, then leave at once: the wrapper holds nothing that needs tearing down
+    (the recorder finishes the session in its own process, the channel is closed), and the
+    interpreter's own teardown of every module it loaded was a fifth of ``crowdcode shell --
+    true``'s time (docs/benchmarks.md)."""
     from . import app  # imported on use: `crowdcode --help` need not load the recorder
 
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    return app.run(command)
+    status = app.run(command)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

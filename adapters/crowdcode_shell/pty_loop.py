@@ -30,9 +30,11 @@ from .terminal_mode import get_size, raw_mode, set_size
 READ_SIZE = 64 * 1024
 FULL_READ = 1024
 """A read at least this long suggests a flood: read again at once."""
-MIN_ROOM = 8 * 1024
-"""Less room than this left in the output buffer ends a burst (when draining, the batch goes to
+BURST = READ_SIZE - 8 * 1024
+"""Output passed on since the last ``select`` that ends a burst (when draining, the burst goes to
 the recorder and reading goes on)."""
+MAX_PARTS = 256
+"""Reads in one recorder frame at most: a ``writev`` takes at most ``IOV_MAX`` (1024) buffers."""
 HOLD_INPUT_S = 5.0
 """How long typed keys wait at most for the recorder to be ready (a stopped or starved recorder):
 then the session goes on and the recorder catches up."""
@@ -183,7 +185,9 @@ def run(
     frames stamped with this loop's clock, to the channel from the first byte, so that a program
     that writes a lot at once is not stopped while the recorder imports its modules (on a loaded
     machine, seconds); and no key reaches a program before the recorder can see which program it
-    went to. The answer to the cursor-position question is taken from the input meanwhile."""
+    went to. Only when more output waits than the channel's buffer holds does the output wait too,
+    rather than be lost. The answer to the cursor-position question is taken from the input
+    meanwhile."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
@@ -211,7 +215,6 @@ def _loop(
     held = bytearray()
     answer_until = time.monotonic() + start_position.WINDOW_S if asking else 0.0
     os.set_blocking(master, False)
-    output = _OutputReader(master)
     stdin_is_tty = os.isatty(stdin)
     stdin_open = True
     to_child = bytearray()
@@ -234,8 +237,12 @@ def _loop(
                 held.clear()
         if pending_eof is not None and not to_child and not hold_until:
             to_child += pending_eof.due()
+        # Before the recorder is ready, a full channel holds the program's output rather than
+        # losing it (a loaded machine takes seconds over the recorder's imports)
+        output_held = bool(hold_until) and not recorder.has_room(READ_SIZE)
         readers = (
-            [master, signals.read_fd]
+            ([] if output_held else [master])
+            + [signals.read_fd]
             + ([stdin] if stdin_open else [])
             + ([ready] if hold_until and ready is not None else [])
         )
@@ -247,7 +254,7 @@ def _loop(
             readable, writable, _ = select.select(readers, writers, [], timeout)
         except InterruptedError:
             continue
-        if master in readable and not _pass_output(output, stdout, recorder):
+        if master in readable and not _pass_output(master, stdout, recorder):
             status = _wait(child.pid)
         if stdin_open and stdin in readable:
             data = _read_input(stdin)
@@ -282,7 +289,7 @@ def _loop(
                     except ChildProcessError:  # reaped already
                         continue
                     if pid:
-                        _pass_output(output, stdout, recorder, drain=True)
+                        _pass_output(master, stdout, recorder, drain=True)
                         status = exit_status(wait_status)
                 elif signum in FORWARDED_SIGNALS:
                     with contextlib.suppress(ProcessLookupError):
@@ -298,15 +305,6 @@ def _write_some(fd: int, pending: bytearray) -> None:
         del pending[: os.write(fd, pending)]
 
 
-class _OutputReader:
-    """One reused buffer for the child's output: no allocation and no copy on the way to the
-    terminal and the recorder."""
-
-    def __init__(self, master: int, size: int = READ_SIZE) -> None:
-        self.master = master
-        self.buffer = memoryview(bytearray(size))
-
-
 def _read_input(fd: int) -> bytes | None:
     """Bytes typed, ``b""`` at end of input, ``None`` when nothing was there after all."""
     try:
@@ -317,7 +315,7 @@ def _read_input(fd: int) -> bytes | None:
         return b""
 
 
-def _pass_output(output: _OutputReader, stdout: int, recorder: ChannelWriter, *, drain: bool = False) -> bool:
+def _pass_output(master: int, stdout: int, recorder: ChannelWriter, *, drain: bool = False) -> bool:
     """Pass on what the child wrote: to the terminal read by read, to the recorder as one frame
     per burst. False once the child's side is closed.
 
@@ -326,35 +324,44 @@ def _pass_output(output: _OutputReader, stdout: int, recorder: ChannelWriter, *,
     away rather than after another ``select``; after a short one the child has paused. Measured on
     a 2-core machine (docs/benchmarks.md), this and one recorder frame per burst instead of per
     read bring the loop itself level with ``script(1)``; the recorder's work on a flood waits until
-    it ends (:mod:`.spool`). Writing to the terminal per read, not per burst, keeps the terminal and the
-    child working at the same time. With ``drain``, reads go on until nothing is left (the child
-    has exited).
+    it ends (:mod:`.spool`). Writing to the terminal per read, not per burst, keeps the terminal and
+    the child working at the same time (writing per 16 or 48 KiB was slower). Each read is a fresh
+    ``bytes`` written as it is, and a burst's reads go to the recorder in one ``writev``: no slicing
+    of a shared buffer per read, the least Python per read of the ways measured. With ``drain``,
+    reads go on until nothing is left (the child has exited).
     """
-    master, buffer = output.master, output.buffer
-    last_start = len(buffer) - MIN_ROOM  # a read that would start later ends the burst
+    read, write = os.read, os.write  # looked up once: this runs per 4 KiB of a flood
+    parts: list[bytes] = []
     filled = 0
     alive = True
     while True:
         try:
-            n = os.readv(master, (buffer[filled:],))
+            data = read(master, READ_SIZE - filled)  # a burst is READ_SIZE at most
         except BlockingIOError:
             break
         except OSError:  # EIO: every process on the PTY closed it
-            n = 0
+            data = b""
+        n = len(data)
         if not n:
             alive = False
             break
-        _write_all(stdout, buffer[filled : filled + n])
+        try:
+            written = write(stdout, data)
+        except OSError:  # would block, or worse: _write_all waits, or knows what to do
+            written = 0
+        if written < n:
+            _write_all(stdout, memoryview(data)[written:])
+        parts.append(data)
         filled += n
-        if filled > last_start:
+        if filled >= BURST or len(parts) >= MAX_PARTS:
             if not drain:
                 break  # back to select: typed keys and signals wait no longer than one burst
-            recorder.send(channel.OUTPUT, buffer[:filled])
-            filled = 0
+            recorder.send_parts(channel.OUTPUT, parts)
+            parts, filled = [], 0
         elif n < FULL_READ and not drain:
             break
-    if filled:
-        recorder.send(channel.OUTPUT, buffer[:filled])
+    if parts:
+        recorder.send_parts(channel.OUTPUT, parts)
     return alive
 
 

@@ -241,6 +241,10 @@ class _FrameHandler:
             self._cast.output(at, data)
             for mark in self._marks.feed(data, at):
                 self._commands.mark(mark, int(mark.at * 1000 + self._epoch_offset_ms))
+                if mark.kind == "C":
+                    self._agents.command_started(mark.at)
+                elif mark.kind == "D":
+                    self._agents.command_ended()
             self._sampler.output(data)
             self._secret.output(data)
         elif kind == channel.INPUT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -124,3 +125,21 @@ def wait_for_process(*argv: str, timeout: float = 15.0) -> int:
                     continue
         time.sleep(0.05)
     raise AssertionError(f"{' '.join(argv)} did not start within {timeout} s")
+
+
+def forked_recorder(wrapper: int, timeout: float = 15.0) -> int:
+    """The wrapper's child that is a fork of it (same command line), once its other child has
+    exec'd the program: before that, ptyprocess's own fork has the wrapper's command line too."""
+    wanted = Path(f"/proc/{wrapper}/cmdline").read_bytes()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children: dict[int, bytes] = {}
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == wrapper:
+                    children[int(entry.name)] = (entry / "cmdline").read_bytes()
+        forks = [pid for pid, cmdline in children.items() if cmdline == wanted]
+        if len(forks) == 1 and len(children) == 2:
+            return forks[0]
+        time.sleep(0.002)
+    raise AssertionError(f"the wrapper forked no recorder within {timeout} s")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
-from shell_helpers import actions, ended_sessions, live_entry, only_session, python_program_on_path
+from shell_helpers import (
+    actions,
+    ended_sessions,
+    forked_recorder,
+    live_entry,
+    only_session,
+    python_program_on_path,
+)
 
 FAKE_AGENT = """\
 import sys
@@ -67,6 +76,60 @@ def test_agent_session_prompts_and_responses(shell, claude_on_path: Path, tmp_pa
     assert all(r["source"] == "agent" for r in actions(info, "agent_response"))
     (end,) = actions(info, "agent_session_end")
     assert end["agent"] == "claude"
+
+
+def test_keys_typed_before_the_agent_is_seen_are_its_prompt(shell, claude_on_path: Path) -> None:
+    """A prompt typed once the shell has started the agent's command, before the recorder's
+    sampler has seen the agent (it samples at 10 Hz; here it is stopped meanwhile, as a loaded
+    machine would delay it): it is the agent's first prompt, the agent having had the terminal
+    since the shell's command-start mark; the command line typed at the shell is not."""
+    s = shell()
+    s.prompt()
+    recorder = forked_recorder(s.child.pid)
+    s.child.sendline("claude --model test")
+    s.child.expect(r"\x1b\]6973;[0-9a-f]+;C;")  # the shell has run the command: its start is marked
+    os.kill(recorder, signal.SIGSTOP)
+    try:
+        s.child.send("write a haiku\r")
+        s.child.expect_exact("Answer: ukiah a etirw")  # output does not wait for the recorder
+        s.child.expect_exact("agent> ")
+    finally:
+        os.kill(recorder, signal.SIGCONT)
+    info = _leave(s)
+    assert [p["text"] for p in actions(info, "agent_prompt")] == ["write a haiku", "/exit"]
+    assert any("Answer: ukiah a etirw" in r["text"] for r in actions(info, "agent_response"))
+
+
+def test_keys_typed_in_a_subshell_are_not_the_prompts_of_an_agent_it_starts(shell, claude_on_path: Path) -> None:
+    """A command that is a shell of its own (`poetry shell`, `nix develop`): the agent started in
+    it is not the first program of the outer command, so the keys typed into the subshell before
+    it (its command line included) are not the agent's prompts."""
+    s = shell()
+    s.prompt()
+    s.child.sendline("sh")
+    time.sleep(0.5)  # the sampler sees the subshell
+    s.child.sendline("echo in-$((6*7))")
+    s.child.expect_exact("in-42")
+    s.child.sendline("claude --model test")
+    s.child.expect_exact("agent> ")
+    time.sleep(0.3)
+    s.child.send("write a haiku\r")
+    s.child.expect_exact("Answer: ukiah a etirw")
+    s.child.expect_exact("agent> ")
+    info = _leave(s, shells=2)
+    assert [p["text"] for p in actions(info, "agent_prompt")] == ["write a haiku", "/exit"]
+
+
+def _leave(s, shells: int = 1):
+    """``/exit`` the agent once its answer has settled, then each shell; the session, ended."""
+    time.sleep(0.3)
+    s.child.send("/exit\r")
+    for _ in range(shells - 1):
+        s.child.sendline("exit")
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    return only_session(ended=True)
 
 
 def test_agent_as_the_terminal_command(shell, claude_on_path: Path) -> None:

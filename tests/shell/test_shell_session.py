@@ -20,6 +20,7 @@ from shell_helpers import (
     actions,
     cast_file,
     ended_sessions,
+    forked_recorder,
     live_entry,
     only_session,
     screens,
@@ -420,24 +421,6 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     assert recorded + sum(int(m[1]) for m in lost) == message  # everything the terminal showed
 
 
-def _forked_recorder(wrapper: int, timeout: float = 15.0) -> int:
-    """The wrapper's child that is a fork of it (same command line), once its other child has
-    exec'd the program: before that, ptyprocess's own fork has the wrapper's command line too."""
-    wanted = Path(f"/proc/{wrapper}/cmdline").read_bytes()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children: dict[int, bytes] = {}
-        for entry in Path("/proc").iterdir():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == wrapper:
-                    children[int(entry.name)] = (entry / "cmdline").read_bytes()
-        forks = [pid for pid, cmdline in children.items() if cmdline == wanted]
-        if len(forks) == 1 and len(children) == 2:
-            return forks[0]
-        time.sleep(0.002)
-    raise AssertionError(f"the wrapper forked no recorder within {timeout} s")
-
-
 def test_output_passes_while_the_recorder_starts_and_keys_wait_for_it(shell) -> None:
     """The recorder is stopped (SIGSTOP) before it is ready — it has not even registered the
     session: the program's output reaches the terminal at once, a key typed meanwhile reaches the
@@ -447,7 +430,7 @@ def test_output_passes_while_the_recorder_starts_and_keys_wait_for_it(shell) -> 
     from crowdcode_sdk import Locations
 
     s = shell("--", "sh", "-c", "echo started-$((6*7)); read line; echo got-$line")
-    recorder = _forked_recorder(s.child.pid)
+    recorder = forked_recorder(s.child.pid)
     os.kill(recorder, signal.SIGSTOP)
     stopped = time.monotonic()  # keys are held for 5 s at most from just before this
     try:

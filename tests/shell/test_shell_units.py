@@ -299,6 +299,54 @@ def test_what_is_dropped_until_the_end_is_still_announced(last: bytes | None) ->
     assert [f.kind for f in frames[-len(ending) :]] == ending
 
 
+def test_before_the_recorder_is_ready_a_full_channel_holds_the_output_instead_of_losing_it() -> None:
+    """A real program flooding its PTY through the pass-through loop, and a recorder that neither
+    reads nor is ready for its first second (still importing its modules on a loaded machine), with
+    a channel buffer of 256 KiB: the loop stops reading the program's output while the channel is
+    full, and once the recorder reads, every byte has reached both the terminal and the recorder,
+    in order, with nothing dropped and no gap."""
+    lines = 1_000_000  # 6.9 MB: far more than the channel's pipe (1 MiB) and buffer together
+    child = pty_loop.spawn(["sh", "-c", f"stty raw -echo; seq 1 {lines}"], dict(os.environ), (80, 24))
+    frames_r, frames_w = channel.pipe()
+    writer = channel.ChannelWriter(frames_w, max_buffer=256 << 10)
+    ready_r, ready_w = os.pipe()
+    terminal_r, terminal_w = os.pipe()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    shown, recorded = bytearray(), bytearray()
+    shown_when_ready: list[int] = []
+
+    def read_all(fd: int, into: bytearray) -> None:
+        while chunk := os.read(fd, 1 << 20):
+            into += chunk
+
+    def recorder() -> None:
+        time.sleep(1.0)
+        shown_when_ready.append(len(shown))
+        os.write(ready_w, b"{}\n")
+        read_all(frames_r, recorded)
+
+    threads = [threading.Thread(target=read_all, args=(terminal_r, shown)), threading.Thread(target=recorder)]
+    for thread in threads:
+        thread.start()
+    try:
+        status = pty_loop.run(child, writer, stdin=stdin, stdout=terminal_w, ready=ready_r)
+        writer.close()
+    finally:
+        os.close(terminal_w)
+        for thread in threads:
+            thread.join(30)
+        for fd in (stdin, ready_r, ready_w, terminal_r, frames_r):
+            os.close(fd)
+    assert status == 0 and not any(thread.is_alive() for thread in threads)
+    assert writer.dropped_total == 0
+    assert shown_when_ready[0] <= (1 << 20) + (256 << 10) + 2 * pty_loop.READ_SIZE  # the program was held
+    expected = "".join(f"{n}\n" for n in range(1, lines + 1)).encode()
+    assert bytes(shown).replace(b"\r\n", b"\n") == expected
+    frames = _frames_in(bytes(recorded))
+    assert not [f for f in frames if f.kind == channel.GAP]
+    assert b"".join(f.data for f in frames if f.kind == channel.OUTPUT) == bytes(shown)
+
+
 def _frames_in(stream: bytes) -> list[channel.Frame]:
     frames, used = channel.complete_frames(bytearray(stream), len(stream))
     assert used == len(stream)
@@ -371,7 +419,6 @@ def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> Non
     frames_r, frames_w = channel.pipe()
     os.set_blocking(frames_r, False)
     writer = channel.ChannelWriter(frames_w)
-    output = pty_loop._OutputReader(master)
     shown, recorded, bursts = bytearray(), bytearray(), 0
 
     def drain(fd: int, into: bytearray) -> None:
@@ -386,7 +433,7 @@ def test_a_flood_is_passed_in_bounded_bursts_and_recorded_byte_for_byte() -> Non
         while alive:
             select.select([master], [], [], 5)
             before = len(shown)
-            alive = pty_loop._pass_output(output, terminal_w, writer)
+            alive = pty_loop._pass_output(master, terminal_w, writer)
             drain(terminal_r, shown)
             assert len(shown) - before <= pty_loop.READ_SIZE
             bursts += 1
