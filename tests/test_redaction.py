@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from crowdcode_sdk.positions import apply_change, utf16_len
 from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, find_secrets, patterns
-from crowdcode_sdk.redaction.detector import _KEYWORD_MAPS
+from crowdcode_sdk.redaction.detector import _ENTROPY_PLUGINS, _KEYWORD_MAPS, maybe_secret
 from crowdcode_sdk.schema import TextChange, decode_event
 
 ALICE = IdentityMasker(Identity(home="/home/alice", user="alice", host="alice-laptop"))
@@ -361,6 +361,46 @@ def test_a_detector_is_skipped_only_when_its_regex_cannot_match(source, regex, n
     matching = data.draw(st.from_regex(regex, fullmatch=False), label=source)
     assert regex.search(matching)
     assert any(needle in matching.casefold() for needle in needed), (needed, matching)
+
+
+def _gate_cases() -> list[tuple[str, re.Pattern[str]]]:
+    """Every regex a detector finds a secret with, as long as the detector wants it (the entropy
+    plugins' quoted values from 16 characters on)."""
+    cases = [(source, regex) for source, regex, _ in _needle_cases()]
+    cases += [
+        (type(plugin).__name__, re.compile(plugin.regex.pattern.replace("]+)", "]{16,})")))
+        for plugin in _ENTROPY_PLUGINS
+    ]
+    return [*cases, ("TOKEN", patterns.TOKEN)]
+
+
+@pytest.mark.parametrize(("source", "regex"), _gate_cases(), ids=lambda v: str(v)[:30])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_the_gate_lets_through_every_text_a_detector_matches(source, regex, data) -> None:  # type: ignore[no-untyped-def]
+    """The one regex that rejects whole chunks of terminal output and lines before any detector
+    runs finds something in every text the detectors' regexes match (drawn from each regex,
+    within random text, Unicode spaces and digits included)."""
+    matching = data.draw(st.from_regex(regex, fullmatch=False), label=source)
+    assert regex.search(matching)
+    assert maybe_secret(matching), matching
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    17 src/app/module_17.py: 3 passed in 0.7s",
+        "       7 ok  49 ms",
+        'user = lookup_user(event["userId"])',
+        "PASSED tests/test_app.py::test_reset_flow[sqlite]",
+        "Compiling serde_json v1.0.108",
+    ],
+)
+def test_the_gate_rejects_lines_that_cannot_hold_a_secret(line: str) -> None:
+    """Test output with paths and "passed", code without a secret-sounding assignment: no
+    detector runs on them (a word like ``pass`` or a path of 16 characters no longer lets
+    them through)."""
+    assert not maybe_secret(line)
 
 
 def test_a_kubernetes_value_of_letters_only_is_not_taken_for_a_name() -> None:

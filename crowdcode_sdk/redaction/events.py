@@ -23,12 +23,11 @@ import orjson
 
 from .. import journal
 from ..ignore import is_secret
-from .detector import Finding, find_secrets, merge
+from .detector import Finding, find_secrets, maybe_secret, merge
 from .identity import IdentityMasker
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
 from .masking import mask_all, mask_spans
-from .patterns import maybe_secret
 from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
 
 PATH_KEYS = frozenset({"file", "previousFile", "cwd"})
