@@ -239,13 +239,15 @@ class Redactor:
     def _fields(self, action: dict[str, Any], stream: str) -> dict[str, Any]:
         """An edit's or a keystroke's other fields, redacted: one keystroke after another repeats
         them (kind, source, file), so each distinct set is redacted once per batch."""
-        fields = tuple((k, v) for k, v in action.items() if k != stream)
+        others = dict(action)
+        others.pop(stream, None)
+        fields = tuple(others.items())
         try:
             done = self._field_cache.get(fields)
         except TypeError:  # a nested value: not cached
-            return self.value(dict(fields))
+            return self.value(others)
         if done is None:
-            done = self._field_cache[fields] = self.value(dict(fields))
+            done = self._field_cache[fields] = self.value(others)
         return dict(done)
 
     def _observation(self, observation: dict[str, Any]) -> dict[str, Any]:

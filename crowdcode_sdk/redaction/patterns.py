@@ -23,7 +23,6 @@ import re
 import re._constants as sre_constants  # type: ignore[import-not-found]  # the parser's own names
 import re._parser as sre_parse  # type: ignore[import-not-found]  # (no stubs; sre_parse is its deprecated alias)
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,12 +318,6 @@ def _characters(op: Any, argument: Any) -> str | None:
         else:  # a category too: Python's \d is every script's digits
             return None
     return chars if len(chars) <= 16 else None
-
-
-def needles_of_all(regexes: Iterable[re.Pattern[str]]) -> frozenset[str] | None:
-    """:func:`needles` of a detector made of several regexes: any of theirs (None if one has none)."""
-    found = [needles(regex) for regex in regexes]
-    return None if any(f is None for f in found) else frozenset().union(*(f for f in found if f is not None))
 
 
 _TEMPLATE = re.compile(r"^\$\{?[A-Za-z_]|^%\(|^\{\{|^<[^>]*>$|\*{4}|^\.\.\.$")
