@@ -323,13 +323,17 @@ def _characters(op: Any, argument: Any) -> str | None:
 _TEMPLATE = re.compile(r"^\$\{?[A-Za-z_]|^%\(|^\{\{|^<[^>]*>$|\*{4}|^\.\.\.$")
 _CODE_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*[.\[(]")
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_LETTERS = re.compile(r"[A-Za-z_]+")
+_HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+_GIT_ID = re.compile(r"[0-9a-f]{40}")
+_CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"[0-9]"))
 
 
 def _reads_as_identifier(value: str) -> bool:
     """``user_password``, ``getDbPassword``, ``DB_PASSWORD``: a name made of words, as code
     assigns it. A token of random letters (base64 without a digit, as a k8s secret can be) splits
     into one-letter fragments instead."""
-    if not re.fullmatch(r"[A-Za-z_]+", value) or _encodes_printable(value):
+    if not _LETTERS.fullmatch(value) or _encodes_printable(value):
         return False
     words = _WORD.findall(value)
     return all(len(w) >= 2 for w in words) and sum(map(len, words)) >= 3 * len(words)
@@ -351,10 +355,10 @@ def looks_random(token: str) -> bool:
     """
     if _encodes_text(token):
         return False
-    if re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", token):
-        return len(token) >= 32 and shannon_entropy(token) >= 3.0 and not re.fullmatch(r"[0-9a-f]{40}", token)
-    classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
-    if classes < 3 or re.fullmatch(r"[A-Za-z_]+", token):
+    if _HEX.fullmatch(token):
+        return len(token) >= 32 and shannon_entropy(token) >= 3.0 and not _GIT_ID.fullmatch(token)
+    classes = sum(class_.search(token) is not None for class_ in _CLASSES)
+    if classes < 3 or _LETTERS.fullmatch(token):
         return False
     if token.count("_") + token.count("-") > len(token) // 6:  # snake_case or kebab-case words
         return False

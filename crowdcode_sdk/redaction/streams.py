@@ -177,7 +177,8 @@ class ShadowDocument:
         units[offset:end] = new
         first = sequence << _ORIGIN_SHIFT
         self.origins[offset:end] = range(first, first + len(new))
-        if not self._may_hold_a_key and (length or not _KEY_LETTERS.isdisjoint(text)):
+        typed_key_letter = text in _KEY_LETTERS if len(text) == 1 else not _KEY_LETTERS.isdisjoint(text)
+        if not self._may_hold_a_key and (length or typed_key_letter):
             # a new "PRIVATE KEY" overlaps the edit (so it holds one of its letters) or its cut
             near = "".join(self.units[max(0, offset - len(_KEY)) : offset + len(new) + len(_KEY)])
             self._may_hold_a_key = _KEY in near
