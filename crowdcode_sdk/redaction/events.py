@@ -85,7 +85,8 @@ class Redactor:
         found = find_secrets(text)
         if found:
             self.known.remember(text, found)
-        return merge(found + self.identity.find(text) + self.known.find(text))
+        others = self.identity.find(text) + (self.known.find(text) if self.known else [])
+        return merge(found + others) if others else found
 
     def may_hold(self, text: str) -> bool:
         """False only when :meth:`scan` finds nothing in any line of ``text``: the detectors' own

@@ -227,7 +227,8 @@ class ShadowDocument:
         else:
             line_start, line_end = self._line_around(start, end)
             line = "".join(self.units[line_start:line_end])
-        if max(self.origins[line_start:line_end], default=-1) < 0:
+        typed_here = start < end and self.origins[start] >= 0  # the usual case: the edit's own unit
+        if not typed_here and max(self.origins[line_start:line_end], default=-1) < 0:
             return  # nothing the edits typed
         for f in scan(line):
             marks.add(self.origins[line_start + f.start : line_start + f.end], f.category)
