@@ -77,7 +77,7 @@ def _needed(regexes: Iterable[re.Pattern[str]]) -> str:
     none, or ``.`` (anything: the detector always runs) when RE2 would read it otherwise."""
     alternatives = []
     for regex in regexes:
-        found = needles(regex, fold=False)
+        found = needles(regex)
         if found is not None:
             spelled = "|".join(map(re.escape, sorted(found, key=len, reverse=True)))
             alternatives.append(f"(?i:{spelled})" if ignores_case(regex) else f"(?:{spelled})")

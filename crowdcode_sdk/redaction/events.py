@@ -89,9 +89,9 @@ class Redactor:
         return merge(found + others) if others else found
 
     def may_hold(self, text: str) -> bool:
-        """False only when :meth:`scan` finds nothing in any line of ``text``: the detectors' own
-        prefilter (a long token, a secret-sounding word, a URL, ``-u``), the identity's names and
-        the known secrets' heads, each one pass over the whole text."""
+        """False only when :meth:`scan` finds nothing in any line of ``text``: the detectors'
+        conditions (one RE2 set, :func:`.detector.detectors`), the identity's names and the known
+        secrets' heads, each one pass over the whole text."""
         return "PRIVATE KEY" in text or maybe_secret(text) or self.identity.may_find(text) or self.known.may_find(text)
 
     def text(self, text: str) -> str:

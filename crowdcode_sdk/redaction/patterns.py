@@ -219,21 +219,17 @@ TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""
 
 
-def needles(regex: re.Pattern[str], fold: bool = True) -> frozenset[str] | None:
-    """Case-folded strings one of which every match of ``regex`` contains, read off its parsed
-    form; None when it has none. A line that holds none of them (case-folded, as
-    ``re.IGNORECASE`` matches) cannot match, and the regex need not run. With ``fold=False``,
-    the needles of a regex that never ignores case are as it spells them (``AP``, not ``ap``).
+def needles(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Strings one of which every match of ``regex`` contains, as the regex spells them (in any
+    case where it :func:`ignores_case`), read off its parsed form; None when it has none. A line
+    that holds none of them cannot match, and the regex need not run.
 
     A needle is a run of consecutive characters the regex requires, spelled out over small
     character classes and alternatives (``(?:r|s)k_live_`` gives ``rk_live_`` and ``sk_live_``,
     ``gl(?:pat|dt)-`` gives ``glpat-`` and ``gldt-``), so that common two-letter starts (``sk``,
     ``gl``) do not let every line through. Of the runs found, the one whose shortest needle is
     longest is kept."""
-    found = _needles(sre_parse.parse(regex.pattern, regex.flags))
-    if found is None or not (fold or ignores_case(regex)):
-        return found
-    return frozenset(needle.casefold() for needle in found)
+    return _needles(sre_parse.parse(regex.pattern, regex.flags))
 
 
 def ignores_case(regex: re.Pattern[str]) -> bool:
