@@ -2,11 +2,14 @@
 
 Run: .venv/bin/python benchmarks/redaction_throughput.py [--against CHECKOUT] [--runs R] [--chars N]
 
-Three measures, each also packed raw (a bundle without redaction) in the same process:
+Four measures, each also packed raw (a bundle without redaction) in the same process:
 - typed edits, one edit event per keystroke (code with secrets): events/s, goal 50,000;
 - a terminal's raw stream (.cast) of coloured test output with paths and "passed" (every line
-  passes the detectors' prefilter): MB/s, goal 20;
-- a .cast of quiet coloured output (no line does): MB/s, goal 20.
+  passed the detectors' old prefilter, a 16-character token or the word "pass"; none passes the
+  gate of detector.py): MB/s, goal 20;
+- a .cast of quiet coloured output (no line passes either): MB/s, goal 20;
+- a .cast of coloured log lines with an ``auth:`` field and no secret (every line passes the gate
+  and is scanned by the detectors): MB/s, goal 20.
 
 Each run is one child process per checkout, alternating (this one, then ``--against``), so that
 both see the same machine load; the figures are medians over the runs. ``--against`` is another
@@ -29,8 +32,8 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-GOALS = {"edits": 50_000.0, "cast_test_output": 20.0, "cast_quiet": 20.0}
-UNITS = {"edits": "events/s", "cast_test_output": "MB/s", "cast_quiet": "MB/s"}
+GOALS = {"edits": 50_000.0, "cast_test_output": 20.0, "cast_quiet": 20.0, "cast_scanned": 20.0}
+UNITS = {"edits": "events/s", "cast_test_output": "MB/s", "cast_quiet": "MB/s", "cast_scanned": "MB/s"}
 
 
 def measure(chars: int) -> dict[str, dict[str, float]]:
@@ -49,6 +52,12 @@ def measure(chars: int) -> dict[str, dict[str, float]]:
             )
         ),
         "cast_quiet": as_cast("".join(f"\x1b[1m{i:>8}\x1b[0m ok {i * 7 % 1000:>4} ms\r\n" for i in range(60_000))),
+        "cast_scanned": as_cast(
+            "".join(
+                f"\x1b[36m12:{i % 60:02}:{i % 7:02}\x1b[0m INFO auth: session {i % 97} refreshed in 0.{i % 10}s\r\n"
+                for i in range(40_000)
+            )
+        ),
     }
 
     def seconds(fn) -> float:  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crowdcode_sdk.positions import apply_change, utf16_len
-from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, find_secrets, patterns
-from crowdcode_sdk.redaction.detector import _KEYWORD_MAPS
+from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, detector, find_secrets, patterns
+from crowdcode_sdk.redaction.detector import maybe_secret
 from crowdcode_sdk.schema import TextChange, decode_event
 
 ALICE = IdentityMasker(Identity(home="/home/alice", user="alice", host="alice-laptop"))
@@ -339,28 +339,49 @@ def test_a_secret_found_once_is_masked_in_earlier_samples_and_later_text() -> No
     assert redactor.counts["github"] == 1 and "known_secret" not in redactor.counts
 
 
-def _needle_cases() -> list[tuple[str, re.Pattern[str], frozenset[str] | None]]:
-    cases = [(rule.source, rule.regex, patterns.needles(rule.regex)) for rule in patterns.RULES]
-    for _category, plugin in patterns.PLUGINS:
-        needed = patterns.needles_of_all(plugin.denylist)
-        cases += [(type(plugin).__name__, regex, needed) for regex in plugin.denylist]
-    cases.append(("assignment", patterns.ASSIGNMENT, patterns.needles(patterns.ASSIGNMENT)))
-    keyword = [regex for denylist in _KEYWORD_MAPS for regex in denylist]
-    cases += [("detect-secrets keyword", regex, patterns.needles_of_all(keyword)) for regex in keyword]
-    return cases
+def _detector_cases() -> list[tuple[str, re.Pattern[str], int]]:
+    """Every regex a detector finds a secret with, as long as the detector wants it (the entropy
+    plugins' quoted values from 16 characters on), with the detector's index."""
+    cases = [(rule.source, rule.regex, index) for index, rule in enumerate(patterns.RULES)]
+    for index, (_category, plugin) in enumerate(patterns.PLUGINS, start=len(patterns.RULES)):
+        cases += [(type(plugin).__name__, regex, index) for regex in plugin.denylist]
+    cases.append(("assignment", patterns.ASSIGNMENT, detector._ASSIGNMENT_INDEX))
+    keyword = [regex for denylist in detector._KEYWORD_MAPS for regex in denylist]
+    cases += [("detect-secrets keyword", regex, detector._KEYWORD_INDEX) for regex in keyword]
+    for plugin in detector._ENTROPY_PLUGINS:
+        wanted = re.compile(plugin.regex.pattern.replace("]+)", "]{16,})"))
+        cases.append((type(plugin).__name__, wanted, detector._ENTROPY_INDEX))
+    return [*cases, ("TOKEN", patterns.TOKEN, detector._TOKEN_INDEX)]
 
 
-@pytest.mark.parametrize(("source", "regex", "needed"), _needle_cases(), ids=lambda v: str(v)[:30])
-@settings(max_examples=20, deadline=None)
+@pytest.mark.parametrize(("source", "regex", "index"), _detector_cases(), ids=lambda v: str(v)[:30])
+@settings(max_examples=30, deadline=None)
 @given(data=st.data())
-def test_a_detector_is_skipped_only_when_its_regex_cannot_match(source, regex, needed, data) -> None:  # type: ignore[no-untyped-def]
-    """Text the regex matches (drawn from the regex itself, within random text) always holds one
-    of its needles: skipping the regex on a line without them loses nothing."""
-    if needed is None:
-        return
+def test_a_detector_is_skipped_only_when_its_regex_cannot_match(source, regex, index, data) -> None:  # type: ignore[no-untyped-def]
+    """Text a detector's regex matches (drawn from the regex itself, within random text, Unicode
+    digits and spaces included) always meets the detector's condition: skipping the detector on
+    a line, or a whole chunk of terminal output, where its condition finds nothing loses nothing."""
     matching = data.draw(st.from_regex(regex, fullmatch=False), label=source)
     assert regex.search(matching)
-    assert any(needle in matching.casefold() for needle in needed), (needed, matching)
+    assert index in detector.detectors(matching), (detector._CONDITIONS[index], matching)
+    assert index in detector.detectors(f"ok\r\n{matching}\r\n3 passed")  # within a chunk
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    17 src/app/module_17.py: 3 passed in 0.7s",
+        "       7 ok  49 ms",
+        'user = lookup_user(event["userId"])',
+        "PASSED tests/test_app.py::test_reset_flow[sqlite]",
+        "Compiling serde_json v1.0.108",
+    ],
+)
+def test_the_gate_rejects_lines_that_cannot_hold_a_secret(line: str) -> None:
+    """Test output with paths and "passed", code without a secret-sounding assignment: no
+    detector runs on them (a word like ``pass`` or a path of 16 characters no longer lets
+    them through)."""
+    assert not maybe_secret(line)
 
 
 def test_a_kubernetes_value_of_letters_only_is_not_taken_for_a_name() -> None:

@@ -8,10 +8,13 @@ found again in the line. No plugin's ``verify`` is ever called: nothing goes to 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
+import re2  # type: ignore[import-untyped]
 from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string, is_templated_secret
 from detect_secrets.plugins import keyword as ds_keyword
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
@@ -21,13 +24,13 @@ from .patterns import (
     ASSIGNMENT,
     PLUGINS,
     RULES,
+    SECRET_WORD,
     TOKEN,
     assignment_value_is_secret,
+    ignores_case,
     is_digest,
     looks_random,
-    maybe_secret,
     needles,
-    needles_of_all,
 )
 
 
@@ -62,74 +65,130 @@ def _plausible(value: str) -> bool:
     return not (is_sequential_string(value) or is_potential_uuid(value) or is_templated_secret(value))
 
 
-def _needle_table() -> tuple[tuple[tuple[str, int], ...], int]:
-    """Which detectors each needle lets run, as bits (``RULES``, then ``PLUGINS``, then the
-    assignment and keyword detectors), and the bits of those without needles, which always run.
-    One ``in`` per distinct needle decides for all of them, instead of a regex search each."""
-    detectors = [
-        *(needles(rule.regex) for rule in RULES),
-        *(needles_of_all(plugin.denylist) for _, plugin in PLUGINS),  # type: ignore[attr-defined]
-        needles(ASSIGNMENT),
-        needles_of_all(regex for denylist in _KEYWORD_MAPS for regex in denylist),
-    ]
-    table: dict[str, int] = {}
-    always = 0
-    for bit, required in enumerate(detectors):
-        if required is None:
-            always |= 1 << bit
-        for needle in required or ():
-            table[needle] = table.get(needle, 0) | 1 << bit
-    return tuple(table.items()), always
+_WORD = r"[\p{L}\p{N}\p{M}_]"
+_SPACE = r"[\s\v\p{Z}\x1c-\x1f\x85]"
+r"""Python's ``\w`` and ``\s`` (Unicode) as RE2 spells them (its own are ASCII): a condition
+must find whatever the detectors' Python regexes find."""
 
 
-_NEEDLES, _ALWAYS = _needle_table()
-_ASSIGNMENT_BIT = len(RULES) + len(PLUGINS)
-_KEYWORD_BIT = _ASSIGNMENT_BIT + 1
+def _needed(regexes: Iterable[re.Pattern[str]]) -> str:
+    """What every match of one of ``regexes`` contains, as an RE2 pattern: their needles
+    (:func:`.needles`, in case where the regex keeps case), or the regex itself when it has
+    none, or ``.`` (anything: the detector always runs) when RE2 would read it otherwise."""
+    alternatives = []
+    for regex in regexes:
+        found = needles(regex)
+        if found is not None:
+            spelled = "|".join(map(re.escape, sorted(found, key=len, reverse=True)))
+            alternatives.append(f"(?i:{spelled})" if ignores_case(regex) else f"(?:{spelled})")
+            continue
+        pattern = regex.pattern.replace(r"\d", r"\p{Nd}")
+        if re.search(r"\\[wWsSbBDAZ0-9]|\(\?[<=!P]|[\^$]", pattern):
+            return "."
+        alternatives.append(f"(?i:{pattern})" if regex.flags & re.IGNORECASE else f"(?:{pattern})")
+    return "|".join(alternatives)
 
 
-@lru_cache(maxsize=1 << 16)
+_DENY = ds_keyword.DENYLIST_REGEX
+_CONDITIONS = (
+    *(_needed([rule.regex]) for rule in RULES),
+    *(_needed(plugin.denylist) for _, plugin in PLUGINS),  # type: ignore[attr-defined]
+    # ASSIGNMENT: the secret word, the rest of the name, then the assignment sign.
+    rf"(?i:{SECRET_WORD})[A-Za-z0-9_\-.]*[\"']?{_SPACE}*[:=]",
+    # detect-secrets' keyword detector: the denylisted word, then an assignment, a comparison or
+    # (C's ``char password[] = "…";``, Go's forms) a quote after one token; or a comparison before.
+    rf"(?i:{_DENY}){_WORD}*(?:[\]'\"]{{0,2}}{_SPACE}*[:=!]|\S*{_SPACE}*['\"`])|[!=]{{2}}{_SPACE}*{_WORD}*(?i:{_DENY})",
+    # the entropy plugins: a quoted value of 16 or more (hex is a subset of the charset)
+    r"['\"][A-Za-z0-9+/\\\-_=]{16}",
+    # TOKEN: an unquoted run of 32
+    r"[A-Za-z0-9+/_\-]{32}",
+)
+"""For each detector, by its index (``RULES``, then ``PLUGINS``, then the assignment, keyword,
+entropy and token rules), an RE2 pattern that finds something in every line where the detector
+can find a secret: what every match of it contains. For the two that name a secret by a word,
+that is the word with what must follow it (``pass`` alone is in "3 passed", ``password =`` is
+not). No condition has anchors or lookarounds, so one that finds nothing in a text finds nothing
+in any of its lines. ``tests/test_redaction.py`` draws text from every detector's regexes and
+checks that its condition finds it."""
+_ASSIGNMENT_INDEX = len(RULES) + len(PLUGINS)
+_KEYWORD_INDEX = _ASSIGNMENT_INDEX + 1
+_ENTROPY_INDEX = _ASSIGNMENT_INDEX + 2
+_TOKEN_INDEX = _ASSIGNMENT_INDEX + 3
+
+
+def _condition_set() -> Any:
+    """All the conditions in one RE2 set: one pass over a text (a whole chunk of terminal
+    output, or one line) says which detectors can find anything in it. Python's ``re`` tries
+    an alternation's ~150 branches at every position, about 1000 times as slow on a chunk."""
+    conditions = re2.Set.SearchSet()
+    for condition in _CONDITIONS:
+        conditions.Add(condition)
+    conditions.Compile()
+    return conditions
+
+
+_CONDITION_SET = _condition_set()
+
+
+def detectors(text: str) -> list[int]:
+    """The detectors that can find anything in ``text`` (their indices in :data:`_CONDITIONS`),
+    in order. All of them for a text RE2 cannot take (a lone surrogate half, as a shadow
+    document holds of an emoji)."""
+    try:
+        found = _CONDITION_SET.Match(text)
+    except UnicodeEncodeError:
+        return list(range(len(_CONDITIONS)))
+    return sorted(found) if found else []
+
+
+def maybe_secret(text: str) -> bool:
+    """False only when no detector can find anything in any line of ``text``."""
+    return bool(detectors(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def _scan_line(line: str) -> tuple[Finding, ...]:
     """Findings in one line, in priority order (provider formats first, entropy last). A
-    detector runs only when the line holds what each of its matches needs (:mod:`.patterns`:
-    the literal needles of a rule or plugin, the word of the assignment and keyword detectors)."""
-    if len(line) < 8 or not maybe_secret(line):
+    detector runs only when the line holds what each of its matches needs (:data:`_CONDITIONS`)."""
+    if len(line) < 8:
         return ()
     found: list[Finding] = []
-    folded = line.casefold()
-    run = _ALWAYS
-    for needle, detectors in _NEEDLES:
-        if needle in folded:
-            run |= detectors
-    for bit, rule in enumerate(RULES):
-        if run >> bit & 1:
+    for index in detectors(line):  # in priority order: provider formats first, entropy last
+        if index < len(RULES):
+            rule = RULES[index]
             for match in rule.regex.finditer(line):
                 group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
                 found.append(Finding(match.start(group), match.end(group), rule.category))
-    for bit, (category, plugin) in enumerate(PLUGINS, start=len(RULES)):
-        if run >> bit & 1:
+        elif index < _ASSIGNMENT_INDEX:
+            category, plugin = PLUGINS[index - len(RULES)]
             for value in set(plugin.analyze_string(line)):
                 found.extend(Finding(s, e, category) for s, e in _occurrences(line, value))
-    if run >> _ASSIGNMENT_BIT & 1:
-        for match in ASSIGNMENT.finditer(line):
-            group = next(g for g in (1, 2, 3) if match.group(g) is not None)
-            if assignment_value_is_secret(match.group(group), quoted=group != 3):
-                found.append(Finding(match.start(group), match.end(group), "password_assignment"))
-    if run >> _KEYWORD_BIT & 1:
-        for denylist in _KEYWORD_MAPS:
-            for value in set(_KEYWORD.analyze_string(line, denylist)):
-                value = value.strip("'\"")
-                quoted = f'"{value}"' in line or f"'{value}'" in line
-                if len(value) >= 4 and _plausible(value) and assignment_value_is_secret(value, quoted=quoted):
-                    found.extend(Finding(s, e, "password_assignment") for s, e in _occurrences(line, value))
-    for plugin in _ENTROPY_PLUGINS:
-        for value in set(plugin.analyze_string(line)):
-            if len(value) >= 16 and _plausible(value) and looks_random(value):
-                found.extend(
-                    Finding(s, e, "high_entropy") for s, e in _occurrences(line, value) if not is_digest(line, s)
-                )
-    for match in TOKEN.finditer(line):
-        if looks_random(match.group(1)) and _plausible(match.group(1)) and not is_digest(line, match.start(1)):
-            found.append(Finding(match.start(1), match.end(1), "high_entropy"))
+        elif index == _ASSIGNMENT_INDEX:
+            for match in ASSIGNMENT.finditer(line):
+                group = next(g for g in (1, 2, 3) if match.group(g) is not None)
+                if assignment_value_is_secret(match.group(group), quoted=group != 3):
+                    found.append(Finding(match.start(group), match.end(group), "password_assignment"))
+        elif index == _KEYWORD_INDEX:
+            for denylist in _KEYWORD_MAPS:
+                for value in set(_KEYWORD.analyze_string(line, denylist)):
+                    value = value.strip("'\"")
+                    quoted = f'"{value}"' in line or f"'{value}'" in line
+                    if len(value) >= 4 and _plausible(value) and assignment_value_is_secret(value, quoted=quoted):
+                        found.extend(Finding(s, e, "password_assignment") for s, e in _occurrences(line, value))
+        elif index == _ENTROPY_INDEX:
+            for plugin in _ENTROPY_PLUGINS:
+                for value in set(plugin.analyze_string(line)):
+                    if len(value) >= 16 and _plausible(value) and looks_random(value):
+                        found.extend(
+                            Finding(s, e, "high_entropy")
+                            for s, e in _occurrences(line, value)
+                            if not is_digest(line, s)
+                        )
+        else:
+            for match in TOKEN.finditer(line):
+                token = match.group(1)
+                if looks_random(token) and _plausible(token) and not is_digest(line, match.start(1)):
+                    found.append(Finding(match.start(1), match.end(1), "high_entropy"))
     return tuple(found)
 
 
@@ -153,8 +212,14 @@ def merge(findings: list[Finding]) -> list[Finding]:
     return merged
 
 
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""Where ``str.splitlines`` cuts."""
+
+
 def find_secrets(text: str) -> list[Finding]:
     """Every secret in ``text`` (any number of lines), merged, in text order."""
+    if len(text) <= MAX_LINE and _LINE_BREAK.search(text) is None and "PRIVATE KEY" not in text:  # typing's one line
+        return merge(list(_scan_line(text)))
     found: list[Finding] = []
     if "PRIVATE KEY" in text:
         found.extend(

@@ -23,12 +23,11 @@ import orjson
 
 from .. import journal
 from ..ignore import is_secret
-from .detector import Finding, find_secrets, merge
+from .detector import Finding, find_secrets, maybe_secret, merge
 from .identity import IdentityMasker
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
 from .masking import mask_all, mask_spans
-from .patterns import maybe_secret
 from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
 
 PATH_KEYS = frozenset({"file", "previousFile", "cwd"})
@@ -86,12 +85,13 @@ class Redactor:
         found = find_secrets(text)
         if found:
             self.known.remember(text, found)
-        return merge(found + self.identity.find(text) + self.known.find(text))
+        others = self.identity.find(text) + (self.known.find(text) if self.known else [])
+        return merge(found + others) if others else found
 
     def may_hold(self, text: str) -> bool:
-        """False only when :meth:`scan` finds nothing in any line of ``text``: the detectors' own
-        prefilter (a long token, a secret-sounding word, a URL, ``-u``), the identity's names and
-        the known secrets' heads, each one pass over the whole text."""
+        """False only when :meth:`scan` finds nothing in any line of ``text``: the detectors'
+        conditions (one RE2 set, :func:`.detector.detectors`), the identity's names and the known
+        secrets' heads, each one pass over the whole text."""
         return "PRIVATE KEY" in text or maybe_secret(text) or self.identity.may_find(text) or self.known.may_find(text)
 
     def text(self, text: str) -> str:
@@ -240,13 +240,15 @@ class Redactor:
     def _fields(self, action: dict[str, Any], stream: str) -> dict[str, Any]:
         """An edit's or a keystroke's other fields, redacted: one keystroke after another repeats
         them (kind, source, file), so each distinct set is redacted once per batch."""
-        fields = tuple((k, v) for k, v in action.items() if k != stream)
+        others = dict(action)
+        others.pop(stream, None)
+        fields = tuple(others.items())
         try:
             done = self._field_cache.get(fields)
         except TypeError:  # a nested value: not cached
-            return self.value(dict(fields))
+            return self.value(others)
         if done is None:
-            done = self._field_cache[fields] = self.value(dict(fields))
+            done = self._field_cache[fields] = self.value(others)
         return dict(done)
 
     def _observation(self, observation: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,6 @@ import re
 import re._constants as sre_constants  # type: ignore[import-not-found]  # the parser's own names
 import re._parser as sre_parse  # type: ignore[import-not-found]  # (no stubs; sre_parse is its deprecated alias)
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,11 +203,11 @@ KEY_BODY_LINE = re.compile(r"(?:> )?[ \t]*(?:[A-Za-z0-9+/=]*|[A-Za-z][A-Za-z0-9-
 shell's ``> `` when a here-document's lines are echoed. A key whose
 END line is not (yet) there runs over such lines after its BEGIN line."""
 
-_SECRET_WORD = (
+SECRET_WORD = (
     r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
     r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)"
 )
-_SECRET_NAME = r"(?:[A-Za-z0-9]*[_\-.])*" + _SECRET_WORD + r"(?:[_\-.][A-Za-z0-9]*)*"
+_SECRET_NAME = r"(?:[A-Za-z0-9]*[_\-.])*" + SECRET_WORD + r"(?:[_\-.][A-Za-z0-9]*)*"
 ASSIGNMENT = re.compile(
     r"(?i)(?<![A-Za-z0-9])"
     + _SECRET_NAME
@@ -221,75 +220,116 @@ TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za
 
 
 def needles(regex: re.Pattern[str]) -> frozenset[str] | None:
-    """Case-folded strings one of which every match of ``regex`` contains, read off its parsed
-    form (a literal run of 2 or more characters, or one for each branch of a group, before
-    anything optional); None when it has none. A line that holds none of them (case-folded, as
-    ``re.IGNORECASE`` matches) cannot match, and the regex need not run."""
+    """Strings one of which every match of ``regex`` contains, as the regex spells them (in any
+    case where it :func:`ignores_case`), read off its parsed form; None when it has none. A line
+    that holds none of them cannot match, and the regex need not run.
+
+    A needle is a run of consecutive characters the regex requires, spelled out over small
+    character classes and alternatives (``(?:r|s)k_live_`` gives ``rk_live_`` and ``sk_live_``,
+    ``gl(?:pat|dt)-`` gives ``glpat-`` and ``gldt-``), so that common two-letter starts (``sk``,
+    ``gl``) do not let every line through. Of the runs found, the one whose shortest needle is
+    longest is kept."""
     return _needles(sre_parse.parse(regex.pattern, regex.flags))
 
 
+def ignores_case(regex: re.Pattern[str]) -> bool:
+    """Whether any part of ``regex`` matches without regard to case (its flags, or ``(?i:…)``)."""
+    return bool(regex.flags & re.IGNORECASE) or re.search(r"\(\?[a-zA-Z-]*i", regex.pattern) is not None
+
+
+_SPELLED = 64
+"""At most this many needles spelled out for one run (the rest of the run is not used)."""
+
+
 def _needles(items: Any) -> frozenset[str] | None:
-    run = ""
-    for op, argument in items:
-        if op is sre_constants.LITERAL:
-            run += chr(argument)
-            continue
-        if len(run) >= 2:
-            return frozenset({run.casefold()})
-        run = ""
-        found = None
+    candidates = []
+    items = list(items)
+    for i, (op, argument) in enumerate(items):
+        runs, _ = _runs(items[i:], frozenset({""}))
+        if min(map(len, runs)) >= 2:
+            candidates.append(runs)
+        inner = None
         if op is sre_constants.SUBPATTERN:
-            found = _needles(argument[-1])
+            inner = _needles(argument[-1])
         elif op is sre_constants.BRANCH:
             branches = [_needles(branch) for branch in argument[1]]
             if all(b is not None for b in branches):
-                found = frozenset().union(*branches)  # type: ignore[arg-type]
-        if found is not None:
-            return found
-    return frozenset({run.casefold()}) if len(run) >= 2 else None
+                inner = frozenset().union(*branches)  # type: ignore[arg-type]
+        if inner is not None:
+            candidates.append(inner)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda runs: min(map(len, runs)))
 
 
-def needles_of_all(regexes: Iterable[re.Pattern[str]]) -> frozenset[str] | None:
-    """:func:`needles` of a detector made of several regexes: any of theirs (None if one has none)."""
-    found = [needles(regex) for regex in regexes]
-    return None if any(f is None for f in found) else frozenset().union(*(f for f in found if f is not None))
+def _runs(items: Any, runs: frozenset[str]) -> tuple[frozenset[str], bool]:
+    """``runs`` continued by the characters every match of ``items`` starts with, spelled out,
+    and whether ``items`` is matched by exactly those characters (the run may go on after it)."""
+    for op, argument in items:
+        if op is sre_constants.SUBPATTERN:
+            runs, whole = _runs(argument[-1], runs)
+            if not whole:
+                return runs, False
+            continue
+        if op is sre_constants.BRANCH:
+            ends = [_runs(branch, runs) for branch in argument[1]]
+            joined = frozenset().union(*(end for end, _ in ends))
+            if len(joined) > _SPELLED:
+                return runs, False
+            runs = joined
+            if not all(whole for _, whole in ends):
+                return runs, False
+            continue
+        if op is sre_constants.MAX_REPEAT and argument[0] == argument[1] and argument[0] <= 8:
+            repeated, whole = runs, True
+            for _ in range(argument[0]):
+                repeated, whole = _runs(argument[2], repeated)
+                if not whole:
+                    break
+            if len(repeated) > _SPELLED:
+                return runs, False
+            runs = repeated
+            if not whole:
+                return runs, False
+            continue
+        chars = _characters(op, argument)
+        if chars is None or len(chars) * len(runs) > _SPELLED:
+            return runs, False
+        runs = frozenset(run + c for run in runs for c in chars)
+    return runs, True
 
 
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{16}")
-_SECRET_WORDS = (
-    "key",
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "auth",
-    "credential",
-    "bearer",
-    "contrase",
-    "dsn",
-    "://",
-    "-u",
-    "--user",
-)
-
-
-def maybe_secret(line: str) -> bool:
-    """A cheap test that a line may hold a secret at all: every detector needs a long token, a
-    URL with credentials or a secret-sounding name, and most lines of code and output have none."""
-    lowered = line.lower()
-    return any(word in lowered for word in _SECRET_WORDS) or _LONG_TOKEN.search(line) is not None
+def _characters(op: Any, argument: Any) -> str | None:
+    """The characters one item matches, when it is a literal or a small class (up to 16)."""
+    if op is sre_constants.LITERAL:
+        return chr(argument)
+    if op is not sre_constants.IN:
+        return None
+    chars = ""
+    for kind, value in argument:
+        if kind is sre_constants.LITERAL:
+            chars += chr(value)
+        elif kind is sre_constants.RANGE and value[1] - value[0] < 16:
+            chars += "".join(map(chr, range(value[0], value[1] + 1)))
+        else:  # a category too: Python's \d is every script's digits
+            return None
+    return chars if len(chars) <= 16 else None
 
 
 _TEMPLATE = re.compile(r"^\$\{?[A-Za-z_]|^%\(|^\{\{|^<[^>]*>$|\*{4}|^\.\.\.$")
 _CODE_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*[.\[(]")
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_LETTERS = re.compile(r"[A-Za-z_]+")
+_HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+_GIT_ID = re.compile(r"[0-9a-f]{40}")
+_CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"[0-9]"))
 
 
 def _reads_as_identifier(value: str) -> bool:
     """``user_password``, ``getDbPassword``, ``DB_PASSWORD``: a name made of words, as code
     assigns it. A token of random letters (base64 without a digit, as a k8s secret can be) splits
     into one-letter fragments instead."""
-    if not re.fullmatch(r"[A-Za-z_]+", value) or _encodes_printable(value):
+    if not _LETTERS.fullmatch(value) or _encodes_printable(value):
         return False
     words = _WORD.findall(value)
     return all(len(w) >= 2 for w in words) and sum(map(len, words)) >= 3 * len(words)
@@ -311,10 +351,10 @@ def looks_random(token: str) -> bool:
     """
     if _encodes_text(token):
         return False
-    if re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", token):
-        return len(token) >= 32 and shannon_entropy(token) >= 3.0 and not re.fullmatch(r"[0-9a-f]{40}", token)
-    classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
-    if classes < 3 or re.fullmatch(r"[A-Za-z_]+", token):
+    if _HEX.fullmatch(token):
+        return len(token) >= 32 and shannon_entropy(token) >= 3.0 and not _GIT_ID.fullmatch(token)
+    classes = sum(class_.search(token) is not None for class_ in _CLASSES)
+    if classes < 3 or _LETTERS.fullmatch(token):
         return False
     if token.count("_") + token.count("-") > len(token) // 6:  # snake_case or kebab-case words
         return False

@@ -114,13 +114,9 @@ _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "_-+/=.~")
 """Characters that continue a token (a set lookup per keystroke, not a regex match)."""
 
 
-def continues_token(text: str) -> bool:
-    """Typing ``text`` only extends the current token: no scan needed until the token ends."""
-    return text in _TOKEN_CHARS
-
-
 _KEY = "PRIVATE KEY"
 """In every private key's BEGIN line (:mod:`.key_blocks`)."""
+_KEY_LETTERS = frozenset(_KEY)
 
 
 class ShadowDocument:
@@ -165,22 +161,25 @@ class ShadowDocument:
         self._may_hold_a_key = any(_KEY in "".join(units[first:last]) for first, last in kept)
 
     def apply(self, sequence: int, offset: int, length: int, text: str, scan: Scanner, marks: Marks) -> None:
-        extends = length == 0 and continues_token(text)
-        typing_on = extends and self._pending is not None and offset == self._pending + 1
-        if not typing_on:
+        # Once per keystroke: utf16_units and origin inlined; a token character only extends the token.
+        extends = length == 0 and text in _TOKEN_CHARS
+        if not (extends and self._pending is not None and offset == self._pending + 1):
             self.flush(scan, marks)
         end = offset + length
-        if end > len(self.units):
-            missing = end - len(self.units)
-            self.units.extend(UNKNOWN * missing)
+        units = self.units
+        if end > len(units):
+            missing = end - len(units)
+            units.extend(UNKNOWN * missing)
             self.origins.extend([-1] * missing)
-        new = utf16_units(text)
+        new = list(text) if text.isascii() else utf16_units(text)
         self._edited = True
         self._last = offset + len(new)
-        self.units[offset:end] = new
-        first = origin(sequence, 0)
+        units[offset:end] = new
+        first = sequence << _ORIGIN_SHIFT
         self.origins[offset:end] = range(first, first + len(new))
-        if not self._may_hold_a_key:  # a new "PRIVATE KEY" overlaps the edit, or touches its cut
+        typed_key_letter = text in _KEY_LETTERS if len(text) == 1 else not _KEY_LETTERS.isdisjoint(text)
+        if not self._may_hold_a_key and (length or typed_key_letter):
+            # a new "PRIVATE KEY" overlaps the edit (so it holds one of its letters) or its cut
             near = "".join(self.units[max(0, offset - len(_KEY)) : offset + len(new) + len(_KEY)])
             self._may_hold_a_key = _KEY in near
         if len(new) > 1 and "\n" in text:  # a paste: scan it whole (multi-line secrets, key blocks)
@@ -216,17 +215,29 @@ class ShadowDocument:
                     marks.add(self.origins[block.start + f.start : block.start + f.end], f.category)
 
     def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
-        line_start, line_end = self._line_around(start, end)
-        if max(self.origins[line_start:line_end], default=-1) < 0:
+        # The nearest units each side, joined once: most lines end within them.
+        near_start, near_end = max(0, start - _NEAR), min(len(self.units), end + _NEAR)
+        near = "".join(self.units[near_start:near_end])
+        head = max(near.rfind("\n", 0, start - near_start), near.rfind(UNKNOWN * 8, 0, start - near_start))
+        tail = near.find("\n", end - near_start)
+        if (head >= 0 or near_start == 0) and (tail >= 0 or near_end == len(self.units)):
+            line = near[head + 1 : tail if tail >= 0 else len(near)]
+            line_start = near_start + head + 1
+            line_end = line_start + len(line)
+        else:
+            line_start, line_end = self._line_around(start, end)
+            line = "".join(self.units[line_start:line_end])
+        typed_here = start < end and self.origins[start] >= 0  # the usual case: the edit's own unit
+        if not typed_here and max(self.origins[line_start:line_end], default=-1) < 0:
             return  # nothing the edits typed
-        line = "".join(self.units[line_start:line_end])
         for f in scan(line):
             marks.add(self.origins[line_start + f.start : line_start + f.end], f.category)
 
     def _line_around(self, start: int, end: int) -> tuple[int, int]:
         """The line holding units ``start:end``, at most ``_WINDOW`` units each side; a run of 8
         unknown units also ends it. Looked for first in the nearest ``_NEAR`` units each side
-        (most lines are short): the whole window is joined only for a long line."""
+        (most lines are short, and :meth:`_scan_around` finds them so itself): the whole window
+        is joined only for a long line."""
         lo = max(0, start - _WINDOW)
         for near in (max(lo, start - _NEAR), lo):
             head = "".join(self.units[near:start])
@@ -364,7 +375,9 @@ class OutputLines:
         if not cut or "\b" in data or self._keys.open:  # a Backspace edits the line, a key's rows are masked whole
             return 0
         head = data[:cut]
-        if self._may_hold(head) or self._may_hold(self.current_line + _ESCAPE.sub("", head)):
+        if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`)
+            return 0
+        if self._may_hold(self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)):
             return 0
         self._text.clear()
         self._starts.clear()
