@@ -1,0 +1,89 @@
+"""The engine's one-way flow: other sessions' editors are asked without the engine's lock, and
+their answers come from their engine's worker, never from the control thread that received the
+question (see docs/attribution.md, "Threads and messages")."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from crowdcode_sdk import Document, Session
+from crowdcode_sdk.attribution import Attribution
+from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
+
+from .attribution_support import run_writer, start_bench
+
+HELD_S = ASK_TIMEOUT_S * 0.75
+"""How long the slow editor holds its answer back: less than the owner waits for it, so that the
+owner's question is still open while the test edits."""
+
+
+def test_an_edit_is_not_blocked_while_another_session_is_slow_to_answer(home: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "mine.txt").write_text("mine\n")
+    (ws / "theirs.txt").write_text("theirs\n")
+    bench = start_bench(ws)
+    other = Session(adapter="test-editor", editor="test", workspace=ws)
+    asked = threading.Event()
+    edited = threading.Event()
+    answered_after_edit: list[bool] = []
+
+    def slow_explain(message: dict[str, Any]) -> dict[str, Any]:
+        asked.set()
+        answered_after_edit.append(edited.wait(HELD_S))
+        return {"ok": True, "known": False}
+
+    other.add_control("explain", slow_explain)
+    other.publish(documents=[str(ws / "theirs.txt")])
+    try:
+        doc = bench.editor.open(ws / "mine.txt")
+        run_writer("write", str(ws / "theirs.txt"), "changed by a program\n")
+        assert asked.wait(30), "the owner never asked the other session's editor"
+        started = time.monotonic()
+        bench.att.edit(ws / "mine.txt", doc.replace(0, 0, "x"))
+        edited.set()
+        took = time.monotonic() - started
+        bench.settle()
+        assert answered_after_edit == [True], f"the edit waited {took:.2f} s for the other session's answer"
+        assert bench.verdicts() == [("theirs.txt", "agent")]
+        assert [a["file"] for a in bench.actions("edit")] == ["mine.txt"]
+    finally:
+        bench.close()
+        other.close()
+
+
+def test_another_session_s_editor_answers_from_its_engine_s_worker(home: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "shared.txt"
+    path.write_text("one\n")
+    bench = start_bench(ws)
+    other = Session(adapter="test-editor", editor="test", workspace=ws)
+    threads: dict[str, str] = {}
+
+    def note_thread(event: Any) -> None:
+        kind = (event.to_wire().get("action") or {}).get("kind")
+        threads.setdefault(kind, threading.current_thread().name)
+
+    other.add_listener(note_thread)
+    editor = Attribution(other, roots=[ws], watch=False)
+    try:
+        text = path.read_text()
+        doc = Document(text)
+        editor.open_document(path, text)
+        editor.edit(path, doc.replace(len(doc), len(doc), "two\n"))
+        editor.save_document(path)
+        path.write_text(doc.text)
+        bench.settle()
+        assert bench.verdicts() == [("shared.txt", "user")]
+        saved_in = [a.get("savedIn") for a in bench.actions("file_change")]
+        assert saved_in == [other.id]
+        assert "file_save" in threads, "the other session recorded no file_save"
+        assert threads["file_save"] == "crowdcode-attribution"
+    finally:
+        bench.close()
+        editor.close()
+        other.close()
