@@ -14,6 +14,7 @@ from crowdcode_sdk.attribution import Attribution
 from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
 
 from .attribution_support import run_writer, start_bench
+from .nvim_driver import wait_for
 
 HELD_S = ASK_TIMEOUT_S * 0.75
 """How long the slow editor holds its answer back: less than the owner waits for it, so that the
@@ -86,4 +87,46 @@ def test_another_session_s_editor_answers_from_its_engine_s_worker(home: Path, t
     finally:
         bench.close()
         editor.close()
+        other.close()
+
+
+def test_a_save_whose_editor_closed_before_the_decision_is_still_the_user_s(home: Path, tmp_path: Path) -> None:
+    """``:wq`` on a loaded machine: the write reaches the watcher before the editor's edits and
+    save hint, which arrive with the close, and then the editor quits. The worker is busy elsewhere
+    (another session's editor is slow to answer about its file) while the engine closes: the
+    buffer is kept until the final pass has decided its save, not dropped when the close begins."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    mine, theirs = ws / "mine.txt", ws / "theirs.txt"
+    mine.write_text("mine\n")
+    theirs.write_text("theirs\n")
+    bench = start_bench(ws)
+    bench.att.follow_editor(lambda token: None)  # its barrier comes back only after the quit
+    other = Session(adapter="test-editor", editor="test", workspace=ws)
+    asked = threading.Event()
+
+    def slow_explain(message: dict[str, Any]) -> dict[str, Any]:
+        asked.set()
+        wait_for(lambda: bench.att._stopping, timeout=HELD_S, what="the engine's close")
+        return {"ok": True, "known": False}
+
+    other.add_control("explain", slow_explain)
+    other.publish(documents=[str(theirs)])
+    closer = threading.Thread(target=bench.att.close)
+    try:
+        bench.editor.open(mine)
+        mine.write_text("mine\ntyped\n")  # the editor's write; its edits are still on their way
+        run_writer("write", str(theirs), "changed by a program\n")
+        assert asked.wait(30), "the owner never asked the other session's editor"
+        bench.editor.type(mine, "typed\n")
+        bench.att.save_document(mine)
+        bench.att.close_document(mine)
+        closer.start()
+        closer.join(30)
+        assert not closer.is_alive(), "the engine did not close"
+        assert sorted(bench.verdicts()) == [("mine.txt", "user"), ("theirs.txt", "agent")]
+        kinds = [a["kind"] for a in bench.actions("file_save", "file_close")]
+        assert kinds == ["file_save", "file_close"]
+    finally:
+        bench.close()
         other.close()
