@@ -923,45 +923,64 @@ class Attribution:
         # without it. Nothing an adapter does meanwhile moves what the step after relies on: while
         # watching only this worker sets baselines (an open of a file being decided reads the disk
         # for itself, see ``Inbox.waiting``), and edits that arrive meanwhile follow the write.
+        # Each file stops being undecided under the lock that sets its baseline, so an adapter
+        # asking (``is_reload``, ``may_be_reload``) sees either both or neither.
         for entry in entries:
-            if entry.path not in reads:
-                continue
-            root, content = reads[entry.path]
-            prepared = entry.fresh()
-            with self._lock:
-                new = prepared.new if prepared else self._baselines.of(content, defer=True)
-                old = self._baselines.get(entry.path)
-            if old is None and not new.exists:
-                continue  # created and removed unseen (atomic-write temp files, vim's 4913)
-            if old is not None and old.same_as(new):
-                if self._scan_reads.get(entry.path, -1) >= entry.first:
-                    # Changed while the initial scan ran, before the scan read it: the change
-                    # happened, but what it changed is unknown.
-                    self._scan_reads.pop(entry.path)
-                    with self._lock:
-                        self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
-                else:
-                    self._explain(entry.path, content.text, None, terminals, unchanged=True)
-                continue
-            git_source = gits.get(entry.path)
-            created = old is None or not old.exists
-            may_wait = not final and git_source is None
-            answer = self._explain(
-                entry.path,
-                content.text,
-                new.sha,
-                terminals,
-                may_wait=may_wait and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS),
-                settled=entry.deferred,
-                written_at=_written_at(entry),
-                too_large=new.skip is Skip.TOO_LARGE,
-            )
-            if may_wait and self._wait_for_editor(entry, content.text, created, answer, terminals):
-                continue
-            with self._lock:
-                self._attribute(entry, root, old, new, content.text, terminals, git_source, answer)
+            try:
+                self._decide_one(entry, reads, gits, terminals, final=final)
+            finally:
+                with self._lock:
+                    self._inbox.decided(entry.path)
         with self._lock:
             self._baselines.flush()
+
+    def _decide_one(
+        self,
+        entry: Pending,
+        reads: dict[Path, tuple[_Root, FileContent]],
+        gits: dict[Path, Source],
+        terminals: list,
+        *,
+        final: bool,
+    ) -> None:
+        if entry.path not in reads:
+            return
+        root, content = reads[entry.path]
+        prepared = entry.fresh()
+        with self._lock:
+            new = prepared.new if prepared else self._baselines.of(content, defer=True)
+            old = self._baselines.get(entry.path)
+        if old is None and not new.exists:
+            return  # created and removed unseen (atomic-write temp files, vim's 4913)
+        if old is not None and old.same_as(new):
+            if self._scan_reads.get(entry.path, -1) >= entry.first:
+                # Changed while the initial scan ran, before the scan read it: the change
+                # happened, but what it changed is unknown.
+                self._scan_reads.pop(entry.path)
+                with self._lock:
+                    self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
+                    self._inbox.decided(entry.path)
+            else:
+                self._explain(entry.path, content.text, None, terminals, unchanged=True)
+            return
+        git_source = gits.get(entry.path)
+        created = old is None or not old.exists
+        may_wait = not final and git_source is None
+        answer = self._explain(
+            entry.path,
+            content.text,
+            new.sha,
+            terminals,
+            may_wait=may_wait and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS),
+            settled=entry.deferred,
+            written_at=_written_at(entry),
+            too_large=new.skip is Skip.TOO_LARGE,
+        )
+        if may_wait and self._wait_for_editor(entry, content.text, created, answer, terminals):
+            return
+        with self._lock:
+            self._attribute(entry, root, old, new, content.text, terminals, git_source, answer)
+            self._inbox.decided(entry.path)
 
     def _git_verdicts(self, entries: list[Pending], reads: dict[Path, tuple[_Root, FileContent]]) -> dict[Path, Source]:
         """git's verdict per file; where only weak signals speak for git (an index refresh, a

@@ -186,6 +186,11 @@ class Inbox:
                         break
             return found
 
+    def decided(self, path: Path) -> None:
+        """The worker is done with ``path`` (decided, or put back to wait)."""
+        with self._cond:
+            self._deciding.discard(path)
+
     def done(self) -> None:
         with self._cond:
             self._busy = False
