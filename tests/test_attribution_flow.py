@@ -13,7 +13,7 @@ from crowdcode_sdk import Document, Session
 from crowdcode_sdk.attribution import Attribution
 from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
 
-from .attribution_support import run_writer, start_bench
+from .attribution_support import Bench, run_writer, start_bench
 from .nvim_driver import wait_for
 
 HELD_S = ASK_TIMEOUT_S * 0.75
@@ -21,13 +21,18 @@ HELD_S = ASK_TIMEOUT_S * 0.75
 owner's question is still open while the test edits."""
 
 
-def test_an_edit_is_not_blocked_while_another_session_is_slow_to_answer(home: Path, tmp_path: Path) -> None:
+def _two_sessions(tmp_path: Path, *names: str) -> tuple[Path, Bench, Session]:
+    """A workspace holding ``names`` (each with its name as text), the owner's bench watching it
+    and another live session of the user on it."""
     ws = tmp_path / "ws"
     ws.mkdir()
-    (ws / "mine.txt").write_text("mine\n")
-    (ws / "theirs.txt").write_text("theirs\n")
-    bench = start_bench(ws)
-    other = Session(adapter="test-editor", editor="test", workspace=ws)
+    for name in names:
+        (ws / name).write_text(f"{name}\n")
+    return ws, start_bench(ws), Session(adapter="test-editor", editor="test", workspace=ws)
+
+
+def test_an_edit_is_not_blocked_while_another_session_is_slow_to_answer(home: Path, tmp_path: Path) -> None:
+    ws, bench, other = _two_sessions(tmp_path, "mine.txt", "theirs.txt")
     asked = threading.Event()
     edited = threading.Event()
     answered_after_edit: list[bool] = []
@@ -57,12 +62,8 @@ def test_an_edit_is_not_blocked_while_another_session_is_slow_to_answer(home: Pa
 
 
 def test_another_session_s_editor_answers_from_its_engine_s_worker(home: Path, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    ws.mkdir()
+    ws, bench, other = _two_sessions(tmp_path, "shared.txt")
     path = ws / "shared.txt"
-    path.write_text("one\n")
-    bench = start_bench(ws)
-    other = Session(adapter="test-editor", editor="test", workspace=ws)
     threads: dict[str, str] = {}
 
     def note_thread(event: Any) -> None:
@@ -95,14 +96,9 @@ def test_a_save_whose_editor_closed_before_the_decision_is_still_the_user_s(home
     save hint, which arrive with the close, and then the editor quits. The worker is busy elsewhere
     (another session's editor is slow to answer about its file) while the engine closes: the
     buffer is kept until the final pass has decided its save, not dropped when the close begins."""
-    ws = tmp_path / "ws"
-    ws.mkdir()
+    ws, bench, other = _two_sessions(tmp_path, "mine.txt", "theirs.txt")
     mine, theirs = ws / "mine.txt", ws / "theirs.txt"
-    mine.write_text("mine\n")
-    theirs.write_text("theirs\n")
-    bench = start_bench(ws)
     bench.att.follow_editor(lambda token: None)  # its barrier comes back only after the quit
-    other = Session(adapter="test-editor", editor="test", workspace=ws)
     asked = threading.Event()
 
     def slow_explain(message: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +111,7 @@ def test_a_save_whose_editor_closed_before_the_decision_is_still_the_user_s(home
     closer = threading.Thread(target=bench.att.close)
     try:
         bench.editor.open(mine)
-        mine.write_text("mine\ntyped\n")  # the editor's write; its edits are still on their way
+        mine.write_text("mine.txt\ntyped\n")  # the editor's write; its edits are still on their way
         run_writer("write", str(theirs), "changed by a program\n")
         assert asked.wait(30), "the owner never asked the other session's editor"
         bench.editor.type(mine, "typed\n")
