@@ -1,6 +1,7 @@
 """Workspace capture shared by live sessions: does the cost stay flat in the number of sessions?
 
     .venv/bin/python benchmarks/workspace_capture.py [--files 1000] [--idle-files 50000] [--idle-s 10]
+        [--against CHECKOUT] [--runs R]
 
 Side by side, 1 and 5 live sessions on one git workspace, each with its own
 :class:`~crowdcode_sdk.attribution.ownership.WorkspaceCapture` (the flock election runs as between
@@ -18,11 +19,17 @@ mixed: the first session (the owner) is a terminal's, and of the five, two are e
    owner's scan.
 
 Ratios printed are 5 sessions / 1 session. Everything runs in a temporary CROWDCODE_HOME.
+
+``--against CHECKOUT`` (another checkout's root, e.g. ``git archive <commit> crowdcode_sdk adapters | tar -x -C /tmp/before``)
+measures the latency part with that checkout's ``crowdcode_sdk`` too: each of ``--runs`` runs is one
+child process per checkout, alternating, so that both see the same machine load; the figures are
+medians over the runs, and the last column is this checkout / the other.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -33,6 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from attribution import git, latencies, make_repo, percentile  # the sibling benchmark's helpers
+
+HERE = Path(__file__).resolve().parent
 
 
 def start(workspace: Path, count: int, *, capture: bool = True):
@@ -183,13 +192,22 @@ def main() -> None:
     parser.add_argument("--idle-files", type=int, default=50000)
     parser.add_argument("--idle-s", type=float, default=10.0)
     parser.add_argument("--parts", default="latency,sessions,shells", help="which of latency,sessions,shells")
+    parser.add_argument("--against", type=Path, help="another checkout's root: latency side by side")
+    parser.add_argument("--runs", type=int, default=1, help="latency runs per checkout (alternating)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-root", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        sys.stdout.write(json.dumps(latencies_child(args.child_root, args.files)))
+        return
     parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["CROWDCODE_HOME"] = str(root / "home")
         if "latency" in parts:
-            report_latency(root, args.files)
+            report_latency(root, args.files, args.against, args.runs)
+        if not parts & {"sessions", "shells"}:
+            return
         workspace = root / "idle"
         make_tree(workspace, args.idle_files)
         print(f"idle CPU on {args.idle_files} files over {args.idle_s:.0f} s (% of one core):")
@@ -204,17 +222,56 @@ def main() -> None:
             )
 
 
-def report_latency(root: Path, files: int) -> None:
-    one, five = latency(root, files, 1), latency(root, files, 5)
-    print(f"latency, write -> file_change ({files}-file checkout, 3 runs; medians):")
-    print(f"  {'':14}{'1 session':>12}{'5 sessions':>12}{'ratio':>8}")
-    for key in one:
-        print(f"  {key:14}{one[key]:10.0f}ms{five[key]:10.0f}ms{five[key] / one[key]:8.2f}")
-    beyond = [run["checkout p99"] - run["git ms"] for run in (one, five)]
+def latencies_child(root: Path, files: int) -> dict[str, dict[str, float]]:
+    """The latency part with 1 and 5 sessions, in this process (``--child``)."""
+    figures = {str(count): latency(root, files, count) for count in (1, 5)}
+    for run in figures.values():
+        run["beyond git"] = run["checkout p99"] - run["git ms"]
+    return figures
+
+
+def child(checkout: Path, root: Path, files: int) -> dict[str, dict[str, float]]:
+    """The latency part in a child process whose ``crowdcode_sdk`` is ``checkout``'s."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'adapters'}",
+        "CROWDCODE_HOME": str(root / "home"),
+    }
+    root.mkdir()
+    argv = [sys.executable, __file__, "--child", "--files", str(files), "--child-root", str(root)]
+    result = subprocess.run(argv, env=env, capture_output=True, check=True)
+    return json.loads(result.stdout)
+
+
+def report_latency(root: Path, files: int, against: Path | None, runs: int) -> None:
+    checkouts = {"this": HERE.parent, **({"against": against.resolve()} if against else {})}
+    measured: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in checkouts}
+    for run in range(runs):
+        for name, checkout in checkouts.items():
+            measured[name].append(child(checkout, root / f"{name}{run}", files))
+    figures = {
+        name: {
+            count: {key: statistics.median(r[count][key] for r in results) for key in results[0][count]}
+            for count in ("1", "5")
+        }
+        for name, results in measured.items()
+    }
     print(
-        f"  checkout p99 beyond git's own run: 1 session {beyond[0]:.0f} ms, 5 sessions {beyond[1]:.0f} ms"
-        f" (goal < 500 ms; the machine's load shows in git's time)"
+        f"latency, write -> file_change ({files}-file checkout, 3 checkouts a run; medians of {runs} runs;"
+        f" load average {os.getloadavg()[0]:.1f}):"
     )
+    header = f"  {'':14}{'1 session':>12}{'5 sessions':>12}{'ratio':>8}"
+    print(header + (f"{'against 1':>12}{'against 5':>12}{'this/against (1, 5)':>22}" if against else ""))
+    this = figures["this"]
+    for key in this["1"]:
+        one, five = this["1"][key], this["5"][key]
+        line = f"  {key:14}{one:10.0f}ms{five:10.0f}ms{ratio(five, one):8.2f}"
+        if against:
+            other = figures["against"]
+            a1, a5 = other["1"][key], other["5"][key]
+            line += f"{a1:10.0f}ms{a5:10.0f}ms{ratio(one, a1):11.2f}{ratio(five, a5):11.2f}"
+        print(line)
+    print("  (goal: checkout p99 beyond git's own run < 500 ms; the machine's load shows in git's time)")
 
 
 def report_sessions_idle(workspace: Path, seconds: float) -> None:

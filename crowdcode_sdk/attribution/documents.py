@@ -19,6 +19,10 @@ from ..registry import request
 
 ASK_TIMEOUT_S = 2.0
 """An editor answers from memory; one that does not answer in this long is treated as gone."""
+ANSWER_WAIT_S = ASK_TIMEOUT_S * 0.75
+"""How long an editor's control thread waits for its engine's worker to answer: it says it is
+busy before the owner gives up on it, and the control thread (which also serves panics) is
+not held longer."""
 
 
 @dataclass(frozen=True)
@@ -107,4 +111,4 @@ def ask(entry: dict[str, Any], question: Question) -> Answer | None:
     )
 
 
-__all__ = ["ASK_TIMEOUT_S", "Answer", "Question", "ask", "editors_holding"]
+__all__ = ["ANSWER_WAIT_S", "ASK_TIMEOUT_S", "Answer", "Question", "ask", "editors_holding"]

@@ -8,12 +8,16 @@ the buffer's base: if some prefix of them gives the new content, the editor save
 user-explained content and the source the evidence gives (git activity, a command in a recorded
 terminal), else ``agent`` for a change and ``unknown`` for a create or delete.
 
-Threads: adapters call the public methods from any thread; the watchdog thread only stamps
-events; one worker thread decides them and records ``file_save``, ``file_change`` and
-``workspace_snapshot``. The engine records while holding its lock, so that a ``file_change`` is
-never journaled ahead of the edits it follows; nothing the session does calls back into the
-engine under that lock (no listener; the panic hook touches only the snapshot bookkeeping, which
-the session's panic lock guards), so no lock order needs keeping.
+Threads: adapters call the public methods from any thread and record their ``edit``s under the
+engine's lock, which guards the documents and baselines and is held only for work in memory. The
+watchdog thread only stamps file events into the :class:`Inbox`. Everything else reaches the
+engine as a message in that same inbox — the workspace owner's question about an open document
+(``explain`` on the control socket), the session's panic, a snapshot asked for by an adapter —
+and one worker thread consumes it all: it decides the file events, answers the questions and
+records ``file_save``, ``file_change`` and ``workspace_snapshot``. Every engine has its worker;
+one whose session does not own the workspace only answers messages. The worker asks the editors
+of other sessions with the lock released (answering its own messages while it waits), so an
+adapter's ``edit`` never waits for another process.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +54,7 @@ from .barrier import Barrier
 from .baselines import Baseline, Baselines
 from .blobs import file_content_id
 from .diffs import minimal_change, unified_diff
-from .documents import Answer, Question, ask, editors_holding
+from .documents import ANSWER_WAIT_S, Answer, Question, ask, editors_holding
 from .evidence import TerminalEvidence, Verdict
 from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspace_root
 from .handover import Known, KnownState
@@ -86,6 +91,45 @@ class _Document:
     chain: EditChain
     hints: list[tuple[int, int]] = field(default_factory=list)
     """(time, number of chain edits) of each unconfirmed save hint."""
+
+
+@dataclass(frozen=True)
+class _Explain:
+    """The workspace owner's question (from another session's control request)."""
+
+    question: Question
+    reply: Future[Answer | None]
+
+
+@dataclass(frozen=True)
+class _Panic:
+    """The session removed its events from ``cutoff`` on; ``upto``: its last sequence then (a
+    snapshot recorded later is not among the removed)."""
+
+    cutoff: int
+    upto: int
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """An adapter asks for a snapshot (before an agent's batch of edits)."""
+
+    reply: Future[str | None]
+
+
+@dataclass(frozen=True)
+class _Watch:
+    """Wakes the worker to scan and decide: its session now owns the workspace."""
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Wakes the worker to end (after its final pass, when it owns the workspace)."""
+
+
+SNAPSHOT_WAIT_S = 10.0
+"""How long an adapter waits for the worker to take the snapshot it asked for (the worker may be
+deciding a long checkout); past it the snapshot is taken when the worker gets to it."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +204,8 @@ class Attribution:
         """While another session owns the workspace: the content id of each file as this
         session's journal states it (its opens and saves), so that when it takes over it records
         what changed meanwhile before its first snapshot states the disk."""
-        self._snapshots_taken: list[tuple[str, int]] = []
+        self._snapshots_taken: list[tuple[str, int, int]] = []
+        """(id, timestamp, sequence) of each snapshot recorded."""
         self._last_snapshot: tuple[str, dict[str, str]] | None = None
         self._batch_snapshot = 0
         """The sequence of the snapshot that began the current agent batch (0: none)."""
@@ -177,14 +222,15 @@ class Attribution:
             watch_dirs.extend(d for d in git.repo.watch_dirs() if not any(d.is_relative_to(w) for w in watch_dirs))
         self._watch_dirs = watch_dirs
         self._watcher: Watcher | None = None
-        self._worker: threading.Thread | None = None
         self._documents_changed = threading.Condition(self._lock)
+        self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
         session.add_panic_hook(self._on_panic)
         if editor:
             # The workspace's owner, in whichever session it runs, asks this engine about the
             # documents it publishes (see ``documents.py``).
             session.add_control("explain", self._on_explain)
             self._publish_documents()
+        self._worker.start()
         if watch:
             self.watch(wait=wait)
 
@@ -198,10 +244,10 @@ class Attribution:
             # What an editor read at its opens while another session owned the workspace may be
             # stale by now: the scan reads every file afresh.
             self._baselines = Baselines(self._store.blobs)
-        self._watcher = Watcher(self._watch_dirs, self._on_path)
-        self._watcher.start()  # before the scan: a change during the scan is queued, not lost
-        self._worker = threading.Thread(target=self._run, name="crowdcode-attribution", daemon=True)
-        self._worker.start()
+        watcher = Watcher(self._watch_dirs, self._on_path)
+        watcher.start()  # before the scan: a change during the scan is queued, not lost
+        self._watcher = watcher
+        self._inbox.post(_Watch())
         if wait:
             self._scanned.wait()
 
@@ -474,9 +520,8 @@ class Attribution:
                 if document.hints and not self._inbox.waiting(path):
                     self._inbox.add(path, now, None)
         self._stopping = True
-        self._inbox.wake()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        self._inbox.post(_Stop())
+        self._worker.join(timeout=30)
         if self._handover is not None:
             self._handover.close()
 
@@ -488,6 +533,8 @@ class Attribution:
             self._documents_changed.wait_for(lambda: not self._closing, CLOSING_WAIT_S)
             for path in list(self._closing):
                 self._record_close(path)
+        self._inbox.post(_Stop())
+        self._worker.join(timeout=30)
 
     def __enter__(self) -> Attribution:
         return self
@@ -499,10 +546,28 @@ class Attribution:
 
     def snapshot(self) -> str | None:
         """Snapshot the workspace as last seen on disk; returns the snapshot id (``None`` when
-        snapshots are disabled). Records a ``workspace_snapshot`` event."""
+        snapshots are disabled, or when the worker is busy past ``SNAPSHOT_WAIT_S`` or closed).
+        Records a ``workspace_snapshot`` event — on the worker: another thread asks it."""
         if not self._snapshots_enabled:
             return None
+        if threading.current_thread() is self._worker:
+            return self._take_snapshot()
+        if not self._worker.is_alive():
+            return None
+        reply: Future[str | None] = Future()
+        self._inbox.post(_Snapshot(reply))
+        try:
+            return reply.result(timeout=SNAPSHOT_WAIT_S)
+        except TimeoutError:
+            return None
+
+    def _take_snapshot(self) -> str | None:
         with self._lock, self.session.panic_lock:
+            # A panic posted before this point has removed the snapshot this one could be a
+            # delta of: apply it first (the panic posts under the panic lock held here).
+            for panic in self._inbox.messages(_Panic):
+                assert isinstance(panic, _Panic)
+                self._forget_since(panic)
             self._baselines.flush()
             files: dict[str, str] = {}
             skipped: dict[str, str] = {}
@@ -527,18 +592,23 @@ class Attribution:
             self._last_snapshot = (snapshot_id, files)
             self._unpublished = {p for p in self._unpublished if self.session.relpath(p) not in files}
             event = self.session.snapshot(snapshot_id)
-            self._snapshots_taken.append((snapshot_id, event.timestamp))
+            self._snapshots_taken.append((snapshot_id, event.timestamp, event.sequence))
             return snapshot_id
 
     def _on_panic(self, cutoff: int) -> None:
-        """Runs inside the session's panic lock, which also guards every snapshot (taken by
-        :meth:`snapshot` under it): the removed snapshots are exactly those recorded after the
-        cut. Takes no engine lock: the worker may hold it, waiting for the session."""
-        removed = [sid for sid, ts in self._snapshots_taken if ts >= cutoff]
-        self._snapshots_taken = [(sid, ts) for sid, ts in self._snapshots_taken if ts < cutoff]
-        if removed:
-            self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
-        self._store.delete(removed, since_ms=cutoff, keep=self._baselines.shas())
+        """The session's panic hook (inside its locks, on whichever thread pressed the button):
+        it only posts the cut to the worker, which deletes the removed snapshots."""
+        self._inbox.post(_Panic(cutoff, self.session.sequence))
+
+    def _forget_since(self, panic: _Panic) -> None:
+        """Worker: delete the snapshots the panic removed from the journal (recorded from its
+        cut to its marker) and the blobs only they held."""
+        with self._lock:
+            removed = [sid for sid, ts, seq in self._snapshots_taken if ts >= panic.cutoff and seq <= panic.upto]
+            self._snapshots_taken = [taken for taken in self._snapshots_taken if taken[0] not in removed]
+            if removed:
+                self._last_snapshot = None  # the next snapshot is complete, not a delta of a removed one
+            self._store.delete(removed, since_ms=panic.cutoff, keep=self._baselines.shas())
 
     def _batch_ended(self) -> bool:
         """No agent batch is open: none began yet, or the person acted since its snapshot."""
@@ -613,22 +683,29 @@ class Attribution:
     # --- the worker -------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        """The worker. Until its session owns the workspace (:meth:`watch`) it only answers
+        messages; then it scans and decides the file events as well, until :meth:`close`."""
+        while self._watcher is None:
+            if self._serve():
+                return
+            self._inbox.wait(None)
         try:
             self._scan()
         finally:
             self._scanned.set()
         while True:
+            self._serve()
             stopping = self._stopping
             ready = self._inbox.take(self._ready_or_stopping)
             if ready:
                 try:
                     self._decide(ready, final=stopping)
                     self._note_handover()
-                    self._close_decided(stopping)
                 except Exception:  # one bad file must not stop attribution
                     _log.exception("attribution failed")
                 finally:
                     self._inbox.done()
+                self._close_decided(stopping)
                 continue
             due = self._close_decided(stopping)
             if stopping:
@@ -643,6 +720,29 @@ class Attribution:
                         entry.prepared = None
                 continue
             self._inbox.wait(due)
+
+    def _serve(self) -> bool:
+        """Worker: act on the messages posted so far, in order; ``True`` if one says stop."""
+        stop = False
+        for message in self._inbox.messages():
+            try:
+                if isinstance(message, _Explain):
+                    self._reply(message)
+                elif isinstance(message, _Panic):
+                    self._forget_since(message)
+                elif isinstance(message, _Snapshot):
+                    if message.reply.set_running_or_notify_cancel():
+                        try:
+                            message.reply.set_result(self._take_snapshot())
+                        except Exception as exc:
+                            message.reply.set_exception(exc)
+                            raise
+                elif isinstance(message, _Stop):
+                    stop = True
+            except Exception:  # a failed answer must not stop the worker
+                _log.exception("attribution could not act on %r", message)
+        self._inbox.served()
+        return stop
 
     def _prepare(self, entry: Pending) -> None:
         """Read a waiting file and diff it against its baseline ahead of the verdict, so that the
@@ -819,42 +919,68 @@ class Attribution:
                 prepared = entry.fresh()
                 reads[entry.path] = (root, prepared.content if prepared else root.rules.read(entry.path))
         gits = self._git_verdicts(entries, reads)
+        # The lock is taken per step, not for the batch: ``_explain`` asks other sessions' editors
+        # without it. Nothing an adapter does meanwhile moves what the step after relies on: while
+        # watching only this worker sets baselines (an open of a file being decided reads the disk
+        # for itself, see ``Inbox.waiting``), and edits that arrive meanwhile follow the write.
+        # Each file stops being undecided under the lock that sets its baseline, so an adapter
+        # asking (``is_reload``, ``may_be_reload``) sees either both or neither.
+        for entry in entries:
+            try:
+                self._decide_one(entry, reads, gits, terminals, final=final)
+            finally:
+                with self._lock:
+                    self._inbox.decided(entry.path)
         with self._lock:
-            for entry in entries:
-                if entry.path not in reads:
-                    continue
-                root, content = reads[entry.path]
-                prepared = entry.fresh()
-                new = prepared.new if prepared else self._baselines.of(content, defer=True)
-                old = self._baselines.get(entry.path)
-                if old is None and not new.exists:
-                    continue  # created and removed unseen (atomic-write temp files, vim's 4913)
-                if old is not None and old.same_as(new):
-                    if self._scan_reads.get(entry.path, -1) >= entry.first:
-                        # Changed while the initial scan ran, before the scan read it: the change
-                        # happened, but what it changed is unknown.
-                        self._scan_reads.pop(entry.path)
-                        self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
-                    else:
-                        self._explain(entry.path, content.text, None, terminals, unchanged=True)
-                    continue
-                git_source = gits.get(entry.path)
-                created = old is None or not old.exists
-                may_wait = not final and git_source is None
-                answer = self._explain(
-                    entry.path,
-                    content.text,
-                    new.sha,
-                    terminals,
-                    may_wait=may_wait and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS),
-                    settled=entry.deferred,
-                    written_at=_written_at(entry),
-                    too_large=new.skip is Skip.TOO_LARGE,
-                )
-                if may_wait and self._wait_for_editor(entry, content.text, created, answer, terminals):
-                    continue
-                self._attribute(entry, root, old, new, content.text, terminals, git_source, answer)
             self._baselines.flush()
+
+    def _decide_one(
+        self,
+        entry: Pending,
+        reads: dict[Path, tuple[_Root, FileContent]],
+        gits: dict[Path, Source],
+        terminals: list,
+        *,
+        final: bool,
+    ) -> None:
+        if entry.path not in reads:
+            return
+        root, content = reads[entry.path]
+        prepared = entry.fresh()
+        with self._lock:
+            new = prepared.new if prepared else self._baselines.of(content, defer=True)
+            old = self._baselines.get(entry.path)
+        if old is None and not new.exists:
+            return  # created and removed unseen (atomic-write temp files, vim's 4913)
+        if old is not None and old.same_as(new):
+            if self._scan_reads.get(entry.path, -1) >= entry.first:
+                # Changed while the initial scan ran, before the scan read it: the change
+                # happened, but what it changed is unknown.
+                self._scan_reads.pop(entry.path)
+                with self._lock:
+                    self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
+                    self._inbox.decided(entry.path)
+            else:
+                self._explain(entry.path, content.text, None, terminals, unchanged=True)
+            return
+        git_source = gits.get(entry.path)
+        created = old is None or not old.exists
+        may_wait = not final and git_source is None
+        answer = self._explain(
+            entry.path,
+            content.text,
+            new.sha,
+            terminals,
+            may_wait=may_wait and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS),
+            settled=entry.deferred,
+            written_at=_written_at(entry),
+            too_large=new.skip is Skip.TOO_LARGE,
+        )
+        if may_wait and self._wait_for_editor(entry, content.text, created, answer, terminals):
+            return
+        with self._lock:
+            self._attribute(entry, root, old, new, content.text, terminals, git_source, answer)
+            self._inbox.decided(entry.path)
 
     def _git_verdicts(self, entries: list[Pending], reads: dict[Path, tuple[_Root, FileContent]]) -> dict[Path, Source]:
         """git's verdict per file; where only weak signals speak for git (an index refresh, a
@@ -1107,12 +1233,35 @@ class Attribution:
         found = self._answer(question) if self._editor else None
         if found is not None and found.decided:
             return found
-        for entry in editors_holding(terminals, path, self.session.id):
-            answer = ask(entry, question)
-            if answer is not None and answer.decided:
-                return answer
-            found = found or answer
+        holders = editors_holding(terminals, path, self.session.id)
+        if holders:
+            found = self._ask_elsewhere(holders, question) or found
         return found
+
+    def _ask_elsewhere(self, holders: list[dict[str, Any]], question: Question) -> Answer | None:
+        """Worker, without the engine's lock: ask the editors of other sessions in turn (the
+        first that decides answers). The requests run on a thread of their own while the worker
+        answers its own messages: another session's owner may be asking this one meanwhile."""
+        reply: Future[Answer | None] = Future()
+
+        def run() -> None:
+            found = None
+            try:
+                for entry in holders:
+                    answer = ask(entry, question)
+                    if answer is not None and answer.decided:
+                        found = answer
+                        break
+                    found = found or answer
+            finally:
+                reply.set_result(found)
+                self._inbox.wake()
+
+        threading.Thread(target=run, name="crowdcode-ask", daemon=True).start()
+        while not reply.done():
+            self._serve()
+            self._inbox.wait(0.05)
+        return reply.result()
 
     def _answer(self, question: Question) -> Answer | None:
         """This editor's side of :meth:`_explain` (``None``: the file is not open here)."""
@@ -1175,11 +1324,30 @@ class Attribution:
             return Answer()
 
     def _on_explain(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Control request from the workspace's owner in another session."""
-        answer = self._answer(Question.from_wire(message))
-        if not self.watching:  # no worker here: the closes its decision settles are recorded now
-            self._close_decided(self._stopping)
+        """Control thread: the workspace's owner in another session asks about a document. The
+        question goes to the worker's inbox; this thread only waits for its answer."""
+        if not self._worker.is_alive():  # closed: it holds no document any more
+            return {"ok": True, "known": False}
+        reply: Future[Answer | None] = Future()
+        self._inbox.post(_Explain(Question.from_wire(message), reply))
+        try:
+            answer = reply.result(timeout=ANSWER_WAIT_S)
+        except TimeoutError:
+            reply.cancel()
+            return {"ok": False, "error": "the engine did not answer in time"}
         return {"ok": True, "known": answer is not None, **(answer.to_wire() if answer else {})}
+
+    def _reply(self, message: _Explain) -> None:
+        """Worker: answer the owner's question (unless it gave up waiting)."""
+        if not message.reply.set_running_or_notify_cancel():
+            return
+        try:
+            message.reply.set_result(self._answer(message.question))
+        except Exception as exc:
+            message.reply.set_exception(exc)
+            raise
+        if not self.watching:  # the closes the owner's question settles are recorded now
+            self._close_decided(self._stopping)
 
     def _publish_documents(self) -> None:
         """Registry: the files this editor holds (open, or closed with a save still undecided)."""

@@ -82,12 +82,41 @@ class Pending:
 
 
 class Inbox:
-    """File events waiting to be decided, one entry per path, in order of first arrival."""
+    """What the engine's worker consumes: file events waiting to be decided, one entry per path,
+    in order of first arrival, and messages from the rest of the process (an editor's question
+    from the workspace's owner, a panic, a snapshot request), in the order they were posted.
+
+    Everything that wants the engine to act posts here and the one worker acts: the watchdog
+    thread, the session's control thread and its panic never run engine code themselves."""
 
     def __init__(self) -> None:
         self._pending: dict[Path, Pending] = {}
+        self._deciding: set[Path] = set()
+        """Files taken for a decision not finished yet (:meth:`done`): still undecided."""
+        self._messages: list[object] = []
         self._cond = threading.Condition()
         self._busy = False
+        self._serving = False
+
+    def post(self, message: object) -> None:
+        """Queue a message for the worker and wake it."""
+        with self._cond:
+            self._messages.append(message)
+            self._cond.notify_all()
+
+    def messages(self, kind: type | None = None) -> list[object]:
+        """Remove and return the queued messages (only those of type ``kind``, if given); the
+        inbox is not idle until :meth:`served`."""
+        with self._cond:
+            taken = [m for m in self._messages if kind is None or isinstance(m, kind)]
+            self._messages = [m for m in self._messages if kind is not None and not isinstance(m, kind)]
+            self._serving = self._serving or bool(taken)
+            return taken
+
+    def served(self) -> None:
+        with self._cond:
+            self._serving = False
+            self._cond.notify_all()
 
     def add(self, path: Path, now: int, operation: Operation | None) -> None:
         with self._cond:
@@ -100,8 +129,9 @@ class Inbox:
             self._cond.notify_all()
 
     def waiting(self, path: Path) -> bool:
+        """Whether a change of ``path`` is queued or being decided."""
         with self._cond:
-            return path in self._pending
+            return path in self._pending or path in self._deciding
 
     def touch(self, path: Path, now: int) -> bool:
         """Another event for a waiting file: move its last-seen time; ``False`` if not waiting."""
@@ -124,7 +154,10 @@ class Inbox:
             self._cond.notify_all()
 
     def wait(self, timeout: float | None) -> None:
+        """Sleep until woken or ``timeout``; not at all while a message waits."""
         with self._cond:
+            if self._messages:
+                return
             if not self._pending:
                 self._cond.wait(timeout)
             else:
@@ -139,6 +172,7 @@ class Inbox:
                 del self._pending[entry.path]
             if taken:
                 self._busy = True
+                self._deciding = {entry.path for entry in taken}
             return sorted(taken, key=lambda e: e.first)
 
     def preparable(self, now: int, quiet_ms: int, limit: int) -> list[Pending]:
@@ -152,9 +186,15 @@ class Inbox:
                         break
             return found
 
+    def decided(self, path: Path) -> None:
+        """The worker is done with ``path`` (decided, or put back to wait)."""
+        with self._cond:
+            self._deciding.discard(path)
+
     def done(self) -> None:
         with self._cond:
             self._busy = False
+            self._deciding = set()
             self._cond.notify_all()
 
     def wake(self) -> None:
@@ -164,7 +204,9 @@ class Inbox:
     def idle(self, timeout: float) -> bool:
         """Wait until nothing is pending or being processed."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            return self._cond.wait_for(
+                lambda: not self._pending and not self._busy and not self._messages and not self._serving, timeout
+            )
 
     def __len__(self) -> int:
         with self._cond:

@@ -1,0 +1,131 @@
+"""The engine's one-way flow: other sessions' editors are asked without the engine's lock, and
+their answers come from their engine's worker, never from the control thread that received the
+question (see docs/attribution.md, "Threads and messages")."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from crowdcode_sdk import Document, Session
+from crowdcode_sdk.attribution import Attribution
+from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
+
+from .attribution_support import Bench, run_writer, start_bench
+
+HELD_S = ASK_TIMEOUT_S * 0.75
+"""How long the slow editor holds its answer back: less than the owner waits for it, so that the
+owner's question is still open while the test edits."""
+
+
+def _two_sessions(tmp_path: Path, *names: str) -> tuple[Path, Bench, Session]:
+    """A workspace holding ``names`` (each with its name as text), the owner's bench watching it
+    and another live session of the user on it."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in names:
+        (ws / name).write_text(f"{name}\n")
+    return ws, start_bench(ws), Session(adapter="test-editor", editor="test", workspace=ws)
+
+
+def test_an_edit_is_not_blocked_while_another_session_is_slow_to_answer(home: Path, tmp_path: Path) -> None:
+    ws, bench, other = _two_sessions(tmp_path, "mine.txt", "theirs.txt")
+    asked = threading.Event()
+    edited = threading.Event()
+    answered_after_edit: list[bool] = []
+
+    def slow_explain(message: dict[str, Any]) -> dict[str, Any]:
+        asked.set()
+        answered_after_edit.append(edited.wait(HELD_S))
+        return {"ok": True, "known": False}
+
+    other.add_control("explain", slow_explain)
+    other.publish(documents=[str(ws / "theirs.txt")])
+    try:
+        doc = bench.editor.open(ws / "mine.txt")
+        run_writer("write", str(ws / "theirs.txt"), "changed by a program\n")
+        assert asked.wait(30), "the owner never asked the other session's editor"
+        started = time.monotonic()
+        bench.att.edit(ws / "mine.txt", doc.replace(0, 0, "x"))
+        edited.set()
+        took = time.monotonic() - started
+        bench.settle()
+        assert answered_after_edit == [True], f"the edit waited {took:.2f} s for the other session's answer"
+        assert bench.verdicts() == [("theirs.txt", "agent")]
+        assert [a["file"] for a in bench.actions("edit")] == ["mine.txt"]
+    finally:
+        bench.close()
+        other.close()
+
+
+def test_another_session_s_editor_answers_from_its_engine_s_worker(home: Path, tmp_path: Path) -> None:
+    ws, bench, other = _two_sessions(tmp_path, "shared.txt")
+    path = ws / "shared.txt"
+    threads: dict[str, str] = {}
+
+    def note_thread(event: Any) -> None:
+        kind = (event.to_wire().get("action") or {}).get("kind")
+        threads.setdefault(kind, threading.current_thread().name)
+
+    other.add_listener(note_thread)
+    editor = Attribution(other, roots=[ws], watch=False)
+    try:
+        text = path.read_text()
+        doc = Document(text)
+        editor.open_document(path, text)
+        editor.edit(path, doc.replace(len(doc), len(doc), "two\n"))
+        editor.save_document(path)
+        path.write_text(doc.text)
+        bench.settle()
+        assert bench.verdicts() == [("shared.txt", "user")]
+        saved_in = [a.get("savedIn") for a in bench.actions("file_change")]
+        assert saved_in == [other.id]
+        assert "file_save" in threads, "the other session recorded no file_save"
+        assert threads["file_save"] == "crowdcode-attribution"
+    finally:
+        bench.close()
+        editor.close()
+        other.close()
+
+
+def test_a_save_whose_editor_closed_before_the_decision_is_still_the_user_s(home: Path, tmp_path: Path) -> None:
+    """``:wq`` on a loaded machine: the write reaches the watcher before the editor's edits and
+    save hint, which arrive with the close, and then the editor quits. The worker is busy elsewhere
+    (another session's editor is slow to answer about its file) while the engine closes: the
+    buffer is kept until the final pass has decided its save, not dropped when the close begins."""
+    ws, bench, other = _two_sessions(tmp_path, "mine.txt", "theirs.txt")
+    mine, theirs = ws / "mine.txt", ws / "theirs.txt"
+    bench.att.follow_editor(lambda token: None)  # its barrier comes back only after the quit
+    asked = threading.Event()
+
+    def slow_explain(message: dict[str, Any]) -> dict[str, Any]:
+        asked.set()
+        # Held until the engine began closing, or as long as the owner waits at most (it then
+        # takes the editor for gone, which is this answer too).
+        deadline = time.monotonic() + ASK_TIMEOUT_S
+        while not bench.att._stopping and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return {"ok": True, "known": False}
+
+    other.add_control("explain", slow_explain)
+    other.publish(documents=[str(theirs)])
+    closer = threading.Thread(target=bench.att.close)
+    try:
+        bench.editor.open(mine)
+        mine.write_text("mine.txt\ntyped\n")  # the editor's write; its edits are still on their way
+        run_writer("write", str(theirs), "changed by a program\n")
+        assert asked.wait(30), "the owner never asked the other session's editor"
+        bench.editor.type(mine, "typed\n")
+        bench.att.save_document(mine)
+        bench.att.close_document(mine)
+        closer.start()
+        closer.join(30)
+        assert not closer.is_alive(), "the engine did not close"
+        assert sorted(bench.verdicts()) == [("mine.txt", "user"), ("theirs.txt", "agent")]
+        kinds = [a["kind"] for a in bench.actions("file_save", "file_close")]
+        assert kinds == ["file_save", "file_close"]
+    finally:
+        bench.close()
+        other.close()
