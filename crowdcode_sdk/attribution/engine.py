@@ -23,13 +23,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
-from ..positions import content_facts, final_break_variant, text_sha256
+from ..positions import content_facts, final_break_variant, text_sha256, touches_span
 from ..schema import (
     ChangeType,
     ContentFacts,
@@ -339,50 +339,62 @@ class Attribution:
             document.chain.reset(text, sequence)
             document.hints = saved[-1:]
 
-    def is_clean(self, path: Path) -> bool:
-        """Whether the open document ``path`` holds no edit the disk does not have (every edit
-        saved, no save being confirmed)."""
-        with self._lock:
-            document = self._documents.get(self._normalise(path))
-            return document is not None and not document.chain.edits and not document.hints
-
-    def is_reload(self, path: Path, text: str) -> bool:
-        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` is the editor
-        loading the file from disk (a client's revert or autoread): ``text`` is the disk content
-        of a change already recorded as another program's ``file_change``, and not what the buffer
-        held. Such a change is then :meth:`reload_document`, not the person's ``edit``. A change
-        that matches a write not decided yet may be the person's own, its ``didChange`` debounced
-        past the save: it stays an edit, and the decision tells the two apart (see
-        ``_wait_for_editor``). Call it only for a clean buffer: it reads the stored baseline."""
+    def is_reload(self, path: Path, text: str, changes: Sequence[TextChange]) -> bool:
+        """Whether ``changes``, which make the buffer ``text``, are the editor loading the file
+        from disk (a client's revert or autoread): ``text`` is the disk content of a change
+        already recorded as another program's ``file_change``, not what the buffer held, and the
+        changes touch none of the person's unsaved text (:meth:`_unsaved_in`). Such a change is
+        then :meth:`reload_document`, not the person's ``edit``. A change that matches a write
+        not decided yet may be the person's own, its ``didChange`` debounced past the save: it
+        stays an edit, and the decision tells the two apart (see ``_wait_for_editor``)."""
         path = self._normalise(path)
         with self._lock:
             document = self._documents.get(path)
             if document is None or text == document.chain.base or self._inbox.waiting(path):
                 return False
-            return self._baselines.text(self._baselines.get(path)) == text
+            baseline = self._baselines.get(path)
+            if baseline is None or baseline.size != len(text.encode("utf-8")):
+                return False  # (the common case, checked without reading the stored text)
+            return self._baselines.text(baseline) == text and not self._unsaved_in(document, changes)
 
-    def may_be_reload(self, path: Path, text: str) -> bool:
-        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` may be the editor
-        loading a write not decided yet: the watcher has seen the file change and not decided it
-        (or another session owns the workspace), and the disk holds ``text`` now, which is neither
-        the buffer's text before the change nor what the engine last knew of the file (the file is
-        read only then, not on every keystroke). It is then either the person's own edit, its
-        ``didChange`` debounced past their save (whose save hint follows at once), or the editor's
-        reload of another program's change (no hint follows): the adapter holds it until it knows
-        which (see docs/lsp.md)."""
+    def may_be_reload(self, path: Path, text: str, changes: Sequence[TextChange]) -> bool:
+        """Whether ``changes``, which make the buffer ``text``, may be the editor loading a write
+        not decided yet: the disk holds ``text`` now, which is neither the buffer's text before
+        the change nor what the engine last knew of the file, and the changes touch none of the
+        person's unsaved text. The watcher may not have reported the write yet (the editor's own
+        watcher can be quicker): the file's size is what says whether to read it, so it is read
+        only when it may hold ``text``, not on every keystroke. Such a change is either the
+        person's own edit, its ``didChange`` debounced past their save (whose save hint follows
+        at once), or the editor's reload of another program's change (no hint follows): the
+        adapter holds it until it knows which (see docs/lsp.md)."""
         path = self._normalise(path)
         root = self._root_of(path)
         if root is None or self._private(path):
             return False
+        try:
+            if os.stat(path).st_size != len(text.encode("utf-8")):
+                return False
+        except OSError:
+            return False
         with self._lock:
             document = self._documents.get(path)
-            if document is None or text == document.chain.base:
-                return False
-            if self.watching and not self._inbox.waiting(path):
+            if document is None or text == document.chain.base or self._unsaved_in(document, changes):
                 return False
             if self._baselines.text(self._baselines.get(path)) == text:
                 return False  # decided already (:meth:`is_reload`), or the buffer's own last save
         return root.rules.read(path).text == text
+
+    @staticmethod
+    def _unsaved_in(document: _Document, changes: Sequence[TextChange]) -> bool:
+        """Whether ``changes`` touch the person's unsaved text: where the buffer differs from what
+        it last saved or loaded. A buffer whose edits were undone back to that text is clean, as
+        the editor says (VS Code and Neovim reload it then); a save not confirmed yet leaves it
+        all unsaved. Neither editor reloads a modified buffer on its own (VS Code keeps it and
+        asks on save, Neovim warns, W12): a change over unsaved text is the person's."""
+        if document.hints:
+            return True
+        span = document.chain.unsaved_span()
+        return span is not None and touches_span(*span, changes)
 
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
