@@ -86,6 +86,8 @@ class _Document:
     chain: EditChain
     hints: list[tuple[int, int]] = field(default_factory=list)
     """(time, number of chain edits) of each unconfirmed save hint."""
+    saved_mtime: int | None = None
+    """The file's modification time (ns) when its last write was decided as this buffer's save."""
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,11 @@ class Attribution:
         with self._lock:
             document = self._documents.get(path)
             if document is not None:
+                if document.saved_mtime is not None and _mtime(path) == document.saved_mtime:
+                    # The hint of a write already decided as this buffer's save (the edits explained
+                    # it before the hint came: Neovim sends it after a prompt such as "the file has
+                    # been changed since reading it"): no other save is coming.
+                    return
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
     def close_document(self, path: Path) -> None:
@@ -1217,6 +1224,7 @@ class Attribution:
         )
         if not self.watching:
             self._stated[path] = facts.sha256
+        document.saved_mtime = _mtime(path)
         document.chain.advance(count, text)
         document.hints = [(t, n - count) for t, n in document.hints if n > count]
 
@@ -1253,6 +1261,13 @@ def _written_at(entry: Pending) -> int:
         return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000)
     except OSError:
         return entry.first
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _known(baseline: Baseline) -> Known:
