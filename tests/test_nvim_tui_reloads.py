@@ -4,8 +4,9 @@ recorded shell changes four open files: the one shown (``:checktime`` reloads it
 buffer (reloaded when the person goes to it), one whose edit was undone back to its saved text
 (Neovim no longer calls it modified, and reloads it), and one with an unsaved edit elsewhere
 (Neovim's W12 warning, answered "OK": the buffer is kept; then ``:w``, whose "the file has been
-changed" question is answered "y"). Each change is ``sed``'s, recorded once; no reload is a user
-edit; the only user save is the last ``:w``, of what the person typed."""
+changed" question is answered "y"), and a fifth modified like it whose W12 is answered "Load File"
+(the person's edit is dropped for the disk's text). Each change is ``sed``'s, recorded once; no
+reload is a user edit; the only user save is the last ``:w``, of what the person typed."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from .test_nvim_tui_privacy import _shim_has_the_buffer
 pytestmark = pytest.mark.timeout(240)
 
 TEXT = "one\ntwo\nthree\n"
-FILES = ("f.txt", "hidden.txt", "undone.txt", "dirty.txt")
-SED = "sed -i s/two/TWO/ f.txt hidden.txt undone.txt dirty.txt"
+FILES = ("f.txt", "hidden.txt", "undone.txt", "dirty.txt", "loaded.txt")
+SED = "sed -i s/two/TWO/ f.txt hidden.txt undone.txt dirty.txt loaded.txt"
 
 
 def _lsp_client(ws: Path, tmp_path: Path) -> list[str]:
@@ -74,9 +75,23 @@ def test_another_programs_change_to_open_buffers_is_its_own(home: Path, tmp_path
         tui.wait_screen("f.txt")
         if recorder == "lsp":
             wait_for(lambda: _shim_has_the_buffer(tui), what="Neovim's LSP client to open the buffer in the shim")
-        for name in ("hidden.txt", "undone.txt", "dirty.txt"):
+        for name in ("hidden.txt", "undone.txt", "loaded.txt", "dirty.txt"):
             tui.command(f":e {name}")
             _shown(tui, name, "three")
+        tui.keys("G", "A")
+        tui.wait_screen("-- INSERT --")
+        tui.type("Z")
+        tui.keys("Escape")
+        _shown(tui, "dirty.txt", "threeZ")
+        tui.command(":b loaded.txt")
+        _shown(tui, "loaded.txt", "three")
+        tui.keys("g", "g", "A")
+        tui.wait_screen("-- INSERT --")
+        tui.type("X")
+        tui.keys("Escape")
+        _shown(tui, "loaded.txt", "oneX")
+        tui.command(":b dirty.txt")
+        _shown(tui, "dirty.txt", "threeZ")
         tui.keys("g", "g", "A")
         tui.wait_screen("-- INSERT --")
         tui.type("X")
@@ -94,6 +109,7 @@ def test_another_programs_change_to_open_buffers_is_its_own(home: Path, tmp_path
         tui.command(":b f.txt")
         _shown(tui, "f.txt", "three")
         wait_for(lambda: "X" in _user_edits("dirty.txt"), what="the edit of dirty.txt recorded")
+        wait_for(lambda: "X" in _user_edits("loaded.txt"), what="the edit of loaded.txt recorded")
         wait_for(lambda: len(_user_edits("undone.txt")) >= 2, what="the edit of undone.txt and its undo recorded")
 
         shell = ShellFacts(ws)
@@ -104,6 +120,11 @@ def test_another_programs_change_to_open_buffers_is_its_own(home: Path, tmp_path
         _shown(tui, "hidden.txt", "TWO")
         tui.command(":b undone.txt")
         _shown(tui, "undone.txt", "TWO")
+        tui.command(":b loaded.txt")
+        tui.wait_screen("W12: Warning")
+        tui.keys("L")  # (L)oad File: the disk's text replaces the person's edit
+        _shown(tui, "loaded.txt", "TWO")
+        assert "oneX" not in tui.screen()
         tui.command(":b dirty.txt")
         tui.wait_screen("W12: Warning")
         tui.keys("O")  # [O]K: keep the buffer
@@ -121,7 +142,7 @@ def test_another_programs_change_to_open_buffers_is_its_own(home: Path, tmp_path
         if shell is not None:
             shell.close()
 
-    assert (ws / "dirty.txt").read_text() == "oneX\ntwo\nthree\n"
+    assert (ws / "dirty.txt").read_text() == "oneX\ntwo\nthreeZ\n"
     assert all((ws / name).read_text() == "one\nTWO\nthree\n" for name in FILES if name != "dirty.txt")
     recorded = _recorded()
     changes = [e.payload for e in recorded if e.kind == "file_change"]
@@ -130,11 +151,13 @@ def test_another_programs_change_to_open_buffers_is_its_own(home: Path, tmp_path
     edits = [e.payload for e in recorded if e.kind == "edit"]
     user = [e for e in edits if e.source == "user"]
     assert not [e for e in user if "TWO" in e.diff.text or e.file in ("f.txt", "hidden.txt")], user
-    assert {e.file for e in user} == {"dirty.txt", "undone.txt"}
-    assert [e.diff.text for e in user if e.file == "dirty.txt"] == ["X"]
+    assert {e.file for e in user} == {"dirty.txt", "undone.txt", "loaded.txt"}
+    assert [e.diff.text for e in user if e.file == "dirty.txt"] == ["Z", "X"]
+    assert [e.diff.text for e in user if e.file == "loaded.txt"] == ["X"]
     assert {e.source for e in edits if e.reason == "reload"} <= {"unknown"}
     if recorder == "plugin":  # (Neovim's LSP client sends a reload as the buffer closed and opened again)
-        assert sorted(e.file for e in edits if e.reason == "reload") == ["f.txt", "hidden.txt", "undone.txt"]
+        reloaded = sorted(e.file for e in edits if e.reason == "reload")
+        assert reloaded == ["f.txt", "hidden.txt", "loaded.txt", "undone.txt"]
     (saved,) = [e.payload for e in recorded if e.kind == "file_save"]
     assert saved.file == "dirty.txt"
     assert saved.content.sha256 == hashlib.sha256((ws / "dirty.txt").read_bytes()).hexdigest()
