@@ -306,7 +306,7 @@ class Recorder:
         VS Code without the extension's note, Helix …; see :meth:`Attribution.is_reload`)."""
         if doc.path is None or self.tracker is None or not (applied or reason is EditReason.RELOAD):
             return
-        if reason is None and note.source is Source.USER and applied:
+        if reason is None and note.source is Source.USER and applied and self.tracker.disk_moved(doc.path):
             text = doc.document.text
             if self.tracker.is_reload(doc.path, text, applied):
                 reason = EditReason.RELOAD

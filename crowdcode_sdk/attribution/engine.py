@@ -86,8 +86,9 @@ class _Document:
     chain: EditChain
     hints: list[tuple[int, int]] = field(default_factory=list)
     """(time, number of chain edits) of each unconfirmed save hint."""
-    saved_mtime: int | None = None
-    """The file's modification time (ns) when its last write was decided as this buffer's save."""
+    disk_stamp: tuple[int, int] | None = None
+    """The file's (modification time ns, size) when it last held the chain's base (the buffer was
+    opened from it, saved to it or reloaded from it) or did not exist; ``None``: not known."""
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,7 @@ class Attribution:
                 # it differs so that a replay of the journal rebuilds the buffer exactly.
                 sequence = self._record_reload(path, start, text).sequence
             if root is not None:  # outside the workspace no watcher confirms saves: nothing to buffer
-                self._documents[path] = _Document(EditChain(text, sequence))
+                self._documents[path] = _Document(EditChain(text, sequence), disk_stamp=_stamp_holding(path, text))
                 self._publish_documents()
 
     def edit(
@@ -340,6 +341,20 @@ class Attribution:
             saved = [(at, 0) for at, count in document.hints if document.chain.text_at(count) == text]
             document.chain.reset(text, sequence)
             document.hints = saved[-1:]
+            document.disk_stamp = _stamp_holding(path, text)
+
+    def disk_moved(self, path: Path) -> bool:
+        """Whether the file may no longer hold what the open document ``path`` last saved or
+        loaded (its modification time or size moved since): only then can a change of the buffer
+        be a reload (:meth:`is_reload`, :meth:`may_be_reload`). A stat, no read: asked before the
+        buffer's text is even built, on every change."""
+        path = self._normalise(path)
+        with self._lock:
+            document = self._documents.get(path)
+            if document is None:
+                return False
+            stamp = document.disk_stamp
+        return stamp is None or _stamp(path) != stamp
 
     def is_reload(self, path: Path, text: str, changes: Sequence[TextChange]) -> bool:
         """Whether ``changes``, which make the buffer ``text``, are the editor loading the file
@@ -405,10 +420,11 @@ class Attribution:
         with self._lock:
             document = self._documents.get(path)
             if document is not None:
-                if document.saved_mtime is not None and _mtime(path) == document.saved_mtime:
-                    # The hint of a write already decided as this buffer's save (the edits explained
-                    # it before the hint came: Neovim sends it after a prompt such as "the file has
-                    # been changed since reading it"): no other save is coming.
+                if document.disk_stamp is not None and _stamp(path) == document.disk_stamp:
+                    # No write since the buffer last matched the disk: the hint of a write already
+                    # decided as this buffer's save (the edits explained it before the hint came:
+                    # Neovim sends it after a prompt such as "the file has been changed since
+                    # reading it"). No other save is coming.
                     return
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
@@ -1224,7 +1240,7 @@ class Attribution:
         )
         if not self.watching:
             self._stated[path] = facts.sha256
-        document.saved_mtime = _mtime(path)
+        document.disk_stamp = _stamp_holding(path, text)
         document.chain.advance(count, text)
         document.hints = [(t, n - count) for t, n in document.hints if n > count]
 
@@ -1263,11 +1279,34 @@ def _written_at(entry: Pending) -> int:
         return entry.first
 
 
-def _mtime(path: Path) -> int | None:
+_ABSENT_STAMP = (0, -1)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """The file's (modification time ns, size), ``_ABSENT_STAMP`` when there is none: a write
+    changes it (a stat, no read)."""
     try:
-        return os.stat(path).st_mtime_ns
+        status = os.stat(path)
+    except OSError:
+        return _ABSENT_STAMP
+    return status.st_mtime_ns, status.st_size
+
+
+def _stamp_holding(path: Path, text: str) -> tuple[int, int] | None:
+    """The file's stamp if it holds ``text`` (read between two stats that agree; a file of another
+    size is not read) or is absent (a new buffer: nothing to reload from), else ``None``: a write
+    the watcher has not reported yet is not taken for the text the buffer holds."""
+    data = text.encode("utf-8")
+    before = _stamp(path)
+    if before == _ABSENT_STAMP:
+        return before
+    if before[1] != len(data):
+        return None
+    try:
+        held = path.read_bytes() == data
     except OSError:
         return None
+    return before if held and _stamp(path) == before else None
 
 
 def _known(baseline: Baseline) -> Known:
