@@ -89,6 +89,8 @@ class _Document:
     disk_stamp: tuple[int, int] | None = None
     """The file's (modification time ns, size) when it last held the chain's base (the buffer was
     opened from it, saved to it or reloaded from it) or did not exist; ``None``: not known."""
+    saved_stamp: tuple[int, int] | None = None
+    """The ``disk_stamp`` of the buffer's last decided save, while no edit has come since."""
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,7 @@ class Attribution:
                 document = self._implicit_open(path)
             if document is not None:
                 document.chain.add(change, event.sequence, event.timestamp)
+                document.saved_stamp = None
             return event
 
     def reload_document(self, path: Path, text: str) -> None:
@@ -342,6 +345,7 @@ class Attribution:
             document.chain.reset(text, sequence)
             document.hints = saved[-1:]
             document.disk_stamp = _stamp_holding(path, text)
+            document.saved_stamp = None
 
     def disk_moved(self, path: Path) -> bool:
         """Whether the file may no longer hold what the open document ``path`` last saved or
@@ -420,11 +424,10 @@ class Attribution:
         with self._lock:
             document = self._documents.get(path)
             if document is not None:
-                if document.disk_stamp is not None and _stamp(path) == document.disk_stamp:
-                    # No write since the buffer last matched the disk: the hint of a write already
-                    # decided as this buffer's save (the edits explained it before the hint came:
-                    # Neovim sends it after a prompt such as "the file has been changed since
-                    # reading it"). No other save is coming.
+                if document.saved_stamp is not None and _stamp(path) == document.saved_stamp:
+                    # No edit and no write since the buffer's last save was decided: this is that
+                    # save's hint, come after the edits explained the write (Neovim sends it after
+                    # a prompt such as "the file has been changed since reading it").
                     return
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
@@ -1242,6 +1245,7 @@ class Attribution:
             self._stated[path] = facts.sha256
         document.disk_stamp = _stamp_holding(path, text)
         document.chain.advance(count, text)
+        document.saved_stamp = None if document.chain.edits else document.disk_stamp
         document.hints = [(t, n - count) for t, n in document.hints if n > count]
 
     def _record_reload(self, path: Path, before: str, after: str) -> Event:
