@@ -61,49 +61,53 @@ def _shown(tui: Tui, name: str, line: str) -> None:
     wait_for(lambda: name in tui.screen() and line in tui.screen().splitlines(), what=f"{line!r} of {name}")
 
 
+def _started(home: Path, tmp_path: Path, ws: Path, recorder: str) -> Tui:
+    """Neovim's TUI on ``ws/f.txt``, recorded by the plugin or by its LSP client on the shim."""
+    set_consent("declined")  # no consent note on the screen
+    return Tui(home, ws, tmp_path, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None)
+
+
+def _recording(tui: Tui, recorder: str) -> None:
+    """Returns once the recorder has the shown buffer (the LSP client: once it sent the shim its didOpen)."""
+    wait_for(lambda: Store().sessions(), what="the recorder's session")
+    tui.wait_screen("f.txt")
+    if recorder == "lsp":
+        wait_for(lambda: _shim_has_the_buffer(tui), what="Neovim's LSP client to open the buffer in the shim")
+
+
+def _append(tui: Tui, name: str, line: str, text: str) -> None:
+    """Type ``text`` at the end of ``name``'s first (``line`` "one") or last line, as a person
+    does: the motion, ``A``, the text, Escape; returns once the screen shows it."""
+    tui.keys(*(("g", "g") if line == "one" else ("G",)), "A")
+    tui.wait_screen("-- INSERT --")
+    tui.type(text)
+    tui.keys("Escape")
+    _shown(tui, name, line + text)
+
+
 @pytest.mark.parametrize("recorder", ["plugin", "lsp"])
 def test_another_programs_change_to_open_buffers_is_its_own(home: Path, tmp_path: Path, recorder: str) -> None:
-    set_consent("declined")  # no consent note on the screen
     ws = tmp_path / "ws"
     ws.mkdir()
     for name in FILES:
         (ws / name).write_text(TEXT)
-    tui = Tui(home, ws, tmp_path, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None)
+    tui = _started(home, tmp_path, ws, recorder)
     shell = None
     try:
-        wait_for(lambda: Store().sessions(), what="the recorder's session")
-        tui.wait_screen("f.txt")
-        if recorder == "lsp":
-            wait_for(lambda: _shim_has_the_buffer(tui), what="Neovim's LSP client to open the buffer in the shim")
+        _recording(tui, recorder)
         for name in ("hidden.txt", "undone.txt", "loaded.txt", "dirty.txt"):
             tui.command(f":e {name}")
             _shown(tui, name, "three")
-        tui.keys("G", "A")
-        tui.wait_screen("-- INSERT --")
-        tui.type("Z")
-        tui.keys("Escape")
-        _shown(tui, "dirty.txt", "threeZ")
+        _append(tui, "dirty.txt", "three", "Z")
         tui.command(":b loaded.txt")
         _shown(tui, "loaded.txt", "three")
-        tui.keys("g", "g", "A")
-        tui.wait_screen("-- INSERT --")
-        tui.type("X")
-        tui.keys("Escape")
-        _shown(tui, "loaded.txt", "oneX")
+        _append(tui, "loaded.txt", "one", "X")
         tui.command(":b dirty.txt")
         _shown(tui, "dirty.txt", "threeZ")
-        tui.keys("g", "g", "A")
-        tui.wait_screen("-- INSERT --")
-        tui.type("X")
-        tui.keys("Escape")
-        _shown(tui, "dirty.txt", "oneX")
+        _append(tui, "dirty.txt", "one", "X")
         tui.command(":b undone.txt")
         _shown(tui, "undone.txt", "three")
-        tui.keys("G", "A")
-        tui.wait_screen("-- INSERT --")
-        tui.type("Y")
-        tui.keys("Escape")
-        _shown(tui, "undone.txt", "threeY")
+        _append(tui, "undone.txt", "three", "Y")
         tui.keys("u")
         _shown(tui, "undone.txt", "three")
         tui.command(":b f.txt")
@@ -170,21 +174,17 @@ def test_the_persons_saves_in_the_tui_are_theirs(home: Path, tmp_path: Path, rec
     the last keystroke, inside the LSP client's 150 ms debounce): a file without a final line
     break kept so (``'nofixeol'``), then emptied (``ggdG``), then typed into again. Every write is
     a user ``file_save``; nothing says another program changed the file."""
-    set_consent("declined")
     ws = tmp_path / "ws"
     ws.mkdir()
     path = ws / "f.txt"
     path.write_bytes(b"one\ntwo")
-    tui = Tui(home, ws, tmp_path, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None)
+    tui = _started(home, tmp_path, ws, recorder)
 
     def saves() -> list:
         return [e.payload for e in _recorded() if e.kind == "file_save"]
 
     try:
-        wait_for(lambda: Store().sessions(), what="the recorder's session")
-        tui.wait_screen("f.txt")
-        if recorder == "lsp":
-            wait_for(lambda: _shim_has_the_buffer(tui), what="Neovim's LSP client to open the buffer in the shim")
+        _recording(tui, recorder)
         tui.command(":setlocal nofixeol")
         for burst, on_disk in (
             (["G", "A", "X", "Escape", ":", "w", "Enter"], b"one\ntwoX"),
