@@ -183,6 +183,27 @@ def apply_changes(text: str, changes: Iterable[TextChange]) -> str:
     return text
 
 
+def touches_span(start: int, end: int, changes: Iterable[TextChange]) -> bool:
+    """Whether ``changes``, applied in order, replace any of the UTF-16 span ``[start, end)`` of
+    the text before them, following the span as earlier changes move it.
+
+    An empty span (text deleted there) or an empty change (an insertion) counts at its edges too:
+    a change written right against the span may be continuing it. The reload rule asks this of
+    the person's unsaved text: a change that touches it is the person's, however it ends.
+    """
+    for change in changes:
+        low, high = change.range_offset, change.range_offset + change.range_length
+        if start == end or low == high:
+            if low <= end and start <= high:
+                return True
+        elif low < end and start < high:
+            return True
+        if high <= start:
+            shift = utf16_len(change.text) - change.range_length
+            start, end = start + shift, end + shift
+    return False
+
+
 class Document:
     """A text document that adapters edit incrementally and query in any unit.
 

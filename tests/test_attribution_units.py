@@ -11,8 +11,8 @@ from crowdcode_sdk.attribution.barrier import Barrier
 from crowdcode_sdk.attribution.diffs import apply_diff, minimal_change, unified_diff
 from crowdcode_sdk.attribution.evidence import classify_command
 from crowdcode_sdk.attribution.pending import EditChain
-from crowdcode_sdk.positions import Document, apply_change
-from crowdcode_sdk.schema import FileOpen, Source
+from crowdcode_sdk.positions import Document, apply_change, touches_span
+from crowdcode_sdk.schema import FileOpen, Source, TextChange
 
 LINES = st.lists(st.sampled_from(["a", "b", "c\r", "", "😀", "x y", "\t"]), max_size=12)
 
@@ -56,12 +56,44 @@ def test_chain_finds_the_longest_saved_prefix_without_a_cap() -> None:
 
 
 def test_chain_with_edits_that_do_not_apply_explains_nothing() -> None:
-    from crowdcode_sdk.schema import TextChange
-
     chain = EditChain("ab")
     chain.add(TextChange(range_offset=10, range_length=0, text="x"), 1, 0)
     assert chain.find("abx", include_base=False) is None
     assert chain.text_at(1) is None
+
+
+def test_the_unsaved_span_is_where_the_buffer_differs_from_its_saved_text() -> None:
+    doc = Document("one\ntwo\nthree\n")
+    chain = EditChain(doc.text)
+    assert chain.unsaved_span() is None
+    chain.add(doc.replace(3, 3, "X"), 1, 0)
+    assert chain.unsaved_span() == (3, 4)
+    chain.add(doc.replace(3, 4, ""), 2, 0)
+    assert chain.unsaved_span() is None  # undone back to the saved text: nothing unsaved
+    chain.add(doc.replace(8, 9, ""), 3, 0)  # "t" of "three" deleted: an empty span where it was
+    assert chain.unsaved_span() == (8, 8)
+    chain.add(TextChange(range_offset=99, range_length=0, text="x"), 4, 0)
+    assert chain.unsaved_span() == (0, chain.length)  # edits that do not apply: all of it
+
+
+@pytest.mark.parametrize(
+    ("span", "changes", "touched"),
+    [
+        ((3, 4), [(5, 3, "TWO")], False),  # another line
+        ((3, 4), [(4, 1, "")], False),  # right after the span, replacing text
+        ((3, 4), [(2, 2, "ab")], True),  # across it
+        ((3, 4), [(4, 0, "O")], True),  # an insertion right against it continues it
+        ((8, 8), [(7, 1, "")], True),  # written where text was deleted, at its edge
+        ((8, 8), [(0, 3, "")], False),
+        ((8, 9), [(0, 3, ""), (5, 1, "Z")], True),  # the first change moves the span onto the second
+        ((8, 9), [(0, 0, "abc"), (8, 1, "Z")], False),
+    ],
+)
+def test_a_change_touches_a_span_it_replaces_or_writes_against(
+    span: tuple[int, int], changes: list[tuple[int, int, str]], touched: bool
+) -> None:
+    edits = [TextChange(range_offset=o, range_length=n, text=t) for o, n, t in changes]
+    assert touches_span(*span, edits) is touched
 
 
 def test_a_barrier_passes_a_moment_only_with_a_token_asked_after_it() -> None:

@@ -66,9 +66,10 @@ class ChangeNote:
 
 @dataclass(frozen=True)
 class HeldChanges:
-    """A ``didChange`` that made a clean buffer the disk's new text, not recorded yet: the person's
-    edit if the client's next message is a ``willSave`` or ``didSave`` of the document, else its
-    reload of another program's change (see :meth:`Attribution.may_be_reload`)."""
+    """A ``didChange`` that made the buffer the disk's new text over none of the person's unsaved
+    text, not recorded yet: the person's edit if the client's next message is a ``willSave`` or
+    ``didSave`` of the document, else its reload of another program's change (see
+    :meth:`Attribution.may_be_reload`)."""
 
     uri: str
     path: Path
@@ -301,15 +302,15 @@ class Recorder:
         self, doc: OpenDocument, applied: list[TextChange], reason: EditReason | None, note: ChangeNote
     ) -> None:
         """Record the changes a ``didChange`` applied, as edits or, when they load the disk's new
-        text into a clean buffer, as a reload (a client that does not say so: VS Code without the
-        extension's note, Helix …; see :meth:`Attribution.is_reload`)."""
+        text over none of the person's unsaved text, as a reload (a client that does not say so:
+        VS Code without the extension's note, Helix …; see :meth:`Attribution.is_reload`)."""
         if doc.path is None or self.tracker is None or not (applied or reason is EditReason.RELOAD):
             return
-        if reason is None and note.source is Source.USER and self.tracker.is_clean(doc.path):
+        if reason is None and note.source is Source.USER and applied and self.tracker.disk_moved(doc.path):
             text = doc.document.text
-            if self.tracker.is_reload(doc.path, text):
+            if self.tracker.is_reload(doc.path, text, applied):
                 reason = EditReason.RELOAD
-            elif self._sync is not None and self.tracker.may_be_reload(doc.path, text):
+            elif self._sync is not None and self.tracker.may_be_reload(doc.path, text, applied):
                 self._held_changes = HeldChanges(doc.uri, doc.path, applied, text)
                 self._sync(self.settle)  # a client that sends nothing more still settles them
                 return

@@ -27,14 +27,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
-from ..positions import content_facts, final_break_variant, text_sha256
+from ..positions import content_facts, final_break_variant, text_sha256, touches_span
 from ..schema import (
     ChangeType,
     ContentFacts,
@@ -91,6 +91,11 @@ class _Document:
     chain: EditChain
     hints: list[tuple[int, int]] = field(default_factory=list)
     """(time, number of chain edits) of each unconfirmed save hint."""
+    disk_stamp: tuple[int, int] | None = None
+    """The file's (modification time ns, size) when it last held the chain's base (the buffer was
+    opened from it, saved to it or reloaded from it) or did not exist; ``None``: not known."""
+    saved_stamp: tuple[int, int] | None = None
+    """The ``disk_stamp`` of the buffer's last decided save, while no edit has come since."""
 
 
 @dataclass(frozen=True)
@@ -330,7 +335,7 @@ class Attribution:
                 # it differs so that a replay of the journal rebuilds the buffer exactly.
                 sequence = self._record_reload(path, start, text).sequence
             if root is not None:  # outside the workspace no watcher confirms saves: nothing to buffer
-                self._documents[path] = _Document(EditChain(text, sequence))
+                self._documents[path] = _Document(EditChain(text, sequence), disk_stamp=_stamp_holding(path, text))
                 self._publish_documents()
 
     def edit(
@@ -359,6 +364,7 @@ class Attribution:
                 document = self._implicit_open(path)
             if document is not None:
                 document.chain.add(change, event.sequence, event.timestamp)
+                document.saved_stamp = None
             return event
 
     def reload_document(self, path: Path, text: str) -> None:
@@ -384,51 +390,78 @@ class Attribution:
             saved = [(at, 0) for at, count in document.hints if document.chain.text_at(count) == text]
             document.chain.reset(text, sequence)
             document.hints = saved[-1:]
+            document.disk_stamp = _stamp_holding(path, text)
+            document.saved_stamp = None
 
-    def is_clean(self, path: Path) -> bool:
-        """Whether the open document ``path`` holds no edit the disk does not have (every edit
-        saved, no save being confirmed)."""
+    def disk_moved(self, path: Path) -> bool:
+        """Whether the file may no longer hold what the open document ``path`` last saved or
+        loaded (its modification time or size moved since): only then can a change of the buffer
+        be a reload (:meth:`is_reload`, :meth:`may_be_reload`). A stat, no read: asked before the
+        buffer's text is even built, on every change."""
+        path = self._normalise(path)
         with self._lock:
-            document = self._documents.get(self._normalise(path))
-            return document is not None and not document.chain.edits and not document.hints
+            document = self._documents.get(path)
+            if document is None:
+                return False
+            stamp = document.disk_stamp
+        return stamp is None or _stamp(path) != stamp
 
-    def is_reload(self, path: Path, text: str) -> bool:
-        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` is the editor
-        loading the file from disk (a client's revert or autoread): ``text`` is the disk content
-        of a change already recorded as another program's ``file_change``, and not what the buffer
-        held. Such a change is then :meth:`reload_document`, not the person's ``edit``. A change
-        that matches a write not decided yet may be the person's own, its ``didChange`` debounced
-        past the save: it stays an edit, and the decision tells the two apart (see
-        ``_wait_for_editor``). Call it only for a clean buffer: it reads the stored baseline."""
+    def is_reload(self, path: Path, text: str, changes: Sequence[TextChange]) -> bool:
+        """Whether ``changes``, which make the buffer ``text``, are the editor loading the file
+        from disk (a client's revert or autoread): ``text`` is the disk content of a change
+        already recorded as another program's ``file_change``, not what the buffer held, and the
+        changes touch none of the person's unsaved text (:meth:`_unsaved_in`). Such a change is
+        then :meth:`reload_document`, not the person's ``edit``. A change that matches a write
+        not decided yet may be the person's own, its ``didChange`` debounced past the save: it
+        stays an edit, and the decision tells the two apart (see ``_wait_for_editor``)."""
         path = self._normalise(path)
         with self._lock:
             document = self._documents.get(path)
             if document is None or text == document.chain.base or self._inbox.waiting(path):
                 return False
-            return self._baselines.text(self._baselines.get(path)) == text
+            baseline = self._baselines.get(path)
+            if baseline is None or baseline.size != len(text.encode("utf-8")):
+                return False  # (the common case, checked without reading the stored text)
+            return self._baselines.text(baseline) == text and not self._unsaved_in(document, changes)
 
-    def may_be_reload(self, path: Path, text: str) -> bool:
-        """Whether a change that makes a clean buffer (:meth:`is_clean`) ``text`` may be the editor
-        loading a write not decided yet: the watcher has seen the file change and not decided it
-        (or another session owns the workspace), and the disk holds ``text`` now, which is neither
-        the buffer's text before the change nor what the engine last knew of the file (the file is
-        read only then, not on every keystroke). It is then either the person's own edit, its
-        ``didChange`` debounced past their save (whose save hint follows at once), or the editor's
-        reload of another program's change (no hint follows): the adapter holds it until it knows
-        which (see docs/lsp.md)."""
+    def may_be_reload(self, path: Path, text: str, changes: Sequence[TextChange]) -> bool:
+        """Whether ``changes``, which make the buffer ``text``, may be the editor loading a write
+        not decided yet: the disk holds ``text`` now, which is neither the buffer's text before
+        the change nor what the engine last knew of the file, and the changes touch none of the
+        person's unsaved text. The watcher may not have reported the write yet (the editor's own
+        watcher can be quicker): the file's size is what says whether to read it, so it is read
+        only when it may hold ``text``, not on every keystroke. Such a change is either the
+        person's own edit, its ``didChange`` debounced past their save (whose save hint follows
+        at once), or the editor's reload of another program's change (no hint follows): the
+        adapter holds it until it knows which (see docs/lsp.md)."""
         path = self._normalise(path)
         root = self._root_of(path)
         if root is None or self._private(path):
             return False
+        try:
+            if os.stat(path).st_size != len(text.encode("utf-8")):
+                return False
+        except OSError:
+            return False
         with self._lock:
             document = self._documents.get(path)
-            if document is None or text == document.chain.base:
-                return False
-            if self.watching and not self._inbox.waiting(path):
+            if document is None or text == document.chain.base or self._unsaved_in(document, changes):
                 return False
             if self._baselines.text(self._baselines.get(path)) == text:
                 return False  # decided already (:meth:`is_reload`), or the buffer's own last save
         return root.rules.read(path).text == text
+
+    @staticmethod
+    def _unsaved_in(document: _Document, changes: Sequence[TextChange]) -> bool:
+        """Whether ``changes`` touch the person's unsaved text: where the buffer differs from what
+        it last saved or loaded. A buffer whose edits were undone back to that text is clean, as
+        the editor says (VS Code and Neovim reload it then); a save not confirmed yet leaves it
+        all unsaved. Neither editor reloads a modified buffer on its own (VS Code keeps it and
+        asks on save, Neovim warns, W12): a change over unsaved text is the person's."""
+        if document.hints:
+            return True
+        span = document.chain.unsaved_span()
+        return span is not None and touches_span(*span, changes)
 
     def save_document(self, path: Path) -> None:
         """Hint: the editor saved (or is about to save) ``path``. The ``file_save`` is recorded
@@ -437,6 +470,11 @@ class Attribution:
         with self._lock:
             document = self._documents.get(path)
             if document is not None:
+                if document.saved_stamp is not None and _stamp(path) == document.saved_stamp:
+                    # No edit and no write since the buffer's last save was decided: this is that
+                    # save's hint, come after the edits explained the write (Neovim sends it after
+                    # a prompt such as "the file has been changed since reading it").
+                    return
                 document.hints.append((self.session.now_ms(), len(document.chain.edits)))
 
     def close_document(self, path: Path) -> None:
@@ -1373,7 +1411,9 @@ class Attribution:
         )
         if not self.watching:
             self._stated[path] = facts.sha256
+        document.disk_stamp = _stamp_holding(path, text)
         document.chain.advance(count, text)
+        document.saved_stamp = None if document.chain.edits else document.disk_stamp
         document.hints = [(t, n - count) for t, n in document.hints if n > count]
 
     def _record_reload(self, path: Path, before: str, after: str) -> Event:
@@ -1409,6 +1449,36 @@ def _written_at(entry: Pending) -> int:
         return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000)
     except OSError:
         return entry.first
+
+
+_ABSENT_STAMP = (0, -1)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """The file's (modification time ns, size), ``_ABSENT_STAMP`` when there is none: a write
+    changes it (a stat, no read)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return _ABSENT_STAMP
+    return status.st_mtime_ns, status.st_size
+
+
+def _stamp_holding(path: Path, text: str) -> tuple[int, int] | None:
+    """The file's stamp if it holds ``text`` (read between two stats that agree; a file of another
+    size is not read) or is absent (a new buffer: nothing to reload from), else ``None``: a write
+    the watcher has not reported yet is not taken for the text the buffer holds."""
+    data = text.encode("utf-8")
+    before = _stamp(path)
+    if before == _ABSENT_STAMP:
+        return before
+    if before[1] != len(data):
+        return None
+    try:
+        held = path.read_bytes() == data
+    except OSError:
+        return None
+    return before if held and _stamp(path) == before else None
 
 
 def _known(baseline: Baseline) -> Known:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..positions import Document, PositionError, utf16_len
 from ..schema import TextChange
+from .diffs import minimal_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,22 @@ class EditChain:
         except PositionError:
             pass
         return best
+
+    def unsaved_span(self) -> tuple[int, int] | None:
+        """Where the buffer differs from its base (UTF-16 units of the buffer, from the first to
+        the last differing unit; empty where text was only deleted), ``None`` when it does not:
+        edits undone back to the saved text leave nothing unsaved, as the editor itself says.
+        The edits not applying (the adapter's edits and its open text disagree) leave the whole
+        buffer unsaved."""
+        if not self.edits:
+            return None
+        current = self.text_at(len(self.edits))
+        if current is None:
+            return 0, self.length
+        if current == self.base:
+            return None
+        difference = minimal_change(self.base, current)
+        return difference.range_offset, difference.range_offset + utf16_len(difference.text)
 
     def advance(self, count: int, text: str) -> None:
         """The first ``count`` edits reached the disk as ``text``: fold them into the base."""

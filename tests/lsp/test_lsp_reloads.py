@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Iterable
+from hashlib import sha256
+from pathlib import Path
 
 from lsprotocol import types
 
@@ -21,36 +24,47 @@ from .lsp_harness import actions, assert_changed_by, change, events, lsp_events,
 TEXT = "one\ntwo\nthree\n"
 
 
-def test_reloads_sent_as_small_edits_are_the_other_programs(home, workspace):
-    files = {name: workspace / name for name in ("shown.txt", "background.txt", "dirty.txt", "late.txt")}
+def edit(client, path: Path, version: int, *changes) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=version, uri=uri(path)), list(changes)
+        )
+    )
+
+
+def written(workspace: Path, *names: str) -> dict[str, Path]:
+    """``names`` in ``workspace``, each holding ``TEXT``."""
+    files = {name: workspace / name for name in names}
     for path in files.values():
         path.write_text(TEXT)
-    shell = ShellFacts(workspace)
+    return files
 
-    def edit(client, name: str, version: int, *changes) -> None:
-        client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                types.VersionedTextDocumentIdentifier(version=version, uri=uri(files[name])), list(changes)
-            )
+
+def open_all(client, paths: Iterable[Path]) -> None:
+    for path in paths:
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri(path), "plaintext", 1, TEXT))
         )
+
+
+def test_reloads_sent_as_small_edits_are_the_other_programs(home, workspace):
+    files = written(workspace, "shown.txt", "background.txt", "dirty.txt", "late.txt")
+    shell = ShellFacts(workspace)
 
     async def scenario():
         async with shim(home, workspace, client_name="Visual Studio Code") as client:
-            for path in files.values():
-                client.text_document_did_open(
-                    types.DidOpenTextDocumentParams(types.TextDocumentItem(uri(path), "plaintext", 1, TEXT))
-                )
-            edit(client, "dirty.txt", 2, change((0, 3), (0, 3), "X"))  # typed, never saved
+            open_all(client, files.values())
+            edit(client, files["dirty.txt"], 2, change((0, 3), (0, 3), "X"))  # typed, never saved
             await client.roundtrip()
             shell.run(["sed", "-i", "s/two/TWO/", *map(str, files.values())], "sed -i s/two/TWO/ *.txt")
             # The editor reloads the clean documents as the smallest edits, before the recorder
             # decided the disk change (shown, background: two edits in one change) and after it
             # (late); the modified one is not reloaded.
-            edit(client, "shown.txt", 2, change((1, 0), (1, 3), "TWO"))
-            edit(client, "background.txt", 2, change((1, 0), (1, 1), "T"), change((1, 1), (1, 3), "WO"))
+            edit(client, files["shown.txt"], 2, change((1, 0), (1, 3), "TWO"))
+            edit(client, files["background.txt"], 2, change((1, 0), (1, 1), "T"), change((1, 1), (1, 3), "WO"))
             await client.roundtrip()
             await asyncio.sleep(1.5)
-            edit(client, "late.txt", 2, change((1, 0), (1, 3), "TWO"))
+            edit(client, files["late.txt"], 2, change((1, 0), (1, 3), "TWO"))
             await client.roundtrip()
             await asyncio.sleep(0.5)
 
@@ -147,3 +161,63 @@ def test_a_reload_in_an_editor_that_does_not_own_the_workspace_is_a_reload(home,
         evs = list(Store().events(info))
         assert actions(evs, "file_save") == []
         assert [(e.reason, e.source) for e in actions(evs, "edit")] == [("reload", "unknown")]
+
+
+def test_unsaved_edits_stay_the_users_and_a_buffer_undone_to_its_saved_text_is_reloaded(home, workspace):
+    """VS Code keeps a modified document as it is when another program changes its file (its save
+    then asks whether to overwrite), and reloads one whose edits were undone back to the saved text
+    (Ctrl+Z: clean again) with the smallest edit. ``sed -i`` on both, the reload of the second
+    before the recorder decided ``sed``'s change (VS Code's ~100 ms) and, for a third file undone
+    the same way, after it: each change is ``sed``'s, once; the person's typing and undoing stay
+    their edits, each reload is a reload; the person's later save of the modified document
+    (Overwrite) is their ``file_save`` of what they typed."""
+    files = written(workspace, "dirty.txt", "undone.txt", "late.txt")
+    shell = ShellFacts(workspace)
+
+    async def scenario():
+        async with shim(home, workspace, client_name="Visual Studio Code") as client:
+            open_all(client, files.values())
+            edit(client, files["dirty.txt"], 2, change((0, 3), (0, 3), "X"))  # typed, kept unsaved
+            for name in ("undone.txt", "late.txt"):
+                edit(client, files[name], 2, change((2, 5), (2, 5), "Y"))  # typed, then undone
+                edit(client, files[name], 3, change((2, 5), (2, 6), ""))
+            await client.roundtrip()
+            shell.run(["sed", "-i", "s/two/TWO/", *map(str, files.values())], "sed -i s/two/TWO/ *.txt")
+            edit(client, files["undone.txt"], 4, change((1, 0), (1, 3), "TWO"))
+            await client.roundtrip()
+            await asyncio.to_thread(
+                wait_for, lambda: len(actions(lsp_events(), "file_change")) == 3, 15, "sed's changes"
+            )
+            edit(client, files["late.txt"], 4, change((1, 0), (1, 3), "TWO"))
+            await client.roundtrip()
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(files["dirty.txt"].write_text, "oneX\ntwo\nthree\n")  # Overwrite
+            client.text_document_did_save(
+                types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri(files["dirty.txt"])))
+            )
+            await client.roundtrip()
+            await asyncio.to_thread(wait_for, lambda: actions(lsp_events(), "file_save"), 15, "the save")
+
+    try:
+        run(scenario())
+    finally:
+        shell.close()
+    evs = lsp_events()
+    changes = actions(evs, "file_change")
+    assert sorted(c.file for c in changes) == sorted(files)
+    assert {(c.source, c.evidence.command) for c in changes} == {("external", "sed -i s/two/TWO/ *.txt")}
+    edits = actions(evs, "edit")
+    assert [(e.file, e.diff.text) for e in edits if e.source == "user"] == [
+        ("dirty.txt", "X"),
+        ("undone.txt", "Y"),
+        ("undone.txt", ""),
+        ("late.txt", "Y"),
+        ("late.txt", ""),
+    ]
+    assert sorted((e.file, e.source) for e in edits if e.reason == "reload") == [
+        ("late.txt", "unknown"),
+        ("undone.txt", "unknown"),
+    ]
+    (saved,) = actions(evs, "file_save")
+    assert saved.file == "dirty.txt" and saved.content.sha256 == sha256(files["dirty.txt"].read_bytes()).hexdigest()
+    assert files["dirty.txt"].read_text() == "oneX\ntwo\nthree\n"
