@@ -25,6 +25,7 @@ import {
 } from "vscode-languageclient/node";
 
 import { Forwarder } from "./logic/forwarder";
+import { InFlight } from "./logic/inFlight";
 import { detectHost } from "./logic/host";
 import { INSTALL_COMMAND, findExecutable, missingMessage } from "./logic/executable";
 import { BundleCheck, bundleProblem, bundledScript, interpreterCandidates, parseCheck } from "./logic/python";
@@ -43,6 +44,7 @@ const MAX_COMPARED_BYTES = 1024 * 1024;
 let client: LanguageClient | undefined;
 let forwarder: Forwarder | undefined;
 let status: ServerStatus | undefined;
+const changesInFlight = new InFlight();
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const config = vscode.workspace.getConfiguration("crowdcode");
@@ -153,13 +155,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       },
     },
     middleware: {
-      didChange: async (event, next) => {
-        try {
-          await sendEditReason(event);
-        } finally {
-          await next(event);
-        }
-      },
+      didChange: (event, next) =>
+        changesInFlight.track(
+          (async () => {
+            try {
+              await sendEditReason(event);
+            } finally {
+              await next(event);
+            }
+          })(),
+        ),
     },
   };
   client = new LanguageClient("crowdcode", "crowdcode recorder", serverOptions, clientOptions);
@@ -173,6 +178,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     { throttleMs: config.get<number>("throttleMs", 100), outputMs: 200 },
   );
   context.subscriptions.push({ dispose: () => forwarder?.dispose() });
+  context.subscriptions.push(
+    // The recorder's barrier: answered once the changes taken in before it are on the wire.
+    lsp.onRequest("crowdcode/sync", async () => {
+      await changesInFlight.settled();
+      return null;
+    }),
+  );
   context.subscriptions.push(
     lsp.onNotification("crowdcode/status", (params: ServerStatus) => {
       status = params;
