@@ -186,6 +186,9 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
         if e.file == "notes.txt" and e.reason is not None and e.reason.value == "reload"
     ]
     assert reload.source.value != "user" and reload.diff.text == "2"
+    # ... and the change on disk is sed's, recorded once, from the command in VS Code's terminal.
+    (changed,) = [c for c in actions(events, "file_change") if c.file == "notes.txt"]
+    assert changed.source.value == "external" and changed.evidence.command == "sed -i 's/second/2nd/' notes.txt"
     assert not any("2" in e.diff.text for e in actions(events, "edit") if e.reason is None)
     # git checkout changed the open long file (VS Code reloaded it) and added two files.
     assert (workspace / "long.txt").read_text() == LONG.replace("line 2 of", "line two of")
