@@ -186,7 +186,8 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
         if e.file == "notes.txt" and e.reason is not None and e.reason.value == "reload"
     ]
     assert reload.source.value != "user" and reload.diff.text == "2"
-    # ... and the change on disk is sed's, recorded once, from the command in VS Code's terminal.
+    # ... and the change on disk is sed's, recorded once, from the command in VS Code's terminal
+    # (notes.txt is a background tab then: the first group shows long.txt, the split todo.txt).
     (changed,) = [c for c in actions(events, "file_change") if c.file == "notes.txt"]
     assert changed.source.value == "external" and changed.evidence.command == "sed -i 's/second/2nd/' notes.txt"
     assert not any("2" in e.diff.text for e in actions(events, "edit") if e.reason is None)
@@ -194,6 +195,8 @@ def test_vscode_extension_records_a_session_that_replays_to_the_saved_file(home,
     assert (workspace / "long.txt").read_text() == LONG.replace("line 2 of", "line two of")
     assert replay(events, "long.txt", LONG) == (workspace / "long.txt").read_text()
     assert all(e.source.value != "user" for e in actions(events, "edit") if e.file == "long.txt")
+    (checked_out,) = [c for c in actions(events, "file_change") if c.file == "long.txt"]
+    assert checked_out.source.value == "git_checkout"
     assert {"added.txt", "also.txt"} <= {c.file for c in actions(events, "file_change")}
     # The training text: its GNU sed commands rebuild each file at each save and change on disk,
     # and leave the files as VS Code and the terminal did; but notes.txt, whose text the panic
