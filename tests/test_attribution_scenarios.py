@@ -119,6 +119,23 @@ def test_save_without_hint_and_typing_after_the_save(ws: Path, bench_factory) ->
     assert save["lastEditSequence"] == typed[5]
 
 
+def test_a_save_stamped_by_the_kernel_s_coarse_clock_is_still_the_users(ws: Path, bench_factory) -> None:
+    """The kernel stamps a write's modification time from its tick clock, up to a tick (4 ms at
+    250 Hz) behind the time the write happened: the last edit, received a moment before the
+    write, can look later than it. Such an edit still wrote the file (no hint comes)."""
+    import os
+
+    path = ws / "coarse.txt"
+    path.write_text("hello\n")
+    bench = bench_factory()
+    bench.editor.open(path)
+    bench.editor.type(path, "world\n")
+    path.write_text(bench.editor.docs[path].text)  # written, no save_document
+    mtime = path.stat().st_mtime_ns
+    os.utime(path, ns=(mtime, mtime - 4_000_000))  # as a coarse clock stamps it
+    check(bench, [("coarse.txt", "user")])
+
+
 def test_burst_of_5000_keystrokes_then_save(ws: Path, bench_factory) -> None:
     path = ws / "burst.py"
     path.write_text("start\n")

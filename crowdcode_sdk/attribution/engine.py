@@ -77,6 +77,11 @@ CLOSING_WAIT_S = 3.0
 """How long an editor that does not own its workspace waits, when it closes, for the owner to
 decide its last saves (the owner asks within ``FORWARD_MS`` of the write, unless it is busy)."""
 
+MTIME_GRAIN_MS = 10
+"""How far a file's modification time may trail its write: one tick of the kernel's coarse clock
+(10 ms at the lowest usual rate, 100 Hz). An editor's reload of another program's write comes
+later than that (it must notice the write, then read the file)."""
+
 PREPARE_QUIET_MS = 30
 """A file quiet this long while its verdict waits is read and diffed ahead (see ``_prepare``)."""
 PREPARE_BATCH = 64
@@ -1444,9 +1449,11 @@ class Attribution:
 
 def _written_at(entry: Pending) -> int:
     """When the file was last written (epoch ms): its modification time, or when the watcher saw
-    it if that is earlier (the watcher's stamp lags the write on a loaded machine)."""
+    it if that is earlier (the watcher's stamp lags the write on a loaded machine). The kernel
+    stamps a write from its tick clock, up to a tick behind the moment of the write: an edit
+    received just before the write must not look later than it (``MTIME_GRAIN_MS``)."""
     try:
-        return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000)
+        return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000 + MTIME_GRAIN_MS)
     except OSError:
         return entry.first
 
