@@ -118,12 +118,15 @@ class Store:
         return eligible
 
     def _load(self, directory: Path) -> SessionInfo | None:
+        # Liveness first: a writer writes its end into the session file before it unlocks, so a
+        # session not live now has its final file. Read the other way round, a session ending
+        # between the two reads looked crashed (and had its closed journal repaired).
+        live = journal.is_live(directory)
         try:
             data = orjson.loads((directory / SESSION_FILE).read_bytes())
             metadata = data["metadata"]
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
             return None
-        live = journal.is_live(directory)
         end, count = data.get("end"), data.get("eventCount")
         reason = data.get("endReason")
         if end is None and not live:

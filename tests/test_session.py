@@ -360,3 +360,22 @@ def test_hold_back_and_panic_measure_on_the_machine_clock_across_suspend_and_reb
     assert panic_everywhere(locations, later).removed == 0
     events = list(Store().events(Store().find(s.id)))
     assert [e.kind for e in events].count("panic") == 1 and len(events) <= before
+
+
+def test_a_session_that_ends_while_it_is_listed_is_not_taken_for_crashed(home, monkeypatch):
+    """The recorder writes its end into the session file, then unlocks: a listing that sees the
+    lock free sees that end. Here the session ends at the moment the listing checks the lock."""
+    from crowdcode_sdk import journal
+    from crowdcode_sdk.store import Store
+
+    session = Session(adapter="test", editor="test")
+    real_is_live = journal.is_live
+
+    def ends_now(directory):
+        if not session.closed:
+            session.close()
+        return real_is_live(directory)
+
+    monkeypatch.setattr(journal, "is_live", ends_now)
+    (info,) = Store().sessions()
+    assert info.end is not None and info.end_reason != "crashed", info
