@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import re
+import string
 
 import orjson
 import pytest
@@ -382,6 +383,94 @@ def test_the_gate_rejects_lines_that_cannot_hold_a_secret(line: str) -> None:
     detector runs on them (a word like ``pass`` or a path of 16 characters no longer lets
     them through)."""
     assert not maybe_secret(line)
+
+
+_LOG_FIELDS = st.sampled_from(
+    ["auth", "AUTH", "Token", "x_token", "db.password", "Secret_Key", "api-key", "xtoken", "tokens", "dsn", "pwd"]
+)
+_SIGNS = st.sampled_from([":", ": ", "=", " = ", "=>", ":=", "\t:\t", '": ', "' = ", ":\x1f", ":\n "])
+_VALUE_CHARS = string.ascii_letters + string.digits + "_-./()[]{}$%*<>=:+@!'\"`,;# \t\x1f"
+_WORDS = st.from_regex(patterns.WORD_VALUE, fullmatch=True)
+_VALUES = st.one_of(
+    _WORDS,
+    st.builds(lambda w, i, c: w[:i] + c + w[i:], _WORDS, st.integers(0, 16), st.sampled_from("0_-./$*(AZ")),
+    st.from_regex(r"[a-z]{15,17}", fullmatch=True),
+    st.text(_VALUE_CHARS, max_size=24),
+    st.builds(lambda q, v: q + v + q, st.sampled_from("\"'"), st.text(_VALUE_CHARS, max_size=12)),
+    st.sampled_from([GH, AWS, "hunter2!x", "${DB_PASSWORD}", "get_password()", "userPasswordHash"]),
+    st.just("aicgalplazgwbkwh"),  # letters only, but base64 of printable text: a k8s secret's form
+)
+_ASSIGNMENTS = st.builds(
+    "".join, st.tuples(st.text('ab_ .-"', max_size=3), _LOG_FIELDS, _SIGNS, _VALUES, st.text(" ,;#x9", max_size=3))
+)
+_LOG_LINES = st.one_of(
+    _ASSIGNMENTS,
+    st.builds(lambda a, b: f"12:0{len(a) % 10}:07 INFO {a} refreshed {b}", _ASSIGNMENTS, _ASSIGNMENTS),
+    st.text(string.printable, max_size=30),
+    st.text(max_size=12),  # beyond ASCII
+)
+_BREAKS = st.sampled_from(["\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(lines=st.lists(st.tuples(_LOG_LINES, _BREAKS), min_size=1, max_size=8))
+def test_lines_passed_in_bulk_hold_nothing_any_line_scan_finds(lines: list[tuple[str, str]]) -> None:
+    """Where :func:`.detector.may_find` lets many lines pass at once (the assignment detector's
+    condition met, every value one word), scanning them as one text, one line after another
+    (``str.splitlines``) or as terminal output's lines (cut at CR and LF) finds nothing."""
+    text = "".join(line + brk for line, brk in lines)
+    if detector.may_find(text):
+        return
+    assert find_secrets(text) == []
+    assert all(find_secrets(line) == [] for line in re.split("[\r\n]", text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.from_regex(patterns.WORD_VALUE, fullmatch=True))
+def test_a_word_value_is_never_a_secret(value: str) -> None:
+    assert not patterns.assignment_value_is_secret(value, quoted=False)
+    assert find_secrets(f"auth: {value}") == []
+
+
+def test_log_lines_with_a_secret_sounding_field_pass_in_bulk() -> None:
+    """The common case lets a whole chunk pass; a field's value that is not one word keeps it."""
+    logs = "".join(f"\x1b[36m12:{i % 60:02}\x1b[0m INFO auth: session {i} refreshed in 0.{i}s\r\n" for i in range(50))
+    plain = re.sub("\x1b\\[[0-9]*m", "", logs)
+    assert maybe_secret(plain) and not detector.may_find(plain)
+    for field in ("auth: hunter2secret", "auth: 'session'", "auth: SessionID", "token=abcdefghijklmnop"):
+        assert detector.may_find(plain + field + "\r\n"), field
+
+
+class _LineByLine(Redactor):
+    """Terminal output scanned line by line wherever a detector's condition is met."""
+
+    def lines_may_hold(self, text: str) -> bool:
+        return self.may_hold(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(st.tuples(_LOG_LINES, st.sampled_from(["\r\n", "\n", "\r"])), min_size=1, max_size=40),
+    colours=st.lists(st.sampled_from(["", "\x1b[36m", "\x1b[0m", "\x1b]0;auth: title\x07"]), min_size=1),
+    cuts=st.lists(st.integers(1, 400), min_size=1),
+)
+def test_cast_output_passed_in_bulk_is_redacted_as_line_by_line(
+    lines: list[tuple[str, str]], colours: list[str], cuts: list[int]
+) -> None:
+    """The same cast, redacted with chunks of log lines passed in bulk and line by line: the
+    same bytes and the same counts."""
+    output = "".join(colours[i % len(colours)] + line + brk for i, (line, brk) in enumerate(lines))
+    events, position = [orjson.dumps({"version": 2, "width": 80, "height": 24})], 0
+    for i in range(len(output)):
+        if position >= len(output):
+            break
+        step = cuts[i % len(cuts)]
+        events.append(orjson.dumps([i / 10, "o", output[position : position + step]]))
+        position += step
+    cast = b"\n".join(events) + b"\n"
+    bulk, line_by_line = Redactor(ALICE), _LineByLine(ALICE)
+    assert bulk.cast(cast) == line_by_line.cast(cast)
+    assert bulk.counts == line_by_line.counts
 
 
 def test_a_kubernetes_value_of_letters_only_is_not_taken_for_a_name() -> None:

@@ -23,7 +23,7 @@ import orjson
 
 from .. import journal
 from ..ignore import is_secret
-from .detector import Finding, find_secrets, maybe_secret, merge
+from .detector import Finding, find_secrets, may_find, maybe_secret, merge
 from .identity import IdentityMasker
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
@@ -89,10 +89,19 @@ class Redactor:
         return merge(found + others) if others else found
 
     def may_hold(self, text: str) -> bool:
-        """False only when :meth:`scan` finds nothing in any line of ``text``: the detectors'
-        conditions (one RE2 set, :func:`.detector.detectors`), the identity's names and the known
+        """False only when :meth:`scan` finds nothing in any part of any line of ``text``: the
+        detectors' conditions (one RE2 set, :func:`.detector.detectors`), the identity's names and the known
         secrets' heads, each one pass over the whole text."""
-        return "PRIVATE KEY" in text or maybe_secret(text) or self.identity.may_find(text) or self.known.may_find(text)
+        return "PRIVATE KEY" in text or maybe_secret(text) or self._others_may_find(text)
+
+    def lines_may_hold(self, text: str) -> bool:
+        """False only when :meth:`scan` finds nothing in ``text`` nor in any of its lines; unlike
+        :meth:`may_hold`, not said of parts of lines (:func:`.detector.may_find` judges whole
+        lines' assignments, which lets log lines with a secret-sounding field pass in bulk)."""
+        return "PRIVATE KEY" in text or may_find(text) or self._others_may_find(text)
+
+    def _others_may_find(self, text: str) -> bool:
+        return self.identity.may_find(text) or self.known.may_find(text)
 
     def text(self, text: str) -> str:
         if not text:
@@ -344,11 +353,11 @@ class Redactor:
             if isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
                 events.append(event)
         marks = Marks()
-        output = OutputLines(self.scan, marks, self.may_hold)
+        output = OutputLines(self.scan, marks, self.may_hold, self.lines_may_hold)
         keystrokes = KeystrokeLine()
         exact = _exact_output(events)
         byte_marks = Marks()
-        byte_output = OutputLines(self.scan, byte_marks, self.may_hold) if exact else None
+        byte_output = OutputLines(self.scan, byte_marks, self.may_hold, self.lines_may_hold) if exact else None
         for index, event in enumerate(events):
             if event[1] == "o":
                 output.feed(index, event[2])

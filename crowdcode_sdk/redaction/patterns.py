@@ -207,13 +207,52 @@ SECRET_WORD = (
     r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
     r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)"
 )
-_SECRET_NAME = r"(?:[A-Za-z0-9]*[_\-.])*" + SECRET_WORD + r"(?:[_\-.][A-Za-z0-9]*)*"
+_NAME_END = r"(?:[_\-.][A-Za-z0-9]*)*"
+
+
+def _assigned(space: str, inside_quotes: str, bare: str) -> str:
+    """What follows a secret name: the sign, then the value (group 1 in double quotes, group 2 in
+    single quotes, group 3 bare), with what may separate them and what a bare value is."""
+    return (
+        rf"[\"']?{space}*(?::=|=>|=|:){space}*"
+        rf"(?:\"([^\"{inside_quotes}]{{4,}})\"|'([^'{inside_quotes}]{{4,}})'|({bare}))"
+    )
+
+
 ASSIGNMENT = re.compile(
-    r"(?i)(?<![A-Za-z0-9])"
-    + _SECRET_NAME
-    + r"[\"']?\s*(?::=|=>|=|:)\s*(?:\"([^\"\n]{4,})\"|'([^'\n]{4,})'|([^\s\"'`,;#]{6,}))"
+    r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]*[_\-.])*"
+    + SECRET_WORD
+    + _NAME_END
+    + _assigned(r"\s", r"\n", r"[^\s\"'`,;#]{6,}")
 )
 """``NAME = value`` where NAME sounds secret: shell exports, .env lines, YAML, code."""
+
+WORD_VALUE = re.compile(r"[A-Za-z][a-z]{5,14}")
+"""A bare value of :data:`ASSIGNMENT` that is one word (``auth: session``), which
+:func:`assignment_value_is_secret` rejects as a name: letters, a capital at most first, and
+too short (under 16) to be base64 of a printable secret."""
+
+_BARE = r"[^\t\n\x0b\x0c\r\x1c-\x1f \"'`,;#]"
+"""A character of a bare value, in ASCII (Python's ``\\s`` is ``[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f ]``)."""
+_NO_LETTER = _BARE[:-1] + "A-Za-z]"
+_NO_SMALL_LETTER = _BARE[:-1] + "a-z]"
+_NOT_A_WORD = (
+    rf"{_BARE}{{16}}|{_NO_LETTER}{_BARE}{{5}}|{_BARE}(?:{_NO_SMALL_LETTER}{_BARE}{{4}}|{_BARE}{_NO_SMALL_LETTER}{_BARE}{{3}}"
+    rf"|{_BARE}{{2}}{_NO_SMALL_LETTER}{_BARE}{{2}}|{_BARE}{{3}}{_NO_SMALL_LETTER}{_BARE}|{_BARE}{{4}}{_BARE}*{_NO_SMALL_LETTER})"
+)
+"""The start of a bare value of 6 or more that is no :data:`WORD_VALUE`: 16 long, or with a
+character that is no letter first, or no small letter later, where there are 6 at least.
+(RE2 cannot say "not", so the complement is spelled out, by where that character is.)"""
+
+ASSIGNMENT_UNLIKE_A_WORD = rf"(?i:{SECRET_WORD}){_NAME_END}" + _assigned(
+    r"[\t\x1f ]", r"\n\r\x0b\x0c\x1c-\x1e", f"(?:{_NOT_A_WORD})"
+)
+"""For RE2, over many lines of ASCII text at once: finds something wherever :data:`ASSIGNMENT`,
+run on each line, finds a value that is quoted or no :data:`WORD_VALUE`. So where it finds
+nothing, the assignment detector finds nothing either (``tests/test_redaction.py`` draws text to
+check). A match of the other in a line holds one of this one from its secret word on: the
+whitespace here is a line's (none of ``str.splitlines``' breaks), as the other's can be only
+within one line, and its name's start and value's end are not asked for."""
 
 TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-=])([A-Za-z0-9+/_\-]{32,}={0,2})(?![A-Za-z0-9+/_\-=])")
 """A long unbroken token, checked for entropy: base64 key material, unknown providers' keys."""

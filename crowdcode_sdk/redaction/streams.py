@@ -270,6 +270,8 @@ PASSWORD_PROMPT = re.compile(
     r"\[sudo\][^:\n]*:\s*$|enter pass[^:\n]*:\s*$"
 )
 _LINE_BREAK = re.compile("[\n\r\b]")
+_LONGEST = 4 * _WINDOW
+"""An output line longer than this is scanned in parts."""
 _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
 )
@@ -342,10 +344,19 @@ class OutputLines:
     costs a few operations per piece, not per character.
     """
 
-    def __init__(self, scan: Scanner, marks: Marks, may_hold: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        scan: Scanner,
+        marks: Marks,
+        may_hold: Callable[[str], bool],
+        lines_may_hold: Callable[[str], bool],
+    ) -> None:
+        """``may_hold(text)`` is False only when ``scan`` finds nothing in any part of ``text``,
+        ``lines_may_hold(text)`` only when it finds nothing in any of its whole lines."""
         self._scan = scan
         self._marks = marks
         self._may_hold = may_hold
+        self._lines_may_hold = lines_may_hold
         self._text: list[str] = []
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
@@ -375,9 +386,12 @@ class OutputLines:
         if not cut or "\b" in data or self._keys.open:  # a Backspace edits the line, a key's rows are masked whole
             return 0
         head = data[:cut]
-        if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`)
+        if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`), any part of it
             return 0
-        if self._may_hold(self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)):
+        lines = self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)
+        # A line longer than :meth:`_plain` keeps is scanned in parts: judged so, not whole.
+        whole = len(lines) <= _LONGEST or all(len(line) <= _LONGEST for line in _LINE_BREAK.split(lines))
+        if (self._lines_may_hold if whole else self._may_hold)(lines):
             return 0
         self._text.clear()
         self._starts.clear()
@@ -411,7 +425,7 @@ class OutputLines:
             self._starts.append(self._length)
             self._sources.append((sequence, start))
             self._length += end - start
-        if self._length > 4 * _WINDOW:
+        if self._length > _LONGEST:
             self.flush()
 
     def _backspace(self) -> None:
