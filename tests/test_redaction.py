@@ -441,6 +441,21 @@ def test_log_lines_with_a_secret_sounding_field_pass_in_bulk() -> None:
         assert detector.may_find(plain + field + "\r\n"), field
 
 
+def test_a_word_changed_anywhere_is_left_to_the_line_scan() -> None:
+    """A character that is no small letter, put in or over a plain word at every position: where
+    the line scan finds the value a secret, the chunk is not passed in bulk."""
+    found = 0
+    for word in ("session", "Refreshed", "abcdefghijklmno", "aicgalplazgwbkwh"):
+        for i in range(len(word) + 1):
+            for c in "0_-./$*(AZ":
+                for value in (word[:i] + c + word[i:], word[:i] + c + word[i + 1 :]):
+                    text = f"12:00:07 INFO auth: {value} refreshed\r\n"
+                    if find_secrets(text):
+                        found += 1
+                        assert detector.may_find(text), value
+    assert found > 500
+
+
 class _LineByLine(Redactor):
     """Terminal output scanned line by line wherever a detector's condition is met."""
 
