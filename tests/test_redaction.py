@@ -456,11 +456,27 @@ def test_a_word_changed_anywhere_is_left_to_the_line_scan() -> None:
     assert found > 500
 
 
-class _LineByLine(Redactor):
-    """Terminal output scanned line by line wherever a detector's condition is met."""
+def test_a_secret_among_the_log_lines_of_one_chunk_is_masked() -> None:
+    """The lines around a line that holds a secret pass whole; that line alone is masked."""
+    logs = [f"\x1b[36m12:{i:02}\x1b[0m INFO auth: session {i} refreshed\r\n" for i in range(60)]
+    for i in (0, 31, 59):
+        logs[i] = f"\x1b[33m12:{i:02}\x1b[0m WARN token={GH[:-2]}{i:02}\r\n"
+    output = "".join(logs)
+    header = orjson.dumps({"version": 2, "width": 80, "height": 24})
+    redactor = Redactor(ALICE)
+    redacted = orjson.loads(redactor.cast(header + b"\n" + orjson.dumps([0.1, "o", output]) + b"\n").splitlines()[1])
+    assert redacted[2] == re.sub(re.escape(GH[:-2]) + "[0-9]{2}", "*" * len(GH), output)
+    assert redactor.counts["github"] == 3
+
+
+class _PieceByPiece(Redactor):
+    """Terminal output never passed whole: every line scanned as its pieces arrive."""
+
+    def may_hold(self, text: str) -> bool:
+        return True
 
     def lines_may_hold(self, text: str) -> bool:
-        return self.may_hold(text)
+        return True
 
 
 @settings(max_examples=150, deadline=None)
@@ -469,11 +485,11 @@ class _LineByLine(Redactor):
     colours=st.lists(st.sampled_from(["", "\x1b[36m", "\x1b[0m", "\x1b]0;auth: title\x07"]), min_size=1),
     cuts=st.lists(st.integers(1, 400), min_size=1),
 )
-def test_cast_output_passed_in_bulk_is_redacted_as_line_by_line(
+def test_cast_output_passed_in_bulk_is_redacted_as_piece_by_piece(
     lines: list[tuple[str, str]], colours: list[str], cuts: list[int]
 ) -> None:
-    """The same cast, redacted with chunks of log lines passed in bulk and line by line: the
-    same bytes and the same counts."""
+    """The same cast, redacted with runs of lines passed whole (a chunk, or the lines around one
+    that may hold something) and piece by piece: the same bytes and the same counts."""
     output = "".join(colours[i % len(colours)] + line + brk for i, (line, brk) in enumerate(lines))
     events, position = [orjson.dumps({"version": 2, "width": 80, "height": 24})], 0
     for i in range(len(output)):
@@ -483,9 +499,9 @@ def test_cast_output_passed_in_bulk_is_redacted_as_line_by_line(
         events.append(orjson.dumps([i / 10, "o", output[position : position + step]]))
         position += step
     cast = b"\n".join(events) + b"\n"
-    bulk, line_by_line = Redactor(ALICE), _LineByLine(ALICE)
-    assert bulk.cast(cast) == line_by_line.cast(cast)
-    assert bulk.counts == line_by_line.counts
+    bulk, piece_by_piece = Redactor(ALICE), _PieceByPiece(ALICE)
+    assert bulk.cast(cast) == piece_by_piece.cast(cast)
+    assert bulk.counts == piece_by_piece.counts
 
 
 def test_a_kubernetes_value_of_letters_only_is_not_taken_for_a_name() -> None:

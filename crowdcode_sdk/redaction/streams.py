@@ -272,6 +272,14 @@ PASSWORD_PROMPT = re.compile(
 _LINE_BREAK = re.compile("[\n\r\b]")
 _LONGEST = 4 * _WINDOW
 """An output line longer than this is scanned in parts."""
+
+
+def _lines_apart(data: str) -> bool:
+    """Whether each line of ``data`` can be taken on its own: no Backspace (it edits a line) and
+    no escape sequence but CSI ones (``\\x1b[…m``), which cannot hold a line break."""
+    return "\b" not in data and data.count("\x1b") == data.count("\x1b[")
+
+
 _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
 )
@@ -369,14 +377,34 @@ class OutputLines:
 
     def feed(self, sequence: int, data: str) -> None:
         position = self._quiet_lines(data)
-        for match in _ESCAPE.finditer(data, position):
+        if position == 0 and _lines_apart(data):
+            # Some line may hold something: the lines around it still pass whole, runs at a time.
+            ends = [brk.end() for brk in _LINE_BREAK.finditer(data)]
+            visible = _ESCAPE.sub("", data) if "\x1b" in data else data  # the escapes hold no line break
+            shown = [brk.end() for brk in _LINE_BREAK.finditer(visible)]  # the same lines' ends in it
+            first = 0  # the first of the lines not done yet, data[position:ends[first]]
+            while first < len(ends):
+                quiet = self._quiet_run(visible, shown[first - 1] if first else 0, shown[first:])
+                if quiet:
+                    first += quiet
+                    position = ends[first - 1]
+                if first < len(ends):
+                    self._pieces(sequence, data, position, ends[first])
+                    position = ends[first]
+                    first += 1
+        self._pieces(sequence, data, position, len(data))
+
+    def _pieces(self, sequence: int, data: str, start: int, end: int) -> None:
+        """``data[start:end]`` piece by piece: the runs of text between escape sequences."""
+        position = start
+        for match in _ESCAPE.finditer(data, start, end):
             self._plain(sequence, data, position, match.start())
             position = match.end()
             if data.startswith("\x1b]", match.start()):
                 sequence_text = match.group(0)
                 cut = 1 if sequence_text.endswith("\x07") else 2 if sequence_text.endswith("\x1b\\") else 0
                 self._command(sequence, data, match.start() + 2, match.end() - cut)
-        self._plain(sequence, data, position, len(data))
+        self._plain(sequence, data, position, end)
 
     def _quiet_lines(self, data: str) -> int:
         """Where the lines this chunk completes end, when none of them (the pending line with
@@ -388,16 +416,46 @@ class OutputLines:
         head = data[:cut]
         if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`), any part of it
             return 0
-        lines = self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)
-        # A line longer than :meth:`_plain` keeps is scanned in parts: judged so, not whole.
-        whole = len(lines) <= _LONGEST or all(len(line) <= _LONGEST for line in _LINE_BREAK.split(lines))
-        if (self._lines_may_hold if whole else self._may_hold)(lines):
+        if not self._hold_nothing(self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)):
             return 0
+        self._forget_line()
+        return cut
+
+    def _quiet_run(self, visible: str, start: int, ends: list[int]) -> int:
+        """How many of the lines of ``visible`` text from ``start`` (ending at ``ends``) hold
+        nothing, one after another: found by looking at the first line, then at all, then
+        halving, so that the lines after one that may hold cost two looks, and a chunk whose
+        every line may, one look a line. Those lines are done. Only for :func:`_lines_apart`
+        data, whose escape sequences hold no line break: its lines are the visible text's."""
+        if self._keys.open:
+            return 0
+        pending = self.current_line
+
+        def quiet(last: int) -> bool:
+            return self._hold_nothing(pending + visible[start : ends[last]])
+
+        good, bad = -1, len(ends)
+        while good + 1 < bad:
+            last = 0 if good < 0 else bad - 1 if bad == len(ends) else (good + bad) // 2
+            if quiet(last):
+                good = last
+            else:
+                bad = last
+        if good >= 0:
+            self._forget_line()
+        return good + 1
+
+    def _hold_nothing(self, lines: str) -> bool:
+        """Whether the scan finds nothing in any of these whole lines. A line longer than
+        :meth:`_plain` keeps is scanned in parts: judged so, not whole."""
+        whole = len(lines) <= _LONGEST or all(len(line) <= _LONGEST for line in _LINE_BREAK.split(lines))
+        return not (self._lines_may_hold if whole else self._may_hold)(lines)
+
+    def _forget_line(self) -> None:
         self._text.clear()
         self._starts.clear()
         self._sources.clear()
         self._length = 0
-        return cut
 
     def _command(self, sequence: int, data: str, start: int, end: int) -> None:
         """An operating-system command (window title, the shell integration's marks with the
