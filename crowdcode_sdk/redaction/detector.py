@@ -157,7 +157,7 @@ def may_find(text: str) -> bool:
     Log lines with a field named like a secret (``auth: session 12``) all meet the assignment
     detector's condition, and scanning them one by one costs about 20 µs a line. When that is
     the only condition met, one more RE2 pass looks for an assignment whose value is quoted or
-    more than one plain word (:data:`.patterns.ASSIGNMENT_UNLIKE_A_WORD`); where there is none,
+    not one plain word (:data:`.patterns.ASSIGNMENT_UNLIKE_A_WORD`); where there is none,
     the detector finds nothing in any line. Only for ASCII text within :data:`MAX_LINE` a line
     (longer lines are scanned in windows, and RE2's case folding is not Python's beyond ASCII)."""
     found = detectors(text)
