@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import pickle
 import random
 
@@ -326,3 +327,26 @@ def test_a_certificate_and_base64_of_other_widths_are_not_taken_for_a_key() -> N
     mime = "\n".join(body[i : i + 76] for i in range(0, len(body), 76))
     for text in (certificate + "\n-----END CERTIFICATE-----\n", mime + "\n"):
         assert "private_key" not in {f.category for f in find_secrets(text)}
+
+
+@pytest.mark.parametrize("seed", SEEDS[:60])
+def test_rows_of_a_key_that_another_program_changes_are_masked_in_its_diffs(seed: int) -> None:
+    """A file the workspace snapshot holds with a key, changed by other programs: each change is a
+    ``file_change`` with a diff of three lines of context, which shows the changed rows without
+    the BEGIN line when the key is long enough; the rows it shows, before and after, are masked."""
+    rng = random.Random(seed)
+    block, _ = _key(rng, rng.choice(["RSA PRIVATE KEY", "OPENSSH PRIVATE KEY"]))
+    versions = [CODE_ABOVE + block + CODE_BELOW]
+    for _ in range(rng.randrange(1, 5)):
+        versions.append(_row_edits(rng, versions[-1], 1)[1])
+    events = [_snapshot(1, "s-1")]
+    for before, after in itertools.pairwise(versions):
+        diff = unified_diff(before, after, "deploy.py")
+        if diff is not None:
+            change = {"kind": "file_change", "source": "external", "file": FILE, "changeType": "modify", "diff": diff}
+            events.append({"sequence": len(events) + 1, "timestamp": 1, "type": "action", "action": change})
+    out = _redacted_across_bundles(rng, events, {f"s-1:{FILE}": versions[0]})
+    diffs = "\n".join(e["action"]["diff"] for e in out if e["type"] == "action")
+    rows = {row for text in versions for row in _body(text)[1] if len(row) >= 6}
+    assert not [row for row in rows if row in diffs], f"seed {seed}"
+    assert diffs.count("--- a/deploy.py\n+++ b/deploy.py\n@@ -") == len(events) - 1  # every diff is there

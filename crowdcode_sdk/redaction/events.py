@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 
 from .. import journal
-from ..attribution.diffs import PatchError, apply_diff
+from ..attribution.diffs import PatchError, apply_diff, diff_lines
 from ..ignore import is_secret
 from .detector import Finding, find_secrets, maybe_secret, merge
 from .identity import IdentityMasker
-from .key_blocks import holds_key_rows
+from .key_blocks import holds_key_rows, key_row_lines
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
 from .masking import mask_all, mask_spans
@@ -228,8 +228,9 @@ class Redactor:
         kind = action.get("kind")
         file = action.get("file", "")
         secret = isinstance(file, str) and self._is_secret_file(file)
+        key_rows: list[tuple[int, int]] = []
         if not secret and kind in ("file_open", "file_change") and isinstance(file, str):
-            self._follow_disk(kind, file, action, marks)
+            key_rows = self._follow_disk(kind, file, action, marks)
         if kind == "edit":
             out = self._fields(action, "diff")
             diff = dict(action["diff"])
@@ -255,14 +256,19 @@ class Redactor:
                 if key in action:
                     out[key] = self.secret_content(action[key]) if isinstance(action[key], str) else action[key]
             return out
-        return self.value(action)
+        out = self.value(action)
+        if key_rows:
+            out["diff"] = mask_spans(out["diff"], key_rows)
+        return out
 
     # --- what a file held before its edits ---------------------------------------------------------
 
-    def _follow_disk(self, kind: str, file: str, action: dict[str, Any], marks: Marks) -> None:
+    def _follow_disk(self, kind: str, file: str, action: dict[str, Any], marks: Marks) -> list[tuple[int, int]]:
         """A file opened: its document starts from the text it was opened with (the event's, or
         the disk's as the last snapshot and the diffs since tell it), so that the private keys
-        in it are known before the edits reach them. A file changed on disk: its text follows."""
+        in it are known before the edits reach them. A file changed on disk: its text follows,
+        and the spans of its diff that show a key's rows (before or after the change) are
+        returned, to be masked whether or not the diff shows the key's BEGIN line."""
         if kind == "file_open":
             text = action.get("text")
             if isinstance(text, str) or file not in self._documents:
@@ -270,7 +276,7 @@ class Redactor:
                 if previous is not None:
                     previous.end_batch(self.scan, marks)
                 self._documents[file] = ShadowDocument.opened(text) if isinstance(text, str) else self._opened(file)
-            return
+            return []
         diff = action.get("diff")
         before = "" if action.get("changeType") == "create" else self._disk_text(file)
         after = None
@@ -278,6 +284,14 @@ class Redactor:
             with contextlib.suppress(PatchError):
                 after = apply_diff(before, diff)
         self._disk[file] = after if after is not None and holds_key_rows(after) else None
+        if not isinstance(diff, str) or before is None or after is None:
+            return []
+        rows_before, rows_after = key_row_lines(before), key_row_lines(after)
+        return [
+            (start, end)
+            for start, end, old, new in diff_lines(diff)
+            if (old is not None and old in rows_before) or (new is not None and new in rows_after)
+        ]
 
     def _disk_text(self, file: str) -> str | None:
         """The file's text on disk where it holds a private key's rows, as far as known."""

@@ -113,6 +113,30 @@ def loose_bodies(text: str) -> Iterator[tuple[int, int]]:
             yield start, end
 
 
+def loose_rows(text: str) -> Iterator[tuple[int, int]]:
+    """The rows of :func:`loose_bodies`, each without the blanks around it (an indentation, a
+    diff's context mark)."""
+    for start, end in loose_bodies(text):
+        for line in re.finditer(r"[^\s]+", text[start:end]):
+            yield start + line.start(), start + line.end()
+
+
+def key_row_lines(text: str) -> set[int]:
+    """The lines (0-based) of ``text`` that are rows of a private key's body, in a block or a
+    loose body: what a diff of the text shows of them is masked line by line."""
+    spans = [(block.body_start, block.body_end) for block in key_blocks(text)] if "PRIVATE KEY" in text else []
+    spans += loose_bodies(text)
+    rows: set[int] = set()
+    for start, end in spans:
+        body = text[start:end]
+        start += len(body) - len(body.lstrip("\r\n"))  # a closed block's body starts with its BEGIN line's end
+        end -= len(body) - len(body.rstrip("\r\n"))
+        if start < end:
+            first = text.count("\n", 0, start)
+            rows.update(range(first, first + text.count("\n", start, end) + 1))
+    return rows
+
+
 def holds_key_rows(text: str) -> bool:
     """Whether ``text`` holds a private key's BEGIN line or a loose body: a document opened
     with it is worth knowing whole (:meth:`.streams.ShadowDocument.opened`)."""
