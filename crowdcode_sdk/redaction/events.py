@@ -81,10 +81,9 @@ class Redactor:
         self.known = KnownSecrets()
         self._snapshot: str | None = None
         self._disk: dict[str, str | None] = {}
-
-        """The last ``workspace_snapshot`` of the session, and the files' text on disk since,
-        read from it and changed by the recorded diffs, where it holds a private key's rows
-        (``None``: it does not, or it is not known)."""
+        """The last ``workspace_snapshot`` of the session, and the files' text on disk since
+        (read from it or from a ``file_open``'s text, changed by the recorded diffs) where it
+        holds a private key's rows (``None``: it does not, or it is not known)."""
 
     snapshot_text: Callable[[str, str], str | None] | None = None
     """Reads a file's text in a workspace snapshot (its id, the file as events name it): set by
@@ -271,11 +270,16 @@ class Redactor:
         returned, to be masked whether or not the diff shows the key's BEGIN line."""
         if kind == "file_open":
             text = action.get("text")
-            if isinstance(text, str) or file not in self._documents:
+            if isinstance(text, str):
+                self._disk[file] = text if holds_key_rows(text) else None
+            elif file in self._documents:
+                return []  # reopened: its document goes on from its edits
+            start = self._disk_text(file)
+            if start is not None:
                 previous = self._documents.pop(file, None)
                 if previous is not None:
                     previous.end_batch(self.scan, marks)
-                self._documents[file] = ShadowDocument.opened(text) if isinstance(text, str) else self._opened(file)
+                self._documents[file] = ShadowDocument.opened(start)
             return []
         diff = action.get("diff")
         before = "" if action.get("changeType") == "create" else self._disk_text(file)
