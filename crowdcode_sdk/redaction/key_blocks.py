@@ -113,6 +113,11 @@ def loose_bodies(text: str) -> Iterator[tuple[int, int]]:
             yield start, end
 
 
+def holds_a_row(lines: str) -> bool:
+    """Whether one of ``lines`` is a row of base64, as a key's body has."""
+    return any(_ROW.fullmatch(line) for line in lines.split("\n"))
+
+
 def loose_rows(text: str) -> Iterator[tuple[int, int]]:
     """The rows of :func:`loose_bodies`, each without the blanks around it (an indentation, a
     diff's context mark)."""

@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from .detector import Finding
-from .key_blocks import KeyLines, key_blocks, loose_bodies
+from .key_blocks import KeyLines, holds_a_row, key_blocks, loose_bodies
 from .known import CATEGORY as UNCOUNTED
 
 UNKNOWN = "\x00"
@@ -189,7 +189,9 @@ class ShadowDocument:
             self.origins.extend([-1] * missing)
         if length and self._may_hold_a_key and max(self.origins[offset:end], default=-1) >= 0:
             # typed rows of a key deleted before the batch ends: masked while their block shows them
-            self._scan_keys(max(0, offset - _KEY_REACH), end + _KEY_REACH, scan, marks)
+            line_start, line_end = self._line_around(offset, end)
+            if holds_a_row("".join(units[line_start:line_end])):
+                self._scan_keys(max(0, offset - _KEY_REACH), end + _KEY_REACH, scan, marks)
         new = list(text) if text.isascii() else utf16_units(text)
         self._edited = True
         self._last = offset + len(new)
