@@ -165,7 +165,7 @@ class ShadowDocument:
         end = self._last + (tail.find("\n") if "\n" in tail else len(tail))
         kept = [(start, end)]
         text = "".join(self.units)
-        kept += [(max(0, start - 1), end + 1) for start, end in loose_bodies(text)]  # their line breaks too
+        kept += [(max(0, first - 1), last + 1) for first, last in loose_bodies(text)]  # their line breaks too
         if self._may_hold_a_key:
             kept += [(block.start, block.end) for block in key_blocks(text)]
         units = [UNKNOWN] * len(self.units)
