@@ -2,8 +2,10 @@
 
 Run: .venv/bin/python benchmarks/redaction_throughput.py [--against CHECKOUT] [--runs R] [--chars N]
 
-Four measures, each also packed raw (a bundle without redaction) in the same process:
+Five measures, each also packed raw (a bundle without redaction) in the same process:
 - typed edits, one edit event per keystroke (code with secrets): events/s, goal 50,000;
+- typed edits below a private key the file held when it was opened, a Backspace every eighth
+  keystroke (each deletion of typed text near a key looks for the key's rows): events/s, 50,000;
 - a terminal's raw stream (.cast) of coloured test output with paths and "passed" (every line
   passed the detectors' old prefilter, a 16-character token or the word "pass"; none passes the
   gate of detector.py): MB/s, goal 20;
@@ -20,6 +22,7 @@ its ``crowdcode_sdk`` does the redacting, this file's generators make the same d
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import random
 import statistics
@@ -32,8 +35,45 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-GOALS = {"edits": 50_000.0, "cast_test_output": 20.0, "cast_quiet": 20.0, "cast_scanned": 20.0}
-UNITS = {"edits": "events/s", "cast_test_output": "MB/s", "cast_quiet": "MB/s", "cast_scanned": "MB/s"}
+GOALS = {
+    "edits": 50_000.0,
+    "edits_near_a_key": 50_000.0,
+    "cast_test_output": 20.0,
+    "cast_quiet": 20.0,
+    "cast_scanned": 20.0,
+}
+UNITS = {name: "events/s" if name.startswith("edits") else "MB/s" for name in GOALS}
+
+
+def edits_near_a_key(chars: int) -> list[bytes]:
+    """A file opened holding a private key (4 KB of code each side), then typed below the key
+    with a Backspace every eighth keystroke: every deletion of typed text in a document that holds
+    a key looks for the key's rows around it."""
+    rng = random.Random(2)
+    body = base64.b64encode(rng.randbytes(1200)).decode()
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    code = "".join(f"def handler_{i}(request):\n    return respond(request, {i})\n\n" for i in range(80))
+    opened = code + key + "\n-----END PRIVATE KEY-----\n" + code
+    events = [
+        {
+            "sequence": 1,
+            "timestamp": 0,
+            "type": "action",
+            "action": {"kind": "file_open", "file": "k.py", "text": opened},
+        }
+    ]
+    offset = len(opened)
+    for i in range(chars):
+        sequence = len(events) + 1
+        if i % 8 == 7:
+            offset -= 1
+            diff = {"rangeOffset": offset, "rangeLength": 1, "text": ""}
+        else:
+            diff = {"rangeOffset": offset, "rangeLength": 0, "text": "x = value + 1\n"[i % 14]}
+            offset += 1
+        action = {"kind": "edit", "source": "user", "file": "k.py", "diff": diff}
+        events.append({"sequence": sequence, "timestamp": i, "type": "action", "action": action})
+    return [orjson.dumps(e) for e in events]
 
 
 def measure(chars: int) -> dict[str, dict[str, float]]:
@@ -45,6 +85,7 @@ def measure(chars: int) -> dict[str, dict[str, float]]:
 
     random.seed(0)
     edits = typed_events(chars)
+    near_a_key = edits_near_a_key(chars)
     casts = {
         "cast_test_output": as_cast(
             "".join(
@@ -70,7 +111,12 @@ def measure(chars: int) -> dict[str, dict[str, float]]:
             "raw": seconds(lambda: bundle(edits)),
             "redacted": seconds(lambda: bundle(Redactor(IDENTITY).lines(edits))),
             "amount": float(len(edits)),
-        }
+        },
+        "edits_near_a_key": {
+            "raw": seconds(lambda: bundle(near_a_key)),
+            "redacted": seconds(lambda: bundle(Redactor(IDENTITY).lines(near_a_key))),
+            "amount": float(len(near_a_key)),
+        },
     }
     for name, cast in casts.items():
         out[name] = {

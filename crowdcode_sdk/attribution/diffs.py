@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 
 from ..errors import CrowdcodeError
 from ..positions import utf16_len
@@ -89,6 +90,25 @@ def apply_diff(before: str, diff: str) -> str:
             index += 2 if no_newline else 1
     result.extend(source[position:])
     return "".join(result)
+
+
+def diff_lines(diff: str) -> Iterator[tuple[int, int, int | None, int | None]]:
+    """Each line of a hunk of ``diff``: its start and end offsets in ``diff`` (the tag left out),
+    and which line (0-based) it is of the text before (context and removed lines) and of the text
+    after (context and added lines)."""
+    old = new = -1  # before the first hunk: the file names
+    offset = 0
+    for line in diff.split("\n"):
+        start, offset = offset, offset + len(line) + 1
+        match = _HUNK.match(line)
+        if match:
+            old = int(match.group(1)) - (0 if match.group(2) == "0" else 1)
+            new = int(match.group(3)) - (0 if match.group(4) == "0" else 1)
+        elif old >= 0 and line[:1] in (" ", "-", "+"):
+            tag = line[:1]
+            yield start + 1, start + len(line), old if tag != "+" else None, new if tag != "-" else None
+            old += tag != "+"
+            new += tag != "-"
 
 
 def minimal_change(before: str, after: str) -> TextChange:

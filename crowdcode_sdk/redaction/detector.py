@@ -19,7 +19,7 @@ from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_st
 from detect_secrets.plugins import keyword as ds_keyword
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
 
-from .key_blocks import key_blocks
+from .key_blocks import key_blocks, loose_rows
 from .patterns import (
     ASSIGNMENT,
     ASSIGNMENT_UNLIKE_A_WORD,
@@ -249,6 +249,7 @@ def find_secrets(text: str) -> list[Finding]:
             for block in key_blocks(text)
             if block.body_end > block.body_start
         )
+    found.extend(Finding(start, end, "private_key") for start, end in loose_rows(text))
     offset = 0
     for line in text.splitlines(keepends=True):
         if len(line) <= MAX_LINE:

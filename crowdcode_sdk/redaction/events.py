@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import hashlib
 from collections import Counter
@@ -22,9 +23,11 @@ from typing import Any
 import orjson
 
 from .. import journal
+from ..attribution.diffs import PatchError, apply_diff, diff_lines
 from ..ignore import is_secret
 from .detector import Finding, find_secrets, may_find, maybe_secret, merge
 from .identity import IdentityMasker
+from .key_blocks import holds_key_rows, key_row_lines
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
 from .masking import mask_all, mask_spans
@@ -76,6 +79,23 @@ class Redactor:
         self._secret_files: set[str] = set()
         self._counted: set[bytes] = set()
         self.known = KnownSecrets()
+        self._snapshot: str | None = None
+        self._disk: dict[str, str | None] = {}
+        """The last ``workspace_snapshot`` of the session, and the files' text on disk since
+        (read from it or from a ``file_open``'s text, changed by the recorded diffs) where it
+        holds a private key's rows (``None``: it does not, or it is not known)."""
+
+    snapshot_text: Callable[[str, str], str | None] | None = None
+    """Reads a file's text in a workspace snapshot (its id, the file as events name it): set by
+    the owner of the snapshots (the upload), never kept with the state."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("snapshot_text", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_snapshot": None, "_disk": {}, **state})  # a state saved before these existed
 
     # --- text -------------------------------------------------------------------------------------
 
@@ -152,6 +172,7 @@ class Redactor:
         ahead = list(lookahead)
         if ahead:
             probe = copy.deepcopy(self)
+            probe.snapshot_text = self.snapshot_text
             probe_marks = Marks()
             for event in ahead:
                 probe._event(event, probe_marks)
@@ -206,12 +227,18 @@ class Redactor:
             return {**event, "action": self._action(event["sequence"], event["action"], marks)}
         if kind == "observation":
             return {**event, "observation": self._observation(event["observation"])}
+        if kind == "workspace_snapshot" and isinstance(event.get("snapshotId"), str):
+            self._snapshot = event["snapshotId"]
+            self._disk = {}
         return self.value(event)
 
     def _action(self, sequence: int, action: dict[str, Any], marks: Marks) -> dict[str, Any]:
         kind = action.get("kind")
         file = action.get("file", "")
         secret = isinstance(file, str) and self._is_secret_file(file)
+        key_rows: list[tuple[int, int]] = []
+        if not secret and kind in ("file_open", "file_change") and isinstance(file, str):
+            key_rows = self._follow_disk(kind, file, action, marks)
         if kind == "edit":
             out = self._fields(action, "diff")
             diff = dict(action["diff"])
@@ -221,7 +248,7 @@ class Redactor:
                     self._secret_files.add(file)
                     self.counts["secret_file"] += 1
             else:
-                document = self._documents.get(file) or self._documents.setdefault(file, ShadowDocument())
+                document = self._documents.get(file) or self._documents.setdefault(file, self._opened(file))
                 document.apply(sequence, diff["rangeOffset"], diff["rangeLength"], diff["text"], self.scan, marks)
             out["diff"] = diff
             return out
@@ -237,7 +264,61 @@ class Redactor:
                 if key in action:
                     out[key] = self.secret_content(action[key]) if isinstance(action[key], str) else action[key]
             return out
-        return self.value(action)
+        out = self.value(action)
+        if key_rows:
+            out["diff"] = mask_spans(out["diff"], key_rows)
+        return out
+
+    # --- what a file held before its edits ---------------------------------------------------------
+
+    def _follow_disk(self, kind: str, file: str, action: dict[str, Any], marks: Marks) -> list[tuple[int, int]]:
+        """A file opened: its document starts from the text it was opened with (the event's, or
+        the disk's as the last snapshot and the diffs since tell it), so that the private keys
+        in it are known before the edits reach them. A file changed on disk: its text follows,
+        and the spans of its diff that show a key's rows (before or after the change) are
+        returned, to be masked whether or not the diff shows the key's BEGIN line."""
+        if kind == "file_open":
+            text = action.get("text")
+            if isinstance(text, str):
+                self._disk[file] = text if holds_key_rows(text) else None
+            elif file in self._documents:
+                return []  # reopened: its document goes on from its edits
+            start = self._disk_text(file)
+            if start is not None:
+                previous = self._documents.pop(file, None)
+                if previous is not None:
+                    previous.end_batch(self.scan, marks)
+                self._documents[file] = ShadowDocument.opened(start)
+            return []
+        diff = action.get("diff")
+        before = "" if action.get("changeType") == "create" else self._disk_text(file)
+        after = None
+        if isinstance(diff, str) and before is not None:
+            with contextlib.suppress(PatchError):
+                after = apply_diff(before, diff)
+        self._disk[file] = after if after is not None and holds_key_rows(after) else None
+        if not isinstance(diff, str) or before is None or after is None:
+            return []
+        rows_before, rows_after = key_row_lines(before), key_row_lines(after)
+        return [
+            (start, end)
+            for start, end, old, new in diff_lines(diff)
+            if (old is not None and old in rows_before) or (new is not None and new in rows_after)
+        ]
+
+    def _disk_text(self, file: str) -> str | None:
+        """The file's text on disk where it holds a private key's rows, as far as known."""
+        if file in self._disk:
+            return self._disk[file]
+        text = None
+        if self._snapshot is not None and self.snapshot_text is not None:
+            text = self.snapshot_text(self._snapshot, file)
+        self._disk[file] = text if text is not None and holds_key_rows(text) else None
+        return self._disk[file]
+
+    def _opened(self, file: str) -> ShadowDocument:
+        text = self._disk_text(file)
+        return ShadowDocument() if text is None else ShadowDocument.opened(text)
 
     def _keystroke_line(self, terminal: str) -> KeystrokeLine:
         """The terminal's line being typed (made on its first keystroke, not on every one)."""

@@ -7,7 +7,8 @@ after each edit the line around it is scanned, and every unit of a secret found 
 in the events that typed it. Masking those units with same-length masks keeps every later offset
 valid, so the redacted stream still replays (to the redacted text).
 
-The shadow document knows only what the edits revealed: text that was in the file before the
+The shadow document knows what the edits revealed and, where the recording says it, the text the
+file was opened with (:meth:`ShadowDocument.opened`); other text that was in the file before the
 first recorded edit is unknown and held as placeholder units. Offsets stay exact anyway, because
 they are absolute and the placeholders keep the positions.
 
@@ -26,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from .detector import Finding
-from .key_blocks import KeyLines, key_blocks
+from .key_blocks import KeyLines, holds_a_row, key_blocks, loose_bodies
 from .known import CATEGORY as UNCOUNTED
 
 UNKNOWN = "\x00"
@@ -117,6 +118,8 @@ _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "_-+/=.~")
 _KEY = "PRIVATE KEY"
 """In every private key's BEGIN line (:mod:`.key_blocks`)."""
 _KEY_LETTERS = frozenset(_KEY)
+_KEY_REACH = 8 * _WINDOW
+"""How far from a deletion its key's BEGIN line is looked for (an RSA 8192 key is 6.5 KB)."""
 
 
 class ShadowDocument:
@@ -140,18 +143,31 @@ class ShadowDocument:
         self._edited = False
         self._may_hold_a_key = False
 
+    @classmethod
+    def opened(cls, text: str) -> ShadowDocument:
+        """The document of a file opened with ``text``: the private keys already in it are known
+        before an edit reaches them, so that every row edited in them is masked (a short one
+        too, which no detector finds alone)."""
+        document = cls()
+        document.units = utf16_units(text)
+        document.origins = [-1] * len(document.units)
+        document._may_hold_a_key = _KEY in text
+        return document
+
     def settle(self) -> None:
         """Forget the text of every line but the one edited last (where a secret may still be
-        being typed) and the private keys' blocks (whose later rows are masked by their BEGIN
-        line): what stays between bundles is what the next bundle needs, not the file."""
+        being typed) and the private keys' blocks and loose bodies (whose later rows are masked by
+        them): what stays between bundles is what the next bundle needs, not the file."""
         lo = max(0, self._last - _WINDOW)
         head = "".join(self.units[lo : self._last])
         start = lo + head.rfind("\n") + 1 if "\n" in head else lo
         tail = "".join(self.units[self._last : self._last + _WINDOW])
         end = self._last + (tail.find("\n") if "\n" in tail else len(tail))
         kept = [(start, end)]
+        text = "".join(self.units)
+        kept += [(max(0, first - 1), last + 1) for first, last in loose_bodies(text)]  # their line breaks too
         if self._may_hold_a_key:
-            kept += [(block.start, block.end) for block in key_blocks("".join(self.units))]
+            kept += [(block.start, block.end) for block in key_blocks(text)]
         units = [UNKNOWN] * len(self.units)
         for first, last in kept:
             units[first:last] = self.units[first:last]
@@ -171,6 +187,11 @@ class ShadowDocument:
             missing = end - len(units)
             units.extend(UNKNOWN * missing)
             self.origins.extend([-1] * missing)
+        if length and self._may_hold_a_key and max(self.origins[offset:end], default=-1) >= 0:
+            # typed rows of a key deleted before the batch ends: masked while their block shows them
+            line_start, line_end = self._line_around(offset, end)
+            if holds_a_row("".join(units[line_start:line_end])):
+                self._scan_keys(max(0, offset - _KEY_REACH), end + _KEY_REACH, scan, marks)
         new = list(text) if text.isascii() else utf16_units(text)
         self._edited = True
         self._last = offset + len(new)
@@ -199,20 +220,26 @@ class ShadowDocument:
 
     def end_batch(self, scan: Scanner, marks: Marks) -> None:
         """At the end of a batch of edits: the line still being typed, and every private key
-        block (:mod:`.key_blocks`) whose rows this batch typed, wherever they are in it and in
-        whatever order and pieces they came. Once a batch, because a block spans lines that
-        edits reach one at a time (the END line may come first, a row may be fixed later)."""
+        block and loose key body (:mod:`.key_blocks`) whose rows this batch typed, wherever they
+        are in it and in whatever order and pieces they came. Once a batch, because a block
+        spans lines that edits reach one at a time (the END line may come first, a row may be
+        fixed later, the BEGIN line may come last)."""
         self.flush(scan, marks)
         if not self._edited:
             return
         self._edited = False
-        if not self._may_hold_a_key:
-            return
-        text = "".join(self.units)
-        for block in key_blocks(text):
-            if max(self.origins[block.start : block.end], default=-1) >= 0:
-                for f in scan(text[block.start : block.end]):
-                    marks.add(self.origins[block.start + f.start : block.start + f.end], f.category)
+        self._scan_keys(0, len(self.units), scan, marks)
+
+    def _scan_keys(self, lo: int, hi: int, scan: Scanner, marks: Marks) -> None:
+        """Mask what the edits typed in the key blocks and loose key bodies of units ``lo:hi``."""
+        text = "".join(self.units[lo:hi])
+        spans = list(loose_bodies(text))
+        if self._may_hold_a_key:
+            spans += [(block.start, block.end) for block in key_blocks(text)]
+        for start, end in spans:
+            if max(self.origins[lo + start : lo + end], default=-1) >= 0:
+                for f in scan(text[start:end]):
+                    marks.add(self.origins[lo + start + f.start : lo + start + f.end], f.category)
 
     def _scan_around(self, start: int, end: int, scan: Scanner, marks: Marks) -> None:
         # The nearest units each side, joined once: most lines end within them.

@@ -95,6 +95,8 @@ class BundleBuilder:
         self._install_id = install_identity(locations).install_id
         self._blob_digests: dict[str, str] = {}
         """Local blob id -> id of its redacted content, for blobs already in the current bundle."""
+        self._manifests: dict[str, dict[str, Any]] = {}
+        """Snapshot manifests read for :meth:`_snapshot_text`, by id."""
 
     def build(self) -> list[Entry]:
         hold_back_ms = self.config["privacy.hold_back_s"] * 1000
@@ -122,6 +124,7 @@ class BundleBuilder:
 
     def _session(self, work: SessionWork) -> list[Entry]:
         redactor = self._load_state(work.info.id)
+        redactor.snapshot_text = self._snapshot_text
         limit = self.config["upload.bundle_max_bytes"]
         entries = []
         segments = list(work.segments)
@@ -194,6 +197,21 @@ class BundleBuilder:
         rest = redactor.value({k: v for k, v in manifest.items() if k not in ("files", "skipped")})
         name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in snapshot_id)[:100]
         writer.add(f"snapshots/manifests/{name}.json", orjson.dumps({**rest, "skipped": skipped, "files": files}))
+
+    def _snapshot_text(self, snapshot_id: str, relpath: str) -> str | None:
+        """A file's text in a snapshot, for the redactor to know what a file held when it was
+        opened (never a secret file's)."""
+        manifest = self._manifests.get(snapshot_id)
+        if manifest is None:
+            manifest = self._manifests[snapshot_id] = resolve_manifest(self.locations, snapshot_id) or {}
+        sha = (manifest.get("files") or {}).get(relpath)
+        if not isinstance(sha, str) or is_secret(relpath):
+            return None
+        content = _read_blob(blob_path(snapshot_dirs(self.locations)[1], sha))
+        try:
+            return None if content is None else content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
     def _add_blob(self, writer: BundleWriter, path: Path, redactor: Redactor) -> str | None:
         content = _read_blob(path)
