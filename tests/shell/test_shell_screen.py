@@ -154,6 +154,12 @@ class _Tmux(Pane):
         out = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "0"], check=True, capture_output=True, text=True)
         return [line.rstrip() for line in out.stdout.split("\n")][:-1]
 
+    def styled(self) -> str:
+        """The pane with its colours, as escape sequences."""
+        return subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-e", "-t", "0"], check=True, capture_output=True, text=True
+        ).stdout
+
     def cursor(self) -> tuple[int, int]:
         out = subprocess.run(
             [*self.tmux, "display", "-p", "-t", "0", "#{cursor_y} #{cursor_x}"],
@@ -277,3 +283,62 @@ def test_paging_in_less_matches_tmux(user_home: Path, home: Path, tmp_path: Path
     last = [f for f in frames if "exit" not in "".join(f["viewport"])][-1]
     assert _rows(last["viewport"], 24) == _rows(after, 24)
     assert (last["cursor"]["line"], last["cursor"]["character"]) == cursor
+
+
+def _full_screen_program_matches_tmux(tmp_path: Path, command: str, shows: str, steps) -> dict:
+    """``command`` run at the prompt of ``crowdcode shell`` in tmux, then each of ``steps``: keys,
+    and a test of the pane that says they have been drawn. At each point the recorded screen and
+    cursor are what tmux shows, and after the program quits (the last step) so are the shell's."""
+    from crowdcode_sdk.consent import set_consent
+
+    set_consent("declined")
+    tmux = _Tmux(tmp_path, f"{CROWDCODE} shell", (80, 24))
+    try:
+        tmux.wait(lambda: any(PROMPT.strip() in line for line in tmux.lines()))
+        tmux.keys("echo ready-$((6*7))", "Enter")
+        tmux.wait(lambda: "ready-42" in tmux.lines())
+        _settled_screen(tmux, (80, 24))
+        tmux.keys(command, "Enter")
+        tmux.wait(lambda: any(shows in line for line in tmux.lines()))
+        _settled_screen(tmux, (80, 24))
+        for keys, then in steps:
+            tmux.keys(*keys)
+            tmux.wait(lambda then=then: then(tmux))
+            _settled_screen(tmux, (80, 24))
+        tmux.keys("exit", "Enter")
+        assert tmux.exited(15, "the terminal's shell") == 0
+    finally:
+        tmux.kill()
+    return only_session(ended=True)
+
+
+def test_a_curses_dialog_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
+    """dialog's menu (line-drawing borders, a highlighted row that moves: the recording keeps
+    text, not colours, so the screens compared are the same before and after the move), and the
+    shell's screen under what it leaves behind."""
+    items = "a Apple b Banana c Cherry d Date e Elder f Fig"
+    _full_screen_program_matches_tmux(
+        tmp_path,
+        f"dialog --menu 'Pick a fruit' 14 40 6 {items} 2>choice; echo picked",
+        "Pick a fruit",
+        [
+            (("Down", "Down", "Down"), lambda pane: "\x1b[44md" in pane.styled()),  # Date highlighted
+            (("Enter",), lambda pane: any(line.startswith("picked") for line in pane.lines())),
+        ],
+    )
+
+
+def test_htop_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
+    """htop (colours, meters, a process list it redraws; 10 s between its own refreshes, so that
+    the screen holds still long enough to compare), sorted by another column, then quit."""
+    info = _full_screen_program_matches_tmux(
+        tmp_path,
+        "htop -d 100 -u $(id -un)",
+        "PID",
+        [
+            (("F6",), lambda pane: any("Sort by" in line for line in pane.lines())),
+            (("Escape",), lambda pane: not any("Sort by" in line for line in pane.lines())),
+            (("q",), lambda pane: not any("PID" in line for line in pane.lines())),
+        ],
+    )
+    assert any(f["alternateScreen"] and any("PID" in row for row in f["viewport"]) for f in screens(info))
