@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import shlex
 import shutil
 import subprocess
@@ -342,3 +344,40 @@ def test_htop_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
         ],
     )
     assert any(f["alternateScreen"] and any("PID" in row for row in f["viewport"]) for f in screens(info))
+
+
+def test_random_resizes_match_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
+    """Output of every width (long lines that wrap, blank lines, short lines of wide characters),
+    then the terminal resized at random, shrinking and growing in either direction: after each
+    step the recorded screen and cursor are what tmux shows. (Wide characters in a line that
+    wraps are left out: docs/shell.md, "Screen", says why they can differ.)"""
+    from crowdcode_sdk.consent import set_consent
+
+    seed = int(os.environ.get("CROWDCODE_TEST_SEED") or random.randrange(1 << 32))
+    rng = random.Random(seed)
+    set_consent("declined")
+    (tmp_path / "lines.txt").write_text(
+        "".join(
+            rng.choice(["", "x" * rng.randrange(1, 200), "漢字" * rng.randrange(1, 8), f"line {i}"]) + "\n"
+            for i in range(120)
+        )
+    )
+    size = (80, 24)
+    tmux = _Tmux(tmp_path, f"{CROWDCODE} shell", size)
+    try:
+        tmux.wait(lambda: any(PROMPT.strip() in line for line in tmux.lines()))
+        for step in range(10):
+            start, count = rng.randrange(0, 100), rng.randrange(1, 30)
+            tmux.keys(f"sed -n '{start + 1},{start + count}p' lines.txt; echo step-{step}", "Enter")
+            tmux.wait(lambda step=step: any(line.startswith(f"step-{step}") for line in tmux.lines()))
+            _settled_screen(tmux, size)
+            size = (rng.randrange(30, 140), rng.randrange(8, 45))
+            tmux.resize(*size)
+            _settled_screen(tmux, size)
+        tmux.keys("exit", "Enter")
+        assert tmux.exited(15, "the terminal's shell") == 0
+    except AssertionError as failure:
+        raise AssertionError(f"CROWDCODE_TEST_SEED={seed}: {failure}") from failure
+    finally:
+        tmux.kill()
+    only_session(ended=True)
