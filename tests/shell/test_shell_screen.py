@@ -253,32 +253,10 @@ def test_shrink_then_grow_matches_tmux(user_home: Path, home: Path, tmp_path: Pa
 def test_paging_in_less_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
     """PageDown in less inside ``crowdcode shell`` in tmux: each page's recorded screen is what
     capture-pane shows, and so is the shell's screen after less, the last one recorded."""
-    from crowdcode_sdk.consent import set_consent
-
-    set_consent("declined")  # no consent notice above the recording's first prompt
     (tmp_path / "long.txt").write_text("".join(f"row {i}\n" for i in range(300)))
-    tmux = _Tmux(tmp_path, f"{CROWDCODE} shell", (80, 24))
-    try:
-        tmux.wait(lambda: any(PROMPT.strip() in line for line in tmux.lines()))
-        tmux.keys("echo ready-$((6*7))", "Enter")
-        tmux.wait(lambda: "ready-42" in tmux.lines())
-        _settled_screen(tmux, (80, 24))
-        tmux.keys("less long.txt", "Enter")
-        tmux.wait(lambda: "row 0" in tmux.lines())
-        _settled_screen(tmux, (80, 24))
-        for page in (1, 2, 3):
-            tmux.keys("NPage")
-            tmux.wait(lambda page=page: f"row {23 * page}" in tmux.lines())
-            lines, _ = _settled_screen(tmux, (80, 24))
-            assert lines[0] == f"row {23 * page}"
-        tmux.keys("q")
-        tmux.wait(lambda: "row 0" not in tmux.lines())
-        after, cursor = _settled_screen(tmux, (80, 24))
-        tmux.keys("exit", "Enter")
-        assert tmux.exited(15, "the terminal's shell") == 0
-    finally:
-        tmux.kill()
-    info = only_session(ended=True)
+    steps = [(("NPage",), lambda pane, page=page: pane.lines()[0] == f"row {23 * page}") for page in (1, 2, 3)]
+    steps.append((("q",), lambda pane: "row 0" not in pane.lines()))
+    info, after, cursor = _full_screen_program_matches_tmux(tmp_path, "less long.txt", "row 0", steps)
     frames = screens(info)
     pages = [f["viewport"][0] for f in frames if f["alternateScreen"]]
     assert [p for p in ("row 0", "row 23", "row 46", "row 69") if p in pages] == ["row 0", "row 23", "row 46", "row 69"]
@@ -287,13 +265,14 @@ def test_paging_in_less_matches_tmux(user_home: Path, home: Path, tmp_path: Path
     assert (last["cursor"]["line"], last["cursor"]["character"]) == cursor
 
 
-def _full_screen_program_matches_tmux(tmp_path: Path, command: str, shows: str, steps) -> dict:
+def _full_screen_program_matches_tmux(tmp_path: Path, command: str, shows: str, steps):  # type: ignore[no-untyped-def]
     """``command`` run at the prompt of ``crowdcode shell`` in tmux, then each of ``steps``: keys,
     and a test of the pane that says they have been drawn. At each point the recorded screen and
-    cursor are what tmux shows, and after the program quits (the last step) so are the shell's."""
+    cursor are what tmux shows, and after the program quits (the last step) so are the shell's.
+    Returns the session, and the last step's screen and cursor as tmux showed them."""
     from crowdcode_sdk.consent import set_consent
 
-    set_consent("declined")
+    set_consent("declined")  # no consent notice above the recording's first prompt
     tmux = _Tmux(tmp_path, f"{CROWDCODE} shell", (80, 24))
     try:
         tmux.wait(lambda: any(PROMPT.strip() in line for line in tmux.lines()))
@@ -306,12 +285,12 @@ def _full_screen_program_matches_tmux(tmp_path: Path, command: str, shows: str, 
         for keys, then in steps:
             tmux.keys(*keys)
             tmux.wait(lambda then=then: then(tmux))
-            _settled_screen(tmux, (80, 24))
+            lines, cursor = _settled_screen(tmux, (80, 24))
         tmux.keys("exit", "Enter")
         assert tmux.exited(15, "the terminal's shell") == 0
     finally:
         tmux.kill()
-    return only_session(ended=True)
+    return only_session(ended=True), lines, cursor
 
 
 def test_a_curses_dialog_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
@@ -333,7 +312,7 @@ def test_a_curses_dialog_matches_tmux(user_home: Path, home: Path, tmp_path: Pat
 def test_htop_matches_tmux(user_home: Path, home: Path, tmp_path: Path) -> None:
     """htop (colours, meters, a process list it redraws; 10 s between its own refreshes, so that
     the screen holds still long enough to compare), sorted by another column, then quit."""
-    info = _full_screen_program_matches_tmux(
+    info, _, _ = _full_screen_program_matches_tmux(
         tmp_path,
         "htop -d 100 -u $(id -un)",
         "PID",
