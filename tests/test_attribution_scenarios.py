@@ -103,15 +103,21 @@ def test_save_then_close_at_once(ws: Path, bench_factory) -> None:
     assert kinds == ["file_save", "file_close"]
 
 
-def test_save_without_hint_and_typing_after_the_save(ws: Path, bench_factory) -> None:
-    """The editor's hint never comes, and the user types on before the watcher looks: the prefix
-    of the edits that reached the disk still explains the save."""
-    path = ws / "b.txt"
+def _written_without_hint(path: Path, bench_factory):  # type: ignore[no-untyped-def]
+    """``path`` opened in the editor, a line typed, and the buffer written to disk by the editor
+    without its save hint. Returns the bench and the path."""
     path.write_text("hello\n")
     bench = bench_factory()
     bench.editor.open(path)
     bench.editor.type(path, "world\n")
     path.write_text(bench.editor.docs[path].text)  # written, no save_document
+    return bench, path
+
+
+def test_save_without_hint_and_typing_after_the_save(ws: Path, bench_factory) -> None:
+    """The editor's hint never comes, and the user types on before the watcher looks: the prefix
+    of the edits that reached the disk still explains the save."""
+    bench, path = _written_without_hint(ws / "b.txt", bench_factory)
     bench.editor.type(path, "more")
     check(bench, [("b.txt", "user")])
     save = bench.actions("file_save")[0]
@@ -125,12 +131,7 @@ def test_a_save_stamped_by_the_kernel_s_coarse_clock_is_still_the_users(ws: Path
     write, can look later than it. Such an edit still wrote the file (no hint comes)."""
     import os
 
-    path = ws / "coarse.txt"
-    path.write_text("hello\n")
-    bench = bench_factory()
-    bench.editor.open(path)
-    bench.editor.type(path, "world\n")
-    path.write_text(bench.editor.docs[path].text)  # written, no save_document
+    bench, path = _written_without_hint(ws / "coarse.txt", bench_factory)
     mtime = path.stat().st_mtime_ns
     os.utime(path, ns=(mtime, mtime - 4_000_000))  # as a coarse clock stamps it
     check(bench, [("coarse.txt", "user")])

@@ -99,15 +99,14 @@ def test_another_programs_change_to_open_buffers_is_its_own(home: Path, tmp_path
             tui.command(f":e {name}")
             _shown(tui, name, "three")
         _append(tui, "dirty.txt", "three", "Z")
-        tui.command(":b loaded.txt")
-        _shown(tui, "loaded.txt", "three")
-        _append(tui, "loaded.txt", "one", "X")
-        tui.command(":b dirty.txt")
-        _shown(tui, "dirty.txt", "threeZ")
-        _append(tui, "dirty.txt", "one", "X")
-        tui.command(":b undone.txt")
-        _shown(tui, "undone.txt", "three")
-        _append(tui, "undone.txt", "three", "Y")
+        for name, last_line, line, typed in (
+            ("loaded.txt", "three", "one", "X"),
+            ("dirty.txt", "threeZ", "one", "X"),
+            ("undone.txt", "three", "three", "Y"),
+        ):
+            tui.command(f":b {name}")
+            _shown(tui, name, last_line)
+            _append(tui, name, line, typed)
         tui.keys("u")
         _shown(tui, "undone.txt", "three")
         tui.command(":b f.txt")

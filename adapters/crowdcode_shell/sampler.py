@@ -213,17 +213,28 @@ class ScreenSampler:
                 # must not hand them to the agent.
                 self._agents.foreground(current, self._clock())
             if dirty:
-                state = self._screen.state()
-                if state != self.last_state:
-                    self.last_state = state
-                    self._agents.screen(state, now)
-                    if self._observe:
-                        self._session.observe(active_terminal=self.viewport(state))
+                self._sample_screen(now)
             self._agents.tick(now)
             self._on_tick()
         except Exception as exc:  # a bug here must not stop the recording of everything else
             self._on_problem(f"screen sampling failed: {exc!r}")
         return now
+
+    def _sample_screen(self, now: float) -> None:
+        """Record the screen if it changed, unless a panic came since this tick took its output:
+        that screen shows what the panic removed (the next tick blanks it). Under the session's
+        panic lock, so that a panic falls before the check or after the record, not between."""
+        with self._session.panic_lock:
+            with self._lock:
+                forgotten = None in self._items
+            if forgotten:
+                return
+            state = self._screen.state()
+            if state != self.last_state:
+                self.last_state = state
+                self._agents.screen(state, now)
+                if self._observe:
+                    self._session.observe(active_terminal=self.viewport(state))
 
     def viewport(self, state: ScreenState) -> TerminalViewport:
         row, col = state.cursor

@@ -60,6 +60,10 @@ class AvtScreen:
             self._vt.feed_str(text)
 
     def resize(self, cols: int, rows: int) -> None:
+        """The height first, then the width, as tmux resizes: avt's one-step resize drops the
+        blank rows below the cursor before rewrapping, so the rows that tmux's rewrapping pushes
+        into the scrollback stayed on the recorded screen (docs/shell.md, "Resizes")."""
+        self._vt.resize(self._vt.size[0], rows)
         self._vt.resize(cols, rows)
 
     def reset(self) -> None:

@@ -477,3 +477,55 @@ def test_a_command_is_evidence_from_its_start_mark(home: Path, tmp_path: Path) -
         rm.mark(Mark("D", "0", 0.0), now + 10)
         entry = next(e for e in evidence.entries() if e.get("sessionId") == second.id)
         assert "running" not in entry and entry["recent"][-1]["command"] == "rm old.txt"
+
+
+class _HeldScreen(AvtScreen):
+    """A screen whose next ``state()`` waits until the test lets it go: a sampler thread caught
+    between feeding the output and recording the screen."""
+
+    def __init__(self, cols: int, rows: int) -> None:
+        super().__init__(cols, rows)
+        self.hold = False
+        self.reached = threading.Event()
+        self.go = threading.Event()
+
+    def state(self):  # type: ignore[no-untyped-def]
+        if self.hold:
+            self.hold = False
+            self.reached.set()
+            self.go.wait(10)
+        return super().state()
+
+
+def test_a_screen_sampled_before_a_panic_is_not_recorded_after_it(home: Path) -> None:
+    """The sampler fed the output and is about to record the screen when a panic removes it: the
+    screen it holds shows what the panic removed, and must not be recorded after the marker."""
+    with Session(adapter="shell", editor="test") as session:
+        screen = _HeldScreen(80, 24)
+        sampler = ScreenSampler(
+            session,
+            screen,
+            "t1",
+            "bash",
+            watcher=None,
+            commands=CommandTracker(session, "t1", "bash", None),
+            agents=AgentTracker(session, "t1", os.getpid()),
+            size=(80, 24),
+        )
+        session.add_panic_hook(sampler.forget)
+        sampler.start()
+        screen.hold = True
+        sampler.output(b"$ echo GONE-1234\r\nGONE-1234\r\n$ ")
+        assert screen.reached.wait(10)
+        panic = threading.Thread(target=session.remove_since, args=(session.metadata.start_time + 1,))
+        panic.start()
+        panic.join(0.5)  # the old sampler let the panic through here, and recorded the screen after it
+        screen.go.set()
+        panic.join(10)
+        assert not panic.is_alive()
+        sampler.output(b"\r\n$ ")
+        sampler.stop()
+    events = [e.to_wire() for e in Store().events(only_session())]
+    marker = next(i for i, e in enumerate(events) if e.get("action", {}).get("kind") == "panic")
+    after = orjson.dumps(events[marker:])
+    assert b"GONE-1234" not in after
