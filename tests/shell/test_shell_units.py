@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pty
@@ -240,10 +241,12 @@ def test_a_full_disk_that_frees_up_leaves_a_gap_in_the_cast(small_disk: Path) ->
     ]
 
 
-def test_channel_never_blocks_and_reports_a_gap() -> None:
+def test_channel_never_blocks_and_a_stalled_recorder_gets_a_gap() -> None:
+    """A recorder that takes nothing (here: at once, ``stall_s=0``) has what does not fit dropped
+    and counted; the gap is announced as soon as it takes bytes again."""
     r, w = channel.pipe()
     os.set_blocking(r, False)
-    writer = channel.ChannelWriter(w, max_buffer=256 * 1024)
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024, stall_s=0)
     chunk = b"z" * 65536
     for _ in range(200):  # ~13 MB into a pipe nobody reads: returns at once, drops the excess
         writer.send(channel.OUTPUT, chunk)
@@ -279,7 +282,7 @@ def test_what_is_dropped_until_the_end_is_still_announced(last: bytes | None) ->
     """The recorder does not catch up before the session ends: a gap frame still counts every
     byte dropped since the last one that got through, and the exit status is not dropped."""
     r, w = channel.pipe()
-    writer = channel.ChannelWriter(w, max_buffer=256 * 1024)
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024, stall_s=0)
     chunk = b"z" * 65536
     for _ in range(200):  # ~13 MB into a pipe nobody reads yet
         writer.send(channel.OUTPUT, chunk)
@@ -297,6 +300,50 @@ def test_what_is_dropped_until_the_end_is_still_announced(last: bytes | None) ->
     assert sum(len(f.data) for f in frames if f.kind == channel.OUTPUT) + sum(gaps) == 200 * len(chunk)
     ending = [channel.GAP, last] if last else [channel.GAP]
     assert [f.kind for f in frames[-len(ending) :]] == ending
+
+
+def test_a_full_channel_holds_output_while_the_recorder_makes_progress_and_drops_once_it_stalls() -> None:
+    """A full buffer asks the loop to hold the program's output (nothing is dropped, even past the
+    buffer's size) until the recorder has taken nothing for ``stall_s``; then output is dropped
+    with a gap, and once the recorder takes bytes again, output is held again, not dropped."""
+    r, w = channel.pipe()
+    os.set_blocking(r, False)
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024, stall_s=0.3)
+    chunk = b"z" * 65536
+    sent = 0
+    while not writer.holds(len(chunk)):
+        writer.send(channel.OUTPUT, chunk)
+        sent += len(chunk)
+    writer.send(channel.OUTPUT, chunk)  # what the loop had read already is kept all the same
+    sent += len(chunk)
+    assert writer.dropped_total == 0
+    time.sleep(0.3)  # the recorder takes nothing
+    assert not writer.holds(len(chunk))
+    writer.send(channel.OUTPUT, chunk)
+    assert writer.dropped_total == len(chunk)
+    received = bytearray()
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            received += os.read(r, 1 << 20)
+    writer.flush()  # it takes bytes again: progress
+    while not writer.holds(len(chunk)):
+        writer.send(channel.OUTPUT, b"y" * len(chunk))
+        sent += len(chunk)
+    assert writer.dropped_total == len(chunk)
+    os.set_blocking(r, True)
+    reader = threading.Thread(target=lambda: received.extend(b"".join(iter(lambda: os.read(r, 1 << 20), b""))))
+    reader.start()
+    writer.close(timeout=30)
+    reader.join()
+    os.close(r)
+    frames = _frames_in(bytes(received))
+    kinds = [f.kind for f in frames]
+    assert kinds.count(channel.GAP) == 1
+    assert int.from_bytes(frames[kinds.index(channel.GAP)].data, "little") == len(chunk)
+    before = b"".join(f.data for f in frames[: kinds.index(channel.GAP)])
+    after = b"".join(f.data for f in frames[kinds.index(channel.GAP) :] if f.kind == channel.OUTPUT)
+    assert set(before) == {ord("z")} and set(after) == {ord("y")}
+    assert len(before) + len(after) == sent
 
 
 def test_before_the_recorder_is_ready_a_full_channel_holds_the_output_instead_of_losing_it() -> None:
