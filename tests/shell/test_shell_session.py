@@ -421,19 +421,33 @@ def test_a_stuck_recorder_never_holds_the_terminal_back(shell) -> None:
     assert reasons == ["the end of the terminal's I/O did not reach the recorder"]
 
 
-def test_a_recorder_stopped_for_a_while_loses_nothing_of_a_flood(shell) -> None:
-    """The recorder is stopped (SIGSTOP) for 3 s during 79 MB of ``seq``, more than the channel's
-    pipe and buffer hold at a terminal's speed: the wrapper stops reading the program meanwhile
-    instead of dropping, so the terminal shows the flood byte for byte and the cast holds every
-    byte of it, with no gap and no message."""
+SMALL_CHANNEL = """from crowdcode_shell import channel
+defaults = channel.ChannelWriter.__init__.__defaults__
+channel.ChannelWriter.__init__.__defaults__ = (1 << 20, *defaults[1:])
+"""
+
+
+def test_a_recorder_stopped_for_a_while_loses_nothing_of_a_flood(shell, tmp_path: Path, monkeypatch) -> None:
+    """The recorder is stopped (SIGSTOP) for 2 s from the start of 15 MB of ``seq``, with the channel's
+    buffer made 1 MiB (a ``sitecustomize`` in the wrapper) so that far more than the pipe and the
+    buffer hold arrives meanwhile, on any machine: the wrapper stops reading the program instead
+    of dropping, so the terminal shows the flood byte for byte and the cast holds every byte of
+    it, with no gap and no closing message."""
     from crowdcode_shell.asciicast import read_output
 
-    lines = 10_000_000
-    s = shell("--", "sh", "-c", f"sleep 1; seq 1 {lines}; echo flood-done")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SMALL_CHANNEL)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    lines = 2_000_000
+    s = shell("--", "sh", "-c", f"read ready; read go; seq 1 {lines}; echo flood-done")
     recorder_pid = live_entry(lambda e: e["pid"])["pid"]
+    s.child.send("ready\r")
+    s.child.expect_exact("ready\r\n")  # keys pass: the recorder is ready
     fd, shown = s.child.child_fd, bytearray()
     os.kill(recorder_pid, signal.SIGSTOP)
-    resume_at = time.monotonic() + 3
+    s.child.send("go\r")  # the flood starts now
+    resume_at = time.monotonic() + 2
     try:
         while time.monotonic() < resume_at:
             if select.select([fd], [], [], max(0.0, resume_at - time.monotonic()))[0]:
@@ -445,15 +459,17 @@ def test_a_recorder_stopped_for_a_while_loses_nothing_of_a_flood(shell) -> None:
         shown += os.read(fd, 1 << 20)
     shown += _rest_of(fd)
     s.child.close()
-    expected = b"".join(b"%d\r\n" % n for n in range(1, lines + 1)) + b"flood-done\r\n"
-    assert bytes(shown) == expected  # byte-exact, and no closing message
+    expected = b"go\r\n" + b"".join(b"%d\r\n" % n for n in range(1, lines + 1)) + b"flood-done\r\n"
+    # byte-exact, and no closing message (before it, the terminal may echo "ready" again itself if
+    # the key came before the wrapper put it in raw mode)
+    assert bytes(shown).endswith(expected)
     deadline = time.monotonic() + 60  # the recorder may still be saving after the wrapper left
     while only_session().end is None:
         assert time.monotonic() < deadline, "the recorder never finished the session"
         time.sleep(0.1)
     info = only_session(ended=True)
     assert not actions(info, "recording_gap")
-    assert b"".join(data for _, data in read_output(cast_file(info))) == expected
+    assert b"".join(data for _, data in read_output(cast_file(info))) == b"ready\r\n" + expected
 
 
 def test_output_passes_while_the_recorder_starts_and_keys_wait_for_it(shell) -> None:
