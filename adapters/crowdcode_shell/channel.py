@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import select
 import time
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -155,15 +156,15 @@ class ChannelWriter:
             del self._buffer[:n]
             self._progress_at = time.monotonic()
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Hand the rest to the recorder (waiting at most ``timeout``), then close the pipe."""
-        deadline = time.monotonic() + timeout
+    def close(self) -> None:
+        """Hand the rest to the recorder for as long as it takes it, then close the pipe: only
+        what a recorder that takes nothing for :data:`STALL_S` still owes is lost (and counted)."""
         if self._dropped_bytes and not self.broken:
             self._note_gap()
-        while self.pending and time.monotonic() < deadline:
+        self.flush()
+        while self.pending and not self._stalled():
+            select.select([], [self.fd], [], max(0.0, self.stalled_at() - time.monotonic()))
             self.flush()
-            if self.pending:
-                time.sleep(0.005)
         if self.pending:
             self.dropped_total += len(self._buffer)
         os.close(self.fd)
