@@ -527,6 +527,40 @@ def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> No
     assert not list((info.directory / "terminals").glob("*.spool"))
 
 
+SLOW_RECOVERY = """import os, time
+from crowdcode_shell import abandoned
+recover_all = abandoned.recover_all
+def waiting(*args, **kwargs):
+    while not os.path.exists(os.environ["RECOVERY_MAY_END"]):
+        time.sleep(0.05)
+    return recover_all(*args, **kwargs)
+abandoned.recover_all = waiting
+"""
+
+
+def test_recovering_dead_recorders_spools_does_not_delay_the_session(shell, tmp_path: Path, monkeypatch) -> None:
+    """The recovery of spools left by dead recorders (a ``sitecustomize`` makes it wait for a
+    file here, as a 100 MB spool keeps it busy for seconds) runs once the recorder is ready: the
+    session is live and keys reach the program meanwhile; the session ends once it is done."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_RECOVERY)
+    flag = tmp_path / "recovery-may-end"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("RECOVERY_MAY_END", str(flag))
+    s = shell("--", "sh", "-c", "read line; echo got-$line")
+    live_entry(lambda e: e["pid"])
+    s.child.send("k\r")
+    s.child.expect_exact("got-k")
+    assert s.finish() == 0
+    assert only_session().end is None  # the recorder waits for the recovery before it ends
+    flag.touch()
+    deadline = time.monotonic() + 30
+    while only_session().end is None:
+        assert time.monotonic() < deadline, "the recorder never finished the session"
+        time.sleep(0.05)
+
+
 def test_a_killed_recorder_is_reported_and_its_spool_recovered(shell, tmp_path: Path) -> None:
     """kill -9 of the recorder in the middle of a flood: the closing line says that it died,
     nothing about falling behind or saving in the background; the next start leaves no spool and
