@@ -8,7 +8,7 @@ buffer is full, the pass-through loop stops reading the program's output (:meth:
 and the kernel pauses the program, as ``script(1)`` is paused by a slow disk. Only a recorder that
 has taken nothing for :data:`STALL_S` (stopped, starved or stuck) has output and input dropped
 rather than hold the user's terminal: they are counted, and a ``GAP`` frame tells the recorder how
-much is missing: once there is room again, before the next resize or exit (those few bytes are
+much is missing: once it takes bytes again, before the next resize or exit (those few bytes are
 never dropped: the recorder needs the size and the status), and at the latest when the channel
 closes.
 """

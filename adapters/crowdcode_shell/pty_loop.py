@@ -188,8 +188,8 @@ def run(
     machine, seconds); and no key reaches a program before the recorder can see which program it
     went to. Whenever more output waits than the channel's buffer holds, before or after the
     recorder is ready, the output waits too rather than be lost, unless the recorder has taken
-    nothing for :data:`~.channel.STALL_S`. The answer to the cursor-position question is taken from the input
-    meanwhile."""
+    nothing for :data:`~.channel.STALL_S`. The answer to the cursor-position question is taken
+    from the input meanwhile."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
@@ -253,7 +253,8 @@ def _loop(
         if hold_until:
             timeout = max(0.0, hold_until - time.monotonic())
         if output_held:  # until the recorder counts as stalled, at the latest
-            timeout = max(0.0, min(math.inf if timeout is None else timeout, recorder.stalled_at() - time.monotonic()))
+            stalled_in = recorder.stalled_at() - time.monotonic()
+            timeout = max(0.0, min(math.inf if timeout is None else timeout, stalled_in))
         try:
             readable, writable, _ = select.select(readers, writers, [], timeout)
         except InterruptedError:
