@@ -97,7 +97,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
     if spec.workspace:
         session.publish(cwd=spec.workspace)
     commands = CommandTracker(session, spec.terminal_id, spec.terminal_name, spec.shell)
-    agents = AgentTracker(session, spec.terminal_id, spec.child_pid)
+    agents = AgentTracker(session, spec.terminal_id, spec.child_pid, shell=spec.shell)
     sampler = ScreenSampler(
         session,
         AvtScreen(spec.cols, spec.rows),
@@ -264,6 +264,8 @@ class _FrameHandler:
                     self._agents.command_started(mark.at)
                 elif mark.kind == "D":
                     self._agents.command_ended()
+                elif mark.kind == "A":
+                    self._agents.prompt_shown()
             self._sampler.output(data)
             self._secret.output(data)
         elif kind == channel.INPUT:
