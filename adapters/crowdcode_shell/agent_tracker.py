@@ -69,9 +69,18 @@ class LineEditor:
         return submitted
 
 
+SHELLS_LEAVING_TYPEAHEAD = ("zsh",)
+"""Shells whose line editor reads the command line up to its Enter and leaves keys typed after it
+in the terminal, for the program the command starts (bash's readline reads them itself, for its
+next line)."""
+
+
 class AgentTracker:
-    def __init__(self, session: Session, terminal_id: str, child_pid: int, settle_s: float = 1.5) -> None:
+    def __init__(
+        self, session: Session, terminal_id: str, child_pid: int, settle_s: float = 1.5, shell: str | None = None
+    ) -> None:
         self._session = session
+        self._leaves_typeahead = shell in SHELLS_LEAVING_TYPEAHEAD
         self._child_pid = child_pid
         self._terminal_id = terminal_id
         self._settle_s = settle_s
@@ -99,6 +108,11 @@ class AgentTracker:
         keys itself, so the window closes."""
         self._other_seen_at = 0.0
         """When a program that is not an agent was last seen in the foreground."""
+        self._typeahead: list[str] = []
+        """Keys typed at such a shell's prompt after an Enter, before the command-start mark (in
+        the same read as the Enter, or typed ahead): the program the command starts reads them,
+        although they are older than the mark. Keys typed before the next prompt-start mark
+        went to the shell."""
 
     def foreground(self, current: Foreground | None, now: float = 0.0) -> None:
         """The foreground program as sampled at ``now`` (monotonic seconds)."""
@@ -142,10 +156,11 @@ class AgentTracker:
         """The shell's command-start mark, made at ``at``: its keys go to an agent it starts, also
         to one seen before this mark was handled (the sampler runs apart from the marks)."""
         with self._lock:
+            typeahead, self._typeahead = [(at, text) for text in self._typeahead if text], []
             if self._other_seen_at >= at:  # the sampler saw another program of this command first
                 return
             self._command_since = at
-            self._unclaimed = [(t, text) for t, text in self._unclaimed if t >= at]
+            self._unclaimed = typeahead + [(t, text) for t, text in self._unclaimed if t >= at]
             if self._agent is not None and self._pid != self._child_pid and at < self._since:
                 self._since = at
                 self._claim()
@@ -154,6 +169,11 @@ class AgentTracker:
         with self._lock:
             self._command_since = None
             self._unclaimed = []
+
+    def prompt_shown(self) -> None:
+        """The shell's prompt-start mark: keys typed before it went to the shell."""
+        with self._lock:
+            self._typeahead = []
 
     def _claim(self) -> None:
         """Give the current agent the keys typed since it has had the terminal."""
@@ -183,6 +203,8 @@ class AgentTracker:
                     self._record_prompt(agent, line)
             elif self._command_since is not None and at >= self._command_since and len(self._unclaimed) < 4096:
                 self._unclaimed.append((at, text))
+            elif self._leaves_typeahead and (self._typeahead or "\r" in text) and len(self._typeahead) < 4096:
+                self._typeahead.append(text if self._typeahead else text.partition("\r")[2])
 
     def _take(self, text: str) -> None:
         """Keys for the current agent: the prompts they submit."""

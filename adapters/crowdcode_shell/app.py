@@ -244,7 +244,7 @@ def problem_line(report: dict[str, Any], dropped: int) -> str | None:
     lost = dropped + int(report.get("lostBytes") or 0)
     if lost:
         reason = report.get("castError") or (
-            "since then" if died or report.get("failed") else "the recorder fell behind"
+            "since then" if died or report.get("failed") else f"the recorder took nothing for {channel.STALL_S:g} s"
         )
         parts.append(f"{_size(lost)} of terminal I/O not recorded ({reason})")
     if not parts:

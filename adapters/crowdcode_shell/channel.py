@@ -2,11 +2,15 @@
 
 Frames are ``kind (1 byte) | length (4) | monotonic time (8) | payload``
 (:mod:`crowdcode_sdk.terminal_spools`, where a panic reaches them in a spool). The writer never
-blocks: it writes what the pipe takes and keeps the rest in a bounded buffer that the loop drains
-when the pipe is writable. When the recorder falls so far behind that the buffer is full, output
-and input frames are dropped and counted, and a ``GAP`` frame tells the recorder how much is
-missing: once there is room again, before the next resize or exit (those few bytes are never
-dropped: the recorder needs the size and the status), and at the latest when the channel closes.
+blocks: it writes what the pipe takes and keeps the rest in a buffer that the loop drains when
+the pipe is writable. The recording is lossless as long as the recorder makes progress: when the
+buffer is full, the pass-through loop stops reading the program's output (:meth:`ChannelWriter.holds`)
+and the kernel pauses the program, as ``script(1)`` is paused by a slow disk. Only a recorder that
+has taken nothing for :data:`STALL_S` (stopped, starved or stuck) has output and input dropped
+rather than hold the user's terminal: they are counted, and a ``GAP`` frame tells the recorder how
+much is missing: once it takes bytes again, before the next resize or exit (those few bytes are
+never dropped: the recorder needs the size and the status), and at the latest when the channel
+closes.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import select
 import time
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -30,6 +35,10 @@ START = b"c"
 
 _PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 DEFAULT_MAX_BUFFER = 64 << 20
+STALL_S = 5.0
+"""How long a recorder may take nothing from a full channel before output is dropped rather than
+held: long enough for a recorder that imports its modules on a loaded machine, short enough that a
+stuck one costs the user a pause, never their terminal."""
 
 
 class Frame(NamedTuple):  # not a dataclass: the wrapper imports this module (docs/shell.md, "Start-up")
@@ -54,10 +63,12 @@ def pipe() -> tuple[int, int]:
 class ChannelWriter:
     """The pass-through side. ``send`` costs one non-blocking write at most."""
 
-    def __init__(self, fd: int, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
+    def __init__(self, fd: int, max_buffer: int = DEFAULT_MAX_BUFFER, stall_s: float = STALL_S) -> None:
         self.fd = fd
         self._buffer = bytearray()
         self._max_buffer = max_buffer
+        self._stall_s = stall_s
+        self._progress_at = 0.0  # when the recorder last took bytes, or began to owe some
         self._dropped_bytes = 0
         self.dropped_total = 0
         self.broken = False
@@ -66,10 +77,20 @@ class ChannelWriter:
     def pending(self) -> bool:
         return bool(self._buffer) and not self.broken
 
-    def has_room(self, size: int) -> bool:
-        """Whether ``size`` bytes of output sent now would be kept rather than dropped (a broken
-        channel drops everything: waiting would not help)."""
-        return self.broken or len(self._buffer) + size <= self._max_buffer
+    def stalled_at(self) -> float:
+        """When the recorder counts as stalled if it takes nothing until then (monotonic)."""
+        return self._progress_at + self._stall_s
+
+    def _stalled(self) -> bool:
+        """The recorder owes bytes and has taken none for :data:`STALL_S`."""
+        return bool(self._buffer) and time.monotonic() >= self.stalled_at()
+
+    def holds(self, size: int) -> bool:
+        """Whether the loop should wait before passing on ``size`` more bytes of output: the buffer
+        is full and the recorder is making progress. A broken channel drops everything, and a
+        stalled recorder has output dropped: waiting would not help, or would hang the user."""
+        full = len(self._buffer) + size > self._max_buffer
+        return full and not self.broken and not self._stalled()
 
     def send(self, kind: bytes, data: bytes | memoryview = b"") -> None:
         self.send_parts(kind, (data,))
@@ -81,13 +102,13 @@ class ChannelWriter:
         if self.broken:
             self.dropped_total += size
             return
-        bulk = kind in (OUTPUT, INPUT)
-        if self._dropped_bytes and (len(self._buffer) < self._max_buffer // 2 or not bulk):
-            self._note_gap()
-        if bulk and (len(self._buffer) + size > self._max_buffer or self._dropped_bytes):
+        full = len(self._buffer) + size > self._max_buffer
+        if kind in (OUTPUT, INPUT) and self._stalled() and (full or self._dropped_bytes):
             self._dropped_bytes += size
             self.dropped_total += size
             return
+        if self._dropped_bytes:
+            self._note_gap()
         header = _HEADER.pack(kind, size, time.monotonic())
         if self._buffer:
             self._keep(header, parts, 0)
@@ -106,6 +127,8 @@ class ChannelWriter:
 
     def _keep(self, header: bytes, parts: Sequence[bytes | memoryview], skip: int) -> None:
         """Buffer the frame ``header`` + ``parts`` but for its first ``skip`` bytes."""
+        if not self._buffer:
+            self._progress_at = time.monotonic()
         for part in (header, *parts):
             if skip >= len(part):
                 skip -= len(part)
@@ -115,7 +138,7 @@ class ChannelWriter:
 
     def _note_gap(self) -> None:
         lost, self._dropped_bytes = self._dropped_bytes, 0
-        self._buffer += _HEADER.pack(GAP, 8, time.monotonic()) + lost.to_bytes(8, "little")
+        self._keep(_HEADER.pack(GAP, 8, time.monotonic()), (lost.to_bytes(8, "little"),), 0)
 
     def flush(self) -> None:
         """Write as much of the buffer as the pipe takes now."""
@@ -131,16 +154,17 @@ class ChannelWriter:
                     self._buffer.clear()
                 return
             del self._buffer[:n]
+            self._progress_at = time.monotonic()
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Hand the rest to the recorder (waiting at most ``timeout``), then close the pipe."""
-        deadline = time.monotonic() + timeout
+    def close(self) -> None:
+        """Hand the rest to the recorder for as long as it takes it, then close the pipe: only
+        what a recorder that takes nothing for :data:`STALL_S` still owes is lost (and counted)."""
         if self._dropped_bytes and not self.broken:
             self._note_gap()
-        while self.pending and time.monotonic() < deadline:
+        self.flush()
+        while self.pending and not self._stalled():
+            select.select([], [self.fd], [], max(0.0, self.stalled_at() - time.monotonic()))
             self.flush()
-            if self.pending:
-                time.sleep(0.005)
         if self.pending:
             self.dropped_total += len(self._buffer)
         os.close(self.fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import select
 import shutil
@@ -185,9 +186,10 @@ def run(
     frames stamped with this loop's clock, to the channel from the first byte, so that a program
     that writes a lot at once is not stopped while the recorder imports its modules (on a loaded
     machine, seconds); and no key reaches a program before the recorder can see which program it
-    went to. Only when more output waits than the channel's buffer holds does the output wait too,
-    rather than be lost. The answer to the cursor-position question is taken from the input
-    meanwhile."""
+    went to. Whenever more output waits than the channel's buffer holds, before or after the
+    recorder is ready, the output waits too rather than be lost, unless the recorder has taken
+    nothing for :data:`~.channel.STALL_S`. The answer to the cursor-position question is taken
+    from the input meanwhile."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
@@ -237,9 +239,9 @@ def _loop(
                 held.clear()
         if pending_eof is not None and not to_child and not hold_until:
             to_child += pending_eof.due()
-        # Before the recorder is ready, a full channel holds the program's output rather than
-        # losing it (a loaded machine takes seconds over the recorder's imports)
-        output_held = bool(hold_until) and not recorder.has_room(READ_SIZE)
+        # A full channel holds the program's output rather than losing it, while the recorder
+        # makes progress (before it is ready: a loaded machine takes seconds over its imports)
+        output_held = recorder.holds(READ_SIZE)
         readers = (
             ([] if output_held else [master])
             + [signals.read_fd]
@@ -250,6 +252,9 @@ def _loop(
         timeout = POLL_S if pending_eof is not None else None
         if hold_until:
             timeout = max(0.0, hold_until - time.monotonic())
+        if output_held:  # until the recorder counts as stalled, at the latest
+            stalled_in = recorder.stalled_at() - time.monotonic()
+            timeout = max(0.0, min(math.inf if timeout is None else timeout, stalled_in))
         try:
             readable, writable, _ = select.select(readers, writers, [], timeout)
         except InterruptedError:

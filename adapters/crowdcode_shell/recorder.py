@@ -20,6 +20,7 @@ import codecs
 import contextlib
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,6 @@ def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
 
 
 def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) -> dict[str, Any]:
-    abandoned.recover_all(Locations.default(), on_problem)
     editor = EditorInfo(name=spec.terminal_name, host=spec.env.get("TERM_PROGRAM") or spec.env.get("TERM"))
     config = Config.load()
     root = capture_root(Path(spec.workspace)) if spec.workspace and config["shell.workspace"] else None
@@ -97,7 +97,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
     if spec.workspace:
         session.publish(cwd=spec.workspace)
     commands = CommandTracker(session, spec.terminal_id, spec.terminal_name, spec.shell)
-    agents = AgentTracker(session, spec.terminal_id, spec.child_pid)
+    agents = AgentTracker(session, spec.terminal_id, spec.child_pid, shell=spec.shell)
     sampler = ScreenSampler(
         session,
         AvtScreen(spec.cols, spec.rows),
@@ -118,6 +118,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
     session.add_listener(frames.on_event)
     sampler.start()
     on_ready()  # the wrapper starts passing the terminal through
+    recovery = _recover_abandoned(on_problem)
     failure: str | None = None
 
     def handle(frame: channel.Frame) -> None:
@@ -138,6 +139,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
         spool.pump(frames_fd, the_spool, handle, on_problem)
     finally:
         sampler.stop()
+        recovery.join()
         if frames.status is None:
             frames.end_lost(time.monotonic())
         now = session.now_ms()
@@ -156,6 +158,23 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
         "castError": (cast.error.strerror or str(cast.error)) if cast.error else None,
         "screenSkippedBytes": sampler.skipped_bytes,
     }
+
+
+def _recover_abandoned(on_problem: Any) -> threading.Thread:
+    """Spools left by recorders that died (:mod:`.abandoned`), recovered on a thread once this
+    recorder is ready: recovering a flood's spool means encoding it all, seconds for 100 MB, and
+    until the recorder is ready the user's keys wait, and its output once the channel is full.
+    This session is live, so its own spool is never taken for one of them."""
+
+    def recover() -> None:
+        try:
+            abandoned.recover_all(Locations.default(), on_problem)
+        except Exception as exc:  # the session being recorded does not depend on it
+            on_problem(f"spools left by recorders that died could not be recovered: {exc!r}")
+
+    thread = threading.Thread(target=recover, name="spool-recovery", daemon=True)
+    thread.start()
+    return thread
 
 
 def _disk_gap(session: Session, lost: int) -> None:
@@ -245,6 +264,8 @@ class _FrameHandler:
                     self._agents.command_started(mark.at)
                 elif mark.kind == "D":
                     self._agents.command_ended()
+                elif mark.kind == "A":
+                    self._agents.prompt_shown()
             self._sampler.output(data)
             self._secret.output(data)
         elif kind == channel.INPUT:

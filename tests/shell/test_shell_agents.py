@@ -100,6 +100,20 @@ def test_keys_typed_before_the_agent_is_seen_are_its_prompt(shell, claude_on_pat
     assert any("Answer: ukiah a etirw" in r["text"] for r in actions(info, "agent_response"))
 
 
+def test_a_prompt_typed_ahead_with_the_command_line_in_zsh_is_the_agents(shell, claude_on_path: Path) -> None:
+    """The agent's command line and its first prompt arrive in one read (typed ahead, or pasted)
+    at zsh's prompt: zsh reads the line up to its Enter and the agent reads the rest, so the rest
+    is the agent's first prompt, although the keys came before the command-start mark. (bash's
+    readline reads such keys itself, for its next line.)"""
+    s = shell("--", "zsh")
+    s.prompt()
+    s.child.send("claude --model test\rwrite a haiku\r")
+    s.child.expect_exact("Answer: ukiah a etirw")
+    s.child.expect_exact("agent> ")
+    info = _leave(s)
+    assert [p["text"] for p in actions(info, "agent_prompt")] == ["write a haiku", "/exit"]
+
+
 def test_keys_typed_in_a_subshell_are_not_the_prompts_of_an_agent_it_starts(shell, claude_on_path: Path) -> None:
     """A command that is a shell of its own (`poetry shell`, `nix develop`): the agent started in
     it is not the first program of the outer command, so the keys typed into the subshell before

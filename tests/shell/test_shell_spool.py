@@ -30,7 +30,7 @@ def _send(w: int, frames: list[tuple[bytes, bytes]]) -> None:
     for kind, data in frames:
         writer.send(kind, data)
         writer.flush()
-    writer.close(timeout=30)
+    writer.close()
 
 
 def _by_kind(frames: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

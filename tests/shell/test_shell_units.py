@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -240,10 +242,12 @@ def test_a_full_disk_that_frees_up_leaves_a_gap_in_the_cast(small_disk: Path) ->
     ]
 
 
-def test_channel_never_blocks_and_reports_a_gap() -> None:
+def test_channel_never_blocks_and_a_stalled_recorder_gets_a_gap() -> None:
+    """A recorder that takes nothing (here: at once, ``stall_s=0``) has what does not fit dropped
+    and counted; the gap is announced as soon as it takes bytes again."""
     r, w = channel.pipe()
     os.set_blocking(r, False)
-    writer = channel.ChannelWriter(w, max_buffer=256 * 1024)
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024, stall_s=0)
     chunk = b"z" * 65536
     for _ in range(200):  # ~13 MB into a pipe nobody reads: returns at once, drops the excess
         writer.send(channel.OUTPUT, chunk)
@@ -262,7 +266,7 @@ def test_channel_never_blocks_and_reports_a_gap() -> None:
         writer.flush()
     writer.send(channel.OUTPUT, b"after")
     drain()
-    writer.close(timeout=0)
+    writer.close()
     os.close(r)
     frames = _frames_in(bytes(received))
     kinds = [f.kind for f in frames]
@@ -276,27 +280,106 @@ def test_channel_never_blocks_and_reports_a_gap() -> None:
 
 @pytest.mark.parametrize("last", [channel.EXIT, None])
 def test_what_is_dropped_until_the_end_is_still_announced(last: bytes | None) -> None:
-    """The recorder does not catch up before the session ends: a gap frame still counts every
-    byte dropped since the last one that got through, and the exit status is not dropped."""
+    """The recorder stalls, then takes bytes again only as the session ends: closing hands it
+    everything it was owed, and a gap frame still counts every byte dropped since the
+    last one that got through, and the exit status is not dropped."""
     r, w = channel.pipe()
-    writer = channel.ChannelWriter(w, max_buffer=256 * 1024)
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024, stall_s=0.2)
     chunk = b"z" * 65536
-    for _ in range(200):  # ~13 MB into a pipe nobody reads yet
+    while not writer.holds(len(chunk)):  # a pipe nobody reads yet
+        writer.send(channel.OUTPUT, chunk)
+    time.sleep(0.2)  # nothing taken for the stall bound: from now on output is dropped
+    while writer.dropped_total < 10 << 20:
         writer.send(channel.OUTPUT, chunk)
     if last is not None:
         writer.send(last, b"0")
     received = bytearray()
     reader = threading.Thread(target=lambda: received.extend(b"".join(iter(lambda: os.read(r, 1 << 20), b""))))
     reader.start()
-    writer.close(timeout=30)
+    while writer.stalled_at() <= time.monotonic():  # until the recorder has taken bytes again
+        select.select([], [w], [])
+        writer.flush()
+    writer.close()
     reader.join()
     os.close(r)
     frames = _frames_in(bytes(received))
     gaps = [int.from_bytes(f.data, "little") for f in frames if f.kind == channel.GAP]
     assert gaps and sum(gaps) == writer.dropped_total
-    assert sum(len(f.data) for f in frames if f.kind == channel.OUTPUT) + sum(gaps) == 200 * len(chunk)
+    assert sum(len(f.data) for f in frames if f.kind == channel.OUTPUT) % len(chunk) == 0
+    assert sum(len(f.data) for f in frames if f.kind == channel.OUTPUT) > 1 << 20  # the pipe and the buffer
     ending = [channel.GAP, last] if last else [channel.GAP]
     assert [f.kind for f in frames[-len(ending) :]] == ending
+
+
+def test_closing_waits_for_a_slow_recorder_as_long_as_it_takes_bytes() -> None:
+    """At the end of a session the buffer holds 16 MiB that a slow recorder takes 1 MiB at a time,
+    4 s in all: closing hands over every byte (it waited at most 2 s before, dropping the rest)."""
+    r, w = channel.pipe()
+    writer = channel.ChannelWriter(w, stall_s=1.0)
+    chunk = bytes(range(256)) * 256
+    for _ in range(256):
+        writer.send(channel.OUTPUT, chunk)
+    writer.send(channel.EXIT, b"0")
+    received = bytearray()
+
+    def slow_recorder() -> None:
+        while data := os.read(r, 1 << 20):
+            received.extend(data)
+            time.sleep(0.25)
+
+    reader = threading.Thread(target=slow_recorder)
+    reader.start()
+    writer.close()
+    reader.join()
+    os.close(r)
+    assert writer.dropped_total == 0
+    frames = _frames_in(bytes(received))
+    assert b"".join(f.data for f in frames if f.kind == channel.OUTPUT) == chunk * 256
+    assert frames[-1].kind == channel.EXIT
+
+
+def test_a_full_channel_holds_output_while_the_recorder_makes_progress_and_drops_once_it_stalls() -> None:
+    """A full buffer asks the loop to hold the program's output (nothing is dropped, even past the
+    buffer's size) until the recorder has taken nothing for ``stall_s``; then output is dropped
+    with a gap, and once the recorder takes bytes again, output is held again, not dropped."""
+    r, w = channel.pipe()
+    os.set_blocking(r, False)
+    writer = channel.ChannelWriter(w, max_buffer=256 * 1024, stall_s=0.3)
+    chunk = b"z" * 65536
+    sent = 0
+    while not writer.holds(len(chunk)):
+        writer.send(channel.OUTPUT, chunk)
+        sent += len(chunk)
+    writer.send(channel.OUTPUT, chunk)  # what the loop had read already is kept all the same
+    sent += len(chunk)
+    assert writer.dropped_total == 0
+    time.sleep(0.3)  # the recorder takes nothing
+    assert not writer.holds(len(chunk))
+    writer.send(channel.OUTPUT, chunk)
+    assert writer.dropped_total == len(chunk)
+    received = bytearray()
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            received += os.read(r, 1 << 20)
+    writer.flush()  # it takes bytes again: progress
+    while not writer.holds(len(chunk)):
+        writer.send(channel.OUTPUT, b"y" * len(chunk))
+        sent += len(chunk)
+    assert writer.dropped_total == len(chunk)
+    os.set_blocking(r, True)
+    reader = threading.Thread(target=lambda: received.extend(b"".join(iter(lambda: os.read(r, 1 << 20), b""))))
+    reader.start()
+    writer.close()
+    reader.join()
+    os.close(r)
+    frames = _frames_in(bytes(received))
+    kinds = [f.kind for f in frames]
+    assert kinds.count(channel.GAP) == 1
+    assert int.from_bytes(frames[kinds.index(channel.GAP)].data, "little") == len(chunk)
+    before = b"".join(f.data for f in frames[: kinds.index(channel.GAP)])
+    after = b"".join(f.data for f in frames[kinds.index(channel.GAP) :] if f.kind == channel.OUTPUT)
+    assert set(before) == {ord("z")} and set(after) == {ord("y")}
+    assert len(before) + len(after) == sent
 
 
 def test_before_the_recorder_is_ready_a_full_channel_holds_the_output_instead_of_losing_it() -> None:
