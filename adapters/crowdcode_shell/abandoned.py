@@ -26,14 +26,19 @@ from .asciicast import CastWriter, read_cast
 from .input_filter import typed
 
 
+def left(locations: Locations, session: str = "*") -> list[Path]:
+    """The spools of sessions whose recorder is gone (of every session, or of the one whose id is
+    ``session``)."""
+    live = {entry.get("sessionId") for entry in live_sessions(locations)}
+    spools = sorted(locations.sessions_dir.glob(f"{session}/terminals/*.spool"))
+    return [path for path in spools if path.parent.parent.name not in live]
+
+
 def recover_all(locations: Locations, on_problem: Callable[[str], None], session: str = "*") -> int:
     """Recover every spool of a session whose recorder is gone (of every session, or of the one
     whose id is ``session``); the number recovered."""
-    live = {entry.get("sessionId") for entry in live_sessions(locations)}
     recovered = 0
-    for spool_path in sorted(locations.sessions_dir.glob(f"{session}/terminals/*.spool")):
-        if spool_path.parent.parent.name in live:
-            continue
+    for spool_path in left(locations, session):
         try:
             recover(spool_path)
             recovered += 1

@@ -118,7 +118,9 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
     session.add_listener(frames.on_event)
     sampler.start()
     on_ready()  # the wrapper starts passing the terminal through
-    recovery = _recover_abandoned(on_problem)
+    flood = spool.Flood(time.monotonic())
+    pumped = threading.Event()
+    recovery = _recover_abandoned(on_problem, flood, pumped)
     failure: str | None = None
 
     def handle(frame: channel.Frame) -> None:
@@ -136,8 +138,9 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
 
         session.add_panic_hook(forget_spooled)
     try:
-        spool.pump(frames_fd, the_spool, handle, on_problem)
+        spool.pump(frames_fd, the_spool, handle, on_problem, flood)
     finally:
+        pumped.set()
         sampler.stop()
         recovery.join()
         if frames.status is None:
@@ -160,15 +163,26 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any) 
     }
 
 
-def _recover_abandoned(on_problem: Any) -> threading.Thread:
+RECOVERY_CALM_S = 1.0
+"""How long this terminal's output must have been calm before spools left by dead recorders are
+recovered."""
+
+
+def _recover_abandoned(on_problem: Any, flood: spool.Flood, pumped: threading.Event) -> threading.Thread:
     """Spools left by recorders that died (:mod:`.abandoned`), recovered on a thread once this
-    recorder is ready: recovering a flood's spool means encoding it all, seconds for 100 MB, and
-    until the recorder is ready the user's keys wait, and its output once the channel is full.
-    This session is live, so its own spool is never taken for one of them."""
+    recorder is ready and its terminal's output has been calm for :data:`RECOVERY_CALM_S` (or the
+    session has ended): recovering a flood's spool means encoding it all, seconds of CPU for
+    100 MB, which on a 2-core machine would slow a flood in this terminal, and before ready the
+    user's keys would wait. This session is live, so its own spool is never taken for one of them."""
 
     def recover() -> None:
         try:
-            abandoned.recover_all(Locations.default(), on_problem)
+            locations = Locations.default()
+            if not abandoned.left(locations):
+                return
+            while not pumped.wait(0.1) and flood.calm_for(time.monotonic()) < RECOVERY_CALM_S:
+                pass
+            abandoned.recover_all(locations, on_problem)
         except Exception as exc:  # the session being recorded does not depend on it
             on_problem(f"spools left by recorders that died could not be recovered: {exc!r}")
 

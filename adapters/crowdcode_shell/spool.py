@@ -143,20 +143,29 @@ class Spool:
             self.path.unlink()
 
 
-class _Flood:
-    """Whether output is arriving as a flood, and since when."""
+class Flood:
+    """Whether output is arriving as a flood, since when, and when it last was."""
 
     def __init__(self, now: float) -> None:
         self._window_start = now
         self._window_bytes = 0
         self._since: float | None = None
+        self._last = now
+        """The end of the last window that flooded (the start counts as one: nothing is known
+        yet of the output that follows)."""
 
     def arrived(self, n: int, now: float) -> None:
         self._window_bytes += n
         if now - self._window_start >= WINDOW_S:
             flooding = self._window_bytes * WINDOW_S >= FLOOD_BYTES * (now - self._window_start)
             self._since = (self._since or now) if flooding else None
+            if flooding:
+                self._last = now
             self._window_start, self._window_bytes = now, 0
+
+    def calm_for(self, now: float) -> float:
+        """Seconds since the output last flooded (read from another thread: one float)."""
+        return now - self._last
 
     def calm(self, now: float) -> None:
         """Nothing arrived for a whole window."""
@@ -167,13 +176,20 @@ class _Flood:
         return self._since is not None and now - self._since < MAX_DEFER_S
 
 
-def pump(fd: int, spool: Spool | None, handle: Callable[[Frame], None], on_problem: Callable[[str], None]) -> None:
+def pump(
+    fd: int,
+    spool: Spool | None,
+    handle: Callable[[Frame], None],
+    on_problem: Callable[[str], None],
+    flood: Flood | None = None,
+) -> None:
     """Every frame from the channel ``fd`` to ``handle``, in order, until the writer closes it;
-    through ``spool`` (closed at the end), or directly when there is none or it fails."""
+    through ``spool`` (closed at the end), or directly when there is none or it fails. ``flood``
+    follows the output's rate while it goes through the spool."""
     prefix = b""
     if spool is not None:
         try:
-            _through(fd, spool, handle)
+            _through(fd, spool, handle, flood or Flood(time.monotonic()))
             return
         except OSError as exc:  # if the spool cannot even be read, the recorder fails as a whole
             on_problem(f"the terminal's spool failed ({exc}); recording goes on without it")
@@ -185,8 +201,7 @@ def pump(fd: int, spool: Spool | None, handle: Callable[[Frame], None], on_probl
         handle(frame)
 
 
-def _through(fd: int, spool: Spool, handle: Callable[[Frame], None]) -> None:
-    flood = _Flood(time.monotonic())
+def _through(fd: int, spool: Spool, handle: Callable[[Frame], None], flood: Flood) -> None:
     while True:
         timeout: float | None = None
         if spool.pending:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import orjson
-from crowdcode_shell import channel, spool
+from crowdcode_shell import abandoned, channel, recorder, spool
 
 
 def _frames(count: int, size: int) -> list[tuple[bytes, bytes]]:
@@ -62,7 +62,7 @@ def test_every_frame_is_handled_once_in_order_and_the_spool_is_removed(tmp_path:
 
 def test_a_flood_is_deferred_until_it_calms_and_then_handled() -> None:
     t = 100.0
-    flood = spool._Flood(t)
+    flood = spool.Flood(t)
     assert not flood.defers(t)
     for _ in range(40):  # 40 windows of 1 MiB each: a flood, deferred
         t += spool.WINDOW_S
@@ -71,7 +71,7 @@ def test_a_flood_is_deferred_until_it_calms_and_then_handled() -> None:
     flood.calm(t + spool.WINDOW_S)  # a whole window without output
     assert not flood.defers(t + spool.WINDOW_S)
 
-    typing = spool._Flood(t)
+    typing = spool.Flood(t)
     for _ in range(100):  # a key every window: far below a flood's rate
         t += spool.WINDOW_S
         typing.arrived(1, t)
@@ -80,7 +80,7 @@ def test_a_flood_is_deferred_until_it_calms_and_then_handled() -> None:
 
 def test_a_long_flood_is_deferred_at_most_max_defer() -> None:
     t = 0.0
-    flood = spool._Flood(t)
+    flood = spool.Flood(t)
     deferred = []
     while t < 2 * spool.MAX_DEFER_S:
         t += spool.WINDOW_S
@@ -225,3 +225,28 @@ def test_a_dead_recorders_frames_inside_a_panic_are_not_recovered(home: Path) ->
     )
     assert abandoned.recover_all(Locations.default(), print, session=session.id) == 1
     assert [data for _, data in read_output(cast_path)] == [b"handled", b"before the panic"]
+
+
+def test_spools_of_dead_recorders_are_recovered_once_the_terminal_is_calm(home: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Recovering a dead recorder's spool costs seconds of CPU for a flood's 100 MB: not while
+    this terminal floods (on 2 cores it would slow the flood), but once it has been calm for a
+    while, or when the session ends."""
+    recovered: list[float] = []
+    monkeypatch.setattr(abandoned, "left", lambda locations: [home / "left.spool"])
+    monkeypatch.setattr(abandoned, "recover_all", lambda locations, on_problem: recovered.append(time.monotonic()))
+    flood = spool.Flood(time.monotonic())
+    thread = recorder._recover_abandoned(lambda message: None, flood, threading.Event())
+    flooding_until = time.monotonic() + 2 * recorder.RECOVERY_CALM_S
+    while time.monotonic() < flooding_until:
+        time.sleep(spool.WINDOW_S)
+        flood.arrived(1 << 20, time.monotonic())
+        assert not recovered, "recovered while the terminal flooded"
+    calm_from = time.monotonic()
+    thread.join(10 * recorder.RECOVERY_CALM_S)
+    assert recovered and recovered[0] - calm_from >= recorder.RECOVERY_CALM_S - 2 * spool.WINDOW_S
+
+    ended = threading.Event()
+    thread = recorder._recover_abandoned(lambda message: None, spool.Flood(time.monotonic()), ended)
+    ended.set()  # the session ended before the terminal was calm for long: recovered now
+    thread.join(10)
+    assert len(recovered) == 2
