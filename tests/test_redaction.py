@@ -202,6 +202,16 @@ def test_wrapped_secret_on_a_terminal_screen() -> None:
     assert not any(GH[i : i + 8] in "".join(masked) for i in range(len(GH) - 8))
 
 
+def test_the_user_name_ending_a_full_row_is_masked() -> None:
+    """A row filled to its last column is joined to the next (a wrapped token is found whole), but
+    a name that ends or starts such a row is a word of its own: `echo "$HOME" "$USER"` printing
+    exactly 20 columns, then the prompt, must not show it."""
+    rows = ["/home/alice/x  alice", "READY$ echo 12345678", "alice ok", "$ "]
+    assert len(rows[0]) == 20 and len(rows[1]) == 20
+    (out,) = Redactor(ALICE).events([screen_event(1, rows)])
+    assert "alice" not in "".join(out["observation"]["activeTerminal"]["viewport"])
+
+
 def test_keystrokes_secret_and_password_prompt() -> None:
     events = [keys(i + 1, c) for i, c in enumerate(f"export T={GH}x\x7f\r")]
     events.append(screen_event(100, ["[sudo] password for alice: "], cursor=(0, 28), cols=40))

@@ -284,14 +284,19 @@ class Redactor:
             ]
 
     def _screen(self, rows: list[str], cols: int | None) -> list[str]:
-        """Scan a screen as text, a full-width row continuing on the next (wrapped secrets)."""
+        """Scan a screen as text, a full-width row continuing on the next (wrapped secrets).
+
+        The identity's names are also looked for in each row alone: joined, a name that ends a
+        full row (`echo "$HOME" "$USER"` filling it) runs into the next row's first word and is
+        no longer a word of its own."""
         joined = "".join(row + ("" if cols and len(row) == cols else "\n") for row in rows)
         masked = self.text(joined)
         if self.known:
             masked = mask_spans(masked, ((f.start, f.end) for f in self.known.ends(joined)))
         out, position = [], 0
         for row in rows:
-            out.append(masked[position : position + len(row)])
+            piece = masked[position : position + len(row)]
+            out.append(mask_spans(piece, ((f.start, f.end) for f in self.identity.find(row))))
             position += len(row) + (0 if cols and len(row) == cols else 1)
         return out
 
