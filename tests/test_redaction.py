@@ -318,6 +318,18 @@ def test_cast_backspace_fragmented_echo() -> None:
     assert "".join(shown) == "$ export T=" + "*" * 20 + "Q\b\x1b[K" + "*" * 10 + "Z\b \b" + "*" * 10 + "\r\n"
 
 
+def test_cast_echo_of_a_fix_in_the_middle_of_the_line() -> None:
+    """A typo in the middle of a token, fixed with Left arrows and Backspace: readline moves back
+    (``\\b`` for each Left), deletes, draws the rest of the line again and moves back over it, so
+    the token's tail is whole only before those Backspaces, never at the line's end."""
+    tail = GH[20:]
+    back = "\b" * len(tail)
+    echoes = ["$ export T=" + GH[:20] + "Q" + tail, back, "\b\x1b[1P" + tail + back, "\r\n"]
+    out = Redactor(ALICE).cast(_cast(*[[0.1, "o", echo] for echo in echoes]))
+    shown = "".join(orjson.loads(line)[2] for line in out.splitlines()[1:])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
+
+
 def _viewport(seq: int, content: str) -> dict:
     viewport = {"file": "/home/alice/proj/app.py", "startLine": 1, "endLine": 1, "content": content}
     return {"sequence": seq, "timestamp": seq, "type": "observation", "observation": {"viewport": viewport}}

@@ -350,6 +350,7 @@ class OutputLines:
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
         self._length = 0
+        self._drawn = False  # text added since the line was last scanned
         self._keys = KeyLines()
 
     @property
@@ -401,6 +402,7 @@ class OutputLines:
                 self._starts.append(self._length)
                 self._sources.append((sequence, start))
                 self._length += stop - start
+                self._drawn = True
             if data[stop] == "\b":
                 self._backspace()
             else:
@@ -411,14 +413,25 @@ class OutputLines:
             self._starts.append(self._length)
             self._sources.append((sequence, start))
             self._length += end - start
+            self._drawn = True
         if self._length > 4 * _WINDOW:
             self.flush()
 
     def _backspace(self) -> None:
         """The cursor moves back one column and what follows overwrites: readline's echo of a
-        typo fixed with Backspace (``x\b \b``, ``\b\x1b[K``) leaves the line as it is seen."""
+        typo fixed with Backspace (``x\b \b``, ``\b\x1b[K``) leaves the line as it is seen.
+
+        The line is scanned first when text was drawn since its last scan: after a key typed or
+        deleted in the middle of a line, readline draws the rest of the line again and moves back
+        over it, so the rest is seen whole only then, never at the line's end."""
         if not self._text:
             return
+        if self._drawn:
+            self._drawn = False
+            line = "".join(self._text)
+            if self._length >= 8 and self._may_hold(line):
+                for f in self._scan(line):
+                    self._marks.add(self._origins(f.start, f.end), f.category)
         if len(self._text[-1]) == 1:
             self._text.pop()
             self._starts.pop()
@@ -449,3 +462,4 @@ class OutputLines:
         self._starts.clear()
         self._sources.clear()
         self._length = 0
+        self._drawn = False
