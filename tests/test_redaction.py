@@ -212,6 +212,18 @@ def test_the_user_name_ending_a_full_row_is_masked() -> None:
     assert "alice" not in "".join(out["observation"]["activeTerminal"]["viewport"])
 
 
+def test_a_secret_typed_across_a_row_end_is_masked_in_earlier_samples() -> None:
+    """A screen sampled while a token is typed across the end of a row shows the token's middle
+    alone on the next row: not a prefix of the secret, nor its end. Once the secret is known (the
+    whole token on a later screen), the sample's rows are masked as the screen shows them, the
+    full-width row continued on the next."""
+    typing_it = ["$ echo " + GH[:13], GH[13:25], "", "$"]
+    whole = ["$ echo " + GH[:13], GH[13:33], GH[33:], "$"]
+    out = Redactor(ALICE).events([screen_event(1, typing_it), screen_event(2, whole)])
+    shown = "\n".join(row for event in out for row in event["observation"]["activeTerminal"]["viewport"])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
+
+
 def test_keystrokes_secret_and_password_prompt() -> None:
     events = [keys(i + 1, c) for i, c in enumerate(f"export T={GH}x\x7f\r")]
     events.append(screen_event(100, ["[sudo] password for alice: "], cursor=(0, 28), cols=40))
