@@ -342,6 +342,26 @@ def test_cast_echo_of_a_fix_in_the_middle_of_the_line() -> None:
     assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
 
 
+def test_cast_redraw_of_a_wrapped_line_after_a_fix_in_its_middle() -> None:
+    """A command line longer than the terminal's width, two characters put back in the middle of
+    a token: readline goes up into the row before (``\\r\\x1b[A``, then right), back to the key,
+    and draws the rest of the line, the token's end alone. The session's commands (scanned before
+    its cast) made the secret known, and its end is masked there."""
+    command = {"kind": "terminal_command", "source": "user", "terminalId": "t1", "command": f"echo {GH}"}
+    redactor = Redactor(ALICE)
+    redactor.events([{"sequence": 1, "timestamp": 1, "type": "action", "action": command}])
+    echoes = [
+        "$ echo " + GH[:10] + GH[12:],
+        "\b" * 5 + "\r\x1b[A" + "\x1b[C" * 19,
+        "\b" * 8,
+        GH[10:] + "\x1b[A\x1b[C",
+        "\r\n",
+    ]
+    out = redactor.cast(_cast(*[[0.1, "o", echo] for echo in echoes]))
+    shown = "".join(orjson.loads(line)[2] for line in out.splitlines()[1:])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
+
+
 def _viewport(seq: int, content: str) -> dict:
     viewport = {"file": "/home/alice/proj/app.py", "startLine": 1, "endLine": 1, "content": content}
     return {"sequence": seq, "timestamp": seq, "type": "observation", "observation": {"viewport": viewport}}

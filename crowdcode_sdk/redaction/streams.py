@@ -270,6 +270,7 @@ PASSWORD_PROMPT = re.compile(
     r"\[sudo\][^:\n]*:\s*$|enter pass[^:\n]*:\s*$"
 )
 _LINE_BREAK = re.compile("[\n\r\b]")
+_CURSOR_UP = re.compile(r"\x1b\[\d*A")
 _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
 )
@@ -342,10 +343,20 @@ class OutputLines:
     costs a few operations per piece, not per character.
     """
 
-    def __init__(self, scan: Scanner, marks: Marks, may_hold: Callable[[str], bool]) -> None:
+    def __init__(
+        self, scan: Scanner, marks: Marks, may_hold: Callable[[str], bool], ends: Scanner | None = None
+    ) -> None:
+        """``ends`` finds the ends of secrets already known at the start of a line
+        (:meth:`.known.KnownSecrets.ends`): asked only of a line drawn after the cursor moved up
+        into the row before. That is readline redrawing a command line longer than the terminal's
+        width after a key typed or deleted in its middle (``\\r\\x1b[A\\x1b[C…`` back to the key,
+        then the rest of the line): the rest of a secret is drawn there alone, its start on the row
+        above, and no detector knows it by its end."""
         self._scan = scan
         self._marks = marks
         self._may_hold = may_hold
+        self._ends = ends
+        self._redrawn = False  # the cursor moved up since the line was last scanned
         self._text: list[str] = []
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
@@ -362,7 +373,9 @@ class OutputLines:
         for match in _ESCAPE.finditer(data, position):
             self._plain(sequence, data, position, match.start())
             position = match.end()
-            if data.startswith("\x1b]", match.start()):
+            if self._ends is not None and _CURSOR_UP.fullmatch(match.group(0)):
+                self._redrawn = True
+            elif data.startswith("\x1b]", match.start()):
                 sequence_text = match.group(0)
                 cut = 1 if sequence_text.endswith("\x07") else 2 if sequence_text.endswith("\x1b\\") else 0
                 self._command(sequence, data, match.start() + 2, match.end() - cut)
@@ -374,6 +387,8 @@ class OutputLines:
         with one look at the chunk, and only the rest goes piece by piece. 0 when they may."""
         cut = max(data.rfind("\n"), data.rfind("\r")) + 1
         if not cut or "\b" in data or self._keys.open:  # a Backspace edits the line, a key's rows are masked whole
+            return 0
+        if self._redrawn or (self._ends is not None and "\x1b[" in data and _CURSOR_UP.search(data)):
             return 0
         head = data[:cut]
         if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`)
@@ -458,8 +473,12 @@ class OutputLines:
             elif self._length >= 8:
                 for f in self._scan(line):
                     self._marks.add(self._origins(f.start, f.end), f.category)
+                if self._redrawn and self._ends is not None:
+                    for f in self._ends(line):
+                        self._marks.add(self._origins(f.start, f.end), UNCOUNTED)
         self._text.clear()
         self._starts.clear()
         self._sources.clear()
         self._length = 0
         self._drawn = False
+        self._redrawn = False
