@@ -362,6 +362,33 @@ def test_cast_redraw_of_a_wrapped_line_after_a_fix_in_its_middle() -> None:
     assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
 
 
+@pytest.mark.parametrize(
+    "echoes",
+    [
+        # bash: readline wraps a typed line with " \r"; a typo on the second row, fixed with Left
+        # and Backspace, is deleted there and the rest drawn again, then back with \r and right
+        [
+            "$ echo " + GH[:13],
+            " \r" + GH[13:24] + "Q" + GH[24:],
+            "\b" * 16,
+            "\b\x1b[1P" + GH[24:] + "\r" + "\x1b[C" * 11,
+        ],
+        # fish: back to the row's start and right to the key, then the rest, then up (reverse index)
+        ["$ echo " + GH[:13], GH[13:24] + GH[26:], "\r\x1b[11C", GH[24:] + "\x1bM\r\x1b[13C"],
+    ],
+    ids=["bash", "fish"],
+)
+def test_cast_redraw_after_moving_the_cursor_within_a_row(echoes: list[str]) -> None:
+    """Shells move the cursor to a key typed or deleted in the middle of a wrapped command line
+    with a carriage return and cursor movements, then draw the rest: the secret's end alone."""
+    command = {"kind": "terminal_command", "source": "user", "terminalId": "t1", "command": f"echo {GH}"}
+    redactor = Redactor(ALICE)
+    redactor.events([{"sequence": 1, "timestamp": 1, "type": "action", "action": command}])
+    out = redactor.cast(_cast(*[[0.1, "o", echo] for echo in [*echoes, "\r\n"]]))
+    shown = "".join(orjson.loads(line)[2] for line in out.splitlines()[1:])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
+
+
 def _viewport(seq: int, content: str) -> dict:
     viewport = {"file": "/home/alice/proj/app.py", "startLine": 1, "endLine": 1, "content": content}
     return {"sequence": seq, "timestamp": seq, "type": "observation", "observation": {"viewport": viewport}}

@@ -350,11 +350,11 @@ class Redactor:
             if isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
                 events.append(event)
         marks = Marks()
-        output = OutputLines(self.scan, marks, self.may_hold, self.known.ends)
+        output = OutputLines(self.scan, marks, self.may_hold, self.known)
         keystrokes = KeystrokeLine()
         exact = _exact_output(events)
         byte_marks = Marks()
-        byte_output = OutputLines(self.scan, byte_marks, self.may_hold, self.known.ends) if exact else None
+        byte_output = OutputLines(self.scan, byte_marks, self.may_hold, self.known) if exact else None
         for index, event in enumerate(events):
             if event[1] == "o":
                 output.feed(index, event[2])

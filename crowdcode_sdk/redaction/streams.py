@@ -28,6 +28,7 @@ from collections.abc import Callable
 from .detector import Finding
 from .key_blocks import KeyLines, key_blocks
 from .known import CATEGORY as UNCOUNTED
+from .known import KnownSecrets
 
 UNKNOWN = "\x00"
 """Placeholder for text the edits did not reveal."""
@@ -270,7 +271,10 @@ PASSWORD_PROMPT = re.compile(
     r"\[sudo\][^:\n]*:\s*$|enter pass[^:\n]*:\s*$"
 )
 _LINE_BREAK = re.compile("[\n\r\b]")
-_CURSOR_UP = re.compile(r"\x1b\[\d*A")
+_CURSOR_MOVE = re.compile(r"\x1b(?:\[\d*[ACDGH]|\[\d*;\d*[Hf]|M)")
+"""Up, forward, back, to a column, to a place, up a row (reverse index): the cursor goes where
+text is drawn again."""
+_REDRAW = re.compile(r"\r(?!\n)|" + _CURSOR_MOVE.pattern)
 _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
 )
@@ -344,19 +348,21 @@ class OutputLines:
     """
 
     def __init__(
-        self, scan: Scanner, marks: Marks, may_hold: Callable[[str], bool], ends: Scanner | None = None
+        self, scan: Scanner, marks: Marks, may_hold: Callable[[str], bool], known: KnownSecrets | None = None
     ) -> None:
-        """``ends`` finds the ends of secrets already known at the start of a line
-        (:meth:`.known.KnownSecrets.ends`): asked only of a line drawn after the cursor moved up
-        into the row before. That is readline redrawing a command line longer than the terminal's
-        width after a key typed or deleted in its middle (``\\r\\x1b[A\\x1b[C…`` back to the key,
-        then the rest of the line): the rest of a secret is drawn there alone, its start on the row
-        above, and no detector knows it by its end."""
+        """``known``, the session's secrets found so far: a line drawn after the cursor was moved
+        (a carriage return without a line feed, or an escape that moves it) is also searched for
+        any run of their characters (:meth:`.known.KnownSecrets.fragments`). Shells draw a
+        command line that way when it is longer than the terminal's width or edited in its
+        middle: readline wraps with `` \\r``, goes up a row (``\\r\\x1b[A\\x1b[C…``) to redraw
+        from a key typed or deleted there, fish moves up (``\\x1bM``) and right
+        (``\\r\\x1b[26C``); the rest of a secret is drawn there alone, its start on the row above
+        or left of it, and no detector knows it by its middle."""
         self._scan = scan
         self._marks = marks
         self._may_hold = may_hold
-        self._ends = ends
-        self._redrawn = False  # the cursor moved up since the line was last scanned
+        self._known = known
+        self._redrawn = False  # the cursor moved since the line was last scanned
         self._text: list[str] = []
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
@@ -373,7 +379,7 @@ class OutputLines:
         for match in _ESCAPE.finditer(data, position):
             self._plain(sequence, data, position, match.start())
             position = match.end()
-            if self._ends is not None and _CURSOR_UP.fullmatch(match.group(0)):
+            if self._known is not None and _CURSOR_MOVE.fullmatch(match.group(0)):
                 self._redrawn = True
             elif data.startswith("\x1b]", match.start()):
                 sequence_text = match.group(0)
@@ -388,7 +394,7 @@ class OutputLines:
         cut = max(data.rfind("\n"), data.rfind("\r")) + 1
         if not cut or "\b" in data or self._keys.open:  # a Backspace edits the line, a key's rows are masked whole
             return 0
-        if self._redrawn or (self._ends is not None and "\x1b[" in data and _CURSOR_UP.search(data)):
+        if self._known and (self._redrawn or _REDRAW.search(data)):
             return 0
         head = data[:cut]
         if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`)
@@ -422,6 +428,8 @@ class OutputLines:
                 self._backspace()
             else:
                 self.flush()
+                if data[stop] == "\r" and not data.startswith("\n", stop + 1):
+                    self._redrawn = True  # the cursor is back at its row's start
             start = stop + 1
         if end > start:
             self._text.append(data[start:end])
@@ -447,6 +455,7 @@ class OutputLines:
             if self._length >= 8 and self._may_hold(line):
                 for f in self._scan(line):
                     self._marks.add(self._origins(f.start, f.end), f.category)
+            self._redrawn_fragments(line)
         if len(self._text[-1]) == 1:
             self._text.pop()
             self._starts.pop()
@@ -454,6 +463,13 @@ class OutputLines:
         else:
             self._text[-1] = self._text[-1][:-1]
         self._length -= 1
+
+    def _redrawn_fragments(self, line: str) -> None:
+        """On a line drawn after the cursor moved, what it shows of a known secret (see
+        :meth:`__init__`)."""
+        if self._redrawn and self._known:
+            for f in self._known.fragments(line):
+                self._marks.add(self._origins(f.start, f.end), UNCOUNTED)
 
     def _origins(self, start: int, end: int) -> list[int]:
         out = []
@@ -473,9 +489,7 @@ class OutputLines:
             elif self._length >= 8:
                 for f in self._scan(line):
                     self._marks.add(self._origins(f.start, f.end), f.category)
-                if self._redrawn and self._ends is not None:
-                    for f in self._ends(line):
-                        self._marks.add(self._origins(f.start, f.end), UNCOUNTED)
+                self._redrawn_fragments(line)
         self._text.clear()
         self._starts.clear()
         self._sources.clear()
