@@ -394,17 +394,20 @@ class OutputLines:
         cut = max(data.rfind("\n"), data.rfind("\r")) + 1
         if not cut or "\b" in data or self._keys.open:  # a Backspace edits the line, a key's rows are masked whole
             return 0
-        if self._known and (self._redrawn or _REDRAW.search(data)):
-            return 0
         head = data[:cut]
         if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`)
             return 0
-        if self._may_hold(self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)):
+        visible = self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)
+        if self._may_hold(visible):
+            return 0
+        if self._known and (self._redrawn or _REDRAW.search(head)) and self._known.fragments(visible):
             return 0
         self._text.clear()
         self._starts.clear()
         self._sources.clear()
         self._length = 0
+        self._drawn = False
+        self._redrawn = head.endswith("\r")  # the next line starts where this row started
         return cut
 
     def _command(self, sequence: int, data: str, start: int, end: int) -> None:
