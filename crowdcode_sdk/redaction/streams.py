@@ -274,7 +274,7 @@ _LINE_BREAK = re.compile("[\n\r\b]")
 _CURSOR_MOVE = re.compile(r"\x1b(?:\[\d*[ACDGH]|\[\d*;\d*[Hf]|M)")
 """Up, forward, back, to a column, to a place, up a row (reverse index): the cursor goes where
 text is drawn again."""
-_REDRAW = re.compile(r"\r(?!\n)|" + _CURSOR_MOVE.pattern)
+_BARE_CR = re.compile(r"\r(?!\n)")
 _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
 )
@@ -362,7 +362,8 @@ class OutputLines:
         self._marks = marks
         self._may_hold = may_hold
         self._known = known
-        self._redrawn = False  # the cursor moved since the line was last scanned
+        self._redrawn = False  # this line is drawn where the cursor was moved (a bare CR, a move)
+        self._moved = False  # the chunk being fed moves the cursor
         self._text: list[str] = []
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
@@ -375,17 +376,19 @@ class OutputLines:
         return "".join(self._text)
 
     def feed(self, sequence: int, data: str) -> None:
+        # One look per chunk, not per escape: its every line counts as drawn after a move, and
+        # so does the line it leaves open.
+        self._moved = bool(self._known) and "\x1b" in data and _CURSOR_MOVE.search(data) is not None
         position = self._quiet_lines(data)
         for match in _ESCAPE.finditer(data, position):
             self._plain(sequence, data, position, match.start())
             position = match.end()
-            if self._known is not None and _CURSOR_MOVE.fullmatch(match.group(0)):
-                self._redrawn = True
-            elif data.startswith("\x1b]", match.start()):
+            if data.startswith("\x1b]", match.start()):
                 sequence_text = match.group(0)
                 cut = 1 if sequence_text.endswith("\x07") else 2 if sequence_text.endswith("\x1b\\") else 0
                 self._command(sequence, data, match.start() + 2, match.end() - cut)
         self._plain(sequence, data, position, len(data))
+        self._redrawn = self._redrawn or self._moved
 
     def _quiet_lines(self, data: str) -> int:
         """Where the lines this chunk completes end, when none of them (the pending line with
@@ -400,7 +403,7 @@ class OutputLines:
         visible = self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)
         if self._may_hold(visible):
             return 0
-        if self._known and (self._redrawn or _REDRAW.search(head)) and self._known.fragments(visible):
+        if self._known and (self._redrawn or self._moved or _BARE_CR.search(head)) and self._known.fragments(visible):
             return 0
         self._text.clear()
         self._starts.clear()
@@ -470,7 +473,7 @@ class OutputLines:
     def _redrawn_fragments(self, line: str) -> None:
         """On a line drawn after the cursor moved, what it shows of a known secret (see
         :meth:`__init__`)."""
-        if self._redrawn and self._known:
+        if (self._redrawn or self._moved) and self._known:
             for f in self._known.fragments(line):
                 self._marks.add(self._origins(f.start, f.end), UNCOUNTED)
 
