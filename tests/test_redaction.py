@@ -203,6 +203,28 @@ def test_wrapped_secret_on_a_terminal_screen() -> None:
     assert not any(GH[i : i + 8] in "".join(masked) for i in range(len(GH) - 8))
 
 
+def test_the_user_name_ending_a_full_row_is_masked() -> None:
+    """A row filled to its last column is joined to the next (a wrapped token is found whole), but
+    a name that ends or starts such a row is a word of its own: `echo "$HOME" "$USER"` printing
+    exactly 20 columns, then the prompt, must not show it."""
+    rows = ["/home/alice/x  alice", "READY$ echo 12345678", "alice ok", "$ "]
+    assert len(rows[0]) == 20 and len(rows[1]) == 20
+    (out,) = Redactor(ALICE).events([screen_event(1, rows)])
+    assert "alice" not in "".join(out["observation"]["activeTerminal"]["viewport"])
+
+
+def test_a_secret_typed_across_a_row_end_is_masked_in_earlier_samples() -> None:
+    """A screen sampled while a token is typed across the end of a row shows the token's middle
+    alone on the next row: not a prefix of the secret, nor its end. Once the secret is known (the
+    whole token on a later screen), the sample's rows are masked as the screen shows them, the
+    full-width row continued on the next."""
+    typing_it = ["$ echo " + GH[:13], GH[13:25], "", "$"]
+    whole = ["$ echo " + GH[:13], GH[13:33], GH[33:], "$"]
+    out = Redactor(ALICE).events([screen_event(1, typing_it), screen_event(2, whole)])
+    shown = "\n".join(row for event in out for row in event["observation"]["activeTerminal"]["viewport"])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
+
+
 def test_keystrokes_secret_and_password_prompt() -> None:
     events = [keys(i + 1, c) for i, c in enumerate(f"export T={GH}x\x7f\r")]
     events.append(screen_event(100, ["[sudo] password for alice: "], cursor=(0, 28), cols=40))
@@ -307,6 +329,65 @@ def test_cast_backspace_fragmented_echo() -> None:
     shown = [orjson.loads(line)[2] for line in out.splitlines()[1:]]
     assert len(shown) == len(echoes)
     assert "".join(shown) == "$ export T=" + "*" * 20 + "Q\b\x1b[K" + "*" * 10 + "Z\b \b" + "*" * 10 + "\r\n"
+
+
+def test_cast_echo_of_a_fix_in_the_middle_of_the_line() -> None:
+    """A typo in the middle of a token, fixed with Left arrows and Backspace: readline moves back
+    (``\\b`` for each Left), deletes, draws the rest of the line again and moves back over it, so
+    the token's tail is whole only before those Backspaces, never at the line's end."""
+    tail = GH[20:]
+    back = "\b" * len(tail)
+    echoes = ["$ export T=" + GH[:20] + "Q" + tail, back, "\b\x1b[1P" + tail + back, "\r\n"]
+    out = Redactor(ALICE).cast(_cast(*[[0.1, "o", echo] for echo in echoes]))
+    shown = "".join(orjson.loads(line)[2] for line in out.splitlines()[1:])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
+
+
+def test_cast_redraw_of_a_wrapped_line_after_a_fix_in_its_middle() -> None:
+    """A command line longer than the terminal's width, two characters put back in the middle of
+    a token: readline goes up into the row before (``\\r\\x1b[A``, then right), back to the key,
+    and draws the rest of the line, the token's end alone. The session's commands (scanned before
+    its cast) made the secret known, and its end is masked there."""
+    command = {"kind": "terminal_command", "source": "user", "terminalId": "t1", "command": f"echo {GH}"}
+    redactor = Redactor(ALICE)
+    redactor.events([{"sequence": 1, "timestamp": 1, "type": "action", "action": command}])
+    echoes = [
+        "$ echo " + GH[:10] + GH[12:],
+        "\b" * 5 + "\r\x1b[A" + "\x1b[C" * 19,
+        "\b" * 8,
+        GH[10:] + "\x1b[A\x1b[C",
+        "\r\n",
+    ]
+    out = redactor.cast(_cast(*[[0.1, "o", echo] for echo in echoes]))
+    shown = "".join(orjson.loads(line)[2] for line in out.splitlines()[1:])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
+
+
+@pytest.mark.parametrize(
+    "echoes",
+    [
+        # bash: readline wraps a typed line with " \r"; a typo on the second row, fixed with Left
+        # and Backspace, is deleted there and the rest drawn again, then back with \r and right
+        [
+            "$ echo " + GH[:13],
+            " \r" + GH[13:24] + "Q" + GH[24:],
+            "\b" * 16,
+            "\b\x1b[1P" + GH[24:] + "\r" + "\x1b[C" * 11,
+        ],
+        # fish: back to the row's start and right to the key, then the rest, then up (reverse index)
+        ["$ echo " + GH[:13], GH[13:24] + GH[26:], "\r\x1b[11C", GH[24:] + "\x1bM\r\x1b[13C"],
+    ],
+    ids=["bash", "fish"],
+)
+def test_cast_redraw_after_moving_the_cursor_within_a_row(echoes: list[str]) -> None:
+    """Shells move the cursor to a key typed or deleted in the middle of a wrapped command line
+    with a carriage return and cursor movements, then draw the rest: the secret's end alone."""
+    command = {"kind": "terminal_command", "source": "user", "terminalId": "t1", "command": f"echo {GH}"}
+    redactor = Redactor(ALICE)
+    redactor.events([{"sequence": 1, "timestamp": 1, "type": "action", "action": command}])
+    out = redactor.cast(_cast(*[[0.1, "o", echo] for echo in [*echoes, "\r\n"]]))
+    shown = "".join(orjson.loads(line)[2] for line in out.splitlines()[1:])
+    assert not any(GH[i : i + 8] in shown for i in range(len(GH) - 7)), shown
 
 
 def _viewport(seq: int, content: str) -> dict:

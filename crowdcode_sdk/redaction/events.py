@@ -368,22 +368,28 @@ class Redactor:
             viewport["content"] = mask_spans(content, ((f.start, f.end) for f in self.known.find(content)))
         terminal = observation.get("activeTerminal")
         if terminal is not None:
+            rows, cols = terminal["viewport"], terminal.get("cols")
+            joined = _joined(rows, cols)
+            spans = ((f.start, f.end) for f in self.known.find(joined) + self.known.ends(joined))
             terminal["viewport"] = [
                 mask_spans(row, ((f.start, f.end) for f in self.known.find(row) + self.known.ends(row)))
-                for row in terminal["viewport"]
+                for row in _rows_of(mask_spans(joined, spans), rows, cols)
             ]
 
     def _screen(self, rows: list[str], cols: int | None) -> list[str]:
-        """Scan a screen as text, a full-width row continuing on the next (wrapped secrets)."""
-        joined = "".join(row + ("" if cols and len(row) == cols else "\n") for row in rows)
+        """Scan a screen as text, a full-width row continuing on the next (wrapped secrets).
+
+        The identity's names are also looked for in each row alone: joined, a name that ends a
+        full row (`echo "$HOME" "$USER"` filling it) runs into the next row's first word and is
+        no longer a word of its own."""
+        joined = _joined(rows, cols)
         masked = self.text(joined)
         if self.known:
             masked = mask_spans(masked, ((f.start, f.end) for f in self.known.ends(joined)))
-        out, position = [], 0
-        for row in rows:
-            out.append(masked[position : position + len(row)])
-            position += len(row) + (0 if cols and len(row) == cols else 1)
-        return out
+        return [
+            mask_spans(piece, ((f.start, f.end) for f in self.identity.find(row)))
+            for piece, row in zip(_rows_of(masked, rows, cols), rows, strict=True)
+        ]
 
     def _note_prompt(self, terminal: dict[str, Any], rows: list[str]) -> None:
         """A password prompt on screen: what is typed next in this terminal is masked."""
@@ -434,11 +440,13 @@ class Redactor:
             if isinstance(event, list) and len(event) == 3 and isinstance(event[2], str):
                 events.append(event)
         marks = Marks()
-        output = OutputLines(self.scan, marks, self.may_hold, self.lines_may_hold)
+        output = OutputLines(self.scan, marks, self.may_hold, self.lines_may_hold, self.known)
         keystrokes = KeystrokeLine()
         exact = _exact_output(events)
         byte_marks = Marks()
-        byte_output = OutputLines(self.scan, byte_marks, self.may_hold, self.lines_may_hold) if exact else None
+        byte_output = (
+            OutputLines(self.scan, byte_marks, self.may_hold, self.lines_may_hold, self.known) if exact else None
+        )
         for index, event in enumerate(events):
             if event[1] == "o":
                 output.feed(index, event[2])
@@ -493,3 +501,18 @@ def _exact_output(events: list[list[Any]]) -> dict[int, str]:
         elif code == "o":
             exact[index] = text.encode("utf-8", "surrogatepass").decode("latin-1")
     return exact
+
+
+def _joined(rows: list[str], cols: int | None) -> str:
+    """A screen's rows as one text, a full-width row continued on the next (a wrapped token is
+    whole), the others ended by a newline."""
+    return "".join(row + ("" if cols and len(row) == cols else "\n") for row in rows)
+
+
+def _rows_of(joined: str, rows: list[str], cols: int | None) -> list[str]:
+    """:func:`_joined` text (masked, same length) cut back into the rows it was made of."""
+    out, position = [], 0
+    for row in rows:
+        out.append(joined[position : position + len(row)])
+        position += len(row) + (0 if cols and len(row) == cols else 1)
+    return out

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+import re2  # type: ignore[import-untyped]
+
 from .detector import Finding
 
 MIN_PREFIX = 6
@@ -36,6 +38,7 @@ class KnownSecrets:
     def __init__(self) -> None:
         self._by_head: dict[str, list[str]] = {}
         self._pattern: re.Pattern[str] | None = None
+        self._grams: re2._Regexp | None = None
 
     def __bool__(self) -> bool:
         return bool(self._by_head)
@@ -53,6 +56,7 @@ class KnownSecrets:
                 if row not in same_head:
                     same_head.append(row)
                     self._pattern = None
+                    self._grams = None
 
     def _heads(self) -> re.Pattern[str]:
         """One alternation of every known secret's first characters: one pass over a text."""
@@ -108,4 +112,31 @@ class KnownSecrets:
             if newline < 0:
                 break
             start = newline + 1
+        return found
+
+    def fragments(self, text: str) -> list[Finding]:
+        """Every run of at least :data:`MIN_SECRET` characters of ``text`` that a known secret
+        holds, anywhere in it: asked of the lines a shell draws again after moving the cursor to a
+        key typed or deleted in the middle of a command line, which show a secret's middle (its
+        start left of the cursor or on the row above, a key typed or deleted before it). One RE2
+        pass over every known secret's runs of that length."""
+        if not self._by_head:
+            return []
+        if self._grams is None:
+            grams = {
+                secret[i : i + MIN_SECRET]
+                for secrets in self._by_head.values()
+                for secret in secrets
+                for i in range(len(secret) - MIN_SECRET + 1)
+            }
+            self._grams = re2.compile("|".join(re.escape(gram) for gram in sorted(grams)))
+        found: list[Finding] = []
+        position = 0
+        while (match := self._grams.search(text, position)) is not None:
+            start, end = match.start(), match.end()
+            if found and start <= found[-1].end:
+                found[-1] = Finding(found[-1].start, max(end, found[-1].end), CATEGORY)
+            else:
+                found.append(Finding(start, end, CATEGORY))
+            position = start + 1
         return found

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from .detector import Finding
 from .key_blocks import KeyLines, holds_a_row, key_blocks, loose_bodies
 from .known import CATEGORY as UNCOUNTED
+from .known import KnownSecrets
 
 UNKNOWN = "\x00"
 """Placeholder for text the edits did not reveal."""
@@ -307,6 +308,10 @@ def _lines_apart(data: str) -> bool:
     return "\b" not in data and data.count("\x1b") == data.count("\x1b[")
 
 
+_CURSOR_MOVE = re.compile(r"\x1b(?:\[\d*[ACDGH]|\[\d*;\d*[Hf]|M)")
+"""Up, forward, back, to a column, to a place, up a row (reverse index): the cursor goes where
+text is drawn again."""
+_BARE_CR = re.compile(r"\r(?!\n)")
 _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)", re.DOTALL
 )
@@ -385,17 +390,31 @@ class OutputLines:
         marks: Marks,
         may_hold: Callable[[str], bool],
         lines_may_hold: Callable[[str], bool],
+        known: KnownSecrets | None = None,
     ) -> None:
         """``may_hold(text)`` is False only when ``scan`` finds nothing in any part of ``text``,
-        ``lines_may_hold(text)`` only when it finds nothing in any of its whole lines."""
+        ``lines_may_hold(text)`` only when it finds nothing in any of its whole lines.
+
+        ``known``, the session's secrets found so far: a line drawn after the cursor was moved
+        (a carriage return without a line feed, or an escape that moves it) is also searched for
+        any run of their characters (:meth:`.known.KnownSecrets.fragments`). Shells draw a
+        command line that way when it is longer than the terminal's width or edited in its
+        middle: readline wraps with `` \\r``, goes up a row (``\\r\\x1b[A\\x1b[C…``) to redraw
+        from a key typed or deleted there, fish moves up (``\\x1bM``) and right
+        (``\\r\\x1b[26C``); the rest of a secret is drawn there alone, its start on the row above
+        or left of it, and no detector knows it by its middle."""
         self._scan = scan
         self._marks = marks
         self._may_hold = may_hold
         self._lines_may_hold = lines_may_hold
+        self._known = known
+        self._redrawn = False  # this line is drawn where the cursor was moved (a bare CR, a move)
+        self._moved = False  # the chunk being fed moves the cursor
         self._text: list[str] = []
         self._starts: list[int] = []  # offset of each piece in the line
         self._sources: list[tuple[int, int]] = []  # (sequence, index in that event's data)
         self._length = 0
+        self._drawn = False  # text added since the line was last scanned
         self._keys = KeyLines()
 
     @property
@@ -403,6 +422,9 @@ class OutputLines:
         return "".join(self._text)
 
     def feed(self, sequence: int, data: str) -> None:
+        # One look per chunk, not per escape: its every line counts as drawn after a move, and
+        # so does the line it leaves open.
+        self._moved = bool(self._known) and "\x1b" in data and _CURSOR_MOVE.search(data) is not None
         position = self._quiet_lines(data)
         if position == 0 and _lines_apart(data):
             # Some line may hold something: the lines around it still pass whole, runs at a time.
@@ -420,6 +442,7 @@ class OutputLines:
                     position = ends[first]
                     first += 1
         self._pieces(sequence, data, position, len(data))
+        self._redrawn = self._redrawn or self._moved
 
     def _pieces(self, sequence: int, data: str, start: int, end: int) -> None:
         """``data[start:end]`` piece by piece: the runs of text between escape sequences."""
@@ -443,9 +466,9 @@ class OutputLines:
         head = data[:cut]
         if "\x1b]" in head and self._may_hold(head):  # a command's text (:meth:`_command`), any part of it
             return 0
-        if not self._hold_nothing(self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head)):
+        if not self._hold_nothing(self.current_line + (_ESCAPE.sub("", head) if "\x1b" in head else head), head):
             return 0
-        self._forget_line()
+        self._forget_line(head)
         return cut
 
     def _quiet_run(self, visible: str, start: int, ends: list[int]) -> int:
@@ -459,7 +482,8 @@ class OutputLines:
         pending = self.current_line
 
         def quiet(last: int) -> bool:
-            return self._hold_nothing(pending + visible[start : ends[last]])
+            lines = visible[start : ends[last]]
+            return self._hold_nothing(pending + lines, lines)
 
         good, bad = -1, len(ends)
         while good + 1 < bad:
@@ -469,20 +493,28 @@ class OutputLines:
             else:
                 bad = last
         if good >= 0:
-            self._forget_line()
+            self._forget_line(visible[start : ends[good]])
         return good + 1
 
-    def _hold_nothing(self, lines: str) -> bool:
-        """Whether the scan finds nothing in any of these whole lines. A line longer than
-        :meth:`_plain` keeps is scanned in parts: judged so, not whole."""
+    def _hold_nothing(self, lines: str, drawn: str) -> bool:
+        """Whether the scan finds nothing in any of these whole lines, nor (where ``drawn``, the
+        output that completes them, moved the cursor back, or the line was drawn after a move)
+        a run of a known secret. A line longer than :meth:`_plain` keeps is scanned in parts:
+        judged so, not whole."""
         whole = len(lines) <= _LONGEST or all(len(line) <= _LONGEST for line in _LINE_BREAK.split(lines))
-        return not (self._lines_may_hold if whole else self._may_hold)(lines)
+        if (self._lines_may_hold if whole else self._may_hold)(lines):
+            return False
+        redrawn = self._redrawn or self._moved or _BARE_CR.search(drawn) is not None
+        return not (self._known and redrawn and self._known.fragments(lines))
 
-    def _forget_line(self) -> None:
+    def _forget_line(self, done: str) -> None:
+        """The pending line and the lines of ``done`` hold nothing: start the next line."""
         self._text.clear()
         self._starts.clear()
         self._sources.clear()
         self._length = 0
+        self._drawn = False
+        self._redrawn = done.endswith("\r")  # the next line starts where this row started
 
     def _command(self, sequence: int, data: str, start: int, end: int) -> None:
         """An operating-system command (window title, the shell integration's marks with the
@@ -500,24 +532,39 @@ class OutputLines:
                 self._starts.append(self._length)
                 self._sources.append((sequence, start))
                 self._length += stop - start
+                self._drawn = True
             if data[stop] == "\b":
                 self._backspace()
             else:
                 self.flush()
+                if data[stop] == "\r" and not data.startswith("\n", stop + 1):
+                    self._redrawn = True  # the cursor is back at its row's start
             start = stop + 1
         if end > start:
             self._text.append(data[start:end])
             self._starts.append(self._length)
             self._sources.append((sequence, start))
             self._length += end - start
+            self._drawn = True
         if self._length > _LONGEST:
             self.flush()
 
     def _backspace(self) -> None:
         """The cursor moves back one column and what follows overwrites: readline's echo of a
-        typo fixed with Backspace (``x\b \b``, ``\b\x1b[K``) leaves the line as it is seen."""
+        typo fixed with Backspace (``x\b \b``, ``\b\x1b[K``) leaves the line as it is seen.
+
+        The line is scanned first when text was drawn since its last scan: after a key typed or
+        deleted in the middle of a line, readline draws the rest of the line again and moves back
+        over it, so the rest is seen whole only then, never at the line's end."""
         if not self._text:
             return
+        if self._drawn:
+            self._drawn = False
+            line = "".join(self._text)
+            if self._length >= 8 and self._may_hold(line):
+                for f in self._scan(line):
+                    self._marks.add(self._origins(f.start, f.end), f.category)
+            self._redrawn_fragments(line)
         if len(self._text[-1]) == 1:
             self._text.pop()
             self._starts.pop()
@@ -525,6 +572,13 @@ class OutputLines:
         else:
             self._text[-1] = self._text[-1][:-1]
         self._length -= 1
+
+    def _redrawn_fragments(self, line: str) -> None:
+        """On a line drawn after the cursor moved, what it shows of a known secret (see
+        :meth:`__init__`)."""
+        if (self._redrawn or self._moved) and self._known:
+            for f in self._known.fragments(line):
+                self._marks.add(self._origins(f.start, f.end), UNCOUNTED)
 
     def _origins(self, start: int, end: int) -> list[int]:
         out = []
@@ -544,7 +598,10 @@ class OutputLines:
             elif self._length >= 8:
                 for f in self._scan(line):
                     self._marks.add(self._origins(f.start, f.end), f.category)
+                self._redrawn_fragments(line)
         self._text.clear()
         self._starts.clear()
         self._sources.clear()
         self._length = 0
+        self._drawn = False
+        self._redrawn = False

@@ -22,6 +22,9 @@ from tests.fresh_corpus import fresh_rng, secrets
 from tests.privacy_e2e import member_texts
 from tests.privacy_support import as_user, assert_nothing_leaked, configure, serving, upload_now
 
+LEFT = "\x1b[D"
+BACKSPACE = "\x7f"
+
 
 @pytest.fixture
 def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -87,21 +90,57 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     assert s.finish() == 0
     only_session(ended=True)
 
-    configure_env = {"consent.status": "accepted", "upload.url": url, "privacy.hold_back_s": 0}
+    everything = _uploaded(url, store)
+    assert "***" in everything  # what was found is masked, not dropped
+    assert '"kind":"file_change"' in everything and "settings.py" in everything
+    assert_nothing_leaked(everything, samples + in_files, me, seed)
+    assert pin not in everything, f"seed {seed}"
+    print(f"seed {seed}: {len(samples)} secrets, none left", file=sys.stderr)
+
+
+def _uploaded(url: str, store: Path) -> str:
+    """Consent, no hold-back, the real `crowdcode upload --now` to ``url``: every member of every
+    bundle the server stored in ``store``, as one text to search."""
     from crowdcode_sdk.locations import Locations
 
-    configure(Locations.default(), **configure_env)
+    configure(Locations.default(), **{"consent.status": "accepted", "upload.url": url, "privacy.hold_back_s": 0})
     upload_now()
-
     texts = []
     for path in sorted(store.rglob("*.tar.zst")):
         bundle = read_bundle(path.read_bytes())
         texts.append(orjson.dumps(bundle.manifest).decode())
         texts += member_texts(bundle.members)
     assert texts, "nothing reached the server"
-    everything = "\n".join(texts)
-    assert "***" in everything  # what was found is masked, not dropped
-    assert '"kind":"file_change"' in everything and "settings.py" in everything
-    assert_nothing_leaked(everything, samples + in_files, me, seed)
-    assert pin not in everything, f"seed {seed}"
-    print(f"seed {seed}: {len(samples)} secrets, none left", file=sys.stderr)
+    return "\n".join(texts)
+
+
+def test_secrets_fixed_in_the_middle_of_the_line_do_not_leave(
+    shell, home: Path, tmp_path: Path, monkeypatch, serve
+) -> None:  # type: ignore[no-untyped-def]
+    """A key typed or deleted in the middle of the line makes readline draw the rest of the line
+    again and move back over it with Backspaces, so the secret's tail is on the terminal only for
+    a moment: a typo fixed with Left and Backspace, and two characters put back where they were
+    left out. Neither the echo nor anything else may show a fragment of the secret. At 80
+    columns some lines wrap: readline then moves the cursor across rows to redraw them."""
+    url, store = serve
+    bashrc = (Path(os.environ["HOME"]) / ".bashrc").read_text()
+    me = as_user(tmp_path, monkeypatch)
+    (me / ".bashrc").write_text(bashrc)
+    seed, rng = fresh_rng()
+    samples = [(c, s, line) for c, s, line in secrets(rng) if line.startswith(("export ", "curl ", "PGPASSWORD="))]
+    assert len(samples) >= 4 and any(len(line) > 80 for _, _, line in samples)
+    s = shell(cwd=me)
+    s.prompt()
+    s.run("set +H")
+    for number, (_category, secret, line) in enumerate(samples):
+        cut = line.index(secret) + len(secret) // 2
+        after = len(line) - cut
+        if number % 2:  # two characters left out, then put back
+            s.child.send(line[:cut] + line[cut + 2 :] + LEFT * (after - 2) + line[cut : cut + 2] + "\r")
+        else:  # a typo in the middle, fixed from the end of the line
+            s.child.send(line[:cut] + "Q" + line[cut:] + LEFT * after + BACKSPACE + "\r")
+        s.prompt()
+    s.child.sendline("exit 0")  # curl's status is not this test's
+    assert s.finish() == 0
+    only_session(ended=True)
+    assert_nothing_leaked(_uploaded(url, store), samples, me, seed)
