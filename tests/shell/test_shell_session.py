@@ -529,6 +529,7 @@ def test_a_flood_is_recorded_byte_for_byte_and_its_command_after_it(shell) -> No
 
 SLOW_RECOVERY = """import os, time
 from crowdcode_shell import abandoned
+abandoned.left = lambda *args, **kwargs: ["a-dead-recorder.spool"]
 recover_all = abandoned.recover_all
 def waiting(*args, **kwargs):
     while not os.path.exists(os.environ["RECOVERY_MAY_END"]):
@@ -539,9 +540,10 @@ abandoned.recover_all = waiting
 
 
 def test_recovering_dead_recorders_spools_does_not_delay_the_session(shell, tmp_path: Path, monkeypatch) -> None:
-    """The recovery of spools left by dead recorders (a ``sitecustomize`` makes it wait for a
-    file here, as a 100 MB spool keeps it busy for seconds) runs once the recorder is ready: the
-    session is live and keys reach the program meanwhile; the session ends once it is done."""
+    """The recovery of spools left by dead recorders (a ``sitecustomize`` says one is left and
+    makes the recovery wait for a file here, as a 100 MB spool keeps it busy for seconds) runs
+    once the recorder is ready: the session is live and keys reach the program meanwhile; the
+    session ends once it is done."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SLOW_RECOVERY)
