@@ -19,9 +19,12 @@ import httpx
 import pytest
 import zstandard
 
+from crowdcode_sdk.clock import MachineTime
 from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.server import BundleStore, RunningServer, ServerConfig
+from crowdcode_sdk.store import Store
+from crowdcode_sdk.upload import Uploader as _Uploader
 from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import Limits
 from tests.conftest import crowdcode_executable
@@ -41,6 +44,19 @@ def privacy_home(locations: Locations) -> Locations:
         },
     )
     return locations
+
+
+class Uploader(_Uploader):
+    """The uploader as tests run it, right after closing a session: data leaves once it is older
+    than now minus the hold-back (0 in these tests), and on a quiet machine a session's end can
+    still be the current millisecond when the test uploads. Each run waits until the clock has
+    passed every ended session's end, as any later moment would have."""
+
+    def run_once(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for info in Store(self.locations).sessions():
+            while info.end is not None and info.now_ms(MachineTime.now()) <= info.end:
+                time.sleep(0.001)
+        return super().run_once(*args, **kwargs)
 
 
 def configure(locations: Locations, **values: object) -> None:

@@ -14,9 +14,9 @@ import pytest
 
 from crowdcode_sdk import Edit, Position, Session, TerminalCommand, TerminalViewport, TextChange, Viewport
 from crowdcode_sdk.locations import Locations
-from crowdcode_sdk.upload import Uploader, read_bundle
+from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import MANIFEST, MEMBER_KINDS, member_kind
-from tests.privacy_support import configure, write_snapshot
+from tests.privacy_support import Uploader, configure, write_snapshot
 
 USER = "zoltanfey"
 HOST = "zoltanfey-workstation"

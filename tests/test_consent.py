@@ -97,7 +97,7 @@ def test_status_shows_uploads_and_redaction_counts(
     privacy_home: Locations, ingest, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
     from crowdcode_sdk import TerminalCommand
-    from crowdcode_sdk.upload import Uploader
+    from tests.privacy_support import Uploader
 
     configure(privacy_home, **{"consent.status": "accepted", "upload.url": ingest.url})
     with Session(adapter="test", editor="pytest", locations=privacy_home) as session:

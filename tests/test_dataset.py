@@ -17,9 +17,8 @@ from crowdcode_sdk.journal import segments
 from crowdcode_sdk.locations import Locations, install_identity
 from crowdcode_sdk.positions import content_facts
 from crowdcode_sdk.serialize.dataset import split_of
-from crowdcode_sdk.upload import Uploader
 from tests.conftest import crowdcode_executable, run_cli
-from tests.privacy_support import configure, serving
+from tests.privacy_support import Uploader, configure, serving
 from tests.recordings import Recorder
 
 FINAL: dict[str, str] = {}

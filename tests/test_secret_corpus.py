@@ -11,8 +11,7 @@ import orjson
 from crowdcode_sdk import Edit, Position, Session, TerminalCommand, TerminalViewport, TextChange, Viewport
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.positions import apply_change
-from crowdcode_sdk.upload import Uploader
-from tests.privacy_support import bundles_in, configure, write_snapshot
+from tests.privacy_support import Uploader, bundles_in, configure, write_snapshot
 from tests.secret_corpus import corpus, fragments
 
 COLS = 80

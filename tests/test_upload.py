@@ -21,16 +21,21 @@ from hypothesis import strategies as st
 
 from crowdcode_sdk import Edit, Session, TerminalCommand, TextChange
 from crowdcode_sdk.cli.main import main
-from crowdcode_sdk.clock import MachineTime
 from crowdcode_sdk.journal import segments
 from crowdcode_sdk.locations import Locations
-from crowdcode_sdk.store import Store
-from crowdcode_sdk.upload import Uploader as _Uploader
 from crowdcode_sdk.upload import UploadQueue, read_bundle
 from crowdcode_sdk.upload.bundle import BundleError, BundleWriter, Limits
 from crowdcode_sdk.upload.queue import backoff_ms
 from tests.conftest import run_cli
-from tests.privacy_support import FaultyProxy, bundles_in, configure, make_ingest, serving, write_snapshot
+from tests.privacy_support import (
+    FaultyProxy,
+    Uploader,
+    bundles_in,
+    configure,
+    make_ingest,
+    serving,
+    write_snapshot,
+)
 
 
 def record(locations: Locations, n: int = 20, snapshot: str | None = None, text: str = "x") -> Session:
@@ -50,19 +55,6 @@ def stored_events(server) -> list[dict]:  # type: ignore[no-untyped-def]
             if name.endswith(".jsonl"):
                 events.extend(orjson.loads(line) for line in data.splitlines())
     return sorted(events, key=lambda e: e["sequence"])
-
-
-class Uploader(_Uploader):
-    """The uploader as these tests run it, right after closing a session: data leaves once it is
-    older than now minus the hold-back (0 here), and on a quiet machine a session's end can
-    still be the current millisecond when the test uploads. Each run waits until the clock has
-    passed every ended session's end, as any later moment would have."""
-
-    def run_once(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        for info in Store(self.locations).sessions():
-            while info.end is not None and info.now_ms(MachineTime.now()) <= info.end:
-                time.sleep(0.001)
-        return super().run_once(*args, **kwargs)
 
 
 def accept(locations: Locations, url: str) -> None:

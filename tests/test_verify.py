@@ -284,8 +284,8 @@ def test_serialize_labels_sessions_and_can_leave_out_those_that_do_not_verify(re
 
 @pytest.mark.unverified(reason="damages a recorded journal to see the uploader label it")
 def test_bundles_say_whether_their_sessions_verify(recorded: Path, privacy_home, ingest) -> None:  # type: ignore[no-untyped-def]
-    from crowdcode_sdk.upload import Uploader
     from crowdcode_sdk.upload.bundle import read_bundle
+    from tests.privacy_support import Uploader
 
     from .privacy_support import configure
 
@@ -306,8 +306,8 @@ def test_bundles_say_whether_their_sessions_verify(recorded: Path, privacy_home,
 
 
 def test_bundles_of_a_real_session_are_verified(home: Path, tmp_path: Path, privacy_home, ingest) -> None:  # type: ignore[no-untyped-def]
-    from crowdcode_sdk.upload import Uploader
     from crowdcode_sdk.upload.bundle import read_bundle
+    from tests.privacy_support import Uploader
 
     from .privacy_support import configure
 
