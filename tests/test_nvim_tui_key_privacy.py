@@ -17,15 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.store import Store
 
 from .conftest import crowdcode_executable, only_session
 from .nvim_driver import wait_for
-from .privacy_e2e import on_host, random_host, stored_text
-from .privacy_support import configure, leaked_fragments, make_ingest
+from .privacy_e2e import on_host, stored_text
+from .privacy_support import consenting_ingest, leaked_fragments
 from .test_nvim_quit import Tui
-from .test_nvim_tui_privacy import COLUMNS, USER, _lsp_client, _shim_has_the_buffer, _survivors
+from .test_nvim_tui_privacy import COLUMNS, USER, _lsp_client, _shim_has_the_buffer, _survivors, user_workspace
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -41,27 +40,12 @@ def _fresh_key(tmp_path: Path) -> list[str]:
 def test_a_row_edited_in_a_key_the_file_held_when_neovim_opened_it_never_leaves(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: str
 ) -> None:
-    me = tmp_path / USER
-    ws = me / "project"
-    ws.mkdir(parents=True)
-    for name, value in {"HOME": str(me), "USER": USER, "LOGNAME": USER}.items():
-        monkeypatch.setenv(name, value)
-    host = random_host()
+    ws, host = user_workspace(tmp_path, monkeypatch)
     key = _fresh_key(tmp_path)
     (ws / "f.txt").write_text("deploy notes: the staging host key\n\n" + "\n".join(key) + "\n\nrotate monthly\n")
     last_row = 2 + len(key) - 1  # 1-based line of the key's last body row
     tail = base64.b64encode(secrets.token_bytes(15)).decode()  # 20 characters: no detector finds it alone
-    server = make_ingest(tmp_path)
-    try:
-        configure(
-            Locations.default(),
-            **{
-                "consent.status": "accepted",
-                "upload.url": server.url,
-                "upload.background": False,
-                "privacy.hold_back_s": 0,
-            },
-        )
+    with consenting_ingest(tmp_path) as server:
         tui = Tui(
             home, ws, tmp_path, COLUMNS, host=host, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None
         )
@@ -93,12 +77,10 @@ def test_a_row_edited_in_a_key_the_file_held_when_neovim_opened_it_never_leaves(
         )
         assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
         everything = stored_text(server)
-    finally:
-        server.close()
     assert '"kind":"edit"' in everything and "***" in everything, f"{upload.stdout}{upload.stderr}"
     rows = [("private_key", row, "") for row in key[1:-1]] + [("private_key", tail, "")]
     leaks = leaked_fragments(everything, rows)
     assert not leaks, f"{recorder}: {leaks}"
-    for who in (host, USER, str(me)):
+    for who in (host, USER, str(ws.parent)):
         assert who not in everything, who
     print(f"{recorder}: {len(key) - 2} rows of a fresh key and a typed tail, none left; host {host}", file=sys.stderr)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.store import Store
 
 from .conftest import crowdcode_executable, only_session
@@ -25,7 +24,7 @@ from .lsp.lsp_harness import SERVER
 from .lsp.test_lsp_nvim_random import ATTACH
 from .nvim_driver import wait_for
 from .privacy_e2e import on_host, random_host, stored_text
-from .privacy_support import configure, leaked_fragments, make_ingest
+from .privacy_support import consenting_ingest, leaked_fragments
 from .test_nvim_quit import Tui
 
 pytestmark = pytest.mark.timeout(240)
@@ -84,30 +83,26 @@ def _survivors(home: Path) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("recorder", ["plugin", "lsp"])
-def test_no_secret_or_identity_leaves_the_neovim_tui(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: str
-) -> None:
+def user_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """A workspace in the home of :data:`USER` (``HOME``, ``USER`` and ``LOGNAME`` set), and a
+    fresh host name: none of them may leave."""
     me = tmp_path / USER
     ws = me / "project"
     ws.mkdir(parents=True)
     for name, value in {"HOME": str(me), "USER": USER, "LOGNAME": USER}.items():
         monkeypatch.setenv(name, value)
-    host = random_host()
+    return ws, random_host()
+
+
+@pytest.mark.parametrize("recorder", ["plugin", "lsp"])
+def test_no_secret_or_identity_leaves_the_neovim_tui(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: str
+) -> None:
+    ws, host = user_workspace(tmp_path, monkeypatch)
     seed, rng = fresh_rng()
     samples = secrets(rng)
     password = "".join(rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(14))
-    server = make_ingest(tmp_path)
-    try:
-        configure(
-            Locations.default(),
-            **{
-                "consent.status": "accepted",
-                "upload.url": server.url,
-                "upload.background": False,
-                "privacy.hold_back_s": 0,
-            },
-        )
+    with consenting_ingest(tmp_path) as server:
         tui = Tui(
             home, ws, tmp_path, COLUMNS, host=host, recorder=_lsp_client(ws, tmp_path) if recorder == "lsp" else None
         )
@@ -150,12 +145,10 @@ def test_no_secret_or_identity_leaves_the_neovim_tui(
         )
         assert upload.returncode == 0 and "Traceback" not in upload.stderr, upload.stderr
         everything = stored_text(server)
-    finally:
-        server.close()
     left = '"kind":"edit"' in everything and "***" in everything  # the session did leave, masked
     assert left, f"{upload.stdout}{upload.stderr}{Store().sessions()}"
     leaks = leaked_fragments(everything, [*_searched(samples), ("password", password, "")])
     assert not leaks, f"seed {seed}: {leaks}"
-    for who in (host, USER, str(me)):
+    for who in (host, USER, str(ws.parent)):
         assert who not in everything, f"seed {seed}: {who}"
     print(f"seed {seed}: {len(samples) + 1} secrets typed in the TUI, none left; host {host}", file=sys.stderr)

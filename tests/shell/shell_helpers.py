@@ -60,6 +60,19 @@ def python_program_on_path(bin_dir: Path, name: str, source: str, monkeypatch: p
     return script
 
 
+def committed(repository: Path, name: str) -> None:
+    """``repository`` a git working tree with ``name`` (a file in it) committed: what `crowdcode
+    shell` captures there."""
+    import subprocess
+
+    for args in (
+        ["init", "-q"],
+        ["add", name],
+        ["-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", name],
+    ):
+        subprocess.run(["git", "-C", str(repository), *args], check=True, capture_output=True)
+
+
 def ended_sessions(count: int, timeout: float = 15) -> list[SessionInfo]:
     """Exactly ``count`` sessions, once every one has ended (each recorder writes its end a
     moment after its shell has gone)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from shell_helpers import live_entry, only_session
+from shell_helpers import committed, live_entry, only_session
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
@@ -43,12 +43,7 @@ def test_a_key_row_that_another_program_changes_in_the_workspace_never_leaves(  
     fresh_row = base64.b64encode(secrets.token_bytes(15)).decode()  # 20 characters: no detector finds it alone
     notes = me / "deploy_notes.txt"
     notes.write_text("staging host key, rotate monthly\n\n" + "\n".join(key) + "\n\nowner: ops\n")
-    for args in (
-        ["init", "-q"],
-        ["add", notes.name],
-        ["-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "k"],
-    ):
-        subprocess.run(["git", "-C", str(me), *args], check=True, capture_output=True)
+    committed(me, notes.name)
 
     s = shell(cwd=me)
     s.prompt()

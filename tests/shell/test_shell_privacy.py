@@ -7,14 +7,13 @@ fragment of one, the home path and the user name."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import orjson
 import pytest
-from shell_helpers import live_entry, only_session
+from shell_helpers import committed, live_entry, only_session
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
@@ -49,12 +48,7 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     half = len(in_files) // 2
     settings = me / "settings.py"
     settings.write_text("".join(f"{line}\n" for _, _, line in in_files[:half]))
-    for args in (
-        ["init", "-q"],
-        ["add", "settings.py"],
-        ["-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "s"],
-    ):
-        subprocess.run(["git", "-C", str(me), *args], check=True, capture_output=True)
+    committed(me, "settings.py")
 
     s = shell(cwd=me)
     s.prompt()
