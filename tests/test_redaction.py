@@ -596,3 +596,18 @@ def test_a_kubernetes_value_of_letters_only_is_not_taken_for_a_name() -> None:
     assert not missed
     for name in ("userPasswordHash", "DatabasePassword", "AccessTokenValue", "getDatabasePasswordFromEnvironment"):
         assert find_secrets(f"password = {name}") == []  # a name stays a name
+
+
+def test_a_path_of_names_is_no_key_material() -> None:
+    """Paths that build output and test runners print, long and without an extension, are not
+    masked; random base64 with its ``/`` never reads as one."""
+    for path in (
+        "src/components/UserProfileCardHeader/index_40",
+        "packages/design-system/src/ButtonGroupItem/styles_2",
+        "tests/integration/TestUploadResumesAfterNetworkError/case_12",
+    ):
+        assert find_secrets(path) == [] and find_secrets(f"  {path}: 3 passed in 0.4s") == []
+    rng = random.Random(7)
+    tokens = [base64.b64encode(rng.randbytes(rng.randrange(24, 64))).decode() for _ in range(5000)]
+    assert not any(patterns._path_of_names(token) for token in tokens if "/" in token)
+    assert find_secrets("aws_secret = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")

@@ -374,6 +374,19 @@ def _reads_as_identifier(value: str) -> bool:
     return all(len(w) >= 2 for w in words) and sum(map(len, words)) >= 3 * len(words)
 
 
+_PATH_PARTS = re.compile(r"[/_.\-]")
+
+
+def _path_of_names(token: str) -> bool:
+    """``src/components/UserProfileCardHeader/index_40``: a path whose every part is a name made
+    of words (:func:`_reads_as_identifier`) or a number, as build output and test runners print
+    them. Key material with a ``/`` (base64) splits into parts of random letters and digits."""
+    if "/" not in token:
+        return False
+    parts = [part for part in _PATH_PARTS.split(token) if part]
+    return len(parts) >= 2 and all(part.isdigit() or _reads_as_identifier(part) for part in parts)
+
+
 def shannon_entropy(text: str) -> float:
     counts = Counter(text)
     n = len(text)
@@ -397,7 +410,7 @@ def looks_random(token: str) -> bool:
         return False
     if token.count("_") + token.count("-") > len(token) // 6:  # snake_case or kebab-case words
         return False
-    return shannon_entropy(token) >= 4.2
+    return shannon_entropy(token) >= 4.2 and not _path_of_names(token)
 
 
 _ALGORITHM = r"(?i:sha(?:1|224|256|384|512)|md5|blake2b?)[-:]"
