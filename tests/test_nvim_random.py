@@ -190,6 +190,7 @@ def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: 
         ops = [f"nvim {start}", *random_commands(nvim, ws, rng, names, count, caught_up, touch=_touch)]
     info = finished_session()
     trace = f"seed {seed}: {ops}"
+    assert info.end_reason == "editor closed", trace  # the recorder finished, it did not die
 
     verdict = verify(info)
     assert verdict.ok, f"{verdict.summary()}\n{[m.to_json() for m in verdict.mismatches[:5]]}\n{trace}"

@@ -60,7 +60,7 @@ from .git import FORWARD_MS, GitActivity, Operation, blob_id, find_repo, workspa
 from .handover import Known, KnownState
 from .pending import EditChain
 from .snapshots import Manifest, SnapshotStore
-from .watcher import Inbox, Pending, Prepared, Watcher
+from .watcher import ABSENT_STAMP, Inbox, Pending, Prepared, Stamp, Watcher, stamp_of
 
 SAVE_HINT_TTL_MS = 5000
 """A save hint no disk event confirmed within this long is dropped (the write failed)."""
@@ -96,10 +96,10 @@ class _Document:
     chain: EditChain
     hints: list[tuple[int, int]] = field(default_factory=list)
     """(time, number of chain edits) of each unconfirmed save hint."""
-    disk_stamp: tuple[int, int] | None = None
+    disk_stamp: Stamp | None = None
     """The file's (modification time ns, size) when it last held the chain's base (the buffer was
     opened from it, saved to it or reloaded from it) or did not exist; ``None``: not known."""
-    saved_stamp: tuple[int, int] | None = None
+    saved_stamp: Stamp | None = None
     """The ``disk_stamp`` of the buffer's last decided save, while no edit has come since."""
 
 
@@ -409,7 +409,7 @@ class Attribution:
             if document is None:
                 return False
             stamp = document.disk_stamp
-        return stamp is None or _stamp(path) != stamp
+        return stamp is None or stamp_of(path) != stamp
 
     def is_reload(self, path: Path, text: str, changes: Sequence[TextChange]) -> bool:
         """Whether ``changes``, which make the buffer ``text``, are the editor loading the file
@@ -475,7 +475,7 @@ class Attribution:
         with self._lock:
             document = self._documents.get(path)
             if document is not None:
-                if document.saved_stamp is not None and _stamp(path) == document.saved_stamp:
+                if document.saved_stamp is not None and stamp_of(path) == document.saved_stamp:
                     # No edit and no write since the buffer's last save was decided: this is that
                     # save's hint, come after the edits explained the write (Neovim sends it after
                     # a prompt such as "the file has been changed since reading it").
@@ -555,12 +555,12 @@ class Attribution:
             return
         self._watcher.stop()
         with self._lock:
-            # A save whose write the watcher has not reported yet (``:wq`` then quit) is decided
-            # from the disk as it is now, in the final pass.
+            # A write the watcher reports a moment after it (``:wq`` then quit; another program's
+            # change just before) is no longer reported: the files the editor holds are decided
+            # from the disk as it is now, in the final pass (an unchanged one records nothing).
             now = self.session.now_ms()
-            documents = [*self._documents.items(), *((path, doc) for path, (doc, _) in self._closing.items())]
-            for path, document in documents:
-                if document.hints and not self._inbox.waiting(path):
+            for path in [*self._documents, *self._closing]:
+                if not self._inbox.waiting(path):
                     self._inbox.add(path, now, None)
         self._stopping = True
         self._inbox.post(_Stop())
@@ -794,6 +794,7 @@ class Attribution:
         root = self._root_of(entry.path)
         if root is None:
             return
+        stamp = stamp_of(entry.path)
         content = root.rules.read(entry.path)
         new = self._baselines.of(content)
         with self._lock:
@@ -802,7 +803,7 @@ class Attribution:
         diff = None
         if old_text is not None and content.text is not None:
             diff = unified_diff(old_text, content.text, self.session.relpath(entry.path))
-        entry.prepared = Prepared(last, content, new, old.sha if old is not None else None, old_text, diff)
+        entry.prepared = Prepared(last, stamp, content, new, old.sha if old is not None else None, old_text, diff)
 
     def _add_repository(self, worktree: Path) -> None:
         """A nested repository or submodule found by the scan: its git operations explain the
@@ -957,6 +958,7 @@ class Attribution:
         terminals = self._evidence.entries()
         reads = {}
         for entry in entries:
+            entry.recheck(final=final)
             root = self._root_of(entry.path)
             if root is not None:
                 prepared = entry.fresh()
@@ -1458,26 +1460,13 @@ def _written_at(entry: Pending) -> int:
         return entry.first
 
 
-_ABSENT_STAMP = (0, -1)
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    """The file's (modification time ns, size), ``_ABSENT_STAMP`` when there is none: a write
-    changes it (a stat, no read)."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return _ABSENT_STAMP
-    return status.st_mtime_ns, status.st_size
-
-
-def _stamp_holding(path: Path, text: str) -> tuple[int, int] | None:
+def _stamp_holding(path: Path, text: str) -> Stamp | None:
     """The file's stamp if it holds ``text`` (read between two stats that agree; a file of another
     size is not read) or is absent (a new buffer: nothing to reload from), else ``None``: a write
     the watcher has not reported yet is not taken for the text the buffer holds."""
     data = text.encode("utf-8")
-    before = _stamp(path)
-    if before == _ABSENT_STAMP:
+    before = stamp_of(path)
+    if before == ABSENT_STAMP:
         return before
     if before[1] != len(data):
         return None
@@ -1485,7 +1474,7 @@ def _stamp_holding(path: Path, text: str) -> tuple[int, int] | None:
         held = path.read_bytes() == data
     except OSError:
         return None
-    return before if held and _stamp(path) == before else None
+    return before if held and stamp_of(path) == before else None
 
 
 def _known(baseline: Baseline) -> Known:

@@ -10,6 +10,7 @@ when it decides, so nothing is lost however many writes happened.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,12 +52,29 @@ WATCHED_EVENTS: list[type[FileSystemEvent]] = [
 file would double the events of a long checkout)."""
 
 
+Stamp = tuple[int, int]
+"""A file's (modification time ns, size): a write changes it (a stat, no read)."""
+
+ABSENT_STAMP: Stamp = (0, -1)
+
+
+def stamp_of(path: Path) -> Stamp:
+    """The file's :data:`Stamp`, :data:`ABSENT_STAMP` when there is none."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return ABSENT_STAMP
+    return status.st_mtime_ns, status.st_size
+
+
 @dataclass
 class Prepared:
     """Work done on a file while its verdict waits (a long git operation): its content as read
-    after the event at ``last``, and the diff from its old baseline."""
+    after the event at ``last`` (the file's ``stamp`` just before), and the diff from its old
+    baseline."""
 
     last: int
+    stamp: Stamp
     content: FileContent
     new: Baseline
     old_sha: str | None
@@ -79,6 +97,14 @@ class Pending:
     def fresh(self) -> Prepared | None:
         """The prepared work if no event came after it."""
         return self.prepared if self.prepared is not None and self.prepared.last == self.last else None
+
+    def recheck(self, *, final: bool) -> None:
+        """Before a verdict: forget prepared work the file has moved on from. The watcher reports
+        a write a moment after it (later still on a loaded machine), so no event need have come
+        yet for a file written again since it was read; and once the watcher has stopped (the
+        final verdicts), none will: the file is read afresh then, whatever it was prepared from."""
+        if self.prepared is not None and (final or stamp_of(self.path) != self.prepared.stamp):
+            self.prepared = None
 
 
 class Inbox:
