@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 import re
 
+from crowdcode_sdk.password_prompt import PASSWORD_PROMPT
+
 from .foreground import read_argv
 
 ALWAYS_SECRET = frozenset({"pinentry", "pinentry-curses", "pinentry-tty", "pinentry-gnome3", "gpg", "gpg2"})
@@ -56,10 +58,6 @@ class SecretPrompt:
     """The recorder's check: the current output line is a secret prompt."""
 
     def __init__(self) -> None:
-        # Imported here, in the recorder: the wrapper imports this module for secret_foreground
-        # before it starts the user's shell, and the redaction package costs a tenth of a second.
-        from crowdcode_sdk.redaction.streams import PASSWORD_PROMPT
-
         self._prompt = PASSWORD_PROMPT
         self._line = ""
         self._answering = False

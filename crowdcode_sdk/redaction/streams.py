@@ -26,6 +26,7 @@ import string
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
+from ..password_prompt import PASSWORD_PROMPT as PASSWORD_PROMPT
 from .detector import Finding
 from .key_blocks import KeyLines, holds_a_row, key_blocks, loose_bodies
 from .known import CATEGORY as UNCOUNTED
@@ -293,10 +294,6 @@ def _unit_span(text: str, start: int, end: int) -> tuple[int, int]:
     return before, before + len(utf16_units(text[start:end]))
 
 
-PASSWORD_PROMPT = re.compile(
-    r"(?i)(?:password|passphrase|passcode|pin|token|secret|verification code|otp)[^:\n]{0,60}:\s*$|"
-    r"\[sudo\][^:\n]*:\s*$|enter pass[^:\n]*:\s*$"
-)
 _LINE_BREAK = re.compile("[\n\r\b]")
 _LONGEST = 4 * _WINDOW
 """An output line longer than this is scanned in parts."""

@@ -612,3 +612,21 @@ def test_a_screen_sampled_before_a_panic_is_not_recorded_after_it(home: Path) ->
     marker = next(i for i, e in enumerate(events) if e.get("action", {}).get("kind") == "panic")
     after = orjson.dumps(events[marker:])
     assert b"GONE-1234" not in after
+
+
+def test_the_recorder_starts_without_the_redaction_package() -> None:
+    """The recorder checks output for password prompts from its first frame, while the user's
+    program may already flood the terminal: the redaction package (detect-secrets and its plugins)
+    is a tenth of a second of CPU that the check does not need."""
+    probe = (
+        "import sys\n"
+        "from crowdcode_shell import recorder\n"
+        "from crowdcode_shell.secret_prompt import SecretPrompt\n"
+        "prompt = SecretPrompt()\n"
+        "prompt.output(b'\\x1b[1m[sudo] password for ana: ')\n"
+        "assert prompt.hidden(b'hunter2')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('crowdcode_sdk.redaction', 'detect_secrets'))))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
