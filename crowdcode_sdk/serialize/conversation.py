@@ -355,7 +355,7 @@ class Builder:
             self.stats.edits += 1
             return
         if action.get("reason") == "reload":
-            self._reloaded(state, previous)
+            self._reloaded(relpath, state, previous)
             return
         pending = self._pending
         radius = self.options.coalesce_radius
@@ -383,15 +383,21 @@ class Builder:
         pending.hi = max(pending.hi + delta if pending.hi >= last else pending.hi, first + added)
         self.stats.edits += 1
 
-    def _reloaded(self, state: _File, previous: str) -> None:
+    def _reloaded(self, relpath: str, state: _File, previous: str) -> None:
         """The editor's text became what it read from the disk (the disk after another program's
         change, or the disk's text less what the editor keeps aside: a byte order mark, CRLF, a
-        final newline). The file itself is as it was: no command."""
+        final newline). The file itself is as it was, unless the reload dropped unsaved edits
+        (``:e!``): the commands had written those into the file, and one brings it back to the
+        disk's text, as for an editor that closes and opens the file again."""
         assert state.doc is not None
         if self._pending is not None:
             with _showing(state.doc, previous):
                 self._flush()
         written = previous if state.disk is None else state.disk
+        disk = self.replay.disk_text(relpath) if self.replay is not None else None
+        if disk is not None and disk != written:
+            self._write(relpath, state, written, disk, "user")
+            written = disk
         state.disk = None if written == state.doc.text else written
         self.stats.edits += 1
 
