@@ -208,6 +208,8 @@ def test_random_session_replays_to_the_bytes_ondisk_files(home: Path, tmp_path: 
 
 FIXED = {
     "unsaved edits dropped by :e!": ("plain.txt", ["ohello<Esc>", ":e!<CR>"]),
+    ":w to another file": ("plain.txt", [":w copy0.txt<CR>"]),
+    "unsaved edits taken to another file by :saveas": ("plain.txt", ["ohello<Esc>", ":saveas copy0.txt<CR>"]),
 }
 """Short sessions that random ones failed on: (the file Neovim starts on, the keys typed)."""
 

@@ -287,10 +287,23 @@ class Host:
     def _synced(self, token: int) -> None:
         self._events().editor_caught_up(token)
 
-    def _save(self, buf: int) -> None:
+    def _save(self, buf: int, written: Any = None) -> None:
         buffer = self.buffers.get(buf)
-        if buffer is not None:
+        if buffer is None:
+            return
+        if not isinstance(written, str) or Path(written) == buffer.path:
             self._events().save_document(self._path(buffer))
+            return
+        # `:w other`: the buffer's text written to another file, the buffer unchanged. That file
+        # is the person's save: open with the text, saved and closed at once.
+        assert self.session is not None
+        other = Path(written)
+        if not other.is_absolute() or is_secret(self.session.relpath(written)):
+            return
+        events = self._events()
+        events.open_document(other, buffer.text)
+        events.save_document(other)
+        events.close_document(other)
 
     def _rename(self, buf: int, name: str) -> None:
         buffer = self.buffers.get(buf)

@@ -521,6 +521,21 @@ class Builder:
         else:
             self._write(relpath, state, before, saved, "user")
 
+    def _file_close(self, action: dict[str, Any]) -> None:
+        """The editor closed the file. Unsaved edits in it are gone (``:bd!``, or ``:saveas``,
+        which takes them to the other file): the commands had written them into the file, and one
+        brings it back to the disk's text, as for a reload that drops them."""
+        relpath = action["file"]
+        state = self.files.get(relpath)
+        disk = self.replay.disk_text(relpath) if self.replay is not None else None
+        if state is None or state.doc is None or not state.exists or disk is None:
+            return
+        self._flush()
+        written = state.written()
+        state.doc, state.disk = TextBuffer(disk), None
+        if written != disk:
+            self._write(relpath, state, written, disk, "user")
+
     def _emit_marked(self, kind: str, command: str, source: str) -> None:
         if source != "user" and self.options.mark_sources:
             command = f"# {source}\n{command}"
@@ -673,6 +688,7 @@ _HANDLERS = {
     "edit": Builder._edit,
     "file_change": Builder._file_change,
     "file_save": Builder._file_save,
+    "file_close": Builder._file_close,
     "terminal_command": Builder._terminal_command,
     "terminal_command_end": Builder._terminal_command_end,
     "terminal_focus": Builder._terminal_focus,

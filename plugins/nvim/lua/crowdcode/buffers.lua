@@ -299,12 +299,15 @@ function M.on_rename(buf)
   end
 end
 
-function M.on_write(buf)
+-- `file` is the file written: `:w other` writes the buffer's text to another file and leaves the
+-- buffer as it was (its own file, still modified), so the save names that file.
+function M.on_write(buf, file)
   local st = states[buf]
   if st then
     M.on_rename(buf)
     sync_shape(st, buf, false)
-    queue.push({ 'save', buf })
+    local written = fn.fnamemodify(file, ':p')
+    queue.push(written == st.name and { 'save', buf } or { 'save', buf, written })
   end
 end
 
