@@ -210,6 +210,9 @@ FIXED = {
     "unsaved edits dropped by :e!": ("plain.txt", ["ohello<Esc>", ":e!<CR>"]),
     ":w to another file": ("plain.txt", [":w copy0.txt<CR>"]),
     "unsaved edits taken to another file by :saveas": ("plain.txt", ["ohello<Esc>", ":saveas copy0.txt<CR>"]),
+    "a scratch buffer named by :w": ("plain.txt", [":bd<CR>", "ihello<Esc>", ":w copy0.txt<CR>"]),
+    ":w to another file, which is then edited": ("noeol.txt", [":w copy0.txt<CR>", ":e copy0.txt<CR>", "x", ":w<CR>"]),
+    ":w! over another file": ("plain.txt", [":w copy0.txt<CR>", "x", ":w! copy0.txt<CR>"]),
 }
 """Short sessions that random ones failed on: (the file Neovim starts on, the keys typed)."""
 

@@ -233,8 +233,9 @@ local function changenr_of(buf)
   return buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
 end
 
---- Start tracking `buf` (a loaded file): send its text, attach.
-function M.open(buf)
+--- Start tracking `buf` (a loaded file): send its text, attach. `written`: the buffer is opened
+--- as it was written (a scratch buffer that `:w name` named), after the write.
+function M.open(buf, written)
   local old = states[buf]
   if old and not old.attached and api.nvim_buf_is_loaded(buf) then
     M.close(buf) -- unloaded and loaded again without a read (:enew reusing an empty buffer)
@@ -245,7 +246,8 @@ function M.open(buf)
   local st = { name = api.nvim_buf_get_name(buf), attached = false, nr = changenr_of(buf), reading = false }
   st.empty, st.noeol = is_empty(buf), no_eol(buf)
   states[buf] = st
-  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf), st.empty, has_bom(buf), st.noeol })
+  local text = whole_text(buf)
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, text, st.empty, has_bom(buf), st.noeol, written == true })
   attach(buf, st)
 end
 
@@ -302,6 +304,9 @@ end
 -- `file` is the file written: `:w other` writes the buffer's text to another file and leaves the
 -- buffer as it was (its own file, still modified), so the save names that file.
 function M.on_write(buf, file)
+  if not states[buf] then
+    M.open(buf, true) -- a scratch buffer that this write named (`:w name` renames it without BufFilePost)
+  end
   local st = states[buf]
   if st then
     M.on_rename(buf)
