@@ -228,6 +228,9 @@ FIXED = {
     "a scratch buffer named by :w": ("plain.txt", [":bd<CR>", "ihello<Esc>", ":w copy0.txt<CR>"]),
     ":w to another file, which is then edited": ("noeol.txt", [":w copy0.txt<CR>", ":e copy0.txt<CR>", "x", ":w<CR>"]),
     ":w! over another file": ("plain.txt", [":w copy0.txt<CR>", "x", ":w! copy0.txt<CR>"]),
+    ":set ff=dos, then :w": ("plain.txt", [":set ff=dos<CR>:w<CR>"]),
+    ":set ff=unix on a CRLF file between edits": ("dos.txt", ["x", ":set ff=unix<CR>:w<CR>", "ihello<Esc>:w<CR>", "u"]),
+    ":set nobomb, then :w": ("bom.txt", [":set nobomb<CR>:w<CR>", ":set bomb<CR>", "x"]),
 }
 """Short sessions that random ones failed on: (the file Neovim starts on, the keys typed)."""
 

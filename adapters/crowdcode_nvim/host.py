@@ -35,7 +35,7 @@ from crowdcode_sdk.schema import (
 )
 from crowdcode_sdk.session import Session
 
-from .buffers import Buffer, form_of, minimal_change, screen_position
+from .buffers import LINE_BREAKS, Buffer, form_of, minimal_change, screen_position
 
 REASONS = {"undo": EditReason.UNDO, "redo": EditReason.REDO, "paste": EditReason.PASTE}
 
@@ -282,7 +282,17 @@ class Host:
             self._events().reload_document(self._path(buffer), buffer.file_text(text, form))
             buffer.reset(text, form)
             return
-        change = buffer.replace_all(text, form.empty, form.noeol)  # undoing or redoing a reload: an editor change
+        line_break = (
+            LINE_BREAKS.get(fileformat, buffer.line_break) if isinstance(fileformat, str) else buffer.line_break
+        )
+        if line_break != buffer.line_break or form.bom != buffer.form.bom:
+            # `:set fileformat` or `:set bomb`: every line break, or the mark, of the file changes
+            before = buffer.text
+            buffer.read_as(str(fileformat))
+            buffer.reset(text, form)
+            change = minimal_change(before, buffer.text)
+        else:  # undoing or redoing a reload: an editor change
+            change = buffer.replace_all(text, form.empty, form.noeol)
         if change is not None:
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 

@@ -324,6 +324,16 @@ function M.on_option(buf)
   end
 end
 
+--- 'fileformat' or 'bomb' was set: every line break, or the byte order mark, of the file Neovim
+--- writes changes; the whole text goes along with them (Neovim sets neither by OptionSet when it
+--- reads a file).
+function M.on_format(buf)
+  local st = states[buf]
+  if st then
+    queue.push(reload_event(st, buf, false))
+  end
+end
+
 --- Entering a buffer or leaving Insert mode: catch up with the buffer's undo state.
 function M.on_enter(buf)
   local st = states[buf]
