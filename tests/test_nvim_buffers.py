@@ -80,6 +80,21 @@ def test_a_byte_order_mark_is_the_files_first_character() -> None:
     assert buffer.text == "\ufeff" and apply_change("\ufeffaXb\ncd\n", emptied) == "\ufeff"
 
 
+def test_a_file_without_a_final_line_break_changes_above_it_and_at_it() -> None:
+    """Without its last line break ('noeol', 'nofixeol'), the file is the document less that
+    break: a change above it is the same change of the file, one that reaches it is computed on
+    the file texts; either way each edit applies to the file as written, also with BOM and CRLF."""
+    buffer = Buffer(1, "/w/f.txt", "dos", "a😀\nb\nc\n", FileForm(bom=True, noeol=True))
+    file = buffer.text
+    assert file == "\ufeffa😀\r\nb\r\nc"
+    for first, last, text in [(0, 1, ""), (1, 2, "d\ne\n"), (0, 1, "x\n"), (3, 3, "f\n"), (2, 4, "")]:
+        change = buffer.replace_lines(first, last, text, noeol=True)
+        assert change is not None
+        file = apply_change(file, change)
+        assert file == buffer.text
+    assert file == "\ufeffx\r\nd"
+
+
 def test_selections_in_schema_units() -> None:
     buffer = Buffer(1, "", "unix", "ab😀cd\nline two\n")
     # charwise from byte 2 (the emoji) to byte 6 ('c'), inclusive

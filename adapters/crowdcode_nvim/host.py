@@ -35,7 +35,7 @@ from crowdcode_sdk.schema import (
 )
 from crowdcode_sdk.session import Session
 
-from .buffers import Buffer, form_of, minimal_change, screen_position
+from .buffers import LINE_BREAKS, Buffer, form_of, minimal_change, screen_position
 
 REASONS = {"undo": EditReason.UNDO, "redo": EditReason.REDO, "paste": EditReason.PASTE}
 
@@ -226,7 +226,9 @@ class Host:
         empty: bool = False,
         bom: bool = False,
         noeol: bool = False,
+        written: bool = False,
     ) -> None:
+        """``written``: opened by its write (a scratch buffer that ``:w name`` named)."""
         if self._secret(buf, name) or self._not_text(buf, text):
             return
         buffer = Buffer(buf, name, fileformat, text, form_of(empty, bom, noeol))
@@ -236,7 +238,7 @@ class Host:
         self.buffers[buf] = buffer
         self._resyncing.discard(buf)
         self._completing.pop(buf, None)
-        self._events().open_document(self._path(buffer), buffer.text)
+        self._events().open_document(self._path(buffer), buffer.text, written=written is True)
 
     def _lines(
         self,
@@ -280,17 +282,40 @@ class Host:
             self._events().reload_document(self._path(buffer), buffer.file_text(text, form))
             buffer.reset(text, form)
             return
-        change = buffer.replace_all(text, form.empty, form.noeol)  # undoing or redoing a reload: an editor change
+        line_break = (
+            LINE_BREAKS.get(fileformat, buffer.line_break) if isinstance(fileformat, str) else buffer.line_break
+        )
+        if line_break != buffer.line_break or form.bom != buffer.form.bom:
+            # `:set fileformat` or `:set bomb`: every line break, or the mark, of the file changes
+            before = buffer.text
+            buffer.read_as(str(fileformat))
+            buffer.reset(text, form)
+            change = minimal_change(before, buffer.text)
+        else:  # undoing or redoing a reload: an editor change
+            change = buffer.replace_all(text, form.empty, form.noeol)
         if change is not None:
             self._events().edit(self._path(buffer), change, reason=REASONS.get(reason))
 
     def _synced(self, token: int) -> None:
         self._events().editor_caught_up(token)
 
-    def _save(self, buf: int) -> None:
+    def _save(self, buf: int, written: Any = None) -> None:
         buffer = self.buffers.get(buf)
-        if buffer is not None:
+        if buffer is None:
+            return
+        if not isinstance(written, str) or Path(written) == buffer.path:
             self._events().save_document(self._path(buffer))
+            return
+        # `:w other`: the buffer's text written to another file, the buffer unchanged. That file
+        # is the person's save: open with the text, saved and closed at once.
+        assert self.session is not None
+        other = Path(written)
+        if not other.is_absolute() or is_secret(self.session.relpath(written)):
+            return
+        events = self._events()
+        events.open_document(other, buffer.text, written=True)
+        events.save_document(other)
+        events.close_document(other)
 
     def _rename(self, buf: int, name: str) -> None:
         buffer = self.buffers.get(buf)

@@ -51,7 +51,7 @@ from ..schema import (
 )
 from ..session import Session
 from .barrier import Barrier
-from .baselines import Baseline, Baselines
+from .baselines import ABSENT, Baseline, Baselines
 from .blobs import file_content_id
 from .diffs import minimal_change, unified_diff
 from .documents import ANSWER_WAIT_S, Answer, Question, ask, editors_holding
@@ -296,13 +296,19 @@ class Attribution:
             if self._barrier is not None:
                 self._barrier.returned(token)
 
-    def open_document(self, path: Path, text: str) -> None:
+    def open_document(self, path: Path, text: str, *, written: bool = False) -> None:
         """The editor opened ``path`` with ``text``; its edits are buffered from here on.
 
         The ``file_open`` starts the replay of the buffer: it holds the disk's text (a buffer that
         differs from it follows as a ``reload`` edit) or, for a file not on disk or outside the
         workspace, the buffer's. The text itself travels with the event unless a snapshot or a
         recorded diff already holds it; its ``content`` facts always do.
+
+        ``written``: the editor opens the file as it writes it (Neovim's ``:w other``, or a
+        scratch buffer named by its write), so the open comes after the write and its save hint
+        follows. A file new to the engine is then taken as absent before, not read: read, the
+        write would become the baseline whenever the open outran the watcher, and be recorded
+        neither as a save nor as a change.
         """
         path = self._normalise(path)
         if self._private(path):
@@ -317,7 +323,7 @@ class Attribution:
                 # what the disk holds, never the buffer's text taken on trust. A file the watcher
                 # is still deciding keeps no baseline until then: the editor may have written it
                 # before its open reached us, and that write is to be explained, not absorbed.
-                disk = self._baselines.of(root.rules.read(path))
+                disk = ABSENT if written and disk is None else self._baselines.of(root.rules.read(path))
                 if not self._inbox.waiting(path):
                     self._baselines.set(path, disk)
                 self._unpublished.add(path)

@@ -355,7 +355,7 @@ class Builder:
             self.stats.edits += 1
             return
         if action.get("reason") == "reload":
-            self._reloaded(state, previous)
+            self._reloaded(relpath, state, previous)
             return
         pending = self._pending
         radius = self.options.coalesce_radius
@@ -383,15 +383,21 @@ class Builder:
         pending.hi = max(pending.hi + delta if pending.hi >= last else pending.hi, first + added)
         self.stats.edits += 1
 
-    def _reloaded(self, state: _File, previous: str) -> None:
+    def _reloaded(self, relpath: str, state: _File, previous: str) -> None:
         """The editor's text became what it read from the disk (the disk after another program's
         change, or the disk's text less what the editor keeps aside: a byte order mark, CRLF, a
-        final newline). The file itself is as it was: no command."""
+        final newline). The file itself is as it was, unless the reload dropped unsaved edits
+        (``:e!``): the commands had written those into the file, and one brings it back to the
+        disk's text, as for an editor that closes and opens the file again."""
         assert state.doc is not None
         if self._pending is not None:
             with _showing(state.doc, previous):
                 self._flush()
         written = previous if state.disk is None else state.disk
+        disk = self.replay.disk_text(relpath) if self.replay is not None else None
+        if disk is not None and disk != written:
+            self._write(relpath, state, written, disk, "user")
+            written = disk
         state.disk = None if written == state.doc.text else written
         self.stats.edits += 1
 
@@ -514,6 +520,21 @@ class Builder:
             self._emit_marked("edit", f": > {path}", "user")
         else:
             self._write(relpath, state, before, saved, "user")
+
+    def _file_close(self, action: dict[str, Any]) -> None:
+        """The editor closed the file. Unsaved edits in it are gone (``:bd!``, or ``:saveas``,
+        which takes them to the other file): the commands had written them into the file, and one
+        brings it back to the disk's text, as for a reload that drops them."""
+        relpath = action["file"]
+        state = self.files.get(relpath)
+        disk = self.replay.disk_text(relpath) if self.replay is not None else None
+        if state is None or state.doc is None or not state.exists or disk is None:
+            return
+        self._flush()
+        written = state.written()
+        state.doc, state.disk = TextBuffer(disk), None
+        if written != disk:
+            self._write(relpath, state, written, disk, "user")
 
     def _emit_marked(self, kind: str, command: str, source: str) -> None:
         if source != "user" and self.options.mark_sources:
@@ -667,6 +688,7 @@ _HANDLERS = {
     "edit": Builder._edit,
     "file_change": Builder._file_change,
     "file_save": Builder._file_save,
+    "file_close": Builder._file_close,
     "terminal_command": Builder._terminal_command,
     "terminal_command_end": Builder._terminal_command_end,
     "terminal_focus": Builder._terminal_focus,

@@ -233,8 +233,9 @@ local function changenr_of(buf)
   return buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
 end
 
---- Start tracking `buf` (a loaded file): send its text, attach.
-function M.open(buf)
+--- Start tracking `buf` (a loaded file): send its text, attach. `written`: the buffer is opened
+--- as it was written (a scratch buffer that `:w name` named), after the write.
+function M.open(buf, written)
   local old = states[buf]
   if old and not old.attached and api.nvim_buf_is_loaded(buf) then
     M.close(buf) -- unloaded and loaded again without a read (:enew reusing an empty buffer)
@@ -245,7 +246,8 @@ function M.open(buf)
   local st = { name = api.nvim_buf_get_name(buf), attached = false, nr = changenr_of(buf), reading = false }
   st.empty, st.noeol = is_empty(buf), no_eol(buf)
   states[buf] = st
-  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, whole_text(buf), st.empty, has_bom(buf), st.noeol })
+  local text = whole_text(buf)
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, text, st.empty, has_bom(buf), st.noeol, written == true })
   attach(buf, st)
 end
 
@@ -299,12 +301,18 @@ function M.on_rename(buf)
   end
 end
 
-function M.on_write(buf)
+-- `file` is the file written: `:w other` writes the buffer's text to another file and leaves the
+-- buffer as it was (its own file, still modified), so the save names that file.
+function M.on_write(buf, file)
+  if not states[buf] then
+    M.open(buf, true) -- a scratch buffer that this write named (`:w name` renames it without BufFilePost)
+  end
   local st = states[buf]
   if st then
     M.on_rename(buf)
     sync_shape(st, buf, false)
-    queue.push({ 'save', buf })
+    local written = fn.fnamemodify(file, ':p')
+    queue.push(written == st.name and { 'save', buf } or { 'save', buf, written })
   end
 end
 
@@ -313,6 +321,16 @@ function M.on_option(buf)
   local st = states[buf]
   if st then
     sync_shape(st, buf, false)
+  end
+end
+
+--- 'fileformat' or 'bomb' was set: every line break, or the byte order mark, of the file Neovim
+--- writes changes; the whole text goes along with them (Neovim sets neither by OptionSet when it
+--- reads a file).
+function M.on_format(buf)
+  local st = states[buf]
+  if st then
+    queue.push(reload_event(st, buf, false))
   end
 end
 
