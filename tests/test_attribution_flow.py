@@ -15,10 +15,12 @@ from watchdog.events import FileSystemEvent
 from crowdcode_sdk import Document, Session
 from crowdcode_sdk.attribution import Attribution, engine, watcher
 from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
+from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.positions import text_sha256
+from crowdcode_sdk.store import Store
 
 from .attribution_support import Bench, run_writer, start_bench
-from .conftest import wait_for
+from .conftest import only_session, wait_for
 
 HELD_S = ASK_TIMEOUT_S * 0.75
 """How long the slow editor holds its answer back: less than the owner waits for it, so that the
@@ -211,3 +213,32 @@ def test_a_change_to_an_open_file_unreported_at_close_is_recorded(
         assert bench.verdicts() == [("changed.txt", "agent")]
     finally:
         bench.close()
+
+
+def test_a_new_file_written_before_its_open_arrives_replays(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``:e new.txt``, text and ``:w`` typed at once, then ``:saveas`` and ``:e new.txt`` again:
+    Neovim's open of the empty new buffer reaches the engine after the write, which the lagging
+    watcher has not reported, and the file is reopened before that save was decided. The open
+    says the file was absent (not read, the write would have been taken for the file's first
+    state), and the reopened buffer inherits the save: a replay holds the file as written."""
+    watch = _LaggingWatcher(monkeypatch)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "other.txt").write_text("so that a snapshot holds the workspace\n")
+    path = ws / "new.txt"
+    bench = start_bench(ws)
+    try:
+        watch.lagging.set()
+        path.write_text("typed\n")  # the editor's write, before its open and edits arrive
+        bench.att.open_document(path, "", absent=True)
+        bench.editor.docs[path] = Document("")
+        bench.editor.type(path, "typed\n")
+        bench.att.save_document(path)
+        bench.att.close_document(path)  # :saveas renames the buffer
+        bench.editor.open(path)  # :e new.txt: the file as written
+    finally:
+        bench.close()
+    files, _ = workspace_at(Store(), only_session(ended=True))
+    assert files.get("new.txt") == "typed\n"

@@ -231,6 +231,10 @@ FIXED = {
     ":set ff=dos, then :w": ("plain.txt", [":set ff=dos<CR>:w<CR>"]),
     ":set ff=unix on a CRLF file between edits": ("dos.txt", ["x", ":set ff=unix<CR>:w<CR>", "ihello<Esc>:w<CR>", "u"]),
     ":set nobomb, then :w": ("bom.txt", [":set nobomb<CR>:w<CR>", ":set bomb<CR>", "x"]),
+    ":saveas, then the file left behind opened again": (
+        "tabs.txt",
+        [":e new7.txt<CR>ia b new<Esc>:w<CR>", "u", ":saveas copy1.txt<CR>", ":e new7.txt<CR>", "u", ":bd<CR>"],
+    ),
 }
 """Short sessions that random ones failed on: (the file Neovim starts on, the keys typed)."""
 

@@ -226,9 +226,9 @@ class Host:
         empty: bool = False,
         bom: bool = False,
         noeol: bool = False,
-        written: bool = False,
+        absent: bool = False,
     ) -> None:
-        """``written``: opened by its write (a scratch buffer that ``:w name`` named)."""
+        """``absent``: the file was not on disk when the buffer took it (see ``open_document``)."""
         if self._secret(buf, name) or self._not_text(buf, text):
             return
         buffer = Buffer(buf, name, fileformat, text, form_of(empty, bom, noeol))
@@ -238,7 +238,7 @@ class Host:
         self.buffers[buf] = buffer
         self._resyncing.discard(buf)
         self._completing.pop(buf, None)
-        self._events().open_document(self._path(buffer), buffer.text, written=written is True)
+        self._events().open_document(self._path(buffer), buffer.text, absent=absent is True)
 
     def _lines(
         self,
@@ -313,7 +313,7 @@ class Host:
         if not other.is_absolute() or is_secret(self.session.relpath(written)):
             return
         events = self._events()
-        events.open_document(other, buffer.text, written=True)
+        events.open_document(other, buffer.text, absent=True)
         events.save_document(other)
         events.close_document(other)
 

@@ -296,7 +296,7 @@ class Attribution:
             if self._barrier is not None:
                 self._barrier.returned(token)
 
-    def open_document(self, path: Path, text: str, *, written: bool = False) -> None:
+    def open_document(self, path: Path, text: str, *, absent: bool = False) -> None:
         """The editor opened ``path`` with ``text``; its edits are buffered from here on.
 
         The ``file_open`` starts the replay of the buffer: it holds the disk's text (a buffer that
@@ -304,17 +304,20 @@ class Attribution:
         workspace, the buffer's. The text itself travels with the event unless a snapshot or a
         recorded diff already holds it; its ``content`` facts always do.
 
-        ``written``: the editor opens the file as it writes it (Neovim's ``:w other``, or a
-        scratch buffer named by its write), so the open comes after the write and its save hint
-        follows. A file new to the engine is then taken as absent before, not read: read, the
-        write would become the baseline whenever the open outran the watcher, and be recorded
-        neither as a save nor as a change.
+        ``absent``: the file was not on disk when the editor's buffer took it: a new file
+        (Neovim's ``BufNewFile``), or one the editor opens as it writes it (``:w other``, a
+        scratch buffer named by its write). The open may reach the engine after a write that
+        followed it (typed at once: ``:e new.txt``, text, ``:w``), and before the watcher has
+        reported that write. A file new to the engine is then taken as absent before, not read:
+        read, the write would become the baseline, be recorded neither as a save nor as a change,
+        and a replay would not know the file.
         """
         path = self._normalise(path)
         if self._private(path):
             return
         with self._lock:
-            if path in self._closing:  # reopened before its last save was decided
+            closed, _ = self._closing.get(path, (None, 0))
+            if closed is not None:  # reopened before its last save was decided
                 self._record_close(path)
             root = self._root_of(path)
             disk = self._baselines.get(path)
@@ -323,7 +326,7 @@ class Attribution:
                 # what the disk holds, never the buffer's text taken on trust. A file the watcher
                 # is still deciding keeps no baseline until then: the editor may have written it
                 # before its open reached us, and that write is to be explained, not absorbed.
-                disk = ABSENT if written and disk is None else self._baselines.of(root.rules.read(path))
+                disk = ABSENT if absent and disk is None else self._baselines.of(root.rules.read(path))
                 if not self._inbox.waiting(path):
                     self._baselines.set(path, disk)
                 self._unpublished.add(path)
@@ -346,7 +349,14 @@ class Attribution:
                 # it differs so that a replay of the journal rebuilds the buffer exactly.
                 sequence = self._record_reload(path, start, text).sequence
             if root is not None:  # outside the workspace no watcher confirms saves: nothing to buffer
-                self._documents[path] = _Document(EditChain(text, sequence), disk_stamp=_stamp_holding(path, text))
+                document = _Document(EditChain(text, sequence), disk_stamp=_stamp_holding(path, text))
+                if closed is not None:
+                    # The closed buffer's save waits for its write (``:saveas`` then ``:e`` back, at
+                    # typing speed): a write of the text this buffer opens with is that save, as
+                    # for a reload (see :meth:`reload_document`).
+                    saved = [(at, 0) for at, count in closed.hints if closed.chain.text_at(count) == text]
+                    document.hints = saved[-1:]
+                self._documents[path] = document
                 self._publish_documents()
 
     def edit(

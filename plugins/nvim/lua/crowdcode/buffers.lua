@@ -233,9 +233,10 @@ local function changenr_of(buf)
   return buf == api.nvim_get_current_buf() and fn.changenr() or api.nvim_buf_call(buf, fn.changenr)
 end
 
---- Start tracking `buf` (a loaded file): send its text, attach. `written`: the buffer is opened
---- as it was written (a scratch buffer that `:w name` named), after the write.
-function M.open(buf, written)
+--- Start tracking `buf` (a loaded file): send its text, attach. `absent`: the file was not on
+--- disk when the buffer took it (a new file, or a scratch buffer that `:w name` named as it wrote
+--- it); what the disk holds by the time the recorder reads it was written since.
+function M.open(buf, absent)
   local old = states[buf]
   if old and not old.attached and api.nvim_buf_is_loaded(buf) then
     M.close(buf) -- unloaded and loaded again without a read (:enew reusing an empty buffer)
@@ -247,7 +248,7 @@ function M.open(buf, written)
   st.empty, st.noeol = is_empty(buf), no_eol(buf)
   states[buf] = st
   local text = whole_text(buf)
-  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, text, st.empty, has_bom(buf), st.noeol, written == true })
+  queue.push({ 'open', buf, st.name, vim.bo[buf].fileformat, text, st.empty, has_bom(buf), st.noeol, absent == true })
   attach(buf, st)
 end
 
@@ -265,16 +266,16 @@ end
 -- After a read into a buffer: the first read opens it; a read into a tracked buffer with the same
 -- name is a reload from disk (:edit!, or :checktime with 'autoread', whose on_reload comes later);
 -- a tracked buffer that now holds another file (Neovim reuses an empty scratch buffer) is a close
--- and an open.
-function M.on_read_post(buf)
+-- and an open. `new`: the file is not on disk (BufNewFile).
+function M.on_read_post(buf, new)
   local st = states[buf]
   if not st then
-    return M.open(buf)
+    return M.open(buf, new)
   end
   local name = api.nvim_buf_get_name(buf)
   if name ~= st.name then
     M.close(buf)
-    return M.open(buf)
+    return M.open(buf, new)
   end
   st.nr = changenr_of(buf)
   if not st.attached then -- :edit! unloaded the buffer, which detached us

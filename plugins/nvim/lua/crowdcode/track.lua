@@ -176,7 +176,7 @@ function M.start()
     api.nvim_create_autocmd(events, { group = group, pattern = pattern, callback = guard.wrap(callback) })
   end
   au({ 'BufReadPost', 'BufNewFile' }, function(a)
-    buffers.on_read_post(a.buf)
+    buffers.on_read_post(a.buf, a.event == 'BufNewFile')
     if a.buf == api.nvim_get_current_buf() then
       on_enter() -- a scratch buffer reused for the file: the same buffer and window, another file
     end
