@@ -100,21 +100,6 @@ def random_keys(rng: random.Random, names: list[str], created: list[str]) -> str
         ":e!<CR>",
         f":e {rng.choice(names + created)}<CR>",
         f":e {rng.choice(names + created)}<CR>",
-        f"cw{text}<Esc>",
-        f"cw{text}<Esc>w.",
-        ">G",
-        "Vj>",
-        "guu",
-        "gUiw",
-        "~",
-        ":g/x/d<CR>",
-        ":sort<CR>",
-        f":r {rng.choice([name for name in names + created if name != 'big.txt'])}<CR>",
-        f"i{text}<Esc>:w<CR>u",
-        ":set nofixeol noeol<CR>:w<CR>",
-        f":w copy{rng.randrange(3)}.txt<CR>",
-        f":saveas copy{rng.randrange(3)}.txt<CR>",
-        ":bd<CR>",
     ]
     if rng.random() < 0.05:
         return "ggdG"
