@@ -45,6 +45,9 @@ WRITER = textwrap.dedent(
         elif op == "rename":
             os.rename(path, args[2])
             args = args[3:]
+        elif op == "mkdir":
+            os.makedirs(path)
+            args = args[2:]
     """
 )
 
@@ -57,7 +60,8 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def run_writer(*ops: str, program: Path | None = None) -> None:
-    """A separate process changes files (``write PATH TEXT``, ``delete PATH``, ``rename A B``)."""
+    """A separate process changes files (``write PATH TEXT``, ``delete PATH``, ``rename A B``,
+    ``mkdir PATH``)."""
     command = [str(program)] if program else [sys.executable, "-c", WRITER]
     subprocess.run([*command, *ops], check=True, timeout=30)
 

@@ -254,7 +254,7 @@ class Attribution:
             # What an editor read at its opens while another session owned the workspace may be
             # stale by now: the scan reads every file afresh.
             self._baselines = Baselines(self._store.blobs)
-        watcher = Watcher(self._watch_dirs, self._on_path)
+        watcher = Watcher(self._watch_dirs, self._on_path, self._left_out)
         watcher.start()  # before the scan: a change during the scan is queued, not lost
         self._watcher = watcher
         self._inbox.post(_Watch())
@@ -704,6 +704,18 @@ class Attribution:
         else:
             self._inbox.add(path, now, operation)
 
+    def _left_out(self, directory: Path) -> bool:
+        """Watcher thread: whether the kernel need not watch ``directory`` (:mod:`.coverage`):
+        an ignored directory, unless git's own, whose events are git activity."""
+        if any(git.owns(directory) for git in self._gits):
+            return False
+        for real, given in self._aliases:
+            if directory.is_relative_to(real):
+                directory = given / directory.relative_to(real)
+                break
+        root = self._root_of(directory)
+        return root is not None and root.rules.ignored(directory, is_dir=True) is not None
+
     def _queue_directory(self, root: _Root, directory: Path, now: int, operation: Operation | None) -> None:
         """A directory appeared, vanished or moved: queue its files as known and as found now."""
         with self._lock:
@@ -828,12 +840,11 @@ class Attribution:
         if repo is None or repo.worktree != worktree or any(g.repo.git_dir == repo.git_dir for g in self._gits):
             return
         git = GitActivity(repo)
-        for directory in repo.watch_dirs():
-            if not any(directory.is_relative_to(r.path.resolve()) for r in self._roots):
-                assert self._watcher is not None  # the scan runs on the worker, once watching
-                self._watcher.add(directory)
         self._gits = _by_depth([*self._gits, git])
         self._nested = sorted([*self._nested, (str(worktree), git)], key=lambda item: len(item[0]), reverse=True)
+        assert self._watcher is not None  # the scan runs on the worker, once watching
+        for directory in repo.watch_dirs():  # left out of the workspace's watches until now
+            self._watcher.add(directory)
 
     def _git_of(self, path: Path, root: _Root | None) -> GitActivity | None:
         text = str(path)

@@ -10,6 +10,7 @@ when it decides, so nothing is lost however many writes happened.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -33,9 +34,11 @@ from watchdog.events import (
     FileSystemMovedEvent,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 from ..ignore import FileContent
 from .baselines import Baseline
+from .coverage import LeaveOut, plan, subdirectories
 from .git import Operation
 
 WATCHED_EVENTS: list[type[FileSystemEvent]] = [
@@ -263,18 +266,43 @@ def _path(raw: str | bytes) -> Path:
 
 class Watcher:
     """A watchdog observer over ``directories`` calling ``on_path`` per event, in the kernel's
-    order for each directory tree."""
+    order for each watched tree.
 
-    def __init__(self, directories: list[Path], on_path: OnPath) -> None:
+    The kernel watches each tree less the ignored directory trees ``leave_out`` names
+    (:mod:`.coverage`). As the tree changes, so do the watches: a directory that appears where
+    the watches are not recursive is covered at once, before its event is passed on (the engine
+    then reads what the directory already holds, and the watch reports the rest); one that leaves
+    takes its watches along; and an ignored directory that gains directories of its own under a
+    recursive watch (``npm install`` making ``node_modules/…``) has that watch planned again
+    without it."""
+
+    def __init__(self, directories: list[Path], on_path: OnPath, leave_out: LeaveOut | None = None) -> None:
         self._observer = Observer()
-        self._handler = _Handler(on_path)
+        self._observer.daemon = True
+        self._on_path = on_path
+        self._handler = _Handler(self._report)
+        self._leave_out: LeaveOut = leave_out or (lambda directory: False)
+        self._lock = threading.RLock()
+        """``add`` runs on the engine's worker, the rest on the observer's thread."""
+        self._watches: dict[Path, tuple[bool, ObservedWatch]] = {}
+        self._skipped: set[Path] = set()
+        self._tops: set[Path] = set()
         for directory in directories:
             self.add(directory)
-        self._observer.daemon = True
 
     def add(self, directory: Path) -> None:
-        """Watch another directory tree (before or after :meth:`start`)."""
-        self._observer.schedule(self._handler, str(directory), recursive=True, event_filter=WATCHED_EVENTS)
+        """Watch another directory tree (before or after :meth:`start`), unless it is watched."""
+        with self._lock:
+            if self._covered(directory):
+                return
+            self._tops.add(directory)
+            self._apply(*plan(directory, self._leave_out, self._skipped))
+
+    @property
+    def watched(self) -> dict[Path, bool]:
+        """Each watched directory, and whether its watch is recursive."""
+        with self._lock:
+            return {directory: recursive for directory, (recursive, _) in self._watches.items()}
 
     def start(self) -> None:
         self._observer.start()
@@ -282,3 +310,85 @@ class Watcher:
     def stop(self) -> None:
         self._observer.stop()
         self._observer.join(timeout=5)
+
+    def _report(self, path: Path, is_dir: bool, gone: bool) -> None:
+        if is_dir:
+            with contextlib.suppress(OSError):  # a watch not made (gone, the kernel's limit): the rest goes on
+                self._follow(path, gone)
+        self._on_path(path, is_dir, gone)
+
+    def _follow(self, directory: Path, gone: bool) -> None:
+        with self._lock:
+            if gone:
+                self._forget(directory)
+            elif self._under_skipped(directory) or directory in self._watches:
+                return
+            elif self._watched_alone(directory.parent):
+                self._cover(directory)
+            else:
+                self._plan_again(directory)
+
+    def _cover(self, directory: Path) -> None:
+        """A directory that appeared under one watched on its own: its own watches, none if it
+        is ignored."""
+        if self._leave_out(directory):
+            self._skipped.add(directory)
+        else:
+            self._apply(*plan(directory, self._leave_out, self._skipped))
+
+    def _plan_again(self, directory: Path) -> None:
+        """A directory appeared under a recursive watch. If it is ignored and holds directories,
+        or it is in an ignored directory, that ignored directory is left out from now on: the
+        recursive watch is replaced by watches without it."""
+        top = self._recursive_above(directory)
+        if top is None or top == directory:
+            return
+        parts = directory.relative_to(top).parts
+        ignored = next(
+            (top.joinpath(*parts[:n]) for n in range(1, len(parts) + 1) if self._leave_out(top.joinpath(*parts[:n]))),
+            None,
+        )
+        if ignored is None or (ignored == directory and not subdirectories(directory)):
+            return  # a plain directory, or an empty ignored one: the recursive watch takes it
+        self._skipped.add(ignored)
+        self._apply(*plan(top, self._leave_out, self._skipped))
+
+    def _apply(self, watches: dict[Path, bool], skipped: set[Path]) -> None:
+        replaced = []
+        for directory, recursive in watches.items():
+            current = self._watches.get(directory)
+            if current is not None and current[0] == recursive:
+                continue
+            watch = self._observer.schedule(
+                self._handler, str(directory), recursive=recursive, event_filter=WATCHED_EVENTS
+            )
+            self._watches[directory] = (recursive, watch)
+            if current is not None:
+                replaced.append(current[1])
+        for watch in replaced:
+            self._observer.unschedule(watch)
+        self._skipped |= skipped
+
+    def _forget(self, directory: Path) -> None:
+        """A directory left: its watches go (a new one of its name gets its own)."""
+        for watched in [d for d in self._watches if d.is_relative_to(directory) and d not in self._tops]:
+            self._observer.unschedule(self._watches.pop(watched)[1])
+        self._skipped = {d for d in self._skipped if not d.is_relative_to(directory)}
+
+    def _covered(self, directory: Path) -> bool:
+        return self._recursive_above(directory) is not None and not self._under_skipped(directory)
+
+    def _recursive_above(self, directory: Path) -> Path | None:
+        """The directory whose recursive watch covers ``directory``, if one does."""
+        for candidate in (directory, *directory.parents):
+            current = self._watches.get(candidate)
+            if current is not None and current[0]:
+                return candidate
+        return None
+
+    def _watched_alone(self, directory: Path) -> bool:
+        current = self._watches.get(directory)
+        return current is not None and not current[0]
+
+    def _under_skipped(self, directory: Path) -> bool:
+        return any(parent in self._skipped for parent in (directory, *directory.parents))

@@ -1,0 +1,140 @@
+"""The kernel's watches over a workspace leave its ignored directory trees out (a virtualenv,
+``node_modules``, build trees), and follow the tree as it changes: every change outside them is
+still reported (see ``crowdcode_sdk/attribution/coverage.py``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from crowdcode_sdk.attribution.coverage import plan
+
+from .attribution_support import Bench, init_repo, run_writer, start_bench
+from .conftest import wait_for
+
+IGNORES = "node_modules/\n.venv/\n__pycache__/\nbuild/\n"
+
+
+def _package_tree(directory: Path, packages: int = 40, depth: int = 5) -> int:
+    """What ``npm install`` or a virtualenv leaves: many nested directories; how many."""
+    for n in range(packages):
+        nested = directory.joinpath(f"pkg{n}", *(f"d{level}" for level in range(depth)))
+        nested.mkdir(parents=True)
+        (nested / "index.js").write_text("module.exports = 1\n")
+    return packages * (depth + 1) + 1
+
+
+def _kernel_watches() -> int:
+    """The inotify watches this process holds."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    count += info.read().count("inotify wd:")
+        except OSError:  # the listing's own descriptor, closed meanwhile
+            continue
+    return count
+
+
+def _watched(bench: Bench) -> dict[Path, bool]:
+    watcher = bench.att._watcher
+    assert watcher is not None
+    return watcher.watched
+
+
+def _changed(bench: Bench) -> set[str]:
+    return {action["file"] for action in bench.actions("file_change")}
+
+
+def _workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    init_repo(ws, {".gitignore": IGNORES, "README.md": "hello\n", "src/app/main.py": "print(1)\n"})
+    (ws / "src" / "app" / "__pycache__").mkdir()
+    return ws
+
+
+def test_ignored_directory_trees_take_no_watches_and_the_rest_is_reported(home: Path, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    ignored = _package_tree(ws / "node_modules") + _package_tree(ws / ".venv" / "lib")
+    before = _kernel_watches()
+    bench = start_bench(ws)
+    try:
+        watched = _watched(bench)
+        assert not any(d.is_relative_to(ws / "node_modules") or d.is_relative_to(ws / ".venv") for d in watched)
+        assert watched[ws] is False and watched[ws / "src"] is True  # __pycache__ rides along
+        held = _kernel_watches() - before
+        git_dirs = sum(1 for _ in (ws / ".git").rglob("*") if _.is_dir()) + 1
+        assert held <= git_dirs + 10 < ignored, (held, git_dirs, ignored)
+        run_writer(
+            "write", str(ws / "README.md"), "hello again\n",
+            "write", str(ws / "src" / "app" / "main.py"), "print(2)\n",
+            "write", str(ws / "node_modules" / "pkg0" / "index.js"), "changed\n",
+        )  # fmt: skip
+        assert _changed(bench) == {"README.md", "src/app/main.py"}
+    finally:
+        bench.close()
+
+
+def test_a_directory_made_where_the_watches_are_not_recursive_is_watched_at_once(home: Path, tmp_path: Path) -> None:
+    """``mkdir`` and a write into it at once, then the directory renamed, removed and made again:
+    each file is reported, whether written before or after its directory was watched."""
+    ws = _workspace(tmp_path)
+    _package_tree(ws / "node_modules", packages=3)
+    bench = start_bench(ws)
+    try:
+        run_writer("mkdir", str(ws / "lib" / "deep"), "write", str(ws / "lib" / "deep" / "a.py"), "a = 1\n")
+        wait_for(lambda: "lib/deep/a.py" in _changed(bench), what="the file in the new directory")
+        assert _watched(bench)[ws / "lib"] is True
+        run_writer("rename", str(ws / "lib"), str(ws / "lib2"), "write", str(ws / "lib2" / "deep" / "b.py"), "b\n")
+        wait_for(lambda: "lib2/deep/b.py" in _changed(bench), what="the file in the renamed directory")
+        shutil.rmtree(ws / "lib2")
+        run_writer("mkdir", str(ws / "lib2"), "write", str(ws / "lib2" / "c.py"), "c\n")
+        wait_for(lambda: "lib2/c.py" in _changed(bench), what="the file in the directory made again")
+        assert ws / "lib" not in _watched(bench)
+    finally:
+        bench.close()
+
+
+def test_an_ignored_directory_filled_while_watching_is_then_left_out(home: Path, tmp_path: Path) -> None:
+    """``npm install`` in a workspace watched recursively as a whole: ``node_modules`` gains
+    directories, the watch is planned again without it, and the rest is still reported."""
+    ws = tmp_path / "ws"
+    init_repo(ws, {".gitignore": IGNORES, "src/main.py": "x = 1\n"})
+    bench = start_bench(ws)
+    try:
+        assert _watched(bench) == {ws: True}
+        _package_tree(ws / "node_modules")
+        wait_for(lambda: ws / "node_modules" not in _covered(bench), what="node_modules left out")
+        assert _watched(bench)[ws] is False
+        run_writer("write", str(ws / "src" / "main.py"), "x = 2\n", "write", str(ws / "top.txt"), "top\n")
+        assert _changed(bench) == {"src/main.py", "top.txt"}
+    finally:
+        bench.close()
+
+
+def _covered(bench: Bench) -> set[Path]:
+    """The directories some watch covers."""
+    covered = set()
+    for directory, recursive in _watched(bench).items():
+        covered.add(directory)
+        if recursive:
+            covered.update(d for d in directory.rglob("*") if d.is_dir())
+    return covered
+
+
+def test_the_plan_leaves_out_ignored_directories_with_directories_of_their_own(tmp_path: Path) -> None:
+    for name in ("a/x/y", "a/cache", "b/node_modules/p/q", "b/src/z", "c"):
+        (tmp_path / name).mkdir(parents=True)
+    ignored = {tmp_path / "a" / "cache", tmp_path / "b" / "node_modules"}
+    watches, skipped = plan(tmp_path, lambda d: d in ignored)
+    assert skipped == {tmp_path / "b" / "node_modules"}  # "cache" has no directory: one watch
+    assert watches == {
+        tmp_path: False,
+        tmp_path / "a": True,
+        tmp_path / "b": False,
+        tmp_path / "b" / "src": True,
+        tmp_path / "c": True,
+    }
+    assert plan(tmp_path / "a", lambda d: d in ignored) == ({tmp_path / "a": True}, set())
