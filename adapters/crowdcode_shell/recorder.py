@@ -23,12 +23,12 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from crowdcode_sdk import Config, EditorInfo, Locations, Session, TerminalFocus, TerminalInput, TerminalResize
-from crowdcode_sdk.attribution.ownership import WorkspaceCapture, capture_root
+from crowdcode_sdk.attribution.git import capture_root
 from crowdcode_sdk.schema import Event, Panic, RecordingGap
 
 from . import abandoned, channel, spool, start_position
@@ -43,6 +43,9 @@ from .recorder_spec import RecorderSpec
 from .sampler import ScreenSampler
 from .screen import AvtScreen
 from .secret_prompt import SecretPrompt
+
+if TYPE_CHECKING:
+    from crowdcode_sdk.attribution.ownership import WorkspaceCapture
 
 
 def run(spec: RecorderSpec, frames_fd: int, report_fd: int) -> None:
@@ -198,6 +201,8 @@ def _disk_gap(session: Session, lost: int) -> None:
 def _capture(session: Session, root: Path | None, on_problem: Any) -> WorkspaceCapture | None:
     if root is None:
         return None
+    from crowdcode_sdk.attribution.ownership import WorkspaceCapture  # in a git working tree only
+
     try:
         return WorkspaceCapture(session, root)
     except Exception as exc:  # (inotify limits, an unreadable tree …) the terminal is still recorded

@@ -6,7 +6,25 @@ documents and edits to it, terminal adapters only give it the workspace. See doc
 
 from __future__ import annotations
 
-from .engine import Attribution
-from .git import workspace_root
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import Attribution
+    from .git import workspace_root
 
 __all__ = ["Attribution", "workspace_root"]
+
+_EXPORTS = {"Attribution": ".engine", "workspace_root": ".git"}
+"""Loaded when first asked for: a terminal recorder outside a git working tree only asks
+:mod:`.git` where the working tree is, and the engine (watchdog, the ignore rules, the
+baselines) is a tenth of a CPU-second it then does not need."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

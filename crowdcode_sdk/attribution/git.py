@@ -97,6 +97,13 @@ def find_repo(start: Path) -> GitRepo | None:
     return None
 
 
+def capture_root(start: Path) -> Path | None:
+    """The workspace a session started in ``start`` captures: its git working tree (outside one
+    there is no workspace to speak of — a terminal in the home directory watches nothing)."""
+    repo = find_repo(start.absolute())
+    return repo.worktree if repo is not None else None
+
+
 def workspace_root(start: Path) -> Path:
     """The workspace a terminal session started in ``start`` watches: its git working tree's
     root, else ``start`` itself."""

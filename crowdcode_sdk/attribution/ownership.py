@@ -27,15 +27,7 @@ from pathlib import Path
 from ..locations import open_private, private_dir
 from ..session import Session
 from .engine import Attribution
-from .git import find_repo
 from .handover import KnownState
-
-
-def capture_root(start: Path) -> Path | None:
-    """The workspace a session started in ``start`` captures: its git working tree (outside one
-    there is no workspace to speak of — a terminal in the home directory watches nothing)."""
-    repo = find_repo(start.absolute())
-    return repo.worktree if repo is not None else None
 
 
 class WorkspaceCapture:
@@ -96,4 +88,4 @@ class WorkspaceCapture:
             os.close(self._fd)
 
 
-__all__ = ["WorkspaceCapture", "capture_root"]
+__all__ = ["WorkspaceCapture"]

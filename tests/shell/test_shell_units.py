@@ -614,10 +614,11 @@ def test_a_screen_sampled_before_a_panic_is_not_recorded_after_it(home: Path) ->
     assert b"GONE-1234" not in after
 
 
-def test_the_recorder_starts_without_the_redaction_package() -> None:
+def test_the_recorder_starts_without_the_redaction_package_or_the_attribution_engine() -> None:
     """The recorder checks output for password prompts from its first frame, while the user's
     program may already flood the terminal: the redaction package (detect-secrets and its plugins)
-    is a tenth of a second of CPU that the check does not need."""
+    is a tenth of a second of CPU that the check does not need; so is the attribution engine
+    (watchdog, the ignore rules) outside a git working tree, where there is nothing to watch."""
     probe = (
         "import sys\n"
         "from crowdcode_shell import recorder\n"
@@ -625,7 +626,8 @@ def test_the_recorder_starts_without_the_redaction_package() -> None:
         "prompt = SecretPrompt()\n"
         "prompt.output(b'\\x1b[1m[sudo] password for ana: ')\n"
         "assert prompt.hidden(b'hunter2')\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('crowdcode_sdk.redaction', 'detect_secrets'))))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(\n"
+        "    ('crowdcode_sdk.redaction', 'detect_secrets', 'crowdcode_sdk.attribution.engine', 'watchdog'))))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
