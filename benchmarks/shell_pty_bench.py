@@ -40,7 +40,15 @@ def crowdcode_template(checkout: Path, home: Path) -> str:
     path = f"{checkout}{os.pathsep}{checkout / 'adapters'}"
     return (
         shlex.join(
-            ["env", f"CROWDCODE_HOME={home}", f"PYTHONPATH={path}", sys.executable, "-P", "-m", "crowdcode_sdk.cli.main"]
+            [
+                "env",
+                f"CROWDCODE_HOME={home}",
+                f"PYTHONPATH={path}",
+                sys.executable,
+                "-P",
+                "-m",
+                "crowdcode_sdk.cli.main",
+            ]
         )
         + " shell -- sh -c {cmd}"
     )
