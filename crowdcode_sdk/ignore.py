@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pathspec
 
+from .attribution.git import read_gitdir_file
+
 SECRET_GLOBS: tuple[str, ...] = (
     ".env",
     ".env.*",
@@ -337,15 +339,3 @@ def _find_git_dir(root: Path) -> Path | None:
         if dot_git.is_file():
             return read_gitdir_file(dot_git)
     return None
-
-
-def read_gitdir_file(dot_git: Path) -> Path | None:
-    """Follow a worktree's or submodule's ``.git`` file (``gitdir: <path>``)."""
-    try:
-        content = dot_git.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not content.startswith("gitdir:"):
-        return None
-    target = Path(content.removeprefix("gitdir:").strip())
-    return target if target.is_absolute() else (dot_git.parent / target).resolve()

@@ -28,7 +28,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..ignore import read_gitdir_file
 from ..schema import Source
 
 BACKWARD_MS = 1000
@@ -75,6 +74,18 @@ class GitRepo:
 
     def watch_dirs(self) -> list[Path]:
         return [self.git_dir] if self.common_dir == self.git_dir else [self.git_dir, self.common_dir]
+
+
+def read_gitdir_file(dot_git: Path) -> Path | None:
+    """Follow a worktree's or submodule's ``.git`` file (``gitdir: <path>``)."""
+    try:
+        content = dot_git.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not content.startswith("gitdir:"):
+        return None
+    target = Path(content.removeprefix("gitdir:").strip())
+    return target if target.is_absolute() else (dot_git.parent / target).resolve()
 
 
 def find_repo(start: Path) -> GitRepo | None:
