@@ -138,3 +138,18 @@ def test_the_plan_leaves_out_ignored_directories_with_directories_of_their_own(t
         tmp_path / "c": True,
     }
     assert plan(tmp_path / "a", lambda d: d in ignored) == ({tmp_path / "a": True}, set())
+
+
+def test_a_directory_no_longer_ignored_is_watched(home: Path, tmp_path: Path) -> None:
+    """``build/`` taken out of ``.gitignore`` while watching: changes in it are reported."""
+    ws = _workspace(tmp_path)
+    (ws / "build" / "out").mkdir(parents=True)
+    bench = start_bench(ws)
+    try:
+        assert ws / "build" not in _covered(bench)
+        run_writer("write", str(ws / ".gitignore"), IGNORES.replace("build/\n", ""))
+        wait_for(lambda: ws / "build" in _covered(bench), what="build/ watched")
+        run_writer("write", str(ws / "build" / "out" / "report.txt"), "built\n")
+        wait_for(lambda: "build/out/report.txt" in _changed(bench), what="the change in build/")
+    finally:
+        bench.close()

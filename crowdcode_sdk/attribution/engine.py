@@ -695,6 +695,9 @@ class Attribution:
             return  # already waiting (and so already checked against the rules): coalesced
         if path.name in (".gitignore", ".crowdcodeignore"):
             root.rules.invalidate(path.parent)
+            if self._watcher is not None:
+                with contextlib.suppress(OSError):  # a watch not made: the rest goes on
+                    self._watcher.reconsider(path.parent)
         if root.rules.ignored(path, is_dir=is_dir) is not None:
             return
         activity = self._git_of(path, root)

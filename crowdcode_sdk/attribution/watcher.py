@@ -298,6 +298,15 @@ class Watcher:
             self._tops.add(directory)
             self._apply(*plan(directory, self._leave_out, self._skipped))
 
+    def reconsider(self, directory: Path) -> None:
+        """The ignore rules below ``directory`` changed: the directories left out there that
+        are no longer ignored are watched from now on."""
+        with self._lock:
+            for skipped in [d for d in self._skipped if d.is_relative_to(directory)]:
+                if skipped in self._skipped and not self._leave_out(skipped):
+                    self._skipped.discard(skipped)
+                    self._apply(*plan(skipped, self._leave_out, self._skipped))
+
     @property
     def watched(self) -> dict[Path, bool]:
         """Each watched directory, and whether its watch is recursive."""
