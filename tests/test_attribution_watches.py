@@ -12,6 +12,7 @@ from crowdcode_sdk.attribution.coverage import plan
 
 from .attribution_support import Bench, init_repo, run_writer, start_bench
 from .conftest import wait_for
+from .fresh_corpus import fresh_rng
 
 IGNORES = "node_modules/\n.venv/\n__pycache__/\nbuild/\n"
 
@@ -151,5 +152,39 @@ def test_a_directory_no_longer_ignored_is_watched(home: Path, tmp_path: Path) ->
         wait_for(lambda: ws / "build" in _covered(bench), what="build/ watched")
         run_writer("write", str(ws / "build" / "out" / "report.txt"), "built\n")
         wait_for(lambda: "build/out/report.txt" in _changed(bench), what="the change in build/")
+    finally:
+        bench.close()
+
+
+def test_after_random_directory_changes_every_file_is_still_watched(home: Path, tmp_path: Path) -> None:
+    """Directories made, filled, renamed and removed at random — ignored ones among them, some
+    filled with directories — by another program: afterwards a write to any file that is not
+    ignored is reported, wherever it is."""
+    seed, rng = fresh_rng()
+    ws = _workspace(tmp_path)
+    bench = start_bench(ws)
+    names = ["a", "b", "c", "node_modules", "build", "src"]
+    try:
+        for _ in range(60):
+            existing = [d for d in ws.rglob("*") if d.is_dir() and ".git" not in d.parts]
+            parent = rng.choice([ws, ws, *existing])
+            target = parent / rng.choice(names)
+            op = rng.randrange(4)
+            if op == 0 and not target.exists():
+                run_writer("mkdir", str(target / rng.choice(names)), "write", str(target / "f.txt"), "made\n")
+            elif op == 1 and existing:
+                source = rng.choice(existing)
+                if not target.exists() and not target.is_relative_to(source):
+                    run_writer("rename", str(source), str(target))
+            elif op == 2 and existing:
+                shutil.rmtree(rng.choice(existing), ignore_errors=True)
+            elif not target.exists():
+                _package_tree(target, packages=2, depth=2)
+        ignored = bench.att._roots[0].rules
+        files = [f for f in ws.rglob("*") if f.is_file() and ".git" not in f.parts and ignored.ignored(f) is None]
+        for n, path in enumerate(files):
+            run_writer("write", str(path), f"last write {n}\n")
+        expected = {str(path.relative_to(ws)) for path in files}
+        wait_for(lambda: expected <= _changed(bench), what=f"every write reported (seed {seed})", timeout=60)
     finally:
         bench.close()
