@@ -10,9 +10,10 @@ from pathlib import Path
 
 from crowdcode_sdk.attribution.coverage import plan
 
-from .attribution_support import Bench, init_repo, run_writer, start_bench
+from .attribution_support import Bench, git, init_repo, run_writer, start_bench
 from .conftest import wait_for
 from .fresh_corpus import fresh_rng
+from .test_attribution_scenarios import _branchy_repo, _files_changed_by_feature, check
 
 IGNORES = "node_modules/\n.venv/\n__pycache__/\nbuild/\n"
 
@@ -186,5 +187,24 @@ def test_after_random_directory_changes_every_file_is_still_watched(home: Path, 
             run_writer("write", str(path), f"last write {n}\n")
         expected = {str(path.relative_to(ws)) for path in files}
         wait_for(lambda: expected <= _changed(bench), what=f"every write reported (seed {seed})", timeout=60)
+    finally:
+        bench.close()
+
+
+def test_a_checkout_beside_an_ignored_tree_is_git_s(home: Path, tmp_path: Path) -> None:
+    """With ``node_modules`` beside them, the git directory and ``src/`` are watched apart (their
+    events come on different threads): a checkout of hundreds of files is still git's."""
+    ws = tmp_path / "ws"
+    _branchy_repo(ws)
+    (ws / ".git" / "info" / "exclude").write_text("node_modules/\n")
+    _package_tree(ws / "node_modules")
+    bench = start_bench(ws)
+    try:
+        watched = _watched(bench)
+        assert watched[ws] is False and watched[ws / "src"] is True and watched[ws / ".git"] is True
+        git(ws, "checkout", "-q", "feature")
+        bench.settle()
+        git(ws, "switch", "-q", "main")
+        check(bench, _files_changed_by_feature("git_checkout") * 2)
     finally:
         bench.close()
