@@ -4,10 +4,15 @@ still reported (see ``crowdcode_sdk/attribution/coverage.py``)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from crowdcode_sdk.attribution import watcher
 from crowdcode_sdk.attribution.coverage import plan
 
 from .attribution_support import Bench, git, init_repo, run_writer, start_bench
@@ -208,3 +213,32 @@ def test_a_checkout_beside_an_ignored_tree_is_git_s(home: Path, tmp_path: Path) 
         check(bench, _files_changed_by_feature("git_checkout") * 2)
     finally:
         bench.close()
+
+
+def test_a_watch_the_kernel_refuses_leaves_the_rest_watched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of inotify watches (``ENOSPC``) for one subtree: the others are watched; a directory
+    asked for that cannot be watched at all is an error to the caller."""
+    for name in ("a/x", "b/y", "node_modules/p/q"):
+        (tmp_path / name).mkdir(parents=True)
+    schedule = watcher.Observer.schedule
+
+    def refusing(observer: Any, handler: Any, path: str, **kwargs: Any) -> Any:
+        if Path(path).name in ("a", "gone"):
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return schedule(observer, handler, path, **kwargs)
+
+    monkeypatch.setattr(watcher.Observer, "schedule", refusing)
+    events: list[Path] = []
+    watching = watcher.Watcher(
+        [tmp_path], lambda path, is_dir, gone: events.append(path), lambda d: d.name == "node_modules"
+    )
+    watching.start()
+    try:
+        assert watching.watched == {tmp_path: False, tmp_path / "b": True}
+        (tmp_path / "b" / "y" / "f.txt").write_text("reported\n")
+        wait_for(lambda: tmp_path / "b" / "y" / "f.txt" in events, what="the change in b/")
+        (tmp_path / "gone").mkdir()
+        with pytest.raises(OSError):
+            watching.add(tmp_path / "gone")
+    finally:
+        watching.stop()

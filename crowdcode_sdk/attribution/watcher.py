@@ -296,7 +296,7 @@ class Watcher:
             if self._covered(directory):
                 return
             self._tops.add(directory)
-            self._apply(*plan(directory, self._leave_out, self._skipped))
+            self._apply(*plan(directory, self._leave_out, self._skipped), asked=True)
 
     def reconsider(self, directory: Path) -> None:
         """The ignore rules below ``directory`` changed: the directories left out there that
@@ -362,15 +362,25 @@ class Watcher:
         self._skipped.add(ignored)
         self._apply(*plan(top, self._leave_out, self._skipped))
 
-    def _apply(self, watches: dict[Path, bool], skipped: set[Path]) -> None:
+    def _apply(self, watches: dict[Path, bool], skipped: set[Path], *, asked: bool = False) -> None:
+        """Make the planned watches. One that cannot be made (its directory gone meanwhile, the
+        kernel's limit reached) is skipped and the rest are made, as watchdog's recursive watch
+        does below its root; ``asked``: the plan's first directory is one :meth:`add` was given,
+        which raises."""
         replaced = []
+        given = next(iter(watches)) if asked else None
         for directory, recursive in watches.items():
             current = self._watches.get(directory)
             if current is not None and current[0] == recursive:
                 continue
-            watch = self._observer.schedule(
-                self._handler, str(directory), recursive=recursive, event_filter=WATCHED_EVENTS
-            )
+            try:
+                watch = self._observer.schedule(
+                    self._handler, str(directory), recursive=recursive, event_filter=WATCHED_EVENTS
+                )
+            except OSError:
+                if directory == given:
+                    raise
+                continue
             self._watches[directory] = (recursive, watch)
             if current is not None:
                 replaced.append(current[1])
