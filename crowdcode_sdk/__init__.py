@@ -8,8 +8,9 @@ pay for the schema, the session and the attribution engine.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import attributes
 
 if TYPE_CHECKING:
     from .config import Config
@@ -112,13 +113,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = attributes(__name__, _EXPORTS, globals())
 
 
 __version__ = "0.1.0"

@@ -6,8 +6,9 @@ documents and edits to it, terminal adapters only give it the workspace. See doc
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import attributes
 
 if TYPE_CHECKING:
     from .engine import Attribution
@@ -21,10 +22,4 @@ _EXPORTS = {"Attribution": ".engine", "workspace_root": ".git"}
 baselines) is a tenth of a CPU-second it then does not need."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = attributes(__name__, _EXPORTS, globals())
