@@ -287,11 +287,10 @@ class Watcher:
         self._watches: dict[Path, tuple[bool, ObservedWatch]] = {}
         self._skipped: set[Path] = set()
         self._tops: set[Path] = set()
-        for directory in directories:
-            self.add(directory)
+        self._directories = directories
 
     def add(self, directory: Path) -> None:
-        """Watch another directory tree (before or after :meth:`start`), unless it is watched."""
+        """Watch another directory tree, unless it is watched already."""
         with self._lock:
             if self._covered(directory):
                 return
@@ -314,7 +313,11 @@ class Watcher:
             return {directory: recursive for directory, (recursive, _) in self._watches.items()}
 
     def start(self) -> None:
+        """Watch the directories given. The observer runs first, so that each watch is made as
+        it is scheduled, and one that cannot be made below a directory given is skipped."""
         self._observer.start()
+        for directory in self._directories:
+            self.add(directory)
 
     def stop(self) -> None:
         self._observer.stop()
