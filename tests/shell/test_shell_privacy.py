@@ -17,9 +17,19 @@ from shell_helpers import committed, live_entry, only_session
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
-from tests.fresh_corpus import fresh_rng, secrets
+from tests.fresh_corpus import PROGRAMS, fresh_rng, secrets
 from tests.privacy_e2e import member_texts
 from tests.privacy_support import as_user, assert_nothing_leaked, configure, serving, upload_now
+
+STUBS = "; ".join(f"{program}() {{ :; }}" for program in PROGRAMS)
+"""The programs the corpus' lines call, as shell functions that do nothing: each line is typed and
+recorded as the real command line, and no database, registry or network is reached."""
+
+
+def _a_command(line: str) -> bool:
+    """Whether the corpus line is typed as the command it is (not as a comment)."""
+    return line.startswith(("export ", "curl ", "PGPASSWORD=", "echo ")) or line.split(" ", 1)[0] in PROGRAMS
+
 
 LEFT = "\x1b[D"
 BACKSPACE = "\x7f"
@@ -70,9 +80,10 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
         time.sleep(0.05)
     s.run('echo "$HOME" "$USER"')
     s.run("set +H")  # no history expansion of the `!` in passwords
+    s.run(STUBS)
     for _category, _secret, line in samples:
         if not line.lstrip().startswith("password "):  # a .netrc line is a file's, printed below
-            s.run(line if line.startswith(("export ", "curl ", "PGPASSWORD=")) else f"# {line}")
+            s.run(line if _a_command(line) else f"# {line}")
     s.run(f"cat {printed.name}")
     s.child.sendline('read -s -n 12 -p "Enter PIN: " p; echo " got ${#p}"')
     s.child.expect_exact("Enter PIN: ")
@@ -121,11 +132,12 @@ def test_secrets_fixed_in_the_middle_of_the_line_do_not_leave(
     me = as_user(tmp_path, monkeypatch)
     (me / ".bashrc").write_text(bashrc)
     seed, rng = fresh_rng()
-    samples = [(c, s, line) for c, s, line in secrets(rng) if line.startswith(("export ", "curl ", "PGPASSWORD="))]
+    samples = [(c, s, line) for c, s, line in secrets(rng) if _a_command(line)]
     assert len(samples) >= 4 and any(len(line) > 80 for _, _, line in samples)
     s = shell(cwd=me)
     s.prompt()
     s.run("set +H")
+    s.run(STUBS)
     for number, (_category, secret, line) in enumerate(samples):
         cut = line.index(secret) + len(secret) // 2
         after = len(line) - cut
