@@ -67,8 +67,9 @@ def _rule(category: str, source: str, pattern: str) -> Rule:
 
 _COMMAND = r"(?<![A-Za-z0-9_.\-])"
 """Where a program's name starts (after a space, a path's ``/``, a quote)."""
-_ARGUMENTS = r"(?:\s+[^\s|;&]+)*?"
-"""The program's other arguments before the option, within one command of the line."""
+_ARGUMENTS = r"(?:\s+[^\s|;&]+){0,16}?"
+"""The program's other arguments before the option, within one command of the line; at most 16,
+so that a line repeating a program's name is not read from each of them to its end."""
 _BARE_VALUE = r"[^\s\"'`;|&<>()]"
 """A character of an unquoted shell word."""
 _GIVEN = rf"(?:\"(?![$<])([^\"\n]+)\"|'(?![$<])([^'\n]+)'|(?![\-$<])({_BARE_VALUE}+))"
@@ -213,7 +214,7 @@ RULES: tuple[Rule, ...] = (
         "option_password",
         "Apache htpasswd(1): -b (batch mode), the password last: htpasswd -b[c] file user password,"
         " htpasswd -nb user password",
-        rf"{_COMMAND}htpasswd(?=[^\n|;&]*\s-[A-Za-z]*b){_ARGUMENTS}\s+{_GIVEN}(?=\s*(?:[|;&<>]|[0-9]>|$))",
+        rf"{_COMMAND}htpasswd(?=(?:\s+[^\s|;&]+){{0,4}}?\s+-[A-Za-z]*b){_ARGUMENTS}\s+{_GIVEN}(?=\s*(?:[|;&<>]|[0-9]>|$))",
     ),
     _rule(
         "option_password",
