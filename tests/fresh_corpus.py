@@ -89,6 +89,13 @@ NEW_FORMATS: dict[str, list[Generator]] = {
         lambda r: (s := _r(r, ALNUM, 12), f"mongosh -u admin -p {s} --authenticationDatabase admin"),
         lambda r: (s := _r(r, ALNUM, 12), f"wget --user=bob --password={s} https://files.example.com/a.tgz"),
         lambda r: (s := _r(r, ALNUM, 24), f"kubectl --token {s} get pods"),
+        lambda r: (s := _r(r, ALNUM, 12), f"keytool -genkeypair -alias app -keystore app.jks -storepass {s}"),
+        lambda r: (s := _r(r, ALNUM, 12), f"ldapsearch -x -D cn=admin,dc=example -w {s} -b dc=example"),
+        lambda r: (s := _r(r, ALNUM, 12), f"zip -r -P {s} backup.zip src"),
+        lambda r: (s := _r(r, ALNUM, 12), f"7z a -p{s} backup.7z src"),
+        lambda r: (s := _r(r, ALNUM, 12), f"sqlcmd -S db.internal -U sa -P {s} -Q 'select 1'"),
+        lambda r: (s := _r(r, ALNUM, 12), f"xfreerdp /v:10.0.0.5 /u:admin /p:{s}"),
+        lambda r: (s := _r(r, ALNUM, 16), f"gpg --batch --passphrase {s} --symmetric notes.txt"),
     ],
     "pgpass": [
         lambda r: (s := _r(r, ALNUM, 12), f'echo "db.internal:5432:app:app:{s}" >> ~/.pgpass'),
@@ -118,6 +125,13 @@ PROGRAMS = (
     "mongosh",
     "wget",
     "kubectl",
+    "keytool",
+    "ldapsearch",
+    "zip",
+    "7z",
+    "sqlcmd",
+    "xfreerdp",
+    "gpg",
 )
 """The programs the option formats' lines call: a shell test defines each as a function that does
 nothing, so that a line is typed and recorded as the real command and nothing runs."""

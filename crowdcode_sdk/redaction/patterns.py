@@ -233,11 +233,39 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "option_password",
+        "keytool and jarsigner (JDK): -storepass, -keypass, -srcstorepass, -deststorepass, -srckeypass,"
+        " -destkeypass <password> (-storepass:env NAME and -storepass:file PATH name where it is)",
+        rf"(?<![A-Za-z0-9_\-])-(?:src|dest)?(?:storepass|keypass)\s+{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "OpenLDAP ldapsearch(1), ldapadd, ldapmodify, ldapdelete …: -w <password> (-W prompts, -y reads a file)",
+        rf"{_COMMAND}ldap(?:search|add|modify|delete|modrdn|passwd|whoami|compare|exop){_ARGUMENTS}\s+-w\s*{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "Info-ZIP zip(1) and unzip(1): -P <password>; 7-Zip: -p<password> (no space)",
+        rf"{_COMMAND}(?:(?:un)?zip{_ARGUMENTS}\s+-P\s+|7z[arz]?{_ARGUMENTS}\s+-p){_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "SQL Server sqlcmd and bcp: -P <password>",
+        rf"{_COMMAND}(?:sqlcmd|bcp){_ARGUMENTS}\s+-P\s*{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "FreeRDP (xfreerdp, wlfreerdp, sdl-freerdp): /p:<password>",
+        rf"{_COMMAND}[a-z]*freerdp[0-9]*{_ARGUMENTS}\s+[/-]p:{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
         "wget(1) --password, --http-password, --ftp-password, --proxy-password; curl --oauth2-bearer;"
-        " kubectl --token; docker login --password; --api-key, --client-secret, --auth-token … (not --secret:"
+        " kubectl --token; gpg --passphrase; docker login --password; --api-key, --client-secret, --auth-token …"
+        " (not --secret:"
         " docker build's and podman's name a secret, id=…,src=…, and do not hold it)",
         r"(?<![A-Za-z0-9_\-])--(?:password|http-password|ftp-password|proxy-password|passwd|oauth2-bearer|token"
-        r"|auth-token|access-token|api-token|api-key|apikey|client-secret|secret-key)(?:\s+|=)" + _OPTION_VALUE,
+        r"|auth-token|access-token|api-token|api-key|apikey|client-secret|secret-key|passphrase)(?:\s+|=)"
+        + _OPTION_VALUE,
     ),
     _rule(
         "pgpass",
