@@ -100,6 +100,10 @@ NEW_FORMATS: dict[str, list[Generator]] = {
     "pgpass": [
         lambda r: (s := _r(r, ALNUM, 12), f'echo "db.internal:5432:app:app:{s}" >> ~/.pgpass'),
         lambda r: (s := _r(r, ALNUM, 12), f"*:5432:*:postgres:{s}"),
+        lambda r: (
+            s := _r(r, ALNUM, 12),
+            f"echo 'db{r.randrange(1, 9)}.internal:{r.randrange(5500, 65536)}:*:app:{s}' >> ~/.pgpass",
+        ),
     ],
     "azure": [
         lambda r: (
