@@ -458,12 +458,18 @@ def test_a_detector_is_skipped_only_when_its_regex_cannot_match(source, regex, i
         'user = lookup_user(event["userId"])',
         "PASSED tests/test_app.py::test_reset_flow[sqlite]",
         "Compiling serde_json v1.0.108",
+        "mysql-1  | 2026-12-05T04:00:00.120Z 0 [System] [MY-010931] mysqld: ready for connections.",
+        'mongo-1  | {"t":{"$date":"2026-12-05T04:00:00.120Z"},"s":"I","msg":"Connection accepted"}',
+        "docker compose up -d --build",
+        "  adding: build/app.zip (deflated 40%)",
+        "openssl rsa -in key.pem -passin env:KEY_PASS -noout",
     ],
 )
 def test_the_gate_rejects_lines_that_cannot_hold_a_secret(line: str) -> None:
-    """Test output with paths and "passed", code without a secret-sounding assignment: no
-    detector runs on them (a word like ``pass`` or a path of 16 characters no longer lets
-    them through)."""
+    """Test output with paths and "passed", code without a secret-sounding assignment, a
+    service's log lines under ``docker compose`` (its name heads each), commands that name a
+    program with a password option and give none: no detector runs on them (a word like
+    ``pass``, a path of 16 characters or a program's name alone no longer lets them through)."""
     assert not maybe_secret(line)
 
 

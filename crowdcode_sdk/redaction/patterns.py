@@ -59,10 +59,20 @@ class Rule:
     category: str
     source: str
     regex: re.Pattern[str]
+    condition: str | None = None
+    """An RE2 pattern every match contains, for the detector's one look at a text, where the
+    regex's :func:`needles` are a word that output holds often (a program's name: ``mysql-1 |``
+    prefixes every line a ``docker compose`` service logs); None: the needles."""
 
 
-def _rule(category: str, source: str, pattern: str) -> Rule:
-    return Rule(category, source, re.compile(pattern))
+def _rule(category: str, source: str, pattern: str, condition: str | None = None) -> Rule:
+    return Rule(category, source, re.compile(pattern), condition)
+
+
+def _then(*parts: str) -> str:
+    """An RE2 condition: ``parts`` in order within one command of a line (nothing between them is
+    a ``|``, ``;`` or ``&``, as :data:`_ARGUMENTS` says of the arguments before an option)."""
+    return "[^|;&]*".join(parts)
 
 
 _COMMAND = r"(?<![A-Za-z0-9_.\-])"
@@ -188,6 +198,7 @@ RULES: tuple[Rule, ...] = (
         "MySQL Reference Manual, Using Options on the Command Line; MariaDB --password (-p): -p<password>"
         " with no space (mysql, mysqldump, mysqladmin, mariadb, mariadb-dump …)",
         rf"{_COMMAND}(?:mysql[a-z]*|mariadb(?:-[a-z]+)?){_ARGUMENTS}\s+-p{_GIVEN}",
+        _then("(?:mysql|mariadb)", "-p"),
     ),
     _rule(
         "option_password",
@@ -198,17 +209,20 @@ RULES: tuple[Rule, ...] = (
         "option_password",
         "redis-cli (and valkey-cli) -a <password>, --pass <password>",
         rf"{_COMMAND}(?:redis|valkey)-cli{_ARGUMENTS}\s+(?:-a|--pass)\s+{_GIVEN}",
+        _then("(?:redis|valkey)-cli", "-(?:a|-pass)"),
     ),
     _rule(
         "option_password",
         "MongoDB shell and tools (mongosh, mongo, mongodump …): -p <password>, --password <password>",
         rf"{_COMMAND}mongo(?:sh|dump|restore|export|import|stat|top|files)?{_ARGUMENTS}"
         rf"\s+(?:-p|--password)(?:\s+|=){_GIVEN}",
+        _then("mongo", "-p"),
     ),
     _rule(
         "option_password",
         "docker login, podman login, nerdctl login: -p, --password <password>",
         rf"{_COMMAND}(?:docker|podman|nerdctl)\s+login{_ARGUMENTS}\s+(?:-p|--password)(?:\s+|=){_GIVEN}",
+        _then("(?:docker|podman|nerdctl)", "login", "-p"),
     ),
     _rule(
         "option_password",
@@ -220,16 +234,19 @@ RULES: tuple[Rule, ...] = (
         "option_password",
         "openssl-passphrase-options(1): -pass, -passin, -passout, -password pass:<password>",
         rf"-pass(?:in|out|word)?\s+(?:\"pass:([^\"\n]+)\"|'pass:([^'\n]+)'|pass:({_BARE_VALUE}+))",
+        _then("-pass", "pass:"),
     ),
     _rule(
         "option_password",
         "openssl-enc(1): -k <password>, -K <key in hex>",
         rf"{_COMMAND}openssl{_ARGUMENTS}\s+-[kK]\s+{_GIVEN}",
+        _then("openssl", "-[kK]"),
     ),
     _rule(
         "option_password",
         "Samba smbclient(1), rpcclient, smbcacls …: -U, --user=[DOMAIN\\]USERNAME[%PASSWORD]",
         r"(?<![A-Za-z0-9_\-])(?:-U\s*|--user(?:name)?(?:\s+|=))[\"']?[^\s%\"']+%(?![$%{])([^\s\"']+)",
+        "(?:-U|--user)[^%]*%",
     ),
     _rule(
         "option_password",
@@ -246,6 +263,7 @@ RULES: tuple[Rule, ...] = (
         "option_password",
         "Info-ZIP zip(1) and unzip(1): -P <password>; 7-Zip: -p<password> (no space)",
         rf"{_COMMAND}(?:(?:un)?zip{_ARGUMENTS}\s+-P\s+|7z[arz]?{_ARGUMENTS}\s+-p){_GIVEN}",
+        f"{_then('zip', '-P')}|{_then('7z', '-p')}",
     ),
     _rule(
         "option_password",
