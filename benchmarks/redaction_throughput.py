@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/redaction_throughput.py [--against CHECKOUT] [--runs R] [--chars N]
 
-Five measures, each also packed raw (a bundle without redaction) in the same process:
+Seven measures, each also packed raw (a bundle without redaction) in the same process:
 - typed edits, one edit event per keystroke (code with secrets): events/s, goal 50,000;
 - typed edits below a private key the file held when it was opened, a Backspace every eighth
   keystroke (each deletion of typed text near a key looks for the key's rows): events/s, 50,000;
