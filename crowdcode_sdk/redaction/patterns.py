@@ -279,8 +279,7 @@ RULES: tuple[Rule, ...] = (
         "option_password",
         "wget(1) --password, --http-password, --ftp-password, --proxy-password; curl --oauth2-bearer;"
         " kubectl --token; gpg --passphrase; docker login --password; --api-key, --client-secret, --auth-token …"
-        " (not --secret:"
-        " docker build's and podman's name a secret, id=…,src=…, and do not hold it)",
+        " (not --secret: docker build's and podman's name a secret, id=…,src=…, and do not hold it)",
         r"(?<![A-Za-z0-9_\-])--(?:password|http-password|ftp-password|proxy-password|passwd|oauth2-bearer|token"
         r"|auth-token|access-token|api-token|api-key|apikey|client-secret|secret-key|passphrase)(?:\s+|=)"
         + _OPTION_VALUE,
