@@ -158,9 +158,10 @@ def test_passwords_typed_as_options_in_tmux_do_not_leave(
     user_home: Path, home: Path, tmp_path: Path, monkeypatch, serve
 ) -> None:  # type: ignore[no-untyped-def]
     """`crowdcode shell` in a tmux pane, each password or token given as a program's option typed
-    into it with send-keys, one command line after the prompt of the one before (the programs are
-    shell functions that do nothing): the lines are recorded as the commands they are, and no
-    fragment of a value reaches the server in any of the session's streams."""
+    into it key by key with send-keys, one command line after the prompt of the one before (the
+    programs are shell functions that do nothing): the lines are recorded as the commands they
+    are, and no fragment of a value reaches the server in any of the session's streams, the
+    screens sampled while a value was half typed included."""
     url, store = serve
     bashrc = (Path(os.environ["HOME"]) / ".bashrc").read_text()
     me = as_user(tmp_path, monkeypatch)
@@ -171,7 +172,8 @@ def test_passwords_typed_as_options_in_tmux_do_not_leave(
     try:
 
         def entered(line: str) -> None:
-            pane.type(line)
+            for key in line:
+                pane.type(key)
             pane.keys("Enter")
             wait_for(
                 lambda: (
