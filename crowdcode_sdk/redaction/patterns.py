@@ -179,8 +179,10 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "curl_user",
-        f"{GITLEAKS}: curl-auth-user (curl -u/--user user:password)",
-        r"(?<![A-Za-z0-9_\-])(?:-u\s*|--user(?:\s+|=))[\"']?[^\s:\"']*:(?![$%{])([^\s\"']+)",
+        f"{GITLEAKS}: curl-auth-user (curl -u/--user user:password); curl(1) -U/--proxy-user user:password"
+        " (not a uid:gid, docker run -u 1000:1000)",
+        r"(?<![A-Za-z0-9_\-])(?:-[uU]\s*|(?:--user|--proxy-user)(?:\s+|=))[\"']?(?![0-9]+:[0-9]+(?![^\s\"']))"
+        r"[^\s:\"']*:(?![$%{])([^\s\"']+)",
     ),
     _rule(
         "netrc",
