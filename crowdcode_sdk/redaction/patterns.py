@@ -87,10 +87,13 @@ _GIVEN = rf"(?:\"(?![$<])([^\"\n]+)\"|'(?![$<])([^'\n]+)'|(?![\-$<])({_BARE_VALU
 variable or a ``<placeholder>`` (``mysql -p`` alone prompts; ``-p"$PW"`` is the shell's)."""
 _OPTION_VALUE = (
     rf"(?:\"(?![$<])([^\"\n]{{4,}})\"|'(?![$<])([^'\n]{{4,}})'"
-    rf"|(?![\-$<~/.*]|[0-9]+(?!{_BARE_VALUE})|[A-Za-z][a-z]{{3,14}}(?!{_BARE_VALUE}))({_BARE_VALUE}{{4,}}))"
+    rf"|(?![\-$<~/.*]|[0-9]+(?!{_BARE_VALUE})|[A-Za-z][a-z]{{3,14}}(?!{_BARE_VALUE})|[a-z]+=|{_BARE_VALUE}*,[a-z]+=)"
+    rf"({_BARE_VALUE}{{4,}}))"
 )
 """The value of a long option named like a secret, in many programs: not a flag, a variable, a
-placeholder, a path, a number or one plain word (as :data:`WORD_VALUE` says of assignments)."""
+placeholder, a path, a number, one plain word (as :data:`WORD_VALUE` says of assignments) or a
+list of settings that names a secret (``docker build --secret id=npmrc,src=.npmrc``, ``podman run
+--secret name,type=env``)."""
 _PGPASS_FIELDS = (
     r"(?<![A-Za-z0-9_.:\-])(?:[A-Za-z0-9_.\-]+|\*|\[[0-9A-Fa-f:.]+\]):{port}:(?:[^\s:\\]|\\.)+:(?:[^\s:\\]|\\.)+:"
     r"(?![/$<])((?:[^\s:\\\"']|\\.)+)"
@@ -280,10 +283,10 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "option_password",
         "wget(1) --password, --http-password, --ftp-password, --proxy-password; curl --oauth2-bearer;"
-        " kubectl --token; gpg --passphrase; docker login --password; --api-key, --client-secret, --auth-token …"
-        " (not --secret: docker build's and podman's name a secret, id=…,src=…, and do not hold it)",
+        " kubectl --token; gpg --passphrase; docker login --password; --api-key, --client-secret, --auth-token,"
+        " --secret … (docker build's and podman's --secret id=…,src=… name a secret and do not hold it)",
         r"(?<![A-Za-z0-9_\-])--(?:password|http-password|ftp-password|proxy-password|passwd|oauth2-bearer|token"
-        r"|auth-token|access-token|api-token|api-key|apikey|client-secret|secret-key|passphrase)(?:\s+|=)"
+        r"|auth-token|access-token|api-token|api-key|apikey|secret|client-secret|secret-key|passphrase)(?:\s+|=)"
         + _OPTION_VALUE,
     ),
     _rule(
