@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/redaction_throughput.py [--against CHECKOUT] [--runs R] [--chars N]
 
-Five measures, each also packed raw (a bundle without redaction) in the same process:
+Seven measures, each also packed raw (a bundle without redaction) in the same process:
 - typed edits, one edit event per keystroke (code with secrets): events/s, goal 50,000;
 - typed edits below a private key the file held when it was opened, a Backspace every eighth
   keystroke (each deletion of typed text near a key looks for the key's rows): events/s, 50,000;
@@ -11,7 +11,13 @@ Five measures, each also packed raw (a bundle without redaction) in the same pro
   gate of detector.py): MB/s, goal 20;
 - a .cast of quiet coloured output (no line passes either): MB/s, goal 20;
 - a .cast of coloured log lines with an ``auth:`` field and no secret (every line passes the gate
-  and is scanned by the detectors): MB/s, goal 20.
+  and is scanned by the detectors): MB/s, goal 20;
+- a .cast of shell command lines that name programs with password options and give none
+  (``docker run -p``, ``mysql -u root -p db``, ``ssh -p``, ``redis-cli -p``: every line meets a
+  program-specific rule's needles, the program's name, and is scanned unless the rule's
+  condition, the name then the option, keeps it out): MB/s, goal 20;
+- a .cast of ``docker compose`` logs of services named ``mysql``, ``mongo``, ``redis`` (their
+  names head every line): MB/s, goal 20.
 
 Each run is one child process per checkout, alternating (this one, then ``--against``), so that
 both see the same machine load; the figures are medians over the runs. ``--against`` is another
@@ -41,6 +47,8 @@ GOALS = {
     "cast_test_output": 20.0,
     "cast_quiet": 20.0,
     "cast_scanned": 20.0,
+    "cast_commands": 20.0,
+    "cast_compose": 20.0,
 }
 UNITS = {name: "events/s" if name.startswith("edits") else "MB/s" for name in GOALS}
 
@@ -76,6 +84,17 @@ def edits_near_a_key(chars: int) -> list[bytes]:
     return [orjson.dumps(e) for e in events]
 
 
+def _command(i: int) -> str:
+    """A command line that names a program with a password option, and gives no password."""
+    return (
+        f"docker run -p {8000 + i % 97}:80 -v data_{i}:/data nginx",
+        f"mysql -u root -p shop_{i % 13} -h db{i % 7}.internal",
+        f"ssh -p {2200 + i % 50} deploy@host{i % 31}",
+        f"redis-cli -h cache{i % 5} -p 6379 get session:{i}",
+        f"openssl rsa -in key{i % 9}.pem -passin env:KEY_PASS -noout",
+    )[i % 5]
+
+
 def measure(chars: int) -> dict[str, dict[str, float]]:
     """One run in this process: seconds raw and redacted, and the amount, per measure."""
     sys.path.insert(0, str(HERE))
@@ -96,6 +115,14 @@ def measure(chars: int) -> dict[str, dict[str, float]]:
         "cast_scanned": as_cast(
             "".join(
                 f"\x1b[36m12:{i % 60:02}:{i % 7:02}\x1b[0m INFO auth: session {i % 97} refreshed in 0.{i % 10}s\r\n"
+                for i in range(40_000)
+            )
+        ),
+        "cast_commands": as_cast("".join(f"\x1b[1mREADY$\x1b[0m {_command(i)}\r\n" for i in range(40_000))),
+        "cast_compose": as_cast(
+            "".join(
+                f"\x1b[3{i % 3 + 1}m{('mysql', 'mongo', 'redis')[i % 3]}-1  |\x1b[0m 2026-12-05T04:{i % 60:02}:00Z"
+                f" [Note] connection {i} accepted from 172.18.0.{i % 250}:{40000 + i % 9999}\r\n"
                 for i in range(40_000)
             )
         ),

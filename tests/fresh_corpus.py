@@ -5,8 +5,9 @@ samples); this one is not, so that a detector tuned to last run's values cannot 
 secret and every near-miss is drawn again, and the seed is printed by the tests that use it.
 
 Secrets: every format of tests/secret_corpus.py plus curl ``-u``/``--user``, ``.netrc``
-passwords, ``PGPASSWORD`` with a lowercase passphrase, Azure ``SharedAccessKey=``, Kubernetes
-``api-key: <base64>``. Near-misses: strings that look like secrets and are not — npm/yarn
+passwords, ``PGPASSWORD`` with a lowercase passphrase, passwords and tokens given as a program's
+option (``mysql -p…``, ``sshpass -p``, ``docker login -p``, ``openssl -pass pass:``, ``--token`` …),
+``.pgpass`` lines, Azure ``SharedAccessKey=``, Kubernetes ``api-key: <base64>``. Near-misses: strings that look like secrets and are not — npm/yarn
 integrity hashes, base64 test vectors of sentences, git object ids, OCI digests, UUIDs, long
 identifiers, placeholders, secret-sounding prose.
 """
@@ -74,6 +75,36 @@ NEW_FORMATS: dict[str, list[Generator]] = {
         lambda r: (s := _words(r, 4).replace(" ", ""), f"PGPASSWORD={s} psql -h db.internal -U app"),
         lambda r: (s := _words(r, 4), f"PGPASSWORD='{s}' pg_dump prod > dump.sql"),
     ],
+    "option_password": [
+        lambda r: (s := _r(r, ALNUM, 12), f"mysql -u root -p{s} -h db.internal shop"),
+        lambda r: (s := _r(r, LOWER, 8) + str(r.randrange(100, 999)), f"mysqldump -u backup --password={s} shop"),
+        lambda r: (s := _r(r, ALNUM, 10) + r.choice("@%+_.") + _r(r, ALNUM, 3), f"sshpass -p {s} ssh deploy@10.0.0.5"),
+        lambda r: (s := _r(r, ALNUM, 16), f"docker login -u ci -p {s} registry.example.com"),
+        lambda r: (s := _r(r, ALNUM, 14), f"docker login --username ci --password {s} ghcr.io"),
+        lambda r: (s := _r(r, ALNUM, 12), f"htpasswd -b -c .htpasswd admin {s}"),
+        lambda r: (s := _r(r, ALNUM, 12), f"openssl enc -aes-256-cbc -pbkdf2 -in backup.tar -pass pass:{s}"),
+        lambda r: (s := _r(r, ALNUM, 12), f"openssl pkcs12 -export -in cert.pem -passout pass:{s}"),
+        lambda r: (s := _r(r, ALNUM, 12), f"smbclient //files/share -U alice%{s} -c ls"),
+        lambda r: (s := _r(r, ALNUM, 20), f"redis-cli -h cache.internal -a {s} ping"),
+        lambda r: (s := _r(r, ALNUM, 12), f"mongosh -u admin -p {s} --authenticationDatabase admin"),
+        lambda r: (s := _r(r, ALNUM, 12), f"wget --user=bob --password={s} https://files.example.com/a.tgz"),
+        lambda r: (s := _r(r, ALNUM, 24), f"kubectl --token {s} get pods"),
+        lambda r: (s := _r(r, ALNUM, 12), f"keytool -genkeypair -alias app -keystore app.jks -storepass {s}"),
+        lambda r: (s := _r(r, ALNUM, 12), f"ldapsearch -x -D cn=admin,dc=example -w {s} -b dc=example"),
+        lambda r: (s := _r(r, ALNUM, 12), f"zip -r -P {s} backup.zip src"),
+        lambda r: (s := _r(r, ALNUM, 12), f"7z a -p{s} backup.7z src"),
+        lambda r: (s := _r(r, ALNUM, 12), f"sqlcmd -S db.internal -U sa -P {s} -Q 'select 1'"),
+        lambda r: (s := _r(r, ALNUM, 12), f"xfreerdp /v:10.0.0.5 /u:admin /p:{s}"),
+        lambda r: (s := _r(r, ALNUM, 16), f"gpg --batch --passphrase {s} --symmetric notes.txt"),
+    ],
+    "pgpass": [
+        lambda r: (s := _r(r, ALNUM, 12), f'echo "db.internal:5432:app:app:{s}" >> ~/.pgpass'),
+        lambda r: (s := _r(r, ALNUM, 12), f"*:5432:*:postgres:{s}"),
+        lambda r: (
+            s := _r(r, ALNUM, 12),
+            f"echo 'db{r.randrange(1, 9)}.internal:{r.randrange(5500, 65536)}:*:app:{s}' >> ~/.pgpass",
+        ),
+    ],
     "azure": [
         lambda r: (
             s := base64.b64encode(r.randbytes(32)).decode(),
@@ -85,6 +116,30 @@ NEW_FORMATS: dict[str, list[Generator]] = {
         lambda r: (s := base64.b64encode(_r(r, ALNUM, 18).encode()).decode(), f"  api-key: {s}"),
     ],
 }
+
+PROGRAMS = (
+    "mysql",
+    "mysqldump",
+    "sshpass",
+    "docker",
+    "htpasswd",
+    "openssl",
+    "smbclient",
+    "redis-cli",
+    "mongosh",
+    "wget",
+    "kubectl",
+    "keytool",
+    "ldapsearch",
+    "zip",
+    "7z",
+    "sqlcmd",
+    "xfreerdp",
+    "gpg",
+)
+"""The programs the option formats' lines call: a shell test defines each as a function that does
+nothing, so that a line is typed and recorded as the real command and nothing runs."""
+
 
 NEAR_MISSES: list[Callable[[random.Random], str]] = [
     lambda r: f'      "integrity": "sha512-{base64.b64encode(r.randbytes(64)).decode()}",',
@@ -111,6 +166,14 @@ NEAR_MISSES: list[Callable[[random.Random], str]] = [
     lambda r: f"AWS_ACCESS_KEY_ID=AKIA{'*' * 16}",
     lambda r: f"api_key = get_api_key({r.choice(WORDS)}_config)",
     lambda r: f"Reset your password at https://example.com/{r.choice(WORDS)}/reset",
+    lambda r: f"ssh -p {r.randrange(1, 65536)} deploy@{r.choice(WORDS)}.internal",
+    lambda r: f"docker run -p {r.randrange(1024, 65536)}:80 -v {r.choice(WORDS)}:/data nginx",
+    lambda r: f"mkdir -p {r.choice(WORDS)}/{r.choice(WORDS)} && cp -p {r.choice(WORDS)}.txt {r.choice(WORDS)}/",
+    lambda r: f"docker login -u {r.choice(WORDS)} --password-stdin < {r.choice(WORDS)}.txt",
+    lambda r: f"mysql -u root -p {r.choice(WORDS)}_{r.choice(WORDS)}",
+    lambda r: f"vault login --token-file /run/secrets/{r.choice(WORDS)}",
+    lambda r: f"redis-cli -h {r.choice(WORDS)} -p {r.randrange(1024, 65536)} ping",
+    lambda r: f"grep -P '{r.choice(WORDS)}\\d+' {r.choice(WORDS)}.log | sort -u",
     lambda r: (
         f"pip install {r.choice(WORDS)}=={r.randrange(5)}.{r.randrange(20)}.{r.randrange(9)} --hash=sha256:"
         + r.randbytes(32).hex()

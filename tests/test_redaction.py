@@ -16,6 +16,7 @@ from crowdcode_sdk.positions import apply_change, utf16_len
 from crowdcode_sdk.redaction import Identity, IdentityMasker, Redactor, detector, find_secrets, patterns
 from crowdcode_sdk.redaction.detector import maybe_secret
 from crowdcode_sdk.schema import TextChange, decode_event
+from tests.fresh_corpus import fresh_rng
 
 ALICE = IdentityMasker(Identity(home="/home/alice", user="alice", host="alice-laptop"))
 AWS = "AKIAQYLPMN5HFIQR7XYZ"
@@ -457,12 +458,18 @@ def test_a_detector_is_skipped_only_when_its_regex_cannot_match(source, regex, i
         'user = lookup_user(event["userId"])',
         "PASSED tests/test_app.py::test_reset_flow[sqlite]",
         "Compiling serde_json v1.0.108",
+        "mysql-1  | 2026-12-05T04:00:00.120Z 0 [System] [MY-010931] mysqld: ready for connections.",
+        'mongo-1  | {"t":{"$date":"2026-12-05T04:00:00.120Z"},"s":"I","msg":"Connection accepted"}',
+        "docker compose up -d --build",
+        "  adding: build/app.zip (deflated 40%)",
+        "openssl rsa -in key.pem -passin env:KEY_PASS -noout",
     ],
 )
 def test_the_gate_rejects_lines_that_cannot_hold_a_secret(line: str) -> None:
-    """Test output with paths and "passed", code without a secret-sounding assignment: no
-    detector runs on them (a word like ``pass`` or a path of 16 characters no longer lets
-    them through)."""
+    """Test output with paths and "passed", code without a secret-sounding assignment, a
+    service's log lines under ``docker compose`` (its name heads each), commands that name a
+    program with a password option and give none: no detector runs on them (a word like
+    ``pass``, a path of 16 characters or a program's name alone no longer lets them through)."""
     assert not maybe_secret(line)
 
 
@@ -611,3 +618,129 @@ def test_a_path_of_names_is_no_key_material() -> None:
     tokens = [base64.b64encode(rng.randbytes(rng.randrange(24, 64))).decode() for _ in range(5000)]
     assert not any(patterns._path_of_names(token) for token in tokens if "/" in token)
     assert find_secrets("aws_secret = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+
+
+OPTION_FORMS = [
+    "mysql -u root -p{s} -h db.internal shop",
+    "mysql -uroot -p'{s}' shop",
+    'mariadb-dump -u backup -p"{s}" shop',
+    "mysqladmin --password={s} status",
+    "sshpass -p {s} ssh deploy@10.0.0.5",
+    "sshpass -p{s} ssh -p 2222 deploy@host",
+    "sshpass -v -p '{s}' scp a host:",
+    "docker login -u ci -p {s} registry.example.com",
+    "docker login --username=ci --password={s}",
+    "podman login -u ci --password {s} quay.io",
+    "htpasswd -b .htpasswd admin {s}",
+    "htpasswd -bc /etc/nginx/.htpasswd admin {s}",
+    "htpasswd -nbB admin {s} > users",
+    "openssl enc -aes-256-cbc -pbkdf2 -in a.tar -out a.enc -pass pass:{s}",
+    "openssl pkcs12 -export -in c.pem -passout pass:{s} -out c.p12",
+    "openssl rsa -in key.pem -passin 'pass:{s}'",
+    "openssl enc -d -aes-256-cbc -k {s} -in a.enc",
+    "smbclient //files/share -U alice%{s} -c ls",
+    "rpcclient --user=CORP/alice%{s} dc1",
+    "redis-cli -h cache.internal -a {s} ping",
+    "valkey-cli --pass {s} info",
+    "mongosh -u admin -p {s} --authenticationDatabase admin",
+    "mongodump --username admin --password={s} --out dump",
+    "wget --user=bob --password={s} https://files.example.com/a.tgz",
+    "wget --http-password={s} https://files.example.com/a.tgz",
+    "kubectl --token {s} get pods",
+    "kubectl get pods --token={s}",
+    "curl --oauth2-bearer {s} https://api.example.com/me",
+    "curl -U proxy:{s} -x proxy.internal:3128 https://example.com",
+    "curl --proxy-user proxy:{s} https://example.com",
+    "stripe --api-key {s} customers list",
+    "./deploy.sh --env prod --secret {s}",
+    "az ad app credential reset --id 1 --client-secret '{s}'",
+    "keytool -genkeypair -alias app -keystore app.jks -storepass {s} -dname CN=app",
+    "keytool -importkeystore -srckeystore a.p12 -srcstorepass '{s}' -destkeystore b.jks",
+    "ldapsearch -x -H ldaps://dc1 -D cn=admin,dc=example -w {s} -b dc=example",
+    "zip -r -P {s} backup.zip src",
+    "unzip -P '{s}' backup.zip",
+    "7z a -p{s} -mhe=on backup.7z src",
+    "sqlcmd -S db.internal -U sa -P {s} -Q 'select 1'",
+    "xfreerdp /v:10.0.0.5 /u:admin /p:{s}",
+    "gpg --batch --passphrase {s} --symmetric notes.txt",
+    'echo "db.internal:5432:app:app:{s}" >> ~/.pgpass',
+    "echo 'db.internal:6000:*:app:{s}' > /home/alice/.pgpass",
+    "*:5432:*:postgres:{s}",
+    "[::1]:6432:pgbouncer:app:{s}",
+]
+
+
+def test_passwords_given_as_a_programs_option_are_found() -> None:
+    """Each documented form (patterns.py names where), with a value drawn afresh: the value is
+    found from its first character, quoted or not. (detect-secrets' keyword plugin takes the rest
+    of a line after ``--password=`` with it; only that finding runs past the value.)"""
+    seed, rng = fresh_rng()
+    alphabet = string.ascii_letters + string.digits
+    missed = []
+    for form in OPTION_FORMS:
+        secret = rng.choice(string.ascii_letters) + "".join(rng.choice(alphabet) for _ in range(rng.randrange(7, 24)))
+        line = form.format(s=secret)
+        start = line.index(secret)
+        found = find_secrets(line)
+        end = len(line) if "password=" in line else start + len(secret)
+        if len(found) != 1 or found[0].start != start or not start + len(secret) <= found[0].end <= end:
+            missed.append((line, find_secrets(line)))
+    assert not missed, f"seed {seed}: {missed}"
+
+
+def test_a_number_is_a_password_where_the_program_says_so() -> None:
+    for line in ("redis-cli -h 10.0.0.1 -p 6379 -a 123456 ping", "mysql -uroot -p123456", "sshpass -p 2024 ssh h"):
+        assert [line[f.start : f.end] for f in find_secrets(line)] in (["123456"], ["2024"]), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ssh -p 22 deploy@host",
+        "docker run -p 8080:80 nginx",
+        "mkdir -p build/dist && cp -p a.txt build/",
+        "grep -P 'a\\d+' app.log",
+        "python -m pip install -U requests",
+        "mysql -p",
+        "mysql -u root -p shop",
+        "mysql -u root -p --host db.internal",
+        'mysql -u root -p"$MYSQL_PASSWORD" shop',
+        "mysql --password shop",
+        "sshpass -f ~/.pw ssh -p 2222 host",
+        "sshpass -e ssh -p 2222 host",
+        "docker login -u ci --password-stdin < token.txt",
+        "docker login -u ci --password $REGISTRY_PASSWORD",
+        "vault login --token-file /run/secrets/vault",
+        "gh api --token-file ./token user",
+        "kubectl --token=${TOKEN} get pods",
+        "tool --token <token> --api-key generic",
+        "docker build --secret id=npmrc,src=.npmrc --secret id=aws,env=AWS_TOKEN .",
+        "podman run --secret mysecret,type=env,target=DB_PASSWORD app",
+        "podman run --secret dbpass app",
+        "tool --password 8080 --api-key /etc/keys/api.key",
+        "redis-cli -p 6379 ping",
+        "mongosh -u admin -p --authenticationDatabase admin",
+        "htpasswd -c .htpasswd admin",
+        "htpasswd -B .htpasswd admin",
+        "openssl rsa -in key.pem -passin env:KEY_PASS -passout file:/run/pw",
+        "openssl req -new -key key.pem -keyout out.pem",
+        "ps -U root -o %cpu,%mem",
+        "docker run -u 1000:1000 -it ubuntu bash",
+        "podman exec --user 0:0 app id",
+        "keytool -list -keystore app.jks -storepass:env STOREPASS",
+        "ldapsearch -x -W -D cn=admin,dc=example -b dc=example",
+        "ldapmodify -x -y /run/secrets/ldap -f change.ldif",
+        "curl -s ldaps://dc1/ -w '%{http_code}'",
+        "zip -r archive.zip src && unzip -o archive.zip",
+        "7z x backup.7z -p",
+        "gpg --batch --passphrase-file pw.txt --symmetric notes.txt",
+        "sqlcmd -S db.internal -E -Q 'select 1'",
+        "root:x:0:0:root:/root:/bin/bash",
+        "2001:db8:0:0:1:0:0:1",
+        "12:54:33.120 worker:5432:ready:yes:/var/run/pg",
+    ],
+)
+def test_options_that_are_no_password_are_left_alone(line: str) -> None:
+    """A port, a path, a flag, a shell variable, a prompt for the password, a database name, an
+    ``/etc/passwd`` line: none is masked."""
+    assert find_secrets(line) == [], [line[f.start : f.end] for f in find_secrets(line)]

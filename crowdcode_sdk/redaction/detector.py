@@ -92,7 +92,7 @@ def _needed(regexes: Iterable[re.Pattern[str]]) -> str:
 
 _DENY = ds_keyword.DENYLIST_REGEX
 _CONDITIONS = (
-    *(_needed([rule.regex]) for rule in RULES),
+    *(rule.condition or _needed([rule.regex]) for rule in RULES),
     *(_needed(plugin.denylist) for _, plugin in PLUGINS),  # type: ignore[attr-defined]
     # ASSIGNMENT: the secret word, the rest of the name, then the assignment sign.
     rf"(?i:{SECRET_WORD})[A-Za-z0-9_\-.]*[\"']?{_SPACE}*[:=]",

@@ -7,7 +7,8 @@ detect-secrets knows the classic formats (AWS access key ids, ``ghp_`` tokens, `
 legacy OpenAI keys with the ``T3BlbkFJ`` marker, the first line of a PEM block); these add the
 formats providers issue today (Anthropic, project-scoped OpenAI keys, Google API keys, GitHub
 fine-grained tokens, Hugging Face, Slack webhooks, restricted/test Stripe keys), secrets that sit
-in assignments without quotes (``export AWS_SECRET_ACCESS_KEY=…``, ``TOKEN=…``), bearer headers,
+in assignments without quotes (``export AWS_SECRET_ACCESS_KEY=…``, ``TOKEN=…``), passwords given
+as a program's option on a command line (``mysql -p…``, ``sshpass -p``, ``--token``), bearer headers,
 whole private-key blocks, and any long high-entropy token.
 
 Each pattern's group 1 (or the whole match) is the secret; only that part is masked, so that
@@ -58,11 +59,47 @@ class Rule:
     category: str
     source: str
     regex: re.Pattern[str]
+    condition: str | None = None
+    """An RE2 pattern every match contains, for the detector's one look at a text, where the
+    regex's :func:`needles` are a word that output holds often (a program's name: ``mysql-1 |``
+    prefixes every line a ``docker compose`` service logs); None: the needles."""
 
 
-def _rule(category: str, source: str, pattern: str) -> Rule:
-    return Rule(category, source, re.compile(pattern))
+def _rule(category: str, source: str, pattern: str, condition: str | None = None) -> Rule:
+    return Rule(category, source, re.compile(pattern), condition)
 
+
+def _then(*parts: str) -> str:
+    """An RE2 condition: ``parts`` in order within one command of a line (nothing between them is
+    a ``|``, ``;`` or ``&``, as :data:`_ARGUMENTS` says of the arguments before an option)."""
+    return "[^|;&]*".join(parts)
+
+
+_COMMAND = r"(?<![A-Za-z0-9_.\-])"
+"""Where a program's name starts (after a space, a path's ``/``, a quote)."""
+_ARGUMENTS = r"(?:\s+[^\s|;&]+){0,16}?"
+"""The program's other arguments before the option, within one command of the line; at most 16,
+so that a line repeating a program's name is not read from each of them to its end."""
+_BARE_VALUE = r"[^\s\"'`;|&<>()]"
+"""A character of an unquoted shell word."""
+_GIVEN = rf"(?:\"(?![$<])([^\"\n]+)\"|'(?![$<])([^'\n]+)'|(?![\-$<])({_BARE_VALUE}+))"
+"""The value of an option a program documents as its password: anything but a flag, a shell
+variable or a ``<placeholder>`` (``mysql -p`` alone prompts; ``-p"$PW"`` is the shell's)."""
+_OPTION_VALUE = (
+    rf"(?:\"(?![$<])([^\"\n]{{4,}})\"|'(?![$<])([^'\n]{{4,}})'"
+    rf"|(?![\-$<~/.*]|[0-9]+(?!{_BARE_VALUE})|[A-Za-z][a-z]{{3,14}}(?!{_BARE_VALUE})|[a-z]+=|{_BARE_VALUE}*,[a-z]+=)"
+    rf"({_BARE_VALUE}{{4,}}))"
+)
+"""The value of a long option named like a secret, in many programs: not a flag, a variable, a
+placeholder, a path, a number, one plain word (as :data:`WORD_VALUE` says of assignments) or a
+list of settings that names a secret (``docker build --secret id=npmrc,src=.npmrc``, ``podman run
+--secret name,type=env``)."""
+_PGPASS_FIELDS = (
+    r"(?<![A-Za-z0-9_.:\-])(?:[A-Za-z0-9_.\-]+|\*|\[[0-9A-Fa-f:.]+\]):{port}:(?:[^\s:\\]|\\.)+:(?:[^\s:\\]|\\.)+:"
+    r"(?![/$<])((?:[^\s:\\\"']|\\.)+)"
+)
+"""A line of a PostgreSQL password file: host, port, database and user (``*`` for any; ``:`` and
+``\\`` escaped with ``\\``), then the password (not a path, as in ``/etc/passwd``'s fields)."""
 
 GITLEAKS = "gitleaks 8 rules (config/gitleaks.toml)"
 RULES: tuple[Rule, ...] = (
@@ -145,8 +182,10 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "curl_user",
-        f"{GITLEAKS}: curl-auth-user (curl -u/--user user:password)",
-        r"(?<![A-Za-z0-9_\-])(?:-u\s*|--user(?:\s+|=))[\"']?[^\s:\"']*:(?![$%{])([^\s\"']+)",
+        f"{GITLEAKS}: curl-auth-user (curl -u/--user user:password); curl(1) -U/--proxy-user user:password"
+        " (not a uid:gid, docker run -u 1000:1000)",
+        r"(?<![A-Za-z0-9_\-])(?:-[uU]\s*|(?:--user|--proxy-user)(?:\s+|=))[\"']?(?![0-9]+:[0-9]+(?![^\s\"']))"
+        r"[^\s:\"']*:(?![$%{])([^\s\"']+)",
     ),
     _rule(
         "netrc",
@@ -158,6 +197,108 @@ RULES: tuple[Rule, ...] = (
         "libpq PGPASSWORD, MySQL MYSQL_PWD, Redis REDISCLI_AUTH, sshpass SSHPASS, restic/borg passphrases",
         r"(?<![A-Za-z0-9_])(?:PGPASSWORD|MYSQL_PWD|REDISCLI_AUTH|SSHPASS|RESTIC_PASSWORD|BORG_PASSPHRASE)"
         r"\s*=\s*(?:\"([^\"\n]+)\"|'([^'\n]+)'|([^\s\"'`;]+))",
+    ),
+    _rule(
+        "option_password",
+        "MySQL Reference Manual, Using Options on the Command Line; MariaDB --password (-p): -p<password>"
+        " with no space (mysql, mysqldump, mysqladmin, mariadb, mariadb-dump …)",
+        rf"{_COMMAND}(?:mysql[a-z]*|mariadb(?:-[a-z]+)?){_ARGUMENTS}\s+-p{_GIVEN}",
+        _then("(?:mysql|mariadb)", "-p"),
+    ),
+    _rule(
+        "option_password",
+        "sshpass(1): -p<password>, -p <password>, before the command it runs",
+        rf"{_COMMAND}sshpass(?:\s+-[A-Za-oq-z]\S*)*?\s+-p\s*{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "redis-cli (and valkey-cli) -a <password>, --pass <password>",
+        rf"{_COMMAND}(?:redis|valkey)-cli{_ARGUMENTS}\s+(?:-a|--pass)\s+{_GIVEN}",
+        _then("(?:redis|valkey)-cli", "-(?:a|-pass)"),
+    ),
+    _rule(
+        "option_password",
+        "MongoDB shell and tools (mongosh, mongo, mongodump …): -p <password>, --password <password>",
+        rf"{_COMMAND}mongo(?:sh|dump|restore|export|import|stat|top|files)?{_ARGUMENTS}"
+        rf"\s+(?:-p|--password)(?:\s+|=){_GIVEN}",
+        _then("mongo", "-p"),
+    ),
+    _rule(
+        "option_password",
+        "docker login, podman login, nerdctl login: -p, --password <password>",
+        rf"{_COMMAND}(?:docker|podman|nerdctl)\s+login{_ARGUMENTS}\s+(?:-p|--password)(?:\s+|=){_GIVEN}",
+        _then("(?:docker|podman|nerdctl)", "login", "-p"),
+    ),
+    _rule(
+        "option_password",
+        "Apache htpasswd(1): -b (batch mode), the password last: htpasswd -b[c] file user password,"
+        " htpasswd -nb user password",
+        rf"{_COMMAND}htpasswd(?=(?:\s+[^\s|;&]+){{0,4}}?\s+-[A-Za-z]*b){_ARGUMENTS}\s+{_GIVEN}(?=\s*(?:[|;&<>]|[0-9]>|$))",
+    ),
+    _rule(
+        "option_password",
+        "openssl-passphrase-options(1): -pass, -passin, -passout, -password pass:<password>",
+        rf"-pass(?:in|out|word)?\s+(?:\"pass:([^\"\n]+)\"|'pass:([^'\n]+)'|pass:({_BARE_VALUE}+))",
+        _then("-pass", "pass:"),
+    ),
+    _rule(
+        "option_password",
+        "openssl-enc(1): -k <password>, -K <key in hex>",
+        rf"{_COMMAND}openssl{_ARGUMENTS}\s+-[kK]\s+{_GIVEN}",
+        _then("openssl", "-[kK]"),
+    ),
+    _rule(
+        "option_password",
+        "Samba smbclient(1), rpcclient, smbcacls …: -U, --user=[DOMAIN\\]USERNAME[%PASSWORD]",
+        r"(?<![A-Za-z0-9_\-])(?:-U\s*|--user(?:name)?(?:\s+|=))[\"']?[^\s%\"']+%(?![$%{])([^\s\"']+)",
+        "(?:-U|--user)[^%]*%",
+    ),
+    _rule(
+        "option_password",
+        "keytool and jarsigner (JDK): -storepass, -keypass, -srcstorepass, -deststorepass, -srckeypass,"
+        " -destkeypass <password> (-storepass:env NAME and -storepass:file PATH name where it is)",
+        rf"(?<![A-Za-z0-9_\-])-(?:src|dest)?(?:storepass|keypass)\s+{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "OpenLDAP ldapsearch(1), ldapadd, ldapmodify, ldapdelete …: -w <password> (-W prompts, -y reads a file)",
+        rf"{_COMMAND}ldap(?:search|add|modify|delete|modrdn|passwd|whoami|compare|exop){_ARGUMENTS}\s+-w\s*{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "Info-ZIP zip(1) and unzip(1): -P <password>; 7-Zip: -p<password> (no space)",
+        rf"{_COMMAND}(?:(?:un)?zip{_ARGUMENTS}\s+-P\s+|7z[arz]?{_ARGUMENTS}\s+-p){_GIVEN}",
+        f"{_then('zip', '-P')}|{_then('7z', '-p')}",
+    ),
+    _rule(
+        "option_password",
+        "SQL Server sqlcmd and bcp: -P <password>",
+        rf"{_COMMAND}(?:sqlcmd|bcp){_ARGUMENTS}\s+-P\s*{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "FreeRDP (xfreerdp, wlfreerdp, sdl-freerdp): /p:<password>",
+        rf"{_COMMAND}[a-z]*freerdp[0-9]*{_ARGUMENTS}\s+[/-]p:{_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "wget(1) --password, --http-password, --ftp-password, --proxy-password; curl --oauth2-bearer;"
+        " kubectl --token; gpg --passphrase; docker login --password; --api-key, --client-secret, --auth-token,"
+        " --secret … (docker build's and podman's --secret id=…,src=… name a secret and do not hold it)",
+        r"(?<![A-Za-z0-9_\-])--(?:password|http-password|ftp-password|proxy-password|passwd|oauth2-bearer|token"
+        r"|auth-token|access-token|api-token|api-key|apikey|secret|client-secret|secret-key|passphrase)(?:\s+|=)"
+        + _OPTION_VALUE,
+    ),
+    _rule(
+        "pgpass",
+        "libpq, The Password File (~/.pgpass): hostname:port:database:username:password, on PostgreSQL's"
+        " ports (5400-5499, PgBouncer's 6432) or *",
+        _PGPASS_FIELDS.format(port=r"(?:54[0-9]{2}|6432|\*)"),
+    ),
+    _rule(
+        "pgpass",
+        "libpq, The Password File (~/.pgpass): a line written to it (echo 'host:port:db:user:password' >> ~/.pgpass)",
+        _PGPASS_FIELDS.format(port=r"(?:[0-9]{1,5}|\*)") + r"[\"']?\s*>>?\s*\S*\.pgpass",
     ),
     _rule(
         "azure",

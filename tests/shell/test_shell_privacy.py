@@ -13,13 +13,25 @@ from pathlib import Path
 
 import orjson
 import pytest
-from shell_helpers import committed, live_entry, only_session
+from shell_helpers import CROWDCODE, PROMPT, committed, live_entry, only_session
 
 from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
-from tests.fresh_corpus import fresh_rng, secrets
+from tests.conftest import wait_for
+from tests.fresh_corpus import PROGRAMS, fresh_rng, secrets
 from tests.privacy_e2e import member_texts
 from tests.privacy_support import as_user, assert_nothing_leaked, configure, serving, upload_now
+from tests.tmux_pane import Pane
+
+STUBS = tuple(f"{program}() {{ :; }}" for program in PROGRAMS)
+"""The programs the corpus' lines call, as shell functions that do nothing: each line is typed and
+recorded as the real command line, and no database, registry or network is reached."""
+
+
+def _a_command(line: str) -> bool:
+    """Whether the corpus line is typed as the command it is (not as a comment)."""
+    return line.startswith(("export ", "curl ", "PGPASSWORD=", "echo ")) or line.split(" ", 1)[0] in PROGRAMS
+
 
 LEFT = "\x1b[D"
 BACKSPACE = "\x7f"
@@ -70,9 +82,10 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
         time.sleep(0.05)
     s.run('echo "$HOME" "$USER"')
     s.run("set +H")  # no history expansion of the `!` in passwords
+    s.run("; ".join(STUBS))
     for _category, _secret, line in samples:
         if not line.lstrip().startswith("password "):  # a .netrc line is a file's, printed below
-            s.run(line if line.startswith(("export ", "curl ", "PGPASSWORD=")) else f"# {line}")
+            s.run(line if _a_command(line) else f"# {line}")
     s.run(f"cat {printed.name}")
     s.child.sendline('read -s -n 12 -p "Enter PIN: " p; echo " got ${#p}"')
     s.child.expect_exact("Enter PIN: ")
@@ -121,11 +134,12 @@ def test_secrets_fixed_in_the_middle_of_the_line_do_not_leave(
     me = as_user(tmp_path, monkeypatch)
     (me / ".bashrc").write_text(bashrc)
     seed, rng = fresh_rng()
-    samples = [(c, s, line) for c, s, line in secrets(rng) if line.startswith(("export ", "curl ", "PGPASSWORD="))]
+    samples = [(c, s, line) for c, s, line in secrets(rng) if _a_command(line)]
     assert len(samples) >= 4 and any(len(line) > 80 for _, _, line in samples)
     s = shell(cwd=me)
     s.prompt()
     s.run("set +H")
+    s.run("; ".join(STUBS))
     for number, (_category, secret, line) in enumerate(samples):
         cut = line.index(secret) + len(secret) // 2
         after = len(line) - cut
@@ -138,3 +152,47 @@ def test_secrets_fixed_in_the_middle_of_the_line_do_not_leave(
     assert s.finish() == 0
     only_session(ended=True)
     assert_nothing_leaked(_uploaded(url, store), samples, me, seed)
+
+
+def test_passwords_typed_as_options_in_tmux_do_not_leave(
+    user_home: Path, home: Path, tmp_path: Path, monkeypatch, serve
+) -> None:  # type: ignore[no-untyped-def]
+    """`crowdcode shell` in a tmux pane, each password or token given as a program's option typed
+    into it key by key with send-keys, one command line after the prompt of the one before (the
+    programs are shell functions that do nothing): the lines are recorded as the commands they
+    are, and no fragment of a value reaches the server in any of the session's streams, the
+    screens sampled while a value was half typed included."""
+    url, store = serve
+    bashrc = (Path(os.environ["HOME"]) / ".bashrc").read_text()
+    me = as_user(tmp_path, monkeypatch)
+    (me / ".bashrc").write_text(bashrc)
+    seed, rng = fresh_rng()
+    samples = [(c, s, line) for c, s, line in secrets(rng) if c in ("option_password", "pgpass") and _a_command(line)]
+    pane = Pane([CROWDCODE, "shell"], me, {}, "privacy", columns=160)
+    try:
+
+        def entered(line: str) -> None:
+            for key in line:
+                pane.type(key)
+            pane.keys("Enter")
+            wait_for(
+                lambda: (
+                    [row for row in pane.screen().splitlines() if row.strip()][-2:]
+                    == [f"{PROMPT}{line}", PROMPT.strip()]
+                ),
+                what=f"the prompt after {line!r}",
+            )
+
+        pane.wait_screen(PROMPT.strip())
+        entered("set +H")
+        for line in (*STUBS, *(line for _, _, line in samples)):
+            entered(line)
+        pane.type("exit")
+        pane.keys("Enter")
+        assert pane.exited(15, "crowdcode shell") == 0
+    finally:
+        pane.kill()
+    only_session(ended=True)
+    everything = _uploaded(url, store)
+    assert_nothing_leaked(everything, samples, me, seed)
+    assert '"command":"mysql -u root -p*' in everything and '"command":"sshpass -p *' in everything
