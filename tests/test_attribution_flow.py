@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from crowdcode_sdk.attribution import Attribution, engine, watcher
 from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
 from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.positions import text_sha256
+from crowdcode_sdk.schema import FileChange
 from crowdcode_sdk.store import Store
 
 from .attribution_support import Bench, run_writer, start_bench
@@ -242,3 +244,39 @@ def test_a_new_file_written_before_its_open_arrives_replays(
         bench.close()
     files, _ = workspace_at(Store(), only_session(ended=True))
     assert files.get("new.txt") == "typed\n"
+
+
+def test_a_file_the_editor_wrote_before_its_slow_adapter_opened_it_is_a_save(home: Path, tmp_path: Path) -> None:
+    """``:w copy.txt`` on a loaded machine, then ``:w! copy.txt``: Neovim reports the open, save
+    and close of the file it wrote only once the write is done, and its adapter is far behind the
+    watcher, past any fixed wait. The engine asks for the editor's barrier and waits for it: each
+    write is the person's save, not another program's create or change."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "notes.txt").write_text("so that a snapshot holds the workspace\n")
+    copy = ws / "copy.txt"
+    tokens: list[int] = []
+    bench = start_bench(ws)
+    bench.att.follow_editor(tokens.append)  # the editor's events, tokens included, are held back
+
+    def asked_or_decided(asked: int) -> bool:
+        """Whether a barrier was asked for since ``asked`` tokens, or copy.txt already decided."""
+        return len(tokens) > asked or any(
+            isinstance(e.payload, FileChange) and e.payload.file == "copy.txt" for e in bench.events
+        )
+
+    try:
+        for text in ("first\n", "first\nsecond\n"):
+            asked = len(tokens)
+            copy.write_text(text)  # the editor's write
+            wait_for(partial(asked_or_decided, asked), what="a barrier asked for, or a verdict")
+            # The adapter catches up: the open, save and close, then the tokens behind them.
+            bench.att.open_document(copy, text, absent=True)
+            bench.att.save_document(copy)
+            bench.att.close_document(copy)
+            for token in tokens[asked:]:
+                bench.att.editor_caught_up(token)
+            bench.settle()
+        assert bench.verdicts() == [("copy.txt", "user"), ("copy.txt", "user")]
+    finally:
+        bench.close()

@@ -1078,17 +1078,34 @@ class Attribution:
         self, entry: Pending, text: str | None, created: bool, answer: Answer | None, terminals: list
     ) -> bool:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
-        be on their way (as long as an editor says so), or, for a new file, the open of the
-        buffer the editor just wrote (once)."""
+        be on their way (as long as an editor says so), or the open of the buffer the editor just
+        wrote (see :meth:`_open_may_follow`)."""
         if answer is None:
-            if entry.deferred or text is None or not (created and self._editor_on(entry.path, terminals)):
-                return False  # nothing is about to open it
+            if not self._open_may_follow(entry, text, created, terminals):
+                return False
         elif not answer.wait:
             return False
         entry.deferred = True
         entry.not_before = self.session.now_ms() + HINT_WAIT_MS
         self._inbox.put_back(entry)
         return True
+
+    def _open_may_follow(self, entry: Pending, text: str | None, created: bool, terminals: list) -> bool:
+        """Whether a change of a file no editor holds may still be explained by an editor's open of
+        it that has not arrived. An editor that answers barriers opens the file it writes only
+        after the write (``:w other`` and ``:saveas`` report an open, a save and a close once it is
+        done), and its adapter may be any time behind the watcher on a busy machine: the change
+        waits until the barrier is back (at most ``BARRIER_WAIT_MS``), a new file and a rewritten
+        one alike. For any other editor on the workspace, a new file waits once."""
+        now = self.session.now_ms()
+        with self._lock:
+            if (
+                self._barrier is not None
+                and now - entry.first < BARRIER_WAIT_MS
+                and not self._barrier.passed(_written_at(entry), now)
+            ):
+                return True
+        return not entry.deferred and text is not None and created and self._editor_on(entry.path, terminals)
 
     @staticmethod
     def _late(document: _Document, text: str, written_at: int) -> bool:
