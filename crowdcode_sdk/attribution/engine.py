@@ -1483,14 +1483,20 @@ class Attribution:
 
 
 def _written_at(entry: Pending) -> int:
-    """When the file was last written (epoch ms): its modification time, or when the watcher saw
-    it if that is earlier (the watcher's stamp lags the write on a loaded machine). The kernel
+    """When the file was last written (epoch ms): its modification time, or when the watcher last
+    saw it if that is earlier (the watcher's stamp lags the write on a loaded machine). The kernel
     stamps a write from its tick clock, up to a tick behind the moment of the write: an edit
-    received just before the write must not look later than it (``MTIME_GRAIN_MS``)."""
+    received just before the write must not look later than it (``MTIME_GRAIN_MS``).
+
+    The last write, whose text is the one read: an entry gathers every event until it is decided
+    (a late event of a write already decided, then the editor's next write), and an editor's
+    barrier asked for after the first of them says nothing of the edits and save hint of the next.
+    A modification time later than the watcher's last stamp is a write it has not reported yet."""
     try:
-        return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000 + MTIME_GRAIN_MS)
+        modified = os.stat(entry.path).st_mtime_ns // 1_000_000
     except OSError:
-        return entry.first
+        return entry.last
+    return modified + MTIME_GRAIN_MS if modified > entry.last else min(entry.last, modified + MTIME_GRAIN_MS)
 
 
 def _stamp_holding(path: Path, text: str) -> Stamp | None:
