@@ -1108,6 +1108,20 @@ class Attribution:
         return not entry.deferred and text is not None and created and self._editor_on(entry.path, terminals)
 
     @staticmethod
+    def _break_guessed(document: _Document, text: str) -> bool:
+        """Whether a hinted write is explained only by the buffer with its final line break added
+        or dropped (see :meth:`_explain_write`). The hint may be an earlier save's and the write
+        the next one (``:w``, then ``:set nofixeol noeol`` and ``:w`` on a busy machine), whose
+        edit of that line break is still on its way: an editor that answers barriers and reports
+        what it loads and writes itself (the Neovim plugin, whose edits carry the break it writes)
+        is waited for first, or the break is recorded twice, guessed, then reported. An LSP client
+        reports neither: for it the guess is how its saves are explained at all."""
+        if document.chain.find(text, include_base=True) is not None:
+            return False
+        whole = document.chain.text_at(len(document.chain.edits))
+        return whole is not None and final_break_variant(whole)[0] == text
+
+    @staticmethod
     def _late(document: _Document, text: str, written_at: int) -> bool:
         """Whether the buffer does not explain the write, or explains it only with edits that
         reached the engine after the write began: the save hint that makes it the person's save
@@ -1370,6 +1384,15 @@ class Attribution:
                     caught_up = True
                 elif not question.settled:
                     return Answer(wait=True)
+            elif (
+                question.may_wait
+                and self._barrier is not None
+                and self._reports_reloads
+                and text is not None
+                and self._break_guessed(document, text)
+                and not self._barrier.passed(question.written_at, now)
+            ):
+                return Answer(wait=True)
             # An editor that reports its reloads itself never sends one as edits; any other may.
             reloads_as_edits = caught_up and not self._reports_reloads
             if (
