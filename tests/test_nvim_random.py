@@ -6,13 +6,13 @@ must give every file's exact bytes on disk: not the buffer's text, the bytes Neo
 the training text: its serialized `cat -n` and `sed` commands, run with bash and GNU sed from the
 session's initial workspace, print what the conversation says and leave the files Neovim saved.
 
-CI runs seeds 1-10 with 150 commands each. To sweep other seeds, or longer sessions, set
+CI runs seeds 1-10 with 150 commands each, of the wide mix. To sweep other seeds, or longer sessions, set
 ``CROWDCODE_NVIM_SEEDS`` to seeds and ranges (``CROWDCODE_NVIM_SEEDS=11-200`` or ``3,7,40-45``)
 and ``CROWDCODE_NVIM_COMMANDS`` to the commands per session (``CROWDCODE_NVIM_COMMANDS=300``); a
-failure's message names its seed, so that one run of that seed replays it. ``CROWDCODE_NVIM_MIX=wide``
-adds the commands of ``wide_keys`` to the mix (``cw`` and ``.``, ``>G``, ``:g``, ``:sort``, ``:r``,
-``:w copyN.txt``, ``:saveas``, ``:bd`` …; the same seed then types other commands), as the sessions
-of a seed typed them before CI kept the narrower mix."""
+failure's message names its seed, so that one run of that seed replays it. The wide mix adds the
+commands of ``wide_keys`` (``cw`` and ``.``, ``>G``, ``:g``, ``:sort``, ``:r``, ``:w copyN.txt``,
+``:saveas``, ``:bd`` …); ``CROWDCODE_NVIM_MIX=narrow`` leaves them out (the same seed then types
+other commands)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def seeds(spec: str) -> list[int]:
 SEEDS = seeds(os.environ.get("CROWDCODE_NVIM_SEEDS", "1-10"))
 COMMANDS = int(os.environ.get("CROWDCODE_NVIM_COMMANDS", "150"))
 MIXES = ("narrow", "wide")
-MIX = os.environ.get("CROWDCODE_NVIM_MIX", "narrow")
+MIX = os.environ.get("CROWDCODE_NVIM_MIX", "wide")
 if MIX not in MIXES:
     raise pytest.UsageError(f"CROWDCODE_NVIM_MIX must be one of {', '.join(MIXES)}, not {MIX!r}")
 
