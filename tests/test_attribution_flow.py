@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from crowdcode_sdk.attribution import Attribution, engine, watcher
 from crowdcode_sdk.attribution.documents import ASK_TIMEOUT_S
 from crowdcode_sdk.attribution.replay import workspace_at
 from crowdcode_sdk.positions import text_sha256
+from crowdcode_sdk.schema import FileChange, FileSave
 from crowdcode_sdk.store import Store
 
 from .attribution_support import Bench, run_writer, start_bench
@@ -242,3 +244,83 @@ def test_a_new_file_written_before_its_open_arrives_replays(
         bench.close()
     files, _ = workspace_at(Store(), only_session(ended=True))
     assert files.get("new.txt") == "typed\n"
+
+
+def test_a_file_the_editor_wrote_before_its_slow_adapter_opened_it_is_a_save(home: Path, tmp_path: Path) -> None:
+    """``:w copy.txt`` on a loaded machine, then ``:w! copy.txt``: Neovim reports the open, save
+    and close of the file it wrote only once the write is done, and its adapter is far behind the
+    watcher, past any fixed wait. The engine asks for the editor's barrier and waits for it: each
+    write is the person's save, not another program's create or change."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "notes.txt").write_text("so that a snapshot holds the workspace\n")
+    copy = ws / "copy.txt"
+    tokens: list[int] = []
+    bench = start_bench(ws)
+    bench.att.follow_editor(tokens.append)  # the editor's events, tokens included, are held back
+
+    def asked_or_decided(asked: int) -> bool:
+        """Whether a barrier was asked for since ``asked`` tokens, or copy.txt already decided."""
+        return len(tokens) > asked or any(
+            isinstance(e.payload, FileChange) and e.payload.file == "copy.txt" for e in bench.events
+        )
+
+    try:
+        for text in ("first\n", "first\nsecond\n"):
+            asked = len(tokens)
+            copy.write_text(text)  # the editor's write
+            wait_for(partial(asked_or_decided, asked), what="a barrier asked for, or a verdict")
+            # The adapter catches up: the open, save and close, then the tokens behind them.
+            bench.att.open_document(copy, text, absent=True)
+            bench.att.save_document(copy)
+            bench.att.close_document(copy)
+            for token in tokens[asked:]:
+                bench.att.editor_caught_up(token)
+            bench.settle()
+        assert bench.verdicts() == [("copy.txt", "user"), ("copy.txt", "user")]
+    finally:
+        bench.close()
+
+
+def test_a_write_after_a_save_waits_for_its_own_edits(home: Path, tmp_path: Path) -> None:
+    """``:w``, then ``:set nofixeol noeol`` and ``:w`` at once, on a loaded machine: the first
+    write waits for the editor's edits and save hint; by the time they and the barrier are back,
+    the file holds the second write, whose edit (the final line break dropped) and hint are still
+    on their way. The first save's hint does not explain it: the engine waits for a barrier asked
+    for after the second write, and records the editor's own edit, not a guessed one before it."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "notes.txt"
+    path.write_text("one\n")
+    tokens: list[int] = []
+    bench = start_bench(ws)
+    bench.att.follow_editor(tokens.append)  # the editor's events, tokens included, are held back
+
+    def asked_or_decided(asked: int) -> bool:
+        """Whether a barrier was asked for since ``asked`` tokens, or a save recorded."""
+        return len(tokens) > asked or any(isinstance(e.payload, FileSave) for e in bench.events)
+
+    try:
+        bench.editor.open(path)
+        path.write_text("one\ntwo\n")  # the first write
+        wait_for(partial(asked_or_decided, 0), what="a barrier asked for, or a verdict")
+        path.write_text("one\ntwo")  # the second
+        # The first write's edit and hint arrive, and the tokens asked for so far.
+        bench.editor.replace(path, 4, 4, "two\n")  # a line added (``o``), one change
+        bench.att.save_document(path)
+        asked = len(tokens)
+        for token in tokens:
+            bench.att.editor_caught_up(token)
+        wait_for(partial(asked_or_decided, asked), what="a barrier asked for, or a verdict")
+        # Then the second's: its edit and hint, and the tokens behind them.
+        bench.editor.backspace(path)
+        bench.att.save_document(path)
+        for token in tokens[asked:]:
+            bench.att.editor_caught_up(token)
+        bench.settle()
+        assert [a.get("reason") for a in bench.actions("edit")] == [None, None]
+        assert bench.verdicts() == [("notes.txt", "user")]
+    finally:
+        bench.close()
+    files, _ = workspace_at(Store(), only_session(ended=True))
+    assert files.get("notes.txt") == "one\ntwo"

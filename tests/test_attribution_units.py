@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,8 +11,10 @@ from hypothesis import strategies as st
 from crowdcode_sdk.agents import match_agent
 from crowdcode_sdk.attribution.barrier import Barrier
 from crowdcode_sdk.attribution.diffs import apply_diff, minimal_change, unified_diff
+from crowdcode_sdk.attribution.engine import MTIME_GRAIN_MS, _written_at
 from crowdcode_sdk.attribution.evidence import classify_command
 from crowdcode_sdk.attribution.pending import EditChain
+from crowdcode_sdk.attribution.watcher import Pending
 from crowdcode_sdk.positions import Document, apply_change, touches_span
 from crowdcode_sdk.schema import FileOpen, Source, TextChange
 
@@ -174,3 +178,15 @@ def test_crowdcode_s_own_files_inside_the_workspace_are_never_recorded(tmp_path,
         session.close()
     changes = [e.payload.file for e in Store().events(Store().find(session.id)) if e.kind == "file_change"]
     assert changes == ["note.txt"]
+
+
+def test_a_change_is_as_late_as_its_last_write(tmp_path: Path) -> None:
+    """The moment an editor's barrier must pass for a change: its last write's, which the text read
+    holds. A change's events may begin with a late event of a write already decided; the watcher
+    may report a write long after it, or not yet have reported the last one."""
+    path = tmp_path / "notes.txt"
+    path.write_text("written\n")
+    written = path.stat().st_mtime_ns // 1_000_000
+    assert _written_at(Pending(path, first=written - 5000, last=written + 3)) == written + 3
+    assert _written_at(Pending(path, first=written + 4000, last=written + 5000)) == written + MTIME_GRAIN_MS
+    assert _written_at(Pending(path, first=written - 5000, last=written - 4000)) == written + MTIME_GRAIN_MS

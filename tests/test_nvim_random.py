@@ -6,10 +6,13 @@ must give every file's exact bytes on disk: not the buffer's text, the bytes Neo
 the training text: its serialized `cat -n` and `sed` commands, run with bash and GNU sed from the
 session's initial workspace, print what the conversation says and leave the files Neovim saved.
 
-CI runs seeds 1-10 with 150 commands each. To sweep other seeds, or longer sessions, set
+CI runs seeds 1-10 with 150 commands each, of the wide mix. To sweep other seeds, or longer sessions, set
 ``CROWDCODE_NVIM_SEEDS`` to seeds and ranges (``CROWDCODE_NVIM_SEEDS=11-200`` or ``3,7,40-45``)
 and ``CROWDCODE_NVIM_COMMANDS`` to the commands per session (``CROWDCODE_NVIM_COMMANDS=300``); a
-failure's message names its seed, so that one run of that seed replays it."""
+failure's message names its seed, so that one run of that seed replays it. The wide mix adds the
+commands of ``wide_keys`` (``cw`` and ``.``, ``>G``, ``:g``, ``:sort``, ``:r``, ``:w copyN.txt``,
+``:saveas``, ``:bd`` …); ``CROWDCODE_NVIM_MIX=narrow`` leaves them out (the same seed then types
+other commands)."""
 
 from __future__ import annotations
 
@@ -46,6 +49,10 @@ def seeds(spec: str) -> list[int]:
 
 SEEDS = seeds(os.environ.get("CROWDCODE_NVIM_SEEDS", "1-10"))
 COMMANDS = int(os.environ.get("CROWDCODE_NVIM_COMMANDS", "150"))
+MIXES = ("narrow", "wide")
+MIX = os.environ.get("CROWDCODE_NVIM_MIX", "wide")
+if MIX not in MIXES:
+    raise pytest.UsageError(f"CROWDCODE_NVIM_MIX must be one of {', '.join(MIXES)}, not {MIX!r}")
 
 FILES: dict[str, bytes] = {
     "dos.txt": b"alpha one\r\nbeta two\r\ngamma a\r\n",
@@ -101,9 +108,33 @@ def random_keys(rng: random.Random, names: list[str], created: list[str]) -> str
         f":e {rng.choice(names + created)}<CR>",
         f":e {rng.choice(names + created)}<CR>",
     ]
+    if MIX == "wide":
+        choices += wide_keys(rng, text, names, created)
     if rng.random() < 0.05:
         return "ggdG"
     return rng.choice(choices)
+
+
+def wide_keys(rng: random.Random, text: str, names: list[str], created: list[str]) -> list[str]:
+    """The commands ``CROWDCODE_NVIM_MIX=wide`` adds: changes repeated with ``.``, shifts, case
+    changes, Ex commands over many lines, undo across a save, writes to other files, ``:bd``."""
+    return [
+        f"cw{text}<Esc>",
+        f"cw{text}<Esc>w.",
+        ">G",
+        "Vj>",
+        "guu",
+        "gUiw",
+        "~",
+        ":g/x/d<CR>",
+        ":sort<CR>",
+        f":r {rng.choice([name for name in names + created if name != 'big.txt'])}<CR>",
+        f"i{text}<Esc>:w<CR>u",
+        ":set nofixeol noeol<CR>:w<CR>",
+        f":w copy{rng.randrange(3)}.txt<CR>",
+        f":saveas copy{rng.randrange(3)}.txt<CR>",
+        ":bd<CR>",
+    ]
 
 
 def _touch(nvim, ws: Path, rng: random.Random, names: list[str]) -> str:

@@ -1092,17 +1092,48 @@ class Attribution:
         self, entry: Pending, text: str | None, created: bool, answer: Answer | None, terminals: list
     ) -> bool:
         """Give an unexplained change one more moment: the adapter's edits or save hint may still
-        be on their way (as long as an editor says so), or, for a new file, the open of the
-        buffer the editor just wrote (once)."""
+        be on their way (as long as an editor says so), or the open of the buffer the editor just
+        wrote (see :meth:`_open_may_follow`)."""
         if answer is None:
-            if entry.deferred or text is None or not (created and self._editor_on(entry.path, terminals)):
-                return False  # nothing is about to open it
+            if not self._open_may_follow(entry, text, created, terminals):
+                return False
         elif not answer.wait:
             return False
         entry.deferred = True
         entry.not_before = self.session.now_ms() + HINT_WAIT_MS
         self._inbox.put_back(entry)
         return True
+
+    def _open_may_follow(self, entry: Pending, text: str | None, created: bool, terminals: list) -> bool:
+        """Whether a change of a file no editor holds may still be explained by an editor's open of
+        it that has not arrived. An editor that answers barriers opens the file it writes only
+        after the write (``:w other`` and ``:saveas`` report an open, a save and a close once it is
+        done), and its adapter may be any time behind the watcher on a busy machine: the change
+        waits until the barrier is back (at most ``BARRIER_WAIT_MS``), a new file and a rewritten
+        one alike. For any other editor on the workspace, a new file waits once."""
+        now = self.session.now_ms()
+        with self._lock:
+            if (
+                self._barrier is not None
+                and now - entry.first < BARRIER_WAIT_MS
+                and not self._barrier.passed(_written_at(entry), now)
+            ):
+                return True
+        return not entry.deferred and text is not None and created and self._editor_on(entry.path, terminals)
+
+    @staticmethod
+    def _break_guessed(document: _Document, text: str) -> bool:
+        """Whether a hinted write is explained only by the buffer with its final line break added
+        or dropped (see :meth:`_explain_write`). The hint may be an earlier save's and the write
+        the next one (``:w``, then ``:set nofixeol noeol`` and ``:w`` on a busy machine), whose
+        edit of that line break is still on its way: an editor that answers barriers and reports
+        what it loads and writes itself (the Neovim plugin, whose edits carry the break it writes)
+        is waited for first, or the break is recorded twice, guessed, then reported. An LSP client
+        reports neither: for it the guess is how its saves are explained at all."""
+        if document.chain.find(text, include_base=True) is not None:
+            return False
+        whole = document.chain.text_at(len(document.chain.edits))
+        return whole is not None and final_break_variant(whole)[0] == text
 
     @staticmethod
     def _late(document: _Document, text: str, written_at: int) -> bool:
@@ -1367,6 +1398,15 @@ class Attribution:
                     caught_up = True
                 elif not question.settled:
                     return Answer(wait=True)
+            elif (
+                question.may_wait
+                and self._barrier is not None
+                and self._reports_reloads
+                and text is not None
+                and self._break_guessed(document, text)
+                and not self._barrier.passed(question.written_at, now)
+            ):
+                return Answer(wait=True)
             # An editor that reports its reloads itself never sends one as edits; any other may.
             reloads_as_edits = caught_up and not self._reports_reloads
             if (
@@ -1480,14 +1520,20 @@ class Attribution:
 
 
 def _written_at(entry: Pending) -> int:
-    """When the file was last written (epoch ms): its modification time, or when the watcher saw
-    it if that is earlier (the watcher's stamp lags the write on a loaded machine). The kernel
+    """When the file was last written (epoch ms): its modification time, or when the watcher last
+    saw it if that is earlier (the watcher's stamp lags the write on a loaded machine). The kernel
     stamps a write from its tick clock, up to a tick behind the moment of the write: an edit
-    received just before the write must not look later than it (``MTIME_GRAIN_MS``)."""
+    received just before the write must not look later than it (``MTIME_GRAIN_MS``).
+
+    The last write, whose text is the one read: an entry gathers every event until it is decided
+    (a late event of a write already decided, then the editor's next write), and an editor's
+    barrier asked for after the first of them says nothing of the edits and save hint of the next.
+    A modification time later than the watcher's last stamp is a write it has not reported yet."""
     try:
-        return min(entry.first, os.stat(entry.path).st_mtime_ns // 1_000_000 + MTIME_GRAIN_MS)
+        modified = os.stat(entry.path).st_mtime_ns // 1_000_000
     except OSError:
-        return entry.first
+        return entry.last
+    return modified + MTIME_GRAIN_MS if modified > entry.last else min(entry.last, modified + MTIME_GRAIN_MS)
 
 
 def _stamp_holding(path: Path, text: str) -> Stamp | None:
