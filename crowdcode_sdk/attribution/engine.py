@@ -684,10 +684,7 @@ class Attribution:
                 git.on_git_event(path, now, gone)
                 self._inbox.wake()
                 return
-        for real, given in self._aliases:
-            if path.is_relative_to(real):
-                path = given / path.relative_to(real)
-                break
+        path = self._as_given(path)
         root = self._root_of(path)
         if root is None:
             return
@@ -712,12 +709,16 @@ class Attribution:
         an ignored directory, unless git's own, whose events are git activity."""
         if any(git.owns(directory) for git in self._gits):
             return False
-        for real, given in self._aliases:
-            if directory.is_relative_to(real):
-                directory = given / directory.relative_to(real)
-                break
+        directory = self._as_given(directory)
         root = self._root_of(directory)
         return root is not None and root.rules.ignored(directory, is_dir=True) is not None
+
+    def _as_given(self, path: Path) -> Path:
+        """A path the watcher reports (under a root's real directory) under the root as given."""
+        for real, given in self._aliases:
+            if path.is_relative_to(real):
+                return given / path.relative_to(real)
+        return path
 
     def _queue_directory(self, root: _Root, directory: Path, now: int, operation: Operation | None) -> None:
         """A directory appeared, vanished or moved: queue its files as known and as found now."""

@@ -118,8 +118,7 @@ def capture_root(start: Path) -> Path | None:
 def workspace_root(start: Path) -> Path:
     """The workspace a terminal session started in ``start`` watches: its git working tree's
     root, else ``start`` itself."""
-    repo = find_repo(start.absolute())
-    return repo.worktree if repo is not None else start.absolute()
+    return capture_root(start) or start.absolute()
 
 
 @dataclass

@@ -355,11 +355,8 @@ class Watcher:
         top = self._recursive_above(directory)
         if top is None or top == directory:
             return
-        parts = directory.relative_to(top).parts
-        ignored = next(
-            (top.joinpath(*parts[:n]) for n in range(1, len(parts) + 1) if self._leave_out(top.joinpath(*parts[:n]))),
-            None,
-        )
+        below_top = [d for d in (directory, *directory.parents) if d != top and d.is_relative_to(top)]
+        ignored = next((d for d in reversed(below_top) if self._leave_out(d)), None)  # the highest
         if ignored is None or (ignored == directory and not subdirectories(directory)):
             return  # a plain directory, or an empty ignored one: the recursive watch takes it
         self._skipped.add(ignored)
