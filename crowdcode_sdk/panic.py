@@ -44,16 +44,11 @@ class Press:
 
 def press(locations: Locations, now: MachineTime) -> Press:
     """Register a press and return how far it reaches, escalating within the window."""
-    path = private_dir(locations.runtime_dir) / "panic.json"
+    path = private_dir(locations.runtime_dir) / PRESSES
     fd = open_private(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        raw = os.pread(fd, 4096, 0)
-        try:
-            state = orjson.loads(raw) if raw else {}
-            last, count = MachineTime.from_wire(state["lastPress"]), int(state["presses"])
-        except (ValueError, KeyError, TypeError):
-            last, count = None, 0
+        last, count = _read(fd)
         escalates = (
             last is not None
             and last.boot == now.boot
@@ -66,3 +61,30 @@ def press(locations: Locations, now: MachineTime) -> Press:
         return Press(now, presses)
     finally:
         os.close(fd)
+
+
+def last_press(locations: Locations) -> Press | None:
+    """The latest press registered, if any: a recorder that sets its session up late (after a flood
+    at its start) finds here a press its session was not there to receive."""
+    try:
+        fd = os.open(locations.runtime_dir / PRESSES, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        last, count = _read(fd)
+    finally:
+        os.close(fd)
+    return Press(last, count) if last is not None and count > 0 else None
+
+
+PRESSES = "panic.json"
+
+
+def _read(fd: int) -> tuple[MachineTime | None, int]:
+    raw = os.pread(fd, 4096, 0)
+    try:
+        state = orjson.loads(raw) if raw else {}
+        return MachineTime.from_wire(state["lastPress"]), int(state["presses"])
+    except (ValueError, KeyError, TypeError):
+        return None, 0

@@ -140,6 +140,7 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     )
     frames_r, frames_w = channel.pipe()
     report_r, report_w = os.pipe()
+    hurry_r, hurry_w = os.pipe()
     # Everything made so far lives as long as the session: out of the collector's sight, a
     # full collection during a flood does not walk every imported module (and the recorder's
     # collections do not copy the pages it shares with this process).
@@ -148,8 +149,8 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     if recorder_pid == 0:  # the recorder: no terminal, no signals from it
         try:
             os.setsid()
-            os.close(frames_w)
-            os.close(report_r)
+            for fd in (frames_w, report_r, hurry_w):
+                os.close(fd)
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
@@ -158,18 +159,19 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
             # start-up several times what pass-through needs. Frames wait in the pipe meanwhile.
             from . import recorder
 
-            recorder.run(spec, frames_r, report_w)
+            recorder.run(spec, frames_r, report_w, hurry_r)
         finally:
             os._exit(0)
-    os.close(frames_r)
-    os.close(report_w)
+    for fd in (frames_r, report_w, hurry_r):
+        os.close(fd)
     writer = channel.ChannelWriter(frames_w)
     hidden = _input_hidden if config["shell.record_input"] else _hidden_always
     # Only an interactive shell draws where the cursor was; a command's output stays byte for byte
     # what the command wrote.
     status = pty_loop.run(
-        child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated, ready=report_r
+        child, writer, stdin=stdin, stdout=stdout, hidden=hidden, ask_position=integrated, ready=report_r, hurry=hurry_w
     )
+    os.close(hurry_w)
     writer.close()
     report = _read_report(report_r, recorder_pid)  # what the recorder has said so far
     message = problem_line(report, writer.dropped_total)

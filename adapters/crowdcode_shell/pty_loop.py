@@ -176,6 +176,7 @@ def run(
     hidden: Callable[[int], bool] = input_hidden,
     ask_position: bool = False,
     ready: int | None = None,
+    hurry: int | None = None,
 ) -> int:
     """Pump bytes until the child exits; returns its exit status (128+N for signal N). With
     ``ask_position``, the user's terminal is asked where its cursor is (:mod:`.start_position`).
@@ -189,14 +190,15 @@ def run(
     went to. Whenever more output waits than the channel's buffer holds, before or after the
     recorder is ready, the output waits too rather than be lost, unless the recorder has taken
     nothing for :data:`~.channel.STALL_S`. The answer to the cursor-position question is taken
-    from the input meanwhile."""
+    from the input meanwhile. The first key held is told to the recorder on ``hurry``: a recorder
+    that defers its set-up while the program floods the terminal sets up at once."""
     signals = _Signals()
     try:
         with raw_mode(stdin):
             asking = ask_position and os.isatty(stdin) and os.isatty(stdout)
             if asking:  # in raw mode, so that the answer is not echoed
                 _write_all(stdout, start_position.QUERY)
-            status = _loop(child, recorder, stdin, stdout, signals, hidden, asking, ready)
+            status = _loop(child, recorder, stdin, stdout, signals, hidden, asking, ready, hurry)
     finally:
         signals.close()
     return status
@@ -211,6 +213,7 @@ def _loop(
     hidden: Callable[[int], bool],
     asking: bool,
     ready: int | None,
+    hurry: int | None,
 ) -> int:
     master = child.master
     hold_until = time.monotonic() + HOLD_INPUT_S if ready is not None else 0.0
@@ -271,6 +274,9 @@ def _loop(
                     recorder.send(channel.START, start_position.encode(position))
                     data = data or None  # only the answer: nothing typed (not the end of input)
             if data and hold_until:
+                if not held and hurry is not None:
+                    with contextlib.suppress(OSError):  # a recorder gone does not set up
+                        os.write(hurry, b"k")
                 held += data
             elif data:
                 forward(data)

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crowdcode_sdk import terminal_spools
-from crowdcode_sdk.locations import open_private
+from crowdcode_sdk.locations import FILE_MODE, open_private
 
 from . import channel
 from .channel import Frame
@@ -46,16 +46,24 @@ MAX_DEFER_BYTES = 256 << 20
 """A flood is handled after it ends, or once it has lasted :data:`MAX_DEFER_S` or this much of it
 waits in the spool: the lag, the spool's size on disk and the wait for the recorder at the end
 of the session stay bounded (handling 256 MiB takes about a second)."""
+QUIET_START_S = 0.25
+"""How long the recorder's start waits for the first output before it counts the terminal as calm
+and sets up (keys typed meanwhile make it set up at once)."""
 SLICE = channel.READ_CHUNK
 """How much of the spool is handled between two looks at the pipe."""
+FLOOD_PAUSE_S = 0.002
+"""While a flood is deferred, the pipe is left to fill this long between two moves into the spool
+(a seventh of the pipe at 70 MB/s): fewer, larger moves cost the page cache half as much per byte
+as one per burst, and the recorder wakes a tenth as often (docs/benchmarks.md)."""
 
 
 class Spool:
     """An append-only file of channel frames, and how far they have been handled."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, fd: int, path: Path | None) -> None:
+        """The spool in the open file ``fd``, named ``path`` (or without a name yet: :meth:`unnamed`)."""
         self.path = path
-        self._fd = open_private(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        self._fd = fd
         self._end = 0  # bytes written
         self._done = 0  # bytes handled: always a frame boundary
         self._stuck_at = -1  # the end when only part of a frame was left to handle
@@ -65,6 +73,35 @@ class Spool:
         """A panic (on the session's control thread) rewrites frames in place: never while the
         file is being started again, or closed."""
         self._closed = False
+
+    @classmethod
+    def create(cls, path: Path) -> Spool:
+        return cls(open_private(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC), path)
+
+    @classmethod
+    def unnamed(cls, directory: Path) -> Spool:
+        """A spool in a file of ``directory``'s file system that has no name until :meth:`name`
+        gives it one: the recorder takes frames from its first moment, before its session (and the
+        session's directory) exists, and the frames of a recorder that dies before then go with it
+        instead of being left where nothing could use them."""
+        try:
+            fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, FILE_MODE)
+            os.fchmod(fd, FILE_MODE)
+        except OSError:  # a file system without O_TMPFILE: a file removed at once cannot be named
+            path = directory / f".spool-{os.getpid()}-{os.urandom(4).hex()}"
+            fd = open_private(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            path.unlink()
+        return cls(fd, None)
+
+    def name(self, path: Path) -> None:
+        """Give the spool its name in the session's directory, where :mod:`.abandoned` finds it if
+        the recorder dies. Raises ``OSError`` (a spool that cannot be named stays without one)."""
+        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:  # linkat(2) following /proc's link to the file (os.link uses link(2) without a dir_fd)
+            os.link(f"/proc/self/fd/{self._fd}", path.name, dst_dir_fd=directory, follow_symlinks=True)
+        finally:
+            os.close(directory)
+        self.path = path
 
     @property
     def backlog(self) -> int:
@@ -139,28 +176,42 @@ class Spool:
             self._closed = True
         with contextlib.suppress(OSError):
             os.close(self._fd)
-        with contextlib.suppress(OSError):
-            self.path.unlink()
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
 
 
 class Flood:
     """Whether output is arriving as a flood, since when, and when it last was."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, *, at_start: bool = False) -> None:
+        """``at_start``: the recorder's own start is deferred like a flood's handling. The output
+        counts as a flood until the first window of it has been measured; silence before the first
+        output counts as calm only after :data:`QUIET_START_S` (a program takes a moment to write
+        anything, and a flood often follows at once: ``cat`` of a large file)."""
         self._window_start = now
         self._window_bytes = 0
-        self._since: float | None = None
+        self._since: float | None = now if at_start else None
         self._last = now
         """The end of the last window that flooded (the start counts as one: nothing is known
         yet of the output that follows)."""
+        self._heard = not at_start
+        self._quiet_until = now + QUIET_START_S
 
     def arrived(self, n: int, now: float) -> None:
+        if not self._heard:  # the first window starts with the first output
+            self._heard = True
+            self._window_start = now
         self._window_bytes += n
-        if now - self._window_start >= WINDOW_S:
-            flooding = self._window_bytes * WINDOW_S >= FLOOD_BYTES * (now - self._window_start)
-            self._since = (self._since or now) if flooding else None
-            if flooding:
-                self._last = now
+        elapsed = now - self._window_start
+        # A window that holds more than a flood's bytes already is one: no need to wait for its end
+        flooding = self._window_bytes * WINDOW_S >= FLOOD_BYTES * max(elapsed, WINDOW_S)
+        if flooding:
+            self._since = self._since or now
+            self._last = now
+        if elapsed >= WINDOW_S:
+            if not flooding:
+                self._since = None
             self._window_start, self._window_bytes = now, 0
 
     def calm_for(self, now: float) -> float:
@@ -169,8 +220,9 @@ class Flood:
 
     def calm(self, now: float) -> None:
         """Nothing arrived for a whole window."""
-        self._since = None
         self._window_start, self._window_bytes = now, 0
+        if self._heard or now >= self._quiet_until:
+            self._since = None
 
     def defers(self, now: float) -> bool:
         return self._since is not None and now - self._since < MAX_DEFER_S
@@ -182,37 +234,63 @@ def pump(
     handle: Callable[[Frame], None],
     on_problem: Callable[[str], None],
     flood: Flood | None = None,
+    *,
+    prepare: Callable[[], None] = lambda: None,
+    hurry: int | None = None,
 ) -> None:
     """Every frame from the channel ``fd`` to ``handle``, in order, until the writer closes it;
     through ``spool`` (closed at the end), or directly when there is none or it fails. ``flood``
-    follows the output's rate while it goes through the spool."""
+    follows the output's rate while it goes through the spool.
+
+    ``prepare`` is called before the first frame is handled, and as soon as the output is not
+    (or no longer) a deferred flood, even if no frame waits: the recorder sets itself up there, so
+    that a flood at the start is not slowed by that either. Anything readable on ``hurry`` (the
+    wrapper holds the user's keys until the recorder is set up) has it set up at once, the flood's
+    handling still deferred."""
     prefix = b""
     if spool is not None:
         try:
-            _through(fd, spool, handle, flood or Flood(time.monotonic()))
+            _through(fd, spool, handle, flood or Flood(time.monotonic()), prepare, hurry)
             return
         except OSError as exc:  # if the spool cannot even be read, the recorder fails as a whole
             on_problem(f"the terminal's spool failed ({exc}); recording goes on without it")
+            prepare()
             spool.drain(handle)
             prefix = spool.tail()
         finally:
             spool.close()
+    prepare()
     for frame in channel.read_frames(fd, prefix):
         handle(frame)
 
 
-def _through(fd: int, spool: Spool, handle: Callable[[Frame], None], flood: Flood) -> None:
+def _through(
+    fd: int,
+    spool: Spool,
+    handle: Callable[[Frame], None],
+    flood: Flood,
+    prepare: Callable[[], None],
+    hurry: int | None,
+) -> None:
     while True:
         timeout: float | None = None
-        if spool.pending:
-            if flood.defers(time.monotonic()) and spool.backlog < MAX_DEFER_BYTES:
-                timeout = WINDOW_S
-            else:
+        deferring = flood.defers(time.monotonic()) and spool.backlog < MAX_DEFER_BYTES
+        if deferring:
+            timeout = WINDOW_S
+        else:
+            prepare()
+            if spool.pending:
                 for frame in spool.frames():
                     handle(frame)
                 timeout = 0 if spool.pending else None
-        if not select.select([fd], [], [], timeout)[0]:
-            if timeout:  # a whole window without output
+        readable = select.select([fd] if hurry is None else [fd, hurry], [], [], timeout)[0]
+        if hurry in readable:
+            with contextlib.suppress(OSError):
+                os.read(hurry, 64)
+            hurry = None  # once is enough: the keys wait for nothing else
+            prepare()
+        if fd not in readable:
+            if timeout and not readable:  # a whole window without output
                 flood.calm(time.monotonic())
             continue
         n = spool.take(fd)
@@ -221,4 +299,7 @@ def _through(fd: int, spool: Spool, handle: Callable[[Frame], None], flood: Floo
         flood.arrived(n, time.monotonic())
         if n < FLOOD_BYTES:  # let more gather: typing wakes the recorder at most 100 times a second
             time.sleep(WINDOW_S)
+        elif deferring:
+            time.sleep(FLOOD_PAUSE_S)
+    prepare()
     spool.drain(handle)

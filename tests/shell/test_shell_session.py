@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import select
 import signal
@@ -470,6 +471,62 @@ def test_a_recorder_stopped_for_a_while_loses_nothing_of_a_flood(shell, tmp_path
     info = only_session(ended=True)
     assert not actions(info, "recording_gap")
     assert b"".join(data for _, data in read_output(cast_file(info))) == b"ready\r\n" + expected
+
+
+LONG_WAITS = """from crowdcode_shell import pty_loop, spool
+
+pty_loop.HOLD_INPUT_S = 120.0
+spool.MAX_DEFER_S = 120.0
+spool.MAX_DEFER_BYTES = 4 << 30
+spool.FLOOD_BYTES = 1
+spool.WINDOW_S = 1.0
+"""
+"""A test reading the terminal on a loaded machine gets a few MB/s out of a flood: every output is
+made one (a pause of a second of the loaded machine is no calm), and deferring and holding keys
+last two minutes (or 4 GiB), in the processes the test starts."""
+
+
+def test_ctrl_c_in_a_flood_at_the_start_reaches_the_program_and_all_of_it_is_recorded(
+    shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``crowdcode shell -- yes``: the recorder takes the flood into its spool before it sets itself
+    up, which would wait for the flood to end (here: for two minutes at most, and keys would wait as
+    long). A Ctrl-C typed a second in makes it set up at once, and stops ``yes``; the cast holds
+    every byte the terminal showed."""
+    from crowdcode_shell.asciicast import read_output
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(LONG_WAITS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    s = shell("--", "yes")
+    shown = hashlib.sha256()
+    size = 0
+
+    def read_for(seconds: float) -> bool:
+        nonlocal size
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            try:
+                data = s.child.read_nonblocking(1 << 20, timeout=1)
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                return True
+            shown.update(data)
+            size += len(data)
+        return False
+
+    assert not read_for(1.0)
+    s.child.send("\x03")
+    assert read_for(20.0), "the Ctrl-C did not stop the flood within 20 s"
+    assert s.finish() == 130
+    assert size > 1 << 20
+    info = only_session(ended=True)
+    recorded = hashlib.sha256()
+    for _, data in read_output(cast_file(info)):
+        recorded.update(data)
+    assert recorded.hexdigest() == shown.hexdigest()
 
 
 def test_output_passes_while_the_recorder_starts_and_keys_wait_for_it(shell) -> None:

@@ -7,12 +7,16 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import select
 import threading
 import time
 from pathlib import Path
 
 import orjson
-from crowdcode_shell import abandoned, channel, recorder, spool
+import pytest
+from crowdcode_shell import abandoned, channel, recording, spool
+
+from crowdcode_sdk.terminal_spools import FRAME_HEADER
 
 
 def _frames(count: int, size: int) -> list[tuple[bytes, bytes]]:
@@ -52,7 +56,7 @@ def test_every_frame_is_handled_once_in_order_and_the_spool_is_removed(tmp_path:
     handled: list[tuple[bytes, bytes]] = []
     problems: list[str] = []
     path = tmp_path / "t.spool"
-    spool.pump(r, spool.Spool(path), lambda f: handled.append((f.kind, bytes(f.data))), problems.append)
+    spool.pump(r, spool.Spool.create(path), lambda f: handled.append((f.kind, bytes(f.data))), problems.append)
     writer.join()
     os.close(r)
     assert _by_kind(handled) == _by_kind(sent)
@@ -78,6 +82,14 @@ def test_a_flood_is_deferred_until_it_calms_and_then_handled() -> None:
         assert not typing.defers(t)
 
 
+def test_a_flood_counts_as_one_as_soon_as_a_window_holds_more_than_a_floods_bytes() -> None:
+    flood = spool.Flood(0.0)
+    flood.arrived(spool.FLOOD_BYTES - 1, spool.WINDOW_S / 10)
+    assert not flood.defers(spool.WINDOW_S / 10)
+    flood.arrived(1, spool.WINDOW_S / 5)  # a fifth of the window in: a flood already
+    assert flood.defers(spool.WINDOW_S / 5)
+
+
 def test_a_long_flood_is_deferred_at_most_max_defer() -> None:
     t = 0.0
     flood = spool.Flood(t)
@@ -90,6 +102,168 @@ def test_a_long_flood_is_deferred_at_most_max_defer() -> None:
     assert all(deferred[: windows - 1]) and not any(deferred[windows + 1 :])
 
 
+def test_at_the_start_silence_and_the_first_output_decide_when_the_recorder_sets_up() -> None:
+    """The recorder's own start is deferred like a flood: until the first window of output has been
+    measured, and before any output until ``QUIET_START_S`` has passed without any."""
+    t = 50.0
+    quiet = spool.Flood(t, at_start=True)
+    assert quiet.defers(t)
+    quiet.calm(t + spool.WINDOW_S)  # a program starting up writes nothing for a window: no calm yet
+    assert quiet.defers(t + spool.WINDOW_S)
+    quiet.calm(t + spool.QUIET_START_S)  # still nothing: the terminal is calm
+    assert not quiet.defers(t + spool.QUIET_START_S)
+
+    prompt = spool.Flood(t, at_start=True)
+    prompt.arrived(40, t + 0.03)  # a prompt, then a window of nothing
+    prompt.calm(t + 0.03 + spool.WINDOW_S)
+    assert not prompt.defers(t + 0.03 + spool.WINDOW_S)
+
+    flood = spool.Flood(t, at_start=True)
+    at = t + 0.2  # after a pause that counts for nothing: the first window starts with the output
+    flood.arrived(60 << 10, at)
+    for _ in range(10):
+        at += spool.WINDOW_S
+        flood.arrived(1 << 20, at)
+        assert flood.defers(at)
+
+
+def _pump_preparing(
+    r: int,
+    the_spool: spool.Spool,
+    handled: list[channel.Frame | None],
+    prepared: threading.Event,
+    hurry: int | None = None,
+) -> threading.Thread:
+    """``pump`` at the recorder's start, on a thread: ``prepared`` is set when it sets up, and the
+    frames handled (``None`` for one handled before the set-up) go to ``handled``."""
+
+    def handle(frame: channel.Frame) -> None:
+        handled.append(frame if prepared.is_set() else None)
+
+    def prepare() -> None:
+        prepared.set()
+
+    thread = threading.Thread(
+        target=spool.pump,
+        args=(r, the_spool, handle, print, spool.Flood(time.monotonic(), at_start=True)),
+        kwargs={"prepare": prepare, "hurry": hurry},
+    )
+    thread.start()
+    return thread
+
+
+def test_a_flood_at_the_start_is_taken_before_the_recorder_sets_up(tmp_path: Path) -> None:
+    """900 KB of output in the pipe, then the end: all of it is in the spool before the recorder
+    sets up, and then handled, in order. The spool has no name meanwhile, so a recorder that dies
+    before its session exists leaves nothing behind."""
+    sent = _frames(12, 60 << 10)
+    r, w = channel.pipe()
+    _send(w, sent)  # the pipe holds it all (in 16 of its 256 pages each)
+    the_spool = spool.Spool.unnamed(tmp_path)
+    handled: list[channel.Frame] = []
+    prepared = threading.Event()
+    backlog_at_set_up: list[int] = []
+
+    def prepare() -> None:
+        backlog_at_set_up.append(the_spool.backlog)
+        prepared.set()
+
+    spool.pump(
+        r,
+        the_spool,
+        handled.append,
+        print,
+        spool.Flood(time.monotonic(), at_start=True),
+        prepare=prepare,
+    )
+    os.close(r)
+    assert os.listdir(tmp_path) == []
+    size = sum(FRAME_HEADER.size + len(data) for _, data in sent)
+    assert backlog_at_set_up == [size]  # everything was taken first, once
+    assert _by_kind([(f.kind, bytes(f.data)) for f in handled]) == _by_kind(sent)
+
+
+def test_an_unnamed_spool_gets_its_name_with_what_it_holds_and_loses_it_when_closed(tmp_path: Path) -> None:
+    the_spool = spool.Spool.unnamed(tmp_path)
+    r, w = channel.pipe()
+    _send(w, [(channel.OUTPUT, b"before the session")])
+    assert the_spool.take(r) > 0
+    assert os.listdir(tmp_path) == []
+    terminals = tmp_path / "s" / "terminals"
+    terminals.mkdir(parents=True)
+    the_spool.name(terminals / "term-1.spool")
+    assert (terminals / "term-1.spool").stat().st_mode & 0o777 == 0o600
+    assert b"before the session" in (terminals / "term-1.spool").read_bytes()
+    assert [bytes(f.data) for f in the_spool.frames()] == [b"before the session"]
+    the_spool.close()
+    os.close(r)
+    assert os.listdir(terminals) == []
+
+
+def test_calm_output_at_the_start_sets_the_recorder_up_at_once(tmp_path: Path) -> None:
+    r, w = channel.pipe()
+    writer = channel.ChannelWriter(w)
+    handled: list[channel.Frame | None] = []
+    prepared = threading.Event()
+    pump = _pump_preparing(r, spool.Spool.create(tmp_path / "s"), handled, prepared)
+    writer.send(channel.OUTPUT, b"$ ")  # a prompt, and the channel stays open
+    assert prepared.wait(timeout=30)
+    writer.close()
+    pump.join()
+    os.close(r)
+    assert [f and bytes(f.data) for f in handled] == [b"$ "]
+
+
+def test_a_silent_program_has_the_recorder_set_up_after_quiet_start(tmp_path: Path) -> None:
+    r, w = channel.pipe()
+    handled: list[channel.Frame | None] = []
+    prepared = threading.Event()
+    started = time.monotonic()
+    pump = _pump_preparing(r, spool.Spool.create(tmp_path / "s"), handled, prepared)
+    assert prepared.wait(timeout=30)
+    assert time.monotonic() - started >= spool.QUIET_START_S
+    os.close(w)
+    pump.join()
+    os.close(r)
+    assert handled == []
+
+
+def test_keys_waiting_end_the_deferral_of_the_set_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood that goes on (for a minute, were it deferred that long): the wrapper tells the
+    recorder that the user's keys wait, and the recorder sets up while the flood still runs."""
+    monkeypatch.setattr(spool, "MAX_DEFER_S", 60.0)
+    r, w = channel.pipe()
+    hurry_r, hurry_w = os.pipe()
+    handled: list[channel.Frame | None] = []
+    prepared = threading.Event()
+    stop = threading.Event()
+
+    def flood() -> None:
+        writer = channel.ChannelWriter(w)
+        while not stop.is_set():
+            writer.send(channel.OUTPUT, b"y\n" * 32768)
+            select.select([], [w], [], 1)
+            writer.flush()
+        writer.close()
+
+    flooding = threading.Thread(target=flood)
+    flooding.start()
+    pump = _pump_preparing(r, spool.Spool.create(tmp_path / "s"), handled, prepared, hurry=hurry_r)
+    try:
+        time.sleep(0.5)
+        os.write(hurry_w, b"k")
+        assert prepared.wait(timeout=30)
+    finally:
+        stop.set()
+        flooding.join()
+        pump.join()
+    for fd in (r, hurry_r, hurry_w):
+        os.close(fd)
+    assert handled and None not in handled  # every frame handled after the set-up
+    assert {f.kind for f in handled if f} == {channel.OUTPUT}
+    assert set(b"".join(f.data for f in handled if f)) == set(b"y\n")
+
+
 def test_calm_output_is_handled_at_once(tmp_path: Path) -> None:
     """A key's echo is handled while the pipe stays open: nothing waits for a flood to end."""
     r, w = channel.pipe()
@@ -100,7 +274,7 @@ def test_calm_output_is_handled_at_once(tmp_path: Path) -> None:
         if frame.data == b"x":
             handled.set()
 
-    pump = threading.Thread(target=spool.pump, args=(r, spool.Spool(tmp_path / "s"), handle, print))
+    pump = threading.Thread(target=spool.pump, args=(r, spool.Spool.create(tmp_path / "s"), handle, print))
     pump.start()
     writer.send(channel.OUTPUT, b"x")
     assert handled.wait(timeout=10)
@@ -123,7 +297,10 @@ def test_a_spool_that_cannot_be_written_loses_nothing(tmp_path: Path) -> None:
             handled: list[tuple[bytes, bytes]] = []
             problems: list[str] = []
             spool.pump(
-                r, spool.Spool(tmp_path / "s"), lambda f: handled.append((f.kind, bytes(f.data))), problems.append
+                r,
+                spool.Spool.create(tmp_path / "s"),
+                lambda f: handled.append((f.kind, bytes(f.data))),
+                problems.append,
             )
             digest = hashlib.sha256(orjson.dumps([[k.decode(), d.hex()] for k, d in _by_kind(handled)])).hexdigest()
             os.write(result_w, orjson.dumps({"digest": digest, "problems": problems}))
@@ -146,7 +323,7 @@ def test_a_flood_waits_in_the_spool_at_most_max_defer_bytes(tmp_path: Path, monk
     sent = [(channel.OUTPUT, bytes([65 + i % 26]) * 65536) for i in range(640)]  # 40 MiB
     r, w = channel.pipe()
     writer = threading.Thread(target=_send, args=(w, sent))
-    the_spool = spool.Spool(tmp_path / "s")
+    the_spool = spool.Spool.create(tmp_path / "s")
     waiting: list[int] = []
     handled: list[bytes] = []
 
@@ -235,18 +412,18 @@ def test_spools_of_dead_recorders_are_recovered_once_the_terminal_is_calm(home: 
     monkeypatch.setattr(abandoned, "left", lambda locations: [home / "left.spool"])
     monkeypatch.setattr(abandoned, "recover_all", lambda locations, on_problem: recovered.append(time.monotonic()))
     flood = spool.Flood(time.monotonic())
-    thread = recorder._recover_abandoned(lambda message: None, flood, threading.Event())
-    flooding_until = time.monotonic() + 2 * recorder.RECOVERY_CALM_S
+    thread = recording._recover_abandoned(lambda message: None, flood, threading.Event())
+    flooding_until = time.monotonic() + 2 * recording.RECOVERY_CALM_S
     while time.monotonic() < flooding_until:
         time.sleep(spool.WINDOW_S)
         flood.arrived(1 << 20, time.monotonic())
         assert not recovered, "recovered while the terminal flooded"
     calm_from = time.monotonic()
-    thread.join(10 * recorder.RECOVERY_CALM_S)
-    assert recovered and recovered[0] - calm_from >= recorder.RECOVERY_CALM_S - 2 * spool.WINDOW_S
+    thread.join(10 * recording.RECOVERY_CALM_S)
+    assert recovered and recovered[0] - calm_from >= recording.RECOVERY_CALM_S - 2 * spool.WINDOW_S
 
     ended = threading.Event()
-    thread = recorder._recover_abandoned(lambda message: None, spool.Flood(time.monotonic()), ended)
+    thread = recording._recover_abandoned(lambda message: None, spool.Flood(time.monotonic()), ended)
     ended.set()  # the session ended before the terminal was calm for long: recovered now
     thread.join(10)
     assert len(recovered) == 2

@@ -621,7 +621,7 @@ def test_the_recorder_starts_without_the_redaction_package_or_the_attribution_en
     (watchdog, the ignore rules) outside a git working tree, where there is nothing to watch."""
     probe = (
         "import sys\n"
-        "from crowdcode_shell import recorder\n"
+        "from crowdcode_shell import recording\n"
         "from crowdcode_shell.secret_prompt import SecretPrompt\n"
         "prompt = SecretPrompt()\n"
         "prompt.output(b'\\x1b[1m[sudo] password for ana: ')\n"
