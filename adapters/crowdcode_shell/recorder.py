@@ -2,8 +2,9 @@
 
 It runs in its own process (asciinema 2.x does the same with its writer), so that neither the
 emulator nor the journal ever competes with the pass-through loop for Python's GIL. It takes
-frames from the channel — through a spool file, so that a flood is handled after it ends
-(:mod:`.spool`) — and
+frames from the channel from its first moment, into a spool file, so that a flood is handled after
+it ends (:mod:`.spool`); and it sets its session up (:mod:`.recording`, most of its start-up) only
+once there is something to handle, so that a flood at the start is not slowed by that either. It
 
 * writes the lossless raw stream (:class:`~.asciicast.CastWriter`) and finds shell-integration
   marks on its reader thread;

@@ -51,10 +51,10 @@ QUIET_START_S = 0.25
 and sets up (keys typed meanwhile make it set up at once)."""
 SLICE = channel.READ_CHUNK
 """How much of the spool is handled between two looks at the pipe."""
-FLOOD_PAUSE_S = 0.002
+FLOOD_PAUSE_S = 0.005
 """While a flood is deferred, the pipe is left to fill this long between two moves into the spool
-(a seventh of the pipe at 70 MB/s): fewer, larger moves cost the page cache half as much per byte
-as one per burst, and the recorder wakes a tenth as often (docs/benchmarks.md)."""
+(a third of the pipe at 70 MB/s): fewer, larger moves cost the page cache about half as much per
+byte as one per burst, and wake the recorder a tenth as often (docs/benchmarks.md)."""
 
 
 class Spool:

@@ -30,6 +30,8 @@ FLOOD = (
     "sleep 1; yes AAAA | head -c 6000000; echo MARK-$((40+2))-spooled; yes AAAA | head -c 20000000; "
     "echo; echo AFTER-$((1+1)); sleep 0.5"
 )
+EARLY_FLOOD = "echo MARK-$((40+2))-spooled; yes AAAA | head -c 6000000; sleep 2; echo AFTER-$((1+1)); sleep 0.5"
+"""A flood from the first moment: the recorder sets its session up only in the calm after it."""
 EVERY_OUTPUT_A_FLOOD = """from crowdcode_shell import spool
 
 spool.FLOOD_BYTES = 1
@@ -152,3 +154,21 @@ def test_a_panic_overwrites_the_spool_a_dead_recorder_left_before_it_is_recovere
         assert time.monotonic() < deadline, "the next start did not recover the spool"
         time.sleep(0.05)
     assert MARK not in cast_file(Store().find(info.id)).read_bytes()
+
+
+def test_a_panic_before_the_recorder_has_its_session_reaches_the_frames_it_took(shell) -> None:
+    """The recorder takes a flood at the start into its spool and sets its session up after it: a
+    panic pressed meanwhile reaches no live session, and the recorder, once set up, skips the
+    frames of the press's reach."""
+    s = shell("--", "sh", "-c", EARLY_FLOOD)
+    terminal = Terminal(s.child.child_fd)
+    terminal.wait_for(MARK)
+    assert not Store().sessions(), "the recorder had its session before the press"
+    press = subprocess.run([CROWDCODE, "panic"], capture_output=True, text=True, timeout=60)
+    assert press.returncode == 0, press.stderr
+    terminal.wait_for(b"AFTER-2")
+    terminal.wait_closed()
+    assert s.finish() == 0
+    info = only_session(ended=True)
+    assert MARK not in cast_file(info).read_bytes() and MARK not in _journal(info.directory)
+    assert b"AFTER-2" in cast_file(info).read_bytes()
