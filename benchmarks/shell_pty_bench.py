@@ -10,6 +10,10 @@ interleaved (A B C A B C ...), prints its tables, and then each crowdcode's rati
 the median over reps of (crowdcode's wall time / the peer's in the same rep), so that the shared
 machine's slow and fast spells cancel, next to the ratio of the medians.
 
+`--script-file` adds `script(1)` writing its typescript to a file (`script_file`) rather than to
+`/dev/null`, as the goal's peer does: what keeping the recording costs `script(1)`, next to what
+it costs the recorder, which keeps every byte too.
+
 `--against` adds a second checkout (its root, with `adapters/` beside `crowdcode_sdk/`) as
 `cc_other`, for before/after figures from the same run. Both checkouts' modules are compiled to
 bytecode first, as an installation's are: a checkout run with PYTHONDONTWRITEBYTECODE compiles
@@ -67,6 +71,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--size-mb", type=float, default=100)
     parser.add_argument("--against", type=Path, help="another checkout to compare with (cc_other)")
+    parser.add_argument("--script-file", action="store_true", help="add script(1) keeping its typescript")
     parser.add_argument(
         "--data-dir", type=Path, help="where pty_bench keeps its generated file (default: a temporary one)"
     )
@@ -107,6 +112,8 @@ def main() -> int:
         "-w",
         "script=script -q -c {cmd} /dev/null",
     ]
+    if args.script_file:
+        command += ["-w", f"script_file=script -q -c {{cmd}} {work / 'typescript'}"]
     asciinema = VENV_BIN / "asciinema"
     if asciinema.exists():
         command += ["-w", f"asciinema={asciinema} rec --quiet --overwrite -c {{cmd}} {work / 'x.cast'}"]
@@ -117,7 +124,8 @@ def main() -> int:
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     out = json.loads(results.read_text())["results"]
     shutil.rmtree(work, ignore_errors=True)
-    for test, peer in PEERS.items():
+    comparisons = [*PEERS.items(), *((test, "script_file") for test in ("throughput", "flood") if args.script_file)]
+    for test, peer in comparisons:
         if test not in out or peer not in out[test]:
             continue
         summary = out[test]

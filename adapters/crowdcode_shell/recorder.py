@@ -37,9 +37,10 @@ def run(spec: RecorderSpec, frames_fd: int, report_fd: int, hurry_fd: int | None
     """The recorder process's main; returns when the channel closes.
 
     ``report_fd`` gets ``{"ready": true}`` once the session is set up and the foreground program
-    is sampled (anything written to ``hurry_fd`` asks for that at once), one JSON line per problem as it happens, ``{"problem": text}``, and a closing line
-    with what was lost: the wrapper reads what is there when the user's program ends, and does
-    not wait for the rest (:func:`.app._read_report`)."""
+    is sampled (anything written to ``hurry_fd`` asks for that at once), one JSON line per problem
+    as it happens, ``{"problem": text}``, and a closing line with what was lost: the wrapper reads
+    what is there when the user's program ends, and does not wait for the rest
+    (:func:`.app._read_report`)."""
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGWINCH):
         signal.signal(sig, signal.SIG_IGN)  # the session ends when the wrapper closes the channel
 
@@ -65,8 +66,9 @@ def run(spec: RecorderSpec, frames_fd: int, report_fd: int, hurry_fd: int | None
 
 
 def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any, hurry: int | None) -> dict[str, Any]:
-    """Take frames into the spool from the first moment; set the session up (:class:`.recording.Recording`)
-    once there is something to handle, which a flood at the start defers to its end."""
+    """Take frames into the spool from the first moment; set the session up
+    (:class:`.recording.Recording`) once there is something to handle, which a flood at the start
+    defers to its end."""
     flood = spool.Flood(time.monotonic(), at_start=True)
     pumped = threading.Event()
     the_spool = _open_spool()

@@ -57,6 +57,10 @@ FLOOD_PAUSE_S = 0.005
 byte as one per burst, and wake the recorder a tenth as often (docs/benchmarks.md)."""
 
 
+class SpoolFailed(OSError):
+    """The spool could not be written or read (a full disk): the recording goes on without it."""
+
+
 class Spool:
     """An append-only file of channel frames, and how far they have been handled."""
 
@@ -115,27 +119,36 @@ class Spool:
 
     def take(self, fd: int) -> int:
         """Move what the pipe holds (up to a slice) to the end of the spool; 0 at end of file.
-        Raises ``OSError`` when the spool cannot be written."""
+        Raises :class:`SpoolFailed` when the spool cannot be written."""
+        try:
+            n = self._move(fd)
+        except OSError as exc:
+            raise SpoolFailed(exc.errno, exc.strerror) from exc
+        self._end += n
+        return n
+
+    def _move(self, fd: int) -> int:
         if self._splice:
             try:
-                n = os.splice(fd, self._fd, SLICE, offset_dst=self._end)
+                return os.splice(fd, self._fd, SLICE, offset_dst=self._end)
             except OSError as exc:
                 if exc.errno not in (errno.EINVAL, errno.ENOSYS):  # a file system without splice
                     raise
                 self._splice = False
-                return self.take(fd)
-        else:
-            n = os.readv(fd, (self._buffer,))
-            written = 0
-            while written < n:
-                written += os.pwrite(self._fd, memoryview(self._buffer)[written:n], self._end + written)
-        self._end += n
+        n = os.readv(fd, (self._buffer,))
+        written = 0
+        while written < n:
+            written += os.pwrite(self._fd, memoryview(self._buffer)[written:n], self._end + written)
         return n
 
     def frames(self) -> list[Frame]:
-        """The next whole frames (at most about a slice of them), now counted as handled."""
+        """The next whole frames (at most about a slice of them), now counted as handled. Raises
+        :class:`SpoolFailed` when the spool cannot be read."""
         with self._lock:
-            return self._frames()
+            try:
+                return self._frames()
+            except OSError as exc:
+                raise SpoolFailed(exc.errno, exc.strerror) from exc
 
     def _frames(self) -> list[Frame]:
         length = min(self._end - self._done, len(self._buffer))
@@ -252,7 +265,7 @@ def pump(
         try:
             _through(fd, spool, handle, flood or Flood(time.monotonic()), prepare, hurry)
             return
-        except OSError as exc:  # if the spool cannot even be read, the recorder fails as a whole
+        except SpoolFailed as exc:  # if the spool cannot even be read, the recorder fails as a whole
             on_problem(f"the terminal's spool failed ({exc}); recording goes on without it")
             prepare()
             spool.drain(handle)

@@ -200,6 +200,23 @@ def test_an_unnamed_spool_gets_its_name_with_what_it_holds_and_loses_it_when_clo
     assert os.listdir(terminals) == []
 
 
+def test_a_set_up_that_fails_is_not_taken_for_a_failing_spool(tmp_path: Path) -> None:
+    """The session cannot be made (its directory is not writable): that error ends the recorder,
+    as it says; the spool, which works, is not blamed and is gone."""
+    r, w = channel.pipe()
+    _send(w, [(channel.OUTPUT, b"$ ")])
+    problems: list[str] = []
+
+    def prepare() -> None:
+        raise PermissionError(13, "Permission denied")
+
+    with pytest.raises(PermissionError):
+        spool.pump(r, spool.Spool.unnamed(tmp_path), print, problems.append, prepare=prepare)
+    os.close(r)
+    assert problems == []
+    assert os.listdir(tmp_path) == []
+
+
 def test_calm_output_at_the_start_sets_the_recorder_up_at_once(tmp_path: Path) -> None:
     r, w = channel.pipe()
     writer = channel.ChannelWriter(w)
