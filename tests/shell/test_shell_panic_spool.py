@@ -24,6 +24,7 @@ import pytest
 from shell_helpers import CROWDCODE, cast_file, live_entry, only_session
 
 from crowdcode_sdk import Store
+from crowdcode_sdk.store import SessionInfo
 
 MARK = b"MARK-42-spooled"
 FLOOD = (
@@ -116,12 +117,7 @@ def test_a_panic_mid_flood_overwrites_what_waits_in_the_live_recorders_spool(she
     after_press = _spooled(info.directory)
     assert waiting, "the marker was handled before the press: nothing waited in the spool"
     assert MARK not in after_press
-    terminal.wait_for(b"AFTER-2")
-    terminal.wait_closed()
-    assert s.finish() == 0
-    info = only_session(ended=True)
-    assert MARK not in cast_file(info).read_bytes() and MARK not in _journal(info.directory)
-    assert b"AFTER-2" in cast_file(info).read_bytes()
+    info = _ended_without_the_mark(s, terminal)
     assert not list((info.directory / "terminals").glob("*.spool"))
 
 
@@ -166,9 +162,16 @@ def test_a_panic_before_the_recorder_has_its_session_reaches_the_frames_it_took(
     assert not Store().sessions(), "the recorder had its session before the press"
     press = subprocess.run([CROWDCODE, "panic"], capture_output=True, text=True, timeout=60)
     assert press.returncode == 0, press.stderr
+    _ended_without_the_mark(s, terminal)
+
+
+def _ended_without_the_mark(s, terminal: Terminal) -> SessionInfo:
+    """The session, once the program has ended: neither its cast nor its journal holds the marker,
+    and what came after the press is recorded."""
     terminal.wait_for(b"AFTER-2")
     terminal.wait_closed()
     assert s.finish() == 0
     info = only_session(ended=True)
     assert MARK not in cast_file(info).read_bytes() and MARK not in _journal(info.directory)
     assert b"AFTER-2" in cast_file(info).read_bytes()
+    return info
