@@ -100,13 +100,11 @@ class Recording:
         sampler.start()
         on_ready()  # the wrapper passes the user's keys on
         self._recovery = _recover_abandoned(on_problem, flood, pumped)
-        self._session, self._cast, self._commands, self._agents, self._sampler = (
-            session,
-            cast,
-            commands,
-            agents,
-            sampler,
-        )
+        self._session = session
+        self._cast = cast
+        self._commands = commands
+        self._agents = agents
+        self._sampler = sampler
         self._on_problem = on_problem
         self._failure: str | None = None
 
