@@ -112,13 +112,13 @@ _OPTION_VALUE = (
 placeholder, a path, a number, a help text's metavariable or a list of settings that names a
 secret (``docker build --secret id=npmrc,src=.npmrc``, ``podman run --secret name,type=env``)."""
 _WORD_NAMES_NO_SECRET = (
-    r"(?:[^\s|;&]*/)?(?:(?:mysql[a-z]*|mariadb(?:-[a-z]+)?)(?![^\s|;&])(?=[^|;&]*\s--password\s)"
-    r"|(?:docker|podman|nerdctl|buildah)(?![^\s|;&])(?=[^|;&]*\s--secret\s))"
+    rf"(?:[^\s|;&]*/)?(?:(?:mysql[a-z]*|mariadb(?:-[a-z]+)?)(?![^\s|;&])(?={_ARGUMENTS}\s+--password\s)"
+    rf"|(?:docker|podman|nerdctl|buildah)(?![^\s|;&])(?={_ARGUMENTS}\s+--secret\s))"
 )
 """A command's word naming a program after which, in the same command, a plain word is no secret: a
 MySQL or MariaDB client's ``--password`` takes a value only after ``=`` (with a space, the next word
 is the database); docker's and podman's ``--secret`` names a secret they keep (``run --secret
-dbpass``)."""
+dbpass``). The option is looked for among the next 16 words, as a command's words are read."""
 
 _PGPASS_FIELDS = (
     r"(?<![A-Za-z0-9_.:\-])(?:[A-Za-z0-9_.\-]+|\*|\[[0-9A-Fa-f:.]+\]):{port}:(?:[^\s:\\]|\\.)+:(?:[^\s:\\]|\\.)+:"
