@@ -119,7 +119,8 @@ _WORD_NAMES_NO_SECRET = (
 MySQL or MariaDB client's ``--password`` takes a value only after ``=`` (with a space, the next word
 is the database); docker's and podman's ``--secret`` names a secret they keep (``run --secret
 dbpass``). The option is looked for among the next 16 words, as a command's words are read."""
-
+_WORD_GIVEN = rf"{_SECRET_OPTION}\s+(?!{_PLACEHOLDER})({_PLAIN_WORD})(?!{_BARE_VALUE})"
+"""A long option named like a secret, then one plain word (group 1) that is no placeholder."""
 _PGPASS_FIELDS = (
     r"(?<![A-Za-z0-9_.:\-])(?:[A-Za-z0-9_.\-]+|\*|\[[0-9A-Fa-f:.]+\]):{port}:(?:[^\s:\\]|\\.)+:(?:[^\s:\\]|\\.)+:"
     r"(?![/$<])((?:[^\s:\\\"']|\\.)+)"
@@ -339,10 +340,8 @@ RULES: tuple[Rule, ...] = (
         " --secret <name>; or a line's first option, not a --help text's, where a description follows the value"
         " after two spaces)",
         r"(?:^|[|;&(`])\s*(?:"
-        rf"(?!-|{_WORD_NAMES_NO_SECRET})[^\s|;&]+\s+(?:(?!{_WORD_NAMES_NO_SECRET})[^\s|;&]+\s+){{0,15}}?{_SECRET_OPTION}\s+"
-        rf"(?!{_PLACEHOLDER})({_PLAIN_WORD})(?!{_BARE_VALUE})"
-        rf"|(?:-[A-Za-z0-9],?\s+)?{_SECRET_OPTION}\s+"
-        rf"(?!{_PLACEHOLDER})({_PLAIN_WORD})(?!{_BARE_VALUE}|[\t ]*(?:\t| {{2}})[\t ]*[A-Za-z]))",
+        rf"(?!-|{_WORD_NAMES_NO_SECRET})[^\s|;&]+\s+(?:(?!{_WORD_NAMES_NO_SECRET})[^\s|;&]+\s+){{0,15}}?{_WORD_GIVEN}"
+        rf"|(?:-[A-Za-z0-9],?\s+)?{_WORD_GIVEN}(?![\t ]*(?:\t| {{2}})[\t ]*[A-Za-z]))",
     ),
     _rule(
         "pgpass",
