@@ -6,7 +6,8 @@ secret and every near-miss is drawn again, and the seed is printed by the tests 
 
 Secrets: every format of tests/secret_corpus.py plus curl ``-u``/``--user``, ``.netrc``
 passwords, ``PGPASSWORD`` with a lowercase passphrase, passwords and tokens given as a program's
-option (``mysql -p…``, ``sshpass -p``, ``docker login -p``, ``openssl -pass pass:``, ``--token`` …),
+option (``mysql -p…``, ``sshpass -p``, ``docker login -p``, ``openssl -pass pass:``, ``lftp -u user,pass``,
+``az login -p``, ``smbclient //server/share <password>``, ``--token`` with a plain word …),
 ``.pgpass`` lines, Azure ``SharedAccessKey=``, Kubernetes ``api-key: <base64>``. Near-misses: strings that look like secrets and are not — npm/yarn
 integrity hashes, base64 test vectors of sentences, git object ids, OCI digests, UUIDs, long
 identifiers, placeholders, secret-sounding prose.
@@ -96,6 +97,15 @@ NEW_FORMATS: dict[str, list[Generator]] = {
         lambda r: (s := _r(r, ALNUM, 12), f"sqlcmd -S db.internal -U sa -P {s} -Q 'select 1'"),
         lambda r: (s := _r(r, ALNUM, 12), f"xfreerdp /v:10.0.0.5 /u:admin /p:{s}"),
         lambda r: (s := _r(r, ALNUM, 16), f"gpg --batch --passphrase {s} --symmetric notes.txt"),
+        lambda r: (s := _r(r, ALNUM, 12), f"lftp -u deploy,{s} ftp.example.com"),
+        lambda r: (s := _r(r, ALNUM, 16), f"az login --service-principal -u ci-app -p {s} --tenant t1"),
+        lambda r: (s := _r(r, ALNUM, 12), f"smbclient //files/share {s} -U alice -c ls"),
+        lambda r: (s := _r(r, ALNUM, 12), f"sshpass -P assword -p {s} ssh deploy@10.0.0.5"),
+        lambda r: (s := _r(r, LOWER, r.randrange(6, 13)), f"kubectl --token {s} get pods"),
+        lambda r: (
+            s := _r(r, LOWER, r.randrange(6, 13)),
+            f"wget --user=bob --password {s} https://files.example.com/a.tgz",
+        ),
     ],
     "pgpass": [
         lambda r: (s := _r(r, ALNUM, 12), f'echo "db.internal:5432:app:app:{s}" >> ~/.pgpass'),
@@ -136,6 +146,8 @@ PROGRAMS = (
     "sqlcmd",
     "xfreerdp",
     "gpg",
+    "lftp",
+    "az",
 )
 """The programs the option formats' lines call: a shell test defines each as a function that does
 nothing, so that a line is typed and recorded as the real command and nothing runs."""
@@ -172,6 +184,10 @@ NEAR_MISSES: list[Callable[[random.Random], str]] = [
     lambda r: f"docker login -u {r.choice(WORDS)} --password-stdin < {r.choice(WORDS)}.txt",
     lambda r: f"mysql -u root -p {r.choice(WORDS)}_{r.choice(WORDS)}",
     lambda r: f"vault login --token-file /run/secrets/{r.choice(WORDS)}",
+    lambda r: f"  --token {r.choice(('TOKEN', 'API_TOKEN'))}   the {r.choice(WORDS)} token to log in with",
+    lambda r: f"      --password string   {r.choice(WORDS).capitalize()} password for basic authentication",
+    lambda r: f"mysql -u root --password {r.choice(WORDS)} -e 'show tables'",
+    lambda r: f"smbclient //{r.choice(WORDS)}/{r.choice(WORDS)} -U {r.choice(WORDS)} -c ls",
     lambda r: f"redis-cli -h {r.choice(WORDS)} -p {r.randrange(1024, 65536)} ping",
     lambda r: f"grep -P '{r.choice(WORDS)}\\d+' {r.choice(WORDS)}.log | sort -u",
     lambda r: (

@@ -667,6 +667,16 @@ OPTION_FORMS = [
     "echo 'db.internal:6000:*:app:{s}' > /home/alice/.pgpass",
     "*:5432:*:postgres:{s}",
     "[::1]:6432:pgbouncer:app:{s}",
+    "lftp -u deploy,{s} ftp.example.com",
+    "lftp -u 'deploy,{s}' -e 'mirror -R site /www' sftp://files.internal",
+    "lftp :~> open -u deploy,{s} ftp.example.com",
+    "az login -u alice@example.com -p {s}",
+    "az login --service-principal -u 2f1c7e04-ci --password {s} --tenant contoso.example",
+    "az login --service-principal --username 9f3e --password='{s}' --tenant t1",
+    "smbclient //files/share {s} -U alice -c ls",
+    "smbclient '//files/share' {s} -W CORP -U alice",
+    "sshpass -P assword -p {s} ssh deploy@10.0.0.5",
+    "sshpass -P 'Enter passphrase' -v -p'{s}' ssh deploy@host",
 ]
 
 
@@ -686,6 +696,88 @@ def test_passwords_given_as_a_programs_option_are_found() -> None:
         if len(found) != 1 or found[0].start != start or not start + len(secret) <= found[0].end <= end:
             missed.append((line, find_secrets(line)))
     assert not missed, f"seed {seed}: {missed}"
+
+
+WORD_FORMS = [
+    "cli --token {w}",
+    "cli --password {w}",
+    "$ kubectl get pods --token {w} -n prod",
+    "gpg --batch --passphrase {w} --symmetric notes.txt",
+    "curl --oauth2-bearer {w} https://api.example.com/me",
+    "stripe --api-key={w} customers list",
+    "mysqldump -u backup --password={w} shop",
+    "echo ok && ./deploy.sh --env prod --secret {w} | tee log",
+    "sudo -u ci wget --user=bob --password {w} https://files.example.com/a.tgz",
+    "  --token {w} \\",
+    "-t, --token {w}",
+    "docker exec app cli --token {w}",
+    "mysql -u root --password shop | cli --password {w}",
+    "lftp -u deploy,{w} ftp.example.com",
+    "az login -u alice@example.com -p {w}",
+    "smbclient //files/share {w} -U alice",
+    "sshpass -P assword -p {w} ssh deploy@host",
+]
+
+
+def test_a_plain_word_is_the_secret_where_an_option_says_so() -> None:
+    """A long option named like a secret (and each program's password option) takes one plain
+    word as its value too (``--password hunterpass``), lowercase or capitalised, drawn afresh."""
+    seed, rng = fresh_rng()
+    missed = []
+    for form in WORD_FORMS:
+        word = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randrange(4, 16)))
+        word = word.capitalize() if rng.random() < 0.3 else word
+        line = form.format(w=word)
+        start = line.index(word)
+        end = len(line) if "password=" in line else start + len(word)
+        found = find_secrets(line)
+        if len(found) != 1 or found[0].start != start or not start + len(word) <= found[0].end <= end:
+            missed.append((line, [line[f.start : f.end] for f in found]))
+    assert not missed, f"seed {seed}: {missed}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  --token TOKEN         the API token",
+        "  -p, --password PASSWORD   the password to log in with",
+        "  --client-secret CLIENT_SECRET",
+        "usage: tool [-h] [--token TOKEN] [--api-key API_KEY] [--password=TEXT]",
+        "      --token string                   Bearer token for authentication to the API server",
+        "  -t, --token string\tthe API token",
+        "  --passphrase value    passphrase for the key",
+        "mysql -u root --password shop",
+        "sudo /usr/bin/mysqldump --password shop > shop.sql",
+        "mariadb-dump --password shop",
+        "docker run --secret dbpass --rm app --verbose",
+        "tool --password changeme",
+        "tool --password=CHANGEME",
+        'tool --password ""',
+        'tool --password "${DB_PASSWORD}"',
+        "tool --password $DB_PASSWORD",
+        "tool --token <token>",
+        "tool --password '***'",
+        "tool --password ***",
+        "lftp -u deploy ftp.example.com",
+        'lftp -u "$FTP_USER,$FTP_PASS" ftp.example.com',
+        "lftp -u deploy, ftp.example.com",
+        "az login",
+        "az login -u alice@example.com",
+        "az login --service-principal -u ci -p $AZURE_CLIENT_SECRET --tenant t1",
+        "az webapp up -p 8080",
+        "smbclient //files/share -U alice -c ls",
+        "smbclient //files/share -N",
+        "smbclient -L //files -U alice",
+        "smbclient //files/share < commands.txt",
+        "smbclient //files/share 2>/dev/null -N",
+        "sshpass -P assword -f ~/.pw ssh deploy@host",
+        "sshpass -P assword -e ssh deploy@host",
+    ],
+)
+def test_a_metavariable_placeholder_or_prompt_is_no_password(line: str) -> None:
+    """A --help text's value (upper case, or a word with its description after two spaces),
+    mysql's ``--password`` before its database, placeholders and prompts: none is masked."""
+    assert find_secrets(line) == [], [line[f.start : f.end] for f in find_secrets(line)]
 
 
 def test_a_number_is_a_password_where_the_program_says_so() -> None:
@@ -713,7 +805,7 @@ def test_a_number_is_a_password_where_the_program_says_so() -> None:
         "vault login --token-file /run/secrets/vault",
         "gh api --token-file ./token user",
         "kubectl --token=${TOKEN} get pods",
-        "tool --token <token> --api-key generic",
+        "tool --token <token> --api-key /etc/keys/api.key",
         "docker build --secret id=npmrc,src=.npmrc --secret id=aws,env=AWS_TOKEN .",
         "podman run --secret mysecret,type=env,target=DB_PASSWORD app",
         "podman run --secret dbpass app",

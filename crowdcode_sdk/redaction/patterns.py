@@ -85,15 +85,42 @@ _BARE_VALUE = r"[^\s\"'`;|&<>()]"
 _GIVEN = rf"(?:\"(?![$<])([^\"\n]+)\"|'(?![$<])([^'\n]+)'|(?![\-$<])({_BARE_VALUE}+))"
 """The value of an option a program documents as its password: anything but a flag, a shell
 variable or a ``<placeholder>`` (``mysql -p`` alone prompts; ``-p"$PW"`` is the shell's)."""
+PLACEHOLDER_WORDS = ("none", "null", "true", "false", "changeme", "password", "secret", "xxxx", "undefined")
+"""Values that stand for a secret in examples and templates, in any case: an assignment's
+(:func:`assignment_value_is_secret`) or a long option's."""
+_PLACEHOLDER = rf"(?i:{'|'.join(PLACEHOLDER_WORDS)})(?!{_BARE_VALUE})"
+_METAVARIABLE = (
+    r"(?:[A-Z0-9]+[_\-])*(?:TOKEN|PASSWORD|PASSWD|PASS|PASSPHRASE|PWD?|SECRET|KEY|APIKEY|BEARER|CREDENTIALS?"
+    rf"|TEXT|STRING|STR|VALUE)(?:[_\-][A-Z0-9]+)*[\]}}]*(?:\.\.\.)?(?!{_BARE_VALUE})"
+)
+"""What a help text or a usage line puts after a long option for its value (argparse's ``--api-key
+API_KEY``, click's ``TEXT``, ``[--token TOKEN]``): upper case, naming a secret or a type."""
+_PLAIN_WORD = r"[A-Za-z][a-z]{3,14}"
+"""One word of letters, a capital at most first (as :data:`WORD_VALUE` of assignments, from 4)."""
+_SECRET_OPTION = (
+    r"(?<![A-Za-z0-9_\-])--(?:password|http-password|ftp-password|proxy-password|passwd|oauth2-bearer|token"
+    r"|auth-token|access-token|api-token|api-key|apikey|secret|client-secret|secret-key|passphrase)"
+)
+"""A long option whose name says that its value is a secret (``--password-stdin``, ``--token-file``
+are other options)."""
 _OPTION_VALUE = (
     rf"(?:\"(?![$<])([^\"\n]{{4,}})\"|'(?![$<])([^'\n]{{4,}})'"
-    rf"|(?![\-$<~/.*]|[0-9]+(?!{_BARE_VALUE})|[A-Za-z][a-z]{{3,14}}(?!{_BARE_VALUE})|[a-z]+=|{_BARE_VALUE}*,[a-z]+=)"
+    rf"|(?![\-$<~/.*]|[0-9]+(?!{_BARE_VALUE})|{_METAVARIABLE}|{_PLACEHOLDER}|[a-z]+=|{_BARE_VALUE}*,[a-z]+=)"
     rf"({_BARE_VALUE}{{4,}}))"
 )
 """The value of a long option named like a secret, in many programs: not a flag, a variable, a
-placeholder, a path, a number, one plain word (as :data:`WORD_VALUE` says of assignments) or a
-list of settings that names a secret (``docker build --secret id=npmrc,src=.npmrc``, ``podman run
---secret name,type=env``)."""
+placeholder, a path, a number, a help text's metavariable or a list of settings that names a
+secret (``docker build --secret id=npmrc,src=.npmrc``, ``podman run --secret name,type=env``)."""
+_WORD_NAMES_NO_SECRET = (
+    rf"(?:[^\s|;&]*/)?(?:(?:mysql[a-z]*|mariadb(?:-[a-z]+)?)(?![^\s|;&])(?={_ARGUMENTS}\s+--password\s)"
+    rf"|(?:docker|podman|nerdctl|buildah)(?![^\s|;&])(?={_ARGUMENTS}\s+--secret\s))"
+)
+"""A command's word naming a program after which, in the same command, a plain word is no secret: a
+MySQL or MariaDB client's ``--password`` takes a value only after ``=`` (with a space, the next word
+is the database); docker's and podman's ``--secret`` names a secret they keep (``run --secret
+dbpass``). The option is looked for among the next 16 words, as a command's words are read."""
+_WORD_GIVEN = rf"{_SECRET_OPTION}\s+(?!{_PLACEHOLDER})({_PLAIN_WORD})(?!{_BARE_VALUE})"
+"""A long option named like a secret, then one plain word (group 1) that is no placeholder."""
 _PGPASS_FIELDS = (
     r"(?<![A-Za-z0-9_.:\-])(?:[A-Za-z0-9_.\-]+|\*|\[[0-9A-Fa-f:.]+\]):{port}:(?:[^\s:\\]|\\.)+:(?:[^\s:\\]|\\.)+:"
     r"(?![/$<])((?:[^\s:\\\"']|\\.)+)"
@@ -207,8 +234,9 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "option_password",
-        "sshpass(1): -p<password>, -p <password>, before the command it runs",
-        rf"{_COMMAND}sshpass(?:\s+-[A-Za-oq-z]\S*)*?\s+-p\s*{_GIVEN}",
+        "sshpass(1): -p<password>, -p <password>, among its options before the command it runs (-P <prompt>"
+        " takes a value of its own)",
+        rf"{_COMMAND}sshpass(?:\s+-P\s*(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s|;&]+)|\s+-[A-Za-oq-z]\S*)*?\s+-p\s*{_GIVEN}",
     ),
     _rule(
         "option_password",
@@ -255,6 +283,24 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "option_password",
+        "Samba smbclient(1): smbclient {servicename} [password], the password right after //server/service",
+        rf"{_COMMAND}smbclient{_ARGUMENTS}\s+[\"']?(?://|\\\\)[^\s\"']+[\"']?\s+(?![0-9]+>){_GIVEN}",
+    ),
+    _rule(
+        "option_password",
+        "lftp(1): lftp -u user[,pass], open -u user[,pass] (at lftp's prompt, or in lftp -c/-e commands)",
+        rf"{_COMMAND}lftp{_ARGUMENTS}\s+-u\s*(?:[\"'][^\s,\"']*|[^\s,\"'`;|&<>()]*),{_GIVEN}",
+        _then("lftp", "-u"),
+    ),
+    _rule(
+        "option_password",
+        "Azure CLI reference, az login: -p, --password <user password or a service principal's client secret>"
+        " (prompts when not given; --password=<value> for one that starts with -)",
+        rf"{_COMMAND}az\s+login{_ARGUMENTS}\s+(?:-p|--password)(?:\s+|=){_GIVEN}",
+        _then("az", "login", "-p"),
+    ),
+    _rule(
+        "option_password",
         "keytool and jarsigner (JDK): -storepass, -keypass, -srcstorepass, -deststorepass, -srckeypass,"
         " -destkeypass <password> (-storepass:env NAME and -storepass:file PATH name where it is)",
         rf"(?<![A-Za-z0-9_\-])-(?:src|dest)?(?:storepass|keypass)\s+{_GIVEN}",
@@ -285,9 +331,17 @@ RULES: tuple[Rule, ...] = (
         "wget(1) --password, --http-password, --ftp-password, --proxy-password; curl --oauth2-bearer;"
         " kubectl --token; gpg --passphrase; docker login --password; --api-key, --client-secret, --auth-token,"
         " --secret … (docker build's and podman's --secret id=…,src=… name a secret and do not hold it)",
-        r"(?<![A-Za-z0-9_\-])--(?:password|http-password|ftp-password|proxy-password|passwd|oauth2-bearer|token"
-        r"|auth-token|access-token|api-token|api-key|apikey|secret|client-secret|secret-key|passphrase)(?:\s+|=)"
-        + _OPTION_VALUE,
+        rf"{_SECRET_OPTION}(?:=|\s+(?!{_PLAIN_WORD}(?!{_BARE_VALUE}))){_OPTION_VALUE}",
+    ),
+    _rule(
+        "option_password",
+        "the same long options (wget(1), kubectl, gpg(1) …) with one plain word as their value, in a command"
+        " (after its program's name, not mysql's: mysql --password db prompts; nor docker's or podman's: run"
+        " --secret <name>; or a line's first option, not a --help text's, where a description follows the value"
+        " after two spaces)",
+        r"(?:^|[|;&(`])\s*(?:"
+        rf"(?!-|{_WORD_NAMES_NO_SECRET})[^\s|;&]+\s+(?:(?!{_WORD_NAMES_NO_SECRET})[^\s|;&]+\s+){{0,15}}?{_WORD_GIVEN}"
+        rf"|(?:-[A-Za-z0-9],?\s+)?{_WORD_GIVEN}(?![\t ]*(?:\t| {{2}})[\t ]*[A-Za-z]))",
     ),
     _rule(
         "pgpass",
@@ -610,5 +664,4 @@ def assignment_value_is_secret(value: str, quoted: bool) -> bool:
         or (not quoted and (_CODE_LIKE.search(stripped) or _reads_as_identifier(stripped)))
     ):
         return False
-    lowered = stripped.lower()
-    return lowered not in {"none", "null", "true", "false", "changeme", "password", "secret", "xxxx", "undefined"}
+    return stripped.lower() not in PLACEHOLDER_WORDS
