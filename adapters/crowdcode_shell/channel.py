@@ -19,6 +19,8 @@ import errno
 import fcntl
 import os
 import select
+import sys
+import termios
 import time
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -58,6 +60,14 @@ def pipe() -> tuple[int, int]:
             continue
     os.set_blocking(w, False)
     return r, w
+
+
+def unread(fd: int) -> int:
+    """How many bytes wait to be read on ``fd`` (a pipe or a PTY), 0 if it cannot tell (closed)."""
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+    except OSError:
+        return 0
 
 
 class ChannelWriter:

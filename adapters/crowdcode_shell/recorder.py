@@ -72,6 +72,7 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any, 
     flood = spool.Flood(time.monotonic(), at_start=True)
     pumped = threading.Event()
     the_spool = _open_spool()
+    progress = spool.Progress(frames_fd, the_spool)
     recording: Recording | None = None
 
     def prepare() -> None:
@@ -79,14 +80,14 @@ def _record(spec: RecorderSpec, frames_fd: int, on_problem: Any, on_ready: Any, 
         if recording is None:
             from .recording import Recording  # most of the recorder's start-up
 
-            recording = Recording(spec, the_spool, flood, pumped, on_problem, on_ready)
+            recording = Recording(spec, the_spool, flood, pumped, progress, on_problem, on_ready)
 
     def handle(frame: channel.Frame) -> None:
         assert recording is not None  # prepared before the first frame
         recording.handle(frame)
 
     try:
-        spool.pump(frames_fd, the_spool, handle, on_problem, flood, prepare=prepare, hurry=hurry)
+        spool.pump(frames_fd, the_spool, handle, on_problem, flood, prepare=prepare, hurry=hurry, progress=progress)
     finally:
         pumped.set()
         report = recording.close() if recording is not None else {}

@@ -45,6 +45,7 @@ class Recording:
         the_spool: spool.Spool | None,
         flood: spool.Flood,
         pumped: threading.Event,
+        progress: spool.Progress,
         on_problem: Any,
         on_ready: Any,
     ) -> None:
@@ -89,6 +90,7 @@ class Recording:
         self._capture = _capture(session, root, on_problem)
         self._frames = frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
         session.add_listener(frames.on_event)
+        session.add_control("caught_up", lambda message: frames.caught_up(message, progress))
         _forget_earlier_press(frames, spec.start_monotonic, session.locations)
         if the_spool is not None:
             _name_spool(the_spool, session.directory / "terminals" / f"{spec.terminal_id}.spool")
@@ -220,6 +222,7 @@ class _FrameHandler:
         self._agents = agents
         self._sampler = sampler
         self._marks = MarkScanner(spec.nonce)
+        self._master = spec.master
         self._panes = NestedPanes(spec.master, spec.terminal_id)
         self._secret = SecretPrompt()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -229,6 +232,8 @@ class _FrameHandler:
         self._forgotten: list[tuple[float, float]] = []  # panics: (cutoff, press), monotonic
         self.status: int | None = None
         self.lost = 0
+        self.handled_to = 0.0
+        """The time of the last frame handled."""
 
     def on_event(self, event: Event) -> None:
         """Panic: frames from the marker's gap may still wait in the spool; drop them when they
@@ -246,6 +251,17 @@ class _FrameHandler:
         """A session timestamp on the frames' clock."""
         return (timestamp_ms - self._epoch_offset_ms) / 1000
 
+    def caught_up(self, message: dict[str, Any], progress: spool.Progress) -> dict[str, Any]:
+        """The owner's question, on the session's control thread, before it decides who changed a
+        file (:mod:`crowdcode_sdk.attribution.evidence`): has every frame from before ``moment``
+        (epoch ms) been handled, so that the commands this terminal ran until then are published?
+        Yes once a frame from then on has been, or when nothing waits to be handled: not in the
+        channel, nor in the PTY for the wrapper to read."""
+        moment = self.monotonic_s(int(message.get("moment") or 0))
+        drained = progress.drained()
+        done = self.handled_to >= moment or drained is None or (drained and not channel.unread(self._master))
+        return {"ok": True, "caughtUp": done}
+
     def _forgotten_at(self, at: float) -> bool:
         return any(start <= at <= end for start, end in self._forgotten)
 
@@ -254,7 +270,10 @@ class _FrameHandler:
         one: a frame handled before the cut is removed by it (from the cast, the journal, the
         screen), one handled after it is checked against the gap."""
         with self._session.panic_lock:
-            self._handle(frame)
+            try:
+                self._handle(frame)
+            finally:
+                self.handled_to = frame.time
 
     def _handle(self, frame: channel.Frame) -> None:
         kind, at, data = frame.kind, frame.time, frame.data

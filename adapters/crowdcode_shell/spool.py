@@ -241,6 +241,35 @@ class Flood:
         return self._since is not None and now - self._since < MAX_DEFER_S
 
 
+class Progress:
+    """Whether every frame written to the channel so far has been handled, asked from another
+    thread: attribution, deciding who changed a file, waits until this terminal's commands up to
+    then are known (:mod:`crowdcode_sdk.attribution.evidence`).
+
+    The pump counts its turns, odd while it works and even while it waits for the pipe. Nothing is
+    left to handle when the pipe and the spool are empty while the pump waits, and it did not
+    wake up meanwhile (the count is the same before and after the look). Reading the pipe
+    directly (no spool), the pump cannot tell, and says so."""
+
+    def __init__(self, fd: int, spool: Spool | None) -> None:
+        self._fd = fd
+        self._spool = spool
+        self.turns = 1
+
+    def drained(self) -> bool | None:
+        """Whether nothing waits to be handled; ``None`` when the pump cannot tell."""
+        turns, spool = self.turns, self._spool
+        if spool is None:
+            return None
+        if turns % 2 or channel.unread(self._fd) or spool.pending:
+            return False
+        return self.turns == turns
+
+    def direct(self) -> None:
+        """The pump reads the pipe itself from now on."""
+        self._spool = None
+
+
 def pump(
     fd: int,
     spool: Spool | None,
@@ -250,6 +279,7 @@ def pump(
     *,
     prepare: Callable[[], None] = lambda: None,
     hurry: int | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """Every frame from the channel ``fd`` to ``handle``, in order, until the writer closes it;
     through ``spool`` (closed at the end), or directly when there is none or it fails. ``flood``
@@ -261,11 +291,13 @@ def pump(
     wrapper holds the user's keys until the recorder is set up) has it set up at once, the flood's
     handling still deferred."""
     prefix = b""
+    progress = progress or Progress(fd, spool)
     if spool is not None:
         try:
-            _through(fd, spool, handle, flood or Flood(time.monotonic()), prepare, hurry)
+            _through(fd, spool, handle, flood or Flood(time.monotonic()), prepare, hurry, progress)
             return
         except SpoolFailed as exc:  # if the spool cannot even be read, the recorder fails as a whole
+            progress.direct()
             on_problem(f"the terminal's spool failed ({exc}); recording goes on without it")
             prepare()
             spool.drain(handle)
@@ -284,6 +316,7 @@ def _through(
     flood: Flood,
     prepare: Callable[[], None],
     hurry: int | None,
+    progress: Progress,
 ) -> None:
     while True:
         timeout: float | None = None
@@ -296,7 +329,9 @@ def _through(
                 for frame in spool.frames():
                     handle(frame)
                 timeout = 0 if spool.pending else None
+        progress.turns += 1
         readable = select.select([fd] if hurry is None else [fd, hurry], [], [], timeout)[0]
+        progress.turns += 1
         if hurry in readable:
             with contextlib.suppress(OSError):
                 os.read(hurry, 64)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..ignore import FileContent, IgnoreRules, Skip, is_secret
 from ..positions import content_facts, final_break_variant, text_sha256, touches_span
@@ -70,8 +70,11 @@ hint (they travel through the adapter's event stream, the write through inotify)
 looked at again. An editor that answers barriers (:meth:`Attribution.follow_editor`) is waited
 for until its barrier is back; any other, once."""
 BARRIER_WAIT_MS = SAVE_HINT_TTL_MS
-"""How long a change waits at most for an editor's barrier: past it the editor is taken to be
-stuck (stopped, or a plugin that does not answer), and the change is decided without it."""
+"""How long a change waits at most for an editor's barrier, or for a recorded terminal to catch up:
+past it the editor or terminal is taken to be stuck (stopped, or a plugin that does not answer),
+and the change is decided without it."""
+TERMINAL_RETRY_MS = 50
+"""How soon a change that waits for a recorded terminal to catch up asks again."""
 
 CLOSING_WAIT_S = 3.0
 """How long an editor that does not own its workspace waits, when it closes, for the owner to
@@ -87,6 +90,7 @@ PREPARE_QUIET_MS = 30
 PREPARE_BATCH = 64
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _BATCH_ENDERS = frozenset({"edit", "selection", "tab_switch", "terminal_focus", "terminal_command", "file_save"})
 
@@ -986,6 +990,8 @@ class Attribution:
         return git.settled(entry.operation, entry.last, now)
 
     def _decide(self, entries: list[Pending], *, final: bool) -> None:
+        if not final:
+            entries = self._after_terminals(entries)
         terminals = self._evidence.entries()
         reads = {}
         for entry in entries:
@@ -1009,6 +1015,25 @@ class Attribution:
                     self._inbox.decided(entry.path)
         with self._lock:
             self._baselines.flush()
+
+    def _after_terminals(self, entries: list[Pending]) -> list[Pending]:
+        """The changes to decide now. The rest wait (put back) while a recorded terminal working
+        on them has not published the commands it ran until their last event, at most
+        ``BARRIER_WAIT_MS`` after their first (see :meth:`.TerminalEvidence.behind`)."""
+        now = self.session.now_ms()
+        young = [entry for entry in entries if now - entry.first < BARRIER_WAIT_MS]
+        files = [(entry.path, root.path) for entry in young if (root := self._root_of(entry.path)) is not None]
+        terminals = self._evidence.terminals_on(self._evidence.entries(), files)
+        if not terminals:
+            return entries
+        moment = max(entry.last for entry in young)
+        if not self._off_worker(lambda: self._evidence.behind(terminals, moment)):
+            return entries
+        for entry in young:
+            entry.not_before = now + TERMINAL_RETRY_MS
+            self._inbox.put_back(entry)
+            self._inbox.decided(entry.path)
+        return [entry for entry in entries if entry not in young]
 
     def _decide_one(
         self,
@@ -1347,21 +1372,30 @@ class Attribution:
 
     def _ask_elsewhere(self, holders: list[dict[str, Any]], question: Question) -> Answer | None:
         """Worker, without the engine's lock: ask the editors of other sessions in turn (the
-        first that decides answers). The requests run on a thread of their own while the worker
+        first that decides answers)."""
+
+        def run() -> Answer | None:
+            found = None
+            for entry in holders:
+                answer = ask(entry, question)
+                if answer is not None and answer.decided:
+                    return answer
+                found = found or answer
+            return found
+
+        return self._off_worker(run)
+
+    def _off_worker(self, requests: Callable[[], _T]) -> _T:
+        """Worker: make ``requests`` to other sessions on a thread of their own while the worker
         answers its own messages: another session's owner may be asking this one meanwhile."""
-        reply: Future[Answer | None] = Future()
+        reply: Future[_T] = Future()
 
         def run() -> None:
-            found = None
             try:
-                for entry in holders:
-                    answer = ask(entry, question)
-                    if answer is not None and answer.decided:
-                        found = answer
-                        break
-                    found = found or answer
+                reply.set_result(requests())
+            except BaseException as exc:
+                reply.set_exception(exc)
             finally:
-                reply.set_result(found)
                 self._inbox.wake()
 
         threading.Thread(target=run, name="crowdcode-ask", daemon=True).start()

@@ -16,12 +16,16 @@ from typing import Any
 
 from ..agents import match_agent, program
 from ..locations import Locations
-from ..registry import live_sessions
+from ..registry import live_sessions, request
 from ..schema import Evidence, Source
 
 RECENT_SLACK_MS = 2000
 """A finished command still explains changes seen up to this long after it ended (the shell
 reports the end a little late, and the watcher waits its forward window)."""
+
+CATCH_UP_TIMEOUT_S = 0.25
+"""How long a recorded terminal has to say whether it has caught up; one that takes longer (its
+recorder stopped, or starved) counts as behind."""
 
 TERMINAL_EDITORS = frozenset(
     {
@@ -169,6 +173,35 @@ class TerminalEvidence:
 
     def entries(self) -> list[dict[str, Any]]:
         return live_sessions(self._locations)
+
+    @staticmethod
+    def terminals_on(entries: list[dict[str, Any]], files: list[tuple[Path, Path]]) -> list[dict[str, Any]]:
+        """The recorded terminals that work on any of ``files``, (path, watch root) pairs."""
+        return [
+            entry
+            for entry in entries
+            if "terminal" in entry and any(_near(entry.get("cwd"), path, root) for path, root in files)
+        ]
+
+    @staticmethod
+    def behind(terminals: list[dict[str, Any]], moment: int) -> bool:
+        """Whether one of ``terminals`` may not have published yet the commands it ran until
+        ``moment`` (epoch ms). A terminal's recorder reads the shell's marks from its output in a
+        process of its own, seconds late on a busy machine, while the watcher sees a command's
+        writes at once: without the question, the change of a command just typed goes to the one
+        before it (``crowdcode shell`` answers it, see ``caught_up`` in its recording). A terminal
+        that does not answer in :data:`CATCH_UP_TIMEOUT_S` is behind; one that has ended, or does
+        not know the question, is not."""
+        for entry in terminals:
+            try:
+                reply = request(entry, "caught_up", timeout=CATCH_UP_TIMEOUT_S, moment=moment)
+            except TimeoutError:
+                return True
+            except (OSError, ValueError, KeyError):
+                continue
+            if reply.get("ok") and not reply.get("caughtUp"):
+                return True
+        return False
 
     def verdict(self, entries: list[dict[str, Any]], path: Path, root: Path, first: int, last: int) -> Verdict | None:
         """The source of a change to ``path`` (under watch root ``root``) seen from ``first`` to

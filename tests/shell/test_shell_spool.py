@@ -300,6 +300,50 @@ def test_calm_output_is_handled_at_once(tmp_path: Path) -> None:
     os.close(r)
 
 
+def test_the_pump_is_drained_only_once_every_frame_written_is_handled(tmp_path: Path) -> None:
+    """What a terminal answers the owner's ``caught_up`` with: while a frame waits in the pipe or
+    the spool, or is being handled, the pump is not drained; once it waits with nothing left, it
+    is. Without a spool it cannot tell."""
+    r, w = channel.pipe()
+    writer = channel.ChannelWriter(w)
+    the_spool = spool.Spool.create(tmp_path / "s")
+    progress = spool.Progress(r, the_spool)
+    entered, release = threading.Event(), threading.Event()
+    handled: list[bytes] = []
+
+    def handle(frame: channel.Frame) -> None:
+        entered.set()
+        assert release.wait(timeout=10)
+        handled.append(frame.data)
+
+    pump = threading.Thread(
+        target=spool.pump, args=(r, the_spool, handle, print), kwargs={"progress": progress}, daemon=True
+    )
+    pump.start()
+    for data in (b"x", b"y"):
+        writer.send(channel.OUTPUT, data)
+        for _ in range(200):  # in the pipe, in the spool, or being handled: never drained
+            assert progress.drained() is False
+            if entered.is_set():
+                break
+            time.sleep(0.005)
+        assert entered.wait(timeout=10)
+        assert progress.drained() is False
+        release.set()
+        deadline = time.monotonic() + 10
+        while not progress.drained():
+            assert time.monotonic() < deadline, "never drained"
+            time.sleep(0.005)
+        assert handled[-1] == data
+        entered.clear()
+        release.clear()
+    release.set()
+    writer.close()
+    pump.join(timeout=10)
+    os.close(r)
+    assert spool.Progress(r, None).drained() is None
+
+
 def test_a_spool_that_cannot_be_written_loses_nothing(tmp_path: Path) -> None:
     """A real write failure: the recorder's file size limit (``RLIMIT_FSIZE``) stops the spool
     after 1 MiB, mid-frame; the rest of the session is read from the pipe directly."""

@@ -258,6 +258,46 @@ def test_three_terminals_on_one_workspace_record_each_change_once(shell, repo: P
     assert [info.id for info in holders] == [owner["sessionId"]]  # the owner's timeline holds them
 
 
+def recorder_of(terminal) -> dict:
+    """The registry entry of a terminal's recorder, the child of its wrapper that has a session
+    (it registers a moment after its session's directory appears)."""
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def found() -> list[dict]:
+        entries = live_sessions(Locations.default())
+        return [e for e in entries if "terminal" in e and parent(e["pid"]) == terminal.child.pid]
+
+    wait_for(lambda: len(found()) == 1, "the terminal's recorder in the registry")
+    return found()[0]
+
+
+def test_a_command_whose_recorder_is_behind_is_given_its_own_change(shell, repo: Path) -> None:
+    """A terminal's recorder reads the shell's marks in a process of its own, seconds late on a busy
+    machine; here it is stopped while ``rm`` runs. The owner waits for it to catch up: the removal
+    is ``rm``'s, not that of the command typed just before in another terminal."""
+    terminals = start_terminals(shell, repo, 3)
+    (owner,) = owners()
+    first, late = (t for t in terminals if recorder_of(t)["sessionId"] != owner["sessionId"])
+    first.run("echo more >> app.py")
+    wait_for(lambda: len(all_changes()) >= 1, "the append")
+    stopped = recorder_of(late)["pid"]
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        late.run("rm old.txt")
+        time.sleep(1.0)  # the owner sees the removal meanwhile; only the stopped recorder knows `rm`
+    finally:
+        os.kill(stopped, signal.SIGCONT)
+    wait_for(lambda: len(all_changes()) >= 2, "the removal")
+    assert exit_all(terminals) == [
+        ("app.py", "change", "external", "echo more >> app.py"),
+        ("old.txt", "delete", "external", "rm old.txt"),
+    ]
+
+
 def kill_the_owner_mid_burst(worker, burst: Path, owner: dict) -> None:
     """``worker`` writes 150 files; the owner's recorder is killed with SIGKILL after the first
     20 are recorded; returns once a new owner has recorded every file."""
