@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from crowdcode_sdk.agents import match_agent
 from crowdcode_sdk.attribution.barrier import Barrier
 from crowdcode_sdk.attribution.diffs import apply_diff, minimal_change, unified_diff
 from crowdcode_sdk.attribution.engine import MTIME_GRAIN_MS, _written_at
-from crowdcode_sdk.attribution.evidence import classify_command
+from crowdcode_sdk.attribution.evidence import TerminalEvidence, classify_command
 from crowdcode_sdk.attribution.pending import EditChain
 from crowdcode_sdk.attribution.watcher import Pending
 from crowdcode_sdk.positions import Document, apply_change, touches_span
@@ -190,3 +192,53 @@ def test_a_change_is_as_late_as_its_last_write(tmp_path: Path) -> None:
     assert _written_at(Pending(path, first=written - 5000, last=written + 3)) == written + 3
     assert _written_at(Pending(path, first=written + 4000, last=written + 5000)) == written + MTIME_GRAIN_MS
     assert _written_at(Pending(path, first=written - 5000, last=written - 4000)) == written + MTIME_GRAIN_MS
+
+
+def _control_socket(path: Path, answer: bytes | None) -> socket.socket:
+    """A stand-in for a terminal's control socket: one that answers each question with
+    ``answer``, or, with ``None``, one that never accepts (a stopped recorder)."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    if answer is not None:
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(answer + b"\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(
+    ("answer", "behind"),
+    [
+        (b'{"ok": true, "caughtUp": false}', True),
+        (b'{"ok": true, "caughtUp": true}', False),
+        (b'{"ok": false, "error": "unknown op \'caught_up\'"}', False),  # a recorder that predates the question
+    ],
+)
+def test_a_terminal_is_behind_when_it_says_so(tmp_path: Path, answer: bytes, behind: bool) -> None:
+    server = _control_socket(tmp_path / "s", answer)
+    try:
+        assert TerminalEvidence.behind([{"control": str(tmp_path / "s")}], 0) is behind
+    finally:
+        server.close()
+
+
+def test_a_terminal_that_does_not_answer_is_behind_and_one_that_has_gone_is_not(tmp_path: Path) -> None:
+    stopped = {"control": str(tmp_path / "s")}
+    server = _control_socket(tmp_path / "s", None)
+    try:
+        # Each question waits in the socket's queue until it is full; then connecting fails at once.
+        assert all(TerminalEvidence.behind([stopped], 0) for _ in range(12))
+    finally:
+        server.close()
+    assert TerminalEvidence.behind([stopped], 0) is False  # closed: the socket refuses
+    assert TerminalEvidence.behind([{"control": str(tmp_path / "gone")}], 0) is False

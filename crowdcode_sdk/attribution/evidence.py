@@ -190,12 +190,13 @@ class TerminalEvidence:
         process of its own, seconds late on a busy machine, while the watcher sees a command's
         writes at once: without the question, the change of a command just typed goes to the one
         before it (``crowdcode shell`` answers it, see ``caught_up`` in its recording). A terminal
-        that does not answer in :data:`CATCH_UP_TIMEOUT_S` is behind; one that has ended, or does
-        not know the question, is not."""
+        that does not answer in :data:`CATCH_UP_TIMEOUT_S` is behind, and so is one whose control
+        socket's queue is full of such questions (``EAGAIN``); one that has ended, or does not know
+        the question, is not."""
         for entry in terminals:
             try:
                 reply = request(entry, "caught_up", timeout=CATCH_UP_TIMEOUT_S, moment=moment)
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
                 return True
             except (OSError, ValueError, KeyError):
                 continue
