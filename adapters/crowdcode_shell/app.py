@@ -37,6 +37,24 @@ agents (tmux drops unknown OSC sequences): there, with a different multiplexer, 
 pane itself."""
 
 
+RECORDER_IGNORES = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGWINCH,
+)
+"""Signals the recorder ignores: the session ends when the wrapper closes the channel. Until its
+``setsid`` the recorder is in the wrapper's process group, the terminal's foreground group, which
+its hang-up (the wrapper, the session's leader, exiting: a short program is over in milliseconds)
+and a Ctrl-C, Ctrl-\\ or Ctrl-Z typed at the start (before raw mode) reach. On a loaded machine
+the forked recorder may not run for that long, so they are blocked across the ``fork``, and
+ignored in the recorder before it unblocks them."""
+
+
 def _multiplexer(env: dict[str, str]) -> str:
     return f"{env.get('TMUX', '')}|{env.get('STY', '')}"
 
@@ -145,10 +163,14 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
     # full collection during a flood does not walk every imported module (and the recorder's
     # collections do not copy the pages it shares with this process).
     gc.freeze()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, RECORDER_IGNORES)
     recorder_pid = os.fork()
     if recorder_pid == 0:  # the recorder: no terminal, no signals from it
         try:
             os.setsid()
+            for sig in RECORDER_IGNORES:  # one already pending is dropped
+                signal.signal(sig, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             for fd in (frames_w, report_r, hurry_w):
                 os.close(fd)
             null = os.open(os.devnull, os.O_RDWR)
@@ -162,6 +184,7 @@ def record(argv: list[str], env: dict[str, str], config: Config, *, stdin: int =
             recorder.run(spec, frames_r, report_w, hurry_r)
         finally:
             os._exit(0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
     for fd in (frames_r, report_w, hurry_r):
         os.close(fd)
     writer = channel.ChannelWriter(frames_w)

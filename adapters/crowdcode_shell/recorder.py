@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -41,8 +40,6 @@ def run(spec: RecorderSpec, frames_fd: int, report_fd: int, hurry_fd: int | None
     as it happens, ``{"problem": text}``, and a closing line with what was lost: the wrapper reads
     what is there when the user's program ends, and does not wait for the rest
     (:func:`.app._read_report`)."""
-    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGWINCH):
-        signal.signal(sig, signal.SIG_IGN)  # the session ends when the wrapper closes the channel
 
     def tell(line: dict[str, Any]) -> None:
         import orjson  # loaded by the session by then, unless it could not be set up

@@ -473,6 +473,45 @@ def test_a_recorder_stopped_for_a_while_loses_nothing_of_a_flood(shell, tmp_path
     assert b"".join(data for _, data in read_output(cast_file(info))) == b"ready\r\n" + expected
 
 
+LATE_RECORDER = """import os, time
+
+forks = 0
+
+
+def counted():
+    global forks
+    forks += 1
+
+
+def late():
+    if forks == 1:  # the wrapper's second fork: the first started the program
+        time.sleep(2)
+
+
+os.register_at_fork(after_in_parent=counted, after_in_child=late)
+"""
+"""The recorder does not run for two seconds after the wrapper forks it, as on a loaded machine."""
+
+
+def test_a_recorder_that_runs_only_after_a_short_program_is_over_records_it(
+    shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The program is over, the wrapper has left and the terminal has hung up before the forked
+    recorder first runs: the hang-up reaches the wrapper's process group, in which the recorder is
+    until its ``setsid``. It records the session all the same."""
+    from crowdcode_shell.asciicast import read_output
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(LATE_RECORDER)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    s = shell("--", "sh", "-c", "echo over-at-once")
+    s.child.expect_exact("over-at-once")
+    assert s.finish() == 0
+    info = only_session(ended=True)
+    assert b"".join(data for _, data in read_output(cast_file(info))) == b"over-at-once\r\n"
+
+
 LONG_WAITS = """from crowdcode_shell import pty_loop, spool
 
 pty_loop.HOLD_INPUT_S = 120.0
