@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import sys
@@ -19,6 +20,28 @@ CROWDCODE = str(Path(sys.executable).with_name("crowdcode"))
 PROMPT = "READY$ "
 
 
+class Tail:
+    """The last ``limit`` bytes or so written to it (pexpect's log of what a terminal showed: a
+    flood's hundreds of megabytes are not kept)."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._limit = limit
+
+    def write(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        while self._size - len(self._chunks[0]) >= self._limit:
+            self._size -= len(self._chunks.popleft())
+
+    def flush(self) -> None:
+        pass
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._chunks)
+
+
 class Shell:
     """`crowdcode shell` in a pexpect PTY."""
 
@@ -26,6 +49,9 @@ class Shell:
         self.child = pexpect.spawn(
             CROWDCODE, ["shell", *args], cwd=str(cwd), env=dict(os.environ), dimensions=size, timeout=15
         )
+        self.shown = Tail()
+        """The end of what the terminal showed, the wrapper's own last line included: for a failure's message."""
+        self.child.logfile_read = self.shown
 
     def prompt(self) -> None:
         self.child.expect_exact(PROMPT)

@@ -138,8 +138,10 @@ def test_ctrl_c_ctrl_z_fg_and_ctrl_d_pass_through(shell) -> None:
     s.prompt()
     s.child.sendcontrol("d")
     assert s.finish() == 130  # bash exits on Ctrl-D with the last command's status
-    ends = actions(only_session(ended=True), "terminal_command_end")
-    assert [(e["command"], e["exitCode"]) for e in ends] == [("sleep 30", 130), ("sleep 31", 148), ("fg", 130)]
+    info = only_session(ended=True)
+    ends = [(e["command"], e["exitCode"]) for e in actions(info, "terminal_command_end")]
+    starts = [e["command"] for e in actions(info, "terminal_command")]
+    assert ends == [("sleep 30", 130), ("sleep 31", 148), ("fg", 130)], (starts, s.shown.getvalue()[-2000:])
 
 
 def test_ctrl_c_stops_a_flood(shell) -> None:
