@@ -990,9 +990,11 @@ class Attribution:
         return git.settled(entry.operation, entry.last, now)
 
     def _decide(self, entries: list[Pending], *, final: bool) -> None:
-        if not final:
-            entries = self._after_terminals(entries)
         terminals = self._evidence.entries()
+        if not final:
+            entries, asked = self._after_terminals(entries, terminals)
+            if asked:  # what they published while they were asked
+                terminals = self._evidence.entries()
         reads = {}
         for entry in entries:
             entry.recheck(final=final)
@@ -1016,24 +1018,25 @@ class Attribution:
         with self._lock:
             self._baselines.flush()
 
-    def _after_terminals(self, entries: list[Pending]) -> list[Pending]:
-        """The changes to decide now. The rest wait (put back) while a recorded terminal working
-        on them has not published the commands it ran until their last event, at most
-        ``BARRIER_WAIT_MS`` after their first (see :meth:`.TerminalEvidence.behind`)."""
+    def _after_terminals(self, entries: list[Pending], registry: list[dict[str, Any]]) -> tuple[list[Pending], bool]:
+        """The changes to decide now, and whether a recorded terminal was asked. The rest wait
+        (put back) while a recorded terminal working on them (in the live ``registry``) has not
+        published the commands it ran until their last event, at most ``BARRIER_WAIT_MS`` after
+        their first (see :meth:`.TerminalEvidence.behind`)."""
         now = self.session.now_ms()
         young = [entry for entry in entries if now - entry.first < BARRIER_WAIT_MS]
         files = [(entry.path, root.path) for entry in young if (root := self._root_of(entry.path)) is not None]
-        terminals = self._evidence.terminals_on(self._evidence.entries(), files)
+        terminals = self._evidence.terminals_on(registry, files)
         if not terminals:
-            return entries
+            return entries, False
         moment = max(entry.last for entry in young)
         if not self._off_worker(lambda: self._evidence.behind(terminals, moment)):
-            return entries
+            return entries, True
         for entry in young:
             entry.not_before = now + TERMINAL_RETRY_MS
             self._inbox.put_back(entry)
             self._inbox.decided(entry.path)
-        return [entry for entry in entries if entry not in young]
+        return [entry for entry in entries if entry not in young], True
 
     def _decide_one(
         self,
