@@ -148,22 +148,39 @@ def live_entry(condition, timeout: float = 10.0) -> dict:
         time.sleep(0.05)
 
 
-def wait_for_process(*argv: str, timeout: float = 15.0) -> int:
-    """The pid of a running process with exactly this command line: a signal typed before the
-    shell has started the command would reach the shell instead (on a loaded machine, 0.3 s is
-    not always enough)."""
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """Every process now: pid -> (parent pid, command line)."""
+    found: dict[int, tuple[int, bytes]] = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if entry.name.isdigit():
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                found[int(entry.name)] = (ppid, (entry / "cmdline").read_bytes())
+    return found
+
+
+def _descends(pid: int, ancestor: int, table: dict[int, tuple[int, bytes]]) -> bool:
+    while pid > 1:
+        pid = table[pid][0] if pid in table else 0
+        if pid == ancestor:
+            return True
+    return False
+
+
+def wait_for_process(*argv: str, under: int, timeout: float = 15.0) -> int:
+    """The pid of a running process with exactly this command line that descends from ``under``
+    (the wrapper under test: another test's ``sleep 30`` elsewhere on the machine is not the one
+    a key should stop). A signal typed before the shell has started the command would reach the
+    shell instead (on a loaded machine, 0.3 s is not always enough)."""
     wanted = "\0".join(argv).encode() + b"\0"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if (entry / "cmdline").read_bytes() == wanted:
-                        return int(entry.name)
-                except OSError:
-                    continue
+        table = _processes()
+        for pid, (_, cmdline) in table.items():
+            if cmdline == wanted and _descends(pid, under, table):
+                return pid
         time.sleep(0.05)
-    raise AssertionError(f"{' '.join(argv)} did not start within {timeout} s")
+    raise AssertionError(f"{' '.join(argv)} did not start under {under} within {timeout} s")
 
 
 def forked_recorder(wrapper: int, timeout: float = 15.0) -> int:
@@ -172,11 +189,7 @@ def forked_recorder(wrapper: int, timeout: float = 15.0) -> int:
     wanted = Path(f"/proc/{wrapper}/cmdline").read_bytes()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        children: dict[int, bytes] = {}
-        for entry in Path("/proc").iterdir():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == wrapper:
-                    children[int(entry.name)] = (entry / "cmdline").read_bytes()
+        children = {pid: cmdline for pid, (ppid, cmdline) in _processes().items() if ppid == wrapper}
         forks = [pid for pid, cmdline in children.items() if cmdline == wanted]
         if len(forks) == 1 and len(children) == 2:
             return forks[0]

@@ -93,7 +93,7 @@ def test_fish_status_of_background_and_stopped_jobs(shell) -> None:
     s.run("sleep 30 &")
     s.run("false")
     s.child.sendline("sleep 31")
-    wait_for_process("sleep", "31")
+    wait_for_process("sleep", "31", under=s.child.pid)
     s.child.sendcontrol("z")
     s.prompt()
     s.run("kill -9 (jobs -p)")
