@@ -10,6 +10,7 @@ import pytest
 from shell_helpers import PROMPT, Shell
 
 from crowdcode_sdk.consent import consent_notice_due
+from tests.privacy_support import serving
 
 
 @pytest.fixture
@@ -46,3 +47,11 @@ def shell(home: Path, user_home: Path, tmp_path: Path) -> Iterator[type[Shell]]:
     for s in started:
         if s.child.isalive():
             s.child.terminate(force=True)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real ``crowdcode serve`` on 127.0.0.1 storing into a fresh directory: (its URL, the store)."""
+    store = tmp_path / "store"
+    with serving(store) as (url, _pid):
+        yield url, store

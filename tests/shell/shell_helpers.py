@@ -148,6 +148,11 @@ def live_entry(condition, timeout: float = 10.0) -> dict:
         time.sleep(0.05)
 
 
+def recorded(info: SessionInfo, kind: str) -> bool:
+    """Whether the session holds an event of this type, or an action of this kind, so far."""
+    return any(kind in (e.type, e.to_wire().get("action", {}).get("kind")) for e in Store().events(info))
+
+
 def _processes() -> dict[int, tuple[int, bytes]]:
     """Every process now: pid -> (parent pid, command line)."""
     found: dict[int, tuple[int, bytes]] = {}

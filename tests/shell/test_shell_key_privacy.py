@@ -14,22 +14,13 @@ import sys
 from pathlib import Path
 
 import orjson
-import pytest
-from shell_helpers import committed, live_entry, only_session
+from shell_helpers import committed, live_entry, only_session, recorded
 
-from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
 from tests.conftest import crowdcode_executable
 from tests.nvim_driver import wait_for
 from tests.privacy_e2e import member_texts
-from tests.privacy_support import as_user, assert_nothing_leaked, configure, serving, upload_now
-
-
-@pytest.fixture
-def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
-    store = tmp_path / "store"
-    with serving(store) as (url, _pid):
-        yield url, store
+from tests.privacy_support import as_user, assert_nothing_leaked, configure, upload_now
 
 
 def test_a_key_row_that_another_program_changes_in_the_workspace_never_leaves(  # type: ignore[no-untyped-def]
@@ -50,13 +41,10 @@ def test_a_key_row_that_another_program_changes_in_the_workspace_never_leaves(  
     live_entry(lambda entry: True)  # the recorder runs in its own process: its session is a moment behind
     info = only_session()
 
-    def recorded(kind: str) -> bool:
-        return any(kind in (e.type, e.to_wire().get("action", {}).get("kind")) for e in Store().events(info))
-
-    wait_for(lambda: recorded("workspace_snapshot"), what="the workspace's start snapshot")
+    wait_for(lambda: recorded(info, "workspace_snapshot"), what="the workspace's start snapshot")
     changed = [*key[:-2], fresh_row, key[-1]]  # another program, not the terminal
     notes.write_text("staging host key, rotate monthly\n\n" + "\n".join(changed) + "\n\nowner: ops\n")
-    wait_for(lambda: recorded("file_change"), what="the other program's change")
+    wait_for(lambda: recorded(info, "file_change"), what="the other program's change")
     s.run("git status --short")
     s.child.sendline("exit")
     assert s.finish() == 0

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import orjson
-import pytest
-from shell_helpers import CROWDCODE, PROMPT, committed, live_entry, only_session
+from shell_helpers import CROWDCODE, PROMPT, committed, live_entry, only_session, recorded
 
-from crowdcode_sdk import Store
 from crowdcode_sdk.upload import read_bundle
 from tests.conftest import wait_for
 from tests.fresh_corpus import PROGRAMS, fresh_rng, secrets
 from tests.privacy_e2e import member_texts
-from tests.privacy_support import as_user, assert_nothing_leaked, configure, serving, upload_now
+from tests.privacy_support import as_user, assert_nothing_leaked, configure, upload_now
 from tests.tmux_pane import Pane
 
 STUBS = tuple(f"{program}() {{ :; }}" for program in PROGRAMS)
@@ -35,13 +32,6 @@ def _a_command(line: str) -> bool:
 
 LEFT = "\x1b[D"
 BACKSPACE = "\x7f"
-
-
-@pytest.fixture
-def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
-    store = tmp_path / "store"
-    with serving(store) as (url, _pid):
-        yield url, store
 
 
 def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: Path, monkeypatch, serve) -> None:  # type: ignore[no-untyped-def]
@@ -67,19 +57,11 @@ def test_no_secret_or_identity_leaves_a_real_shell(shell, home: Path, tmp_path: 
     live_entry(lambda entry: True)  # the recorder runs in its own process: its session is a moment behind
     info = only_session()
 
-    def recorded(kind: str) -> bool:
-        """An event of this type, or an action of this kind."""
-        return any(kind in (e.type, e.to_wire().get("action", {}).get("kind")) for e in Store().events(info))
-
-    deadline = time.monotonic() + 30
-    while not recorded("workspace_snapshot"):  # the start snapshot: a change after it is a file_change
-        assert time.monotonic() < deadline, "the workspace's start snapshot was not recorded"
-        time.sleep(0.05)
+    # the start snapshot first: a change after it is a file_change
+    wait_for(lambda: recorded(info, "workspace_snapshot"), 30, what="the workspace's start snapshot")
     with open(settings, "a") as f:  # another program, not the terminal
         f.write("".join(f"{line}\n" for _, _, line in in_files[half:]))
-    while not recorded("file_change"):
-        assert time.monotonic() < deadline, "the other program's change was not recorded"
-        time.sleep(0.05)
+    wait_for(lambda: recorded(info, "file_change"), 30, what="the other program's change")
     s.run('echo "$HOME" "$USER"')
     s.run("set +H")  # no history expansion of the `!` in passwords
     s.run("; ".join(STUBS))
