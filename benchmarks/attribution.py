@@ -1,6 +1,7 @@
 """Attribution benchmarks: watcher latency, idle cost, snapshot cost.
 
     .venv/bin/python benchmarks/attribution.py [--files 1000] [--idle-files 50000] [--snapshot-files 10000]
+                                               [--terminals 3]
 
 1. Latency from a file's write on disk (its mtime) to its recorded ``file_change``, when one
    ``git checkout`` changes N files, side by side with single-file writes by another process;
@@ -9,6 +10,9 @@
    the engine watching, side by side with the same 10 s before it started.
 3. Workspace snapshots of a repository of M files: the first (every file read, compressed and
    stored) vs a second of the unchanged workspace (only a manifest), time and bytes.
+4. Latency from a write to its ``file_change`` in a workspace where K recorded terminals work
+   (each asked whether it has caught up before the change is decided), side by side with a
+   workspace of the same watcher where none does; writes alternate between the two, medians.
 
 Everything runs in a temporary CROWDCODE_HOME and workspace.
 """
@@ -129,6 +133,64 @@ def bench_latency(root: Path, files: int) -> None:
     print(f"  ratio checkout p99 / single p50: {statistics.median(p99s) / single_p50:.2f}")
 
 
+TERMINAL = """
+import sys
+from crowdcode_sdk import Session
+
+session = Session(adapter="bench-terminal", editor="bench", workspace=sys.argv[1])
+session.publish(terminal={"id": "term-bench", "name": "bash"}, cwd=sys.argv[1])
+session.add_control("caught_up", lambda message: {"ok": True, "caughtUp": True})
+print("ready", flush=True)
+sys.stdin.read()
+session.close()
+"""
+"""A recorded terminal as the owner of a workspace sees it: a live session that publishes a
+terminal working in the workspace and answers ``caught_up`` (always yes: what is measured is the
+asking, not a lagging recorder)."""
+
+
+def bench_terminals(root: Path, count: int) -> None:
+    beside, alone = root / "beside-terminals", root / "alone"
+    for workspace in (beside, alone):
+        workspace.mkdir()
+        (workspace / "f.py").write_text("x = 0\n")
+    terminals = [
+        subprocess.Popen([sys.executable, "-c", TERMINAL, str(beside)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in range(count)
+    ]
+    try:
+        for terminal in terminals:
+            assert terminal.stdout is not None and terminal.stdout.readline() == b"ready\n"
+        from crowdcode_sdk import Session
+        from crowdcode_sdk.attribution import Attribution
+
+        session = Session(adapter="bench", editor="bench", workspace=root)
+        events: list = []
+        session.add_listener(events.append)
+        att = Attribution(session, roots=[beside, alone])
+        measured: dict[Path, list[float]] = {beside: [], alone: []}
+        for i in range(40):
+            workspace = (beside, alone)[i % 2]
+            mark = events[-1].sequence if events else -1
+            subprocess.run(
+                [sys.executable, "-c", f"open({str(workspace / 'f.py')!r}, 'w').write('x = {i}\\n')"], check=True
+            )
+            att.drain(30, grace=0.2)
+            measured[workspace] += latencies(events, root, mark)  # file names are relative to the session's root
+        att.close()
+        session.close()
+    finally:
+        for terminal in terminals:
+            terminal.communicate(b"")
+    with_p50, without_p50 = statistics.median(measured[beside]), statistics.median(measured[alone])
+    print(
+        f"latency, write -> file_change event, {count} recorded terminals asked or none (20 writes each, alternating):"
+    )
+    print(f"  beside {count} terminals: p50 {with_p50:6.0f} ms   p99 {percentile(measured[beside], 0.99):6.0f} ms")
+    print(f"  no terminal:        p50 {without_p50:6.0f} ms   p99 {percentile(measured[alone], 0.99):6.0f} ms")
+    print(f"  ratio of the p50s: {with_p50 / without_p50:.2f}")
+
+
 def bench_idle(root: Path, files: int) -> None:
     workspace = root / "idle"
     for i in range(files):
@@ -226,6 +288,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--idle-files", type=int, default=50_000)
     parser.add_argument("--snapshot-files", type=int, default=10_000)
+    parser.add_argument("--terminals", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -233,6 +296,7 @@ def main() -> None:
         bench_latency(root, args.files)
         bench_snapshots(root, args.snapshot_files)
         bench_idle(root, args.idle_files)
+        bench_terminals(root, args.terminals)
 
 
 if __name__ == "__main__":
