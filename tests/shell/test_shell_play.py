@@ -6,6 +6,7 @@ from __future__ import annotations
 from wcwidth import wcswidth
 
 from crowdcode_sdk.cli.main import main
+from tests.conftest import only_session
 
 
 def test_play_a_terminal_session_with_wide_characters(shell, capsys) -> None:
@@ -15,6 +16,7 @@ def test_play_a_terminal_session_with_wide_characters(shell, capsys) -> None:
     s.run("printf '中%.0s' {1..40}; printf '\\n😀 emoji\\n'")
     s.child.sendline("exit")
     assert s.finish() == 0
+    only_session(ended=True)  # the recorder finishes the session after the shell has gone
     assert main(["play", "latest", "--no-wait", "--size", "60x30"]) == 0
     frames = capsys.readouterr().out.split("--- frame ")[1:]
     assert frames
