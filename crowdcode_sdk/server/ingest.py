@@ -12,8 +12,10 @@ on a worker thread and feeds it the body as it arrives.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,12 @@ from .storage import BundleStore
 INSTALL_ID = re.compile(r"^[0-9a-f]{32}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 UPLOAD_URL_TTL_S = 3600
+STORE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""Write errors that mean the store has no room (a full disk, a quota, a file size limit): the
+server's condition, not the client's, which may send the same bytes again later."""
+STORE_FULL_RETRY_S = 60
+
+log = logging.getLogger("crowdcode.serve")
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ class ServerConfig:
     """Every limit of one instance; ``crowdcode serve --help`` sets the common ones."""
 
     limits: Limits = field(default_factory=Limits)
+    max_connections: int = 2000
+    """Connections open at once (fewer if the process may not open that many files): past it,
+    the connections that have waited longest for a request are closed to make room, and when
+    every one has a request being served, new requests get 503 (``protocol.py``)."""
     max_uploads: int = 64
     """Uploads in progress at once on this instance (more: 503)."""
     max_validating: int = 2
@@ -154,15 +166,30 @@ class Ingest:
         return size
 
     def receive(self, install_id: str, sha256: str, size: int, body: Readable) -> dict[str, Any]:
-        """Validate a body as it is read from ``body`` and store it; the receipt, or an ApiError."""
-        with self.store.spool() as spool:
-            bundle = self._validate(install_id, sha256, _Tee(body, spool))
-            if bundle.size != size:
-                raise ApiError(HTTPStatus.BAD_REQUEST, f"announced {size} bytes, received {bundle.size}", "length")
-            existing = self.store.receipt(install_id, sha256)
-            if existing is not None:  # a retry whose first attempt arrived: nothing to do twice
-                return existing
-            return self.store.put(install_id, sha256, spool, bundle.manifest, bundle.events)
+        """Validate a body as it is read from ``body`` and store it; the receipt, or an ApiError.
+
+        A store without room answers ``507`` with ``Retry-After`` (the uploader keeps the bundle
+        and tries again); the spool file goes with the failed write, and a bundle renamed into
+        place before its receipt failed is only written again by the retry."""
+        try:
+            with self.store.spool() as spool:
+                bundle = self._validate(install_id, sha256, _Tee(body, spool))
+                if bundle.size != size:
+                    raise ApiError(HTTPStatus.BAD_REQUEST, f"announced {size} bytes, received {bundle.size}", "length")
+                existing = self.store.receipt(install_id, sha256)
+                if existing is not None:  # a retry whose first attempt arrived: nothing to do twice
+                    return existing
+                return self.store.put(install_id, sha256, spool, bundle.manifest, bundle.events)
+        except OSError as exc:
+            if exc.errno not in STORE_FULL:
+                raise
+            log.error("the store has no room for a bundle: %s", exc.strerror)
+            raise ApiError(
+                HTTPStatus.INSUFFICIENT_STORAGE,
+                "the server has no room to store this bundle now; try again later",
+                "store_full",
+                STORE_FULL_RETRY_S,
+            ) from None
 
     def acknowledge(self, install_id: str, sha256: str) -> dict[str, Any]:
         check_sha256(sha256)

@@ -10,6 +10,17 @@ the headers are complete, and on expiry answers
 the connection. Bodies have their own limits in the app (``idle_timeout_s``, the minimum rate,
 the deadline).
 
+uvicorn answers ``503`` to every request once ``limit_concurrency`` connections are open, and a
+connection that only waits (silent since it opened, idle between requests, or still sending its
+headers) counts as much as one being served: a client holding the cap's worth of silent
+connections, renewed as the deadlines cut them, locked every other client out. uvicorn also
+accepts connections past its cap, until the process runs out of file descriptors, and then
+libuv accepts and drops each new one unanswered. So when a connection opens past the cap, or a
+request's headers are in at the cap, the connections that have waited longest for a request of
+their own are closed to make room (as nginx reuses idle keep-alive connections when it runs
+out): open connections stay within the cap, and it is full only of connections with a request
+being served, whose number the app bounds (upload slots, rates, body deadlines).
+
 uvicorn's httptools protocol also buffers headers without a size limit (its h11 one has one):
 a request whose line and headers pass ``MAX_HEADER_BYTES`` before they end gets ``431`` and is
 closed, so no more than that plus one socket read (256 KiB) is held for them.
@@ -28,6 +39,7 @@ import fcntl
 import termios
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -68,6 +80,9 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_bytes = 0
     _header_factor = 1
     _refused = False
+    waiting: ClassVar[dict[HeaderDeadlineProtocol, float]] = {}
+    """This server's connections with no request being served, longest waiting first, with the
+    time each began to wait (a dict per server, set by :func:`with_header_deadline`)."""
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -80,6 +95,8 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._make_room(0)
+        self.waiting[self] = time.monotonic()
         self._arm_header_deadline(SILENT_FACTOR)
 
     def on_message_begin(self) -> None:
@@ -91,13 +108,34 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
         self._header_bytes = 0
+        self.waiting.pop(self, None)
+        self._make_room(1)  # uvicorn counts this connection against the cap too
         super().on_headers_complete()
         if _content_length(self.headers) > EAGER_BODY_BYTES:
             self.flow.pause_reading()  # the app's first receive() resumes it (and so does its answer)
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.cycle.response_complete:  # no pipelined request began
+            self.waiting[self] = time.monotonic()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        self.waiting.pop(self, None)
         super().connection_lost(exc)
+
+    def _make_room(self, spare: int) -> None:
+        """Close the connections that have waited longest for a request until ``spare`` more fit
+        under the connection cap (or none waits)."""
+        limit = self.limit_concurrency
+        while limit is not None and len(self.connections) + spare > limit and self.waiting:
+            victim = next(iter(self.waiting))
+            since = self.waiting.pop(victim)
+            self.connections.discard(victim)  # uvicorn discards it again when it is gone
+            victim._disarm_header_deadline()
+            victim.transport.close()
+            client = victim.client[0] if victim.client else "-"
+            self.on_refused(client, 503, "idle_shed", time.monotonic() - since)
 
     def _arm_header_deadline(self, factor: int = 1) -> None:
         if self._header_timer is None:
@@ -162,5 +200,5 @@ def with_header_deadline(
 ) -> type[HeaderDeadlineProtocol]:
     """The protocol class for one server (uvicorn makes one per connection); ``on_refused(client,
     status, reason, waited_s)`` is told of each connection cut off, for the logs and metrics."""
-    attributes = {"header_timeout_s": seconds, "on_refused": staticmethod(on_refused)}
+    attributes = {"header_timeout_s": seconds, "on_refused": staticmethod(on_refused), "waiting": {}}
     return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), attributes)
