@@ -33,7 +33,7 @@ from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import BundleWriter
 from tests.conftest import crowdcode_executable
 from tests.privacy_support import configure, privacy_home  # noqa: F401 - a fixture
-from tests.test_server import Client, bundle, install
+from tests.test_server import SESSION, Client, bundle, install
 from tests.test_upload import record
 
 FAST = ["--requests-per-ip", "1e6", "--registrations-per-ip", "1e3", "--requests-per-install", "1e3"]
@@ -403,3 +403,22 @@ def test_sigterm_finishes_honest_uploads_while_attackers_hold_connections(tmp_pa
         for sock in [*idle, loris]:  # closed by the shutdown, not waited for
             assert answer_of(sock) == b""
     assert stored_bundles(server.store) == {hashlib.sha256(data).hexdigest(): data}
+
+
+def test_names_are_matched_whole(tmp_path: Path) -> None:
+    """``$`` also matches before a final newline: a member named like a journal segment plus a
+    newline was stored with its content checked as nothing, and ids with a final newline were
+    taken; ``\\d`` let other scripts' digits into a segment's number."""
+    arabic_one = "\u0660" * 5 + "\u0661"
+    with attacked(tmp_path) as server:
+        client = Client(server.url, install(1))
+        for name in (f"sessions/{SESSION}/events-000001.jsonl\n", f"sessions/{SESSION}/events-{arabic_one}.jsonl"):
+            writer = BundleWriter(install_id=install(1), sdk_version="test")
+            writer.members[name] = b"not an event\n"  # past add(), which checks names as the server does
+            refused = client.put(writer.build())
+            assert refused.status_code == 422 and "unexpected path" in refused.json()["error"], (name, refused.text)
+        newline_id = httpx.post(server.url + "/v1/installs", json={"installId": install(1) + "\n"})
+        assert newline_id.status_code == 400
+        newline_sha = client.http.post("/v1/uploads", json={"sha256": "a" * 64 + "\n", "size": 10})
+        assert newline_sha.status_code == 400 and "sha256 must be 64 lowercase hex digits" in newline_sha.text
+        assert not stored_bundles(server.store)

@@ -25,8 +25,9 @@ from typing import IO, Any
 from ..upload.bundle import Bundle, BundleError, Limits, Readable, scan_bundle
 from .storage import BundleStore
 
-INSTALL_ID = re.compile(r"^[0-9a-f]{32}$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+INSTALL_ID = re.compile(r"[0-9a-f]{32}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+"""Both matched whole (``fullmatch``): with ``match``, ``$`` let a final newline through."""
 UPLOAD_URL_TTL_S = 3600
 STORE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 """Write errors that mean the store has no room (a full disk, a quota, a file size limit): the
@@ -110,7 +111,7 @@ class Ingest:
         """The install an ``Authorization: Bearer`` header names, or 401."""
         scheme, _, token = authorization.partition(" ")
         install_id, _, _mac = token.strip().partition(".")
-        valid = scheme.lower() == "bearer" and INSTALL_ID.match(install_id)
+        valid = scheme.lower() == "bearer" and INSTALL_ID.fullmatch(install_id)
         if valid and hmac.compare_digest(self.token_for(install_id), token.strip()):
             return install_id
         raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or invalid install token (POST /v1/installs)", "auth")
@@ -126,7 +127,7 @@ class Ingest:
 
     def register(self, body: Any) -> dict[str, Any]:
         install_id = body.get("installId") if isinstance(body, dict) else None
-        if not isinstance(install_id, str) or not INSTALL_ID.match(install_id):
+        if not isinstance(install_id, str) or not INSTALL_ID.fullmatch(install_id):
             raise ApiError(HTTPStatus.BAD_REQUEST, "installId must be 32 lowercase hex digits", "bad_request")
         return {"installId": install_id, "token": self.token_for(install_id)}
 
@@ -149,7 +150,7 @@ class Ingest:
 
     def check_upload(self, install_id: str, sha256: str, query: dict[str, str], content_length: str | None) -> int:
         """Check a PUT before reading its body: the URL's signature and the announced length."""
-        if not INSTALL_ID.match(install_id) or not SHA256.match(sha256) or self.presigner is not None:
+        if not INSTALL_ID.fullmatch(install_id) or not SHA256.fullmatch(sha256) or self.presigner is not None:
             raise ApiError(HTTPStatus.NOT_FOUND, "no such upload URL", "not_found")
         try:
             size, expires, sig = int(query["size"]), int(query["expires"]), query["sig"]
@@ -234,7 +235,7 @@ class Ingest:
 
 
 def check_sha256(value: object) -> str:
-    if not isinstance(value, str) or not SHA256.match(value):
+    if not isinstance(value, str) or not SHA256.fullmatch(value):
         raise ApiError(HTTPStatus.BAD_REQUEST, "sha256 must be 64 lowercase hex digits", "bad_request")
     return value
 
