@@ -23,7 +23,14 @@ being served, whose number the app bounds (upload slots, rates, body deadlines).
 
 uvicorn's httptools protocol also buffers headers without a size limit (its h11 one has one):
 a request whose line and headers pass ``MAX_HEADER_BYTES`` before they end gets ``431`` and is
-closed, so no more than that plus one socket read (256 KiB) is held for them.
+closed, so no more than that plus one socket read (256 KiB) is held for them. The count starts
+with the first read after the one the request began in, so that requests pipelined in one read
+are not taken for one request's headers.
+
+uvicorn parses a whole socket read before it stops reading a connection that pipelines, and
+queues every request in it with its own state: a read of thousands of small requests whose
+answers were never read held megabytes per connection. Past ``MAX_PIPELINED`` queued requests
+the rest of the connection is dropped unparsed, and the last queued answer closes it.
 
 Under heavy load the event loop itself can fall behind: the timer may fire while a client's
 headers sit unread in the kernel. Before cutting a connection off, the protocol asks the kernel
@@ -57,6 +64,8 @@ SILENT_FACTOR = 2
 and its first write are apart when the client is short of CPU, and the cost to the server of a
 silent connection is a file descriptor."""
 LINGER_S = 2.0
+MAX_PIPELINED = 16
+"""Requests a connection may have queued behind the one being served."""
 """How long a refused connection's remaining bytes are read and dropped before it is closed."""
 
 
@@ -80,15 +89,17 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_bytes = 0
     _header_factor = 1
     _refused = False
+    _began_in_read = False
     waiting: ClassVar[dict[HeaderDeadlineProtocol, float]] = {}
     """This server's connections with no request being served, longest waiting first, with the
     time each began to wait (a dict per server, set by :func:`with_header_deadline`)."""
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
-            return  # lingering after a refusal: read and drop
+            return  # lingering after a refusal, or past the pipelining limit: read and drop
+        self._began_in_read = False
         super().data_received(data)
-        if self._header_timer is not None:  # these bytes did not finish the headers
+        if self._header_timer is not None and not self._began_in_read:  # all these bytes are headers
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self._cut_off(TOO_LARGE, "large_headers")
@@ -100,19 +111,46 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._arm_header_deadline(SILENT_FACTOR)
 
     def on_message_begin(self) -> None:
+        if self._refused:
+            return
+        self._began_in_read = True
         super().on_message_begin()
         if self._header_factor != 1:  # the first byte: from now on, the headers' own deadline
             self._disarm_header_deadline()
         self._arm_header_deadline()
 
+    def on_url(self, url: bytes) -> None:
+        if not self._refused:
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._refused:
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
+        if self._refused:
+            return
         self._disarm_header_deadline()
         self._header_bytes = 0
+        if len(self.pipeline) >= MAX_PIPELINED:
+            self._refused = True  # what follows in this read and after it is dropped
+            self.pipeline[0][0].keep_alive = False  # the last queued answer closes the connection
+            client = self.client[0] if self.client else "-"
+            self.on_refused(client, 429, "pipelined", 0.0)
+            return
         self.waiting.pop(self, None)
         self._make_room(1)  # uvicorn counts this connection against the cap too
         super().on_headers_complete()
         if _content_length(self.headers) > EAGER_BODY_BYTES:
             self.flow.pause_reading()  # the app's first receive() resumes it (and so does its answer)
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -161,16 +199,19 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def _cut_off(self, response: bytes, reason: str) -> None:
         """Answer, then close as nginx does ("lingering close"): stop sending, drop what still
         arrives for a moment, then close. Closing at once with unread bytes would make the kernel
-        reset the connection, and the client could lose the answer."""
+        reset the connection, and the client could lose the answer. A request pipelined behind
+        one being answered gets no answer of its own: the one being written ends the connection."""
         self._disarm_header_deadline()
         if self.transport.is_closing() or self._refused:
             return
         self._refused = True
-        if self.cycle is None or self.cycle.response_complete:  # nothing else is being written
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        else:
             self.transport.write(response)
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self.loop.call_later(LINGER_S, self.transport.close)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
         client = self.client[0] if self.client else "-"
         self.on_refused(client, int(response[9:12]), reason, time.monotonic() - self._header_started)
 
