@@ -64,9 +64,9 @@ SILENT_FACTOR = 2
 and its first write are apart when the client is short of CPU, and the cost to the server of a
 silent connection is a file descriptor."""
 LINGER_S = 2.0
+"""How long a refused connection's remaining bytes are read and dropped before it is closed."""
 MAX_PIPELINED = 16
 """Requests a connection may have queued behind the one being served."""
-"""How long a refused connection's remaining bytes are read and dropped before it is closed."""
 
 
 def _response(status: bytes, message: str) -> bytes:
