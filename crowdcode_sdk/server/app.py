@@ -335,11 +335,11 @@ class CloseUnreadBodies:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
+        unread = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
+        if not unread:  # no body (most requests): nothing to watch
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        unread = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
 
         async def receiving() -> Message:
             nonlocal unread
