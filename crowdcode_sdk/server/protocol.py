@@ -23,9 +23,10 @@ being served, whose number the app bounds (upload slots, rates, body deadlines).
 
 uvicorn's httptools protocol also buffers headers without a size limit (its h11 one has one):
 a request whose line and headers pass ``MAX_HEADER_BYTES`` before they end gets ``431`` and is
-closed, so no more than that plus one socket read (256 KiB) is held for them. The count starts
-with the first read after the one the request began in, so that requests pipelined in one read
-are not taken for one request's headers.
+closed, so no more than that plus one socket read (256 KiB) is held for them: the bytes of
+every read after the one the request began in are counted as they arrive (so that requests
+pipelined in one read are not taken for one request's headers), and the line and headers
+themselves as they are parsed, which catches headers that arrive whole in one read.
 
 uvicorn parses a whole socket read before it stops reading a connection that pipelines, and
 queues every request in it with its own state: a read of thousands of small requests whose
@@ -90,6 +91,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_factor = 1
     _refused = False
     _began_in_read = False
+    _parsed_header_bytes = 0
     waiting: ClassVar[dict[HeaderDeadlineProtocol, float]] = {}
     """This server's connections with no request being served, longest waiting first, with the
     time each began to wait (a dict per server, set by :func:`with_header_deadline`)."""
@@ -114,6 +116,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._began_in_read = True
+        self._parsed_header_bytes = 0
         super().on_message_begin()
         if self._header_factor != 1:  # the first byte: from now on, the headers' own deadline
             self._disarm_header_deadline()
@@ -121,10 +124,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def on_url(self, url: bytes) -> None:
         if not self._refused:
+            self._parsed_header_bytes += len(url)
             super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._refused:
+            self._parsed_header_bytes += len(name) + len(value) + 4  # ": " and CRLF
             super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -132,6 +137,9 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             return
         self._disarm_header_deadline()
         self._header_bytes = 0
+        if self._parsed_header_bytes > MAX_HEADER_BYTES:
+            self._cut_off(TOO_LARGE, "large_headers")
+            return
         if len(self.pipeline) >= MAX_PIPELINED:
             self._refused = True  # what follows in this read and after it is dropped
             self.pipeline[0][0].keep_alive = False  # the last queued answer closes the connection
