@@ -1,7 +1,7 @@
 """The ingest server against its predecessor: uploads/s, MB/s and peak memory by concurrency.
 
 Run: .venv/bin/python benchmarks/server.py [--levels 1,10,100] [--uploads 600] [--events 400]
-     [--runs 3] [--workers 2] [--client-processes 4]
+     [--runs 3] [--workers 2] [--client-processes 4] [--against COMMIT]
 
 Side by side in one run, each on a fresh process and store, on 127.0.0.1:
 - ``old``: the ``http.server`` ingest server as of commit 7300d94, extracted from git history
@@ -9,6 +9,8 @@ Side by side in one run, each on a fresh process and store, on 127.0.0.1:
 - ``new``: ``crowdcode serve`` from this tree (Starlette + uvicorn, streaming validation), one
   process;
 - ``new-wW``: the same with ``--workers W`` (W processes on one port, ``SO_REUSEPORT``).
+With ``--against COMMIT`` the contenders are instead ``crowdcode serve`` as of that commit
+(``at-COMMIT``, extracted the same way) and ``new``: what a change to the server costs.
 Each level runs ``C`` concurrent clients (asyncio, one keep-alive connection each) doing the whole
 protocol per bundle: ask for an upload URL, PUT the bytes, ask for the acknowledgement. A
 failure (a reset connection, a 5xx) is counted, not retried. The clients are spread over several
@@ -60,8 +62,11 @@ def bundle(install_id: str, number: int, events: int) -> bytes:
     return writer.build()
 
 
-def start(kind: str, workers: int, tmp: Path, old_tree: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    """A fresh ``kind`` server (``old`` or ``new``) on a fresh store; ``extra`` options go to ``new``."""
+def start(
+    kind: str, workers: int, tmp: Path, old_tree: Path, *extra: str, source: Path = ROOT
+) -> tuple[subprocess.Popen[str], str]:
+    """A fresh ``kind`` server (``old`` or ``new``, the latter from the checkout at ``source``) on
+    a fresh store; ``extra`` options go to ``new``."""
     store = tempfile.mkdtemp(dir=tmp)
     if kind == "old":
         command = [sys.executable, "-c", OLD_SERVER, store]
@@ -81,7 +86,7 @@ def start(kind: str, workers: int, tmp: Path, old_tree: Path, *extra: str) -> tu
             str(workers),
             *extra,
         ]
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'adapters'}"}
+        env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{source / 'adapters'}"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -92,15 +97,13 @@ def start(kind: str, workers: int, tmp: Path, old_tree: Path, *extra: str) -> tu
     return process, line.split(" on ")[1].split(",")[0]
 
 
-def extract_old_server(tmp: Path) -> Path:
-    """The old server's package, from git history, in a directory of its own under ``tmp``."""
-    old_tree = tmp / "old"
-    old_tree.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", OLD_COMMIT, "crowdcode_sdk"], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
-    return old_tree
+def extract(tmp: Path, commit: str, *paths: str) -> Path:
+    """``paths`` as of ``commit``, from git history, in a directory of its own under ``tmp``."""
+    tree = tmp / f"at-{commit}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, *paths], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
 
 
 def tree(pid: int) -> list[int]:
@@ -231,18 +234,28 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="processes of the new server's second contender")
     parser.add_argument("--client-processes", type=int, default=4, help="processes the clients are spread over")
+    parser.add_argument("--against", metavar="COMMIT", help="compare with crowdcode serve as of this commit")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    kinds = [("old", 1), ("new", 1), (f"new-w{args.workers}", args.workers)]
+    if args.against:
+        kinds = [(f"at-{args.against}", 1), ("new", 1)]
+    else:
+        kinds = [("old", 1), ("new", 1), (f"new-w{args.workers}", args.workers)]
+    base = kinds[0][0]
     results: dict[tuple[str, int], list[tuple[float, ...]]] = {}
     loads = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        old_tree = extract_old_server(tmp)
+        old_tree = extract(tmp, OLD_COMMIT, "crowdcode_sdk")
+        sources = {kind: ROOT for kind, _ in kinds}
+        if args.against:
+            sources[base] = extract(tmp, args.against, "crowdcode_sdk", "adapters")
         for run in range(args.runs):
             for clients in levels:
                 for kind, workers in kinds if run % 2 == 0 else reversed(kinds):  # alternate: drift hits all
-                    process, url = start(kind.split("-")[0], workers, tmp, old_tree)
+                    process, url = start(
+                        "old" if kind == "old" else "new", workers, tmp, old_tree, source=sources[kind]
+                    )
                     try:
                         before = cpu_seconds(tree(process.pid))
                         rate, mbps, done, failed = level(url, clients, args.uploads, args.events, args.client_processes)
@@ -270,20 +283,20 @@ def main() -> None:
             medians[kind] = [statistics.median(r[i] for r in runs) for i in range(6)]
             rate, mbps, _done, failed, rss, cpu_ms = medians[kind]
             print(f"{clients:>7} {kind:>8} {rate:>10.1f} {mbps:>7.3f} {failed:>7.0f} {rss:>12.1f} {cpu_ms:>14.1f}")
-        old = medians["old"]
+        old = medians[base]
         for kind, _workers in kinds[1:]:
             new = medians[kind]
-            label = f"{kind}/old"
+            label = f"{kind}/{base}"
             print(
                 f"{clients:>7} {label:>8} {new[0] / old[0]:>9.2f}x {new[1] / old[1]:>6.2f}x {'':>7} "
                 f"{new[4] / old[4]:>11.2f}x {new[5] / old[5]:>13.2f}x"
             )
-    print("uploads/s ratios to old paired within each run (the contenders ran back to back): median [min-max]")
+    print(f"uploads/s ratios to {base} paired within each run (the contenders ran back to back): median [min-max]")
     for clients in levels:
         for kind, _workers in kinds[1:]:
-            paired = [n[0] / o[0] for n, o in zip(results[(kind, clients)], results[("old", clients)], strict=True)]
+            paired = [n[0] / o[0] for n, o in zip(results[(kind, clients)], results[(base, clients)], strict=True)]
             print(
-                f"{clients:>7} {kind + '/old':>8} {statistics.median(paired):>9.2f}x [{min(paired):.2f}-{max(paired):.2f}]"
+                f"{clients:>7} {kind + '/' + base:>8} {statistics.median(paired):>9.2f}x [{min(paired):.2f}-{max(paired):.2f}]"
             )
 
 

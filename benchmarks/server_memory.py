@@ -29,7 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.server import extract_old_server, peak_rss_mb, start, tree
+from benchmarks.server import OLD_COMMIT, extract, peak_rss_mb, start, tree
 from crowdcode_sdk.upload.bundle import BundleWriter
 
 EVENT = b'{"sequence":1,"timestamp":1,"type":"action","action":{"kind":"focus_change","focused":true}}\n'
@@ -101,7 +101,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        old_tree = extract_old_server(tmp)
+        old_tree = extract(tmp, OLD_COMMIT, "crowdcode_sdk")
         files = []
         for n in range(high):
             install_id = f"{n:032x}"

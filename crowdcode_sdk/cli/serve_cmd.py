@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-bundle-mb", type=int, default=64, help="largest compressed bundle accepted")
     p.add_argument("--max-uncompressed-mb", type=int, default=512, help="largest uncompressed bundle accepted")
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=2000,
+        help="connections open at once (default 2000, fewer if files are short)",
+    )
     p.add_argument("--max-uploads", type=int, default=64, help="uploads in progress at once (default 64)")
     p.add_argument("--max-uploads-per-install", type=int, default=2, help="uploads at once from one install")
     p.add_argument(
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     config = ServerConfig(
         limits=Limits(args.max_bundle_mb * MB, args.max_uncompressed_mb * MB),
+        max_connections=args.max_connections,
         max_uploads=args.max_uploads,
         max_uploads_per_install=args.max_uploads_per_install,
         max_validating=args.max_validating,
@@ -94,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         raise CrowdcodeError(f"cannot serve: --workers {args.workers} is not between 1 and 256")
     if args.max_validating < 1:
         raise CrowdcodeError(f"cannot serve: --max-validating {args.max_validating} is not at least 1")
+    if args.max_connections < 1:
+        raise CrowdcodeError(f"cannot serve: --max-connections {args.max_connections} is not at least 1")
     sockets = bind(args.host, args.port, args.workers)
 
     def make_server() -> uvicorn.Server:

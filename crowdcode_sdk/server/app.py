@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from .ingest import ApiError, Ingest
 from .limits import RateLimiter, UploadGate
@@ -69,17 +70,19 @@ class Api:
         self.validators = anyio.CapacityLimiter(config.max_validating)
         self.small_bodies = anyio.CapacityLimiter(SMALL_BODY_THREADS)
         self.metrics = Metrics()
-        self.app = Starlette(
-            routes=[
-                Route("/healthz", self._route("healthz", self.health, limited=False), methods=["GET"]),
-                Route("/v1/health", self._route("health", self.health, limited=False), methods=["GET"]),
-                Route("/metrics", self.exposition, methods=["GET"]),
-                Route("/v1/installs", self._route("installs", self.register), methods=["POST"]),
-                Route("/v1/uploads", self._route("uploads", self.request_upload), methods=["POST"]),
-                Route("/v1/blobs/{install_id}/{sha256}", self._route("blobs", self.receive), methods=["PUT"]),
-                Route("/v1/bundles/{sha256:path}", self._route("bundles", self.acknowledge), methods=["GET"]),
-            ],
-            exception_handlers={HTTPException: self._http_error},
+        self.app = CloseUnreadBodies(
+            Starlette(
+                routes=[
+                    Route("/healthz", self._route("healthz", self.health, limited=False), methods=["GET"]),
+                    Route("/v1/health", self._route("health", self.health, limited=False), methods=["GET"]),
+                    Route("/metrics", self.exposition, methods=["GET"]),
+                    Route("/v1/installs", self._route("installs", self.register), methods=["POST"]),
+                    Route("/v1/uploads", self._route("uploads", self.request_upload), methods=["POST"]),
+                    Route("/v1/blobs/{install_id}/{sha256}", self._route("blobs", self.receive), methods=["PUT"]),
+                    Route("/v1/bundles/{sha256:path}", self._route("bundles", self.acknowledge), methods=["GET"]),
+                ],
+                exception_handlers={HTTPException: self._http_error},
+            )
         )
 
     # --- endpoints --------------------------------------------------------------------------------
@@ -92,11 +95,11 @@ class Api:
 
     async def register(self, request: Request) -> tuple[int, dict[str, Any]]:
         self.registrations.take(_client(request))
-        return 201, self.ingest.register(await _json(request))
+        return 201, self.ingest.register(await self._json(request))
 
     async def request_upload(self, request: Request) -> tuple[int, dict[str, Any]]:
         install_id = self._authenticated(request)
-        body = await _json(request)
+        body = await self._json(request)
         return 200, await self._read_store(self.ingest.request_upload, install_id, body)
 
     async def acknowledge(self, request: Request) -> tuple[int, dict[str, Any]]:
@@ -136,12 +139,8 @@ class Api:
         much of its worker's time is the two fsyncs of storing it, which other small uploads can
         overlap (at 100 clients, holding small bodies to two validators cost a fifth of the
         uploads/s; one thread per upload cost 20 MB of peak RSS)."""
-        body = bytearray()
-
-        async def keep(chunk: bytes) -> None:
-            body.extend(chunk)
-
-        await self._pump(request, keep, size)
+        body = await self._gather(request, size)
+        self.metrics.received_bytes.inc(len(body))
         result: dict[str, Any] = await anyio.to_thread.run_sync(
             self.ingest.receive, install_id, sha256, size, io.BytesIO(body), limiter=self.small_bodies
         )
@@ -156,12 +155,17 @@ class Api:
     async def _stream_to_validator(self, request: Request, install_id: str, sha256: str, size: int) -> dict[str, Any]:
         send, receive = anyio.create_memory_object_stream[bytes](CHANNEL_CHUNKS)
         pipe = _Pipe(receive)
+
+        async def hand_over(chunk: bytes) -> None:
+            await send.send(chunk)
+            self.metrics.received_bytes.inc(len(chunk))
+
         worker = asyncio.ensure_future(
             anyio.to_thread.run_sync(pipe.run, self.ingest.receive, install_id, sha256, size, limiter=self.workers)
         )
         try:
             async with send:
-                await self._pump(request, send.send, size)
+                await self._pump(request, hand_over, size)
         except anyio.BrokenResourceError:
             pass  # the worker stopped reading: its answer says why
         except BaseException:
@@ -182,40 +186,58 @@ class Api:
         held = 0.0
         received = 0
         more = True
+        while more:
+            elapsed = time.monotonic() - start
+            wait = min(config.idle_timeout_s, config.upload_deadline_s - elapsed)
+            message = None
+            with anyio.move_on_after(max(wait, 0)):
+                message = await request.receive()
+            if message is None:
+                raise ApiError(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    f"body stalled or ran past its {config.upload_deadline_s:.0f} s deadline",
+                    "slow",
+                )
+            if message["type"] == "http.disconnect":
+                raise ApiError(HTTPStatus.BAD_REQUEST, "the client went away before its body ended", "disconnect")
+            chunk: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
+            received += len(chunk)
+            if received > size:
+                raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {size} bytes", "too_large")
+            elapsed = time.monotonic() - start - held
+            if elapsed > config.grace_s and received < config.min_upload_rate * elapsed and more:
+                raise ApiError(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    f"body slower than {config.min_upload_rate} bytes/s; try again on a better connection",
+                    "slow",
+                )
+            if chunk:
+                before = time.monotonic()
+                await deliver(chunk)
+                held += time.monotonic() - before
+
+    async def _gather(self, request: Request, size: int) -> bytearray:
+        """A small body whole, taken in by :meth:`_pump` (so a client dribbling it is cut off)."""
+        body = bytearray()
+
+        async def keep(chunk: bytes) -> None:
+            body.extend(chunk)
+
+        await self._pump(request, keep, size)
+        return body
+
+    async def _json(self, request: Request) -> Any:
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit():
+            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required", "length")
+        if int(length) > MAX_JSON_BODY:
+            raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "JSON body too large", "too_large")
+        data = await self._gather(request, int(length))
         try:
-            while more:
-                elapsed = time.monotonic() - start
-                wait = min(config.idle_timeout_s, config.upload_deadline_s - elapsed)
-                message = None
-                with anyio.move_on_after(max(wait, 0)):
-                    message = await request.receive()
-                if message is None:
-                    raise ApiError(
-                        HTTPStatus.REQUEST_TIMEOUT,
-                        f"upload stalled or ran past its {config.upload_deadline_s:.0f} s deadline",
-                        "slow",
-                    )
-                if message["type"] == "http.disconnect":
-                    raise ApiError(HTTPStatus.BAD_REQUEST, "the client went away mid-upload", "disconnect")
-                chunk: bytes = message.get("body", b"")
-                more = message.get("more_body", False)
-                received += len(chunk)
-                if received > size:
-                    raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {size} bytes", "too_large")
-                elapsed = time.monotonic() - start - held
-                if elapsed > config.grace_s and received < config.min_upload_rate * elapsed and more:
-                    raise ApiError(
-                        HTTPStatus.REQUEST_TIMEOUT,
-                        f"upload slower than {config.min_upload_rate} bytes/s; try again on a better connection",
-                        "slow",
-                    )
-                if chunk:
-                    before = time.monotonic()
-                    await deliver(chunk)
-                    held += time.monotonic() - before
-            request.state.consumed = True
-        finally:
-            self.metrics.received_bytes.inc(received)
+            return orjson.loads(bytes(data) or b"{}")
+        except orjson.JSONDecodeError:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON", "bad_request") from None
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -249,8 +271,6 @@ class Api:
                 status, body, reason = 500, {"error": f"internal error: {type(exc).__name__}"}, "internal"
             if reason is not None:
                 self.metrics.rejections.labels(reason).inc()
-                if not getattr(request.state, "consumed", False) and request.headers.get("content-length", "0") != "0":
-                    headers["Connection"] = "close"  # do not read (maybe huge) bytes nobody wants
             self.metrics.requests.labels(name, str(int(status))).inc()
             self._log(request, name, int(status), start, reason)
             return Response(orjson.dumps(body), int(status), headers, media_type="application/json")
@@ -292,20 +312,6 @@ def _log_line(
         log.info(orjson.dumps(record).decode())
 
 
-async def _json(request: Request) -> Any:
-    length = request.headers.get("content-length")
-    if length is None or not length.isdigit():
-        raise ApiError(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required", "length")
-    if int(length) > MAX_JSON_BODY:
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "JSON body too large", "too_large")
-    data = await request.body()
-    request.state.consumed = True
-    try:
-        return orjson.loads(data or b"{}")
-    except orjson.JSONDecodeError:
-        raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON", "bad_request") from None
-
-
 def _burst(rate: float) -> float:
     """Ten seconds' worth, and at least ten: a client starting up makes a few requests at once."""
     return max(10, rate * 10)
@@ -313,6 +319,41 @@ def _burst(rate: float) -> float:
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "-"
+
+
+class CloseUnreadBodies:
+    """Close the connection after any answer sent before its request's body was read to the end.
+
+    uvicorn keeps a connection alive after an answer and discards the rest of its body as it
+    arrives, each arrival resetting the keep-alive timer: a chunked body that never ends, or a
+    lying ``Content-Length`` to a route that reads nothing, held a connection (and a slot of the
+    connection cap) for as long as the client kept dribbling. A refusal (a bad signature, a body
+    too large) must not read bytes nobody wants either. So every answer that leaves a body
+    unread, whatever route or error sent it, carries ``Connection: close``."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
+        unread = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
+        if not unread:  # no body (most requests): nothing to watch
+            await self.app(scope, receive, send)
+            return
+
+        async def receiving() -> Message:
+            nonlocal unread
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                unread = False
+            return message
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and unread:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receiving, sending)
 
 
 class _Pipe:

@@ -12,8 +12,10 @@ on a worker thread and feeds it the body as it arrives.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -23,9 +25,16 @@ from typing import IO, Any
 from ..upload.bundle import Bundle, BundleError, Limits, Readable, scan_bundle
 from .storage import BundleStore
 
-INSTALL_ID = re.compile(r"^[0-9a-f]{32}$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+INSTALL_ID = re.compile(r"[0-9a-f]{32}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+"""Both matched whole (``fullmatch``): with ``match``, ``$`` let a final newline through."""
 UPLOAD_URL_TTL_S = 3600
+STORE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""Write errors that mean the store has no room (a full disk, a quota, a file size limit): the
+server's condition, not the client's, which may send the same bytes again later."""
+STORE_FULL_RETRY_S = 60
+
+log = logging.getLogger("crowdcode.serve")
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,10 @@ class ServerConfig:
     """Every limit of one instance; ``crowdcode serve --help`` sets the common ones."""
 
     limits: Limits = field(default_factory=Limits)
+    max_connections: int = 2000
+    """Connections open at once (fewer if the process may not open that many files): past it,
+    the connections that have waited longest for a request are closed to make room, and when
+    every one has a request being served, new requests get 503 (``protocol.py``)."""
     max_uploads: int = 64
     """Uploads in progress at once on this instance (more: 503)."""
     max_validating: int = 2
@@ -98,7 +111,7 @@ class Ingest:
         """The install an ``Authorization: Bearer`` header names, or 401."""
         scheme, _, token = authorization.partition(" ")
         install_id, _, _mac = token.strip().partition(".")
-        valid = scheme.lower() == "bearer" and INSTALL_ID.match(install_id)
+        valid = scheme.lower() == "bearer" and INSTALL_ID.fullmatch(install_id)
         if valid and hmac.compare_digest(self.token_for(install_id), token.strip()):
             return install_id
         raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or invalid install token (POST /v1/installs)", "auth")
@@ -114,7 +127,7 @@ class Ingest:
 
     def register(self, body: Any) -> dict[str, Any]:
         install_id = body.get("installId") if isinstance(body, dict) else None
-        if not isinstance(install_id, str) or not INSTALL_ID.match(install_id):
+        if not isinstance(install_id, str) or not INSTALL_ID.fullmatch(install_id):
             raise ApiError(HTTPStatus.BAD_REQUEST, "installId must be 32 lowercase hex digits", "bad_request")
         return {"installId": install_id, "token": self.token_for(install_id)}
 
@@ -137,7 +150,7 @@ class Ingest:
 
     def check_upload(self, install_id: str, sha256: str, query: dict[str, str], content_length: str | None) -> int:
         """Check a PUT before reading its body: the URL's signature and the announced length."""
-        if not INSTALL_ID.match(install_id) or not SHA256.match(sha256) or self.presigner is not None:
+        if not INSTALL_ID.fullmatch(install_id) or not SHA256.fullmatch(sha256) or self.presigner is not None:
             raise ApiError(HTTPStatus.NOT_FOUND, "no such upload URL", "not_found")
         try:
             size, expires, sig = int(query["size"]), int(query["expires"]), query["sig"]
@@ -154,15 +167,30 @@ class Ingest:
         return size
 
     def receive(self, install_id: str, sha256: str, size: int, body: Readable) -> dict[str, Any]:
-        """Validate a body as it is read from ``body`` and store it; the receipt, or an ApiError."""
-        with self.store.spool() as spool:
-            bundle = self._validate(install_id, sha256, _Tee(body, spool))
-            if bundle.size != size:
-                raise ApiError(HTTPStatus.BAD_REQUEST, f"announced {size} bytes, received {bundle.size}", "length")
-            existing = self.store.receipt(install_id, sha256)
-            if existing is not None:  # a retry whose first attempt arrived: nothing to do twice
-                return existing
-            return self.store.put(install_id, sha256, spool, bundle.manifest, bundle.events)
+        """Validate a body as it is read from ``body`` and store it; the receipt, or an ApiError.
+
+        A store without room answers ``507`` with ``Retry-After`` (the uploader keeps the bundle
+        and tries again); the spool file goes with the failed write, and a bundle renamed into
+        place before its receipt failed is only written again by the retry."""
+        try:
+            with self.store.spool() as spool:
+                bundle = self._validate(install_id, sha256, _Tee(body, spool))
+                if bundle.size != size:
+                    raise ApiError(HTTPStatus.BAD_REQUEST, f"announced {size} bytes, received {bundle.size}", "length")
+                existing = self.store.receipt(install_id, sha256)
+                if existing is not None:  # a retry whose first attempt arrived: nothing to do twice
+                    return existing
+                return self.store.put(install_id, sha256, spool, bundle.manifest, bundle.events)
+        except OSError as exc:
+            if exc.errno not in STORE_FULL:
+                raise
+            log.error("the store has no room for a bundle: %s", exc.strerror)
+            raise ApiError(
+                HTTPStatus.INSUFFICIENT_STORAGE,
+                "the server has no room to store this bundle now; try again later",
+                "store_full",
+                STORE_FULL_RETRY_S,
+            ) from None
 
     def acknowledge(self, install_id: str, sha256: str) -> dict[str, Any]:
         check_sha256(sha256)
@@ -207,7 +235,7 @@ class Ingest:
 
 
 def check_sha256(value: object) -> str:
-    if not isinstance(value, str) or not SHA256.match(value):
+    if not isinstance(value, str) or not SHA256.fullmatch(value):
         raise ApiError(HTTPStatus.BAD_REQUEST, "sha256 must be 64 lowercase hex digits", "bad_request")
     return value
 

@@ -10,9 +10,28 @@ the headers are complete, and on expiry answers
 the connection. Bodies have their own limits in the app (``idle_timeout_s``, the minimum rate,
 the deadline).
 
+uvicorn answers ``503`` to every request once ``limit_concurrency`` connections are open, and a
+connection that only waits (silent since it opened, idle between requests, or still sending its
+headers) counts as much as one being served: a client holding the cap's worth of silent
+connections, renewed as the deadlines cut them, locked every other client out. uvicorn also
+accepts connections past its cap, until the process runs out of file descriptors, and then
+libuv accepts and drops each new one unanswered. So when a connection opens past the cap, or a
+request's headers are in at the cap, the connections that have waited longest for a request of
+their own are closed to make room (as nginx reuses idle keep-alive connections when it runs
+out): open connections stay within the cap, and it is full only of connections with a request
+being served, whose number the app bounds (upload slots, rates, body deadlines).
+
 uvicorn's httptools protocol also buffers headers without a size limit (its h11 one has one):
 a request whose line and headers pass ``MAX_HEADER_BYTES`` before they end gets ``431`` and is
-closed, so no more than that plus one socket read (256 KiB) is held for them.
+closed, so no more than that plus one socket read (256 KiB) is held for them: the bytes of
+every read after the one the request began in are counted as they arrive (so that requests
+pipelined in one read are not taken for one request's headers), and the line and headers
+themselves as they are parsed, which catches headers that arrive whole in one read.
+
+uvicorn parses a whole socket read before it stops reading a connection that pipelines, and
+queues every request in it with its own state: a read of thousands of small requests whose
+answers were never read held megabytes per connection. Past ``MAX_PIPELINED`` queued requests
+the rest of the connection is dropped unparsed, and the last queued answer closes it.
 
 Under heavy load the event loop itself can fall behind: the timer may fire while a client's
 headers sit unread in the kernel. Before cutting a connection off, the protocol asks the kernel
@@ -28,6 +47,7 @@ import fcntl
 import termios
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -46,6 +66,8 @@ and its first write are apart when the client is short of CPU, and the cost to t
 silent connection is a file descriptor."""
 LINGER_S = 2.0
 """How long a refused connection's remaining bytes are read and dropped before it is closed."""
+MAX_PIPELINED = 16
+"""Requests a connection may have queued behind the one being served."""
 
 
 def _response(status: bytes, message: str) -> bytes:
@@ -68,36 +90,98 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_bytes = 0
     _header_factor = 1
     _refused = False
+    _began_in_read = False
+    _parsed_header_bytes = 0
+    waiting: ClassVar[dict[HeaderDeadlineProtocol, float]] = {}
+    """This server's connections with no request being served, longest waiting first, with the
+    time each began to wait (a dict per server, set by :func:`with_header_deadline`)."""
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
-            return  # lingering after a refusal: read and drop
+            return  # lingering after a refusal, or past the pipelining limit: read and drop
+        self._began_in_read = False
         super().data_received(data)
-        if self._header_timer is not None:  # these bytes did not finish the headers
+        if self._header_timer is not None and not self._began_in_read:  # all these bytes are headers
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self._cut_off(TOO_LARGE, "large_headers")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._make_room(0)
+        self.waiting[self] = time.monotonic()
         self._arm_header_deadline(SILENT_FACTOR)
 
     def on_message_begin(self) -> None:
+        if self._refused:
+            return
+        self._began_in_read = True
+        self._parsed_header_bytes = 0
         super().on_message_begin()
         if self._header_factor != 1:  # the first byte: from now on, the headers' own deadline
             self._disarm_header_deadline()
         self._arm_header_deadline()
 
+    def on_url(self, url: bytes) -> None:
+        if not self._refused:
+            self._parsed_header_bytes += len(url)
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._refused:
+            self._parsed_header_bytes += len(name) + len(value) + 4  # ": " and CRLF
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
+        if self._refused:
+            return
         self._disarm_header_deadline()
         self._header_bytes = 0
+        if self._parsed_header_bytes > MAX_HEADER_BYTES:
+            self._cut_off(TOO_LARGE, "large_headers")
+            return
+        if len(self.pipeline) >= MAX_PIPELINED:
+            self._refused = True  # what follows in this read and after it is dropped
+            self.pipeline[0][0].keep_alive = False  # the last queued answer closes the connection
+            client = self.client[0] if self.client else "-"
+            self.on_refused(client, 429, "pipelined", 0.0)
+            return
+        self.waiting.pop(self, None)
+        self._make_room(1)  # uvicorn counts this connection against the cap too
         super().on_headers_complete()
         if _content_length(self.headers) > EAGER_BODY_BYTES:
             self.flow.pause_reading()  # the app's first receive() resumes it (and so does its answer)
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.cycle.response_complete:  # no pipelined request began
+            self.waiting[self] = time.monotonic()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        self.waiting.pop(self, None)
         super().connection_lost(exc)
+
+    def _make_room(self, spare: int) -> None:
+        """Close the connections that have waited longest for a request until ``spare`` more fit
+        under the connection cap (or none waits)."""
+        limit = self.limit_concurrency
+        while limit is not None and len(self.connections) + spare > limit and self.waiting:
+            victim = next(iter(self.waiting))
+            since = self.waiting.pop(victim)
+            self.connections.discard(victim)  # uvicorn discards it again when it is gone
+            victim._disarm_header_deadline()
+            victim.transport.close()
+            client = victim.client[0] if victim.client else "-"
+            self.on_refused(client, 503, "idle_shed", time.monotonic() - since)
 
     def _arm_header_deadline(self, factor: int = 1) -> None:
         if self._header_timer is None:
@@ -123,16 +207,19 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def _cut_off(self, response: bytes, reason: str) -> None:
         """Answer, then close as nginx does ("lingering close"): stop sending, drop what still
         arrives for a moment, then close. Closing at once with unread bytes would make the kernel
-        reset the connection, and the client could lose the answer."""
+        reset the connection, and the client could lose the answer. A request pipelined behind
+        one being answered gets no answer of its own: the one being written ends the connection."""
         self._disarm_header_deadline()
         if self.transport.is_closing() or self._refused:
             return
         self._refused = True
-        if self.cycle is None or self.cycle.response_complete:  # nothing else is being written
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        else:
             self.transport.write(response)
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self.loop.call_later(LINGER_S, self.transport.close)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
         client = self.client[0] if self.client else "-"
         self.on_refused(client, int(response[9:12]), reason, time.monotonic() - self._header_started)
 
@@ -162,5 +249,5 @@ def with_header_deadline(
 ) -> type[HeaderDeadlineProtocol]:
     """The protocol class for one server (uvicorn makes one per connection); ``on_refused(client,
     status, reason, waited_s)`` is told of each connection cut off, for the logs and metrics."""
-    attributes = {"header_timeout_s": seconds, "on_refused": staticmethod(on_refused)}
+    attributes = {"header_timeout_s": seconds, "on_refused": staticmethod(on_refused), "waiting": {}}
     return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), attributes)

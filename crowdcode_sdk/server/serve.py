@@ -9,6 +9,8 @@ SIGINT/SIGTERM: it stops accepting, lets in-flight requests (uploads) finish for
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import socket
 import threading
 from typing import Any
@@ -23,8 +25,9 @@ from .storage import BundleStore
 
 BACKLOG = 2048
 DEFAULTS = ServerConfig()
-MAX_CONNECTIONS = 2000
-"""Connections and requests uvicorn serves at once; beyond it answers 503 at once."""
+RESERVED_FILES = 256
+"""File descriptors kept for other than connections: the store's and spool files, the event loop,
+the worker threads."""
 
 
 def bind(host: str, port: int, count: int = 1) -> list[socket.socket]:
@@ -45,6 +48,24 @@ def bind(host: str, port: int, count: int = 1) -> list[socket.socket]:
     return sockets
 
 
+def connection_cap(wanted: int) -> int:
+    """``wanted`` connections, or as many as this process may open files for besides
+    ``RESERVED_FILES``. Past the cap uvicorn answers ``503`` (and the protocol closes the
+    connections waiting longest, ``protocol.py``); past the file limit it could not accept at
+    all, and clients were dropped unanswered. The soft limit (often 1024, for ``select()``'s sake)
+    is raised towards the hard one first, as nginx's ``worker_rlimit_nofile`` does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + RESERVED_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - RESERVED_FILES))
+
+
 def uvicorn_server(ingest: Ingest, forwarded_allow_ips: str | None = None) -> uvicorn.Server:
     api = Api(ingest)
     config = uvicorn.Config(
@@ -54,7 +75,7 @@ def uvicorn_server(ingest: Ingest, forwarded_allow_ips: str | None = None) -> uv
         log_config=None,
         access_log=False,  # the app logs each request itself, without query strings
         backlog=BACKLOG,
-        limit_concurrency=MAX_CONNECTIONS,
+        limit_concurrency=connection_cap(ingest.config.max_connections),
         timeout_keep_alive=15,
         timeout_graceful_shutdown=round(ingest.config.shutdown_timeout_s),
         proxy_headers=forwarded_allow_ips is not None,

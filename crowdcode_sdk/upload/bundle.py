@@ -41,22 +41,24 @@ MANIFEST = "manifest.json"
 
 MEMBER_KINDS: dict[str, str] = {
     "session": r"sessions/[0-9a-f]{32}/session\.json",
-    "segment": r"sessions/[0-9a-f]{32}/events-\d{6}\.jsonl",
+    "segment": r"sessions/[0-9a-f]{32}/events-[0-9]{6}\.jsonl",
     "cast": r"sessions/[0-9a-f]{32}/terminals/[A-Za-z0-9_.\-]{1,100}\.cast",
     "snapshot_manifest": r"snapshots/manifests/[A-Za-z0-9_.\-]{1,100}\.json",
     "blob": r"snapshots/blobs/[0-9a-f]{64}",
 }
 """Every kind of member a bundle may hold besides its manifest: a new kind is added here, and
-tests/test_bundle_members.py fails until a secret planted in it is shown not to leave."""
-MEMBER = re.compile("^(?:" + "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in MEMBER_KINDS.items()) + ")$")
+tests/test_bundle_members.py fails until a secret planted in it is shown not to leave. Names are
+matched whole (``fullmatch``: ``$`` also matches before a final newline, and a member named
+``….jsonl\n`` passed as a journal segment that was then checked as nothing) and in ASCII."""
+MEMBER = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in MEMBER_KINDS.items()))
 
 
 def member_kind(name: str) -> str | None:
-    match = MEMBER.match(name)
+    match = MEMBER.fullmatch(name)
     return match.lastgroup if match else None
 
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleError(CrowdcodeError):
@@ -78,7 +80,7 @@ class BundleWriter:
     redactions: dict[str, int] = field(default_factory=dict)
 
     def add(self, name: str, data: bytes) -> None:
-        if not MEMBER.match(name):
+        if not MEMBER.fullmatch(name):
             raise ValueError(f"not a bundle member name: {name!r}")
         self.members[name] = data
 
@@ -319,7 +321,7 @@ class _Scan:
     def _member(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         if not info.isreg():
             raise BundleError(f"{info.name!r}: only regular files are allowed")
-        if info.name != MANIFEST and not MEMBER.match(info.name):
+        if info.name != MANIFEST and not MEMBER.fullmatch(info.name):
             raise BundleError(f"{info.name!r}: unexpected path in bundle")
         if info.name in self.seen or (info.name == MANIFEST and self.manifest):
             raise BundleError(f"{info.name!r}: appears twice")
@@ -429,7 +431,7 @@ class _Scan:
             if not isinstance(snapshot_files, dict):
                 raise BundleError(f'{name}: expected {{"files": {{path: sha256}}}}')
             for path, sha in snapshot_files.items():
-                if not (isinstance(sha, str) and SHA256.match(sha)):
+                if not (isinstance(sha, str) and SHA256.fullmatch(sha)):
                     raise BundleError(f"{name}: {path!r} refers to a blob the bundle does not hold")
                 self.referenced.setdefault(f"snapshots/blobs/{sha}", (name, path))
 
