@@ -412,3 +412,30 @@ def test_what_vscode_really_sends_multi_cursor_transient_nulls_and_batches_of_ot
         Source.UNKNOWN,
     ]
     assert kinds[-1] == "session_end"
+
+
+def test_a_newly_focused_editor_is_observed_with_the_lines_it_shows_not_the_cursors_line(home, workspace):
+    """VS Code reports the focused editor at once and the lines it shows up to a throttle interval
+    later (the extension's order in a real code-server: activeEditor, selection, visibleRanges).
+    The observation after the switch is of the lines shown, never the cursor's line alone."""
+    small, big = workspace / "small.txt", workspace / "big.txt"
+    small.write_text("a\nb\n")
+    big.write_text("".join(f"line {n}\n" for n in range(100)))
+
+    async def scenario():
+        async with shim(home, workspace) as client:
+            for path in (small, big):
+                _open(client, path, path.read_text())
+            client.notify("crowdcode/activeEditor", {"uri": uri(small)})
+            client.notify("crowdcode/visibleRanges", {"uri": uri(small), "ranges": [_vscode_range((0, 0), (2, 0))]})
+            await client.roundtrip()
+            client.notify("crowdcode/activeEditor", {"uri": uri(big)})
+            await client.roundtrip()
+            client.notify("crowdcode/selection", {"uri": uri(big), "selections": [_vscode_selection((0, 0), (0, 0))]})
+            await client.roundtrip()
+            client.notify("crowdcode/visibleRanges", {"uri": uri(big), "ranges": [_vscode_range((0, 0), (39, 0))]})
+            await client.roundtrip()
+
+    run(scenario())
+    views = [e.payload.viewport for e in events(home) if e.type == "observation" and e.payload.viewport]
+    assert [(v.file, v.start_line, v.end_line) for v in views if v.file == "big.txt"] == [("big.txt", 1, 40)], views
