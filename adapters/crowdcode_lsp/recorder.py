@@ -130,7 +130,7 @@ class Recorder:
         self._last_edit_uri: str | None = None
         self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
         self._visible: dict[str, tuple[int, int]] = {}  # uri -> visible lines (0-based, inclusive)
-        self._reports_views = False  # the client sends crowdcode/visibleRanges (VS Code's extension)
+        self.reports_views = False  # the client sends crowdcode/visibleRanges (VS Code's extension)
         self._active_terminal: str | None = None
         self._commands = CommandFacts()
         self._not_recording_reason: str | None = None
@@ -433,7 +433,7 @@ class Recorder:
         lines = [line for start, end in ranges for line in (start[0], end[0])]
         last = doc.document.line_count - 1
         self._visible[doc.uri] = (min(min(lines), last), min(max(lines), last))
-        self._reports_views = True
+        self.reports_views = True
         self._active_uri = self._active_uri or doc.uri
         self._observe()
 
@@ -568,7 +568,7 @@ class Recorder:
         ``editor``: the editor's state is what changed (not a terminal's)."""
         if self.session is None:
             return
-        if editor and self._reports_views and self._active_uri is not None and self._active_uri not in self._visible:
+        if editor and self.reports_views and self._active_uri is not None and self._active_uri not in self._visible:
             # A client that reports what its editors show has not yet reported this one (VS Code
             # sends a newly focused editor's lines up to a throttle interval after the focus): its
             # view comes then, not the cursor's line in its place.

@@ -138,6 +138,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       appName: vscode.env.appName,
       extensionVersion: context.extension.packageJSON.version,
       status: true, // the server's crowdcode/status notifications drive the status bar
+      visibleRanges: true, // each focused editor's lines follow it: the server waits for them
     },
     outputChannelName: "crowdcode",
     errorHandler: {
