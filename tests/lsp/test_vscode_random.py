@@ -1,0 +1,148 @@
+"""Seeded random sessions in a real VS Code (code-server + headless Chromium, as
+test_vscode_e2e.py), driven by plugins/vscode/e2e/random.js as a person edits, optionally with
+crowd-code 2.0 recording side by side.
+
+Each session must give exactly one crowdcode session that passes ``crowdcode verify`` (the
+autouse fixture), whose training text rebuilds every file on disk byte for byte, whose viewports
+are the ranges the editor showed (never one line of a longer file) with their text, and, when
+crowd-code 2.0 recorded too, whose edits and commands include every one crowd-code recorded.
+
+Environment:
+- ``CROWDCODE_E2E_VSCODE_SEED``: the first seed (default 1, so that CI runs one known session;
+  ``random`` picks one); each session's seed is in its test id and in every failure's message;
+- ``CROWDCODE_E2E_VSCODE_SESSIONS``: how many sessions (default 1; seeds follow the first);
+- ``CROWDCODE_E2E_VSCODE_STEPS``: actions per session (default 30);
+- ``CROWDCODE_E2E_CROWD_CODE_VSIX``: crowd-code 2.0's .vsix, packaged with its upload gateway at
+  ``CROWDCODE_E2E_CROWD_CODE_GATEWAY`` (default ``127.0.0.1:47123``, path ``/upload``): the test
+  receives its upload there. Without it, crowdcode records alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crowdcode_sdk.config import set_value
+from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.positions import apply_change
+from crowdcode_sdk.schema import Event
+from crowdcode_sdk.serialize.sources import resolve
+from crowdcode_sdk.store import Store
+
+from ..conftest import only_session
+from ..recordings import disk_files, sed_rebuild
+from .code_server import code_server
+from .crowd_code_gateway import gateway
+from .test_vscode_e2e import drive
+
+_SEED = os.environ.get("CROWDCODE_E2E_VSCODE_SEED", "1")
+FIRST_SEED = random.randrange(1, 2**31) if _SEED == "random" else int(_SEED)
+SEEDS = [FIRST_SEED + n for n in range(int(os.environ.get("CROWDCODE_E2E_VSCODE_SESSIONS", "1")))]
+STEPS = int(os.environ.get("CROWDCODE_E2E_VSCODE_STEPS", "30"))
+CROWD_CODE = os.environ.get("CROWDCODE_E2E_CROWD_CODE_VSIX")
+GATEWAY = os.environ.get("CROWDCODE_E2E_CROWD_CODE_GATEWAY", "127.0.0.1:47123")
+
+FILES = {
+    "notes.txt": "first line\nalpha beta\n",
+    "crlf.txt": "one\r\ntwo alpha\r\nthree\r\n",
+    "nofinal.txt": "no final newline alpha",
+    "empty.txt": "",
+    "wide.txt": "🎉 party \U0001d518\U0001d52b\U0001d526 line\nalpha 中文\n",  # Fraktur letters: outside the BMP
+    "big.txt": "".join(f"line {n} of the big file alpha\n" for n in range(1, 5001)),  # 150 KB
+    "data.json": '{"name":"alpha","items":[1,2,3],"nested":{"key":"value"}}\n',
+    "style.css": ":root {\n  --accent: #336699;\n}\n.title {\n  color: var(--accent);\n}\n",
+}
+"""CRLF, no final newline, empty, characters outside the BMP, a file larger than crowd-code
+caches (100 KB), a file to format and one with a symbol to rename (CSS: VS Code's own language
+servers; its TypeScript server is not installed with code-server here)."""
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed={seed}" for seed in SEEDS])
+def test_random_vscode_session_replays_and_covers_crowd_code(home, tmp_path, seed):
+    print(f"seed {seed}: CROWDCODE_E2E_VSCODE_SEED={seed} replays this session")  # shown on failure
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    for name, text in FILES.items():
+        (workspace / name).write_bytes(text.encode())
+    set_value(Locations.default(), "consent.status", "declined")
+    others, settings = [], {}
+    if CROWD_CODE:
+        others = [Path(CROWD_CODE)]
+        settings = {"crowdCode.export.exportPath": str(tmp_path / "crowd-code")}
+    host, port = GATEWAY.split(":")
+    # Stopped as a person stops code-server: Ctrl+C in its terminal (SIGINT to its process group).
+    with (
+        gateway(host, int(port)) if CROWD_CODE else contextlib.nullcontext() as received,
+        code_server(tmp_path, workspace, others=others, settings=settings, stop=signal.SIGINT) as url,
+    ):
+        seen = drive("random", url, str(seed), str(STEPS), ",".join(FILES), "1" if CROWD_CODE else "0", base=tmp_path)
+        if received is not None:
+            assert received.received.wait(60), f"seed {seed}: crowd-code uploaded nothing"
+    context = f"seed {seed} (CROWDCODE_E2E_VSCODE_SEED={seed} replays it); actions: {seen['actions']}"
+
+    info = only_session(ended=True)
+    events = list(Store(Locations.default()).events(info))
+    assert events[-1].kind == "session_end", context
+    on_disk = disk_files(workspace)
+    [source] = resolve([info.id])
+    rebuilt, _ = sed_rebuild(source, tmp_path / "sed")
+    assert rebuilt == on_disk, context
+    _assert_viewports_are_what_was_shown(events, context)
+    if received is not None:
+        _assert_covers(events, received.events(), context)
+
+
+def _assert_viewports_are_what_was_shown(events: list[Event], context: str) -> None:
+    """Every viewport is a range of the file as its edits made it so far, with that range's text;
+    one line only where the file had one line (an editor shows more than one)."""
+    texts = {name: text for name, text in FILES.items()}
+    for event in events:
+        if event.kind == "edit" and event.payload.file in texts:
+            texts[event.payload.file] = apply_change(texts[event.payload.file], event.payload.diff)
+        elif event.kind == "file_open" and event.payload.text is not None:
+            texts[event.payload.file] = event.payload.text
+        viewport = event.payload.viewport if event.type == "observation" else None
+        if viewport is None or viewport.file not in texts:
+            continue
+        lines = texts[viewport.file].replace("\r\n", "\n").split("\n")
+        shown = viewport.end_line - viewport.start_line + 1
+        assert shown >= min(5, len(lines)), (viewport, context)
+        assert viewport.content == "\n".join(lines[viewport.start_line - 1 : viewport.end_line]), (viewport, context)
+
+
+def _assert_covers(ours: list[Event], theirs: list[dict[str, Any]], context: str) -> None:
+    """Where crowd-code 2.0 recorded an edit, a terminal command or a tab switch, crowdcode recorded
+    it too, in the same order (crowdcode records more: edits outside the visible ranges and of
+    other editors, which crowd-code drops)."""
+    actions = [e["action"] for e in theirs if e["type"] == "action"]
+    assert any(a["kind"] == "edit" for a in actions), (actions, context)
+    for file in {a["file"] for a in actions if a["kind"] == "edit"}:
+        their_edits = [
+            (a["diff"]["rangeOffset"], a["diff"]["rangeLength"], a["diff"]["text"])
+            for a in actions
+            if a["kind"] == "edit" and a["file"] == file
+        ]
+        our_edits = [
+            (e.payload.diff.range_offset, e.payload.diff.range_length, e.payload.diff.text)
+            for e in ours
+            if e.kind == "edit" and e.payload.file == file
+        ]
+        assert _subsequence(their_edits, our_edits), (file, their_edits, our_edits, context)
+    their_commands = [a["command"] for a in actions if a["kind"] == "terminal_command"]
+    our_commands = [e.payload.command for e in ours if e.kind == "terminal_command"]
+    assert _subsequence(their_commands, our_commands), (their_commands, our_commands, context)
+
+
+def _subsequence(part: list[Any], whole: list[Any]) -> bool:
+    rest = iter(whole)
+    return all(item in rest for item in part)
+
+
+def test_subsequence_keeps_order():
+    assert _subsequence([1, 3], [1, 2, 3]) and not _subsequence([3, 1], [1, 2, 3])
