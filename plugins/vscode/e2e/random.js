@@ -143,8 +143,9 @@ const ACTIONS = [
   }],
   [4, async function switchTab(page) {
     if (random() < 0.5) {
-      await page.keyboard.press("Control+Tab");
-      await page.keyboard.press("Control"); // released: the next tab of the group
+      await page.keyboard.down("Control");
+      await page.keyboard.press("Tab");
+      await page.keyboard.up("Control"); // released: the next tab of the group
       did("switchTab", { with: "Control+Tab", to: await activeTab(page).catch(() => null) });
     } else {
       const file = pick(files);
