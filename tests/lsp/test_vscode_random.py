@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import random
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import pytest
 
 from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
-from crowdcode_sdk.positions import apply_change
+from crowdcode_sdk.positions import Encoding, apply_change, index_from_units
 from crowdcode_sdk.schema import Event
 from crowdcode_sdk.serialize.sources import resolve
 from crowdcode_sdk.store import Store
@@ -137,32 +139,70 @@ def _assert_viewports_are_what_was_shown(events: list[Event], views: list[dict[s
 
 
 def _assert_covers(ours: list[Event], theirs: list[dict[str, Any]], context: str) -> None:
-    """Where crowd-code 2.0 recorded an edit, a terminal command or a tab switch, crowdcode recorded
-    it too, in the same order (crowdcode records more: edits outside the visible ranges and of
-    other editors, which crowd-code drops)."""
+    """Where crowd-code 2.0 recorded an edit or a terminal command, crowdcode recorded it too, in
+    the same order (crowdcode records more: edits outside the visible ranges and of other editors,
+    which crowd-code drops). A reload is the same edit when it leaves the same text: crowdcode
+    records it as the smallest difference, crowd-code as VS Code's change."""
     actions = [e["action"] for e in theirs if e["type"] == "action"]
     assert any(a["kind"] == "edit" for a in actions), (actions, context)
+    our_edits = _edits_with_text_before(ours)
     for file in {a["file"] for a in actions if a["kind"] == "edit"}:
         their_edits = [
             (a["diff"]["rangeOffset"], a["diff"]["rangeLength"], a["diff"]["text"])
             for a in actions
             if a["kind"] == "edit" and a["file"] == file
         ]
-        our_edits = [
-            (e.payload.diff.range_offset, e.payload.diff.range_length, e.payload.diff.text)
-            for e in ours
-            if e.kind == "edit" and e.payload.file == file
-        ]
-        assert _subsequence(their_edits, our_edits), (file, their_edits, our_edits, context)
+        mine = our_edits.get(file, [])
+        assert _subsequence(their_edits, mine, _same_edit), (file, their_edits, [e[:3] for e in mine], context)
     their_commands = [a["command"] for a in actions if a["kind"] == "terminal_command"]
     our_commands = [e.payload.command for e in ours if e.kind == "terminal_command"]
-    assert _subsequence(their_commands, our_commands), (their_commands, our_commands, context)
+    assert _subsequence(their_commands, our_commands, operator.eq), (their_commands, our_commands, context)
 
 
-def _subsequence(part: list[Any], whole: list[Any]) -> bool:
+OurEdit = tuple[int, int, str, str | None, str]
+"""(offset, length, text, reason, the file's text before the edit)."""
+
+
+def _edits_with_text_before(events: list[Event]) -> dict[str, list[OurEdit]]:
+    texts = dict(FILES)
+    edits: dict[str, list[OurEdit]] = {}
+    for event in events:
+        if event.kind == "file_open" and event.payload.text is not None:
+            texts[event.payload.file] = event.payload.text
+        if event.kind != "edit":
+            continue
+        edit, before = event.payload, texts.get(event.payload.file, "")
+        reason = edit.reason.value if edit.reason is not None else None
+        edits.setdefault(edit.file, []).append(
+            (edit.diff.range_offset, edit.diff.range_length, edit.diff.text, reason, before)
+        )
+        texts[edit.file] = apply_change(before, edit.diff)
+    return edits
+
+
+def _same_edit(theirs: tuple[int, int, str], ours: OurEdit) -> bool:
+    offset, length, text, reason, before = ours
+    if theirs == (offset, length, text):
+        return True
+    return reason == "reload" and _applied(before, *theirs) == _applied(before, offset, length, text)
+
+
+def _applied(text: str, offset: int, length: int, insert: str) -> str:
+    start = index_from_units(text, offset, Encoding.UTF16)
+    return text[:start] + insert + text[index_from_units(text, offset + length, Encoding.UTF16) :]
+
+
+def _subsequence(part: list[Any], whole: list[Any], same: Callable[[Any, Any], bool]) -> bool:
     rest = iter(whole)
-    return all(item in rest for item in part)
+    return all(any(same(item, other) for other in rest) for item in part)
 
 
 def test_subsequence_keeps_order():
-    assert _subsequence([1, 3], [1, 2, 3]) and not _subsequence([3, 1], [1, 2, 3])
+    assert _subsequence([1, 3], [1, 2, 3], operator.eq) and not _subsequence([3, 1], [1, 2, 3], operator.eq)
+
+
+def test_a_reload_is_the_same_edit_when_it_leaves_the_same_text():
+    before = "first\n  "
+    assert _same_edit((5, 3, "\n  more\n"), (8, 0, "more\n", "reload", before))
+    assert not _same_edit((5, 3, "\n  more\n"), (8, 0, "more\n", None, before))
+    assert not _same_edit((5, 3, "\n  else\n"), (8, 0, "more\n", "reload", before))

@@ -277,6 +277,13 @@ session(url, profileDir, outPath, seen, async (page) => {
     seen.steps.push(`${step}:${action.name}`);
     await action(page);
     await page.waitForTimeout(between(150, 600)); // a person's pause between two things
+    // A dialog left open (Format Document in a file no formatter knows offers to install one):
+    // the person cancels it.
+    if (await page.locator(".monaco-dialog-box").isVisible()) {
+      await page.keyboard.press("Escape");
+      await page.locator(".monaco-dialog-box").waitFor({ state: "hidden", timeout: 10_000 });
+      did("cancelDialog");
+    }
   }
   await runCommand(page, "File: Save All");
   await page.waitForSelector(".tab.dirty", { state: "detached", timeout: 20_000 }).catch(() => {});
