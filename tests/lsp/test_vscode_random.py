@@ -25,12 +25,13 @@ import operator
 import os
 import random
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crowdcode_sdk.attribution.diffs import apply_diff
 from crowdcode_sdk.config import set_value
 from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.positions import Encoding, apply_change, index_from_units
@@ -108,14 +109,9 @@ def _assert_viewports_are_what_was_shown(events: list[Event], views: list[dict[s
     one line only where the file had one line or the gutter showed one line (scrolled past the
     end). Each view the gutter showed after a scroll was recorded, give or take its partly visible
     first and last lines."""
-    texts = dict(FILES)
     one_line_views = {(view["file"], view["first"]) for view in views if view["first"] == view["last"]}
     recorded = []
-    for event in events:
-        if event.kind == "edit" and event.payload.file in texts:
-            texts[event.payload.file] = apply_change(texts[event.payload.file], event.payload.diff)
-        elif event.kind == "file_open" and event.payload.text is not None:
-            texts[event.payload.file] = event.payload.text
+    for event, texts in _with_texts(events):
         viewport = event.payload.viewport if event.type == "observation" else None
         if viewport is None or viewport.file not in texts:
             continue
@@ -164,20 +160,37 @@ OurEdit = tuple[int, int, str, str | None, str]
 
 
 def _edits_with_text_before(events: list[Event]) -> dict[str, list[OurEdit]]:
-    texts = dict(FILES)
     edits: dict[str, list[OurEdit]] = {}
-    for event in events:
-        if event.kind == "file_open" and event.payload.text is not None:
-            texts[event.payload.file] = event.payload.text
-        if event.kind != "edit":
-            continue
-        edit, before = event.payload, texts.get(event.payload.file, "")
-        reason = edit.reason.value if edit.reason is not None else None
-        edits.setdefault(edit.file, []).append(
-            (edit.diff.range_offset, edit.diff.range_length, edit.diff.text, reason, before)
-        )
-        texts[edit.file] = apply_change(before, edit.diff)
+    for event, texts in _with_texts(events):
+        if event.kind == "edit":
+            edit, before = event.payload, texts.get(event.payload.file, "")
+            reason = edit.reason.value if edit.reason is not None else None
+            edits.setdefault(edit.file, []).append(
+                (edit.diff.range_offset, edit.diff.range_length, edit.diff.text, reason, before)
+            )
     return edits
+
+
+def _with_texts(events: list[Event]) -> Iterator[tuple[Event, dict[str, str]]]:
+    """Each event with the files' texts as the recording has them just before it: the editor's
+    text of an open file (its edits, reloads included), the disk's of a closed one (its
+    ``file_change`` diffs)."""
+    texts, open_files = dict(FILES), set()
+    for event in events:
+        yield event, texts
+        if event.kind == "edit":
+            texts[event.payload.file] = apply_change(texts.get(event.payload.file, ""), event.payload.diff)
+        elif event.kind == "file_open":
+            open_files.add(event.payload.file)
+            if event.payload.text is not None:
+                texts[event.payload.file] = event.payload.text
+        elif event.kind == "file_close":
+            open_files.discard(event.payload.file)
+        elif event.kind == "file_change" and event.payload.file not in open_files:
+            if event.payload.change_type.value == "delete":
+                texts.pop(event.payload.file, None)
+            elif event.payload.diff is not None:
+                texts[event.payload.file] = apply_diff(texts.get(event.payload.file, ""), event.payload.diff)
 
 
 def _same_edit(theirs: tuple[int, int, str], ours: OurEdit) -> bool:
