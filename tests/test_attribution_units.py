@@ -151,6 +151,14 @@ def test_match_agent(command: str, agent: str | None) -> None:
         ("git checkout main", Source.GIT),
         ("claude", Source.AGENT),
         ("htop", None),
+        # A line of several commands is its most telling one, wherever it stands.
+        ("sleep 1; printf 'from the terminal\\n' >> notes.txt", Source.EXTERNAL),
+        ("cd src && sed -i s/a/b/ x", Source.EXTERNAL),
+        ("make || (cd docs; vim index.md)", Source.USER),
+        ("git stash && claude -p 'fix it'", Source.AGENT),
+        ("echo ';' | cat", Source.EXTERNAL),
+        ("sleep 1; htop", None),
+        ("sleep 'unclosed", None),
     ],
 )
 def test_classify_command(command: str, source: Source | None) -> None:

@@ -9,6 +9,7 @@ Two facts are not in the protocol itself:
 - ``crowdcode/status`` is this project's own notification. Clients that do not know it show a
   warning for every one (lsp-mode: "Unknown notification"), so it goes only to clients that ask
   for it with ``initializationOptions.status = true`` (the VS Code extension, the test harness).
+  ``initializationOptions.visibleRanges = true`` says the client reports what each editor shows.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def position_encoding(negotiated: Encoding, offered: Sequence[str] | None, clien
 def wants_status(options: dict[str, Any]) -> bool:
     """Whether the client asked for ``crowdcode/status`` notifications."""
     return options.get("status") is True
+
+
+def reports_views(options: dict[str, Any]) -> bool:
+    """Whether the client says it sends ``crowdcode/visibleRanges`` for each editor it focuses
+    (``initializationOptions.visibleRanges = true``, the VS Code extension): then the recorder
+    waits for them rather than record the cursor's line as the view."""
+    return options.get("visibleRanges") is True
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ class Recorder:
         self._last_edit_uri: str | None = None
         self._cursor: dict[str, tuple[int, int]] = {}  # uri -> last cursor (line, UTF-16 character)
         self._visible: dict[str, tuple[int, int]] = {}  # uri -> visible lines (0-based, inclusive)
+        self.reports_views = False  # the client sends crowdcode/visibleRanges (VS Code's extension)
         self._active_terminal: str | None = None
         self._commands = CommandFacts()
         self._not_recording_reason: str | None = None
@@ -432,6 +433,7 @@ class Recorder:
         lines = [line for start, end in ranges for line in (start[0], end[0])]
         last = doc.document.line_count - 1
         self._visible[doc.uri] = (min(min(lines), last), min(max(lines), last))
+        self.reports_views = True
         self._active_uri = self._active_uri or doc.uri
         self._observe()
 
@@ -469,7 +471,7 @@ class Recorder:
             return
         state = self.terminals.get(terminal_id, name)
         self.session.record(TerminalFocus(terminal_id=terminal_id, terminal_name=state.name))
-        self._observe()
+        self._observe(editor=False)
 
     def terminal_command(self, params: Any) -> None:
         terminal_id, name = field(params, "terminalId", str), field(params, "name", str, optional=True)
@@ -518,7 +520,7 @@ class Recorder:
             return
         self.terminals.output(terminal_id, name, data, self.session.now_ms())
         if terminal_id == self._active_terminal:
-            self._observe()
+            self._observe(editor=False)
 
     def panic(self) -> dict[str, Any]:
         """``crowdcode/panic``: crowd-code's escalating panic button, across all live sessions."""
@@ -561,9 +563,15 @@ class Recorder:
     def _anonymous(self, path: str | None) -> str | None:
         return self.session.relpath(Path(path)) if path and self.session is not None else path
 
-    def _observe(self) -> None:
-        """Offer what the person sees now to the session's sampler (rate-limited, changes only)."""
+    def _observe(self, *, editor: bool = True) -> None:
+        """Offer what the person sees now to the session's sampler (rate-limited, changes only).
+        ``editor``: the editor's state is what changed (not a terminal's)."""
         if self.session is None:
+            return
+        if editor and self.reports_views and self._active_uri is not None and self._active_uri not in self._visible:
+            # A client that reports what its editors show has not yet reported this one (VS Code
+            # sends a newly focused editor's lines up to a throttle interval after the focus): its
+            # view comes then, not the cursor's line in its place.
             return
         terminal = None
         if self._active_terminal is not None and self.terminals is not None:

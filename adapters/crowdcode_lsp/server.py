@@ -29,7 +29,7 @@ from crowdcode_sdk import __version__
 from crowdcode_sdk.errors import CrowdcodeError
 from crowdcode_sdk.positions import Encoding
 
-from .clients import opening, position_encoding, wants_status
+from .clients import opening, position_encoding, reports_views, wants_status
 from .documents import file_path
 from .prestart import STOPS, EarlyStart
 from .recorder import Recorder
@@ -242,6 +242,7 @@ def build_server(early: EarlyStart | None = None) -> CrowdcodeServer:
                 notify_status=server.send_status,
                 log=server.log,
             )
+        server.recorder.reports_views = server.recorder.reports_views or reports_views(facts.options)
         if server.loop is not None:  # (no loop: no answer to a request could ever be read)
             server.recorder.follow_client(server.sync)
 

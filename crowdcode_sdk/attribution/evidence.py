@@ -10,6 +10,7 @@ the foreground it is the user's; while ``git`` ran it is git's.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,11 +144,36 @@ KNOWN_TOOLS = frozenset(
 
 
 def classify_command(command: str) -> tuple[Source, str | None] | None:
-    """(source, agent name) for a command line, or ``None`` if it is not recognised."""
-    agent = match_agent(command)
+    """(source, agent name) for a command line, or ``None`` if it is not recognised. A line of
+    several commands (``sleep 1; printf x >> f``, ``cd src && sed -i …``) is what the most telling
+    of them is: an agent, then a terminal editor, then a known tool, then git."""
+    found = [verdict for words in simple_commands(command) if (verdict := _classify_words(words))]
+    rank = {Source.AGENT: 0, Source.USER: 1, Source.EXTERNAL: 2, Source.GIT: 3}
+    return min(found, key=lambda verdict: rank[verdict[0]], default=None)
+
+
+def simple_commands(command: str) -> list[list[str]]:
+    """The words of each command of a shell command line: split at ``;``, ``&&``, ``||``, ``|``,
+    ``&``, line breaks and subshell parentheses, as the shell would (quotes respected)."""
+    lexer = shlex.shlex(command.replace("\n", "\n;"), posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    try:
+        for token in lexer:
+            if token and set(token) <= set(";&|()"):
+                commands.append([])
+            else:
+                commands[-1].append(token)
+    except ValueError:  # an unclosed quote: what it has so far
+        pass
+    return [words for words in commands if words]
+
+
+def _classify_words(words: list[str]) -> tuple[Source, str | None] | None:
+    agent = match_agent(words)
     if agent is not None:
         return Source.AGENT, agent
-    name = program(command)
+    name = program(words)
     if name is None:
         return None
     if name == "git":

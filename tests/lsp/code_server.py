@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,18 +82,23 @@ def code_server(
     *,
     extension: bool = True,
     agent: bool = False,
+    others: Sequence[Path] = (),
+    settings: Mapping[str, object] | None = None,
     stop: signal.Signals = signal.SIGTERM,
 ) -> Iterator[str]:
     """Run code-server on ``workspace`` (its files under ``base``); yields the URL that opens it.
-    Leaving the block sends ``stop`` to code-server's whole process group (SIGINT: Ctrl+C in its
-    terminal; SIGHUP: that terminal closed; SIGTERM: a service manager) and waits for it to exit."""
+    ``others`` are more extensions' .vsix files to install (crowd-code 2.0 beside crowdcode), and
+    ``settings`` more user settings. Leaving the block sends ``stop`` to code-server's whole
+    process group (SIGINT: Ctrl+C in its terminal; SIGHUP: that terminal closed; SIGTERM: a
+    service manager) and waits for it to exit."""
     vsixes = [PLUGIN / "crowdcode.vsix"] if extension else []
     vsixes += [AGENT] if agent else []
+    vsixes += others
     if not ENTRY.exists() or not all(vsix.exists() for vsix in vsixes):
         raise NotInstalled(f"no code-server in {CACHE}: run ./scripts/install-e2e-vscode (./scripts/test does)")
     user_data, extensions = base / "user-data", base / "extensions"
     (user_data / "User").mkdir(parents=True)
-    (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS))
+    (user_data / "User" / "settings.json").write_text(json.dumps({**SETTINGS, **(settings or {})}))
     (base / "code-server.yaml").write_text("auth: none\n")
     env = browser_env(base)
     common = ["--config", str(base / "code-server.yaml"), "--extensions-dir", str(extensions)]

@@ -412,3 +412,35 @@ def test_what_vscode_really_sends_multi_cursor_transient_nulls_and_batches_of_ot
         Source.UNKNOWN,
     ]
     assert kinds[-1] == "session_end"
+
+
+def test_a_newly_focused_editor_is_observed_with_the_lines_it_shows_not_the_cursors_line(home, workspace):
+    """VS Code reports the focused editor at once and the lines it shows up to a throttle interval
+    later (the extension's order in a real code-server: activeEditor, selection, visibleRanges),
+    the first editor of the session too. The observation after each switch is of the lines shown,
+    never the cursor's line alone."""
+    small, big = workspace / "small.txt", workspace / "big.txt"
+    small.write_text("a\nb\n")
+    big.write_text("".join(f"line {n}\n" for n in range(100)))
+
+    async def scenario():
+        async with shim(home, workspace, options={"visibleRanges": True}) as client:
+            for path, last in ((big, 39), (small, 2), (big, 39)):
+                _open(client, path, path.read_text())
+                client.notify("crowdcode/activeEditor", {"uri": uri(path)})
+                await client.roundtrip()
+                client.notify(
+                    "crowdcode/selection", {"uri": uri(path), "selections": [_vscode_selection((0, 0), (0, 0))]}
+                )
+                await client.roundtrip()
+                client.notify(
+                    "crowdcode/visibleRanges", {"uri": uri(path), "ranges": [_vscode_range((0, 0), (last, 0))]}
+                )
+                await client.roundtrip()
+                client.text_document_did_close(
+                    types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri(path)))
+                )
+
+    run(scenario())
+    views = [e.payload.viewport for e in events(home) if e.type == "observation" and e.payload.viewport]
+    assert {(v.file, v.start_line, v.end_line) for v in views} == {("big.txt", 1, 40), ("small.txt", 1, 3)}, views

@@ -138,6 +138,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       appName: vscode.env.appName,
       extensionVersion: context.extension.packageJSON.version,
       status: true, // the server's crowdcode/status notifications drive the status bar
+      visibleRanges: true, // each focused editor's lines follow it: the server waits for them
     },
     outputChannelName: "crowdcode",
     errorHandler: {
@@ -155,16 +156,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       },
     },
     middleware: {
-      didChange: (event, next) =>
-        changesInFlight.track(
-          (async () => {
-            try {
-              await sendEditReason(event);
-            } finally {
-              await next(event);
+      didChange: (event, next) => {
+        const reason = editReason(event); // the editor's state read now, at this change
+        return changesInFlight.inOrder(async () => {
+          try {
+            const params = await reason;
+            if (params && client) {
+              await client.sendNotification("crowdcode/editReason", params);
             }
-          })(),
-        ),
+          } finally {
+            await next(event);
+          }
+        });
+      },
     },
   };
   client = new LanguageClient("crowdcode", "crowdcode recorder", serverOptions, clientOptions);
@@ -213,14 +217,16 @@ export async function deactivate(): Promise<void> {
   }
 }
 
-/** Tell the server why the coming change happened. Never throws and never waits long: the
- * didChange that follows must always be sent. */
-async function sendEditReason(event: vscode.TextDocumentChangeEvent): Promise<void> {
+/** Why the coming change happened, as ``crowdcode/editReason``'s params (undefined: no reason).
+ * Reads the document and editors before its first wait, so at the change itself; never throws. */
+async function editReason(event: vscode.TextDocumentChangeEvent): Promise<object | undefined> {
   if (!client || event.contentChanges.length === 0) {
-    return;
+    return undefined;
   }
   try {
     const document = event.document;
+    const uri = document.uri.toString();
+    const version = document.version;
     const active = vscode.window.activeTextEditor;
     const inActiveEditor = active?.document === document;
     const changes = event.contentChanges.map((c) => ({ range: c.range, text: c.text }));
@@ -235,29 +241,28 @@ async function sendEditReason(event: vscode.TextDocumentChangeEvent): Promise<vo
       visibleRanges: inActiveEditor && active ? [...active.visibleRanges] : [],
       selections: inActiveEditor && active ? [...active.selections] : [],
       changes,
-      matchesDisk: !document.isDirty && event.reason === undefined ? await matchesDisk(document) : undefined,
+      matchesDisk: !document.isDirty && event.reason === undefined ? await matchesDisk(document.uri, document.getText()) : undefined,
       clipboard: vscode.env.uiKind === vscode.UIKind.Desktop && needsClipboard(changes) ? await readClipboard() : undefined,
     });
-    if (note) {
-      await client.sendNotification("crowdcode/editReason", { uri: document.uri.toString(), version: document.version, ...note });
-    }
+    return note ? { uri, version, ...note } : undefined;
   } catch (error) {
     client.warn(`crowdcode: no edit reason: ${error}`);
+    return undefined;
   }
 }
 
 /** Whether a clean document's text equals its file (a reload from disk): read only for files up to
  * MAX_COMPARED_BYTES, and only while the document is clean, so not while the person types. */
-async function matchesDisk(document: vscode.TextDocument): Promise<boolean | undefined> {
-  if (document.uri.scheme !== "file") {
+async function matchesDisk(uri: vscode.Uri, text: string): Promise<boolean | undefined> {
+  if (uri.scheme !== "file") {
     return undefined;
   }
   try {
-    const stat = await fs.promises.stat(document.uri.fsPath);
+    const stat = await fs.promises.stat(uri.fsPath);
     if (stat.size > MAX_COMPARED_BYTES) {
       return undefined;
     }
-    return (await fs.promises.readFile(document.uri.fsPath, "utf8")) === document.getText();
+    return (await fs.promises.readFile(uri.fsPath, "utf8")) === text;
   } catch {
     return undefined;
   }

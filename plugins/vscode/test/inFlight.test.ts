@@ -49,3 +49,31 @@ test("with nothing in flight the barrier is answered at once", async () => {
   await inFlight.settled();
   assert.equal(inFlight.size, 0);
 });
+
+test("changes are passed on in the order they were taken in, whichever reason is ready first", async () => {
+  const inFlight = new InFlight();
+  const slowReason = deferred();
+  const order: string[] = [];
+  const first = inFlight.inOrder(async () => {
+    await slowReason.promise; // the first change of a clean document: its file is read
+    order.push("first change sent");
+  });
+  const second = inFlight.inOrder(async () => {
+    order.push("second change sent");
+  });
+  const answered = inFlight.settled().then(() => order.push("barrier answered"));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, []);
+  slowReason.resolve();
+  await Promise.all([first, second, answered]);
+  assert.deepEqual(order, ["first change sent", "second change sent", "barrier answered"]);
+});
+
+test("a change whose work failed does not hold back the next", async () => {
+  const inFlight = new InFlight();
+  const failed = inFlight.inOrder(async () => {
+    throw new Error("no reason");
+  });
+  await assert.rejects(failed);
+  assert.equal(await inFlight.inOrder(async () => "sent"), "sent");
+});

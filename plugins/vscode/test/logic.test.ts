@@ -38,6 +38,9 @@ test("a whole-text change that leaves the document clean is a reload from disk",
   assert.equal(classifyChange(facts({ isDirty: false, replacesWholeDocument: true }))?.reason, "reload");
   // The first keystroke's event still says "not dirty": it is typing, not a reload.
   assert.equal(classifyChange(facts({ isDirty: false })), undefined);
+  // Select All and a key on a clean document replace the whole text too, leaving it unlike the file.
+  const typed = facts({ isDirty: false, replacesWholeDocument: true, matchesDisk: false, changes: [{ range: range(0, 6), text: "-" }] });
+  assert.equal(classifyChange(typed), undefined);
 });
 
 test("a clean document left equal to its file is reloaded, in several line edits too (sed -i, git checkout)", () => {

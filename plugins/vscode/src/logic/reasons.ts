@@ -3,12 +3,13 @@
  * no reason; the extension sends `crowdcode/editReason` just before each didChange that has one.
  *
  * VS Code says only "undo" or "redo". The rest is inferred, and documented as such (docs/vscode.md):
- * - a change that leaves the document clean, not by undo/redo, and either replaces the whole text
- *   or leaves it equal to the file on disk, is a reload from disk (revert, or a file changed by
- *   another program — `sed -i`, `git checkout` — while the editor had no unsaved changes; VS Code
- *   applies such a reload as the smallest line edits, not as one whole-text change). `isDirty`
- *   alone is not enough: it is still false during the first edit's event, so the text is compared
- *   with the file (read only while the document is clean, so at most once per save);
+ * - a change that leaves the document clean, not by undo/redo, and leaves it equal to the file on
+ *   disk (or, where the file cannot be compared, replaces the whole text), is a reload from disk
+ *   (revert, or a file changed by another program — `sed -i`, `git checkout` — while the editor had
+ *   no unsaved changes; VS Code applies such a reload as the smallest line edits, not as one
+ *   whole-text change). `isDirty` alone is not enough: it is still false during the first edit's
+ *   event — Select All and a key replace the whole text of a clean document too — so the text is
+ *   compared with the file (read only while the document is clean, so at most once per save);
  * - a change to a document that no visible editor shows is made by something else (an extension, an
  *   agent, a workspace-wide refactoring): source "external";
  * - in the active editor, a change entirely outside the visible ranges has an unknown source, and
@@ -66,7 +67,7 @@ export function classifyChange(facts: ChangeFacts): ChangeNote | undefined {
   if (facts.changes.length === 0) {
     return undefined;
   }
-  if (!facts.isDirty && (facts.replacesWholeDocument || facts.matchesDisk === true)) {
+  if (!facts.isDirty && (facts.matchesDisk === true || (facts.replacesWholeDocument && facts.matchesDisk === undefined))) {
     return { reason: "reload", detail: "the document matches the file on disk after the change" };
   }
   if (!facts.shownInVisibleEditor) {
