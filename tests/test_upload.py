@@ -384,6 +384,27 @@ def test_upload_now_cli_progress(privacy_home: Locations, ingest, capsys: pytest
     assert "Uploaded so far: 1 bundles" in capsys.readouterr().out
 
 
+def test_an_upload_that_sends_nothing_says_what_is_held_back_and_until_when(  # type: ignore[no-untyped-def]
+    privacy_home: Locations, ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accept(privacy_home, ingest.url)
+    configure(privacy_home, **{"privacy.hold_back_s": 900})
+    record(privacy_home, n=0).close()
+    live = record(privacy_home, n=0)
+    assert main(["upload", "--now"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Built 0 bundles; sent 0 (0 B)."
+    assert lines[1].startswith(
+        "Held back: 1 ended session younger than privacy.hold_back_s (900 s, for `crowdcode panic`)"
+    )
+    assert lines[1].endswith(("(in 15:00).", "(in 14:59).", "(in 14:58)."))
+    assert lines[2].startswith("Still recording: 1 session; events leave once older than 900 s")
+    assert main(["upload"]) == 0  # the queue view says the same
+    queue = capsys.readouterr().out.splitlines()
+    assert queue[1] == "Queue: empty" and queue[2].startswith("Held back: 1 ended session") and queue[3] == lines[2]
+    live.close()
+
+
 def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -> None:
     """`crowdcode serve` and `crowdcode upload --now` as the processes users run."""
     from tests.conftest import run_cli
