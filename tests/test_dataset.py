@@ -312,6 +312,19 @@ def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_pat
     assert orjson.loads(after["datasets/v1/revocations.json"])["revoked"]
 
 
+def test_the_summary_counts_timelines_too_short_for_an_example(locations: Locations, tmp_path: Path) -> None:
+    record_work(locations, tmp_path / "ws", 1)
+    out = tmp_path / "dataset"
+    args = ("dataset", "build", str(locations.data_dir), "--out", str(out), "--no-plots", "--workers", "1")
+    result = run_cli(*args, "--min-conversation-messages", "99", timeout=120)
+    assert result.stdout.startswith(
+        f"1 sessions -> 0 training + 0 validation examples (1 timeline shorter than --min-conversation-messages 99 "
+        f"gave none) in {out}; "
+    )
+    shutil.rmtree(out)
+    assert "shorter than" not in run_cli(*args, timeout=120).stdout
+
+
 def test_a_progress_bar_on_a_terminal(locations: Locations, tmp_path: Path) -> None:
     """On a terminal the build draws a bar (tqdm) counting sessions, and still ends with its one
     summary line."""

@@ -112,9 +112,18 @@ def _reason_kind(reason: str) -> str:
 def summary_line(report: dict[str, Any], out: str) -> str:
     s = report["summary"]
     merged = f" ({s['sessions_merged']} read into an overlapping one's timeline)" if s["sessions_merged"] else ""
+    # A short recording (open a file, type a line, save) yields no example at the default
+    # --min-conversation-messages: said here, it does not look lost.
+    empty = sum(1 for entry in report["sessions"] if not entry["examples"])
+    short = (
+        f" ({empty} timeline{'s' if empty != 1 else ''} shorter than --min-conversation-messages "
+        f"{report['serializer']['min_conversation_messages']} gave none)"
+        if empty
+        else ""
+    )
     return (
         f"{s['sessions']} sessions{merged} -> {s['examples']['train']} training + {s['examples']['validation']} "
-        f"validation examples in {out}; {s['quarantined']} quarantined, {s['duplicates']} duplicates, "
+        f"validation examples{short} in {out}; {s['quarantined']} quarantined, {s['duplicates']} duplicates, "
         f"{s['sessions_reused']} reused from the last build, {s['hours_of_activity']:.2f} h of activity"
     )
 
