@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import orjson
@@ -81,6 +82,17 @@ def test_status_counts_and_consent(populated):
     assert status["consent"] == "pending" and status["storageBytes"] > 0
     text = run_cli("status").stdout
     assert "Consent: pending" in text and "Held back: 10 events" in text
+
+
+def test_status_counts_the_events_of_a_live_session(home):
+    """A first `crowdcode status`, typed in a recorded shell, counted its events as live but said
+    "Stored: 0 events in 1 sessions" below: a live session's file has no count yet."""
+    result = run_cli("shell", "--", "sh", "-c", "echo one; crowdcode status --json; crowdcode status")
+    status = orjson.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
+    (live,) = status["live"]
+    assert live["events"] > 0 and status["eventsStored"] == live["events"]
+    stored = re.search(r"^Stored: (\d+) events in 1 session, ", result.stdout, re.M)
+    assert stored and int(stored[1]) >= live["events"]  # the recorder went on between the two
 
 
 def test_panic_cuts_recently_closed_sessions(populated):
