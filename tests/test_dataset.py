@@ -321,6 +321,8 @@ def test_the_summary_counts_timelines_too_short_for_an_example(locations: Locati
         f"1 sessions -> 0 training + 0 validation examples (1 timeline shorter than --min-conversation-messages 99 "
         f"gave none) in {out}; "
     )
+    card = (out / "README.md").read_text()
+    assert "| examples | train 0, validation 0 |" in card and "{" not in card.split("## Counts")[1]
     shutil.rmtree(out)
     assert "shorter than" not in run_cli(*args, timeout=120).stdout
 

@@ -193,9 +193,16 @@ def _bars(ax: Any, counts: dict[str, int]) -> None:
     ax.invert_yaxis()
 
 
+def _cell(value: Any) -> str:
+    """A count per split as a reader writes it (``train 3, validation 1``), not a Python dict."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {count}" for key, count in value.items())
+    return str(value)
+
+
 def _card(data: dict[str, Any], plots: list[str]) -> str:
     s = data["summary"]
-    table = "\n".join(f"| {k} | {v} |" for k, v in s.items())
+    table = "\n".join(f"| {k} | {_cell(v)} |" for k, v in s.items())
     kinds = "\n".join(f"| {k} | {v} |" for k, v in data["events_per_kind"].items())
     sources = "\n".join(f"| {k} | {v} |" for k, v in data["edit_sources"].items())
     turns = "\n".join(f"| {k} | {v} |" for k, v in data["assistant_turns_by_source"].items())
