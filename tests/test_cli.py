@@ -108,6 +108,11 @@ def test_config_set_validates_and_persists(home):
     assert "1200" in run_cli("config").stdout and "(set)" in run_cli("config").stdout
     assert (home / "config.toml").stat().st_mode & 0o777 == 0o600
     for key, value, message in [
+        (
+            "upload.url",
+            "localhost:8080",
+            "upload.url: expected a URL starting with http:// or https://, got 'localhost:8080'",
+        ),
         ("privacy.hold_back_s", "soon", "privacy.hold_back_s: expected an integer, got 'soon'"),
         ("journal.fsync", "sometimes", "journal.fsync: expected one of always, interval, never"),
         ("no.such.key", "1", "unknown configuration key 'no.such.key'"),
