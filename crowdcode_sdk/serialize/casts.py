@@ -28,6 +28,7 @@ from .terminal import clean_raw
 
 _MARK = re.compile(r"\x1b\]6973;([0-9a-f]+);([A-Z]);?([^\x07\x1b]*)(?:\x07|\x1b\\)")
 """A shell-integration mark (``adapters/crowdcode_shell/integration``): nonce, kind, payload."""
+_ALTERNATE_SCREEN = re.compile(r"\x1b\[\?(?:1049|1047|47)h")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,11 @@ class CastReader:
         text, marked = self._marks(terminal_id)
         # Its mark was read before the recorder stamped the command: the last one read by then.
         candidates = [m for m in marked if m.at_ms <= start_ms and command in m.line]
-        return clean_raw(text[candidates[-1].output]) if candidates else None
+        if not candidates:
+            return None
+        raw = text[candidates[-1].output]
+        # A full-screen program's stream is its drawing, not lines of output: the screen says more.
+        return None if _ALTERNATE_SCREEN.search(raw) else clean_raw(raw)
 
     def output(self, terminal_id: str, start_ms: int, end_ms: int) -> str | None:
         """Cleaned output written in ``[start_ms, end_ms]``; ``None`` without a stream."""
