@@ -87,7 +87,9 @@ def test_status_counts_and_consent(populated):
 def test_status_counts_the_events_of_a_live_session(home):
     """A first `crowdcode status`, typed in a recorded shell, counted its events as live but said
     "Stored: 0 events in 1 sessions" below: a live session's file has no count yet."""
-    result = run_cli("shell", "--", "sh", "-c", "echo one; crowdcode status --json; crowdcode status")
+    # The recorder is its own process and may register the session after the command started.
+    live = "until crowdcode status --json | grep -q sessionId; do sleep 0.05; done"
+    result = run_cli("shell", "--", "sh", "-c", f"{live}; crowdcode status --json; crowdcode status")
     status = orjson.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
     (live,) = status["live"]
     assert live["events"] > 0 and status["eventsStored"] == live["events"]

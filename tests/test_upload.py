@@ -420,6 +420,8 @@ def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -
         assert "Uploaded so far: 1 bundles" in run_cli("status").stdout + run_cli("upload").stdout
         assert len(list(store.glob("bundles/*/*.tar.zst"))) == 1
         assert list(privacy_home.sessions_dir.iterdir()) == []
+        gone = "No sessions on this machine: 1 bundle uploaded so far, each deleted here once the server acknowledged it.\n"
+        assert run_cli("sessions").stdout == gone and run_cli("verify", "--all").stdout == gone
 
 
 def test_s3_compatible_store(privacy_home: Locations, s3_endpoint: str) -> None:
