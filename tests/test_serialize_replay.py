@@ -291,7 +291,7 @@ def test_commands_pasted_at_once_each_get_their_own_output(home, tmp_path):
 
     from tests.conftest import crowdcode_executable, only_session
 
-    pasted = 'echo one-out\nprintf "two-out\\n"\necho three-out; false\nexit\n'
+    pasted = 'echo one-out\necho one-out too\nprintf "two-out\\n"\necho three-out; false\nexit\n'
     subprocess.run(
         [crowdcode_executable(), "shell", "--", "bash", "-i"],
         input=pasted,
@@ -303,8 +303,9 @@ def test_commands_pasted_at_once_each_get_their_own_output(home, tmp_path):
     )
     [source] = resolve([only_session(ended=True).id])
     result = process(source, EVERYTHING, keep_steps=True)
-    assert [(s.command, s.output) for s in result.steps][:3] == [
-        ("echo one-out", "one-out\n[exit code 0]"),
+    assert [(s.command, s.output) for s in result.steps][:4] == [
+        ("echo one-out", "one-out\n[exit code 0]"),  # not the next one's, whose line holds its line
+        ("echo one-out too", "one-out too\n[exit code 0]"),
         ('printf "two-out\\n"', "two-out\n[exit code 0]"),
         ("echo three-out; false", "three-out\n[exit code 1]"),
     ]

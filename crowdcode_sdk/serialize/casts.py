@@ -29,6 +29,13 @@ from .terminal import clean_raw
 _MARK = re.compile(r"\x1b\]6973;([0-9a-f]+);([A-Z]);?([^\x07\x1b]*)(?:\x07|\x1b\\)")
 """A shell-integration mark (``adapters/crowdcode_shell/integration``): nonce, kind, payload."""
 _ALTERNATE_SCREEN = re.compile(r"\x1b\[\?(?:1049|1047|47)h")
+_HISTORY_NUMBER = re.compile(r"^\s*\d+\*?\s+")
+"""bash's mark carries the line as ``history 1`` prints it, after its number."""
+
+
+def _is_line(payload: str, command: str) -> bool:
+    """Whether a command mark's payload is ``command`` (as the recorder took it from the mark)."""
+    return payload.strip() == command or _HISTORY_NUMBER.sub("", payload, count=1).strip() == command
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class CastReader:
         self.directories = [directory / "terminals" for directory in session_dirs]
         self._streams: dict[str, tuple[list[int], list[str]]] = {}
         self._marked: dict[str, tuple[str, list[_Marked]]] = {}
+        self._used: dict[str, set[int]] = {}
 
     def _load(self, terminal_id: str) -> tuple[list[int], list[str]]:
         if terminal_id not in self._streams:
@@ -77,11 +85,17 @@ class CastReader:
         """Cleaned output of ``command``, which the recorder stamped at ``start_ms``, between the
         shell's marks; ``None`` where the stream has no mark of it."""
         text, marked = self._marks(terminal_id)
-        # Its mark was read before the recorder stamped the command: the last one read by then.
-        candidates = [m for m in marked if m.at_ms <= start_ms and command in m.line]
+        # Its mark was read before the recorder stamped the command: among the marks of this
+        # command line read by then, those of the last read; of several (the same line pasted
+        # twice), the first not yet given to an earlier command.
+        candidates = [i for i, m in enumerate(marked) if m.at_ms <= start_ms and _is_line(m.line, command)]
         if not candidates:
             return None
-        raw = text[candidates[-1].output]
+        latest = marked[candidates[-1]].at_ms
+        used = self._used.setdefault(terminal_id, set())
+        index = next((i for i in candidates if marked[i].at_ms == latest and i not in used), candidates[-1])
+        used.add(index)
+        raw = text[marked[index].output]
         # A full-screen program's stream is its drawing, not lines of output: the screen says more.
         return None if _ALTERNATE_SCREEN.search(raw) else clean_raw(raw)
 
