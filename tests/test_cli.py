@@ -193,6 +193,13 @@ def test_consent_status_asks_nothing(home):
     assert "crowdcode consent accept|decline" in out and "?" not in out
 
 
+def test_accepting_consent_without_a_server_says_nothing_is_sent_yet(home):
+    unset = "Nothing is sent until upload.url names the server: crowdcode config set upload.url https://…"
+    assert run_cli("consent", "accept").stdout.splitlines()[1:] == [unset]
+    run_cli("config", "set", "upload.url", "http://127.0.0.1:9")
+    assert unset not in run_cli("consent", "accept").stdout
+
+
 def test_registered_commands_are_found_through_the_index_and_a_stale_one_is_rebuilt(home):
     """The first run writes the index of registered commands; a later one takes a command from it
     (no ``importlib.metadata``); an index whose target no longer imports, or that was written for
