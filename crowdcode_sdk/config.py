@@ -30,6 +30,8 @@ class Key(NamedTuple):  # not a dataclass: read at every start (locations.py say
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    schemes: tuple[str, ...] = ()
+    """For a URL: what ``crowdcode config set`` takes it to start with (empty is always taken)."""
 
     def parse(self, text: str) -> Any:
         """Turn a command-line string into this key's type."""
@@ -45,6 +47,9 @@ class Key(NamedTuple):  # not a dataclass: read at every start (locations.py say
                 return self.check(int(text))
             except ValueError:
                 raise ConfigError(f"{self.name}: expected an integer, got {text!r}") from None
+        if self.schemes and text and not text.startswith(self.schemes):
+            # Checked when set, not when read: a file written before must not stop a recorder.
+            raise ConfigError(f"{self.name}: expected a URL starting with {' or '.join(self.schemes)}, got {text!r}")
         return self.check(text)
 
     def check(self, value: Any) -> Any:
@@ -101,7 +106,13 @@ KEYS: dict[str, Key] = {
             "Nothing leaves the machine before it is this old, so that panic can still remove it.",
             minimum=0,
         ),
-        Key("upload.url", str, "", "The ingest server's base URL; empty means never upload."),
+        Key(
+            "upload.url",
+            str,
+            "",
+            "The ingest server's base URL; empty means never upload.",
+            schemes=("http://", "https://"),
+        ),
         Key(
             "attribution.max_file_bytes",
             int,

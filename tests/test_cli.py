@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import orjson
@@ -83,6 +84,19 @@ def test_status_counts_and_consent(populated):
     assert "Consent: pending" in text and "Held back: 10 events" in text
 
 
+def test_status_counts_the_events_of_a_live_session(home):
+    """A first `crowdcode status`, typed in a recorded shell, counted its events as live but said
+    "Stored: 0 events in 1 sessions" below: a live session's file has no count yet."""
+    # The recorder is its own process and may register the session after the command started.
+    live = "until crowdcode status --json | grep -q sessionId; do sleep 0.05; done"
+    result = run_cli("shell", "--", "sh", "-c", f"{live}; crowdcode status --json; crowdcode status")
+    status = orjson.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
+    (live,) = status["live"]
+    assert live["events"] > 0 and status["eventsStored"] == live["events"]
+    stored = re.search(r"^Stored: (\d+) events in 1 session, ", result.stdout, re.M)
+    assert stored and int(stored[1]) >= live["events"]  # the recorder went on between the two
+
+
 def test_panic_cuts_recently_closed_sessions(populated):
     assert "Removed 8 events" in run_cli("panic").stdout  # two opens, edits, tab switches and ends
     listed = orjson.loads(run_cli("sessions", "--json").stdout)
@@ -96,6 +110,11 @@ def test_config_set_validates_and_persists(home):
     assert "1200" in run_cli("config").stdout and "(set)" in run_cli("config").stdout
     assert (home / "config.toml").stat().st_mode & 0o777 == 0o600
     for key, value, message in [
+        (
+            "upload.url",
+            "localhost:8080",
+            "upload.url: expected a URL starting with http:// or https://, got 'localhost:8080'",
+        ),
         ("privacy.hold_back_s", "soon", "privacy.hold_back_s: expected an integer, got 'soon'"),
         ("journal.fsync", "sometimes", "journal.fsync: expected one of always, interval, never"),
         ("no.such.key", "1", "unknown configuration key 'no.such.key'"),
@@ -172,6 +191,13 @@ def test_consent_status_asks_nothing(home):
     out = run_cli("consent", "status").stdout
     assert out.startswith("Consent: pending")
     assert "crowdcode consent accept|decline" in out and "?" not in out
+
+
+def test_accepting_consent_without_a_server_says_nothing_is_sent_yet(home):
+    unset = "Nothing is sent until upload.url names the server: crowdcode config set upload.url https://…"
+    assert run_cli("consent", "accept").stdout.splitlines()[1:] == [unset]
+    run_cli("config", "set", "upload.url", "http://127.0.0.1:9")
+    assert unset not in run_cli("consent", "accept").stdout
 
 
 def test_registered_commands_are_found_through_the_index_and_a_stale_one_is_rebuilt(home):

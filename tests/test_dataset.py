@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import shutil
+import string
 import subprocess
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from crowdcode_sdk.journal import segments
 from crowdcode_sdk.locations import Locations, install_identity
 from crowdcode_sdk.positions import content_facts
 from crowdcode_sdk.serialize.dataset import split_of
+from crowdcode_sdk.verification import verify
 from tests.conftest import crowdcode_executable, run_cli
 from tests.privacy_support import Uploader, configure, serving
 from tests.recordings import Recorder
@@ -196,6 +199,35 @@ def test_build_from_a_served_store(privacy_home: Locations, served: Path, tmp_pa
     assert all(gone not in rows["contributor"] for rows in reloaded.values())
 
 
+@pytest.mark.unverified(
+    reason="the build's staging copy is redacted, which a plain verify fails by design; the recording is verified before upload"
+)
+def test_a_secret_saved_in_a_file_is_masked_and_its_session_kept(
+    privacy_home: Locations, served: Path, tmp_path: Path
+) -> None:
+    """Redaction masks a token typed into a file, but the save's recorded hash is of the text
+    with the token: the uploaded session cannot replay to it. It verified before redaction (the
+    bundle says so), so the build keeps it, with the token masked, rather than quarantining every
+    session in which someone saved a secret."""
+    token = "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+    with Session(adapter="test", editor="test-editor", workspace=tmp_path / "ws", locations=privacy_home) as session:
+        r = Recorder(session, tmp_path / "ws")
+        r.open("settings.py", "DEBUG = True\n")
+        r.select("settings.py", 1)
+        type_and_save(r, "settings.py", len("DEBUG = True\n"), f"TOKEN = '{token}'\n")
+        r.command("python settings.py", [""], exit_code=0)
+        type_and_save(r, "settings.py", 0, "# settings\n")
+    assert verify(session.directory).ok
+    upload()
+    out = tmp_path / "dataset"
+    result = build(str(served), "--out", str(out))
+    assert "0 quarantined" in result.stdout, result.stderr
+    [record] = examples(out)["train"] + examples(out)["validation"]
+    text = orjson.dumps(record).decode()
+    assert token not in text and "*" * 40 in text and record["provenance"]["verified"] is True
+    assert token not in b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file()).decode("utf-8", "replace")
+
+
 def test_duplicate_bundles_give_one_copy(privacy_home: Locations, served: Path, tmp_path: Path) -> None:
     new_contributor(privacy_home)
     sessions = {record_work(privacy_home, tmp_path / "ws", n) for n in range(2)}
@@ -310,6 +342,21 @@ def test_s3_store_and_ray_engine_byte_identical(privacy_home: Locations, tmp_pat
     rows = [r for key in shards for r in pq.read_table(pa.BufferReader(after[key])).to_pylist()]
     assert rows and session not in {r["session"] for r in rows}
     assert orjson.loads(after["datasets/v1/revocations.json"])["revoked"]
+
+
+def test_the_summary_counts_timelines_too_short_for_an_example(locations: Locations, tmp_path: Path) -> None:
+    record_work(locations, tmp_path / "ws", 1)
+    out = tmp_path / "dataset"
+    args = ("dataset", "build", str(locations.data_dir), "--out", str(out), "--no-plots", "--workers", "1")
+    result = run_cli(*args, "--min-conversation-messages", "99", timeout=120)
+    assert result.stdout.startswith(
+        f"1 sessions -> 0 training + 0 validation examples (1 timeline shorter than --min-conversation-messages 99 "
+        f"gave none) in {out}; "
+    )
+    card = (out / "README.md").read_text()
+    assert "| examples | train 0, validation 0 |" in card and "{" not in card.split("## Counts")[1]
+    shutil.rmtree(out)
+    assert "shorter than" not in run_cli(*args, timeout=120).stdout
 
 
 def test_a_progress_bar_on_a_terminal(locations: Locations, tmp_path: Path) -> None:

@@ -147,9 +147,22 @@ def test_neovim_records_with_only_the_printed_spec(installed: Path, home: Path, 
 
 
 def test_a_missing_extra_is_one_line_naming_the_install_command(installed: Path, tmp_path: Path):
-    result = run_installed(installed, "lsp", cwd=tmp_path)  # installed without the [lsp] extra
+    result = run_installed(installed, "lsp", "--tcp", "nowhere", cwd=tmp_path)  # installed without [lsp]
     assert result.returncode == 2
-    assert result.stderr == (
-        "crowdcode: error: crowdcode lsp needs pygls, from the 'lsp' extra: pip install 'crowdcode[lsp]' "
-        "(installed with pipx: pipx inject crowdcode pygls)\n"
-    )
+    command = f"{installed / 'python'} -m pip install 'crowdcode[lsp]'"
+    assert result.stderr == f"crowdcode: error: crowdcode lsp needs pygls, from the 'lsp' extra: {command}\n"
+    # The command, typed as printed, installs the extra into this install (crowdcode itself is not
+    # on PyPI: pip takes the extra from the installed wheel).
+    subprocess.run(command, shell=True, check=True, capture_output=True, env=outside_env(), timeout=300)
+    result = run_installed(installed, "lsp", "--tcp", "nowhere", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, "crowdcode: error: --tcp: expected HOST:PORT, got 'nowhere'\n")
+
+
+def test_a_dataset_command_without_its_extra_is_one_line(installed: Path, tmp_path: Path):
+    for command in (["build", str(tmp_path), "--out", str(tmp_path / "ds")], ["delete", "ds", "--revocations", "-"]):
+        result = run_installed(installed, "dataset", *command, cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr == (
+            f"crowdcode: error: crowdcode dataset {command[0]} needs fsspec, from the 'dataset' extra: "
+            f"{installed / 'python'} -m pip install 'crowdcode[dataset]'\n"
+        )

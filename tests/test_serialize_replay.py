@@ -281,6 +281,36 @@ def test_command_output_from_the_raw_stream_without_screens(home, tmp_path):
     ]
 
 
+def test_commands_pasted_at_once_each_get_their_own_output(home, tmp_path):
+    """Lines pasted into a real recorded bash all run within one read of the terminal: one chunk
+    of its stream holds every command's mark and output, the screen sampled meanwhile shows none
+    of them, and the recorder stamps each command a little after that read. Each output is
+    still the one between its command's marks."""
+    import os
+    import subprocess
+
+    from tests.conftest import crowdcode_executable, only_session
+
+    pasted = 'echo one-out\necho one-out too\nprintf "two-out\\n"\necho three-out; false\nexit\n'
+    subprocess.run(
+        [crowdcode_executable(), "shell", "--", "bash", "-i"],
+        input=pasted,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path)},
+        timeout=60,
+    )
+    [source] = resolve([only_session(ended=True).id])
+    result = process(source, EVERYTHING, keep_steps=True)
+    assert [(s.command, s.output) for s in result.steps][:4] == [
+        ("echo one-out", "one-out\n[exit code 0]"),  # not the next one's, whose line holds its line
+        ("echo one-out too", "one-out too\n[exit code 0]"),
+        ('printf "two-out\\n"', "two-out\n[exit code 0]"),
+        ("echo three-out; false", "three-out\n[exit code 1]"),
+    ]
+
+
 GOLDEN = Path(__file__).parent / "golden" / "tricky_session.json"
 
 

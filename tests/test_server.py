@@ -724,7 +724,8 @@ def test_serve_without_the_server_extra_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "crowdcode: error: crowdcode serve needs the server extra (missing starlette): pip install 'crowdcode[server]'"
+        f"crowdcode: error: crowdcode serve needs starlette, from the 'server' extra: "
+        f"{sys.executable} -m pip install 'crowdcode[server]'"
     ]
     status = subprocess.run([sys.executable, "-c", blocked, "--help"], capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "serve" in status.stdout  # the rest of the CLI is untouched

@@ -164,7 +164,8 @@ def test_server_down_queued_retried_nothing_lost(privacy_home: Locations, tmp_pa
     configure(privacy_home, **{"upload.retry_base_s": 60})
     record(privacy_home, n=50).close()
     report = Uploader(privacy_home).run_once()
-    assert report.built == 1 and report.sent == 0 and "cannot connect" in report.failed[0]
+    assert report.built == 1 and report.sent == 0
+    assert f"POST {url.rstrip('/')}/v1/installs: cannot connect to the server" in report.failed[0]  # where it tried
     (entry,) = UploadQueue(privacy_home).entries()
     assert entry.attempts == 1 and entry.next_attempt > time.time() * 1000 + 25_000  # backoff with jitter
     assert Uploader(privacy_home).run_once().sent == 0  # not due yet: no hammering
@@ -384,6 +385,27 @@ def test_upload_now_cli_progress(privacy_home: Locations, ingest, capsys: pytest
     assert "Uploaded so far: 1 bundles" in capsys.readouterr().out
 
 
+def test_an_upload_that_sends_nothing_says_what_is_held_back_and_until_when(  # type: ignore[no-untyped-def]
+    privacy_home: Locations, ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accept(privacy_home, ingest.url)
+    configure(privacy_home, **{"privacy.hold_back_s": 900})
+    record(privacy_home, n=0).close()
+    live = record(privacy_home, n=0)
+    assert main(["upload", "--now"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Built 0 bundles; sent 0 (0 B)."
+    assert lines[1].startswith(
+        "Held back: 1 ended session younger than privacy.hold_back_s (900 s, for `crowdcode panic`)"
+    )
+    assert lines[1].endswith(("(in 15:00).", "(in 14:59).", "(in 14:58)."))
+    assert lines[2].startswith("Still recording: 1 session; events leave once older than 900 s")
+    assert main(["upload"]) == 0  # the queue view says the same
+    queue = capsys.readouterr().out.splitlines()
+    assert queue[1] == "Queue: empty" and queue[2].startswith("Held back: 1 ended session") and queue[3] == lines[2]
+    live.close()
+
+
 def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -> None:
     """`crowdcode serve` and `crowdcode upload --now` as the processes users run."""
     from tests.conftest import run_cli
@@ -398,6 +420,8 @@ def test_the_real_commands_end_to_end(privacy_home: Locations, tmp_path: Path) -
         assert "Uploaded so far: 1 bundles" in run_cli("status").stdout + run_cli("upload").stdout
         assert len(list(store.glob("bundles/*/*.tar.zst"))) == 1
         assert list(privacy_home.sessions_dir.iterdir()) == []
+        gone = "No sessions on this machine: 1 bundle uploaded so far, each deleted here once the server acknowledged it.\n"
+        assert run_cli("sessions").stdout == gone and run_cli("verify", "--all").stdout == gone
 
 
 def test_s3_compatible_store(privacy_home: Locations, s3_endpoint: str) -> None:

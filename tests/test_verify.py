@@ -369,3 +369,23 @@ def test_a_reader_checks_in_its_own_pass_and_a_malformed_event_never_stops_it() 
     checker = Verifier("s", Snapshots(None))
     assert list(checker.passing(events)) == events  # the reader sees every event
     assert [(m.sequence, m.kind) for m in checker.verdict.mismatches] == [(2, MALFORMED)]
+
+
+@pytest.mark.parametrize("masked_after_verifying", [False, True])
+def test_a_masked_file_is_unchecked_only_for_an_upload_that_verified_before_redaction(masked_after_verifying):
+    """An upload's redacted text cannot hash to what was recorded; where its bundle says it
+    verified before redaction, a file whose replayed text shows a mask is unchecked, and a
+    mismatch in a file without one still fails."""
+    from crowdcode_sdk.positions import text_sha256
+    from crowdcode_sdk.verification import Snapshots, Verifier
+
+    def opened(sequence: int, file: str, text: str, recorded: str) -> dict:
+        action = {"kind": "file_open", "file": file, "text": text, "content": {"sha256": text_sha256(recorded)}}
+        return {"sequence": sequence, "type": "action", "action": action}
+
+    verifier = Verifier("s", Snapshots(None), masked_after_verifying=masked_after_verifying)
+    verifier.feed(opened(1, "a.py", "TOKEN = '********'\n", "TOKEN = 'hunter22'\n"))
+    verifier.feed(opened(2, "b.py", "x = 1\n", "x = 2\n"))
+    failed = [m.file for m in verifier.verdict.mismatches]
+    assert failed == (["b.py"] if masked_after_verifying else ["a.py", "b.py"])
+    assert ("a.py" in verifier.verdict.unchecked) is masked_after_verifying

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..locations import Locations
+from ..upload.stats import read_stats
+
 
 def local_time(epoch_ms: int | None, *, date: bool = True) -> str:
     if epoch_ms is None:
@@ -28,3 +31,15 @@ def size(nbytes: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def no_sessions(locations: Locations | None = None) -> str:
+    """What an empty session list means: nothing recorded yet, or all of it uploaded (local data
+    goes once the server acknowledged it, which left a newcomer's list empty after an upload)."""
+    bundles = read_stats(locations or Locations.default()).get("uploadedBundles", 0)
+    if bundles:
+        return (
+            f"No sessions on this machine: {bundles} bundle{'s' if bundles != 1 else ''} uploaded so far, "
+            "each deleted here once the server acknowledged it."
+        )
+    return "No sessions recorded yet."

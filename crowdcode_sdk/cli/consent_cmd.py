@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from ..config import set_value
+from ..config import Config, set_value
 from ..consent import (
     CONSENT_EXPLANATION,
     OPT_OUT_FILE,
@@ -63,6 +63,9 @@ def consent(args: argparse.Namespace) -> int:
         if dropped:
             print(f"Dropped {dropped} prepared bundle{'s' if dropped != 1 else ''}; the recordings stay local.")
     print(f"Consent: {status} ({MEANING[status]})")
+    if status is Consent.ACCEPTED and not Config.load(locations)["upload.url"]:
+        # Accepting is the step README names; the server is the other one, easy to miss.
+        print("Nothing is sent until upload.url names the server: crowdcode config set upload.url https://…")
     return 0
 
 

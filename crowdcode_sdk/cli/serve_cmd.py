@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..errors import CrowdcodeError
+from ..extras import missing_extra
 from ..upload.bundle import Limits
 
 if TYPE_CHECKING:
@@ -79,10 +80,7 @@ def run(args: argparse.Namespace) -> int:
         from ..server.serve import bind, uvicorn_server
         from ..server.workers import run_workers
     except ImportError as exc:
-        missing = (exc.name or "a dependency").split(".")[0]
-        raise CrowdcodeError(
-            f"crowdcode serve needs the server extra (missing {missing}): pip install 'crowdcode[server]'"
-        ) from None
+        raise missing_extra((exc.name or "a dependency").split(".")[0], "server", "crowdcode serve") from None
     config = ServerConfig(
         limits=Limits(args.max_bundle_mb * MB, args.max_uncompressed_mb * MB),
         max_connections=args.max_connections,

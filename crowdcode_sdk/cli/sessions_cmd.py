@@ -10,7 +10,7 @@ import orjson
 
 from ..schema import Action, Event, Observation
 from ..store import Store
-from ._format import duration, local_time
+from ._format import duration, local_time, no_sessions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def list_sessions(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps([s.to_json() for s in sessions], option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     if not sessions:
-        print("No sessions recorded yet.")
+        print(no_sessions())
         return 0
     print(f"{'SESSION':<32}  {'ADAPTER':<8} {'EDITOR':<18} {'START':<19}  {'LENGTH':>8} {'EVENTS':>8}  STATE")
     for s in sessions:

@@ -49,8 +49,11 @@ def collect(locations: Locations, now: MachineTime) -> dict[str, Any]:
     unverified: list[str] = []
     suspicious: dict[str, str] = {}
     sessions = Store(locations).sessions()
+    # A live session's file has no count until it ends; its recorder said how many it has.
+    live_events = {entry.get("sessionId"): entry.get("events") for entry in live}
     for info in sessions:
-        stored += info.event_count or 0
+        counted = live_events.get(info.id) if info.live else info.event_count
+        stored += counted if isinstance(counted, int) else 0
         if not info.live and not _verified(info):
             unverified.append(info.id)
         used += _disk_usage(info.directory)
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     }
     print(f"Consent: {consent} ({meaning.get(consent, '')})")
     print(
-        f"Stored: {status['eventsStored']} events in {status['sessions']} sessions, "
+        f"Stored: {status['eventsStored']} events in {status['sessions']} session{'s' if status['sessions'] != 1 else ''}, "
         f"{size(status['storageBytes'])} in {status['dataDir']}"
     )
     unverified = status["unverifiedSessions"]

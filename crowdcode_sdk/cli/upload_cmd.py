@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 
+from ..clock import MachineTime
+from ..config import Config
 from ..errors import CrowdcodeError
 from ..locations import Locations
+from ..store import Store
 from ..upload.queue import Entry, UploadQueue
 from ..upload.stats import read_stats
-from ._format import local_time, size
+from ._format import duration, local_time, size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,11 +63,44 @@ def run(args: argparse.Namespace) -> int:
         f"Built {report.built} bundle{'s' if report.built != 1 else ''}; "
         f"sent {report.sent} ({size(report.sent_bytes)})."
     )
+    if not report.built and not report.sent:
+        for line in held_back(locations):
+            print(line)
     for line in report.failed:
         print(f"  failed, will retry: {line}")
     for line in report.rejected:
         print(f"  rejected by the server (kept locally): {line}")
     return 1 if report.failed or report.rejected else 0
+
+
+def held_back(locations: Locations) -> list[str]:
+    """Why recordings on this machine did not leave: nothing is sent before it is older than the
+    hold-back window (900 s by default), so an upload right after a first session sends nothing,
+    which without this line looks like a fault."""
+    hold_back_s = Config.load(locations)["privacy.hold_back_s"]
+    now = MachineTime.now()
+    live = 0
+    waits: list[int] = []
+    for info in Store(locations).sessions():
+        if info.live:
+            live += 1
+        elif info.end is not None and (wait := info.end + hold_back_s * 1000 - info.now_ms(now)) > 0:
+            waits.append(wait)
+    lines = []
+    if waits:
+        first = min(waits)
+        at = local_time(time.time_ns() // 1_000_000 + first)
+        lines.append(
+            f"Held back: {len(waits)} ended session{'s' if len(waits) != 1 else ''} younger than "
+            f"privacy.hold_back_s ({hold_back_s} s, for `crowdcode panic`); the first may leave from "
+            f"{at} (in {duration(first)})."
+        )
+    if live:
+        lines.append(
+            f"Still recording: {live} session{'s' if live != 1 else ''}; events leave once older than "
+            f"{hold_back_s} s, from journal segments already closed, the rest after the session ends."
+        )
+    return lines
 
 
 def show(locations: Locations) -> int:
@@ -77,6 +114,8 @@ def show(locations: Locations) -> int:
         print(f"Last error: {stats['lastError']}")
     if not entries:
         print("Queue: empty")
+        for line in held_back(locations):
+            print(line)
     for e in entries:
         state = (
             f"rejected: {e.rejected}"

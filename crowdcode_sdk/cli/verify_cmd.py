@@ -11,6 +11,7 @@ import orjson
 from ..errors import CrowdcodeError
 from ..store import SessionInfo, Store
 from ..verification import verify
+from ._format import no_sessions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif not refs:
-        print("No sessions recorded yet.")
+        print(no_sessions())
     return status
 
 

@@ -112,9 +112,18 @@ def _reason_kind(reason: str) -> str:
 def summary_line(report: dict[str, Any], out: str) -> str:
     s = report["summary"]
     merged = f" ({s['sessions_merged']} read into an overlapping one's timeline)" if s["sessions_merged"] else ""
+    # A short recording (open a file, type a line, save) yields no example at the default
+    # --min-conversation-messages: said here, it does not look lost.
+    empty = sum(1 for entry in report["sessions"] if not entry["examples"])
+    short = (
+        f" ({empty} timeline{'s' if empty != 1 else ''} shorter than --min-conversation-messages "
+        f"{report['serializer']['min_conversation_messages']} gave none)"
+        if empty
+        else ""
+    )
     return (
         f"{s['sessions']} sessions{merged} -> {s['examples']['train']} training + {s['examples']['validation']} "
-        f"validation examples in {out}; {s['quarantined']} quarantined, {s['duplicates']} duplicates, "
+        f"validation examples{short} in {out}; {s['quarantined']} quarantined, {s['duplicates']} duplicates, "
         f"{s['sessions_reused']} reused from the last build, {s['hours_of_activity']:.2f} h of activity"
     )
 
@@ -184,9 +193,16 @@ def _bars(ax: Any, counts: dict[str, int]) -> None:
     ax.invert_yaxis()
 
 
+def _cell(value: Any) -> str:
+    """A count per split as a reader writes it (``train 3, validation 1``), not a Python dict."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {count}" for key, count in value.items())
+    return str(value)
+
+
 def _card(data: dict[str, Any], plots: list[str]) -> str:
     s = data["summary"]
-    table = "\n".join(f"| {k} | {v} |" for k, v in s.items())
+    table = "\n".join(f"| {k} | {_cell(v)} |" for k, v in s.items())
     kinds = "\n".join(f"| {k} | {v} |" for k, v in data["events_per_kind"].items())
     sources = "\n".join(f"| {k} | {v} |" for k, v in data["edit_sources"].items())
     turns = "\n".join(f"| {k} | {v} |" for k, v in data["assistant_turns_by_source"].items())

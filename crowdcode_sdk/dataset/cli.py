@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import CrowdcodeError
+from ..extras import require
 from ..serialize.cli import add_options, config_from
 
 
@@ -50,7 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.set_defaults(run=run_delete)
 
 
+def _require_dataset_extra(purpose: str) -> None:
+    """The store and dataset files are read and written through fsspec and pyarrow, which the core
+    install leaves out: say so in one line before the first import of them would be a traceback."""
+    for module in ("fsspec", "pyarrow"):
+        require(module, "dataset", purpose)
+
+
 def run_build(args: argparse.Namespace) -> int:
+    _require_dataset_extra("crowdcode dataset build")
     from .build import BuildOptions, build
     from .card import summary_line
     from .publish import is_url, local_dir, publish
@@ -77,6 +86,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
+    _require_dataset_extra("crowdcode dataset delete")
     from .card import after_deletion
     from .outputs import delete
     from .publish import is_url, local_dir, publish

@@ -89,6 +89,12 @@ class Staging:
             self.rejected[sha] = {"key": key, "reason": str(exc)}
             return str(exc)
         install = str(bundle.manifest.get("installId") or install_hint or "unknown")
+        labels = bundle.manifest.get("sessions")
+        verified = sorted(
+            str(session)
+            for session, label in (labels.items() if isinstance(labels, dict) else ())
+            if isinstance(label, dict) and label.get("verified") is True
+        )
         sessions: set[str] = set()
         for name, content in bundle.members.items():
             if name.startswith("sessions/"):
@@ -102,12 +108,21 @@ class Staging:
                 target = manifest_path(self.data_dir, Path(name).stem)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
-        self.bundles[sha] = {"key": key, "install": install, "sessions": sorted(sessions)}
+        self.bundles[sha] = {"key": key, "install": install, "sessions": sorted(sessions), "verified": verified}
         return None
 
     def contributors(self) -> dict[str, str]:
         """session id → contributor pseudonym, from the bundles that brought it."""
         return {s: pseudonym(b["install"]) for b in self.bundles.values() for s in b["sessions"]}
+
+    def verified_before_redaction(self) -> set[str]:
+        """Sessions whose every bundle says that ``crowdcode verify`` passed on the recording
+        machine, before redaction (the manifest's label)."""
+        brought: dict[str, bool] = {}
+        for bundle in self.bundles.values():
+            for session in bundle["sessions"]:
+                brought[session] = brought.get(session, True) and session in bundle.get("verified", ())
+        return {session for session, verified in brought.items() if verified}
 
     def fingerprints(self) -> dict[str, str]:
         """session id → a hash of the bundles that brought it: it changes exactly when a new
@@ -137,10 +152,15 @@ def stage(refs: list[str], staging: Staging, storage_options: dict[str, Any] | N
             raise CrowdcodeError(f"{ref}: not an ingest store, bundle, session directory or crowd-code 2.0 bundle")
     staging.save()
     contributors = staging.contributors()
+    verified = staging.verified_before_redaction()
     unpacked = []
     if contributors:
         unpacked = [
-            replace(source, contributor=contributors[source.session_id])
+            replace(
+                source,
+                contributor=contributors[source.session_id],
+                masked_after_verifying=source.session_id in verified,
+            )
             for source in resolve([str(staging.data_dir)])
             if source.session_id in contributors
         ]

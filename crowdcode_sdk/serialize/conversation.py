@@ -44,7 +44,7 @@ from .buffer import TextBuffer
 from .casts import CastReader
 from .patch import PatchError, apply_unified_diff
 from .snapshots import SnapshotLoader
-from .terminal import command_output
+from .terminal import command_output, shows_command
 from .tokens import Tokenizer, truncate
 
 FILE_KINDS = ("view", "edit")
@@ -574,9 +574,13 @@ class Builder:
             return
         text = command.command.replace("\r\n", "\n").strip()
         output = command_output(command.screen, text)
-        if command.screen is None and self.casts is not None:
-            end = command.end if command.end is not None else self._now
-            output = self.casts.output(command.terminal_id, command.timestamp, end) or ""
+        if self.casts is not None and (command.screen is None or not shows_command(command.screen, text)):
+            marked = self.casts.marked_output(command.terminal_id, text, command.timestamp)
+            if marked is not None:
+                output = marked
+            elif command.screen is None:
+                end = command.end if command.end is not None else self._now
+                output = self.casts.output(command.terminal_id, command.timestamp, end) or ""
         output = truncate(self.tokenizer, output, self.options.max_output_tokens)
         if command.exit_code is not None:
             output = with_exit_code(output, command.exit_code)

@@ -36,6 +36,9 @@ class SessionSource:
     merged: tuple[SessionSource, ...] = ()
     """Sessions read as one timeline with this one (:mod:`.timeline`): the same contributor's
     sessions of the same workspace that overlap in time. This one started first and names it."""
+    masked_after_verifying: bool = False
+    """An upload whose every bundle says the session verified before it was redacted: a hash
+    of a file whose replayed text shows a mask cannot match, and is not held against it."""
 
     @property
     def parts(self) -> tuple[SessionSource, ...]:
@@ -94,8 +97,10 @@ class SessionSource:
     def verifier(self, loader: SnapshotLoader | None) -> Verifier:
         """``crowdcode verify`` for this source, to be fed its events (bundles: against their own
         snapshots, ``loader``)."""
+        masked = all(part.masked_after_verifying for part in self.parts)
         if self.kind == "journal":
-            return Verifier(self.session_id, Snapshots(Path(self.data_dir) if self.data_dir else None))
+            snapshots = Snapshots(Path(self.data_dir) if self.data_dir else None)
+            return Verifier(self.session_id, snapshots, masked_after_verifying=masked)
         return Verifier(self.session_id, TextSnapshots(loader or (lambda _: None)))
 
     def casts(self) -> CastReader | None:

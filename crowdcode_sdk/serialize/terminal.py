@@ -77,7 +77,7 @@ def output_from_screen(terminal: dict[str, Any], command: str) -> str:
         while end and not rows[end - 1]:
             end -= 1
         end = max(end - 1, 0)  # the last non-empty row is the new prompt
-    needle = (command.strip().splitlines() or [""])[-1].strip()[-40:]
+    needle = _needle(command)
     start = 0
     if needle:
         for index in range(end - 1, -1, -1):
@@ -88,6 +88,19 @@ def output_from_screen(terminal: dict[str, Any], command: str) -> str:
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines)
+
+
+def _needle(command: str) -> str:
+    """What of a command line a screen row shows: the end of its last line."""
+    return (command.strip().splitlines() or [""])[-1].strip()[-40:]
+
+
+def shows_command(terminal: dict[str, Any], command: str) -> bool:
+    """Whether a rendered screen shows the command's line: one sampled before the emulator drew
+    the command (commands pasted at once all run between two samples) shows an older prompt,
+    and its rows are no output of this command. (A crowd-code tail is taken as it is.)"""
+    needle = _needle(command)
+    return not is_rendered(terminal) or not needle or any(needle in row for row in terminal.get("viewport") or [])
 
 
 def output_from_raw_tail(terminal: dict[str, Any], command: str) -> str:

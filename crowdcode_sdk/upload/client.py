@@ -105,10 +105,12 @@ class IngestClient:
     def _call(self, method: str, path: str, json: dict | None = None, *, auth: bool = True) -> dict:
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self._token()}"} if auth else {}
+            url = urljoin(self.base_url, path)
             try:
-                response = self._http.request(method, urljoin(self.base_url, path), json=json, headers=headers)
+                response = self._http.request(method, url, json=json, headers=headers)
             except httpx.HTTPError as exc:
-                raise UploadError(f"{method} {path}: {_describe(exc)}", retry=True) from None
+                # The whole URL (no token or signature is in it): upload.url is what to check.
+                raise UploadError(f"{method} {url}: {_describe(exc)}", retry=True) from None
             if response.status_code == 401 and auth and attempt == 1:
                 self._forget_token()  # the server lost or rotated its secret: register again
                 continue
