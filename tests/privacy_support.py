@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -88,19 +89,25 @@ def consenting_ingest(tmp_path: Path, **settings: object) -> Iterator[RunningSer
 
 
 @contextlib.contextmanager
-def serving(store: Path, *args: str) -> Iterator[tuple[str, int]]:
-    """`crowdcode serve` as a maintainer runs it, a process of its own; yields its URL and pid, then
-    stops it with SIGTERM and asserts that it exits by that signal (uvicorn re-raises it once the
-    uploads in flight are drained): a server that hangs or crashes on the way out fails the test."""
+def serving(
+    store: Path, *args: str, stderr: int | IO[str] = subprocess.DEVNULL, preexec_fn: Callable[[], None] | None = None
+) -> Iterator[tuple[str, int]]:
+    """`crowdcode serve` as a maintainer runs it, a process of its own (its log to ``stderr``;
+    ``preexec_fn`` run in it before it starts); yields its URL and pid, then stops it with SIGTERM
+    and asserts that it exits by that signal (uvicorn re-raises it once the uploads in flight are
+    drained): a server that hangs or crashes on the way out fails the test."""
     server = subprocess.Popen(
         [crowdcode_executable(), "serve", "--port", "0", "--store", str(store), *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
+        preexec_fn=preexec_fn,
     )
     try:
         assert server.stdout is not None
-        yield server.stdout.readline().split(" on ")[1].split(",")[0], server.pid
+        line = server.stdout.readline()
+        assert " on " in line, f"crowdcode serve did not start: {line!r}"
+        yield line.split(" on ")[1].split(",")[0], server.pid
         server.terminate()
         assert server.wait(timeout=60) == -signal.SIGTERM
     finally:

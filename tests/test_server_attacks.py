@@ -31,7 +31,7 @@ from crowdcode_sdk.locations import Locations
 from crowdcode_sdk.upload import read_bundle
 from crowdcode_sdk.upload.bundle import BundleWriter
 from tests.conftest import crowdcode_executable
-from tests.privacy_support import configure, privacy_home  # noqa: F401 - a fixture
+from tests.privacy_support import configure, privacy_home, serving  # noqa: F401 - a fixture
 from tests.test_server import SESSION, Client, bundle, install
 from tests.test_upload import record
 
@@ -78,25 +78,8 @@ def attacked(tmp_path: Path, *args: str, limits: dict[int, int] | None = None) -
         for which, value in (limits or {}).items():
             resource.setrlimit(which, (value, value))
 
-    with open(log, "w") as stderr:
-        server = subprocess.Popen(
-            [crowdcode_executable(), "serve", "--port", "0", "--store", str(store), *FAST, *args],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            preexec_fn=set_limits,
-        )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        assert " on " in line, log.read_text()
-        yield Served(line.split(" on ")[1].split(",")[0], server.pid, store, log)
-        server.terminate()
-        assert server.wait(timeout=60) == -signal.SIGTERM
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    with open(log, "w") as stderr, serving(store, *FAST, *args, stderr=stderr, preexec_fn=set_limits) as (url, pid):
+        yield Served(url, pid, store, log)
     text = log.read_text()
     assert "Traceback" not in text and '"status":500' not in text, text[-3000:]
     assert not list(store.glob("_incoming/*"))  # no spool file left
