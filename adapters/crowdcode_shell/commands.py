@@ -151,8 +151,8 @@ class CommandTracker:
             if self._shell is None and new_program:  # no integration: the foreground program is the command
                 if previous is not None and self._running is not None:
                     self._finish(None, now_ms)
-                if current is not None:
-                    self._start(shlex.join(current.argv), current.cwd, now_ms)
+                if current is not None:  # since it had the terminal, which may be a moment before
+                    self._start(shlex.join(current.argv), current.cwd, current.since)
             if current is not None and self._running is not None:
                 if not new_program or not self._running.process:  # after an exec, the new program
                     self._running.process = current.process

@@ -14,6 +14,9 @@ from typing import NamedTuple
 from crowdcode_sdk.agents import INTERPRETERS, match_agent
 
 SHELLS = frozenset({"bash", "zsh", "fish", "sh", "dash", "ksh", "mksh", "tcsh", "csh", "nu", "elvish", "xonsh"})
+EXEC_WAIT_MS = 1000
+"""How long a new foreground group whose leader still has the shell's own command line is taken
+for a fork that has not exec'd its program yet, and not reported."""
 
 
 class Foreground(NamedTuple):  # not a dataclass: the wrapper imports it (docs/shell.md, "Start-up")
@@ -93,6 +96,7 @@ class ForegroundWatcher:
         self._shell_pid = shell_pid
         self._shell_is_shell = bool(shell_argv) and os.path.basename(shell_argv[0]).lstrip("-") in SHELLS
         self._pgrp: int | None = None
+        self._seen_at = 0  # when the foreground group last changed, epoch ms
         self._current: Foreground | None = None
         self._agent_checks = 0
 
@@ -105,18 +109,22 @@ class ForegroundWatcher:
             self._pgrp = pgrp
             self._current = None
             return None
-        if pgrp != self._pgrp or self._current is None:
-            self._pgrp = pgrp
+        if pgrp != self._pgrp:
+            self._pgrp, self._current, self._seen_at = pgrp, None, now_ms
+        if self._current is None:
             argv = read_argv(pgrp)
             if not argv:  # already gone
-                self._current = None
                 return None
-            self._current = Foreground(pgrp, argv, read_cwd(pgrp), find_agent(pgrp, argv), now_ms)
+            # A shell hands the terminal to its child before the child execs the command: a first
+            # look on a busy machine may read the shell's own command line. The command is the
+            # program it execs (a subshell that runs builtins for longer is the shell's line).
+            if pgrp != self._shell_pid and now_ms - self._seen_at < EXEC_WAIT_MS and argv == read_argv(self._shell_pid):
+                return None
+            self._current = Foreground(pgrp, argv, read_cwd(pgrp), find_agent(pgrp, argv), self._seen_at)
             self._agent_checks = 0
         elif self._current.agent is None and self._agent_checks < 20:
-            # Look again for a couple of seconds: a shell hands the terminal to its child before
-            # the child execs the command (the first look may read the shell's own argv), and a
-            # wrapper may start the agent a moment later.
+            # Look again for a couple of seconds: a wrapper may start the agent a moment later,
+            # and a child may exec once more.
             self._agent_checks += 1
             argv = read_argv(pgrp) or self._current.argv
             agent = find_agent(pgrp, argv)

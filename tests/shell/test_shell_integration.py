@@ -57,6 +57,23 @@ def test_fallback_without_integration_records_foreground_programs(shell) -> None
     assert end["exitCode"] is None and end["durationMs"] >= 400
 
 
+def test_fallback_records_the_program_a_fork_execs_not_the_shell(shell) -> None:
+    """The shell's child has the shell's own command line until it execs the command, and on a
+    busy machine a sample can fall in between (``bash --norc --noprofile`` was recorded instead
+    of ``sleep 0.6`` under CI). A subshell that runs ``sleep 0.4`` before its ``exec`` holds that
+    state long enough to be sampled every time: the command is the program it execs."""
+    s = shell("--", "bash", "--norc", "--noprofile")
+    s.child.expect(r"[$#] ")
+    s.child.sendline("( sleep 0.4; exec sleep 0.8 )")
+    s.child.expect(r"[$#] ")
+    s.child.sendline("exit")
+    s.finish()
+    info = only_session(ended=True)
+    assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.8"]
+    (end,) = actions(info, "terminal_command_end")
+    assert end["durationMs"] >= 1000  # from the fork, not from the exec
+
+
 @pytest.mark.parametrize("login", [False, True])
 @pytest.mark.parametrize("user_zdotdir", [False, True])
 def test_zsh_leaves_no_variables_of_ours_behind(
