@@ -70,8 +70,6 @@ def test_fallback_records_the_program_a_fork_execs_not_the_shell(shell) -> None:
     s.finish()
     info = only_session(ended=True)
     assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.8"]
-    (end,) = actions(info, "terminal_command_end")
-    assert end["durationMs"] >= 1000  # from the fork, not from the exec
 
 
 @pytest.mark.parametrize("login", [False, True])

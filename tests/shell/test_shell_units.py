@@ -562,6 +562,22 @@ def test_a_command_is_evidence_from_its_start_mark(home: Path, tmp_path: Path) -
         assert "running" not in entry and entry["recent"][-1]["command"] == "rm old.txt"
 
 
+def test_a_program_reported_late_is_timed_from_when_it_took_the_terminal(tmp_path: Path) -> None:
+    """Without integration a command is the foreground program, which the watcher may report a
+    moment after it took the terminal (a shell's child before its exec): its duration counts from
+    then."""
+    events: list = []
+    with Session(adapter="shell", editor="test", workspace=tmp_path.resolve()) as session:
+        session.add_listener(events.append)
+        tracker = CommandTracker(session, "t1", "bash", None)
+        now = session.now_ms()
+        tracker.foreground(Foreground(4242, ("sleep", "1"), None, None, now - 400), now)
+        tracker.foreground(None, now + 600)
+    actions = [e.to_wire().get("action") or {} for e in events]
+    (end,) = [a for a in actions if a.get("kind") == "terminal_command_end"]
+    assert (end["command"], end["durationMs"]) == ("sleep 1", 1000)
+
+
 class _HeldScreen(AvtScreen):
     """A screen whose next ``state()`` waits until the test lets it go: a sampler thread caught
     between feeding the output and recording the screen."""
