@@ -43,33 +43,30 @@ def test_user_rc_files_are_untouched_and_still_run(shell, user_home: Path) -> No
     assert {p: p.read_bytes() for p in user_home.rglob("*") if p.is_file() and p in before} == before
 
 
-def test_fallback_without_integration_records_foreground_programs(shell) -> None:
-    """`bash --norc` (integration declined): commands come from the foreground process group."""
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("sleep 0.6", "sleep 0.6"),
+        # The shell's child has the shell's own command line until it execs the command, and on
+        # a busy machine a sample can fall in between (``bash --norc --noprofile`` was recorded
+        # instead of ``sleep 0.6`` under CI): a subshell that runs ``sleep 0.4`` before its
+        # ``exec`` holds that state long enough to be sampled every time.
+        ("( sleep 0.4; exec sleep 0.8 )", "sleep 0.8"),
+    ],
+)
+def test_fallback_without_integration_records_foreground_programs(shell, line: str, command: str) -> None:
+    """`bash --norc` (integration declined): commands come from the foreground process group,
+    each the program the shell's child execs."""
     s = shell("--", "bash", "--norc", "--noprofile")
     s.child.expect(r"[$#] ")
-    s.child.sendline("sleep 0.6")
+    s.child.sendline(line)
     s.child.expect(r"[$#] ")
     s.child.sendline("exit")
     s.finish()
     info = only_session(ended=True)
-    assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.6"]
+    assert [c["command"] for c in actions(info, "terminal_command")] == [command]
     (end,) = actions(info, "terminal_command_end")
     assert end["exitCode"] is None and end["durationMs"] >= 400
-
-
-def test_fallback_records_the_program_a_fork_execs_not_the_shell(shell) -> None:
-    """The shell's child has the shell's own command line until it execs the command, and on a
-    busy machine a sample can fall in between (``bash --norc --noprofile`` was recorded instead
-    of ``sleep 0.6`` under CI). A subshell that runs ``sleep 0.4`` before its ``exec`` holds that
-    state long enough to be sampled every time: the command is the program it execs."""
-    s = shell("--", "bash", "--norc", "--noprofile")
-    s.child.expect(r"[$#] ")
-    s.child.sendline("( sleep 0.4; exec sleep 0.8 )")
-    s.child.expect(r"[$#] ")
-    s.child.sendline("exit")
-    s.finish()
-    info = only_session(ended=True)
-    assert [c["command"] for c in actions(info, "terminal_command")] == ["sleep 0.8"]
 
 
 @pytest.mark.parametrize("login", [False, True])
