@@ -324,3 +324,73 @@ def test_a_write_after_a_save_waits_for_its_own_edits(home: Path, tmp_path: Path
         bench.close()
     files, _ = workspace_at(Store(), only_session(ended=True))
     assert files.get("notes.txt") == "one\ntwo"
+
+
+def _held_back_editor(tmp_path: Path, text: str) -> tuple[Path, Bench, list[int]]:
+    """A workspace whose notes.txt holds ``text``, open in an editor whose events, barrier
+    tokens included, the test holds back: the tokens the engine asked for, in order."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "notes.txt"
+    path.write_text(text)
+    tokens: list[int] = []
+    bench = start_bench(ws)
+    bench.att.follow_editor(tokens.append)
+    bench.editor.open(path)
+    return path, bench, tokens
+
+
+def _asked_or_decided(bench: Bench, tokens: list[int], asked: int) -> bool:
+    """Whether a barrier was asked for since ``asked`` tokens, or a save or change recorded."""
+    return len(tokens) > asked or any(isinstance(e.payload, (FileSave, FileChange)) for e in bench.events)
+
+
+def test_an_unchanged_write_waits_for_its_late_hint(home: Path, tmp_path: Path) -> None:
+    """``:w`` of an unmodified buffer on a loaded machine, its save hint behind the write, then
+    typing and ``:w`` again: the first write changes nothing on disk and waits for the barrier, so
+    its hint is its own ``file_save``. Decided before it, the hint was left over and taken for the
+    second write's, which its edits, also late, did not explain yet: a ``file_save`` of the old text
+    and another program's ``file_change`` to the new one."""
+    path, bench, tokens = _held_back_editor(tmp_path, "é new\n")
+    try:
+        path.write_text("é new\n")  # the first write: the same text
+        wait_for(partial(_asked_or_decided, bench, tokens, 0), what="a barrier asked for, or a verdict")
+        bench.att.save_document(path)  # its hint arrives, then the tokens behind it
+        asked = len(tokens)
+        for token in tokens:
+            bench.att.editor_caught_up(token)
+        bench.settle()
+        path.write_text("𝄞x new\n")  # the second write, its edit and hint still on their way
+        wait_for(partial(_asked_or_decided, bench, tokens, asked), what="a barrier asked for, or a verdict")
+        bench.editor.replace(path, 0, 1, "𝄞x")
+        bench.att.save_document(path)
+        for token in tokens[asked:]:
+            bench.att.editor_caught_up(token)
+        bench.settle()
+        assert bench.verdicts() == [("notes.txt", "user"), ("notes.txt", "user")]
+    finally:
+        bench.close()
+    files, _ = workspace_at(Store(), only_session(ended=True))
+    assert files.get("notes.txt") == "𝄞x new\n"
+
+
+def test_a_hint_no_write_matched_does_not_explain_the_next_write(home: Path, tmp_path: Path) -> None:
+    """A save hint left over (its write failed, or was decided before the hint came), then the
+    editor's next write on a loaded machine, its edits still on their way: the hint does not make
+    the write "saved, then changed by another program". The engine waits for the barrier, and the
+    write is the person's save."""
+    path, bench, tokens = _held_back_editor(tmp_path, "é new\n")
+    try:
+        bench.att.save_document(path)  # a hint no write follows
+        path.write_text("𝄞x new\n")  # the next write, its edit and hint still on their way
+        wait_for(partial(_asked_or_decided, bench, tokens, 0), what="a barrier asked for, or a verdict")
+        bench.editor.replace(path, 0, 1, "𝄞x")
+        bench.att.save_document(path)
+        for token in tokens:
+            bench.att.editor_caught_up(token)
+        bench.settle()
+        assert bench.verdicts() == [("notes.txt", "user")]
+    finally:
+        bench.close()
+    files, _ = workspace_at(Store(), only_session(ended=True))
+    assert files.get("notes.txt") == "𝄞x new\n"

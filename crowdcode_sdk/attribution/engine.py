@@ -1065,7 +1065,18 @@ class Attribution:
                     self._attribute(entry, root, None, new, None, terminals, gits.get(entry.path))
                     self._inbox.decided(entry.path)
             else:
-                self._explain(entry.path, content.text, None, terminals, unchanged=True)
+                may_wait = self._may_still_wait(entry, final)
+                answer = self._explain(
+                    entry.path,
+                    content.text,
+                    None,
+                    terminals,
+                    may_wait=may_wait,
+                    unchanged=True,
+                    written_at=_written_at(entry),
+                )
+                if may_wait and answer is not None and answer.wait:
+                    self._wait_for_editor(entry, content.text, False, answer, terminals)
             return
         git_source = gits.get(entry.path)
         created = old is None or not old.exists
@@ -1075,7 +1086,7 @@ class Attribution:
             content.text,
             new.sha,
             terminals,
-            may_wait=may_wait and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS),
+            may_wait=may_wait and self._may_still_wait(entry, final),
             settled=entry.deferred,
             written_at=_written_at(entry),
             too_large=new.skip is Skip.TOO_LARGE,
@@ -1085,6 +1096,11 @@ class Attribution:
         with self._lock:
             self._attribute(entry, root, old, new, content.text, terminals, git_source, answer)
             self._inbox.decided(entry.path)
+
+    def _may_still_wait(self, entry: Pending, final: bool) -> bool:
+        """Whether the change may wait for an editor once more: not in the final pass, and after
+        its first wait only until ``BARRIER_WAIT_MS`` after its first event (a stuck editor)."""
+        return not final and (not entry.deferred or self.session.now_ms() - entry.first < BARRIER_WAIT_MS)
 
     def _git_verdicts(self, entries: list[Pending], reads: dict[Path, tuple[_Root, FileContent]]) -> dict[Path, Source]:
         """git's verdict per file; where only weak signals speak for git (an index refresh, a
@@ -1416,13 +1432,19 @@ class Attribution:
                 return None
             if question.unchanged:
                 # The disk content did not change; with a save hint that is a save of an
-                # unmodified (or back-to-unmodified) buffer.
-                if (
-                    text is not None
-                    and document.hints
-                    and (count := document.chain.find(text, include_base=True)) is not None
-                ):
+                # unmodified (or back-to-unmodified) buffer. An editor that answers barriers is
+                # waited for: its hint, come after this decision, would be taken for the hint of
+                # its next write, which it then did not explain (see below).
+                if text is None or (count := document.chain.find(text, include_base=True)) is None:
+                    return Answer()
+                if document.hints:
                     self._record_save(path, document, count, text)
+                elif (
+                    question.may_wait
+                    and self._barrier is not None
+                    and not self._barrier.passed(question.written_at, self.session.now_ms())
+                ):
+                    return Answer(wait=True)
                 return Answer()
             now = self.session.now_ms()
             document.hints = [(t, n) for t, n in document.hints if now - t <= SAVE_HINT_TTL_MS]
@@ -1463,6 +1485,16 @@ class Attribution:
                 count, saved_text, sha = written
                 self._record_save(path, document, count, saved_text, sha or question.sha)
                 return Answer(saved=True)
+            if (
+                hinted
+                and question.may_wait
+                and self._barrier is not None
+                and not self._barrier.passed(question.written_at, now)
+            ):
+                # The hint may be an earlier write's (one that changed nothing on disk, decided
+                # before its hint arrived) and this write the editor's next save, whose edits are
+                # still on their way: only once they all arrived is "saved, then changed" true.
+                return Answer(wait=True)
             if hinted and text is not None:  # saved, then changed by someone else before we looked
                 count = document.hints[-1][1]
                 saved = document.chain.text_at(count)
