@@ -118,3 +118,22 @@ def test_a_save_right_before_quitting_is_the_users_when_the_editor_is_slow(
     info = finished_session(timeout=30)
     assert decisions_of(info, "notes.txt") == ["file_save"]
     assert replayed_disk(info) == disk(ws)
+
+
+def test_a_save_after_saving_an_unmodified_buffer_is_the_users_when_the_editor_is_slow(home: Path, notes: Path) -> None:
+    """``:w`` of the unmodified buffer, then typing and ``:w`` once that first save hint has reached
+    the recorder but the new edits have not: the first write, which changed nothing on disk, waits
+    for its late hint, so that the hint is not left over and taken for the second write's (which
+    then came out as a ``file_save`` of the old text and another program's ``file_change``)."""
+    ws, path = notes.parent, notes
+    with slow_editor(notes) as nvim:
+        nvim.input(":w<CR>")
+        settle(nvim)
+        time.sleep((DELAY_MS + FORWARD_MS + HINT_WAIT_MS) / 1000)  # its hint has arrived, late
+        nvim.input("GoLine<Esc>:w<CR>")
+        settle(nvim)
+        wait_for(lambda: len(decisions("notes.txt")) >= 2, timeout=30, what="both saves' decisions")
+        assert path.read_text() == "first\nLine\n"
+    info = finished_session(timeout=30)
+    assert decisions_of(info, "notes.txt") == ["file_save", "file_save"]
+    assert replayed_disk(info) == disk(ws)
