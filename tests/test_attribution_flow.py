@@ -282,50 +282,6 @@ def test_a_file_the_editor_wrote_before_its_slow_adapter_opened_it_is_a_save(hom
         bench.close()
 
 
-def test_a_write_after_a_save_waits_for_its_own_edits(home: Path, tmp_path: Path) -> None:
-    """``:w``, then ``:set nofixeol noeol`` and ``:w`` at once, on a loaded machine: the first
-    write waits for the editor's edits and save hint; by the time they and the barrier are back,
-    the file holds the second write, whose edit (the final line break dropped) and hint are still
-    on their way. The first save's hint does not explain it: the engine waits for a barrier asked
-    for after the second write, and records the editor's own edit, not a guessed one before it."""
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    path = ws / "notes.txt"
-    path.write_text("one\n")
-    tokens: list[int] = []
-    bench = start_bench(ws)
-    bench.att.follow_editor(tokens.append)  # the editor's events, tokens included, are held back
-
-    def asked_or_decided(asked: int) -> bool:
-        """Whether a barrier was asked for since ``asked`` tokens, or a save recorded."""
-        return len(tokens) > asked or any(isinstance(e.payload, FileSave) for e in bench.events)
-
-    try:
-        bench.editor.open(path)
-        path.write_text("one\ntwo\n")  # the first write
-        wait_for(partial(asked_or_decided, 0), what="a barrier asked for, or a verdict")
-        path.write_text("one\ntwo")  # the second
-        # The first write's edit and hint arrive, and the tokens asked for so far.
-        bench.editor.replace(path, 4, 4, "two\n")  # a line added (``o``), one change
-        bench.att.save_document(path)
-        asked = len(tokens)
-        for token in tokens:
-            bench.att.editor_caught_up(token)
-        wait_for(partial(asked_or_decided, asked), what="a barrier asked for, or a verdict")
-        # Then the second's: its edit and hint, and the tokens behind them.
-        bench.editor.backspace(path)
-        bench.att.save_document(path)
-        for token in tokens[asked:]:
-            bench.att.editor_caught_up(token)
-        bench.settle()
-        assert [a.get("reason") for a in bench.actions("edit")] == [None, None]
-        assert bench.verdicts() == [("notes.txt", "user")]
-    finally:
-        bench.close()
-    files, _ = workspace_at(Store(), only_session(ended=True))
-    assert files.get("notes.txt") == "one\ntwo"
-
-
 def _held_back_editor(tmp_path: Path, text: str) -> tuple[Path, Bench, list[int]]:
     """A workspace whose notes.txt holds ``text``, open in an editor whose events, barrier
     tokens included, the test holds back: the tokens the engine asked for, in order."""
@@ -343,6 +299,38 @@ def _held_back_editor(tmp_path: Path, text: str) -> tuple[Path, Bench, list[int]
 def _asked_or_decided(bench: Bench, tokens: list[int], asked: int) -> bool:
     """Whether a barrier was asked for since ``asked`` tokens, or a save or change recorded."""
     return len(tokens) > asked or any(isinstance(e.payload, (FileSave, FileChange)) for e in bench.events)
+
+
+def test_a_write_after_a_save_waits_for_its_own_edits(home: Path, tmp_path: Path) -> None:
+    """``:w``, then ``:set nofixeol noeol`` and ``:w`` at once, on a loaded machine: the first
+    write waits for the editor's edits and save hint; by the time they and the barrier are back,
+    the file holds the second write, whose edit (the final line break dropped) and hint are still
+    on their way. The first save's hint does not explain it: the engine waits for a barrier asked
+    for after the second write, and records the editor's own edit, not a guessed one before it."""
+    path, bench, tokens = _held_back_editor(tmp_path, "one\n")
+    try:
+        path.write_text("one\ntwo\n")  # the first write
+        wait_for(partial(_asked_or_decided, bench, tokens, 0), what="a barrier asked for, or a verdict")
+        path.write_text("one\ntwo")  # the second
+        # The first write's edit and hint arrive, and the tokens asked for so far.
+        bench.editor.replace(path, 4, 4, "two\n")  # a line added (``o``), one change
+        bench.att.save_document(path)
+        asked = len(tokens)
+        for token in tokens:
+            bench.att.editor_caught_up(token)
+        wait_for(partial(_asked_or_decided, bench, tokens, asked), what="a barrier asked for, or a verdict")
+        # Then the second's: its edit and hint, and the tokens behind them.
+        bench.editor.backspace(path)
+        bench.att.save_document(path)
+        for token in tokens[asked:]:
+            bench.att.editor_caught_up(token)
+        bench.settle()
+        assert [a.get("reason") for a in bench.actions("edit")] == [None, None]
+        assert bench.verdicts() == [("notes.txt", "user")]
+    finally:
+        bench.close()
+    files, _ = workspace_at(Store(), only_session(ended=True))
+    assert files.get("notes.txt") == "one\ntwo"
 
 
 def test_an_unchanged_write_waits_for_its_late_hint(home: Path, tmp_path: Path) -> None:
