@@ -230,7 +230,8 @@ def test_one_unreadable_session_never_stops_the_others(recorded: Path) -> None:
 def test_nothing_recorded(home: Path) -> None:
     assert run_cli("verify", "--all").stdout == "No sessions recorded yet.\n"
     assert run_cli("verify", "--all", "--json").stdout.strip() == "[]"
-    assert "give session ids or --all" in run_cli("verify", check=False).stderr
+    assert "which sessions? give session ids, 'latest', or --all" in run_cli("verify", check=False).stderr
+    assert "not both" in run_cli("verify", "latest", "--all", check=False).stderr
 
 
 @pytest.mark.unverified(reason="damages a recorded journal to see export warn about it")

@@ -30,8 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     store = Store()
-    if args.all == bool(args.sessions):
-        raise CrowdcodeError("give session ids or --all (not both)")
+    if args.all and args.sessions:
+        raise CrowdcodeError("give session ids or --all, not both")
+    if not args.all and not args.sessions:
+        raise CrowdcodeError("which sessions? give session ids, 'latest', or --all")
     refs: list[SessionInfo | str] = list(store.sessions()) if args.all else list(args.sessions)
     results = []
     status = 0

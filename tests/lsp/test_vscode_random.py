@@ -85,7 +85,8 @@ def test_random_vscode_session_replays_and_covers_crowd_code(home, tmp_path, see
         gateway(host, int(port)) if CROWD_CODE else contextlib.nullcontext() as received,
         code_server(tmp_path, workspace, others=others, settings=settings, stop=signal.SIGINT) as url,
     ):
-        seen = drive("random", url, str(seed), str(STEPS), ",".join(FILES), "1" if CROWD_CODE else "0", base=tmp_path)
+        crowd_code = "1" if CROWD_CODE else "0"
+        seen = drive("random", url, str(seed), str(STEPS), str(workspace), ",".join(FILES), crowd_code, base=tmp_path)
         if received is not None:
             assert received.received.wait(60), f"seed {seed}: crowd-code uploaded nothing"
     context = f"seed {seed} (CROWDCODE_E2E_VSCODE_SEED={seed} replays it); actions: {seen['actions']}"

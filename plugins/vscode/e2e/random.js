@@ -4,12 +4,15 @@
 // deleted in the explorer, a command in the terminal that changes a saved file; Save All at the end.
 // With crowd-code 2.0 installed beside crowdcode, its consent dialog is answered first and its
 // recording stopped (which uploads it) at the end.
-// Usage: node random.js URL SEED STEPS FILES CROWD_CODE PROFILE_DIR OUT_JSON
-//   FILES: comma-separated workspace files to open; CROWD_CODE: "1" when crowd-code 2.0 records too.
+// Usage: node random.js URL SEED STEPS WORKSPACE FILES CROWD_CODE PROFILE_DIR OUT_JSON
+//   WORKSPACE: the folder code-server opened; FILES: comma-separated workspace files to open;
+//   CROWD_CODE: "1" when crowd-code 2.0 records too.
 // Writes what it did (seen.actions, each with its name and details) and saw to OUT_JSON.
+const fs = require("node:fs");
+const path = require("node:path");
 const { session, activeTab, openFile, runCommand, visibleLines } = require("./page");
 
-const [url, seedText, stepsText, filesText, crowdCode, profileDir, outPath] = process.argv.slice(2);
+const [url, seedText, stepsText, workspace, filesText, crowdCode, profileDir, outPath] = process.argv.slice(2);
 const seen = { statusLabels: [], steps: [], views: [], tabs: [], actions: [], seed: Number(seedText) };
 
 /** mulberry32: a small, well-known seeded generator, so that a seed replays the same session. */
@@ -244,9 +247,19 @@ const ACTIONS = [
     await page.locator(".terminal-wrapper .xterm-helper-textarea").first().focus();
     const file = pick(files.filter((f) => f !== "big.txt"));
     const command = `sleep 1; printf 'from the terminal\\n' >> ${file}`;
+    const onDisk = path.join(workspace, file);
+    const before = fs.statSync(onDisk).size;
     await page.keyboard.type(command, { delay: 20 });
     await page.keyboard.press("Enter");
-    await page.waitForTimeout(2_500); // the command's one second and the file watcher
+    // Until the shell has run it (a loaded machine takes its time), then a moment for VS Code's
+    // file watcher: an edit typed into the file before VS Code reloads it would make Save All ask
+    // whether to overwrite the newer file on disk.
+    const deadline = Date.now() + 60_000;
+    while (fs.statSync(onDisk).size === before) {
+      if (Date.now() > deadline) throw new Error(`the terminal's command did not change ${file}`);
+      await page.waitForTimeout(100);
+    }
+    await page.waitForTimeout(1_500);
     did("terminalEdit", { file, command });
   }],
 ];
