@@ -14,6 +14,9 @@ machine's slow and fast spells cancel, next to the ratio of the medians.
 `/dev/null`, as the goal's peer does: what keeping the recording costs `script(1)`, next to what
 it costs the recorder, which keeps every byte too.
 
+`--python-floor` adds `python_passthrough.py` (`python_floor`): the least a Python pass-through
+can do, recording nothing, so that what CPython itself costs is told apart from what crowdcode adds.
+
 `--against` adds a second checkout (its root, with `adapters/` beside `crowdcode_sdk/`) as
 `cc_other`, for before/after figures from the same run. Both checkouts' modules are compiled to
 bytecode first, as an installation's are: a checkout run with PYTHONDONTWRITEBYTECODE compiles
@@ -72,6 +75,7 @@ def main() -> int:
     parser.add_argument("--size-mb", type=float, default=100)
     parser.add_argument("--against", type=Path, help="another checkout to compare with (cc_other)")
     parser.add_argument("--script-file", action="store_true", help="add script(1) keeping its typescript")
+    parser.add_argument("--python-floor", action="store_true", help="add a bare Python pass-through (python_floor)")
     parser.add_argument(
         "--data-dir", type=Path, help="where pty_bench keeps its generated file (default: a temporary one)"
     )
@@ -119,6 +123,11 @@ def main() -> int:
         command += ["-w", f"asciinema={asciinema} rec --quiet --overwrite -c {{cmd}} {work / 'x.cast'}"]
     for name, checkout in checkouts.items():
         command += ["-w", f"{name}={crowdcode_template(checkout, home)}"]
+    contenders = list(checkouts)
+    if args.python_floor:
+        floor = shlex.join([sys.executable, "-S", str(ROOT / "benchmarks" / "python_passthrough.py")])
+        command += ["-w", f"python_floor={floor} sh -c {{cmd}}"]
+        contenders.append("python_floor")
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     status = subprocess.run(command, env={k: v for k, v in os.environ.items() if k != "CROWDCODE_SHELL"}).returncode
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -130,7 +139,7 @@ def main() -> int:
             continue
         summary = out[test]
         print(f"\n{test}: crowdcode against {peer} (wall time ratio; < 1 is faster)")
-        for name in checkouts:
+        for name in contenders:
             ratio = per_rep_ratio(summary[name]["runs"], summary[peer]["runs"])
             medians = summary[name].get("wall_s", 0) / summary[peer]["wall_s"] if summary[peer].get("wall_s") else None
             if ratio is None or medians is None:
