@@ -1,6 +1,6 @@
 """Memory per concurrent large upload: the ingest server against its predecessor.
 
-Run: .venv/bin/python benchmarks/server_memory.py [--mb 20] [--concurrency 1,20] [--runs 3]
+Run: .venv/bin/python benchmarks/server_memory.py [--mb 20] [--concurrency 1,20] [--runs 3] [--against COMMIT]
 
 Side by side in one run, each on a fresh process and store (the contenders of
 ``benchmarks/server.py``: ``old``, the ``http.server`` server of commit 7300d94, and ``new``,
@@ -10,6 +10,8 @@ all are acknowledged; the MB/s they went in at (all bytes over the time until th
 shows what the memory bound costs in speed. "MB per upload" is the slope between the lowest and the highest
 concurrency, ``(peak(C_max) - peak(C_min)) / (C_max - C_min)``: what one more upload in flight
 costs, free of the interpreter's own footprint. Prints medians of R runs and the ratios to ``old``.
+With ``--against COMMIT`` the first contender is instead ``crowdcode serve`` as of that commit
+(``at-COMMIT``, extracted as ``benchmarks/server.py --against`` does): what a change costs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.server import OLD_COMMIT, extract, peak_rss_mb, start, tree
+from benchmarks.server import OLD_COMMIT, ROOT, extract, peak_rss_mb, start, tree
 from crowdcode_sdk.upload.bundle import BundleWriter
 
 EVENT = b'{"sequence":1,"timestamp":1,"type":"action","action":{"kind":"focus_change","focused":true}}\n'
@@ -59,9 +61,12 @@ def put(url: str, path: str, file: Path, answers: list[int], go: threading.Event
     answers.append(int(answer.split()[1]) if answer else 0)
 
 
-def peak(kind: str, clients: int, files: list[tuple[Path, str, str]], tmp: Path, old_tree: Path) -> tuple[float, float]:
+def peak(
+    kind: str, clients: int, files: list[tuple[Path, str, str]], tmp: Path, old_tree: Path, source: Path
+) -> tuple[float, float]:
     """The server's peak RSS in MB with ``clients`` uploads at once, and the MB/s they went in at."""
-    process, url = start(kind, 1, tmp, old_tree, "--max-bundle-mb", "1024", "--max-uploads-per-install", "512")
+    limits = ("--max-bundle-mb", "1024", "--max-uploads-per-install", "512")
+    process, url = start("old" if kind == "old" else "new", 1, tmp, old_tree, *limits, source=source)
     try:
         uploads = []
         for file, install_id, sha in files[:clients]:
@@ -93,15 +98,20 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=20, help="random content per bundle, MB")
     parser.add_argument("--concurrency", default="1,20", help="concurrent uploads, lowest and highest")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--against", metavar="COMMIT", help="compare with crowdcode serve as of this commit")
     args = parser.parse_args()
     low, high = (int(x) for x in args.concurrency.split(","))
-    kinds = ["old", "new"]
+    kinds = [f"at-{args.against}" if args.against else "old", "new"]
+    base = kinds[0]
     slopes: dict[str, list[float]] = {kind: [] for kind in kinds}
     peaks: dict[tuple[str, int], list[float]] = {}
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         old_tree = extract(tmp, OLD_COMMIT, "crowdcode_sdk")
+        sources = {kind: ROOT for kind in kinds}
+        if args.against:
+            sources[base] = extract(tmp, args.against, "crowdcode_sdk", "adapters")
         files = []
         for n in range(high):
             install_id = f"{n:032x}"
@@ -109,7 +119,7 @@ def main() -> None:
             files.append((path, install_id, write_bundle(path, install_id, n, args.mb)))
         for run in range(args.runs):
             for kind in kinds if run % 2 == 0 else reversed(kinds):  # alternate the order against drift
-                at = {clients: peak(kind, clients, files, tmp, old_tree) for clients in (low, high)}
+                at = {clients: peak(kind, clients, files, tmp, old_tree, sources[kind]) for clients in (low, high)}
                 for clients, (mb, _rate) in at.items():
                     peaks.setdefault((kind, clients), []).append(mb)
                 slopes[kind].append((at[high][0] - at[low][0]) / (high - low))
@@ -123,10 +133,10 @@ def main() -> None:
             f"{kind:>8} {statistics.median(peaks[(kind, low)]):>14.1f} {statistics.median(peaks[(kind, high)]):>15.1f} "
             f"{statistics.median(slopes[kind]):>14.2f} {statistics.median(rates[kind]):>12.1f}"
         )
-    ratio = statistics.median(slopes["new"]) / statistics.median(slopes["old"])
-    print(f"new/old MB per upload: {ratio:.3f}x")
-    rate_ratio = statistics.median(rates["new"]) / statistics.median(rates["old"])
-    print(f"new/old MB/s at {high} uploads at once: {rate_ratio:.2f}x")
+    ratio = statistics.median(slopes["new"]) / statistics.median(slopes[base])
+    print(f"new/{base} MB per upload: {ratio:.3f}x")
+    rate_ratio = statistics.median(rates["new"]) / statistics.median(rates[base])
+    print(f"new/{base} MB/s at {high} uploads at once: {rate_ratio:.2f}x")
 
 
 if __name__ == "__main__":

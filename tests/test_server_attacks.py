@@ -17,6 +17,7 @@ import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -353,6 +354,58 @@ def test_a_full_store_answers_507_and_keeps_nothing(tmp_path: Path) -> None:
         assert client.ack(large).status_code == 404
         assert stored_bundles(server.store) == {hashlib.sha256(small).hexdigest(): small}
     assert "the store has no room for a bundle" in server.log.read_text()
+
+
+def test_slow_legal_uploads_do_not_hold_up_others(tmp_path: Path) -> None:
+    """A large body held one of the two validators for as long as its client took to send it: two
+    uploads of a few MB sent at a legal rate held both, and every other body over 64 KiB waited
+    unread (an honest 300 KB upload timed out at its client's 40 s)."""
+    rate = 64 * 1024  # four times the minimum rate: legal however the machine's load delays a send
+    with attacked(tmp_path) as server:
+        slow = []
+        for i in range(4):  # more than the validators (2)
+            client = Client(server.url, install(10 + i))
+            data = large_bundle(client.install_id, 4 << 20, i)  # a minute at that rate
+            url = client.upload_url(data)
+            head = f"PUT {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(data)}\r\n\r\n"
+            slow.append((server.connect(head.encode()), data))
+        stop = threading.Event()
+
+        def trickle(sock: socket.socket, data: bytes) -> int:
+            """Send ``data`` at ``rate`` on average until stopped; how much went."""
+            sent, started = 0, time.monotonic()
+            while not stop.wait(0.05):
+                due = int(rate * (time.monotonic() - started))
+                sock.sendall(data[sent:due])
+                sent = max(sent, due)
+            return sent
+
+        with ThreadPoolExecutor(len(slow)) as pool:
+            trickling = [pool.submit(trickle, sock, data) for sock, data in slow]
+            try:
+                deadline = time.monotonic() + 30
+                while httpx.get(server.url + "/healthz").json()["uploadsInFlight"] != len(slow):
+                    assert time.monotonic() < deadline, "the slow uploads did not start"
+                honest = Client(server.url, install(1))
+                for size in (300_000, 3 << 20):
+                    data = large_bundle(honest.install_id, size, 1)
+                    started = time.monotonic()
+                    answer = honest.put(data)
+                    took = time.monotonic() - started
+                    assert answer.status_code == 201 and took < 20, (size, answer.status_code, f"{took:.1f} s")
+                assert httpx.get(server.url + "/healthz").json()["uploadsInFlight"] == len(slow)  # still trickling
+            finally:
+                stop.set()
+
+            def finish(sock: socket.socket, data: bytes, sent: int) -> bytes:
+                """The rest at full speed, and the answer."""
+                assert sent < len(data)
+                sock.sendall(data[sent:])
+                return answer_of(sock)
+
+            answers = pool.map(finish, *zip(*slow, strict=True), [future.result() for future in trickling])
+            assert [answer[:13] for answer in answers] == [b"HTTP/1.1 201 "] * len(slow)
+        assert len(stored_bundles(server.store)) == len(slow) + 2
 
 
 def test_sigterm_finishes_honest_uploads_while_attackers_hold_connections(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-validating",
         type=int,
         default=2,
-        help="large upload bodies read and validated at once per process (default 2; others wait unread)",
+        help="large upload bodies validated at once per process, once received (default 2; others wait)",
     )
     p.add_argument("--requests-per-ip", type=float, default=50, help="sustained requests/s from one address")
     p.add_argument("--requests-per-install", type=float, default=10, help="sustained requests/s from one install")

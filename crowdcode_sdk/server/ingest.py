@@ -7,17 +7,20 @@ token; with ``presign`` it *is* a presigned S3 URL and the bytes never pass thro
 which then validates the object when the client asks for its acknowledgement.
 
 Everything here is synchronous and thread-safe; the web layer (``app.py``) runs :meth:`receive`
-on a worker thread and feeds it the body as it arrives.
+on a worker thread for a small body held whole, and for a large one writes the body into a
+:meth:`spool` file as it arrives and then runs :meth:`receive_spooled` on a validator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import hmac
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import IO, Any
@@ -49,11 +52,10 @@ class ServerConfig:
     max_uploads: int = 64
     """Uploads in progress at once on this instance (more: 503)."""
     max_validating: int = 2
-    """Large upload bodies (over 64 KiB) read and validated at once (worker threads; validation
-    holds the GIL, so more would not be much faster, and each costs its chunks and its zstd window
-    in memory). Other large uploads wait with their socket unread, at the cost of their
-    connection's first read, and the wait does not count against their minimum rate. Small bodies
-    do not wait for one."""
+    """Large upload bodies (over 64 KiB) validated at once (worker threads; validation holds the
+    GIL, so more would not be much faster, and each costs its zstd window in memory). A large body
+    is received into its spool file first, without one, so a slow client holds none; it waits for
+    one only once its body is all in. Small bodies do not wait for one."""
     max_uploads_per_install: int = 2
     """Uploads in progress at once from one install (more: 429)."""
     requests_per_ip: float = 50
@@ -167,20 +169,33 @@ class Ingest:
         return size
 
     def receive(self, install_id: str, sha256: str, size: int, body: Readable) -> dict[str, Any]:
-        """Validate a body as it is read from ``body`` and store it; the receipt, or an ApiError.
+        """Validate a small body as it is read from ``body`` and copied to its spool file, then
+        store it; the receipt, or an ApiError (a store without room: :meth:`room`)."""
+        with self.room(), self.store.spool() as spool:
+            return self._keep(install_id, sha256, size, spool, _Tee(body, spool))
 
-        A store without room answers ``507`` with ``Retry-After`` (the uploader keeps the bundle
-        and tries again); the spool file goes with the failed write, and a bundle renamed into
-        place before its receipt failed is only written again by the retry."""
+    def receive_spooled(self, install_id: str, sha256: str, size: int, spool: IO[bytes]) -> dict[str, Any]:
+        """Validate a body already received whole into ``spool`` (from :meth:`spool`), reading it
+        back from the start, then store it; the receipt, or an ApiError."""
+        spool.flush()
+        spool.seek(0)
+        with self.room():
+            return self._keep(install_id, sha256, size, spool, spool)
+
+    @contextlib.contextmanager
+    def spool(self) -> Iterator[IO[bytes]]:
+        """A private spool file for a body to be received into before it is validated; removed
+        on the way out, whatever happened. Creating and writing it may raise :meth:`room`'s 507."""
+        with self.room(), self.store.spool() as spool:
+            yield spool
+
+    @contextlib.contextmanager
+    def room(self) -> Iterator[None]:
+        """Turn a store without room into ``507`` with ``Retry-After`` (the uploader keeps the
+        bundle and tries again): the spool file goes with the failed write, and a bundle renamed
+        into place before its receipt failed is only written again by the retry."""
         try:
-            with self.store.spool() as spool:
-                bundle = self._validate(install_id, sha256, _Tee(body, spool))
-                if bundle.size != size:
-                    raise ApiError(HTTPStatus.BAD_REQUEST, f"announced {size} bytes, received {bundle.size}", "length")
-                existing = self.store.receipt(install_id, sha256)
-                if existing is not None:  # a retry whose first attempt arrived: nothing to do twice
-                    return existing
-                return self.store.put(install_id, sha256, spool, bundle.manifest, bundle.events)
+            yield
         except OSError as exc:
             if exc.errno not in STORE_FULL:
                 raise
@@ -191,6 +206,17 @@ class Ingest:
                 "store_full",
                 STORE_FULL_RETRY_S,
             ) from None
+
+    def _keep(self, install_id: str, sha256: str, size: int, spool: IO[bytes], source: Readable) -> dict[str, Any]:
+        """Validate what ``source`` reads (the bytes that are, or end up, in ``spool``) and store
+        the spool file under its hash, unless a retry stored it first."""
+        bundle = self._validate(install_id, sha256, source)
+        if bundle.size != size:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"announced {size} bytes, received {bundle.size}", "length")
+        existing = self.store.receipt(install_id, sha256)
+        if existing is not None:  # a retry whose first attempt arrived: nothing to do twice
+            return existing
+        return self.store.put(install_id, sha256, spool, bundle.manifest, bundle.events)
 
     def acknowledge(self, install_id: str, sha256: str) -> dict[str, Any]:
         check_sha256(sha256)

@@ -57,8 +57,11 @@ MAX_HEADER_BYTES = 64 * 1024
 
 EAGER_BODY_BYTES = 64 * 1024
 """uvicorn reads a body ahead of the app, up to 64 KiB plus one socket read (256 KiB); a body
-larger than this is not read before the app asks for it, so an upload waiting for a validator
-holds only the bytes that came with its headers."""
+larger than this is not read before the app asks for it, and then one socket read at a time,
+each when the app asks for the next: a body the route refuses unread (a bad signature, a full
+instance, a bundle already stored) costs only the bytes that came with its headers, and one being
+received holds at most one read while the app writes the one before to its spool file (reading
+on to 64 KiB plus a read meanwhile cost 0.67 MB per concurrent upload rather than 0.51)."""
 
 SILENT_FACTOR = 2
 """A new connection gets this many header deadlines to send its first byte: a client's connect
@@ -92,6 +95,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     _refused = False
     _began_in_read = False
     _parsed_header_bytes = 0
+    _large_body = False
     waiting: ClassVar[dict[HeaderDeadlineProtocol, float]] = {}
     """This server's connections with no request being served, longest waiting first, with the
     time each began to wait (a dict per server, set by :func:`with_header_deadline`)."""
@@ -149,12 +153,15 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self.waiting.pop(self, None)
         self._make_room(1)  # uvicorn counts this connection against the cap too
         super().on_headers_complete()
-        if _content_length(self.headers) > EAGER_BODY_BYTES:
+        self._large_body = _content_length(self.headers) > EAGER_BODY_BYTES
+        if self._large_body:
             self.flow.pause_reading()  # the app's first receive() resumes it (and so does its answer)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
             super().on_body(body)
+            if self._large_body:
+                self.flow.pause_reading()  # one read at a time: the app's next receive() resumes it
 
     def on_message_complete(self) -> None:
         if not self._refused:
