@@ -88,7 +88,7 @@ class Recording:
         )
         session.add_panic_hook(sampler.forget)
         self._capture = _capture(session, root, on_problem)
-        self._frames = frames = _FrameHandler(spec, session, cast, commands, agents, sampler)
+        self._frames = frames = _FrameHandler(spec, session, cast, commands, sampler)
         session.add_listener(frames.on_event)
         session.add_control("caught_up", lambda message: frames.caught_up(message, progress))
         _forget_earlier_press(frames, spec.start_monotonic, session.locations)
@@ -212,14 +212,12 @@ class _FrameHandler:
         session: Session,
         cast: CastWriter,
         commands: CommandTracker,
-        agents: AgentTracker,
         sampler: ScreenSampler,
     ) -> None:
         self._terminal_id = spec.terminal_id
         self._session = session
         self._cast = cast
         self._commands = commands
-        self._agents = agents
         self._sampler = sampler
         self._marks = MarkScanner(spec.nonce)
         self._master = spec.master
@@ -283,12 +281,7 @@ class _FrameHandler:
             self._cast.output(at, data)
             for mark in self._marks.feed(data, at):
                 self._commands.mark(mark, int(mark.at * 1000 + self._epoch_offset_ms))
-                if mark.kind == "C":
-                    self._agents.command_started(mark.at)
-                elif mark.kind == "D":
-                    self._agents.command_ended()
-                elif mark.kind == "A":
-                    self._agents.prompt_shown()
+                self._sampler.mark(mark)
             self._sampler.output(data)
             self._secret.output(data)
         elif kind == channel.INPUT:
@@ -301,7 +294,7 @@ class _FrameHandler:
             if text and not self._panes.own_the_input():
                 self._session.record(TerminalInput(terminal_id=self._terminal_id, data=text))
                 self._commands.typed(text)
-                self._agents.typed(text, at)
+                self._sampler.keys(text, at)
         elif kind == channel.RESIZE:
             cols, rows = (int(n) for n in data.split(b"x"))
             self._cast.resize(at, cols, rows)

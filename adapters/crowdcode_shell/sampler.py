@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from crowdcode_sdk import Position, Session, TerminalViewport
 from crowdcode_sdk.sampler import DEFAULT_RATE_HZ, Sampler
@@ -25,6 +26,7 @@ from crowdcode_sdk.sampler import DEFAULT_RATE_HZ, Sampler
 from .agent_tracker import AgentTracker
 from .commands import CommandTracker
 from .foreground import ForegroundWatcher
+from .marks import Mark
 from .screen import Screen, ScreenState
 from .start_position import move_to
 
@@ -35,6 +37,17 @@ prompt is a few hundred bytes; a terminal that never answers stops the keeping h
 
 class _StartAt(tuple[int, int]):
     """Where the screen starts: the cursor on the user's terminal when the wrapper started."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Keys typed at ``at`` (monotonic seconds), for the agent tracker."""
+
+    text: str
+    at: float
+
+
+_Item = bytes | tuple[int, int] | Mark | _Keys | None
 
 
 ACTIVE_S = 2.0
@@ -78,8 +91,9 @@ class ScreenSampler:
         self._on_problem = on_problem
         self._on_tick = on_tick
         self._clock = clock
-        # bytes: output; a tuple: a resize; None: forget the screen
-        self._items: deque[bytes | tuple[int, int] | None] = deque()
+        # bytes: output; a tuple: a resize; None: forget the screen; a shell's mark and typed keys
+        # for the agent tracker, in order with the output around them
+        self._items: deque[_Item] = deque()
         self._early: bytearray | None = bytearray()  # output before the start position is known
         self._backlog = 0
         self._lock = threading.Lock()
@@ -99,13 +113,33 @@ class ScreenSampler:
             with self._lock:
                 self._items.append(data)
                 self._backlog += len(data)
+                kept: list[_Item] = []  # marks and keys: the output around them may be skipped
                 while self._backlog > self._max_backlog:
                     old = self._items.popleft()
+                    if isinstance(old, (Mark, _Keys)):
+                        kept.append(old)
+                        continue
                     if not isinstance(old, bytes):  # keep resizes and resets
                         self._items.appendleft(old)
                         break
                     self._backlog -= len(old)
                     self.skipped_bytes += len(old)
+                self._items.extendleft(reversed(kept))
+        self.activity()
+
+    def mark(self, mark: Mark) -> None:
+        """A shell's mark, for the agent tracker in order with the output and keys around it."""
+        with self._lock:
+            self._items.append(mark)
+
+    def keys(self, text: str, at: float) -> None:
+        """Keys typed at ``at``, for the agent tracker. They reach it on this sampler's thread after
+        the output that came before them is fed, so that a key submitting an agent's next prompt
+        finds the previous answer on the screen, however far behind the recorder is (the screen is
+        otherwise sampled on the wall clock, and a starved sampler would show the answer only
+        after the keys that followed it)."""
+        with self._lock:
+            self._items.append(_Keys(text, at))
         self.activity()
 
     def resize(self, cols: int, rows: int) -> None:
@@ -133,7 +167,9 @@ class ScreenSampler:
         Called by the session's panic hook with the session locked: the work is done on the
         sampler's thread, which takes the locks in the usual order."""
         with self._lock:
+            marks = [item for item in self._items if isinstance(item, Mark)]  # no content: kept
             self._items.clear()
+            self._items.extend(marks)
             self._backlog = 0
             self._items.append(None)
             self._forget_cutoff = cutoff_ms
@@ -163,7 +199,16 @@ class ScreenSampler:
             self._items.clear()
             self._backlog = 0
             active_at = self._active_at
+        changed = fed = False
         for item in items:
+            if isinstance(item, _Keys):
+                self._type(item, fed)
+                fed = False
+                continue
+            if isinstance(item, Mark):
+                self._to_tracker(item)
+                continue
+            changed = fed = True
             if item is None:
                 self._screen.reset()
                 self.last_state = None
@@ -177,12 +222,33 @@ class ScreenSampler:
             else:
                 self._screen.feed(item)
                 self._keep_early(item)
-        now = self._tick(bool(items))
+        now = self._tick(changed)
         if now - active_at < ACTIVE_S or self._agents.awaiting:
             with self._lock:
                 self._updates += 1
                 updates = self._updates
             self._sampler.offer("screen", updates)  # tick again one interval from now
+
+    def _type(self, keys: _Keys, fed: bool) -> None:
+        """Keys to the agent tracker; if output was fed since the last sample and a prompt awaits
+        its response, the screen is sampled first: as it was when the keys were typed. Under the
+        session's panic lock, as a sample is: keys taken before a panic and reached after it
+        are dropped with the rest of what it removed."""
+        with self._session.panic_lock:
+            with self._lock:
+                if None in self._items:
+                    return
+            if fed and self._agents.awaiting:
+                self._sample_screen(self._clock())
+            self._agents.typed(keys.text, keys.at)
+
+    def _to_tracker(self, mark: Mark) -> None:
+        if mark.kind == "C":
+            self._agents.command_started(mark.at)
+        elif mark.kind == "D":
+            self._agents.command_ended()
+        elif mark.kind == "A":
+            self._agents.prompt_shown()
 
     def _keep_early(self, data: bytes) -> None:
         if self._early is not None:

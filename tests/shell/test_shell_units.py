@@ -75,6 +75,38 @@ def test_a_prompt_that_ends_the_agent_still_counts(home: Path) -> None:
     assert prompts == ["write a haiku", "/exit"]
 
 
+def test_keys_find_the_agents_answer_on_the_screen_however_late_the_sampler_runs(home: Path) -> None:
+    """A recorder far behind handles a prompt, the agent's answer and the next keys (``/exit``)
+    in one go, before its sampler has ticked once: the keys reach the agent tracker after the
+    output before them is on the screen, so the answer is still the prompt's response (when keys
+    went to the tracker as their frames were handled, ``/exit`` found the screen of the prompt and
+    the answer was lost)."""
+    with Session(adapter="shell", editor="test") as session:
+        agents = AgentTracker(session, "t1", child_pid=1)
+        agents.foreground(Foreground(pid=50, argv=("claude",), cwd=None, agent="claude", since=0), now=1.0)
+        sampler = ScreenSampler(
+            session,
+            AvtScreen(80, 24),
+            "t1",
+            "claude",
+            watcher=None,
+            commands=CommandTracker(session, "t1", "claude", None),
+            agents=agents,
+            size=(80, 24),
+        )
+        sampler.output(b"agent> ")
+        sampler.keys("write a haiku\r", at=2.0)
+        sampler.output(b"write a haiku\r\nAnswer: ukiah a etirw\r\nagent> ")
+        sampler.keys("/exit\r", at=3.0)
+        sampler.start()
+        sampler.stop()
+        agents.close(0)
+    events = list(Store().events(only_session()))
+    said = [(e.kind, e.payload.text) for e in events if e.kind in ("agent_prompt", "agent_response")]
+    assert [text for kind, text in said if kind == "agent_prompt"] == ["write a haiku", "/exit"]
+    assert said[1][0] == "agent_response" and "Answer: ukiah a etirw" in said[1][1], said
+
+
 def test_the_recorder_knows_the_agent_before_it_handles_a_key(home: Path, tmp_path: Path) -> None:
     """`crowdcode shell -- claude`: the recorder starts after the agent, and the wrapper holds
     the keys typed meanwhile until it is ready; then they come at once, and the agent may read
