@@ -202,8 +202,9 @@ class ScreenSampler:
         changed = fed = False
         for item in items:
             if isinstance(item, _Keys):
-                self._type(item, fed)
-                fed = False
+                sample = fed and self._agents.awaiting and "\r" in item.text  # may submit the next prompt
+                self._type(item, sample=sample)
+                fed = fed and not sample
                 continue
             if isinstance(item, Mark):
                 self._to_tracker(item)
@@ -229,16 +230,17 @@ class ScreenSampler:
                 updates = self._updates
             self._sampler.offer("screen", updates)  # tick again one interval from now
 
-    def _type(self, keys: _Keys, fed: bool) -> None:
-        """Keys to the agent tracker; if output was fed since the last sample and a prompt awaits
-        its response, the screen is sampled first: as it was when the keys were typed. Under the
-        session's panic lock, as a sample is: keys taken before a panic and reached after it
-        are dropped with the rest of what it removed."""
+    def _type(self, keys: _Keys, *, sample: bool) -> None:
+        """Keys to the agent tracker, with the screen sampled first if ``sample``: as it was when
+        they were typed, for keys that may submit a prompt (an Enter) while the last one awaits
+        its response, after output the last sample has not seen; the tracker takes that response
+        from it. Under the session's panic lock, as a sample is: keys taken before a panic and
+        reached after it are dropped with the rest of what it removed."""
         with self._session.panic_lock:
             with self._lock:
                 if None in self._items:
                     return
-            if fed and self._agents.awaiting:
+            if sample:
                 self._sample_screen(self._clock())
             self._agents.typed(keys.text, keys.at)
 
