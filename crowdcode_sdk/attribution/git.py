@@ -244,6 +244,18 @@ class GitActivity:
                     for t, k, m in self._state.signals
                     if first - BACKWARD_MS <= t <= last + FORWARD_MS and (not m or t >= first - HEAD_BACKWARD_MS)
                 ]
+                latest = self._operation
+                if (
+                    latest is not None
+                    and latest.head_moved
+                    and latest.end is not None
+                    and latest.start <= first <= latest.end + BACKWARD_MS
+                ):
+                    # A file of an operation that moved HEAD, reported after its release: the
+                    # working tree and the git directory may be watched on different threads, and
+                    # a checkout's hundreds of files keep theirs behind. Weak: git's only if the
+                    # file holds what the index says, as the window alone would require.
+                    window.append((Signal.WEAK, True))
         if not window:
             return None
         moved = any(m for _, m in window)
