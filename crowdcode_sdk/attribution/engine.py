@@ -1423,6 +1423,11 @@ class Attribution:
             self._inbox.wait(0.05)
         return reply.result()
 
+    def _editor_behind(self, question: Question, now: int) -> bool:
+        """Whether the question may wait for an editor that answers barriers and has not yet sent
+        everything up to the write (a barrier is asked for if none is on its way)."""
+        return question.may_wait and self._barrier is not None and not self._barrier.passed(question.written_at, now)
+
     def _answer(self, question: Question) -> Answer | None:
         """This editor's side of :meth:`_explain` (``None``: the file is not open here)."""
         path, text = question.path, question.text
@@ -1439,11 +1444,7 @@ class Attribution:
                     return Answer()
                 if document.hints:
                     self._record_save(path, document, count, text)
-                elif (
-                    question.may_wait
-                    and self._barrier is not None
-                    and not self._barrier.passed(question.written_at, self.session.now_ms())
-                ):
+                elif self._editor_behind(question, self.session.now_ms()):
                     return Answer(wait=True)
                 return Answer()
             now = self.session.now_ms()
@@ -1485,12 +1486,7 @@ class Attribution:
                 count, saved_text, sha = written
                 self._record_save(path, document, count, saved_text, sha or question.sha)
                 return Answer(saved=True)
-            if (
-                hinted
-                and question.may_wait
-                and self._barrier is not None
-                and not self._barrier.passed(question.written_at, now)
-            ):
+            if hinted and self._editor_behind(question, now):
                 # The hint may be an earlier write's (one that changed nothing on disk, decided
                 # before its hint arrived) and this write the editor's next save, whose edits are
                 # still on their way: only once they all arrived is "saved, then changed" true.
