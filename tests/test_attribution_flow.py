@@ -274,8 +274,7 @@ def test_a_file_the_editor_wrote_before_its_slow_adapter_opened_it_is_a_save(hom
             bench.att.open_document(copy, text, absent=True)
             bench.att.save_document(copy)
             bench.att.close_document(copy)
-            for token in tokens[asked:]:
-                bench.att.editor_caught_up(token)
+            _catch_up(bench, tokens[asked:])
             bench.settle()
         assert bench.verdicts() == [("copy.txt", "user"), ("copy.txt", "user")]
     finally:
@@ -294,6 +293,12 @@ def _held_back_editor(tmp_path: Path, text: str) -> tuple[Path, Bench, list[int]
     bench.att.follow_editor(tokens.append)
     bench.editor.open(path)
     return path, bench, tokens
+
+
+def _catch_up(bench: Bench, tokens: list[int]) -> None:
+    """The held-back editor's barrier tokens come back, in order: it has sent all before them."""
+    for token in tokens:
+        bench.att.editor_caught_up(token)
 
 
 def _asked_or_decided(bench: Bench, tokens: list[int], asked: int) -> bool:
@@ -316,14 +321,12 @@ def test_a_write_after_a_save_waits_for_its_own_edits(home: Path, tmp_path: Path
         bench.editor.replace(path, 4, 4, "two\n")  # a line added (``o``), one change
         bench.att.save_document(path)
         asked = len(tokens)
-        for token in tokens:
-            bench.att.editor_caught_up(token)
+        _catch_up(bench, tokens)
         wait_for(partial(_asked_or_decided, bench, tokens, asked), what="a barrier asked for, or a verdict")
         # Then the second's: its edit and hint, and the tokens behind them.
         bench.editor.backspace(path)
         bench.att.save_document(path)
-        for token in tokens[asked:]:
-            bench.att.editor_caught_up(token)
+        _catch_up(bench, tokens[asked:])
         bench.settle()
         assert [a.get("reason") for a in bench.actions("edit")] == [None, None]
         assert bench.verdicts() == [("notes.txt", "user")]
@@ -345,15 +348,13 @@ def test_an_unchanged_write_waits_for_its_late_hint(home: Path, tmp_path: Path) 
         wait_for(partial(_asked_or_decided, bench, tokens, 0), what="a barrier asked for, or a verdict")
         bench.att.save_document(path)  # its hint arrives, then the tokens behind it
         asked = len(tokens)
-        for token in tokens:
-            bench.att.editor_caught_up(token)
+        _catch_up(bench, tokens)
         bench.settle()
         path.write_text("𝄞x new\n")  # the second write, its edit and hint still on their way
         wait_for(partial(_asked_or_decided, bench, tokens, asked), what="a barrier asked for, or a verdict")
         bench.editor.replace(path, 0, 1, "𝄞x")
         bench.att.save_document(path)
-        for token in tokens[asked:]:
-            bench.att.editor_caught_up(token)
+        _catch_up(bench, tokens[asked:])
         bench.settle()
         assert bench.verdicts() == [("notes.txt", "user"), ("notes.txt", "user")]
     finally:
@@ -374,8 +375,7 @@ def test_a_hint_no_write_matched_does_not_explain_the_next_write(home: Path, tmp
         wait_for(partial(_asked_or_decided, bench, tokens, 0), what="a barrier asked for, or a verdict")
         bench.editor.replace(path, 0, 1, "𝄞x")
         bench.att.save_document(path)
-        for token in tokens:
-            bench.att.editor_caught_up(token)
+        _catch_up(bench, tokens)
         bench.settle()
         assert bench.verdicts() == [("notes.txt", "user")]
     finally:
