@@ -282,7 +282,7 @@ class _FrameHandler:
             for mark in self._marks.feed(data, at):
                 self._commands.mark(mark, int(mark.at * 1000 + self._epoch_offset_ms))
                 self._sampler.mark(mark)
-            self._sampler.output(data)
+            self._sampler.output(data, at)
             self._secret.output(data)
         elif kind == channel.INPUT:
             self._sampler.activity()

@@ -40,6 +40,14 @@ class _StartAt(tuple[int, int]):
 
 
 @dataclass(frozen=True, slots=True)
+class _Output:
+    """Output the program wrote at ``at`` (monotonic seconds, the wrapper's read)."""
+
+    data: bytes
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Keys:
     """Keys typed at ``at`` (monotonic seconds), for the agent tracker."""
 
@@ -47,13 +55,20 @@ class _Keys:
     at: float
 
 
-_Item = bytes | tuple[int, int] | Mark | _Keys | None
+_Item = _Output | tuple[int, int] | Mark | _Keys | None
 
 
 ACTIVE_S = 2.0
 """After a frame, the foreground program is sampled (and the agent tracker ticked) this long even
 if nothing more arrives: a program started by Enter may take that long to have the terminal, and
 the one it replaces may be silent. After that the sampler sleeps until the next frame."""
+
+
+SEEN_INTERVALS = 2
+"""A screen the terminal showed for this many sampling intervals of the output's own clock is
+recorded, however late the sampler's thread ticks: a starved tick that feeds two pages of ``less``
+at once samples the first before feeding the second. Sampling on the wall clock alone would record
+only the second; two intervals rather than one, so that a tick on time never samples twice."""
 
 
 class ScreenSampler:
@@ -104,14 +119,17 @@ class ScreenSampler:
         )
         self.skipped_bytes = 0
         self._forget_cutoff = 0
+        self._seen_s = SEEN_INTERVALS / rate_hz
+        self._unsampled_since: float | None = None  # the time of the first output fed since a sample
         self.last_state: ScreenState | None = None
 
     # called from the reader thread -------------------------------------------------------------
 
-    def output(self, data: bytes) -> None:
+    def output(self, data: bytes, at: float) -> None:
+        """Output written at ``at`` (monotonic seconds)."""
         if self._observe:  # screen observations off: no emulator work at all
             with self._lock:
-                self._items.append(data)
+                self._items.append(_Output(data, at))
                 self._backlog += len(data)
                 kept: list[_Item] = []  # marks and keys: the output around them may be skipped
                 while self._backlog > self._max_backlog:
@@ -119,11 +137,11 @@ class ScreenSampler:
                     if isinstance(old, (Mark, _Keys)):
                         kept.append(old)
                         continue
-                    if not isinstance(old, bytes):  # keep resizes and resets
+                    if not isinstance(old, _Output):  # keep resizes and resets
                         self._items.appendleft(old)
                         break
-                    self._backlog -= len(old)
-                    self.skipped_bytes += len(old)
+                    self._backlog -= len(old.data)
+                    self.skipped_bytes += len(old.data)
                 self._items.extendleft(reversed(kept))
         self.activity()
 
@@ -209,6 +227,8 @@ class ScreenSampler:
             if isinstance(item, Mark):
                 self._to_tracker(item)
                 continue
+            if isinstance(item, _Output) and self._seen_since(item.at):
+                self._sample_fed()  # what the terminal showed long enough to be seen
             changed = fed = True
             if item is None:
                 self._screen.reset()
@@ -221,9 +241,12 @@ class ScreenSampler:
             elif isinstance(item, tuple):
                 self._screen.resize(*item)
             else:
-                self._screen.feed(item)
-                self._keep_early(item)
+                self._screen.feed(item.data)
+                if self._unsampled_since is None:
+                    self._unsampled_since = item.at
+                self._keep_early(item.data)
         now = self._tick(changed)
+        self._unsampled_since = None
         if now - active_at < ACTIVE_S or self._agents.awaiting:
             with self._lock:
                 self._updates += 1
@@ -241,7 +264,7 @@ class ScreenSampler:
                 if None in self._items:
                     return
             if sample:
-                self._sample_screen(self._clock())
+                self._sample_fed()
             self._agents.typed(keys.text, keys.at)
 
     def _to_tracker(self, mark: Mark) -> None:
@@ -287,6 +310,16 @@ class ScreenSampler:
         except Exception as exc:  # a bug here must not stop the recording of everything else
             self._on_problem(f"screen sampling failed: {exc!r}")
         return now
+
+    def _seen_since(self, at: float) -> bool:
+        """Whether output fed but not sampled yet was on the terminal, by the output's clock, for
+        ``SEEN_INTERVALS`` by ``at``."""
+        return self._unsampled_since is not None and at - self._unsampled_since >= self._seen_s
+
+    def _sample_fed(self) -> None:
+        """Sample the screen as fed so far, before the rest of this tick's items."""
+        self._sample_screen(self._clock())
+        self._unsampled_since = None
 
     def _sample_screen(self, now: float) -> None:
         """Record the screen if it changed, unless a panic came since this tick took its output:

@@ -31,6 +31,7 @@ from crowdcode_sdk import Session
 from crowdcode_sdk.agents import match_agent
 from crowdcode_sdk.store import Store
 from tests.conftest import only_session
+from tests.shell.shell_helpers import screens
 
 
 def test_marks_split_across_reads_and_foreign_nonces() -> None:
@@ -94,9 +95,9 @@ def test_keys_find_the_agents_answer_on_the_screen_however_late_the_sampler_runs
             agents=agents,
             size=(80, 24),
         )
-        sampler.output(b"agent> ")
+        sampler.output(b"agent> ", at=1.5)
         sampler.keys("write a haiku\r", at=2.0)
-        sampler.output(b"write a haiku\r\nAnswer: ukiah a etirw\r\nagent> ")
+        sampler.output(b"write a haiku\r\nAnswer: ukiah a etirw\r\nagent> ", at=2.5)
         sampler.keys("/exit\r", at=3.0)
         sampler.start()
         sampler.stop()
@@ -105,6 +106,31 @@ def test_keys_find_the_agents_answer_on_the_screen_however_late_the_sampler_runs
     said = [(e.kind, e.payload.text) for e in events if e.kind in ("agent_prompt", "agent_response")]
     assert [text for kind, text in said if kind == "agent_prompt"] == ["write a haiku", "/exit"]
     assert said[1][0] == "agent_response" and "Answer: ukiah a etirw" in said[1][1], said
+
+
+@pytest.mark.parametrize("shown_s", [0.05, 0.25])
+def test_a_page_shown_long_enough_is_recorded_however_late_the_sampler_runs(home: Path, shown_s: float) -> None:
+    """A recorder far behind feeds two pages of a pager in one tick. The first was on the
+    terminal for ``shown_s`` by the output's own clock: at two sampling intervals (0.2 s) or more
+    it is recorded, as a sampler on time would have; a page shown for less may be skipped, as it
+    may be on time too. On the wall clock alone, the first page was never recorded."""
+    with Session(adapter="shell", editor="test") as session:
+        sampler = ScreenSampler(
+            session,
+            AvtScreen(80, 24),
+            "t1",
+            "less",
+            watcher=None,
+            commands=CommandTracker(session, "t1", "less", None),
+            agents=AgentTracker(session, "t1", os.getpid()),
+            size=(80, 24),
+        )
+        sampler.output(b"\x1b[?1049h\x1b[Hpage one", at=10.0)
+        sampler.output(b"\x1b[2J\x1b[Hpage two", at=10.0 + shown_s)
+        sampler.start()
+        sampler.stop()
+    seen = [screen["viewport"][0] for screen in screens(only_session())]
+    assert seen == (["page one", "page two"] if shown_s >= 0.2 else ["page two"])
 
 
 def test_the_recorder_knows_the_agent_before_it_handles_a_key(home: Path, tmp_path: Path) -> None:
@@ -646,7 +672,7 @@ def test_a_screen_sampled_before_a_panic_is_not_recorded_after_it(home: Path) ->
         session.add_panic_hook(sampler.forget)
         sampler.start()
         screen.hold = True
-        sampler.output(b"$ echo GONE-1234\r\nGONE-1234\r\n$ ")
+        sampler.output(b"$ echo GONE-1234\r\nGONE-1234\r\n$ ", at=time.monotonic())
         assert screen.reached.wait(10)
         panic = threading.Thread(target=session.remove_since, args=(session.metadata.start_time + 1,))
         panic.start()
@@ -654,7 +680,7 @@ def test_a_screen_sampled_before_a_panic_is_not_recorded_after_it(home: Path) ->
         screen.go.set()
         panic.join(10)
         assert not panic.is_alive()
-        sampler.output(b"\r\n$ ")
+        sampler.output(b"\r\n$ ", at=time.monotonic())
         sampler.stop()
     events = [e.to_wire() for e in Store().events(only_session())]
     marker = next(i for i, e in enumerate(events) if e.get("action", {}).get("kind") == "panic")
