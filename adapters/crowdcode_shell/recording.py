@@ -64,12 +64,8 @@ class Recording:
             on_gap=lambda lost: _disk_gap(session, lost),
         )
         session.add_panic_hook(cast.truncate_since)
-        terminal = {"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid}
-        session.publish(terminal={**terminal, "outer": spec.outer_terminal} if spec.outer_terminal else terminal)
         session.record(TerminalFocus(terminal_id=spec.terminal_id, terminal_name=spec.terminal_name))
         session.record(TerminalResize(terminal_id=spec.terminal_id, cols=spec.cols, rows=spec.rows))
-        if spec.workspace:
-            session.publish(cwd=spec.workspace)
         commands = CommandTracker(session, spec.terminal_id, spec.terminal_name, spec.shell)
         agents = AgentTracker(session, spec.terminal_id, spec.child_pid, shell=spec.shell)
         sampler = ScreenSampler(
@@ -87,10 +83,17 @@ class Recording:
             on_tick=cast.flush,
         )
         session.add_panic_hook(sampler.forget)
-        self._capture = _capture(session, root, on_problem)
         self._frames = frames = _FrameHandler(spec, session, cast, commands, sampler)
         session.add_listener(frames.on_event)
+        # Answered before the registry shows a terminal here: a workspace's owner asks each terminal
+        # on it before deciding who changed a file, and takes one that does not know the question
+        # for a program that cannot answer. Until its frames are handled, this one is behind.
         session.add_control("caught_up", lambda message: frames.caught_up(message, progress))
+        terminal = {"id": spec.terminal_id, "name": spec.terminal_name, "pid": spec.child_pid}
+        session.publish(terminal={**terminal, "outer": spec.outer_terminal} if spec.outer_terminal else terminal)
+        if spec.workspace:
+            session.publish(cwd=spec.workspace)
+        self._capture = _capture(session, root, on_problem)
         _forget_earlier_press(frames, spec.start_monotonic, session.locations)
         if the_spool is not None:
             _name_spool(the_spool, session.directory / "terminals" / f"{spec.terminal_id}.spool")

@@ -275,6 +275,35 @@ def recorder_of(terminal) -> dict:
     return found()[0]
 
 
+def test_a_terminal_answers_the_owner_from_the_moment_it_is_published(shell, repo: Path) -> None:
+    """A recorder publishes its terminal in the live registry while it sets itself up: in a
+    working tree, starting the workspace capture imports the attribution engine, a tenth of a
+    second here and seconds on a busy machine. A workspace's owner asks every terminal on it
+    whether it is behind before deciding who changed a file, and decides at once past one that
+    does not know the question; so a terminal answers it from the moment the registry shows it
+    (a command typed while its recorder still set itself up was decided without it)."""
+    from crowdcode_sdk import Locations
+    from crowdcode_sdk.registry import live_sessions, request
+
+    s = shell(cwd=repo)
+    answers: list[dict] = []
+    deadline = time.monotonic() + 60
+    while True:
+        entries = live_sessions(Locations.default())
+        if any("workspaceOwner" in entry for entry in entries):
+            break
+        assert time.monotonic() < deadline, "the terminal's recorder never became the workspace's owner"
+        for entry in entries:
+            if "terminal" in entry:
+                answers.append(request(entry, "caught_up", timeout=5, moment=int(time.time() * 1000)))
+        time.sleep(0.002)
+    assert answers, "the terminal was published only with its capture"
+    assert all(answer.get("ok") for answer in answers), answers
+    s.prompt()
+    s.child.sendline("exit")
+    assert s.finish() == 0
+
+
 def test_a_command_whose_recorder_is_behind_is_given_its_own_change(shell, repo: Path) -> None:
     """A terminal's recorder reads the shell's marks in a process of its own, seconds late on a busy
     machine; here it is stopped while ``rm`` runs. The owner waits for it to catch up: the removal
