@@ -25,13 +25,14 @@ import orjson
 from .. import journal
 from ..attribution.diffs import PatchError, apply_diff, diff_lines
 from ..ignore import is_secret
+from ..password_prompt import CursorLine, prompts_for_secret
 from .detector import Finding, find_secrets, may_find, maybe_secret, merge
 from .identity import IdentityMasker
 from .key_blocks import holds_key_rows, key_row_lines
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
 from .masking import mask_all, mask_spans
-from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
+from .streams import KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
 
 PATH_KEYS = frozenset({"file", "previousFile", "cwd"})
 PLAIN_KEYS = frozenset(
@@ -399,7 +400,7 @@ class Redactor:
         else:
             before_cursor = next((r for r in reversed(rows) if r.strip()), "")
         line = self._keystroke_line(terminal.get("id", ""))
-        line.secret_prompt = bool(PASSWORD_PROMPT.search(before_cursor))
+        line.secret_prompt = prompts_for_secret(before_cursor)
 
     def value(self, value: Any, key: str | None = None) -> Any:
         """Redact any JSON value: path keys anonymised, other strings scanned, structure kept."""
@@ -442,6 +443,7 @@ class Redactor:
         marks = Marks()
         output = OutputLines(self.scan, marks, self.may_hold, self.lines_may_hold, self.known)
         keystrokes = KeystrokeLine()
+        cursor_line = CursorLine()  # the row the cursor is on: a prompt is the text before it
         exact = _exact_output(events)
         byte_marks = Marks()
         byte_output = (
@@ -450,7 +452,8 @@ class Redactor:
         for index, event in enumerate(events):
             if event[1] == "o":
                 output.feed(index, event[2])
-                keystrokes.secret_prompt = bool(PASSWORD_PROMPT.search(output.current_line))
+                cursor_line.feed(event[2])
+                keystrokes.secret_prompt = prompts_for_secret(cursor_line.before_cursor)
             elif event[1] == "i":
                 keystrokes.feed(index, event[2], self.scan, marks)
             if byte_output is not None and index in exact:
