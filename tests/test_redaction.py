@@ -296,6 +296,32 @@ def test_keys_at_a_prompt_that_echoes_marks_are_masked_after_the_first() -> None
     assert typed == "*" * len(answer) + "\rls\r", f"seed {seed}"
 
 
+def _agent_response(seq: int, text: str) -> dict:
+    action = {"kind": "agent_response", "source": "agent", "agent": "claude", "text": text, "terminalId": "t1"}
+    return {"sequence": seq, "timestamp": seq, "type": "action", "action": action}
+
+
+def test_a_secret_wrapped_in_an_agents_response_is_masked_on_both_rows() -> None:
+    """An agent's response is the rows of its screen, joined by newlines: a secret wrapped at the
+    terminal's width has its end alone on the next row. Typed in the prompt (so known) or only
+    shown by the agent, no part of it may stay, on either row."""
+    seed, rng = fresh_rng()
+    typed_secret = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(14))
+    shown_secret = "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
+    prompt = f"{'a' * 22} DB_PASSWORD={typed_secret} please"  # its echo wraps 3 characters into the secret
+    answer = f"Run: export GITHUB_TOKEN={shown_secret} then retry"
+    rows = [line[i : i + 40] for line in (f"> {prompt}", answer) for i in range(0, len(line), 40)]
+    assert rows[0].endswith(typed_secret[:3]) and len(rows[0]) == 40
+    events = [screen_event(1, ["> "], cursor=(0, 2), cols=40)]
+    events += [keys(2 + i, c) for i, c in enumerate(prompt + "\r")]
+    events.append(_agent_response(500, "\n".join(rows)))
+    (response,) = [e for e in Redactor(ALICE).events(events) if e["sequence"] == 500]
+    text = response["action"]["text"]
+    assert [len(row) for row in text.split("\n")] == [len(row) for row in rows]  # rows keep their width
+    for secret in (typed_secret, shown_secret[4:]):
+        assert not any(secret[i : i + 6] in text for i in range(len(secret) - 5)), (seed, text)
+
+
 @pytest.mark.parametrize(
     "line",
     [

@@ -82,6 +82,8 @@ class Redactor:
         self.known = KnownSecrets()
         self._snapshot: str | None = None
         self._disk: dict[str, str | None] = {}
+        self._columns: dict[str, int] = {}
+        """Each terminal's width, as its last screen said: an agent's response is that screen's rows."""
         """The last ``workspace_snapshot`` of the session, and the files' text on disk since
         (read from it or from a ``file_open``'s text, changed by the recorded diffs) where it
         holds a private key's rows (``None``: it does not, or it is not known)."""
@@ -96,7 +98,7 @@ class Redactor:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"_snapshot": None, "_disk": {}, **state})  # a state saved before these existed
+        self.__dict__.update({"_snapshot": None, "_disk": {}, "_columns": {}, **state})  # saved before these existed
 
     # --- text -------------------------------------------------------------------------------------
 
@@ -259,6 +261,14 @@ class Redactor:
             line.feed(sequence, action["data"], self.scan, marks)
             out["data"] = action["data"]
             return out
+        if kind == "agent_response" and isinstance(action.get("text"), str):
+            # The rows of the agent's screen: a secret wrapped at the terminal's width is found
+            # whole on a full-width row continued on the next, and a known one's end alone on a
+            # row, as on a screen.
+            out = self.value({k: v for k, v in action.items() if k != "text"})
+            columns = self._columns.get(str(action.get("terminalId", "")))
+            out["text"] = "\n".join(self._screen(action["text"].split("\n"), columns))
+            return out
         if secret and kind in ("selection", "file_change"):
             out = self.value({k: v for k, v in action.items() if k not in ("selectedText", "diff")})
             for key in ("selectedText", "diff"):
@@ -355,6 +365,8 @@ class Redactor:
         if terminal is not None:
             terminal = dict(terminal)
             terminal["viewport"] = self._screen(terminal["viewport"], terminal.get("cols"))
+            if isinstance(terminal.get("cols"), int):
+                self._columns[str(terminal.get("id", ""))] = terminal["cols"]
             terminal["name"] = self.text(terminal.get("name", ""))
             self._note_prompt(terminal, observation["activeTerminal"]["viewport"])
         out["activeTerminal"] = terminal
