@@ -126,10 +126,12 @@ NEW_FORMATS: dict[str, list[Generator]] = {
         lambda r: (s := base64.b64encode(_r(r, ALNUM, 18).encode()).decode(), f"  api-key: {s}"),
     ],
     "shell_variable": [
-        lambda r: (s := _r(r, ALNUM, 14), f"set -gx DB_PASSWORD {s}"),
+        # a digit in each bare value, as in the assignments above: random letters alone can read as
+        # a name made of words (AtdjTlvRRZUQdi), which the assignment rule leaves alone
+        lambda r: (s := _r(r, ALNUM, 13) + str(r.randrange(10)), f"set -gx DB_PASSWORD {s}"),
         lambda r: (s := _r(r, LOWER, 8) + str(r.randrange(10, 99)), f"set -Ux {r.choice(WORDS).upper()}_API_KEY {s}"),
         lambda r: (s := _words(r, 3), f"set -x SMTP_PASSWORD '{s}'"),
-        lambda r: (s := _r(r, ALNUM, 16), f"setenv REGISTRY_TOKEN {s}"),
+        lambda r: (s := _r(r, ALNUM, 15) + str(r.randrange(10)), f"setenv REGISTRY_TOKEN {s}"),
     ],
     "url_without_user": [
         lambda r: (s := _r(r, ALNUM, 16), f"export REDIS_URL=redis://:{s}@cache.internal:6379/0"),
