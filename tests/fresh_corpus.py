@@ -125,6 +125,17 @@ NEW_FORMATS: dict[str, list[Generator]] = {
     "kubernetes": [
         lambda r: (s := base64.b64encode(_r(r, ALNUM, 18).encode()).decode(), f"  api-key: {s}"),
     ],
+    "shell_variable": [
+        # a digit in each bare value, as in the assignments above: random letters alone can read as
+        # a name made of words (AtdjTlvRRZUQdi), which the assignment rule leaves alone
+        lambda r: (s := _r(r, ALNUM, 13) + str(r.randrange(10)), f"set -gx DB_PASSWORD {s}"),
+        lambda r: (s := _r(r, LOWER, 8) + str(r.randrange(10, 99)), f"set -Ux {r.choice(WORDS).upper()}_API_KEY {s}"),
+        lambda r: (s := _words(r, 3), f"set -x SMTP_PASSWORD '{s}'"),
+        lambda r: (s := _r(r, ALNUM, 15) + str(r.randrange(10)), f"setenv REGISTRY_TOKEN {s}"),
+    ],
+    "url_without_user": [
+        lambda r: (s := _r(r, ALNUM, 16), f"export REDIS_URL=redis://:{s}@cache.internal:6379/0"),
+    ],
 }
 
 PROGRAMS = (
@@ -190,6 +201,8 @@ NEAR_MISSES: list[Callable[[random.Random], str]] = [
     lambda r: f"smbclient //{r.choice(WORDS)}/{r.choice(WORDS)} -U {r.choice(WORDS)} -c ls",
     lambda r: f"redis-cli -h {r.choice(WORDS)} -p {r.randrange(1024, 65536)} ping",
     lambda r: f"grep -P '{r.choice(WORDS)}\\d+' {r.choice(WORDS)}.log | sort -u",
+    lambda r: f"set -e {r.choice(WORDS).upper()}_PASSWORD; set -q {r.choice(WORDS).upper()}_TOKEN",
+    lambda r: f"set -gx {r.choice(WORDS).upper()}_TOKEN ${r.choice(WORDS).upper()}_TOKEN",
     lambda r: (
         f"pip install {r.choice(WORDS)}=={r.randrange(5)}.{r.randrange(20)}.{r.randrange(9)} --hash=sha256:"
         + r.randbytes(32).hex()

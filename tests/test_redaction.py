@@ -259,6 +259,69 @@ def test_cast_stream_redaction() -> None:
     assert len(text) == len(output) + len("s3cr3t-pw\r") + len("\r\nwelcome alice\r\n")
 
 
+def _fish_answer() -> tuple[int, str]:
+    seed, rng = fresh_rng()
+    return seed, "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(rng.randint(8, 20)))
+
+
+def test_keys_at_a_prompt_the_cursor_was_moved_back_to_are_masked_in_the_cast() -> None:
+    """fish's ``read -s -P "Password: "`` draws its line, goes back to its start and right to
+    where typing goes, and after each key draws a ``●`` and does the same: the text after the
+    last carriage return is empty, the text before the cursor is the prompt (with the marks)."""
+    seed, answer = _fish_answer()
+    cast = [orjson.dumps({"version": 2, "width": 80, "height": 24}), orjson.dumps([0.1, "o", "$ read -s\r\n"])]
+    cast.append(orjson.dumps([0.2, "o", "\x1b]0;read ~\x07\rPassword: \x1b[K\r\x1b[10C"]))
+    for typed, key in enumerate(answer, 1):
+        cast += [orjson.dumps([0.3, "i", key]), orjson.dumps([0.3, "o", f"\u25cf\r\x1b[{10 + typed}C"])]
+    cast += [orjson.dumps([0.4, "i", "\r"]), orjson.dumps([0.4, "o", "\r\n$ "])]
+    cast += [orjson.dumps([0.5, "i", key]) for key in "ls -la\r"]
+    redactor = Redactor(ALICE)
+    events = [orjson.loads(line) for line in redactor.cast(b"\n".join(cast) + b"\n").splitlines()[1:]]
+    typed = "".join(e[2] for e in events if e[1] == "i")
+    assert typed == "*" * len(answer) + "\rls -la\r", f"seed {seed}"
+    assert redactor.counts["password_prompt"] >= 1
+
+
+def test_keys_at_a_prompt_that_echoes_marks_are_masked_after_the_first() -> None:
+    """A screen sampled after the first key shows ``Password: ●``: still the prompt, so the keys
+    after it are masked too, not only those before the first sample that shows a mark."""
+    seed, answer = _fish_answer()
+    events = [screen_event(1, ["Password: "], cursor=(0, 10), cols=40), keys(2, answer[0])]
+    events.append(screen_event(3, ["Password: \u25cf"], cursor=(0, 11), cols=40))
+    events += [keys(4 + i, c) for i, c in enumerate(answer[1:] + "\r")]
+    events.append(screen_event(100, ["$ "], cursor=(0, 2), cols=40))
+    events += [keys(101 + i, c) for i, c in enumerate("ls\r")]
+    out = Redactor(ALICE).events(events)
+    typed = "".join(e["action"]["data"] for e in out if e["type"] == "action")
+    assert typed == "*" * len(answer) + "\rls\r", f"seed {seed}"
+
+
+def _agent_response(seq: int, text: str) -> dict:
+    action = {"kind": "agent_response", "source": "agent", "agent": "claude", "text": text, "terminalId": "t1"}
+    return {"sequence": seq, "timestamp": seq, "type": "action", "action": action}
+
+
+def test_a_secret_wrapped_in_an_agents_response_is_masked_on_both_rows() -> None:
+    """An agent's response is the rows of its screen, joined by newlines: a secret wrapped at the
+    terminal's width has its end alone on the next row. Typed in the prompt (so known) or only
+    shown by the agent, no part of it may stay, on either row."""
+    seed, rng = fresh_rng()
+    typed_secret = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(14))
+    shown_secret = "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
+    prompt = f"{'a' * 22} DB_PASSWORD={typed_secret} please"  # its echo wraps 3 characters into the secret
+    answer = f"Run: export GITHUB_TOKEN={shown_secret} then retry"
+    rows = [line[i : i + 40] for line in (f"> {prompt}", answer) for i in range(0, len(line), 40)]
+    assert rows[0].endswith(typed_secret[:3]) and len(rows[0]) == 40
+    events = [screen_event(1, ["> "], cursor=(0, 2), cols=40)]
+    events += [keys(2 + i, c) for i, c in enumerate(prompt + "\r")]
+    events.append(_agent_response(500, "\n".join(rows)))
+    (response,) = [e for e in Redactor(ALICE).events(events) if e["sequence"] == 500]
+    text = response["action"]["text"]
+    assert [len(row) for row in text.split("\n")] == [len(row) for row in rows]  # rows keep their width
+    for secret in (typed_secret, shown_secret[4:]):
+        assert not any(secret[i : i + 6] in text for i in range(len(secret) - 5)), (seed, text)
+
+
 @pytest.mark.parametrize(
     "line",
     [

@@ -15,7 +15,7 @@ import base64
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,11 +244,17 @@ class CastWriter:
 def read_cast(path: Path) -> tuple[CastHeader, list[list[Any]]]:
     """Header and events; a torn last line (a crash mid-write) is skipped."""
     with open(path, "rb") as f:
-        header = CastHeader.from_v2(orjson.loads(f.readline()))
-        events = []
-        for line in f:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                events.append(orjson.loads(line))
+        return parse_cast(f)
+
+
+def parse_cast(lines: Iterable[bytes]) -> tuple[CastHeader, list[list[Any]]]:
+    """:func:`read_cast` of a cast's lines (a file, or a redacted copy in memory)."""
+    lines = iter(lines)
+    header = CastHeader.from_v2(orjson.loads(next(lines)))
+    events = []
+    for line in lines:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            events.append(orjson.loads(line))
     return header, events
 
 

@@ -8,10 +8,11 @@ import sys
 from typing import BinaryIO
 
 from crowdcode_sdk.errors import CrowdcodeError
+from crowdcode_sdk.export.redaction import ExportRedaction
 from crowdcode_sdk.store import SessionInfo, Store
 
 from . import abandoned
-from .asciicast import read_cast, to_v2, to_v3
+from .asciicast import parse_cast, to_v2, to_v3
 
 
 def _warn(message: str) -> None:
@@ -39,7 +40,8 @@ class AsciicastExporter:
         if len(casts) > 1:
             names = ", ".join(c.stem for c in casts)
             raise CrowdcodeError(f"session {info.id} recorded several terminals ({names}): choose one with --terminal")
-        header, events = read_cast(casts[0])
+        redaction = ExportRedaction(store, redact=not args.no_redact)
+        header, events = parse_cast(redaction.cast(store, info, casts[0].read_bytes()).splitlines())
         lines = to_v3(header, events) if args.asciicast_version == 3 else to_v2(header, events)
         for line in lines:
             out.write(line + b"\n")

@@ -10,9 +10,10 @@ are recognised
   the terminal's foreground program is pinentry or gpg (whose only typed input is a passphrase)
   or ``whiptail``/``dialog`` with a password box — such keys never reach the recorder;
 - from the output, by the recorder (:class:`SecretPrompt`), which handles output and input frames
-  in the order they happened: the text of the current output line ends with a password,
+  in the order they happened: the text before the cursor ends with a password,
   passphrase, PIN, token or code prompt (``Password:``, ``Enter PIN:``,
-  ``read -s -p "token: "``). From there no input is recorded — neither ``terminal_input`` nor the
+  ``read -s -p "token: "``), or with one and the ``*`` or ``●`` echoed for the keys typed so far
+  (fish's ``read -s``, which draws its line and then moves the cursor back into it). From there no input is recorded — neither ``terminal_input`` nor the
   cast's ``"i"`` — until Enter, or until output shows the prompt gone.
 
 Limits: a full-screen password box of a program not listed, whose label is not at the end of the
@@ -23,17 +24,14 @@ thread, too far from the keystroke to decide on); what such a box shows is ``*``
 from __future__ import annotations
 
 import os
-import re
 
-from crowdcode_sdk.password_prompt import PASSWORD_PROMPT
+from crowdcode_sdk.password_prompt import CursorLine, prompts_for_secret
 
 from .foreground import read_argv
 
 ALWAYS_SECRET = frozenset({"pinentry", "pinentry-curses", "pinentry-tty", "pinentry-gnome3", "gpg", "gpg2"})
 BOXES = frozenset({"whiptail", "dialog"})
 BOX_OPTIONS = frozenset({"--passwordbox", "--passwordform"})
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)")
-_TAIL = 256
 
 
 def secret_program(argv: tuple[str, ...]) -> bool:
@@ -55,20 +53,15 @@ def secret_foreground(master: int) -> bool:
 
 
 class SecretPrompt:
-    """The recorder's check: the current output line is a secret prompt."""
+    """The recorder's check: the text before the cursor is a secret prompt."""
 
     def __init__(self) -> None:
-        self._prompt = PASSWORD_PROMPT
-        self._line = ""
+        self._line = CursorLine()
         self._answering = False
 
     def output(self, data: bytes) -> None:
-        """Keep the visible text of the current output line (its last characters)."""
-        text = data[-4 * _TAIL :].decode("utf-8", "replace")
-        if "\x1b" in text:
-            text = _ESCAPE.sub("", text)
-        cut = max(text.rfind("\n"), text.rfind("\r"))
-        self._line = text[cut + 1 :] if cut >= 0 else (self._line + text)[-_TAIL:]
+        """Follow the row the cursor is on (its last characters)."""
+        self._line.feed(data[-1024:].decode("utf-8", "replace"))
         if self._answering and not self.prompted():
             self._answering = False  # the prompt went away (cancelled, or the program moved on)
 
@@ -80,4 +73,4 @@ class SecretPrompt:
         return True
 
     def prompted(self) -> bool:
-        return self._prompt.search(self._line) is not None
+        return prompts_for_secret(self._line.before_cursor)

@@ -3,7 +3,8 @@
 Formats are pluggable: the ``crowdcode.exporters`` entry-point group maps a format name to an
 object with ``help``, ``add_arguments(parser)`` and ``export(store, info, args, out)`` (``out`` a
 binary stream; an exporter with ``writes_directory = True`` gets ``None`` and writes into the
-directory given with ``-o``). ``jsonl`` — the events as journaled, with the workspace events that the session owning the
+directory given with ``-o``). Every format is redacted as an upload is, unless ``--no-redact``
+(:mod:`crowdcode_sdk.export.redaction`). ``jsonl`` — the events as journaled, with the workspace events that the session owning the
 workspace recorded while this one ran merged in (``crowdcode_sdk.timeline``) — is built in.
 """
 
@@ -19,6 +20,7 @@ import orjson
 
 from .. import journal
 from ..errors import CrowdcodeError
+from ..export.redaction import ExportRedaction
 from ..store import SessionInfo, Store
 from ..timeline import with_workspace_events
 from ..verification import verify
@@ -39,7 +41,8 @@ class JsonLinesExporter:
         pass
 
     def export(self, store: Store, info: SessionInfo, args: argparse.Namespace, out: BinaryIO) -> None:
-        for event in with_workspace_events(info.directory, journal.decoded(store.lines(info))):
+        timeline = with_workspace_events(info.directory, journal.decoded(store.lines(info)))
+        for event in ExportRedaction(store, redact=not args.no_redact).events(timeline):
             out.write(orjson.dumps(event) + b"\n")
 
 
@@ -72,6 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("session", help="session id, unique id prefix, or 'latest'")
     p.add_argument("--format", default="jsonl", choices=sorted(available), help="output format (default: jsonl)")
     p.add_argument("-o", "--output", help="output file (default: standard output); a directory for crowd-code-2.0")
+    p.add_argument(
+        "--no-redact",
+        action="store_true",
+        help="write what was recorded, secrets, home path and user name included (by default an export"
+        " is redacted as an upload is: docs/privacy.md)",
+    )
     for exporter in available.values():
         exporter.add_arguments(p)
     p.set_defaults(run=run, _exporters=available)

@@ -180,6 +180,8 @@ def _scan_line(line: str) -> tuple[Finding, ...]:
             rule = RULES[index]
             for match in rule.regex.finditer(line):
                 group = next((g for g in range(1, (match.lastindex or 0) + 1) if match.group(g)), 0)
+                if rule.assigned and not assignment_value_is_secret(match.group(group), quoted=group != 3):
+                    continue
                 found.append(Finding(match.start(group), match.end(group), rule.category))
         elif index < _ASSIGNMENT_INDEX:
             category, plugin = PLUGINS[index - len(RULES)]

@@ -25,13 +25,14 @@ import orjson
 from .. import journal
 from ..attribution.diffs import PatchError, apply_diff, diff_lines
 from ..ignore import is_secret
+from ..password_prompt import CursorLine, prompts_for_secret
 from .detector import Finding, find_secrets, may_find, maybe_secret, merge
 from .identity import IdentityMasker
 from .key_blocks import holds_key_rows, key_row_lines
 from .known import CATEGORY as KNOWN
 from .known import KnownSecrets
 from .masking import mask_all, mask_spans
-from .streams import PASSWORD_PROMPT, KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
+from .streams import KeystrokeLine, Marks, OutputLines, ShadowDocument, mask_units
 
 PATH_KEYS = frozenset({"file", "previousFile", "cwd"})
 PLAIN_KEYS = frozenset(
@@ -81,6 +82,8 @@ class Redactor:
         self.known = KnownSecrets()
         self._snapshot: str | None = None
         self._disk: dict[str, str | None] = {}
+        self._columns: dict[str, int] = {}
+        """Each terminal's width, as its last screen said: an agent's response is that screen's rows."""
         """The last ``workspace_snapshot`` of the session, and the files' text on disk since
         (read from it or from a ``file_open``'s text, changed by the recorded diffs) where it
         holds a private key's rows (``None``: it does not, or it is not known)."""
@@ -95,7 +98,7 @@ class Redactor:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"_snapshot": None, "_disk": {}, **state})  # a state saved before these existed
+        self.__dict__.update({"_snapshot": None, "_disk": {}, "_columns": {}, **state})  # saved before these existed
 
     # --- text -------------------------------------------------------------------------------------
 
@@ -258,6 +261,14 @@ class Redactor:
             line.feed(sequence, action["data"], self.scan, marks)
             out["data"] = action["data"]
             return out
+        if kind == "agent_response" and isinstance(action.get("text"), str):
+            # The rows of the agent's screen: a secret wrapped at the terminal's width is found
+            # whole on a full-width row continued on the next, and a known one's end alone on a
+            # row, as on a screen.
+            out = self.value({k: v for k, v in action.items() if k != "text"})
+            columns = self._columns.get(str(action.get("terminalId", "")))
+            out["text"] = "\n".join(self._screen(action["text"].split("\n"), columns))
+            return out
         if secret and kind in ("selection", "file_change"):
             out = self.value({k: v for k, v in action.items() if k not in ("selectedText", "diff")})
             for key in ("selectedText", "diff"):
@@ -354,6 +365,8 @@ class Redactor:
         if terminal is not None:
             terminal = dict(terminal)
             terminal["viewport"] = self._screen(terminal["viewport"], terminal.get("cols"))
+            if isinstance(terminal.get("cols"), int):
+                self._columns[str(terminal.get("id", ""))] = terminal["cols"]
             terminal["name"] = self.text(terminal.get("name", ""))
             self._note_prompt(terminal, observation["activeTerminal"]["viewport"])
         out["activeTerminal"] = terminal
@@ -399,7 +412,7 @@ class Redactor:
         else:
             before_cursor = next((r for r in reversed(rows) if r.strip()), "")
         line = self._keystroke_line(terminal.get("id", ""))
-        line.secret_prompt = bool(PASSWORD_PROMPT.search(before_cursor))
+        line.secret_prompt = prompts_for_secret(before_cursor)
 
     def value(self, value: Any, key: str | None = None) -> Any:
         """Redact any JSON value: path keys anonymised, other strings scanned, structure kept."""
@@ -442,6 +455,7 @@ class Redactor:
         marks = Marks()
         output = OutputLines(self.scan, marks, self.may_hold, self.lines_may_hold, self.known)
         keystrokes = KeystrokeLine()
+        cursor_line = CursorLine()  # the row the cursor is on: a prompt is the text before it
         exact = _exact_output(events)
         byte_marks = Marks()
         byte_output = (
@@ -450,7 +464,8 @@ class Redactor:
         for index, event in enumerate(events):
             if event[1] == "o":
                 output.feed(index, event[2])
-                keystrokes.secret_prompt = bool(PASSWORD_PROMPT.search(output.current_line))
+                cursor_line.feed(event[2])
+                keystrokes.secret_prompt = prompts_for_secret(cursor_line.before_cursor)
             elif event[1] == "i":
                 keystrokes.feed(index, event[2], self.scan, marks)
             if byte_output is not None and index in exact:

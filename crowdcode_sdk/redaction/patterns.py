@@ -63,10 +63,13 @@ class Rule:
     """An RE2 pattern every match contains, for the detector's one look at a text, where the
     regex's :func:`needles` are a word that output holds often (a program's name: ``mysql-1 |``
     prefixes every line a ``docker compose`` service logs); None: the needles."""
+    assigned: bool = False
+    """The value (group 1 double-quoted, 2 single-quoted, 3 bare) is judged as an assignment's
+    (:func:`assignment_value_is_secret`): a variable, code or a placeholder is no secret."""
 
 
-def _rule(category: str, source: str, pattern: str, condition: str | None = None) -> Rule:
-    return Rule(category, source, re.compile(pattern), condition)
+def _rule(category: str, source: str, pattern: str, condition: str | None = None, assigned: bool = False) -> Rule:
+    return Rule(category, source, re.compile(pattern), condition, assigned)
 
 
 def _then(*parts: str) -> str:
@@ -127,6 +130,22 @@ _PGPASS_FIELDS = (
 )
 """A line of a PostgreSQL password file: host, port, database and user (``*`` for any; ``:`` and
 ``\\`` escaped with ``\\``), then the password (not a path, as in ``/etc/passwd``'s fields)."""
+
+SECRET_WORD = (
+    r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
+    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)"
+)
+"""A word that makes a name a secret's: ``DB_PASSWORD``, ``api-key``, ``SLACK_TOKEN``."""
+_NAME_END = r"(?:[_\-.][A-Za-z0-9]*)*"
+_SECRET_NAME = rf"(?:[A-Za-z0-9]*[_\-.])*(?i:{SECRET_WORD}){_NAME_END}"
+"""A name with a secret's word in it (:data:`ASSIGNMENT`'s)."""
+_SET_VARIABLE = (
+    r"(?<![A-Za-z0-9_.\-])(?:set(?:\s+-(?![A-Za-z]*[eqnSL])[A-Za-z]+|\s+--(?:global|universal|export|local|function"
+    rf"|path|unpath|append|prepend|unexport))*|setenv)\s+{_SECRET_NAME}\s+"
+    rf"(?:\"([^\"\n]{{4,}})\"|'([^'\n]{{4,}})'|({_BARE_VALUE}{{6,}}))"
+)
+"""fish's ``set [-gxU…] NAME VALUE`` (and csh's ``setenv NAME VALUE``): an assignment without
+``=`` (values as :data:`ASSIGNMENT` takes them). Not ``set -e``/``-q``/``-n``/``-S`` (erase, query, names, show), which take names only."""
 
 GITLEAKS = "gitleaks 8 rules (config/gitleaks.toml)"
 RULES: tuple[Rule, ...] = (
@@ -200,7 +219,14 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "url_password",
         "RFC 3986 userinfo (scheme://user:password@host)",
-        r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]+:([^\s/@\"'<>]+)@",
+        r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]*:([^\s/@\"'<>]+)@",
+    ),
+    _rule(
+        "password_assignment",
+        "fish set(1) (set -gx NAME VALUE), csh/tcsh setenv NAME VALUE",
+        _SET_VARIABLE,
+        condition=_then("set", rf"(?i:{SECRET_WORD})"),
+        assigned=True,
     ),
     _rule(
         "bearer",
@@ -397,12 +423,6 @@ KEY_BODY_LINE = re.compile(r"(?:> )?[ \t]*(?:[A-Za-z0-9+/=]*|[A-Za-z][A-Za-z0-9-
 (``Proc-Type: 4,ENCRYPTED``, ``Version: …``; RFC 1421, RFC 4880) or a blank line; after the
 shell's ``> `` when a here-document's lines are echoed. A key whose
 END line is not (yet) there runs over such lines after its BEGIN line."""
-
-SECRET_WORD = (
-    r"(?:api[_\-]?key|apikey|access_?key|secret(?:_?key)?|client_?secret|token|auth|"
-    r"credentials?|passwd|password|passphrase|pwd|private_?key|signing_?key|session_?key|dsn)"
-)
-_NAME_END = r"(?:[_\-.][A-Za-z0-9]*)*"
 
 
 def _assigned(space: str, inside_quotes: str, bare: str) -> str:

@@ -26,7 +26,6 @@ import string
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from ..password_prompt import PASSWORD_PROMPT as PASSWORD_PROMPT
 from .detector import Finding
 from .key_blocks import KeyLines, holds_a_row, key_blocks, loose_bodies
 from .known import CATEGORY as UNCOUNTED

@@ -199,19 +199,7 @@ class BundleBuilder:
         writer.add(f"snapshots/manifests/{name}.json", orjson.dumps({**rest, "skipped": skipped, "files": files}))
 
     def _snapshot_text(self, snapshot_id: str, relpath: str) -> str | None:
-        """A file's text in a snapshot, for the redactor to know what a file held when it was
-        opened (never a secret file's)."""
-        manifest = self._manifests.get(snapshot_id)
-        if manifest is None:
-            manifest = self._manifests[snapshot_id] = resolve_manifest(self.locations, snapshot_id) or {}
-        sha = (manifest.get("files") or {}).get(relpath)
-        if not isinstance(sha, str) or is_secret(relpath):
-            return None
-        content = _read_blob(blob_path(snapshot_dirs(self.locations)[1], sha))
-        try:
-            return None if content is None else content.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
+        return snapshot_text(self.locations, self._manifests, snapshot_id, relpath)
 
     def _add_blob(self, writer: BundleWriter, path: Path, redactor: Redactor) -> str | None:
         content = _read_blob(path)
@@ -275,6 +263,24 @@ class BundleBuilder:
 
 
 LOOKAHEAD_EVENTS = 5000
+
+
+def snapshot_text(
+    locations: Locations, manifests: dict[str, dict[str, Any]], snapshot_id: str, relpath: str
+) -> str | None:
+    """A file's text in a snapshot, for the redactor to know what a file held when it was
+    opened (never a secret file's); ``manifests`` keeps the snapshots resolved so far."""
+    manifest = manifests.get(snapshot_id)
+    if manifest is None:
+        manifest = manifests[snapshot_id] = resolve_manifest(locations, snapshot_id) or {}
+    sha = (manifest.get("files") or {}).get(relpath)
+    if not isinstance(sha, str) or is_secret(relpath):
+        return None
+    content = _read_blob(blob_path(snapshot_dirs(locations)[1], sha))
+    try:
+        return None if content is None else content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _verified(info: SessionInfo) -> bool:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import orjson
 from crowdcode_shell.asciicast import read_output
-from shell_helpers import CROWDCODE, actions, cast_file, only_session
+from shell_helpers import CROWDCODE, actions, cast_file, committed, only_session, recorded
+
+from tests.conftest import wait_for
 
 ASCIINEMA = str(Path(sys.executable).with_name("asciinema"))
 
@@ -106,3 +110,63 @@ def test_panic_during_a_flood_drops_what_waits_in_the_spool(shell) -> None:
     assert output and "AFTER-2" in "".join(e[2] for e in output)
     first_kept_ms = header.timestamp_ms + output[0][0] * 1000  # at or after the press (clock anchors differ by ms)
     assert first_kept_ms >= panic["gapEnd"] - 50, (first_kept_ms, panic)
+
+
+def test_an_export_is_redacted_as_an_upload_is(shell, home: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An export is a file to share: fake secrets drawn afresh, typed at a real `crowdcode shell`
+    (as comments: on the command line, in the screens and the raw stream), printed by `cat`, and
+    in a file of the git working tree it captures (its snapshot), then the session exported in
+    every format. None of them holds a fragment of a secret, the home path or the user name;
+    ``--no-redact`` writes them as recorded (so the secrets were there to be found)."""
+    from tests.fresh_corpus import fresh_rng, secrets
+    from tests.privacy_support import as_user, assert_nothing_leaked
+
+    bashrc = (Path(os.environ["HOME"]) / ".bashrc").read_text()
+    me = as_user(tmp_path, monkeypatch)
+    (me / ".bashrc").write_text(bashrc)
+    seed, rng = fresh_rng()
+    samples = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
+    (me / "notes.txt").write_text("".join(f"{line}\n" for _, _, line in samples[::2]))
+    in_file = [(c, s, line) for c, s, line in secrets(rng) if "\n" not in line]
+    (me / "settings.py").write_text("".join(f"{line}\n" for _, _, line in in_file))
+    committed(me, "settings.py")
+    s = shell(cwd=me)
+    s.prompt()
+    s.run("set +H")  # no history expansion of the `!` in passwords
+    s.run('echo "$HOME" "$USER"')
+    for _category, _secret, line in samples[1::2]:
+        s.run(f"# {line}")
+    s.run("cat notes.txt")
+    s.child.sendline("exit")
+    assert s.finish() == 0
+    info = only_session(ended=True)
+    wait_for(lambda: recorded(info, "workspace_snapshot"), 30, what="the workspace's snapshot")
+
+    def exported(*args: str) -> str:
+        out = subprocess.run(
+            [CROWDCODE, "export", info.id, *args], check=True, capture_output=True, text=True, timeout=120
+        )
+        assert "Traceback" not in out.stderr, out.stderr
+        return out.stdout
+
+    crowd_code = tmp_path / "crowd-code"
+    exported("--format", "crowd-code-2.0", "-o", str(crowd_code))
+    files = [p for p in sorted(crowd_code.rglob("*")) if p.is_file() and not p.name.endswith(".tar.gz")]
+    assert any(p.parent.name == "snapshots" for p in files)
+    bundle = "\n".join(p.read_text(errors="replace") for p in files)
+    for part in sorted(crowd_code.glob("source_part_*.tar.gz")):
+        with tarfile.open(part) as tar:
+            bundle += "\n".join(tar.extractfile(m).read().decode(errors="replace") for m in tar if m.isfile())  # type: ignore[union-attr]
+    assert "settings.py" in bundle  # the snapshot's file is there, redacted
+    everything = {
+        "jsonl": exported("--format", "jsonl"),
+        "asciicast": exported("--format", "asciicast"),
+        "asciicast v3": exported("--format", "asciicast", "--asciicast-version", "3"),
+        "crowd-code-2.0": bundle,
+    }
+    for name, text in everything.items():
+        assert "***" in text, name  # masked, not dropped
+        keys = "".join(e[2] for e in map(orjson.loads, text.splitlines()[1:]) if e[1] == "i") if "ascii" in name else ""
+        assert_nothing_leaked(text + "\n" + keys, samples + in_file, me, f"{seed} ({name})")
+    as_recorded = exported("--format", "jsonl", "--no-redact")
+    assert all(secret in as_recorded for _, secret, _ in samples[1::2]), seed

@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pexpect
 import pytest
 from crowdcode_shell.screen import AvtScreen, ScreenState
 from shell_helpers import CROWDCODE, only_session
 
 from crowdcode_sdk.locations import Locations
+from crowdcode_sdk.store import Store
 from tests.privacy_e2e import on_host, random_host, stored_text
 from tests.privacy_support import configure, leaked_fragments, make_ingest
 
@@ -249,3 +251,69 @@ def test_answers_at_secret_prompts_and_who_the_user_is_never_leave(home: Path, t
     for who in (host, USER, str(me)):
         assert who not in everything, who
     print(f"{len(answers)} prompts answered, none left; host {host}", file=sys.stderr)
+
+
+READ_SILENTLY = {
+    "bash": 'read -s -p "Pass""word: " p; echo "$p" > read.txt',
+    "zsh": 'read -s "p?Pass""word: "; echo "$p" > read.txt',
+    "fish": 'read -s -P "Pass""word: " p; echo $p > read.txt',
+}
+"""Each shell's own silent read, asking ``Password: `` (split in the command, so that its echo is
+not the prompt). bash and zsh turn the terminal's echo off; fish reads in raw mode, draws ``●``
+for each key and moves the cursor back into its line after every one (``\\r\\x1b[11C``)."""
+
+
+@pytest.mark.parametrize("shell_name", sorted(READ_SILENTLY))
+def test_a_password_typed_key_by_key_at_a_shells_silent_read_never_leaves(
+    shell_name: str,
+    user_home: Path,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """`crowdcode shell` around bash, zsh and fish in tmux, each asked for a password by its own
+    ``read -s``, answered one key at a time as a person types (each key waited for on the screen):
+    the shell gets the answer, the recording holds none of its keys (neither the typed input of
+    the journal nor the cast's, put back together), the session verifies, and the upload to a
+    real ingest server holds no fragment of it."""
+    from tests.conftest import crowdcode_executable, wait_for
+    from tests.privacy_support import consenting_ingest, upload_now
+    from tests.tmux_pane import Pane
+
+    monkeypatch.setenv("SHELL", shutil.which(shell_name) or shell_name)
+    answer = _answer()
+    pane = Pane([CROWDCODE, "shell"], user_home, {}, f"read-{shell_name}", columns=100)
+    try:
+        pane.wait_screen("READY$")
+        pane.type(READ_SILENTLY[shell_name])
+        pane.keys("Enter")
+        wait_for(lambda: pane.screen().rstrip().endswith("Password:"), what="the silent read's prompt")
+        for typed, key in enumerate(answer, 1):
+            pane.type(key)
+            if shell_name == "fish":  # fish draws a mark for each key; the others show nothing
+                wait_for(lambda n=typed: "●" * n in pane.screen(), what=f"key {typed} drawn")  # type: ignore[misc]
+        pane.keys("Enter")
+        wait_for(lambda: (user_home / "read.txt").exists(), what="the read's answer written")
+        pane.type("exit")
+        pane.keys("Enter")
+        assert pane.exited(15, "crowdcode shell") == 0
+    finally:
+        pane.kill()
+    assert (user_home / "read.txt").read_text().strip() == answer  # the keys reached the shell
+    info = only_session(ended=True)
+    journal_keys = "".join(
+        event.to_wire()["action"]["data"]
+        for event in Store().events(info)
+        if event.type == "action" and event.to_wire()["action"]["kind"] == "terminal_input"
+    )
+    (cast,) = (info.directory / "terminals").glob("*.cast")
+    cast_keys = "".join(e[2] for e in map(orjson.loads, cast.read_bytes().splitlines()[1:]) if e[1] == "i")
+    leaked_keys = [keys for keys in (journal_keys, cast_keys) if leaked_fragments(keys, [("read", answer, "")])]
+    assert not leaked_keys, f"{shell_name}: the answer was recorded as typed: {leaked_keys}"
+    verified = subprocess.run([crowdcode_executable(), "verify", "--all"], capture_output=True, text=True)
+    assert verified.returncode == 0 and "verified" in verified.stdout, verified.stdout + verified.stderr
+    with consenting_ingest(tmp_path) as server:
+        upload_now()
+        everything = stored_text(server)
+    assert "read.txt" in everything  # the session itself did leave
+    assert not leaked_fragments(everything, [("read", answer, "")])
