@@ -82,11 +82,11 @@ class Redactor:
         self.known = KnownSecrets()
         self._snapshot: str | None = None
         self._disk: dict[str, str | None] = {}
-        self._columns: dict[str, int] = {}
-        """Each terminal's width, as its last screen said: an agent's response is that screen's rows."""
         """The last ``workspace_snapshot`` of the session, and the files' text on disk since
         (read from it or from a ``file_open``'s text, changed by the recorded diffs) where it
         holds a private key's rows (``None``: it does not, or it is not known)."""
+        self._columns: dict[str, int] = {}
+        """Each terminal's width, as its last screen said: an agent's response is that screen's rows."""
 
     snapshot_text: Callable[[str, str], str | None] | None = None
     """Reads a file's text in a workspace snapshot (its id, the file as events name it): set by
