@@ -88,20 +88,18 @@ def test_panic_during_a_flood_drops_what_waits_in_the_spool(shell) -> None:
     flood = "sleep 1; yes AAAA | head -c 150000000; echo; echo AFTER-$((1+1)); sleep 0.5"
     s = shell("--", "sh", "-c", flood)
     fd, tail, seen = s.child.child_fd, b"", 0
-    pressed = threading.Event()
-
-    def press() -> None:
-        subprocess.run([CROWDCODE, "panic"], check=True, capture_output=True)
-        pressed.set()
+    pressed: list[subprocess.CompletedProcess[bytes]] = []
+    presser = threading.Thread(target=lambda: pressed.append(subprocess.run([CROWDCODE, "panic"], capture_output=True)))
 
     while b"AFTER-2" not in tail:
         assert select.select([fd], [], [], 30)[0], "no output for 30 s"
         data = os.read(fd, 1 << 20)
         seen += len(data)
         tail = (tail + data)[-100:]
-        if seen > 5_000_000 and not pressed.is_set() and threading.active_count() == 1:
-            threading.Thread(target=press).start()  # mid-flood, while it is deferred
-    assert pressed.wait(30)
+        if seen > 5_000_000 and presser.ident is None:
+            presser.start()  # mid-flood, while it is deferred
+    presser.join(30)
+    assert pressed and pressed[0].returncode == 0, pressed
     s.finish()
     info = only_session(ended=True)
     (panic,) = actions(info, "panic")
