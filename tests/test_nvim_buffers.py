@@ -130,3 +130,8 @@ def test_a_carriage_return_inside_a_neovim_line_keeps_its_rows() -> None:
     buffer.replace_lines(0, 1, "xy😀\n")  # the "\r" deleted: rows and lines agree again
     buffer.replace_lines(1, 2, "")
     assert buffer.text == "xy😀\n" and buffer.position(0, 2) == P(0, 2)
+
+    buffer = Buffer(1, "/w/f.txt", "unix", "ab\r\nc\n")  # "\r\n" ends row 0: one line break
+    buffer.replace_lines(0, 1, "ab\rx\n", hint=(0, 3))  # typed after the "\r": now a break of its own
+    buffer.replace_lines(1, 2, "C\n")
+    assert buffer.text == "ab\rx\nC\n"

@@ -195,15 +195,14 @@ class Buffer:
         if old == new:
             return None
         cut_start, cut_end, text = _difference(old, new, hint)
-        start, end = start + cut_start, start + cut_end
-        # The breaks a replacement adds or removes are within it or pair with a character next to it.
-        before, after = max(start - 1, 0), min(end + 1, len(self.document))
-        around = self.document.slice(before, after)
-        change = self.document.replace(start, end, text)
-        replaced = around[: start - before] + text + around[len(around) - (after - end) :]
-        self._inner += _inner_breaks(replaced, self.line_break) - _inner_breaks(around, self.line_break)
+        # The breaks a replacement adds or removes are within it or pair with a character next to
+        # it. ``old`` holds whole rows: the character before them ends a line break and the one
+        # after starts a row, so no ``\r\n`` pairs across its ends.
+        before, after = max(cut_start - 1, 0), min(cut_end + 1, len(old))
+        replaced = old[before:cut_start] + text + old[cut_end:after]
+        self._inner += _inner_breaks(replaced, self.line_break) - _inner_breaks(old[before:after], self.line_break)
         self._rows = None
-        return change
+        return self.document.replace(start + cut_start, start + cut_end, text)
 
     def position(self, row: int, col: int) -> Position:
         """The schema position (UTF-16 character) of a (row, byte column) position.
