@@ -104,3 +104,34 @@ def test_selections_in_schema_units() -> None:
     assert (s.start, s.end, s.text) == (P(0, 0), P(2, 0), "ab😀cd\nline two\n")
     s = buffer.selection("n", 1, 3, None, None, None)
     assert (s.start, s.end, s.text, s.mode, s.cursor) == (P(1, 3), P(1, 3), "", None, P(1, 3))
+
+
+def test_a_carriage_return_inside_a_neovim_line_keeps_its_rows() -> None:
+    """A line may hold a ``\\r`` that LSP's rule, which the document's lines follow, takes for a
+    line break: a CRLF file read as ``unix`` and then given ``'fileformat'`` ``dos`` writes
+    ``a\\r\\r\\n``; a ``\\r`` typed inside a line. Neovim's rows still name its own lines: a change
+    of row 1 is a change of the line after the first line break of the buffer's own."""
+    buffer = Buffer(1, "/w/f.txt", "dos", "a\r\nb\nc\n")
+    assert buffer.text == "a\r\r\nb\r\nc\r\n"
+    change = buffer.replace_lines(1, 2, "B\n", hint=(1, 0))
+    assert (change.range_offset, change.range_length, change.text) == (4, 1, "B")
+    assert buffer.text == "a\r\r\nB\r\nc\r\n"
+    buffer.replace_lines(2, 3, "")
+    assert buffer.text == "a\r\r\nB\r\n"
+
+    buffer = Buffer(1, "/w/f.txt", "unix", "x\ry😀\nz\n")
+    buffer.replace_lines(1, 2, "Z\n")
+    assert buffer.text == "x\ry😀\nZ\n"
+    assert buffer.position(1, 1) == P(2, 1)  # positions keep LSP's lines
+    assert buffer.position(0, 7) == P(1, 3)  # byte 7: after "x\ry😀", on the line after the "\r"
+    assert buffer.selection("V", 0, 0, 0, 0, None).text == "x\ry😀\n"
+    assert buffer.selection("v", 1, 0, 0, 2, None).text == "y😀\nZ"
+    assert buffer.lines(1, 2) == "x\ry😀\nZ"
+    buffer.replace_lines(0, 1, "xy😀\n")  # the "\r" deleted: rows and lines agree again
+    buffer.replace_lines(1, 2, "")
+    assert buffer.text == "xy😀\n" and buffer.position(0, 2) == P(0, 2)
+
+    buffer = Buffer(1, "/w/f.txt", "unix", "ab\r\nc\n")  # "\r\n" ends row 0: one line break
+    buffer.replace_lines(0, 1, "ab\rx\n", hint=(0, 3))  # typed after the "\r": now a break of its own
+    buffer.replace_lines(1, 2, "C\n")
+    assert buffer.text == "ab\rx\nC\n"

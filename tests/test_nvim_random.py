@@ -6,18 +6,20 @@ must give every file's exact bytes on disk: not the buffer's text, the bytes Neo
 the training text: its serialized `cat -n` and `sed` commands, run with bash and GNU sed from the
 session's initial workspace, print what the conversation says and leave the files Neovim saved.
 
-CI runs seeds 1-10 with 150 commands each, of the wide mix. To sweep other seeds, or longer sessions, set
+CI runs seeds 1-10 with 150 commands each, of the odd mix. To sweep other seeds, or longer sessions, set
 ``CROWDCODE_NVIM_SEEDS`` to seeds and ranges (``CROWDCODE_NVIM_SEEDS=11-200`` or ``3,7,40-45``)
 and ``CROWDCODE_NVIM_COMMANDS`` to the commands per session (``CROWDCODE_NVIM_COMMANDS=300``); a
 failure's message names its seed, so that one run of that seed replays it. The wide mix adds the
 commands of ``wide_keys`` (``cw`` and ``.``, ``>G``, ``:g``, ``:sort``, ``:r``, ``:w copyN.txt``,
 ``:saveas``, ``:bd`` …); ``CROWDCODE_NVIM_MIX=narrow`` leaves them out (the same seed then types
-other commands)."""
+other commands); the odd mix, which CI runs, adds those of ``odd_keys`` (``:set ff=``, blockwise
+inserts and changes, undo chains, Neovim's shell creating and deleting files)."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,8 +51,8 @@ def seeds(spec: str) -> list[int]:
 
 SEEDS = seeds(os.environ.get("CROWDCODE_NVIM_SEEDS", "1-10"))
 COMMANDS = int(os.environ.get("CROWDCODE_NVIM_COMMANDS", "150"))
-MIXES = ("narrow", "wide")
-MIX = os.environ.get("CROWDCODE_NVIM_MIX", "wide")
+MIXES = ("narrow", "wide", "odd")
+MIX = os.environ.get("CROWDCODE_NVIM_MIX", "odd")
 if MIX not in MIXES:
     raise pytest.UsageError(f"CROWDCODE_NVIM_MIX must be one of {', '.join(MIXES)}, not {MIX!r}")
 
@@ -108,8 +110,10 @@ def random_keys(rng: random.Random, names: list[str], created: list[str]) -> str
         f":e {rng.choice(names + created)}<CR>",
         f":e {rng.choice(names + created)}<CR>",
     ]
-    if MIX == "wide":
+    if MIX in ("wide", "odd"):
         choices += wide_keys(rng, text, names, created)
+    if MIX == "odd":
+        choices += odd_keys(rng, text, names + created)
     if rng.random() < 0.05:
         return "ggdG"
     return rng.choice(choices)
@@ -134,6 +138,30 @@ def wide_keys(rng: random.Random, text: str, names: list[str], created: list[str
         f":w copy{rng.randrange(3)}.txt<CR>",
         f":saveas copy{rng.randrange(3)}.txt<CR>",
         ":bd<CR>",
+    ]
+
+
+def odd_keys(rng: random.Random, text: str, names: list[str]) -> list[str]:
+    """The commands ``CROWDCODE_NVIM_MIX=odd`` adds to the wide mix: line endings changed,
+    blockwise inserts and changes, undo chains through time, and Neovim's own shell writing,
+    creating and deleting files (another program's changes, made from inside Neovim)."""
+    name = rng.choice(names)
+    return [
+        ":set ff=dos<CR>",
+        ":set ff=unix<CR>",
+        f"<C-v>jI{text}<Esc>",
+        f"<C-v>j$A{text}<Esc>",
+        f"<C-v>jlc{text}<Esc>",
+        "<C-v>jlr*",
+        "3u",
+        "2<C-r>",
+        "g-g-",
+        "g+",
+        ":earlier 3<CR>",
+        ":later 2<CR>",
+        ":%s/a/😀/g<CR>",
+        f":silent !printf 'from the shell\\n' > ext{rng.randrange(3)}.txt<CR>",
+        f":silent !rm -f {name}<CR>",
     ]
 
 
@@ -251,6 +279,10 @@ FIXED = {
         "tabs.txt",
         [":e new7.txt<CR>ia b new<Esc>:w<CR>", "u", ":saveas copy1.txt<CR>", ":e new7.txt<CR>", "u", ":bd<CR>"],
     ),
+    "a line ending in \\r given :set ff=dos, then the lines below it edited": (
+        "plain.txt",
+        ["A<C-v><CR><Esc>", ":set ff=dos<CR>", "jx", ":w<CR>", "ki<C-v><CR><Esc>", "jdd", ":w<CR>"],
+    ),
 }
 """Short sessions that random ones failed on: (the file Neovim starts on, the keys typed)."""
 
@@ -290,6 +322,10 @@ def assert_replays_to_disk(ws: Path, tmp_path: Path, ops: list[str], trace: str,
     touched = {("doomed.txt", ChangeType.DELETE)} | {
         (op.split()[-1][:-1], ChangeType.CHANGE) for op in ops if "appends" in op
     }
+    for op in ops:  # Neovim's shell is another program too
+        if shell := re.search(r":silent !(?:printf .* > |rm -f )(\S+)<CR>", op):
+            kinds = (ChangeType.DELETE,) if "rm -f" in op else (ChangeType.CREATE, ChangeType.CHANGE)
+            touched |= {(shell.group(1), kind) for kind in kinds}
     assert set(changes) <= touched, f"{changes}\n{trace}"
 
     [source] = resolve([info.id])

@@ -232,3 +232,28 @@ def test_replay_keeps_what_an_editor_did_before_the_first_snapshot(
     files, result = workspace_at(Store(), only_session())
     assert files == _disk(ws) and not result.skipped
     assert files["first.txt"] == "and after it\ntyped before the scan\nas on disk\n"
+
+
+def test_replay_lists_an_edited_file_too_large_to_read_as_not_rebuilt(home: Path, tmp_path: Path) -> None:
+    """A file over ``attribution.max_file_bytes`` is opened without its text (never read), so the
+    edits and saves of it cannot be replayed: the replay rebuilds every other file and lists that
+    one as not rebuilt, as it does for a change without a diff, rather than failing the whole
+    workspace on an edit past the end of a text it never had."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    big, small = ws / "big.txt", ws / "small.txt"
+    big.write_text("a big line\n" * 1000)
+    small.write_text("small\n")
+    bench = start_bench(ws, max_file_bytes=4096)
+    for path in (big, small):
+        bench.editor.open(path)
+        bench.editor.type(path, "typed at the end\n")
+        bench.editor.save(path)
+        bench.settle()
+    assert [a["file"] for a in bench.actions("file_save")] == ["big.txt", "small.txt"]
+    bench.close()
+    files, result = workspace_at(Store(), only_session())
+    assert files == {"small.txt": "small\ntyped at the end\n"}
+    assert result.skipped == ["big.txt"]
+    replayed = run_cli("replay", "latest", "--into", str(tmp_path / "out"))
+    assert "big.txt" in replayed.stdout and _disk(tmp_path / "out") == files

@@ -50,6 +50,7 @@ class Buffer:
         self.document = Document(self.from_nvim(text))
         self.form = form or FileForm()
         """How Neovim writes the document (see the module docstring)."""
+        self._renumber()
 
     @property
     def path(self) -> Path | None:
@@ -73,15 +74,61 @@ class Buffer:
         """Neovim decides ``'fileformat'`` again at every read: a CRLF file emptied and read back
         (``ggdG``, ``:w``, ``:e!``) is then ``unix``, and written with ``\n``."""
         self.line_break = LINE_BREAKS.get(fileformat, self.line_break)
+        self._renumber()
 
     def reset(self, text: str, form: FileForm) -> None:
         """The buffer was read again: ``text`` (Neovim's model) and ``form`` replace everything."""
         self.document = Document(self.from_nvim(text))
         self.form = form
+        self._renumber()
+
+    # Neovim's rows are not always the document's lines: the document breaks lines by LSP's rule
+    # (``\r\n``, ``\r`` or ``\n``), for the schema's positions, while a Neovim line may hold a
+    # ``\r`` (a CRLF file read as ``unix``, or one whose ``\r\n`` lines were then given
+    # ``'fileformat'`` ``dos``: ``x\r\r\n``). Rows are then mapped to lines, or every change
+    # below such a line would be applied to the wrong lines of the recorder's copy.
+
+    def _renumber(self) -> None:
+        """The whole text was replaced: count its inner breaks again."""
+        self._inner = _inner_breaks(self.document.text, self.line_break)
+        self._rows: list[int] | None = None
+
+    def _row_starts(self) -> list[int]:
+        """The document line where each of Neovim's rows starts (the last: the text after the
+        last line break), computed once per change while the text holds inner breaks."""
+        if self._rows is None:
+            doc, ends = self.document, self.line_break
+            self._rows = [0, *(i + 1 for i in range(doc.line_count) if doc.line(i, keep_end=True).endswith(ends))]
+        return self._rows
+
+    def _row_line(self, row: int) -> int:
+        """The document line where Neovim's ``row`` starts (past the last row: past the end)."""
+        if not self._inner:
+            return row
+        rows = self._row_starts()
+        return rows[row] if row < len(rows) else self.document.line_count + row - len(rows)
+
+    def _row_offset(self, row: int) -> int:
+        """Code point index where Neovim's ``row`` starts; the end of the text past the last one."""
+        line = self._row_line(row)
+        return (
+            self.document.offset_at(line, 0, Encoding.UTF8) if line < self.document.line_count else len(self.document)
+        )
+
+    def _row_text(self, row: int) -> str:
+        """Neovim's ``row``, without its line break."""
+        if not self._inner:
+            return self.document.line(row)
+        text = self.document.slice(self._row_offset(row), self._row_offset(row + 1))
+        return text.removesuffix(self.line_break)
 
     def index(self, row: int, col: int) -> int:
         """Code point index of a (row, byte column) position; past a line's end means its end."""
-        return self.document.offset_at(row, col, Encoding.UTF8)
+        if not self._inner:
+            return self.document.offset_at(row, col, Encoding.UTF8)
+        start = self.document.offset_at(self._row_line(row), 0, Encoding.UTF8)  # raises past the end
+        line = self._row_text(row)
+        return start + (min(col, len(line)) if line.isascii() else len(line.encode()[:col].decode("utf-8", "ignore")))
 
     def replace_lines(
         self,
@@ -100,8 +147,8 @@ class Buffer:
         ``hint`` is where Neovim said the change starts (row, byte column): inside a run of equal
         characters, typing or deleting one is placed there rather than at the run's end.
         """
-        start = self.document.offset_at(first, 0, Encoding.UTF8)
-        end = self.document.offset_at(last, 0, Encoding.UTF8)
+        start = self.document.offset_at(self._row_line(first), 0, Encoding.UTF8)
+        end = self.document.offset_at(self._row_line(last), 0, Encoding.UTF8)
         form, before = self._reshaped(empty, noeol, end)
         if not text and start == 0 and end == len(self.document):
             text = "\n"  # deleting every line leaves one empty line (on_lines reports none)
@@ -148,6 +195,13 @@ class Buffer:
         if old == new:
             return None
         cut_start, cut_end, text = _difference(old, new, hint)
+        # The breaks a replacement adds or removes are within it or pair with a character next to
+        # it. ``old`` holds whole rows: the character before them ends a line break and the one
+        # after starts a row, so no ``\r\n`` pairs across its ends.
+        before, after = max(cut_start - 1, 0), min(cut_end + 1, len(old))
+        replaced = old[before:cut_start] + text + old[cut_end:after]
+        self._inner += _inner_breaks(replaced, self.line_break) - _inner_breaks(old[before:after], self.line_break)
+        self._rows = None
         return self.document.replace(start + cut_start, start + cut_end, text)
 
     def position(self, row: int, col: int) -> Position:
@@ -156,6 +210,9 @@ class Buffer:
         Computed from the line alone: the cursor and viewport are sampled after every change, and
         the document's line offsets would otherwise be recomputed for each sample.
         """
+        if self._inner:
+            offset = self.index(row, col) if self._row_line(row) < self.document.line_count else len(self.document)
+            return self._in_file_position(self.document.position_at(offset, Encoding.UTF16))
         if row >= self.document.line_count:
             return self._in_file_position(self.document.position_at(len(self.document), Encoding.UTF16))
         line = self.document.line(row)
@@ -186,8 +243,7 @@ class Buffer:
         (r1, c1), (r2, c2) = sorted([(row, col), (other_row, other_col)])
         doc = self.document
         if visual is SelectionMode.LINE:
-            start = doc.offset_at(r1, 0, Encoding.UTF8)
-            end = doc.offset_at(r2 + 1, 0, Encoding.UTF8) if r2 + 1 < doc.line_count else len(doc)
+            start, end = self._row_offset(r1), self._row_offset(r2 + 1)
         else:
             if visual is SelectionMode.BLOCK:
                 c1, c2 = min(c1, c2), max(c1, c2)
@@ -204,15 +260,28 @@ class Buffer:
 
     def _after_character(self, row: int, col: int) -> int:
         """Index just after the character at (row, col); at or past the line's end, after its break."""
-        line = self.document.line(row)
+        line = self._row_text(row)
         if col < (len(line) if line.isascii() else len(line.encode("utf-8"))):
             return self.index(row, col) + 1
-        return self.document.offset_at(row, 0, Encoding.UTF8) + len(self.document.line(row, keep_end=True))
+        return self._row_offset(row + 1)
 
     def lines(self, first: int, last: int) -> str:
         """Lines ``first``..``last`` (1-based, inclusive) without line breaks, joined by ``\\n``."""
-        last = min(last, self.document.line_count)
-        return "\n".join(self.document.line(i) for i in range(first - 1, last))
+        last = min(last, len(self._row_starts()) if self._inner else self.document.line_count)
+        return "\n".join(self._row_text(i) for i in range(first - 1, last))
+
+
+def _inner_breaks(text: str, line_break: str) -> int:
+    """How many of ``text``'s line breaks by LSP's rule are inside Neovim's lines (in a buffer
+    whose lines end in ``line_break``): a ``\r`` not before ``\n`` in a ``unix`` buffer, any but
+    ``\r\n`` in a ``dos`` one, a ``\n`` in a ``mac`` one. Counted in C: for a typed character
+    it is a count over three."""
+    pairs = text.count("\r\n")
+    if line_break == "\n":
+        return text.count("\r") - pairs
+    if line_break == "\r\n":
+        return text.count("\r") + text.count("\n") - 2 * pairs
+    return text.count("\n")
 
 
 def screen_position(line: str, row: int, col: int) -> Position:

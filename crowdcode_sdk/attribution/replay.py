@@ -22,15 +22,18 @@ from .snapshots import SnapshotStore
 
 @dataclass
 class _Buffer:
-    base: str
+    base: str | None
+    """The buffer's text before ``edits``; None when the recording never had it (a file the
+    engine did not read, too large or binary, opened without its text): its edits cannot be
+    placed, and what it saves is not rebuilt."""
     edits: list[tuple[int, TextChange]] = field(default_factory=list)
 
-    def saved(self, through: int | None) -> str:
+    def saved(self, through: int | None) -> str | None:
         text = self.base
         rest = []
         for sequence, change in self.edits:
             if through is not None and sequence <= through:
-                text = apply_change(text, change)
+                text = None if text is None else apply_change(text, change)
             else:
                 rest.append((sequence, change))
         self.base, self.edits = text, rest
@@ -119,17 +122,34 @@ def _apply(event: Event, files: dict[str, str], buffers: dict[str, _Buffer], ski
     if isinstance(action, FileOpen):
         # The open's text, when it has one, is the buffer's start (a file opened before the first
         # snapshot, or not on disk); it says nothing about the disk of a file never saved.
-        buffers[action.file] = _Buffer(files.get(action.file, "") if action.text is None else action.text)
+        buffers[action.file] = _Buffer(_disk_text(action.file, files, skipped) if action.text is None else action.text)
     elif isinstance(action, Edit):
-        buffers.setdefault(action.file, _Buffer(files.get(action.file, ""))).edits.append((event.sequence, action.diff))
+        buffer = buffers.setdefault(action.file, _Buffer(_disk_text(action.file, files, skipped)))
+        buffer.edits.append((event.sequence, action.diff))
     elif isinstance(action, FileSave):
-        buffer = buffers.setdefault(action.file, _Buffer(files.get(action.file, "")))
-        if _safe(action.file):
-            files[action.file] = buffer.saved(action.last_edit_sequence)
+        buffer = buffers.setdefault(action.file, _Buffer(_disk_text(action.file, files, skipped)))
+        saved = buffer.saved(action.last_edit_sequence)
+        if not _safe(action.file):
+            return
+        if saved is None:
+            files.pop(action.file, None)
+            skipped.append(action.file)
+        else:
+            files[action.file] = saved
+            while action.file in skipped:  # the save tells its text again
+                skipped.remove(action.file)
     elif isinstance(action, FileChange):
         _apply_change(action, files, skipped)
     elif isinstance(action, FileClose):
         buffers.pop(action.file, None)
+
+
+def _disk_text(rel: str, files: dict[str, str], skipped: list[str]) -> str | None:
+    """The file's text on disk as replayed so far: None for one the recording could not read
+    (listed as skipped), empty for one not on disk (a new file)."""
+    if rel in files:
+        return files[rel]
+    return None if rel in skipped else ""
 
 
 def _apply_change(action: FileChange, files: dict[str, str], skipped: list[str]) -> None:
