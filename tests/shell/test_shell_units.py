@@ -76,6 +76,27 @@ def test_a_prompt_that_ends_the_agent_still_counts(home: Path) -> None:
     assert prompts == ["write a haiku", "/exit"]
 
 
+def screen_sampler(
+    session: Session,
+    program: str,
+    agents: AgentTracker,
+    *,
+    watcher: ForegroundWatcher | None = None,
+    screen: AvtScreen | None = None,
+) -> ScreenSampler:
+    """The sampler of an 80x24 terminal ``t1`` running ``program``."""
+    return ScreenSampler(
+        session,
+        screen or AvtScreen(80, 24),
+        "t1",
+        program,
+        watcher=watcher,
+        commands=CommandTracker(session, "t1", program, None),
+        agents=agents,
+        size=(80, 24),
+    )
+
+
 def test_keys_find_the_agents_answer_on_the_screen_however_late_the_sampler_runs(home: Path) -> None:
     """A recorder far behind handles a prompt, the agent's answer and the next keys (``/exit``)
     in one go, before its sampler has ticked once: the keys reach the agent tracker after the
@@ -85,16 +106,7 @@ def test_keys_find_the_agents_answer_on_the_screen_however_late_the_sampler_runs
     with Session(adapter="shell", editor="test") as session:
         agents = AgentTracker(session, "t1", child_pid=1)
         agents.foreground(Foreground(pid=50, argv=("claude",), cwd=None, agent="claude", since=0), now=1.0)
-        sampler = ScreenSampler(
-            session,
-            AvtScreen(80, 24),
-            "t1",
-            "claude",
-            watcher=None,
-            commands=CommandTracker(session, "t1", "claude", None),
-            agents=agents,
-            size=(80, 24),
-        )
+        sampler = screen_sampler(session, "claude", agents)
         sampler.output(b"agent> ", at=1.5)
         sampler.keys("write a haiku\r", at=2.0)
         sampler.output(b"write a haiku\r\nAnswer: ukiah a etirw\r\nagent> ", at=2.5)
@@ -115,16 +127,7 @@ def test_a_page_shown_long_enough_is_recorded_however_late_the_sampler_runs(home
     it is recorded, as a sampler on time would have; a page shown for less may be skipped, as it
     may be on time too. On the wall clock alone, the first page was never recorded."""
     with Session(adapter="shell", editor="test") as session:
-        sampler = ScreenSampler(
-            session,
-            AvtScreen(80, 24),
-            "t1",
-            "less",
-            watcher=None,
-            commands=CommandTracker(session, "t1", "less", None),
-            agents=AgentTracker(session, "t1", os.getpid()),
-            size=(80, 24),
-        )
+        sampler = screen_sampler(session, "less", AgentTracker(session, "t1", os.getpid()))
         sampler.output(b"\x1b[?1049h\x1b[Hpage one", at=10.0)
         sampler.output(b"\x1b[2J\x1b[Hpage two", at=10.0 + shown_s)
         sampler.start()
@@ -145,15 +148,8 @@ def test_the_recorder_knows_the_agent_before_it_handles_a_key(home: Path, tmp_pa
     try:
         with Session(adapter="shell", editor="test") as session:
             agents = AgentTracker(session, "t1", child.pid)
-            sampler = ScreenSampler(
-                session,
-                AvtScreen(80, 24),
-                "t1",
-                "claude",
-                watcher=ForegroundWatcher(child.master, child.pid, (str(agent),)),
-                commands=CommandTracker(session, "t1", "claude", None),
-                agents=agents,
-                size=(80, 24),
+            sampler = screen_sampler(
+                session, "claude", agents, watcher=ForegroundWatcher(child.master, child.pid, (str(agent),))
             )
             sampler.start()
             agents.typed("hello\r", at=time.monotonic())
@@ -659,16 +655,7 @@ def test_a_screen_sampled_before_a_panic_is_not_recorded_after_it(home: Path) ->
     screen it holds shows what the panic removed, and must not be recorded after the marker."""
     with Session(adapter="shell", editor="test") as session:
         screen = _HeldScreen(80, 24)
-        sampler = ScreenSampler(
-            session,
-            screen,
-            "t1",
-            "bash",
-            watcher=None,
-            commands=CommandTracker(session, "t1", "bash", None),
-            agents=AgentTracker(session, "t1", os.getpid()),
-            size=(80, 24),
-        )
+        sampler = screen_sampler(session, "bash", AgentTracker(session, "t1", os.getpid()), screen=screen)
         session.add_panic_hook(sampler.forget)
         sampler.start()
         screen.hold = True
