@@ -41,7 +41,7 @@ class AsciicastExporter:
             names = ", ".join(c.stem for c in casts)
             raise CrowdcodeError(f"session {info.id} recorded several terminals ({names}): choose one with --terminal")
         redaction = ExportRedaction(store, redact=not args.no_redact)
-        header, events = parse_cast(redaction.cast(store, info, casts[0].read_bytes()).splitlines())
+        header, events = parse_cast(redaction.cast(info, casts[0].read_bytes()).splitlines())
         lines = to_v3(header, events) if args.asciicast_version == 3 else to_v2(header, events)
         for line in lines:
             out.write(line + b"\n")

@@ -20,6 +20,7 @@ class ExportRedaction:
     """One session's redaction for an export; with ``redact`` False, everything passes as recorded."""
 
     def __init__(self, store: Store, redact: bool = True) -> None:
+        self._store = store
         self._redactor = None
         if redact:
             from ..redaction import Redactor
@@ -33,12 +34,12 @@ class ExportRedaction:
         the session is seen whole)."""
         return events if self._redactor is None else self._redactor.events(list(events))
 
-    def cast(self, store: Store, info: SessionInfo, data: bytes) -> bytes:
+    def cast(self, info: SessionInfo, data: bytes) -> bytes:
         """A terminal's raw stream, after the session's events: the commands typed in it are read
         first, so that what they hold is known where the stream draws it in pieces."""
         if self._redactor is None:
             return data
-        self._redactor.events(list(journal.decoded(store.lines(info))))
+        self._redactor.events(list(journal.decoded(self._store.lines(info))))
         return self._redactor.cast(data)
 
     def files(self, files: dict[str, str]) -> dict[str, str]:

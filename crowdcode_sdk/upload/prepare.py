@@ -17,6 +17,7 @@ stream state is kept between bundles in ``<data>/upload/redactors/<session-id>.p
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import time
@@ -96,7 +97,7 @@ class BundleBuilder:
         self._blob_digests: dict[str, str] = {}
         """Local blob id -> id of its redacted content, for blobs already in the current bundle."""
         self._manifests: dict[str, dict[str, Any]] = {}
-        """Snapshot manifests read for :meth:`_snapshot_text`, by id."""
+        """Snapshot manifests read for :func:`snapshot_text`, by id."""
 
     def build(self) -> list[Entry]:
         hold_back_ms = self.config["privacy.hold_back_s"] * 1000
@@ -124,7 +125,7 @@ class BundleBuilder:
 
     def _session(self, work: SessionWork) -> list[Entry]:
         redactor = self._load_state(work.info.id)
-        redactor.snapshot_text = self._snapshot_text
+        redactor.snapshot_text = functools.partial(snapshot_text, self.locations, self._manifests)
         limit = self.config["upload.bundle_max_bytes"]
         entries = []
         segments = list(work.segments)
@@ -197,9 +198,6 @@ class BundleBuilder:
         rest = redactor.value({k: v for k, v in manifest.items() if k not in ("files", "skipped")})
         name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in snapshot_id)[:100]
         writer.add(f"snapshots/manifests/{name}.json", orjson.dumps({**rest, "skipped": skipped, "files": files}))
-
-    def _snapshot_text(self, snapshot_id: str, relpath: str) -> str | None:
-        return snapshot_text(self.locations, self._manifests, snapshot_id, relpath)
 
     def _add_blob(self, writer: BundleWriter, path: Path, redactor: Redactor) -> str | None:
         content = _read_blob(path)
